@@ -8,7 +8,8 @@ expected value below is derived in this file (the derivations are in the docstri
 
     PYTHONPATH=$PWD .venv/bin/python bench/review_repeater_physics.py [--quick] [check ...]
 
-Checks: link, dark, memory, swap, purify, purify_noisy, chain, damping, cutoff, cutoff_pumped, least_age, summary, ranks (default: all). One line per figure:
+Checks: link, dark, memory, swap, purify, purify_noisy, chain, damping, cutoff, cutoff_pumped, cutoff_deadline,
+pump_decoherence, least_age, summary, ranks (default: all). One line per figure:
 ``sim ± s.e.  formula  z``; PASS when |z| <= 3 (statistical figures, s.e. from the sample) or, for
 figures that are exact in dqsim's model (the memories are exact density matrices), when
 |sim - formula| <= 1e-9. ``--quick`` runs fewer pairs (larger standard errors, same checks).
@@ -23,6 +24,8 @@ Sources of the formulas:
   Bennett, Brassard, Popescu, Schumacher, Smolin & Wootters, PRL 76, 722 (1996): BBPSSW.
   Deutsch, Ekert, Jozsa, Macchiavello, Popescu & Sanpera, PRL 77, 2818 (1996): DEJMPS.
   Shchukin, Schmidt & van Loock, PRA 100, 032322 (2019): E[max of two geometric] = (3-2p)/(p(2-p)).
+  Rozpedek, Goodenough, Ribeiro, Kalb, Caprara Vivoli, Reiserer, Hanson, Wehner & Elkouss, PRA 98, 052330
+    (2018): a memory cut-off frees a qubit older than the cut-off at that moment.
   Brand, Coopmans & Elkouss, IEEE JSAC 38, 619 (2020) and Kamin, Shchukin, Schmidt & van Loock,
     PRR 5, 023086 (2023): two-link swap-asap fidelity with dephasing, E[x^|N1-N2|] = p(1+qx)/((2-p)(1-qx)),
     and the cut-off's pass probability P(|N1-N2| <= m) = 1 - 2q^(m+1)/(2-p).
@@ -715,11 +718,15 @@ def check_cutoff_pumped():
     Timing (as in check_link's model): the kept pair is emitted at E_k, heralded at E_k + d and acted on c
     later; the spare pair's handshake takes 2(d + c), so it is emitted at E_s = E_k + 3(d + c) + (N_s - 1)T.
     After its herald (E_s + d) and the ends' gates, B holds the pumped pair once A's bit reaches it, d + c
-    after A acted on its herald: B is told at E_k + 5(d + c) + (N_s - 1)T. The pair is discarded (the
-    attempt restarted) when its age, counted from E_k, has reached tau there: it survives iff
-    (N_s - 1)T + 5(d + c) < tau, i.e. N_s <= M, probability 1 - q^M. A failed purification starts a new kept
-    pair within the attempt, so restarts per delivered pair are geometric: P(r = 0) = 1 - q^M,
-    E[r] = q^M/(1 - q^M). Every delivered pair is younger than tau at B.
+    after A acted on its herald: B is told at E_k + 5(d + c) + (N_s - 1)T. The kept pair is discarded (the
+    attempt restarted) when its age, counted from E_k, reaches tau (at that moment, since 2026-12-07): it is
+    pumped in time iff (N_s - 1)T + 5(d + c) < tau, i.e. N_s <= M, probability P = 1 - q^M; then the round
+    succeeds with s = F^2 + 2Fg + 5g^2 (g = (1-F)/3, Bennett et al. 1996) or fails and a new kept pair starts
+    within the attempt (its age from its own emission). A kept pair's turn: pass P s, new turn P(1 - s),
+    cut-off 1 - P, so an attempt passes with P1 = P s / (1 - P(1 - s)) (renewal) and restarts per delivered
+    pair are geometric: P(r = 0) = P1, E[r] = (1 - P1)/P1. (Before 2026-12-07 the cut-off was applied once
+    the pumped pair was complete, forgiving a late kept pair whose round then failed: P1 was 1 - q^M.)
+    Every delivered pair is younger than tau at B.
     """
     print("cutoff (pumped, one link): B discards a purified pair older than the cut-off", flush=True)
     L, ng, c_ps, f0 = 10.0, 1.468, 2000, 0.9
@@ -734,8 +741,11 @@ def check_cutoff_pumped():
         tau = 5 * (d + c_ps) + (m - 0.5) * d
         run = chain_run([link], node, pairs=n, rounds=1, protocol="bbpssw", seed=23, cutoff_ps=int(round(tau)))
         restarts = np.array([pr.restarts for pr in run.pairs], dtype=float)
-        ok = 1 - q ** m
-        print(f" M = {m}: tau = {tau / 1e6:.3f} us, p = {p:.5f}, P(survive) = {ok:.5f}, {n} pairs", flush=True)
+        g = (1 - f0) / 3
+        s_round = f0 * f0 + 2 * f0 * g + 5 * g * g
+        ok = (1 - q ** m) * s_round / (1 - (1 - q ** m) * (1 - s_round))
+        print(f" M = {m}: tau = {tau / 1e6:.3f} us, p = {p:.5f}, s = {s_round:.5f}, P(survive) = {ok:.5f}, {n} pairs",
+              flush=True)
         frac0 = float(np.mean(restarts == 0))
         line(f"  M={m}: P(no restart)", frac0, math.sqrt(ok * (1 - ok) / n), ok)
         mm, se = mean_se(restarts)
@@ -747,6 +757,110 @@ def check_cutoff_pumped():
         line(f"  M={m}: oldest delivered pair at B / tau", max(ages) / tau, None, max(ages) / tau,
              "(must be < 1)" if max(ages) < tau else "(OLDER THAN THE CUT-OFF)")
         RESULTS[-1] = (RESULTS[-1][0], max(ages) < tau)
+
+
+def check_cutoff_deadline():
+    """One link, one BBPSSW round of perfect pairs (every purification succeeds), cut-off tau applied by B at its
+    deadline: the kept pair is discarded tau after its emission while the spare is still being made.
+
+    Timing as in check_cutoff_pumped: an attempt starting at s (A's request) emits the kept pair at
+    E_k = s + 2(d + c) + (N_k - 1)T; pumped in time iff (N_s - 1)T + 5(d + c) < tau, i.e. N_s <= M for
+    tau = 5(d + c) + (M - 1/2)T, probability P = 1 - q^M (q = 1 - p); then B holds it at
+    E_k + 5(d + c) + (N_s - 1)T. Otherwise B discards it at E_k + tau exactly (Rozpedek et al., PRA 98, 052330
+    (2018): a memory older than the cut-off is freed at that moment) and the abort reaches A d + c later, when A
+    starts again. Restarts per pair r are geometric (E[r] = q^M/P), and with N_k, N_s independent geometric:
+      E[W] = E[r] (3(d + c) + (1/p - 1)T + tau) + 7(d + c) + (1/p - 1)T + (E[N_s | N_s <= M] - 1)T,
+      E[N_s | N_s <= M] = sum_{k<=M} k p q^(k-1) / P.
+    Applied once the pumped pair is complete instead (dqsim before 2026-12-07) an abandoned attempt would cost
+    (1/p - 1/2)T more on average (memoryless N_s: it ends at E_k + 5(d + c) + (N_s - 1)T, E[N_s | N_s > M] =
+    M + 1/p). Exact check: every cut-off at B comes tau after a kept emission, i.e. t - s - 2(d + c) - tau is a
+    whole number of attempt periods.
+    """
+    print("cutoff at the deadline (pumped, one link, perfect pairs): restart times and mean waiting time", flush=True)
+    L, ng, c_ps = 10.0, 1.468, 2000
+    n = 500 if QUICK else 2000
+    link = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=1.0)
+    node = NodeSpec(name="n", classical_processing_delay_ps=c_ps)
+    d = float(round(delay_ps(L, ng)))  # (the engine's times are integer ps: d and T rounded once)
+    period = d
+    eta = arm_eta(L, 0.2, 0.0, 0.9)
+    p = eta * eta / 2
+    q = 1 - p
+    for m in (1, 3):
+        tau = int(round(5 * (d + c_ps) + (m - 0.5) * period))
+        chain = ChainSpec(links=[link], node=node, purification_rounds=1, cutoff_ps=tau, num_pairs=n)
+        run = run_chain(chain, comm=comm_mod.SingleComm(), backend=NUMPY, seed=29, every_attempt=True)
+        ok = 1 - q ** m
+        mean_r = q ** m / ok
+        mean_ns = sum(k * p * q ** (k - 1) for k in range(1, m + 1)) / ok
+        mean_w = mean_r * (3 * (d + c_ps) + (1 / p - 1) * period + tau) + 7 * (d + c_ps) + (1 / p - 1) * period \
+            + (mean_ns - 1) * period
+        print(f" M = {m}: tau = {tau / 1e6:.3f} us, p = {p:.5f}, P(pumped in time) = {ok:.5f}, {n} pairs", flush=True)
+        restarts = np.array([pr.restarts for pr in run.pairs], dtype=float)
+        mm, se = mean_se(restarts)
+        line(f"  M={m}: mean restarts per pair", mm, se, mean_r, "(q^M / (1 - q^M))")
+        w = np.array([pr.delivery_ps - pr.round_start_ps for pr in run.pairs], dtype=float)
+        mw, sew = mean_se(w / PS_PER_S)
+        line(f"  M={m}: mean waiting time, s", mw, sew, mean_w / PS_PER_S,
+             f"(at completion instead: {(mean_w + mean_r * (1 / p - 0.5) * period) / PS_PER_S:.6g})")
+        starts = {pr.pair_index: pr.round_start_ps for pr in run.pairs}
+        worst = 0.0
+        for pair_index, _attempt, _node, t in run.records.restarts:  # (in time order within a round)
+            off = t - starts[pair_index] - 2 * (d + c_ps) - tau
+            worst = max(worst, abs(off - period * round(off / period)) if off >= 0 else abs(off))
+            starts[pair_index] = t + d + c_ps  # A starts the next attempt when the abort reaches it
+        line(f"  M={m}: cut-offs tau after a kept emission (worst offset, ps)", worst, None, 0.0,
+             f"({len(run.records.restarts)} cut-offs)")
+
+
+def dephase_bell(weights, x: float) -> tuple[float, float, float, float]:
+    """Bell weights (Phi+, Psi-, Psi+, Phi-) after phase damping of the pair's qubits with total coherence factor
+    x = exp(-(t_a + t_b)/T2) (Nielsen & Chuang 8.3.6: a Z error on either qubit maps Phi+ <-> Phi-, Psi+ <-> Psi-)."""
+    a, b, c, d = weights
+    keep, flip = (1 + x) / 2, (1 - x) / 2
+    return (keep * a + flip * d, keep * b + flip * c, keep * c + flip * b, keep * d + flip * a)
+
+
+def check_pump_decoherence():
+    """One link, one DEJMPS round, memories that dephase (T1 = inf, T2), no cut-off: every pair's fidelity.
+
+    Timing as in check_cutoff_pumped (c the processing delay): the kept pair is emitted at E_k, the spare at
+    E_s; the station's herald reaches both ends d later, and each applies its purification gates and measures
+    when it acts on it, t = E_s + d + c; the bits cross d + c later, when B holds the pumped pair (its delivery,
+    the fidelity read then) and A's record says ready: E_s + 2(d + c). Before the gates the kept pair has
+    dephased for 2(t - E_k) (both memories), the spare for 2(d + c), each mixing Phi+ with Phi- and Psi- with
+    Psi+ (dephase_bell); the DEJMPS recurrence (recurrence) gives the kept pair, which dephases again for
+    2(d + c) until the delivery. E_k and E_s come from the delivering attempt's link record (created_ps;
+    ready_ps - 2(d + c); after failed rounds, those of the last kept pair). Exact per pair; the mean is printed
+    beside pumping without storage (what ignoring the decoherence during pumping would give).
+    """
+    print("pump decoherence: one link, DEJMPS, T2 = 1 ms memories, every pair against the recurrence", flush=True)
+    L, ng, c_ps, f0, t2 = 10.0, 1.468, 2000, 0.9, 1e-3
+    n = 150 if QUICK else 500
+    link = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=f0)
+    node = NodeSpec(name="n", t2_s=t2, classical_processing_delay_ps=c_ps)
+    d = float(round(delay_ps(L, ng)))
+    run = chain_run([link], node, pairs=n, rounds=1, protocol="dejmps", seed=31)
+    records = {(r.pair_index, r.attempt): r for r in run.records.links}
+    w0 = werner_weights(f0)
+    model, fids = [], []
+    for pr in run.pairs:
+        rec = records[(pr.pair_index, pr.restarts)]
+        e_k, e_s = rec.created_ps, rec.ready_ps - 2 * (d + c_ps)
+        t_a = t_b = e_s + d + c_ps  # (the two ends' gate times, written apart as the memories are)
+        kept = dephase_bell(w0, math.exp(-((t_a - e_k) + (t_b - e_k)) / PS_PER_S / t2))
+        spare = dephase_bell(w0, math.exp(-((t_a - e_s) + (t_b - e_s)) / PS_PER_S / t2))
+        _n, out = recurrence(kept, spare)
+        out = dephase_bell(out, math.exp(-((pr.delivery_ps - t_a) + (pr.delivery_ps - t_b)) / PS_PER_S / t2))
+        model.append(out[0])
+        fids.append(pr.fidelity)
+    model, fids = np.array(model), np.array(fids)
+    worst = int(np.argmax(np.abs(fids - model)))
+    line("per-pair F (dephased inputs, DEJMPS, dephased output) (worst)", float(fids[worst]), None,
+         float(model[worst]), f"({n} pairs)")
+    m, se = mean_se(fids)
+    _n, still = recurrence(w0, w0)
+    print(f"  (mean F {m:.6f} ± {se:.2g}; without the storage during pumping it would be {still[0]:.6f})", flush=True)
 
 
 def check_least_age():
@@ -834,7 +948,8 @@ def check_ranks():
 
 
 CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap": check_swap, "purify": check_purify, "purify_noisy": check_purify_noisy,
-          "chain": check_chain, "damping": check_chain_damping, "cutoff": check_cutoff, "cutoff_pumped": check_cutoff_pumped, "least_age": check_least_age, "summary": check_summary, "ranks": check_ranks}
+          "chain": check_chain, "damping": check_chain_damping, "cutoff": check_cutoff, "cutoff_pumped": check_cutoff_pumped,
+          "cutoff_deadline": check_cutoff_deadline, "pump_decoherence": check_pump_decoherence, "least_age": check_least_age, "summary": check_summary, "ranks": check_ranks}
 
 
 def main(argv):

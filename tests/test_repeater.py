@@ -340,7 +340,8 @@ def test_direct_scheme_heralds_after_a_round_trip():
 
 
 def test_identical_results_on_one_and_two_ranks(tmp_path):
-    """Nested chain with cut-off restarts and an interleaved placement, purified chain, the example job.
+    """Nested chain with cut-off restarts and an interleaved placement, purified chains (one whose kept pairs are
+    cut off while pumped, its links' ends on different ranks), the example job.
 
     The 2-rank runs overlap exchanges with events (``PIPELINED_EXCHANGE``, the
     default) but the last, the lockstep. One cuts its iterations by CPU time
@@ -355,8 +356,8 @@ def test_identical_results_on_one_and_two_ranks(tmp_path):
     one = {key.removeprefix("c0_"): value for key, value in one.items()}
     results = [{key.removeprefix(f"c{i}_"): value for key, value in runs.items() if key.startswith(f"c{i}_")}
                for i in range(len(configs))]
-    assert one["nested_restarts"].sum() > 0
-    assert all((one[f"{label}_memory_time"] > 0).all() for label in ("nested", "dejmps", "single", "long"))
+    assert one["nested_restarts"].sum() > 0 and one["pumpcut_restarts"].sum() > 0
+    assert all((one[f"{label}_memory_time"] > 0).all() for label in ("nested", "dejmps", "pumpcut", "single", "long"))
     for two in results:
         # B's rank counts the deliveries; rank 0 shows them (engine sums work_done): index + k/4 (4 pairs)
         partial = two.pop("progress_partial")
@@ -888,6 +889,30 @@ def test_one_links_cutoff_passes_as_estimated(rounds=2, periods=6.5):
     assert abs(first - expected) < 3 * stderr, (first, expected, stderr)
 
 
+def test_one_links_cutoff_estimate_counts_the_purifications_that_fail(periods=1.5):
+    """Since 2026-12-07 a kept pair is cut at its deadline while it is pumped: one whose spare pair comes late is
+    cut even where its purification would have failed (before, that failure started a new kept pair and forgave
+    its age). With source fidelity 0.9 one round succeeds with s = F^2 + 2Fg + 5g^2 (g = (1 - F)/3), a kept
+    pair is pumped in time with P = P(Y <= m), and an attempt passes with P s / (1 - P (1 - s)) (renewal over
+    the kept pairs), not P: the job's estimate says so, and the simulated first attempts agree within 3
+    standard errors (binomial)."""
+    text = ONE_LINK.replace("source_fidelity = 1.0", "source_fidelity = 0.9")
+    body = dict(km=20.0, pairs=250, rounds=1)
+    section = load_job_text(text.format(**body, cutoff="")).chain
+    link = section.link_spec(1, 20.0)
+    cutoff_s = ps_to_seconds(section._least_swap_age_ps(link) + periods * link.attempt_period_ps)
+    job = load_job_text(text.format(**body, cutoff=f"cutoff_s = {cutoff_s!r}\n"))
+    p, f = link.success_probability, link.delivered_fidelity
+    pumped = 1 - (1 - p) ** 2  # m = 1 spare attempt: the spare pair at the first or second attempt
+    s = bbpssw_success_probability(f)
+    expected = pumped * s / (1 - pumped * (1 - s))
+    assert job.chain.cutoff_pass_estimate(1, 20.0) == pytest.approx(expected, rel=1e-12)
+    pairs = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND).tables["pairs"]
+    first = float(np.mean(pairs["restarts"] == 0))
+    stderr = math.sqrt(expected * (1 - expected) / len(pairs))
+    assert abs(first - expected) < 3 * stderr, (first, expected, stderr)
+
+
 def test_one_link_with_pumping_and_a_short_cutoff_is_warned_of_and_without_pumping_never():
     """The warning covered chains with repeaters only (docs/review-workflow-20261206.md): one link pumping twice
     under a cut-off that allows one failed attempt passes P(Y <= 1) = p^2 + 2p^2 q, about once in 20,000
@@ -905,6 +930,41 @@ def test_one_link_with_pumping_and_a_short_cutoff_is_warned_of_and_without_pumpi
     assert "passes B's cut-off with probability about" in line and "most attempts will be abandoned" in line
     plain = load_job_text(ONE_LINK.format(km=100.0, pairs=4, rounds=0, cutoff="cutoff_s = 0.0011\n"))
     assert plain.chain.cutoff_pass_estimate(1, 100.0) == 1.0 and plain.warnings() == []
+
+
+@pytest.mark.parametrize("links, pairs, spare", [(1, 12, 0), (2, 4, 3)])
+def test_repro_a_pumped_pair_is_discarded_at_its_cutoff_not_once_pumped(links, pairs, spare):
+    """One pumping round of perfect pairs (every purification succeeds), a cut-off ``spare + 1/2`` attempt periods
+    past the least age, so many attempts lose their kept pair while the spare pair is still being made. Before
+    2026-12-07 the cut-off was looked at only once the pumped pair was complete: an attempt was abandoned
+    ``5(d + c) + (N_s - 1)T`` after the kept pair's emission (one link), past the cut-off, its memories busy
+    and the restart late. Now the node applying it (end B of one link, the repeater of two) discards the kept
+    pair at its deadline: each cut-off comes exactly ``cutoff`` after an emission of the link, which after the
+    attempt's start ``s`` (a handshake, ``2(d + c)``, then whole attempt periods ``T``) is
+    ``s + 2(d + c) + k·T + cutoff``; the abort reaches the initiator(s) ``d + c`` later, who start again."""
+    c = 2_000_000
+    section = load_job_text(ONE_LINK.format(km=10.0, pairs=1, rounds=1, cutoff="").replace(
+        "[chain.node]\n", f"[chain.node]\nclassical_processing_delay_ps = {c}\n")).chain
+    link = section.link_spec(1, 10.0)
+    period = link.attempt_period_ps
+    cutoff = section._least_swap_age_ps(link) + spare * period + period // 2
+    chain = ChainSpec(links=[link] * links, node=section.node_spec(), purification_rounds=1, num_pairs=pairs,
+                      cutoff_ps=cutoff)
+    out = run(chain, seed=3, every_attempt=True)
+    restarts = out.records.restarts
+    assert len(restarts) > len(out.pairs), restarts  # (p ~ 0.26: about 3 cut-offs per pair)
+    starts = {(pair.pair_index, 0): {pair.round_start_ps} for pair in out.pairs}  # the links' starts
+    handshake = 2 * chain.latency_ps(0, 1)
+    for pair_index, attempt, node, time_ps in restarts:
+        assert node == 1  # (B of one link; the repeater of two)
+        offsets = [time_ps - start - handshake - cutoff for start in starts[(pair_index, attempt)]]
+        assert any(offset >= 0 and offset % period == 0 for offset in offsets), (pair_index, attempt, offsets)
+        # the initiator of link 0 starts the next attempt when the abort reaches it, node 1 (link 1's) at once
+        starts[(pair_index, attempt + 1)] = {time_ps + chain.latency_ps(1, 0)} | ({time_ps} if links > 1 else set())
+    if links == 1:  # every abandoned attempt had made its kept pair (>= 1 attempt): counted in the round's total
+        folded = run(chain, seed=3).pairs  # (records folded as a job does)
+        assert [pair.delivery_ps for pair in folded] == [pair.delivery_ps for pair in out.pairs]
+        assert all(pair.link_attempts_total - pair.link_attempts_max >= pair.restarts for pair in folded), folded
 
 
 LOSSLESS = (BASE + "num_links = {links}\ntotal_distance_km = {km}\nnum_pairs = 3\npurification_rounds = {rounds}\n"

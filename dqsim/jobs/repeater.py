@@ -47,6 +47,7 @@ from dqsim.network.entanglement import cutoff_pass_probability, least_mean_attem
 from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec
+from dqsim.network.werner import bbpssw_fidelity, bbpssw_success_probability
 from dqsim.units import ps_to_seconds, seconds_to_ps
 
 __all__ = ["ChainSection", "RepeaterJob", "MAX_CHAIN_LINKS"]
@@ -240,7 +241,9 @@ class ChainSection(Section):
         period after the last emission if longer: ``max(h + 2d + 3c, P)`` after the kept pair,
         ``max(h + 3d + 4c, P)`` after a spare pair, whose bits were exchanged first) and its herald and bit
         exchange (``h + c + d + c``). Before 2026-12-07 the ``c`` terms were left out (the estimate added one),
-        so a cut-off a few ``c`` above that age was accepted though no pair could pass it.
+        so a cut-off a few ``c`` above that age was accepted though no pair could pass it. (Since 2026-12-07 a
+        pumped kept pair is discarded at its deadline while it is pumped, not once complete; no pair younger
+        than this age can be complete either way, so this bound is unchanged.)
         """
         if self.cutoff_s is None:
             return
@@ -266,6 +269,22 @@ class ChainSection(Section):
             age_ps += max(herald + (2 if first else 3) * delay + (3 if first else 4) * c, source)
         return age_ps + herald + c + (delay + c if self.purification_rounds else 0)
 
+    def _pumping_success(self, link: LinkSpec) -> tuple[float, ...]:
+        """Success probability of each pumping round of Werner pairs of the link's fidelity ``F``, memories and
+        gates ideal (the estimate of a 1-link chain's cut-off pass, :meth:`cutoff_pass_estimate`): round 1
+        ``F² + 2F·g + 5g²`` (``g = (1 − F)/3``), round 2 with the kept pair at ``F1`` of round 1 ``F1·F + F1·g +
+        g1·F + 5·g1·g`` (Bennett et al., PRL 76, 722 (1996); DEJMPS gives the same for Werner inputs)."""
+        fidelity = link.delivered_fidelity
+        odds, kept = [], fidelity
+        for round_index in range(self.purification_rounds):
+            if round_index == 0:
+                odds.append(bbpssw_success_probability(fidelity))
+            else:
+                g, g1 = (1 - fidelity) / 3, (1 - kept) / 3
+                odds.append(kept * fidelity + kept * g + g1 * fidelity + 5 * g1 * g)
+            kept = bbpssw_fidelity(fidelity)
+        return tuple(odds)
+
     def cutoff_pass_estimate(self, links: int, total: float) -> float:
         """Estimated probability that a chain attempt of ``links`` links over ``total`` km, its links in
         lockstep (a round's first attempt), passes every repeater's cut-off, or for one link end B's (1.0
@@ -277,7 +296,8 @@ class ChainSection(Section):
         link = self.link_spec(links, total)
         least_ps = self._least_swap_age_ps(link)
         spare = max(-1, math.ceil((seconds_to_ps(self.cutoff_s) - least_ps) / link.attempt_period_ps) - 1)
-        return cutoff_pass_probability(link.success_probability, spare, links - 1, self.purification_rounds)
+        return cutoff_pass_probability(link.success_probability, spare, links - 1, self.purification_rounds,
+                                       self._pumping_success(link) if links == 1 else ())
 
     def cutoff_warning(self, source: str) -> str | None:
         """One line where the cut-off lets most chain attempts be abandoned (the chain with the fewest passing),
@@ -299,7 +319,13 @@ class ChainSection(Section):
         B learns of it and ages by ``T`` for each attempt its pumping spends more; it passes with ``P(Y <= m)``
         (``Y`` the pumping's failed attempts, ``cutoff_pass_probability`` with no repeater), 1 without pumping
         (a fixed age: a cut-off below it is refused, :meth:`_check_cutoff`). Before 2026-12-06 one link got no
-        estimate.
+        estimate. Since 2026-12-07 an attempt is abandoned at its kept pair's deadline, also while the pair is
+        being pumped (:mod:`dqsim.protocols.repeater`), so a kept pair whose pumping fails after its deadline no
+        longer starts again: for one link the estimate counts the rounds' success probabilities
+        (:meth:`_pumping_success`, Werner pairs of the link's fidelity, ideal memories; ``purify_success`` of
+        ``cutoff_pass_probability``); for repeaters it still leaves failed purifications out and errs high
+        where they are frequent (``bench/review_repeater_physics.py``, checks ``cutoff_pumped`` and
+        ``cutoff_deadline``).
         """
         if self.cutoff_s is None:
             return None
@@ -315,12 +341,13 @@ class ChainSection(Section):
         if worst is None:
             return None
         passing, links, total, p, period_ps, least_ps = worst
+        odds = self._pumping_success(self.link_spec(links, total)) if links == 1 else ()
         low, high = 0, 1  # the least m passing half: doubling, then bisection
-        while cutoff_pass_probability(p, high, links - 1, rounds) < 0.5:
+        while cutoff_pass_probability(p, high, links - 1, rounds, odds) < 0.5:
             low, high = high, 2 * high
         while low < high:
             middle = (low + high) // 2
-            low, high = (middle + 1, high) if cutoff_pass_probability(p, middle, links - 1, rounds) < 0.5 \
+            low, high = (middle + 1, high) if cutoff_pass_probability(p, middle, links - 1, rounds, odds) < 0.5 \
                 else (low, middle)
         needed_s = ps_to_seconds(least_ps + low * period_ps)
         per_pair = f"about {1 / passing:.3g}" if passing > 0 else "more than 1e300"

@@ -160,10 +160,12 @@ number of attempts to the first success is geometric with mean 1/p.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
 from dqsim.checks import check_choice, check_int, check_real
+from dqsim.errors import DqsimError
 from dqsim.network.fibre import DEFAULT_GROUP_INDEX, propagation_delay_ps
 from dqsim.network.werner import fidelity_from_werner, werner_from_fidelity
 
@@ -712,7 +714,7 @@ CUTOFF_PASS_MAX_TERMS = 4_000_000
 
 
 def cutoff_pass_probability(success_probability: float, spare_attempts: int, num_repeaters: int = 1,
-                            pumping_rounds: int = 0) -> float:
+                            pumping_rounds: int = 0, purify_success: Sequence[float] = ()) -> float:
     """Probability that a chain attempt passes every repeater's memory cut-off, its links in lockstep; without
     pumping ``(1 - 2·q^(m+1)/(1 + q))^R``, ``q = 1 - p``.
 
@@ -736,8 +738,13 @@ def cutoff_pass_probability(success_probability: float, spare_attempts: int, num
     other link, only for its own ``r`` spare pairs, so it is ``Y`` periods older than the least age and passes
     with ``P(Y <= m)``, the negative binomial distribution's CDF (Feller, An Introduction to Probability Theory
     and Its Applications, vol. 1, 3rd ed., section VI.8): 1 without pumping, where its age is fixed (a cut-off
-    below it is refused by the job check). Failed purifications are left out here too: one starts over from a
-    new kept pair, whose age starts again.
+    below it is refused by the job check). A failed purification starts over from a new kept pair, whose age
+    starts again; since 2026-12-07 the cut-off is applied at the kept pair's deadline while it is pumped, so a
+    kept pair whose pumping would have failed is still cut if it comes too late. With ``purify_success`` (the
+    rounds' success probabilities ``s_j``) a kept pair's turn then ends in a pass with ``P(Y_r <= m)·∏ s_j``,
+    in a failed round ``j`` before the deadline with ``F_j = P(Y_j <= m)·∏_{i<j} s_i·(1 - s_j)`` (a new turn),
+    else at the cut-off, and the attempt passes with ``P(Y_r <= m)·∏ s_j / (1 - Σ_j F_j)`` (renewal; exact
+    for one round; for two, round 1's deadline is taken as round 2's, which errs low). Left out for repeaters.
 
     Args:
         success_probability: p per attempt of each link, in [0, 1].
@@ -745,6 +752,7 @@ def cutoff_pass_probability(success_probability: float, spare_attempts: int, num
             the least age: no attempt passes).
         num_repeaters: R, >= 0 (0: one link, its end B applying the cut-off).
         pumping_rounds: r, pairs each link pumps into its kept one, >= 0.
+        purify_success: one link only: the success probability of each pumping round, in (0, 1] (empty: all 1).
 
     Returns:
         The probability, in [0, 1].
@@ -763,6 +771,8 @@ def cutoff_pass_probability(success_probability: float, spare_attempts: int, num
         0.75
         >>> cutoff_pass_probability(0.5, 0, 0)  # one link without pumping: its pair's age is fixed
         1.0
+        >>> round(cutoff_pass_probability(0.5, 1, 0, 1, purify_success=[0.5]), 4)  # 0.75·0.5 / (1 - 0.75·0.5)
+        0.6
     """
     where = "cutoff_pass_probability"
     p = check_real(where, "success_probability", success_probability, 0.0, 1.0)
@@ -777,8 +787,20 @@ def cutoff_pass_probability(success_probability: float, spare_attempts: int, num
             return 1.0
         n = min(m + 1, CUTOFF_PASS_MAX_TERMS)
         y = np.arange(1, n, dtype=np.float64)
-        failures = p ** rounds * np.concatenate(([1.0], np.cumprod(q * (y + rounds - 1) / y)))
-        return float(min(np.sum(failures), 1.0))
+
+        def within(j: int) -> float:  # P(Y_j <= m), Y_j the failed attempts of j spare pairs
+            return float(min(np.sum(p ** j * np.concatenate(([1.0], np.cumprod(q * (y + j - 1) / y)))), 1.0))
+
+        if not purify_success:
+            return within(rounds)
+        odds = [check_real(where, "purify_success", value, 0.0, 1.0, low_open=True) for value in purify_success]
+        if len(odds) != rounds:
+            raise DqsimError(f"{where}: purify_success needs {rounds} value(s), got {len(odds)}")
+        kept, restart = 1.0, 0.0  # (product of the earlier rounds' success; a new turn's probability)
+        for j, success in enumerate(odds, start=1):
+            restart += within(j) * kept * (1.0 - success)
+            kept *= success
+        return min(within(rounds) * kept / (1.0 - restart), 1.0)
     if rounds == 0:
         return (1.0 - 2.0 * q ** (m + 1) / (1.0 + q)) ** r
     n = min(m + 1, CUTOFF_PASS_MAX_TERMS)

@@ -83,7 +83,22 @@ Rounds
 Memory cut-off (``cutoff_ps``)
     A repeater holding a link pair that is ``cutoff_ps`` old (since the
     emission that created the pair in that memory; for pumped pairs, the
-    kept pair's) before it could swap discards it. The pair may already be
+    kept pair's) before it could swap discards it, at that moment (a memory
+    cut-off frees a qubit older than the cut-off then: Rozpędek et al., PRA
+    98, 052330 (2018)). With pumping the timer starts when the link side
+    holds the kept pair, so a kept pair still being pumped (its spare pair
+    being made, or the purification's bits on their way) is discarded at its
+    deadline too, not once the pumped pair is complete (as before
+    2026-12-07, which kept the memories busy and restarted late,
+    ``bench/review_repeater_physics.py`` check ``cutoff_deadline``); a failed
+    purification discards the kept pair and its timer with it. With purifications that succeed a given
+    attempt passes or not as before (iff every pair is swapped before its deadline), an abandoned one
+    ends sooner; but a kept pair past its deadline whose pumping would then have failed (and restarted
+    from a new kept pair, forgiving its age) is now cut, so with failing purifications fewer attempts
+    pass (one link, one round of success probability ``s``: ``P·s/(1 − P(1 − s))`` instead of ``P``,
+    :func:`~dqsim.network.entanglement.cutoff_pass_probability`). What the abandoned attempt still
+    has on its way (spare pair, twirl, purification bits) is ignored by its link sides, which end,
+    and dropped at the node's next restart or round end (:func:`_drop_stale`). The pair may already be
     part of a longer segment whose other end the repeater does not know, so
     the whole chain *attempt* is abandoned: the repeater tells every node,
     and each one frees its memories and starts the attempt again (link
@@ -101,8 +116,9 @@ Memory cut-off (``cutoff_ps``)
     until that repeater swaps it. A chain of one link has no repeater, and its end B applies it instead (since
     2026-12-06; before, such a chain had none): a pair that B is told of (pumped, with purification) that is
     ``cutoff_ps`` old or older is discarded and the attempt restarted, as the repeater next to it would have
-    done on the same message (a repeater, too, looks at a pumped pair's age once its link side says it is
-    there). The ends' memories decohere while a pumped pair waits for its spare as a repeater's do; without
+    done on the same message; with pumping B, like a repeater, times its kept pair from when it holds it and
+    discards it at the deadline while it is pumped. The ends' memories decohere while a pumped pair waits for
+    its spare as a repeater's do; without
     purification B takes a pair as soon as it is heralded, so only a cut-off shorter than the herald's way
     abandons it. ``max_restarts`` bounds the attempts per pair (a too-short cut-off could otherwise run forever).
 
@@ -309,6 +325,10 @@ class ChainSpec:
         last = self.num_links
         return max(self.latency_ps(last, other) for other in range(last))
 
+    def applies_cutoff(self, node: int) -> bool:
+        """Whether ``node`` applies the memory cut-off: every repeater, and end B of a chain of one link."""
+        return 0 < node < self.num_links or node == self.num_links == 1
+
     def level(self, node: int) -> int:
         """Nested swapping level of repeater ``node``: 1 + its trailing zero bits."""
         return (node & -node).bit_length()
@@ -398,7 +418,8 @@ class ChainRecords:
             memories stopped holding their link pairs.
         abandoned_link_attempts: without ``every_attempt``, ``pair_index -> link attempts`` of the
             elementary pairs made in that round's abandoned chain attempts (their records'
-            ``attempts``, summed over links and attempts).
+            ``attempts``, summed over links and attempts; for a link cut while its pair was pumped,
+            which has no record, those of the pairs it had made).
         every_attempt: keep the records of abandoned attempts (tests; memory grows with each).
     """
 
@@ -421,24 +442,31 @@ class ChainRecords:
         if not self.every_attempt and swaps and swaps[-1][:3] == (pair_index, attempt, node):
             swaps.pop()
 
-    def abandon(self, pair_index: int, attempt: int, link_index: int) -> None:
+    def abandon(self, pair_index: int, attempt: int, link_index: int, pumping_attempts: int = 0) -> None:
         """An initiator heard that chain attempt ``(pair_index, attempt)`` was abandoned: fold its link's record.
 
         Without :attr:`every_attempt` the record of link ``link_index`` in that
         attempt, if its pair was made (the initiator's latest record), leaves
         :attr:`links` and its ``attempts`` join the round's
-        :attr:`abandoned_link_attempts`; with it, nothing changes.
+        :attr:`abandoned_link_attempts`; if there is none, ``pumping_attempts``
+        (the link attempts of the elementary pairs made for a pair still being
+        pumped at the cut-off) join them. With it, nothing changes.
         """
         links = self.links
-        if self.every_attempt or not links:
+        if self.every_attempt:
             return
-        record = links[-1]
-        if record.pair_index == pair_index and record.attempt == attempt and record.link_index == link_index:
-            links.pop()
-            # (records saved by a checkpoint before the sums existed have none yet; those of their abandoned
-            # attempts stay in links, where run_chain counts them as before)
-            sums = self.__dict__.setdefault("abandoned_link_attempts", {})
-            sums[pair_index] = sums.get(pair_index, 0) + record.attempts
+        record = links[-1] if links else None
+        if record is None or not (record.pair_index == pair_index and record.attempt == attempt
+                                  and record.link_index == link_index):
+            if pumping_attempts:
+                sums = self.__dict__.setdefault("abandoned_link_attempts", {})
+                sums[pair_index] = sums.get(pair_index, 0) + pumping_attempts
+            return
+        links.pop()
+        # (records saved by a checkpoint before the sums existed have none yet; those of their abandoned
+        # attempts stay in links, where run_chain counts them as before)
+        sums = self.__dict__.setdefault("abandoned_link_attempts", {})
+        sums[pair_index] = sums.get(pair_index, 0) + record.attempts
 
     @staticmethod
     def merged(parts: Sequence["ChainRecords"]) -> "ChainRecords":
@@ -502,6 +530,10 @@ class _NodeRun:
     #: cutting repeater tells all), over all rounds; the scenario's progress reads A's. (A class attribute too,
     #: so a node saved by a checkpoint before it existed reads 0.)
     abandoned: int = 0
+    #: Initiators, with pumping and a cut-off: ``((pair_index, attempt), link attempts)`` of the elementary pairs
+    #: its link side has made in that attempt so far (folded into the round's sums if the attempt is abandoned
+    #: before the pair is pumped, :meth:`ChainRecords.abandon`). (A class attribute too, as ``abandoned``.)
+    pumping: tuple | None = None
 
     def pop_early(self, key):
         """The oldest event of attempt ``key`` that came early, removed; ``None`` if there is none."""
@@ -648,6 +680,7 @@ class LinkSide:
                         return
                 else:  # both pairs lost: a new kept pair
                     self.failures += 1
+                    self._tell_kept(ctx, None)
                     self.qubit = self.kept
                     self._start_pair(ctx)
 
@@ -677,15 +710,27 @@ class LinkSide:
         self.serial += 1
         self.attempts += self.pair_attempts
         self.pairs += 1
+        if self.initiator and self.chain.purification_rounds and self.chain.cutoff_ps is not None:
+            ctx.node_data["chain_run"].pumping = (self.key, self.attempts)  # (counted if cut off while pumped)
         if self.qubit == self.kept:
             self.created_ps = self.pair_created_ps
             self.rounds_kept = 0
+            if self.chain.purification_rounds:
+                self._tell_kept(ctx, self.created_ps)
             return self._next_round(ctx)
         if self.chain.purification == "bbpssw" and not self.initiator:  # the initiator's twirl draw first
             self.phase = _TWIRL
         else:
             self._purify_gates(ctx)
         return False
+
+    def _tell_kept(self, ctx, created_ps: int | None) -> None:
+        """With pumping, where this node applies the cut-off: tell it that the kept memory holds a pair emitted
+        at ``created_ps`` (``None``: lost to a failed purification), so that it times the cut-off from then on,
+        while the pair is pumped (:class:`ChainNode`'s ``kept`` event)."""
+        chain, node = self.chain, self.node
+        if chain.cutoff_ps is not None and chain.applies_cutoff(node):
+            ctx.send(node, (_TAG, self.key[0]), ("kept", self.key[1], self.side, created_ps))
 
     def _purify_gates(self, ctx) -> None:
         spec = self.chain.node
@@ -718,7 +763,9 @@ class LinkSide:
 
 
 class Alarm:
-    """A repeater's cut-off timer for one link side's pair: a ``deadline`` message to its node after ``delay_ps``.
+    """A cut-off timer for one link side's pair (at a repeater, or end B of one link): a ``deadline`` message to
+    its node after ``delay_ps``, which discards the pair then if it is still the side's (with pumping: the kept
+    pair, pumped or not yet; not one that a failed purification replaced) and not swapped.
 
     A process. Sent only while the attempt ``key`` is still the node's current
     one: a later one, or the next round, would drop it, and a deadline of a
@@ -879,6 +926,7 @@ class ChainNode:
         self.attempt = 0                  # the chain attempt within it
         self.start_ps = 0                 # when the round starts at every node
         self.linked: dict[str, int] = {}  # side -> emission of its link's pair (this attempt)
+        self.kept: dict[str, int] = {}    # pumping, with a cut-off: side -> emission of its kept pair (this attempt)
         self.segments: set[str] = set()   # nested: sides whose segment is complete
         self.bits: dict[int, object] = {}  # B with a cut-off: repeater -> Outcome of its Bell measurement
         self.swapped = False
@@ -918,15 +966,28 @@ class ChainNode:
                 if kind == "linked":
                     side, created_ps = data
                     linked[side] = created_ps
-                    if cutoff is not None:
+                    # (pumped: timed from its "kept" event on; a node saved before those were sent times it here)
+                    timed = chain.purification_rounds and side in self.__dict__.get("kept", ())
+                    if cutoff is not None and not timed:
                         ctx.spawn(self.alarm(max(0, created_ps + cutoff - ctx.now_ps), (pair_index, attempt), side))
+                elif kind == "kept":  # pumping: the kept pair's cut-off runs while it is pumped
+                    side, created_ps = data
+                    kept = self.__dict__.setdefault("kept", {})  # (a node saved before pumped pairs were timed)
+                    if created_ps is None:
+                        kept.pop(side, None)
+                    else:
+                        kept[side] = created_ps
+                        ctx.spawn(self.alarm(max(0, created_ps + chain.cutoff_ps - ctx.now_ps),
+                                             (pair_index, attempt), side))
                 elif kind == "segment":
                     self.segments.add(data[0])
                 elif kind == "bits":
                     self.bits[data[0]] = data[1]
                 elif kind == "deadline":
                     side = data[0]
-                    if not self.swapped and ctx.now_ps >= linked[side] + cutoff:
+                    # the pair in the side's kept memory now: pumped or not yet, or none (a failed purification)
+                    born = linked.get(side) if side in linked else self.__dict__.get("kept", {}).get(side)
+                    if not self.swapped and born is not None and ctx.now_ps >= born + chain.cutoff_ps:
                         _abandon(ctx, chain, (pair_index, attempt), side)
                         self._next_attempt(ctx)
                         continue
@@ -983,6 +1044,7 @@ class ChainNode:
         for side in self.chain.sides(node):
             ctx.spawn(self.link_side(self.chain, node, key, side))
         self.linked, self.segments, self.bits = {}, set(), {}
+        self.kept = {}
         self.swapped = False
         self.outcomes = None
         self.phase = _EVENT
@@ -993,7 +1055,10 @@ class ChainNode:
         chain = self.chain
         if ctx.node < chain.num_links:  # the initiator of the link to its right: its generation there ends now
             abandon_generation(ctx, ctx.node + 1, chain.links[ctx.node])
-            ctx.node_data["records"].abandon(self.pair_index, self.attempt, ctx.node)
+            run = ctx.node_data["chain_run"]
+            pumping = run.pumping
+            made = pumping[1] if pumping is not None and pumping[0] == (self.pair_index, self.attempt) else 0
+            ctx.node_data["records"].abandon(self.pair_index, self.attempt, ctx.node, made)
         if self.swapped:
             ctx.node_data["records"].forget_swap(self.pair_index, self.attempt, ctx.node)
         self.attempt += 1
