@@ -26,7 +26,7 @@ from dqsim.jobs.errors import job_error, one_of, value_hint
 from dqsim.jobs.schema import Section, is_number
 from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
-from dqsim.network.node import NodeSpec
+from dqsim.network.node import NodeSpec, NumberedNames
 from dqsim.units import ps_to_seconds
 
 __all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_SPARSE_NETWORK_NODES", "MAX_NETWORK_LINKS", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
@@ -415,6 +415,20 @@ class NetworkSection(Section):
             return list(self.node_names)
         return [f"node{index}" for index in range(self.resolved_num_nodes())]
 
+    def node_name_sequence(self) -> Sequence[str]:
+        """Node names in index order, as :meth:`node_names_list` gives them, without a string per node for a
+        generated topology: ``node_names`` as a tuple, or ``node0``, ``node1``, ... as a
+        :class:`~dqsim.network.node.NumberedNames` (each name made when read, its index read off the name).
+
+        Examples:
+            >>> names = NetworkSection(topology="line", num_nodes=3, link={"distance_km": 1.0}).node_name_sequence()
+            >>> names, names.index("node2")
+            (('node0', 'node1', 'node2'), 2)
+        """
+        if self.node_names is not None:
+            return tuple(self.node_names)
+        return NumberedNames("node", self.resolved_num_nodes())
+
     def link_spec(self) -> LinkSpec:
         """The default link of ``[network.link]`` (edges of ``"edges"`` may change its length)."""
         return LinkSpec(**{"distance_km": net_topology.DEFAULT_LINK.distance_km, **self.link})
@@ -428,7 +442,7 @@ class NetworkSection(Section):
         Raises:
             ConfigError: ``name`` is not a node of the network.
         """
-        names = self.node_names_list()
+        names = self.node_name_sequence()
         if name not in names:
             raise ConfigError(f"NetworkSection.node_spec: unknown node {name!r}; "
                               f"known nodes: {one_of(names)}")
@@ -436,7 +450,7 @@ class NetworkSection(Section):
 
     def data_capacity(self) -> int:
         """Data qubits of the whole network: nodes × ``[network.node].num_data_qubits``."""
-        return self.resolved_num_nodes() * self.node_spec(self.node_names_list()[0]).num_data_qubits
+        return self.resolved_num_nodes() * self.node_spec(self.node_name_sequence()[0]).num_data_qubits
 
     def link_pairs(self) -> tuple[np.ndarray, list[LinkSpec]]:
         """The links without the graph: the node index pairs they join and their links, as :meth:`build_graph`
