@@ -102,12 +102,17 @@ def test_link_counts_and_the_memory_estimate():
     # measured (peak RSS of runs over 600 to 2,048 nodes all to all, 2026-12-06, the links table written in pieces
     # and never held whole) 36 bytes per link between 1,000 and 2,048 nodes (123 and ~50 MB more before), and
     # 1.0-1.8 kB per node at 65,536 nodes (lines and stars 1.0, rings 1.8, against an 8-node line; 2.9-3.7 before
-    # 2026-12-06 evening), 0.8-1.7 at 262,144: the estimate sits within ~10 % of the 65,536-node runs
+    # 2026-12-06 evening), 0.8-1.7 at 262,144; since 2026-12-07 a ring 1.56 and 1.37 kB, a line or a star (a tree:
+    # no graph, names and per-node layout as formulas) 0.76-0.79 and 0.53-0.55 kB: the estimate sits within ~6 % of
+    # the 65,536-node runs with ~200 MB of Python
     assert 30 * 1596628 < (topology.estimate_network_bytes(2048, 2096128)
                            - topology.estimate_network_bytes(1000, 499500) - 1048 * 1500) < 42 * 1596628
     assert 35e6 < topology.estimate_network_bytes(1000, 499500) - 1000 * 1500 - 36 * 499500 < 45e6
-    assert topology.estimate_network_bytes(4096, 0) == 4096 * topology.BYTES_PER_NODE
-    assert 1000 * 65528 < topology.estimate_network_bytes(65536, 0) - topology.estimate_network_bytes(8, 0) < 1800 * 65528
+    assert topology.estimate_network_bytes(4096, 4096) == 4096 * (topology.BYTES_PER_NODE + topology.BYTES_PER_LINK)
+    assert topology.estimate_network_bytes(4096, 4095) == 4096 * topology.BYTES_PER_FOREST_NODE + 4095 * 36
+    ring = topology.estimate_network_bytes(65536, 65536) - topology.estimate_network_bytes(8, 8)
+    line = topology.estimate_network_bytes(65536, 65535) - topology.estimate_network_bytes(8, 7)
+    assert 1370 * 65528 < ring < 1800 * 65528 and 530 * 65528 < line < 1000 * 65528
 
 
 def test_a_ghz_over_a_1024_node_line_routes_across_it_on_one_and_two_ranks(tmp_path):

@@ -50,6 +50,7 @@ from dqsim.engine.quantum import (BellDiagonalProbe, QOp, QuantumMemory, apply_l
                                    qop, wire_ops)
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, UNREACHABLE_PS, Network, clock_limit_allowed_by
+from dqsim.network.node import NodeSpecs
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
 from dqsim.state.small import DEFAULT_MAX_QUBITS
@@ -1136,7 +1137,12 @@ class Simulator:
         # an object that NumPy reads as an array in one pass: no int object per qubit)
         owners = array("q")
         owners.frombytes(np.ascontiguousarray(np.asarray(qubit_owner, dtype=np.int64).reshape(-1)).tobytes())
-        self.memory = QuantumMemory(owners, list(map(_T1_S, network.nodes)), list(map(_T2_S, network.nodes)),
+        nodes = network.nodes
+        if isinstance(nodes, NodeSpecs):  # one spec for every node (a job's): no copy of it per node to read
+            t1_s, t2_s = [nodes.spec.t1_s] * len(nodes), [nodes.spec.t2_s] * len(nodes)
+        else:
+            t1_s, t2_s = list(map(_T1_S, nodes)), list(map(_T2_S, nodes))
+        self.memory = QuantumMemory(owners, t1_s, t2_s,
                                     self.seed, num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
         # per node first, then per qubit in C-level passes (every rank builds these for every qubit)
         node_rank = list(self.rank_of_node)
