@@ -141,7 +141,8 @@ def test_qubit_ranks_mark_boundary_nodes_and_own_network_qubits():
     assert list(map(bool, sim._own_network_qubit)) == [False] * 5 + [True, True, False, False, False]
     alone = Simulator(Network.from_links(specs, links), comm=comm_mod.SingleComm(), state=None, qubit_owner=owner,
                       num_data_qubits=3)
-    assert list(alone._rank_of_qubit) == [0] * 10 and list(map(bool, alone._own_network_qubit)) == [False] * 3 + [True] * 7
+    assert list(alone._rank_of_qubit) == [0] * 10
+    assert list(map(bool, alone._own_network_qubit)) == [False] * 3 + [True] * 7
 
 
 def test_message_inside_its_window_is_impossible():

@@ -98,7 +98,8 @@ def test_the_register_map_is_the_one_laid_out_with_a_tuple_per_node(owner, num_d
     assert (regmap.num_qubits, regmap.qubit_of_logical, regmap.num_data_qubits) == (num_qubits, mapped, sum(num_data))
     assert regmap.data_qubits == data and regmap.comm_qubits == comm and regmap.node_of_qubit == node_of
     assert tuple(regmap.data_qubits) == data and tuple(regmap.comm_qubits) == comm
-    assert tuple(regmap.node_of_qubit) == node_of and [regmap.node_of_qubit[q] for q in range(num_qubits)] == list(node_of)
+    assert tuple(regmap.node_of_qubit) == node_of
+    assert [regmap.node_of_qubit[q] for q in range(num_qubits)] == list(node_of)
     assert regmap.comm_qubits[-1] == comm[-1] and regmap.node_of_qubit[-1:] == node_of[-1:]
     assert regmap == register_map(owner, num_data, num_comm)
 

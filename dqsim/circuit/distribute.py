@@ -129,7 +129,8 @@ class QubitBlocks(SequenceABC):
         return self._nodes[at] if at >= 0 and qubit < self._starts[at] + self._counts[at] else None
 
     def owners(self) -> np.ndarray:
-        """The node of each qubit of the blocks, in qubit order (int64): ``node_of(first)``, ``node_of(first + 1)``, ..."""
+        """The node of each qubit of the blocks, in qubit order (int64): ``node_of(first)``,
+        ``node_of(first + 1)``, ..."""
         if self._count is not None:
             return np.repeat(np.arange(self._num_nodes, dtype=np.int64), self._count)
         return np.repeat(np.array(self._nodes, dtype=np.int64), np.array(self._counts, dtype=np.int64))
@@ -400,8 +401,10 @@ class NodeSteps(SequenceABC):
 
     Examples:
         >>> steps = NodeSteps(3, {1: [LocalGate(0, None)]})
-        >>> len(steps), steps[0], [len(s) for s in steps], steps.nodes_with_steps(), steps == [[], [LocalGate(0, None)], []]
-        (3, [], [0, 1, 0], [1], True)
+        >>> len(steps), steps[0], [len(s) for s in steps], steps.nodes_with_steps()
+        (3, [], [0, 1, 0], [1])
+        >>> steps == [[], [LocalGate(0, None)], []]
+        True
     """
 
     __slots__ = ("_num_nodes", "_by_node")

@@ -50,9 +50,13 @@ MAX_NETWORK_NODES = 4096
 #: grows with the nodes (a link or two each), up to about 1.5 kB per node on every rank
 #: (:data:`dqsim.network.topology.BYTES_PER_NODE`): a 4-qubit GHZ ``dqc`` run over a 262,144-node line peaked at
 #: 436 MB on one rank (504 / 474 MB on two) in 5.5 CPU s, over a ring (whose routes search a networkx graph) at
-#: 657 MB (724 / 705 MB) in 9 CPU s (bench/results/network-node-memory-vm-20261206.md). An ``all_to_all`` stops
-#: at :data:`MAX_NETWORK_LINKS` first (2,048 nodes). It was 65,536 until 2026-12-06 (evening), when a node with
-#: nothing to do still cost 2.9-3.7 kB, and :data:`MAX_NETWORK_NODES` (4,096) for every topology before.
+#: 657 MB (724 / 705 MB) in 9 CPU s (bench/results/network-node-memory-vm-20261206.md); since 2026-12-07 a line
+#: 358 MB (427 / 377 MB), a star 363 MB, a ring 578 MB (bench/results/network-node-memory-vm-20261207.md). A
+#: 1,048,576-node line (2^20, the cap lifted) took 826 MB on one rank and 958 / 812 MB on two: not raised, as a
+#: ring or grid there would take ~1.6 GB a rank for its graph and checkpoints of so many nodes were not measured.
+#: An ``all_to_all`` stops at :data:`MAX_NETWORK_LINKS` first (2,048 nodes). It was 65,536 until 2026-12-06
+#: (evening), when a node with nothing to do still cost 2.9-3.7 kB, and :data:`MAX_NETWORK_NODES` (4,096) for every
+#: topology before.
 MAX_SPARSE_NETWORK_NODES = 262144
 
 #: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.12 GB for

@@ -69,7 +69,9 @@ LINKS_TABLE_MIN_LINKS = 100_000
 #: at 262,144 nodes a line 436 MB and a ring 657 MB, with their ``links`` tables' write;
 #: bench/results/network-node-memory-vm-20261206.md). 3,300 until 2026-12-06, when every node of a rank had an
 #: engine record, a process, a first event, a "done" timeline row and a ``NodeSpec`` copy (2.9-3.7 kB a node;
-#: 3.3-4.2 kB before, when every rank made every node's communication-qubit pool, and ~5 kB before that).
+#: 3.3-4.2 kB before, when every rank made every node's communication-qubit pool, and ~5 kB before that). Since
+#: 2026-12-07 it counts for networks with cycles (a ring 1.56 kB a node at 65,536 nodes, 1.37 at 262,144); a tree
+#: takes :data:`BYTES_PER_FOREST_NODE`.
 BYTES_PER_NODE = 1500
 
 #: Host memory each node of a network whose links make a tree (fewer links than nodes in a connected network: a
@@ -412,7 +414,7 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
     nodes (-0.2 % to +3.5 %; the writing rank of two runs 20 MB higher at 2,048
     nodes; bench/results/network-rank-memory-vm-20261206c.md), within 10 % over
     65,536-node lines, stars and rings (-5 %, -6 %, -6 %; 2026-12-07), and at 262,144 nodes
-    4 % above a ring's and 15-17 % above a line's or a star's (the marginal cost per node falls with size;
+    11 % above a ring's and 26-28 % above a line's or a star's (the marginal cost per node falls with size;
     bench/results/network-node-memory-vm-20261207.md).
 
     Examples:
