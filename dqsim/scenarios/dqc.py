@@ -518,13 +518,16 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     if fusion:  # the register operations between two reads of the register, fused (QuantumMemory.fusion_costs)
         sim.memory.fusion_costs = costs_for(backend)
     sim.share(network)
-    # the steps of every node that has steps are shared, in node order on every rank (checkpoints save a
-    # program's place in its steps by their position among the shared objects, which a resume on another rank
-    # count must find alike); a program and a communication-qubit pool only for a node with steps, on the rank
+    # every node's steps are shared, in node order on every rank (checkpoints save a program's place in its
+    # steps by their position among the shared objects, which a resume on another rank count, or of a checkpoint
+    # written before 2026-12-07, must find alike): a node without steps shares the one empty tuple (8 bytes a
+    # node, no list of its own); a program and a communication-qubit pool only for a node with steps, on the rank
     # that runs it: a node with none has nothing to do (4 of a GHZ's 65,536 nodes of a line have steps), so it
-    # gets no process, no event, no "done" row, no shared list and, unless a message reaches it (a routed pair's
-    # swap is a step), no engine record
-    shared_steps = {node: sim.share(node_steps) for node, node_steps in steps.items()}
+    # gets no process, no event, no "done" row and, unless a message reaches it (a routed pair's swap is a step),
+    # no engine record
+    shared_steps = dict(steps.items())
+    for node in range(num_nodes):
+        sim.share(shared_steps.get(node, ()))
     for node in working:
         sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
         if entanglement == "on_demand":
