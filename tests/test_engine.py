@@ -137,11 +137,12 @@ def test_qubit_ranks_mark_boundary_nodes_and_own_network_qubits():
     owner = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
     sim = Simulator(Network.from_links(specs, links, num_ranks=2, placement=[0, 0, 0, 1, 1]),
                     comm=TwoRanksOneProcess(), state=None, qubit_owner=owner, num_data_qubits=3)
-    assert sim._rank_of_qubit == [0, 0, -1, -1, 1, 0, 0, -1, -1, 1]
-    assert sim._own_network_qubit == [False] * 5 + [True, True, False, False, False]
+    assert list(sim._rank_of_qubit) == [0, 0, -1, -1, 1, 0, 0, -1, -1, 1]  # (4-byte ints, 1-byte flags)
+    assert list(map(bool, sim._own_network_qubit)) == [False] * 5 + [True, True, False, False, False]
     alone = Simulator(Network.from_links(specs, links), comm=comm_mod.SingleComm(), state=None, qubit_owner=owner,
                       num_data_qubits=3)
-    assert alone._rank_of_qubit == [0] * 10 and alone._own_network_qubit == [False] * 3 + [True] * 7
+    assert list(alone._rank_of_qubit) == [0] * 10
+    assert list(map(bool, alone._own_network_qubit)) == [False] * 3 + [True] * 7
 
 
 def test_message_inside_its_window_is_impossible():

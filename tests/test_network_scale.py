@@ -47,9 +47,9 @@ def test_repro_a_network_of_thousands_of_nodes_is_a_valid_job(network, num_nodes
                                      'topology = "star"\nnum_nodes = 262144',
                                      'topology = "grid"\nnum_rows = 512\nnum_cols = 512'])
 def test_repro_a_sparse_network_of_262144_nodes_is_a_valid_job_and_one_more_is_refused(network):
-    """A line, ring, star or grid costs up to ~1.3 kB per node on every rank (a 262,144-node line ``dqc`` run peaked
-    at 436 MB on one rank, a ring at 657 MB, 400 MB since 2026-12-07, and a 512 x 512 grid at 399 MB;
-    bench/results/network-routes-memory-vm-20261207.md): since 2026-12-06
+    """A line, ring, star or grid costs up to ~0.8 kB per node on every rank (a 262,144-node line ``dqc`` run peaked
+    at 436 MB on one rank, 360 MB since 2026-12-07, a ring at 657 MB, 324 MB since, and a 512 x 512 grid at 323 MB;
+    bench/results/network-routes-memory-vm-20261207.md, bench/results/network-node-memory-vm-20261207.md): since 2026-12-06
     (evening) they take up to 262,144 nodes (65,536 before, when a node cost 2.9-3.7 kB: ``[network].num_nodes =
     262144: must be <= 65536``; 4,096 before that). One node more is refused in one line naming the key, the value
     and the range."""
@@ -68,7 +68,7 @@ def test_repro_a_sparse_network_of_262144_nodes_is_a_valid_job_and_one_more_is_r
 
 def test_repro_an_all_to_all_of_too_many_links_is_refused_with_its_size_before_it_is_built():
     """4,096 nodes all to all: 8.4 million links, some 0.3 GB per rank as estimated from runs of up to 2,048 nodes
-    (0.4 GB before a node's estimate fell from 3.3 to 1.5 kB, 2026-12-06 evening; 1.3 kB since 2026-12-07)
+    (0.4 GB before a node's estimate fell from 3.3 to 1.5 kB, 2026-12-06 evening; 0.7 kB since 2026-12-07)
     (1.2 GB before the writing rank's ``links`` table was made in pieces, 2.4 GB before a link's delay was its spec's,
     13 GB before 2026-12-06's compact link arrays, 4.6 GB before its per-link arrays). Refused at once (building the network alone would take minutes and the host's memory), naming the
     links, the memory and the largest all_to_all allowed."""
@@ -102,16 +102,19 @@ def test_link_counts_and_the_memory_estimate():
         topology.num_links_of("grid", 4)
     # measured (peak RSS of runs over 600 to 2,048 nodes all to all, 2026-12-06, the links table written in pieces
     # and never held whole) 36 bytes per link between 1,000 and 2,048 nodes (123 and ~50 MB more before), and
-    # 0.9-1.04 kB per node at 65,536 nodes (a line 1.04, a star 1.0, a ring 0.89, against an 8-node line; a ring
-    # 1.8 before its routes were searched without a networkx graph, 2026-12-07; 2.9-3.7 before 2026-12-06
-    # evening), 0.7-0.94 at 262,144: the estimate sits within ~5 % above the 65,536-node runs
+    # 1.0-1.8 kB per node at 65,536 nodes (lines and stars 1.0, rings 1.8, against an 8-node line; 2.9-3.7 before
+    # 2026-12-06 evening), 0.8-1.7 at 262,144; since 2026-12-07 (routes searched without a networkx graph, names and
+    # per-node layout as formulas) a ring 0.64 and 0.40 kB, a line or a star (a tree, which keeps its rooted forest's
+    # lists) 0.76-0.81 and 0.53-0.55 kB: the estimate sits at or up to 25 % above the 65,536-node runs
     per_node = topology.BYTES_PER_NODE
     assert 30 * 1596628 < (topology.estimate_network_bytes(2048, 2096128)
                            - topology.estimate_network_bytes(1000, 499500) - 1048 * per_node) < 42 * 1596628
     assert 35e6 < topology.estimate_network_bytes(1000, 499500) - 1000 * per_node - 36 * 499500 < 45e6
-    assert topology.estimate_network_bytes(4096, 0) == 4096 * topology.BYTES_PER_NODE
-    added = topology.estimate_network_bytes(65536, 0) - topology.estimate_network_bytes(8, 0)
-    assert 1040 * 65528 < added < 1500 * 65528
+    assert topology.estimate_network_bytes(4096, 4096) == 4096 * (topology.BYTES_PER_NODE + topology.BYTES_PER_LINK)
+    assert topology.estimate_network_bytes(4096, 4095) == 4096 * topology.BYTES_PER_FOREST_NODE + 4095 * 36
+    ring = topology.estimate_network_bytes(65536, 65536) - topology.estimate_network_bytes(8, 8)
+    line = topology.estimate_network_bytes(65536, 65535) - topology.estimate_network_bytes(8, 7)
+    assert 642 * 65528 < ring < 800 * 65528 and 810 * 65528 < line < 1000 * 65528
 
 
 def line_job(folder):
@@ -168,8 +171,8 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
     """``dqsim check`` gave the register's memory only (4 KiB for a 4-qubit GHZ over 1,000 nodes all to all, whose
     run peaked at 893 MB): it now gives the network's. Against runs' peak RSS (``/usr/bin/time``, one rank,
     2026-12-06, the ``links`` table made and written in pieces): 600 nodes all to all 249 MB and 1,000 nodes
-    259 MB, 49 and 59 MB above the ~200 MB of Python the line adds, for the 45.1 and 56.5 MiB (47 and 59 MB)
-    estimated (45.2 and 56.7 MiB with 1.5 kB a node, before 2026-12-07; 46.2 and 58.4 MiB with 3.3 kB a node, before
+    259 MB, 49 and 59 MB above the ~200 MB of Python the line adds, for the 44.7 and 56.0 MiB (47 and 59 MB)
+    estimated (44.7 and 56.0 MiB with 0.7 kB a node since 2026-12-07; 45.2 and 56.7 MiB with 1.5 kB a node, before; 46.2 and 58.4 MiB with 3.3 kB a node, before
     2026-12-06 evening; 74.0 and 118.2 MiB against 288
     and 331 MB before that). (Not measured in the test: a run's peak under pytest varied by ~150 MB with what else
     the process had done.)"""
@@ -180,10 +183,10 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
         job.write_text(network_job(network))
         lines[name] = next(line for line in run_here(["check", str(job)]).stdout.splitlines()
                            if "for the network" in line)
-    assert lines["a2a"].startswith("# memory per rank for the network: about 45.1 MiB (600 nodes, 179,700 links; "
-                                   "measured ~1.3 kB per node and ~0.036 kB per link, and ~40 MB for the links "
+    assert lines["a2a"].startswith("# memory per rank for the network: about 44.7 MiB (600 nodes, 179,700 links; "
+                                   "measured ~0.7 kB per node and ~0.036 kB per link, and ~40 MB for the links "
                                    "table's write), besides ~200 MB of Python")
-    assert lines["grid"].startswith("# memory per rank for the network: about 5.4 MiB (4,096 nodes, 8,064 links;")
+    assert lines["grid"].startswith("# memory per rank for the network: about 3.0 MiB (4,096 nodes, 8,064 links;")
 
 
 def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path):

@@ -35,12 +35,172 @@ block has no single holder and is refused.
 
 from __future__ import annotations
 
+import operator
+from array import array
+from collections import defaultdict
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
+from operator import eq
 from typing import Callable, Sequence, Union
+
+import numpy as np
 
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.errors import CircuitError
 from dqsim.state.gates import GateOp
+
+
+class QubitBlocks(SequenceABC):
+    """Per node, the global indices of its qubits: one run of consecutive indices per node, node after node
+    (item ``i`` is ``tuple(range(start_i, start_i + count_i))``), held without a tuple per node.
+
+    Equal to the tuple of those tuples (item by item, in its hash and its ``repr``). Every rank lays out the
+    whole network's qubits, and most nodes of a large network hold no data qubit and take no part in the
+    circuit: a tuple per node of its communication qubits took ~120 bytes a node on every rank (a 65,536-node
+    line, 2026-12-06). So the blocks are held as one count for every node (the communication qubits of a job's
+    nodes, alike: no memory per node) or as the nodes whose count is not zero, with their first qubit and count
+    (24 bytes each; a node not among them has no qubit).
+
+    Args:
+        counts: the number of qubits of each node, >= 0.
+        first: the global index of node 0's first qubit.
+
+    Examples:
+        >>> blocks = QubitBlocks([0, 2, 0, 1], first=5)
+        >>> blocks, blocks[1], blocks.node_of(7), blocks.node_of(6), blocks.node_of(8)
+        (((), (5, 6), (), (7,)), (5, 6), 3, 1, None)
+        >>> QubitBlocks([2, 2, 2], first=4)[-1], QubitBlocks([2, 2, 2], first=4).num_qubits
+        ((8, 9), 6)
+    """
+
+    __slots__ = ("first", "num_qubits", "_num_nodes", "_count", "_nodes", "_starts", "_counts")
+
+    def __init__(self, counts: Sequence[int], *, first: int = 0):
+        counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+        if counts.size and counts.min() < 0:
+            raise CircuitError(f"QubitBlocks: counts must be >= 0, got {int(counts.min())}")
+        self.first, self._num_nodes = int(first), int(counts.size)
+        #: Number of qubits of all the blocks together.
+        self.num_qubits = int(counts.sum())
+        #: The count of every node where all are alike (``None``: see ``_nodes``).
+        self._count: int | None = int(counts[0]) if counts.size and np.all(counts == counts[0]) else None
+        self._nodes = self._starts = self._counts = array("q")
+        if self._count is None:  # the nodes with qubits, their first qubits and counts (rising)
+            held = np.flatnonzero(counts)
+            starts = self.first + np.cumsum(counts) - counts
+            self._nodes, self._starts, self._counts = (array("q", values.tolist()) for values in
+                                                       (held, starts[held], counts[held]))
+
+    def __len__(self) -> int:
+        return self._num_nodes
+
+    def _block(self, node: int) -> tuple[int, int]:
+        """``(start, count)`` of ``node``'s block (``0 <= node < len(self)``)."""
+        if self._count is not None:
+            return self.first + node * self._count, self._count
+        at = bisect_left(self._nodes, node)
+        if at < len(self._nodes) and self._nodes[at] == node:
+            return self._starts[at], self._counts[at]
+        return 0, 0
+
+    def __getitem__(self, node):
+        if isinstance(node, slice):
+            return tuple(self[i] for i in range(*node.indices(self._num_nodes)))
+        node = operator.index(node)
+        if node < 0:
+            node += self._num_nodes
+        if not 0 <= node < self._num_nodes:
+            raise IndexError("QubitBlocks index out of range")
+        start, count = self._block(node)
+        return tuple(range(start, start + count))
+
+    def __iter__(self):
+        return map(self.__getitem__, range(self._num_nodes))
+
+    def node_of(self, qubit: int) -> int | None:
+        """The node whose block holds global qubit ``qubit`` (``None``: none does)."""
+        if self._count is not None:
+            offset = qubit - self.first
+            if self._count == 0 or not 0 <= offset < self._num_nodes * self._count:
+                return None
+            return offset // self._count
+        at = bisect_right(self._starts, qubit) - 1
+        return self._nodes[at] if at >= 0 and qubit < self._starts[at] + self._counts[at] else None
+
+    def owners(self) -> np.ndarray:
+        """The node of each qubit of the blocks, in qubit order (int64): ``node_of(first)``,
+        ``node_of(first + 1)``, ..."""
+        if self._count is not None:
+            return np.repeat(np.arange(self._num_nodes, dtype=np.int64), self._count)
+        return np.repeat(np.array(self._nodes, dtype=np.int64), np.array(self._counts, dtype=np.int64))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, QubitBlocks):
+            return (self._num_nodes == other._num_nodes and self.num_qubits == other.num_qubits
+                    and (not self.num_qubits or self.first == other.first)
+                    and np.array_equal(self.owners(), other.owners()))
+        if isinstance(other, tuple):
+            return len(other) == self._num_nodes and all(map(eq, self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+class QubitOwners(SequenceABC):
+    """The node of each global qubit (:attr:`RegisterMap.node_of_qubit`): the data qubits' nodes, then the
+    communication qubits', worked out from the two :class:`QubitBlocks` when read (no int per qubit).
+
+    Equal to the tuple of those nodes (item by item, in its hash and its ``repr``); :meth:`__array__` gives
+    them as one int64 array (the engine keeps them so).
+
+    Examples:
+        >>> owners = QubitOwners(QubitBlocks([1, 0, 1]), QubitBlocks([1, 1, 1], first=2))
+        >>> owners, owners[-1], len(owners)
+        ((0, 2, 0, 1, 2), 2, 5)
+    """
+
+    __slots__ = ("data", "comm")
+
+    def __init__(self, data: QubitBlocks, comm: QubitBlocks):
+        self.data, self.comm = data, comm
+
+    def __len__(self) -> int:
+        return self.data.num_qubits + self.comm.num_qubits
+
+    def __getitem__(self, qubit):
+        if isinstance(qubit, slice):
+            return tuple(self[q] for q in range(*qubit.indices(len(self))))
+        qubit = operator.index(qubit)
+        if qubit < 0:
+            qubit += len(self)
+        if not 0 <= qubit < len(self):
+            raise IndexError("QubitOwners index out of range")
+        return (self.data if qubit < self.data.num_qubits else self.comm).node_of(qubit)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        owners = np.concatenate((self.data.owners(), self.comm.owners()))
+        return owners if dtype is None else owners.astype(dtype, copy=False)
+
+    def __iter__(self):
+        return iter(self.__array__().tolist())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, QubitOwners):
+            return len(self) == len(other) and np.array_equal(self.__array__(), other.__array__())
+        if isinstance(other, tuple):
+            return len(other) == len(self) and all(map(eq, self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
 
 
 @dataclass(frozen=True)
@@ -49,20 +209,21 @@ class RegisterMap:
 
     Attributes:
         num_qubits: number of global qubits (data and communication).
-        data_qubits: per node, global indices of its data slots.
-        comm_qubits: per node, global indices of its communication qubits.
+        data_qubits: per node, global indices of its data slots (a :class:`QubitBlocks`, equal to a tuple of
+            tuples; no tuple per node).
+        comm_qubits: per node, global indices of its communication qubits (a :class:`QubitBlocks`).
         qubit_of_logical: global index of each logical circuit qubit.
         owner: node of each logical circuit qubit.
-        node_of_qubit: node of each global qubit.
+        node_of_qubit: node of each global qubit (a :class:`QubitOwners`, equal to a tuple).
         num_data_qubits: data qubits (global indices ``0..num_data_qubits-1``).
     """
 
     num_qubits: int
-    data_qubits: tuple[tuple[int, ...], ...]
-    comm_qubits: tuple[tuple[int, ...], ...]
+    data_qubits: Sequence[tuple[int, ...]]
+    comm_qubits: Sequence[tuple[int, ...]]
     qubit_of_logical: tuple[int, ...]
     owner: tuple[int, ...]
-    node_of_qubit: tuple[int, ...]
+    node_of_qubit: Sequence[int]
     num_data_qubits: int = 0
 
 
@@ -71,32 +232,27 @@ def register_map(owner: Sequence[int], num_data_qubits: Sequence[int], num_comm_
 
     Examples:
         >>> m = register_map([1, 0, 1], [2, 2], [1, 1])
-        >>> m.qubit_of_logical, m.comm_qubits, m.num_data_qubits
-        ((2, 0, 3), ((4,), (5,)), 4)
+        >>> m.qubit_of_logical, m.comm_qubits, m.num_data_qubits, m.node_of_qubit
+        ((2, 0, 3), ((4,), (5,)), 4, (0, 0, 1, 1, 0, 1))
     """
-    data, comm = [], []
-    start = 0
-    for d in num_data_qubits:
-        data.append(tuple(range(start, start + d)))
-        start += d
-    num_data = start
-    for c in num_comm_qubits:
-        comm.append(tuple(range(start, start + c)))
-        start += c
-    node_of = [0] * start
-    for node, qubits in enumerate(data + comm):
-        for q in qubits:
-            node_of[q] = node % len(data)
-    used = [0] * len(data)
+    data = QubitBlocks(num_data_qubits)
+    num_nodes, num_data = len(data), data.num_qubits
+    comm = QubitBlocks(num_comm_qubits, first=num_data)
+    if len(comm) != num_nodes:
+        raise CircuitError(f"register_map: {num_nodes} nodes' data qubit counts but {len(comm)} nodes' "
+                           "communication qubit counts")
+    used: dict[int, int] = {}
     mapped = []
     for q, node in enumerate(owner):
-        if not 0 <= node < len(data):
-            raise CircuitError(f"qubit {q} is assigned to node {node}, outside 0..{len(data) - 1}")
-        if used[node] >= len(data[node]):
-            raise CircuitError(f"node {node} has {len(data[node])} data qubits; qubit {q} does not fit")
-        mapped.append(data[node][used[node]])
-        used[node] += 1
-    return RegisterMap(start, tuple(data), tuple(comm), tuple(mapped), tuple(owner), tuple(node_of), num_data)
+        if not 0 <= node < num_nodes:
+            raise CircuitError(f"qubit {q} is assigned to node {node}, outside 0..{num_nodes - 1}")
+        slots = data[node]
+        if used.get(node, 0) >= len(slots):
+            raise CircuitError(f"node {node} has {len(slots)} data qubits; qubit {q} does not fit")
+        mapped.append(slots[used.get(node, 0)])
+        used[node] = used.get(node, 0) + 1
+    return RegisterMap(num_data + comm.num_qubits, data, comm, tuple(mapped), tuple(owner), QubitOwners(data, comm),
+                       num_data)
 
 
 #: The ``if`` decisions a step runs under: ``((if_index, branch), ...)``, branch True for the body.
@@ -232,12 +388,77 @@ class Condition:
 Step = Union[LocalGate, RemoteControl, RemoteTarget, RemoteSwap, RouteStep, MeasureStep, ResetStep, SendBits, Condition]
 
 
+class NodeSteps(SequenceABC):
+    """Per node, its steps in circuit order (:attr:`NodePlan.steps`), held for the nodes that have any.
+
+    Item ``i`` is node ``i``'s list of steps: the same list object on every read for a node with steps, a new
+    empty list for a node without (most nodes of a large network: a GHZ over 4 of a 65,536-node line's nodes
+    has 65,532 without; an empty list per node took ~64 bytes a node on every rank, 2026-12-06).
+
+    Args:
+        num_nodes: number of nodes, >= 0.
+        by_node: the steps of the nodes that have any (``{node: [step, ...]}``; empty lists are dropped).
+
+    Examples:
+        >>> steps = NodeSteps(3, {1: [LocalGate(0, None)]})
+        >>> len(steps), steps[0], [len(s) for s in steps], steps.nodes_with_steps()
+        (3, [], [0, 1, 0], [1])
+        >>> steps == [[], [LocalGate(0, None)], []]
+        True
+    """
+
+    __slots__ = ("_num_nodes", "_by_node")
+
+    def __init__(self, num_nodes: int, by_node: dict[int, list[Step]]):
+        self._num_nodes = num_nodes
+        self._by_node = {node: by_node[node] for node in sorted(by_node) if by_node[node]}
+        if self._by_node and not (0 <= min(self._by_node) and max(self._by_node) < num_nodes):
+            raise CircuitError(f"NodeSteps: steps of node {max(self._by_node)} outside 0..{num_nodes - 1}")
+
+    def __len__(self) -> int:
+        return self._num_nodes
+
+    def __getitem__(self, node):
+        if isinstance(node, slice):
+            return [self[i] for i in range(*node.indices(self._num_nodes))]
+        node = operator.index(node)
+        if node < 0:
+            node += self._num_nodes
+        if not 0 <= node < self._num_nodes:
+            raise IndexError("NodeSteps index out of range")
+        steps = self._by_node.get(node)
+        return [] if steps is None else steps
+
+    def __iter__(self):
+        return map(self.__getitem__, range(self._num_nodes))
+
+    def nodes_with_steps(self) -> list[int]:
+        """The nodes that have steps, rising."""
+        return list(self._by_node)
+
+    def items(self):
+        """``(node, steps)`` of each node that has steps, by rising node."""
+        return self._by_node.items()
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, NodeSteps):
+            return self._num_nodes == other._num_nodes and self._by_node == other._by_node
+        if isinstance(other, list):
+            return len(other) == self._num_nodes and all(map(eq, self, other))
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"NodeSteps({self._num_nodes}, {self._by_node!r})"
+
+
 @dataclass(frozen=True)
 class NodePlan:
     """Each node's steps and where the classical bits end up.
 
     Attributes:
-        steps: per node, its steps in circuit order.
+        steps: per node, its steps in circuit order (a :class:`NodeSteps`: a list for each node, empty for most).
         holder: per classical bit, the node holding its final value (``None``:
             never measured, reads 0); empty when measurements are sampled
             from the final state.
@@ -245,7 +466,7 @@ class NodePlan:
             when every measurement is terminal and sampled from the final state.
     """
 
-    steps: list[list[Step]]
+    steps: NodeSteps
     holder: tuple[int | None, ...]
     engine_measures: bool
 
@@ -266,9 +487,10 @@ class _Planner:
         self.engine_measures = engine_measures
         self.next_index = 0
 
-    def block(self, instructions, guard: Guard, holder: dict) -> tuple[list[list[Step]], set]:
-        """Steps per node for ``instructions``; updates ``holder``; returns the steps and the bits written."""
-        steps: list[list[Step]] = [[] for _ in range(self.num_nodes)]
+    def block(self, instructions, guard: Guard, holder: dict) -> tuple[dict[int, list[Step]], set]:
+        """Steps per node for ``instructions`` (``{node: steps}``, the nodes that have any); updates ``holder``;
+        returns the steps and the bits written."""
+        steps: dict[int, list[Step]] = defaultdict(list)
         written: set = set()
         for ins in instructions:
             index = self.next_index
@@ -292,7 +514,7 @@ class _Planner:
                 self._gate(ins, index, guard, steps)
         return steps, written
 
-    def _gate(self, ins: Gate, index: int, guard: Guard, steps: list[list[Step]]) -> None:
+    def _gate(self, ins: Gate, index: int, guard: Guard, steps: dict[int, list[Step]]) -> None:
         owner = self.regmap.owner
         nodes = {owner[q] for q in ins.qubits}
         op = _global_op(ins, self.regmap)
@@ -318,7 +540,7 @@ class _Planner:
         ends = [(control_node, target_node)] + ([(target_node, control_node)] if teledata else [])
         self._route_steps(index, guard, steps, ends)
 
-    def _route_steps(self, index: int, guard: Guard, steps: list[list[Step]], ends) -> None:
+    def _route_steps(self, index: int, guard: Guard, steps: dict[int, list[Step]], ends) -> None:
         """The route steps of gate ``index``'s pairs, pair k from ``ends[k][0]`` to ``ends[k][1]``."""
         if self.path is None:
             return
@@ -327,13 +549,13 @@ class _Planner:
             for position in range(1, len(route) - 1):
                 steps[route[position]].append(RouteStep(index, tuple(route), position, pair, guard))
 
-    def _if(self, ins: IfBits, index: int, guard: Guard, holder: dict, steps: list[list[Step]]) -> set:
+    def _if(self, ins: IfBits, index: int, guard: Guard, holder: dict, steps: dict[int, list[Step]]) -> set:
         """Plan an ``if`` (see module docstring); updates ``holder``; returns the bits its blocks may write."""
         before = dict(holder)
         after_body, after_else = dict(holder), dict(holder)
         body, wrote_body = self.block(ins.body, guard + ((index, True),), after_body)
         orelse, wrote_else = self.block(ins.orelse, guard + ((index, False),), after_else)
-        participants = [n for n in range(self.num_nodes) if body[n] or orelse[n]]
+        participants = sorted(n for n in body.keys() | orelse.keys() if body.get(n) or orelse.get(n))
         wanted: dict[int, set] = {n: {c for c in ins.clbits if before.get(c) not in (None, n)} for n in participants}
         for c in sorted(wrote_body | wrote_else):
             if c in wrote_body and c in wrote_else and after_body[c] != after_else[c]:
@@ -348,13 +570,13 @@ class _Planner:
         for n in participants:
             for c in wanted[n]:
                 sends.setdefault(before[c], {}).setdefault(c, []).append(n)
-        for n in range(self.num_nodes):
+        for n in sorted(sends.keys() | wanted.keys()):  # (the participants are wanted's keys)
             if n in sends:
                 steps[n].append(SendBits(index, tuple((c, tuple(sorted(dests)))
                                                       for c, dests in sorted(sends[n].items())), guard))
-            if body[n] or orelse[n]:
+            if n in wanted:
                 steps[n].append(Condition(index, ins.clbits, ins.value, tuple(sorted(wanted[n])), guard))
-                steps[n].extend(body[n] + orelse[n])
+                steps[n].extend(body.get(n, []) + orelse.get(n, []))
         return wrote_body | wrote_else
 
 
@@ -394,10 +616,10 @@ def plan_distributed(circuit: Circuit, regmap: RegisterMap, num_nodes: int, *,
     holder: dict = {}
     steps, _written = planner.block(circuit.instructions, (), holder)
     final = tuple(holder.get(c) for c in range(circuit.num_clbits)) if engine_measures else ()
-    return NodePlan(steps, final, engine_measures)
+    return NodePlan(NodeSteps(num_nodes, steps), final, engine_measures)
 
 
 def plan_nodes(circuit: Circuit, regmap: RegisterMap, num_nodes: int, *,
-               path: Callable[[int, int], list[int]] | None = None, scheme: str = "telegate") -> list[list[Step]]:
+               path: Callable[[int, int], list[int]] | None = None, scheme: str = "telegate") -> NodeSteps:
     """Each node's steps, in circuit order: :func:`plan_distributed`'s ``steps``."""
     return plan_distributed(circuit, regmap, num_nodes, path=path, scheme=scheme).steps

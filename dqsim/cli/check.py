@@ -188,7 +188,7 @@ def _network_lines(job) -> list[str]:
     table = (f", and ~{topology.LINKS_TABLE_BYTES / 1e6:.0f} MB for the links table's write"
              if num_links >= topology.LINKS_TABLE_MIN_LINKS else "")
     return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
-            f"measured ~{topology.BYTES_PER_NODE / 1000:g} kB per node and "
+            f"measured ~{topology.bytes_per_node(num_nodes, num_links) / 1000:g} kB per node and "
             f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{table}), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of "
             "Python and its libraries"]
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -244,7 +244,7 @@ class QuantumMemory:
     """Both tiers of quantum state, decoherence times and last-touch times (same on every rank).
 
     Attributes:
-        owner: node index of each global qubit.
+        owner: node index of each global qubit (a list, or an ``array("q")`` as the engine keeps it: 8 bytes a qubit).
         t1_s / t2_s: per node, seconds (``math.inf``: no decay).
         seed: the run's seed (streams are keyed by it, :mod:`dqsim.rng`).
         num_data_qubits: qubits ``0..num_data_qubits-1`` live in the data
@@ -280,7 +280,7 @@ class QuantumMemory:
             Exact: only the floating-point rounding changes.
     """
 
-    owner: list[int]
+    owner: Sequence[int]
     t1_s: list[float]
     t2_s: list[float]
     seed: int
@@ -305,7 +305,9 @@ class QuantumMemory:
         self.small = SmallStates(max_qubits=self.max_small_qubits)
         self.peak_register_qubits = max(self.peak_register_qubits, self.num_data_qubits)
         #: Per qubit: whether its node's memory decays (decided once: t1_s/t2_s do not change in a run).
-        self._decays = [not (math.isinf(self.t1_s[node]) and math.isinf(self.t2_s[node])) for node in self.owner]
+        #: (bytes, 0 or 1: one per qubit of the network on every rank; worked out per distinct node, not per qubit)
+        decays_at = [not (math.isinf(t1_s) and math.isinf(t2_s)) for t1_s, t2_s in zip(self.t1_s, self.t2_s)]
+        self._decays = bytearray(map(decays_at.__getitem__, self.owner))
 
     # ----------------------------------------------------------------- basics
     def stream(self, node: int, purpose: str) -> Stream:

@@ -50,6 +50,7 @@ from dqsim.engine.quantum import (BellDiagonalProbe, QOp, QuantumMemory, apply_l
                                    qop, wire_ops)
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, UNREACHABLE_PS, Network, clock_limit_allowed_by
+from dqsim.network.node import NodeSpecs
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
 from dqsim.state.small import DEFAULT_MAX_QUBITS
@@ -1132,19 +1133,29 @@ class Simulator:
         self.nodes: dict[int, _Node] = _Records(self)
         self._local: list[_Node] = []                     # records of this rank's nodes (see local)
         self._local_sorted = True
-        self.memory = QuantumMemory(list(qubit_owner), list(map(_T1_S, network.nodes)), list(map(_T2_S, network.nodes)),
+        # the node of each qubit as one 8-byte integer each (a scenario's register map may hold it as a formula,
+        # an object that NumPy reads as an array in one pass: no int object per qubit)
+        owners = array("q")
+        owners.frombytes(np.ascontiguousarray(np.asarray(qubit_owner, dtype=np.int64).reshape(-1)).tobytes())
+        nodes = network.nodes
+        if isinstance(nodes, NodeSpecs):  # one spec for every node (a job's): no copy of it per node to read
+            t1_s, t2_s = [nodes.spec.t1_s] * len(nodes), [nodes.spec.t2_s] * len(nodes)
+        else:
+            t1_s, t2_s = list(map(_T1_S, nodes)), list(map(_T2_S, nodes))
+        self.memory = QuantumMemory(owners, t1_s, t2_s,
                                     self.seed, num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
         # per node first, then per qubit in C-level passes (every rank builds these for every qubit)
         node_rank = list(self.rank_of_node)
         for node in (() if comm.size == 1 else network.boundary_nodes):
             node_rank[node] = -1
         #: Rank of each qubit's node, or -1 when the node is a boundary node (never local).
-        self._rank_of_qubit = list(map(node_rank.__getitem__, qubit_owner))
+        self._rank_of_qubit = array("i", map(node_rank.__getitem__, owners))
         #: Per qubit: a network qubit of a non-boundary node of this rank (what never changes in _is_local).
         own_node = [rank == comm.rank for rank in node_rank]
-        self._own_network_qubit = list(map(own_node.__getitem__, qubit_owner))
+        #: (bytes, 0 or 1, as ``_rank_of_qubit`` is 4-byte ints: every rank holds one per qubit of the network)
+        self._own_network_qubit = bytearray(map(own_node.__getitem__, owners))
         num_data = min(self.memory.num_data_qubits, len(self._own_network_qubit))
-        self._own_network_qubit[:num_data] = [False] * num_data
+        self._own_network_qubit[:num_data] = bytes(num_data)
         self._in_flight: dict[int, int] = {}               # qubit -> this rank's buffered/pending ops on it
         #: While an event runs past a blocked node's time (RUN_PAST_BLOCKED): its time, else -1; and the
         #: :meth:`_blocked_bound_ps` cache of the :meth:`_run_local` call it runs in.

@@ -94,7 +94,7 @@ class DqcJob(JobConfig):
     def _check_fits_network(self) -> "DqcJob":
         network = self.network
         num_nodes = network.resolved_num_nodes()
-        names = network.node_names_list()
+        names = network.node_name_sequence()
         per_node = network.node_spec(names[0]).num_data_qubits
         num_qubits = self.circuit.num_qubits
         if self.circuit.generator is not None and num_qubits > network.data_capacity():

@@ -26,7 +26,7 @@ from dqsim.jobs.errors import job_error, one_of, value_hint
 from dqsim.jobs.schema import Section, is_number
 from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
-from dqsim.network.node import NodeSpec
+from dqsim.network.node import NodeSpec, NumberedNames
 from dqsim.units import ps_to_seconds
 
 __all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_SPARSE_NETWORK_NODES", "MAX_NETWORK_LINKS", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
@@ -47,14 +47,18 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
 MAX_NETWORK_NODES = 4096
 
 #: Most nodes of a ``line``, ``ring``, ``star`` or ``grid`` (``num_nodes``, ``num_rows * num_cols``): their memory
-#: grows with the nodes (a link or two each), up to about 1.3 kB per node on every rank
-#: (:data:`dqsim.network.topology.BYTES_PER_NODE`): a 4-qubit GHZ ``dqc`` run over a 262,144-node line peaked at
+#: grows with the nodes (a link or two each), up to about 0.8 kB per node on every rank
+#: (:data:`dqsim.network.topology.BYTES_PER_NODE`, :data:`dqsim.network.topology.BYTES_PER_FOREST_NODE`): a 4-qubit GHZ ``dqc`` run over a 262,144-node line peaked at
 #: 436 MB on one rank (504 / 474 MB on two) in 5.5 CPU s (bench/results/network-node-memory-vm-20261206.md), over
-#: a ring at 400 MB in 5.3 CPU s and a 512 x 512 grid at 399 MB (470 / 445 MB on two) in 5.6 CPU s, since their
-#: routes are searched without a networkx graph (657 and 744 MB before, 2026-12-07;
-#: bench/results/network-routes-memory-vm-20261207.md). An ``all_to_all`` stops
-#: at :data:`MAX_NETWORK_LINKS` first (2,048 nodes). It was 65,536 until 2026-12-06 (evening), when a node with
-#: nothing to do still cost 2.9-3.7 kB, and :data:`MAX_NETWORK_NODES` (4,096) for every topology before.
+#: a ring at 657 MB in 9 CPU s whose routes searched a networkx graph; since 2026-12-07 a ring at 400 MB in 5.3 CPU s
+#: and a 512 x 512 grid at 399 MB (470 / 445 MB on two) in 5.6 CPU s, their routes searched without a networkx graph
+#: (744 MB before; bench/results/network-routes-memory-vm-20261207.md), and, with idle nodes' names, register-map
+#: entries and step lists gone, a line 358 MB (427 / 377 MB), a star 363 MB
+#: (bench/results/network-node-memory-vm-20261207.md). A 1,048,576-node line (2^20, the cap lifted) took 826 MB
+#: on one rank and 958 / 812 MB on two: not raised, as checkpoints of so many nodes were not measured.
+#: An ``all_to_all`` stops at :data:`MAX_NETWORK_LINKS` first (2,048 nodes). It was 65,536 until 2026-12-06
+#: (evening), when a node with nothing to do still cost 2.9-3.7 kB, and :data:`MAX_NETWORK_NODES` (4,096) for every
+#: topology before.
 MAX_SPARSE_NETWORK_NODES = 262144
 
 #: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.12 GB for
@@ -417,6 +421,20 @@ class NetworkSection(Section):
             return list(self.node_names)
         return [f"node{index}" for index in range(self.resolved_num_nodes())]
 
+    def node_name_sequence(self) -> Sequence[str]:
+        """Node names in index order, as :meth:`node_names_list` gives them, without a string per node for a
+        generated topology: ``node_names`` as a tuple, or ``node0``, ``node1``, ... as a
+        :class:`~dqsim.network.node.NumberedNames` (each name made when read, its index read off the name).
+
+        Examples:
+            >>> names = NetworkSection(topology="line", num_nodes=3, link={"distance_km": 1.0}).node_name_sequence()
+            >>> names, names.index("node2")
+            (('node0', 'node1', 'node2'), 2)
+        """
+        if self.node_names is not None:
+            return tuple(self.node_names)
+        return NumberedNames("node", self.resolved_num_nodes())
+
     def link_spec(self) -> LinkSpec:
         """The default link of ``[network.link]`` (edges of ``"edges"`` may change its length)."""
         return LinkSpec(**{"distance_km": net_topology.DEFAULT_LINK.distance_km, **self.link})
@@ -430,7 +448,7 @@ class NetworkSection(Section):
         Raises:
             ConfigError: ``name`` is not a node of the network.
         """
-        names = self.node_names_list()
+        names = self.node_name_sequence()
         if name not in names:
             raise ConfigError(f"NetworkSection.node_spec: unknown node {name!r}; "
                               f"known nodes: {one_of(names)}")
@@ -438,7 +456,7 @@ class NetworkSection(Section):
 
     def data_capacity(self) -> int:
         """Data qubits of the whole network: nodes × ``[network.node].num_data_qubits``."""
-        return self.resolved_num_nodes() * self.node_spec(self.node_names_list()[0]).num_data_qubits
+        return self.resolved_num_nodes() * self.node_spec(self.node_name_sequence()[0]).num_data_qubits
 
     def link_pairs(self) -> tuple[np.ndarray, list[LinkSpec]]:
         """The links without the graph: the node index pairs they join and their links, as :meth:`build_graph`

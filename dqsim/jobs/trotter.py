@@ -295,7 +295,7 @@ class TrotterJob(JobConfig):
         network = self.network
         num_sites = self.model.num_sites
         num_nodes = network.resolved_num_nodes()
-        names = network.node_names_list()
+        names = network.node_name_sequence()
         per_node = network.node_spec(names[0]).num_data_qubits
         if num_sites > network.data_capacity():
             raise job_error(f"exceeds the network's capacity of {network.data_capacity()} data qubits "

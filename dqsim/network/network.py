@@ -31,7 +31,7 @@ from array import array
 from bisect import bisect_left
 from itertools import accumulate, repeat
 from operator import attrgetter, eq, itemgetter
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Hashable, Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -39,7 +39,7 @@ import numpy as np
 from dqsim.errors import ConfigError, ResourceError, count_of
 from dqsim.units import ps_to_seconds
 from dqsim.network.link import LinkSpec, check_pairing_horizon
-from dqsim.network.node import NodeSpec, NodeSpecs
+from dqsim.network.node import NodeSpec, NodeSpecs, NumberedNames
 from dqsim.network.topology import place_nodes
 
 #: :meth:`Network.rank_distances_ps` of a rank no route reaches (larger than any simulated time).
@@ -132,6 +132,13 @@ def _node_list(nodes: Sequence[NodeSpec], where: str, keep=list) -> Sequence[Nod
         spec = next(spec for spec in nodes if not isinstance(spec, NodeSpec))
         raise ConfigError(f"{where}: nodes must be NodeSpec, got {type(spec).__name__}")
     return nodes
+
+
+def _names_unique(nodes: Sequence[NodeSpec]) -> bool:
+    """Whether the nodes' names differ (numbered names do, by construction: no set of every name)."""
+    if isinstance(nodes, NodeSpecs):
+        return isinstance(nodes.names, NumberedNames) or len(set(nodes.names)) == len(nodes)
+    return len(set(map(_NAME, nodes))) == len(nodes)
 
 
 def _links_graph(nodes: Sequence[NodeSpec], items: Sequence[tuple[tuple[int, int], object]]) -> nx.Graph:
@@ -407,8 +414,8 @@ class Network:
                               f"not in the topology: {missing}, not among the nodes: {extra}")
         self._graph: nx.Graph | None = graph
         self._graph_source: Callable[[], nx.Graph] | None = None
-        index = self._index
-        edges = [((index[u], index[v]), data.get("link")) for u, v, data in graph.edges(data=True)]
+        index = self._index_of
+        edges = [((index(u), index(v)), data.get("link")) for u, v, data in graph.edges(data=True)]
         ends = np.array([pair for pair, _link in edges], dtype=np.int64).reshape(-1, 2)
         self._set_links(ends, *_distinct([link for _pair, link in edges]),
                         num_ranks=num_ranks, placement=placement, placement_key=placement_key, routed=routed,
@@ -420,11 +427,17 @@ class Network:
         #: Every node's :class:`NodeSpec` (a :class:`~dqsim.network.node.NodeSpecs` where they differ in their
         #: names only, as a job's do: no copy per node).
         self.nodes: Sequence[NodeSpec] = _node_list(nodes, where, keep=tuple)
-        self.names: tuple[str, ...] = (self.nodes.names if isinstance(self.nodes, NodeSpecs)
-                                       else tuple(map(_NAME, self.nodes)))
-        self._index = dict(zip(self.names, range(len(self.names))))
-        if len(self._index) != len(self.names):
-            raise ConfigError(f"{where}: node names must be unique, got {list(self.names)}")
+        #: The nodes' names in index order: a tuple, or a :class:`~dqsim.network.node.NumberedNames` (``node0``,
+        #: ``node1``, ... of a job's generated topology: no string per node, each made when read).
+        self.names: Sequence[str] = (self.nodes.names if isinstance(self.nodes, NodeSpecs)
+                                     else tuple(map(_NAME, self.nodes)))
+        #: Index of each name (``None``: numbered names, whose index is read off the name: no dict of every
+        #: name, ~60 bytes a node on every rank).
+        self._index: dict[str, int] | None = None
+        if not isinstance(self.names, NumberedNames):
+            self._index = dict(zip(self.names, range(len(self.names))))
+            if len(self._index) != len(self.names):
+                raise ConfigError(f"{where}: node names must be unique, got {list(self.names)}")
         if not self.names:
             raise ConfigError(f"{where}: the network has no nodes")
 
@@ -819,7 +832,7 @@ class Network:
         if graph is None:
             def graph() -> nx.Graph:
                 return _links_graph(nodes, list(zip(pairs, links)))
-        if len(set(nodes.names if isinstance(nodes, NodeSpecs) else map(_NAME, nodes))) < len(nodes):  # refused by
+        if not _names_unique(nodes):  # refused by
             # Network, after the graph's checks
             return cls(graph(), nodes, **options)
         # Without networkx (its graph is built on first use, Network.graph): the same checks, and the links in
@@ -961,10 +974,17 @@ class Network:
         Raises:
             ConfigError: no such node.
         """
-        if name not in self._index:
+        index = self._index_of(name)
+        if index is None:
             raise ConfigError(f"Network: unknown node {name!r}; known nodes: {', '.join(self.names[:10])}"
                               + (" ..." if len(self.names) > 10 else ""))
-        return self._index[name]
+        return index
+
+    def _index_of(self, name) -> int | None:
+        """Index of the node called ``name`` (``None``: no such node)."""
+        if self._index is None:
+            return self.names.index_of(name)
+        return self._index.get(name) if isinstance(name, Hashable) else None
 
     def rank_of(self, node: int) -> int:
         """The rank that runs node ``node``."""

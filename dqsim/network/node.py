@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
+from operator import eq
 from typing import Sequence
 
 from dqsim.errors import ConfigError
@@ -138,6 +140,8 @@ class NodeSpec:
                 ...
             dqsim.errors.ConfigError: NodeSpec: name must be a non-empty string without whitespace, got 'b c'
         """
+        if isinstance(names, NumberedNames):  # checked when made: its prefix has no whitespace, and digits follow it
+            return NodeSpecs(self, names)
         names = tuple(names)
         try:  # every name a non-empty string without whitespace: joined by spaces, they split back into themselves
             clean = " ".join(names).split() == list(names)
@@ -185,7 +189,9 @@ class NodeSpecs(SequenceABC):
     __slots__ = ("spec", "names", "_read")
 
     def __init__(self, spec: NodeSpec, names: Sequence[str]):
-        self.spec, self.names = spec, tuple(names)
+        self.spec = spec
+        #: The names in index order: a tuple, or a :class:`NumberedNames` (kept as it is: no string per node).
+        self.names: Sequence[str] = names if isinstance(names, NumberedNames) else tuple(names)
         self._read: dict[int, NodeSpec] = {}
 
     def __len__(self) -> int:
@@ -219,6 +225,105 @@ class NodeSpecs(SequenceABC):
 
     def __repr__(self) -> str:
         return f"NodeSpecs({self.spec!r}, <{len(self.names)} names>)"
+
+
+class NumberedNames(SequenceABC):
+    """The node names ``prefix0``, ``prefix1``, ..., ``prefix{n-1}``, made when read, with their index worked out
+    from the name: the names a job's generated topology gives its nodes (``node0``, ``node1``, ...,
+    :meth:`dqsim.jobs.network.NetworkSection.node_name_sequence`).
+
+    A sequence equal to the tuple of those names (equal to it, item by item, in its hash and its ``repr``), that
+    holds no string per node and no dictionary from name to index: every rank builds the whole network, and a
+    65,536-node line's names and their index took ~120 bytes a node (2026-12-06). :meth:`index` parses the name
+    instead: the prefix, then the index in decimal digits without a leading zero, below ``len(self)``.
+
+    Args:
+        prefix: what every name starts with, without whitespace (may be empty: the names are then ``0``, ``1``, ...).
+        num_names: how many names, >= 0.
+
+    Raises:
+        ConfigError: a prefix with whitespace, a negative count.
+
+    Examples:
+        >>> names = NumberedNames("node", 12)
+        >>> names[0], names[-1], len(names), names.index("node11"), "node12" in names, "node01" in names
+        ('node0', 'node11', 12, 11, False, False)
+        >>> names[1:3], names == tuple(f"node{i}" for i in range(12)), NumberedNames("q", 2)
+        (('node1', 'node2'), True, ('q0', 'q1'))
+    """
+
+    __slots__ = ("prefix", "num_names")
+
+    def __init__(self, prefix: str, num_names: int):
+        if not isinstance(prefix, str) or (prefix and prefix.split() != [prefix]):
+            raise ConfigError(f"NumberedNames: prefix must be a string without whitespace, got {prefix!r}")
+        if isinstance(num_names, bool) or not isinstance(num_names, int) or num_names < 0:
+            raise ConfigError(f"NumberedNames: num_names must be an integer >= 0, got {num_names!r}")
+        self.prefix, self.num_names = prefix, num_names
+
+    def __len__(self) -> int:
+        return self.num_names
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(map(f"{self.prefix}{{}}".format, range(*index.indices(self.num_names))))
+        index = operator.index(index)
+        if index < 0:
+            index += self.num_names
+        if not 0 <= index < self.num_names:
+            raise IndexError("NumberedNames index out of range")
+        return f"{self.prefix}{index}"
+
+    def __iter__(self):
+        return map(f"{self.prefix}{{}}".format, range(self.num_names))
+
+    def __reversed__(self):
+        return map(f"{self.prefix}{{}}".format, range(self.num_names - 1, -1, -1))
+
+    def index_of(self, name) -> int | None:
+        """The index of ``name`` among these names, ``None`` where it is not one of them (no search)."""
+        if type(name) is not str or not name.startswith(self.prefix):
+            return None
+        digits = name[len(self.prefix):]
+        # ASCII decimal digits only (str.isdigit also takes '²' and other scripts' digits), no leading zero
+        if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(digits) > 1):
+            return None
+        index = int(digits)
+        return index if index < self.num_names else None
+
+    def index(self, name, start: int = 0, stop: int | None = None) -> int:
+        """The index of ``name`` (as ``tuple.index``).
+
+        Raises:
+            ValueError: ``name`` is not one of the names (in ``start:stop``).
+        """
+        index = self.index_of(name)
+        lo, hi, _step = slice(start, stop).indices(self.num_names)
+        if index is None or not lo <= index < hi:
+            raise ValueError(f"{name!r} is not in NumberedNames({self.prefix!r}, {self.num_names})")
+        return index
+
+    def count(self, name) -> int:
+        return 0 if self.index_of(name) is None else 1
+
+    def __contains__(self, name) -> bool:
+        return self.index_of(name) is not None
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, NumberedNames):
+            return self.num_names == other.num_names and (self.prefix == other.prefix or not self.num_names)
+        if isinstance(other, tuple):  # equal to the tuple of the names (and, as it, never to a list)
+            return len(other) == self.num_names and all(map(eq, self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __reduce__(self):
+        return NumberedNames, (self.prefix, self.num_names)
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
 
 
 def _check_name(name) -> None:

@@ -64,16 +64,27 @@ LINKS_TABLE_BYTES = 40_000_000
 LINKS_TABLE_MIN_LINKS = 100_000
 
 #: Host memory each node of a run's network takes on every rank, bytes, with its link or two: measured as
-#: :data:`BYTES_PER_LINK` (``dqc`` GHZ runs on one rank against an 8-node line's 217 MB, 2026-12-07: at 65,536
-#: nodes a line 285 MB, 1.04 kB a node, the dearest, a star 283 MB and a ring 275 MB; at 262,144 nodes, with their
-#: ``links`` tables' write, a line 436 MB, a star 462 MB, a ring 400 MB and a 512 x 512 grid 399 MB, 0.7-0.9 kB a
-#: node; bench/results/network-routes-memory-vm-20261207.md): the estimate plus 200 MB sits 1-5 % above the 65,536-
-#: node runs and 28-50 % above the 262,144-node ones. 1,500 until 2026-12-07, set at a ring (1.8 kB a node at 65,536
-#: nodes, 335 MB) whose routes searched a networkx graph built for them (~0.8 kB a node); 3,300 until 2026-12-06,
-#: when every node of a rank had an engine record, a process, a first event, a "done" timeline row and a
-#: ``NodeSpec`` copy (2.9-3.7 kB a node; 3.3-4.2 kB before, when every rank made every node's communication-qubit
-#: pool, and ~5 kB before that).
-BYTES_PER_NODE = 1300
+#: :data:`BYTES_PER_LINK` (``dqc`` GHZ runs on one rank against an 8-node line's 217 MB: lines and stars of 65,536
+#: nodes 285-287 MB, 1.0 kB a node, a ring 335 MB, 1.8 kB, its routes searched on the networkx graph built for it;
+#: at 262,144 nodes a line 436 MB and a ring 657 MB, with their ``links`` tables' write;
+#: bench/results/network-node-memory-vm-20261206.md). 3,300 until 2026-12-06, when every node of a rank had an
+#: engine record, a process, a first event, a "done" timeline row and a ``NodeSpec`` copy (2.9-3.7 kB a node;
+#: 3.3-4.2 kB before, when every rank made every node's communication-qubit pool, and ~5 kB before that). 1,500 until
+#: 2026-12-07. Since then it counts for networks with cycles, whose routes are searched on the network's arrays
+#: without a networkx graph and whose idle nodes hold no name, register-map entry or step list: a ring of 65,536
+#: nodes 260 MB, 0.64 kB a node, of 262,144 nodes 324 MB, 0.40 kB, a 512 x 512 grid 323 MB (main after merging
+#: both changes, one rank, load 8-17, 2026-12-07, bench/network_memory_peak.py); a tree takes
+#: :data:`BYTES_PER_FOREST_NODE` (its rooted forest's lists, ~156 bytes a node, make it the dearer).
+BYTES_PER_NODE = 700
+
+#: Host memory each node of a network whose links make a tree (fewer links than nodes in a connected network: a
+#: line, a star, an ``edges`` tree) takes on every rank, bytes, with its link: its routes are the only paths, found
+#: without a search or a networkx graph, and its nodes' names, register map and plan are held as formulas and for
+#: the few nodes with qubits or steps (2026-12-07). Measured as :data:`BYTES_PER_NODE`: lines and stars of 65,536
+#: nodes 268-270 MB, 0.76-0.79 kB a node above an 8-node line's 218 MB, and of 262,144 nodes 358-363 MB, 0.53-0.55
+#: kB (bench/results/network-node-memory-vm-20261207.md; 268 / 271 MB and 360 MB for a line of 262,144 again after the
+#: route search's merge); 1,500 (:data:`BYTES_PER_NODE`) before, when they took 1.0 and 0.84-0.94 kB.
+BYTES_PER_FOREST_NODE = 800
 
 
 def _quote_names(names: Iterable[str]) -> str:
@@ -384,25 +395,37 @@ def num_links_of(kind: str, num_nodes: int) -> int:
     raise ConfigError(f"num_links_of: kind must be line, ring, star or all_to_all, got {kind!r}")
 
 
+def bytes_per_node(num_nodes: int, num_links: int) -> int:
+    """The bytes per node :func:`estimate_network_bytes` counts: :data:`BYTES_PER_FOREST_NODE` for a network of
+    fewer links than nodes (connected, as a job's is: a tree), else :data:`BYTES_PER_NODE`.
+
+    Examples:
+        >>> bytes_per_node(1000, 999), bytes_per_node(1000, 1000)
+        (800, 1500)
+    """
+    return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
+
+
 def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes.
 
-    :data:`BYTES_PER_NODE` and :data:`BYTES_PER_LINK` (and :data:`LINKS_TABLE_BYTES`
+    :func:`bytes_per_node` (:data:`BYTES_PER_NODE`, or :data:`BYTES_PER_FOREST_NODE` for a tree) and
+    :data:`BYTES_PER_LINK` (and :data:`LINKS_TABLE_BYTES`
     from :data:`LINKS_TABLE_MIN_LINKS` links), all measured (not a bound): with
     the ~200 MB of the interpreter and its libraries, within 4 % of a ``dqc``
     run's peak RSS on one rank over ``all_to_all`` networks of 600 to 2,048
     nodes (-0.2 % to +3.5 %; the writing rank of two runs 20 MB higher at 2,048
     nodes; bench/results/network-rank-memory-vm-20261206c.md), within 10 % over
-    65,536-node lines, stars and rings (+5 %, +5 %, -10 %), and at 262,144 nodes
-    2 % below a ring's and 47 % above a line's (a line's routes need no graph;
-    bench/results/network-node-memory-vm-20261206.md).
+    65,536-node lines, stars and rings (-5 %, -6 %, -6 %; 2026-12-07), and at 262,144 nodes
+    11 % above a ring's and 26-28 % above a line's or a star's (the marginal cost per node falls with size;
+    bench/results/network-node-memory-vm-20261207.md).
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
         59.482
     """
     table = LINKS_TABLE_BYTES if num_links >= LINKS_TABLE_MIN_LINKS else 0
-    return num_nodes * BYTES_PER_NODE + num_links * BYTES_PER_LINK + table
+    return num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK + table
 
 
 def from_edges(names: Sequence[str], edges: Iterable[tuple], *,

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -43,8 +44,8 @@ import networkx as nx
 import numpy as np
 
 from dqsim.circuit.decompose import decompose_for_distribution, num_controlled_gates, with_qubits_reversed
-from dqsim.circuit.distribute import (NodePlan, RegisterMap, RemoteControl, RemoteSwap, RemoteTarget, RouteStep,
-                                      plan_distributed, register_map)
+from dqsim.circuit.distribute import (NodePlan, NodeSteps, RegisterMap, RemoteControl, RemoteSwap, RemoteTarget,
+                                      RouteStep, plan_distributed, register_map)
 from dqsim.circuit.fusion import FusionCosts, costs_for, fuse_ops
 from dqsim.circuit.exact import exact_distribution, total_variation_of_counts
 from dqsim.circuit.ir import Circuit, Gate, Measure
@@ -212,7 +213,7 @@ def job_network(section, num_ranks: int, *, link_parameter: tuple[str, float] | 
         ResourceError: a ``[network].placement`` with a rank the run does not
             have: ``<source>: [network].placement[i] = r: must be a rank in 0..P-1 ...``.
     """
-    names = section.node_names_list()
+    names = section.node_name_sequence()
     key = f"{source}: [network].placement" if source else "[network].placement"
     nodes = section.node_spec(names[0]).renamed_all(names)
     pairs, links = section.link_pairs()
@@ -341,8 +342,8 @@ def _late_return_pairs(plan: NodePlan, two_comm: Sequence[bool], scheme: str) ->
         if isinstance(step, RemoteTarget) and not two_comm[step.peer]:
             return dataclasses.replace(step, early_return=False)
         return step
-    steps = [[late(node, step) for step in node_steps] for node, node_steps in enumerate(plan.steps)]
-    return dataclasses.replace(plan, steps=steps)
+    steps = {node: [late(node, step) for step in node_steps] for node, node_steps in plan.steps.items()}
+    return dataclasses.replace(plan, steps=NodeSteps(len(plan.steps), steps))
 
 
 #: EPR pairs of a two-qubit gate run by teleportation: a SWAP (each qubit across) or a dense gate (its first
@@ -407,13 +408,15 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
     two_comm = [s.num_comm_qubits >= 2 for s in node_specs]
     decomposed = with_teleported_gates(circuit, decomposed, owner, two_comm, scheme=scheme)
     # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
-    used = [list(owner).count(i) for i in range(num_nodes)]
+    held = Counter(owner)
+    used = [held.get(i, 0) for i in range(num_nodes)]
     regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
     plan = plan_distributed(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
     if not all(two_comm):
         plan = _late_return_pairs(plan, two_comm, scheme)
-    for i, spec in enumerate(node_specs):
-        need, step = comm_qubits_needed(plan.steps[i], scheme)
+    for i, node_steps in plan.steps.items():  # (a node without steps needs no communication qubit)
+        spec = node_specs[i]
+        need, step = comm_qubits_needed(node_steps, scheme)
         if spec.num_comm_qubits < need:
             if isinstance(step, RouteStep):
                 why = (f"it swaps entanglement for a nonlocal gate between {node_names[step.path[0]]} and "
@@ -513,8 +516,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         raise ResourceError(f"the network is placed on {count_of(network.num_ranks, 'rank')} but the run has "
                             f"{comm.size}")
     network.check_pairing_horizon()  # before any work: int64 ps must hold the run
-    rank_of_node = list(network.placement)
-    mine = [i for i in range(num_nodes) if rank_of_node[i] == comm.rank]
+    rank_of_node = network.placement
     # The data register holds the data qubits plus scratch bits (at least one bit per rank bit):
     # communication qubits are small states and take a scratch bit only while a protocol step couples
     # them to data. Two scratch bits (one pair) from the start, more added only when needed. A tiny
@@ -533,7 +535,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         state.reseed_(seed)
     # the progress count, read at every exchange: over this rank's nodes with steps only (a 4-qubit circuit on a
     # 1,024-node network summed 1,024 nodes twice per exchange: a trotter run took 10.9 CPU s instead of 7.6-8.4)
-    working = [i for i in mine if steps[i]]
+    working = [i for i in steps.nodes_with_steps() if rank_of_node[i] == comm.rank]
     num_steps = sum(len(steps[i]) for i in working)
     sim = Simulator(network, comm=comm, state=state, qubit_owner=regmap.node_of_qubit, seed=seed,
                     record_timeline=timeline, on_window=on_window,
@@ -544,11 +546,15 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
         sim.memory.fusion_costs = costs_for(backend)
     sim.share(network)
     # every node's steps are shared, in node order on every rank (checkpoints save a program's place in its
-    # steps by their position among the shared objects, which a resume on another rank count must find alike);
-    # a program and a communication-qubit pool only for a node with steps, on the rank that runs it: a node with
-    # none has nothing to do (4 of a GHZ's 65,536 nodes of a line have steps), so it gets no process, no event,
-    # no "done" row and, unless a message reaches it (a routed pair's swap is a step), no engine record
-    shared_steps = [sim.share(node_steps) for node_steps in steps]
+    # steps by their position among the shared objects, which a resume on another rank count, or of a checkpoint
+    # written before 2026-12-07, must find alike): a node without steps shares the one empty tuple (8 bytes a
+    # node, no list of its own); a program and a communication-qubit pool only for a node with steps, on the rank
+    # that runs it: a node with none has nothing to do (4 of a GHZ's 65,536 nodes of a line have steps), so it
+    # gets no process, no event, no "done" row and, unless a message reaches it (a routed pair's swap is a step),
+    # no engine record
+    shared_steps = dict(steps.items())
+    for node in range(num_nodes):
+        sim.share(shared_steps.get(node, ()))
     for node in working:
         sim.node_data(node)["comm_pool"] = CommPool(list(regmap.comm_qubits[node]))
         if entanglement == "on_demand":
@@ -624,7 +630,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     links = LinkCounts.of_network(network, engine.counters)
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
                   end_time_ps, links, sim.gather_timeline() if timeline else None, engine,
-                  rank_of_node, prepared.num_nonlocal_gates, expectation, timing, sim.memory.peak_register_qubits,
+                  list(rank_of_node), prepared.num_nonlocal_gates, expectation, timing, sim.memory.peak_register_qubits,
                   expectation_stderr=[math.nan] * len(expectation), dynamic=plan.engine_measures,
                   stop_point=sim.stop_point, fidelity_check=method)
 
@@ -1058,7 +1064,7 @@ def check_qasm_fits(job, circuit: Circuit) -> None:
             observable on a qubit the circuit does not have.
     """
     network, num_qubits = job.network, circuit.num_qubits
-    names = network.node_names_list()
+    names = network.node_name_sequence()
     capacity = network.data_capacity()
     if num_qubits > capacity:
         raise ConfigError(f"{job.source}: [circuit].qasm = \"{job.circuit.qasm}\": the circuit has "
