@@ -552,6 +552,10 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     body = to_toml(job.model_dump(mode="json"))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]
+    former = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256_by_path(job))
+    if former != prefix:  # slurm/run_step.sh resumes a requeued job's checkpoints named so
+        identity.append(f"# checkpoint prefix before 2026-12-07: {former} (the hash held the absolute paths of the "
+                        "files the job reads, now their SHA-256)")
     return [*head, "", *body, "", *identity, *(f"# {line}" for line in files), f"# on {num_ranks} rank(s):",
             *(f"# {line}" for line in lines)]
 

@@ -315,6 +315,10 @@ class CheckpointSession:
             would have.
         source: the job's ``job.source`` (its file), which starts the job-file errors of the session
             (``""``: none).
+        former_prefix: the job's prefix as checkpoints were named before 2026-12-07, where it differs
+            (:func:`dqsim.jobs.config_sha256_by_path`: a job that reads a QASM file), else ``None``: a run
+            from the start counts that prefix's complete checkpoints in the folder among the job's
+            (``earlier``, ``superseded``) unless another run holds their lock.
         identity: the run's identity (:data:`dqsim.io.manifest.RUN_IDENTITY_KEYS`: its run id, ``--set``
             overrides, output, input files' hashes), stored in every checkpoint manifest (:meth:`Checkpointer._facts`)
             besides the configuration hash and the dqsim version and commit; ``{}``: none (as older checkpoints).
@@ -350,6 +354,7 @@ class CheckpointSession:
     locked_out: str | None = None
     folder_deferred: bool = False
     source: str = ""
+    former_prefix: str | None = None
     identity: dict = field(default_factory=dict)
     finished_run: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -1316,7 +1321,9 @@ def _take_folder(session: CheckpointSession) -> str | None:
             resumed = parse_checkpoint_name(session.resume.path)
             start = _cut_of(resumed)
             session.superseded = [path for order, path in found if order > start]
-        else:  # a run from the start: an earlier run's checkpoints of this job
+        else:  # a run from the start: an earlier run's checkpoints of this job (named as before 2026-12-07 too)
+            if session.former_prefix is not None and lock_holder(directory, session.former_prefix) is None:
+                found = sorted(found + _complete_checkpoints(directory, session.former_prefix))
             session.superseded = [path for _order, path in found]
         versions = {path: written_by(path) for path in session.superseded}
         session.other_versions = {path: version for path, version in versions.items()
