@@ -48,7 +48,10 @@ commit, the engine run, the cut and the number of ranks, and the run's
 identity (:attr:`CheckpointSession.identity`: its run id, drawn at the run's
 start by :func:`start_run_id` and kept by a resume, the ``--set`` overrides,
 the output file and the input files' hashes), which the output's manifest
-records too. A resume by another commit of the same version warns in one
+records too. The HDF5 attributes also hold the job file's folder, as an
+absolute path and (since 2026-12-07) relative to the checkpoint's folder,
+where ``dqsim resume`` of a moved project looks for the files the job reads
+first. A resume by another commit of the same version warns in one
 line (``dqsim resume``).
 Resuming reads the manifest and checks every file against it (the ranks
 share the hashing) *before* HDF5 opens any of them; then the HDF5 attributes
