@@ -294,8 +294,9 @@ def _stored_job(attrs: dict, output: str | None, checkpoint_path):
     the checkpoint recorded, so the resume computes the same circuit.
 
     Raises:
-        DqsimError: one line: a file the job reads changed since the checkpoint was written, or is missing (the
-            first folder that exists is named); the stored job text does not give the checkpoint's job (a damaged file).
+        DqsimError: one line: a file the job reads changed since the checkpoint was written, or is missing (in the
+            first folder of :func:`_job_folders`); the stored job text does not give the checkpoint's job (a damaged
+            file).
     """
     refusals = []
     for folder in _job_folders(attrs, checkpoint_path):
@@ -303,26 +304,27 @@ def _stored_job(attrs: dict, output: str | None, checkpoint_path):
             job = _stored_job_in(folder, attrs, output, checkpoint_path)
             changed = _changed_input(job, attrs)
         except ConfigError as exc:  # a file the job reads is not in this folder
-            refusals.append((folder, f"{checkpoint_path}: its job cannot be read with its files ({exc}); restore "
-                                     "the file, or run the job again"))
+            refusals.append(f"{checkpoint_path}: its job cannot be read with its files ({exc}); restore the file, "
+                            "or run the job again")
             continue
         if changed is None:
             return job
-        refusals.append((folder, f"{checkpoint_path}: {changed}, which the job reads, changed since the checkpoint "
-                                 "was written (SHA-256 differs); restore that file or run the job again"))
-    raise DqsimError(next((line for folder, line in refusals if os.path.isdir(folder)), refusals[0][1]))
+        refusals.append(f"{checkpoint_path}: {changed}, which the job reads, changed since the checkpoint was "
+                        "written (SHA-256 differs); restore that file or run the job again")
+    raise DqsimError(refusals[0])  # in the job's folder as it is now, where that exists
 
 
 def _job_folders(attrs: dict, checkpoint_path) -> list[str]:
     """Where a checkpoint's job may read its files now, in order: the job's folder at the path relative to the
     checkpoint's folder that the checkpoint records (``job_base_dir_from_checkpoints``, since 2026-12-07: a project
-    folder moved or copied with its checkpoints), then the job's folder as it was (``job_base_dir``)."""
+    folder moved or copied with its checkpoints), where that folder exists, then the job's folder as it was
+    (``job_base_dir``)."""
     recorded = os.path.abspath(attrs.get("job_base_dir") or ".")
     relative = attrs.get("job_base_dir_from_checkpoints")
     if not isinstance(relative, str):
         return [recorded]
     moved = os.path.normpath(os.path.join(os.path.abspath(Path(checkpoint_path).parent), relative))
-    return [moved] if moved == recorded else [moved, recorded]
+    return [moved, recorded] if moved != recorded and os.path.isdir(moved) else [recorded]
 
 
 def _stored_job_in(folder: str, attrs: dict, output: str | None, checkpoint_path):
