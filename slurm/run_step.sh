@@ -284,7 +284,8 @@ run_or_resume() {
     CHECKPOINT_PREFIX=$(printf '%s\n' "$prefixes" | sed -n 1p)   # finish_step names the newest checkpoint
     local former
     former=$(printf '%s\n' "$prefixes" | sed -n 2p)
-    if [ -n "$former" ] && [ -z "$(newest_checkpoints "$CHECKPOINT_PREFIX")" ] && [ -n "$(newest_checkpoints "$former")" ]; then
+    if [ -n "$former" ] && [ -z "$(newest_checkpoints "$CHECKPOINT_PREFIX")" ] \
+            && [ -n "$(newest_checkpoints "$former")" ]; then
         CHECKPOINT_PREFIX=$former   # a run started before 2026-12-07: its resume goes on with those names
     fi
     if [ "$restarts" -gt 0 ] && [ -n "$CHECKPOINT_PREFIX" ] && [ -n "$(newest_checkpoints "$CHECKPOINT_PREFIX")" ]; then

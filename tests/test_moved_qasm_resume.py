@@ -35,9 +35,10 @@ def project_in(folder):
 
 
 def args(folder):
-    """``dqsim run`` arguments of the job in ``folder`` (output, checkpoints and the ``--set`` circuit there), 4 shots."""
-    return [str(folder / "job.toml"), "-o", str(folder / "out.h5"), "--set", f'circuit.qasm="{folder}/circuits/alt.qasm"',
-            "--set", f'checkpoint.directory="{folder / "ck"}"', "--set", "simulation.shots=4"]
+    """``dqsim run`` arguments of the job in ``folder`` (output, checkpoints, the ``--set`` circuit there), 4 shots."""
+    return [str(folder / "job.toml"), "-o", str(folder / "out.h5"),
+            "--set", f'circuit.qasm="{folder}/circuits/alt.qasm"', "--set", f'checkpoint.directory="{folder / "ck"}"',
+            "--set", "simulation.shots=4"]
 
 
 def edit(qasm, angle):

@@ -4,8 +4,8 @@ Prints the resolved job (every key, defaults filled in, as TOML), the
 prefix of its checkpoints' names (its name and configuration hash,
 :func:`dqsim.engine.checkpoint.checkpoint_prefix`; ``slurm/run_step.sh``
 finds a job's own checkpoints by it; for a job that reads a QASM file also the
-prefix its checkpoints had before 2026-12-07, :func:`dqsim.jobs.config_sha256_by_path`), the memory each rank's state-vector
-register needs on ``RANKS`` ranks, the work the run will do (gates and
+prefix its checkpoints had before 2026-12-07, :func:`dqsim.jobs.config_sha256_by_path`), the memory
+each rank's state-vector register needs on ``RANKS`` ranks, the work the run will do (gates and
 shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
 BB84 ``qkd`` job the memory of the detection reports a key block holds until

@@ -142,7 +142,8 @@ def _moved_run(directory: Path, job_name: str, prefix: str, state: OutputState) 
     """The checkpoints in ``directory`` of the run whose id the job's finished output records (``state``) that carry
     another configuration tag than ``prefix``'s: before 2026-12-07 the job's configuration hash held the absolute
     paths of the files it reads (a QASM circuit), so a project folder moved elsewhere gave the same job another
-    tag; the run id (128 random bits) still names that run's checkpoints. Those of a tag whose lock another run holds are left out."""
+    tag; the run id (128 random bits) still names that run's checkpoints. Those of a tag whose lock another run
+    holds are left out."""
     if not (state.finished and state.run_id is not None):
         return []
     found = []
