@@ -182,7 +182,8 @@ set_args() {
 # (under `set -euo pipefail` a failing pipeline here would end the step silently; `dqsim run` then prints the one-line error).
 # Checked for the step's SLURM_NTASKS ranks, as check_job: a job placed on 2 ranks is refused on 1. Where check_job
 # has asked `dqsim check` the same (a job's first start in dqsim.sbatch), its output is read again instead (one
-# Python process with dqsim's imports less before the ranks start).
+# Python process with dqsim's imports less before the ranks start). For a job that reads a QASM file a second line
+# gives the prefix its checkpoints had before 2026-12-07 (the hash held the file's absolute path, now its SHA-256).
 checkpoint_prefix() {
     local job_file=$1
     shift
@@ -192,7 +193,7 @@ checkpoint_prefix() {
         printf '%s\n' "$CHECKED_OUTPUT"
     else
         "$DQSIM_PYTHON" -m dqsim check "${args[@]}" 2>/dev/null
-    fi | sed -n 's/^# checkpoint prefix: \([^ ]*\).*$/\1/p' | head -n 1 || true
+    fi | sed -n 's/^# checkpoint prefix\( before 2026-12-07\)\{0,1\}: \([^ ]*\).*$/\2/p' | head -n 2 || true
 }
 
 # Run `dqsim ARGS...` on the job's ranks in the background, so that the USR1 and SIGTERM traps can pass
@@ -278,7 +279,15 @@ run_or_resume() {
             -q|--quiet) resume_args+=("${args[i]}") ;;
         esac
     done
-    CHECKPOINT_PREFIX=$(checkpoint_prefix "$job_file" "$@")   # finish_step names the newest checkpoint
+    local prefixes
+    prefixes=$(checkpoint_prefix "$job_file" "$@")
+    CHECKPOINT_PREFIX=$(printf '%s\n' "$prefixes" | sed -n 1p)   # finish_step names the newest checkpoint
+    local former
+    former=$(printf '%s\n' "$prefixes" | sed -n 2p)
+    if [ -n "$former" ] && [ -z "$(newest_checkpoints "$CHECKPOINT_PREFIX")" ] \
+            && [ -n "$(newest_checkpoints "$former")" ]; then
+        CHECKPOINT_PREFIX=$former   # a run started before 2026-12-07: its resume goes on with those names
+    fi
     if [ "$restarts" -gt 0 ] && [ -n "$CHECKPOINT_PREFIX" ] && [ -n "$(newest_checkpoints "$CHECKPOINT_PREFIX")" ]; then
         checkpoint=$(newest_checkpoints "$CHECKPOINT_PREFIX" | sed -n 1p)   # sed reads all: no SIGPIPE under pipefail
         echo "run_step.sh: restart $restarts: resuming from $checkpoint (or the newest older one dqsim accepts)"

@@ -214,8 +214,8 @@ def test_repro_a_stop_whose_checkpoint_cannot_be_written_ends_a_cloud_run(tmp_pa
 
 #: Root attributes that differ between two runs of a job: when and how fast it ran, and the command line's
 #: settings (here the output file and checkpoint folder of each test).
-VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "engine_flush_seconds",
-                  "engine_state_seconds"}
+VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "overrides_from_job",
+                  "engine_flush_seconds", "engine_state_seconds"}
 
 #: Where a stop comes after the last engine run of the scenarios whose work after it is tables and summaries:
 #: the function whose last call (:func:`last_call`) sends it.

@@ -28,8 +28,8 @@ REPEATER = ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=20"]
 QKD = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=200000",
        "--set", "qkd.block_pulses=1000000"]
 #: Root attributes that differ between two runs whatever the engine does (wall clock, command line).
-VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "engine_flush_seconds",
-                  "engine_state_seconds"}
+VOLATILE_ATTRS = {"created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "overrides_from_job",
+                  "engine_flush_seconds", "engine_state_seconds"}
 
 
 def dqsim(args, folder, out, *extra, check=True):

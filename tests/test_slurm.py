@@ -8,6 +8,7 @@ no apt-get, no network for apt): cluster.sh says so with exit status 3.
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -492,6 +493,42 @@ def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
     assert "ignoring the checkpoints of 2 other job(s) named 'mine' (another configuration)" in said, said
     fresh, said = steps('run.name="new_job"')
     assert len(fresh) == 1 and fresh[0].startswith("STEP run ") and "ignoring" not in said, said
+
+
+def test_a_requeued_qasm_job_resumes_its_checkpoints_named_by_the_former_configuration_hash(tmp_path):
+    """A QASM job started before 2026-12-07, when the configuration hash held the QASM file's absolute path (now its
+    SHA-256), and requeued after: ``dqsim check`` prints that prefix too, and run_step.sh resumes those checkpoints
+    where the job has none of its own (without a cluster, as above; ``dqsim check`` runs here, and run_step.sh reads
+    what it printed as it reads check_job's)."""
+    from dqsim import jobs
+    from dqsim.engine import checkpoint
+
+    job = jobs.load_job(ROOT / "jobs" / "random_qasm.toml")
+    now, former = (checkpoint.checkpoint_prefix(job.run.name, digest(job))
+                   for digest in (jobs.config_sha256, jobs.config_sha256_by_path))
+    assert now != former
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    checked = tmp_path / "checked.txt"
+    folder = f'checkpoint.directory="{ck}"'  # as run_or_resume passes it
+    checked.write_text(run_here(["check", "jobs/random_qasm.toml", "-n", "1", "--set", folder, "-o", "out.h5"]).stdout)
+
+    def step():
+        script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={ck}; "
+                  "SLURM_RESTART_COUNT=1; dqsim_step() { echo \"STEP $*\"; STATUS=0; }; "
+                  "CHECKED_ARGS=$(printf '%q ' jobs/random_qasm.toml -n 1 --no-time --set "
+                  f"{shlex.quote(folder)} -o out.h5); "
+                  f"CHECKED_OUTPUT=$(cat {checked}); DQSIM_PYTHON=false; "
+                  "run_or_resume jobs/random_qasm.toml -o out.h5 --quiet")
+        proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return [line for line in proc.stdout.splitlines() if line.startswith("STEP ")]
+
+    for prefix, time_ps in ((former, "00000000000000000002"), (now, "00000000000000000001")):
+        for suffix in (".h5", ".manifest.json"):
+            (ck / f"{prefix}.ckpt000-{time_ps}{suffix}").write_bytes(b"")
+        assert step() == [f"STEP resume {ck}/{prefix}.ckpt000-{time_ps}.h5 --fall-back -o out.h5 --quiet"]
 
 
 def test_repro_a_requeued_job_whose_run_had_finished_is_not_run_again(tmp_path):

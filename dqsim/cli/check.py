@@ -3,8 +3,9 @@
 Prints the resolved job (every key, defaults filled in, as TOML), the
 prefix of its checkpoints' names (its name and configuration hash,
 :func:`dqsim.engine.checkpoint.checkpoint_prefix`; ``slurm/run_step.sh``
-finds a job's own checkpoints by it), the memory each rank's state-vector
-register needs on ``RANKS`` ranks, the work the run will do (gates and
+finds a job's own checkpoints by it; for a job that reads a QASM file also the
+prefix its checkpoints had before 2026-12-07, :func:`dqsim.jobs.config_sha256_by_path`), the memory
+each rank's state-vector register needs on ``RANKS`` ranks, the work the run will do (gates and
 shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
 BB84 ``qkd`` job the memory of the detection reports a key block holds until
@@ -552,6 +553,10 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     body = to_toml(job.model_dump(mode="json"))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]
+    former = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256_by_path(job))
+    if former != prefix:  # slurm/run_step.sh resumes a requeued job's checkpoints named so
+        identity.append(f"# checkpoint prefix before 2026-12-07: {former} (the hash held the absolute paths of the "
+                        "files the job reads, now their SHA-256)")
     return [*head, "", *body, "", *identity, *(f"# {line}" for line in files), f"# on {num_ranks} rank(s):",
             *(f"# {line}" for line in lines)]
 

@@ -112,7 +112,8 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
         state = output_state(job)
         found = [stored for stored in checkpoint.stored_checkpoints(directory, prefix)
                  if stored.config_sha256 in (None, config)]  # not another job whose configuration hash starts alike
-        found += _moved_run(directory, job.run.name, prefix, state)
+        found += _named_before(directory, job, prefix)
+        found += [stored for stored in _moved_run(directory, job.run.name, prefix, state) if stored not in found]
         groups = _groups(found, _Judge(directory, state, found, os.path.abspath(job.run.output)), directory, everything=everything)
         if not groups:
             return [head, f"  output: {state.words}", "  no checkpoint of this job there: nothing to remove"]
@@ -125,11 +126,24 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
     return [head, f"  output: {state.words}", *_lines(groups, dry_run=dry_run), *_failed(left)]
 
 
+def _named_before(directory: Path, job, prefix: str) -> list:
+    """The checkpoints of ``job`` in ``directory`` named as before 2026-12-07, when its configuration hash held the
+    absolute paths of the files it reads (:func:`dqsim.jobs.config_sha256_by_path`; now their SHA-256): none for a
+    job that reads no file, or where another run holds their lock."""
+    config = jobs.config_sha256_by_path(job)
+    former = checkpoint.checkpoint_prefix(job.run.name, config)
+    if former == prefix or checkpoint.lock_holder(directory, former) is not None:
+        return []
+    return [stored for stored in checkpoint.stored_checkpoints(directory, former)
+            if stored.config_sha256 in (None, config)]
+
+
 def _moved_run(directory: Path, job_name: str, prefix: str, state: OutputState) -> list:
     """The checkpoints in ``directory`` of the run whose id the job's finished output records (``state``) that carry
-    another configuration tag than ``prefix``'s: the job's configuration hash holds the absolute paths of the files
-    it reads (a QASM circuit), so a project folder moved elsewhere gives the same job another tag; the run id (128
-    random bits) still names that run's checkpoints. Those of a tag whose lock another run holds are left out."""
+    another configuration tag than ``prefix``'s: before 2026-12-07 the job's configuration hash held the absolute
+    paths of the files it reads (a QASM circuit), so a project folder moved elsewhere gave the same job another
+    tag; the run id (128 random bits) still names that run's checkpoints. Those of a tag whose lock another run
+    holds are left out."""
     if not (state.finished and state.run_id is not None):
         return []
     found = []

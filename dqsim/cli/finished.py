@@ -24,9 +24,12 @@ module's answer and modification times only for checkpoints without one.
 A project folder moved or copied elsewhere (the job file, its QASM files,
 the checkpoint folder and the output moved together) still matches: since
 2026-12-07 a run's identity records, beside the absolute paths, the output
-relative to the checkpoint folder (``output_from_checkpoints``) and the
+relative to the checkpoint folder (``output_from_checkpoints``), the
 files the job reads relative to the job file's folder
-(``input_sha256_from_job``); a file the job reads matches a recorded one when
+(``input_sha256_from_job``) and the ``--set`` overrides with a
+``circuit.qasm`` inside the job's folder relative to it
+(``overrides_from_job``, :func:`dqsim.jobs.overrides_from_job`; also in the
+output's attributes, which the stored job is read back with); a file the job reads matches a recorded one when
 its SHA-256 is the same and either its absolute path or its path relative to
 the job's folder is (:func:`changed_input`). Manifests written before then
 have only the absolute paths, compared as before.
@@ -66,7 +69,8 @@ def run_identity(job, run_id: str, config_sha256: str | None = None, *,
     output = os.path.abspath(job.run.output)
     inputs = jobs.input_file_hashes(job)
     identity = {"run_id": run_id, "config_sha256": config_sha256 or jobs.config_sha256(job),
-                "overrides": list(job.overrides), "output": output, "input_sha256": inputs,
+                "overrides": list(job.overrides), "overrides_from_job": jobs.overrides_from_job(job),
+                "output": output, "input_sha256": inputs,
                 "input_sha256_from_job": {os.path.relpath(path, job.base_dir): sha for path, sha in inputs.items()}}
     if checkpoint_directory is not None:
         identity["output_from_checkpoints"] = os.path.relpath(output, os.path.abspath(checkpoint_directory))
@@ -172,9 +176,10 @@ def output_state(job) -> OutputState:
     try:
         stored = jobs.load_job_text(str(attrs.get("job_text", "")), source=f"{output}: its job",
                                     base_dir=job.base_dir, path=job.path)
-        overrides = [str(item) for item in attrs.get("overrides") or []]
+        from_job = attrs.get("overrides_from_job")  # since 2026-12-07: circuit.qasm relative to the job's folder
+        overrides = [str(item) for item in (from_job if from_job is not None else attrs.get("overrides") or [])]
         if overrides:
-            stored = jobs.apply_overrides(stored, overrides)
+            stored = jobs.apply_overrides(stored, overrides, paths_from_job=from_job is not None)
         same = jobs.config_sha256(stored) == jobs.config_sha256(job)
     except DqsimError as exc:
         return OutputState(False, f"{output} holds a job this dqsim does not read ({exc})")

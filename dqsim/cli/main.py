@@ -37,10 +37,10 @@ from dqsim import jobs
 from dqsim.engine import checkpoint
 from dqsim.io import provenance
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
-from dqsim.errors import DqsimError, RankCountError, count_of
+from dqsim.errors import ConfigError, DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
                        print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
-from dqsim.cli.finished import damaged_slab, output_state, run_identity
+from dqsim.cli.finished import changed_input, damaged_slab, output_state, run_identity
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -218,15 +218,20 @@ def _session(job, resume=None, *, run_id: str):
     else:
         config = jobs.config_sha256(job)
         prefix = checkpoint.checkpoint_prefix(job.run.name, config)
+    former = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256_by_path(job)) if resume is None else prefix
     identity = run_identity(job, run_id, config, checkpoint_directory=directory)
     return checkpoint.CheckpointSession(
         directory=directory, prefix=prefix, config_sha256=config, job_text=job.text, source=job.source,
         meta={"scenario": job.scenario, "job_name": job.run.name, "job_path": str(job.path or ""),
               "job_base_dir": str(job.base_dir), "overrides": list(job.overrides),
+              # since 2026-12-07, for a project folder moved with its checkpoints (_stored_job)
+              "job_base_dir_from_checkpoints": os.path.relpath(job.base_dir, os.path.abspath(directory)),
+              "overrides_from_job": identity["overrides_from_job"],
               "seed": job.run.seed, "precision": job.run.precision, "backend": job.run.backend,
               "input_sha256": identity["input_sha256"]},
         every_wall_s=plan.every_wall_s, every_sim_s=plan.every_sim_s, keep=plan.keep,
-        keep_when_done=checkpoint.keeps_when_done(plan.keep_when_done), resume=resume, identity=identity)
+        keep_when_done=checkpoint.keeps_when_done(plan.keep_when_done), resume=resume, identity=identity,
+        former_prefix=former if former != prefix else None)
 
 
 def cmd_resume(args) -> int:
@@ -266,7 +271,6 @@ def _resume_one(args, comm, checkpoint_path) -> int:
     """
     attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
     job = _stored_job(attrs, args.output, checkpoint_path)
-    _check_inputs(job, attrs, checkpoint_path)
     _check_engine_run(job, resume, checkpoint_path)
     network = getattr(job, "network", None)
     placement = getattr(network, "placement", None)
@@ -275,7 +279,7 @@ def _resume_one(args, comm, checkpoint_path) -> int:
         # depend on where nodes run, and a resume cannot change the stored job)
         job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
     if comm.rank == 0:
-        _note_an_edited_job_file(attrs)
+        _note_an_edited_job_file(attrs, job)
         _warn_of_other_code(resume)
     try:
         return _run(job, comm, quiet=args.quiet, session=_session(job, resume, run_id=checkpoint.start_run_id(
@@ -285,32 +289,76 @@ def _resume_one(args, comm, checkpoint_path) -> int:
 
 
 def _stored_job(attrs: dict, output: str | None, checkpoint_path):
-    """The job a checkpoint stores (its text and overrides; ``output``: ``dqsim resume -o``).
+    """The job a checkpoint stores (its text and overrides; ``output``: ``dqsim resume -o``), its files read in the
+    job's folder as it is now (:func:`_job_folders`): the first folder where every file the job reads has the SHA-256
+    the checkpoint recorded, so the resume computes the same circuit.
 
     Raises:
+        DqsimError: one line: a file the job reads changed since the checkpoint was written, or is missing (in the
+            first folder of :func:`_job_folders`); the stored job text does not give the checkpoint's job (a damaged
+            file).
+    """
+    refusals = []
+    for folder in _job_folders(attrs, checkpoint_path):
+        try:
+            job = _stored_job_in(folder, attrs, output, checkpoint_path)
+            changed = _changed_input(job, attrs)
+        except ConfigError as exc:  # a file the job reads is not in this folder
+            refusals.append(f"{checkpoint_path}: its job cannot be read with its files ({exc}); restore the file, "
+                            "or run the job again")
+            continue
+        if changed is None:
+            return job
+        refusals.append(f"{checkpoint_path}: {changed}, which the job reads, changed since the checkpoint was "
+                        "written (SHA-256 differs); restore that file or run the job again")
+    raise DqsimError(refusals[0])  # in the job's folder as it is now, where that exists
+
+
+def _job_folders(attrs: dict, checkpoint_path) -> list[str]:
+    """Where a checkpoint's job may read its files now, in order: the job's folder at the path relative to the
+    checkpoint's folder that the checkpoint records (``job_base_dir_from_checkpoints``, since 2026-12-07: a project
+    folder moved or copied with its checkpoints), where that folder exists, then the job's folder as it was
+    (``job_base_dir``)."""
+    recorded = os.path.abspath(attrs.get("job_base_dir") or ".")
+    relative = attrs.get("job_base_dir_from_checkpoints")
+    if not isinstance(relative, str):
+        return [recorded]
+    moved = os.path.normpath(os.path.join(os.path.abspath(Path(checkpoint_path).parent), relative))
+    return [moved, recorded] if moved != recorded and os.path.isdir(moved) else [recorded]
+
+
+def _stored_job_in(folder: str, attrs: dict, output: str | None, checkpoint_path):
+    """The job a checkpoint stores, with ``folder`` as the job file's folder (see :func:`_stored_job`).
+
+    Raises:
+        ConfigError: a file the job reads is not there (or the stored job is refused).
         DqsimError: the stored job text does not give the checkpoint's job (a damaged file).
     """
     job = jobs.load_job_text(attrs["job_text"], source=attrs.get("job_path") or "<checkpoint>",
-                             base_dir=attrs.get("job_base_dir") or ".", path=attrs.get("job_path") or None)
-    overrides = list(attrs.get("overrides") or [])
+                             base_dir=folder, path=attrs.get("job_path") or None)
+    from_job = attrs.get("overrides_from_job")  # since 2026-12-07: circuit.qasm relative to the job's folder
+    overrides = [str(item) for item in (from_job if from_job is not None else attrs.get("overrides") or [])]
     if output:  # replaces the run's -o (as dqsim run -o would have it: one run.output, the last)
         overrides = [item for item in overrides if jobs.override_value(item)[0] != "run.output"]
         overrides.append(f"run.output={json.dumps(output)}")
     if overrides:
-        job = jobs.apply_overrides(job, overrides)
+        job = jobs.apply_overrides(job, overrides, paths_from_job=from_job is not None)
     if job.scenario != attrs.get("scenario") or job.run.name != attrs.get("job_name"):
         raise DqsimError(f"{checkpoint_path}: its job is {attrs.get('job_name')!r} ({attrs.get('scenario')}), "
                          f"the stored job text gives {job.run.name!r} ({job.scenario}); the file is damaged")
     return job
 
 
-def _check_inputs(job, attrs: dict, checkpoint_path) -> None:
-    """Refuse a resume whose job reads a file (QASM) that changed since the checkpoint was written."""
-    now = jobs.input_file_hashes(job)
-    for input_path, digest in (attrs.get("input_sha256") or {}).items():  # none in older checkpoints
-        if now.get(input_path) != digest:
-            raise DqsimError(f"{checkpoint_path}: {input_path}, which the job reads, changed since the "
-                             "checkpoint was written (SHA-256 differs); restore that file or run the job again")
+def _changed_input(job, attrs: dict) -> str | None:
+    """A file ``job`` reads (QASM) whose SHA-256 differs from what the checkpoint recorded (``input_sha256``, by the
+    absolute path it had; a file counts as the same at that path relative to the job's folder as recorded), or a
+    recorded one it no longer reads; ``None``: all the same (or none recorded: checkpoints before 2026-12-06)."""
+    recorded = attrs.get("input_sha256")
+    if not isinstance(recorded, dict) or not recorded:
+        return None
+    base = os.path.abspath(attrs.get("job_base_dir") or ".")
+    from_job = {os.path.relpath(path, base): digest for path, digest in recorded.items()}
+    return changed_input(recorded, from_job, jobs.input_file_hashes(job), job.base_dir)
 
 
 def _check_engine_run(job, resume, checkpoint_path) -> None:
@@ -341,11 +389,12 @@ def _warn_of_other_code(resume) -> None:
           f"version, {dqsim.__version__}); resuming it with this code", file=sys.stderr, flush=True)
 
 
-def _note_an_edited_job_file(attrs: dict) -> None:
-    """Say so when the job file of a resumed checkpoint changed since: the resume runs the stored job text."""
+def _note_an_edited_job_file(attrs: dict, job) -> None:
+    """Say so when the job file of a resumed checkpoint (``job``: as resumed, in its folder now) changed since: the
+    resume runs the stored job text."""
     if not attrs.get("job_path"):
         return
-    job_file = Path(attrs.get("job_base_dir") or ".") / Path(attrs["job_path"]).name  # wherever dqsim starts
+    job_file = Path(job.base_dir) / Path(attrs["job_path"]).name  # wherever dqsim starts
     try:
         edited = job_file.read_text(encoding="utf-8") != attrs["job_text"]
     except (OSError, UnicodeDecodeError):  # moved or removed: nothing to compare
@@ -640,6 +689,7 @@ def _common_attributes(job, comm, backend) -> dict:
         "job_text": job.text,
         "job_path": str(job.path) if job.path else "",
         "overrides": list(job.overrides),
+        "overrides_from_job": jobs.overrides_from_job(job),
         "seed": job.run.seed,
         "num_ranks": comm.size,
         "backend": backend.name,

@@ -48,7 +48,10 @@ commit, the engine run, the cut and the number of ranks, and the run's
 identity (:attr:`CheckpointSession.identity`: its run id, drawn at the run's
 start by :func:`start_run_id` and kept by a resume, the ``--set`` overrides,
 the output file and the input files' hashes), which the output's manifest
-records too. A resume by another commit of the same version warns in one
+records too. The HDF5 attributes also hold the job file's folder, as an
+absolute path and (since 2026-12-07) relative to the checkpoint's folder,
+where ``dqsim resume`` of a moved project looks for the files the job reads
+first. A resume by another commit of the same version warns in one
 line (``dqsim resume``).
 Resuming reads the manifest and checks every file against it (the ranks
 share the hashing) *before* HDF5 opens any of them; then the HDF5 attributes
@@ -315,6 +318,10 @@ class CheckpointSession:
             would have.
         source: the job's ``job.source`` (its file), which starts the job-file errors of the session
             (``""``: none).
+        former_prefix: the job's prefix as checkpoints were named before 2026-12-07, where it differs
+            (:func:`dqsim.jobs.config_sha256_by_path`: a job that reads a QASM file), else ``None``: a run
+            from the start counts that prefix's complete checkpoints in the folder among the job's
+            (``earlier``, ``superseded``) unless another run holds their lock.
         identity: the run's identity (:data:`dqsim.io.manifest.RUN_IDENTITY_KEYS`: its run id, ``--set``
             overrides, output, input files' hashes), stored in every checkpoint manifest (:meth:`Checkpointer._facts`)
             besides the configuration hash and the dqsim version and commit; ``{}``: none (as older checkpoints).
@@ -350,6 +357,7 @@ class CheckpointSession:
     locked_out: str | None = None
     folder_deferred: bool = False
     source: str = ""
+    former_prefix: str | None = None
     identity: dict = field(default_factory=dict)
     finished_run: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -1318,7 +1326,9 @@ def _take_folder(session: CheckpointSession) -> str | None:
             resumed = parse_checkpoint_name(session.resume.path)
             start = _cut_of(resumed)
             session.superseded = [path for order, path in found if order > start]
-        else:  # a run from the start: an earlier run's checkpoints of this job
+        else:  # a run from the start: an earlier run's checkpoints of this job (named as before 2026-12-07 too)
+            if session.former_prefix is not None and lock_holder(directory, session.former_prefix) is None:
+                found = sorted(found + _complete_checkpoints(directory, session.former_prefix))
             session.superseded = [path for _order, path in found]
         versions = {path: written_by(path) for path in session.superseded}
         session.other_versions = {path: version for path, version in versions.items()

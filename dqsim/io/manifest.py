@@ -363,10 +363,12 @@ def run_manifest_path(path: str | os.PathLike) -> Path:
 #: absolute path), ``input_sha256`` (SHA-256 of each file the job reads besides its text, by path),
 #: ``dqsim_version`` and ``dqsim_commit`` (:mod:`dqsim.io.provenance`); since 2026-12-07 also, so that a moved
 #: project folder still matches, ``input_sha256_from_job`` (the same hashes by path relative to the job file's
-#: folder) and ``output_from_checkpoints`` (the output's path relative to the run's checkpoint folder). Files
-#: written before 2026-12-06 have none of the first five, before 2026-12-07 none of the last two.
+#: folder), ``output_from_checkpoints`` (the output's path relative to the run's checkpoint folder) and
+#: ``overrides_from_job`` (``overrides`` with a ``circuit.qasm`` inside the job file's folder relative to it:
+#: :func:`dqsim.jobs.overrides_from_job`). Files written before 2026-12-06 have none of the first five, before
+#: 2026-12-07 none of the last three.
 RUN_IDENTITY_KEYS = ("run_id", "config_sha256", "overrides", "output", "input_sha256", "dqsim_version",
-                     "dqsim_commit", "input_sha256_from_job", "output_from_checkpoints")
+                     "dqsim_commit", "input_sha256_from_job", "output_from_checkpoints", "overrides_from_job")
 
 
 #: The facts of a merge's identity that ``dqsim merge`` records in the merged file's manifest (docs/outputs.md), since

@@ -33,7 +33,8 @@ from dqsim.jobs.base import RunSection
 from dqsim.jobs.errors import config_error, format_key, one_of
 from dqsim.jobs.registry import JOB_MODELS, Job
 
-__all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "input_file_hashes", "MAX_NESTING"]
+__all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "overrides_from_job", "input_file_hashes",
+           "MAX_NESTING"]
 
 #: Keys whose value is a file the job reads (resolved to an absolute path when the job is loaded).
 INPUT_FILE_KEYS = ("qasm",)
@@ -183,10 +184,10 @@ def load_job(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Job:
     if not overrides:
         return _load(text, source=source, base_dir=file.parent, path=file)
     data = _parse_toml(text, source)
-    _override(data, overrides)
+    recorded = _override(data, overrides)
     job = _validate(data, source=_source_with(source, overrides), base_dir=file.parent)
     job.remember_origin(text=text, source=source, base_dir=Path(os.path.abspath(file.parent)), raw=data, path=file,
-                        overrides=tuple(overrides))
+                        overrides=tuple(recorded))
     return job
 
 
@@ -273,7 +274,7 @@ def _override_child(table: dict, parts: list[str], depth: int, assignment: str) 
     return child
 
 
-def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
+def apply_overrides(job: Job, assignments: Iterable[str], *, paths_from_job: bool = False) -> Job:
     """Return a copy of ``job`` with ``SECTION.KEY=VALUE`` assignments applied and revalidated.
 
     Values are TOML values (``10``, ``true``, ``"text"``, ``["Z0", "X1"]``);
@@ -282,16 +283,20 @@ def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
     ``circuit.generator= circuit.num_qubits= circuit.qasm=c.qasm`` switches a
     generated circuit to a QASM file. ``NAME[N]`` in the key is entry N (from 0) of an array of
     tables: ``qkd.classical_channels[0].launch_power_dbm=3``. A relative ``circuit.qasm`` given here resolves against the current
-    directory, not the job file's folder. Defaults that depend on other keys
+    directory, not the job file's folder (with ``paths_from_job``: against the job's folder, as
+    :func:`overrides_from_job` records it). Defaults that depend on other keys
     (``[run].output``, ``[circuit].circuit_seed``) are recomputed.
 
     Args:
         job: a loaded job.
         assignments: e.g. ``["simulation.shots=10", "circuit.num_qubits=8"]``.
+        paths_from_job: relative ``circuit.qasm`` values are relative to ``job.base_dir`` (recorded overrides
+            read back: ``dqsim resume``, ``--skip-finished``).
 
     Returns:
         A new validated job; ``job`` is unchanged. ``text`` and ``path`` are kept,
-        and ``overrides`` lists every assignment applied so far.
+        and ``overrides`` lists every assignment applied so far, a ``circuit.qasm``
+        one with the file's absolute path (as it resolved).
 
     Raises:
         ConfigError: a malformed assignment, or a value the job rejects, in the
@@ -306,11 +311,36 @@ def apply_overrides(job: Job, assignments: Iterable[str]) -> Job:
     """
     assignments = list(assignments)
     data = job.raw
-    _override(data, assignments)
+    recorded = _override(data, assignments, paths_from=job.base_dir if paths_from_job else None)
     new = _validate(data, source=_source_with(job.source, assignments), base_dir=job.base_dir)
     new.remember_origin(text=job.text, source=job.source, base_dir=job.base_dir, raw=data, path=job.path,
-                        overrides=job.overrides + tuple(assignments))
+                        overrides=job.overrides + tuple(recorded))
     return new
+
+
+def overrides_from_job(job: Job) -> list[str]:
+    """``job.overrides`` as a run records them for a project folder that may move (``overrides_from_job`` beside
+    ``overrides`` in checkpoints and outputs, since 2026-12-07): a ``circuit.qasm`` assignment names its file
+    relative to the job file's folder where the file lies inside it, by its absolute path otherwise; the others
+    as given. :func:`apply_overrides` with ``paths_from_job`` reads them back against the job's folder, wherever
+    the project is then.
+
+    Examples:
+        >>> job = load_job_text('[run]\\nname = "a"\\n[circuit]\\ngenerator = "ghz"\\nnum_qubits = 4', base_dir="/p")
+        >>> job.remember_origin(text=job.text, source=job.source, base_dir=Path("/p"), raw=job.raw,
+        ...                     overrides=('circuit.qasm="/p/c/x.qasm"', 'circuit.qasm="/q/y.qasm"', "run.seed=2"))
+        >>> overrides_from_job(job)
+        ['circuit.qasm="c/x.qasm"', 'circuit.qasm="/q/y.qasm"', 'run.seed=2']
+    """
+    recorded = []
+    for assignment in job.overrides:
+        parts, value = _parse_override(assignment)
+        if tuple(parts) in _JOB_RELATIVE_PATH_KEYS and isinstance(value, str) and os.path.isabs(value):
+            inside = os.path.relpath(value, job.base_dir)
+            if inside != os.pardir and not inside.startswith(os.pardir + os.sep):
+                assignment = f"{'.'.join(parts)}={json.dumps(inside)}"
+        recorded.append(assignment)
+    return recorded
 
 
 def _source_with(source: str, assignments: list[str]) -> str:
@@ -327,12 +357,21 @@ def _source_with(source: str, assignments: list[str]) -> str:
     return f"{source} (with --set {' '.join(shown)})" if shown else source
 
 
-def _override(data: dict, assignments: list[str]) -> None:
-    """Apply ``SECTION.KEY=VALUE`` assignments to a parsed job table, in place (see :func:`apply_overrides`)."""
+def _override(data: dict, assignments: list[str], *, paths_from: str | os.PathLike | None = None) -> list[str]:
+    """Apply ``SECTION.KEY=VALUE`` assignments to a parsed job table, in place (see :func:`apply_overrides`); a
+    relative ``circuit.qasm`` resolves against ``paths_from`` (``None``: the current directory).
+
+    Returns:
+        The assignments as the job records them: a ``circuit.qasm`` one with the absolute path it resolved to
+        (before 2026-12-07 as given, so a resume from another directory read another file).
+    """
+    recorded = []
     for assignment in assignments:
         parts, value = _parse_override(assignment)
         if tuple(parts) in _JOB_RELATIVE_PATH_KEYS and isinstance(value, str):
-            value = os.path.abspath(os.path.expanduser(value))
+            value = os.path.abspath(os.path.join(paths_from or os.getcwd(), os.path.expanduser(value)))
+            assignment = f"{'.'.join(parts)}={json.dumps(value)}"
+        recorded.append(assignment)
         table = data
         for depth, part in enumerate(parts[:-1]):
             table = _override_child(table, parts, depth, assignment)
@@ -340,6 +379,7 @@ def _override(data: dict, assignments: list[str]) -> None:
             table.pop(parts[-1], None)
         else:
             table[parts[-1]] = value
+    return recorded
 
 
 def input_file_hashes(job: Job) -> dict[str, str]:
@@ -382,10 +422,16 @@ def config_sha256(job: Job) -> str:
     and ``--set`` overrides applied (what ``dqsim check`` prints), as JSON
     with sorted keys, without ``[run].output`` and ``[checkpoint]``: another
     output file or checkpoint folder or period does not change the results,
-    and a requeued SLURM job passes them again. Checkpoints carry its first 8
-    hex digits in their names (:func:`dqsim.engine.checkpoint.checkpoint_prefix`);
-    the files a job reads (QASM) are checked on resume instead
-    (:func:`input_file_hashes`).
+    and a requeued SLURM job passes them again. A file the job reads (QASM)
+    counts by its content, its SHA-256 (:func:`input_file_hashes`), not by
+    where it lies, so a project folder moved or copied elsewhere keeps its
+    checkpoints' names (before 2026-12-07 its absolute path counted:
+    :func:`config_sha256_by_path`, which finds checkpoints named then).
+    Checkpoints carry its first 8 hex digits in their names
+    (:func:`dqsim.engine.checkpoint.checkpoint_prefix`).
+
+    Raises:
+        ConfigError: a file the job reads cannot be read.
 
     Examples:
         >>> a = load_job_text('[run]\\nname = "a"\\n[circuit]\\ngenerator = "ghz"\\nnum_qubits = 4')
@@ -394,12 +440,35 @@ def config_sha256(job: Job) -> str:
         >>> config_sha256(a) == config_sha256(apply_overrides(a, ["run.seed=2"]))
         False
     """
+    hashes = input_file_hashes(job)
+    return _configuration_sha256(job, lambda path: {"sha256": hashes[path]})
+
+
+def config_sha256_by_path(job: Job) -> str:
+    """The configuration hash as :func:`config_sha256` gave it before 2026-12-07: a file the job reads (QASM) by its
+    absolute path. The same as :func:`config_sha256` for a job that reads none; for one that does, the hash in the
+    names of its checkpoints written then, which ``dqsim run``, ``dqsim clean`` and ``slurm/run_step.sh`` still
+    look up (``dqsim check`` prints the prefix they had)."""
+    return _configuration_sha256(job, lambda path: path)
+
+
+def _configuration_sha256(job: Job, input_file) -> str:
+    """SHA-256 of ``job``'s configuration (see :func:`config_sha256`), each value of :data:`INPUT_FILE_KEYS` (an
+    absolute path) replaced by ``input_file(path)``."""
     data = job.model_dump(mode="json")
     for path in CONFIG_HASH_SKIPS:
         parent = data
         for key in path[:-1]:
             parent = parent.get(key, {})
         parent.pop(path[-1], None)
+    pending = [data]
+    while pending:  # the input files, wherever in the job they are (a cloud queue's user jobs)
+        value = pending.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in list(items):
+            if key in INPUT_FILE_KEYS and isinstance(item, str):
+                value[key] = input_file(item)
+            elif isinstance(item, (dict, list)):
+                pending.append(item)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
-

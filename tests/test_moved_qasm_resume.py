@@ -1,0 +1,125 @@
+"""A project folder moved or copied between runs, for a job that reads a QASM file: ``dqsim resume``, the
+checkpoints' names (the configuration hash) and a ``--set circuit.qasm=...`` override.
+
+Before 2026-12-07 a resume read the QASM file at the absolute path the checkpoint recorded (a moved project
+failed, a copied one read the original, edited file), the configuration hash held that absolute path (the same
+job in a moved folder named its checkpoints otherwise) and the override was recorded as typed (a moved
+project's output with it was not its finished results). A small ``dqc`` job (4 shots) runs in this process.
+"""
+
+import hashlib
+import shutil
+
+import pytest
+
+from dqsim import io, jobs
+from dqsim.cli.main import _stored_job
+from dqsim.engine import checkpoint
+from dqsim.errors import DqsimError
+from dqsim.io import manifest
+from mpi_helper import ROOT, run_here
+from run_files import checkpoints
+
+#: A checkpoint every ms of simulated time, kept once the run finished.
+SMALL = ["--quiet", "--set", "checkpoint.every_sim_s=0.001", "--set", "checkpoint.keep_when_done=true"]
+
+
+def project_in(folder):
+    """``jobs/dqc_teleport_feedforward.toml`` as ``folder/job.toml``, its circuit as ``folder/circuits/`` and another
+    circuit (another angle) as ``folder/circuits/alt.qasm``, which the runs here pick with ``--set``."""
+    (folder / "circuits").mkdir(parents=True)
+    text = (ROOT / "jobs" / "circuits" / "teleport_feedforward.qasm").read_text()
+    (folder / "circuits" / "teleport_feedforward.qasm").write_text(text)
+    (folder / "circuits" / "alt.qasm").write_text(text.replace("ry(1.1) q[0];", "ry(0.7) q[0];"))
+    shutil.copy(ROOT / "jobs" / "dqc_teleport_feedforward.toml", folder / "job.toml")
+
+
+def args(folder):
+    """``dqsim run`` arguments of the job in ``folder`` (output, checkpoints, the ``--set`` circuit there), 4 shots."""
+    return [str(folder / "job.toml"), "-o", str(folder / "out.h5"),
+            "--set", f'circuit.qasm="{folder}/circuits/alt.qasm"', "--set", f'checkpoint.directory="{folder / "ck"}"',
+            "--set", "simulation.shots=4"]
+
+
+def edit(qasm, angle):
+    """Give the circuit ``qasm`` another angle (its SHA-256 changes)."""
+    qasm.write_text(qasm.read_text().replace("ry(0.7) q[0];", f"ry({angle}) q[0];"))
+
+
+def body_of(output):
+    return manifest.read_manifest(manifest.run_manifest_path(output), kind="run")
+
+
+def test_repro_a_moved_or_copied_project_resumes_its_checkpoint_with_its_own_circuit(tmp_path):
+    before = tmp_path / "before"
+    project_in(before)
+    run_here(["run", *args(before), *SMALL])
+    alt = "circuits/alt.qasm"
+    original = (before / alt).read_text()
+    assert body_of(before / "out.h5")["overrides_from_job"][0] == f'circuit.qasm="{alt}"'
+
+    def job_of(folder):  # the job a resume of the folder's newest checkpoint would run
+        newest = checkpoints(folder / "ck")[-1]
+        return _stored_job(io.open_run(newest).attrs, None, newest)
+
+    copied = tmp_path / "copied"
+    shutil.copytree(before, copied)
+    edit(before / alt, 2.5)  # the original changes: the copy resumes with its own circuit
+    assert job_of(copied).circuit.qasm == str(copied / alt)
+    edit(copied / alt, 2.5)  # both changed: refused in one line naming the copy's file
+    with pytest.raises(DqsimError, match=rf"^{checkpoints(copied / 'ck')[-1]}: {copied / alt}, which the job reads, "
+                                         r"changed since the checkpoint was written \(SHA-256 differs\); restore that "
+                                         r"file or run the job again$"):
+        job_of(copied)
+    (before / alt).write_text(original)  # the original as it was: the copy's changed file gives way to it
+    assert job_of(copied).circuit.qasm == str(before / alt)
+
+    moved = tmp_path / "elsewhere" / "project"
+    moved.parent.mkdir()
+    before.rename(moved)
+    resumed = moved / "resumed.h5"
+    run_here(["resume", str(checkpoints(moved / "ck")[-1]), "-o", str(resumed), "--quiet"])
+    sha = hashlib.sha256((moved / alt).read_bytes()).hexdigest()
+    assert body_of(resumed)["input_sha256"] == {str(moved / alt): sha}
+    skipped = run_here(["run", *args(moved), "--quiet", "--skip-finished"]).stderr.splitlines()
+    assert len(skipped) == 1 and skipped[0].endswith("not running it again (--skip-finished)"), skipped
+
+
+def test_repro_a_jobs_configuration_hash_counts_its_qasm_file_by_content_not_by_path(tmp_path):
+    """The same job in two folders gives its checkpoints the same names; another circuit, other names."""
+    for folder in ("a", "b"):
+        project_in(tmp_path / folder)
+    here, there = (jobs.load_job(tmp_path / folder / "job.toml") for folder in ("a", "b"))
+    assert jobs.config_sha256(here) == jobs.config_sha256(there)
+    assert jobs.config_sha256_by_path(here) != jobs.config_sha256_by_path(there)  # as before 2026-12-07
+    edit(tmp_path / "b" / "circuits" / "alt.qasm", 2.5)
+    alt = ['circuit.qasm="circuits/alt.qasm"']
+    assert jobs.config_sha256(jobs.apply_overrides(here, alt, paths_from_job=True)) != \
+        jobs.config_sha256(jobs.apply_overrides(there, alt, paths_from_job=True))
+
+
+def test_checkpoints_named_by_the_former_configuration_hash_are_still_found_and_resume(tmp_path, monkeypatch):
+    """Checkpoints written before 2026-12-07 (the hash of the QASM file's absolute path, written here with that
+    hash): ``dqsim check`` prints their prefix for ``slurm/run_step.sh``, ``dqsim clean JOB`` finds them, they
+    resume, and a run of the job from the start counts them as its earlier run's."""
+    project_in(tmp_path)
+    monkeypatch.setattr(jobs, "config_sha256", jobs.config_sha256_by_path)
+    run_here(["run", *args(tmp_path), *SMALL])
+    monkeypatch.undo()
+    job = jobs.load_job(tmp_path / "job.toml", args(tmp_path)[4::2])
+    former = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256_by_path(job))
+    assert former != checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
+    written = checkpoints(tmp_path / "ck")
+    assert written and all(path.name.startswith(former + ".ckpt") for path in written), written
+    shown = run_here(["check", *args(tmp_path)]).stdout
+    assert f"\n# checkpoint prefix before 2026-12-07: {former} (" in shown, shown
+    cleaned = run_here(["clean", *args(tmp_path), "--dry-run"]).stdout
+    assert f"would remove {len(written)} checkpoint" in cleaned, cleaned
+    run_here(["resume", str(written[-1]), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
+    assert body_of(tmp_path / "resumed.h5")["config_sha256"].startswith(former.split(".")[-1])
+    newest = checkpoints(tmp_path / "ck")[-1]  # the resumed run's, named as the checkpoint it resumed
+    assert newest.name.startswith(former + ".ckpt")
+    again = run_here(["run", *args(tmp_path), *SMALL]).stderr
+    assert f"already holds checkpoints of this job (the newest: {newest};" in again, again
+    now = checkpoints(tmp_path / "ck")  # the earlier run's, removed at this run's first checkpoint
+    assert now and not any(path.name.startswith(former) for path in now), now
