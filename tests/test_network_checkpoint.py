@@ -119,3 +119,22 @@ def test_a_damaged_node_record_is_refused_in_one_line_naming_the_node(sparse_lin
     code, err = cli(capsys, "resume", index, "-o", tmp_path / "y.h5", "--quiet")
     assert refused_in_one_line(code, err) and "node index" in err[0] and "corrupt" in err[0], err
 
+
+
+def test_node_records_of_the_older_layout_are_read_and_checked(tmp_path):
+    """A checkpoint written before 2026-12-07 holds one dataset a node, its SHA-256 in ``record_sha256``: still read
+    (every record checked), a damaged one refused naming it. (That such a checkpoint resumes, on 1 and 2 ranks, to the
+    uninterrupted tables was run by hand: bench/results/network-checkpoint-vm-20261207.md.)"""
+    import numpy as np
+
+    from dqsim.errors import DqsimError
+    from dqsim.io import write_run_file
+
+    blobs = {f"engine/node{i:06d}": bytes([i]) * (10 + i) for i in range(3)}
+    sums = [checkpoint._sha(blob) for blob in blobs.values()]
+    sums[2] = checkpoint._sha(b"something else")
+    path = write_run_file(tmp_path / "old.h5", attrs={"record_names": list(blobs), "record_sha256": sums},
+                          tables={name: np.frombuffer(blob, dtype=np.uint8) for name, blob in blobs.items()})
+    assert checkpoint.saved_node_records(open_run(path), [0, 1]) == {0: bytes(10), 1: bytes([1]) * 11}
+    with pytest.raises(DqsimError, match="'engine/node000002' is corrupt"):
+        checkpoint.saved_node_records(open_run(path), [2])

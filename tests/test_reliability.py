@@ -1365,7 +1365,7 @@ def test_a_checkpoint_whose_processes_cannot_be_saved_stops_in_one_line_and_leav
     exit 2, as before; the state slabs it had written are removed."""
     from dqsim.errors import DqsimError
 
-    def unsavable(obj, sim):
+    def unsavable(obj, sim, shared_ids=None):
         raise DqsimError("cannot write a checkpoint: a process or its data cannot be saved (test)")
 
     monkeypatch.setattr(checkpoint, "_pickle", unsavable)
