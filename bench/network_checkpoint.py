@@ -37,26 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from network_memory_peak import same_tables  # noqa: E402
+from network_memory_peak import JOB as PEAK_JOB, same_tables  # noqa: E402
 
-JOB = """[run]
-name = "netckpt"
-scenario = "dqc"
-seed = 1
-[network]
-topology = "line"
-num_nodes = {nodes}
-[network.link]
-distance_km = 1.0
-[network.node]
-num_data_qubits = 1
-num_comm_qubits = 2
-[circuit]
-generator = "ghz"
-num_qubits = 4
-[simulation]
-shots = 1000
-"""
+#: The job: network_memory_peak.py's GHZ, over a line.
+JOB = PEAK_JOB.replace('"{topology}"', '"line"')
 
 #: Runs dqsim (argv: timings file prefix, then dqsim's arguments) with the checkpoint write, read and restore timed
 #: in CPU seconds of this process; each rank writes PREFIX-RANK.json at exit.

@@ -26,11 +26,8 @@ seed = 3
 [network]
 topology = "line"
 num_nodes = 4096
-[network.link]
-distance_km = 1.0
-[network.node]
-num_data_qubits = 1
-num_comm_qubits = 2
+link = { distance_km = 1.0 }
+node = { num_data_qubits = 1, num_comm_qubits = 2 }
 [circuit]
 generator = "ghz"
 num_qubits = 4
