@@ -66,7 +66,11 @@ def held_in(checkpoint: Path, tree: Path) -> dict:
     code = (
         "import pickle, sys, numpy as np\n"
         "from dqsim.io import open_run\n"
-        "record = pickle.loads(open_run(sys.argv[1]).table('engine/node000000').tobytes())\n"
+        "try:  # one table of the nodes' records since 2026-12-07\n"
+        "    from dqsim.engine.checkpoint import saved_node_records\n"
+        "    record = pickle.loads(saved_node_records(open_run(sys.argv[1]), [0])[0])\n"
+        "except ImportError:\n"
+        "    record = pickle.loads(open_run(sys.argv[1]).table('engine/node000000').tobytes())\n"
         "msgs = [m for box in record['mailbox'].values() for m in box]\n"
         "msgs += [e[4] for e in record['queue'] if e[3] == 'deliver']\n"
         "reports = [m.payload[1] for m in msgs if m.tag[2:3] == ('report',)]\n"

@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from dqsim.engine import checkpoint
+from dqsim.io import open_run
+
 
 def checkpoints(folder):
     """The complete checkpoints in ``folder`` (run files with a manifest; not slab files), oldest first."""
@@ -24,6 +27,29 @@ def same_tables(a, b, names, *, exact=True):
                 assert np.allclose(x[field], y[field], atol=1e-12, equal_nan=True), (name, field)
             else:
                 assert np.array_equal(x[field], y[field], equal_nan=x[field].dtype.kind == "f"), (name, field)
+
+
+def node_record_bytes(path, node):
+    """The pickled record a checkpoint saved of ``node`` (checked against its SHA-256), or ``None``: none saved."""
+    return checkpoint.saved_node_records(open_run(path), [node]).get(node)
+
+
+def saved_node_indices(path):
+    """The nodes whose records a checkpoint holds (those that had an engine record), in order."""
+    return [int(node) for node in open_run(path).table(checkpoint.NODE_INDEX)["node"]]
+
+
+def rewrite_node_records(path, records):
+    """Replace the node records of checkpoint ``path`` by ``records`` (node -> pickle bytes), with their checksums
+    and the index's (what an attacker can do; the manifest is left as it was)."""
+    import h5py
+
+    tables = checkpoint.node_tables(records.items())
+    with h5py.File(path, "r+") as h5:
+        for name, table in tables.items():
+            del h5[name]
+            h5[name] = table
+        h5.attrs["node_index_sha256"] = checkpoint._node_index_sha(tables[checkpoint.NODE_INDEX])
 
 
 def flip_byte(path, offset, mask=0x01):

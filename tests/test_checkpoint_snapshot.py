@@ -17,7 +17,7 @@ from dqsim.cli.main import main
 from dqsim.io import open_run
 from dqsim.protocols.qkd import nodes as qkd_nodes
 from mpi_helper import ROOT
-from run_files import checkpoints, same_tables
+from run_files import checkpoints, node_record_bytes, saved_node_indices, same_tables
 
 BB84 = ["--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=200000", "--set", "qkd.block_pulses=1000000"]
 
@@ -46,14 +46,14 @@ def run_with_checkpoints(tmp_path, job, extra, every_s):
 
 def saved_process(path, node):
     """The first resumable process saved for ``node`` in a snapshot checkpoint."""
-    record = pickle.loads(open_run(path).table(f"engine/node{node:06d}").tobytes())
+    record = pickle.loads(node_record_bytes(path, node))
     return record["processes"][0].process
 
 
 def saved_processes(path, node):
     """Every resumable process saved for ``node`` in a snapshot checkpoint, not ended (a QKD node's source or
     detector first, then its key blocks' post-processing, since 2026-12-06)."""
-    record = pickle.loads(open_run(path).table(f"engine/node{node:06d}").tobytes())
+    record = pickle.loads(node_record_bytes(path, node))
     return [h.process for h in record["processes"] if h.process is not None and not h.done]
 
 
@@ -144,9 +144,9 @@ def test_repro_a_resume_inside_cascade_sends_no_parity_message_twice(tmp_path):
 def test_a_damaged_engine_record_is_a_one_line_error(tmp_path, capsys):
     _full, ckpts = run_with_checkpoints(tmp_path, "bb84_decoy_50km.toml", BB84, 0.0005)
     target = ckpts[1]
-    with h5py.File(target, "r+") as h5:
-        data = h5["engine/node000001"]
-        data[len(data) // 2] ^= 0x01
+    with h5py.File(target, "r+") as h5:  # a byte in the middle of node 1's record
+        row = next(row for row in h5["engine/node_index"][()] if row["node"] == 1)
+        h5["engine/node_records"][row["offset"] + row["size"] // 2] ^= 0x01
     capsys.readouterr()
     assert main(["resume", str(target), "-o", str(tmp_path / "x.h5"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -158,12 +158,13 @@ DQC = ["--set", "simulation.store_shots=true", "--set", "circuit.generator=\"ran
 
 
 def saved_record(path, name):
-    """A pickled record of a checkpoint; shared objects (the DQC network) come back as placeholders."""
+    """A pickled record of a checkpoint (``name``: a table's, or a node's index); shared objects (the DQC network)
+    come back as placeholders."""
     import io as bytes_io
 
     from dqsim.engine.checkpoint import _Unpickler
 
-    data = open_run(path).table(name).tobytes()
+    data = node_record_bytes(path, name) if isinstance(name, int) else open_run(path).table(name).tobytes()
     return _Unpickler(bytes_io.BytesIO(data), ["<shared>"] * 8).load()
 
 
@@ -178,7 +179,7 @@ def test_dqc_resume_redoes_no_quantum_operation(tmp_path, monkeypatch):
     full, ckpts = run_with_checkpoints(tmp_path, "dqc_ghz_4qpu.toml", DQC, 0.0005)
     total = len(applied)
     middle = ckpts[len(ckpts) // 2]
-    node = saved_record(middle, "engine/node000001")
+    node = saved_record(middle, 1)
     live = [h for h in node["processes"] if not h.done]
     assert live and all(h.process is not None and h.log is None for h in live)  # resumable, no step log
     assert "comm_pool" in node["data"]
@@ -236,8 +237,8 @@ def test_a_dqc_run_resumed_at_cuts_spread_over_it_ends_as_the_uninterrupted_run_
     assert len(ckpts) >= 9, len(ckpts)
     saved = set()
     for path in ckpts:
-        for node in range(a.attrs["num_nodes"]):
-            record = saved_record(path, f"engine/node{node:06d}")
+        for node in saved_node_indices(path):
+            record = saved_record(path, node)
             assert all(h.process is not None and h.log is None for h in record["processes"])  # no plain process
             saved.update((type(h.process).__name__, type(getattr(h.process, "part", None)).__name__)
                          for h in record["processes"] if h.started and not h.done)
@@ -444,8 +445,8 @@ def test_a_repeater_chain_resumed_at_every_cut_ends_as_the_uninterrupted_run_and
     assert len(ckpts) >= 6
     kinds = set()
     for path in ckpts:
-        for node in range(a.table("summary")["num_links"][0] + 1):
-            record = saved_record(path, f"engine/node{node:06d}")
+        for node in saved_node_indices(path):
+            record = saved_record(path, node)
             assert all(h.process is not None and h.log is None for h in record["processes"])  # no plain process
             kinds.update((type(h.process).__name__, getattr(h.process, "phase", None))
                          for h in record["processes"] if h.started)

@@ -24,7 +24,7 @@ from dqsim.protocols.qkd.detections import DetectionBatch, PackedDetectionBatch
 from dqsim.protocols.qkd.packed_bits import PackedBits
 from dqsim.units import PS_PER_S
 from mpi_helper import ROOT, run_mpi
-from run_files import checkpoints, same_tables
+from run_files import checkpoints, node_record_bytes, same_tables
 
 TABLES = ["blocks", "links", "end_to_end", "timeline"]
 # 10 km (a round trip of 98 µs) and batches of 100,000 pulses at 1 GHz (100 µs): a block of 10 batches holds at
@@ -114,20 +114,20 @@ def _alice_holds(path):
     """Alice's node (0) in a checkpoint: her process, and the detection reports of her mailbox and of her event
     queue (on one rank a message in flight waits there) with the bytes of their per-click arrays (packed since
     2026-12-06: ``PackedDetectionBatch.nbytes``)."""
-    record = pickle.loads(open_run(path).table("engine/node000000").tobytes())
+    record = pickle.loads(node_record_bytes(path, 0))
     messages = [m for box in record["mailbox"].values() for m in box]
     messages += [entry[4] for entry in record["queue"] if entry[3] == "deliver"]
     reports = [m.payload[1] for m in messages if m.tag[2:3] == ("report",) and isinstance(m.payload, tuple)
                and isinstance(m.payload[1], (DetectionBatch, PackedDetectionBatch))]  # (BBM92's: the index)
     report_bytes = sum(r.nbytes if isinstance(r, PackedDetectionBatch) else
                        sum(a.nbytes for a in vars(r).values() if isinstance(a, np.ndarray)) for r in reports)
-    return record["processes"][0].process, reports, report_bytes, len(open_run(path).table("engine/node000000"))
+    return record["processes"][0].process, reports, report_bytes, len(node_record_bytes(path, 0))
 
 
 def _alice_blocks(path):
     """Alice's block processes in post-processing in a checkpoint (since 2026-12-06 the source emits on while
     they run: ``nodes.Bb84AliceBlock``)."""
-    record = pickle.loads(open_run(path).table("engine/node000000").tobytes())
+    record = pickle.loads(node_record_bytes(path, 0))
     return [h.process for h in record["processes"][1:] if h.process is not None and not h.done]
 
 

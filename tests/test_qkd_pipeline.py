@@ -26,7 +26,7 @@ from dqsim.network.fibre import propagation_delay_ps
 from dqsim.protocols.qkd import nodes
 from dqsim.scenarios import qkd as qkd_scenario
 from mpi_helper import ROOT, run_here, run_mpi
-from run_files import checkpoints, same_tables
+from run_files import checkpoints, node_record_bytes, same_tables
 
 D_PS = propagation_delay_ps(20.0, 1.468)  # 20 km
 T_PS = 100_000_000                        # a block of 1e5 pulses at 1 GHz
@@ -107,7 +107,7 @@ def test_keys_are_those_of_the_waiting_source_and_a_resume_inside_the_pipeline_o
                 assert np.array_equal(a[field], b[field], equal_nan=a[field].dtype.kind == "f"), (name, field)
     inside, waiting = [], []
     for path in checkpoints(folder):
-        record = pickle.loads(open_run(path).table("engine/node000000").tobytes())
+        record = pickle.loads(node_record_bytes(path, 0))
         source = record["processes"][0].process
         open_blocks = [h.process for h in record["processes"][1:] if h.process is not None and not h.done]
         if source.phase == "emit" and source.batch > 0 and open_blocks:

@@ -20,7 +20,7 @@ from dqsim.protocols.qkd.bb84 import alice_batch, bob_detect
 from dqsim.protocols.qkd.detections import PackedDetectionBatch
 from dqsim.protocols.qkd.packed_bits import PackedFields
 from mpi_helper import ROOT
-from run_files import checkpoints, same_tables
+from run_files import checkpoints, node_record_bytes, same_tables
 
 JOB = str(ROOT / "jobs" / "bb84_decoy_50km.toml")
 TABLES = ["blocks", "links", "end_to_end", "timeline"]
@@ -33,7 +33,7 @@ EVERY = ["--set", "checkpoint.every_sim_s=0.00006", "--set", "checkpoint.keep=10
 def _in_flight(path):
     """Alice's process (node 0) in a checkpoint and the payloads of the messages of her link in flight or
     waiting in a mailbox (on one rank both nodes' messages sit in the one record)."""
-    record = pickle.loads(open_run(path).table("engine/node000000").tobytes())
+    record = pickle.loads(node_record_bytes(path, 0))
     messages = [m for box in record["mailbox"].values() for m in box]
     messages += [entry[4] for entry in record["queue"] if entry[3] == "deliver"]
     return record["processes"][0].process, [(m.tag[2], m.payload) for m in messages if m.tag[2] in

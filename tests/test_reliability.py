@@ -37,7 +37,7 @@ from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
 from dqsim.io import manifest, open_run, provenance
 from mpi_helper import ROOT, run_command, run_mpi
-from run_files import checkpoints, same_tables
+from run_files import checkpoints, rewrite_node_records, same_tables
 
 DQC = ["--set", "simulation.store_shots=true", "--set", "circuit.generator=\"random\"", "--set", "circuit.depth=4",
        "--set", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"]
@@ -209,20 +209,14 @@ def test_a_checkpoint_of_the_step_logged_dqc_programs_is_refused_in_one_line(dqc
     monkeypatch.setattr(old_node_program, "__module__", "dqsim.protocols.distributed")
     monkeypatch.setattr(old_node_program, "__qualname__", "node_program")
     monkeypatch.setattr(distributed, "node_program", old_node_program, raising=False)
-    name = "engine/node000001"
-    with h5py.File(target, "r+") as h5:
-        record = checkpoint._Unpickler(bytes_io.BytesIO(h5[name][()].tobytes()), ["<shared>"] * 8).load()
-        handle = ProcessHandle(function=old_node_program, args=("<network>", "telegate", []), log=True)
-        handle.started = True
-        handle.log.append((0, None, []))
-        record["processes"] = [handle]
-        blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-        names = json.loads(h5.attrs["record_names"])
-        sums = json.loads(h5.attrs["record_sha256"])
-        del h5[name]
-        h5[name] = np.frombuffer(blob, dtype=np.uint8)
-        sums[names.index(name)] = checkpoint._sha(blob)
-        h5.attrs["record_sha256"] = json.dumps(sums)
+    records = checkpoint.saved_node_records(open_run(target), range(open_run(target).attrs["num_nodes"]))
+    record = checkpoint._Unpickler(bytes_io.BytesIO(records[1]), ["<shared>"] * 8).load()
+    handle = ProcessHandle(function=old_node_program, args=("<network>", "telegate", []), log=True)
+    handle.started = True
+    handle.log.append((0, None, []))
+    record["processes"] = [handle]
+    records[1] = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    rewrite_node_records(target, records)
     resign(target)
     code, err = cli(capsys, "resume", target, "-o", tmp_path / "x.h5", "--quiet")
     assert refused_in_one_line(code, err), err
@@ -1374,7 +1368,7 @@ def test_a_checkpoint_whose_processes_cannot_be_saved_stops_in_one_line_and_leav
     exit 2, as before; the state slabs it had written are removed."""
     from dqsim.errors import DqsimError
 
-    def unsavable(obj, sim):
+    def unsavable(obj, sim, shared_ids=None):
         raise DqsimError("cannot write a checkpoint: a process or its data cannot be saved (test)")
 
     monkeypatch.setattr(checkpoint, "_pickle", unsavable)

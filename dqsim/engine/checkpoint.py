@@ -10,7 +10,9 @@ stores
 * the state vector (one slab per rank, in logical order, with per-slab
   checksums — :mod:`dqsim.io`), the random-stream counters and last-touch
   times of the quantum memory;
-* per node, one pickled record with a SHA-256: the event queue (messages
+* per node that holds an engine record (:meth:`~dqsim.engine.simulator.Simulator.node_snapshots`; a node
+  nothing has reached has none, and none is saved), one pickled record with a SHA-256, all of them in one
+  table with an index (:data:`NODE_INDEX`): the event queue (messages
   in flight to the node included), mailbox, waiting and blocked processes,
   clock and counters, random streams, ``node_data``, unflushed quantum
   operations, timeline entries and the live processes — resumable ones with
@@ -29,7 +31,8 @@ stores
   version, ranks, backend and precision.
 
 Resuming rebuilds the run from the stored job text, loads on each rank the
-records of the nodes placed there (any power-of-two number of ranks: the
+records of the nodes placed there that were saved (:func:`saved_node_records`, each
+checked against its SHA-256; any power-of-two number of ranks: the
 state is re-sliced and nodes re-placed; the engine's results do not depend
 on where its exchanges fall, so a cut serves any rank count), re-executes
 plain processes from their logs with every effect muted, and goes on from
@@ -648,8 +651,9 @@ class Checkpointer:
         if failure is None:
             failure, state_kwargs = self._write_state(state, base)
         try:
-            mine = _collectively(comm, lambda: [(index, _pickle(sim.node_snapshot(index), sim))
-                                                for index in sim.own_nodes])
+            shared_ids = _shared_ids(sim)  # once: a network's shared objects may grow with its nodes
+            mine = _collectively(comm, lambda: [(index, _pickle(snapshot, sim, shared_ids))
+                                                for index, snapshot in sim.node_snapshots()])
         except DqsimError:  # a process that cannot be saved (on every rank): no slab of this checkpoint stays
             if comm.rank == 0:
                 _delete_checkpoint(path)
@@ -783,12 +787,13 @@ class Checkpointer:
                          f"next period; {good}")
         return None
 
-    def _blobs(self, sim, node_records: list, shared) -> dict:
-        """Rank 0: the pickled records of a checkpoint, by name (raises DqsimError for what cannot be saved)."""
-        records = dict(item for part in node_records for item in part)
-        return {"engine/results": pickle.dumps(self.session.results, protocol=pickle.HIGHEST_PROTOCOL),
-                "engine/shared": _pickle(shared, sim),
-                **{f"engine/node{i:06d}": records[i] for i in range(sim.num_nodes)}}
+    def _blobs(self, sim, node_records: list, shared) -> tuple[dict, dict]:
+        """Rank 0: the pickled records of a checkpoint: ``(named, node tables)``, the results' and shared record by
+        name, and :func:`node_tables` of the nodes' records gathered from every rank (raises DqsimError for what
+        cannot be saved)."""
+        named = {"engine/results": pickle.dumps(self.session.results, protocol=pickle.HIGHEST_PROTOCOL),
+                 "engine/shared": _pickle(shared, sim)}
+        return named, node_tables(item for part in node_records for item in part)
 
     def _write_rank0(self, sim, path: Path, has_state: bool, state_kwargs: dict, blobs: dict, shared,
                      window_end_ps: int, slab_entries: list) -> None:
@@ -801,15 +806,18 @@ class Checkpointer:
                                 dtype=[("node", "i8"), ("purpose", "U64"), ("event", "i8")]),
             "last_touch": np.asarray(shared["memory"]["last_touch_ps"], dtype=np.int64),
         }
-        for name, blob in blobs.items():
+        named, nodes = blobs
+        for name, blob in named.items():
             tables[name] = np.frombuffer(blob, dtype=np.uint8)
+        tables.update(nodes)
         facts = self._facts(path, window_end_ps)
         attrs = {**session.meta, "checkpoint": True, "job_text": session.job_text,
                  "job_sha256": facts["job_sha256"], "num_ranks": self.comm.size,
                  "engine_run": self.engine_run, "window_end_ps": int(window_end_ps),
                  "num_windows": sim.stats.num_windows, "has_state": has_state,
-                 "num_nodes": sim.num_nodes, "record_names": list(blobs),
-                 "record_sha256": [_sha(blob) for blob in blobs.values()],
+                 "num_nodes": sim.num_nodes, "record_names": list(named),
+                 "record_sha256": [_sha(blob) for blob in named.values()],
+                 "num_node_records": len(nodes[NODE_INDEX]), "node_index_sha256": _node_index_sha(nodes[NODE_INDEX]),
                  "num_failed_checkpoints": session.num_failed}
         if session.config_sha256 is not None:
             attrs["config_sha256"] = session.config_sha256
@@ -849,8 +857,7 @@ class Checkpointer:
         run = _collectively(self.comm, lambda: io.open_run(resume.path))
         shared = _unpickle(resume.shared, sim)
         nodes = _collectively(self.comm, lambda: {
-            index: _unpickle(_read_record(run, f"engine/node{index:06d}", resume), sim)
-            for index in sim.own_nodes})
+            index: _unpickle(data, sim) for index, data in saved_node_records(run, sim.own_nodes, resume).items()})
         sim.load_snapshot(nodes, shared)
         if self.every_sim_ps is not None and shared.get("next_sim_ps") is not None:
             self.next_sim_ps = shared["next_sim_ps"]  # as the run that wrote it went on (Checkpointer.passed)
@@ -960,6 +967,79 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: A checkpoint's node records (since 2026-12-07; before, one dataset ``engine/nodeNNNNNN`` per node of the network,
+#: an empty record for a node without one): one row per saved node (:meth:`Simulator.node_snapshots`: the nodes
+#: that hold an engine record), in node order, in ``NODE_INDEX`` (the node, the offset and size of its pickle in
+#: ``NODE_RECORDS``, the pickle's SHA-256), and the pickles end to end in ``NODE_RECORDS``. The index's own SHA-256
+#: is the run file's attribute ``node_index_sha256``. A 262,144-node line running a 4-qubit GHZ saves 4 records, not
+#: 262,144 datasets (bench/results/network-checkpoint-vm-20261207.md).
+NODE_INDEX, NODE_RECORDS = "engine/node_index", "engine/node_records"
+NODE_INDEX_DTYPE = np.dtype([("node", "<i8"), ("offset", "<i8"), ("size", "<i8"), ("sha256", "u1", (32,))])
+
+
+def node_tables(records) -> dict[str, np.ndarray]:
+    """The tables ``{NODE_INDEX: index, NODE_RECORDS: pickles}`` of ``records``, ``(node, pickle bytes)`` pairs
+    (any order): :data:`NODE_INDEX`."""
+    records = sorted(records, key=lambda item: item[0])
+    index = np.zeros(len(records), dtype=NODE_INDEX_DTYPE)
+    sizes = np.fromiter((len(blob) for _node, blob in records), dtype=np.int64, count=len(records))
+    index["node"] = [node for node, _blob in records]
+    index["size"] = sizes
+    index["offset"] = np.cumsum(sizes) - sizes
+    for row, (_node, blob) in enumerate(records):
+        index["sha256"][row] = np.frombuffer(hashlib.sha256(blob).digest(), dtype=np.uint8)
+    return {NODE_INDEX: index, NODE_RECORDS: np.frombuffer(b"".join(blob for _node, blob in records), dtype=np.uint8)}
+
+
+def _node_index_sha(index: np.ndarray) -> str:
+    """SHA-256 of a :data:`NODE_INDEX` table's rows (little-endian, as stored)."""
+    return _sha(np.ascontiguousarray(index, dtype=NODE_INDEX_DTYPE).tobytes())
+
+
+def saved_node_records(run, nodes, resume: "Resume | None" = None) -> dict[int, bytes]:
+    """The pickled records a checkpoint holds of ``nodes`` (indices), by node, each checked against its SHA-256.
+
+    A node without a saved record (one that held no engine record) is left out. One read of the span of
+    :data:`NODE_RECORDS` that holds them. A checkpoint written before 2026-12-07 (one dataset a node,
+    ``engine/nodeNNNNNN``, checked against ``resume.record_checksums``) is read too.
+
+    Args:
+        run: the checkpoint's run file (:func:`dqsim.io.open_run`).
+        nodes: the node indices wanted (a rank's own nodes).
+        resume: the checkpoint's :class:`Resume` (its record checksums; ``None``: read the attributes).
+
+    Raises:
+        DqsimError: one line naming the file and the node whose record (or the index) does not match its checksum.
+    """
+    where = resume.path if resume is not None else run.path
+    if NODE_INDEX not in run.tables:  # written before 2026-12-07: every node of the network, one dataset each
+        if resume is None:
+            resume = Resume(run.path, 0, 0, {}, [], False,
+                            record_checksums=dict(zip(run.attrs["record_names"], run.attrs["record_sha256"])))
+        return {index: _read_record(run, f"engine/node{index:06d}", resume) for index in nodes}
+    index = run.table(NODE_INDEX)
+    if index.dtype != NODE_INDEX_DTYPE or _node_index_sha(index) != run.attrs.get("node_index_sha256"):
+        raise DqsimError(f"{where}: its node index {NODE_INDEX!r} is corrupt (checksum mismatch)")
+    rows = index[np.isin(index["node"], np.asarray(list(nodes), dtype=np.int64))]
+    if not rows.size:
+        return {}
+    ends = rows["offset"] + rows["size"]
+    start, stop = int(rows["offset"].min()), int(ends.max())
+    total = run.num_rows(NODE_RECORDS)
+    if start < 0 or stop > total or (rows["size"] < 0).any():
+        raise DqsimError(f"{where}: its node index {NODE_INDEX!r} points outside {NODE_RECORDS!r} "
+                         f"({start}..{stop} of {total} bytes)")
+    span = run.table_rows(NODE_RECORDS, start, stop).tobytes()
+    records = {}
+    for row in rows:
+        node, offset, size = int(row["node"]), int(row["offset"]) - start, int(row["size"])
+        data = span[offset:offset + size]
+        if hashlib.sha256(data).digest() != row["sha256"].tobytes():
+            raise DqsimError(f"{where}: the record of node {node} is corrupt (checksum mismatch)")
+        records[node] = data
+    return records
+
+
 def _read_record(run, name: str, resume: Resume) -> bytes:
     """Read one pickled record of a checkpoint and check its SHA-256."""
     data = run.table(name).tobytes()
@@ -971,9 +1051,9 @@ def _read_record(run, name: str, resume: Resume) -> bytes:
 class _Pickler(pickle.Pickler):
     """Pickles objects the scenario shared with the simulator (``Simulator.share``) by reference."""
 
-    def __init__(self, file, shared: list):
+    def __init__(self, file, shared_ids: dict):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._shared = {id(obj): i for i, obj in enumerate(shared)}
+        self._shared = shared_ids
 
     def persistent_id(self, obj):
         index = self._shared.get(id(obj))
@@ -1084,10 +1164,17 @@ class _Unpickler(pickle.Unpickler):
         return self._shared[pid[1]]
 
 
-def _pickle(obj, sim) -> bytes:
+def _shared_ids(sim) -> dict[int, int]:
+    """``id(object) -> position`` of the objects ``sim`` shares (``Simulator.share``), for :class:`_Pickler`."""
+    return {id(obj): i for i, obj in enumerate(sim.shared_objects)}
+
+
+def _pickle(obj, sim, shared_ids: dict | None = None) -> bytes:
+    """Pickle ``obj``, ``sim``'s shared objects by reference (``shared_ids``: :func:`_shared_ids` of ``sim``, made
+    once for many records; ``None``: made here)."""
     buffer = _bytes_io.BytesIO()
     try:
-        _Pickler(buffer, sim.shared_objects).dump(obj)
+        _Pickler(buffer, _shared_ids(sim) if shared_ids is None else shared_ids).dump(obj)
     except (TypeError, AttributeError, pickle.PicklingError) as exc:
         raise DqsimError(f"cannot write a checkpoint: a process or its data cannot be saved ({exc}); "
                          "give processes module-level functions and picklable arguments, or share() them") from None

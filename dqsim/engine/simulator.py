@@ -1257,7 +1257,7 @@ class Simulator:
 
     @property
     def own_nodes(self) -> list[int]:
-        """The indices of this rank's nodes, with a record or not, in order (what a checkpoint saves)."""
+        """The indices of this rank's nodes, with a record or not, in order (a resume reads their saved records)."""
         rank = self._rank
         return [index for index, placed in enumerate(self.rank_of_node) if placed == rank]
 
@@ -2624,6 +2624,29 @@ class Simulator:
                 "buffer": [op for op in self._buffer if op.node == node],
                 "timeline": [entry for entry in self.timeline if entry[1] == node]}
 
+    def node_snapshots(self) -> list[tuple[int, dict]]:
+        """``(index, node_snapshot)`` of every node of this rank that holds a record (:class:`_Records`), or has
+        operations buffered or timeline entries, in node order: what a checkpoint saves (a node without any of
+        these is the empty record that a resume makes again when something first reaches it).
+
+        The buffer and the timeline are grouped by node once (not read again for each node).
+        """
+        buffered: dict[int, list] = {}
+        for op in self._buffer:
+            buffered.setdefault(op.node, []).append(op)
+        logged: dict[int, list] = {}
+        for entry in self.timeline:
+            logged.setdefault(entry[1], []).append(entry)
+        rank, placed = self._rank, self.rank_of_node
+        indices = {node.index for node in self.local}
+        indices.update(index for index in (*buffered, *logged) if placed[index] == rank)
+        snapshots = []
+        for index in sorted(indices):
+            n = self.nodes.get(index) or _Node(index, self.network.names[index])
+            snapshots.append((index, {**{name: getattr(n, name) for name in _SAVED_NODE_FIELDS},
+                                      "buffer": buffered.get(index, []), "timeline": logged.get(index, [])}))
+        return snapshots
+
     def _summed_statistics(self) -> dict:
         """Collective: the ``ctx.count`` statistics of all ranks, summed."""
         return _sum_statistics(self.comm.allgather(self.statistics))
@@ -2655,7 +2678,8 @@ class Simulator:
     def load_snapshot(self, nodes: dict, shared: dict) -> None:
         """Replace this rank's nodes and the shared engine state by saved ones (any placement).
 
-        ``nodes`` maps the index of every local node to its :meth:`node_snapshot`;
+        ``nodes`` maps the index of each saved local node to its :meth:`node_snapshot` (a checkpoint saves those
+        of :meth:`node_snapshots`; a node it does not name gets no record);
         ``shared`` is a :meth:`global_snapshot`. Per-rank counts go to rank 0.
         """
         self._buffer, self.timeline = [], []

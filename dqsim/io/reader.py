@@ -133,6 +133,19 @@ class RunFile:
             except OSError as exc:
                 raise DqsimError(f"{self.path}: table {name!r} cannot be read ({exc})") from None
 
+    def table_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start`` to ``stop`` (first axis) of the table ``name``, read alone (not the whole table).
+
+        Raises:
+            DqsimError: no such table, or the file cannot be read.
+        """
+        with _open(self.path) as h5:
+            ds = self._dataset(h5, name)
+            try:
+                return encoding.from_stored(ds[start:stop], ds.dtype)
+            except OSError as exc:
+                raise DqsimError(f"{self.path}: table {name!r} cannot be read ({exc})") from None
+
     def num_rows(self, name: str) -> int:
         """Length of the table's first axis (1 for a scalar), without reading it."""
         with _open(self.path) as h5:

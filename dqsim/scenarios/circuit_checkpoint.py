@@ -196,6 +196,10 @@ class CircuitCuts:
         self.stats = _Stats()
         self.position: dict = {}
 
+    def node_snapshots(self) -> list:
+        """No node records to save (:meth:`dqsim.engine.simulator.Simulator.node_snapshots`)."""
+        return []
+
     @property
     def resuming(self):
         """The :class:`~dqsim.engine.checkpoint.Resume` of this run, or ``None``."""
