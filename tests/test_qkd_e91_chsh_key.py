@@ -15,6 +15,7 @@ from dqsim import comm as comm_mod
 from dqsim.errors import DqsimError
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd import spdc
+from dqsim.protocols.qkd.classical_channel import ClassicalChannel
 from dqsim.protocols.qkd.entangled import E91_CHSH_TERMS, SiftedCounts, chsh_secrecy_fraction
 from dqsim.protocols.qkd.entangled_block import entangled_block_key, entangled_no_key_reason
 from dqsim.protocols.qkd.theory import binary_entropy
@@ -130,7 +131,8 @@ def test_an_older_checkpoint_inside_an_e91_block_is_refused_in_one_line():
 
     def restored(protocol, counts):
         state = {"plan": SimpleNamespace(protocol=protocol), "counts": counts, "chsh": None, "phase": "emit",
-                 "awaiting": set(), "open_blocks": 0}  # (a state older than awaiting is refused whatever its
+                 "awaiting": set(), "open_blocks": 0,
+                 "channel": ClassicalChannel()}  # (a state older than awaiting is refused whatever its
         # block_chsh; one older than open_blocks, of the source that waited for every block, too)
         alice = object.__new__(EntangledAlice)
         alice.__setstate__(dict(state))
@@ -143,5 +145,5 @@ def test_an_older_checkpoint_inside_an_e91_block_is_refused_in_one_line():
     assert "\n" not in str(info.value)
     fresh = object.__new__(EntangledAlice)
     fresh.__dict__.update(plan=SimpleNamespace(protocol="e91"), counts=None, block_chsh=[1, 2], awaiting=set(),
-                          open_blocks=0)
+                          open_blocks=0, channel=ClassicalChannel())
     assert pickle.loads(pickle.dumps(fresh)).block_chsh == [1, 2]

@@ -21,6 +21,7 @@ from dqsim import comm as comm_mod
 from dqsim.errors import DqsimError
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.protocols.qkd.bb84 import EveModel
+from dqsim.protocols.qkd.classical_channel import ClassicalChannel
 from dqsim.protocols.qkd.entangled import (EntangledSource, SiftedCounts, chsh_lower_bound, coincidence_counts,
                                            e91_batch, expected_chsh)
 from dqsim.protocols.qkd.entangled_block import (entangled_block_key, entangled_finite_key_rates,
@@ -257,7 +258,8 @@ def test_an_older_e91_finite_key_checkpoint_is_refused_in_one_line():
     def restored(result, blocks):
         tally = LinkTally(blocks=[(0, 0, 0, 0, 0, 0, counts, b) for b in blocks])
         state = {"plan": SimpleNamespace(protocol="e91"), "counts": None, "block_chsh": None, "chsh": None,
-                 "phase": "ack", "result": result, "tally": tally, "awaiting": set(), "open_blocks": 0}
+                 "phase": "ack", "result": result, "tally": tally, "awaiting": set(), "open_blocks": 0,
+                 "channel": ClassicalChannel()}
         alice = object.__new__(EntangledAlice)
         alice.__setstate__(dict(state))
         return alice

@@ -23,6 +23,7 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.errors import DqsimError
 from dqsim.jobs import apply_overrides, load_job
+from dqsim.protocols.qkd.classical_channel import ClassicalChannel
 from dqsim.scenarios import qkd as qkd_scenario
 from mpi_helper import ROOT
 from dqsim.network.werner import chsh_value
@@ -409,7 +410,8 @@ def test_an_older_multi_pair_checkpoint_is_refused_in_one_line():
     for mu, tally, refused in ((0.1, old, True), (None, old, False), (0.1, new, False)):
         state = {"plan": SimpleNamespace(protocol="bbm92", entangled_source=EntangledSource(mean_pair_number=mu)),
                  "counts": None, "block_chsh": None, "chsh": None, "phase": "emit", "result": None, "tally": tally,
-                 "awaiting": set(), "open_blocks": 0}
+                 "awaiting": set(), "open_blocks": 0,
+                 "channel": ClassicalChannel()}
         alice = object.__new__(EntangledAlice)
         if refused:
             with pytest.raises(DqsimError, match="SPDC source was a thermal count"):

@@ -401,7 +401,7 @@ def bytes_per_node(num_nodes: int, num_links: int) -> int:
 
     Examples:
         >>> bytes_per_node(1000, 999), bytes_per_node(1000, 1000)
-        (800, 1500)
+        (800, 700)
     """
     return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
 
@@ -422,7 +422,7 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
-        59.482
+        58.682
     """
     table = LINKS_TABLE_BYTES if num_links >= LINKS_TABLE_MIN_LINKS else 0
     return num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK + table
