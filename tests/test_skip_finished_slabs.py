@@ -35,3 +35,25 @@ def test_repro_skip_finished_runs_again_when_a_slab_is_damaged_in_place(tmp_path
     assert finished.damaged_slab(out) is None  # written again, whole
     skipped = run_here(["run", *QFT, "-o", str(out)]).stderr.splitlines()
     assert len(skipped) == 1 and skipped[0].endswith("not running it again (--skip-finished)"), skipped
+
+
+def test_repro_clean_keeps_the_checkpoints_of_a_run_whose_slab_is_damaged_in_place(tmp_path):
+    """``dqsim clean JOB`` took an output whose slab files had their manifest's sizes as whole, and removed its
+    run's checkpoints: after an amplitude damaged in place, the one way back to the run's state. Since 2026-12-07
+    it reads every byte of them first: the checkpoints stay, their line naming the damage; undamaged, they go."""
+    out, ck = tmp_path / "q.h5", tmp_path / "ck"
+    job = [*QFT[:-1], "--set", f'checkpoint.directory="{ck}"', "--set", "checkpoint.every_wall_s=1e-9",
+           "--set", "checkpoint.keep=2", "--set", "checkpoint.keep_when_done=true"]
+    run_here(["run", *job, "-o", str(out)])
+    kept = sorted(ck.glob("*.h5"))
+    assert kept
+    clean = ["clean", "jobs/qft_20q.toml", *[arg for arg in job[2:] if arg != "--quiet"], "-o", str(out)]
+    would = run_here([*clean, "--dry-run"]).stdout
+    assert "would remove" in would and "is whole" in would, would
+    slab = tmp_path / "q.slab0000.h5"
+    with h5py.File(slab, "r") as h5:
+        amplitudes_at = h5["slab"].id.get_offset()
+    flip_byte(slab, amplitudes_at + 100)
+    lines = run_here(clean).stdout
+    assert sorted(ck.glob("*.h5")) == kept, lines
+    assert f"whose output {out} is damaged ({slab}: damaged (its " in lines and "kept to resume from" in lines, lines

@@ -29,6 +29,11 @@ found by the run id too. A merged file (``dqsim merge``) records no run id:
 no checkpoint is paired with it. The others stay: a
 later or stopped run's (another run id), or a run whose output is not whole
 (``dqsim resume`` goes on from the newest). ``--all`` removes those too.
+An output counts as whole only once every byte of its state slab files
+matches its manifest (:func:`dqsim.cli.finished.damaged_slab`, read here in
+this one process, since 2026-12-07; before, by their size): the checkpoints of
+a run whose output was damaged in place stay, with the damage in their line,
+since a resume of the newest is then the one way back to the run's state.
 Checkpoints written before run ids record no output: with ``JOB`` they are
 paired with the job's output (``[run].output``, after ``-o``; whole, of this
 job's configuration: :mod:`dqsim.cli.finished`) by modification times (those
@@ -53,7 +58,7 @@ from typing import Callable
 import dqsim
 from dqsim import io, jobs
 from dqsim.cli import print_error
-from dqsim.cli.finished import OutputState, output_state, whole_output_run_id
+from dqsim.cli.finished import OutputState, damaged_slab, output_state, whole_output_run_id
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.io.manifest import sync_folder
@@ -114,7 +119,9 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
                  if stored.config_sha256 in (None, config)]  # not another job whose configuration hash starts alike
         found += _named_before(directory, job, prefix)
         found += [stored for stored in _moved_run(directory, job.run.name, prefix, state) if stored not in found]
-        groups = _groups(found, _Judge(directory, state, found, os.path.abspath(job.run.output)), directory, everything=everything)
+        judge = _Judge(directory, state, found, os.path.abspath(job.run.output))
+        state = judge.state  # not finished where a slab file of the output is damaged
+        groups = _groups(found, judge, directory, everything=everything)
         if not groups:
             return [head, f"  output: {state.words}", "  no checkpoint of this job there: nothing to remove"]
         left = []
@@ -231,6 +238,9 @@ class _Judge:
         self.state = state
         self.recorded: dict[str, str | None] = {}  # output -> the run id its whole manifest records
         self.finished: dict[str, str] = {}  # run id -> a whole output that records it
+        self.damaged: dict[str, str] = {}  # output -> why a slab file of it differs from its manifest
+        if state is not None and state.finished and output is not None and self._damage(output) is not None:
+            self.state = state = OutputState(False, f"{state.words}, but {self.damaged[output]}")
         if state is not None and state.finished and state.run_id is not None:
             self.finished[state.run_id] = output
         for stored in found:
@@ -238,10 +248,21 @@ class _Judge:
                 continue
             for where in self.outputs_of(stored):
                 if where not in self.recorded:
-                    self.recorded[where] = whole_output_run_id(where)
+                    run_id = whole_output_run_id(where)
+                    self.recorded[where] = run_id if run_id is None or self._damage(where) is None else None
                 if self.recorded[where] == stored.run_id:
                     self.finished[stored.run_id] = where
                     break
+
+    def _damage(self, output: str) -> str | None:
+        """Why a state slab file of the whole output ``output`` differs from its manifest (kept in
+        :attr:`damaged`), one line; ``None``: every byte matches (:func:`damaged_slab`, every slab file read here)."""
+        if output not in self.damaged:
+            why = damaged_slab(output)
+            if why is None:
+                return None
+            self.damaged[output] = why
+        return self.damaged[output]
 
     def outputs_of(self, stored) -> list[str]:
         """Where the output of ``stored``'s run is: its path relative to the checkpoint folder (``dqsim clean``'s,
@@ -268,6 +289,10 @@ class _Judge:
                 return False, (f"of {version}, of {run}; {whole} holds another run's results "
                                f"(run {self.recorded[whole][:RUN_ID_SHOWN]})"), True
             named = places[0] if places else None
+            damaged = next((where for where in places if where in self.damaged), None)
+            if damaged is not None:
+                return False, (f"of {version}, of {run}, whose output {damaged} is damaged "
+                               f"({self.damaged[damaged]}): kept to resume from"), True
             return False, f"of {version}, of {run}, whose output {named} is not whole: not finished", True
         state = self.state
         if state is None:

@@ -111,7 +111,7 @@ def damaged_slab(output: str | os.PathLike, rank: int = 0, num_ranks: int = 1) -
     manifests of format 1: SHA-256 of the whole file). Cost: one read of the state; on the review VM (one core,
     page cache, load 2.5) XXH3-128 hashed 3.3 GiB/s and SHA-256 0.5 GiB/s (``docs/outputs.md``).
     ``dqsim run --skip-finished`` asks it once :func:`output_state` found the output finished (slab files there
-    checked by size only).
+    checked by size only), and ``dqsim clean`` before it pairs checkpoints with a whole output.
     """
     listed = run_manifest_path(output)
     try:
