@@ -238,7 +238,7 @@ class _Judge:
         self.state = state
         self.recorded: dict[str, str | None] = {}  # output -> the run id its whole manifest records
         self.finished: dict[str, str] = {}  # run id -> a whole output that records it
-        self.damaged: dict[str, str] = {}  # output -> why a slab file of it differs from its manifest
+        self.damaged: dict[str, str | None] = {}  # output -> why a slab file of it differs from its manifest
         if state is not None and state.finished and output is not None and self._damage(output) is not None:
             self.state = state = OutputState(False, f"{state.words}, but {self.damaged[output]}")
         if state is not None and state.finished and state.run_id is not None:
@@ -256,12 +256,10 @@ class _Judge:
 
     def _damage(self, output: str) -> str | None:
         """Why a state slab file of the whole output ``output`` differs from its manifest (kept in
-        :attr:`damaged`), one line; ``None``: every byte matches (:func:`damaged_slab`, every slab file read here)."""
+        :attr:`damaged`, so that each output is read once), one line; ``None``: every byte matches
+        (:func:`damaged_slab`, every slab file read here)."""
         if output not in self.damaged:
-            why = damaged_slab(output)
-            if why is None:
-                return None
-            self.damaged[output] = why
+            self.damaged[output] = damaged_slab(output)
         return self.damaged[output]
 
     def outputs_of(self, stored) -> list[str]:
@@ -289,7 +287,7 @@ class _Judge:
                 return False, (f"of {version}, of {run}; {whole} holds another run's results "
                                f"(run {self.recorded[whole][:RUN_ID_SHOWN]})"), True
             named = places[0] if places else None
-            damaged = next((where for where in places if where in self.damaged), None)
+            damaged = next((where for where in places if self.damaged.get(where) is not None), None)
             if damaged is not None:
                 return False, (f"of {version}, of {run}, whose output {damaged} is damaged "
                                f"({self.damaged[damaged]}): kept to resume from"), True
