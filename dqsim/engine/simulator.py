@@ -1190,7 +1190,7 @@ class Simulator:
         self._dist = network.rank_distances_ps() if comm.size > 1 else None
         self._dist_home = list(map(itemgetter(comm.rank), self._dist)) if self._dist is not None else None
         #: Per rank: ``(distance, node)`` of this rank's nodes, nearest first (``None``: this rank itself).
-        own = [index for index, rank in enumerate(self.rank_of_node) if rank == comm.rank]
+        own = self.own_nodes
         self._by_distance = [None if rank == comm.rank else
                              sorted((self._dist[index][rank], index) for index in own
                                     if self._dist[index][rank] < _UNREACHABLE)
@@ -2619,10 +2619,14 @@ class Simulator:
     def node_snapshot(self, node: int) -> dict:
         """Everything of one local node a checkpoint saves: queue, mailbox, processes, data, counters (a node
         without a record: an empty one's, made for this and not kept)."""
-        n = self.nodes.get(node) or _Node(node, self.network.names[node])
-        return {**{name: getattr(n, name) for name in _SAVED_NODE_FIELDS},
-                "buffer": [op for op in self._buffer if op.node == node],
-                "timeline": [entry for entry in self.timeline if entry[1] == node]}
+        return self._snapshot(node, [op for op in self._buffer if op.node == node],
+                              [entry for entry in self.timeline if entry[1] == node])
+
+    def _snapshot(self, index: int, buffer: list, timeline: list) -> dict:
+        """The saved record of node ``index`` (:meth:`node_snapshot`), given its buffered operations and timeline
+        entries."""
+        n = self.nodes.get(index) or _Node(index, self.network.names[index])
+        return {**{name: getattr(n, name) for name in _SAVED_NODE_FIELDS}, "buffer": buffer, "timeline": timeline}
 
     def node_snapshots(self) -> list[tuple[int, dict]]:
         """``(index, node_snapshot)`` of every node of this rank that holds a record (:class:`_Records`), or has
@@ -2640,12 +2644,8 @@ class Simulator:
         rank, placed = self._rank, self.rank_of_node
         indices = {node.index for node in self.local}
         indices.update(index for index in (*buffered, *logged) if placed[index] == rank)
-        snapshots = []
-        for index in sorted(indices):
-            n = self.nodes.get(index) or _Node(index, self.network.names[index])
-            snapshots.append((index, {**{name: getattr(n, name) for name in _SAVED_NODE_FIELDS},
-                                      "buffer": buffered.get(index, []), "timeline": logged.get(index, [])}))
-        return snapshots
+        return [(index, self._snapshot(index, buffered.get(index, []), logged.get(index, [])))
+                for index in sorted(indices)]
 
     def _summed_statistics(self) -> dict:
         """Collective: the ``ctx.count`` statistics of all ranks, summed."""

@@ -126,12 +126,7 @@ class RunFile:
         Raises:
             DqsimError: no such table, or the file cannot be read.
         """
-        with _open(self.path) as h5:
-            ds = self._dataset(h5, name)
-            try:
-                return encoding.from_stored(ds[()], ds.dtype)
-            except OSError as exc:
-                raise DqsimError(f"{self.path}: table {name!r} cannot be read ({exc})") from None
+        return self._read(name, ())
 
     def table_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         """Rows ``start`` to ``stop`` (first axis) of the table ``name``, read alone (not the whole table).
@@ -139,10 +134,14 @@ class RunFile:
         Raises:
             DqsimError: no such table, or the file cannot be read.
         """
+        return self._read(name, slice(start, stop))
+
+    def _read(self, name: str, selection) -> np.ndarray:
+        """``selection`` (``()``: all of it) of the table ``name``, string fields as ``str``."""
         with _open(self.path) as h5:
             ds = self._dataset(h5, name)
             try:
-                return encoding.from_stored(ds[start:stop], ds.dtype)
+                return encoding.from_stored(ds[selection], ds.dtype)
             except OSError as exc:
                 raise DqsimError(f"{self.path}: table {name!r} cannot be read ({exc})") from None
 

@@ -180,9 +180,8 @@ class CircuitCuts:
         position: the cut resumed from (after :meth:`restore`), else ``{}``.
     """
 
-    #: no nodes, no shared objects: what :class:`~dqsim.engine.checkpoint.Checkpointer` iterates over
-    nodes: tuple = ()
-    local: tuple = ()
+    #: no nodes, no shared objects: what :class:`~dqsim.engine.checkpoint.Checkpointer` reads besides
+    #: :meth:`node_snapshots`
     own_nodes: tuple = ()
     num_nodes: int = 0
     shared_objects: tuple = ()
