@@ -246,11 +246,12 @@ def register_map(owner: Sequence[int], num_data_qubits: Sequence[int], num_comm_
     for q, node in enumerate(owner):
         if not 0 <= node < num_nodes:
             raise CircuitError(f"qubit {q} is assigned to node {node}, outside 0..{num_nodes - 1}")
-        slots = data[node]
-        if used.get(node, 0) >= len(slots):
-            raise CircuitError(f"node {node} has {len(slots)} data qubits; qubit {q} does not fit")
-        mapped.append(slots[used.get(node, 0)])
-        used[node] = used.get(node, 0) + 1
+        start, count = data._block(node)  # (not a tuple of the node's slots per qubit)
+        k = used.get(node, 0)
+        if k >= count:
+            raise CircuitError(f"node {node} has {count} data qubits; qubit {q} does not fit")
+        mapped.append(start + k)
+        used[node] = k + 1
     return RegisterMap(num_data + comm.num_qubits, data, comm, tuple(mapped), tuple(owner), QubitOwners(data, comm),
                        num_data)
 

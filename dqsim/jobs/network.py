@@ -417,9 +417,7 @@ class NetworkSection(Section):
 
     def node_names_list(self) -> list[str]:
         """Node names in index order: ``node_names``, or ``node0``, ``node1``, ..."""
-        if self.node_names is not None:
-            return list(self.node_names)
-        return [f"node{index}" for index in range(self.resolved_num_nodes())]
+        return list(self.node_name_sequence())
 
     def node_name_sequence(self) -> Sequence[str]:
         """Node names in index order, as :meth:`node_names_list` gives them, without a string per node for a

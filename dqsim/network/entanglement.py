@@ -798,9 +798,10 @@ def cutoff_pass_probability(success_probability: float, spare_attempts: int, num
             raise DqsimError(f"{where}: purify_success needs {rounds} value(s), got {len(odds)}")
         kept, restart = 1.0, 0.0  # (product of the earlier rounds' success; a new turn's probability)
         for j, success in enumerate(odds, start=1):
-            restart += within(j) * kept * (1.0 - success)
+            passed = within(j)  # the last, j = rounds, is also the pass term below
+            restart += passed * kept * (1.0 - success)
             kept *= success
-        return min(within(rounds) * kept / (1.0 - restart), 1.0)
+        return min(passed * kept / (1.0 - restart), 1.0)
     if rounds == 0:
         return (1.0 - 2.0 * q ** (m + 1) / (1.0 + q)) ** r
     n = min(m + 1, CUTOFF_PASS_MAX_TERMS)

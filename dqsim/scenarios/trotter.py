@@ -688,7 +688,7 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
     mine = sorted((unit for unit, rank in zip(units, owner) if rank == comm.rank),
                   key=lambda unit: (-sum(cost[i] for i in unit), unit[0]))
     num_mine = sum(map(len, mine))
-    one_rank = [_on_one_rank(network) for _parameter, _value, network in series]
+    one_rank = [network.on_ranks(1) for _parameter, _value, network in series]  # every node on one rank
     found, amplitudes = {}, None
     what = f"{count_of(len(runs), 'networked run')} shared over {count_of(comm.size, 'rank')}"
 
@@ -733,11 +733,6 @@ def _shared_runs(job, series, circuits, *, model, names, bits, comm, backend, st
         last_state = ShardedState(num_qubits, comm_mod.SingleComm(), precision=job.run.precision, backend=backend)
         last_state.set_state(vector)
     return found, last_state, [carried for _part, _amplitudes, carried in gathered]
-
-
-def _on_one_rank(network: Network) -> Network:
-    """``network`` with every node on one rank (the network of a one-rank job)."""
-    return network.on_ranks(1)
 
 
 def num_engine_runs(job) -> int:
