@@ -39,7 +39,7 @@ import numpy as np
 from dqsim.errors import ConfigError, ResourceError, count_of
 from dqsim.units import ps_to_seconds
 from dqsim.network.link import LinkSpec, check_pairing_horizon
-from dqsim.network.node import NodeSpec, NodeSpecs, NumberedNames
+from dqsim.network.node import NodeSpec, NodeSpecs, NumberedNames, node_values
 from dqsim.network.topology import place_nodes
 
 #: :meth:`Network.rank_distances_ps` of a rank no route reaches (larger than any simulated time).
@@ -1360,8 +1360,8 @@ class Network:
                         frontier.append(other)
         else:
             unsure = self._dijkstra_fibre(a, fibre)
-        latencies = [None if f is None else f + spec.classical_processing_delay_ps
-                     for f, spec in zip(fibre, self.nodes)]
+        latencies = [None if f is None else f + processing
+                     for f, processing in zip(fibre, node_values(self.nodes, "classical_processing_delay_ps"))]
         latencies[a] = 0
         for b in unsure:
             latencies[b] = self.latency_ps(a, b)

@@ -227,6 +227,22 @@ class NodeSpecs(SequenceABC):
         return f"NodeSpecs({self.spec!r}, <{len(self.names)} names>)"
 
 
+def node_values(nodes: Sequence[NodeSpec], field: str) -> list:
+    """``[getattr(spec, field) for spec in nodes]``, a node's hardware field over the network, without a
+    :class:`NodeSpec` copy per node where ``nodes`` is a :class:`NodeSpecs` (whose nodes share its spec's
+    hardware: the one value, repeated; iterating it makes a copy per node under its name).
+
+    Examples:
+        >>> node_values(NodeSpecs(NodeSpec(name="n", num_comm_qubits=2), ("a", "b")), "num_comm_qubits")
+        [2, 2]
+        >>> node_values([NodeSpec(name="a"), NodeSpec(name="b", num_comm_qubits=3)], "num_comm_qubits")
+        [1, 3]
+    """
+    if isinstance(nodes, NodeSpecs) and field != "name":
+        return [getattr(nodes.spec, field)] * len(nodes)
+    return [getattr(spec, field) for spec in nodes]
+
+
 class NumberedNames(SequenceABC):
     """The node names ``prefix0``, ``prefix1``, ..., ``prefix{n-1}``, made when read, with their index worked out
     from the name: the names a job's generated topology gives its nodes (``node0``, ``node1``, ...,

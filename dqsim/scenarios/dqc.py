@@ -55,6 +55,7 @@ from dqsim.engine import checkpoint
 from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of, toml_repr
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network, graph_copy_order
+from dqsim.network.node import node_values
 from dqsim.engine.process import ResumableProcess
 from dqsim.jobs.circuit import check_observables
 from dqsim.protocols.ahead import AheadProgram, GateSide, PairPrefetch
@@ -404,13 +405,14 @@ def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",
         raise CircuitError(f"scheme = {scheme!r}; allowed: telegate, teledata")
     node_names, node_specs, num_nodes = network.names, network.nodes, network.num_nodes
     decomposed = decompose_for_distribution(circuit)
-    owner = partition_qubits(decomposed, [s.num_data_qubits for s in node_specs], assignment=assignment)
-    two_comm = [s.num_comm_qubits >= 2 for s in node_specs]
+    owner = partition_qubits(decomposed, node_values(node_specs, "num_data_qubits"), assignment=assignment)
+    comm_counts = node_values(node_specs, "num_comm_qubits")
+    two_comm = [count >= 2 for count in comm_counts]
     decomposed = with_teleported_gates(circuit, decomposed, owner, two_comm, scheme=scheme)
     # Only the data slots the circuit uses enter the register: capacity is a limit, not memory.
     held = Counter(owner)
     used = [held.get(i, 0) for i in range(num_nodes)]
-    regmap = register_map(owner, used, [s.num_comm_qubits for s in node_specs])
+    regmap = register_map(owner, used, comm_counts)
     plan = plan_distributed(decomposed, regmap, num_nodes, path=network.route, scheme=scheme)
     if not all(two_comm):
         plan = _late_return_pairs(plan, two_comm, scheme)
