@@ -154,19 +154,14 @@ if _numba is not None:
                 if layered:
                     for e in range(lo, hi):
                         total[edge_var[e]] = v2c[e] + c2v[e]
-            if layered:
-                for v in range(num_vars):
-                    hard[v] = 1 if total[v] < 0.0 else 0
-            else:
+            if not layered:
                 for v in range(num_vars):
                     total[v] = 0.0
-                for e in range(num_edges):
-                    total[edge_var[e]] += c2v[e]
-                for v in range(num_vars):
-                    total[v] = channel[v] + total[v]
-                    hard[v] = 1 if total[v] < 0.0 else 0
+                _numba_totals(edge_var, c2v, channel, total)
                 for e in range(num_edges):
                     v2c[e] = total[edge_var[e]] - c2v[e]
+            for v in range(num_vars):
+                hard[v] = 1 if total[v] < 0.0 else 0
             if _numba_solved(check_start, edge_var, syndrome, hard):
                 return hard, iteration, True
             if stall > 0:
