@@ -17,14 +17,9 @@ from __future__ import annotations
 from dqsim.protocols.qkd import authentication as auth
 
 
-def block_pulses(q, block: int) -> int:
-    """Pulses of key block ``block`` (the last may be shorter), as the node processes cut them."""
-    return min(q.block_pulses, q.pulses - block * q.block_pulses)
-
-
-def block_messages(q, block: int, counts, result) -> auth.BlockMessages:
-    """The classical messages of one block of a run of ``[qkd]`` section ``q``."""
-    return auth.block_messages(q.protocol, block_pulses(q, block), q.batch_pulses, counts, result)
+#: Pulses of a key block, and its classical messages, as the run's nodes count them (one rule for both).
+block_pulses = auth.block_pulses
+block_messages = auth.run_block_messages
 
 
 def link_authentication(q, tally) -> list[tuple[int, auth.Authentication]]:

@@ -348,6 +348,19 @@ def preshared_key_bits(spent, made) -> int:
     return int(most)
 
 
+def block_pulses(q, block: int) -> int:
+    """Pulses (pair slots) of key block ``block`` of a link run with ``[qkd]`` section ``q``: ``q.block_pulses``,
+    the last block what is left of ``q.pulses``."""
+    return min(q.block_pulses, q.pulses - block * q.block_pulses)
+
+
+def run_block_messages(q, block: int, counts, result) -> BlockMessages:
+    """:func:`block_messages` of key block ``block`` of a link run with ``[qkd]`` section ``q``: the messages the
+    run's nodes time (:mod:`~dqsim.protocols.qkd.nodes`) and the tables charge
+    (:mod:`dqsim.scenarios.qkd_auth`), one rule for both."""
+    return block_messages(q.protocol, block_pulses(q, block), q.batch_pulses, counts, result)
+
+
 def block_messages(protocol: str, pulses: int, batch_pulses: int, counts, result) -> BlockMessages:
     """The classical messages of one key block of ``pulses`` pulses (pair slots) sent in batches of
     ``batch_pulses`` (:func:`bb84_block_messages` or :func:`entangled_block_messages`)."""

@@ -425,8 +425,7 @@ class _AliceSide:
         done, q = self.result.postprocess, self.plan
         rounds = done.rounds if done is not None else 0
         self.tags = NO_TAGS if done is None else authentication.message_tags(
-            authentication.block_messages(q.protocol, min(q.block_pulses, q.pulses - block * q.block_pulses),
-                                          q.batch_pulses, self.counts, self.result), q.authentication, q.eps_auth)
+            authentication.run_block_messages(q, block, self.counts, self.result), q.authentication, q.eps_auth)
         if rounds:
             _check_cascade_end(ctx, done, q, self.phys, block,
                                [row[-1].postprocess for row in self.tally.blocks], self.tags)
