@@ -33,7 +33,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 from scipy.linalg import expm
@@ -43,6 +42,7 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.jobs import load_job_text
 from dqsim.scenarios import trotter as scenario
+from review_runner import run_checks
 
 QUICK = "--quick" in sys.argv
 TOL = 1e-9
@@ -160,7 +160,8 @@ def groups(kind, n, boundary, J, h, delta=1.0) -> list[np.ndarray]:
 
 
 def product(parts, t: float, steps: int, order: int) -> np.ndarray:
-    """Lie–Trotter ``(e^{−iH_m dt} ⋯ e^{−iH_1 dt})^n`` or Strang ``(e^{−iH_1 dt/2} ⋯ e^{−iH_m dt} ⋯ e^{−iH_1 dt/2})^n``."""
+    """Lie–Trotter ``(e^{−iH_m dt} ⋯ e^{−iH_1 dt})^n`` or Strang
+    ``(e^{−iH_1 dt/2} ⋯ e^{−iH_m dt} ⋯ e^{−iH_1 dt/2})^n``."""
     dim = parts[0].shape[0]
     if steps == 0 or t == 0:
         return np.eye(dim, dtype=complex)
@@ -744,7 +745,8 @@ def check_ranks():
                       shots=500, sweep=("distance_km", [20.0] if QUICK else [1.0, 20.0]))
     sharded = job_text(kind="tfim", n=11, J=1.0, h=0.7, T=0.5, points=1, steps=1, order=2, nodes=2, data=6,
                        observables=["magnetization", "correlation", "energy", "loschmidt"], exact=False)
-    for label, text, tol in (("shared-out runs (6 sites)", shared, 0.0), ("sharded register (11 sites)", sharded, 1e-10)):
+    for label, text, tol in (("shared-out runs (6 sites)", shared, 0.0),
+                             ("sharded register (11 sites)", sharded, 1e-10)):
         if QUICK:  # one rank in this process (the same code path as the CLI's one-rank run)
             one = {k: v for k, v in run(text).tables.items() if k != "timing"}
         else:
@@ -793,16 +795,7 @@ CHECKS = {"exact": check_exact, "scaling": check_scaling, "conservation": check_
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("--")] or list(CHECKS)
-    start = time.time()
-    print(f"review_trotter_physics: {'quick' if QUICK else 'full'}; load {os.getloadavg()}", flush=True)
-    for name in names:
-        t = time.time()
-        CHECKS[name]()
-        print(f"  ({name}: {time.time() - t:.1f} s)", flush=True)
-    failed = [what for what, ok in RESULTS if not ok]
-    print(f"{len(RESULTS) - len(failed)} PASS, {len(failed)} FAIL in {time.time() - start:.0f} s;"
-          f" load {os.getloadavg()}", flush=True)
+    failed = run_checks("review_trotter_physics", CHECKS, argv, QUICK, RESULTS)
     print("\n| check | dqsim | reference | tolerance | verdict | source |\n|---|---|---|---|---|---|")
     for row in ROWS:
         print("| " + " | ".join(str(c) for c in row) + " |")
