@@ -798,7 +798,7 @@ def main(argv: list[str]) -> int:
     failed = run_checks("review_trotter_physics", CHECKS, argv, QUICK, RESULTS)
     print("\n| check | dqsim | reference | tolerance | verdict | source |\n|---|---|---|---|---|---|")
     for row in ROWS:
-        print("| " + " | ".join(str(c) for c in row) + " |")
+        print("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
     for what in failed:
         print(f"  FAIL: {what}")
     return 1 if failed else 0
