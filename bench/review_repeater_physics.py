@@ -40,7 +40,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -52,6 +51,7 @@ from dqsim.network.node import NodeSpec
 from dqsim.protocols.repeater import ChainSpec
 from dqsim.scenarios import repeater as repeater_scenario
 from dqsim.scenarios.repeater import run_chain
+from review_runner import run_checks
 
 NUMPY = backend_mod.select("numpy")
 C_M_PER_S = 299_792_458.0
@@ -953,16 +953,7 @@ CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap"
 
 
 def main(argv):
-    names = [a for a in argv if not a.startswith("--")] or list(CHECKS)
-    start = time.time()
-    print(f"review_repeater_physics: {'quick' if QUICK else 'full'}; load {os.getloadavg()}", flush=True)
-    for name in names:
-        t = time.time()
-        CHECKS[name]()
-        print(f"  ({name}: {time.time() - t:.1f} s)", flush=True)
-    failed = [what for what, ok in RESULTS if not ok]
-    print(f"{len(RESULTS) - len(failed)} PASS, {len(failed)} FAIL in {time.time() - start:.0f} s;"
-          f" load {os.getloadavg()}", flush=True)
+    failed = run_checks("review_repeater_physics", CHECKS, argv, QUICK, RESULTS)
     for what in failed:
         print(f"  FAIL: {what}")
     return 1 if failed else 0

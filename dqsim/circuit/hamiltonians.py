@@ -29,6 +29,12 @@ rotation ``r<p>(2 c dt)`` with the convention ``rzz(θ) = exp(−iθ/2 Z⊗Z)``,
   the half steps of ``H_1`` between two steps are merged into one
   (``e^{−iH_1 dt/2} e^{−iH_1 dt/2} = e^{−iH_1 dt}``, exact).
 
+``"xxz"``'s groups (all ``XX`` bonds, all ``YY`` bonds, then ``ZZ`` bonds and the
+field) do not each commute with ``Σ Z_i`` (only ``XX + YY`` of one bond does),
+so the Trotter circuit conserves the total magnetisation only up to the
+product formula's error, although ``H`` conserves it
+(``bench/review_trotter_physics.py``, check ``conservation``).
+
 Suzuki, "General theory of fractal path integrals with applications to
 many-body theories and statistical physics", J. Math. Phys. 32, 400 (1991);
 Childs et al., "Theory of Trotter error with commutator scaling", Phys. Rev. X
