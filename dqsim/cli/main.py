@@ -619,9 +619,10 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
         if comm.rank == 0:  # (not reached while the finished run checkpoints; else the write is done whole)
             error, _ = _write_output(output, attrs, result, state_kwargs, identity=identity, cut_on_stop=None)
         error = comm.bcast(error if comm.rank == 0 else None)
+    damaged = _damaged_before_removal(session, output, comm) if error is None else None
     if comm.rank == 0:
         failed = _checkpoint_lines(session)  # (names the last good checkpoint, before they go)
-        removed = checkpoint.remove_when_done(session, output) if error is None else None  # the output is whole
+        removed = checkpoint.remove_when_done(session, output, damaged) if error is None else None  # output whole
         if not quiet and error is None:
             head = (f"dqsim run {job.run.name} ({job.scenario}): {comm.size} rank(s), {attrs['device']}, "
                     f"{job.run.precision}")
@@ -640,6 +641,19 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
               f"tabulated or written; the run finished that work instead of stopping: {output} is complete "
               "(exit status 0, nothing to resume)", file=sys.stderr, flush=True)
     return 0
+
+
+def _damaged_before_removal(session, output: Path, comm) -> str | None:
+    """Collective, once the output is written: why a state slab file of ``output`` differs from its manifest (one
+    line, on rank 0; ``None``: every byte matches), read only where the run is to remove its checkpoints
+    (:func:`dqsim.engine.checkpoint.checkpoints_to_remove`, which rank 0 knows): every rank reads its share, every
+    byte, with :func:`dqsim.cli.finished.damaged_slab`, as ``--skip-finished`` and ``dqsim clean`` do."""
+    if session is None:  # (alike on every rank)
+        return None
+    if not comm.bcast(bool(checkpoint.checkpoints_to_remove(session)) if comm.rank == 0 else None):
+        return None
+    found = comm.gather(damaged_slab(output, comm.rank, comm.size))
+    return next((line for line in found if line is not None), None) if comm.rank == 0 else None
 
 
 class _OutputCut(Exception):
