@@ -159,6 +159,14 @@ def test_an_output_not_whole_as_its_manifest_lists_it_keeps_the_checkpoints(tmp_
     assert checkpoint.remove_when_done(session, out, None) is None  # none left to remove
 
 
+def qft_with_slabs(out, ck):
+    """``dqsim run`` arguments of a 10-qubit QFT whose final state goes to slab files (``max_gather_qubits = 6``:
+    one a rank) in the output ``out``, a checkpoint at every look into ``ck``, the last 2 kept."""
+    return ["jobs/qft_20q.toml", "--set", "circuit.num_qubits=10", "--set", 'simulation.observables=["X0"]',
+            "--set", "simulation.max_gather_qubits=6", "--set", f'checkpoint.directory="{ck}"',
+            "--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=2", "-o", str(out)]
+
+
 def test_repro_a_finished_run_keeps_its_checkpoints_when_a_slab_of_its_output_is_damaged_in_place(tmp_path,
                                                                                                   monkeypatch):
     """Before 2026-12-07 a finished run checked its output's state slab files by size only before removing its
@@ -169,9 +177,7 @@ def test_repro_a_finished_run_keeps_its_checkpoints_when_a_slab_of_its_output_is
     monkeypatch.delenv(KEEP_WHEN_DONE_ENV)
     out, ck = tmp_path / "q.h5", tmp_path / "ck"
     slab = tmp_path / "q.slab0000.h5"
-    qft = ["jobs/qft_20q.toml", "--set", "circuit.num_qubits=10", "--set", 'simulation.observables=["X0"]',
-           "--set", "simulation.max_gather_qubits=6", "--set", f'checkpoint.directory="{ck}"',
-           "--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=2", "-o", str(out)]
+    qft = qft_with_slabs(out, ck)
     original = main._write_output
 
     def damaged_once_written(*args, **kwargs):
@@ -195,3 +201,21 @@ def test_repro_a_finished_run_keeps_its_checkpoints_when_a_slab_of_its_output_is
         and lines[0].endswith(f"; dqsim resume {kept[-1]} writes it again)"), done
     resumed = run_here(["resume", str(kept[-1])]).stdout  # writes the output again, whole: they go
     assert f"removed the {count} of this run" in resumed and checkpoints(ck) == [], resumed
+
+
+def test_on_two_ranks_a_slab_damaged_in_rank_1s_share_keeps_the_checkpoints(tmp_path):
+    """Every rank reads its share of the output's slab files before the removal (rank 1: the second slab file), and
+    rank 0 hears of the damage rank 1 found: the checkpoints stay, in one line. The same 10-qubit QFT on 2 ranks
+    (one slab file each), the second slab file damaged in place as rank 0's write of the run file ends
+    (``tests/mpi_scripts/damaged_output_slab.py``)."""
+    if mpiexec_path() is None:
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    out, ck = tmp_path / "q.h5", tmp_path / "ck"
+    slab = tmp_path / "q.slab0001.h5"
+    qft = qft_with_slabs(out, ck)
+    done = run_command([mpiexec_path(), "-n", "2", sys.executable, "tests/mpi_scripts/damaged_output_slab.py",
+                        str(slab), "run", *qft], env=DEFAULT, timeout_s=240)
+    kept = checkpoints(ck)
+    lines = [line for line in done.stdout.splitlines() if "checkpoints:" in line]
+    assert kept and len(lines) == 1 and f"of this run in {ck} ({out} is damaged: {slab}: damaged (its " in lines[0], \
+        done.stdout
