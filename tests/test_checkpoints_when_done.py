@@ -16,8 +16,10 @@ import os
 import signal
 import sys
 
+import h5py
 import pytest
 
+from dqsim.cli import main
 from dqsim.io import writer
 from dqsim.scenarios import qkd
 from dqsim.engine.checkpoint import KEEP_WHEN_DONE_ENV
@@ -25,7 +27,7 @@ from mpi_helper import ROOT, mpiexec_path, run_command, run_here
 
 #: The ranks' environment without the suite's ``DQSIM_KEEP_CHECKPOINTS_WHEN_DONE=1``.
 DEFAULT = {KEEP_WHEN_DONE_ENV: "0"}
-from run_files import checkpoints
+from run_files import checkpoints, flip_byte
 
 #: A 2-distance BB84 sweep, a checkpoint every 0.1 ms of simulated time (a few per distance).
 SWEEP = [str(ROOT / "jobs" / "bb84_distance_sweep.toml"), "--set", "qkd.pulses=200000", "--set",
@@ -138,16 +140,82 @@ def test_an_output_not_whole_as_its_manifest_lists_it_keeps_the_checkpoints(tmp_
                                            written=list(written))
     out = tmp_path / "out.h5"
     out.write_bytes(b"run file")
-    line = checkpoint.remove_when_done(session, out)
+    line = checkpoint.remove_when_done(session, out, None)
     assert line.startswith(f"  checkpoints: kept 2 checkpoints of this run in {ck} ({out} is not whole as its "
                            "manifest lists it: ") and "missing" in line, line
     slab = tmp_path / "out.slab0001.h5"
     slab.write_bytes(b"slab")
     manifest.write_run_manifest(out, [slab])
     slab.write_bytes(b"slab cut")  # another size than listed
-    assert "out.slab0001.h5: 8 bytes, its manifest says 4" in checkpoint.remove_when_done(session, out)
+    assert "out.slab0001.h5: 8 bytes, its manifest says 4" in checkpoint.remove_when_done(session, out, None)
     assert all(path.exists() for path in written)
     slab.write_bytes(b"slab")
-    assert "removed the 2 checkpoints" in checkpoint.remove_when_done(session, out)
+    line = checkpoint.remove_when_done(session, out, f"{slab}: damaged")  # the caller read a byte that differs
+    assert line == (f"  checkpoints: kept 2 checkpoints of this run in {ck} ({out} is damaged: {slab}: damaged; "
+                    f"dqsim resume {written[-1]} writes it again)")
+    assert all(path.exists() for path in written)
+    assert "removed the 2 checkpoints" in checkpoint.remove_when_done(session, out, None)
     assert not any(path.exists() or checkpoint.manifest_path(path).exists() for path in written)
-    assert checkpoint.remove_when_done(session, out) is None  # none left to remove
+    assert checkpoint.remove_when_done(session, out, None) is None  # none left to remove
+
+
+def qft_with_slabs(out, ck):
+    """``dqsim run`` arguments of a 10-qubit QFT whose final state goes to slab files (``max_gather_qubits = 6``:
+    one a rank) in the output ``out``, a checkpoint at every look into ``ck``, the last 2 kept."""
+    return ["jobs/qft_20q.toml", "--set", "circuit.num_qubits=10", "--set", 'simulation.observables=["X0"]',
+            "--set", "simulation.max_gather_qubits=6", "--set", f'checkpoint.directory="{ck}"',
+            "--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=2", "-o", str(out)]
+
+
+def test_repro_a_finished_run_keeps_its_checkpoints_when_a_slab_of_its_output_is_damaged_in_place(tmp_path,
+                                                                                                  monkeypatch):
+    """Before 2026-12-07 a finished run checked its output's state slab files by size only before removing its
+    checkpoints: an amplitude's byte damaged in place (the size kept) between the write and the removal lost the
+    one way back to the run's state. Now every byte is read against the manifest first (as ``dqsim clean`` does);
+    the checkpoints stay, in one line naming the damage. A 10-qubit QFT whose final state goes to one slab file
+    (``max_gather_qubits = 6``), a checkpoint at every look, on one rank in this process."""
+    monkeypatch.delenv(KEEP_WHEN_DONE_ENV)
+    out, ck = tmp_path / "q.h5", tmp_path / "ck"
+    slab = tmp_path / "q.slab0000.h5"
+    qft = qft_with_slabs(out, ck)
+    original = main._write_output
+
+    def damaged_once_written(*args, **kwargs):
+        written = original(*args, **kwargs)
+        with h5py.File(slab, "r") as h5:
+            amplitudes_at = h5["slab"].id.get_offset()
+        size = slab.stat().st_size
+        flip_byte(slab, amplitudes_at + 100)
+        assert slab.stat().st_size == size
+        return written
+
+    with monkeypatch.context() as patch:
+        patch.setattr(main, "_write_output", damaged_once_written)
+        done = run_here(["run", *qft]).stdout
+    kept = checkpoints(ck)
+    assert kept, done
+    count = f"{len(kept)} checkpoint" + ("s" if len(kept) > 1 else "")
+    lines = [line for line in done.splitlines() if "checkpoints:" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"  checkpoints: kept {count} of this run in {ck} ({out} is "
+                                                   f"damaged: {slab}: damaged (its ") \
+        and lines[0].endswith(f"; dqsim resume {kept[-1]} writes it again)"), done
+    resumed = run_here(["resume", str(kept[-1])]).stdout  # writes the output again, whole: they go
+    assert f"removed the {count} of this run" in resumed and checkpoints(ck) == [], resumed
+
+
+def test_on_two_ranks_a_slab_damaged_in_rank_1s_share_keeps_the_checkpoints(tmp_path):
+    """Every rank reads its share of the output's slab files before the removal (rank 1: the second slab file), and
+    rank 0 hears of the damage rank 1 found: the checkpoints stay, in one line. The same 10-qubit QFT on 2 ranks
+    (one slab file each), the second slab file damaged in place as rank 0's write of the run file ends
+    (``tests/mpi_scripts/damaged_output_slab.py``)."""
+    if mpiexec_path() is None:
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    out, ck = tmp_path / "q.h5", tmp_path / "ck"
+    slab = tmp_path / "q.slab0001.h5"
+    qft = qft_with_slabs(out, ck)
+    done = run_command([mpiexec_path(), "-n", "2", sys.executable, "tests/mpi_scripts/damaged_output_slab.py",
+                        str(slab), "run", *qft], env=DEFAULT, timeout_s=240)
+    kept = checkpoints(ck)
+    lines = [line for line in done.stdout.splitlines() if "checkpoints:" in line]
+    assert kept and len(lines) == 1 and f"of this run in {ck} ({out} is damaged: {slab}: damaged (its " in lines[0], \
+        done.stdout

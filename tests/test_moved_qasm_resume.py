@@ -18,7 +18,7 @@ from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
 from dqsim.io import manifest
 from mpi_helper import ROOT, run_here
-from run_files import checkpoints
+from run_files import checkpoints, same_tables
 
 #: A checkpoint every ms of simulated time, kept once the run finished.
 SMALL = ["--quiet", "--set", "checkpoint.every_sim_s=0.001", "--set", "checkpoint.keep_when_done=true"]
@@ -123,3 +123,58 @@ def test_checkpoints_named_by_the_former_configuration_hash_are_still_found_and_
     assert f"already holds checkpoints of this job (the newest: {newest};" in again, again
     now = checkpoints(tmp_path / "ck")  # the earlier run's, removed at this run's first checkpoint
     assert now and not any(path.name.startswith(former) for path in now), now
+
+
+def written_as_before_2026_12_07(monkeypatch):
+    """Make this process's runs write their checkpoints as dqsim did before 2026-12-07: named by the configuration
+    hash of the QASM file's absolute path, recording the job's folder, the overrides and the input files by their
+    absolute paths only (no ``job_base_dir_from_checkpoints``, ``overrides_from_job``, ``input_sha256_from_job``
+    nor ``output_from_checkpoints``)."""
+    from dqsim.cli import main
+
+    original = main._session
+
+    def session_as_before(*args, **kwargs):
+        session = original(*args, **kwargs)
+        for key in ("job_base_dir_from_checkpoints", "overrides_from_job"):
+            del session.meta[key]
+        for key in ("overrides_from_job", "input_sha256_from_job", "output_from_checkpoints"):
+            del session.identity[key]
+        return session
+
+    monkeypatch.setattr(jobs, "config_sha256", jobs.config_sha256_by_path)
+    monkeypatch.setattr(main, "_session", session_as_before)
+
+
+def test_repro_a_checkpoint_written_before_2026_12_07_resumes_in_a_moved_project(tmp_path, monkeypatch):
+    """Such a checkpoint records only the QASM file's absolute path (and its SHA-256): before, a resume of a moved
+    project read the file there, or failed where it was gone. Now the folder near the checkpoint's that holds the
+    file at the same place in the job's folder, with that SHA-256, is the job's folder (its circuit is the one the
+    run had); where none does, one line names the missing file, its path and what to do."""
+    before = tmp_path / "before"
+    project_in(before)
+    with monkeypatch.context() as patch:
+        written_as_before_2026_12_07(patch)
+        run_here(["run", *args(before), *SMALL])
+    newest = checkpoints(before / "ck")[-1]
+    assert "job_base_dir_from_checkpoints" not in io.open_run(newest).attrs  # as before 2026-12-07
+    moved = tmp_path / "elsewhere" / "project"
+    moved.parent.mkdir()
+    before.rename(moved)
+    newest = checkpoints(moved / "ck")[-1]
+    alt = "circuits/alt.qasm"
+    assert _stored_job(io.open_run(newest).attrs, None, newest).circuit.qasm == str(moved / alt)
+    (moved / alt).rename(moved / "alt.qasm")  # gone from where the job had it: refused, in one line
+    with pytest.raises(DqsimError) as refused:
+        _stored_job(io.open_run(newest).attrs, None, newest)
+    assert str(refused.value) == (
+        f"{newest}: {before / alt}, which its job reads, is missing, and neither {moved / 'ck'} nor a folder above it "
+        f"holds {alt} with the SHA-256 the checkpoint recorded (written before 2026-12-07, the checkpoint names the "
+        f"file only by that absolute path): put the file back at {before / alt}, or move this checkpoint's folder "
+        f"into the project folder that now holds the job and {alt}, or run the job again")
+    (moved / "alt.qasm").rename(moved / alt)
+    resumed = moved / "resumed.h5"
+    run_here(["resume", str(newest), "-o", str(resumed), "--quiet"])
+    sha = hashlib.sha256((moved / alt).read_bytes()).hexdigest()
+    assert body_of(resumed)["input_sha256"] == {str(moved / alt): sha}
+    same_tables(io.open_run(moved / "out.h5"), io.open_run(resumed), ["counts", "shots"])

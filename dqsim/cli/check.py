@@ -35,6 +35,7 @@ from typing import Any
 
 from dqsim import io, jobs
 from dqsim.cli import check_time
+from dqsim.cli.finished import checkpoint_names
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.network import topology
@@ -548,12 +549,12 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     if estimate_time:
         lines.append(check_time.time_line(job, num_ranks, check_time.estimate(job, num_ranks, startup_s=startup_s)))
     lines += [f"warning: {line}" for line in job.warnings()]
-    prefix = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256(job))
+    names = checkpoint_names(job)
+    prefix, former = names.prefix, names.former_prefix
     files = file_lines(job, prefix)
     body = to_toml(job.model_dump(mode="json"))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]
-    former = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256_by_path(job))
     if former != prefix:  # slurm/run_step.sh resumes a requeued job's checkpoints named so
         identity.append(f"# checkpoint prefix before 2026-12-07: {former} (the hash held the absolute paths of the "
                         "files the job reads, now their SHA-256)")

@@ -58,7 +58,8 @@ from typing import Callable
 import dqsim
 from dqsim import io, jobs
 from dqsim.cli import print_error
-from dqsim.cli.finished import OutputState, damaged_slab, output_state, whole_output_run_id
+from dqsim.cli.finished import (CheckpointNames, OutputState, checkpoint_names, damaged_slab, output_state,
+                                 whole_output_run_id)
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError, count_of
 from dqsim.io.manifest import sync_folder
@@ -104,8 +105,8 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
         DqsimError: one line: another run of the job holds the folder's lock, or it cannot be taken.
     """
     directory = Path(job.checkpoint.directory)
-    config = jobs.config_sha256(job)
-    prefix = checkpoint.checkpoint_prefix(job.run.name, config)
+    names = checkpoint_names(job)
+    prefix = names.prefix
     head = f"dqsim clean {job.run.name} ({job.scenario}): checkpoints {prefix}.ckpt* in {directory}/"
     if not directory.is_dir():
         return [head, "  no such folder: nothing to remove"]
@@ -115,10 +116,10 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
                          f"({holder}); nothing removed: run dqsim clean once it has ended")
     try:
         state = output_state(job)
-        found = [stored for stored in checkpoint.stored_checkpoints(directory, prefix)
-                 if stored.config_sha256 in (None, config)]  # not another job whose configuration hash starts alike
-        found += _named_before(directory, job, prefix)
-        found += [stored for stored in _moved_run(directory, job.run.name, prefix, state) if stored not in found]
+        every = checkpoint.stored_checkpoints(directory)  # the folder's manifests, read once
+        stored = _by_prefix(every)
+        found = _of_job(stored, prefix, names.config_sha256) + _named_before(directory, stored, names)
+        found += [each for each in _moved_run(directory, every, job.run.name, prefix, state) if each not in found]
         judge = _Judge(directory, state, found, os.path.abspath(job.run.output))
         state = judge.state  # not finished where a slab file of the output is damaged
         groups = _groups(found, judge, directory, everything=everything)
@@ -133,32 +134,47 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
     return [head, f"  output: {state.words}", *_lines(groups, dry_run=dry_run), *_failed(left)]
 
 
-def _named_before(directory: Path, job, prefix: str) -> list:
-    """The checkpoints of ``job`` in ``directory`` named as before 2026-12-07, when its configuration hash held the
-    absolute paths of the files it reads (:func:`dqsim.jobs.config_sha256_by_path`; now their SHA-256): none for a
-    job that reads no file, or where another run holds their lock."""
-    config = jobs.config_sha256_by_path(job)
-    former = checkpoint.checkpoint_prefix(job.run.name, config)
-    if former == prefix or checkpoint.lock_holder(directory, former) is not None:
+def _by_prefix(stored: list) -> dict[str, list]:
+    """The checkpoints ``stored`` (:func:`dqsim.engine.checkpoint.stored_checkpoints`, of every job) by the prefix
+    their names carry (:func:`dqsim.engine.checkpoint.parse_checkpoint_name`), each job's in their order."""
+    by_prefix: dict[str, list] = defaultdict(list)
+    for each in stored:
+        by_prefix[checkpoint.parse_checkpoint_name(each.path)["prefix"]].append(each)
+    return by_prefix
+
+
+def _of_job(stored: dict[str, list], prefix: str, config: str) -> list:
+    """The checkpoints of ``prefix`` in ``stored`` (:func:`_by_prefix`) whose manifest records the configuration hash
+    ``config`` or none: not another job's whose configuration hash starts alike."""
+    return [each for each in stored.get(prefix, []) if each.config_sha256 in (None, config)]
+
+
+def _named_before(directory: Path, stored: dict[str, list], names: CheckpointNames) -> list:
+    """The checkpoints of the job in ``stored`` (:func:`_by_prefix`, of ``directory``) named as before 2026-12-07,
+    when its configuration hash held the absolute paths of the files it reads (``names.former_prefix``: now their
+    SHA-256): none for a job that reads no file, or where another run holds their lock."""
+    former = names.former_prefix
+    if former == names.prefix or checkpoint.lock_holder(directory, former) is not None:
         return []
-    return [stored for stored in checkpoint.stored_checkpoints(directory, former)
-            if stored.config_sha256 in (None, config)]
+    return _of_job(stored, former, names.former_config_sha256)
 
 
-def _moved_run(directory: Path, job_name: str, prefix: str, state: OutputState) -> list:
-    """The checkpoints in ``directory`` of the run whose id the job's finished output records (``state``) that carry
-    another configuration tag than ``prefix``'s: before 2026-12-07 the job's configuration hash held the absolute
-    paths of the files it reads (a QASM circuit), so a project folder moved elsewhere gave the same job another
-    tag; the run id (128 random bits) still names that run's checkpoints. Those of a tag whose lock another run
-    holds are left out."""
+def _moved_run(directory: Path, every: list, job_name: str, prefix: str, state: OutputState) -> list:
+    """The checkpoints in ``every`` (:func:`dqsim.engine.checkpoint.stored_checkpoints` of ``directory``) of the run whose id the job's finished
+    output records (``state``) that carry another configuration tag than ``prefix``'s: before 2026-12-07 the job's
+    configuration hash held the absolute paths of the files it reads (a QASM circuit), so a project folder moved
+    elsewhere gave the same job another tag; the run id (128 random bits) still names that run's checkpoints. Those
+    of a tag whose lock another run holds are left out."""
     if not (state.finished and state.run_id is not None):
         return []
-    found = []
-    for stored in checkpoint.stored_checkpoints(directory):
+    found, free = [], {}
+    for stored in every:
         named = checkpoint.parse_checkpoint_name(stored.path)
-        if named is None or named["job_name"] != job_name or named["prefix"] == prefix:
+        if named["job_name"] != job_name or named["prefix"] == prefix or stored.run_id != state.run_id:
             continue
-        if stored.run_id == state.run_id and checkpoint.lock_holder(directory, named["prefix"]) is None:
+        if named["prefix"] not in free:
+            free[named["prefix"]] = checkpoint.lock_holder(directory, named["prefix"]) is None
+        if free[named["prefix"]]:
             found.append(stored)
     return found
 
@@ -175,9 +191,7 @@ def clean_folder(directory: Path, *, dry_run: bool = False, everything: bool = F
     head = f"dqsim clean --checkpoints {directory}: the checkpoints of every job in {directory}/"
     if not directory.is_dir():
         raise DqsimError(f"{directory}: no such folder (--checkpoints names a checkpoint folder)")
-    by_job: dict[str, list] = defaultdict(list)
-    for stored in checkpoint.stored_checkpoints(directory):
-        by_job[checkpoint.parse_checkpoint_name(stored.path)["prefix"]].append(stored)
+    by_job = _by_prefix(checkpoint.stored_checkpoints(directory))
     if not by_job:
         return [head, "  no checkpoint there: nothing to remove"]
     groups: dict = {}

@@ -40,13 +40,43 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import dqsim
 from dqsim import io, jobs
 from dqsim.errors import DqsimError
 from dqsim.io import manifest
 from dqsim.cli.merge import NUM_TASKS_ATTR
+from dqsim.engine import checkpoint
 from dqsim.io.manifest import run_manifest_path
+
+
+class CheckpointNames(NamedTuple):
+    """How a job's checkpoints are named (:func:`checkpoint_names`).
+
+    Attributes:
+        config_sha256: the job's configuration hash (:func:`dqsim.jobs.config_sha256`).
+        prefix: its checkpoints' prefix (:func:`dqsim.engine.checkpoint.checkpoint_prefix`).
+        former_config_sha256: the hash as before 2026-12-07 (:func:`dqsim.jobs.config_sha256_by_path`).
+        former_prefix: the prefix of its checkpoints written then (``prefix`` for a job that reads no file).
+    """
+
+    config_sha256: str
+    prefix: str
+    former_config_sha256: str
+    former_prefix: str
+
+
+def checkpoint_names(job) -> CheckpointNames:
+    """The names of ``job``'s checkpoints, now and before 2026-12-07: what ``dqsim check`` prints, ``dqsim clean``
+    looks for and a run (``slurm/run_step.sh``'s too) finds as an earlier run's.
+
+    Raises:
+        ConfigError: a file the job reads cannot be read.
+    """
+    config, former = jobs.config_sha256(job), jobs.config_sha256_by_path(job)
+    return CheckpointNames(config, checkpoint.checkpoint_prefix(job.run.name, config), former,
+                           checkpoint.checkpoint_prefix(job.run.name, former))
 
 
 def run_identity(job, run_id: str, config_sha256: str | None = None, *,
@@ -111,7 +141,8 @@ def damaged_slab(output: str | os.PathLike, rank: int = 0, num_ranks: int = 1) -
     manifests of format 1: SHA-256 of the whole file). Cost: one read of the state; on the review VM (one core,
     page cache, load 2.5) XXH3-128 hashed 3.3 GiB/s and SHA-256 0.5 GiB/s (``docs/outputs.md``).
     ``dqsim run --skip-finished`` asks it once :func:`output_state` found the output finished (slab files there
-    checked by size only), and ``dqsim clean`` before it pairs checkpoints with a whole output.
+    checked by size only), ``dqsim clean`` before it pairs checkpoints with a whole output, and a finished run
+    before it removes its checkpoints (:func:`dqsim.cli.main._damaged_before_removal`, since 2026-12-07).
     """
     listed = run_manifest_path(output)
     try:

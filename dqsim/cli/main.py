@@ -40,7 +40,8 @@ from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointS
 from dqsim.errors import ConfigError, DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
                        print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
-from dqsim.cli.finished import changed_input, damaged_slab, output_state, run_identity
+from dqsim.cli import moved
+from dqsim.cli.finished import changed_input, checkpoint_names, damaged_slab, output_state, run_identity
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -215,10 +216,9 @@ def _session(job, resume=None, *, run_id: str):
         # beside the checkpoint it resumed (not [checkpoint].directory, which is relative to where dqsim was
         # started): keep counts and removes the job's older checkpoints there, and the next resume finds these
         directory = Path(resume.path).parent
+        former = prefix
     else:
-        config = jobs.config_sha256(job)
-        prefix = checkpoint.checkpoint_prefix(job.run.name, config)
-    former = checkpoint.checkpoint_prefix(job.run.name, jobs.config_sha256_by_path(job)) if resume is None else prefix
+        config, prefix, _, former = checkpoint_names(job)
     identity = run_identity(job, run_id, config, checkpoint_directory=directory)
     return checkpoint.CheckpointSession(
         directory=directory, prefix=prefix, config_sha256=config, job_text=job.text, source=job.source,
@@ -311,20 +311,31 @@ def _stored_job(attrs: dict, output: str | None, checkpoint_path):
             return job
         refusals.append(f"{checkpoint_path}: {changed}, which the job reads, changed since the checkpoint was "
                         "written (SHA-256 differs); restore that file or run the job again")
-    raise DqsimError(refusals[0])  # in the job's folder as it is now, where that exists
+    missing = None if _written_since_moves(attrs) else moved.missing_input_line(attrs, checkpoint_path)
+    raise DqsimError(missing or refusals[0])  # in the job's folder as it is now, where that exists
+
+
+def _written_since_moves(attrs: dict) -> bool:
+    """Whether a checkpoint (root attributes ``attrs``) records its job's folder relative to its own
+    (``job_base_dir_from_checkpoints``): written since 2026-12-07."""
+    return isinstance(attrs.get("job_base_dir_from_checkpoints"), str)
 
 
 def _job_folders(attrs: dict, checkpoint_path) -> list[str]:
     """Where a checkpoint's job may read its files now, in order: the job's folder at the path relative to the
     checkpoint's folder that the checkpoint records (``job_base_dir_from_checkpoints``, since 2026-12-07: a project
-    folder moved or copied with its checkpoints), where that folder exists, then the job's folder as it was
+    folder moved or copied with its checkpoints), where that folder exists, or for a checkpoint written before, the
+    folder near the checkpoint's that holds the files the job read inside its folder, at the same places and with
+    the SHA-256 recorded (:func:`dqsim.cli.moved.folder_holding_inputs`); then the job's folder as it was
     (``job_base_dir``)."""
-    recorded = os.path.abspath(attrs.get("job_base_dir") or ".")
-    relative = attrs.get("job_base_dir_from_checkpoints")
-    if not isinstance(relative, str):
-        return [recorded]
-    moved = os.path.normpath(os.path.join(os.path.abspath(Path(checkpoint_path).parent), relative))
-    return [moved, recorded] if moved != recorded and os.path.isdir(moved) else [recorded]
+    recorded = moved.recorded_folder(attrs)
+    if _written_since_moves(attrs):
+        found = os.path.normpath(os.path.join(os.path.abspath(Path(checkpoint_path).parent),
+                                              attrs["job_base_dir_from_checkpoints"]))
+        found = found if os.path.isdir(found) else None
+    else:
+        found = moved.folder_holding_inputs(attrs, checkpoint_path)
+    return [found, recorded] if found is not None and found != recorded else [recorded]
 
 
 def _stored_job_in(folder: str, attrs: dict, output: str | None, checkpoint_path):
@@ -338,6 +349,8 @@ def _stored_job_in(folder: str, attrs: dict, output: str | None, checkpoint_path
                              base_dir=folder, path=attrs.get("job_path") or None)
     from_job = attrs.get("overrides_from_job")  # since 2026-12-07: circuit.qasm relative to the job's folder
     overrides = [str(item) for item in (from_job if from_job is not None else attrs.get("overrides") or [])]
+    if from_job is None and folder != moved.recorded_folder(attrs):  # before: where the files were, in a moved folder
+        from_job = overrides = jobs.overrides_relative_to(overrides, moved.recorded_folder(attrs))
     if output:  # replaces the run's -o (as dqsim run -o would have it: one run.output, the last)
         overrides = [item for item in overrides if jobs.override_value(item)[0] != "run.output"]
         overrides.append(f"run.output={json.dumps(output)}")
@@ -619,9 +632,10 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
         if comm.rank == 0:  # (not reached while the finished run checkpoints; else the write is done whole)
             error, _ = _write_output(output, attrs, result, state_kwargs, identity=identity, cut_on_stop=None)
         error = comm.bcast(error if comm.rank == 0 else None)
+    damaged = _damaged_before_removal(session, output, comm) if error is None else None
     if comm.rank == 0:
         failed = _checkpoint_lines(session)  # (names the last good checkpoint, before they go)
-        removed = checkpoint.remove_when_done(session, output) if error is None else None  # the output is whole
+        removed = checkpoint.remove_when_done(session, output, damaged) if error is None else None  # output whole
         if not quiet and error is None:
             head = (f"dqsim run {job.run.name} ({job.scenario}): {comm.size} rank(s), {attrs['device']}, "
                     f"{job.run.precision}")
@@ -640,6 +654,19 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
               f"tabulated or written; the run finished that work instead of stopping: {output} is complete "
               "(exit status 0, nothing to resume)", file=sys.stderr, flush=True)
     return 0
+
+
+def _damaged_before_removal(session, output: Path, comm) -> str | None:
+    """Collective, once the output is written: why a state slab file of ``output`` differs from its manifest (one
+    line, on rank 0; ``None``: every byte matches), read only where the run is to remove its checkpoints
+    (:func:`dqsim.engine.checkpoint.checkpoints_to_remove`, which rank 0 knows): every rank reads its share, every
+    byte, with :func:`dqsim.cli.finished.damaged_slab`, as ``--skip-finished`` and ``dqsim clean`` do."""
+    if session is None:  # (alike on every rank)
+        return None
+    if not comm.bcast(bool(checkpoint.checkpoints_to_remove(session)) if comm.rank == 0 else None):
+        return None
+    found = comm.gather(damaged_slab(output, comm.rank, comm.size))
+    return next((line for line in found if line is not None), None) if comm.rank == 0 else None
 
 
 class _OutputCut(Exception):

@@ -1578,15 +1578,28 @@ def keeps_when_done(setting: bool | None) -> bool:
     return os.environ.get(KEEP_WHEN_DONE_ENV, "0") == "1"
 
 
-def remove_when_done(session: CheckpointSession | None, output: str | os.PathLike) -> str | None:
+def checkpoints_to_remove(session: CheckpointSession | None) -> list[Path]:
+    """Rank 0: the checkpoints :func:`remove_when_done` removes once the run's output is whole (oldest first): those
+    of :attr:`CheckpointSession.written` with a manifest; none without a session, with ``keep_when_done`` or for a
+    run locked out of the folder."""
+    if session is None or session.keep_when_done or session.locked_out is not None:
+        return []
+    return [path for path in session.written if manifest_path(path).is_file()]
+
+
+def remove_when_done(session: CheckpointSession | None, output: str | os.PathLike, damaged: str | None) -> str | None:
     """Rank 0, once a run has written its output: remove the checkpoints of this run, unless the job keeps them.
 
     A finished run needs none of them, and they take a state's size each (a
     sweep of jobs on a cluster filled its disk with them). Removed only when
     the output is whole as its manifest lists it
     (:func:`dqsim.io.manifest.run_file_unfinished`: the manifest, written
-    last and synced, and every file it lists at its size), and only those of
-    :attr:`CheckpointSession.written`: the ones this run wrote (a resumed run:
+    last and synced, and every file it lists at its size) and every byte of
+    its state slab files matches the manifest's digests (``damaged``, the
+    caller's reading of them: :func:`dqsim.cli.finished.damaged_slab`, the
+    verdict ``dqsim clean`` and ``--skip-finished`` use; since 2026-12-07,
+    before by their size only), and only those of
+    :attr:`CheckpointSession.written` (:func:`checkpoints_to_remove`): the ones this run wrote (a resumed run:
     also the job's up to the one it resumed, :func:`_own_checkpoints`), the
     list the rotation (``keep``) takes from, so never another job's, another
     dqsim version's (in ``dqsim-VERSION/``) nor another run's further along.
@@ -1599,15 +1612,14 @@ def remove_when_done(session: CheckpointSession | None, output: str | os.PathLik
     Args:
         session: the run's session (``None``: a run without checkpoints).
         output: the run file written (``[run].output``, ``-o``).
+        damaged: why a state slab file of ``output`` differs from its manifest, one line; ``None``: none does.
 
     Returns:
         The summary's line saying what was removed and the room freed, or why
-        they stay when the output is not whole; ``None`` when there was none
+        they stay when the output is not whole or damaged; ``None`` when there was none
         to remove, or ``[checkpoint].keep_when_done = true``.
     """
-    if session is None or session.keep_when_done or session.locked_out is not None:
-        return None
-    doomed = [path for path in session.written if manifest_path(path).is_file()]
+    doomed = checkpoints_to_remove(session)
     if not doomed:
         return None
     directory = Path(session.directory)
@@ -1615,6 +1627,9 @@ def remove_when_done(session: CheckpointSession | None, output: str | os.PathLik
     if unfinished is not None:  # not seen whole from here (a slab file on another node's disk): nothing goes
         return (f"  checkpoints: kept {count_of(len(doomed), 'checkpoint')} of this run in {directory} "
                 f"({output} is not whole as its manifest lists it: {unfinished})")
+    if damaged is not None:  # written, then damaged in place (the disk): the checkpoints are the way back
+        return (f"  checkpoints: kept {count_of(len(doomed), 'checkpoint')} of this run in {directory} "
+                f"({output} is damaged: {damaged}; dqsim resume {doomed[-1]} writes it again)")
     freed = sum(_checkpoint_bytes(path) for path in doomed)
     for path in doomed:
         _delete_checkpoint(path)

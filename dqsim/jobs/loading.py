@@ -22,9 +22,10 @@ import hashlib
 import json
 import os
 import re
+import time
 import tomllib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from pydantic import ValidationError
 
@@ -33,8 +34,8 @@ from dqsim.jobs.base import RunSection
 from dqsim.jobs.errors import config_error, format_key, one_of
 from dqsim.jobs.registry import JOB_MODELS, Job
 
-__all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "overrides_from_job", "input_file_hashes",
-           "MAX_NESTING"]
+__all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "overrides_from_job",
+           "overrides_relative_to", "relative_inside", "input_file_hashes", "file_sha256", "MAX_NESTING"]
 
 #: Keys whose value is a file the job reads (resolved to an absolute path when the job is loaded).
 INPUT_FILE_KEYS = ("qasm",)
@@ -332,15 +333,33 @@ def overrides_from_job(job: Job) -> list[str]:
         >>> overrides_from_job(job)
         ['circuit.qasm="c/x.qasm"', 'circuit.qasm="/q/y.qasm"', 'run.seed=2']
     """
+    return overrides_relative_to(job.overrides, job.base_dir)
+
+
+def overrides_relative_to(overrides: Iterable[str], base_dir: str | os.PathLike) -> list[str]:
+    """``overrides`` with a ``circuit.qasm`` assignment of an absolute path inside the folder ``base_dir`` made
+    relative to it (:func:`overrides_from_job`; ``dqsim resume`` of a checkpoint written before 2026-12-07 in a
+    project folder moved elsewhere, whose assignments name the files where they were)."""
     recorded = []
-    for assignment in job.overrides:
+    for assignment in overrides:
         parts, value = _parse_override(assignment)
         if tuple(parts) in _JOB_RELATIVE_PATH_KEYS and isinstance(value, str) and os.path.isabs(value):
-            inside = os.path.relpath(value, job.base_dir)
-            if inside != os.pardir and not inside.startswith(os.pardir + os.sep):
+            inside = relative_inside(value, base_dir)
+            if inside is not None:
                 assignment = f"{'.'.join(parts)}={json.dumps(inside)}"
         recorded.append(assignment)
     return recorded
+
+
+def relative_inside(path: str | os.PathLike, folder: str | os.PathLike) -> str | None:
+    """The absolute ``path`` relative to the absolute ``folder`` where it lies inside it, else ``None``.
+
+    Examples:
+        >>> relative_inside("/p/c/x.qasm", "/p"), relative_inside("/q/y.qasm", "/p")
+        ('c/x.qasm', None)
+    """
+    inside = os.path.relpath(path, folder)
+    return None if inside == os.pardir or inside.startswith(os.pardir + os.sep) else inside
 
 
 def _source_with(source: str, assignments: list[str]) -> str:
@@ -382,8 +401,62 @@ def _override(data: dict, assignments: list[str], *, paths_from: str | os.PathLi
     return recorded
 
 
+#: SHA-256 of the files the jobs of this process read, by ``(path, size, mtime_ns, inode)``: (the SHA-256, when it
+#: was hashed in ns since the epoch) (:func:`file_sha256`).
+_SHA256_OF: dict[tuple[str, int, int, int], tuple[str, int]] = {}
+
+#: A file modified less than this before it was hashed is hashed again at the next look (ns): an edit in the same
+#: tick of a coarse file-system clock (FAT: 2 s) would keep the size and the modification time.
+_RACY_NS = 2_000_000_000
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of the file at ``path``, hashed once per process while its size, modification time and inode
+    stay: a run's start, its identity, ``--skip-finished``'s check and ``dqsim clean`` ask for the same QASM files
+    several times (before 2026-12-07 each hashed them again, up to three times).
+
+    A file modified less than 2 s before it was hashed is hashed again at each look, as git treats a "racily
+    clean" entry (git's ``Documentation/technical/racy-git.txt``): an edit within one tick of a coarse file-system
+    clock would leave the key as it was.
+
+    Raises:
+        ConfigError: the file cannot be read (one line naming it).
+    """
+    path = str(path)
+    try:
+        stat = os.stat(path)
+        key = (path, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        known = _SHA256_OF.get(key)
+        if known is not None and stat.st_mtime_ns < known[1] - _RACY_NS:
+            return known[0]
+        hashed_ns = time.time_ns()
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    _SHA256_OF[key] = (digest, hashed_ns)
+    return digest
+
+
+def _input_file_slots(data: Any) -> Iterator[tuple[dict, str]]:
+    """``(table, key)`` of every value of :data:`INPUT_FILE_KEYS` (a path, a string) in a dumped job, wherever in
+    it (a cloud queue's user jobs), tables before what they hold, walked without recursion: the one walk of
+    :func:`input_file_hashes` and :func:`config_sha256`."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        inner = []
+        for key, item in items:
+            if key in INPUT_FILE_KEYS and isinstance(item, str):
+                yield value, key
+            elif isinstance(item, (dict, list)):
+                inner.append(item)
+        pending.extend(reversed(inner))  # in the job's order
+
+
 def input_file_hashes(job: Job) -> dict[str, str]:
-    """SHA-256 of every file the job reads besides its own text (its QASM circuits), by path.
+    """SHA-256 of every file the job reads besides its own text (its QASM circuits), by path
+    (:func:`file_sha256`: once per process for a file that stays as it was).
 
     A checkpoint stores the job's text, not these files: ``dqsim resume`` compares their hashes
     with those the checkpoint recorded, so an edited circuit is refused instead of mixed in.
@@ -391,24 +464,7 @@ def input_file_hashes(job: Job) -> dict[str, str]:
     Raises:
         ConfigError: a file cannot be read.
     """
-    found: dict[str, str] = {}
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key in INPUT_FILE_KEYS and isinstance(item, str):
-                    try:
-                        found[item] = hashlib.sha256(Path(item).read_bytes()).hexdigest()
-                    except OSError as exc:
-                        raise ConfigError(f"{item}: cannot read the file ({exc.strerror or exc})") from None
-                else:
-                    walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-
-    walk(job.model_dump())
-    return found
+    return {table[key]: file_sha256(table[key]) for table, key in _input_file_slots(job.model_dump(mode="json"))}
 
 
 #: Keys left out of :func:`config_sha256`: where a run writes, not what it computes.
@@ -440,8 +496,7 @@ def config_sha256(job: Job) -> str:
         >>> config_sha256(a) == config_sha256(apply_overrides(a, ["run.seed=2"]))
         False
     """
-    hashes = input_file_hashes(job)
-    return _configuration_sha256(job, lambda path: {"sha256": hashes[path]})
+    return _configuration_sha256(job, lambda path: {"sha256": file_sha256(path)})
 
 
 def config_sha256_by_path(job: Job) -> str:
@@ -461,14 +516,7 @@ def _configuration_sha256(job: Job, input_file) -> str:
         for key in path[:-1]:
             parent = parent.get(key, {})
         parent.pop(path[-1], None)
-    pending = [data]
-    while pending:  # the input files, wherever in the job they are (a cloud queue's user jobs)
-        value = pending.pop()
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        for key, item in list(items):
-            if key in INPUT_FILE_KEYS and isinstance(item, str):
-                value[key] = input_file(item)
-            elif isinstance(item, (dict, list)):
-                pending.append(item)
+    for table, key in list(_input_file_slots(data)):  # the input files, wherever in the job they are
+        table[key] = input_file(table[key])
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
