@@ -57,3 +57,58 @@ def test_poisson_arrivals_inside_the_clock_are_kept():
     jobs = cloud.user_jobs_of(load_job_text(LATE_ARRIVAL.replace("seed = 5", "seed = 1")))
     assert [j.name for j in jobs] == ["early", "poisson0"]
     assert jobs[1].submit_ps <= MAX_CLOUD_QUEUE_PS
+
+
+#: A job whose run fails (node1 would swap entanglement with one communication qubit), a job of no simulated time
+#: (gate durations 0) and one that runs.
+FAILED_JOB = """[run]
+name = "failed"
+scenario = "cloud"
+seed = 3
+[network]
+topology = "line"
+num_nodes = 4
+[network.link]
+distance_km = 1.0
+dark_count_rate_hz = 0.0
+[network.node]
+num_data_qubits = 2
+num_comm_qubits = 1
+[scheduler]
+policy = "backfill"
+[[user_jobs]]
+name = "q6"
+generator = "qft"
+num_qubits = 6
+shots = 2
+[[user_jobs]]
+name = "g2"
+generator = "ghz"
+num_qubits = 2
+shots = 2
+[[user_jobs]]
+name = "g8"
+generator = "ghz"
+num_qubits = 8
+shots = 2
+arrival_s = 1e-9
+"""
+
+
+def test_the_occupancy_chart_leaves_out_failed_jobs(tmp_path):
+    """plot_cloud's docstring: "Rejected and failed jobs hold no time and are left out"; before the fix a failed
+    job (status "failed", its QPUs and a start time in the table) was drawn as a bar and counted."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from dqsim.cli.plot_cloud import draw
+    from dqsim.io import open_run
+
+    path = tmp_path / "failed.toml"
+    path.write_text(FAILED_JOB)
+    out = tmp_path / "failed.h5"
+    assert main(["run", str(path), "-o", str(out), "--quiet"]) == 0
+    run = open_run(out)
+    assert list(run.table("jobs")["status"]) == ["failed", "done", "done"]
+    fig, ax = plt.subplots()
+    assert draw(run, ax) == "QPU occupancy of 2 jobs on 4 QPUs"
+    assert sorted({text.get_text() for text in ax.texts}) == ["g2", "g8"]
+    plt.close(fig)
