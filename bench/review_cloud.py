@@ -207,7 +207,7 @@ def select(need: int, free: set, neighbours: list, capacity: list):
     return None
 
 
-def replay(jobs: list[dict], policy: str, neighbours: list, capacity: list) -> dict:
+def replay(jobs: list[dict], policy: str, neighbours: list, capacity: list, shadows: list | None = None) -> dict:
     """The queue as the docs describe it, from each job's ``id``, ``submit``, ``priority``, ``qubits``,
     ``estimate`` and actual ``duration`` (ps): {id: (start, qpus) or None when rejected}.
 
@@ -216,7 +216,8 @@ def replay(jobs: list[dict], policy: str, neighbours: list, capacity: list) -> d
     fit, the first that does not blocks. sjf: (-priority, estimate, submit, id), the same. backfill: fifo order;
     the head gets a reservation (running jobs released by estimated end, at least now, those of one time
     together, until the head fits: shadow time, reserved set); every later job starts if it fits outside the
-    reserved set, or fits on the free QPUs and now + estimate <= shadow time.
+    reserved set, or fits on the free QPUs and now + estimate <= shadow time. ``shadows``: gets (head id, shadow
+    time) of every reservation.
     """
     everything = set(range(len(capacity)))
     order = sorted(jobs, key=lambda j: (j["submit"], j["id"]))
@@ -257,6 +258,8 @@ def replay(jobs: list[dict], policy: str, neighbours: list, capacity: list) -> d
                     shadow = end
                     break
             outside = free - set(reserved)
+            if shadows is not None:
+                shadows.append((head["id"], shadow))
             for job in waiting[waiting.index(head) + 1:]:
                 qpus = select(job["qubits"], outside, neighbours, capacity)
                 if qpus is None and now + job["estimate"] <= shadow:
@@ -695,9 +698,37 @@ def check_fuzz():
                           policy, neighbours, capacity)
             if got != mine:
                 bad.append((case, policy))
+    late = _exact_estimates(rng, cases)
+    verdict("fuzz: backfill with exact estimates and one priority: every head starts by each of its shadow times",
+            not late, f"{cases} streams, {len(late)} late" + (f", first {late[0]}" if late else ""),
+            "README/cloud_scheduler: with exact estimates the head starts at its shadow time or earlier")
     verdict("fuzz: simulate_queue = the documented rules replayed (fifo, sjf, backfill)", not bad,
             f"{cases} random centres and streams × 3 policies, {len(bad)} differ"
             + (f", first {bad[:3]}" if bad else ""), "cloud_scheduler docstring")
+
+
+def _exact_estimates(rng: random.Random, cases: int) -> list:
+    """Backfilling's promise with exact estimates (durations = estimates, one priority), on random centres: the
+    heads of all reservations of simulate_queue's schedule (this file's replay, which agrees with it, gives the
+    shadow times) start by their shadow times. Returns the late ones (case, job, start, shadow)."""
+    late = []
+    for case in range(cases):
+        n = rng.randint(2, 8)
+        centre = Centre.from_edges(n, [(rng.randrange(q), q) for q in range(1, n)],
+                                   data_qubits=[rng.choice([1, 2, 3]) for _ in range(n)])
+        neighbours = [set(centre.neighbours[q]) for q in range(n)]
+        jobs, t = [], 0
+        for i in range(rng.randint(5, 40)):
+            t += rng.choice([0, rng.randint(1, 30)])
+            jobs.append(QueuedJob(i, f"j{i}", rng.randint(1, sum(centre.data_qubits)), t, rng.randint(0, 100)))
+        records = simulate_queue(jobs, "backfill", centre, lambda job, qpus: job.estimate_ps)
+        start = {r.job.job_id: r.start_ps for r in records}
+        shadows: list = []
+        replay([{"id": q.job_id, "submit": q.submit_ps, "priority": 0, "qubits": q.num_qubits,
+                 "estimate": q.estimate_ps, "duration": q.estimate_ps} for q in jobs], "backfill", neighbours,
+               list(centre.data_qubits), shadows)
+        late += [(case, job, start[job], shadow) for job, shadow in shadows if start[job] > shadow]
+    return late
 
 
 # ----------------------------------------------------------------------------- the user jobs' results
@@ -932,10 +963,14 @@ def check_ranks():
     text = ranks_job()
     base = tables(run_job("ranks1", text))
     j = base["jobs"]
-    verdict("ranks job: noisy QPUs, trajectories = 3: min(3, N) engine runs, sampling 'trajectories', a standard "
-            "error", all(j["engine_runs"][i] == min(3, max(int(j["shots"][i]), 1)) and j["sampling"][i] == "trajectories"
-                         and math.isfinite(j["fidelity_stderr"][i]) for i in range(len(j["id"]))),
-            f"engine_runs {list(j['engine_runs'])}", "README: min(T, N) engine runs")
+    # noisy links (F = 0.9), ideal nodes: a job on two QPUs or more draws noise, one on a single QPU does not
+    expected = [("trajectories", min(3, max(int(j["shots"][i]), 1))) if j["num_qpus"][i] > 1 else ("final-state", 1)
+                for i in range(len(j["id"]))]
+    verdict("ranks job: trajectories = 3 on noisy links: min(3, N) engine runs with a standard error; a job on one "
+            "QPU (no link, ideal nodes) one run, final-state",
+            [(str(a), int(b)) for a, b in zip(j["sampling"], j["engine_runs"])] == expected
+            and all(math.isfinite(j["fidelity_stderr"][i]) == (expected[i][1] > 1) for i in range(len(j["id"]))),
+            f"engine_runs {[int(x) for x in j['engine_runs']]}", "README: depends on the QPUs the job gets")
     for r in ((2,) if QUICK else (2, 4)):
         other = tables(run_job(f"ranks{r}", text, ranks=r))
         diff = _same(base, other)
