@@ -109,19 +109,21 @@ def ps(seconds) -> np.ndarray:
     return np.rint(np.nan_to_num(np.asarray(seconds, dtype=np.float64)) * PS).astype(np.int64)
 
 
+def judged(sim: float, se: float | None, ref: float, limit: float) -> tuple[bool, str]:
+    """(pass, z text): exact within ``limit`` when ``se`` is None (NaN = NaN), else |z| <= Z_MAX."""
+    if se is not None:
+        z_value = (sim - ref) / se if se > 0 else (0.0 if sim == ref else math.inf)
+        return abs(z_value) <= Z_MAX, f"{z_value:+.2f}"
+    both_nan = isinstance(sim, float) and math.isnan(sim) and math.isnan(ref)
+    return bool(abs(sim - ref) <= limit) or both_nan, "exact"
+
+
 def record(check: str, sim: float, se: float | None, ref: float, source: str, *, tol: float | None = None) -> bool:
     """One verdict row; ``se = None``: exact (relative 1e-9, or absolute ``tol``)."""
-    if se is None:
-        limit = tol if tol is not None else EXACT_REL * max(1.0, abs(ref))
-        ok = bool(abs(sim - ref) <= limit) or (isinstance(sim, float) and math.isnan(sim) and math.isnan(ref))
-        z = "exact"
-    else:
-        z_value = (sim - ref) / se if se > 0 else (0.0 if sim == ref else math.inf)
-        ok = abs(z_value) <= Z_MAX
-        z = f"{z_value:+.2f}"
-    sim_text = f"{sim:.6g}" + ("" if se is None else f" ± {se:.2g}")
-    ROWS.append((check, sim_text, f"{ref:.6g}", z, "PASS" if ok else "FAIL", source))
-    print(f"  {'PASS' if ok else 'FAIL'} {check}: sim {sim_text}  ref {ref:.6g}  z {z}  [{source}]", flush=True)
+    ok, z = judged(sim, se, ref, tol if tol is not None else EXACT_REL * max(1.0, abs(ref)))
+    shown = f"{sim:.6g}" if se is None else f"{sim:.6g} ± {se:.2g}"
+    ROWS.append((check, shown, f"{ref:.6g}", z, "PASS" if ok else "FAIL", source))
+    print(f"  {'PASS' if ok else 'FAIL'} {check}: sim {shown}  ref {ref:.6g}  z {z}  [{source}]", flush=True)
     return ok
 
 
@@ -747,15 +749,7 @@ measure q[0] -> c[0];
 measure q[1] -> c[1];
 measure q[2] -> c[2];
 """
-QASM_B = """OPENQASM 2.0;
-include "qelib1.inc";
-qreg q[2];
-creg c[2];
-h q[0];
-cx q[0],q[1];
-measure q[0] -> c[0];
-measure q[1] -> c[1];
-"""
+QASM_B = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n'
 #: The circuits' gates for this file's simulator: (name, qubits, angle).
 GATES_A = [("ry", (0,), 0.7), ("ry", (2,), 1.9), ("cx", (0, 1), None), ("h", (1,), None), ("cz", (1, 2), None),
            ("rx", (0,), 0.4), ("cx", (2, 0), None)]
