@@ -8,32 +8,14 @@ from dqsim.errors import ConfigError
 from dqsim.jobs import load_job_text
 from dqsim.jobs.cloud import MAX_CLOUD_QUEUE_PS
 from dqsim.scenarios import cloud
+from test_cloud import cloud_text
 
 #: One Poisson job at 10**-6 Hz: the mean arrival, 10**6 s, is allowed at load, but with seed 5 the drawn arrival
 #: is 3.9·10**6 s, past the queue's clock limit (2**61 ps, 2.3·10**6 s).
-LATE_ARRIVAL = """[run]
-name = "late"
-scenario = "cloud"
-seed = 5
-[network]
-topology = "line"
-num_nodes = 2
-[network.link]
-distance_km = 1.0
-[network.node]
-num_data_qubits = 2
-[[user_jobs]]
-name = "early"
-generator = "ghz"
-num_qubits = 2
-shots = 1
-[arrivals]
-rate_hz = 1e-6
-num_jobs = 1
-num_qubits = [2, 2]
-generators = ["ghz"]
-shots = 1
-"""
+LATE_ARRIVAL = cloud_text(
+    jobs='[[user_jobs]]\nname = "early"\ngenerator = "ghz"\nnum_qubits = 2\nshots = 1\n',
+    extra='[arrivals]\nrate_hz = 1e-6\nnum_jobs = 1\nnum_qubits = [2, 2]\ngenerators = ["ghz"]\nshots = 1\n',
+    network='topology = "line"\nnum_nodes = 2').replace("seed = 3", "seed = 5")
 
 
 def test_a_poisson_arrival_past_the_queue_clock_is_refused_before_any_job_runs(tmp_path, monkeypatch, capsys):
@@ -61,38 +43,12 @@ def test_poisson_arrivals_inside_the_clock_are_kept():
 
 #: A job whose run fails (node1 would swap entanglement with one communication qubit), a job of no simulated time
 #: (gate durations 0) and one that runs.
-FAILED_JOB = """[run]
-name = "failed"
-scenario = "cloud"
-seed = 3
-[network]
-topology = "line"
-num_nodes = 4
-[network.link]
-distance_km = 1.0
-dark_count_rate_hz = 0.0
-[network.node]
-num_data_qubits = 2
-num_comm_qubits = 1
-[scheduler]
-policy = "backfill"
-[[user_jobs]]
-name = "q6"
-generator = "qft"
-num_qubits = 6
-shots = 2
-[[user_jobs]]
-name = "g2"
-generator = "ghz"
-num_qubits = 2
-shots = 2
-[[user_jobs]]
-name = "g8"
-generator = "ghz"
-num_qubits = 8
-shots = 2
-arrival_s = 1e-9
-"""
+FAILED_JOB = cloud_text(
+    link="dark_count_rate_hz = 0.0\n", extra='[scheduler]\npolicy = "backfill"\n',
+    jobs=''.join(f'[[user_jobs]]\nname = "{name}"\ngenerator = "{kind}"\nnum_qubits = {size}\nshots = 2\n{at}'
+                 for name, kind, size, at in (("q6", "qft", 6, ""), ("g2", "ghz", 2, ""),
+                                              ("g8", "ghz", 8, "arrival_s = 1e-9\n")))
+).replace("num_comm_qubits = 2", "num_comm_qubits = 1")
 
 
 def test_the_occupancy_chart_leaves_out_failed_jobs(tmp_path):
