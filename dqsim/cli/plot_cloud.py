@@ -47,7 +47,8 @@ def draw(run, ax) -> str:
     if "jobs" not in run.tables:
         raise DqsimError(f"{run.path}: not a cloud run (no 'jobs' table)")
     jobs = run.table("jobs")
-    held = [row for row in jobs if row["qpus"] and math.isfinite(float(row["start_s"]))]
+    # jobs that held QPUs: not rejected (no QPUs, no start) nor failed (released at their start)
+    held = [row for row in jobs if row["qpus"] and math.isfinite(float(row["start_s"])) and row["status"] != "failed"]
     names = list(run.attrs.get("qpu_names") or [])
     for row in held:
         for qpu in str(row["qpus"]).split(","):

@@ -153,7 +153,9 @@ class ArrivalsSection(Section):
 
     Attributes:
         process: ``"poisson"`` (the only one).
-        rate_hz: mean arrivals per second, > 0; ``start_s + num_jobs / rate_hz`` at most 10**6 s.
+        rate_hz: mean arrivals per second, > 0; ``start_s + num_jobs / rate_hz`` at most 10**6 s (a drawn
+            arrival whose job would end past the queue's clock limit, 2**61 ps, is refused before any job runs:
+            :func:`dqsim.scenarios.cloud.user_jobs_of`).
         num_jobs: how many jobs arrive, 1..10**6 (with ``[[user_jobs]]``, at most 10**6 in all).
         generators: circuit generators to draw from (``"ghz"``, ``"qft"``,
             ``"random"``; repeats weigh a generator more); default all three.

@@ -93,10 +93,10 @@ from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import interaction_weights, partition_weights
 from dqsim.engine import checkpoint
 from dqsim.engine.simulator import clock_refusal
-from dqsim.errors import DqsimError, count_of
+from dqsim.errors import ConfigError, DqsimError, count_of
 from dqsim.jobs.cloud import DEFAULT_CLOUD_TRAJECTORIES, MAX_CLOUD_QUEUE_PS, PER_SHOT
 from dqsim.network.link import LinkSpec
-from dqsim.network.network import Network
+from dqsim.network.network import Network, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec
 from dqsim.rng import Stream
 from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
@@ -929,7 +929,9 @@ def user_jobs_of(job) -> list[UserJob]:
     Poisson jobs: exponential inter-arrival times of mean ``1/rate_hz`` from
     ``start_s``, a generator drawn uniformly from ``generators``, a qubit count
     uniformly from ``num_qubits``, all from one event of the stream
-    ``(seed, node 0, "cloud-arrivals")``; random circuits get a drawn seed.
+    ``(seed, node 0, "cloud-arrivals")``; random circuits get a drawn seed. A Poisson job whose drawn arrival
+    (with the QPUs' overheads and the users' latency) passes the queue's clock limit is refused here, before any
+    job runs (:func:`_check_arrival`).
 
     Jobs of one circuit (the same generator and qubits, and for ``"random"`` the same depth and seed; the same
     QASM file) share one :class:`~dqsim.circuit.ir.Circuit` object, built once: a stream drawn from a few
@@ -959,10 +961,32 @@ def user_jobs_of(job) -> list[UserJob]:
             circuit_seed = int(rng.integers(0, 2**31))
             recipe = (("random", num_qubits, arrivals.depth, circuit_seed, True) if kind == "random"
                       else (kind, num_qubits, True))
+            _check_arrival(job, name, now_s)
             entries.append(UserJob(name, circuit_of(recipe), arrivals.shots, seconds_to_ps(now_s),
                                    arrivals.priority))
     order = sorted(range(len(entries)), key=lambda i: (entries[i].submit_ps, i))
     return [entries[i] for i in order]
+
+
+def _check_arrival(job, name: str, arrival_s: float) -> None:
+    """Refuse a Poisson job whose drawn arrival, with the QPUs' set-up and resets and the users' latency, passes
+    the queue's clock limit (:data:`~dqsim.jobs.cloud.MAX_CLOUD_QUEUE_PS`, 2**61 ps), before any job runs: the
+    load check (:meth:`~dqsim.jobs.cloud.CloudJob.least_end_ps`) sees ``[arrivals].start_s`` and the mean span
+    ``num_jobs / rate_hz`` only, and an exponential draw may pass the limit (one job at 10**-6 Hz does with
+    probability e**-2.3, 10 %).
+
+    Raises:
+        ConfigError: one line naming ``[arrivals].rate_hz``, the job, its arrival and the limit.
+    """
+    end_ps = job.least_end_ps(arrival_s, job.arrivals.shots)
+    if end_ps <= MAX_CLOUD_QUEUE_PS:
+        return
+    prefix, limit = f"{job.source}: " if job.source else "", clock_limit_allowed_by("the run's clock")
+    raise ConfigError(
+        f"{prefix}[arrivals].rate_hz = {job.arrivals.rate_hz:g}: the Poisson job {name!r} arrives at {arrival_s:.4g} s "
+        f"(drawn with [run].seed = {job.run.seed}) and holds its QPUs until at least {ps_to_seconds(end_ps):.4g} s "
+        f"(with [scheduler].job_setup_s, shot_reset_s and [user]'s latency), past the "
+        f"{limit}; raise rate_hz or lower num_jobs or start_s")
 
 
 def _time_text(ps: float, *, like: float | None = None) -> str:
