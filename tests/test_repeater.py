@@ -998,3 +998,63 @@ def test_repro_least_swap_age_counts_the_processing_delays(links, rounds):
     with pytest.raises(ConfigError, match=r"\[chain\]\.cutoff_s"):
         load_job_text(LOSSLESS.format(links=links, km=km, rounds=rounds,
                                       cutoff=f"cutoff_s = {ps_to_seconds(least - 1)!r}\n"))
+
+
+@pytest.mark.parametrize("rounds", [0, 1])
+def test_repro_nested_least_swap_age_waits_for_the_segments(rounds):
+    """Nested swapping: a repeater of level l > 1 swaps only once both its segments are complete, and each
+    segment's notice comes from its middle repeater, ``2^(l-2)`` link delays and a processing delay away. On
+    lossless direct links of 8 nested links the top repeater's pairs are ``(d + c) + (2d + c)`` older at its swap
+    than a level-1 repeater's. The job's least swap age was the level-1 one (bench/review_repeater_physics.py,
+    check ``nested_cutoff``, 2026-12-07): a cut-off between the two was accepted though the top repeater cut
+    every attempt, until max_restarts stopped the run. Now the largest swap age is the least age, and a cut-off
+    1 ps shorter is refused."""
+    links, km = 8, 80.0
+    text = LOSSLESS.format(links=links, km=km, rounds=rounds, cutoff="").replace(
+        "purification_rounds", 'swapping = "nested"\npurification_rounds')
+    section = load_job_text(text).chain
+    link = section.link_spec(links, km)
+    result = run(repeater.chain_spec(load_job_text(text), links, km), seed=1)
+    created = {(r.pair_index, r.attempt, r.link_index): r.created_ps for r in result.records.links}
+    ages = {time_ps - created[(pair, attempt, node)] for pair, attempt, node, time_ps in result.records.swaps
+            if node == links // 2}
+    least = section._least_swap_age_ps(link, links)
+    assert ages == {least}, (ages, least)
+    d, c = link.delay_ps, section.node_spec().classical_processing_delay_ps
+    assert least == section._least_swap_age_ps(link, links, level=1) + 3 * d + 2 * c
+    with pytest.raises(ConfigError, match=r"\[chain\]\.cutoff_s"):
+        load_job_text(LOSSLESS.format(links=links, km=km, rounds=rounds,
+                                      cutoff=f"cutoff_s = {ps_to_seconds(least - 1)!r}\n").replace(
+            "purification_rounds", 'swapping = "nested"\npurification_rounds'))
+    # at the least age plus one attempt period every pair passes: the run delivers without a restart
+    job = load_job_text(LOSSLESS.format(links=links, km=km, rounds=rounds,
+                                        cutoff=f"cutoff_s = {ps_to_seconds(least + link.attempt_period_ps)!r}\n")
+                        .replace("purification_rounds", 'swapping = "nested"\npurification_rounds'))
+    assert [p.restarts for p in run(repeater.chain_spec(job, links, km), seed=1).pairs] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("links, rounds, periods, swapping, fidelity", [
+    (2, 1, 6.5, "swap_asap", 0.9), (2, 2, 8.5, "swap_asap", 0.9), (4, 0, 2.5, "nested", 1.0)])
+def test_repro_the_repeaters_cutoff_estimate_counts_failed_purifications_and_nested_levels(
+        links, rounds, periods, swapping, fidelity):
+    """Since 2026-12-07 a kept pair is cut at its deadline while pumped, so a link whose purification fails makes
+    its neighbours' pairs wait for a whole new kept pair: with source fidelity 0.9 (each round succeeds with
+    ~0.88) the estimate left these failures out for repeaters and said 0.54 where 0.41 of the first attempts
+    pass (2 links, one round). Nested swapping: a level-2 repeater waits for its segments' notices as well, so
+    its pairs are older at the swap than a level-1 repeater's. The job's estimate now counts both
+    (:meth:`~dqsim.jobs.repeater.ChainSection._pass_estimate`): the share of pairs delivered at a round's first
+    attempt agrees with it within 3 standard errors (binomial)."""
+    total = 10.0 * links
+    body = (f"num_links = {links}\ntotal_distance_km = {total}\nnum_pairs = 400\npurification_rounds = {rounds}\n"
+            f'swapping = "{swapping}"\n')
+    tail = f"[chain.link]\nsource_fidelity = {fidelity}\ndark_count_rate_hz = 0.0\n"
+    section = load_job_text(BASE + body + tail).chain
+    link = section.link_spec(links, total)
+    cutoff_s = ps_to_seconds(section._least_swap_age_ps(link, links) + periods * link.attempt_period_ps)
+    job = load_job_text(BASE + body + f"cutoff_s = {cutoff_s!r}\n" + tail)
+    expected = job.chain.cutoff_pass_estimate(links, total)
+    assert 0.2 < expected < 0.8, expected
+    pairs = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND).tables["pairs"]
+    first = float(np.mean(pairs["restarts"] == 0))
+    stderr = math.sqrt(expected * (1 - expected) / len(pairs))
+    assert abs(first - expected) < 3 * stderr, (first, expected, stderr)

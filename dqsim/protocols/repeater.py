@@ -456,17 +456,14 @@ class ChainRecords:
         if self.every_attempt:
             return
         record = links[-1] if links else None
-        if record is None or not (record.pair_index == pair_index and record.attempt == attempt
-                                  and record.link_index == link_index):
-            if pumping_attempts:
-                sums = self.__dict__.setdefault("abandoned_link_attempts", {})
-                sums[pair_index] = sums.get(pair_index, 0) + pumping_attempts
-            return
-        links.pop()
-        # (records saved by a checkpoint before the sums existed have none yet; those of their abandoned
-        # attempts stay in links, where run_chain counts them as before)
-        sums = self.__dict__.setdefault("abandoned_link_attempts", {})
-        sums[pair_index] = sums.get(pair_index, 0) + record.attempts
+        if record is not None and (record.pair_index, record.attempt, record.link_index) == (pair_index, attempt,
+                                                                                               link_index):
+            pumping_attempts = links.pop().attempts
+        if pumping_attempts:
+            # (records saved by a checkpoint before the sums existed have none yet; those of their abandoned
+            # attempts stay in links, where run_chain counts them as before)
+            sums = self.__dict__.setdefault("abandoned_link_attempts", {})
+            sums[pair_index] = sums.get(pair_index, 0) + pumping_attempts
 
     @staticmethod
     def merged(parts: Sequence["ChainRecords"]) -> "ChainRecords":
