@@ -9,7 +9,7 @@ expected value below is derived in this file (the derivations are in the docstri
     PYTHONPATH=$PWD .venv/bin/python bench/review_repeater_physics.py [--quick] [check ...]
 
 Checks: link, dark, memory, swap, purify, purify_noisy, chain, damping, cutoff, cutoff_pumped, cutoff_deadline,
-pump_decoherence, least_age, nested_cutoff, summary, ranks (default: all). One line per figure:
+pump_decoherence, least_age, nested_cutoff, pumping_link, summary, ranks (default: all). One line per figure:
 ``sim ± s.e.  formula  z``; PASS when |z| <= 3 (statistical figures, s.e. from the sample) or, for
 figures that are exact in dqsim's model (the memories are exact density matrices), when
 |sim - formula| <= 1e-9. ``--quick`` runs fewer pairs (larger standard errors, same checks).
@@ -1099,6 +1099,101 @@ def check_nested_cutoff():
              float(model_f.mean()), "(model sampled)")
 
 
+# ------------------------------------------------------------------ the "link" pumping cut-off
+def link_making(rng, start, d, c, period, tau, p, cutter_initiates):
+    """One link's makings, one BBPSSW round of perfect pairs (every purification succeeds), from its initiator's
+    start: kept pair emitted at K = start + 2(d + c) + (N_k - 1)T, spare pair 3(d + c) + (N_s - 1)T after it
+    (check_cutoff_pumped), the pumped pair complete at both ends 2(d + c) after the spare's emission. A kept pair
+    whose pumping is not complete before K + tau is discarded then by the repeater (cut-off per memory) and the
+    link made again: its initiator starts at once when the repeater is its initiator (link 1), else when the
+    repeater's word reaches it, d + c later (link 0). Returns (K, C) of the making that completes."""
+    while True:
+        kept = start + 2 * (d + c) + (rng.geometric(p) - 1) * period
+        done = kept + 5 * (d + c) + (rng.geometric(p) - 1) * period
+        if done < kept + tau:
+            return kept, done
+        start = kept + tau + (0 if cutter_initiates else d + c)
+
+
+def pumped_two_link_rounds(p, d, c, period, tau, rounds, seed):
+    """Waiting times of two pumped links with the "link" pumping cut-off (my model): each link is made as
+    link_making says; the repeater swaps at max(C_0, C_1) if the pair that completed first is younger than tau
+    then, else it cuts that pair at K + tau and the whole attempt starts again (the repeater, link 1's initiator,
+    at once; node 0 d + c later: check_cutoff); B has the swap's bits d + c after the swap."""
+    rng = np.random.default_rng(seed)
+    waits = np.empty(rounds)
+    for index in range(rounds):
+        starts = (0.0, 0.0)
+        while True:
+            (k0, c0), (k1, c1) = (link_making(rng, starts[0], d, c, period, tau, p, False),
+                                  link_making(rng, starts[1], d, c, period, tau, p, True))
+            swap = max(c0, c1)
+            first_kept = k0 if c0 <= c1 else k1
+            if swap < first_kept + tau:
+                waits[index] = swap + d + c
+                break
+            cut = first_kept + tau
+            starts = (cut + d + c, cut)
+    return waits
+
+
+def check_pumping_link():
+    """The "link" pumping cut-off (a kept pair cut while pumped makes its link alone again), one BBPSSW round.
+
+    One link: its end B cuts and A starts again when told, as an abandoned attempt did, so the two policies give
+    the same pairs at the same times (exact). Two links of perfect pairs: every cut of a kept pair comes tau after
+    an emission on the attempt grid of its link's latest making, and the mean waiting time and rate against
+    pumped_two_link_rounds (my model, sampled here; s.e. combined); the "attempt" policy's rate printed beside.
+    """
+    print("pumping_link: the \"link\" pumping cut-off, one BBPSSW round", flush=True)
+    L, ng, c_ps = 10.0, 1.468, 2000
+    n = 300 if QUICK else 1200
+    d = float(round(delay_ps(L, ng)))
+    period = d
+    eta = arm_eta(L, 0.2, 0.0, 0.9)
+    p = eta * eta / 2
+    node = NodeSpec(name="n", classical_processing_delay_ps=c_ps)
+    noisy = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=0.9)
+    tau1 = int(round(5 * (d + c_ps) + 1.5 * period))
+    runs = {policy: run_chain(ChainSpec(links=[noisy], node=node, purification_rounds=1, cutoff_ps=tau1,
+                                        num_pairs=n // 3, pumping_cutoff=policy),
+                              comm=comm_mod.SingleComm(), backend=NUMPY, seed=23) for policy in ("attempt", "link")}
+    same = [(pr.delivery_ps, pr.fidelity) for pr in runs["attempt"].pairs] == \
+        [(pr.delivery_ps, pr.fidelity) for pr in runs["link"].pairs]
+    line("1 link, F0 = 0.9: pairs differing between the policies", float(not same), None, 0.0,
+         f"({n // 3} pairs, {sum(pr.restarts for pr in runs['attempt'].pairs)} abandoned attempts against "
+         f"{sum(pr.restarts for pr in runs['link'].pairs)})")
+    perfect = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=1.0)
+    for spare in (3, 6):
+        tau = int(round(5 * (d + c_ps) + (spare + 0.5) * period))
+        chains = {policy: ChainSpec(links=[perfect] * 2, node=node, purification_rounds=1, cutoff_ps=tau,
+                                    num_pairs=n, pumping_cutoff=policy) for policy in ("attempt", "link")}
+        out = run_chain(chains["link"], comm=comm_mod.SingleComm(), backend=NUMPY, seed=31, every_attempt=True)
+        whole = run_chain(chains["attempt"], comm=comm_mod.SingleComm(), backend=NUMPY, seed=31)
+        starts = {}
+        for pr in out.pairs:
+            for attempt in range(pr.restarts + 1):
+                starts[(pr.pair_index, attempt, 0)] = starts[(pr.pair_index, attempt, 1)] = pr.round_start_ps
+        for pair_index, attempt, _node, t in out.records.restarts:
+            starts[(pair_index, attempt + 1, 0)], starts[(pair_index, attempt + 1, 1)] = t + d + c_ps, t
+        worst = 0.0
+        for pair_index, attempt, _node, side, t in out.records.relinks:
+            link = 0 if side == "left" else 1
+            off = t - starts[(pair_index, attempt, link)] - 2 * (d + c_ps) - tau
+            worst = max(worst, abs(off - period * round(off / period)) if off >= 0 else abs(off))
+            starts[(pair_index, attempt, link)] = t + (d + c_ps if link == 0 else 0)
+        print(f" 2 links, tau = 5(d + c) + {spare + 0.5} T = {tau / 1e6:.3f} us, p = {p:.5f}, {n} pairs", flush=True)
+        line(f"  m={spare}: relinks tau after a kept emission (worst offset, ps)", worst, None, 0.0,
+             f"({len(out.records.relinks)} relinks, {len(out.records.restarts)} abandoned attempts)")
+        waits = pumped_two_link_rounds(p, d, c_ps, period, tau, 20_000 if QUICK else 60_000, seed=7 + spare)
+        w = np.array([pr.delivery_ps - pr.round_start_ps for pr in out.pairs], dtype=float)
+        m, se = mean_se(w / PS_PER_S)
+        line(f"  m={spare}: mean waiting time, s", m, math.hypot(se, waits.std() / PS_PER_S / math.sqrt(waits.size)),
+             float(waits.mean()) / PS_PER_S, f"(model sampled; \"attempt\" policy: "
+             f"{np.mean([pr.delivery_ps - pr.round_start_ps for pr in whole.pairs]) / PS_PER_S:.6g} s)")
+        print(f"  rate: \"link\" {out.rate_hz:.4g} pairs/s, \"attempt\" {whole.rate_hz:.4g} pairs/s", flush=True)
+
+
 RANK_JOB = """[run]
 name = "review_ranks"
 scenario = "repeater"
@@ -1150,7 +1245,7 @@ def check_ranks():
 
 CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap": check_swap, "purify": check_purify, "purify_noisy": check_purify_noisy,
           "chain": check_chain, "damping": check_chain_damping, "cutoff": check_cutoff, "cutoff_pumped": check_cutoff_pumped,
-          "cutoff_deadline": check_cutoff_deadline, "pump_decoherence": check_pump_decoherence, "least_age": check_least_age, "nested_cutoff": check_nested_cutoff, "summary": check_summary, "ranks": check_ranks}
+          "cutoff_deadline": check_cutoff_deadline, "pump_decoherence": check_pump_decoherence, "least_age": check_least_age, "nested_cutoff": check_nested_cutoff, "pumping_link": check_pumping_link, "summary": check_summary, "ranks": check_ranks}
 
 
 def main(argv):

@@ -1058,3 +1058,77 @@ def test_repro_the_repeaters_cutoff_estimate_counts_failed_purifications_and_nes
     first = float(np.mean(pairs["restarts"] == 0))
     stderr = math.sqrt(expected * (1 - expected) / len(pairs))
     assert abs(first - expected) < 3 * stderr, (first, expected, stderr)
+
+
+def _pumped_chain(links, policy, pairs, spare, fidelity=1.0):
+    """A chain of ``links`` 10-km links pumping once with the ``policy`` pumping cut-off, a cut-off ``spare + 1/2``
+    attempt periods past the least swap age, processing delay 2 us."""
+    text = ONE_LINK.format(km=10.0, pairs=1, rounds=1, cutoff="").replace(
+        "[chain.node]\n", "[chain.node]\nclassical_processing_delay_ps = 2000000\n").replace(
+        "source_fidelity = 1.0", f"source_fidelity = {fidelity}")
+    section = load_job_text(text).chain
+    link = section.link_spec(1, 10.0)
+    period = link.attempt_period_ps
+    cutoff = section._least_swap_age_ps(link, links) + spare * period + period // 2
+    return ChainSpec(links=[link] * links, node=section.node_spec(), purification_rounds=1, num_pairs=pairs,
+                     cutoff_ps=cutoff, pumping_cutoff=policy)
+
+
+def test_repro_a_link_pumping_cutoff_makes_one_link_again_at_the_same_times_as_a_restart():
+    """One link: B cutting its kept pair while pumped and telling A makes the link again as the abort of the whole
+    attempt did (A starts when B's message reaches it, B at once): the same draws at the same times give the same
+    pairs at the same times, with no chain attempt abandoned, one re-made link per abandoned attempt instead."""
+    whole = run(_pumped_chain(1, "attempt", 12, 0, fidelity=0.9), seed=3, every_attempt=True)
+    local = run(_pumped_chain(1, "link", 12, 0, fidelity=0.9), seed=3, every_attempt=True)
+    assert [(p.delivery_ps, p.fidelity) for p in local.pairs] == [(p.delivery_ps, p.fidelity) for p in whole.pairs]
+    assert all(p.restarts == 0 for p in local.pairs) and len(local.records.restarts) == 0
+    assert [(t[0], t[2], t[3]) for t in whole.records.restarts] == [(t[0], t[2], t[4]) for t in local.records.relinks]
+    assert len(local.records.relinks) > len(local.pairs)  # (p ~ 0.26, one spare attempt: most kept pairs are cut)
+    # the link record of the delivering making counts the attempts of the round's earlier makings too, as the
+    # round's sum counts those of its abandoned attempts (records folded, as a job keeps them)
+    folded = run(_pumped_chain(1, "attempt", 12, 0, fidelity=0.9), seed=3).pairs
+    assert [p.link_attempts_total for p in local.pairs] == [p.link_attempts_total for p in folded]
+    assert [p.link_attempts_max for p in local.pairs] == [p.link_attempts_total for p in folded]
+
+
+def test_repro_a_link_pumping_cutoff_remakes_only_that_link_at_its_deadline():
+    """Two links, one pumping round of perfect pairs, the ``"link"`` pumping cut-off: the repeater discards a kept
+    pair still being pumped exactly ``cutoff`` after its emission and makes that link again (its initiator starts
+    then, or when the repeater's message reaches it, ``d + c`` later), while the other link keeps its pair: each
+    cut comes ``cutoff`` after an emission on the attempt grid of the link's latest making
+    (``start + 2(d + c) + k·T``), and the delivering making's kept pair is on it too. A whole chain attempt is
+    abandoned only by a pumped pair that waits too long for the other link (then every link starts again)."""
+    chain = _pumped_chain(2, "link", 12, 3)
+    out = run(chain, seed=3, every_attempt=True)
+    period, cutoff, handshake = chain.links[0].attempt_period_ps, chain.cutoff_ps, 2 * chain.latency_ps(0, 1)
+    assert len(out.records.relinks) >= len(out.pairs), out.records.relinks
+    starts = {}  # (pair_index, attempt, link) -> when the link's initiator started its latest making
+    for pair in out.pairs:
+        for attempt in range(pair.restarts + 1):
+            for link in (0, 1):
+                starts[(pair.pair_index, attempt, link)] = pair.round_start_ps
+    for pair_index, attempt, node, time_ps in out.records.restarts:  # an abort: node 1 at once, node 0 d + c later
+        starts[(pair_index, attempt + 1, 0)] = time_ps + chain.latency_ps(1, 0)
+        starts[(pair_index, attempt + 1, 1)] = time_ps
+    for pair_index, attempt, node, side, time_ps in out.records.relinks:
+        assert node == 1
+        link = 0 if side == "left" else 1
+        offset = time_ps - starts[(pair_index, attempt, link)] - handshake - cutoff
+        assert offset >= 0 and offset % period == 0, (pair_index, attempt, side, offset)
+        starts[(pair_index, attempt, link)] = time_ps + (chain.latency_ps(1, 0) if link == 0 else 0)
+    for record in out.records.links:
+        if any(p.pair_index == record.pair_index and p.restarts == record.attempt for p in out.pairs):
+            offset = record.created_ps - starts[(record.pair_index, record.attempt, record.link_index)] - handshake
+            assert offset >= 0 and offset % period == 0, record
+
+
+def test_the_pumping_cutoff_policy_reaches_the_chain_and_needs_pumping_and_a_cutoff():
+    body = "num_links = 2\ntotal_distance_km = 20\npurification_rounds = 1\ncutoff_s = 0.01\n"
+    job = load_job_text(BASE + body + 'pumping_cutoff = "link"\n')
+    assert repeater.chain_spec(job, 2, 20.0).pumping_cutoff == "link"
+    assert repeater.chain_spec(load_job_text(BASE + body), 2, 20.0).pumping_cutoff == "attempt"
+    for text, why in ((body.replace("cutoff_s = 0.01\n", ""), "no cutoff_s"),
+                      (body.replace("purification_rounds = 1", "purification_rounds = 0"), "purification_rounds = 0")):
+        with pytest.raises(ConfigError, match=re.escape(f'[chain].pumping_cutoff = "link": only used with '
+                                                        f"purification_rounds >= 1 and a cutoff_s (here {why})")):
+            load_job_text(BASE + text + 'pumping_cutoff = "link"\n')

@@ -145,6 +145,9 @@ class ChainSection(Section):
         purification_rounds: entanglement-pumping rounds per elementary link, 0..2 (default 0).
         purification: ``"bbpssw"`` (default) or ``"dejmps"``; only with purification_rounds >= 1.
         cutoff_s: memory cut-off, s, in (0, 10**6] (absent: none); see :mod:`dqsim.protocols.repeater`.
+        pumping_cutoff: what a kept pair that reaches the cut-off while it is pumped costs: ``"attempt"``
+            (default) the whole chain attempt, ``"link"`` only its link, made again while the other links keep
+            their pairs; only with purification_rounds >= 1 and cutoff_s.
         num_pairs: end-to-end pairs per configuration, 1..10**6 (default 100).
         max_restarts: chain attempts abandoned at the cut-off per pair before the run
             stops with an error, 0..10**9 (default 10_000).
@@ -165,6 +168,7 @@ class ChainSection(Section):
     purification_rounds: bounded_int(0, 2) = 0
     purification: Literal["bbpssw", "dejmps"] = "bbpssw"
     cutoff_s: Optional[bounded_real(0.0, MAX_CUTOFF_S, low_open=True)] = None
+    pumping_cutoff: Literal["attempt", "link"] = "attempt"
     num_pairs: bounded_int(1, MAX_CHAIN_PAIRS) = 100
     max_restarts: bounded_int(0, 10**9) = 10_000
     reference_rate_hz: Optional[bounded_real(0.0, low_open=True)] = None
@@ -199,6 +203,10 @@ class ChainSection(Section):
         if "purification" in self.model_fields_set and self.purification_rounds == 0:
             raise job_error("only used with purification_rounds >= 1 (here purification_rounds = 0)",
                             key=("purification",), value=self.purification, has_value=True)
+        if "pumping_cutoff" in self.model_fields_set and (self.purification_rounds == 0 or self.cutoff_s is None):
+            raise job_error("only used with purification_rounds >= 1 and a cutoff_s (here "
+                            + ("purification_rounds = 0)" if self.purification_rounds == 0 else "no cutoff_s)"),
+                            key=("pumping_cutoff",), value=self.pumping_cutoff, has_value=True)
         for index, links in enumerate(self.num_links):
             key = _entry_key("num_links", self.num_links, index)
             if self.swapping == "nested" and links & (links - 1):
