@@ -1243,9 +1243,12 @@ def check_ranks():
     RESULTS.append(("ranks: identical", same))
 
 
-CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap": check_swap, "purify": check_purify, "purify_noisy": check_purify_noisy,
-          "chain": check_chain, "damping": check_chain_damping, "cutoff": check_cutoff, "cutoff_pumped": check_cutoff_pumped,
-          "cutoff_deadline": check_cutoff_deadline, "pump_decoherence": check_pump_decoherence, "least_age": check_least_age, "nested_cutoff": check_nested_cutoff, "pumping_link": check_pumping_link, "summary": check_summary, "ranks": check_ranks}
+CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap": check_swap, "purify": check_purify,
+          "purify_noisy": check_purify_noisy, "chain": check_chain, "damping": check_chain_damping,
+          "cutoff": check_cutoff, "cutoff_pumped": check_cutoff_pumped, "cutoff_deadline": check_cutoff_deadline,
+          "pump_decoherence": check_pump_decoherence, "least_age": check_least_age,
+          "nested_cutoff": check_nested_cutoff, "pumping_link": check_pumping_link, "summary": check_summary,
+          "ranks": check_ranks}
 
 
 def main(argv):

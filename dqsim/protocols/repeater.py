@@ -1151,10 +1151,10 @@ class ChainNode:
         self._begin(ctx)
 
     def _relink(self, ctx, side: str, making: int, *, tell: bool) -> None:
-        """``"link"`` pumping cut-off: the link on ``side`` is made again (its ``making``-th time in this attempt) from a
-        new kept pair, at once; this node's pairs of it are discarded (its memories are reset when reserved again),
-        what it holds of the earlier making dropped. ``tell``: this node cut the kept pair, and tells the link's other
-        end, which does the same when it hears of it (if it had not cut it at the same instant itself)."""
+        """``"link"`` pumping cut-off: the link on ``side`` is made again (its ``making``-th time in this attempt)
+        from a new kept pair, at once; this node's pairs of it are discarded (its memories are reset when reserved
+        again), what it holds of the earlier making dropped. ``tell``: this node cut the kept pair, and tells the
+        link's other end, which does the same when it hears of it (if it had not cut it at the same instant)."""
         chain, node = self.chain, ctx.node
         run = ctx.node_data["chain_run"]
         key = (self.pair_index, self.attempt)
