@@ -4,6 +4,7 @@ rank independence, and job-file errors.
 Statistical checks use fixed seeds and a tolerance of 3 standard errors of the sample mean.
 """
 
+import dataclasses
 import importlib.util
 import math
 import re
@@ -1118,3 +1119,13 @@ def test_the_pumping_cutoff_policy_reaches_the_chain_and_needs_pumping_and_a_cut
         with pytest.raises(ConfigError, match=re.escape(f'[chain].pumping_cutoff = "link": only used with '
                                                         f"purification_rounds >= 1 and a cutoff_s (here {why})")):
             load_job_text(BASE + text + 'pumping_cutoff = "link"\n')
+
+
+def test_a_link_pumping_cutoff_is_bounded_by_max_restarts():
+    """With the ``"link"`` pumping cut-off no chain attempt of one link is ever abandoned, so ``max_restarts``
+    bounds the kept pairs a node cuts while pumped for one pair instead (a cut-off that lets no pumping finish
+    would otherwise run without an end)."""
+    chain = dataclasses.replace(_pumped_chain(1, "link", 4, 0, fidelity=0.9), max_restarts=1)
+    with pytest.raises(DqsimError, match=r"pair \d+: node 1 cut kept pairs while pumped 2 times at the memory "
+                                         r"cut-off \([0-9.e-]+ s\); raise the cut-off or max_restarts"):
+        run(chain, seed=3)

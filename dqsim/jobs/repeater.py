@@ -335,7 +335,9 @@ class ChainSection(Section):
         1)`` (``Y_k`` the failed attempts of ``k`` pairs, negative binomial), and the last turn succeeds. Each link
         then passes its pumping with ``Σ_f S·∏_(i<=f) (1 − S)·w_i`` (at most :data:`MAX_ESTIMATED_FAILURES` terms;
         1 for an unbounded cut-off), a factor per link. One link (no repeater) keeps its exact
-        renewal (``cutoff_pass_probability``'s ``purify_success``: its end B does not wait for another link).
+        renewal (``cutoff_pass_probability``'s ``purify_success``: its end B does not wait for another link). With
+        ``pumping_cutoff = "link"`` a kept pair cut while pumped only makes its link again: the estimate, which
+        counts such a cut as the attempt's end, errs low there (more so on one link, where no attempt ends so).
         Checked against simulated chains in ``tests/test_repeater.py``
         (``test_a_rounds_first_attempt_passes_the_cutoff_as_estimated``)."""
         p, period = link.success_probability, link.attempt_period_ps

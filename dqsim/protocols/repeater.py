@@ -972,7 +972,8 @@ class ChainNode:
     the node.
 
     Raises (from ``run``):
-        DqsimError: more than ``chain.max_restarts`` attempts abandoned for one pair.
+        DqsimError: more than ``chain.max_restarts`` attempts abandoned for one pair, or (``"link"`` pumping
+            cut-off) more than that many kept pairs cut while pumped by one node for one pair.
     """
 
     #: Process classes of a link side and of a cut-off timer (the scenario's resumable ones).
@@ -1176,6 +1177,12 @@ class ChainNode:
             if links and links[-1][:3] == (*key, link_index):  # pumped here before the other end's cut came
                 links.pop()
         if tell:
+            cut = self.relinks_in_round = self.__dict__.get("relinks_in_round", 0) + 1
+            if cut > chain.max_restarts:  # (a cut-off that lets no pumping finish would run on without an end)
+                cutoff_s = ps_to_seconds(chain.cutoff_ps)
+                raise DqsimError(
+                    f"repeater chain: pair {key[0]}: node {node} cut kept pairs while pumped {count_of(cut, 'time')} "
+                    f"at the memory cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
             peer, peer_side = (node + 1, "left") if side == "right" else (node - 1, "right")
             ctx.send(peer, (_TAG, self.pair_index), ("relink", self.attempt, peer_side, making))
             records = ctx.node_data["records"]
@@ -1195,5 +1202,7 @@ class ChainNode:
             _drop_stale(ctx, (self.pair_index, self.attempt))
         self.pair_index += 1
         self.attempt = 0
+        if self.__dict__.get("relinks_in_round"):
+            self.relinks_in_round = 0
         self.start_ps = next_start_ps
         self.phase = _ROUND
