@@ -110,7 +110,8 @@ class PairResult:
         restarts: chain attempts abandoned at the cut-off before this one.
         links_created_ps: latest emission time of the links' pairs in the
             delivering attempt, ps.
-        link_attempts_max: most attempts any link spent in the delivering attempt.
+        link_attempts_max: most attempts any link spent in the delivering attempt (with the ``"link"`` pumping
+            cut-off, its makings before a kept pair was cut while pumped included).
         link_attempts_total: attempts of all links in the round (abandoned attempts included).
         bell_weights: the pair's Bell weights ``(Φ+, Φ−, Ψ+, Ψ−)`` then (the first is ``fidelity``).
         memory_time_ps: the time the delivered pair's qubits spent in memories, summed over them, ps
