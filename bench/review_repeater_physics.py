@@ -9,7 +9,7 @@ expected value below is derived in this file (the derivations are in the docstri
     PYTHONPATH=$PWD .venv/bin/python bench/review_repeater_physics.py [--quick] [check ...]
 
 Checks: link, dark, memory, swap, purify, purify_noisy, chain, damping, cutoff, cutoff_pumped, cutoff_deadline,
-pump_decoherence, least_age, summary, ranks (default: all). One line per figure:
+pump_decoherence, least_age, nested_cutoff, pumping_link, summary, ranks (default: all). One line per figure:
 ``sim ± s.e.  formula  z``; PASS when |z| <= 3 (statistical figures, s.e. from the sample) or, for
 figures that are exact in dqsim's model (the memories are exact density matrices), when
 |sim - formula| <= 1e-9. ``--quick`` runs fewer pairs (larger standard errors, same checks).
@@ -898,6 +898,302 @@ def check_least_age():
              None, float(max(ages)), "(job check vs run)")
 
 
+# ------------------------------------------------------------------ nested swapping with a memory cut-off
+def chain_attempt_model(E, d, c, tau, nested):
+    """One chain attempt of n equal links (n = E.shape[1]) from its links' emission times, my reading of the
+    protocol (times in ps; each row one attempt; E = inf: a link that made no pair before the attempt ended).
+
+    Link j's pair is emitted at E_j and both its ends act on the herald d + c later (H_j = E_j + d + c, the
+    station at the midpoint: check_link). Repeater k holds the pairs of links k-1 and k and applies the cut-off
+    to both, each from its emission (Rozpedek et al. 2018, cut-off per memory): it discards the older one at
+    E_old + tau, at that moment, unless it swapped before. swap_asap: it swaps at S_k = max(H_{k-1}, H_k).
+    Nested (Briegel et al. 1998, n = 2^L): repeater k at level l = 1 + (trailing zeros of k); a level-1 repeater
+    swaps as swap_asap; a level-l > 1 repeater also needs the two segments [k - h, k] and [k, k + h]
+    (h = 2^(l-1)), each complete when its middle, repeater k -+ h/2, swapped, whose notice travels h/2 link
+    delays and takes the processing delay c: S_k = max(H_{k-1}, H_k, S_{k-h/2} + (h/2)d + c, S_{k+h/2} + (h/2)d
+    + c). A repeater swaps iff S_k < E_old + tau (a child that cut sends no notice: S = inf); else it cuts at
+    kappa_k = E_old + tau. Every repeater's two bits go to B (node n), (n - k)d + c away, and B holds its own link's
+    pair at H_{n-1}: delivery D = max(H_{n-1}, max_k S_k + (n - k)d + c) when no repeater cut. A cut is told to every
+    node (|k - j|d + c to node j), which starts the next attempt when the first abort reaches it (the cutter at
+    once); whichever repeaters cut, node j therefore starts at a_j = min_k (kappa_k + |k - j|d + c) (kappa_k =
+    inf for one that swapped; a repeater whose deadline comes after an abort reached it does not cut, but by
+    the triangle inequality its term is never the least). Link j's pair is then emitted at a_j + 2(d + c) + (N_j
+    - 1)T (its initiator's handshake, as in check_link).
+
+    Memory time: link j's two memories from E_j until their nodes' swaps (ends: until D). Each dephases as
+    e^(-t/T2) (T1 = inf), a Pauli channel with eigenvalues (x, x, 1) on (X, Y, Z); a Werner pair of parameter w
+    has (w, w, w); swapping with the Pauli-frame correction composes the channels of all links and memories
+    (their eigenvalues multiply), so F = (1 + w^n (1 + 2 e^(-t/T2)))/4 at the summed memory time t.
+
+    Returns kappa (rows x n+1, inf where no cut), S (swap times, inf where none), D (inf unless it passed), the
+    summed memory time t (nan unless it passed) and a (rows x n, the next attempt's start at each initiator).
+    """
+    rows, n = E.shape
+    H = E + d + c
+    S = np.full((rows, n + 1), np.inf)
+    kappa = np.full((rows, n + 1), np.inf)
+    levels = {k: (k & -k).bit_length() for k in range(1, n)}
+    for k in sorted(range(1, n), key=lambda k: levels[k] if nested else 1):
+        old = np.minimum(E[:, k - 1], E[:, k])
+        s = np.maximum(H[:, k - 1], H[:, k])
+        if nested and levels[k] > 1:
+            half = 2 ** (levels[k] - 2)
+            for child in (k - half, k + half):
+                s = np.maximum(s, S[:, child] + half * d + c)
+        ok = s < old + tau
+        S[:, k] = np.where(ok, s, np.inf)
+        kappa[:, k] = np.where(ok, np.inf, old + tau)
+    passed = np.all(np.isinf(kappa), axis=1)
+    bits = [S[:, k] + (n - k) * d + c for k in range(1, n)]
+    D = np.where(passed, np.maximum.reduce([H[:, n - 1], *bits]), np.inf)
+    with np.errstate(invalid="ignore"):
+        t = sum((D if j == 0 else S[:, j]) + (D if j + 1 == n else S[:, j + 1]) - 2 * E[:, j] for j in range(n))
+    t = np.where(passed, t, np.nan)
+    a = np.full((rows, n), np.inf)
+    for j in range(n):
+        for k in range(1, n):
+            a[:, j] = np.minimum(a[:, j], kappa[:, k] + (0 if k == j else abs(k - j) * d + c))
+    return kappa, S, D, t, a
+
+
+def chain_monte_carlo(p, n, d, c, period, tau, nested, rounds, seed):
+    """The rounds of check_nested_cutoff's model sampled (numpy, independent of dqsim): each round starts with
+    every link at 0 (lockstep) and runs attempts until one passes; returns the waiting times D and memory times t."""
+    rng = np.random.default_rng(seed)
+    start = np.zeros((rounds, n))
+    waits, times = np.empty(rounds), np.empty(rounds)
+    todo = np.arange(rounds)
+    while todo.size:
+        N = rng.geometric(p, size=(todo.size, n))
+        E = start[todo] + 2 * (d + c) + (N - 1) * period
+        _kappa, _S, D, t, a = chain_attempt_model(E, d, c, tau, nested)
+        done = np.isfinite(D)
+        waits[todo[done]], times[todo[done]] = D[done], t[done]
+        start[todo[~done]] = a[~done]
+        todo = todo[~done]
+    return waits, times
+
+
+def first_attempt_exact(p, n, d, c, period, tau, nested, w, t2):
+    """P(a round's first attempt passes) and E[F | it passes] of the model, by summing over every (N_1..N_n)
+    up to K attempts each, one value of N_1 at a time (the tail beyond, n q^K, is returned third)."""
+    q = 1 - p
+    K = int(math.ceil(math.log(1e-8) / math.log(q)))
+    grids = np.meshgrid(*[np.arange(1, K + 1)] * (n - 1), indexing="ij")
+    rest = np.stack([g.ravel() for g in grids], axis=1).astype(float)
+    rest_weight = np.prod(p * q ** (rest - 1.0), axis=1)
+    pass_p = fid_sum = 0.0
+    for first in range(1, K + 1):
+        N = np.concatenate([np.full((len(rest), 1), float(first)), rest], axis=1)
+        weight = p * q ** (first - 1) * rest_weight
+        _kappa, _S, D, t, _a = chain_attempt_model(2 * (d + c) + (N - 1.0) * period, d, c, tau, nested)
+        passed = np.isfinite(D)
+        pass_p += float(weight[passed].sum())
+        fid_sum += float(weight[passed] @ ((1 + w ** n * (1 + 2 * np.exp(-t[passed] / PS_PER_S / t2))) / 4))
+    return pass_p, fid_sum / pass_p, n * q ** K
+
+
+def attempt_timing_deviation(run, chain_links, d, c, period, tau, nested):
+    """Exact check of the chain attempts of a run with every_attempt records against chain_attempt_model: the cut
+    times of the repeaters that cut (kappa), the swap times and the delivery time, and each link's emission on
+    its initiator's attempt grid (a_j + 2(d + c) + k T, a_j the predicted start; a round's first attempt: its
+    start). An initiator that hears of the abort between its link's emission and herald keeps no record of the
+    pair while the responder, a repeater that has not heard of it yet, may still swap with it (a swap of an
+    abandoned attempt, which changes no start time: its own deadline no longer cuts): attempts with a link
+    unrecorded are compared only where the model does not need the missing emission (the recorded cutters'
+    times), and the next attempt's starts not at all. Returns the worst deviation, ps, the attempts compared in
+    full, and the cut-offs."""
+    n = chain_links
+    created = {}
+    for r in run.records.links:
+        created.setdefault((r.pair_index, r.attempt), {})[r.link_index] = r.created_ps
+    cuts, swaps = {}, {}
+    for pair_index, attempt, node, t in run.records.restarts:
+        cuts.setdefault((pair_index, attempt), {})[node] = t
+    for pair_index, attempt, node, t in run.records.swaps:
+        swaps.setdefault((pair_index, attempt), {})[node] = t
+    worst, full = 0.0, 0
+    for pr in run.pairs:
+        start = np.full(n, float(pr.round_start_ps))
+        for attempt in range(pr.restarts + 1):
+            key = (pr.pair_index, attempt)
+            E = np.array([[created.get(key, {}).get(j, np.inf) for j in range(n)]])
+            complete = bool(np.all(np.isfinite(E)))
+            for j in range(n):  # each made link's emission on its initiator's attempt grid from the predicted start
+                if start is not None and np.isfinite(E[0, j]):
+                    off = E[0, j] - start[j] - 2 * (d + c)
+                    worst = max(worst, abs(off - period * round(off / period)) if off >= 0 else abs(off))
+            kappa, S, D, _t, a = chain_attempt_model(E, d, c, tau, nested)
+            full += complete
+            if attempt < pr.restarts:
+                seen = cuts.get(key, {})
+                if not seen:
+                    return math.inf, full, len(run.records.restarts)
+                for node, t in seen.items():
+                    if complete or np.isfinite(E[0, node - 1]) != np.isfinite(E[0, node]):
+                        worst = max(worst, abs(t - kappa[0, node]))
+                if complete:
+                    worst = max(worst, abs(min(seen.values()) - float(np.min(kappa))))
+                start = a[0] if complete else None
+            else:
+                worst = max(worst, abs(D[0] - pr.delivery_ps))
+                for node, t in swaps.get(key, {}).items():
+                    worst = max(worst, abs(t - S[0, node]))
+    return worst, full, len(run.records.restarts)
+
+
+def check_nested_cutoff():
+    """Nested (and swap-asap) swapping with a memory cut-off, 2 and 4 links: the model of chain_attempt_model.
+
+    Exact: every attempt's cut times, swap times, delivery time and restart offsets (attempt_timing_deviation) and
+    the first attempt's pass probability (summed over the attempt counts, first_attempt_exact: within 3 binomial
+    s.e. of the share of rounds without restart). Statistical: the rate (pairs over the last delivery time; rounds
+    follow one another a broadcast n d + c after each delivery) and the mean fidelity against the model's rounds
+    sampled here (chain_monte_carlo, 200,000 rounds; its s.e. combined with the run's). The source period T = 1.3 d
+    keeps a deadline off the attempt grid of the other links (ties of a cut and an abort change no start time).
+    """
+    print("nested cutoff: nested and swap-asap swapping with a memory cut-off, 2 and 4 links, T = 1.3 d", flush=True)
+    L, ng, c_ps, f0, t2 = 10.0, 1.468, 1000, 0.97, 5e-3
+    n_pairs = 300 if QUICK else 1200
+    d = float(round(delay_ps(L, ng)))
+    period = float(round(1.3 * d))
+    link = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=f0,
+                    source_period_ps=int(period))
+    node = NodeSpec(name="n", t2_s=t2, classical_processing_delay_ps=c_ps)
+    eta = arm_eta(L, 0.2, 0.0, 0.9)
+    p = eta * eta / 2
+    w = (4 * f0 - 1) / 3
+    cases = ((2, "nested", 1.5), (4, "nested", 2.5), (4, "nested", 4.5), (4, "swap_asap", 2.5))
+    for n, swapping, spare in cases:
+        nested = swapping == "nested"
+        top = (n.bit_length() - 1) if nested else 1  # the top level's least age: (d + c) + sum of notices
+        least = (d + c_ps) + sum(2 ** (level - 2) * d + c_ps for level in range(2, top + 1))
+        tau = int(round(least + spare * period))
+        chain = ChainSpec(links=[link] * n, node=node, swapping=swapping, cutoff_ps=tau, num_pairs=n_pairs)
+        run = run_chain(chain, comm=comm_mod.SingleComm(), backend=NUMPY, seed=41 + n, every_attempt=True)
+        first, fid_first, tail = first_attempt_exact(p, n, d, c_ps, period, tau, nested, w, t2)
+        print(f" {n} links, {swapping}: tau = least age {least / 1e6:.3f} us + {spare} T = {tau / 1e6:.3f} us,"
+              f" p = {p:.5f}, P(first attempt passes) = {first:.5f} (tail {tail:.1e}), {n_pairs} pairs", flush=True)
+        what = f"  {n} links {swapping} m={spare}:"
+        worst, attempts, cut = attempt_timing_deviation(run, n, d, c_ps, period, tau, nested)
+        line(f"{what} cut/swap/delivery/start times (worst dev, ps)", worst, None, 0.0,
+             f"({attempts} attempts in full, {cut} cut-offs)")
+        restarts = np.array([pr.restarts for pr in run.pairs])
+        line(f"{what} P(no restart)", float(np.mean(restarts == 0)), math.sqrt(first * (1 - first) / n_pairs), first,
+             "(exact sum over N_1..N_n)")
+        fids = np.array([pr.fidelity for pr in run.pairs])
+        f_first, se_first = mean_se(fids[restarts == 0])
+        line(f"{what} mean F of first-attempt pairs", f_first, se_first, fid_first, "(exact sum)")
+        waits, times = chain_monte_carlo(p, n, d, c_ps, period, tau, nested, 200_000, seed=5 + n)
+        round_ps = waits + n * d + c_ps  # (the last round's broadcast is not in the run's end time)
+        model_rate = 1 / (float(round_ps.mean()) / PS_PER_S)
+        sim_round_ps = run.end_time_ps / n_pairs + (n * d + c_ps) / n_pairs
+        w_sim = np.array([pr.delivery_ps - pr.round_start_ps for pr in run.pairs], dtype=float)
+        se_round = math.hypot(float(w_sim.std(ddof=1)) / math.sqrt(n_pairs), float(waits.std()) / math.sqrt(waits.size))
+        sim_rate = PS_PER_S / sim_round_ps
+        line(f"{what} rate, pairs/s", sim_rate, sim_rate * se_round / sim_round_ps, model_rate,
+             f"(model sampled: {waits.size} rounds; mean restarts sim {restarts.mean():.3f})")
+        model_f = (1 + w ** n * (1 + 2 * np.exp(-times / PS_PER_S / t2))) / 4
+        f_mean, f_se = mean_se(fids)
+        line(f"{what} mean F", f_mean, math.hypot(f_se, float(model_f.std()) / math.sqrt(model_f.size)),
+             float(model_f.mean()), "(model sampled)")
+
+
+# ------------------------------------------------------------------ the "link" pumping cut-off
+def link_making(rng, start, d, c, period, tau, p, cutter_initiates):
+    """One link's makings, one BBPSSW round of perfect pairs (every purification succeeds), from its initiator's
+    start: kept pair emitted at K = start + 2(d + c) + (N_k - 1)T, spare pair 3(d + c) + (N_s - 1)T after it
+    (check_cutoff_pumped), the pumped pair complete at both ends 2(d + c) after the spare's emission. A kept pair
+    whose pumping is not complete before K + tau is discarded then by the repeater (cut-off per memory) and the
+    link made again: its initiator starts at once when the repeater is its initiator (link 1), else when the
+    repeater's word reaches it, d + c later (link 0). Returns (K, C) of the making that completes."""
+    while True:
+        kept = start + 2 * (d + c) + (rng.geometric(p) - 1) * period
+        done = kept + 5 * (d + c) + (rng.geometric(p) - 1) * period
+        if done < kept + tau:
+            return kept, done
+        start = kept + tau + (0 if cutter_initiates else d + c)
+
+
+def pumped_two_link_rounds(p, d, c, period, tau, rounds, seed):
+    """Waiting times of two pumped links with the "link" pumping cut-off (my model): each link is made as
+    link_making says; the repeater swaps at max(C_0, C_1) if the pair that completed first is younger than tau
+    then, else it cuts that pair at K + tau and the whole attempt starts again (the repeater, link 1's initiator,
+    at once; node 0 d + c later: check_cutoff); B has the swap's bits d + c after the swap."""
+    rng = np.random.default_rng(seed)
+    waits = np.empty(rounds)
+    for index in range(rounds):
+        starts = (0.0, 0.0)
+        while True:
+            (k0, c0), (k1, c1) = (link_making(rng, starts[0], d, c, period, tau, p, False),
+                                  link_making(rng, starts[1], d, c, period, tau, p, True))
+            swap = max(c0, c1)
+            first_kept = k0 if c0 <= c1 else k1
+            if swap < first_kept + tau:
+                waits[index] = swap + d + c
+                break
+            cut = first_kept + tau
+            starts = (cut + d + c, cut)
+    return waits
+
+
+def check_pumping_link():
+    """The "link" pumping cut-off (a kept pair cut while pumped makes its link alone again), one BBPSSW round.
+
+    One link: its end B cuts and A starts again when told, as an abandoned attempt did, so the two policies give
+    the same pairs at the same times (exact). Two links of perfect pairs: every cut of a kept pair comes tau after
+    an emission on the attempt grid of its link's latest making, and the mean waiting time and rate against
+    pumped_two_link_rounds (my model, sampled here; s.e. combined); the "attempt" policy's rate printed beside.
+    """
+    print("pumping_link: the \"link\" pumping cut-off, one BBPSSW round", flush=True)
+    L, ng, c_ps = 10.0, 1.468, 2000
+    n = 300 if QUICK else 1200
+    d = float(round(delay_ps(L, ng)))
+    period = d
+    eta = arm_eta(L, 0.2, 0.0, 0.9)
+    p = eta * eta / 2
+    node = NodeSpec(name="n", classical_processing_delay_ps=c_ps)
+    noisy = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=0.9)
+    tau1 = int(round(5 * (d + c_ps) + 1.5 * period))
+    runs = {policy: run_chain(ChainSpec(links=[noisy], node=node, purification_rounds=1, cutoff_ps=tau1,
+                                        num_pairs=n // 3, pumping_cutoff=policy),
+                              comm=comm_mod.SingleComm(), backend=NUMPY, seed=23) for policy in ("attempt", "link")}
+    same = [(pr.delivery_ps, pr.fidelity) for pr in runs["attempt"].pairs] == \
+        [(pr.delivery_ps, pr.fidelity) for pr in runs["link"].pairs]
+    line("1 link, F0 = 0.9: pairs differing between the policies", float(not same), None, 0.0,
+         f"({n // 3} pairs, {sum(pr.restarts for pr in runs['attempt'].pairs)} abandoned attempts against "
+         f"{sum(pr.restarts for pr in runs['link'].pairs)})")
+    perfect = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=1.0)
+    for spare in (3, 6):
+        tau = int(round(5 * (d + c_ps) + (spare + 0.5) * period))
+        chains = {policy: ChainSpec(links=[perfect] * 2, node=node, purification_rounds=1, cutoff_ps=tau,
+                                    num_pairs=n, pumping_cutoff=policy) for policy in ("attempt", "link")}
+        out = run_chain(chains["link"], comm=comm_mod.SingleComm(), backend=NUMPY, seed=31, every_attempt=True)
+        whole = run_chain(chains["attempt"], comm=comm_mod.SingleComm(), backend=NUMPY, seed=31)
+        starts = {}
+        for pr in out.pairs:
+            for attempt in range(pr.restarts + 1):
+                starts[(pr.pair_index, attempt, 0)] = starts[(pr.pair_index, attempt, 1)] = pr.round_start_ps
+        for pair_index, attempt, _node, t in out.records.restarts:
+            starts[(pair_index, attempt + 1, 0)], starts[(pair_index, attempt + 1, 1)] = t + d + c_ps, t
+        worst = 0.0
+        for pair_index, attempt, _node, side, t in out.records.relinks:
+            link = 0 if side == "left" else 1
+            off = t - starts[(pair_index, attempt, link)] - 2 * (d + c_ps) - tau
+            worst = max(worst, abs(off - period * round(off / period)) if off >= 0 else abs(off))
+            starts[(pair_index, attempt, link)] = t + (d + c_ps if link == 0 else 0)
+        print(f" 2 links, tau = 5(d + c) + {spare + 0.5} T = {tau / 1e6:.3f} us, p = {p:.5f}, {n} pairs", flush=True)
+        line(f"  m={spare}: relinks tau after a kept emission (worst offset, ps)", worst, None, 0.0,
+             f"({len(out.records.relinks)} relinks, {len(out.records.restarts)} abandoned attempts)")
+        waits = pumped_two_link_rounds(p, d, c_ps, period, tau, 20_000 if QUICK else 60_000, seed=7 + spare)
+        w = np.array([pr.delivery_ps - pr.round_start_ps for pr in out.pairs], dtype=float)
+        m, se = mean_se(w / PS_PER_S)
+        line(f"  m={spare}: mean waiting time, s", m, math.hypot(se, waits.std() / PS_PER_S / math.sqrt(waits.size)),
+             float(waits.mean()) / PS_PER_S, f"(model sampled; \"attempt\" policy: "
+             f"{np.mean([pr.delivery_ps - pr.round_start_ps for pr in whole.pairs]) / PS_PER_S:.6g} s)")
+        print(f"  rate: \"link\" {out.rate_hz:.4g} pairs/s, \"attempt\" {whole.rate_hz:.4g} pairs/s", flush=True)
+
+
 RANK_JOB = """[run]
 name = "review_ranks"
 scenario = "repeater"
@@ -947,9 +1243,12 @@ def check_ranks():
     RESULTS.append(("ranks: identical", same))
 
 
-CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap": check_swap, "purify": check_purify, "purify_noisy": check_purify_noisy,
-          "chain": check_chain, "damping": check_chain_damping, "cutoff": check_cutoff, "cutoff_pumped": check_cutoff_pumped,
-          "cutoff_deadline": check_cutoff_deadline, "pump_decoherence": check_pump_decoherence, "least_age": check_least_age, "summary": check_summary, "ranks": check_ranks}
+CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap": check_swap, "purify": check_purify,
+          "purify_noisy": check_purify_noisy, "chain": check_chain, "damping": check_chain_damping,
+          "cutoff": check_cutoff, "cutoff_pumped": check_cutoff_pumped, "cutoff_deadline": check_cutoff_deadline,
+          "pump_decoherence": check_pump_decoherence, "least_age": check_least_age,
+          "nested_cutoff": check_nested_cutoff, "pumping_link": check_pumping_link, "summary": check_summary,
+          "ranks": check_ranks}
 
 
 def main(argv):

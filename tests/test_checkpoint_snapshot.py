@@ -426,6 +426,11 @@ CHAIN_OPTIONS = {
     "asap-dejmps-cutoff": ["--set", "chain.num_links=[3]", "--set", "chain.total_distance_km=[60.0]",
                            "--set", "chain.purification_rounds=1", "--set", "chain.purification=\"dejmps\"",
                            "--set", "chain.cutoff_s=0.002", "--set", "chain.max_restarts=1000"],
+    # the same with the "link" pumping cut-off (a kept pair cut while pumped makes its link alone again)
+    "asap-dejmps-linkcut": ["--set", "chain.num_links=[3]", "--set", "chain.total_distance_km=[60.0]",
+                            "--set", "chain.purification_rounds=1", "--set", "chain.purification=\"dejmps\"",
+                            "--set", "chain.cutoff_s=0.002", "--set", "chain.max_restarts=1000",
+                            "--set", "chain.pumping_cutoff=\"link\""],
 }
 
 

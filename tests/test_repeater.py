@@ -4,6 +4,7 @@ rank independence, and job-file errors.
 Statistical checks use fixed seeds and a tolerance of 3 standard errors of the sample mean.
 """
 
+import dataclasses
 import importlib.util
 import math
 import re
@@ -340,8 +341,9 @@ def test_direct_scheme_heralds_after_a_round_trip():
 
 
 def test_identical_results_on_one_and_two_ranks(tmp_path):
-    """Nested chain with cut-off restarts and an interleaved placement, purified chains (one whose kept pairs are
-    cut off while pumped, its links' ends on different ranks), the example job.
+    """Nested chain with cut-off restarts and an interleaved placement, purified chains (two whose kept pairs are
+    cut off while pumped, its links' ends on different ranks: the attempt abandoned, or the link made again), the
+    example job.
 
     The 2-rank runs overlap exchanges with events (``PIPELINED_EXCHANGE``, the
     default) but the last, the lockstep. One cuts its iterations by CPU time
@@ -357,7 +359,8 @@ def test_identical_results_on_one_and_two_ranks(tmp_path):
     results = [{key.removeprefix(f"c{i}_"): value for key, value in runs.items() if key.startswith(f"c{i}_")}
                for i in range(len(configs))]
     assert one["nested_restarts"].sum() > 0 and one["pumpcut_restarts"].sum() > 0
-    assert all((one[f"{label}_memory_time"] > 0).all() for label in ("nested", "dejmps", "pumpcut", "single", "long"))
+    assert all((one[f"{label}_memory_time"] > 0).all()
+               for label in ("nested", "dejmps", "pumpcut", "pumplink", "single", "long"))
     for two in results:
         # B's rank counts the deliveries; rank 0 shows them (engine sums work_done): index + k/4 (4 pairs)
         partial = two.pop("progress_partial")
@@ -809,19 +812,30 @@ def test_repro_a_tiny_fidelity_spread_is_not_printed_as_zero():
     assert f" ± {stderr:.1e}, " in out.summary[1] and "± 0.0000" not in out.summary[1], out.summary
 
 
-@pytest.mark.parametrize("links, rounds, periods", [(3, 0, 3.5), (2, 1, 6.5)])
-def test_a_rounds_first_attempt_passes_the_cutoff_as_estimated(links, rounds, periods):
+@pytest.mark.parametrize("links, rounds, periods, swapping, fidelity", [
+    (3, 0, 3.5, "swap_asap", None), (2, 1, 6.5, "swap_asap", None), (2, 1, 6.5, "swap_asap", 0.9),
+    (2, 2, 8.5, "swap_asap", 0.9), (4, 0, 2.5, "nested", 1.0)])
+def test_a_rounds_first_attempt_passes_the_cutoff_as_estimated(links, rounds, periods, swapping, fidelity):
     """The share of pairs delivered at a round's first attempt (links in lockstep, as
     :func:`~dqsim.network.entanglement.cutoff_pass_probability` assumes) against the job's estimate, within 3
     standard errors (binomial), for a cut-off a few attempt periods past the least swap age. (With pumping the
     repeaters of a longer chain are not independent, their shared links' pumping ages both: on 3 links with one
-    round the product gave 0.29 against 0.39 simulated, so one repeater here.)"""
+    round the product gave 0.29 against 0.39 simulated, so one repeater here.)
+
+    Since 2026-12-07 a kept pair is cut at its deadline while pumped, so a link whose purification fails makes
+    its neighbours' pairs wait for a whole new kept pair: with source fidelity 0.9 (each round succeeds with
+    ~0.88) the estimate left these failures out for repeaters and said 0.54 where 0.44 of the first attempts
+    passed (2 links, one round; 0.41 against 0.28 with two rounds). Nested swapping: a level-2 repeater waits for its
+    segments' notices as well, so its pairs are older at the swap than a level-1 repeater's (0.27 estimated, 0.18
+    passed). The job's estimate now counts both (:meth:`~dqsim.jobs.repeater.ChainSection._pass_estimate`)."""
     total = 10.0 * links
-    body = f"num_links = {links}\ntotal_distance_km = {total}\nnum_pairs = 400\npurification_rounds = {rounds}\n"
-    section = load_job_text(BASE + body).chain
+    body = (f"num_links = {links}\ntotal_distance_km = {total}\nnum_pairs = 400\npurification_rounds = {rounds}\n"
+            f'swapping = "{swapping}"\n')
+    tail = f"[chain.link]\nsource_fidelity = {fidelity}\ndark_count_rate_hz = 0.0\n" if fidelity else ""
+    section = load_job_text(BASE + body + tail).chain
     link = section.link_spec(links, total)
-    cutoff_s = ps_to_seconds(section._least_swap_age_ps(link) + periods * link.attempt_period_ps)
-    job = load_job_text(BASE + body + f"cutoff_s = {cutoff_s!r}\n")
+    cutoff_s = ps_to_seconds(section._least_swap_age_ps(link, links) + periods * link.attempt_period_ps)
+    job = load_job_text(BASE + body + f"cutoff_s = {cutoff_s!r}\n" + tail)
     expected = job.chain.cutoff_pass_estimate(links, total)
     assert 0.2 < expected < 0.8, expected
     pairs = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND).tables["pairs"]
@@ -998,3 +1012,120 @@ def test_repro_least_swap_age_counts_the_processing_delays(links, rounds):
     with pytest.raises(ConfigError, match=r"\[chain\]\.cutoff_s"):
         load_job_text(LOSSLESS.format(links=links, km=km, rounds=rounds,
                                       cutoff=f"cutoff_s = {ps_to_seconds(least - 1)!r}\n"))
+
+
+@pytest.mark.parametrize("rounds", [0, 1])
+def test_repro_nested_least_swap_age_waits_for_the_segments(rounds):
+    """Nested swapping: a repeater of level l > 1 swaps only once both its segments are complete, and each
+    segment's notice comes from its middle repeater, ``2^(l-2)`` link delays and a processing delay away. On
+    lossless direct links of 8 nested links the top repeater's pairs are ``(d + c) + (2d + c)`` older at its swap
+    than a level-1 repeater's. The job's least swap age was the level-1 one (bench/review_repeater_physics.py,
+    check ``nested_cutoff``, 2026-12-07): a cut-off between the two was accepted though the top repeater cut
+    every attempt, until max_restarts stopped the run. Now the largest swap age is the least age, and a cut-off
+    1 ps shorter is refused."""
+    links, km = 8, 80.0
+    text = LOSSLESS.format(links=links, km=km, rounds=rounds, cutoff="").replace(
+        "purification_rounds", 'swapping = "nested"\npurification_rounds')
+    section = load_job_text(text).chain
+    link = section.link_spec(links, km)
+    result = run(repeater.chain_spec(load_job_text(text), links, km), seed=1)
+    created = {(r.pair_index, r.attempt, r.link_index): r.created_ps for r in result.records.links}
+    ages = {time_ps - created[(pair, attempt, node)] for pair, attempt, node, time_ps in result.records.swaps
+            if node == links // 2}
+    least = section._least_swap_age_ps(link, links)
+    assert ages == {least}, (ages, least)
+    d, c = link.delay_ps, section.node_spec().classical_processing_delay_ps
+    assert least == section._least_swap_age_ps(link, links, level=1) + 3 * d + 2 * c
+    with pytest.raises(ConfigError, match=r"\[chain\]\.cutoff_s"):
+        load_job_text(LOSSLESS.format(links=links, km=km, rounds=rounds,
+                                      cutoff=f"cutoff_s = {ps_to_seconds(least - 1)!r}\n").replace(
+            "purification_rounds", 'swapping = "nested"\npurification_rounds'))
+    # at the least age plus one attempt period every pair passes: the run delivers without a restart
+    job = load_job_text(LOSSLESS.format(links=links, km=km, rounds=rounds,
+                                        cutoff=f"cutoff_s = {ps_to_seconds(least + link.attempt_period_ps)!r}\n")
+                        .replace("purification_rounds", 'swapping = "nested"\npurification_rounds'))
+    assert [p.restarts for p in run(repeater.chain_spec(job, links, km), seed=1).pairs] == [0, 0, 0]
+
+
+def _pumped_chain(links, policy, pairs, spare, fidelity=1.0):
+    """A chain of ``links`` 10-km links pumping once with the ``policy`` pumping cut-off, a cut-off ``spare + 1/2``
+    attempt periods past the least swap age, processing delay 2 us."""
+    text = ONE_LINK.format(km=10.0, pairs=1, rounds=1, cutoff="").replace(
+        "[chain.node]\n", "[chain.node]\nclassical_processing_delay_ps = 2000000\n").replace(
+        "source_fidelity = 1.0", f"source_fidelity = {fidelity}")
+    section = load_job_text(text).chain
+    link = section.link_spec(1, 10.0)
+    period = link.attempt_period_ps
+    cutoff = section._least_swap_age_ps(link, links) + spare * period + period // 2
+    return ChainSpec(links=[link] * links, node=section.node_spec(), purification_rounds=1, num_pairs=pairs,
+                     cutoff_ps=cutoff, pumping_cutoff=policy)
+
+
+def test_repro_a_link_pumping_cutoff_makes_one_link_again_at_the_same_times_as_a_restart():
+    """One link: B cutting its kept pair while pumped and telling A makes the link again as the abort of the whole
+    attempt did (A starts when B's message reaches it, B at once): the same draws at the same times give the same
+    pairs at the same times, with no chain attempt abandoned, one re-made link per abandoned attempt instead."""
+    whole = run(_pumped_chain(1, "attempt", 12, 0, fidelity=0.9), seed=3, every_attempt=True)
+    local = run(_pumped_chain(1, "link", 12, 0, fidelity=0.9), seed=3, every_attempt=True)
+    assert [(p.delivery_ps, p.fidelity) for p in local.pairs] == [(p.delivery_ps, p.fidelity) for p in whole.pairs]
+    assert all(p.restarts == 0 for p in local.pairs) and len(local.records.restarts) == 0
+    assert [(t[0], t[2], t[3]) for t in whole.records.restarts] == [(t[0], t[2], t[4]) for t in local.records.relinks]
+    assert len(local.records.relinks) > len(local.pairs)  # (p ~ 0.26, one spare attempt: most kept pairs are cut)
+    # the link record of the delivering making counts the attempts of the round's earlier makings too, as the
+    # round's sum counts those of its abandoned attempts (records folded, as a job keeps them)
+    folded = run(_pumped_chain(1, "attempt", 12, 0, fidelity=0.9), seed=3).pairs
+    assert [p.link_attempts_total for p in local.pairs] == [p.link_attempts_total for p in folded]
+    assert [p.link_attempts_max for p in local.pairs] == [p.link_attempts_total for p in folded]
+
+
+def test_repro_a_link_pumping_cutoff_remakes_only_that_link_at_its_deadline():
+    """Two links, one pumping round of perfect pairs, the ``"link"`` pumping cut-off: the repeater discards a kept
+    pair still being pumped exactly ``cutoff`` after its emission and makes that link again (its initiator starts
+    then, or when the repeater's message reaches it, ``d + c`` later), while the other link keeps its pair: each
+    cut comes ``cutoff`` after an emission on the attempt grid of the link's latest making
+    (``start + 2(d + c) + k·T``), and the delivering making's kept pair is on it too. A whole chain attempt is
+    abandoned only by a pumped pair that waits too long for the other link (then every link starts again)."""
+    chain = _pumped_chain(2, "link", 12, 3)
+    out = run(chain, seed=3, every_attempt=True)
+    period, cutoff, handshake = chain.links[0].attempt_period_ps, chain.cutoff_ps, 2 * chain.latency_ps(0, 1)
+    assert len(out.records.relinks) >= len(out.pairs), out.records.relinks
+    starts = {}  # (pair_index, attempt, link) -> when the link's initiator started its latest making
+    for pair in out.pairs:
+        for attempt in range(pair.restarts + 1):
+            for link in (0, 1):
+                starts[(pair.pair_index, attempt, link)] = pair.round_start_ps
+    for pair_index, attempt, node, time_ps in out.records.restarts:  # an abort: node 1 at once, node 0 d + c later
+        starts[(pair_index, attempt + 1, 0)] = time_ps + chain.latency_ps(1, 0)
+        starts[(pair_index, attempt + 1, 1)] = time_ps
+    for pair_index, attempt, node, side, time_ps in out.records.relinks:
+        assert node == 1
+        link = 0 if side == "left" else 1
+        offset = time_ps - starts[(pair_index, attempt, link)] - handshake - cutoff
+        assert offset >= 0 and offset % period == 0, (pair_index, attempt, side, offset)
+        starts[(pair_index, attempt, link)] = time_ps + (chain.latency_ps(1, 0) if link == 0 else 0)
+    for record in out.records.links:
+        if any(p.pair_index == record.pair_index and p.restarts == record.attempt for p in out.pairs):
+            offset = record.created_ps - starts[(record.pair_index, record.attempt, record.link_index)] - handshake
+            assert offset >= 0 and offset % period == 0, record
+
+
+def test_the_pumping_cutoff_policy_reaches_the_chain_and_needs_pumping_and_a_cutoff():
+    body = "num_links = 2\ntotal_distance_km = 20\npurification_rounds = 1\ncutoff_s = 0.01\n"
+    job = load_job_text(BASE + body + 'pumping_cutoff = "link"\n')
+    assert repeater.chain_spec(job, 2, 20.0).pumping_cutoff == "link"
+    assert repeater.chain_spec(load_job_text(BASE + body), 2, 20.0).pumping_cutoff == "attempt"
+    for text, why in ((body.replace("cutoff_s = 0.01\n", ""), "no cutoff_s"),
+                      (body.replace("purification_rounds = 1", "purification_rounds = 0"), "purification_rounds = 0")):
+        with pytest.raises(ConfigError, match=re.escape(f'[chain].pumping_cutoff = "link": only used with '
+                                                        f"purification_rounds >= 1 and a cutoff_s (here {why})")):
+            load_job_text(BASE + text + 'pumping_cutoff = "link"\n')
+
+
+def test_a_link_pumping_cutoff_is_bounded_by_max_restarts():
+    """With the ``"link"`` pumping cut-off no chain attempt of one link is ever abandoned, so ``max_restarts``
+    bounds the kept pairs a node cuts while pumped for one pair instead (a cut-off that lets no pumping finish
+    would otherwise run without an end)."""
+    chain = dataclasses.replace(_pumped_chain(1, "link", 4, 0, fidelity=0.9), max_restarts=1)
+    with pytest.raises(DqsimError, match=r"pair \d+: node 1 cut kept pairs while pumped 2 times at the memory "
+                                         r"cut-off \([0-9.e-]+ s\); raise the cut-off or max_restarts"):
+        run(chain, seed=3)

@@ -47,7 +47,6 @@ from dqsim.network.entanglement import cutoff_pass_probability, least_mean_attem
 from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec
-from dqsim.network.werner import bbpssw_fidelity, bbpssw_success_probability
 from dqsim.units import ps_to_seconds, seconds_to_ps
 
 __all__ = ["ChainSection", "RepeaterJob", "MAX_CHAIN_LINKS"]
@@ -69,6 +68,10 @@ MAX_CUTOFF_S = 10**6
 #: Estimated chain attempts per delivered pair above which ``dqsim check`` and ``dqsim run`` warn of the
 #: cut-off (:meth:`ChainSection.cutoff_warning`): more than 99% of attempts abandoned.
 CUTOFF_WARN_ATTEMPTS_PER_PAIR = 100
+
+#: Most failed pumping turns per link that the cut-off pass estimate sums over
+#: (:meth:`ChainSection._pass_estimate`; a turn passes with at least 1/4, so the terms left are below 0.75**200).
+MAX_ESTIMATED_FAILURES = 200
 
 #: Smallest link success probability per attempt that a run may need (below it
 #: a pair takes more than 10^9 attempts on average).
@@ -142,6 +145,9 @@ class ChainSection(Section):
         purification_rounds: entanglement-pumping rounds per elementary link, 0..2 (default 0).
         purification: ``"bbpssw"`` (default) or ``"dejmps"``; only with purification_rounds >= 1.
         cutoff_s: memory cut-off, s, in (0, 10**6] (absent: none); see :mod:`dqsim.protocols.repeater`.
+        pumping_cutoff: what a kept pair that reaches the cut-off while it is pumped costs: ``"attempt"``
+            (default) the whole chain attempt, ``"link"`` only its link, made again while the other links keep
+            their pairs; only with purification_rounds >= 1 and cutoff_s.
         num_pairs: end-to-end pairs per configuration, 1..10**6 (default 100).
         max_restarts: chain attempts abandoned at the cut-off per pair before the run
             stops with an error, 0..10**9 (default 10_000).
@@ -162,6 +168,7 @@ class ChainSection(Section):
     purification_rounds: bounded_int(0, 2) = 0
     purification: Literal["bbpssw", "dejmps"] = "bbpssw"
     cutoff_s: Optional[bounded_real(0.0, MAX_CUTOFF_S, low_open=True)] = None
+    pumping_cutoff: Literal["attempt", "link"] = "attempt"
     num_pairs: bounded_int(1, MAX_CHAIN_PAIRS) = 100
     max_restarts: bounded_int(0, 10**9) = 10_000
     reference_rate_hz: Optional[bounded_real(0.0, low_open=True)] = None
@@ -196,6 +203,10 @@ class ChainSection(Section):
         if "purification" in self.model_fields_set and self.purification_rounds == 0:
             raise job_error("only used with purification_rounds >= 1 (here purification_rounds = 0)",
                             key=("purification",), value=self.purification, has_value=True)
+        if "pumping_cutoff" in self.model_fields_set and (self.purification_rounds == 0 or self.cutoff_s is None):
+            raise job_error("only used with purification_rounds >= 1 and a cutoff_s (here "
+                            + ("purification_rounds = 0)" if self.purification_rounds == 0 else "no cutoff_s)"),
+                            key=("pumping_cutoff",), value=self.pumping_cutoff, has_value=True)
         for index, links in enumerate(self.num_links):
             key = _entry_key("num_links", self.num_links, index)
             if self.swapping == "nested" and links & (links - 1):
@@ -243,61 +254,122 @@ class ChainSection(Section):
         exchange (``h + c + d + c``). Before 2026-12-07 the ``c`` terms were left out (the estimate added one),
         so a cut-off a few ``c`` above that age was accepted though no pair could pass it. (Since 2026-12-07 a
         pumped kept pair is discarded at its deadline while it is pumped, not once complete; no pair younger
-        than this age can be complete either way, so this bound is unchanged.)
+        than this age can be complete either way, so this bound is unchanged.) With nested swapping the top
+        repeater also waits for its segments' notices (:meth:`_least_swap_age_ps`).
         """
         if self.cutoff_s is None:
             return
-        age_ps = self._least_swap_age_ps(self.link_spec(links, total))
+        age_ps = self._least_swap_age_ps(self.link_spec(links, total), links)
         least_s = ps_to_seconds(age_ps)
         if self.cutoff_s <= least_s:
             rounds = f" with {self.purification_rounds} pumping round(s)" if self.purification_rounds else ""
+            nested = self.swapping == "nested" and links > 2
+            holder = "the top nested repeater" if nested else "a repeater" if links > 1 else "a chain end"
             raise job_error(
                 f"no pair could ever be {'swapped' if links > 1 else 'delivered'}: over links of {total / links:g} "
-                f"km ({links} link(s)){rounds} a {'repeater' if links > 1 else 'chain end'} holds its pair "
+                f"km ({links} link(s)){rounds} {holder} holds its pair "
                 f"{least_s:.3g} s after the emission at the earliest (heralds, handshakes, bit exchanges, "
-                f"processing delays); allowed cutoff_s > {least_s:.3g}", key=("cutoff_s",), value=self.cutoff_s,
-                has_value=True)
+                f"{'segment notices, ' if nested else ''}processing delays); allowed cutoff_s > {least_s:.3g}",
+                key=("cutoff_s",), value=self.cutoff_s, has_value=True)
 
-    def _least_swap_age_ps(self, link: LinkSpec) -> int:
+    def _least_swap_age_ps(self, link: LinkSpec, links: int = 1, level: int | None = None) -> int:
         """The least age of a repeater's pair when it could swap it, ps, its processing delays included
-        (:meth:`_check_cutoff`; ``tests/test_repeater.py`` checks it against lossless runs)."""
+        (:meth:`_check_cutoff`; ``tests/test_repeater.py`` checks it against lossless runs), for the repeaters of
+        nested ``level`` (``None``: the largest a chain of ``links`` links has; 1 with ``swap_asap``).
+
+        A level-``l > 1`` repeater of nested swapping also waits for the notices that its two segments are
+        complete, each from the segment's middle repeater, ``2^(l-2)`` link delays and a processing delay away,
+        whose pairs are as old as its own in a lossless chain: each level adds ``2^(l-2)·d + c`` (before
+        2026-12-07 the level-1 age was taken for every repeater, so a cut-off the top repeater could never meet
+        was accepted: ``bench/review_repeater_physics.py``, check ``nested_cutoff``)."""
         delay, herald, source = link.delay_ps, link.herald_delay_ps, link.effective_source_period_ps
         c = self.node_spec().classical_processing_delay_ps
         age_ps = 0
         for round_index in range(self.purification_rounds):
             first = round_index == 0
             age_ps += max(herald + (2 if first else 3) * delay + (3 if first else 4) * c, source)
-        return age_ps + herald + c + (delay + c if self.purification_rounds else 0)
+        age_ps += herald + c + (delay + c if self.purification_rounds else 0)
+        if level is None:
+            level = (links.bit_length() - 1) if self.swapping == "nested" else 1
+        return age_ps + sum(2 ** (upper - 2) * delay + c for upper in range(2, level + 1))
 
     def _pumping_success(self, link: LinkSpec) -> tuple[float, ...]:
         """Success probability of each pumping round of Werner pairs of the link's fidelity ``F``, memories and
-        gates ideal (the estimate of a 1-link chain's cut-off pass, :meth:`cutoff_pass_estimate`): round 1
-        ``F² + 2F·g + 5g²`` (``g = (1 − F)/3``), round 2 with the kept pair at ``F1`` of round 1 ``F1·F + F1·g +
-        g1·F + 5·g1·g`` (Bennett et al., PRL 76, 722 (1996); DEJMPS gives the same for Werner inputs)."""
+        gates ideal (:meth:`cutoff_pass_estimate`): round ``j`` pumps a spare pair of fidelity ``F`` into the kept
+        pair of fidelity ``F_j`` (``F_1 = F``) and succeeds with ``F_j·F + F_j·g + g_j·F + 5·g_j·g`` (``g = (1 −
+        F)/3``, ``g_j = (1 − F_j)/3``), after which the kept pair has ``F_(j+1) = (F_j·F + g_j·g)/`` that (Bennett et
+        al., PRL 76, 722 (1996), two Werner pairs of different fidelities; DEJMPS gives the same for Werner inputs).
+        Round 1 is ``F² + 2F·g + 5g²`` (:func:`~dqsim.network.werner.bbpssw_success_probability`), to a rounding
+        (before 2026-12-07 that function was called for it: the estimate may differ in its last bit)."""
         fidelity = link.delivered_fidelity
+        g = (1 - fidelity) / 3
         odds, kept = [], fidelity
-        for round_index in range(self.purification_rounds):
-            if round_index == 0:
-                odds.append(bbpssw_success_probability(fidelity))
-            else:
-                g, g1 = (1 - fidelity) / 3, (1 - kept) / 3
-                odds.append(kept * fidelity + kept * g + g1 * fidelity + 5 * g1 * g)
-            kept = bbpssw_fidelity(fidelity)
+        for _round in range(self.purification_rounds):
+            g_kept = (1 - kept) / 3
+            success = kept * fidelity + kept * g + g_kept * fidelity + 5 * g_kept * g
+            odds.append(success)
+            kept = (kept * fidelity + g_kept * g) / success
         return tuple(odds)
 
     def cutoff_pass_estimate(self, links: int, total: float) -> float:
         """Estimated probability that a chain attempt of ``links`` links over ``total`` km, its links in
         lockstep (a round's first attempt), passes every repeater's cut-off, or for one link end B's (1.0
-        without a cut-off, and for one link without pumping):
-        :func:`~dqsim.network.entanglement.cutoff_pass_probability` with the spare attempts of
-        :meth:`cutoff_warning`."""
+        without a cut-off, and for one link without pumping): :meth:`_pass_estimate` at the job's cut-off."""
         if self.cutoff_s is None:
             return 1.0
-        link = self.link_spec(links, total)
-        least_ps = self._least_swap_age_ps(link)
-        spare = max(-1, math.ceil((seconds_to_ps(self.cutoff_s) - least_ps) / link.attempt_period_ps) - 1)
-        return cutoff_pass_probability(link.success_probability, spare, links - 1, self.purification_rounds,
-                                       self._pumping_success(link) if links == 1 else ())
+        return self._pass_estimate(self.link_spec(links, total), links, seconds_to_ps(self.cutoff_s))
+
+    def _pass_estimate(self, link: LinkSpec, links: int, cutoff_ps: int) -> float:
+        """Estimated probability that a chain attempt passes a cut-off of ``cutoff_ps`` (:meth:`cutoff_warning`).
+
+        Each repeater of nested level ``l`` (swap-asap: all at level 1) may spend ``m_l = ⌈(cutoff − a_l)/T⌉ − 1``
+        spare attempts (``a_l`` its least swap age, :meth:`_least_swap_age_ps`), and the ``R_l`` of them pass with
+        :func:`~dqsim.network.entanglement.cutoff_pass_probability` ``(p, m_l, R_l, purification_rounds)``.
+
+        Failed purifications (since 2026-12-07; before, repeaters left them out and erred high where they are
+        frequent): a link's kept pair passes its ``r`` rounds with ``S = ∏ s_j`` (:meth:`_pumping_success`). A
+        failed round is known when the pumped pair would have been complete, so the link starts a new kept pair
+        (a handshake, ``2(d + c)``, and its own least age ``a_1``: ``u = a_1 + 2(d + c)`` more) while its neighbours'
+        pairs, complete then, wait: after ``f`` failed turns the attempt survives only if the new pairs and their
+        pumping fit the top level's spare time less ``f·u``, ``w_f = P(Y_(f(r+1)) <= ⌈(cutoff − a_top − f·u)/T⌉ −
+        1)`` (``Y_k`` the failed attempts of ``k`` pairs, negative binomial), and the last turn succeeds. Each link
+        then passes its pumping with ``Σ_f S·∏_(i<=f) (1 − S)·w_i`` (at most :data:`MAX_ESTIMATED_FAILURES` terms;
+        1 for an unbounded cut-off), a factor per link. One link (no repeater) keeps its exact
+        renewal (``cutoff_pass_probability``'s ``purify_success``: its end B does not wait for another link). With
+        ``pumping_cutoff = "link"`` a kept pair cut while pumped only makes its link again: the estimate, which
+        counts such a cut as the attempt's end, errs low there (more so on one link, where no attempt ends so).
+        Checked against simulated chains in ``tests/test_repeater.py``
+        (``test_a_rounds_first_attempt_passes_the_cutoff_as_estimated``)."""
+        p, period = link.success_probability, link.attempt_period_ps
+        rounds = self.purification_rounds
+
+        def spare(least_ps: int) -> int:
+            return max(-1, math.ceil((cutoff_ps - least_ps) / period) - 1)
+
+        if links == 1:
+            return cutoff_pass_probability(p, spare(self._least_swap_age_ps(link)), 0, rounds,
+                                           self._pumping_success(link))
+        top = (links.bit_length() - 1) if self.swapping == "nested" else 1
+        estimate = 1.0
+        for level in range(1, top + 1):
+            count = links >> level if self.swapping == "nested" else links - 1
+            estimate *= cutoff_pass_probability(p, spare(self._least_swap_age_ps(link, links, level)), count, rounds)
+        if rounds:
+            kept = math.prod(self._pumping_success(link))
+            c = self.node_spec().classical_processing_delay_ps
+            redo_ps = self._least_swap_age_ps(link, links, 1) + 2 * (link.delay_ps + c)
+            top_ps = self._least_swap_age_ps(link, links)
+            link_pass, term = kept, kept  # f failed turns before the one that passes: S·∏_(i<=f) (1 − S)·w_i
+            for failures in range(1, MAX_ESTIMATED_FAILURES + 1):
+                left = spare(top_ps + failures * redo_ps)
+                if left < 0:
+                    break
+                term *= (1 - kept) * cutoff_pass_probability(p, left, 0, failures * (rounds + 1))
+                link_pass += term
+                if term < 1e-17 * link_pass:
+                    break
+            estimate *= link_pass ** links
+        return estimate
 
     def cutoff_warning(self, source: str) -> str | None:
         """One line where the cut-off lets most chain attempts be abandoned (the chain with the fewest passing),
@@ -305,10 +377,11 @@ class ChainSection(Section):
 
         A repeater's pair is at least ``a`` old when the repeater could swap it (the least age of
         :meth:`_check_cutoff`: herald, pumping handshakes and bit exchanges, each with the node's classical
-        processing delay), and it ages by an attempt period ``T`` for each attempt its own link (pumping) or the other link
-        spends more, so the links may spend at most ``m = ⌈(cutoff − a)/T⌉ − 1`` spare attempts. An attempt
-        passes all ``n − 1`` repeaters with about :func:`~dqsim.network.entanglement.cutoff_pass_probability`
-        ``(p, m, n − 1, purification_rounds)`` and a pair takes about its inverse in attempts, each abandoned one
+        processing delay; with nested swapping the top repeater's, which also waits for its segments' notices), and
+        it ages by an attempt period ``T`` for each attempt its own link (pumping) or the other link spends more, so
+        the links may spend at most ``m = ⌈(cutoff − a)/T⌉ − 1`` spare attempts. An attempt passes all repeaters
+        with about :meth:`_pass_estimate` (:func:`~dqsim.network.entanglement.cutoff_pass_probability` per nested
+        level, and the failed purifications) and a pair takes about its inverse in attempts, each abandoned one
         an abort broadcast to every node. The warning comes where that is more than
         :data:`CUTOFF_WARN_ATTEMPTS_PER_PAIR` (docs/review-scale-20261206.md: 512 links of 1 km, one pumping
         round, cut-off 5e-5 s, ran for hours towards ``max_restarts``; ``jobs/repeater_chain.toml``'s 2 links of
@@ -321,34 +394,32 @@ class ChainSection(Section):
         (a fixed age: a cut-off below it is refused, :meth:`_check_cutoff`). Before 2026-12-06 one link got no
         estimate. Since 2026-12-07 an attempt is abandoned at its kept pair's deadline, also while the pair is
         being pumped (:mod:`dqsim.protocols.repeater`), so a kept pair whose pumping fails after its deadline no
-        longer starts again: for one link the estimate counts the rounds' success probabilities
-        (:meth:`_pumping_success`, Werner pairs of the link's fidelity, ideal memories; ``purify_success`` of
-        ``cutoff_pass_probability``); for repeaters it still leaves failed purifications out and errs high
-        where they are frequent (``bench/review_repeater_physics.py``, checks ``cutoff_pumped`` and
-        ``cutoff_deadline``).
+        longer starts again: the estimate counts the rounds' success probabilities (:meth:`_pumping_success`,
+        Werner pairs of the link's fidelity, ideal memories), for one link exactly (``purify_success`` of
+        ``cutoff_pass_probability``), for repeaters as :meth:`_pass_estimate` says (since 2026-12-07; before, it
+        left them out and erred high where they are frequent).
         """
         if self.cutoff_s is None:
             return None
         rounds = self.purification_rounds
         worst = None
         for links, total in self.configurations():
-            link = self.link_spec(links, total)
-            p, period_ps = link.success_probability, link.attempt_period_ps
-            least_ps = self._least_swap_age_ps(link)
             passing = self.cutoff_pass_estimate(links, total)
             if passing * CUTOFF_WARN_ATTEMPTS_PER_PAIR < 1 and (worst is None or passing < worst[0]):
-                worst = (passing, links, total, p, period_ps, least_ps)
+                worst = (passing, links, total)
         if worst is None:
             return None
-        passing, links, total, p, period_ps, least_ps = worst
-        odds = self._pumping_success(self.link_spec(links, total)) if links == 1 else ()
-        low, high = 0, 1  # the least m passing half: doubling, then bisection
-        while cutoff_pass_probability(p, high, links - 1, rounds, odds) < 0.5:
+        passing, links, total = worst
+        link = self.link_spec(links, total)
+        p, period_ps = link.success_probability, link.attempt_period_ps
+        least_ps = self._least_swap_age_ps(link, links)
+        low, high = 0, 1  # the least m passing half (a cut-off just above least + m·T): doubling, then bisection
+        while self._pass_estimate(link, links, least_ps + high * period_ps + 1) < 0.5:
             low, high = high, 2 * high
         while low < high:
             middle = (low + high) // 2
-            low, high = (middle + 1, high) if cutoff_pass_probability(p, middle, links - 1, rounds, odds) < 0.5 \
-                else (low, middle)
+            low, high = (middle + 1, high) if self._pass_estimate(link, links, least_ps + middle * period_ps + 1) \
+                < 0.5 else (low, middle)
         needed_s = ps_to_seconds(least_ps + low * period_ps)
         per_pair = f"about {1 / passing:.3g}" if passing > 0 else "more than 1e300"
         pumping = f" and {rounds} pumping round(s)" if rounds else ""
@@ -358,7 +429,8 @@ class ChainSection(Section):
                     f"{ps_to_seconds(period_ps):.3g} s per attempt its pumping spends more (p = {p:.3g}), so an "
                     f"attempt passes B's cut-off")
         else:
-            held = (f"over links of {total / links:g} km ({links} links{pumping}) a repeater's pair is "
+            whose = "the top nested repeater's" if self.swapping == "nested" and links > 2 else "a repeater's"
+            held = (f"over links of {total / links:g} km ({links} links{pumping}) {whose} pair is "
                     f"{ps_to_seconds(least_ps):.3g} s old at the earliest swap and ages "
                     f"{ps_to_seconds(period_ps):.3g} s per attempt its links spend more (p = {p:.3g} each), so an "
                     f"attempt passes all {links - 1} repeaters' cut-offs")

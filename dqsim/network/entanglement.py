@@ -744,7 +744,8 @@ def cutoff_pass_probability(success_probability: float, spare_attempts: int, num
     rounds' success probabilities ``s_j``) a kept pair's turn then ends in a pass with ``P(Y_r <= m)·∏ s_j``,
     in a failed round ``j`` before the deadline with ``F_j = P(Y_j <= m)·∏_{i<j} s_i·(1 - s_j)`` (a new turn),
     else at the cut-off, and the attempt passes with ``P(Y_r <= m)·∏ s_j / (1 - Σ_j F_j)`` (renewal; exact
-    for one round; for two, round 1's deadline is taken as round 2's, which errs low). Left out for repeaters.
+    for one round; for two, round 1's deadline is taken as round 2's, which errs low). Left out for repeaters
+    (``dqsim.jobs.repeater.ChainSection._pass_estimate`` adds them per link).
 
     Args:
         success_probability: p per attempt of each link, in [0, 1].

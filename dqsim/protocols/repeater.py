@@ -122,6 +122,19 @@ Memory cut-off (``cutoff_ps``)
     purification B takes a pair as soon as it is heralded, so only a cut-off shorter than the herald's way
     abandons it. ``max_restarts`` bounds the attempts per pair (a too-short cut-off could otherwise run forever).
 
+    A kept pair cut while it is pumped is in no longer segment yet: neither end has reported it ``linked``, so no
+    repeater has swapped it. Abandoning the whole attempt for it (``pumping_cutoff = "attempt"``, the default) is
+    a simplification; with ``"link"`` (since 2026-12-07) the node that cut it makes that link again at once, from
+    a new kept pair, and tells the link's other end (:meth:`ChainNode._relink`), which does the same when told,
+    while every other link keeps its pair (the usual policy of a cut-off per memory). The link's initiator starts
+    the new making when it cuts or is told, its source free one source period after its last attempt; its
+    record counts the attempts of the earlier makings. What a pair does that a link side reports ``linked`` and
+    the repeater then holds past its deadline is unchanged: it abandons the attempt, as it may be part of a
+    longer segment by then. On one link the two policies make the same pairs at the same times (B cuts and A
+    starts when told either way); on longer chains the other links' pairs wait for the re-made link, which a
+    short cut-off then cuts, so ``"link"`` can deliver more slowly there (``bench/review_repeater_physics.py``,
+    check ``pumping_link``).
+
 Time is spent only by fibre latency, link attempts and the nodes' classical
 processing delay (a node acts on every classical message, the station's
 herald included, that long after it arrives): gates and
@@ -155,6 +168,15 @@ PURIFICATION_PROTOCOLS = ("bbpssw", "dejmps")
 
 #: Most purification (pumping) rounds per elementary link.
 MAX_PURIFICATION_ROUNDS = 2
+
+#: What a node applying the cut-off does when a kept pair reaches it while it is pumped (:class:`ChainSpec`):
+#: ``"attempt"`` abandons the whole chain attempt, ``"link"`` discards that link's pairs and makes the link again.
+PUMPING_CUTOFF_POLICIES = ("attempt", "link")
+
+#: Serial numbers of a link side's pairs per re-made link (``"link"`` pumping cut-off): the pairs of the link's
+#: ``e``-th making after a cut-off are numbered from ``e·_EPOCH_SERIALS`` on, so no message of an earlier one is
+#: taken for theirs.
+_EPOCH_SERIALS = 1 << 40
 
 #: Message tag of the chain's control messages to a node in one round.
 _TAG = "chain"
@@ -201,6 +223,9 @@ class ChainSpec:
         purification_rounds: pumping rounds per elementary link, 0..2.
         purification: ``"bbpssw"`` or ``"dejmps"``.
         cutoff_ps: memory cut-off, ps, >= 1, or ``None`` (none).
+        pumping_cutoff: what a kept pair that reaches the cut-off while it is pumped costs: ``"attempt"``
+            (default) the whole chain attempt, ``"link"`` only its link, made again from a new kept pair while
+            the other links keep theirs (module docstring, "Memory cut-off").
         num_pairs: end-to-end pairs to deliver, >= 1.
         max_restarts: chain attempts abandoned (cut-off) per pair before the
             run stops with an error, >= 0.
@@ -222,6 +247,7 @@ class ChainSpec:
     purification_rounds: int = 0
     purification: str = "bbpssw"
     cutoff_ps: int | None = None
+    pumping_cutoff: str = "attempt"
     num_pairs: int = 1
     max_restarts: int = 10_000
     _position_ps: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -243,6 +269,7 @@ class ChainSpec:
         check_choice(where, "purification", self.purification, PURIFICATION_PROTOCOLS)
         if self.cutoff_ps is not None:
             check_int(where, "cutoff_ps", self.cutoff_ps, 1)
+        check_choice(where, "pumping_cutoff", self.pumping_cutoff, PUMPING_CUTOFF_POLICIES)
         check_int(where, "num_pairs", self.num_pairs, 1)
         check_int(where, "max_restarts", self.max_restarts, 0)
         for index, link in enumerate(links):
@@ -421,6 +448,8 @@ class ChainRecords:
             ``attempts``, summed over links and attempts; for a link cut while its pair was pumped,
             which has no record, those of the pairs it had made).
         every_attempt: keep the records of abandoned attempts (tests; memory grows with each).
+        relinks: with ``every_attempt`` and the ``"link"`` pumping cut-off, ``(pair_index, attempt, node, side,
+            time_ps)`` of every kept pair a node cut while it was pumped (its link made again); else empty.
     """
 
     deliveries: list = field(default_factory=list)
@@ -429,6 +458,7 @@ class ChainRecords:
     abandoned_link_attempts: dict = field(default_factory=dict)
     every_attempt: bool = False
     swaps: list = field(default_factory=list)
+    relinks: list = field(default_factory=list)
 
     def swapped(self, pair_index: int, attempt: int, node: int, time_ps: int) -> None:
         """Repeater ``node`` measured its two memories in chain attempt ``(pair_index, attempt)`` at ``time_ps``."""
@@ -456,17 +486,14 @@ class ChainRecords:
         if self.every_attempt:
             return
         record = links[-1] if links else None
-        if record is None or not (record.pair_index == pair_index and record.attempt == attempt
-                                  and record.link_index == link_index):
-            if pumping_attempts:
-                sums = self.__dict__.setdefault("abandoned_link_attempts", {})
-                sums[pair_index] = sums.get(pair_index, 0) + pumping_attempts
-            return
-        links.pop()
-        # (records saved by a checkpoint before the sums existed have none yet; those of their abandoned
-        # attempts stay in links, where run_chain counts them as before)
-        sums = self.__dict__.setdefault("abandoned_link_attempts", {})
-        sums[pair_index] = sums.get(pair_index, 0) + record.attempts
+        if record is not None and (record.pair_index, record.attempt, record.link_index) == (pair_index, attempt,
+                                                                                               link_index):
+            pumping_attempts = links.pop().attempts
+        if pumping_attempts:
+            # (records saved by a checkpoint before the sums existed have none yet; those of their abandoned
+            # attempts stay in links, where run_chain counts them as before)
+            sums = self.__dict__.setdefault("abandoned_link_attempts", {})
+            sums[pair_index] = sums.get(pair_index, 0) + pumping_attempts
 
     @staticmethod
     def merged(parts: Sequence["ChainRecords"]) -> "ChainRecords":
@@ -478,18 +505,20 @@ class ChainRecords:
             out.links += part.links
             out.restarts += part.restarts
             out.swaps += part.__dict__.get("swaps", [])
+            out.relinks += part.__dict__.get("relinks", [])
             for pair_index, attempts in part.__dict__.get("abandoned_link_attempts", {}).items():
                 sums[pair_index] = sums.get(pair_index, 0) + attempts
         out.deliveries.sort(key=_DELIVERY_ORDER)
         out.links.sort(key=_LINK_ORDER)
         out.restarts.sort()
         out.swaps.sort()
+        out.relinks.sort()
         out.abandoned_link_attempts = dict(sorted(sums.items()))
         return out
 
-    def packed(self) -> tuple[list, list, list, list, list]:
-        """The records as plain tuples, ``(deliveries, links, restarts, abandoned, swaps)``: what ranks send each
-        other.
+    def packed(self) -> tuple[list, list, list, list, list, list]:
+        """The records as plain tuples, ``(deliveries, links, restarts, abandoned, swaps, relinks)``: what ranks
+        send each other.
 
         A plain tuple pickles in a third of the time of a named tuple (no
         class to call on unpickling); :meth:`unpacked` makes the records again.
@@ -504,19 +533,21 @@ class ChainRecords:
             (True, 2, 'Delivery')
         """
         return ([tuple(d) for d in self.deliveries], [tuple(r) for r in self.links], list(self.restarts),
-                list(self.abandoned_link_attempts.items()), list(self.__dict__.get("swaps", [])))
+                list(self.abandoned_link_attempts.items()), list(self.__dict__.get("swaps", [])),
+                list(self.__dict__.get("relinks", [])))
 
     @staticmethod
-    def unpacked(packed: tuple[list, list, list, list, list]) -> "ChainRecords":
+    def unpacked(packed: tuple[list, ...]) -> "ChainRecords":
         """The :class:`ChainRecords` of :meth:`packed` records.
 
         Each record is made by ``tuple.__new__`` of its class, called from C
         (what ``_make`` does, without its Python call and length check: the
         tuples are :meth:`packed`'s, of the right length).
         """
-        deliveries, links, restarts, abandoned, swaps = packed
+        deliveries, links, restarts, abandoned, swaps, *relinks = packed  # (no relinks: packed before they were)
         return ChainRecords(list(map(_new_delivery, deliveries)), list(map(_new_link_record, links)),
-                            list(restarts), dict(abandoned), swaps=list(swaps))
+                            list(restarts), dict(abandoned), swaps=list(swaps),
+                            relinks=list(relinks[0]) if relinks else [])
 
 
 # ----------------------------------------------------------------- processes
@@ -534,6 +565,10 @@ class _NodeRun:
     #: its link side has made in that attempt so far (folded into the round's sums if the attempt is abandoned
     #: before the pair is pumped, :meth:`ChainRecords.abandon`). (A class attribute too, as ``abandoned``.)
     pumping: tuple | None = None
+    #: With the ``"link"`` pumping cut-off: side -> how many times this node's link on that side has been made
+    #: again in the current chain attempt (``None``: none yet; reset when an attempt starts). (A class attribute
+    #: too, as ``abandoned``.)
+    epochs: dict | None = None
 
     def pop_early(self, key):
         """The oldest event of attempt ``key`` that came early, removed; ``None`` if there is none."""
@@ -578,11 +613,13 @@ class LinkSide:
     #: The engine forgets it once it has ended (its results are in ``node_data``).
     kept_after_end = False
 
-    def __init__(self, chain: ChainSpec, node: int, key: tuple[int, int], side: str):
+    def __init__(self, chain: ChainSpec, node: int, key: tuple[int, int], side: str, epoch: int = 0,
+                 carried: tuple[int, int, int] = (0, 0, 0)):
         self.chain = chain
         self.node = node
         self.key = key
         self.side = side
+        self.epoch = epoch                # times the link was made again in this attempt (``"link"`` cut-off)
         self.initiator = initiator = side == "right"
         self.peer = node + 1 if initiator else node - 1
         self.link_index = node if initiator else node - 1
@@ -593,7 +630,9 @@ class LinkSide:
         self.peer_qubit = None            # its other memory (initiator)
         self.pair_attempts = self.pair_created_ps = self.pair_herald_ps = 0
         self.until_ps = 0                 # end of the wait for the source (initiator)
-        self.serial = self.attempts = self.pairs = self.successes = self.failures = 0
+        self.serial = self.successes = 0
+        self.attempts, self.pairs, self.failures = carried  # (the link's earlier makings in this attempt)
+        self.serial = epoch * _EPOCH_SERIALS
         self.created_ps = 0               # emission of the kept pair
         self.rounds_kept = 0              # purification rounds the kept pair has survived
         self.purify_tag = self.twirl = self.mine = None
@@ -610,7 +649,7 @@ class LinkSide:
             phase = self.phase
             if phase == _READY:
                 reply = yield ctx.receive(("epr-ready", self.pair_tag))
-                if run.current != key:
+                if self._stale(run):
                     return
                 self.peer_qubit = reply.payload
                 wait_ps = source_wait_ps(ctx, peer, link)
@@ -621,14 +660,14 @@ class LinkSide:
                     self._announce(ctx, link)
             elif phase == _EMIT:
                 yield ctx.wait(self.pair_created_ps - ctx.now_ps)
-                if run.current != key:
+                if self._stale(run):
                     return
                 emit_pair(ctx, peer, link, self.qubit, self.peer_qubit, self.pair_attempts)
                 self.phase = _HERALD
             elif phase == _HERALD:  # the station's herald is a classical message: the node acts on it c later,
                 # as the responder does on the herald the initiator forwards (the engine adds c to that one)
                 yield ctx.wait(self.pair_herald_ps + chain.node.classical_processing_delay_ps - ctx.now_ps)
-                if run.current != key:
+                if self._stale(run):
                     return
                 heralded(ctx, peer, self.pair_herald_ps, self.pair_created_ps, self.pair_attempts,
                          link.delivered_fidelity)
@@ -636,32 +675,32 @@ class LinkSide:
                     return
             elif phase == _REQUEST:
                 yield ctx.receive(("epr-request", self.pair_tag))
-                if run.current != key:
+                if self._stale(run):
                     return
                 ctx.reset([self.qubit])
                 ctx.send(peer, ("epr-ready", self.pair_tag), self.qubit)
                 self.phase = _HERALD_MESSAGE
             elif phase == _HERALD_MESSAGE:
                 msg = yield ctx.receive(("epr-herald", self.pair_tag))
-                if run.current != key:
+                if self._stale(run):
                     return
                 self.pair_herald_ps, self.pair_created_ps, self.pair_attempts, _fidelity = msg.payload
                 if self._made(ctx):
                     return
             elif phase == _SOURCE:
                 yield ctx.wait(self.until_ps - ctx.now_ps)
-                if run.current != key:
+                if self._stale(run):
                     return
                 self._announce(ctx, link)
             elif phase == _TWIRL:
                 msg = yield ctx.receive(("twirl",) + self.purify_tag)
-                if run.current != key:
+                if self._stale(run):
                     return
                 self.twirl = msg.payload
                 self._purify_gates(ctx)
             elif phase == _MEASURE:
                 (mine,) = yield ctx.measure([self.spare], error_probability=chain.node.measure_error_probability)
-                if run.current != key:
+                if self._stale(run):
                     return
                 self.mine = mine
                 ctx.reset([self.spare])
@@ -669,7 +708,7 @@ class LinkSide:
                 self.phase = _VERDICT
             else:  # _VERDICT
                 msg = yield ctx.receive(("purify", self.purify_tag))
-                if run.current != key:
+                if self._stale(run):
                     return
                 kept_ok = purify_verdict(ctx, peer, self.kept, self.mine, msg.payload, variant=chain.purification)
                 self.serial += 1
@@ -680,6 +719,8 @@ class LinkSide:
                         return
                 else:  # both pairs lost: a new kept pair
                     self.failures += 1
+                    if self.initiator and chain.cutoff_ps is not None:
+                        run.pumping = (key, self.attempts, self.pairs, self.failures)
                     self._tell_kept(ctx, None)
                     self.qubit = self.kept
                     self._start_pair(ctx)
@@ -687,7 +728,15 @@ class LinkSide:
     def may_end_waiting(self, ctx) -> bool:
         """Whether the run may end with this process waiting: its attempt was abandoned (the engine asks,
         :meth:`dqsim.engine.process.ResumableProcess.may_end_waiting`)."""
-        return ctx.node_data["chain_run"].current != self.key
+        return self._stale(ctx.node_data["chain_run"])
+
+    def _stale(self, run) -> bool:
+        """Whether this link side's attempt has ended, or (``"link"`` pumping cut-off) its link has been made again
+        since it started."""
+        if run.current != self.key:
+            return True
+        epochs = run.epochs
+        return epochs is not None and epochs.get(self.side, 0) != self.__dict__.get("epoch", 0)
 
     def _start_pair(self, ctx) -> None:
         """Start an elementary pair into ``self.qubit``; the memory is reset when reserved."""
@@ -711,7 +760,8 @@ class LinkSide:
         self.attempts += self.pair_attempts
         self.pairs += 1
         if self.initiator and self.chain.purification_rounds and self.chain.cutoff_ps is not None:
-            ctx.node_data["chain_run"].pumping = (self.key, self.attempts)  # (counted if cut off while pumped)
+            # (counted if cut off while pumped, and carried into the link's next making with the "link" cut-off)
+            ctx.node_data["chain_run"].pumping = (self.key, self.attempts, self.pairs, self.failures)
         if self.qubit == self.kept:
             self.created_ps = self.pair_created_ps
             self.rounds_kept = 0
@@ -730,7 +780,7 @@ class LinkSide:
         while the pair is pumped (:class:`ChainNode`'s ``kept`` event)."""
         chain, node = self.chain, self.node
         if chain.cutoff_ps is not None and chain.applies_cutoff(node):
-            ctx.send(node, (_TAG, self.key[0]), ("kept", self.key[1], self.side, created_ps))
+            ctx.send(node, (_TAG, self.key[0]), ("kept", self.key[1], self.side, created_ps, *self._epoch_field()))
 
     def _purify_gates(self, ctx) -> None:
         spec = self.chain.node
@@ -758,8 +808,13 @@ class LinkSide:
             ctx.node_data["records"].links.append(LinkRecord(
                 pair_index, attempt, self.link_index, self.attempts, self.pairs, self.created_ps, ctx.now_ps,
                 self.successes, self.failures))
-        ctx.send(self.node, (_TAG, pair_index), ("linked", attempt, self.side, self.created_ps))
+        ctx.send(self.node, (_TAG, pair_index), ("linked", attempt, self.side, self.created_ps, *self._epoch_field()))
         return True
+
+    def _epoch_field(self) -> tuple:
+        """What a ``kept`` or ``linked`` event adds: with the ``"link"`` pumping cut-off the link's making (its
+        node ignores one of an earlier making), else nothing."""
+        return (self.epoch,) if self.chain.__dict__.get("pumping_cutoff") == "link" else ()
 
 
 class Alarm:
@@ -857,10 +912,16 @@ def _pair_key(tag) -> tuple[int, int] | None:
     Link sides tag their messages with their pair's tag (:meth:`LinkSide._start_pair`), ``("repeater",
     pair_index, attempt, link_index, serial)``: ``(kind, pair_tag)``, or ``("twirl",) + pair_tag``.
     """
+    found = _link_serial(tag)
+    return found[:2] if found is not None else None
+
+
+def _link_serial(tag) -> tuple[int, int, int, int] | None:
+    """``(pair_index, attempt, link_index, serial)`` of a link side's message tag (:func:`_pair_key`), else ``None``."""
     if type(tag) is not tuple or len(tag) < 2:
         return None
     pair_tag = tag[1] if type(tag[1]) is tuple else tag[1:]
-    return pair_tag[1:3] if len(pair_tag) == 5 and pair_tag[0] == "repeater" else None
+    return pair_tag[1:] if len(pair_tag) == 5 and pair_tag[0] == "repeater" else None
 
 
 def _drop_stale(ctx, key: tuple[int, int]) -> None:
@@ -911,7 +972,8 @@ class ChainNode:
     the node.
 
     Raises (from ``run``):
-        DqsimError: more than ``chain.max_restarts`` attempts abandoned for one pair.
+        DqsimError: more than ``chain.max_restarts`` attempts abandoned for one pair, or (``"link"`` pumping
+            cut-off) more than that many kept pairs cut while pumped by one node for one pair.
     """
 
     #: Process classes of a link side and of a cut-off timer (the scenario's resumable ones).
@@ -964,14 +1026,18 @@ class ChainNode:
                     self._next_round(ctx, data[0])
                     continue
                 if kind == "linked":
-                    side, created_ps = data
+                    side, created_ps, *making = data
+                    if making and making[0] != (run.epochs or {}).get(side, 0):
+                        continue  # (a link made again since: "link" pumping cut-off)
                     linked[side] = created_ps
                     # (pumped: timed from its "kept" event on; a node saved before those were sent times it here)
                     timed = chain.purification_rounds and side in self.__dict__.get("kept", ())
                     if cutoff is not None and not timed:
                         ctx.spawn(self.alarm(max(0, created_ps + cutoff - ctx.now_ps), (pair_index, attempt), side))
                 elif kind == "kept":  # pumping: the kept pair's cut-off runs while it is pumped
-                    side, created_ps = data
+                    side, created_ps, *making = data
+                    if making and making[0] != (run.epochs or {}).get(side, 0):
+                        continue
                     kept = self.__dict__.setdefault("kept", {})  # (a node saved before pumped pairs were timed)
                     if created_ps is None:
                         kept.pop(side, None)
@@ -988,8 +1054,20 @@ class ChainNode:
                     # the pair in the side's kept memory now: pumped or not yet, or none (a failed purification)
                     born = linked.get(side) if side in linked else self.__dict__.get("kept", {}).get(side)
                     if not self.swapped and born is not None and ctx.now_ps >= born + chain.cutoff_ps:
+                        if chain.pumping_cutoff == "link" and side not in linked:  # still pumped: its link alone
+                            self._relink(ctx, side, (run.epochs or {}).get(side, 0) + 1, tell=True)
+                            continue
                         _abandon(ctx, chain, (pair_index, attempt), side)
                         self._next_attempt(ctx)
+                        continue
+                elif kind == "relink":  # the link's other end cut its kept pair while pumped ("link" cut-off)
+                    side, making = data
+                    if making > (run.epochs or {}).get(side, 0):
+                        if self.swapped and side in linked:  # (pumped here at the cut's instant, and swapped)
+                            _abandon(ctx, chain, (pair_index, attempt), side)
+                            self._next_attempt(ctx)
+                            continue
+                        self._relink(ctx, side, making, tell=False)
                         continue
                 if node == last == 1 and "left" in linked and chain.cutoff_ps is not None \
                         and ctx.now_ps >= linked["left"] + chain.cutoff_ps:
@@ -1039,7 +1117,10 @@ class ChainNode:
     def _begin(self, ctx) -> None:
         """Start chain attempt ``(pair_index, attempt)`` at this node: its link sides, empty bookkeeping."""
         key = (self.pair_index, self.attempt)
-        ctx.node_data["chain_run"].current = key
+        run = ctx.node_data["chain_run"]
+        run.current = key
+        if run.epochs is not None:
+            run.epochs = None
         node = ctx.node
         for side in self.chain.sides(node):
             ctx.spawn(self.link_side(self.chain, node, key, side))
@@ -1070,12 +1151,58 @@ class ChainNode:
                 f"memory cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
         self._begin(ctx)
 
+    def _relink(self, ctx, side: str, making: int, *, tell: bool) -> None:
+        """``"link"`` pumping cut-off: the link on ``side`` is made again (its ``making``-th time in this attempt)
+        from a new kept pair, at once; this node's pairs of it are discarded (its memories are reset when reserved
+        again), what it holds of the earlier making dropped. ``tell``: this node cut the kept pair, and tells the
+        link's other end, which does the same when it hears of it (if it had not cut it at the same instant)."""
+        chain, node = self.chain, ctx.node
+        run = ctx.node_data["chain_run"]
+        key = (self.pair_index, self.attempt)
+        epochs = run.epochs = dict(run.epochs or {})
+        epochs[side] = making
+        self.kept.pop(side, None)
+        self.linked.pop(side, None)
+        link_index = node if side == "right" else node - 1
+        base = making * _EPOCH_SERIALS
+        ctx.discard(lambda tag: (found := _link_serial(tag)) is not None and found[:3] == (*key, link_index)
+                    and found[3] < base)
+        carried = (0, 0, 0)
+        if side == "right":  # the initiator: its source stops now; the link's record counts the earlier makings
+            abandon_generation(ctx, node + 1, chain.links[node])
+            pumping = run.pumping
+            if pumping is not None and pumping[0] == key and len(pumping) == 4:
+                carried = pumping[1:]
+            links = ctx.node_data["records"].links
+            if links and links[-1][:3] == (*key, link_index):  # pumped here before the other end's cut came
+                links.pop()
+        if tell:
+            cut = self.relinks_in_round = self.__dict__.get("relinks_in_round", 0) + 1
+            if cut > chain.max_restarts:  # (a cut-off that lets no pumping finish would run on without an end)
+                cutoff_s = ps_to_seconds(chain.cutoff_ps)
+                raise DqsimError(
+                    f"repeater chain: pair {key[0]}: node {node} cut kept pairs while pumped {count_of(cut, 'time')} "
+                    f"at the memory cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
+            peer, peer_side = (node + 1, "left") if side == "right" else (node - 1, "right")
+            ctx.send(peer, (_TAG, self.pair_index), ("relink", self.attempt, peer_side, making))
+            records = ctx.node_data["records"]
+            if records.every_attempt:
+                records.__dict__.setdefault("relinks", []).append((*key, node, side, ctx.now_ps))
+            ctx.count(("pumping_cutoffs", node), 1)
+            ctx.log("cutoff", f"pair {key[0]} attempt {key[1]}: {side} kept pair reached the cut-off while pumped")
+        ctx.spawn(self.link_side(chain, node, key, side, making, carried))
+
     def _next_round(self, ctx, next_start_ps: int) -> None:
         """The pair was delivered: the next round starts at ``next_start_ps`` (or the run ends)."""
-        ctx.node_data["chain_run"].current = None  # (this attempt's link sides have ended; its timers need not ring)
-        if self.attempt:  # what the round's abandoned attempts left here since the last one
+        run = ctx.node_data["chain_run"]
+        run.current = None  # (this attempt's link sides have ended; its timers need not ring)
+        if run.epochs:  # what links made again ("link" pumping cut-off) left of this round, and its abandoned attempts
+            _drop_stale(ctx, (self.pair_index + 1, 0))
+        elif self.attempt:  # what the round's abandoned attempts left here since the last one
             _drop_stale(ctx, (self.pair_index, self.attempt))
         self.pair_index += 1
         self.attempt = 0
+        if self.__dict__.get("relinks_in_round"):
+            self.relinks_in_round = 0
         self.start_ps = next_start_ps
         self.phase = _ROUND

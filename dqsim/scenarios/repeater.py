@@ -110,7 +110,8 @@ class PairResult:
         restarts: chain attempts abandoned at the cut-off before this one.
         links_created_ps: latest emission time of the links' pairs in the
             delivering attempt, ps.
-        link_attempts_max: most attempts any link spent in the delivering attempt.
+        link_attempts_max: most attempts any link spent in the delivering attempt (with the ``"link"`` pumping
+            cut-off, its makings before a kept pair was cut while pumped included).
         link_attempts_total: attempts of all links in the round (abandoned attempts included).
         bell_weights: the pair's Bell weights ``(Φ+, Φ−, Ψ+, Ψ−)`` then (the first is ``fidelity``).
         memory_time_ps: the time the delivered pair's qubits spent in memories, summed over them, ps
@@ -384,7 +385,7 @@ def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
     return ChainSpec(links=[link] * num_links, node=c.node_spec(), swapping=c.swapping,
                      purification_rounds=c.purification_rounds, purification=c.purification,
                      cutoff_ps=seconds_to_ps(c.cutoff_s) if c.cutoff_s is not None else None,
-                     num_pairs=c.num_pairs, max_restarts=c.max_restarts)
+                     pumping_cutoff=c.pumping_cutoff, num_pairs=c.num_pairs, max_restarts=c.max_restarts)
 
 
 def _fidelity_spread(fidelities: np.ndarray, stderr: float) -> str:

@@ -41,6 +41,10 @@ CHAINS = [
     # swap-asap over 4 links pumped once (BBPSSW) with a cut-off that discards kept pairs while they are pumped
     ("pumpcut", ChainSpec(links=[LinkSpec(distance_km=10.0, source_fidelity=0.95)] * 4, node=NOISY,
                           purification_rounds=1, cutoff_ps=seconds_to_ps(5e-4), num_pairs=3), True),
+    # the same with the "link" pumping cut-off: a kept pair cut while pumped makes its link alone again
+    ("pumplink", ChainSpec(links=[LinkSpec(distance_km=10.0, source_fidelity=0.95)] * 4, node=NOISY,
+                           purification_rounds=1, cutoff_ps=seconds_to_ps(5e-4), num_pairs=3,
+                           pumping_cutoff="link"), True),
     # single-click links: their pairs are exact 4x4 states (not Werner), sent between ranks in the flushes
     ("single", ChainSpec(links=[LinkSpec(distance_km=10.0, scheme="single_click", bright_state_alpha=0.3)] * 4,
                          node=NOISY, num_pairs=6), True),
