@@ -103,14 +103,37 @@ def test_dqc_checkpoints_are_written_at_window_boundaries(dqc_runs):
     assert open_run(full).attrs["fidelity"] == pytest.approx(1.0, abs=1e-10)
 
 
+def signalled_resume_lines(signalled: dict, ranks: int) -> list:
+    """The resumes of each signalled run's last checkpoint (:func:`stopped_runs`) on ``ranks`` ranks, as
+    tests/mpi_scripts/dqsim_runs.py's command lines, each writing ``resumedRANKS.h5`` in the run's folder."""
+    lines = []
+    for _status, where, last in signalled.values():
+        lines += ["--then", "resume", str(last), "-o", str(where / f"resumed{ranks}.h5"), "--quiet"]
+    return lines
+
+
 @pytest.fixture(scope="module")
-def four_rank_runs(two_rank_runs, dqc_runs, tmp_path_factory):
-    """Every run on 4 ranks of this file's resume tests, in one launch (tests/mpi_scripts/dqsim_runs.py): dqc_runs'
-    middle checkpoint resumed (``resumed4.h5`` beside it); DQC run from the start with checkpoints (``four.h5`` and
-    ``ck/`` in the folder ``four``); the middle checkpoint of each chain of REPEATER_CASES resumed (``resumed4.h5``
-    in its folder of two_rank_runs); the middle checkpoint of each job of DQC_RESUMABLE resumed (``CASE-4.h5`` in
-    ``four``). Returns ``{"four": folder, "repeater": {case: (folder, middle)}, "programs": {case: (checkpoints
-    on 2 ranks, middle)}}``, the checkpoints listed before the launch (the resumes write more beside them)."""
+def two_rank_resumes(dqc_runs, qkd_signalled, dqc_signalled):
+    """Every resume on 2 ranks of this file's tests, in one launch (tests/mpi_scripts/dqsim_runs.py): dqc_runs'
+    middle checkpoint (``resumed2.h5`` beside it) and the last checkpoint of each run of qkd_signalled and
+    dqc_signalled (``resumed2.h5`` in its folder)."""
+    folder, _full, ckpts = dqc_runs
+    lines = ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(folder / "resumed2.h5"), "--quiet"]
+    for signalled in (qkd_signalled, dqc_signalled):
+        lines += signalled_resume_lines(signalled, 2)
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+
+
+@pytest.fixture(scope="module")
+def four_rank_runs(two_rank_runs, dqc_runs, two_rank_resumes, qkd_signalled, dqc_signalled, tmp_path_factory):
+    """Every run on 4 ranks of this file's resume tests, in one launch (tests/mpi_scripts/dqsim_runs.py), after
+    those on 2 (:func:`two_rank_resumes`): dqc_runs' middle checkpoint resumed (``resumed4.h5`` beside it); DQC run
+    from the start with checkpoints (``four.h5`` and ``ck/`` in the folder ``four``); the middle checkpoint of each
+    chain of REPEATER_CASES resumed (``resumed4.h5`` in its folder of two_rank_runs); the middle checkpoint of each
+    job of DQC_RESUMABLE resumed (``CASE-4.h5`` in ``four``); the last checkpoint of each run of qkd_signalled and
+    dqc_signalled resumed (``resumed4.h5`` in its folder). Returns ``{"four": folder, "repeater": {case: (folder,
+    middle)}, "programs": {case: (checkpoints on 2 ranks, middle)}}``, the checkpoints listed before the launch
+    (the resumes write more beside them)."""
     folder, _full, ckpts = dqc_runs
     four = tmp_path_factory.mktemp("ckpt_dqc_four")
     lines = ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(folder / "resumed4.h5"), "--quiet",
@@ -126,7 +149,9 @@ def four_rank_runs(two_rank_runs, dqc_runs, tmp_path_factory):
         written = checkpoints(two_rank_runs / f"dqc-{case}" / "ck")
         programs[case] = written, written[len(written) // 2]
         lines += ["--then", "resume", str(programs[case][1]), "-o", str(four / f"{case}-4.h5"), "--quiet"]
-    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=360)
+    for signalled in (qkd_signalled, dqc_signalled):
+        lines += signalled_resume_lines(signalled, 4)
+    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=480)
     return {"four": four, "repeater": repeater, "programs": programs}
 
 
@@ -141,10 +166,10 @@ def dqc_four_ranks(four_rank_runs):
 def test_dqc_resume_gives_the_uninterrupted_results(dqc_runs, ranks, request):
     folder, full, ckpts = dqc_runs
     out = folder / f"resumed{ranks}.h5"
-    if ranks == 4:
-        request.getfixturevalue("dqc_four_ranks")  # wrote out
-    else:
+    if ranks == 1:
         run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+    else:  # wrote out
+        request.getfixturevalue("two_rank_resumes" if ranks == 2 else "dqc_four_ranks")
     a, b = open_run(full), open_run(out)
     same_tables(a, b, ["shots", "links", "counts"])
     assert np.array_equal(a.table("timeline")["time_ps"], b.table("timeline")["time_ps"])
@@ -184,11 +209,12 @@ def random_window(name):
     return random.Random(name).randint(2, 8)
 
 
-def stopped_then_resumed(folder, job_args, every_sim_s, window_seed: str) -> dict:
-    """For SIGKILL and SIGUSR1: ``job_args`` started on 2 ranks (a checkpoint every ``every_sim_s``), sent that
-    signal once :func:`random_window` (seeded by ``window_seed`` and the signal's name) checkpoints exist, and
-    its last checkpoint resumed on 2 and 4 ranks: the resumes of both checkpoints in one launch per rank count
-    (tests/mpi_scripts/dqsim_runs.py). ``{how: (exit status, folder, last checkpoint, {ranks: output})}``."""
+def stopped_runs(folder, job_args, every_sim_s, window_seed: str) -> dict:
+    """For SIGKILL and SIGUSR1: ``job_args`` started on 2 ranks (a checkpoint every ``every_sim_s``) in the folder
+    ``folder/SIGNAL``, and sent that signal once :func:`random_window` (seeded by ``window_seed`` and the signal's
+    name) checkpoints exist. ``{how: (exit status, folder, last checkpoint)}``; the resumes of the last checkpoint
+    on 2 and 4 ranks (``resumed2.h5``, ``resumed4.h5`` in the folder) are :func:`two_rank_resumes`' and
+    :func:`four_rank_runs`'."""
     found = {}
     for how in ("SIGKILL", "SIGUSR1"):
         (folder / how).mkdir()
@@ -201,19 +227,20 @@ def stopped_then_resumed(folder, job_args, every_sim_s, window_seed: str) -> dic
         else:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=60)
-        found[how] = (proc.returncode, folder / how, checkpoints(folder / how / "ck")[-1], {})
-    for ranks in (2, 4):
-        lines = []
-        for how, (_status, where, last, outputs) in found.items():
-            outputs[ranks] = where / f"resumed{ranks}.h5"
-            lines += [*(["--then"] if lines else []), "resume", str(last), "-o", str(outputs[ranks]), "--quiet"]
-        run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+        found[how] = (proc.returncode, folder / how, checkpoints(folder / how / "ck")[-1])
     return found
 
 
 @pytest.fixture(scope="module")
-def qkd_stopped(tmp_path_factory):
-    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_qkd_stopped"), QKD, QKD_EVERY_S, "")
+def qkd_signalled(tmp_path_factory):
+    return stopped_runs(tmp_path_factory.mktemp("ckpt_qkd_stopped"), QKD, QKD_EVERY_S, "")
+
+
+@pytest.fixture(scope="module")
+def qkd_stopped(qkd_signalled, four_rank_runs):
+    """qkd_signalled's runs, their last checkpoints resumed on 2 and 4 ranks (:func:`four_rank_runs`, after
+    :func:`two_rank_resumes`)."""
+    return qkd_signalled
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +250,7 @@ def qkd_full(two_rank_runs):
 
 @pytest.mark.parametrize("how", ["SIGUSR1", "SIGKILL"])
 def test_qkd_stopped_or_killed_then_resumed(qkd_full, qkd_stopped, how):
-    status, folder, last, outputs = qkd_stopped[how]
+    status, folder, last = qkd_stopped[how]
     if how == "SIGUSR1":
         assert status == 75
     assert open_run(last).attrs["window_end_ps"] < qkd_full.table("links")["simulated_time_ps"].max()
@@ -259,14 +286,21 @@ def dqc_long_full(two_rank_runs):
 
 
 @pytest.fixture(scope="module")
-def dqc_stopped(tmp_path_factory):
-    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_dqc_stopped"), DQC_LONG, DQC_LONG_EVERY_S, "dqc")
+def dqc_signalled(tmp_path_factory):
+    return stopped_runs(tmp_path_factory.mktemp("ckpt_dqc_stopped"), DQC_LONG, DQC_LONG_EVERY_S, "dqc")
+
+
+@pytest.fixture(scope="module")
+def dqc_stopped(dqc_signalled, four_rank_runs):
+    """dqc_signalled's runs, their last checkpoints resumed on 2 and 4 ranks (:func:`four_rank_runs`, after
+    :func:`two_rank_resumes`)."""
+    return dqc_signalled
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGUSR1"])
 def test_dqc_killed_or_stopped_at_a_random_window_then_resumed(dqc_long_full, dqc_stopped, how):
     """Same rank count: bit-identical to a run without checkpoints; 2 -> 4 and 2 -> 1 ranks: within 1e-12."""
-    status, folder, last, _ = dqc_stopped[how]
+    status, folder, last = dqc_stopped[how]
     if how == "SIGUSR1":
         assert status == 75
     assert 0 < open_run(last).attrs["window_end_ps"] < dqc_long_full.attrs["simulated_time_ps"]
@@ -289,7 +323,7 @@ def corrupt_copy(dqc_runs, tmp_path, damage):
         shutil.copy(f, tmp_path / f.name)
     target = tmp_path / source.name
     damage(target)
-    proc = run(1, ["resume", str(target), "-o", str(tmp_path / "x.h5")], check=False)
+    proc = run_here(["resume", target, "-o", tmp_path / "x.h5", "--quiet"], check=False)  # an exception fails the test
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
