@@ -5,6 +5,7 @@ boundaries, stopped with SIGUSR1 or killed with SIGKILL, and resumed with the
 same or another number of ranks. Damaged checkpoints give one-line errors.
 """
 
+import json
 import math
 import os
 import random
@@ -500,20 +501,45 @@ def test_a_chain_without_cut_off_checkpointed_while_b_collects_bits_resumes_on_o
         same_tables(full, open_run(out), ["pairs", "summary"])
 
 
-def test_repro_replicated_register_checkpointed_on_three_ranks(tmp_path):
+#: A register split over the ranks (> 12 qubits): 14 qubits on the 4 QPUs.
+GHZ14 = ["jobs/dqc_ghz_4qpu.toml", "--set", "circuit.num_qubits=14",
+         "--set", "distribution.assignment=[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3]"]
+
+
+@pytest.fixture(scope="module")
+def three_rank_runs(tmp_path_factory):
+    """This file's runs on 3 ranks, in one launch (tests/mpi_scripts/dqsim_runs.py), in the folder ``root``:
+    GHZ14's last checkpoint (written by a run on 1 rank in this process, into ``root/sharded``) resumed, which
+    must end with status 2 on every rank; DQC run with checkpoints (``root/replicated/full.h5``, ``ck/``), then
+    its middle checkpoint resumed (``resumed3.h5`` beside it). Returns ``(root, the sharded checkpoint resumed,
+    the launch)``."""
+    root = tmp_path_factory.mktemp("three_ranks")
+    sharded, replicated = root / "sharded", root / "replicated"
+    run(1, ["run", *GHZ14, "-o", str(sharded / "full.h5"), "--set", "checkpoint.every_sim_s=0.0004",
+            "--set", f"checkpoint.directory=\"{sharded / 'ck'}\""])
+    last = checkpoints(sharded / "ck")[-1]
+    launch = run_mpi(3, ["tests/mpi_scripts/dqsim_runs.py", "@status:2", "resume", str(last), "-o",
+                         str(sharded / "x.h5"), "--quiet",
+                         "--then", "run", *DQC, "-o", str(replicated / "full.h5"), "--quiet", "--set",
+                         "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{replicated / 'ck'}\"",
+                         "--set", "checkpoint.keep=20", "--then", "resume", f"@middle-checkpoint:{replicated / 'ck'}",
+                         "-o", str(replicated / "resumed3.h5"), "--quiet"], timeout_s=240, check=False)
+    return root, last, launch
+
+
+def test_repro_replicated_register_checkpointed_on_three_ranks(tmp_path, three_rank_runs):
     """A register every rank holds whole (<= 12 qubits) on 3 ranks: 3 does not split its 2^n amplitudes,
     so the checkpoint stores it in the run file; it resumes on 3 and 1 ranks to the uninterrupted results
-    (it used to end in an internal error at the first checkpoint)."""
-    full = tmp_path / "full.h5"
-    # the run, then its middle checkpoint resumed on 3 ranks, in one launch (tests/mpi_scripts/dqsim_runs.py)
-    run_mpi(3, ["tests/mpi_scripts/dqsim_runs.py", "run", *DQC, "-o", str(full), "--quiet", "--set",
-                "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set",
-                "checkpoint.keep=20", "--then", "resume", f"@middle-checkpoint:{tmp_path / 'ck'}", "-o",
-                str(tmp_path / "resumed3.h5"), "--quiet"], timeout_s=240)
-    ckpts = checkpoints(tmp_path / "ck")  # (the resume on 3 ranks wrote its own checkpoints of the same cuts over them)
+    (it used to end in an internal error at the first checkpoint). (The run and its resume on 3 ranks:
+    :func:`three_rank_runs`.)"""
+    root, _sharded, launch = three_rank_runs
+    assert launch.returncode == 0, launch.stderr
+    full = root / "replicated" / "full.h5"
+    # (the resume on 3 ranks wrote its own checkpoints of the same cuts over them)
+    ckpts = checkpoints(root / "replicated" / "ck")
     assert len(ckpts) >= 2 and open_run(ckpts[0]).attrs["num_ranks"] == 3
     for ranks in (3, 1):
-        out = tmp_path / f"resumed{ranks}.h5"
+        out = (tmp_path if ranks == 1 else root / "replicated") / f"resumed{ranks}.h5"
         if ranks == 1:
             run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
         a, b = open_run(full), open_run(out)
@@ -531,48 +557,73 @@ def test_repro_a_job_placed_on_two_ranks_resumes_on_one(tmp_path, two_rank_runs)
     resume_middle_on_one_rank_matches(ckpts, folder / "full.h5", tmp_path)
 
 
+#: The faults of :func:`write_faults`' runs (tests/mpi_scripts/checkpoint_write_fault.py): rank 0 cannot write a
+#: checkpoint's run file, rank 1 its state slab, rank 0 the output (last: the run ends with status 2).
+WRITE_FAULTS = ("checkpoint", "slab1", "output")
+
+
+@pytest.fixture(scope="module")
+def write_faults(tmp_path_factory):
+    """DQC run on 2 ranks with each fault of :data:`WRITE_FAULTS`, the runs one after another in one launch
+    (tests/mpi_scripts/checkpoint_write_fault.py), each in the folder ``root/FAULT`` (output ``x.h5``; checkpoints
+    every 0.4 ms into ``ck/``, but for ``output``). ``{fault: (folder, the run as a process of its own: both
+    ranks' exit status, their stderr)}`` (test_checkpoint_stops.stopped_run)."""
+    from test_checkpoint_stops import stopped_run
+
+    root = tmp_path_factory.mktemp("write_faults")
+    cases = []
+    for what in WRITE_FAULTS:
+        folder = root / what
+        folder.mkdir()
+        args = ["run", *DQC, "-o", str(folder / "x.h5"), "--quiet"]
+        if what != "output":
+            args += ["--set", "checkpoint.every_sim_s=0.0004", "--set", "checkpoint.keep=100",
+                     "--set", f"checkpoint.directory=\"{folder / 'ck'}\""]
+        cases.append({"name": what, "hook": "fault", "hook_args": [what], "args": args, "out": str(root / what)})
+    (root / "cases.json").write_text(json.dumps(cases))
+    launch = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", str(root / "cases.json")], check=False,
+                     timeout_s=240)
+    return {case["name"]: (Path(case["out"]), stopped_run(case, launch)) for case in cases}
+
+
 @pytest.mark.parametrize("what", ["checkpoint", "slab1"])
-def test_repro_a_checkpoint_that_one_rank_cannot_write_is_a_warning_and_the_run_goes_on(tmp_path, what, dqc_runs):
+def test_repro_a_checkpoint_that_one_rank_cannot_write_is_a_warning_and_the_run_goes_on(what, dqc_runs, write_faults):
     """Rank 0 fails on the run file (the slabs written), or rank 1 on its slab (disk full): every rank learns
     of it, rank 0 warns in one line per checkpoint, the run goes on to the results of a run whose checkpoints
     were written (exit 0; dqc_runs: the same job on 2 ranks, the same checkpoint interval), the failed
     checkpoints' files are removed and the output counts them. The run used to end at the first checkpoint
-    (exit 2; before that, the other ranks waited at a barrier until MPI_Abort)."""
+    (exit 2; before that, the other ranks waited at a barrier until MPI_Abort). (The run: :func:`write_faults`.)"""
     _folder, good_file, written = dqc_runs
     assert len(written) < 20  # its keep = 20 removed none: every checkpoint it wrote
-    args = [*DQC, "--quiet", "--set", "checkpoint.every_sim_s=0.0004", "--set", "checkpoint.keep=100"]
-    proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", what, "run", *args, "-o", str(tmp_path / "x.h5"),
-                       "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=120)
+    folder, proc = write_faults[what]
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 0 and len(lines) >= 2, proc.stderr
     assert all(line.startswith("dqsim: warning: checkpoint ") and "No space left on device" in line
                and "no checkpoint was kept" in line for line in lines), proc.stderr
-    assert not list((tmp_path / "ck").iterdir())  # the files of the failed checkpoints are removed
-    good, out = open_run(good_file), open_run(tmp_path / "x.h5")
+    assert not list((folder / "ck").iterdir())  # the files of the failed checkpoints are removed
+    good, out = open_run(good_file), open_run(folder / "x.h5")
     assert out.attrs["num_failed_checkpoints"] == len(lines) == len(written)
     assert good.attrs["num_failed_checkpoints"] == 0
     same_tables(good, out, ["shots", "links", "counts"])
 
 
-def test_repro_an_output_that_rank_0_cannot_write_stops_every_rank_in_one_line(tmp_path):
-    """The run done, rank 0 fails to write the output (disk full): one line, exit 2, no MPI_Abort banner."""
-    proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", "output", "run", *DQC, "-o",
-                       str(tmp_path / "x.h5"), "--quiet"], check=False, timeout_s=120)
+def test_repro_an_output_that_rank_0_cannot_write_stops_every_rank_in_one_line(write_faults):
+    """The run done, rank 0 fails to write the output (disk full): one line, exit 2 on both ranks, no MPI_Abort
+    banner. (The run: :func:`write_faults`.)"""
+    _folder, proc = write_faults["output"]
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], proc.stderr
 
 
-def test_repro_a_sharded_checkpoint_resumed_on_three_ranks_names_the_file_and_the_counts(tmp_path):
+def test_repro_a_sharded_checkpoint_resumed_on_three_ranks_names_the_file_and_the_counts(three_rank_runs):
     """A register split over the ranks (> 12 qubits) needs a power-of-two rank count; a resume on 3 said only
-    'the state vector needs a power-of-two number of ranks, got 3; use 2 or 4', without the checkpoint."""
-    ghz14 = ["jobs/dqc_ghz_4qpu.toml", "--set", "circuit.num_qubits=14",
-             "--set", "distribution.assignment=[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3]"]
-    run(1, ["run", *ghz14, "-o", str(tmp_path / "full.h5"), "--set", "checkpoint.every_sim_s=0.0004",
-            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""])
-    last = checkpoints(tmp_path / "ck")[-1]
+    'the state vector needs a power-of-two number of ranks, got 3; use 2 or 4', without the checkpoint. (The
+    resume on 3 ranks, which must end with status 2 on every rank: the first run of :func:`three_rank_runs`'
+    launch, whose stderr's first line is its own; the lines after it are the later resume's notes.)"""
+    root, last, launch = three_rank_runs
     assert open_run(last).attrs["has_state"]
-    proc = run(3, ["resume", str(last), "-o", str(tmp_path / "x.h5")], check=False)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    lines = launch.stderr.strip().splitlines()
+    assert launch.returncode == 0 and lines, launch.stderr
+    assert all(line.startswith(f"dqsim: note: {root / 'replicated' / 'ck'} ") for line in lines[1:]), launch.stderr
     assert lines[0].startswith(f"dqsim: error: {last}: ") and "3 ranks" in lines[0], lines[0]
     assert "power-of-two number of ranks (1, 2, 4, 8, ...); use 2 or 4" in lines[0], lines[0]
