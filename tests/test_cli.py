@@ -181,14 +181,6 @@ def test_bad_job_under_mpi_exits_on_every_rank(rank_runs):
     assert stderr.count("dqsim: error:") == 1 and "shots" in stderr, stderr
 
 
-def test_three_ranks_are_refused_with_valid_counts(tmp_path):
-    proc = run_mpi(3, ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(tmp_path / "x.h5")],
-                   check=False, timeout_s=60)
-    assert proc.returncode != 0
-    assert "use 2 or 4" in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
 def test_repro_a_placement_on_ranks_the_run_lacks_names_the_job_file(tmp_path):
     """[network].placement is checked against the rank count when the run starts; its one-line error named the
     key but not the job file ('[network].placement[2] = 1: must be a rank in 0..0'), unlike every other job error."""

@@ -1082,7 +1082,7 @@ def test_repro_an_output_whose_manifest_cannot_be_written_is_kept_and_says_so(tm
 def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):
     """Each error ends with status 2 on every rank and one line. The two 2-rank errors in one launch
     (tests/mpi_scripts/dqsim_runs.py, ``@status:2`` each: any other status of either fails the launch): one line
-    each, in turn."""
+    each, in turn. On 3 ranks a state vector run is refused naming the counts it takes (2 or 4)."""
     quick = ["run", "jobs/quickstart.toml", "-o", str(tmp_path / "x.h5"), "--quiet"]
     _folder, _full, source = dqc_checkpoint
     damaged = copy_checkpoint(source, tmp_path / "dmg")
@@ -1098,6 +1098,7 @@ def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):
     three = run_mpi(3, ["-m", "dqsim", *quick], check=False, timeout_s=120)
     lines = three.stderr.strip().splitlines()
     assert three.returncode == 2 and len(lines) == 1 and "power-of-two" in lines[0], (three.returncode, three.stderr)
+    assert "use 2 or 4" in lines[0], lines
 
 
 def test_run_files_are_checked_against_their_manifest_before_hdf5(tmp_path, capsys):
