@@ -238,10 +238,10 @@ def qkd_signalled(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def qkd_stopped(qkd_signalled, four_rank_runs):
-    """qkd_signalled's runs, their last checkpoints resumed on 2 and 4 ranks (:func:`four_rank_runs`, after
-    :func:`two_rank_resumes`)."""
-    return qkd_signalled
+def stopped(qkd_signalled, dqc_signalled, four_rank_runs):
+    """``{"qkd": qkd_signalled, "dqc": dqc_signalled}``, their runs' last checkpoints resumed on 2 and 4 ranks
+    (:func:`four_rank_runs`, after :func:`two_rank_resumes`)."""
+    return {"qkd": qkd_signalled, "dqc": dqc_signalled}
 
 
 @pytest.fixture(scope="module")
@@ -250,8 +250,8 @@ def qkd_full(two_rank_runs):
 
 
 @pytest.mark.parametrize("how", ["SIGUSR1", "SIGKILL"])
-def test_qkd_stopped_or_killed_then_resumed(qkd_full, qkd_stopped, how):
-    status, folder, last = qkd_stopped[how]
+def test_qkd_stopped_or_killed_then_resumed(qkd_full, stopped, how):
+    status, folder, last = stopped["qkd"][how]
     if how == "SIGUSR1":
         assert status == 75
     assert open_run(last).attrs["window_end_ps"] < qkd_full.table("links")["simulated_time_ps"].max()
@@ -291,17 +291,10 @@ def dqc_signalled(tmp_path_factory):
     return stopped_runs(tmp_path_factory.mktemp("ckpt_dqc_stopped"), DQC_LONG, DQC_LONG_EVERY_S, "dqc")
 
 
-@pytest.fixture(scope="module")
-def dqc_stopped(dqc_signalled, four_rank_runs):
-    """dqc_signalled's runs, their last checkpoints resumed on 2 and 4 ranks (:func:`four_rank_runs`, after
-    :func:`two_rank_resumes`)."""
-    return dqc_signalled
-
-
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGUSR1"])
-def test_dqc_killed_or_stopped_at_a_random_window_then_resumed(dqc_long_full, dqc_stopped, how):
+def test_dqc_killed_or_stopped_at_a_random_window_then_resumed(dqc_long_full, stopped, how):
     """Same rank count: bit-identical to a run without checkpoints; 2 -> 4 and 2 -> 1 ranks: within 1e-12."""
-    status, folder, last = dqc_stopped[how]
+    status, folder, last = stopped["dqc"][how]
     if how == "SIGUSR1":
         assert status == 75
     assert 0 < open_run(last).attrs["window_end_ps"] < dqc_long_full.attrs["simulated_time_ps"]
