@@ -5,6 +5,7 @@ boundaries, stopped with SIGUSR1 or killed with SIGKILL, and resumed with the
 same or another number of ranks. Damaged checkpoints give one-line errors.
 """
 
+import json
 import math
 import os
 import random
@@ -103,14 +104,37 @@ def test_dqc_checkpoints_are_written_at_window_boundaries(dqc_runs):
     assert open_run(full).attrs["fidelity"] == pytest.approx(1.0, abs=1e-10)
 
 
+def signalled_resume_lines(signalled: dict, ranks: int) -> list:
+    """The resumes of each signalled run's last checkpoint (:func:`stopped_runs`) on ``ranks`` ranks, as
+    tests/mpi_scripts/dqsim_runs.py's command lines, each writing ``resumedRANKS.h5`` in the run's folder."""
+    lines = []
+    for _status, where, last in signalled.values():
+        lines += ["--then", "resume", str(last), "-o", str(where / f"resumed{ranks}.h5"), "--quiet"]
+    return lines
+
+
 @pytest.fixture(scope="module")
-def four_rank_runs(two_rank_runs, dqc_runs, tmp_path_factory):
-    """Every run on 4 ranks of this file's resume tests, in one launch (tests/mpi_scripts/dqsim_runs.py): dqc_runs'
-    middle checkpoint resumed (``resumed4.h5`` beside it); DQC run from the start with checkpoints (``four.h5`` and
-    ``ck/`` in the folder ``four``); the middle checkpoint of each chain of REPEATER_CASES resumed (``resumed4.h5``
-    in its folder of two_rank_runs); the middle checkpoint of each job of DQC_RESUMABLE resumed (``CASE-4.h5`` in
-    ``four``). Returns ``{"four": folder, "repeater": {case: (folder, middle)}, "programs": {case: (checkpoints
-    on 2 ranks, middle)}}``, the checkpoints listed before the launch (the resumes write more beside them)."""
+def two_rank_resumes(dqc_runs, qkd_signalled, dqc_signalled):
+    """Every resume on 2 ranks of this file's tests, in one launch (tests/mpi_scripts/dqsim_runs.py): dqc_runs'
+    middle checkpoint (``resumed2.h5`` beside it) and the last checkpoint of each run of qkd_signalled and
+    dqc_signalled (``resumed2.h5`` in its folder)."""
+    folder, _full, ckpts = dqc_runs
+    lines = ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(folder / "resumed2.h5"), "--quiet"]
+    for signalled in (qkd_signalled, dqc_signalled):
+        lines += signalled_resume_lines(signalled, 2)
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+
+
+@pytest.fixture(scope="module")
+def four_rank_runs(two_rank_runs, dqc_runs, two_rank_resumes, qkd_signalled, dqc_signalled, tmp_path_factory):
+    """Every run on 4 ranks of this file's resume tests, in one launch (tests/mpi_scripts/dqsim_runs.py), after
+    those on 2 (:func:`two_rank_resumes`): dqc_runs' middle checkpoint resumed (``resumed4.h5`` beside it); DQC run
+    from the start with checkpoints (``four.h5`` and ``ck/`` in the folder ``four``); the middle checkpoint of each
+    chain of REPEATER_CASES resumed (``resumed4.h5`` in its folder of two_rank_runs); the middle checkpoint of each
+    job of DQC_RESUMABLE resumed (``CASE-4.h5`` in ``four``); the last checkpoint of each run of qkd_signalled and
+    dqc_signalled resumed (``resumed4.h5`` in its folder). Returns ``{"four": folder, "repeater": {case: (folder,
+    middle)}, "programs": {case: (checkpoints on 2 ranks, middle)}}``, the checkpoints listed before the launch
+    (the resumes write more beside them)."""
     folder, _full, ckpts = dqc_runs
     four = tmp_path_factory.mktemp("ckpt_dqc_four")
     lines = ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(folder / "resumed4.h5"), "--quiet",
@@ -126,7 +150,9 @@ def four_rank_runs(two_rank_runs, dqc_runs, tmp_path_factory):
         written = checkpoints(two_rank_runs / f"dqc-{case}" / "ck")
         programs[case] = written, written[len(written) // 2]
         lines += ["--then", "resume", str(programs[case][1]), "-o", str(four / f"{case}-4.h5"), "--quiet"]
-    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=360)
+    for signalled in (qkd_signalled, dqc_signalled):
+        lines += signalled_resume_lines(signalled, 4)
+    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=480)
     return {"four": four, "repeater": repeater, "programs": programs}
 
 
@@ -141,10 +167,10 @@ def dqc_four_ranks(four_rank_runs):
 def test_dqc_resume_gives_the_uninterrupted_results(dqc_runs, ranks, request):
     folder, full, ckpts = dqc_runs
     out = folder / f"resumed{ranks}.h5"
-    if ranks == 4:
-        request.getfixturevalue("dqc_four_ranks")  # wrote out
-    else:
+    if ranks == 1:
         run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
+    else:  # wrote out
+        request.getfixturevalue("two_rank_resumes" if ranks == 2 else "dqc_four_ranks")
     a, b = open_run(full), open_run(out)
     same_tables(a, b, ["shots", "links", "counts"])
     assert np.array_equal(a.table("timeline")["time_ps"], b.table("timeline")["time_ps"])
@@ -184,11 +210,12 @@ def random_window(name):
     return random.Random(name).randint(2, 8)
 
 
-def stopped_then_resumed(folder, job_args, every_sim_s, window_seed: str) -> dict:
-    """For SIGKILL and SIGUSR1: ``job_args`` started on 2 ranks (a checkpoint every ``every_sim_s``), sent that
-    signal once :func:`random_window` (seeded by ``window_seed`` and the signal's name) checkpoints exist, and
-    its last checkpoint resumed on 2 and 4 ranks: the resumes of both checkpoints in one launch per rank count
-    (tests/mpi_scripts/dqsim_runs.py). ``{how: (exit status, folder, last checkpoint, {ranks: output})}``."""
+def stopped_runs(folder, job_args, every_sim_s, window_seed: str) -> dict:
+    """For SIGKILL and SIGUSR1: ``job_args`` started on 2 ranks (a checkpoint every ``every_sim_s``) in the folder
+    ``folder/SIGNAL``, and sent that signal once :func:`random_window` (seeded by ``window_seed`` and the signal's
+    name) checkpoints exist. ``{how: (exit status, folder, last checkpoint)}``; the resumes of the last checkpoint
+    on 2 and 4 ranks (``resumed2.h5``, ``resumed4.h5`` in the folder) are :func:`two_rank_resumes`' and
+    :func:`four_rank_runs`'."""
     found = {}
     for how in ("SIGKILL", "SIGUSR1"):
         (folder / how).mkdir()
@@ -201,19 +228,20 @@ def stopped_then_resumed(folder, job_args, every_sim_s, window_seed: str) -> dic
         else:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=60)
-        found[how] = (proc.returncode, folder / how, checkpoints(folder / how / "ck")[-1], {})
-    for ranks in (2, 4):
-        lines = []
-        for how, (_status, where, last, outputs) in found.items():
-            outputs[ranks] = where / f"resumed{ranks}.h5"
-            lines += [*(["--then"] if lines else []), "resume", str(last), "-o", str(outputs[ranks]), "--quiet"]
-        run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+        found[how] = (proc.returncode, folder / how, checkpoints(folder / how / "ck")[-1])
     return found
 
 
 @pytest.fixture(scope="module")
-def qkd_stopped(tmp_path_factory):
-    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_qkd_stopped"), QKD, QKD_EVERY_S, "")
+def qkd_signalled(tmp_path_factory):
+    return stopped_runs(tmp_path_factory.mktemp("ckpt_qkd_stopped"), QKD, QKD_EVERY_S, "")
+
+
+@pytest.fixture(scope="module")
+def stopped(qkd_signalled, dqc_signalled, four_rank_runs):
+    """``{"qkd": qkd_signalled, "dqc": dqc_signalled}``, their runs' last checkpoints resumed on 2 and 4 ranks
+    (:func:`four_rank_runs`, after :func:`two_rank_resumes`)."""
+    return {"qkd": qkd_signalled, "dqc": dqc_signalled}
 
 
 @pytest.fixture(scope="module")
@@ -222,8 +250,8 @@ def qkd_full(two_rank_runs):
 
 
 @pytest.mark.parametrize("how", ["SIGUSR1", "SIGKILL"])
-def test_qkd_stopped_or_killed_then_resumed(qkd_full, qkd_stopped, how):
-    status, folder, last, outputs = qkd_stopped[how]
+def test_qkd_stopped_or_killed_then_resumed(qkd_full, stopped, how):
+    status, folder, last = stopped["qkd"][how]
     if how == "SIGUSR1":
         assert status == 75
     assert open_run(last).attrs["window_end_ps"] < qkd_full.table("links")["simulated_time_ps"].max()
@@ -259,14 +287,14 @@ def dqc_long_full(two_rank_runs):
 
 
 @pytest.fixture(scope="module")
-def dqc_stopped(tmp_path_factory):
-    return stopped_then_resumed(tmp_path_factory.mktemp("ckpt_dqc_stopped"), DQC_LONG, DQC_LONG_EVERY_S, "dqc")
+def dqc_signalled(tmp_path_factory):
+    return stopped_runs(tmp_path_factory.mktemp("ckpt_dqc_stopped"), DQC_LONG, DQC_LONG_EVERY_S, "dqc")
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGUSR1"])
-def test_dqc_killed_or_stopped_at_a_random_window_then_resumed(dqc_long_full, dqc_stopped, how):
+def test_dqc_killed_or_stopped_at_a_random_window_then_resumed(dqc_long_full, stopped, how):
     """Same rank count: bit-identical to a run without checkpoints; 2 -> 4 and 2 -> 1 ranks: within 1e-12."""
-    status, folder, last, _ = dqc_stopped[how]
+    status, folder, last = stopped["dqc"][how]
     if how == "SIGUSR1":
         assert status == 75
     assert 0 < open_run(last).attrs["window_end_ps"] < dqc_long_full.attrs["simulated_time_ps"]
@@ -289,7 +317,7 @@ def corrupt_copy(dqc_runs, tmp_path, damage):
         shutil.copy(f, tmp_path / f.name)
     target = tmp_path / source.name
     damage(target)
-    proc = run(1, ["resume", str(target), "-o", str(tmp_path / "x.h5")], check=False)
+    proc = run_here(["resume", target, "-o", tmp_path / "x.h5", "--quiet"], check=False)  # an exception fails the test
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
@@ -466,20 +494,45 @@ def test_a_chain_without_cut_off_checkpointed_while_b_collects_bits_resumes_on_o
         same_tables(full, open_run(out), ["pairs", "summary"])
 
 
-def test_repro_replicated_register_checkpointed_on_three_ranks(tmp_path):
+#: A register split over the ranks (> 12 qubits): 14 qubits on the 4 QPUs.
+GHZ14 = ["jobs/dqc_ghz_4qpu.toml", "--set", "circuit.num_qubits=14",
+         "--set", "distribution.assignment=[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3]"]
+
+
+@pytest.fixture(scope="module")
+def three_rank_runs(tmp_path_factory):
+    """This file's runs on 3 ranks, in one launch (tests/mpi_scripts/dqsim_runs.py), in the folder ``root``:
+    GHZ14's last checkpoint (written by a run on 1 rank in this process, into ``root/sharded``) resumed, which
+    must end with status 2 on every rank; DQC run with checkpoints (``root/replicated/full.h5``, ``ck/``), then
+    its middle checkpoint resumed (``resumed3.h5`` beside it). Returns ``(root, the sharded checkpoint resumed,
+    the launch)``."""
+    root = tmp_path_factory.mktemp("three_ranks")
+    sharded, replicated = root / "sharded", root / "replicated"
+    run(1, ["run", *GHZ14, "-o", str(sharded / "full.h5"), "--set", "checkpoint.every_sim_s=0.0004",
+            "--set", f"checkpoint.directory=\"{sharded / 'ck'}\""])
+    last = checkpoints(sharded / "ck")[-1]
+    launch = run_mpi(3, ["tests/mpi_scripts/dqsim_runs.py", "@status:2", "resume", str(last), "-o",
+                         str(sharded / "x.h5"), "--quiet",
+                         "--then", "run", *DQC, "-o", str(replicated / "full.h5"), "--quiet", "--set",
+                         "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{replicated / 'ck'}\"",
+                         "--set", "checkpoint.keep=20", "--then", "resume", f"@middle-checkpoint:{replicated / 'ck'}",
+                         "-o", str(replicated / "resumed3.h5"), "--quiet"], timeout_s=240, check=False)
+    return root, last, launch
+
+
+def test_repro_replicated_register_checkpointed_on_three_ranks(tmp_path, three_rank_runs):
     """A register every rank holds whole (<= 12 qubits) on 3 ranks: 3 does not split its 2^n amplitudes,
     so the checkpoint stores it in the run file; it resumes on 3 and 1 ranks to the uninterrupted results
-    (it used to end in an internal error at the first checkpoint)."""
-    full = tmp_path / "full.h5"
-    # the run, then its middle checkpoint resumed on 3 ranks, in one launch (tests/mpi_scripts/dqsim_runs.py)
-    run_mpi(3, ["tests/mpi_scripts/dqsim_runs.py", "run", *DQC, "-o", str(full), "--quiet", "--set",
-                "checkpoint.every_sim_s=0.0004", "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\"", "--set",
-                "checkpoint.keep=20", "--then", "resume", f"@middle-checkpoint:{tmp_path / 'ck'}", "-o",
-                str(tmp_path / "resumed3.h5"), "--quiet"], timeout_s=240)
-    ckpts = checkpoints(tmp_path / "ck")  # (the resume on 3 ranks wrote its own checkpoints of the same cuts over them)
+    (it used to end in an internal error at the first checkpoint). (The run and its resume on 3 ranks:
+    :func:`three_rank_runs`.)"""
+    root, _sharded, launch = three_rank_runs
+    assert launch.returncode == 0, launch.stderr
+    full = root / "replicated" / "full.h5"
+    # (the resume on 3 ranks wrote its own checkpoints of the same cuts over them)
+    ckpts = checkpoints(root / "replicated" / "ck")
     assert len(ckpts) >= 2 and open_run(ckpts[0]).attrs["num_ranks"] == 3
     for ranks in (3, 1):
-        out = tmp_path / f"resumed{ranks}.h5"
+        out = (tmp_path if ranks == 1 else root / "replicated") / f"resumed{ranks}.h5"
         if ranks == 1:
             run(ranks, ["resume", str(ckpts[len(ckpts) // 2]), "-o", str(out)])
         a, b = open_run(full), open_run(out)
@@ -497,48 +550,73 @@ def test_repro_a_job_placed_on_two_ranks_resumes_on_one(tmp_path, two_rank_runs)
     resume_middle_on_one_rank_matches(ckpts, folder / "full.h5", tmp_path)
 
 
+#: The faults of :func:`write_faults`' runs (tests/mpi_scripts/checkpoint_write_fault.py): rank 0 cannot write a
+#: checkpoint's run file, rank 1 its state slab, rank 0 the output (last: the run ends with status 2).
+WRITE_FAULTS = ("checkpoint", "slab1", "output")
+
+
+@pytest.fixture(scope="module")
+def write_faults(tmp_path_factory):
+    """DQC run on 2 ranks with each fault of :data:`WRITE_FAULTS`, the runs one after another in one launch
+    (tests/mpi_scripts/checkpoint_write_fault.py), each in the folder ``root/FAULT`` (output ``x.h5``; checkpoints
+    every 0.4 ms into ``ck/``, but for ``output``). ``{fault: (folder, the run as a process of its own: both
+    ranks' exit status, their stderr)}`` (test_checkpoint_stops.stopped_run)."""
+    from test_checkpoint_stops import stopped_run
+
+    root = tmp_path_factory.mktemp("write_faults")
+    cases = []
+    for what in WRITE_FAULTS:
+        folder = root / what
+        folder.mkdir()
+        args = ["run", *DQC, "-o", str(folder / "x.h5"), "--quiet"]
+        if what != "output":
+            args += ["--set", "checkpoint.every_sim_s=0.0004", "--set", "checkpoint.keep=100",
+                     "--set", f"checkpoint.directory=\"{folder / 'ck'}\""]
+        cases.append({"name": what, "hook": "fault", "hook_args": [what], "args": args, "out": str(root / what)})
+    (root / "cases.json").write_text(json.dumps(cases))
+    launch = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", str(root / "cases.json")], check=False,
+                     timeout_s=240)
+    return {case["name"]: (Path(case["out"]), stopped_run(case, launch)) for case in cases}
+
+
 @pytest.mark.parametrize("what", ["checkpoint", "slab1"])
-def test_repro_a_checkpoint_that_one_rank_cannot_write_is_a_warning_and_the_run_goes_on(tmp_path, what, dqc_runs):
+def test_repro_a_checkpoint_that_one_rank_cannot_write_is_a_warning_and_the_run_goes_on(what, dqc_runs, write_faults):
     """Rank 0 fails on the run file (the slabs written), or rank 1 on its slab (disk full): every rank learns
     of it, rank 0 warns in one line per checkpoint, the run goes on to the results of a run whose checkpoints
     were written (exit 0; dqc_runs: the same job on 2 ranks, the same checkpoint interval), the failed
     checkpoints' files are removed and the output counts them. The run used to end at the first checkpoint
-    (exit 2; before that, the other ranks waited at a barrier until MPI_Abort)."""
+    (exit 2; before that, the other ranks waited at a barrier until MPI_Abort). (The run: :func:`write_faults`.)"""
     _folder, good_file, written = dqc_runs
     assert len(written) < 20  # its keep = 20 removed none: every checkpoint it wrote
-    args = [*DQC, "--quiet", "--set", "checkpoint.every_sim_s=0.0004", "--set", "checkpoint.keep=100"]
-    proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", what, "run", *args, "-o", str(tmp_path / "x.h5"),
-                       "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=120)
+    folder, proc = write_faults[what]
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 0 and len(lines) >= 2, proc.stderr
     assert all(line.startswith("dqsim: warning: checkpoint ") and "No space left on device" in line
                and "no checkpoint was kept" in line for line in lines), proc.stderr
-    assert not list((tmp_path / "ck").iterdir())  # the files of the failed checkpoints are removed
-    good, out = open_run(good_file), open_run(tmp_path / "x.h5")
+    assert not list((folder / "ck").iterdir())  # the files of the failed checkpoints are removed
+    good, out = open_run(good_file), open_run(folder / "x.h5")
     assert out.attrs["num_failed_checkpoints"] == len(lines) == len(written)
     assert good.attrs["num_failed_checkpoints"] == 0
     same_tables(good, out, ["shots", "links", "counts"])
 
 
-def test_repro_an_output_that_rank_0_cannot_write_stops_every_rank_in_one_line(tmp_path):
-    """The run done, rank 0 fails to write the output (disk full): one line, exit 2, no MPI_Abort banner."""
-    proc = run_mpi(2, ["tests/mpi_scripts/checkpoint_write_fault.py", "output", "run", *DQC, "-o",
-                       str(tmp_path / "x.h5"), "--quiet"], check=False, timeout_s=120)
+def test_repro_an_output_that_rank_0_cannot_write_stops_every_rank_in_one_line(write_faults):
+    """The run done, rank 0 fails to write the output (disk full): one line, exit 2 on both ranks, no MPI_Abort
+    banner. (The run: :func:`write_faults`.)"""
+    _folder, proc = write_faults["output"]
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], proc.stderr
 
 
-def test_repro_a_sharded_checkpoint_resumed_on_three_ranks_names_the_file_and_the_counts(tmp_path):
+def test_repro_a_sharded_checkpoint_resumed_on_three_ranks_names_the_file_and_the_counts(three_rank_runs):
     """A register split over the ranks (> 12 qubits) needs a power-of-two rank count; a resume on 3 said only
-    'the state vector needs a power-of-two number of ranks, got 3; use 2 or 4', without the checkpoint."""
-    ghz14 = ["jobs/dqc_ghz_4qpu.toml", "--set", "circuit.num_qubits=14",
-             "--set", "distribution.assignment=[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3]"]
-    run(1, ["run", *ghz14, "-o", str(tmp_path / "full.h5"), "--set", "checkpoint.every_sim_s=0.0004",
-            "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""])
-    last = checkpoints(tmp_path / "ck")[-1]
+    'the state vector needs a power-of-two number of ranks, got 3; use 2 or 4', without the checkpoint. (The
+    resume on 3 ranks, which must end with status 2 on every rank: the first run of :func:`three_rank_runs`'
+    launch, whose stderr's first line is its own; the lines after it are the later resume's notes.)"""
+    root, last, launch = three_rank_runs
     assert open_run(last).attrs["has_state"]
-    proc = run(3, ["resume", str(last), "-o", str(tmp_path / "x.h5")], check=False)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    lines = launch.stderr.strip().splitlines()
+    assert launch.returncode == 0 and lines, launch.stderr
+    assert all(line.startswith(f"dqsim: note: {root / 'replicated' / 'ck'} ") for line in lines[1:]), launch.stderr
     assert lines[0].startswith(f"dqsim: error: {last}: ") and "3 ranks" in lines[0], lines[0]
     assert "power-of-two number of ranks (1, 2, 4, 8, ...); use 2 or 4" in lines[0], lines[0]

@@ -111,40 +111,63 @@ def test_a_signal_writes_a_checkpoint_exits_75_and_the_resume_is_bit_identical(t
     same_output(uninterrupted / "plain.h5", tmp_path / "resumed.h5")
 
 
-def test_killed_between_checkpoints_on_two_ranks_then_resumed_on_two_bit_identical_and_on_one(
-        tmp_path):
-    """every_wall_s tiny: a checkpoint at every gate boundary of a fused pass on 2 ranks, keep = 2; SIGKILL
-    after two or more. The last complete one resumed on 2 ranks gives the uninterrupted run to the bit (the
-    exchange counts too); the one before it, on 1 rank, the same shots and counts and the state within
-    rounding (the pass goes on without the exchanges fusion planned for 2 ranks). The 2-rank resume and then
-    the uninterrupted run: one launch (tests/mpi_scripts/dqsim_runs.py)."""
+@pytest.fixture(scope="module")
+def two_rank_runs(tmp_path_factory):
+    """This file's runs on 2 ranks but the resumes of checkpoints a test makes, in one launch
+    (tests/mpi_scripts/dqsim_runs.py), in the folder ``root``. First FUSED's run on 2 ranks with a checkpoint at
+    every gate boundary (every_wall_s tiny, keep = 2) is killed (SIGKILL) after two or more, its checkpoints copied
+    apart (each resume writes beside its own) into ``root/killed/{a,b,c}``; then the launch: the last of them
+    resumed (``killed/resumed2.h5``), FUSED run uninterrupted (``killed/fused.h5``), and for NOISY_LONG and a long
+    dynamic circuit unfused (``long.qasm``), a run with a checkpoint at every boundary (``NAME_periodic.h5``,
+    ``ck_NAME/``) and one without (``NAME_full.h5``). Returns ``(root, the killed run's checkpoint before the
+    last)``."""
     launcher = mpiexec_path()
     if launcher is None:
         pytest.skip("no mpiexec beside this Python")
+    root = tmp_path_factory.mktemp("circuit_two_ranks")
+    killed = root / "killed"
+    killed.mkdir()
     cmd = [launcher, "-n", "2", sys.executable, "-m", "dqsim", "run", *map(str, FUSED), "-o",
-           str(tmp_path / "killed.h5"), "--quiet",
-           *ck_args(tmp_path / "ck", "--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=2")]
+           str(killed / "killed.h5"), "--quiet",
+           *ck_args(killed / "ck", "--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=2")]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        while len(checkpoints(tmp_path / "ck")) < 2:
+        while len(checkpoints(killed / "ck")) < 2:
             assert proc.poll() is None, proc.communicate()  # the run must not end before it is killed
             time.sleep(0.01)
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.communicate(timeout=60)
-    assert not (tmp_path / "killed.h5").exists()
-    *_, before, last = [copy_checkpoint(path, tmp_path / name)  # apart: each resume writes beside its own
-                        for path, name in zip(checkpoints(tmp_path / "ck"), ["a", "b", "c"])]
-    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "resume", str(last), "-o", str(tmp_path / "resumed2.h5"),
-                "--quiet", "--then", "run", *map(str, FUSED), "-o", str(tmp_path / "fused.h5"), "--quiet"],
-            timeout_s=240)
-    full, resumed = same_output(tmp_path / "fused.h5", tmp_path / "resumed2.h5")
+    assert not (killed / "killed.h5").exists()
+    *_, before, last = [copy_checkpoint(path, killed / name)  # apart: each resume writes beside its own
+                        for path, name in zip(checkpoints(killed / "ck"), ["a", "b", "c"])]
+    runs = ["resume", str(last), "-o", str(killed / "resumed2.h5"), "--quiet",
+            "--then", "run", *map(str, FUSED), "-o", str(killed / "fused.h5"), "--quiet"]
+    long_job = [*dynamic_qasm(root / "long.qasm", 150, seed=6, shots=3), "--set", "simulation.fusion=false"]
+    every = ["--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=100"]
+    for name, args in (("noisy", NOISY_LONG), ("long", long_job)):
+        runs += ["--then", "run", *map(str, args), "-o", str(root / f"{name}_periodic.h5"), "--quiet",
+                 *ck_args(root / f"ck_{name}", *every),
+                 "--then", "run", *map(str, args), "-o", str(root / f"{name}_full.h5"), "--quiet"]
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *runs], timeout_s=360)
+    return root, before
+
+
+def test_killed_between_checkpoints_on_two_ranks_then_resumed_on_two_bit_identical_and_on_one(
+        tmp_path, two_rank_runs):
+    """every_wall_s tiny: a checkpoint at every gate boundary of a fused pass on 2 ranks, keep = 2; SIGKILL
+    after two or more. The last complete one resumed on 2 ranks gives the uninterrupted run to the bit (the
+    exchange counts too); the one before it, on 1 rank, the same shots and counts and the state within
+    rounding (the pass goes on without the exchanges fusion planned for 2 ranks). The kill, the 2-rank resume
+    and the uninterrupted run: :func:`two_rank_runs`."""
+    root, before = two_rank_runs
+    full, resumed = same_output(root / "killed" / "fused.h5", root / "killed" / "resumed2.h5")
     assert full.attrs["num_ranks"] == resumed.attrs["num_ranks"] == 2
     assert full.attrs["num_exchanges"] == resumed.attrs["num_exchanges"] > 0
     assert np.array_equal(full.attrs["bytes_exchanged_per_rank"], resumed.attrs["bytes_exchanged_per_rank"])
     run_here(["resume", before, "-o", tmp_path / "resumed1.h5", "--quiet"])
-    same_output(tmp_path / "fused.h5", tmp_path / "resumed1.h5", exact=False)
+    same_output(root / "killed" / "fused.h5", tmp_path / "resumed1.h5", exact=False)
 
 
 def test_noisy_trajectories_resume_between_trajectories(tmp_path, uninterrupted, monkeypatch):
@@ -387,13 +410,14 @@ def test_a_noisy_run_that_saves_no_state_keeps_one_register_and_its_cuts_inside_
 
 
 def test_a_dynamic_run_stopped_in_an_if_block_resumes_on_one_and_two_ranks_and_periodic_cuts_inside_trajectories(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, two_rank_runs):
     """A dynamic circuit (fused passes, a nested ``if``, a reset) stopped in an ``if`` body in trajectory 2 or
     later, pieces of 4 operations: the resume on 1 rank gives the uninterrupted output to the bit, on 2 ranks the same
     shots and values and the state within rounding. On 2 ranks (a subprocess: 256 operations between looks),
     runs with a checkpoint at every boundary (noisy, and a longer dynamic circuit unfused) end with the
     uninterrupted output to the bit; checkpoints cut inside trajectory 1 or later (the dynamic one in an ``if``
-    block) resumed on 2 ranks give it to the bit, on 1 rank the same shots and the state within rounding."""
+    block) resumed on 2 ranks give it to the bit, on 1 rank the same shots and the state within rounding. (The
+    runs with and without checkpoints: :func:`two_rank_runs`.)"""
     job = dynamic_qasm(tmp_path / "dynamic.qasm", 40, seed=5)
     run_here(["run", *job, "-o", tmp_path / "dynamic.h5", "--quiet"])
     monkeypatch.setattr(circuit_run, "ops_per_check", lambda num_local: 4)
@@ -408,18 +432,11 @@ def test_a_dynamic_run_stopped_in_an_if_block_resumes_on_one_and_two_ranks_and_p
     run_here(["resume", stopped, "-o", tmp_path / "resumed1.h5", "--quiet"])
     same_output(tmp_path / "dynamic.h5", tmp_path / "resumed1.h5")
 
-    long_job = [*dynamic_qasm(tmp_path / "long.qasm", 150, seed=6, shots=3), "--set", "simulation.fusion=false"]
-    every = ["--set", "checkpoint.every_wall_s=1e-9", "--set", "checkpoint.keep=100"]
-    runs = []
-    for name, args in (("noisy", NOISY_LONG), ("long", long_job)):
-        runs += ["--then", "run", *map(str, args), "-o", str(tmp_path / f"{name}_periodic.h5"), "--quiet",
-                 *ck_args(tmp_path / f"ck_{name}", *every),
-                 "--then", "run", *map(str, args), "-o", str(tmp_path / f"{name}_full.h5"), "--quiet"]
-    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *runs[1:]], timeout_s=240)
+    root, _before = two_rank_runs
     picked = {}
     for name in ("noisy", "long"):
-        same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_periodic.h5")
-        inside = [path for path in checkpoints(tmp_path / f"ck_{name}")
+        same_output(root / f"{name}_full.h5", root / f"{name}_periodic.h5")
+        inside = [path for path in checkpoints(root / f"ck_{name}")
                   if "inside" in (position := stored_position(path)) and position["shot"] >= 1
                   and (name == "noisy" or position["inside"]["path"])]
         assert inside, name
@@ -430,12 +447,12 @@ def test_a_dynamic_run_stopped_in_an_if_block_resumes_on_one_and_two_ranks_and_p
     run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *resumes], timeout_s=240)
     same_output(tmp_path / "dynamic.h5", tmp_path / "dynamic_on2.h5", exact=False)
     for name, path in picked.items():
-        full, resumed = same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_resumed2.h5")
+        full, resumed = same_output(root / f"{name}_full.h5", tmp_path / f"{name}_resumed2.h5")
         assert full.attrs["num_exchanges"] == resumed.attrs["num_exchanges"]  # the first trajectory's
         assert np.array_equal(full.attrs["bytes_exchanged_per_rank"], resumed.attrs["bytes_exchanged_per_rank"])
         run_here(["resume", copy_checkpoint(path, tmp_path / f"again_{name}"), "-o", tmp_path / f"{name}_on1.h5",
                   "--quiet"])
-        same_output(tmp_path / f"{name}_full.h5", tmp_path / f"{name}_on1.h5", exact=False)
+        same_output(root / f"{name}_full.h5", tmp_path / f"{name}_on1.h5", exact=False)
 
 
 def test_check_names_the_cuts_inside_trajectories():

@@ -142,16 +142,30 @@ def two_links_run(case, out) -> list:
             "qkd.batch_pulses=250000", *extra]
 
 
+#: The options of :func:`test_compiled_sampler_gives_the_numpy_samplers_run_on_one_and_two_ranks`' runs of
+#: jobs/qkd_trusted_chain.toml: BB84 links with dead time, afterpulses, dark counts and Cascade.
+SAMPLER_CHAIN = ["--set", "qkd.pulses=600000", "--set", "qkd.batch_pulses=150000", "--set", "qkd.block_pulses=300000",
+                 "--set", "qkd.link.dead_time_ps=20000", "--set", "qkd.link.afterpulse_probability=0.05",
+                 "--set", "qkd.link.dark_count_rate_hz=2000", "--set", 'qkd.error_correction="cascade"']
+
+
+def sampler_run(out) -> list:
+    """``dqsim run`` of :data:`SAMPLER_CHAIN` writing ``out``."""
+    return ["run", "jobs/qkd_trusted_chain.toml", "-o", str(out), "--quiet", *SAMPLER_CHAIN]
+
+
 @pytest.fixture(scope="module")
 def two_links_on_two_ranks(tmp_path_factory):
-    """Every case of :data:`TWO_LINKS` on two ranks, in one launch (tests/mpi_scripts/dqsim_runs.py: one
-    interpreter start and import per rank instead of one per case): ``{case: output}``."""
+    """Every run on two ranks of this file, in one launch (tests/mpi_scripts/dqsim_runs.py: one interpreter start
+    and import per rank instead of one per run): each case of :data:`TWO_LINKS` (``{case: output}``), then, under
+    the key ``"sampler"``, :func:`sampler_run` with the compiled sampler (``DQSIM_FAST_KERNELS=1``)."""
     root = tmp_path_factory.mktemp("two_links")
     argv = []
     for case in TWO_LINKS:
         argv += [*(["--then"] if argv else []), *two_links_run(case, root / f"{case}.h5")]
+    argv += ["--then", "@env:DQSIM_FAST_KERNELS=1", *sampler_run(root / "sampler.h5")]
     run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *argv], timeout_s=360)
-    return {case: root / f"{case}.h5" for case in TWO_LINKS}
+    return {case: root / f"{case}.h5" for case in [*TWO_LINKS, "sampler"]}
 
 
 @pytest.mark.parametrize("case", TWO_LINKS)
@@ -185,21 +199,20 @@ def test_two_links_same_on_two_and_four_ranks(tmp_path, two_links_on_two_ranks, 
                 assert np.array_equal(a[field], b[field], equal_nan=a[field].dtype.kind == "f"), (table, field)
 
 
-def test_compiled_sampler_gives_the_numpy_samplers_run_on_one_and_two_ranks(tmp_path, monkeypatch):
+def test_compiled_sampler_gives_the_numpy_samplers_run_on_one_and_two_ranks(tmp_path, monkeypatch,
+                                                                           two_links_on_two_ranks):
     """BB84 links with dead time, afterpulses, dark counts and Cascade: the compiled detection sampler
     (the default where numba is) on 1 and 2 ranks and the NumPy sampler (DQSIM_FAST_KERNELS=0) on 1 rank
     write the same tables, bit for bit (with Eve every click takes the kernel's full loop, which
-    tests/test_qkd_detections.py compares click by click)."""
-    extra = ["--set", "qkd.pulses=600000", "--set", "qkd.batch_pulses=150000", "--set", "qkd.block_pulses=300000",
-             "--set", "qkd.link.dead_time_ps=20000", "--set", "qkd.link.afterpulse_probability=0.05",
-             "--set", "qkd.link.dark_count_rate_hz=2000", "--set", 'qkd.error_correction="cascade"']
+    tests/test_qkd_detections.py compares click by click). One rank: in this process; two:
+    :func:`two_links_on_two_ranks`' launch."""
     results = {}
-    for label, num_ranks, kernels in (("numpy", 1, "0"), ("kernel1", 1, "1"), ("kernel2", 2, "1")):
+    for label, kernels in (("numpy", "0"), ("kernel1", "1")):
         monkeypatch.setenv("DQSIM_FAST_KERNELS", kernels)
-        out = tmp_path / f"{label}.h5"
-        run_mpi(num_ranks, ["-m", "dqsim", "run", "jobs/qkd_trusted_chain.toml", "-o", str(out), "--quiet", *extra],
-                timeout_s=180)
-        results[label] = open_run(out)
+        run_here(sampler_run(tmp_path / f"{label}.h5"))
+        results[label] = open_run(tmp_path / f"{label}.h5")
+    results["kernel2"] = open_run(two_links_on_two_ranks["sampler"])
+    assert results["kernel2"].attrs["num_ranks"] == 2
     blocks = results["numpy"].table("blocks")
     assert len(blocks) == 4 and (blocks["sifted_bits"] > 0).all() and (blocks["secret_key_bits"] > 0).all()
     for label in ("kernel1", "kernel2"):

@@ -769,7 +769,7 @@ def test_bad_input_is_refused_before_the_run(tmp_path, capsys):
                "--set", "simulation.observables=[\"Z0\"]")[0] == 0
 
 
-def test_repro_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+def test_repro_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_path, capsys, monkeypatch, request):
     """The output's folder cannot be made (a file is in the way): one line before any work, on 1 and 2 ranks.
     It used to be found only when the finished run wrote its file (all the work lost)."""
     from dqsim import scenarios
@@ -791,10 +791,8 @@ def test_repro_an_output_that_cannot_be_written_is_refused_before_the_run(tmp_pa
         patch.setattr(scenarios, "run_job", no_run)
         code, err = cli(capsys, "run", ROOT / "jobs" / "dqc_ghz_4qpu.toml", "-o", folder, "--quiet")
     assert refused_in_one_line(code, err) and "is a folder" in err[0], err
-    proc = run_mpi(2, ["-m", "dqsim", "run", "jobs/quickstart.toml", "-o", str(out), "--quiet"], check=False,
-                   timeout_s=60)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1 and "cannot write the output" in lines[0], proc.stderr
+    # on 2 ranks (status 2 on both, one line): the third run of two_rank_errors' launch, its output behind a file
+    assert "cannot write the output" in request.getfixturevalue("two_rank_errors")[2]
 
 
 def test_repro_a_file_where_the_checkpoint_folder_or_the_output_folder_should_be_is_named(tmp_path, capsys):
@@ -1079,25 +1077,39 @@ def test_repro_an_output_whose_manifest_cannot_be_written_is_kept_and_says_so(tm
 
 # ------------------------------------------------------------------ several ranks
 
-def test_errors_on_two_and_three_ranks_are_one_line(dqc_checkpoint, tmp_path):
-    """Each error ends with status 2 on every rank and one line. The two 2-rank errors in one launch
-    (tests/mpi_scripts/dqsim_runs.py, ``@status:2`` each: any other status of either fails the launch): one line
-    each, in turn."""
-    quick = ["run", "jobs/quickstart.toml", "-o", str(tmp_path / "x.h5"), "--quiet"]
+@pytest.fixture(scope="module")
+def two_rank_errors(dqc_checkpoint, tmp_path_factory):
+    """The errors on 2 ranks of this file's tests in one launch (tests/mpi_scripts/dqsim_runs.py, ``@status:2``
+    each: any other status on either rank fails the launch), each of which must be one line: quickstart on more
+    ranks than its qubits, dqc_checkpoint's checkpoint with a flipped byte resumed, quickstart writing into a
+    folder that a file is in the way of. Returns the launch's stderr lines (one per error, in turn)."""
+    root = tmp_path_factory.mktemp("two_rank_errors")
     _folder, _full, source = dqc_checkpoint
-    damaged = copy_checkpoint(source, tmp_path / "dmg")
+    damaged = copy_checkpoint(source, root / "dmg")
     data = bytearray(damaged.read_bytes())
     data[len(data) // 2] ^= 1
     damaged.write_bytes(bytes(data))
-    two = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "@status:2", *quick, "--set", "circuit.num_qubits=1", "--set",
-                      "simulation.observables=[\"Z0\"]", "--then", "@status:2", "resume", str(damaged), "-o",
-                      str(tmp_path / "y.h5"), "--quiet"], check=False, timeout_s=120)
+    blocker = root / "results"
+    blocker.write_text("a file, not a folder")
+    quick = ["run", "jobs/quickstart.toml", "--quiet"]
+    two = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "@status:2", *quick, "-o", str(root / "x.h5"), "--set",
+                      "circuit.num_qubits=1", "--set", "simulation.observables=[\"Z0\"]", "--then", "@status:2",
+                      "resume", str(damaged), "-o", str(root / "y.h5"), "--quiet", "--then", "@status:2", *quick,
+                      "-o", str(blocker / "x.h5")], check=False, timeout_s=120)
     lines = two.stderr.strip().splitlines()
-    assert two.returncode == 0 and len(lines) == 2, (two.returncode, two.stderr)
-    assert "use at most" in lines[0] and "damaged" in lines[1], lines
+    assert two.returncode == 0 and len(lines) == 3, (two.returncode, two.stderr)
+    return lines
+
+
+def test_errors_on_two_and_three_ranks_are_one_line(two_rank_errors, tmp_path):
+    """Each error ends with status 2 on every rank and one line. Two errors on 2 ranks (:func:`two_rank_errors`):
+    one line each, in turn. On 3 ranks a state vector run is refused naming the counts it takes (2 or 4)."""
+    quick = ["run", "jobs/quickstart.toml", "-o", str(tmp_path / "x.h5"), "--quiet"]
+    assert "use at most" in two_rank_errors[0] and "damaged" in two_rank_errors[1], two_rank_errors
     three = run_mpi(3, ["-m", "dqsim", *quick], check=False, timeout_s=120)
     lines = three.stderr.strip().splitlines()
     assert three.returncode == 2 and len(lines) == 1 and "power-of-two" in lines[0], (three.returncode, three.stderr)
+    assert "use 2 or 4" in lines[0], lines
 
 
 def test_run_files_are_checked_against_their_manifest_before_hdf5(tmp_path, capsys):

@@ -13,7 +13,13 @@ from dqsim.cli.merge import merge_files
 from dqsim.cli.progress import ProgressLog
 from dqsim.io import open_run, write_run_file
 from mpi_helper import ROOT, run_command, run_here
-from test_cli import dqsim
+
+
+def dqsim(*args, check=True):
+    """``dqsim ARGS`` in this process (mpi_helper.run_here: the command line's ``main()``, stdout and stderr
+    captured, no interpreter start); ``check``: exit status 0 or the test fails. (The process itself, its entry
+    point and exit status: tests/test_cli.py.)"""
+    return run_here(list(args), check=check)
 
 QKD_SMALL = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000"]
 

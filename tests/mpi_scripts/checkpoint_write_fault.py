@@ -1,20 +1,25 @@
-"""One rank cannot write a file (a full disk).
+"""Runs in which one rank cannot write a file (a full disk), one after another in one launch.
 
-Usage: python checkpoint_write_fault.py WHAT DQSIM_ARGS...
-WHAT: ``checkpoint`` (rank 0: the run file of a checkpoint, after the slabs), ``slab1`` (rank 1: its state
-slab of a checkpoint) or ``output`` (rank 0: the run's output file);
-DQSIM_ARGS: the arguments of ``dqsim``.
+Usage: python checkpoint_write_fault.py CASES.json
+CASES.json is a list of ``{"name", "hook": "fault", "hook_args": [WHAT], "args", "out"}``, run as
+tests/mpi_scripts/two_rank_stops.py runs its cases (each rank's stderr to ``OUT.rank<R>.stderr``, its exit status
+to ``OUT.rank<R>.status``), the hook :func:`fault`. WHAT: ``checkpoint`` (rank 0: the run file of a checkpoint,
+after the slabs), ``slab1`` (rank 1: its state slab of a checkpoint) or ``output`` (rank 0: the run's output file).
+One interpreter start and import per rank instead of one per case.
 """
 
 import errno
+import json
 import os
 import sys
+from pathlib import Path
 
 from dqsim import io
 from dqsim.io import sharded
-from dqsim.cli.main import main
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
+
+import two_rank_stops
 
 
 def full_disk(*args, **kwargs):
@@ -30,11 +35,23 @@ def full_disk_on_rank_1(write):
     return slab
 
 
-if __name__ == "__main__":
-    if sys.argv[1] == "checkpoint":
-        checkpoint.Checkpointer._write_rank0 = full_disk  # rank 0 alone writes a checkpoint's run file
-    elif sys.argv[1] == "slab1":
-        sharded.write_slab_file = full_disk_on_rank_1(sharded.write_slab_file)
+def fault(what: str):
+    """Make the write of WHAT fail (see the module's docstring). Returns the undo."""
+    if what == "checkpoint":
+        owner, name, replacement = checkpoint.Checkpointer, "_write_rank0", full_disk  # rank 0 alone writes it
+    elif what == "slab1":
+        owner, name, replacement = sharded, "write_slab_file", full_disk_on_rank_1(sharded.write_slab_file)
+    elif what == "output":
+        owner, name, replacement = io, "write_run_file", full_disk  # rank 0 alone writes the output file
     else:
-        io.write_run_file = full_disk  # rank 0 alone writes the output file
-    raise SystemExit(main(sys.argv[2:]))
+        raise SystemExit(f"checkpoint_write_fault.py: unknown fault {what!r}; use checkpoint, slab1 or output")
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
+    return lambda: setattr(owner, name, original)
+
+
+two_rank_stops.HOOKS["fault"] = fault
+
+if __name__ == "__main__":
+    for each in json.loads(Path(sys.argv[1]).read_text()):
+        two_rank_stops.run_case(each)
