@@ -93,7 +93,8 @@ def test_every_result_but_the_times_is_the_same_at_any_classical_bit_rate(runs):
         for field in a.dtype.names:
             same = np.array_equal(a[field], b[field], equal_nan=a[field].dtype.kind == "f")
             assert same != (field in TIME_COLUMNS.get(name, ())), (name, field)
-    assert (low.table("blocks")["time_key_ps"] > 10**15).all() and (low.table("blocks")["time_sifting_ps"] > 10**16).all()
+    blocks = low.table("blocks")
+    assert (blocks["time_key_ps"] > 10**15).all() and (blocks["time_sifting_ps"] > 10**16).all()
 
 
 def test_the_highest_rate_gives_the_same_results_with_a_tick_per_thousand_bits(tmp_path, runs):
