@@ -56,11 +56,13 @@ def check_chain():
           flush=True)
     print(f"  one-time pad: node 1 spends {min(keys)} bits of each link's key; link 0 keeps {keys[0] - min(keys)} "
           f"bits unused (no column reports it)", flush=True)
-    relay_ps = one_way_ps(60.0)
     done = max(int(t) for t in links["simulated_time_ps"])
-    print(f"  relay latency: node 1 announces K01 xor K12 after both links' keys, Bob has it {relay_ps:.0f} ps later:"
-          f" end-to-end key at >= {done + relay_ps:.0f} ps (the links' last simulated time {done} + L n_g/c); "
-          f"the end_to_end table has no time", flush=True)
+    tag = int(out.tables["relay_links"]["auth_key_bits"][1])  # per_block: the hop's tag on its one announcement
+    relay_ps = round(one_way_ps(60.0)) + math.ceil((min(keys) + tag) * 1e12 / 1e9)
+    print(f"  relay latency: node 1 announces K01 xor K12 after both links' keys ({min(keys)} bits and a {tag}-bit "
+          f"tag at 1 Gbit/s, then L n_g/c), Bob has it {relay_ps} ps later: formula {done + relay_ps} ps, "
+          f"key_available_ps {e['key_available_ps']} "
+          f"({'ok (equal)' if done + relay_ps == e['key_available_ps'] else 'MISMATCH'})", flush=True)
     out = run("qkd_trusted_chain", "qkd.pulses=1000000", "qkd.network.num_nodes=4",
               "qkd.network.distances_km=[10.0, 40.0, 25.0]")
     links, end = _links_and_end(out)
@@ -313,10 +315,20 @@ def check_hash():
         line(f"P(pass) m={m}, {len(diff)} residual errors", zero / trials, binom_se(zero, trials), 2.0 ** -m)
 
 
+def _positions_bits(n, m):
+    """Which m of n places: nothing when m is 0 or n, else a bitmap or a list of ceil(log2 n)-bit indices, the
+    shorter (the model of dqsim's classical messages since 2026-12-07, evening)."""
+    return 0 if m in (0, n) else min(n, m * math.ceil(math.log2(n)))
+
+
 def check_timing():
     print("timing: a Cascade block's key phase 2d(1 + R) + 2R ceil(B/(2R)/rate) + A/rate (key message, R round "
           "trips, acknowledgement; B classical bits; A the two per_block authentication tags' bits, on Alice's last "
-          "answer and Bob's acknowledgement, since 2026-12-07); sifting and estimation 2d each", flush=True)
+          "answer and Bob's acknowledgement, since 2026-12-07); since 2026-12-07 (evening) the report (one batch of "
+          "N pulses, D clicks: D + positions(N, D) bits), sifting (3 bits a detection: basis and one of 3 classes) "
+          "and estimation (the m sampled bits, the decoy classes' sifted bits and positions(n, m), n the signal's "
+          "sifted bits) take their bits too: sifting phase 2d + report/rate, estimation 2d + (sifting + "
+          "estimation)/rate", flush=True)
     for L, rate in ((20.0, 1e9), (50.0, 1e6)):
         out = run("bb84_decoy_50km", "qkd.pulses=1000000", "qkd.block_pulses=1000000",
                   'qkd.error_correction="cascade"', f"qkd.link.distance_km={L}", f"qkd.classical_bit_rate_hz={rate}")
@@ -325,11 +337,21 @@ def check_timing():
         rounds, bits, tags = int(r["ec_rounds"]), int(r["classical_bits"]), int(r["auth_key_bits"])
         formula = (2 * d * (1 + rounds) + 2 * rounds * math.ceil(bits / (2 * rounds) * 1e12 / rate)
                    + round(tags * 1e12 / rate))  # whole tag bits: a whole number of ps at these rates
+        clicks = int(r["detections_signal"] + r["detections_decoy"] + r["detections_vacuum"])
+        sampled, signal = int(r["estimation_bits"]), int(r["ec_key_bits"]) + int(r["estimation_bits"])
+        sifted = int(r["sifted_bits"])
+        report = clicks + _positions_bits(1_000_000, clicks)
+        estimation = min(sifted, sampled + sifted - signal) + _positions_bits(signal, sampled)
+        sifting_ps = 2 * d + math.ceil(report * 1e12 / rate)
+        estimation_ps = 2 * d + math.ceil(3 * clicks * 1e12 / rate) + math.ceil(estimation * 1e12 / rate)
+        ok = (r["time_key_ps"], r["time_sifting_ps"], r["time_estimation_ps"]) == (formula, sifting_ps, estimation_ps)
         print(f"  L={L} km rate={rate:g}: rounds {rounds}, classical bits {bits}, tag bits {tags}; "
               f"time_key_ps {r['time_key_ps']} "
               f"formula {formula} (latency part {2 * d * (1 + rounds)}, {2 * d * (1 + rounds) / r['time_key_ps']:.3f}"
-              f" of it); time_sifting_ps {r['time_sifting_ps']}, time_estimation_ps {r['time_estimation_ps']} "
-              f"(2d = {2 * d}); simulated_time_ps {out.tables['links']['simulated_time_ps'][0]}", flush=True)
+              f" of it); report {report} bits, sifting {3 * clicks}, estimation {estimation}: time_sifting_ps "
+              f"{r['time_sifting_ps']} formula {sifting_ps}, time_estimation_ps {r['time_estimation_ps']} formula "
+              f"{estimation_ps} ({'ok (all equal)' if ok else 'MISMATCH'}); simulated_time_ps "
+              f"{out.tables['links']['simulated_time_ps'][0]}", flush=True)
     for ec in ("model", "cascade"):
         _two_blocks(ec)
 

@@ -4,20 +4,21 @@ Until 2026-12-07 each error-correction message took its own transmission time as
 itself, so 16 blocks in post-processing each had the whole ``[qkd].classical_bit_rate_hz``. Now a message waits
 for the messages handed to its direction of the channel before it (:mod:`dqsim.protocols.qkd.classical_channel`),
 and the authentication tags' bits travel with their messages (:func:`dqsim.protocols.qkd.authentication.
-message_tags`); the pre-shared key the first tags need is reported per link (``preshared_auth_key_bits``).
+message_tags`); the pre-shared key the first tags need is reported per link (``preshared_auth_key_bits``). Since
+that evening every message of a block is on the channel: Bob's detection reports (BB84: the clicks' positions, a
+bitmap or a list of indices, whichever is shorter, and a basis bit a click), Alice's sifting answer (basis and
+class a detection), Bob's estimation message (the sampled bits and their positions), then the error correction.
 
-The closed form (BB84 at 20 km, the leakage modelled, so a block's only timed messages are its key message
-(Alice -> Bob, K_k) and its acknowledgement (Bob -> Alice, A_k), here given by hand): block k's emission ends at
-e_k = (k + 1)T and Alice sends its key message at e_k + 4d (sifting and estimation, d the fibre delay). With
-K_0 > T block 1's key message waits until block 0's has left, and with A_0 > K_1 its acknowledgement waits
-for block 0's:
-
-    key_ready_0 = T + 6d + K_0 + A_0,   key_ready_1 = key_ready_0 + A_1
-
-(unqueued, as before: key_ready_1 = 2T + 6d + K_1 + A_1).
+The closed form (:func:`fifo_times`, written here from the model: each direction serves the messages handed to
+it in the order they are handed, ``start = max(handed, free)``, ``free = start + bits/R``, ``arrival = free + d``):
+each block's chain is report → sifting → estimation → key message → acknowledgement, each handed over when the
+one before it arrives (the report when the batch's pulses reach Bob, ``(k + 1)T + d``).
 """
 
+import math
 import pickle
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,6 +29,8 @@ from dqsim.jobs import load_job
 from dqsim.network.fibre import propagation_delay_ps
 from dqsim.protocols.qkd import authentication, nodes
 from dqsim.protocols.qkd.classical_channel import ClassicalChannel, queued_delay_ps
+from dqsim.protocols.qkd.entangled import SiftedCounts
+from dqsim.protocols.qkd.postprocess import BlockCounts, QberSample
 from dqsim.scenarios import qkd as qkd_scenario
 from mpi_helper import ROOT, run_here, run_mpi
 
@@ -63,19 +66,90 @@ def test_a_message_waits_for_the_one_before_it_and_an_idle_channel_changes_nothi
     assert queued_delay_ps(10, 0, 0) == (0, 10)
 
 
+def fifo_times(chains, delay_ps: int):
+    """Arrival times of each block's chain of messages on a two-direction FIFO channel (module docstring).
+
+    ``chains``: per block ``(first hand-over time, [(direction, transmission_ps), ...])``; returns per block the
+    arrival of each of its messages, ps. The next hand-over of all blocks is served first (ties: lower block)."""
+    free = {"ab": 0, "ba": 0}
+    arrivals = [[] for _ in chains]
+    handed = [start for start, _messages in chains]
+    while True:
+        waiting = [(handed[k], k) for k, (_s, messages) in enumerate(chains) if len(arrivals[k]) < len(messages)]
+        if not waiting:
+            return arrivals
+        t, k = min(waiting)
+        direction, transmission = chains[k][1][len(arrivals[k])]
+        free[direction] = max(t, free[direction]) + transmission
+        arrivals[k].append(free[direction] + delay_ps)
+        handed[k] = arrivals[k][-1]
+
+
+def report_bits_formula(pulses: int, clicks: int) -> int:
+    """A click's basis bit, and the clicks' places as a bitmap or as ⌈log2 N⌉-bit indices, the shorter."""
+    if clicks in (0, pulses):
+        return clicks
+    return clicks + min(pulses, clicks * math.ceil(math.log2(pulses)))
+
+
 def test_repro_two_blocks_whose_messages_collide_follow_the_closed_form(monkeypatch, tmp_path):
-    """Block 1's key message waits K_0 - T behind block 0's, and its acknowledgement behind block 0's: its key
-    exists A_1 after block 0's (before 2026-12-07: 2T + 6d + K_1 + A_1, 0.10 ms earlier)."""
+    """Two blocks of one batch of 1e5 pulses each (T = 0.1 ms) at 20 km: a report takes longer than a block
+    (about 1.1e5 bits: a bitmap), so block 1's report waits behind block 0's; the key messages and
+    acknowledgements given by hand collide as well. Every time of the blocks table follows the FIFO closed form
+    (before 2026-12-07, evening: the reports, sifting and estimation took one fibre delay each, and block 0's
+    key existed 0.10 ms earlier)."""
     given = iter([(K_PS[k], 0, 0, 0, A_PS[k]) for k in range(2)])
     monkeypatch.setattr(nodes, "ec_message_delays_ps", lambda done, q, tags=authentication.NO_TAGS: next(given))
-    run_here(["run", *SMALL, "--set", 'qkd.error_correction="model"', "-o", str(tmp_path / "x.h5"), "--quiet"])
+    seen = {}
+    messages_of = authentication.run_block_messages
+
+    def recorded(q, block, counts, result):
+        seen[block] = messages_of(q, block, counts, result)
+        return seen[block]
+
+    monkeypatch.setattr(authentication, "run_block_messages", recorded)
+    run_here(["run", *SMALL, "--set", "qkd.batch_pulses=100000", "--set", 'qkd.error_correction="model"',
+              "-o", str(tmp_path / "x.h5"), "--quiet"])
     run = open_run(tmp_path / "x.h5")
     blocks = run.table("blocks")
-    first = T_PS + 6 * D_PS + K_PS[0] + A_PS[0]
-    assert blocks["key_ready_ps"].tolist() == [first, first + A_PS[1]]
-    assert blocks["time_estimation_ps"].tolist() == [2 * D_PS] * 2  # (untimed: not held up by the channel)
-    assert blocks["time_key_ps"][1] == K_PS[0] - T_PS + A_PS[0] + A_PS[1] + 2 * D_PS
-    assert run.table("links")["simulated_time_ps"][0] == first + A_PS[1]
+    clicks = [int(b["detections_signal"] + b["detections_decoy"] + b["detections_vacuum"]) for b in blocks]
+    ps = 1000  # per bit at 1 Gbit/s
+    chains = [((k + 1) * T_PS + D_PS, [("ba", report_bits_formula(100_000, clicks[k]) * ps),
+                                       ("ab", seen[k].sifting_bits * ps), ("ba", seen[k].estimation_bits * ps),
+                                       ("ab", K_PS[k]), ("ba", A_PS[k])]) for k in range(2)]
+    times = fifo_times(chains, D_PS)
+    assert blocks["time_sifting_ps"].tolist() == [times[k][0] - (k + 1) * T_PS for k in range(2)]
+    assert blocks["time_estimation_ps"].tolist() == [times[k][2] - times[k][0] for k in range(2)]
+    assert blocks["time_key_ps"].tolist() == [times[k][4] - times[k][2] for k in range(2)]
+    assert blocks["key_ready_ps"].tolist() == [times[k][4] for k in range(2)]
+    assert run.table("links")["simulated_time_ps"][0] == max(times[0][4], times[1][4])
+    alone = chains[1][0] + sum(t for _d, t in chains[1][1]) + 5 * D_PS  # block 1 on a free channel
+    assert times[1][4] > alone and times[1][0] > chains[1][0] + chains[1][1][0][1] + D_PS  # its report waited
+    assert times[0][4] - (T_PS + 6 * D_PS + K_PS[0] + A_PS[0]) > 100_000_000  # the report and sifting, timed
+
+
+def test_a_block_s_message_lengths_follow_from_its_counts():
+    """BB84: the sifting answer is (1 + ⌈log2 3⌉) bits a detection; the estimation message the sampled bits, the
+    decoy classes' sifted bits and the sample's positions among the signal's sifted bits (a list of ⌈log2 n⌉-bit
+    indices here); E91 likewise (a bitmap here) and its test settings' outcomes, none for BBM92's X–X test (every
+    bit)."""
+    counts = replace(BlockCounts.zeros(3), detected=(30_000, 800, 10), sifted=(15_000, 400, 5))
+    result = SimpleNamespace(num_estimation_bits=500, finite_key=None, postprocess=None, leakage_bits=900.0,
+                             secret_key_bits=4_000)
+    m = authentication.bb84_block_messages(counts, result, ((100_000, 1),))
+    assert m.sifting_bits == 3 * 30_810
+    assert m.estimation_bits == 500 + 405 + 500 * math.ceil(math.log2(15_000))  # a list: 7,000 < 15,000
+    finite = SimpleNamespace(**{**result.__dict__, "finite_key": object()})
+    assert authentication.bb84_block_messages(counts, finite, ((100_000, 1),)).estimation_bits == 905
+    pairs = SiftedCounts(1_000_000, 20_000, 10_000, 100, (5_000, 5_000), (50, 50))
+    sampled = SimpleNamespace(estimate=QberSample(10_000, 1_000, 10), postprocess=None, leakage_bits=500.0,
+                              secret_key_bits=3_000)
+    m = authentication.entangled_block_messages("e91", pairs, sampled, ((1_000_000, 1),))
+    assert m.sifting_bits == 2 * 20_000 and m.estimation_bits == 1_000 + 10_000 + 10_000  # a bitmap: 10,000 < 14,000
+    test = SimpleNamespace(**{**sampled.__dict__, "estimate": QberSample(5_000, 5_000, 50)})
+    assert authentication.entangled_block_messages("bbm92", pairs, test, ((1_000_000, 1),)).estimation_bits == 5_000
+    assert [authentication.report_message_bits(100_000, k) for k in (0, 100, 6_000, 100_000)] == \
+        [report_bits_formula(100_000, k) for k in (0, 100, 6_000, 100_000)] == [0, 1_800, 106_000, 100_000]
 
 
 def test_colliding_cascade_blocks_wait_the_same_on_one_and_two_ranks(tmp_path):
@@ -100,20 +174,60 @@ def test_colliding_cascade_blocks_wait_the_same_on_one_and_two_ranks(tmp_path):
     assert one.table("links")["preshared_auth_key_bits"][0] >= blocks["auth_key_bits"][0]
 
 
+CHAIN = ["jobs/qkd_trusted_chain.toml", "--set", "qkd.network.num_nodes=4", "--set",
+         "qkd.network.distances_km=[20.0, 30.0, 20.0]", "--set", "qkd.pulses=300000", "--set",
+         "qkd.block_pulses=100000", "--set", "qkd.batch_pulses=50000", "--set", 'qkd.error_correction="cascade"',
+         "--set", "qkd.classical_bit_rate_hz=1e7", "--set", 'qkd.authentication="per_message"']
+RANK_TABLES = ["blocks", "links", "end_to_end", "relay_links", "timeline"]
+
+
+def test_every_message_on_the_channel_gives_the_same_tables_on_1_2_4_ranks_and_after_a_resume(tmp_path):
+    """A 3-link trusted chain, Cascade at 1e7 bit/s with a tag on every message (reports, sifting, estimation
+    and the relay's announcements queue, on every link): the tables of 2 and 4 ranks, and of 4 and 2 ranks
+    resumed from a 1-rank checkpoint taken while a block of link 0 is between its sifting answer and its key
+    message (its result worked out, its estimation message on the channel) and one taken in Cascade's rounds,
+    are those of 1 rank, bit for bit."""
+    from run_files import checkpoints, node_record_bytes, same_tables
+
+    folder = tmp_path / "ck"
+    run_here(["run", *CHAIN, "--set", "checkpoint.every_sim_s=0.001", "--set", "checkpoint.keep=100",
+              "--set", f'checkpoint.directory="{folder}"', "-o", str(tmp_path / "one.h5"), "--quiet"])
+    one = open_run(tmp_path / "one.h5")
+    phases = {}
+    for path in checkpoints(folder):
+        record = pickle.loads(node_record_bytes(path, 0))
+        for handle in record["processes"][1:]:
+            if handle.process is not None and not handle.done:
+                phases.setdefault(handle.process.phase, path)
+    assert "estimate" in phases and "cascade" in phases, sorted(phases)
+    blocks = one.table("blocks")
+    crossings = [2 * propagation_delay_ps(float(km), 1.468) for km in blocks["distance_km"]]
+    assert (blocks["time_estimation_ps"] > crossings).all()  # the sifting and estimation bits (2d before)
+    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", "run", *CHAIN, "-o", str(tmp_path / "four.h5"), "--quiet",
+                "--then", "resume", str(phases["estimate"]), "-o", str(tmp_path / "four-resumed.h5"), "--quiet"],
+            cwd=ROOT, timeout_s=300)
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "run", *CHAIN, "-o", str(tmp_path / "two.h5"), "--quiet",
+                "--then", "resume", str(phases["cascade"]), "-o", str(tmp_path / "two-resumed.h5"), "--quiet"],
+            cwd=ROOT, timeout_s=300)
+    for name in ("four", "four-resumed", "two", "two-resumed"):
+        same_tables(one, open_run(tmp_path / f"{name}.h5"), RANK_TABLES)
+
+
 def test_the_tags_on_the_channel_are_the_tags_whose_key_is_counted():
     """``per_block``: the two tags on Alice's last message and Bob's acknowledgement are the block's two counted
-    tags; ``per_message``: each timed message's tag is the one counted for it (reports, sifting and estimation
-    carry theirs untimed)."""
-    m = authentication.BlockMessages(report_bits=((100_000, 3),), sifting_bits=8_000, estimation_bits=300,
+    tags; ``per_message``: each message's tag on the channel is the one counted for it, the reports', sifting's
+    and estimation's included (untimed until 2026-12-07, evening)."""
+    m = authentication.BlockMessages(report_bits=((200_000, 3),), sifting_bits=8_000, estimation_bits=300,
                                      key_message_bits=20_000, ec_rounds=12, ec_message_bits=20_000,
                                      ec_total_bits=20_000, ack_bits=1)
     block = authentication.message_tags(m, "per_block", 1e-10)
-    assert block.key == block.request == block.answer == 0
+    assert block.key == block.request == block.answer == block.sifting == block.estimation == 0
     assert block.last_answer + block.ack == authentication.block_authentication(m, "per_block", 1e-10).key_bits
+    assert authentication.report_tag_bits(100_000, "per_block", 1e-10) == 0
     each = authentication.message_tags(m, "per_message", 1e-10)
-    timed = each.key + m.ec_rounds * (each.request + each.answer) + each.ack
-    untimed = sum(c * authentication.tag_bits(b, 1e-10) for b, c in ((100_000, 3), (8_000, 1), (300, 1)))
-    assert timed + untimed == authentication.block_authentication(m, "per_message", 1e-10).key_bits
+    timed = (each.sifting + each.estimation + each.key + m.ec_rounds * (each.request + each.answer) + each.ack
+             + 3 * authentication.report_tag_bits(100_000, "per_message", 1e-10))
+    assert timed == authentication.block_authentication(m, "per_message", 1e-10).key_bits
     without_rounds = authentication.message_tags(
         authentication.BlockMessages(report_bits=(), sifting_bits=10, estimation_bits=10, key_message_bits=10),
         "per_block", 1e-10)
@@ -134,7 +248,9 @@ def test_the_preshared_key_covers_the_largest_excess_of_tags_over_key():
 
 def test_a_checkpoint_from_before_the_queue_is_refused_in_one_line():
     """A process or a sweep's finished tally pickled before 2026-12-07 (no ``channel``, no
-    ``classical_channel``) holds times of the unqueued channel: refused, in one line; today's pickles resume."""
+    ``classical_channel``) holds times of the unqueued channel, and one pickled that day before every message
+    was on the channel (its channel without ``messages``, its tally's ``classical_channel`` the older value)
+    times without the reports, sifting and estimation: refused, in one line; today's pickles resume."""
     job = load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")
     plan, phys = qkd_scenario.build_plan(job), qkd_scenario.link_physics(job, 0, *job.network_links(None)[0])
     for process in (nodes.Bb84Alice(plan, phys), nodes.Bb84Bob(plan, phys),
@@ -145,8 +261,16 @@ def test_a_checkpoint_from_before_the_queue_is_refused_in_one_line():
         with pytest.raises(DqsimError, match="did not queue the messages") as info:
             object.__new__(type(process)).__setstate__(state)
         assert "\n" not in str(info.value)
+        state["channel"] = pickle.loads(pickle.dumps(process.channel))
+        del state["channel"].__dict__["messages"]  # pickled on 2026-12-07 before every message was timed
+        state["channel"] = pickle.loads(pickle.dumps(state["channel"]))
+        with pytest.raises(DqsimError, match="did not carry the detection reports") as info:
+            object.__new__(type(process)).__setstate__(state)
+        assert "\n" not in str(info.value)
     old = nodes.LinkTally(pulses=7)
     del old.classical_channel
     with pytest.raises(DqsimError, match="did not queue the messages"):
         nodes.refuse_waiting_source_tallies([nodes.LinkTally(), pickle.loads(pickle.dumps(old))])
+    with pytest.raises(DqsimError, match="did not carry the detection reports"):
+        nodes.refuse_waiting_source_tallies([nodes.LinkTally(classical_channel=nodes.EC_ONLY_CLASSICAL_CHANNEL)])
     nodes.refuse_waiting_source_tallies([pickle.loads(pickle.dumps(nodes.LinkTally()))])

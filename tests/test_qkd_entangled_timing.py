@@ -29,23 +29,39 @@ def _run(name, extra):
 
 
 @pytest.mark.parametrize("name, position", [("bbm92_20km.toml", 0.5), ("e91_chsh.toml", 0.2)])
-def test_block_duration_is_emission_plus_bobs_photon_flight_and_report(name, position):
+def test_block_duration_is_emission_plus_bobs_photon_flight_and_report(name, position, monkeypatch):
     """Two blocks of 5 batches of 1e5 pairs (1e9 Hz): each block's emission is N·T = 5e8 ps to the ps, and its
     sifting (the last report in at Alice) (2 - position)·L·n_g/c after, L·n_g/c computed here from the link's
     length and group index (within 2 ps, the roundings); the second block's emission starts as the first's ends
     (the source is pumped on while the first is post-processed) and the link ends with the last block's key.
     Before 2026-12-06: N·T + N·2L, sifting 0; and until later that day the link's simulated time was the sum of
-    every block's four times (the source waited for each block's post-processing)."""
+    every block's four times (the source waited for each block's post-processing). The estimation phase is the
+    sifting answer and the estimation message, a crossing and their bits each (one crossing each, untimed,
+    until 2026-12-07, evening; the reports queue with no bits of their own, Bob's process not knowing his
+    clicks); at 1e12 bit/s, a ps a bit, so that the two blocks' messages do not meet on the channel (at 1 Gbit/s
+    E91's estimation message, ~1e5 bits of test outcomes, holds Bob's channel while the next block's reports
+    come, and they wait)."""
+    seen = {}
+    messages_of = nodes.authentication.run_block_messages
+
+    def recorded(q, block, counts, result):
+        seen[block] = messages_of(q, block, counts, result)
+        return seen[block]
+
+    monkeypatch.setattr(nodes.authentication, "run_block_messages", recorded)
     job, out = _run(name, ["qkd.pulses=1000000", "qkd.batch_pulses=100000", "qkd.block_pulses=500000",
-                           f"qkd.source.position={position}"])
+                           f"qkd.source.position={position}", "qkd.classical_bit_rate_hz=1e12"])
     link = job.qkd.link
     one_way_ps = link.distance_km * 1e3 * link.group_index / C_M_PER_S * 1e12
     blocks = out.tables["blocks"]
     assert len(blocks) == 2
-    for row in blocks:
+    settings_bits = 2 if job.qkd.protocol == "e91" else 1
+    for k, row in enumerate(blocks):
         assert row["time_pulses_ps"] == 500_000 * 1e12 / job.qkd.source.source_rate_hz
         assert abs(row["time_sifting_ps"] - (2 - position) * one_way_ps) < 2, (row["time_sifting_ps"], one_way_ps)
-        assert abs(row["time_estimation_ps"] - 2 * one_way_ps) < 2  # sift match, estimate: one crossing each
+        sifting, estimation = seen[k].sifting_bits, seen[k].estimation_bits  # (detections: coincidences)
+        assert sifting == settings_bits * row["detections_signal"] and estimation >= row["estimation_bits"] > 0
+        assert abs(row["time_estimation_ps"] - 2 * one_way_ps - (sifting + estimation)) < 2
     times = ("time_pulses_ps", "time_sifting_ps", "time_estimation_ps", "time_key_ps")
     assert blocks["block_start_ps"].tolist() == [0, 500_000 * 1e12 / job.qkd.source.source_rate_hz]
     assert blocks["source_wait_ps"].tolist() == [0, 0]

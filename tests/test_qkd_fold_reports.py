@@ -135,9 +135,13 @@ def test_a_block_holds_a_round_trips_reports_and_its_packed_key_bits(tmp_path):
     """Checkpoints every 150 µs of simulated time inside 10-batch blocks: Alice's node never holds more than
     ``⌈round trip / batch time⌉ + 1`` = 2 reports (the code before held up to 10: all of the block's), its
     checkpoint record stays below those reports plus the packed key bits plus 16 KiB, the key bits take one bit
-    each (Alice's and Bob's), and a resume from a checkpoint inside a block gives the uninterrupted run."""
+    each (Alice's and Bob's), and a resume from a checkpoint inside a block gives the uninterrupted run. At
+    1e11 bit/s a report (~1.2e5 bits) takes 1.2 µs, so the round trip stays under a batch (since 2026-12-07,
+    evening, the reports take their bits: at the default 1 Gbit/s they outrun the channel here, 120 µs a
+    100 µs batch, and queue, so more are in flight)."""
     ck = tmp_path / "ck"
     full = run_in_process(tmp_path / "full.h5", "bb84_decoy_50km.toml", SMALL,
+                          "--set", "qkd.classical_bit_rate_hz=1e11",
                           "--set", "checkpoint.every_sim_s=0.00015", "--set", f'checkpoint.directory="{ck}"',
                           "--set", "checkpoint.keep=100")
     batch_ps = round(100_000 * PS_PER_S / 1e9)

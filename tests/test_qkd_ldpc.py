@@ -51,7 +51,8 @@ def test_bsc_keys_decode_with_f_ec_in_the_measured_band(qber, efficiency, band):
         assert done.discarded_bits == alice.size - int(done.kept.sum()) and done.rounds == 0
         code = ldpc.mother_code(1, done.code_bits, done.mother_rate)
         assert done.punctured_bits > 0 and code.punctured_rank(done.punctured_bits) == done.punctured_bits
-        assert done.leakage_bits == done.num_frames * (code.num_checks - done.punctured_bits + ldpc.FRAME_CHECK_BITS)
+        assert done.leakage_bits == done.num_frames * (code.num_checks - done.punctured_bits + ldpc.FRAME_CHECK_BITS
+                                                       + 1)  # (the acknowledgement's flag, since 2026-12-07)
         frames, failed = frames + done.num_frames, failed + done.frame_errors
     assert failed <= 1, (failed, frames)
 
@@ -60,9 +61,9 @@ def test_blind_reconciliation_counts_every_revealed_bit_and_round_trip(monkeypat
     """Blind mode (Martinez-Mateo et al. 2012) on the code of the test above (2 %, target 1.25: one frame):
     each decoding after the first follows one request and Δ more revealed punctured values, so with D decoder
     calls the frame revealed min(p_0, (D - 1)·Δ) bits in D - 1 round trips; the leakage is exactly the syndrome
-    less the first punctured rank, the hash, the revealed bits and Bob's D - 1 request flags (the test fails if
-    the revealed bits, the rounds or the flags are not counted; until 2026-12-07 the flags were not charged),
-    and the key is Alice's."""
+    less the first punctured rank, the hash, the revealed bits, Bob's D - 1 request flags and his
+    acknowledgement's flag (the test fails if the revealed bits, the rounds or the flags are not counted; until
+    2026-12-07 the flags were not charged, the acknowledgement's until that evening), and the key is Alice's."""
     calls = []
     decode = ldpc_kernels.sum_product_decode
 
@@ -81,7 +82,7 @@ def test_blind_reconciliation_counts_every_revealed_bit_and_round_trip(monkeypat
     assert done.rounds == len(calls) - 1 and done.revealed_bits == min(first, done.rounds * step)
     assert done.request_bits == done.rounds
     syndrome = code.num_checks - code.punctured_rank(first)
-    assert done.leakage_bits == syndrome + ldpc.FRAME_CHECK_BITS + done.revealed_bits + done.request_bits
+    assert done.leakage_bits == syndrome + ldpc.FRAME_CHECK_BITS + done.revealed_bits + done.request_bits + 1
     assert done.message_bits == code.num_checks + ldpc.FRAME_CHECK_BITS + 1 + done.rounds + done.revealed_bits
 
 
@@ -396,9 +397,10 @@ def test_ldpc_gives_the_same_tables_on_one_and_two_ranks(ldpc_run, tmp_path):
 
 
 def test_a_stop_inside_a_blind_round_trip_resumes_to_the_same_tables(ldpc_run, tmp_path, monkeypatch):
-    """SIGTERM as Alice answers the blind reconciliation's request (its round trip's message time is asked for):
-    the checkpoint taken there resumes to the uninterrupted run's tables, bit for bit."""
-    ended = sigterm_during(monkeypatch, nodes, "ec_message_delays_ps", call=4)   # block 1: check, key, answer
+    """SIGTERM as Alice answers the blind reconciliation's request: the checkpoint taken there resumes to the
+    uninterrupted run's tables, bit for bit. (Until 2026-12-07, evening, the hook was the 4th call of
+    ``ec_message_delays_ps``, which Alice's answer made; the times are worked out once a block since.)"""
+    ended = sigterm_during(monkeypatch, nodes._AliceSide, "_answer_cascade", call=1)   # block 1's one round
     ckpt, resumed = stopped_then_resumed(tmp_path, LDPC_JOB)
     assert ended == [None]
     blocks = open_run(ldpc_run).table("blocks")

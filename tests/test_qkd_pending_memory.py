@@ -199,13 +199,14 @@ def test_check_gives_the_peak_of_a_cascade_block_end(monkeypatch):
 
 def test_the_key_bits_of_the_blocks_open_at_once_match_what_dqsim_check_prints(monkeypatch):
     """The source emits on while earlier blocks are post-processed; a batch's key bits come with Bob's report
-    (2d after the batch) and the block's stay until its estimate message, H = 2d after its last report: at 20 km
-    (d = 98 µs), blocks of 100,000 pulses at 1 GHz (T = 100 µs) in two batches, up to 2.5 blocks' worth at once
-    (nodes.blocks_holding_key_bits; 1 + H/T = 2.96 for many batches a block), which ``dqsim check`` gives;
+    (2d after the batch) and, since 2026-12-07 (evening), the block's stay until its last report is in (its
+    result is worked out then), H = 0: at 20 km (d = 98 µs), blocks of 100,000 pulses at 1 GHz (T = 100 µs) in
+    two batches, one block's worth at once (nodes.blocks_holding_key_bits), which ``dqsim check`` gives;
     measured, the largest sum of the packed key bits that the source and the open block processes hold (after
-    every fold of a report and as each block's estimate comes) is within 20 % of it; with
-    ``max_blocks_in_postprocessing = 2``, of 2 blocks' worth. (Until 2026-12-07 ``dqsim check`` counted one
-    block's: 2.5 times too few here.)"""
+    every fold of a report and as each block's result is worked out) is within 20 % of it, with
+    ``max_blocks_in_postprocessing`` 16 or 2. (Until that evening a block held its key bits until its estimate
+    message, 2d later: 2.5 blocks' worth here, and 2 with the bound 2; until 2026-12-07 ``dqsim check`` counted
+    one block's.)"""
     sets = ["qkd.link.distance_km=20.0", "qkd.pulses=1500000", "qkd.batch_pulses=50000", "qkd.block_pulses=100000",
             *CASCADE]
     holders: list = []
@@ -235,7 +236,7 @@ def test_the_key_bits_of_the_blocks_open_at_once_match_what_dqsim_check_prints(m
     monkeypatch.setattr(nodes.Bb84Alice, "_fold_report", folded)
     monkeypatch.setattr(nodes.Bb84AliceBlock, "_fold_report", folded)
     monkeypatch.setattr(nodes, "postprocess_block", estimated)
-    for bound, blocks_expected in ((16, 2.5), (2, 2.0)):
+    for bound, blocks_expected in ((16, 1.0), (2, 1.0)):
         holders.clear()
         peak[0] = 0
         job = apply_overrides(load_job(JOB), sets + [f"qkd.max_blocks_in_postprocessing={bound}"])

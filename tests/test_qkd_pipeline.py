@@ -8,8 +8,11 @@ post-processing runs in processes of its own (:class:`dqsim.protocols.qkd.nodes.
 With ``error_correction = "model"`` a block's post-processing is a fixed chain of messages after its
 emission ends at e: BB84, the last report back at e + 2d, sifting match, estimate, key message and
 acknowledgement, P = 6d (d = L·n_g/c); BBM92/E91, the last photon at Bob (1 - position)·d after e, his
-report, then the same four messages, P = (1 - position)·d + 5d. With blocks of T ps and a bound B the
-source starts block k at s_k = max(e_{k-1}, a_{k-B}) (a_j = e_j + P, when block j's key exists), e_k = s_k + T;
+report, then the same four messages, P = (1 - position)·d + 5d. Since 2026-12-07 (evening) the reports,
+sifting and estimation messages also take their bits at the classical rate (``tests/test_qkd_classical_channel.py``
+times them), so P_k (``time_sifting_ps + time_estimation_ps + time_key_ps``) is at least those crossings
+and differs from block to block. With blocks of T ps and a bound B the
+source starts block k at s_k = max(e_{k-1}, a_{k-B}) (a_j = e_j + P_j, when block j's key exists), e_k = s_k + T;
 B = 1 is the schedule before (s_k = k(T + P)). Keys, counts and QBERs do not depend on the schedule (the
 random streams are counter-based per pulse and block).
 """
@@ -38,16 +41,21 @@ BBM92 = ["jobs/bbm92_20km.toml", *SMALL]
 TABLES = ["blocks", "links", "end_to_end", "timeline"]
 
 
-def schedule(num_blocks: int, block_ps: int, post_ps: int, bound: int):
-    """(start, key) of each block and the source's wait before it: s_k = max(e_{k-1}, a_{k-B})."""
+def schedule(num_blocks: int, block_ps: int, post_ps: list[int], bound: int):
+    """(start, key) of each block and the source's wait before it: s_k = max(e_{k-1}, a_{k-B}), a_k = e_k + P_k."""
     starts, keys, waits, end = [], [], [], 0
     for k in range(num_blocks):
         start = max(end, keys[k - bound]) if k >= bound else end
         waits.append(start - end)
         starts.append(start)
         end = start + block_ps
-        keys.append(end + post_ps)
+        keys.append(end + post_ps[k])
     return starts, keys, waits
+
+
+def post_ps(blocks) -> list[int]:
+    """Each block's post-processing, from its emission's end to its key, ps (P_k of the module docstring)."""
+    return [int(b["time_sifting_ps"] + b["time_estimation_ps"] + b["time_key_ps"]) for b in blocks]
 
 
 def _run(tmp_path, name, job, *more):
@@ -56,16 +64,19 @@ def _run(tmp_path, name, job, *more):
 
 
 def test_repro_the_source_emits_on_while_blocks_are_post_processed(tmp_path):
-    """BB84, 4 blocks of 0.1 ms at 20 km, post-processing 6d = 0.59 ms each: the link ends at 4T + 6d
-    (0.99 ms; before, 4(T + 6d) = 2.75 ms), block k starts at kT and its key exists at (k + 1)T + 6d, and the
-    source never waits (4 blocks open at most, the bound is 16)."""
+    """BB84, 4 blocks of 0.1 ms at 20 km, post-processing P_k >= 6d = 0.59 ms each: the link ends at
+    max (k + 1)T + P_k (before 2026-12-06: the sum of every block's T + P_k), block k starts at kT and its key
+    exists at (k + 1)T + P_k, and the source never waits (4 blocks open at most, the bound is 16)."""
     run = _run(tmp_path, "bb84", BB84)
     blocks, link = run.table("blocks"), run.table("links")
-    assert link["simulated_time_ps"][0] == 4 * T_PS + 6 * D_PS  # (on main: 4(T + 6d))
+    post = post_ps(blocks)
+    assert all(p > 6 * D_PS for p in post)  # the crossings, and the reports', sifting's and estimation's bits
+    keys = [(k + 1) * T_PS + post[k] for k in range(4)]
+    assert link["simulated_time_ps"][0] == max(keys) < sum(T_PS + p for p in post)
     assert list(blocks["block_start_ps"]) == [k * T_PS for k in range(4)]
-    assert list(blocks["key_ready_ps"]) == [(k + 1) * T_PS + 6 * D_PS for k in range(4)]
+    assert list(blocks["key_ready_ps"]) == keys
     assert list(blocks["source_wait_ps"]) == [0] * 4
-    assert run.table("end_to_end")["key_available_ps"][0] == 4 * T_PS + 6 * D_PS
+    assert run.table("end_to_end")["key_available_ps"][0] == max(keys)
     assert "qkd-source-wait" not in set(run.table("timeline")["kind"])
 
 
@@ -75,10 +86,12 @@ def test_a_bounded_post_processing_store_holds_the_source_as_the_closed_form_say
     s_k = max(e_{k-1}, a_{k-B}); the waits are in the timeline; B = 1 is the schedule before 2026-12-06.
     BBM92 also checks that Bob follows the waiting source (his photons' times come from it, no message)."""
     job = BB84 if protocol == "bb84" else BBM92
-    post_ps = 6 * D_PS if protocol == "bb84" else round(0.5 * D_PS) + 5 * D_PS
+    crossings = 6 * D_PS if protocol == "bb84" else round(0.5 * D_PS) + 5 * D_PS
     run = _run(tmp_path, "run", job, "--set", f"qkd.max_blocks_in_postprocessing={bound}")
-    starts, keys, waits = schedule(4, T_PS, post_ps, bound)
     blocks = run.table("blocks")
+    post = post_ps(blocks)
+    assert all(p > crossings for p in post)
+    starts, keys, waits = schedule(4, T_PS, post, bound)
     assert list(blocks["block_start_ps"]) == starts
     assert list(blocks["key_ready_ps"]) == keys
     assert list(blocks["source_wait_ps"]) == waits and sum(waits) > 0

@@ -44,9 +44,10 @@ def test_chain_key_exists_one_hop_after_the_later_link_and_the_faster_link_keeps
     t, keys = links["simulated_time_ps"], links["secret_key_bits"]
     bits = int(keys.min())
     assert bits > 0 and end["secret_key_bits"] == bits  # the existing column, unchanged
-    assert end["key_available_ps"] == max(t[0], t[1]) + hop_ps(job, 60.0, bits)
-    assert end["key_available_ps"] > t.max()
     relay = out.tables["relay_links"]
+    tag = int(relay["auth_key_bits"][1])  # per_block: the hop's one tag, on its one announcement (since 2026-12-07)
+    assert tag > 0 and end["key_available_ps"] == max(t[0], t[1]) + hop_ps(job, 60.0, bits + tag)
+    assert end["key_available_ps"] > t.max()
     assert relay["hop"].tolist() == [0, 1] and relay["link"].tolist() == [0, 1]
     assert (relay["node_a"] == end["node_a"]).all() and (relay["node_b"] == end["node_b"]).all()
     assert relay["key_left_bits"].tolist() == [keys[0] - bits, keys[1] - bits]
@@ -70,22 +71,70 @@ def test_star_pair_key_exists_after_both_leaves_and_the_hub_to_the_second_leaf()
         la, lb = leaf_link[int(end["node_a"])], leaf_link[int(end["node_b"])]
         bits = min(keys[la], keys[lb])
         assert end["secret_key_bits"] == bits > 0
-        assert end["key_available_ps"] == max(t[la], t[lb]) + hop_ps(job, length[lb], bits)
         relay = out.tables["relay_links"]
         mine = relay[(relay["node_a"] == end["node_a"]) & (relay["node_b"] == end["node_b"])]
+        tag = int(mine["auth_key_bits"][1])
+        assert end["key_available_ps"] == max(t[la], t[lb]) + hop_ps(job, length[lb], bits + tag)
         assert mine["hop"].tolist() == [0, 1] and mine["link"].tolist() == [la, lb]
         assert mine["key_left_bits"].tolist() == [keys[la] - bits, keys[lb] - bits]
 
 
 def test_forwarded_announcements_and_hop_by_hop_reencryption_give_the_same_time():
-    """Four hops with their keys ready out of order: the closed form equals SECOQC's hop-by-hop transport,
-    where node k forwards the key re-encrypted with link k's key once it has the key and link k's key."""
+    """Four hops with their keys ready out of order, no two announcements on a hop at once: the closed form
+    equals SECOQC's hop-by-hop transport, where node k forwards the key re-encrypted with link k's key once it
+    has the key and link k's key."""
     times, delays, bits, rate = [9_000, 1_000, 20_000, 3_000], [0, 500, 700, 4_000], 3, 1e9
     send = math.ceil(bits * 1e12 / rate)
     arrives = times[0]  # node 1 has the key once link 0's key exists
     for k in range(1, len(times)):
         arrives = max(arrives, times[k]) + delays[k] + send
     assert relayed_key_time_ps(times, delays, bits, rate) == arrives == 30_700
+
+
+def fifo_hops(handed, delays, free, send, tags):
+    """The relay's announcements hop by hop (:mod:`dqsim.scenarios.qkd_relay`'s model, written out): hop j takes
+    node j's announcement at ``handed[j]`` and the earlier nodes' as they arrive, in that order (ties: the
+    nearer ``node_a``), from ``free[j]``; each takes ``send(tag bits)`` and the hop's delay. Returns the arrivals
+    at ``node_b``."""
+    queue = []
+    for j in range(1, len(delays)):
+        queue = sorted(queue + [(handed[j], j)])
+        out, busy = [], free[j]
+        for place, (t, origin) in enumerate(queue):
+            busy = max(t, busy) + send(tags[j] if place == len(queue) - 1 else 0)
+            out.append((busy + delays[j], origin))
+        queue = out
+    return [t for t, _origin in queue]
+
+
+def test_announcements_queue_behind_the_link_s_messages_and_each_other():
+    """Chain 80 + 80 + 10 km at 1e6 bit/s: the 10 km link's many clicks make its reports the longest, so it ends
+    last (0.37 s against 0.04 s), and an announcement (~150 bits with its tag, ~0.15 ms) takes longer than its
+    round trip (0.1 ms). Node 1's announcement reaches the 10 km hop while that link still post-processes and
+    waits for its last message towards node_b (f = its last key, less a round trip: with the leakage modelled the
+    key message and acknowledgement take no channel time), and node 2's, handed over when link 2's key exists,
+    waits behind it; the per_block tag rides on the hop's last announcement. Before 2026-12-07 (evening) neither
+    waited, nor did the tags take time."""
+    job, out = run("qkd.network.num_nodes=4", "qkd.network.distances_km=[80.0, 80.0, 10.0]",
+                   "qkd.classical_bit_rate_hz=1e6", 'qkd.error_correction="model"')
+    links, (end,) = out.tables["links"], out.tables["end_to_end"]
+    t, keys = [int(x) for x in links["simulated_time_ps"]], links["secret_key_bits"]
+    bits = int(keys.min())
+    delays = [round(job.qkd.link.group_index * d * 1e3 / SPEED_OF_LIGHT_M_PER_S * 1e12)
+              for d in links["distance_km"]]
+    blocks = out.tables["blocks"]
+    free = [int(blocks["key_ready_ps"][blocks["link"] == j].max()) - 2 * delays[j] for j in range(3)]
+    tags = [int(x) for x in out.tables["relay_links"]["auth_key_bits"]]
+    handed = [None] + [max(t[k - 1], t[k]) for k in (1, 2)]
+
+    def send(tag):
+        return math.ceil((bits + tag) * 1e12 / 1e6)
+
+    arrivals = fifo_hops(handed, delays, free, send, tags)
+    assert end["key_available_ps"] == max([t[0]] + arrivals)
+    assert handed[1] + delays[1] + send(0) < free[2] < handed[2] < free[2] + send(0)  # both waits happen
+    unqueued = max(t[0], handed[1] + 2 * send(0) + delays[1] + delays[2], handed[2] + send(0) + delays[2])
+    assert end["key_available_ps"] > unqueued
 
 
 def test_runs_with_routes_of_different_lengths_merge(tmp_path):

@@ -232,9 +232,12 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     Alice's and Bob's, packed: ``block_pulses`` times that rate times the key bits per detection
     (:func:`~dqsim.protocols.qkd.detections.key_bits_per_detection`) times
     :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. The source emits on while earlier blocks are
-    post-processed, and each holds its key bits until its estimate message, 2d after its last report: up to
-    :func:`~dqsim.protocols.qkd.nodes.blocks_holding_key_bits` blocks' worth at once (about 1 + 2d/T, T the
-    block's emission, at most ``max_blocks_in_postprocessing``; one block's until 2026-12-07). (Until 2026-12-06
+    post-processed, and each holds its key bits until its last report is in (its result is worked out then; until
+    2026-12-07, evening, at its estimate message, 2d later): up to
+    :func:`~dqsim.protocols.qkd.nodes.blocks_holding_key_bits` blocks' worth at once (one, then about 1 + 2d/T, T
+    the block's emission, at most ``max_blocks_in_postprocessing``; one block's until 2026-12-07). The reports'
+    round trip is taken as 2d: where the reports outrun the classical channel (their bits a pulse times the
+    source rate above ``classical_bit_rate_hz``) they queue and more are in flight. (Until 2026-12-06
     she held all of the block's reports, ``block_pulses`` times the rate times 12 bytes.) Empty for other
     protocols and samplings.
     """
@@ -260,7 +263,7 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
                                                eve=phys.eve, noise_probability=phys.noise_probability,
                                                finite_key=q.security == "finite_key")
                 key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
-            blocks = _blocks_holding_keys(job, plan, 2 * phys.delay_ps, batch_ps)
+            blocks = _blocks_holding_keys(job, plan, 0, batch_ps)
             if i not in worst or reports + key * blocks > worst[i][4] + worst[i][5] * worst[i][6]:
                 worst[i] = (i, d, rate, held, reports, key, blocks)
     return [worst[i] for i in sorted(worst)]
@@ -271,7 +274,8 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, floa
     its key blocks hold until they end, at the link's shortest distance of a sweep: ``(link, distance_km, batches
     in flight, their messages' bytes, one block's key bytes, blocks holding key bits at once)``; the model of
     :func:`pending_report_bytes` (BBM92/E91: a block's key bits, drawn as the source ends each batch, are held
-    until its estimate message, :func:`~dqsim.protocols.qkd.nodes.entangled_sifting_ps` and 2d after the last).
+    until its last report is in, :func:`~dqsim.protocols.qkd.nodes.entangled_sifting_ps` after the last; until
+    2026-12-07, evening, until its estimate message, 2d more).
 
     BB84 pulse by pulse: up to :func:`~dqsim.protocols.qkd.nodes.max_reports_held` batches are in flight, each
     Alice's packed pulses (:func:`~dqsim.protocols.qkd.nodes.pulses_in_flight_bytes`, kept until Bob's report)
@@ -308,7 +312,7 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, floa
                                                    eve=phys.eve, noise_probability=phys.noise_probability,
                                                    finite_key=q.security == "finite_key")
                     key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
-                blocks = _blocks_holding_keys(job, plan, 2 * phys.delay_ps, batch_ps)
+                blocks = _blocks_holding_keys(job, plan, 0, batch_ps)
             else:  # Alice draws and folds each batch as the source ends it; Bob's reports carry its index only
                 pair_ps = max(1, nodes.emission_ps(q.batch_pulses, plan.entangled_source.pair_rate_hz))
                 held = nodes.max_reports_held(nodes.entangled_sifting_ps(phys, plan.entangled_source.position),
@@ -317,15 +321,14 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, floa
                 if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
                     key = block * nodes.entangled_key_bits_per_pair(plan, phys) * nodes.KEY_BYTES_PER_KEY_BIT
                 blocks = _blocks_holding_keys(
-                    job, plan, nodes.entangled_sifting_ps(phys, plan.entangled_source.position) + 2 * phys.delay_ps,
-                    pair_ps)
+                    job, plan, nodes.entangled_sifting_ps(phys, plan.entangled_source.position), pair_ps)
             if i not in worst or messages + key * blocks > worst[i][3] + worst[i][4] * worst[i][5]:
                 worst[i] = (i, d, held, messages, key, blocks)
     return [worst[i] for i in sorted(worst)]
 
 
 def _blocks_holding_keys(job, plan, hold_ps: int, batch_ps: int) -> float:
-    """:func:`~dqsim.protocols.qkd.nodes.blocks_holding_key_bits` of a link: its estimate ``hold_ps`` after a
+    """:func:`~dqsim.protocols.qkd.nodes.blocks_holding_key_bits` of a link: its last report ``hold_ps`` after a
     block's last key bits, a batch's emission ``batch_ps``."""
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
@@ -336,7 +339,7 @@ def _blocks_holding_keys(job, plan, hold_ps: int, batch_ps: int) -> float:
 def _key_blocks_text(blocks: float) -> str:
     """The clause of the key bits' blocks held at once (the source emitting on)."""
     return (f" a block, up to {blocks:.3g} blocks' worth held at once (the source emits on: about 1 + H/T, H from "
-            f"a block's last key bits to its estimate message, T its emission; at most max_blocks_in_postprocessing)")
+            f"a block's last key bits to its last report, T its emission; at most max_blocks_in_postprocessing)")
 
 
 def _pending_message_lines(job) -> list[str]:

@@ -744,11 +744,15 @@ def _end_to_end(job, run, link_net_bits: dict) -> tuple[list[tuple], list[tuple]
         on_route = [index[(min(u, v), max(u, v))] for u, v in hops]
         bits = min(run["tallies"][i].key_bits for i in on_route)
         length_km = sum(length_of[(min(u, v), max(u, v))] for u, v in hops)
-        ready_ps = qkd_relay.relayed_key_time_ps([run["tallies"][i].done_ps for i in on_route],
-                                                 [run["physics"][i].delay_ps for i in on_route], bits,
-                                                 job.qkd.classical_bit_rate_hz)
         left = qkd_relay.key_left_bits([run["tallies"][i].key_bits for i in on_route], bits)
         route_auth, hop_auth = qkd_auth.route_columns(job.qkd, [link_net_bits[i] for i in on_route], seconds)
+        towards_b = [run["tallies"][i].channel_free_ps[0 if links[i][0] == u else 1]
+                     for i, (u, _v) in zip(on_route, hops)]  # each hop's own messages in the relay's direction
+        ready_ps = qkd_relay.relayed_key_time_ps([run["tallies"][i].done_ps for i in on_route],
+                                                 [run["physics"][i].delay_ps for i in on_route], bits,
+                                                 job.qkd.classical_bit_rate_hz, hop_free_ps=towards_b,
+                                                 hop_tags_bits=qkd_auth.announcement_tags(job.qkd.authentication,
+                                                                                          hop_auth))
         rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan"), ready_ps, *route_auth))
         relays += [(length_km, a, b, hop, link, kept, *spent) for hop, (link, kept, spent)
                    in enumerate(zip(on_route, left, hop_auth))]

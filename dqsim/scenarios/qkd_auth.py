@@ -116,6 +116,23 @@ def route_columns(q, link_net_bits: list[int], seconds: float) -> tuple[tuple, l
                                      for net, hop in zip(link_net_bits, hops)]
 
 
+def announcement_tags(mode: str, hop_auth: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Tag bits each hop of a route puts on the relay's announcements, ``(on each, besides on the last)``, from
+    :func:`route_columns`' hops (``(auth_key_bits, net_key_left_bits)``; hop j carries j announcements of one
+    length, :func:`~dqsim.protocols.qkd.authentication.relay_authentication`): ``"per_message"`` a tag each,
+    ``"per_block"`` the hop's one tag on its last (:mod:`dqsim.scenarios.qkd_relay`).
+
+    Examples:
+        >>> announcement_tags("per_message", [(0, 5), (39, 1), (78, 0)])
+        [(0, 0), (39, 0), (39, 0)]
+        >>> announcement_tags("per_block", [(0, 5), (39, 1)])
+        [(0, 0), (0, 39)]
+    """
+    if mode == "per_message":
+        return [(spent // j if j else 0, 0) for j, (spent, _left) in enumerate(hop_auth)]
+    return [(0, spent) for spent, _left in hop_auth]
+
+
 #: Names and types of :func:`route_columns`' first part, the last columns of the ``end_to_end`` table ...
 ROUTE_AUTH_FIELDS = [("relay_auth_key_bits", "i8"), ("net_key_bits", "i8"), ("net_key_rate_bits_per_s", "f8")]
 #: ... and of its second part, the last columns of the ``relay_links`` table.

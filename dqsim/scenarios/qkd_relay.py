@@ -8,16 +8,31 @@ as the route's shortest link key, and every link of the route spends that many b
 
 Timing model (all times simulated, ps): hop k of the route, k = 0 ... m - 1 from ``node_a`` towards
 ``node_b``, has its key at ``t_k`` (the link's ``simulated_time_ps``: its last block post-processed). The
-trusted node between hops k - 1 and k announces once both keys exist, at max(t_{k-1}, t_k); its
-announcement, forwarded hop by hop towards ``node_b``, crosses hops k ... m - 1, each taking its fibre
-delay L·n_g/c plus the message's transmission time (key bits / classical bit rate). ``node_a`` has the key
-at t_0 (it is its link's key); ``node_b`` once every announcement has arrived:
+trusted node between hops k - 1 and k hands its announcement (``bits`` long, the end-to-end key) to hop k at
+a_k = max(t_{k-1}, t_k), once both keys exist; forwarded hop by hop towards ``node_b``, it crosses hops
+k ... m - 1. Each hop's classical channel in that direction is a first-come-first-served queue
+(:mod:`dqsim.protocols.qkd.classical_channel`), free from when the link's own messages that way have left
+(f_j, the link's ``channel_free_ps``): the announcements on hop j (from trusted nodes 1 ... j) are sent in the
+order they are handed to it (ties: the nearer ``node_a`` first), each taking ``⌈(bits + tag)·10¹²/R⌉`` and then
+the fibre delay ``delay_j``, and handed to hop j + 1 on arrival:
 
-    T = max(t_0, max_{k=1..m-1} [max(t_{k-1}, t_k) + Σ_{j=k}^{m-1} D_j]),   D_j = delay_j + ⌈bits·10¹²/R⌉
+    start = max(handed, free),   free <- start + ⌈(bits + tag)·10¹²/R⌉,   arrival = free + delay_j
 
-which for a single hop (no trusted node) is t_0. Forwarding each node's announcement or re-encrypting
-the key hop by hop (SECOQC's scheme) gives the same T; queueing behind other messages and the time to XOR
-are not counted.
+``node_a`` has the key at t_0 (it is its link's key); ``node_b`` once every announcement has arrived:
+T = max(t_0, the last arrival over hop m - 1); for a single hop (no trusted node) T = t_0. With no two
+announcements on a hop at once and each hop free (f_j <= a_k), this is
+
+    T = max(t_0, max_{k=1..m-1} [a_k + Σ_{j=k}^{m-1} D_j]),   D_j = delay_j + ⌈bits·10¹²/R⌉,
+
+the model before 2026-12-07 (evening), when announcements neither queued nor carried their tags' bits. The
+tags (:func:`~dqsim.protocols.qkd.authentication.relay_authentication`): ``"per_message"`` each announcement
+carries its own on each hop; ``"per_block"`` the hop's one tag rides on the last announcement it sends. The
+link's own messages go first: an announcement handed to a hop that is still post-processing waits for the end
+of its last message that way (a bound: it could have gone in a gap between them). The announcements are
+forwarded (hop j carries j of them, as the tags count them,
+:func:`~dqsim.protocols.qkd.authentication.relay_authentication`); re-encrypting the key hop by hop (SECOQC's
+scheme: one message a hop) gives the same T where no two announcements meet on a hop, and an earlier one where
+they queue. The time to XOR is not counted.
 """
 
 from __future__ import annotations
@@ -25,8 +40,9 @@ from __future__ import annotations
 from dqsim.protocols.qkd.nodes import message_delay_ps
 
 
-def relayed_key_time_ps(key_times_ps: list[int], hop_delays_ps: list[int], bits: int,
-                        classical_bit_rate_hz: float) -> int:
+def relayed_key_time_ps(key_times_ps: list[int], hop_delays_ps: list[int], bits: int, classical_bit_rate_hz: float,
+                        *, hop_free_ps: list[int] | None = None, hop_tags_bits: list[tuple[int, int]] | None = None
+                        ) -> int:
     """Simulated time at which both ends of a trusted-node route hold the end-to-end key, ps.
 
     Args:
@@ -34,6 +50,8 @@ def relayed_key_time_ps(key_times_ps: list[int], hop_delays_ps: list[int], bits:
         hop_delays_ps: each hop's fibre delay L·n_g/c (the first hop's is not needed: no relay sends over it), ps.
         bits: the end-to-end key's length (each announcement's length), bits.
         classical_bit_rate_hz: the classical channels' bit rate, bit/s.
+        hop_free_ps: f_j, when hop j's own messages towards ``node_b`` have left, ps (``None``: 0, free).
+        hop_tags_bits: ``(on each announcement, besides on the last)`` tag bits of each hop (``None``: none).
 
     The module docstring gives the model and its sources (Peev et al., NJP 11, 075001 (2009)).
 
@@ -44,13 +62,24 @@ def relayed_key_time_ps(key_times_ps: list[int], hop_delays_ps: list[int], bits:
         5300
         >>> relayed_key_time_ps([700], [30], 10, 1e9)  # one link: its own key
         700
+        >>> relayed_key_time_ps([100, 100, 100], [0, 10, 10], 1, 1e9)  # 1,000 ps each: node 1's waits on hop 2
+        2120
+        >>> relayed_key_time_ps([100, 100], [0, 10], 1, 1e9, hop_free_ps=[0, 600])  # the link's messages first
+        1610
     """
-    send = message_delay_ps(bits, classical_bit_rate_hz)
-    done, travel = key_times_ps[0], 0
-    for k in range(len(key_times_ps) - 1, 0, -1):  # from node_b back: travel sums hops k ... m - 1
-        travel += hop_delays_ps[k] + send
-        done = max(done, max(key_times_ps[k - 1], key_times_ps[k]) + travel)
-    return done
+    free = hop_free_ps or [0] * len(key_times_ps)
+    tags = hop_tags_bits or [(0, 0)] * len(key_times_ps)
+    queue = []  # (handed to the hop, ps; the trusted node it comes from) of the announcements on hop j
+    for j in range(1, len(key_times_ps)):
+        queue = sorted(queue + [(max(key_times_ps[j - 1], key_times_ps[j]), j)])
+        each, last = tags[j]
+        out, busy = [], free[j]
+        for place, (handed, origin) in enumerate(queue):
+            tag = each + (last if place + 1 == len(queue) else 0)
+            busy = max(handed, busy) + message_delay_ps(bits + tag, classical_bit_rate_hz)
+            out.append((busy + hop_delays_ps[j], origin))
+        queue = out
+    return max([key_times_ps[0]] + [arrival for arrival, _origin in queue])
 
 
 def key_left_bits(link_keys_bits: list[int], relayed_bits: int) -> list[int]:

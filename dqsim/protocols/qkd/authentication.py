@@ -40,14 +40,31 @@ message (the error-correction syndrome or leakage, the verification hash and the
 seed), one parity message and its answer per Cascade round, and Bob's acknowledgement
 (:class:`BlockMessages`). The photons' messages of the simulation (the quantum channel) are not among them.
 
-A tag travels with its message (:class:`MessageTags`): its bits are added to that message's on the classical
-channel where the run times the message by its bits, the error-correction messages (key message, round
-messages and answers, acknowledgement; :func:`~dqsim.protocols.qkd.nodes.ec_message_delays_ps`). With
+A tag travels with its message (:class:`MessageTags`, :func:`report_tag_bits`): its bits are added to that
+message's on the classical channel, where the run times every message of a block by its bits
+(:mod:`~dqsim.protocols.qkd.classical_channel`; :func:`~dqsim.protocols.qkd.nodes.ec_message_delays_ps`). With
 ``"per_block"`` Alice's tag rides on her last message of the block (the last round's answer, or the key message
-without rounds) and Bob's on his acknowledgement; with ``"per_message"`` each message carries its own. The
-reports, sifting and estimation messages take no channel time in the run (their bits are not charged), and
-neither do their tags. Until 2026-12-07 no tag took channel time (some 40-55 bits a tag: 40-55 ns at
-1 Gbit/s).
+without rounds) and Bob's on his acknowledgement; with ``"per_message"`` each message carries its own. Until
+2026-12-07 no tag took channel time (some 40-55 bits a tag: 40-55 ns at 1 Gbit/s), and until the evening of
+that day the reports, sifting and estimation messages took none either, nor their tags.
+
+**What the timed messages hold** (bits, the same counts :class:`BlockMessages` bounds the tags with):
+
+- Bob's detection report of a batch of N pulses with k clicks (BB84): which pulses clicked and his basis for
+  each, ``k + positions_bits(N, k)`` (:func:`report_message_bits`; Bennett and Brassard 1984's public
+  discussion: Bob announces which time slots he detected and in which basis). The click positions are a
+  bitmap (N bits) or a list of ⌈log2 N⌉-bit indices, whichever is shorter (:func:`positions_bits`), within
+  k·log2(e) + ⌈log2 N⌉ bits of the shortest code of a k-subset, ⌈log2 C(N, k)⌉ (T. M. Cover, "Enumerative
+  source encoding", IEEE Trans. Inf. Theory 19, 73 (1973)), for sparse clicks, and within a factor
+  1/h(k/N) of it for dense ones.
+  BBM92/E91's Bob does not draw his side in the run (Alice draws both sides of each pair), so his report's
+  length is not known where it is sent: it takes its place in the queue and its tag's bits, not its own.
+- Alice's sifting answer: her basis (BB84 with decoy states: and intensity class, H.-K. Lo, X. Ma and K. Chen,
+  Phys. Rev. Lett. 94, 230504 (2005)) for each of Bob's detections, ``(1 + ⌈log2 classes⌉)`` bits a detection;
+  BBM92/E91 her setting for each coincidence (1 or 2 bits). Uncompressed: a basis announcement per detection.
+- Bob's parameter-estimation message: the sampled key bits' values and their positions among the n key bits
+  (``positions_bits(n, m)`` for a random sample of m; none where the sample is a whole public set: BB84's decoy
+  classes, the finite key's X basis, BBM92's X–X test bits, E91's test settings).
 
 The pre-shared key (:func:`preshared_key_bits`): the link's authentication key pool starts with ``P`` bits
 shared before the run; each key block adds its distilled key when the block's key exists (its
@@ -74,8 +91,57 @@ from dqsim.errors import DqsimError
 #: The choices of ``[qkd].authentication`` (its default, ``"per_block"``, and ``eps_auth``'s, 1e-10, are in
 #: :mod:`dqsim.jobs.qkd`).
 AUTHENTICATION_MODES = ("per_block", "per_message", "none")
-#: Bits of one Bob's report per pulse of its batch, at most: a click flag, and for a click his basis.
+#: Bits of one Bob's report per pulse of its batch, at most: a click flag, and for a click his basis
+#: (:func:`report_message_bits` never passes it).
 REPORT_BITS_PER_PULSE = 2
+
+
+def positions_bits(num_items: int, num_marked: int) -> int:
+    """Bits that say which ``num_marked`` of ``num_items`` places are marked, bits.
+
+    None when all or none are (the receiver knows the set); else a bitmap (a bit a place) or a list of the
+    marked places' indices (⌈log2 N⌉ bits each), whichever is shorter (module docstring: within
+    ``m·log2(e) + ⌈log2 N⌉`` bits of the enumerative code's ⌈log2 C(N, m)⌉, Cover 1973, for sparse sets).
+
+    Args:
+        num_items: N, places, >= 0.
+        num_marked: m, marked places, 0..N.
+
+    Examples:
+        >>> positions_bits(1_000_000, 5_000), positions_bits(1_000_000, 270_000)  # a list; a bitmap
+        (100000, 1000000)
+        >>> positions_bits(1_000, 0), positions_bits(1_000, 1_000), positions_bits(2, 1)
+        (0, 0, 1)
+    """
+    if not 0 <= num_marked <= num_items:
+        raise DqsimError(f"positions_bits: num_marked must be in [0, num_items = {num_items}], got {num_marked}")
+    if num_marked in (0, num_items):
+        return 0
+    return min(num_items, num_marked * (num_items - 1).bit_length())
+
+
+def report_message_bits(num_pulses: int, num_clicks: int) -> int:
+    """Bob's detection report of a batch of ``num_pulses`` pulses in which ``num_clicks`` clicked, bits: the
+    clicks' positions (:func:`positions_bits`) and his basis for each (module docstring; at most
+    :data:`REPORT_BITS_PER_PULSE` a pulse).
+
+    Examples:
+        >>> report_message_bits(1_000_000, 5_000), report_message_bits(1_000_000, 270_000)
+        (105000, 1270000)
+    """
+    return num_clicks + positions_bits(num_pulses, num_clicks)
+
+
+def report_tag_bits(num_pulses: int, mode: str, eps_auth: float) -> int:
+    """The tag bits on Bob's report of a batch of ``num_pulses`` pulses: ``"per_message"``, the tag of a
+    report of at most :data:`REPORT_BITS_PER_PULSE` a pulse (the length :class:`BlockMessages` counts); else
+    none (``"per_block"``: his block's tag rides on his acknowledgement).
+
+    Examples:
+        >>> report_tag_bits(1_000_000, "per_message", 1e-10), report_tag_bits(1_000_000, "per_block", 1e-10)
+        (49, 0)
+    """
+    return tag_bits(REPORT_BITS_PER_PULSE * num_pulses, eps_auth) if mode == "per_message" else 0
 
 
 def forgery_probability(message_bits: int, tag_bits: int) -> float:
@@ -271,9 +337,12 @@ def relay_authentication(num_hops: int, key_bits: int, mode: str, eps_auth: floa
 
 @dataclass(frozen=True)
 class MessageTags:
-    """Tag bits that travel with each timed error-correction message of a block (module docstring).
+    """Tag bits that travel with each of a block's messages after its reports (module docstring; the reports':
+    :func:`report_tag_bits`).
 
     Attributes:
+        sifting: on Alice's sifting answer.
+        estimation: on Bob's parameter-estimation message.
         key: on Alice's key message.
         request: on each of Bob's round messages (Cascade's parities, blind LDPC's requests).
         answer: on each of Alice's answers.
@@ -286,6 +355,8 @@ class MessageTags:
     answer: int = 0
     last_answer: int = 0
     ack: int = 0
+    sifting: int = 0
+    estimation: int = 0
 
 
 #: No tags (``authentication = "none"``, or the leakage model, whose messages take no channel time).
@@ -293,19 +364,20 @@ NO_TAGS = MessageTags()
 
 
 def message_tags(messages: BlockMessages, mode: str, eps_auth: float) -> MessageTags:
-    """The tag bits each timed error-correction message of a block carries (:class:`MessageTags`).
+    """The tag bits each message of a block after its reports carries (:class:`MessageTags`).
 
-    The same tags :func:`block_authentication` counts: ``"per_block"``, Alice's over her transcript on her last
-    message (the last answer, or the key message without rounds) and Bob's over his on his acknowledgement;
-    ``"per_message"``, each message's own (the lengths :class:`BlockMessages` bounds); ``"none"``: none.
+    The same tags :func:`block_authentication` counts (the reports' with :func:`report_tag_bits`): ``"per_block"``,
+    Alice's over her transcript on her last message (the last answer, or the key message without rounds) and
+    Bob's over his on his acknowledgement; ``"per_message"``, each message's own (the lengths
+    :class:`BlockMessages` bounds); ``"none"``: none.
 
     Examples:
         >>> m = BlockMessages(report_bits=((200, 1),), sifting_bits=4_000, estimation_bits=100,
         ...                   key_message_bits=5_000, ec_rounds=3, ec_message_bits=900, ec_total_bits=5_000)
         >>> message_tags(m, "per_block", 1e-10)  # Alice's 9,000-bit transcript, Bob's 3,001 bits
-        MessageTags(key=0, request=0, answer=0, last_answer=42, ack=40)
+        MessageTags(key=0, request=0, answer=0, last_answer=42, ack=40, sifting=0, estimation=0)
         >>> message_tags(m, "per_message", 1e-10)
-        MessageTags(key=41, request=38, answer=38, last_answer=0, ack=35)
+        MessageTags(key=41, request=38, answer=38, last_answer=0, ack=35, sifting=40, estimation=36)
     """
     if mode not in AUTHENTICATION_MODES:
         raise DqsimError(f"message_tags: mode must be one of {AUTHENTICATION_MODES}, got {mode!r}")
@@ -319,7 +391,8 @@ def message_tags(messages: BlockMessages, mode: str, eps_auth: float) -> Message
         return MessageTags(key=alice, ack=bob)
     each = tag_bits(messages.ec_message_bits, eps_auth) if messages.ec_rounds else 0
     return MessageTags(key=tag_bits(messages.key_message_bits, eps_auth), request=each, answer=each,
-                       ack=tag_bits(messages.ack_bits, eps_auth))
+                       ack=tag_bits(messages.ack_bits, eps_auth), sifting=tag_bits(messages.sifting_bits, eps_auth),
+                       estimation=tag_bits(messages.estimation_bits, eps_auth))
 
 
 def preshared_key_bits(spent, made) -> int:
@@ -420,15 +493,19 @@ def bb84_block_messages(counts, result, batches: tuple[tuple[int, int], ...]) ->
         batches: its batches, :func:`batch_sizes`.
 
     Alice's sifting answer names her basis and intensity class of each detection (1 + ⌈log2 classes⌉ bits);
-    Bob's estimation message discloses the estimation bits and the decoy classes' sifted bits (their errors).
+    Bob's estimation message discloses the estimation bits and the decoy classes' sifted bits (their errors),
+    and the positions of a random sample among the signal class's sifted bits (:func:`positions_bits`; none
+    with the finite key, whose test is the whole X basis).
     """
     detections = sum(counts.detected)
     sifted = sum(counts.sifted)
     class_bits = math.ceil(math.log2(len(counts.detected))) if len(counts.detected) > 1 else 0
+    sampled = result.num_estimation_bits if result.finite_key is None else 0
     return _with_postprocess(
         result.postprocess, report_bits=tuple((REPORT_BITS_PER_PULSE * n, c) for n, c in batches),
         sifting_bits=(1 + class_bits) * detections,
-        estimation_bits=min(sifted, result.num_estimation_bits + sum(counts.sifted[1:])),
+        estimation_bits=min(sifted, result.num_estimation_bits + sum(counts.sifted[1:]))
+        + positions_bits(counts.sifted[0], min(sampled, counts.sifted[0])),
         key_message_bits=_key_message_of_model(result.leakage_bits, sifted, result.secret_key_bits))
 
 
@@ -442,12 +519,14 @@ def entangled_block_messages(protocol: str, counts, result, batches: tuple[tuple
         batches: its batches, :func:`batch_sizes`.
 
     Alice's sifting answer names her setting of each coincidence (BBM92 2 settings: 1 bit; E91 3: 2 bits);
-    Bob's estimation message discloses the sampled key bits and, E91, the outcomes of the test settings.
+    Bob's estimation message discloses the sampled key bits, their positions (:func:`positions_bits`; none
+    where every bit of the set is the test, BBM92's X–X bits) and, E91, the outcomes of the test settings.
     """
     settings_bits = 2 if protocol == "e91" else 1
     tests = counts.num_coincidences - counts.num_sifted if protocol == "e91" else 0
+    estimate = result.estimate
     return _with_postprocess(
         result.postprocess, report_bits=tuple((REPORT_BITS_PER_PULSE * n, c) for n, c in batches),
         sifting_bits=settings_bits * counts.num_coincidences,
-        estimation_bits=result.estimate.num_sampled + tests,
+        estimation_bits=estimate.num_sampled + tests + positions_bits(estimate.num_bits, estimate.num_sampled),
         key_message_bits=_key_message_of_model(result.leakage_bits, counts.num_sifted, result.secret_key_bits))

@@ -16,13 +16,13 @@ own channel (full duplex), and the sender of a direction keeps it (:class:`Class
 Alice's, or all of Bob's, processes of the link): the time is worked out where the message is sent and
 travels with it, so the ranks agree with no exchange of their own.
 
-Which messages queue: the error-correction messages whose bits the run charges to the channel (the key
-message, Cascade's and blind LDPC's round messages and answers, Bob's acknowledgement; with their
-authentication tags, :mod:`~dqsim.protocols.qkd.authentication`). The detection reports, the sifting and
-estimation messages carry no transmission time in the model (their bits are not charged) and neither wait for
-the channel nor hold it; the photons' messages are the quantum channel. With one key block on the channel at a
-time a message never waits, and its time is what it was before the queue (2026-12-07): the fibre delay and its
-own transmission time.
+Which messages queue: every classical message of a key block, each taking its bits over the rate (with their
+authentication tags, :mod:`~dqsim.protocols.qkd.authentication`, which also gives their lengths): Bob's
+detection reports, Alice's sifting answer, Bob's parameter-estimation message, the key message, Cascade's and
+blind LDPC's round messages and answers, Bob's acknowledgement. (BBM92/E91's reports queue with their tags'
+bits only: Alice draws both sides of each pair, so Bob's process does not know his report's length.) The
+photons' messages are the quantum channel. Until 2026-12-07 no message queued; until that evening the reports,
+sifting and estimation messages took no channel time (:data:`ERROR_CORRECTION_ONLY`).
 """
 
 from __future__ import annotations
@@ -52,15 +52,29 @@ def queued_delay_ps(now_ps: int, free_ps: int, transmission_ps: int) -> tuple[in
     return free - now_ps, free
 
 
+#: What a :class:`ClassicalChannel` carries: every classical message of a key block (module docstring).
+EVERY_MESSAGE = "every message of a block"
+#: What one pickled before 2026-12-07 (evening) carried: the error-correction messages only, the reports,
+#: sifting and estimation messages untimed beside it.
+ERROR_CORRECTION_ONLY = "error-correction messages only"
+
+
 @dataclass
 class ClassicalChannel:
     """One direction of a link's classical channel, kept by its sender (module docstring).
 
     Attributes:
         free_ps: when the last message handed to it has been put on the fibre, ps (0: never used).
+        messages: which messages it carries (:data:`EVERY_MESSAGE`; :data:`ERROR_CORRECTION_ONLY` when restored
+            from a checkpoint written before they all did).
     """
 
     free_ps: int = 0
+    messages: str = EVERY_MESSAGE
+
+    def __setstate__(self, state):
+        state.setdefault("messages", ERROR_CORRECTION_ONLY)
+        self.__dict__.update(state)
 
     def send(self, ctx, dest: int, tag, payload=None, *, transmission_ps: int) -> int:
         """Send a message through the channel (after the messages before it); returns its arrival time, ps."""

@@ -104,8 +104,9 @@ conservative bound (a flag carries at most one bit whatever it depends on; we ha
 Martinez-Mateo et al. charge the requests). A flag costs ``1/(h(E)·k)`` of f: 0.0009 at QBER 1 % and
 0.0002 at 8 % for frames of 14,286 key bits; on the bench's keys f_EC rose by 0.003 at 1 % (4 flags a frame),
 0.001 at 2 % and less at 4-8 %. The flag a frame in Bob's
-acknowledgement (decoded or not, in both modes) is not charged, as before; the same argument would charge
-it too (a bit a frame). A frame can also converge to
+acknowledgement (decoded or not, in both modes) is charged the same way, a bit of leakage a frame, since
+2026-12-07 (evening; before, it took channel time but was not charged: +1/(h(E)·k) of f, 0.0009 at 1 %). A frame
+can also converge to
 a wrong word (same syndrome, other bits: with punctured positions free, some
 words differ from the right one in a few key bits: 1 frame of 35 at QBER 2 %,
 3 bits wrong, in a run of ``bench/qkd_ldpc.py`` before this check, 2026-12-06): Alice's key
@@ -542,7 +543,8 @@ class LdpcResult:
         corrected: Bob's key after decoding, the bits of the frames that decoded (uint8).
         kept: bool mask over the block's key bits: the frames that decoded (both sides keep these).
         leakage_bits: information disclosed, every frame, bits (``m - rank(H_P)`` a frame for the syndrome,
-            and :data:`FRAME_CHECK_BITS` for its hash; blind, also the revealed values and ``request_bits``).
+            :data:`FRAME_CHECK_BITS` for its hash and its flag in Bob's acknowledgement; blind, also the revealed
+            values and ``request_bits``).
         discarded_bits: key bits of the frames that failed (dropped; charged as disclosed by the key length).
         rounds: round trips beyond the key message: 0 one-way (Bob's failed-frame flags ride on his
             acknowledgement); blind, the most reveal steps of any frame (the frames' requests travel together).
@@ -745,8 +747,9 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
             kept[offset:offset + size] = False
         offset += size
     num_frames = len(plan.sizes)
-    # Bob's request flags (nacks, a frame and step) are public and charged (module docstring)
-    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS) + revealed_bits + nacks
+    # Bob's request flags (nacks, a frame and step) and his acknowledgement's flag a frame are public and charged
+    # (module docstring)
+    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS + 1) + revealed_bits + nacks
     discarded = int(num - np.count_nonzero(kept))
     message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + nacks + revealed_bits
     return LdpcResult(corrected[kept], kept, leak, discarded, rounds, message, num_frames,

@@ -31,6 +31,10 @@ BB84 (:class:`Bb84Alice`, :class:`Bb84Bob`):
    correction and privacy amplification (Alice → Bob), each one fibre delay,
    and with Cascade one more round trip per round.
 
+Every classical message (the reports included) takes its bits over ``[qkd].classical_bit_rate_hz`` on the
+link's channel, a first-come-first-served queue per direction shared by the blocks in post-processing
+(:mod:`dqsim.protocols.qkd.classical_channel`; the lengths: :mod:`dqsim.protocols.qkd.authentication`).
+
 BBM92/E91 (:class:`EntangledAlice`, :class:`EntangledBob`): the pair source
 sits on the fibre, ``[qkd.source].position`` of its length from Alice
 (default midway), pumped without pause while a block lasts. Alice draws
@@ -84,7 +88,7 @@ from dqsim.protocols.qkd.postprocess import (
 )
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
-from dqsim.protocols.qkd.classical_channel import ClassicalChannel
+from dqsim.protocols.qkd.classical_channel import EVERY_MESSAGE, ClassicalChannel
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.protocols.qkd.packed_bits import GrowingPlanes, PackedBits, PackedFields, index_dtype
 from dqsim.rng import Stream
@@ -216,8 +220,12 @@ SOURCE_SCHEDULE = "emits on"
 OLD_SOURCE_SCHEDULE = "waits for each block's post-processing"
 
 #: The classical channel a :class:`LinkTally`'s times were made with: one FIFO queue per direction, shared by
-#: the blocks in post-processing (:mod:`~dqsim.protocols.qkd.classical_channel`), the tags' bits on it.
-CLASSICAL_CHANNEL = "fifo per direction, tags timed"
+#: the blocks in post-processing, every message of a block on it with its tag
+#: (:mod:`~dqsim.protocols.qkd.classical_channel`).
+CLASSICAL_CHANNEL = "fifo per direction, every message and tag timed"
+#: What a tally pickled on 2026-12-07 before the reports, sifting and estimation messages were timed was made
+#: with (:func:`refuse_untimed_messages_checkpoint`).
+EC_ONLY_CLASSICAL_CHANNEL = "fifo per direction, tags timed"
 #: What a tally pickled before 2026-12-07 (no ``classical_channel``) was made with.
 OLD_CLASSICAL_CHANNEL = "each message the whole bit rate, tags untimed"
 
@@ -236,7 +244,9 @@ class LinkTally:
     :class:`_AliceSource`), ps. ``done_ps`` is when the link ended: the later of the last emission's end and the
     last block's key. ``source_schedule`` reads :data:`OLD_SOURCE_SCHEDULE` for a tally pickled before the source
     emitted on (:func:`refuse_waiting_source_tallies`); ``classical_channel`` :data:`OLD_CLASSICAL_CHANNEL` for one
-    pickled before the classical channel queued messages (:data:`CLASSICAL_CHANNEL`).
+    pickled before the classical channel queued messages (:data:`CLASSICAL_CHANNEL`). ``channel_free_ps``: when
+    the link's own messages last left Alice towards Bob and Bob towards Alice, ps (the trusted relay's
+    announcements queue after them, :mod:`dqsim.scenarios.qkd_relay`; ``(0, 0)`` before the link's end).
     """
 
     blocks: list = field(default_factory=list)
@@ -251,6 +261,7 @@ class LinkTally:
     waits_ps: dict = field(default_factory=dict)
     source_schedule: str = SOURCE_SCHEDULE
     classical_channel: str = CLASSICAL_CHANNEL
+    channel_free_ps: tuple = (0, 0)
 
     def __setstate__(self, state):
         state.setdefault("spdc_source_model", OLD_SPDC_SOURCE_MODEL)
@@ -274,15 +285,19 @@ def refuse_waiting_source_tallies(tallies) -> None:
     (``simulated_time_ps``, the blocks' times) beside the new ones (:func:`refuse_waiting_source_checkpoint`).
 
     So are tallies whose classical messages did not queue (:data:`OLD_CLASSICAL_CHANNEL`,
-    :func:`refuse_unqueued_channel_checkpoint`).
+    :func:`refuse_unqueued_channel_checkpoint`) and those whose reports, sifting and estimation messages took no
+    channel time (:data:`EC_ONLY_CLASSICAL_CHANNEL`, :func:`refuse_untimed_messages_checkpoint`).
 
     Raises:
-        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE` or :data:`OLD_CLASSICAL_CHANNEL`.
+        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE`, :data:`OLD_CLASSICAL_CHANNEL` or
+            :data:`EC_ONLY_CLASSICAL_CHANNEL`.
     """
     if any(t.source_schedule != SOURCE_SCHEDULE for t in tallies):
         refuse_waiting_source_checkpoint()
-    if any(t.classical_channel != CLASSICAL_CHANNEL for t in tallies):
+    if any(t.classical_channel == OLD_CLASSICAL_CHANNEL for t in tallies):
         refuse_unqueued_channel_checkpoint({})
+    if any(t.classical_channel != CLASSICAL_CHANNEL for t in tallies):
+        refuse_untimed_messages_checkpoint()
 
 
 def refuse_old_spdc_source(mean_pair_number, tallies) -> None:
@@ -395,25 +410,55 @@ def refuse_unqueued_channel_checkpoint(state: dict) -> None:
     """Refuse, in one line, the state of a QKD process checkpointed before its link's classical channel queued
     the messages of the key blocks in post-processing at once (no ``channel`` in ``state``; before 2026-12-07):
     its messages in flight kept their own delays (:mod:`~dqsim.protocols.qkd.classical_channel`), so it cannot
-    resume to what a run from the start gives now."""
+    resume to what a run from the start gives now. One whose channel carried the error-correction messages only
+    (:data:`~dqsim.protocols.qkd.classical_channel.ERROR_CORRECTION_ONLY`) is refused too
+    (:func:`refuse_untimed_messages_checkpoint`)."""
     if "channel" not in state:
         raise DqsimError("this checkpoint of a QKD link was written by an older dqsim, whose classical channel did "
                          "not queue the messages of the key blocks in post-processing at once (each had the whole "
                          "bit rate); run the job again from the start (remove its checkpoints)")
+    if state["channel"].messages != EVERY_MESSAGE:
+        refuse_untimed_messages_checkpoint()
+
+
+def refuse_untimed_messages_checkpoint() -> None:
+    """Refuse, in one line, a QKD process or tally checkpointed on 2026-12-07 before the reports, sifting and
+    estimation messages took channel time: its messages in flight and its times left them out of the queue, so
+    it cannot resume to what a run from the start gives now."""
+    raise DqsimError("this checkpoint of a QKD link was written by an older dqsim, whose classical channel did not "
+                     "carry the detection reports, sifting and estimation messages (they took no channel time); "
+                     "run the job again from the start (remove its checkpoints)")
 
 
 class _AliceSide:
-    """What Alice's block processes share: sending a block's key message and answering Cascade's rounds.
+    """What Alice's block processes share: sending a block's sifting answer and key message and answering
+    Cascade's rounds.
 
     ``self.result`` is the block's result (its ``secret_key_bits`` and
     ``postprocess``, the :class:`~dqsim.protocols.qkd.reconciliation.PostprocessResult`
-    or ``None`` when the leakage was modelled).
+    or ``None`` when the leakage was modelled), worked out when the block's last report is in: the messages'
+    lengths, which the channel times, follow from it (:func:`~dqsim.protocols.qkd.authentication.
+    run_block_messages`). ``self.tags`` are its messages' tag bits and ``self.ec_delays_ps`` its error-correction
+    messages' transmission times (:func:`ec_message_delays_ps`, worked out once a block).
     """
 
     plan: QkdPlan
     phys: LinkPhysics
     #: Not kept by the engine once ended (one per key block; its results are in the link's tally).
     kept_after_end = False
+
+    def _send_sifting(self, ctx, link_tag, block) -> None:
+        """Send the sifting answer (its bits and tag, :func:`sifting_delays_ps`; it carries the transmission time
+        of Bob's estimation message, which his process cannot work out: Alice's process draws the block's
+        post-processing for both); next phase ``estimate``."""
+        q = self.plan
+        messages = authentication.run_block_messages(q, block, self.counts, self.result)
+        self.tags = authentication.message_tags(messages, q.authentication, q.eps_auth)
+        sifting_ps, estimation_ps = sifting_delays_ps(messages, q, self.tags)
+        self.times["sift"] = ctx.now_ps
+        self.channel.send(ctx, self.phys.bob, link_tag + ("sift-match", block), estimation_ps,
+                          transmission_ps=sifting_ps)
+        self.phase = "estimate"
 
     def _send_key(self, ctx, link_tag, block) -> None:
         """Send the key message (with the rounds, their message times and the acknowledgement's,
@@ -424,12 +469,12 @@ class _AliceSide:
         """
         done, q = self.result.postprocess, self.plan
         rounds = done.rounds if done is not None else 0
-        self.tags = NO_TAGS if done is None else authentication.message_tags(
-            authentication.run_block_messages(q, block, self.counts, self.result), q.authentication, q.eps_auth)
+        tags = self.tags if done is not None else NO_TAGS  # the leakage model's: no error-correction message
         if rounds:
             _check_cascade_end(ctx, done, q, self.phys, block,
-                               [row[-1].postprocess for row in self.tally.blocks], self.tags)
-        key_ps, request_ps, _answer_ps, _last_ps, ack_ps = ec_message_delays_ps(done, q, self.tags)
+                               [row[-1].postprocess for row in self.tally.blocks], tags)
+        self.ec_delays_ps = ec_message_delays_ps(done, q, tags)
+        key_ps, request_ps, _answer_ps, _last_ps, ack_ps = self.ec_delays_ps
         self.channel.send(ctx, self.phys.bob, link_tag + ("ec-pa", block),
                           (self.result.secret_key_bits, rounds, request_ps, ack_ps), transmission_ps=key_ps)
         self.ec_round = 0
@@ -440,8 +485,7 @@ class _AliceSide:
         round."""
         last = self.ec_round + 1 == self.result.postprocess.rounds
         self.channel.send(ctx, self.phys.bob, link_tag + ("cascade-reply", block),
-                          transmission_ps=ec_message_delays_ps(self.result.postprocess, self.plan,
-                                                               self.tags)[3 if last else 2])
+                          transmission_ps=self.ec_delays_ps[3 if last else 2])
         self.ec_round += 1
         if self.ec_round == self.result.postprocess.rounds:
             self.phase = "ack"
@@ -478,7 +522,7 @@ class _AliceSource:
     error correction and privacy amplification modules run alongside the photonic layer, which delivers keys
     continuously for days), and when its store is full it must stop the source or drop detections; dqsim stops
     the source. The bound is a modelling choice, not a figure from that paper. It also bounds the run's memory:
-    a block holds its key bits until its estimate message (then only its result), so at most the bound's
+    a block holds its key bits until its last report is in (then only its result), so at most the bound's
     worth of blocks hold key bits at once, and about 1 + H/T when fewer are open (:func:`blocks_holding_key_bits`).
     Until 2026-12-06 the source waited for every block's
     post-processing (``simulated_time_ps`` was the emission plus every block's post-processing).
@@ -521,6 +565,15 @@ class _AliceSource:
         ``source_wait_ps``)."""
         self.times = {"start": ctx.now_ps}
         self.tally.waits_ps[block] = waited_ps
+
+    def _end_link(self, ctx) -> None:
+        """All blocks are acknowledged: the link ends now (``done_ps``), and its channel's last messages left
+        Alice when her channel is free and Bob when his last acknowledgement left, a fibre delay before it came
+        (Bob's last message: every earlier one of his is answered, in the end, by an acknowledgement after it,
+        and his channel is first come first served) — ``channel_free_ps``."""
+        self.tally.done_ps = max(self.tally.done_ps, ctx.now_ps)
+        acks = [row[5] for row in self.tally.blocks]
+        self.tally.channel_free_ps = (self.channel.free_ps, max(acks) - self.phys.delay_ps if acks else 0)
 
     def _between_blocks(self, ctx, done_tag):
         """The command of phases ``slot`` and ``drain``: the next block's acknowledgement (side-effect free)."""
@@ -666,7 +719,7 @@ class Bb84Alice(_AliceSource, _Bb84Folding):
                 yield self._between_blocks(ctx, done_tag)
                 self.open_blocks -= 1
                 self._next_block(ctx, done_tag, batches)
-        self.tally.done_ps = max(self.tally.done_ps, ctx.now_ps)
+        self._end_link(ctx)
 
 
 class Bb84AliceBlock(_AliceSide, _Bb84Folding):
@@ -694,15 +747,33 @@ class Bb84AliceBlock(_AliceSide, _Bb84Folding):
     def __setstate__(self, state):
         """Restore from a checkpoint (key bits as lists of ``uint8`` arrays packed, :func:`packed_keys`; a block
         of the decoy bound of before 2026-12-06 refused, :func:`refuse_old_decoy_bound`)."""
-        if state.get("phase") in ("cascade", "ack"):
+        if state.get("phase") in ("estimate", "cascade", "ack"):
             refuse_old_decoy_bound(state["plan"].source, [(state.get("counts"), state.get("result"))])
         refuse_unqueued_channel_checkpoint(state)
         state["keys"] = packed_keys(state.get("keys"))
         self.__dict__.update(state)
 
+    def _postprocess(self, block: int) -> None:
+        """The block's result (estimate, error correction, verification, privacy amplification) from its counts
+        and key bits, which it drops (the same draws whenever it runs: the block's own generator)."""
+        q, source = self.plan, self.plan.source
+        finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
+        rng = Stream(q.seed, node=self.phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
+        if q.error_correction in KEYED_ERROR_CORRECTIONS:
+            alice_key, bob_key = self.keys  # packed: Cascade takes them as they are, LDPC unpacks them
+            self.keys = (PackedBits(), PackedBits())
+            self.result, _done = postprocess_block(
+                self.counts, source, alice_key, bob_key, rng=rng, f_ec=q.f_ec,
+                qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
+                sample_fraction=q.sample_fraction, reconcile=_reconciler(q))
+        else:
+            sample = None if finite else sample_qber(self.counts.sifted[0], self.counts.errors[0],
+                                                     q.sample_fraction, rng)
+            self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
+                                         finite_key=finite, sample=sample)
+
     def run(self, ctx):
         backend, q, phys, block = ctx.backend, self.plan, self.phys, self.block
-        source = self.plan.source
         link_tag = ("qkd", phys.link_index)
         batches = list(self.plan.batches())
         while self.phase != "done":
@@ -710,26 +781,11 @@ class Bb84AliceBlock(_AliceSide, _Bb84Folding):
                 msg = yield ctx.receive(link_tag + ("report", block))
                 self._fold_report(backend, msg.payload, batches)
                 if not self.pending:
-                    self.times["sift"] = ctx.now_ps
-                    ctx.send(phys.bob, link_tag + ("sift-match", block))
-                    self.phase = "estimate"
+                    self._postprocess(block)
+                    self._send_sifting(ctx, link_tag, block)
             elif self.phase == "estimate":
                 yield ctx.receive(link_tag + ("estimate", block))
                 self.times["estimate"] = ctx.now_ps
-                finite = (q.eps_sec, q.eps_cor) if q.security == "finite_key" else None
-                rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
-                if q.error_correction in KEYED_ERROR_CORRECTIONS:
-                    alice_key, bob_key = self.keys  # packed: Cascade takes them as they are, LDPC unpacks them
-                    self.keys = (PackedBits(), PackedBits())
-                    self.result, _done = postprocess_block(
-                        self.counts, source, alice_key, bob_key, rng=rng, f_ec=q.f_ec,
-                        qber_threshold=q.qber_threshold, finite_key=finite, eps_cor=q.eps_cor,
-                        sample_fraction=q.sample_fraction, reconcile=_reconciler(q))
-                else:
-                    sample = None if finite else sample_qber(self.counts.sifted[0], self.counts.errors[0],
-                                                             q.sample_fraction, rng)
-                    self.result = estimate_block(self.counts, source, f_ec=q.f_ec, qber_threshold=q.qber_threshold,
-                                                 finite_key=finite, sample=sample)
                 self._send_key(ctx, link_tag, block)
             elif self.phase == "cascade":  # answer Bob's parity messages, one per Cascade round
                 yield ctx.receive(link_tag + ("cascade", block))
@@ -911,9 +967,10 @@ def blocks_holding_key_bits(hold_ps: int, batch_ps: int, batches_per_block: int,
     """Most key blocks' worth of key bits one link holds at once (Cascade, LDPC), the source emitting on.
 
     A batch's key bits come into being when Alice folds it (BB84: Bob's report, a round trip 2d after she sent
-    the batch; BBM92/E91: as the source ends it) and the block's stay until its estimate message reaches her,
-    H (``hold_ps``) after its last batch's bits (BB84: 2d, her sifting message and his estimate; BBM92/E91:
-    :func:`entangled_sifting_ps` and 2d); then only its result is kept (:class:`Bb84AliceBlock`). With blocks
+    the batch; BBM92/E91: as the source ends it) and the block's stay until its last report is in (its result is
+    worked out then, :class:`_AliceSide`), H (``hold_ps``) after its last batch's bits (BB84: 0, the last report
+    brings them; BBM92/E91: :func:`entangled_sifting_ps`; until 2026-12-07, evening, 2d more, until the estimate
+    message); then only its result is kept. With blocks
     of n batches of τ each (``batches_per_block``, ``batch_ps``), T = nτ apart, j batches into a block its
     j/n are held, and of the earlier blocks those whose last bits came less than H before: ``⌈(H - jτ)/T⌉``.
     The most, over j, is ``A + 1 + (⌈ρ/τ⌉ - 1)/n`` for H = AT + ρ, 0 < ρ < T (``A + (n - 1)/n`` for ρ = 0):
@@ -977,6 +1034,42 @@ def message_delay_ps(bits: float, classical_bit_rate_hz: float) -> int:
         (9256000, 0)
     """
     return int(math.ceil(bits * PS_PER_S / classical_bit_rate_hz))
+
+
+def sifting_delays_ps(messages, q, tags: MessageTags = NO_TAGS) -> tuple[int, int]:
+    """Transmission times of a block's sifting answer (Alice's) and parameter-estimation message (Bob's) at
+    ``[qkd].classical_bit_rate_hz``, ps (:func:`message_delay_ps` of their bits,
+    :class:`~dqsim.protocols.qkd.authentication.BlockMessages`, and tags; the fibre delay, and any wait for the
+    channel, come on top; untimed until 2026-12-07, evening).
+
+    Examples:
+        >>> from dqsim.protocols.qkd.authentication import BlockMessages
+        >>> m = BlockMessages(report_bits=(), sifting_bits=4_000, estimation_bits=1_500, key_message_bits=0)
+        >>> sifting_delays_ps(m, QkdPlan(protocol="bb84_decoy", seed=0, pulses=1, block_pulses=1, batch_pulses=1,
+        ...                                 source=None, classical_bit_rate_hz=1e9), MessageTags(sifting=40))
+        (4040000, 1500000)
+    """
+    rate = q.classical_bit_rate_hz
+    return (message_delay_ps(messages.sifting_bits + tags.sifting, rate),
+            message_delay_ps(messages.estimation_bits + tags.estimation, rate))
+
+
+def report_delay_ps(q, num_pulses: int, num_clicks: int | None) -> int:
+    """Transmission time of Bob's detection report of a batch of ``num_pulses`` pulses with ``num_clicks`` clicks
+    at ``[qkd].classical_bit_rate_hz``, ps: its bits
+    (:func:`~dqsim.protocols.qkd.authentication.report_message_bits`) and its tag's
+    (:func:`~dqsim.protocols.qkd.authentication.report_tag_bits`); ``num_clicks`` ``None`` (BBM92/E91, whose Bob
+    does not draw his side): the tag's bits only.
+
+    Examples:
+        >>> q = QkdPlan(protocol="bb84_decoy", seed=0, pulses=1, block_pulses=1, batch_pulses=1, source=None,
+        ...             classical_bit_rate_hz=1e9)
+        >>> report_delay_ps(q, 1_000_000, 5_000), report_delay_ps(q, 1_000_000, None)  # 5,000 x (20 + 1) bits
+        (105000000, 0)
+    """
+    bits = 0 if num_clicks is None else authentication.report_message_bits(num_pulses, num_clicks)
+    tag = authentication.report_tag_bits(num_pulses, q.authentication, q.eps_auth)
+    return message_delay_ps(bits + tag, q.classical_bit_rate_hz)
 
 
 def ec_message_delays_ps(done, q, tags: MessageTags = NO_TAGS) -> tuple[int, int, int, int, int]:
@@ -1098,7 +1191,8 @@ class _BobSide:
         refuse_unqueued_channel_checkpoint(state)
         self.__dict__.update(state)
 
-    def detect(self, ctx, msg, block: int) -> None:
+    def detect(self, ctx, msg, block: int, size: int) -> None:
+        """Detect batch ``self.batch`` (``size`` pulses of key block ``block``) and send its report."""
         raise NotImplementedError
 
     def receive_tag(self, link_tag):
@@ -1120,7 +1214,7 @@ class _BobSide:
             msg = yield self.next_batch(ctx, link_tag, batches)
             if not self.arrived(ctx, link_tag, msg):
                 continue
-            self.detect(ctx, msg, batches[self.batch][0])
+            self.detect(ctx, msg, batches[self.batch][0], batches[self.batch][2])
             self.batch += 1
             if _last_of_block(batches, self.batch - 1):
                 ctx.spawn(self.block_process(self.plan, phys, batches[self.batch - 1][0], self.channel))
@@ -1160,9 +1254,9 @@ class _BobBlock:
         phys, block = self.phys, self.block
         link_tag = ("qkd", phys.link_index)
         while self.phase != "done":
-            if self.phase == "sift-match":
-                yield ctx.receive(link_tag + ("sift-match", block))
-                ctx.send(phys.alice, link_tag + ("estimate", block))
+            if self.phase == "sift-match":  # Alice's answer carries his estimation message's time (_send_sifting)
+                msg = yield ctx.receive(link_tag + ("sift-match", block))
+                self.channel.send(ctx, phys.alice, link_tag + ("estimate", block), transmission_ps=msg.payload)
                 self.phase = "ec-pa"
             elif self.phase == "ec-pa":
                 msg = yield ctx.receive(link_tag + ("ec-pa", block))
@@ -1199,9 +1293,9 @@ class Bb84Bob(_BobSide):
     def receive_tag(self, link_tag):
         return link_tag + ("pulses",)
 
-    def detect(self, ctx, msg, block: int) -> None:
+    def detect(self, ctx, msg, block: int, size: int) -> None:
         backend, phys = ctx.backend, self.phys
-        j, start, size, arrays = msg.payload
+        j, start, _size, arrays = msg.payload
         report_tag = ("qkd", phys.link_index, "report", block)
         if arrays is None:  # sampling at the cost of detections: the report is the DetectionBatch
             report, self.receiver = detect_batch(
@@ -1210,13 +1304,24 @@ class Bb84Bob(_BobSide):
                 noise_probability=phys.noise_probability,
                 z_basis_probability=self.plan.source.z_basis_probability, receiver_state=self.receiver,
                 node=phys.bob, backend=backend, pack_from_clicks=PACK_MIN_ENTRIES)
-            ctx.send(phys.alice, report_tag, (j, report))
-            return
-        report, self.receiver = pulses_report(backend, arrays, start, size, self.receiver, dict(
-            transmittance=phys.channel, detector=phys.detector, eve=phys.eve, seed=self.plan.seed,
-            noise_probability=phys.noise_probability, z_basis_probability=self.plan.source.z_basis_probability,
-            node=phys.bob))
-        ctx.send(phys.alice, report_tag, (j, report))
+        else:
+            report, self.receiver = pulses_report(backend, arrays, start, size, self.receiver, dict(
+                transmittance=phys.channel, detector=phys.detector, eve=phys.eve, seed=self.plan.seed,
+                noise_probability=phys.noise_probability,
+                z_basis_probability=self.plan.source.z_basis_probability, node=phys.bob))
+        self.channel.send(ctx, phys.alice, report_tag, (j, report),
+                          transmission_ps=report_delay_ps(self.plan, size, report_clicks(report)))
+
+
+def report_clicks(report) -> int:
+    """Clicks in Bob's report of a batch (:func:`~dqsim.protocols.qkd.detections.detect_batch`'s, packed or not,
+    or :func:`pulses_report`'s, packed or a dict of arrays): the pulses he detected."""
+    if isinstance(report, (PackedDetectionBatch, DetectionBatch)):
+        return int(np.asarray(report.index).shape[0])
+    if isinstance(report, PackedFields) and report.index is not None:
+        return report.num_kept
+    detected = report.unpacked()["detected"] if isinstance(report, PackedFields) else report["detected"]
+    return int(np.count_nonzero(detected))
 
 
 class Bb84BobBlock(_BobBlock):
@@ -1363,7 +1468,7 @@ class EntangledAlice(_AliceSource):
                 self.open_blocks -= 1
                 self._next_block(ctx, done_tag, batches)
         self.tally.chsh_counts = self.chsh
-        self.tally.done_ps = max(self.tally.done_ps, ctx.now_ps)
+        self._end_link(ctx)
 
 
 class EntangledAliceBlock(_AliceSide):
@@ -1390,33 +1495,36 @@ class EntangledAliceBlock(_AliceSide):
         state["keys"] = packed_keys(state.get("keys"))
         self.__dict__.update(state)
 
+    def _postprocess(self, block: int) -> None:
+        """The block's result from its counts, CHSH coincidences and key bits, which it drops (the same draws
+        whenever it runs: the block's own generator)."""
+        q = self.plan
+        rng = Stream(q.seed, node=self.phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
+        settings = dict(protocol=q.protocol, pair_rate_hz=q.entangled_source.pair_rate_hz, rng=rng, f_ec=q.f_ec,
+                        qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
+                        finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key" else None,
+                        coincidences=self.block_chsh)
+        if q.error_correction in KEYED_ERROR_CORRECTIONS:
+            alice_key, bob_key = self.keys  # packed: Cascade takes them as they are, LDPC unpacks them
+            self.keys = (PackedBits(), PackedBits())
+            self.result = entangled_block.entangled_postprocess_block(
+                self.counts, alice_key, bob_key, eps_cor=q.eps_cor, reconcile=_reconciler(q), **settings)
+        else:
+            self.result = entangled_block.entangled_block_key(self.counts, **settings)
+
     def run(self, ctx):
-        q, phys, block = self.plan, self.phys, self.block
-        src = q.entangled_source
+        phys, block = self.phys, self.block
         link_tag = ("qkd", phys.link_index)
         while self.phase != "done":
             if self.phase == "reports":
                 msg = yield ctx.receive(link_tag + ("report", block))
                 self.awaiting.discard(msg.payload)
                 if not self.awaiting:
-                    self.times["sift"] = ctx.now_ps
-                    ctx.send(phys.bob, link_tag + ("sift-match", block))
-                    self.phase = "estimate"
+                    self._postprocess(block)
+                    self._send_sifting(ctx, link_tag, block)
             elif self.phase == "estimate":
                 yield ctx.receive(link_tag + ("estimate", block))
                 self.times["estimate"] = ctx.now_ps
-                rng = Stream(self.plan.seed, node=phys.alice, purpose=PURPOSE_POSTPROCESS).generator(block)
-                settings = dict(protocol=q.protocol, pair_rate_hz=src.pair_rate_hz, rng=rng, f_ec=q.f_ec,
-                                qber_threshold=q.qber_threshold, sample_fraction=q.sample_fraction,
-                                finite_key=(q.eps_sec, q.eps_cor) if q.security == "finite_key" else None,
-                                coincidences=self.block_chsh)
-                if q.error_correction in KEYED_ERROR_CORRECTIONS:
-                    alice_key, bob_key = self.keys  # packed: Cascade takes them as they are, LDPC unpacks them
-                    self.keys = (PackedBits(), PackedBits())
-                    self.result = entangled_block.entangled_postprocess_block(
-                        self.counts, alice_key, bob_key, eps_cor=q.eps_cor, reconcile=_reconciler(q), **settings)
-                else:
-                    self.result = entangled_block.entangled_block_key(self.counts, **settings)
                 self._send_key(ctx, link_tag, block)
             elif self.phase == "cascade":  # answer Bob's parity messages, one per Cascade round
                 yield ctx.receive(link_tag + ("cascade", block))
@@ -1532,11 +1640,12 @@ class EntangledBob(_BobSide):
         self.acks_ps += [m.payload for m in ctx.take_arrived(link_tag + ("acked",))]
         return msg is None
 
-    def detect(self, ctx, msg, block: int) -> None:
+    def detect(self, ctx, msg, block: int, size: int) -> None:
         flight_ps = bob_flight_ps(self.phys, self.plan.entangled_source.position)
         self.emitted_ps += ctx.now_ps - flight_ps - self.source_ps  # (with the source's wait before the batch)
         self.source_ps = ctx.now_ps - flight_ps  # he detects the batch its flight after it left the source
-        ctx.send(self.phys.alice, ("qkd", self.phys.link_index, "report", block), self.batch)
+        self.channel.send(ctx, self.phys.alice, ("qkd", self.phys.link_index, "report", block), self.batch,
+                          transmission_ps=report_delay_ps(self.plan, size, None))
 
 
 class EntangledBobBlock(_BobBlock):
