@@ -324,7 +324,7 @@ def _positions_bits(n, m):
 def check_timing():
     print("timing: a Cascade block's key phase 2d(1 + R) + 2R ceil(B/(2R)/rate) + A/rate (key message, R round "
           "trips, acknowledgement; B classical bits; A the two per_block authentication tags' bits, on Alice's last "
-          "answer and Bob's acknowledgement, since 2026-12-07); since 2026-12-07 (evening) the report (one batch of "
+          "answer and Bob's acknowledgement, since 2026-12-07); later that day the report (one batch of "
           "N pulses, D clicks: D + positions(N, D) bits), sifting (3 bits a detection: basis and one of 3 classes) "
           "and estimation (the m sampled bits, the decoy classes' sifted bits and positions(n, m), n the signal's "
           "sifted bits) take their bits too: sifting phase 2d + report/rate, estimation 2d + (sifting + "

@@ -5,7 +5,7 @@ itself, so 16 blocks in post-processing each had the whole ``[qkd].classical_bit
 for the messages handed to its direction of the channel before it (:mod:`dqsim.protocols.qkd.classical_channel`),
 and the authentication tags' bits travel with their messages (:func:`dqsim.protocols.qkd.authentication.
 message_tags`); the pre-shared key the first tags need is reported per link (``preshared_auth_key_bits``). Since
-that evening every message of a block is on the channel: Bob's detection reports (BB84: the clicks' positions, a
+the same day, later, every message of a block is on the channel: Bob's detection reports (BB84: the clicks' positions, a
 bitmap or a list of indices, whichever is shorter, and a basis bit a click), Alice's sifting answer (basis and
 class a detection), Bob's estimation message (the sampled bits and their positions), then the error correction.
 

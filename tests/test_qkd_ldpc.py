@@ -63,7 +63,7 @@ def test_blind_reconciliation_counts_every_revealed_bit_and_round_trip(monkeypat
     calls the frame revealed min(p_0, (D - 1)·Δ) bits in D - 1 round trips; the leakage is exactly the syndrome
     less the first punctured rank, the hash, the revealed bits, Bob's D - 1 request flags and his
     acknowledgement's flag (the test fails if the revealed bits, the rounds or the flags are not counted; until
-    2026-12-07 the flags were not charged, the acknowledgement's until that evening), and the key is Alice's."""
+    2026-12-07 the flags were not charged, the acknowledgement's until later that day), and the key is Alice's."""
     calls = []
     decode = ldpc_kernels.sum_product_decode
 

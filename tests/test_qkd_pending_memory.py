@@ -199,12 +199,12 @@ def test_check_gives_the_peak_of_a_cascade_block_end(monkeypatch):
 
 def test_the_key_bits_of_the_blocks_open_at_once_match_what_dqsim_check_prints(monkeypatch):
     """The source emits on while earlier blocks are post-processed; a batch's key bits come with Bob's report
-    (2d after the batch) and, since 2026-12-07 (evening), the block's stay until its last report is in (its
+    (2d after the batch) and, since 2026-12-07 (later that day), the block's stay until its last report is in (its
     result is worked out then), H = 0: at 20 km (d = 98 µs), blocks of 100,000 pulses at 1 GHz (T = 100 µs) in
     two batches, one block's worth at once (nodes.blocks_holding_key_bits), which ``dqsim check`` gives;
     measured, the largest sum of the packed key bits that the source and the open block processes hold (after
     every fold of a report and as each block's result is worked out) is within 20 % of it, with
-    ``max_blocks_in_postprocessing`` 16 or 2. (Until that evening a block held its key bits until its estimate
+    ``max_blocks_in_postprocessing`` 16 or 2. (Until later that day a block held its key bits until its estimate
     message, 2d later: 2.5 blocks' worth here, and 2 with the bound 2; until 2026-12-07 ``dqsim check`` counted
     one block's.)"""
     sets = ["qkd.link.distance_km=20.0", "qkd.pulses=1500000", "qkd.batch_pulses=50000", "qkd.block_pulses=100000",

@@ -8,7 +8,7 @@ post-processing runs in processes of its own (:class:`dqsim.protocols.qkd.nodes.
 With ``error_correction = "model"`` a block's post-processing is a fixed chain of messages after its
 emission ends at e: BB84, the last report back at e + 2d, sifting match, estimate, key message and
 acknowledgement, P = 6d (d = L·n_g/c); BBM92/E91, the last photon at Bob (1 - position)·d after e, his
-report, then the same four messages, P = (1 - position)·d + 5d. Since 2026-12-07 (evening) the reports,
+report, then the same four messages, P = (1 - position)·d + 5d. Since 2026-12-07 (later that day) the reports,
 sifting and estimation messages also take their bits at the classical rate (``tests/test_qkd_classical_channel.py``
 times them), so P_k (``time_sifting_ps + time_estimation_ps + time_key_ps``) is at least those crossings
 and differs from block to block. With blocks of T ps and a bound B the

@@ -113,7 +113,7 @@ def test_announcements_queue_behind_the_link_s_messages_and_each_other():
     round trip (0.1 ms). Node 1's announcement reaches the 10 km hop while that link still post-processes and
     waits for its last message towards node_b (f = its last key, less a round trip: with the leakage modelled the
     key message and acknowledgement take no channel time), and node 2's, handed over when link 2's key exists,
-    waits behind it; the per_block tag rides on the hop's last announcement. Before 2026-12-07 (evening) neither
+    waits behind it; the per_block tag rides on the hop's last announcement. Before 2026-12-07 (later that day) neither
     waited, nor did the tags take time."""
     job, out = run("qkd.network.num_nodes=4", "qkd.network.distances_km=[80.0, 80.0, 10.0]",
                    "qkd.classical_bit_rate_hz=1e6", 'qkd.error_correction="model"')

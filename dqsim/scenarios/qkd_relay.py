@@ -24,7 +24,7 @@ announcements on a hop at once and each hop free (f_j <= a_k), this is
 
     T = max(t_0, max_{k=1..m-1} [a_k + Σ_{j=k}^{m-1} D_j]),   D_j = delay_j + ⌈bits·10¹²/R⌉,
 
-the model before 2026-12-07 (evening), when announcements neither queued nor carried their tags' bits. The
+the model before 2026-12-07 (later that day), when announcements neither queued nor carried their tags' bits. The
 tags (:func:`~dqsim.protocols.qkd.authentication.relay_authentication`): ``"per_message"`` each announcement
 carries its own on each hop; ``"per_block"`` the hop's one tag rides on the last announcement it sends. The
 link's own messages go first: an announcement handed to a hop that is still post-processing waits for the end

@@ -21,7 +21,7 @@ authentication tags, :mod:`~dqsim.protocols.qkd.authentication`, which also give
 detection reports, Alice's sifting answer, Bob's parameter-estimation message, the key message, Cascade's and
 blind LDPC's round messages and answers, Bob's acknowledgement. (BBM92/E91's reports queue with their tags'
 bits only: Alice draws both sides of each pair, so Bob's process does not know his report's length.) The
-photons' messages are the quantum channel. Until 2026-12-07 no message queued; until that evening the reports,
+photons' messages are the quantum channel. Until 2026-12-07 no message queued; until later that day the reports,
 sifting and estimation messages took no channel time (:data:`ERROR_CORRECTION_ONLY`).
 """
 
@@ -54,7 +54,7 @@ def queued_delay_ps(now_ps: int, free_ps: int, transmission_ps: int) -> tuple[in
 
 #: What a :class:`ClassicalChannel` carries: every classical message of a key block (module docstring).
 EVERY_MESSAGE = "every message of a block"
-#: What one pickled before 2026-12-07 (evening) carried: the error-correction messages only, the reports,
+#: What one pickled before 2026-12-07 (later that day) carried: the error-correction messages only, the reports,
 #: sifting and estimation messages untimed beside it.
 ERROR_CORRECTION_ONLY = "error-correction messages only"
 
