@@ -317,6 +317,27 @@ def test_the_numpy_decoder_equals_the_compiled_one(qber):
         assert one.corrected.tolist() == other.corrected.tolist() and one.iterations == other.iterations
 
 
+def test_the_numpy_layered_decoder_reads_the_plan_built_with_the_layers(monkeypatch):
+    """The NumPy layered decoder's per-layer plan (edge slices, variables, each edge's place in its layer) is
+    built once a code by check_layers and read on every decoding: with np.repeat, which built the places,
+    made to fail during decoding, the decoder still gives the compiled loop's result (until 2026-12-07 it
+    rebuilt the plan a call, and this failed); the plan's variables are views of the layers' edge_var."""
+    code = ldpc.build_code(600, 240, np.random.default_rng(5))
+    layers = code.layers()
+    assert all(np.shares_memory(variables, layers.edge_var) for _, variables, _, _, _ in layers.plan)
+    error = (np.random.default_rng(1).random(600) < 0.03).astype(np.uint8)
+    args = (code.check_start, code.edge_var, code.syndrome(error), np.full(600, np.log(0.97 / 0.03)), 40)
+    expected = ldpc_kernels.sum_product_decode_numpy(*args, layers=layers)
+
+    def no_repeat(*_args, **_kwargs):
+        raise AssertionError("np.repeat called while decoding")
+
+    monkeypatch.setattr(np, "repeat", no_repeat)
+    again = ldpc_kernels.sum_product_decode_numpy(*args, layers=layers)
+    monkeypatch.undo()
+    assert again[2] and again[0].tolist() == expected[0].tolist() == error.tolist() and again[1] == expected[1]
+
+
 LDPC_JOB = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=500000",
             "--set", "qkd.block_pulses=500000", "--set", 'qkd.error_correction="ldpc"']
 
