@@ -39,7 +39,8 @@ def test_bsc_keys_decode_with_f_ec_in_the_measured_band(qber, efficiency, band):
     """Three keys of 14,000 bits through a binary symmetric channel: at most one of the three frames fails
     (measured: none), every kept bit equals Alice's, f_EC = disclosed bits / (n·h(E)) is in the band, and a
     frame discloses its syndrome less its punctured bits, and its hash (the codes before 2026-12-06 gave 1.47 at 4 % and
-    1.78 at 2 %, at targets of 1.45 and 1.8, and fail this band)."""
+    1.78 at 2 %, at targets of 1.45 and 1.8, and fail this band); Bob's acknowledgement flag a frame is charged
+    (not until 2026-12-07)."""
     frames = failed = 0
     for seed in range(3):
         alice, bob = _keys(14_000, qber, 40 + seed)
@@ -51,7 +52,8 @@ def test_bsc_keys_decode_with_f_ec_in_the_measured_band(qber, efficiency, band):
         assert done.discarded_bits == alice.size - int(done.kept.sum()) and done.rounds == 0
         code = ldpc.mother_code(1, done.code_bits, done.mother_rate)
         assert done.punctured_bits > 0 and code.punctured_rank(done.punctured_bits) == done.punctured_bits
-        assert done.leakage_bits == done.num_frames * (code.num_checks - done.punctured_bits + ldpc.FRAME_CHECK_BITS)
+        assert done.leakage_bits == done.num_frames * (code.num_checks - done.punctured_bits + ldpc.FRAME_CHECK_BITS
+                                                       + ldpc.ACK_BITS)
         frames, failed = frames + done.num_frames, failed + done.frame_errors
     assert failed <= 1, (failed, frames)
 
@@ -60,9 +62,10 @@ def test_blind_reconciliation_counts_every_revealed_bit_and_round_trip(monkeypat
     """Blind mode (Martinez-Mateo et al. 2012) on the code of the test above (2 %, target 1.25: one frame):
     each decoding after the first follows one request and Δ more revealed punctured values, so with D decoder
     calls the frame revealed min(p_0, (D - 1)·Δ) bits in D - 1 round trips; the leakage is exactly the syndrome
-    less the first punctured rank, the hash, the revealed bits and Bob's D - 1 request flags (the test fails if
-    the revealed bits, the rounds or the flags are not counted; until 2026-12-07 the flags were not charged),
-    and the key is Alice's."""
+    less the first punctured rank, the hash, the revealed bits, Bob's D - 1 request flags and his
+    acknowledgement's flag (the test fails if the revealed bits, the rounds or the flags are not counted; until
+    2026-12-07 the request flags were not charged, and the acknowledgement's flag was not until a later change
+    that day), and the key is Alice's."""
     calls = []
     decode = ldpc_kernels.sum_product_decode
 
@@ -81,7 +84,7 @@ def test_blind_reconciliation_counts_every_revealed_bit_and_round_trip(monkeypat
     assert done.rounds == len(calls) - 1 and done.revealed_bits == min(first, done.rounds * step)
     assert done.request_bits == done.rounds
     syndrome = code.num_checks - code.punctured_rank(first)
-    assert done.leakage_bits == syndrome + ldpc.FRAME_CHECK_BITS + done.revealed_bits + done.request_bits
+    assert done.leakage_bits == syndrome + ldpc.FRAME_CHECK_BITS + ldpc.ACK_BITS + done.revealed_bits + done.request_bits
     assert done.message_bits == code.num_checks + ldpc.FRAME_CHECK_BITS + 1 + done.rounds + done.revealed_bits
 
 
