@@ -13,7 +13,8 @@ all; Alice's punctured bits from the same generator seed):
   (``steps=(0.03, 20)``), the acknowledgement's flag a frame not charged (its column "as counted then");
 * ``new, 16k frames``: untainted puncturing, the new reveal steps and charges with frames of at most 16,384
   bits, to separate the frame length from the rest;
-* ``new``: the defaults (frames up to :func:`~dqsim.protocols.qkd.ldpc.longest_frame_bits`).
+* ``new``: the defaults (frames up to :func:`~dqsim.protocols.qkd.ldpc.longest_frame_bits`);
+* ``new, steps of 0.03``: the same with the old reveal steps (``steps=(0.03, 20)``).
 
 Columns: f_EC = disclosed bits / (N·h(Q_N)) with every disclosed bit charged (syndromes less punctured ranks,
 hashes, revealed values, Bob's request flags and his acknowledgement's flag a frame), its standard error over
@@ -27,9 +28,6 @@ Usage: ``PYTHONPATH=$PWD python bench/qkd_ldpc_fec.py --out bench/results/qkd-ld
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import time
 
 import numpy as np
@@ -38,12 +36,13 @@ from dqsim.protocols.qkd import ldpc
 from dqsim.protocols.qkd.reconciliation import cascade
 from dqsim.protocols.qkd.theory import binary_entropy
 from qkd_ldpc_blind import CODE_SEED, QBERS, keys, uptime   # bench/ is on the path when this script runs
+from qkd_ldpc_layered import finish, header
 
 OLD_FRAME_BITS = 16384
 #: (row name, keyword arguments of reconcile, acknowledgements charged?).
 VARIANTS = (("old", {"frame_bits": OLD_FRAME_BITS, "steps": (0.03, 20), "puncturing": "degree"}, False),
             ("new, 16k frames", {"frame_bits": OLD_FRAME_BITS}, True),
-            ("new", {}, True))
+            ("new", {}, True), ("new, steps of 0.03", {"steps": (0.03, 20)}, True))
 
 
 def rows_for(q: float, bits: int, repeats: int, variants) -> list[str]:
@@ -106,27 +105,15 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     variants = [each for each in VARIANTS if each[0] not in args.skip]
-    ldpc.reconcile(np.zeros(300, np.uint8), np.zeros(300, np.uint8), 0.05, seed=0, efficiency=1.5)   # compile
-    cascade(np.zeros(64, np.uint8), np.ones(64, np.uint8), 0.05, np.random.default_rng(0))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    lines = [f"# Blind LDPC: f_EC old against new ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
-             f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-             "one process, one thread (OMP/NUMBA/OPENBLAS_NUM_THREADS=1); `bench/qkd_ldpc_fec.py` "
-             f"--bits {args.bits} --repeats {args.repeats}; commit {commit} (with the working tree's changes, if any).",
-             "", f"## Keys through a binary symmetric channel ({args.bits:,} bits, {args.repeats} keys, codes for "
-             "the true QBER at least_efficiency)", "",
-             "| QBER | method | code (n, R0) | f_EC (all charged) | s.e. | f_EC (as counted then) | frames failed "
-             "| round trips a key | Mbit per CPU s | bits revealed | request bits | decoder iterations |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = header("Blind LDPC: f_EC old against new", "bench/qkd_ldpc_fec.py", args)
+    lines += ["| QBER | method | code (n, R0) | f_EC (all charged) | s.e. | f_EC (as counted then) | frames failed "
+              "| round trips a key | Mbit per CPU s | bits revealed | request bits | decoder iterations |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for q in args.qbers:
         lines.append(f"| | load `{uptime()}` | | | | | | | | | | |")
         lines += rows_for(q, args.bits, args.repeats, variants)
-        print("\n".join(lines[-len(variants) - 1:]), flush=True)
-    lines += ["", f"Load after: `{uptime()}`", ""]
-    print("\n".join(lines))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines))
+        print("\n".join(lines[-len(variants) - 2:]), flush=True)
+    finish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -92,34 +92,44 @@ def rows_for(q: float, bits: int, repeats: int) -> list[str]:
     return rows
 
 
+def header(title: str, script: str, args: argparse.Namespace) -> list[str]:
+    """The results file's title, machine, command and section lines (before the table), kernels compiled."""
+    for schedule in ldpc.SCHEDULES:     # compile both kernels
+        ldpc.reconcile(np.zeros(300, np.uint8), np.zeros(300, np.uint8), 0.05, seed=0, efficiency=1.5,
+                       schedule=schedule)
+    cascade(np.zeros(64, np.uint8), np.ones(64, np.uint8), 0.05, np.random.default_rng(0))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return [f"# {title} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+            "", f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+            f"one process, one thread (OMP/NUMBA/OPENBLAS_NUM_THREADS=1); `{script}` "
+            f"--bits {args.bits} --repeats {args.repeats}; commit {commit} (with the working tree's changes, if any).",
+            "", f"## Keys through a binary symmetric channel ({args.bits:,} bits, {args.repeats} keys, codes for "
+            "the true QBER at least_efficiency)", ""]
+
+
+def finish(lines: list[str], out: str | None) -> None:
+    """The load after, then the lines printed and written to ``out`` (if given)."""
+    lines += ["", f"Load after: `{uptime()}`", ""]
+    print("\n".join(lines))
+    if out:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bits", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    for schedule in ldpc.SCHEDULES:     # compile both kernels
-        ldpc.reconcile(np.zeros(300, np.uint8), np.zeros(300, np.uint8), 0.05, seed=0, efficiency=1.5,
-                       schedule=schedule)
-    cascade(np.zeros(64, np.uint8), np.ones(64, np.uint8), 0.05, np.random.default_rng(0))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    lines = [f"# Blind LDPC: layered against flooding decoding ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-             "", f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-             "one process, one thread (OMP/NUMBA/OPENBLAS_NUM_THREADS=1); `bench/qkd_ldpc_layered.py` "
-             f"--bits {args.bits} --repeats {args.repeats}; commit {commit} (with the working tree's changes, if any).",
-             "", f"## Keys through a binary symmetric channel ({args.bits:,} bits, {args.repeats} keys, codes for "
-             "the true QBER at least_efficiency)", "",
-             "| QBER | method | f_EC (no flags) | f_EC (flags charged) | frames failed | round trips a key "
-             "| Mbit per CPU s | bits revealed | request bits | decoder iterations |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = header("Blind LDPC: layered against flooding decoding", "bench/qkd_ldpc_layered.py", args)
+    lines += ["| QBER | method | f_EC (no flags) | f_EC (flags charged) | frames failed | round trips a key "
+              "| Mbit per CPU s | bits revealed | request bits | decoder iterations |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for q in QBERS:
         lines.append(f"| | load `{uptime()}` | | | | | | | | |")
         lines += rows_for(q, args.bits, args.repeats)
-    lines += ["", f"Load after: `{uptime()}`", ""]
-    print("\n".join(lines))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines))
+    finish(lines, args.out)
 
 
 if __name__ == "__main__":

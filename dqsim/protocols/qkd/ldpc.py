@@ -250,8 +250,10 @@ PURPOSE_PUNCTURED = "qkd_ldpc_punctured"
 #: 2.67 MB (``bench/results/qkd-ldpc-vm-20261206b.md``). ``dqsim check`` gives it.
 END_BYTES_PER_KEY_BIT = 4.2
 #: Bytes a block's end adds with LDPC whatever its length: one frame's vectors and the decoder's edge messages
-#: at :data:`FRAME_BITS` (the codes, built once a run, 1-2 MB each, are not counted); measured with
-#: :data:`END_BYTES_PER_KEY_BIT`.
+#: at 16,384 bits (the codes, built once a run, 1-2 MB each at that length, are not counted); measured with
+#: :data:`END_BYTES_PER_KEY_BIT` (QBER 4 %: frames of 16,384 bits). Frames of 65,536 bits (target rates from
+#: 0.875, :func:`longest_frame_bits`, since 2026-12-07) have up to 4.1 times the edges of that measurement's
+#: (405,516 against 99,422), so their end adds about 8 MB more than this; not measured.
 END_FIXED_BYTES = 2.7e6
 
 
@@ -607,7 +609,8 @@ class FramePlan:
 def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int | None = None) -> FramePlan:
     """How a key of N bits is reconciled at rate R: the code, the punctured positions and the frames.
 
-    ``frame_bits`` is the longest code length (``None``: :func:`longest_frame_bits` of R). The frames hold at most ``k_max = ⌊(1 - δ)·frame_bits⌋`` key bits (δ = :data:`MODULATED_SHARE`; fewer
+    ``frame_bits`` is the longest code length (``None``: :func:`longest_frame_bits` of R). The frames hold
+    at most ``k_max = ⌊(1 - δ)·frame_bits⌋`` key bits (δ = :data:`MODULATED_SHARE`; fewer
     where even the rate-0.5 code's syndrome could not carry ``(1 - R)·k_max`` bits), so the key is cut into
     ``F = ⌈N/k_max⌉`` frames of equal size (within one bit), k at most; the code is the shortest of
     :func:`code_lengths` whose ``(1 - δ)·n`` holds k. A frame must disclose ``L = ⌈(1 - R)·k⌉`` bits:
