@@ -26,9 +26,8 @@ the code's length and rate): a seed gives the same codes on any number of
 ranks, and a process builds each code once (:func:`mother_code`). The frames
 are at most :func:`longest_frame_bits` long: :data:`FRAME_BITS` (65,536) where
 the frame's code has at most :data:`MAX_FRAME_CHECKS` checks (target rates of
-0.875 and above, QBER up to about 1 %), else half or a quarter of it, never
-below :data:`BASE_FRAME_BITS` (16,384, every frame's limit until 2026-12-07);
-shorter codes, in steps of √2, for short keys.
+0.875 and above, QBER up to about 1 %), else :data:`BASE_FRAME_BITS` (16,384,
+every frame's limit until 2026-12-07); shorter codes, in steps of √2, for short keys.
 
 **Rate adaptation** (Elkouss, Martinez-Mateo, Martin 2011, Sec. 4). The
 target rate of a block is ``R = 1 - f·h(E)`` for the QBER estimate E and a
@@ -85,7 +84,15 @@ default key by key): f_EC 1.222 / 1.178 / 1.145 / 1.124 (1.225 / 1.179 / 1.145 /
 flags now charged), no frame failed, 0.50-0.54 of the flooding default's decoder iterations, 0.14 / 0.14 /
 0.27 / 0.34 million key bits per CPU second against 0.10 / 0.10 / 0.18 / 0.24 (1.4-1.5 times; 1.4-1.6 in a
 rerun; load 14-22 on the 2-core VM); one-way decoding takes 0.53-0.60 of its iterations and runs 1.1-1.6
-times as fast.
+times as fast. Since 2026-12-07 (later; ``bench/results/qkd-ldpc-fec-vm-20261207.md``, same keys, every
+disclosed bit charged, Bob's acknowledgement flags too): untainted puncturing (:func:`untainted_first`),
+reveal steps of 0.01·h(E)·k (:data:`BLIND_STEP_EFFICIENCY`; 0.03 before) and, at target rates from 0.875,
+frames of 65,536 bits (:func:`longest_frame_bits`): f_EC 1.211 / 1.147 / 1.139 / 1.127 at QBER 1 / 2 / 4 / 8 %
+against 1.227 / 1.180 / 1.146 / 1.125, no frame failed, at 0.33-0.75 of the speed (0.03 / 0.06 / 0.08 / 0.12
+million key bits per CPU second against 0.09 / 0.08 / 0.14 / 0.21; load 14-19) and about twice the round
+trips (13.2 / 11.4 / 8.6 / 6.6 a key against 6.8 / 4.8 / 3.2 / 2.0). At 1 % the frames decode at f 1.17-1.20
+before any hash, flag or step is charged (the rate-0.9 code's threshold is f 1.15 at its own rate), so the
+goal of 1.20 is not reached with these codes.
 
 **Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not (and its hash and Bob's flags, below),
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
@@ -172,11 +179,12 @@ MOTHER_RATES = tuple(sorted(DEGREE_TABLE))
 #: Length of the longest codes, bits (a frame: key bits plus punctured and shortened ones), for rates whose
 #: frames have at most :data:`MAX_FRAME_CHECKS` checks (:func:`longest_frame_bits`); 16,384 until 2026-12-07.
 FRAME_BITS = 65536
-#: Frames are never made shorter than this for their rate (:func:`longest_frame_bits`), bits.
+#: Longest code length at target rates whose frames at :data:`FRAME_BITS` would have more than
+#: :data:`MAX_FRAME_CHECKS` checks (:func:`longest_frame_bits`), bits; every rate's until 2026-12-07.
 BASE_FRAME_BITS = 16384
-#: Most checks of a frame's code at a length above :data:`BASE_FRAME_BITS` (:func:`longest_frame_bits`): the
-#: codes' build takes ``m²/8`` bytes and time about ``n·m``, so only high rates (few checks a bit) get the
-#: longest frames, where a frame of 16,384 bits has only 1,638 checks (rate 0.9) and its 16-bit hash and flags
+#: Most checks of a frame's code at :data:`FRAME_BITS` (:func:`longest_frame_bits`): the codes' build takes
+#: ``m²/8`` bytes and time about ``n·m``, and only the high rates (R >= 0.875, the rate-0.9 mother code) gain
+#: from longer frames: at 16,384 bits that code has only 1,638 checks, and a frame's 16-bit hash and Bob's flags
 #: cost most per syndrome bit.
 MAX_FRAME_CHECKS = 8192
 #: Shortest code length, bits (:func:`code_lengths`).
@@ -446,23 +454,22 @@ def code_lengths(frame_bits: int = FRAME_BITS) -> tuple[int, ...]:
 
 
 def longest_frame_bits(rate: float) -> int:
-    """The longest code length for a target rate R: the longest of :data:`FRAME_BITS`, its half, its quarter ...
-    down to :data:`BASE_FRAME_BITS` whose syndrome ``n·(1 - R)`` is at most :data:`MAX_FRAME_CHECKS`, else
+    """The longest code length for a target rate R: :data:`FRAME_BITS` where its syndrome ``n·(1 - R)`` is at
+    most :data:`MAX_FRAME_CHECKS` (R >= 0.875: the rate-0.9 mother code, at QBER up to about 1 %), else
     :data:`BASE_FRAME_BITS`.
 
-    Longer frames disclose less at a QBER of 1-2 %: each frame's hash and Bob's flags are spread over more key
-    bits, and a longer code decodes nearer its threshold (measured, blind with reveals of 8 bits, QBER 1 %,
-    the rate-0.9 code, 40 frames each: f 1.190 ± 0.007 for frames of 25,000 key bits in 32,768, 1.199 ± 0.017
-    of 14,286 in 16,384 (20 frames); ``bench/results/qkd-ldpc-fec-vm-20261207.md``).
+    Measured (``bench/results/qkd-ldpc-fec-vm-20261207.md``, keys of 100,000 bits, blind): at QBER 1 % frames
+    of 50,000 key bits in codes of 65,536 disclosed f_EC 1.211 against 1.227 in 16,384 (each frame's hash and
+    Bob's flags spread over more key bits, and the longer code decodes nearer its threshold); at 2 % frames of
+    25,000 bits in codes of 32,768 took the rate-0.85 mother code (the frame's syndrome fits in its checks),
+    which disclosed 1.227 against 1.147 with the rate-0.8 code of 16,384 bits, so only the rate-0.9 code's
+    frames are made longer.
 
     Examples:
         >>> [longest_frame_bits(r) for r in (0.95, 0.887, 0.8, 0.7, 0.3)]
-        [65536, 65536, 32768, 16384, 16384]
+        [65536, 65536, 16384, 16384, 16384]
     """
-    n = FRAME_BITS
-    while n > BASE_FRAME_BITS and n * (1.0 - rate) > MAX_FRAME_CHECKS:
-        n //= 2
-    return max(n, BASE_FRAME_BITS)
+    return FRAME_BITS if FRAME_BITS * (1.0 - rate) <= MAX_FRAME_CHECKS else BASE_FRAME_BITS
 
 
 def num_checks_of(num_bits: int, rate: float) -> int:
