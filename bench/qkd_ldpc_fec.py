@@ -33,10 +33,8 @@ import time
 import numpy as np
 
 from dqsim.protocols.qkd import ldpc
-from dqsim.protocols.qkd.reconciliation import cascade
-from dqsim.protocols.qkd.theory import binary_entropy
-from qkd_ldpc_blind import CODE_SEED, QBERS, keys, uptime   # bench/ is on the path when this script runs
-from qkd_ldpc_layered import finish, header
+from qkd_ldpc_blind import CODE_SEED, QBERS, uptime   # bench/ is on the path when this script runs
+from qkd_ldpc_layered import finish, header, key_and_cascade
 
 OLD_FRAME_BITS = 16384
 #: (row name, keyword arguments of reconcile, acknowledgements charged?).
@@ -55,15 +53,12 @@ def rows_for(q: float, bits: int, repeats: int, variants) -> list[str]:
     sums = {name: dict(f=[], f_then=[], failed=0, frames=0, cpu=0.0, revealed=0, requests=0, iterations=0,
                        rounds=[], code="") for name in names}
     for r in range(repeats):
-        alice, bob = keys(bits, q, r)
-        nh = bits * binary_entropy(float(np.mean(alice != bob)))
-        t = time.process_time()
-        done = cascade(alice, bob, q, np.random.default_rng(r))
+        alice, bob, nh, cpu, f, rounds = key_and_cascade(bits, q, r)
         s = sums["cascade"]
-        s["cpu"] += time.process_time() - t
-        s["f"].append(done.leakage_bits / nh)
-        s["f_then"].append(done.leakage_bits / nh)
-        s["rounds"].append(done.rounds)
+        s["cpu"] += cpu
+        s["f"].append(f)
+        s["f_then"].append(f)
+        s["rounds"].append(rounds)
         for name, options, acks in variants:
             t = time.process_time()
             done = ldpc.reconcile(alice, bob, q, seed=CODE_SEED, efficiency=least, mode="blind",

@@ -50,6 +50,15 @@ VARIANTS = (
 )
 
 
+def key_and_cascade(bits: int, q: float, repeat: int):
+    """Key ``repeat`` of QBER q, ``N·h(Q_N)`` of it, and Cascade's CPU seconds, f_EC and rounds on it."""
+    alice, bob = keys(bits, q, repeat)
+    nh = bits * binary_entropy(float(np.mean(alice != bob)))
+    t = time.process_time()
+    done = cascade(alice, bob, q, np.random.default_rng(repeat))
+    return alice, bob, nh, time.process_time() - t, done.leakage_bits / nh, done.rounds
+
+
 def rows_for(q: float, bits: int, repeats: int) -> list[str]:
     least = ldpc.least_efficiency(q)
     plan = ldpc.frame_plan(bits, ldpc.target_rate(q, least))
@@ -58,15 +67,12 @@ def rows_for(q: float, bits: int, repeats: int) -> list[str]:
     sums = {name: dict(f=0.0, f_flags=0.0, failed=0, frames=0, cpu=0.0, revealed=0, requests=0, iterations=0,
                        rounds=[]) for name in names}
     for r in range(repeats):
-        alice, bob = keys(bits, q, r)
-        nh = bits * binary_entropy(float(np.mean(alice != bob)))
-        t = time.process_time()
-        done = cascade(alice, bob, q, np.random.default_rng(r))
+        alice, bob, nh, cpu, f, rounds = key_and_cascade(bits, q, r)
         s = sums["cascade"]
-        s["cpu"] += time.process_time() - t
-        s["f"] += done.leakage_bits / nh
-        s["f_flags"] += done.leakage_bits / nh
-        s["rounds"].append(done.rounds)
+        s["cpu"] += cpu
+        s["f"] += f
+        s["f_flags"] += f
+        s["rounds"].append(rounds)
         for name, mode, options in VARIANTS:
             t = time.process_time()
             done = ldpc.reconcile(alice, bob, q, seed=CODE_SEED, efficiency=least, mode=mode,
