@@ -463,7 +463,8 @@ def longest_frame_bits(rate: float) -> int:
     Bob's flags spread over more key bits, and the longer code decodes nearer its threshold); at 2 % frames of
     25,000 bits in codes of 32,768 took the rate-0.85 mother code (the frame's syndrome fits in its checks),
     which disclosed 1.227 against 1.147 with the rate-0.8 code of 16,384 bits, so only the rate-0.9 code's
-    frames are made longer.
+    frames are made longer. The rate-0.9 code of 65,536 bits takes 16.4 CPU seconds to build once a process,
+    against 2.4 at 16,384 (dev VM, load 8, 2026-12-07).
 
     Examples:
         >>> [longest_frame_bits(r) for r in (0.95, 0.887, 0.8, 0.7, 0.3)]
