@@ -67,10 +67,10 @@ def rows_for(q: float, bits: int, repeats: int, variants) -> list[str]:
             assert (done.corrected == alice[done.kept]).all()
             s = sums[name]
             s["cpu"] += cpu
-            # every bit charged: the old code did not count the acknowledgement's flag a frame (ACK_BITS)
-            charged = done.leakage_bits + (0 if acks else done.num_frames * ldpc.ACK_BITS)
-            s["f"].append((charged + done.discarded_bits) / nh)
-            s["f_then"].append(done.leakage_bits / nh)
+            # leakage_bits has every bit charged; the old code did not count the acknowledgement's flag a frame
+            then = done.leakage_bits - (0 if acks else done.num_frames * ldpc.ACK_BITS)
+            s["f"].append((done.leakage_bits + done.discarded_bits) / nh)
+            s["f_then"].append(then / nh)
             s["failed"] += done.frame_errors
             s["frames"] += done.num_frames
             s["revealed"] += done.revealed_bits
