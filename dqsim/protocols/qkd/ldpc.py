@@ -88,7 +88,7 @@ times as fast. Since 2026-12-07 (later; ``bench/results/qkd-ldpc-fec-vm-20261207
 disclosed bit charged, Bob's acknowledgement flags too): untainted puncturing (:func:`untainted_first`),
 reveal steps of 0.01·h(E)·k (:data:`BLIND_STEP_EFFICIENCY`; 0.03 before) and, at target rates from 0.875,
 frames of 65,536 bits (:func:`longest_frame_bits`): f_EC 1.211 / 1.147 / 1.139 / 1.127 at QBER 1 / 2 / 4 / 8 %
-against 1.227 / 1.180 / 1.146 / 1.125, no frame failed, at 0.33-0.75 of the speed (0.03 / 0.06 / 0.08 / 0.12
+against 1.226 / 1.180 / 1.146 / 1.124, no frame failed, at 0.33-0.75 of the speed (0.03 / 0.06 / 0.08 / 0.12
 million key bits per CPU second against 0.09 / 0.08 / 0.14 / 0.21; load 14-19) and about twice the round
 trips (13.2 / 11.4 / 8.6 / 6.6 a key against 6.8 / 4.8 / 3.2 / 2.0). At 1 % the frames decode at f 1.17-1.20
 before any hash, flag or step is charged (the rate-0.9 code's threshold is f 1.15 at its own rate), so the
