@@ -34,7 +34,7 @@ import numpy as np
 
 from dqsim.protocols.qkd import ldpc
 from qkd_ldpc_blind import CODE_SEED, QBERS, uptime   # bench/ is on the path when this script runs
-from qkd_ldpc_layered import finish, header, key_and_cascade
+from qkd_ldpc_layered import finish, header, key_and_cascade, tally
 
 OLD_FRAME_BITS = 16384
 #: (row name, keyword arguments of reconcile, acknowledgements charged?).
@@ -71,12 +71,7 @@ def rows_for(q: float, bits: int, repeats: int, variants) -> list[str]:
             then = done.leakage_bits - (0 if acks else done.num_frames * ldpc.ACK_BITS)
             s["f"].append((done.leakage_bits + done.discarded_bits) / nh)
             s["f_then"].append(then / nh)
-            s["failed"] += done.frame_errors
-            s["frames"] += done.num_frames
-            s["revealed"] += done.revealed_bits
-            s["requests"] += done.request_bits
-            s["iterations"] += done.iterations
-            s["rounds"].append(done.rounds)
+            tally(s, done)
             s["code"] = f"{done.code_bits}, {done.mother_rate:.2f}"
     rows = []
     for name in names:

@@ -50,6 +50,16 @@ VARIANTS = (
 )
 
 
+def tally(sums: dict, done) -> None:
+    """Add an LdpcResult's frames, failures, revealed and request bits, iterations and round trips to ``sums``."""
+    sums["failed"] += done.frame_errors
+    sums["frames"] += done.num_frames
+    sums["revealed"] += done.revealed_bits
+    sums["requests"] += done.request_bits
+    sums["iterations"] += done.iterations
+    sums["rounds"].append(done.rounds)
+
+
 def key_and_cascade(bits: int, q: float, repeat: int):
     """Key ``repeat`` of QBER q, ``N·h(Q_N)`` of it, and Cascade's CPU seconds, f_EC and rounds on it."""
     alice, bob = keys(bits, q, repeat)
@@ -82,12 +92,7 @@ def rows_for(q: float, bits: int, repeats: int) -> list[str]:
             assert (done.corrected == alice[done.kept]).all()
             s["f"] += (done.leakage_bits - done.request_bits) / nh
             s["f_flags"] += done.leakage_bits / nh
-            s["failed"] += done.frame_errors
-            s["frames"] += done.num_frames
-            s["revealed"] += done.revealed_bits
-            s["requests"] += done.request_bits
-            s["iterations"] += done.iterations
-            s["rounds"].append(done.rounds)
+            tally(s, done)
     rows = []
     for name in names:
         s = sums[name]
