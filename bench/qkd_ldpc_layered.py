@@ -50,6 +50,25 @@ VARIANTS = (
 )
 
 
+def tally(sums: dict, done) -> None:
+    """Add an LdpcResult's frames, failures, revealed and request bits, iterations and round trips to ``sums``."""
+    sums["failed"] += done.frame_errors
+    sums["frames"] += done.num_frames
+    sums["revealed"] += done.revealed_bits
+    sums["requests"] += done.request_bits
+    sums["iterations"] += done.iterations
+    sums["rounds"].append(done.rounds)
+
+
+def key_and_cascade(bits: int, q: float, repeat: int):
+    """Key ``repeat`` of QBER q, ``N·h(Q_N)`` of it, and Cascade's CPU seconds, f_EC and rounds on it."""
+    alice, bob = keys(bits, q, repeat)
+    nh = bits * binary_entropy(float(np.mean(alice != bob)))
+    t = time.process_time()
+    done = cascade(alice, bob, q, np.random.default_rng(repeat))
+    return alice, bob, nh, time.process_time() - t, done.leakage_bits / nh, done.rounds
+
+
 def rows_for(q: float, bits: int, repeats: int) -> list[str]:
     least = ldpc.least_efficiency(q)
     plan = ldpc.frame_plan(bits, ldpc.target_rate(q, least))
@@ -58,15 +77,12 @@ def rows_for(q: float, bits: int, repeats: int) -> list[str]:
     sums = {name: dict(f=0.0, f_flags=0.0, failed=0, frames=0, cpu=0.0, revealed=0, requests=0, iterations=0,
                        rounds=[]) for name in names}
     for r in range(repeats):
-        alice, bob = keys(bits, q, r)
-        nh = bits * binary_entropy(float(np.mean(alice != bob)))
-        t = time.process_time()
-        done = cascade(alice, bob, q, np.random.default_rng(r))
+        alice, bob, nh, cpu, f, rounds = key_and_cascade(bits, q, r)
         s = sums["cascade"]
-        s["cpu"] += time.process_time() - t
-        s["f"] += done.leakage_bits / nh
-        s["f_flags"] += done.leakage_bits / nh
-        s["rounds"].append(done.rounds)
+        s["cpu"] += cpu
+        s["f"] += f
+        s["f_flags"] += f
+        s["rounds"].append(rounds)
         for name, mode, options in VARIANTS:
             t = time.process_time()
             done = ldpc.reconcile(alice, bob, q, seed=CODE_SEED, efficiency=least, mode=mode,
@@ -76,12 +92,7 @@ def rows_for(q: float, bits: int, repeats: int) -> list[str]:
             assert (done.corrected == alice[done.kept]).all()
             s["f"] += (done.leakage_bits - done.request_bits) / nh
             s["f_flags"] += done.leakage_bits / nh
-            s["failed"] += done.frame_errors
-            s["frames"] += done.num_frames
-            s["revealed"] += done.revealed_bits
-            s["requests"] += done.request_bits
-            s["iterations"] += done.iterations
-            s["rounds"].append(done.rounds)
+            tally(s, done)
     rows = []
     for name in names:
         s = sums[name]
@@ -92,34 +103,44 @@ def rows_for(q: float, bits: int, repeats: int) -> list[str]:
     return rows
 
 
+def header(title: str, script: str, args: argparse.Namespace) -> list[str]:
+    """The results file's title, machine, command and section lines (before the table), kernels compiled."""
+    for schedule in ldpc.SCHEDULES:     # compile both kernels
+        ldpc.reconcile(np.zeros(300, np.uint8), np.zeros(300, np.uint8), 0.05, seed=0, efficiency=1.5,
+                       schedule=schedule)
+    cascade(np.zeros(64, np.uint8), np.ones(64, np.uint8), 0.05, np.random.default_rng(0))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return [f"# {title} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+            "", f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+            f"one process, one thread (OMP/NUMBA/OPENBLAS_NUM_THREADS=1); `{script}` "
+            f"--bits {args.bits} --repeats {args.repeats}; commit {commit} (with the working tree's changes, if any).",
+            "", f"## Keys through a binary symmetric channel ({args.bits:,} bits, {args.repeats} keys, codes for "
+            "the true QBER at least_efficiency)", ""]
+
+
+def finish(lines: list[str], out: str | None) -> None:
+    """The load after, then the lines printed and written to ``out`` (if given)."""
+    lines += ["", f"Load after: `{uptime()}`", ""]
+    print("\n".join(lines))
+    if out:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bits", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    for schedule in ldpc.SCHEDULES:     # compile both kernels
-        ldpc.reconcile(np.zeros(300, np.uint8), np.zeros(300, np.uint8), 0.05, seed=0, efficiency=1.5,
-                       schedule=schedule)
-    cascade(np.zeros(64, np.uint8), np.ones(64, np.uint8), 0.05, np.random.default_rng(0))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    lines = [f"# Blind LDPC: layered against flooding decoding ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-             "", f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-             "one process, one thread (OMP/NUMBA/OPENBLAS_NUM_THREADS=1); `bench/qkd_ldpc_layered.py` "
-             f"--bits {args.bits} --repeats {args.repeats}; commit {commit} (with the working tree's changes, if any).",
-             "", f"## Keys through a binary symmetric channel ({args.bits:,} bits, {args.repeats} keys, codes for "
-             "the true QBER at least_efficiency)", "",
-             "| QBER | method | f_EC (no flags) | f_EC (flags charged) | frames failed | round trips a key "
-             "| Mbit per CPU s | bits revealed | request bits | decoder iterations |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = header("Blind LDPC: layered against flooding decoding", "bench/qkd_ldpc_layered.py", args)
+    lines += ["| QBER | method | f_EC (no flags) | f_EC (flags charged) | frames failed | round trips a key "
+              "| Mbit per CPU s | bits revealed | request bits | decoder iterations |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for q in QBERS:
         lines.append(f"| | load `{uptime()}` | | | | | | | | |")
         lines += rows_for(q, args.bits, args.repeats)
-    lines += ["", f"Load after: `{uptime()}`", ""]
-    print("\n".join(lines))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines))
+    finish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -186,6 +186,10 @@ class CheckLayers(NamedTuple):
             ``order`` in place made an iteration of a rate-0.6 code of 16,384 bits 1.7 times as long; dev VM).
         check_start: int64, the checks' edge offsets in ``edges``' numbering.
         edge_var: int64, ``edge_var[edges]``.
+        plan: the NumPy decoder's layers, one ``(edge slice, edge_var of those edges, each edge's check's place
+            within the layer, checks in the layer, check slice)`` each (views into ``edge_var`` and one array of
+            places); only the syndrome depends on the frame, so the plan is built once a code, here (until
+            2026-12-07 :func:`sum_product_decode_numpy` rebuilt it on every call).
     """
 
     order: np.ndarray
@@ -193,6 +197,7 @@ class CheckLayers(NamedTuple):
     edges: np.ndarray
     check_start: np.ndarray
     edge_var: np.ndarray
+    plan: tuple
 
 
 def check_layers(check_start: np.ndarray, edge_var: np.ndarray, num_vars: int) -> CheckLayers:
@@ -238,7 +243,15 @@ def check_layers(check_start: np.ndarray, edge_var: np.ndarray, num_vars: int) -
     laid = np.zeros(order.size + 1, dtype=np.int64)
     np.cumsum(sizes, out=laid[1:])
     edges = np.repeat(check_start[:-1][order] - laid[:-1], sizes) + np.arange(int(laid[-1]), dtype=np.int64)
-    return CheckLayers(order, start, edges, laid, np.asarray(edge_var, dtype=np.int64)[edges])
+    laid_var = np.asarray(edge_var, dtype=np.int64)[edges]
+    first_of_layer = np.repeat(start[:-1], np.diff(start))          # each laid check's layer's first check
+    local = np.repeat(np.arange(order.size, dtype=np.int64) - first_of_layer, sizes)
+    plan = []
+    for j in range(start.size - 1):
+        first, last = int(start[j]), int(start[j + 1])
+        lo, hi = int(laid[first]), int(laid[last])
+        plan.append((slice(lo, hi), laid_var[lo:hi], local[lo:hi], last - first, slice(first, last)))
+    return CheckLayers(order, start, edges, laid, laid_var, tuple(plan))
 
 
 def has_sum_product() -> bool:
@@ -379,16 +392,9 @@ def _layered_numpy(check_start, edge_var, syndrome, channel, max_iterations, c2v
     num_checks = check_start.size - 1
     num_vars = channel.size
     _check_layers(layers, num_checks, edge_var.size)
-    laid_start, laid_var = layers.check_start, layers.edge_var
+    laid_var = layers.edge_var
     laid_syndrome = syndrome[layers.order]
     c2v = c2v_out[layers.edges]
-    degree = np.diff(laid_start)
-    plan = []
-    for j in range(len(layers.start) - 1):
-        first, last = int(layers.start[j]), int(layers.start[j + 1])
-        lo, hi = int(laid_start[first]), int(laid_start[last])
-        local = np.repeat(np.arange(last - first), degree[first:last])
-        plan.append((slice(lo, hi), laid_var[lo:hi], local, last - first, laid_syndrome[first:last]))
     starts = check_start[:-1]
     total = channel + np.bincount(laid_var, weights=c2v, minlength=num_vars)
     hard = np.zeros(num_vars, dtype=np.uint8)
@@ -396,7 +402,8 @@ def _layered_numpy(check_start, edge_var, syndrome, channel, max_iterations, c2v
     result = None
     for iteration in range(1, max_iterations + 1):
         unsatisfied = 0
-        for edges, variables, local, count, bits in plan:
+        for edges, variables, local, count, checks in layers.plan:     # built once a code (check_layers)
+            bits = laid_syndrome[checks]
             v2c = total[variables] - c2v[edges]
             negative = v2c < 0.0
             term = phi(np.abs(v2c))

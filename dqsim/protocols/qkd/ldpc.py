@@ -24,7 +24,10 @@ one can be avoided), ties broken by the run's public random stream
 (:class:`dqsim.rng.Stream` keyed by the seed and :data:`PURPOSE_CODE`, event =
 the code's length and rate): a seed gives the same codes on any number of
 ranks, and a process builds each code once (:func:`mother_code`). The frames
-are :data:`FRAME_BITS` long (shorter codes, in steps of √2, for short keys).
+are at most :func:`longest_frame_bits` long: :data:`FRAME_BITS` (65,536) where
+the frame's code has at most :data:`MAX_FRAME_CHECKS` checks (target rates of
+0.875 and above, QBER up to about 1 %), else :data:`BASE_FRAME_BITS` (16,384,
+every frame's limit until 2026-12-07); shorter codes, in steps of √2, for short keys.
 
 **Rate adaptation** (Elkouss, Martinez-Mateo, Martin 2011, Sec. 4). The
 target rate of a block is ``R = 1 - f·h(E)`` for the QBER estimate E and a
@@ -81,9 +84,17 @@ default key by key): f_EC 1.222 / 1.178 / 1.145 / 1.124 (1.225 / 1.179 / 1.145 /
 flags now charged), no frame failed, 0.50-0.54 of the flooding default's decoder iterations, 0.14 / 0.14 /
 0.27 / 0.34 million key bits per CPU second against 0.10 / 0.10 / 0.18 / 0.24 (1.4-1.5 times; 1.4-1.6 in a
 rerun; load 14-22 on the 2-core VM); one-way decoding takes 0.53-0.60 of its iterations and runs 1.1-1.6
-times as fast.
+times as fast. Since 2026-12-07 (later; ``bench/results/qkd-ldpc-fec-vm-20261207.md``, same keys, every
+disclosed bit charged, Bob's acknowledgement flags too): untainted puncturing (:func:`untainted_first`),
+reveal steps of 0.01·h(E)·k (:data:`BLIND_STEP_EFFICIENCY`; 0.03 before) and, at target rates from 0.875,
+frames of 65,536 bits (:func:`longest_frame_bits`): f_EC 1.211 / 1.147 / 1.139 / 1.127 at QBER 1 / 2 / 4 / 8 %
+against 1.226 / 1.180 / 1.146 / 1.124, no frame failed, at 0.33-0.75 of the speed (0.03 / 0.06 / 0.08 / 0.12
+million key bits per CPU second against 0.09 / 0.08 / 0.14 / 0.21; load 14-19) and about twice the round
+trips (13.2 / 11.4 / 8.6 / 6.6 a key against 6.8 / 4.8 / 3.2 / 2.0). At 1 % the frames decode at f 1.17-1.20
+before any hash, flag or step is charged (the rate-0.9 code's threshold is f 1.15 at its own rate), so the
+goal of 1.20 is not reached with these codes.
 
-**Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not,
+**Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not (and its hash and Bob's flags, below),
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
 independent, as they nearly always are; :meth:`LdpcCode.punctured_rank`):
 the syndrome is ``H_K·x_K + H_P·x_P`` with ``x_P`` uniform and private to Alice.
@@ -103,10 +114,9 @@ the key either; so a flag can carry up to a bit about the key, and charging a bi
 conservative bound (a flag carries at most one bit whatever it depends on; we have not checked whether
 Martinez-Mateo et al. charge the requests). A flag costs ``1/(h(E)·k)`` of f: 0.0009 at QBER 1 % and
 0.0002 at 8 % for frames of 14,286 key bits; on the bench's keys f_EC rose by 0.003 at 1 % (4 flags a frame),
-0.001 at 2 % and less at 4-8 %. The flag a frame in Bob's
-acknowledgement (decoded or not, in both modes) is charged the same way, a bit of leakage a frame, since
-2026-12-07 (evening; before, it took channel time but was not charged: +1/(h(E)·k) of f, 0.0009 at 1 %). A frame
-can also converge to
+0.001 at 2 % and less at 4-8 %. The flag a frame in Bob's acknowledgement (decoded or not, in both modes),
+which was not charged before, is charged too since 2026-12-07 by the same argument (:data:`ACK_BITS`, a bit
+a frame). A frame can also converge to
 a wrong word (same syndrome, other bits: with punctured positions free, some
 words differ from the right one in a few key bits: 1 frame of 35 at QBER 2 %,
 3 bits wrong, in a run of ``bench/qkd_ldpc.py`` before this check, 2026-12-06): Alice's key
@@ -135,7 +145,7 @@ from dqsim.rng import Stream
 
 __all__ = ["DEGREE_TABLE", "FRAME_BITS", "FramePlan", "LDPC_MODES", "LdpcCode", "LdpcResult", "MOTHER_RATES",
            "blind_schedule", "build_code", "code_lengths", "degree_profile", "design_qber", "frame_plan", "gf2_rank",
-           "least_efficiency", "mother_code", "reconcile", "reconciler", "target_rate"]
+           "least_efficiency", "longest_frame_bits", "mother_code", "reconcile", "reconciler", "target_rate"]
 
 #: Edge-perspective degree distributions ``(λ, ρ)`` of the mother codes, ``{degree: share of the edges}``:
 #: D. Elkouss, A. Leverrier, R. Alléaume, J. J. Boutros, ISIT 2009, Table I (optimised for the binary
@@ -166,8 +176,17 @@ DEGREE_TABLE = {
 }
 #: Rates of the mother codes (:data:`DEGREE_TABLE`), lowest first.
 MOTHER_RATES = tuple(sorted(DEGREE_TABLE))
-#: Length of the longest codes, bits (a frame: key bits plus punctured and shortened ones).
-FRAME_BITS = 16384
+#: Length of the longest codes, bits (a frame: key bits plus punctured and shortened ones), for rates whose
+#: frames have at most :data:`MAX_FRAME_CHECKS` checks (:func:`longest_frame_bits`); 16,384 until 2026-12-07.
+FRAME_BITS = 65536
+#: Longest code length at target rates whose frames at :data:`FRAME_BITS` would have more than
+#: :data:`MAX_FRAME_CHECKS` checks (:func:`longest_frame_bits`), bits; every rate's until 2026-12-07.
+BASE_FRAME_BITS = 16384
+#: Most checks of a frame's code at :data:`FRAME_BITS` (:func:`longest_frame_bits`): the codes' build takes
+#: ``m²/8`` bytes and time about ``n·m``, and only the high rates (R >= 0.875, the rate-0.9 mother code) gain
+#: from longer frames: at 16,384 bits that code has only 1,638 checks, and a frame's 16-bit hash and Bob's flags
+#: cost most per syndrome bit.
+MAX_FRAME_CHECKS = 8192
 #: Shortest code length, bits (:func:`code_lengths`).
 MIN_CODE_BITS = 256
 #: δ: at least this share of a frame's positions is punctured or shortened (Elkouss et al. 2011), so a
@@ -181,6 +200,9 @@ MAX_ITERATIONS = 100
 SHORTENED_LLR = 1e6
 #: Bits of each frame's Toeplitz hash in Alice's key message (module docstring), charged as leakage.
 FRAME_CHECK_BITS = 16
+#: Bits of Bob's acknowledgement a frame (decoded or failed), charged as leakage since 2026-12-07 (module
+#: docstring, "Bob's flags").
+ACK_BITS = 1
 #: Standard errors of the QBER estimate added to it before the rate is chosen (:func:`design_qber`).
 QBER_MARGIN_SIGMAS = 2.0
 #: Ways of reconciling with LDPC codes (the job's ``[qkd].ldpc_mode``): one syndrome a frame at the chosen
@@ -188,10 +210,15 @@ QBER_MARGIN_SIGMAS = 2.0
 LDPC_MODES = ("rate_adaptive", "blind")
 #: Blind reconciliation: f of a frame's first syndrome, for the QBER estimate without its margin.
 BLIND_START_EFFICIENCY = 1.1
-#: Blind reconciliation: each step reveals this times h(E)·k punctured values of a frame of k key bits.
-BLIND_STEP_EFFICIENCY = 0.03
-#: Blind reconciliation: most reveal steps (round trips) of a frame (:func:`blind_schedule`).
-BLIND_MAX_STEPS = 20
+#: Blind reconciliation: each step reveals this times h(E)·k punctured values of a frame of k key bits. 0.01
+#: since 2026-12-07 (0.03 before): a frame that decodes overshoots what it needed by half a step on average,
+#: and each step costs a request flag, 1/(h(E)·k) of f; the sum, ``s/2 + (steps)·1/(h(E)·k)``, is least near
+#: 0.01 for frames of 25,000-50,000 key bits at QBER 1 % (estimated from the f at which frames decoded with
+#: reveals of 8 bits; ``bench/results/qkd-ldpc-fec-vm-20261207.md``).
+BLIND_STEP_EFFICIENCY = 0.01
+#: Blind reconciliation: most reveal steps (round trips) of a frame (:func:`blind_schedule`); 20 until
+#: 2026-12-07, when the steps became a third as large.
+BLIND_MAX_STEPS = 60
 #: Blind reconciliation's restarts (:func:`reconcile`'s ``restart``): ``"warm"`` continues the decoder from the
 #: failed attempt's edge messages with the revealed positions known; ``"cold"`` starts it again from the
 #: channel LLRs (what blind mode did until 2026-12-06, night).
@@ -211,6 +238,10 @@ BLIND_STALL_ITERATIONS = 20
 #: each using the messages of the checks before it in the same iteration; ``"flooding"`` updates every check,
 #: then every variable (what the decoder did until 2026-12-07; :mod:`dqsim.backend.ldpc_kernels`, "Schedules").
 SCHEDULES = ("layered", "flooding")
+#: Frame layouts (:func:`mother_code`'s ``puncturing``): ``"untainted"`` punctures untainted columns first
+#: (:func:`untainted_first`; Elkouss, Martinez-Mateo, Martin 2012), ``"degree"`` the lowest-degree columns in
+#: random order (what the frames did until 2026-12-07).
+PUNCTURINGS = ("untainted", "degree")
 #: (QBER, f): the lowest target efficiency at which the codes failed at most one frame in 35 at that QBER
 #: (100,000-bit keys through a binary symmetric channel, ``bench/results/qkd-ldpc-vm-20261206b.md``);
 #: :func:`reconciler` chooses no rate below it (:func:`least_efficiency`).
@@ -227,8 +258,10 @@ PURPOSE_PUNCTURED = "qkd_ldpc_punctured"
 #: 2.67 MB (``bench/results/qkd-ldpc-vm-20261206b.md``). ``dqsim check`` gives it.
 END_BYTES_PER_KEY_BIT = 4.2
 #: Bytes a block's end adds with LDPC whatever its length: one frame's vectors and the decoder's edge messages
-#: at :data:`FRAME_BITS` (the codes, built once a run, 1-2 MB each, are not counted); measured with
-#: :data:`END_BYTES_PER_KEY_BIT`.
+#: at 16,384 bits (the codes, built once a run, 1-2 MB each at that length, are not counted); measured with
+#: :data:`END_BYTES_PER_KEY_BIT` (QBER 4 %: frames of 16,384 bits). Frames of 65,536 bits (target rates from
+#: 0.875, :func:`longest_frame_bits`, since 2026-12-07) have up to 4.1 times the edges of that measurement's
+#: (405,516 against 99,422), so their end adds about 8 MB more than this; not measured.
 END_FIXED_BYTES = 2.7e6
 
 
@@ -420,19 +453,40 @@ def code_lengths(frame_bits: int = FRAME_BITS) -> tuple[int, ...]:
     return tuple(lengths)
 
 
+def longest_frame_bits(rate: float) -> int:
+    """The longest code length for a target rate R: :data:`FRAME_BITS` where its syndrome ``n·(1 - R)`` is at
+    most :data:`MAX_FRAME_CHECKS` (R >= 0.875: the rate-0.9 mother code, at QBER up to about 1 %), else
+    :data:`BASE_FRAME_BITS`.
+
+    Measured (``bench/results/qkd-ldpc-fec-vm-20261207.md``, keys of 100,000 bits, blind): at QBER 1 % frames
+    of 50,000 key bits in codes of 65,536 disclosed f_EC 1.211 against 1.227 in 16,384 (each frame's hash and
+    Bob's flags spread over more key bits, and the longer code decodes nearer its threshold); at 2 % frames of
+    25,000 bits in codes of 32,768 took the rate-0.85 mother code (the frame's syndrome fits in its checks),
+    which disclosed 1.227 against 1.147 with the rate-0.8 code of 16,384 bits, so only the rate-0.9 code's
+    frames are made longer. The rate-0.9 code of 65,536 bits takes 16.4 CPU seconds to build once a process,
+    against 2.4 at 16,384 (dev VM, load 8, 2026-12-07).
+
+    Examples:
+        >>> [longest_frame_bits(r) for r in (0.95, 0.887, 0.8, 0.7, 0.3)]
+        [65536, 65536, 16384, 16384, 16384]
+    """
+    return FRAME_BITS if FRAME_BITS * (1.0 - rate) <= MAX_FRAME_CHECKS else BASE_FRAME_BITS
+
+
 def num_checks_of(num_bits: int, rate: float) -> int:
     """m of the mother code of length n and ``rate``: ``round(n·(1 - rate))``."""
     return round(num_bits * (1.0 - rate))
 
 
-@functools.lru_cache(maxsize=32)
-def mother_code(seed: int, num_bits: int, rate: float) -> LdpcCode:
+def mother_code(seed: int, num_bits: int, rate: float, puncturing: str = "untainted") -> LdpcCode:
     """The mother code of a run (``seed``) for a length and a rate of :data:`MOTHER_RATES`, built once a process.
 
     Args:
         seed: the run's seed.
         num_bits: code length, bits, >= 64.
         rate: one of :data:`MOTHER_RATES`.
+        puncturing: one of :data:`PUNCTURINGS`: ``"untainted"`` puts the untainted columns first
+            (:func:`untainted_first`; since 2026-12-07), ``"degree"`` the columns by degree alone (before).
 
     Returns:
         :func:`build_code` with :func:`num_checks_of` checks, the columns of :func:`degree_profile` and the
@@ -442,21 +496,86 @@ def mother_code(seed: int, num_bits: int, rate: float) -> LdpcCode:
         within a degree, so a frame punctures the lowest-degree columns, shortens the next ones and puts its
         key bits in the highest-degree ones. (Measured, 16,384 bits, 35 frames each, dev VM 2026-12-06: at a
         QBER of 2 % and a target f of 1.3, 1 frame failed against 3 with the columns in random order, and 35
-        with the highest degrees punctured first; at 1 % and 1.4, 0 against 1.)
+        with the highest degrees punctured first; at 1 % and 1.4, 0 against 1.) Since 2026-12-07 the
+        untainted columns of that order come first (``puncturing="untainted"``), the others after them in it;
+        the graph and the random draws are the same either way.
     """
     if rate not in MOTHER_RATES:
         raise DqsimError(f"mother_code: rate must be one of {MOTHER_RATES}, got {rate}")
-    num_bits = check_int("mother_code", "num_bits", num_bits, 64)
-    index = MOTHER_RATES.index(rate)
-    num_checks = num_checks_of(num_bits, rate)
-    rng = Stream(seed, purpose=PURPOSE_CODE).generator(num_bits * 100 + index)
-    degrees = degree_profile(num_bits, num_checks, rate)
-    code = build_code(num_bits, num_checks, rng, variable_degree=degrees)
-    shuffled = rng.permutation(num_bits)
-    order = shuffled[np.argsort(degrees[shuffled], kind="stable")]
+    if puncturing not in PUNCTURINGS:
+        raise DqsimError(f"mother_code: puncturing must be one of {PUNCTURINGS}, got {puncturing!r}")
+    return _mother_code(int(seed), check_int("mother_code", "num_bits", num_bits, 64), rate, puncturing)
+
+
+@functools.lru_cache(maxsize=32)
+def _mother_code(seed: int, num_bits: int, rate: float, puncturing: str) -> LdpcCode:
+    """:func:`mother_code` once its arguments are checked (one cache entry a code, however it is called)."""
+    code, order = _mother_graph(seed, num_bits, rate)
+    if puncturing == "untainted":
+        order = untainted_first(code, order)
     code = LdpcCode(code.num_bits, code.num_checks, code.check_start, code.edge_var, order)
     code.layers()          # built with the code, once a process (the layered decoder's order of the checks)
     return code
+
+
+@functools.lru_cache(maxsize=32)
+def _mother_graph(seed: int, num_bits: int, rate: float) -> tuple[LdpcCode, np.ndarray]:
+    """The graph of :func:`mother_code` and its columns by degree (random within a degree): built once a process
+    for both layouts."""
+    num_checks = num_checks_of(num_bits, rate)
+    rng = Stream(seed, purpose=PURPOSE_CODE).generator(num_bits * 100 + MOTHER_RATES.index(rate))
+    degrees = degree_profile(num_bits, num_checks, rate)
+    code = build_code(num_bits, num_checks, rng, variable_degree=degrees)
+    shuffled = rng.permutation(num_bits)
+    return code, shuffled[np.argsort(degrees[shuffled], kind="stable")]
+
+
+def _clear_codes() -> None:
+    """Forget the codes built (both caches)."""
+    _mother_code.cache_clear()
+    _mother_graph.cache_clear()
+
+
+mother_code.cache_clear = _clear_codes
+
+
+def untainted_first(code: LdpcCode, order: np.ndarray) -> np.ndarray:
+    """The columns of ``order`` with the untainted ones first, in the order they are chosen (the frames
+    puncture from the front).
+
+    Untainted puncturing (D. Elkouss, J. Martinez-Mateo, V. Martin, "Untainted puncturing for irregular
+    low-density parity-check codes", IEEE Wireless Commun. Lett. 1, 585 (2012)): a column is untainted while
+    none of its checks is next to a column already chosen; of those, the one with the fewest columns within two
+    steps (``1 + Σ_c (d_c - 1)`` over its checks) is chosen next, ties by their place in ``order``; each check
+    then has at most one punctured column, so each punctured value can be recovered from one check in the
+    first iteration. When none is left untainted, the other columns follow in ``order``.
+
+    Examples:
+        >>> code = build_code(60, 30, np.random.default_rng(1))
+        >>> first = untainted_first(code, np.arange(60))
+        >>> sorted(first.tolist()) == list(range(60))
+        True
+    """
+    n = code.num_bits
+    degree = np.diff(code.check_start)
+    edge_check = np.repeat(np.arange(code.num_checks), degree)
+    by_column = np.argsort(code.edge_var, kind="stable")
+    column_start = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(code.edge_var, minlength=n), out=column_start[1:])
+    checks_of = edge_check[by_column]
+    near = np.add.reduceat(degree[checks_of] - 1, column_start[:-1]) + 1
+    candidates = order[np.argsort(near[order], kind="stable")]
+    touched = np.zeros(code.num_checks, dtype=bool)      # a check next to a chosen column
+    chosen = []
+    starts, checks = column_start.tolist(), checks_of
+    for v in candidates.tolist():
+        mine = checks[starts[v]:starts[v + 1]]
+        if not touched[mine].any():
+            chosen.append(v)
+            touched[mine] = True
+    picked = np.zeros(n, dtype=bool)
+    picked[chosen] = True
+    return np.concatenate([np.asarray(chosen, dtype=np.int64), order[~picked[order]]])
 
 
 def target_rate(qber: float, efficiency: float) -> float:
@@ -495,10 +614,11 @@ class FramePlan:
     sizes: list
 
 
-def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int = FRAME_BITS) -> FramePlan:
+def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int | None = None) -> FramePlan:
     """How a key of N bits is reconciled at rate R: the code, the punctured positions and the frames.
 
-    The frames hold at most ``k_max = ⌊(1 - δ)·frame_bits⌋`` key bits (δ = :data:`MODULATED_SHARE`; fewer
+    ``frame_bits`` is the longest code length (``None``: :func:`longest_frame_bits` of R). The frames hold
+    at most ``k_max = ⌊(1 - δ)·frame_bits⌋`` key bits (δ = :data:`MODULATED_SHARE`; fewer
     where even the rate-0.5 code's syndrome could not carry ``(1 - R)·k_max`` bits), so the key is cut into
     ``F = ⌈N/k_max⌉`` frames of equal size (within one bit), k at most; the code is the shortest of
     :func:`code_lengths` whose ``(1 - δ)·n`` holds k. A frame must disclose ``L = ⌈(1 - R)·k⌉`` bits:
@@ -514,6 +634,7 @@ def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int = FRAME_BITS) 
         1448
     """
     num_key_bits = check_int("frame_plan", "num_key_bits", num_key_bits, 0)
+    frame_bits = longest_frame_bits(rate) if frame_bits is None else frame_bits
     lengths = code_lengths(frame_bits)
     lowest = MOTHER_RATES[0]
     capacity = max(1, math.floor((1.0 - MODULATED_SHARE) * frame_bits))
@@ -543,8 +664,8 @@ class LdpcResult:
         corrected: Bob's key after decoding, the bits of the frames that decoded (uint8).
         kept: bool mask over the block's key bits: the frames that decoded (both sides keep these).
         leakage_bits: information disclosed, every frame, bits (``m - rank(H_P)`` a frame for the syndrome,
-            :data:`FRAME_CHECK_BITS` for its hash and its flag in Bob's acknowledgement; blind, also the revealed
-            values and ``request_bits``).
+            :data:`FRAME_CHECK_BITS` for its hash and :data:`ACK_BITS` for Bob's acknowledgement flag, since
+            2026-12-07; blind, also the revealed values and ``request_bits``).
         discarded_bits: key bits of the frames that failed (dropped; charged as disclosed by the key length).
         rounds: round trips beyond the key message: 0 one-way (Bob's failed-frame flags ride on his
             acknowledgement); blind, the most reveal steps of any frame (the frames' requests travel together).
@@ -581,39 +702,44 @@ class LdpcResult:
     request_bits: int = 0
 
 
-def blind_schedule(plan: FramePlan, start_rate: float, qber: float) -> tuple[int, int]:
+def blind_schedule(plan: FramePlan, start_rate: float, qber: float, steps: tuple[float, int] | None = None
+                   ) -> tuple[int, int]:
     """Blind reconciliation's first punctured count and its reveal step (module docstring, "Blind").
 
     The first syndrome is that of rate ``start_rate`` for the largest frame k: ``p_0 = m - ⌈(1 - R)·k⌉``
     punctured positions, within the plan's limits (at most :data:`MAX_PUNCTURED_SHARE`·n and ``n - k``, at
-    least the plan's own ``p``); each failed attempt reveals ``Δ = ⌈BLIND_STEP_EFFICIENCY·h(E)·k⌉`` more of
-    them (the frame's f rises by :data:`BLIND_STEP_EFFICIENCY`), until none is left (the mother code); Δ is at
-    least ``p_0/BLIND_MAX_STEPS``, so a frame takes at most :data:`BLIND_MAX_STEPS` round trips even where the
-    estimate is near 0 (a sample without an error).
+    least the plan's own ``p``); each failed attempt reveals ``Δ = ⌈s·h(E)·k⌉`` more of them (the frame's f
+    rises by s = :data:`BLIND_STEP_EFFICIENCY`), until none is left (the mother code); Δ is at least
+    ``p_0/S`` (S = :data:`BLIND_MAX_STEPS`), so a frame takes at most S round trips even where the estimate is
+    near 0 (a sample without an error).
 
     Args:
         plan: the frame plan of the rate-adaptive choice (its mother code and frames).
         start_rate: R of the first syndrome, in [0, 1].
         qber: the QBER h(E) of the steps is taken at, in (0, 0.5].
+        steps: ``(s, S)`` in place of the module's (the benches and tests set the schedule of before
+            2026-12-07, ``(0.03, 20)``, this way); ``None``: the module's.
 
     Returns:
         ``(p_0, Δ)``, ``Δ >= 1``.
 
     Examples:
         >>> blind_schedule(frame_plan(100_000, target_rate(0.01, 1.4)), target_rate(0.01, 1.1), 0.01)
-        (368, 35)
+        (2110, 41)
     """
     k = max(plan.sizes) if plan.sizes else 0
     n, m = plan.code_bits, plan.num_checks
     first = m - math.ceil((1.0 - start_rate) * k)
     first = max(plan.num_punctured, min(first, math.floor(MAX_PUNCTURED_SHARE * n), n - k))
-    return first, max(1, math.ceil(BLIND_STEP_EFFICIENCY * binary_entropy(qber) * k), -(-first // BLIND_MAX_STEPS))
+    share, most = (BLIND_STEP_EFFICIENCY, BLIND_MAX_STEPS) if steps is None else steps
+    return first, max(1, math.ceil(share * binary_entropy(qber) * k), -(-first // most))
 
 
 def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed: int, efficiency: float,
-              mode: str = "rate_adaptive", start_qber: float | None = None, frame_bits: int = FRAME_BITS,
+              mode: str = "rate_adaptive", start_qber: float | None = None, frame_bits: int | None = None,
               use_kernel: bool | None = None, rng: np.random.Generator | None = None, restart: str = "warm",
-              stall_iterations: int = BLIND_STALL_ITERATIONS, schedule: str = "layered") -> LdpcResult:
+              stall_iterations: int = BLIND_STALL_ITERATIONS, schedule: str = "layered",
+              steps: tuple[float, int] | None = None, puncturing: str = "untainted") -> LdpcResult:
     """Correct Bob's key towards Alice's by syndrome decoding, one-way or blind (module docstring).
 
     Args:
@@ -625,7 +751,8 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         mode: ``"rate_adaptive"`` (one syndrome a frame) or ``"blind"`` (:data:`LDPC_MODES`).
         start_qber: blind mode: the QBER the first syndrome is chosen for, at :data:`BLIND_START_EFFICIENCY`,
             in (0, 0.5] (``None``: ``qber_estimate``).
-        frame_bits: longest code length, bits, >= :data:`MIN_CODE_BITS`.
+        frame_bits: longest code length, bits, >= :data:`MIN_CODE_BITS` (``None``: :func:`longest_frame_bits` of the
+            rate).
         use_kernel: decode with the compiled loop (``True``), in NumPy (``False``), or the compiled loop
             where numba is (``None``); the same result either way.
         rng: the block's generator: one 63-bit draw seeds the frames' hashes, then Alice's punctured bits
@@ -636,6 +763,9 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         stall_iterations: blind mode: an attempt before the last gives up after this many iterations without
             fewer unsatisfied checks (0: never; :data:`BLIND_STALL_ITERATIONS`), >= 0.
         schedule: the decoder's schedule, one of :data:`SCHEDULES`.
+        steps: blind mode: the reveal step's share of f and the most steps, ``(s, S)`` of :func:`blind_schedule`
+            (``None``: :data:`BLIND_STEP_EFFICIENCY`, :data:`BLIND_MAX_STEPS`).
+        puncturing: the frame layout, one of :data:`PUNCTURINGS` (:func:`mother_code`).
 
     Returns:
         The :class:`LdpcResult` (a key of n bits: ``corrected`` holds the ``kept`` ones).
@@ -651,7 +781,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         (0, True, 0)
         >>> r = reconcile(a, b, 0.025, seed=5, efficiency=1.5, mode="blind")
         >>> r.frame_errors, bool((r.corrected == a[r.kept]).all()), r.rounds, r.revealed_bits
-        (0, True, 4, 64)
+        (0, True, 7, 42)
     """
     where = "ldpc.reconcile"
     alice = np.asarray(alice, dtype=np.uint8)
@@ -660,7 +790,8 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         raise DqsimError(f"{where}: alice and bob must be 1-d keys of one length, got {alice.shape}, {bob.shape}")
     qber = check_real(where, "qber_estimate", qber_estimate, 0.0, 0.5, low_open=True)
     efficiency = check_real(where, "efficiency", efficiency, 1.0)
-    frame_bits = check_int(where, "frame_bits", frame_bits, MIN_CODE_BITS)
+    if frame_bits is not None:
+        frame_bits = check_int(where, "frame_bits", frame_bits, MIN_CODE_BITS)
     if mode not in LDPC_MODES:
         raise DqsimError(f"{where}: mode must be one of {LDPC_MODES}, got {mode!r}")
     blind = mode == "blind"
@@ -679,10 +810,12 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     n, p = plan.code_bits, plan.num_punctured
     step = p
     if blind and plan.sizes:
-        p, step = blind_schedule(plan, target_rate(start_qber, BLIND_START_EFFICIENCY), start_qber)
+        p, step = blind_schedule(plan, target_rate(start_qber, BLIND_START_EFFICIENCY), start_qber, steps)
     if not plan.sizes:
         return LdpcResult(bob.copy(), np.ones(0, dtype=bool), 0, 0, 0, 0, 0, 0, rate, plan.mother_rate, n, 0, p)
-    code = mother_code(int(seed), n, plan.mother_rate)
+    if puncturing not in PUNCTURINGS:
+        raise DqsimError(f"{where}: puncturing must be one of {PUNCTURINGS}, got {puncturing!r}")
+    code = mother_code(int(seed), n, plan.mother_rate, puncturing)
     layers = code.layers() if schedule == "layered" else None
     decode = (ldpc_kernels.sum_product_decode if use_kernel is None or use_kernel
               else ldpc_kernels.sum_product_decode_numpy)
@@ -748,8 +881,8 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         offset += size
     num_frames = len(plan.sizes)
     # Bob's request flags (nacks, a frame and step) and his acknowledgement's flag a frame are public and charged
-    # (module docstring)
-    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS + 1) + revealed_bits + nacks
+    # (module docstring, "Bob's flags")
+    leak = num_frames * (code.num_checks - code.punctured_rank(p) + FRAME_CHECK_BITS + ACK_BITS) + revealed_bits + nacks
     discarded = int(num - np.count_nonzero(kept))
     message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + nacks + revealed_bits
     return LdpcResult(corrected[kept], kept, leak, discarded, rounds, message, num_frames,
@@ -786,7 +919,7 @@ def least_efficiency(qber: float) -> float:
     return float(np.interp(math.log(max(qber, 1e-12)), points, [f for _, f in LEAST_EFFICIENCY]))
 
 
-def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, frame_bits: int = FRAME_BITS,
+def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, frame_bits: int | None = None,
                mode: str = "rate_adaptive"):
     """The ``reconcile`` argument of :func:`dqsim.protocols.qkd.reconciliation.postprocess_key` for LDPC.
 
@@ -800,7 +933,7 @@ def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, fr
         efficiency: target efficiency f of the rate choice, >= 1.
         sample_fraction: fraction of the sifted bits the QBER estimate disclosed, in [0, 1) (0: no margin;
             :func:`design_qber`).
-        frame_bits: longest code length, bits.
+        frame_bits: longest code length, bits (``None``: :func:`longest_frame_bits` of the rate).
         mode: one of :data:`LDPC_MODES`.
 
     Returns:
