@@ -182,3 +182,18 @@ def test_a_trotter_sweep_network_and_its_one_rank_copy_are_the_networks_built_fr
                 assert lazy.latency_ps(a, b) == graph_built.latency_ps(a, b)
             assert lazy.rank_distances_ps() == graph_built.rank_distances_ps()
         assert swept._graph is None
+
+
+@pytest.mark.parametrize("make_graph", [lambda: topology.ring(8), lambda: topology.ring(9),
+                                        lambda: topology.grid(4, 5), lambda: topology.line(6),
+                                        lambda: topology.star(5)])
+def test_the_public_shortest_path_is_the_networks_route_both_ways(make_graph):
+    """:func:`topology.shortest_path` (a networkx graph) takes the route :meth:`Network.route` takes among equal ones,
+    and one route both ways (until 2026-12-07 networkx's one-way ``dijkstra_path`` from the source: on an 8-node ring
+    from node1 to node5 it went by node0, node7 and node6, the network's route by node2, node3 and node4: 3 of the
+    ring's 56 ordered pairs differed)."""
+    graph = make_graph()
+    names = list(graph)
+    net = Network(graph, [NodeSpec(name=name) for name in names])
+    for a, b in _all_pairs(len(names)):
+        assert topology.shortest_path(graph, names[a], names[b]) == [names[i] for i in net.route(a, b)], (a, b)

@@ -591,11 +591,16 @@ def check_connected(names: Sequence[str], index_edges: Iterable[tuple[int, int]]
 
 
 def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:
-    """Route of least total fibre length from ``source`` to ``target``.
+    """Route of least total fibre length from ``source`` to ``target``: the route
+    :meth:`dqsim.network.network.Network.route` takes on the network of ``graph`` (its nodes in ``graph``'s order).
 
-    Dijkstra's algorithm over the edges' ``distance_km``; among routes of
-    equal length the one networkx finds first (deterministic for a given
-    graph).
+    Dijkstra's algorithm over the edges' ``distance_km``. Among routes of equal length, the one networkx's
+    bidirectional Dijkstra (``nx.shortest_path(..., weight="distance_km")``) finds from the end listed first in
+    ``graph`` to the other, reversed when ``source`` is listed after ``target``: one route both ways, the one a run
+    takes (``Network.route`` searches the network's arrays step for step as that search does, without a networkx
+    graph; tests/test_network_routes.py). Until 2026-12-07 this function ran networkx's one-way
+    ``dijkstra_path`` from ``source``, which took another of equal routes than a run for 3 of an 8-node ring's 56
+    ordered pairs. It searches ``graph`` (networkx): for a network's own routes, :meth:`Network.route` needs no graph.
 
     Args:
         graph: the topology.
@@ -612,6 +617,9 @@ def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:
         >>> g = from_edges(["a", "b", "c"], [("a", "b", 1.0), ("b", "c", 1.0), ("a", "c", 5.0)])
         >>> shortest_path(g, "a", "c")
         ['a', 'b', 'c']
+        >>> r = ring(4)
+        >>> shortest_path(r, "node0", "node2"), shortest_path(r, "node2", "node0")
+        (['node0', 'node1', 'node2'], ['node2', 'node1', 'node0'])
     """
     for name, node in (("source", source), ("target", target)):
         if node not in graph:
@@ -619,7 +627,12 @@ def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:
                 f"shortest_path: {name} {node!r} is not a node of the topology; "
                 f"known nodes: {_quote_names(graph.nodes)}"
             )
-    return nx.dijkstra_path(graph, source, target, weight="distance_km")
+    if source == target:
+        return [source]
+    first = next(node for node in graph if node == source or node == target)
+    if first == source:
+        return nx.shortest_path(graph, source, target, weight="distance_km")
+    return nx.shortest_path(graph, target, source, weight="distance_km")[::-1]
 
 
 def path_distance_km(graph: nx.Graph, path: Sequence[str]) -> float:
