@@ -197,3 +197,14 @@ def test_the_public_shortest_path_is_the_networks_route_both_ways(make_graph):
     net = Network(graph, [NodeSpec(name=name) for name in names])
     for a, b in _all_pairs(len(names)):
         assert topology.shortest_path(graph, names[a], names[b]) == [names[i] for i in net.route(a, b)], (a, b)
+
+
+def test_a_network_on_other_ranks_shares_its_checked_nodes_names_and_index():
+    """:meth:`Network.on_ranks` keeps the nodes, names and name index it was given as they are (checked once, not
+    made again: a dict of every name for an ``edges`` network)."""
+    names = ["c", "a", "e", "b", "d"]
+    net = Network.from_pairs([NodeSpec(name=n) for n in names], [(0, 1), (1, 2), (2, 3), (3, 4)], [LINK] * 4,
+                             num_ranks=2)
+    one = net.on_ranks(1)
+    assert one.nodes is net.nodes and one.names is net.names and one._index is net._index
+    assert [one.index_of(n) for n in names] == list(range(5)) and one.placement == (0,) * 5

@@ -964,8 +964,8 @@ class Network:
     def on_ranks(self, num_ranks: int, placement: Sequence[int] | None = None) -> "Network":
         """This network (its nodes, links, routes and options) placed on ``num_ranks`` ranks, without a graph.
 
-        Shares this network's arrays and its graph (or what builds it) instead of building a network from the
-        graph, as a ``trotter`` job's one-rank runs did until 2026-12-07.
+        Shares this network's arrays, its checked nodes, names and name index, and its graph (or what builds it)
+        instead of building a network from the graph, as a ``trotter`` job's one-rank runs did until 2026-12-07.
 
         Args:
             num_ranks: ranks, >= 1.
@@ -978,7 +978,7 @@ class Network:
             ((0, 0, 0), [0, 1, 2], True)
         """
         network = Network.__new__(Network)
-        network._set_nodes(self.nodes)
+        network.nodes, network.names, network._index = self.nodes, self.names, self._index  # (checked: shared)
         network._graph, network._graph_source = self._graph, self._graph_source
         network._set_links(self._ends, self._specs, np.asarray(self._spec_of), num_ranks=num_ranks,
                            placement=placement, routed=self.routed, min_link_delay_ps=self.min_link_delay_ps,
