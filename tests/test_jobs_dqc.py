@@ -175,24 +175,24 @@ def test_scenario_selection():
 @pytest.mark.parametrize("network, match", [
     ('topology = "tree"\nnum_nodes = 4', r"\[network\]\.topology = \"tree\": must be one of \"line\", \"ring\""),
     ("num_nodes = 4", r"missing key \[network\]\.topology$"),
-    ('topology = "line"', r"missing key \[network\]\.num_nodes \(2\.\.262_144; required with topology = \"line\"\)"),
-    ('topology = "line"\nnum_nodes = 1', r"\[network\]\.num_nodes = 1: must be >= 2 \(allowed 2\.\.262144\)$"),
-    ('topology = "star"\nnum_nodes = 262145', r"\[network\]\.num_nodes = 262145: must be <= 262144 \(allowed 2\.\.262144\)$"),
+    ('topology = "line"', r"missing key \[network\]\.num_nodes \(2\.\.1_048_576; required with topology = \"line\"\)"),
+    ('topology = "line"\nnum_nodes = 1', r"\[network\]\.num_nodes = 1: must be >= 2 \(allowed 2\.\.1048576\)$"),
+    ('topology = "star"\nnum_nodes = 1048577', r"\[network\]\.num_nodes = 1048577: must be <= 1048576 \(allowed 2\.\.1048576\)$"),
     ('topology = "all_to_all"\nnum_nodes = 2049', r"\[network\]\.num_nodes = 2049: topology = \"all_to_all\" links every pair "
      r"of nodes: 2,098,176 links, about 0\.1 GB on every rank; allowed at most 2,097,152 links \(all_to_all of up "
-     r"to 2,048 nodes; line, ring, star or grid of up to 262,144\)$"),
+     r"to 2,048 nodes; line, ring, star or grid of up to 1,048,576\)$"),
     ('topology = "ring"\nnum_nodes = 2', r"\[network\]\.num_nodes = 2: must be >= 3 for topology = \"ring\""),
     ('topology = "line"\nnum_nodes = 4.0', r"\[network\]\.num_nodes: expected an integer, got 4\.0"),
     ('topology = "line"\nnum_nodes = 4\nnum_rows = 2',
      r"\[network\]\.num_rows = 2: only used with topology = \"grid\" \(here topology = \"line\"\)"),
     ('topology = "all_to_all"\nnum_nodes = 2\nedges = [["node0", "node1"]]',
      r"\[network\]\.edges = .*: only used with topology = \"edges\""),
-    ('topology = "grid"\nnum_rows = 2', r"missing key \[network\]\.num_cols \(1\.\.262_144; required with topology = \"grid\"\)"),
+    ('topology = "grid"\nnum_rows = 2', r"missing key \[network\]\.num_cols \(1\.\.1_048_576; required with topology = \"grid\"\)"),
     ('topology = "grid"\nnum_rows = 2\nnum_cols = 2\nnum_nodes = 4',
      r"\[network\]\.num_nodes = 4: only used with topology = \"line\" or \"ring\" or \"star\" or \"all_to_all\""),
-    ('topology = "grid"\nnum_rows = 262145\nnum_cols = 1', r"\[network\]\.num_rows = 262145: must be <= 262144 \(allowed 1\.\.262144\)"),
-    ('topology = "grid"\nnum_rows = 512\nnum_cols = 513', r"\[network\]\.num_cols = 513: the grid would have num_rows × "
-     r"num_cols = 512 × 513 = 262,656 nodes; allowed at most 262,144$"),
+    ('topology = "grid"\nnum_rows = 1048577\nnum_cols = 1', r"\[network\]\.num_rows = 1048577: must be <= 1048576 \(allowed 1\.\.1048576\)"),
+    ('topology = "grid"\nnum_rows = 1024\nnum_cols = 1025', r"\[network\]\.num_cols = 1025: the grid would have num_rows × "
+     r"num_cols = 1024 × 1025 = 1,049,600 nodes; allowed at most 1,048,576$"),
     ('topology = "grid"\nnum_rows = 1\nnum_cols = 0', r"\[network\]\.num_cols = 0: must be >= 1"),
     ('topology = "grid"\nnum_rows = 1\nnum_cols = 1', r"\[network\]\.num_cols = 1: the grid must have at least 2 nodes"),
     ('topology = "edges"\nedges = []', r"missing key \[network\]\.node_names \(required with topology = \"edges\"\)"),
