@@ -1,4 +1,4 @@
-"""What periodic checkpoints of a sparse big network cost: a 4-qubit GHZ ``dqc`` job over an N-node line.
+"""What periodic checkpoints of a sparse big network cost: a 4-qubit GHZ ``dqc`` job over an N-node line or more.
 
 A benchmark, not a test: it measures and records, it asserts nothing.
 

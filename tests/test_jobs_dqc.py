@@ -177,7 +177,8 @@ def test_scenario_selection():
     ("num_nodes = 4", r"missing key \[network\]\.topology$"),
     ('topology = "line"', r"missing key \[network\]\.num_nodes \(2\.\.1_048_576; required with topology = \"line\"\)"),
     ('topology = "line"\nnum_nodes = 1', r"\[network\]\.num_nodes = 1: must be >= 2 \(allowed 2\.\.1048576\)$"),
-    ('topology = "star"\nnum_nodes = 1048577', r"\[network\]\.num_nodes = 1048577: must be <= 1048576 \(allowed 2\.\.1048576\)$"),
+    ('topology = "star"\nnum_nodes = 1048577',
+     r"\[network\]\.num_nodes = 1048577: must be <= 1048576 \(allowed 2\.\.1048576\)$"),
     ('topology = "all_to_all"\nnum_nodes = 2049', r"\[network\]\.num_nodes = 2049: topology = \"all_to_all\" links every pair "
      r"of nodes: 2,098,176 links, about 0\.1 GB on every rank; allowed at most 2,097,152 links \(all_to_all of up "
      r"to 2,048 nodes; line, ring, star or grid of up to 1,048,576\)$"),
@@ -190,7 +191,8 @@ def test_scenario_selection():
     ('topology = "grid"\nnum_rows = 2', r"missing key \[network\]\.num_cols \(1\.\.1_048_576; required with topology = \"grid\"\)"),
     ('topology = "grid"\nnum_rows = 2\nnum_cols = 2\nnum_nodes = 4',
      r"\[network\]\.num_nodes = 4: only used with topology = \"line\" or \"ring\" or \"star\" or \"all_to_all\""),
-    ('topology = "grid"\nnum_rows = 1048577\nnum_cols = 1', r"\[network\]\.num_rows = 1048577: must be <= 1048576 \(allowed 1\.\.1048576\)"),
+    ('topology = "grid"\nnum_rows = 1048577\nnum_cols = 1',
+     r"\[network\]\.num_rows = 1048577: must be <= 1048576 \(allowed 1\.\.1048576\)"),
     ('topology = "grid"\nnum_rows = 1024\nnum_cols = 1025', r"\[network\]\.num_cols = 1025: the grid would have num_rows × "
      r"num_cols = 1024 × 1025 = 1,049,600 nodes; allowed at most 1,048,576$"),
     ('topology = "grid"\nnum_rows = 1\nnum_cols = 0', r"\[network\]\.num_cols = 0: must be >= 1"),

@@ -206,8 +206,8 @@ def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path
     assert open_run(tmp_path / "small.h5").attrs["num_nodes"] == 8
     still = run_here(["check", str(job), "--set", "network.num_nodes=1048577"], check=False)
     assert still.returncode == 2 and still.stderr.startswith(
-        f"dqsim: error: {job} (with --set network.num_nodes=1048577): [network].num_nodes = 1048577: must be <= 1048576 "
-        "(allowed 2..1048576)")
+        f"dqsim: error: {job} (with --set network.num_nodes=1048577): [network].num_nodes = 1048577: "
+        "must be <= 1048576 (allowed 2..1048576)")
 
 
 def test_repro_a_dqc_run_reads_only_its_working_nodes_at_each_exchange(tmp_path, monkeypatch):

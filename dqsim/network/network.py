@@ -648,7 +648,8 @@ class Network:
         delays from the roots a list if one passes 2^63 ps.
         """
         num_nodes = len(self.names)
-        parent, depth, root = array("q", [-1]) * num_nodes, array("q", bytes(8 * num_nodes)), array("q", [-1]) * num_nodes
+        parent, root = array("q", [-1]) * num_nodes, array("q", [-1]) * num_nodes
+        depth = array("q", bytes(8 * num_nodes))
         from_root: Sequence[int] = array("q", bytes(8 * num_nodes))
         adjacent = self._adjacency()
         order = array("q")
