@@ -998,7 +998,8 @@ def node_tables(records) -> dict[str, np.ndarray]:
 
 #: A checkpoint's last-touch times of the network qubits (since 2026-12-07): one row per qubit whose time is not 0,
 #: the default (:meth:`dqsim.engine.quantum.QuantumMemory.touched`), in qubit order. Before, the table
-#: ``last_touch`` held every qubit's (8 bytes a qubit: 4.2 of a 262,144-node line's 5.3 MB checkpoint), still read.
+#: ``last_touch`` held every qubit's (8 bytes a qubit: 4.2 of a 262,144-node line's 5.3 MB checkpoint, the pickled
+#: ``engine/shared`` the list again; a 2^20-node line's 21 MB, 29.5 kB since), still read.
 LAST_TOUCHED = "last_touched"
 LAST_TOUCHED_DTYPE = np.dtype([("qubit", "<i8"), ("time_ps", "<i8")])
 

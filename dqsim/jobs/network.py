@@ -54,8 +54,8 @@ MAX_NETWORK_NODES = 4096
 #: peaked on one rank at 667 MB (line), 692 MB (star), 669 MB (ring), 662 MB (1024 x 1024 grid) and on two at
 #: 862 / 700, 895 / 766, 879 / 724 and 879 / 717 MB, in 14-34 CPU s a rank (2026-12-07, load 11-19,
 #: bench/results/network-mega-vm-20261207.md). It was 262,144 until then, as no checkpoint at 2^20 nodes had been
-#: measured (a 2^20-node line ran in 826 MB with the cap lifted; its checkpoints then held every network qubit's
-#: last touch, 21 MB each); 262,144 since 2026-12-06 (evening), when a 262,144-node line peaked at 436 MB; 65,536
+#: measured (a 2^20-node line ran in 826 MB with the cap lifted; its checkpoints then held every qubit's last
+#: touch twice, 21 MB each); 262,144 since 2026-12-06 (evening), when a 262,144-node line peaked at 436 MB; 65,536
 #: before, when a node with nothing to do still cost 2.9-3.7 kB, and :data:`MAX_NETWORK_NODES` (4,096) for every
 #: topology before that. An ``all_to_all`` stops at :data:`MAX_NETWORK_LINKS` first (2,048 nodes).
 MAX_SPARSE_NETWORK_NODES = 2**20
