@@ -1,4 +1,4 @@
-"""What periodic checkpoints of a sparse big network cost: a 4-qubit GHZ ``dqc`` job over an N-node line.
+"""What periodic checkpoints of a sparse big network cost: a 4-qubit GHZ ``dqc`` job over an N-node line or more.
 
 A benchmark, not a test: it measures and records, it asserts nothing.
 
@@ -39,8 +39,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from network_memory_peak import JOB as PEAK_JOB, same_tables  # noqa: E402
 
-#: The job: network_memory_peak.py's GHZ, over a line.
-JOB = PEAK_JOB.replace('"{topology}"', '"line"')
+#: The job: network_memory_peak.py's GHZ (over a line unless ``--topology`` or ``--grid``).
+JOB = PEAK_JOB
+
+
+def job_text(topology: str, nodes: int, grid: list[int] | None) -> str:
+    """The job over ``topology`` of ``nodes`` nodes, or over a ``grid`` of ROWS x COLS nodes."""
+    if grid:
+        return JOB.format(topology="grid", nodes=nodes).replace(
+            f"num_nodes = {nodes}", f"num_rows = {grid[0]}\nnum_cols = {grid[1]}")
+    return JOB.format(topology=topology, nodes=nodes)
 
 #: Runs dqsim (argv: timings file prefix, then dqsim's arguments) with the checkpoint write, read and restore timed
 #: in CPU seconds of this process; each rank writes PREFIX-RANK.json at exit.
@@ -120,15 +128,15 @@ def checkpoint_bytes(run_file: Path) -> int:
 
 def one_size(label: str, tree: Path, nodes: int, ranks: int, args, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
-    job = folder / "line.toml"
-    job.write_text(JOB.format(nodes=nodes))
+    job = folder / "job.toml"
+    job.write_text(job_text(args.topology, nodes, args.grid))
     ck = folder / f"ck-{label}-{ranks}"
     out = folder / f"out-{label}-{ranks}.h5"
     run = launch(tree, ranks, ["run", str(job), "-o", str(out), "--quiet",
                                "--set", f"checkpoint.every_sim_s={args.every_s}", "--set", "checkpoint.keep=100",
                                "--set", "checkpoint.keep_when_done=true", "--set", f'checkpoint.directory="{ck}"'],
                  folder, args.timeout)
-    result = {"tree": label, "nodes": nodes, "ranks": ranks, "run": run}
+    result = {"tree": label, "topology": args.topology, "nodes": nodes, "ranks": ranks, "run": run}
     written = sorted(ck.glob("*.ckpt*-*.h5"))
     written = [p for p in written if ".slab" not in p.name and Path(str(p)[:-3] + ".manifest.json").exists()]
     result["checkpoints"] = len(written)
@@ -139,6 +147,8 @@ def one_size(label: str, tree: Path, nodes: int, ranks: int, args, folder: Path)
     result["middle_bytes"] = checkpoint_bytes(middle)
     resumes = []
     for count in args.resume_ranks:
+        if args.cross_only and count == ranks:
+            continue
         copy = folder / f"ck-{label}-{ranks}-to-{count}"
         copy.mkdir(exist_ok=True)
         for f in ck.glob(middle.name[:-3] + ".*"):
@@ -178,8 +188,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", action="append", default=[], help="LABEL=PATH of a dqsim source tree")
     parser.add_argument("--nodes", type=int, nargs="+", default=[4096])
+    parser.add_argument("--topology", default="line", help="line, ring or star (sized by --nodes)")
+    parser.add_argument("--grid", type=int, nargs=2, default=None, metavar=("ROWS", "COLS"),
+                        help="a grid of ROWS x COLS nodes instead of --topology and --nodes")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--resume-ranks", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cross-only", action="store_true",
+                        help="resume only on a rank count other than the run's (1 -> 2 and 2 -> 1)")
     parser.add_argument("--every-s", type=float, default=3e-5, help="checkpoint.every_sim_s (the run: ~132 us)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=600)
@@ -190,6 +205,8 @@ def main() -> None:
     if args.datasets:
         results.append(hdf5_datasets(args.datasets))
         print(json.dumps(results[-1]), flush=True)
+    if args.grid:
+        args.topology, args.nodes = "grid", [args.grid[0] * args.grid[1]]
     trees = [(label, Path(path).resolve()) for label, path in (item.split("=", 1) for item in args.tree)]
     with tempfile.TemporaryDirectory(prefix="netckpt-") as folder:
         for rounds in range(args.rounds):

@@ -101,7 +101,7 @@ def test_a_resume_from_any_checkpoint_of_the_stream_ends_as_the_uninterrupted_ru
 
 
 def _session(results, engine_run):
-    resume = checkpoint.Resume(path="old.h5", engine_run=engine_run, window_end_ps=0, streams={}, last_touch_ps=[],
+    resume = checkpoint.Resume(path="old.h5", engine_run=engine_run, window_end_ps=0, streams={}, last_touched={},
                                has_state=False, results=results)
     return checkpoint.CheckpointSession(directory=".", prefix="p", job_text="", meta={}, resume=resume)
 

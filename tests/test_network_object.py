@@ -383,8 +383,8 @@ def test_a_chain_in_index_order_takes_the_written_down_walk_and_distances():
             net = Network.from_links(nodes(size), [(j, j + 1, LinkSpec(distance_km=km)) for j, km in enumerate(lengths)],
                                      num_ranks=num_ranks, placement=placement)
             assert net._is_path
-            walked = net._walked_forest(), (net._preorder, net._first, net._subtree_end)
-            written = net._path_forest(), (net._preorder, net._first, net._subtree_end)
+            walked = [list(x) for x in (*net._walked_forest(), net._preorder, net._first, net._subtree_end)]
+            written = [list(x) for x in (*net._path_forest(), net._preorder, net._first, net._subtree_end)]
             assert walked == written
             assert net._path_rank_distances() == net._forest_rank_distances()
             for a in range(size):

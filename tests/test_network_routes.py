@@ -182,3 +182,29 @@ def test_a_trotter_sweep_network_and_its_one_rank_copy_are_the_networks_built_fr
                 assert lazy.latency_ps(a, b) == graph_built.latency_ps(a, b)
             assert lazy.rank_distances_ps() == graph_built.rank_distances_ps()
         assert swept._graph is None
+
+
+@pytest.mark.parametrize("make_graph", [lambda: topology.ring(8), lambda: topology.ring(9),
+                                        lambda: topology.grid(4, 5), lambda: topology.line(6),
+                                        lambda: topology.star(5)])
+def test_the_public_shortest_path_is_the_networks_route_both_ways(make_graph):
+    """:func:`topology.shortest_path` (a networkx graph) takes the route :meth:`Network.route` takes among equal ones,
+    and one route both ways (until 2026-12-07 networkx's one-way ``dijkstra_path`` from the source: on an 8-node ring
+    from node1 to node5 it went by node0, node7 and node6, the network's route by node2, node3 and node4: 3 of the
+    ring's 56 ordered pairs differed)."""
+    graph = make_graph()
+    names = list(graph)
+    net = Network(graph, [NodeSpec(name=name) for name in names])
+    for a, b in _all_pairs(len(names)):
+        assert topology.shortest_path(graph, names[a], names[b]) == [names[i] for i in net.route(a, b)], (a, b)
+
+
+def test_a_network_on_other_ranks_shares_its_checked_nodes_names_and_index():
+    """:meth:`Network.on_ranks` keeps the nodes, names and name index it was given as they are (checked once, not
+    made again: a dict of every name for an ``edges`` network)."""
+    names = ["c", "a", "e", "b", "d"]
+    net = Network.from_pairs([NodeSpec(name=n) for n in names], [(0, 1), (1, 2), (2, 3), (3, 4)], [LINK] * 4,
+                             num_ranks=2)
+    one = net.on_ranks(1)
+    assert one.nodes is net.nodes and one.names is net.names and one._index is net._index
+    assert [one.index_of(n) for n in names] == list(range(5)) and one.placement == (0,) * 5

@@ -43,25 +43,26 @@ def test_repro_a_network_of_thousands_of_nodes_is_a_valid_job(network, num_nodes
     assert (graph.number_of_nodes(), graph.number_of_edges()) == (num_nodes, num_links)
 
 
-@pytest.mark.parametrize("network", ['topology = "line"\nnum_nodes = 262144', 'topology = "ring"\nnum_nodes = 262144',
-                                     'topology = "star"\nnum_nodes = 262144',
-                                     'topology = "grid"\nnum_rows = 512\nnum_cols = 512'])
-def test_repro_a_sparse_network_of_262144_nodes_is_a_valid_job_and_one_more_is_refused(network):
-    """A line, ring, star or grid costs up to ~0.8 kB per node on every rank (a 262,144-node line ``dqc`` run peaked
-    at 436 MB on one rank, 360 MB since 2026-12-07, a ring at 657 MB, 324 MB since, and a 512 x 512 grid at 323 MB;
-    bench/results/network-routes-memory-vm-20261207.md, bench/results/network-node-memory-vm-20261207.md): since 2026-12-06
-    (evening) they take up to 262,144 nodes (65,536 before, when a node cost 2.9-3.7 kB: ``[network].num_nodes =
-    262144: must be <= 65536``; 4,096 before that). One node more is refused in one line naming the key, the value
-    and the range."""
+@pytest.mark.parametrize("network", ['topology = "line"\nnum_nodes = 1048576', 'topology = "ring"\nnum_nodes = 1048576',
+                                     'topology = "star"\nnum_nodes = 1048576',
+                                     'topology = "grid"\nnum_rows = 1024\nnum_cols = 1024'])
+def test_repro_a_sparse_network_of_2_to_the_20_nodes_is_a_valid_job_and_one_more_is_refused(network):
+    """A line, ring, star or grid costs up to ~0.7 kB per node on every rank: since 2026-12-07 they take up to 2^20
+    = 1,048,576 nodes, as a 4-qubit GHZ ``dqc`` run over each, checkpointed and resumed 1 -> 2 and 2 -> 1 ranks to
+    the same tables, was measured (a line 667 MB on one rank; bench/results/network-mega-vm-20261207.md). Before,
+    262,144 (``[network].num_nodes = 1048576: must be <= 262144``; 65,536 before 2026-12-06, evening, when a node
+    cost 2.9-3.7 kB, and 4,096 before that). One node more is refused in one line naming the key, the value and
+    the range."""
+    assert jobs_network.MAX_SPARSE_NETWORK_NODES == 2**20
     job = load_job_text(network_job(network))
-    assert job.network.resolved_num_nodes() == 262144
+    assert job.network.resolved_num_nodes() == 1048576
     if "grid" in network:
-        bigger, match = network.replace("num_cols = 512", "num_cols = 513"), (
-            r"\[network\]\.num_cols = 513: the grid would have num_rows × num_cols = 512 × 513 = 262,656 nodes; "
-            r"allowed at most 262,144$")
+        bigger, match = network.replace("num_cols = 1024", "num_cols = 1025"), (
+            r"^<string>: \[network\]\.num_cols = 1025: the grid would have num_rows × num_cols = 1024 × 1025 = "
+            r"1,049,600 nodes; allowed at most 1,048,576$")
     else:
-        bigger, match = network.replace("262144", "262145"), (
-            r"^<string>: \[network\]\.num_nodes = 262145: must be <= 262144 \(allowed 2\.\.262144\)$")
+        bigger, match = network.replace("1048576", "1048577"), (
+            r"^<string>: \[network\]\.num_nodes = 1048577: must be <= 1048576 \(allowed 2\.\.1048576\)$")
     with pytest.raises(ConfigError, match=match):
         load_job_text(network_job(bigger))
 
@@ -104,8 +105,8 @@ def test_link_counts_and_the_memory_estimate():
     # and never held whole) 36 bytes per link between 1,000 and 2,048 nodes (123 and ~50 MB more before), and
     # 1.0-1.8 kB per node at 65,536 nodes (lines and stars 1.0, rings 1.8, against an 8-node line; 2.9-3.7 before
     # 2026-12-06 evening), 0.8-1.7 at 262,144; since 2026-12-07 (routes searched without a networkx graph, names and
-    # per-node layout as formulas) a ring 0.64 and 0.40 kB, a line or a star (a tree, which keeps its rooted forest's
-    # lists) 0.76-0.81 and 0.53-0.55 kB: the estimate sits at or up to 25 % above the 65,536-node runs
+    # per-node layout as formulas) a ring 0.64 and 0.40 kB, a line or a star (a tree, which kept its rooted forest's
+    # lists) 0.76-0.81 and 0.53-0.55 kB: the estimate sat at or up to 25 % above the 65,536-node runs
     per_node = topology.BYTES_PER_NODE
     assert 30 * 1596628 < (topology.estimate_network_bytes(2048, 2096128)
                            - topology.estimate_network_bytes(1000, 499500) - 1048 * per_node) < 42 * 1596628
@@ -114,7 +115,10 @@ def test_link_counts_and_the_memory_estimate():
     assert topology.estimate_network_bytes(4096, 4095) == 4096 * topology.BYTES_PER_FOREST_NODE + 4095 * 36
     ring = topology.estimate_network_bytes(65536, 65536) - topology.estimate_network_bytes(8, 8)
     line = topology.estimate_network_bytes(65536, 65535) - topology.estimate_network_bytes(8, 7)
-    assert 642 * 65528 < ring < 800 * 65528 and 810 * 65528 < line < 1000 * 65528
+    assert 642 * 65528 < ring < 800 * 65528 and 642 * 65528 < line < 800 * 65528
+    # 2026-12-07 (later): a tree's rooted forest in arrays, ~140 bytes a node less; lines and stars then took 0.63 and
+    # 0.69 kB a node at 65,536 nodes above an 8-node line (rings 0.64, 256 x 256 grids 0.66), a 2^20-node line 0.38
+    assert topology.BYTES_PER_FOREST_NODE == topology.BYTES_PER_NODE == 700
 
 
 def line_job(folder):
@@ -193,17 +197,17 @@ def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path
     """Scaling a job down with ``--set``: the file's own value was refused before the assignment was applied
     (``[network].num_nodes = 100000: must be <= 4096`` though ``--set network.num_nodes=64`` replaces it)."""
     job = tmp_path / "big.toml"
-    job.write_text(network_job('topology = "line"\nnum_nodes = 300000'))
+    job.write_text(network_job('topology = "line"\nnum_nodes = 1100000'))
     refused = run_here(["check", str(job)], check=False)
-    assert refused.returncode == 2 and "[network].num_nodes = 300000: must be <= 262144" in refused.stderr
+    assert refused.returncode == 2 and "[network].num_nodes = 1100000: must be <= 1048576" in refused.stderr
     checked = run_here(["check", str(job), "--set", "network.num_nodes=64"])
     assert "num_nodes = 64" in checked.stdout and "(64 nodes, 63 links;" in checked.stdout
     run_here(["run", str(job), "--set", "network.num_nodes=8", "-o", str(tmp_path / "small.h5"), "--quiet"])
     assert open_run(tmp_path / "small.h5").attrs["num_nodes"] == 8
-    still = run_here(["check", str(job), "--set", "network.num_nodes=270000"], check=False)
+    still = run_here(["check", str(job), "--set", "network.num_nodes=1048577"], check=False)
     assert still.returncode == 2 and still.stderr.startswith(
-        f"dqsim: error: {job} (with --set network.num_nodes=270000): [network].num_nodes = 270000: must be <= 262144 "
-        "(allowed 2..262144)")
+        f"dqsim: error: {job} (with --set network.num_nodes=1048577): [network].num_nodes = 1048577: "
+        "must be <= 1048576 (allowed 2..1048576)")
 
 
 def test_repro_a_dqc_run_reads_only_its_working_nodes_at_each_exchange(tmp_path, monkeypatch):

@@ -255,7 +255,7 @@ def test_finish_dephases_held_pairs_by_t2_and_skips_qubits_in_no_small_state(mon
     monkeypatch.setattr(noise, "idle_parameters", lambda *args: worked_out.append(args) or real(*args))
     memory.finish(None, end_ps)
     assert len(worked_out) == 2                        # qubits 0 and 2 only
-    assert memory.last_touch_ps == [end_ps] * 6
+    assert list(memory.last_touch_ps) == [end_ps] * 6
     decay = math.exp(-2 * 0.2 / t2_s)                  # coherence factor of both qubits together
     assert memory.bell_fidelity(None, 0, 2) == pytest.approx((1 + werner * (1 + 2 * decay)) / 4, abs=1e-12)
     for q in (1, 3, 4, 5):

@@ -35,23 +35,21 @@ block has no single holder and is refused.
 
 from __future__ import annotations
 
-import operator
 from array import array
 from collections import defaultdict
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
-from operator import eq
 from typing import Callable, Sequence, Union
 
 import numpy as np
 
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.errors import CircuitError
+from dqsim.network.node import ComputedSequence
 from dqsim.state.gates import GateOp
 
 
-class QubitBlocks(SequenceABC):
+class QubitBlocks(ComputedSequence):
     """Per node, the global indices of its qubits: one run of consecutive indices per node, node after node
     (item ``i`` is ``tuple(range(start_i, start_i + count_i))``), held without a tuple per node.
 
@@ -104,19 +102,9 @@ class QubitBlocks(SequenceABC):
             return self._starts[at], self._counts[at]
         return 0, 0
 
-    def __getitem__(self, node):
-        if isinstance(node, slice):
-            return tuple(self[i] for i in range(*node.indices(self._num_nodes)))
-        node = operator.index(node)
-        if node < 0:
-            node += self._num_nodes
-        if not 0 <= node < self._num_nodes:
-            raise IndexError("QubitBlocks index out of range")
+    def _item(self, node: int) -> tuple[int, ...]:
         start, count = self._block(node)
         return tuple(range(start, start + count))
-
-    def __iter__(self):
-        return map(self.__getitem__, range(self._num_nodes))
 
     def node_of(self, qubit: int) -> int | None:
         """The node whose block holds global qubit ``qubit`` (``None``: none does)."""
@@ -135,23 +123,13 @@ class QubitBlocks(SequenceABC):
             return np.repeat(np.arange(self._num_nodes, dtype=np.int64), self._count)
         return np.repeat(np.array(self._nodes, dtype=np.int64), np.array(self._counts, dtype=np.int64))
 
-    def __eq__(self, other) -> bool:
-        if isinstance(other, QubitBlocks):
-            return (self._num_nodes == other._num_nodes and self.num_qubits == other.num_qubits
-                    and (not self.num_qubits or self.first == other.first)
-                    and np.array_equal(self.owners(), other.owners()))
-        if isinstance(other, tuple):
-            return len(other) == self._num_nodes and all(map(eq, self, other))
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
+    def _same(self, other: "QubitBlocks") -> bool:
+        return (self._num_nodes == other._num_nodes and self.num_qubits == other.num_qubits
+                and (not self.num_qubits or self.first == other.first)
+                and np.array_equal(self.owners(), other.owners()))
 
 
-class QubitOwners(SequenceABC):
+class QubitOwners(ComputedSequence):
     """The node of each global qubit (:attr:`RegisterMap.node_of_qubit`): the data qubits' nodes, then the
     communication qubits', worked out from the two :class:`QubitBlocks` when read (no int per qubit).
 
@@ -172,14 +150,7 @@ class QubitOwners(SequenceABC):
     def __len__(self) -> int:
         return self.data.num_qubits + self.comm.num_qubits
 
-    def __getitem__(self, qubit):
-        if isinstance(qubit, slice):
-            return tuple(self[q] for q in range(*qubit.indices(len(self))))
-        qubit = operator.index(qubit)
-        if qubit < 0:
-            qubit += len(self)
-        if not 0 <= qubit < len(self):
-            raise IndexError("QubitOwners index out of range")
+    def _item(self, qubit: int) -> int:
         return (self.data if qubit < self.data.num_qubits else self.comm).node_of(qubit)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
@@ -189,18 +160,8 @@ class QubitOwners(SequenceABC):
     def __iter__(self):
         return iter(self.__array__().tolist())
 
-    def __eq__(self, other) -> bool:
-        if isinstance(other, QubitOwners):
-            return len(self) == len(other) and np.array_equal(self.__array__(), other.__array__())
-        if isinstance(other, tuple):
-            return len(other) == len(self) and all(map(eq, self, other))
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
+    def _same(self, other: "QubitOwners") -> bool:
+        return len(self) == len(other) and np.array_equal(self.__array__(), other.__array__())
 
 
 @dataclass(frozen=True)
@@ -389,7 +350,7 @@ class Condition:
 Step = Union[LocalGate, RemoteControl, RemoteTarget, RemoteSwap, RouteStep, MeasureStep, ResetStep, SendBits, Condition]
 
 
-class NodeSteps(SequenceABC):
+class NodeSteps(ComputedSequence):
     """Per node, its steps in circuit order (:attr:`NodePlan.steps`), held for the nodes that have any.
 
     Item ``i`` is node ``i``'s list of steps: the same list object on every read for a node with steps, a new
@@ -409,6 +370,7 @@ class NodeSteps(SequenceABC):
     """
 
     __slots__ = ("_num_nodes", "_by_node")
+    _plain = list
 
     def __init__(self, num_nodes: int, by_node: dict[int, list[Step]]):
         self._num_nodes = num_nodes
@@ -419,19 +381,9 @@ class NodeSteps(SequenceABC):
     def __len__(self) -> int:
         return self._num_nodes
 
-    def __getitem__(self, node):
-        if isinstance(node, slice):
-            return [self[i] for i in range(*node.indices(self._num_nodes))]
-        node = operator.index(node)
-        if node < 0:
-            node += self._num_nodes
-        if not 0 <= node < self._num_nodes:
-            raise IndexError("NodeSteps index out of range")
+    def _item(self, node: int) -> list[Step]:
         steps = self._by_node.get(node)
         return [] if steps is None else steps
-
-    def __iter__(self):
-        return map(self.__getitem__, range(self._num_nodes))
 
     def nodes_with_steps(self) -> list[int]:
         """The nodes that have steps, rising."""
@@ -441,12 +393,8 @@ class NodeSteps(SequenceABC):
         """``(node, steps)`` of each node that has steps, by rising node."""
         return self._by_node.items()
 
-    def __eq__(self, other) -> bool:
-        if isinstance(other, NodeSteps):
-            return self._num_nodes == other._num_nodes and self._by_node == other._by_node
-        if isinstance(other, list):
-            return len(other) == self._num_nodes and all(map(eq, self, other))
-        return NotImplemented
+    def _same(self, other: "NodeSteps") -> bool:
+        return self._num_nodes == other._num_nodes and self._by_node == other._by_node
 
     __hash__ = None
 

@@ -270,7 +270,7 @@ class Resume:
     engine_run: int
     window_end_ps: int
     streams: dict
-    last_touch_ps: list
+    last_touched: dict
     has_state: bool
     shared: bytes | None = None
     num_ranks: int = 0
@@ -651,7 +651,7 @@ class Checkpointer:
         if failure is None:
             failure, state_kwargs = self._write_state(state, base)
         try:
-            shared_ids = _shared_ids(sim)  # once: a network's shared objects may grow with its nodes
+            shared_ids = _shared_ids(sim)  # (kept on sim: a network's shared objects may grow with its nodes)
             mine = _collectively(comm, lambda: [(index, _pickle(snapshot, sim, shared_ids))
                                                 for index, snapshot in sim.node_snapshots()])
         except DqsimError:  # a process that cannot be saved (on every rank): no slab of this checkpoint stays
@@ -791,8 +791,9 @@ class Checkpointer:
         """Rank 0: the pickled records of a checkpoint: ``(named, node tables)``, the results' and shared record by
         name, and :func:`node_tables` of the nodes' records gathered from every rank (raises DqsimError for what
         cannot be saved)."""
+        memory = {key: value for key, value in shared["memory"].items() if key != "last_touched"}  # (a table)
         named = {"engine/results": pickle.dumps(self.session.results, protocol=pickle.HIGHEST_PROTOCOL),
-                 "engine/shared": _pickle(shared, sim)}
+                 "engine/shared": _pickle({**shared, "memory": memory}, sim)}
         return named, node_tables(item for part in node_records for item in part)
 
     def _write_rank0(self, sim, path: Path, has_state: bool, state_kwargs: dict, blobs: dict, shared,
@@ -804,7 +805,7 @@ class Checkpointer:
             "streams": np.array([(node, purpose, stream.event) for (node, purpose), stream
                                  in sorted(memory.streams.items())],
                                 dtype=[("node", "i8"), ("purpose", "U64"), ("event", "i8")]),
-            "last_touch": np.asarray(shared["memory"]["last_touch_ps"], dtype=np.int64),
+            LAST_TOUCHED: touched_table(shared["memory"]["last_touched"]),
         }
         named, nodes = blobs
         for name, blob in named.items():
@@ -866,7 +867,11 @@ class Checkpointer:
         memory = sim.memory
         for (node, purpose), event in resume.streams.items():
             memory.stream(node, purpose).event = event
-        memory.last_touch_ps = list(resume.last_touch_ps)
+        try:
+            memory.set_touched(resume.last_touched)
+        except IndexError as exc:
+            raise DqsimError(f"{resume.path}: its {LAST_TOUCHED} table names {exc}; the checkpoint belongs to "
+                             "another job") from None
         if state is not None and resume.has_state:
             replicated = _replicated(state, self.comm)
             size = 1 << state.num_local_qubits
@@ -991,6 +996,33 @@ def node_tables(records) -> dict[str, np.ndarray]:
     return {NODE_INDEX: index, NODE_RECORDS: np.frombuffer(b"".join(blob for _node, blob in records), dtype=np.uint8)}
 
 
+#: A checkpoint's last-touch times of the network qubits (since 2026-12-07): one row per qubit whose time is not 0,
+#: the default (:meth:`dqsim.engine.quantum.QuantumMemory.touched`), in qubit order. Before, the table
+#: ``last_touch`` held every qubit's (8 bytes a qubit: 4.2 of a 262,144-node line's 5.3 MB checkpoint, the pickled
+#: ``engine/shared`` the list again; a 2^20-node line's 21 MB, 29.5 kB since), still read.
+LAST_TOUCHED = "last_touched"
+LAST_TOUCHED_DTYPE = np.dtype([("qubit", "<i8"), ("time_ps", "<i8")])
+
+
+def touched_table(touched: dict[int, int]) -> np.ndarray:
+    """The :data:`LAST_TOUCHED` table of ``{qubit: last touch, ps}``."""
+    table = np.zeros(len(touched), dtype=LAST_TOUCHED_DTYPE)
+    table["qubit"] = np.fromiter(touched.keys(), dtype=np.int64, count=len(touched))
+    table["time_ps"] = np.fromiter(touched.values(), dtype=np.int64, count=len(touched))
+    return np.sort(table, order="qubit")
+
+
+def saved_touches(run) -> dict[int, int]:
+    """``{qubit: last touch, ps}`` of a checkpoint's qubits whose last touch is not 0: its :data:`LAST_TOUCHED`
+    table, or, written before 2026-12-07, the non-zero entries of its ``last_touch`` table (every qubit's)."""
+    if LAST_TOUCHED in run.tables:
+        table = run.table(LAST_TOUCHED)
+        return dict(zip(table["qubit"].tolist(), table["time_ps"].tolist()))
+    times = np.asarray(run.table("last_touch"), dtype=np.int64)
+    where = np.flatnonzero(times)
+    return dict(zip(where.tolist(), times[where].tolist()))
+
+
 def _node_index_sha(index: np.ndarray) -> str:
     """SHA-256 of a :data:`NODE_INDEX` table's rows (little-endian, as stored)."""
     return _sha(np.ascontiguousarray(index, dtype=NODE_INDEX_DTYPE).tobytes())
@@ -1014,7 +1046,7 @@ def saved_node_records(run, nodes, resume: "Resume | None" = None) -> dict[int, 
     where = resume.path if resume is not None else run.path
     if NODE_INDEX not in run.tables:  # written before 2026-12-07: every node of the network, one dataset each
         if resume is None:
-            resume = Resume(run.path, 0, 0, {}, [], False,
+            resume = Resume(run.path, 0, 0, {}, {}, False,
                             record_checksums=dict(zip(run.attrs["record_names"], run.attrs["record_sha256"])))
         return {index: _read_record(run, f"engine/node{index:06d}", resume) for index in nodes}
     index = run.table(NODE_INDEX)
@@ -1165,8 +1197,18 @@ class _Unpickler(pickle.Unpickler):
 
 
 def _shared_ids(sim) -> dict[int, int]:
-    """``id(object) -> position`` of the objects ``sim`` shares (``Simulator.share``), for :class:`_Pickler`."""
-    return {id(obj): i for i, obj in enumerate(sim.shared_objects)}
+    """``id(object) -> position`` of the objects ``sim`` shares (``Simulator.share``), for :class:`_Pickler`.
+
+    Made once a run and kept on ``sim`` while its list of shared objects is the same list of the same length
+    (shared objects never change and the list only grows): a ``dqc`` run shares one object a node, and making the map
+    twice a checkpoint took ~0.3 CPU s of a 2^20-node line's write, 21 CPU s of 4 writes under cProfile (2026-12-07).
+    """
+    shared = sim.shared_objects
+    cached = getattr(sim, "_checkpoint_shared_ids", None)
+    if cached is None or cached[0] is not shared or cached[1] != len(shared):
+        cached = (shared, len(shared), {id(obj): i for i, obj in enumerate(shared)})
+        sim._checkpoint_shared_ids = cached
+    return cached[2]
 
 
 def _pickle(obj, sim, shared_ids: dict | None = None) -> bytes:
@@ -2063,9 +2105,8 @@ def _open_verified(path: Path, facts: dict) -> tuple[dict, Resume]:
                                      "belong together")
         run.check_state_files()  # every slab there; each rank checks its checksums when it reads
     streams = {(int(r["node"]), str(r["purpose"])): int(r["event"]) for r in run.table("streams")}
-    last_touch = [int(v) for v in run.table("last_touch")]
     resume = Resume(path, int(attrs["engine_run"]), int(attrs["window_end_ps"]), streams,
-                    last_touch, bool(attrs.get("has_state")),
+                    saved_touches(run), bool(attrs.get("has_state")),
                     record_checksums=dict(zip(attrs["record_names"], attrs["record_sha256"])),
                     num_ranks=int(attrs["num_ranks"]),
                     num_amplitudes=int(run.state_info["shape"][0]) if attrs.get("has_state") else 0)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -251,7 +252,9 @@ class QuantumMemory:
             register (bit = index); the others are network qubits. ``None``:
             every qubit is in the register (the whole network in one state vector).
         max_small_qubits: largest small state (:class:`~dqsim.state.small.SmallStates`).
-        last_touch_ps: virtual time each qubit was last operated on.
+        last_touch_ps: virtual time each qubit was last operated on, ps (an ``array("q")``: 8 bytes a qubit;
+            0, the default, until first touched; a list given is copied into one). A checkpoint saves only the
+            qubits whose time is not 0 (:meth:`touched`; every qubit's before 2026-12-07).
         small: the small states of network qubits.
         slot_of: register bit of each network qubit while it is in the register.
         free_slots: scratch register bits in |0⟩, free for the next network qubit.
@@ -286,7 +289,7 @@ class QuantumMemory:
     seed: int
     num_data_qubits: int | None = None
     max_small_qubits: int = DEFAULT_MAX_QUBITS
-    last_touch_ps: list[int] = field(default_factory=list)
+    last_touch_ps: Sequence[int] = field(default_factory=list)
     streams: dict = field(default_factory=dict)
     slot_of: dict = field(default_factory=dict)
     free_slots: list = field(default_factory=list)
@@ -298,8 +301,7 @@ class QuantumMemory:
     def __post_init__(self):
         #: Unitary register operations not applied yet (register bits; :meth:`settle` applies them).
         self._queued: list[GateOp] = []
-        if not self.last_touch_ps:
-            self.last_touch_ps = [0] * len(self.owner)
+        self.last_touch_ps = array("q", self.last_touch_ps or bytes(8 * len(self.owner)))
         if self.num_data_qubits is None:
             self.num_data_qubits = len(self.owner)
         self.small = SmallStates(max_qubits=self.max_small_qubits)
@@ -642,7 +644,32 @@ class QuantumMemory:
         return {"small": self.small.snapshot(), "slot_of": dict(self.slot_of), "free_slots": list(self.free_slots),
                 "queued": list(self._queued), "shared_qubits": sorted(self.shared_qubits),
                 "probes": dict(self.probes), "peak_register_qubits": self.peak_register_qubits,
-                "last_touch_ps": list(self.last_touch_ps)}
+                "last_touched": self.touched()}
+
+    def touched(self) -> dict[int, int]:
+        """``{qubit: last touch, ps}`` of the qubits whose last touch is not 0 (the default: untouched).
+
+        A GHZ over 4 nodes of a 2^20-node line touches a handful of its 3 million qubits: a checkpoint saves
+        those (a rank's snapshot, :meth:`snapshot`, too), not 8 bytes for each qubit.
+        """
+        times = np.frombuffer(self.last_touch_ps, dtype=np.int64)
+        where = np.flatnonzero(times)
+        return dict(zip(where.tolist(), times[where].tolist()))
+
+    def set_touched(self, touched: dict[int, int]) -> None:
+        """Every qubit's last touch 0 but those of ``touched`` (``{qubit: ps}``, as :meth:`touched` gives).
+
+        Raises:
+            IndexError: a qubit of ``touched`` outside ``0..len(owner)-1`` (the caller says whose).
+        """
+        self.last_touch_ps = array("q", bytes(8 * len(self.owner)))
+        if touched:
+            qubits = np.fromiter(touched.keys(), dtype=np.int64, count=len(touched))
+            if qubits.min() < 0 or qubits.max() >= len(self.owner):
+                bad = int(qubits.max() if qubits.max() >= len(self.owner) else qubits.min())
+                raise IndexError(f"qubit {bad} is not one of this run's {len(self.owner):,} qubits")
+            times = np.frombuffer(self.last_touch_ps, dtype=np.int64)
+            times[qubits] = np.fromiter(touched.values(), dtype=np.int64, count=len(touched))
 
     @staticmethod
     def merged_snapshot(views: list[dict]) -> dict:
@@ -656,7 +683,12 @@ class QuantumMemory:
                     groups.append((qubits, rho))
         merged["small"] = groups
         merged["probes"] = {k: v for view in views for k, v in view["probes"].items()}
-        merged["last_touch_ps"] = [max(values) for values in zip(*(view["last_touch_ps"] for view in views))]
+        touched: dict[int, int] = {}
+        for view in views:
+            for q, t in view["last_touched"].items():
+                if t > touched.get(q, 0):
+                    touched[q] = t
+        merged["last_touched"] = touched
         return merged
 
     def restore(self, saved: dict) -> None:
@@ -665,11 +697,16 @@ class QuantumMemory:
         The engine then hands the states that were local when the checkpoint was
         written back to the one rank that runs their nodes, where it may
         (:meth:`dqsim.engine.Simulator.load_snapshot`); the snapshot's
-        ``shared_qubits`` (absent before 2026-12-06) says which those are.
+        ``shared_qubits`` (absent before 2026-12-06) says which those are. The last touches are
+        ``last_touched``'s (a checkpoint keeps them in a table of their own, not in this record: left as they are
+        when absent; ``last_touch_ps``, every qubit's, before 2026-12-07).
         """
         self.small.restore(saved["small"])
         self.shared_qubits = {q for qubits, _rho in saved["small"] for q in qubits}
-        self.last_touch_ps = list(saved["last_touch_ps"])
+        if "last_touched" in saved:
+            self.set_touched(saved["last_touched"])
+        elif "last_touch_ps" in saved:  # a checkpoint written before 2026-12-07: every qubit's time
+            self.last_touch_ps = array("q", saved["last_touch_ps"])
         self.slot_of = dict(saved["slot_of"])
         self.free_slots = list(saved["free_slots"])
         self._queued = list(saved.get("queued", ()))

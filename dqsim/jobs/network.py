@@ -46,20 +46,19 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
 #: thousand nodes that the README promises, and the cap of every topology until :data:`MAX_SPARSE_NETWORK_NODES`.
 MAX_NETWORK_NODES = 4096
 
-#: Most nodes of a ``line``, ``ring``, ``star`` or ``grid`` (``num_nodes``, ``num_rows * num_cols``): their memory
-#: grows with the nodes (a link or two each), up to about 0.8 kB per node on every rank
-#: (:data:`dqsim.network.topology.BYTES_PER_NODE`, :data:`dqsim.network.topology.BYTES_PER_FOREST_NODE`): a 4-qubit GHZ ``dqc`` run over a 262,144-node line peaked at
-#: 436 MB on one rank (504 / 474 MB on two) in 5.5 CPU s (bench/results/network-node-memory-vm-20261206.md), over
-#: a ring at 657 MB in 9 CPU s whose routes searched a networkx graph; since 2026-12-07 a ring at 400 MB in 5.3 CPU s
-#: and a 512 x 512 grid at 399 MB (470 / 445 MB on two) in 5.6 CPU s, their routes searched without a networkx graph
-#: (744 MB before; bench/results/network-routes-memory-vm-20261207.md), and, with idle nodes' names, register-map
-#: entries and step lists gone, a line 358 MB (427 / 377 MB), a star 363 MB
-#: (bench/results/network-node-memory-vm-20261207.md). A 1,048,576-node line (2^20, the cap lifted) took 826 MB
-#: on one rank and 958 / 812 MB on two: not raised, as checkpoints of so many nodes were not measured.
-#: An ``all_to_all`` stops at :data:`MAX_NETWORK_LINKS` first (2,048 nodes). It was 65,536 until 2026-12-06
-#: (evening), when a node with nothing to do still cost 2.9-3.7 kB, and :data:`MAX_NETWORK_NODES` (4,096) for every
-#: topology before.
-MAX_SPARSE_NETWORK_NODES = 262144
+#: Most nodes of a ``line``, ``ring``, ``star`` or ``grid`` (``num_nodes``, ``num_rows * num_cols``): 2^20. Their
+#: memory grows with the nodes (a link or two each), about 0.4-0.7 kB per node on every rank
+#: (:data:`dqsim.network.topology.BYTES_PER_NODE`, :data:`dqsim.network.topology.BYTES_PER_FOREST_NODE`): a 4-qubit
+#: GHZ ``dqc`` run over 2^20 nodes, checkpointed every 30 us of simulated time (3-4 checkpoints of ~30 kB, 0.22-0.43
+#: CPU s each) and resumed from its middle checkpoint 1 -> 2 and 2 -> 1 ranks to the uninterrupted run's tables,
+#: peaked on one rank at 667 MB (line), 692 MB (star), 669 MB (ring), 662 MB (1024 x 1024 grid) and on two at
+#: 862 / 700, 895 / 766, 879 / 724 and 879 / 717 MB, in 14-34 CPU s a rank (2026-12-07, load 11-19,
+#: bench/results/network-mega-vm-20261207.md). It was 262,144 until then, as no checkpoint at 2^20 nodes had been
+#: measured (a 2^20-node line ran in 826 MB with the cap lifted; its checkpoints then held every qubit's last
+#: touch twice, 21 MB each); 262,144 since 2026-12-06 (evening), when a 262,144-node line peaked at 436 MB; 65,536
+#: before, when a node with nothing to do still cost 2.9-3.7 kB, and :data:`MAX_NETWORK_NODES` (4,096) for every
+#: topology before that. An ``all_to_all`` stops at :data:`MAX_NETWORK_LINKS` first (2,048 nodes).
+MAX_SPARSE_NETWORK_NODES = 2**20
 
 #: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.12 GB for
 #: the network (:func:`dqsim.network.topology.estimate_network_bytes`) besides ~0.2 GB of Python: a ``dqc`` run
@@ -179,11 +178,11 @@ class NetworkSection(Section):
     Attributes:
         topology: ``"line"``, ``"ring"``, ``"star"``, ``"grid"``,
             ``"all_to_all"`` or ``"edges"`` (see :mod:`dqsim.network.topology`).
-        num_nodes: node count, 2..262144 (ring: 3..262144; all_to_all: 2..2048,
+        num_nodes: node count, 2..1048576 (ring: 3..1048576; all_to_all: 2..2048,
             at most :data:`MAX_NETWORK_LINKS` links); required for line, ring,
             star and all_to_all, not allowed for grid and edges.
-        num_rows: grid rows, 1..262144 (grid only, with ``num_cols``).
-        num_cols: grid columns, 1..262144 (grid only); ``2 <= num_rows * num_cols <= 262144``.
+        num_rows: grid rows, 1..1048576 (grid only, with ``num_cols``).
+        num_cols: grid columns, 1..1048576 (grid only); ``2 <= num_rows * num_cols <= 1048576``.
         node_names: node names in index order (default ``node0``, ``node1``,
             ...): unique, non-empty, no whitespace, one per node. Required for
             ``"edges"``, where they also fix the node count (2..4096).

@@ -263,6 +263,15 @@ def _distinct(links: Sequence) -> tuple[tuple, np.ndarray]:
     return tuple(links[i] for i in firsts[by_first].tolist()), position[inverse.reshape(-1)].astype(np.int32)
 
 
+def _int64s(values: Iterable[int]) -> Sequence[int]:
+    """``values`` as an ``array("q")`` (8 bytes each), or a list where one passes int64 (delays past 2^63 ps)."""
+    values = list(values) if not isinstance(values, (list, tuple)) else values
+    try:
+        return array("q", values)
+    except OverflowError:
+        return values
+
+
 def _compact_index(index: np.ndarray, num_values: int) -> np.ndarray:
     """``index`` (per link, an index into ``num_values`` distinct objects) in the narrowest form that holds it.
 
@@ -599,8 +608,10 @@ class Network:
             return low if (a - b == 1 or b - a == 1) and 0 <= low < self.num_links else -1
         return self._adjacency().find(a, b)
 
-    def _rooted_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]] | None:
-        """Parent, depth, root, delay from the root and ancestor table of every node of a forest (else ``None``).
+    def _rooted_forest(self) -> tuple | None:
+        """Parent, depth, root, delay from the root and ancestor table of every node of a forest (else ``None``):
+        integer sequences indexed by node (``range``, ``array("q")``: 24-56 bytes a node, see :meth:`_path_forest`
+        and :meth:`_walked_forest`).
 
         On a forest the route between two nodes is the only path, found
         without a search; its delay is ``D[a] + D[b] − 2·D[lca]`` with ``D``
@@ -616,24 +627,32 @@ class Network:
             return None
         return self._walked_forest()
 
-    def _path_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]]:
+    def _path_forest(self) -> tuple:
         """:meth:`_rooted_forest` of a chain in index order, written down: the walk from node 0 visits 0, 1, 2, ...
 
-        The same lists as :meth:`_walked_forest` makes (tested), in C-level
-        passes instead of a walk of the nodes' links.
+        The same sequences as :meth:`_walked_forest` makes (tested), held as formulas where they are ones
+        (``range`` objects: parent, depth, walk order, position) and as ``array("q")`` where not (root, subtree
+        end, delay from the root: 24 bytes a node, against ~156 in lists before 2026-12-07).
         """
         num_nodes = len(self.names)
-        order = list(range(num_nodes))
-        self._preorder, self._first, self._subtree_end = order, list(order), [num_nodes] * num_nodes
+        order = range(num_nodes)
+        self._preorder, self._first, self._subtree_end = order, order, array("q", [num_nodes]) * num_nodes
         delays = map(self._spec_delays.__getitem__, self._spec_of.tolist())
-        return [-1, *range(num_nodes - 1)], list(order), [0] * num_nodes, list(accumulate(delays, initial=0)), []
+        return (range(-1, num_nodes - 1), order, array("q", bytes(8 * num_nodes)),
+                _int64s(accumulate(delays, initial=0)), [])
 
-    def _walked_forest(self) -> tuple[list[int], list[int], list[int], list[int], list[list[int]]] | None:
-        """:meth:`_rooted_forest` of any network: a walk of every tree from its lowest node (``None``: not a forest)."""
+    def _walked_forest(self) -> tuple | None:
+        """:meth:`_rooted_forest` of any network: a walk of every tree from its lowest node (``None``: not a forest).
+
+        Each sequence an ``array("q")`` (8 bytes a node; lists, ~156 bytes a node in all, before 2026-12-07), the
+        delays from the roots a list if one passes 2^63 ps.
+        """
         num_nodes = len(self.names)
-        parent, depth, root, from_root = [-1] * num_nodes, [0] * num_nodes, [-1] * num_nodes, [0] * num_nodes
+        parent, root = array("q", [-1]) * num_nodes, array("q", [-1]) * num_nodes
+        depth = array("q", bytes(8 * num_nodes))
+        from_root: Sequence[int] = array("q", bytes(8 * num_nodes))
         adjacent = self._adjacency()
-        order = []
+        order = array("q")
         for start in range(num_nodes):
             if root[start] != -1:
                 continue
@@ -644,21 +663,26 @@ class Network:
                 for other, delay in adjacent[node]:
                     if root[other] == -1:
                         root[other], parent[other], depth[other] = start, node, depth[node] + 1
-                        from_root[other] = from_root[node] + delay
+                        try:
+                            from_root[other] = from_root[node] + delay
+                        except OverflowError:  # past int64 ps (no run gets this far): Python ints
+                            from_root = list(from_root)
+                            from_root[other] = from_root[node] + delay
                         frontier.append(other)
         # a forest has one link fewer than nodes per tree (nx.is_forest's test, 3 ms of a 1,024-node chain)
         if self.num_links != num_nodes - sum(1 for v in range(num_nodes) if root[v] == v):
             return None
-        size = [1] * num_nodes
+        size = array("q", [1]) * num_nodes
         for node in reversed(order):
             above = parent[node]
             if above != -1:
                 size[above] += size[node]
-        first = [0] * num_nodes
+        first = array("q", bytes(8 * num_nodes))
         for position, node in enumerate(order):
             first[node] = position
         #: Per node: its position in ``_preorder``, and the end of its subtree's run there.
-        self._preorder, self._first, self._subtree_end = order, first, [f + n for f, n in zip(first, size)]
+        self._preorder, self._first = order, first
+        self._subtree_end = array("q", map(operator.add, first, size))
         return parent, depth, root, from_root, []  # (the ancestor table: see _lowest_common_ancestor)
 
     def _adjacency(self) -> _Adjacency:
@@ -730,10 +754,10 @@ class Network:
             return b
         parent, depth, _root, _from_root, ancestors = self._tree
         if not ancestors:  # built once, in place (binary lifting: the 2^k-th ancestor of every node)
-            ancestors.append([p if p != -1 else v for v, p in enumerate(parent)])
+            ancestors.append(array("q", (p if p != -1 else v for v, p in enumerate(parent))))
             while (1 << len(ancestors)) <= max(depth):
                 previous = ancestors[-1]
-                ancestors.append([previous[previous[v]] for v in range(len(parent))])
+                ancestors.append(array("q", map(previous.__getitem__, previous)))
         if depth[a] < depth[b]:
             a, b = b, a
         for level in range(len(ancestors) - 1, -1, -1):
@@ -941,8 +965,8 @@ class Network:
     def on_ranks(self, num_ranks: int, placement: Sequence[int] | None = None) -> "Network":
         """This network (its nodes, links, routes and options) placed on ``num_ranks`` ranks, without a graph.
 
-        Shares this network's arrays and its graph (or what builds it) instead of building a network from the
-        graph, as a ``trotter`` job's one-rank runs did until 2026-12-07.
+        Shares this network's arrays, its checked nodes, names and name index, and its graph (or what builds it)
+        instead of building a network from the graph, as a ``trotter`` job's one-rank runs did until 2026-12-07.
 
         Args:
             num_ranks: ranks, >= 1.
@@ -955,7 +979,7 @@ class Network:
             ((0, 0, 0), [0, 1, 2], True)
         """
         network = Network.__new__(Network)
-        network._set_nodes(self.nodes)
+        network.nodes, network.names, network._index = self.nodes, self.names, self._index  # (checked: shared)
         network._graph, network._graph_source = self._graph, self._graph_source
         network._set_links(self._ends, self._specs, np.asarray(self._spec_of), num_ranks=num_ranks,
                            placement=placement, routed=self.routed, min_link_delay_ps=self.min_link_delay_ps,

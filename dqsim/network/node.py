@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+from abc import abstractmethod
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from operator import eq
@@ -243,7 +244,71 @@ def node_values(nodes: Sequence[NodeSpec], field: str) -> list:
     return [getattr(spec, field) for spec in nodes]
 
 
-class NumberedNames(SequenceABC):
+class ComputedSequence(SequenceABC):
+    """A read-only sequence whose items are worked out when read, equal item by item to the plain sequence of them.
+
+    The rules :class:`NumberedNames` and :class:`dqsim.circuit.distribute.QubitBlocks`, ``QubitOwners`` and
+    ``NodeSteps`` share (each held once here, not written again in each): an index below 0 counts from the end,
+    one out of range raises ``IndexError``, a slice gives the plain sequence (``_plain``: ``tuple``, or ``list``)
+    of its items, iteration reads the items in order, and the sequence equals another of its own class by
+    :meth:`_same` and a plain sequence of its ``_plain`` type item by item; a tuple-like one hashes and prints as
+    the tuple of its items.
+
+    A subclass gives ``__len__``, :meth:`_item` and :meth:`_same` (and may iterate faster than item by item).
+
+    Examples:
+        >>> class Squares(ComputedSequence):
+        ...     def __len__(self): return 4
+        ...     def _item(self, index): return index * index
+        ...     def _same(self, other): return True
+        >>> Squares()[-1], Squares()[1:3], Squares() == (0, 1, 4, 9), Squares()
+        (9, (1, 4), True, (0, 1, 4, 9))
+    """
+
+    __slots__ = ()
+
+    #: The plain sequence type the items are compared with and sliced into.
+    _plain: type = tuple
+
+    @abstractmethod
+    def _item(self, index: int):
+        """Item ``index``, ``0 <= index < len(self)``."""
+
+    @abstractmethod
+    def _same(self, other) -> bool:
+        """Whether ``other``, of this class, holds the same items (without reading every one where it can)."""
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._plain(map(self._item, range(*index.indices(len(self)))))
+        index = operator.index(index)
+        size = len(self)
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError(f"{type(self).__name__} index out of range")
+        return self._item(index)
+
+    def __iter__(self):
+        return map(self._item, range(len(self)))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, type(self)):
+            return self._same(other)
+        if isinstance(other, self._plain):  # (a tuple-like one, as a tuple, never equals a list)
+            return len(other) == len(self) and all(map(eq, self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        if self._plain is not tuple:
+            raise TypeError(f"unhashable type: {type(self).__name__!r}")
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(self._plain(self))
+
+
+class NumberedNames(ComputedSequence):
     """The node names ``prefix0``, ``prefix1``, ..., ``prefix{n-1}``, made when read, with their index worked out
     from the name: the names a job's generated topology gives its nodes (``node0``, ``node1``, ...,
     :meth:`dqsim.jobs.network.NetworkSection.node_name_sequence`).
@@ -280,14 +345,7 @@ class NumberedNames(SequenceABC):
     def __len__(self) -> int:
         return self.num_names
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return tuple(map(f"{self.prefix}{{}}".format, range(*index.indices(self.num_names))))
-        index = operator.index(index)
-        if index < 0:
-            index += self.num_names
-        if not 0 <= index < self.num_names:
-            raise IndexError("NumberedNames index out of range")
+    def _item(self, index: int) -> str:
         return f"{self.prefix}{index}"
 
     def __iter__(self):
@@ -325,21 +383,11 @@ class NumberedNames(SequenceABC):
     def __contains__(self, name) -> bool:
         return self.index_of(name) is not None
 
-    def __eq__(self, other) -> bool:
-        if isinstance(other, NumberedNames):
-            return self.num_names == other.num_names and (self.prefix == other.prefix or not self.num_names)
-        if isinstance(other, tuple):  # equal to the tuple of the names (and, as it, never to a list)
-            return len(other) == self.num_names and all(map(eq, self, other))
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(tuple(self))
+    def _same(self, other: "NumberedNames") -> bool:
+        return self.num_names == other.num_names and (self.prefix == other.prefix or not self.num_names)
 
     def __reduce__(self):
         return NumberedNames, (self.prefix, self.num_names)
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
 
 
 def _check_name(name) -> None:

@@ -73,18 +73,22 @@ LINKS_TABLE_MIN_LINKS = 100_000
 #: 2026-12-07. Since then it counts for networks with cycles, whose routes are searched on the network's arrays
 #: without a networkx graph and whose idle nodes hold no name, register-map entry or step list: a ring of 65,536
 #: nodes 260 MB, 0.64 kB a node, of 262,144 nodes 324 MB, 0.40 kB, a 512 x 512 grid 323 MB (main after merging
-#: both changes, one rank, load 8-17, 2026-12-07, bench/network_memory_peak.py); a tree takes
-#: :data:`BYTES_PER_FOREST_NODE` (its rooted forest's lists, ~156 bytes a node, make it the dearer).
+#: both changes, one rank, load 8-17, 2026-12-07, bench/network_memory_peak.py); again, with an 8-node line at
+#: 270 MB, 312 MB (0.64 kB) and a 256 x 256 grid 313 MB (0.66 kB) (2026-12-07, load 17-18,
+#: bench/results/network-mega-vm-20261207.md). A tree takes :data:`BYTES_PER_FOREST_NODE`, as much since its rooted
+#: forest is held in arrays (2026-12-07; ~156 bytes a node more in lists before).
 BYTES_PER_NODE = 700
 
 #: Host memory each node of a network whose links make a tree (fewer links than nodes in a connected network: a
 #: line, a star, an ``edges`` tree) takes on every rank, bytes, with its link: its routes are the only paths, found
 #: without a search or a networkx graph, and its nodes' names, register map and plan are held as formulas and for
-#: the few nodes with qubits or steps (2026-12-07). Measured as :data:`BYTES_PER_NODE`: lines and stars of 65,536
-#: nodes 268-270 MB, 0.76-0.79 kB a node above an 8-node line's 218 MB, and of 262,144 nodes 358-363 MB, 0.53-0.55
-#: kB (bench/results/network-node-memory-vm-20261207.md; 268 / 271 MB and 360 MB for a line of 262,144 again after the
-#: route search's merge); 1,500 (:data:`BYTES_PER_NODE`) before, when they took 1.0 and 0.84-0.94 kB.
-BYTES_PER_FOREST_NODE = 800
+#: the few nodes with qubits or steps (2026-12-07). Measured as :data:`BYTES_PER_NODE`: since its rooted forest is
+#: held in ``array("q")`` and ``range`` sequences (2026-12-07, ~24-56 bytes a node against ~156 in lists), lines and
+#: stars of 65,536 nodes 312 / 315 MB, 0.63 / 0.69 kB a node above an 8-node line's 271 MB (rings and 256 x 256
+#: grids 0.64 / 0.66 kB), a line of 262,144 nodes 375 MB (412 MB before, alternated), 0.40 kB, and of 2^20 nodes
+#: 667 MB, 0.38 kB (one rank, load 12-18; bench/results/network-mega-vm-20261207.md): as a ring's, so the same 700.
+#: 800 until then (0.76-0.79 kB at 65,536 nodes), 1,500 (:data:`BYTES_PER_NODE`) before, when they took 1.0 kB.
+BYTES_PER_FOREST_NODE = 700
 
 
 def _quote_names(names: Iterable[str]) -> str:
@@ -401,7 +405,7 @@ def bytes_per_node(num_nodes: int, num_links: int) -> int:
 
     Examples:
         >>> bytes_per_node(1000, 999), bytes_per_node(1000, 1000)
-        (800, 700)
+        (700, 700)
     """
     return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
 
@@ -418,7 +422,11 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
     nodes; bench/results/network-rank-memory-vm-20261206c.md), within 10 % over
     65,536-node lines, stars and rings (-5 %, -6 %, -6 %; 2026-12-07), and at 262,144 nodes
     11 % above a ring's and 26-28 % above a line's or a star's (the marginal cost per node falls with size;
-    bench/results/network-node-memory-vm-20261207.md).
+    bench/results/network-node-memory-vm-20261207.md). Later on 2026-12-07, with an 8-node line's run at 270 MB
+    (218 MB the day before: the ~200 MB now errs low by ~70 MB for every run), the estimate against a run's peak
+    above that 8-node run's: 48 against 41-45 MB for 65,536-node lines, stars and rings, 91 against 43 MB for a
+    256 x 256 grid (the ``links`` table's 40 MB counted from 100,000 links), and at 2^20 nodes 812 against 396 MB
+    for a line, about twice (bench/results/network-mega-vm-20261207.md): it errs high for the largest networks.
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
@@ -591,11 +599,16 @@ def check_connected(names: Sequence[str], index_edges: Iterable[tuple[int, int]]
 
 
 def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:
-    """Route of least total fibre length from ``source`` to ``target``.
+    """Route of least total fibre length from ``source`` to ``target``: the route
+    :meth:`dqsim.network.network.Network.route` takes on the network of ``graph`` (its nodes in ``graph``'s order).
 
-    Dijkstra's algorithm over the edges' ``distance_km``; among routes of
-    equal length the one networkx finds first (deterministic for a given
-    graph).
+    Dijkstra's algorithm over the edges' ``distance_km``. Among routes of equal length, the one networkx's
+    bidirectional Dijkstra (``nx.shortest_path(..., weight="distance_km")``) finds from the end listed first in
+    ``graph`` to the other, reversed when ``source`` is listed after ``target``: one route both ways, the one a run
+    takes (``Network.route`` searches the network's arrays step for step as that search does, without a networkx
+    graph; tests/test_network_routes.py). Until 2026-12-07 this function ran networkx's one-way
+    ``dijkstra_path`` from ``source``, which took another of equal routes than a run for 3 of an 8-node ring's 56
+    ordered pairs. It searches ``graph`` (networkx): for a network's own routes, :meth:`Network.route` needs no graph.
 
     Args:
         graph: the topology.
@@ -612,6 +625,9 @@ def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:
         >>> g = from_edges(["a", "b", "c"], [("a", "b", 1.0), ("b", "c", 1.0), ("a", "c", 5.0)])
         >>> shortest_path(g, "a", "c")
         ['a', 'b', 'c']
+        >>> r = ring(4)
+        >>> shortest_path(r, "node0", "node2"), shortest_path(r, "node2", "node0")
+        (['node0', 'node1', 'node2'], ['node2', 'node1', 'node0'])
     """
     for name, node in (("source", source), ("target", target)):
         if node not in graph:
@@ -619,7 +635,12 @@ def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:
                 f"shortest_path: {name} {node!r} is not a node of the topology; "
                 f"known nodes: {_quote_names(graph.nodes)}"
             )
-    return nx.dijkstra_path(graph, source, target, weight="distance_km")
+    if source == target:
+        return [source]
+    first = next(node for node in graph if node == source or node == target)
+    if first == source:
+        return nx.shortest_path(graph, source, target, weight="distance_km")
+    return nx.shortest_path(graph, target, source, weight="distance_km")[::-1]
 
 
 def path_distance_km(graph: nx.Graph, path: Sequence[str]) -> float:

@@ -74,7 +74,6 @@ class _Streams:
 
     def __init__(self, streams: dict):
         self.streams = dict(streams)
-        self.last_touch_ps: list = []
 
     def stream(self, node: int, purpose: str):
         """The stream a checkpoint names (restoring its counter)."""
@@ -83,6 +82,11 @@ class _Streams:
         except KeyError:
             raise DqsimError(f"the checkpoint holds the random stream {purpose!r} of node {node}, which this "
                              "circuit run does not have; it belongs to another job") from None
+
+    def set_touched(self, touched: dict) -> None:
+        """A circuit run has no network qubits: a checkpoint of one names no last touch (refused otherwise)."""
+        if touched:
+            raise IndexError(f"qubit {min(touched)} is not one of this circuit run's network qubits (it has none)")
 
 
 class StatePair:
@@ -237,7 +241,7 @@ class CircuitCuts:
 
     # ------------------------------------------------ what Checkpointer reads of an engine run
     def global_snapshot(self) -> dict:
-        return {"memory": {"last_touch_ps": []}, "circuit": dict(self.position)}
+        return {"memory": {"last_touched": {}}, "circuit": dict(self.position)}
 
     def load_snapshot(self, nodes: dict, shared: dict) -> None:
         position = shared.get("circuit") if isinstance(shared, dict) else None
