@@ -239,6 +239,10 @@ def test_override_qasm_is_relative_to_current_directory(tmp_path, monkeypatch):
     ("simulation.shots", r"--set simulation.shots: expected SECTION\.KEY=VALUE"),
     ("run.name.x=1", r"\[run\]\.name is \"quickstart\", not a table"),
     ("simulation.observables=[\"Z12\"]", r"\[simulation\]\.observables\[0\] = \"Z12\": qubit 12"),
+    # an unclosed array or string is not taken as a bare word (it said "expected an array, got \"[\"Z0\"\"")
+    ("simulation.observables=[\"Z0\"", r"--set simulation\.observables=\[\"Z0\": \[\"Z0\" is not a TOML value .*"
+                                        r"write an array as \[0, 25\]"),
+    ("run.name=\"big", r"--set run\.name=\"big: \"big is not a TOML value"),
 ])
 def test_override_errors(assignment, match):
     with pytest.raises(ConfigError, match=match) as info:

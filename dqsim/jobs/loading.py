@@ -198,6 +198,8 @@ _JOB_RELATIVE_PATH_KEYS = {("circuit", "qasm")}
 
 
 _REMOVE = object()  # marks an override that deletes its key
+#: First characters of a --set value that can only be meant as TOML (an array, a table, a quoted string).
+_TOML_OPENERS = ("[", "{", '"', "'")
 
 
 def _parse_override(assignment: str) -> tuple[list[str], Any]:
@@ -212,7 +214,11 @@ def _parse_override(assignment: str) -> tuple[list[str], Any]:
         return parts, _REMOVE
     try:
         value = tomllib.loads(f"value = {value_text}")["value"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if value_text[0] in _TOML_OPENERS:
+            raise ConfigError(f"--set {assignment}: {value_text} is not a TOML value ({exc}); write an array as "
+                              f"[0, 25], a table as {{x = 1}}, a string as '\"text\"' (quote the whole --set "
+                              f"for the shell: --set '{key}=[...]')") from None
         value = value_text  # a bare word: take it as a string
     except RecursionError:
         raise ConfigError(f"--set {assignment}: nested too deeply (at most {MAX_NESTING} levels)") from None
