@@ -178,7 +178,7 @@ def load_job(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Job:
     except IsADirectoryError:
         raise ConfigError(f"{source}: is a folder, not a job file") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+        raise ConfigError(_not_text(file, source, exc.start)) from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the job file ({exc.strerror or exc})") from None
     overrides = list(overrides)
@@ -190,6 +190,29 @@ def load_job(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Job:
     job.remember_origin(text=text, source=source, base_dir=Path(os.path.abspath(file.parent)), raw=data, path=file,
                         overrides=tuple(recorded))
     return job
+
+
+#: The first 8 bytes of every HDF5 file (the HDF5 File Format Specification, "Format Signature").
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _not_text(file: Path, source: str, start: int) -> str:
+    """The one line for a job file that is not UTF-8 text; an HDF5 file (a run's output, a checkpoint) is named so.
+
+    A user hands ``dqsim run`` the output of a run or a checkpoint in place of its job: say which command reads it.
+    """
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(len(_HDF5_SIGNATURE))
+    except OSError:
+        head = b""
+    if head != _HDF5_SIGNATURE:
+        return f"{source}: not UTF-8 text (byte {start}); a job file is TOML text"
+    if ".ckpt" in file.name:
+        return (f"{source}: an HDF5 file (a checkpoint), not a TOML job file: continue its run with dqsim resume "
+                f"{source}")
+    return (f"{source}: an HDF5 file (a run's output?), not a TOML job file: read it with dqsim inspect {source}; "
+            "its job is in its job_text attribute")
 
 
 #: Keys whose relative paths resolve against the job file's folder; given
