@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from dqsim.errors import ConfigError, toml_repr
 from dqsim.jobs.base import RunSection
-from dqsim.jobs.errors import config_error, format_key, one_of
+from dqsim.jobs.errors import NESTED_TABLES, config_error, format_key, one_of
 from dqsim.jobs.registry import JOB_MODELS, Job
 
 __all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "overrides_from_job",
@@ -309,7 +309,9 @@ def apply_overrides(job: Job, assignments: Iterable[str], *, paths_from_job: boo
 
     Values are TOML values (``10``, ``true``, ``"text"``, ``["Z0", "X1"]``);
     a value that is not valid TOML is taken as a string, so ``run.name=big``
-    works, and an empty value removes the key (back to its default), so
+    works (one opening with ``[``, ``{`` or a quote is refused instead: a typo in an
+    array, table or string; an inline table in place of a table header that would
+    drop some of its keys is refused too), and an empty value removes the key (back to its default), so
     ``circuit.generator= circuit.num_qubits= circuit.qasm=c.qasm`` switches a
     generated circuit to a QASM file. ``NAME[N]`` in the key is entry N (from 0) of an array of
     tables: ``qkd.classical_channels[0].launch_power_dbm=3``. A relative ``circuit.qasm`` given here resolves against the current
@@ -426,8 +428,31 @@ def _override(data: dict, assignments: list[str], *, paths_from: str | os.PathLi
         if value is _REMOVE:
             table.pop(parts[-1], None)
         else:
+            _refuse_dropping_keys(parts, table.get(parts[-1]), value, assignment)
             table[parts[-1]] = value
     return recorded
+
+
+def _refuse_dropping_keys(parts: list[str], old: Any, value: Any, assignment: str) -> None:
+    """Refuse an inline table that would replace a table header of the job (``[qkd.link]``) and drop some of its keys.
+
+    ``--set 'qkd.link={distance_km=5}'`` replaced the whole table, the job's ``detector_efficiency`` and others
+    going back to their defaults without a word (until 2026-12-07). A value table of a key (``[noise].gates``)
+    is replaced as any value is, and so is a header table whose keys the new one all gives.
+
+    Raises:
+        ConfigError: one line: the keys it would drop and the ``--set`` that changes one key.
+    """
+    if not (isinstance(value, dict) and isinstance(old, dict) and tuple(parts) in NESTED_TABLES):
+        return
+    dropped = [key for key in old if key not in value]
+    if not dropped:
+        return
+    name = ".".join(parts)
+    first = next(iter(value), "KEY")
+    raise ConfigError(f"--set {assignment}: would replace the job's whole [{name}] table, dropping "
+                      f"{', '.join(dropped)} (back to their defaults); set one key with --set {name}.{first}=..., "
+                      f"or drop the table first with --set {name}=")
 
 
 #: SHA-256 of the files the jobs of this process read, by ``(path, size, mtime_ns, inode)``: (the SHA-256, when it
