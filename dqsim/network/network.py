@@ -128,12 +128,16 @@ def _more_ranks_hint(ranks: list, num_ranks: int, key: str) -> str:
         '; it is written for 4 ranks: run under mpiexec -n 4, or remove [network].placement (nodes placed by default)'
         >>> _more_ranks_hint([0, -1], 2, "[network].placement")
         ''
+        >>> _more_ranks_hint([0, 0, 1], 1, "job.toml: [network].placement").endswith(
+        ...     "mpiexec -n 2, or remove [network].placement (nodes placed by default)")
+        True
     """
     integral = [r for r in ranks if isinstance(r, numbers.Integral) and not isinstance(r, bool)]
     if len(integral) != len(ranks) or min(integral) < 0 or max(integral) < num_ranks:
         return ""
     needed = 1 << int(max(integral)).bit_length()  # the power of two above the highest rank named
-    return (f"; it is written for {count_of(needed, 'rank')}: run under mpiexec -n {needed}, or remove {key} "
+    name = key.rsplit(": ", 1)[-1]  # a job's key comes as "FILE: [network].placement"
+    return (f"; it is written for {count_of(needed, 'rank')}: run under mpiexec -n {needed}, or remove {name} "
             "(nodes placed by default)")
 
 
