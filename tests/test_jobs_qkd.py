@@ -562,7 +562,8 @@ def test_repro_an_inline_table_does_not_silently_drop_a_sections_keys():
     with pytest.raises(ConfigError, match=r"^--set qkd\.link=\{distance_km=5\}: would replace the job's whole "
                                           r"\[qkd\.link\] table, dropping detector_efficiency, dark_count_rate_hz, "
                                           r"misalignment \(back to their defaults\); set one key with --set "
-                                          r"qkd\.link\.distance_km=\.\.\., or drop the table first with --set qkd\.link=$"):
+                                          r"qkd\.link\.distance_km=\.\.\., or drop the table first with --set "
+                                          r"qkd\.link=$"):
         apply_overrides(job, ["qkd.link={distance_km=5}"])
     whole = "qkd.link={detector_efficiency=0.7, dark_count_rate_hz=1.0, misalignment=0.02}"
     assert apply_overrides(job, [whole]).qkd.link.detector_efficiency == 0.7  # every key given: a replacement
