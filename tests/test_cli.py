@@ -188,6 +188,9 @@ def test_repro_a_placement_on_ranks_the_run_lacks_names_the_job_file(tmp_path):
                      "-o", tmp_path / "x.h5"], check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("dqsim: error: jobs/dqc_ghz_4qpu.toml: [network].placement[2] = 1: must be a rank in 0..0"), proc.stderr
+    # and says how to run it (since 2026-12-07), naming the key without the file a second time
+    assert proc.stderr.endswith("; it is written for 2 ranks: run under mpiexec -n 2, or remove [network].placement "
+                                "(nodes placed by default)\n"), proc.stderr
 
 
 def test_bad_qasm_names_the_line(tmp_path):

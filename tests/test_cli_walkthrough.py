@@ -72,23 +72,27 @@ def test_repro_check_refuses_the_output_and_checkpoint_folders_that_run_refuses(
     blocker = tmp_path / "results"
     blocker.write_text("a file, not a folder")
     periodic = ["--set", "checkpoint.every_wall_s=60"]
-    cases = [  # (arguments, what run says, where check adds where it checked)
+    output_fix = "; write it elsewhere: -o DIR/OUT.h5 (or [run].output) with DIR a folder you can write"
+    checkpoint_fix = ("; give a folder you can write: --set checkpoint.directory='\"DIR\"' or [checkpoint].directory "
+                      "in the job")  # both errors end with how to get past them (since 2026-12-07)
+    cases = [  # (arguments, what run says, where check adds where it checked, how to fix it)
         (["-o", blocker / "sub" / "x.h5"], f"{blocker / 'sub' / 'x.h5'}: cannot write the output there (a folder "
-         f"on the way to {blocker / 'sub'} is a file", "); nothing was run"),
-        (["-o", tmp_path], f"{tmp_path}: cannot write the output there (it is a folder", "); nothing was run"),
+         f"on the way to {blocker / 'sub'} is a file", "); nothing was run", output_fix),
+        (["-o", tmp_path], f"{tmp_path}: cannot write the output there (it is a folder", "); nothing was run",
+         output_fix),
         (["-o", tmp_path / "o.h5", *periodic, "--set", f'checkpoint.directory="{blocker}"'],
          f'jobs/bb84_decoy_50km.toml: [checkpoint].directory = "{blocker}": cannot write checkpoints there '
-         f"({blocker} is a file, not a folder", ")"),
+         f"({blocker} is a file, not a folder", ")", checkpoint_fix),
         (["-o", tmp_path / "o.h5", "--set", f'checkpoint.directory="{blocker}"'],  # not periodic, but it exists
          f'jobs/bb84_decoy_50km.toml: [checkpoint].directory = "{blocker}": cannot write checkpoints there '
-         f"({blocker} is a file, not a folder", ")"),
+         f"({blocker} is a file, not a folder", ")", checkpoint_fix),
     ]
-    for args, said, run_end in cases:
+    for args, said, run_end, fix in cases:
         run = run_here(["run", *job, "--quiet", *args], check=False)
-        assert run.returncode == 2 and run.stderr == f"dqsim: error: {said}{run_end}\n", run.stderr
+        assert run.returncode == 2 and run.stderr == f"dqsim: error: {said}{run_end}{fix}\n", run.stderr
         check = run_here(["check", *job, *args], check=False)
         assert check.returncode == 2 and check.stdout == "", check.stdout
-        assert check.stderr == f"dqsim: error: {said}; {where})\n", check.stderr
+        assert check.stderr == f"dqsim: error: {said}; {where}){fix}\n", check.stderr
     # A folder this user may not write (as root every folder is writable: os.access is what a user gets).
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -97,7 +101,7 @@ def test_repro_check_refuses_the_output_and_checkpoint_folders_that_run_refuses(
                         else real_access(path, mode, **kw))
     check = run_here(["check", *job, "-o", locked / "new" / "o.h5"], check=False)
     assert check.stderr == (f"dqsim: error: {locked / 'new' / 'o.h5'}: cannot write the output there (Permission "
-                            f"denied; {where})\n"), check.stderr
+                            f"denied; {where}){output_fix}\n"), check.stderr
     monkeypatch.setattr(os, "access", real_access)
     # Valid: nothing made, though the run would make both folders.
     out, ck = tmp_path / "new" / "deeper" / "o.h5", tmp_path / "ck" / "deeper"

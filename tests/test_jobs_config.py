@@ -100,6 +100,21 @@ def test_file_errors(tmp_path):
         load_job(tmp_path / "bin.toml")
 
 
+def test_repro_an_hdf5_file_given_as_the_job_names_the_command_that_reads_it(tmp_path):
+    """``dqsim run out.h5`` (the run's output in place of its job) said only 'out.h5: not UTF-8 text (byte 0)'."""
+    import h5py
+
+    for name in ("out.h5", "sweep.1a2b3c4d.ckpt000-00000000000000000001.h5"):
+        with h5py.File(tmp_path / name, "w") as handle:
+            handle.attrs["x"] = 1
+    with pytest.raises(ConfigError, match=r"out\.h5: an HDF5 file \(a run's output\?\), not a TOML job file: read it "
+                                          r"with dqsim inspect .*out\.h5; its job is in its job_text attribute$"):
+        load_job(tmp_path / "out.h5")
+    with pytest.raises(ConfigError, match=r"ckpt000-00000000000000000001\.h5: an HDF5 file \(a checkpoint\), not a "
+                                          r"TOML job file: continue its run with dqsim resume .*\.h5$"):
+        load_job(tmp_path / "sweep.1a2b3c4d.ckpt000-00000000000000000001.h5")
+
+
 def test_toml_syntax_error_names_the_line():
     message = bad("[run]\nname = \"t\"\nseed = = 3\n", r"TOML syntax error: .*line 3")
     assert "column" in message
@@ -239,6 +254,10 @@ def test_override_qasm_is_relative_to_current_directory(tmp_path, monkeypatch):
     ("simulation.shots", r"--set simulation.shots: expected SECTION\.KEY=VALUE"),
     ("run.name.x=1", r"\[run\]\.name is \"quickstart\", not a table"),
     ("simulation.observables=[\"Z12\"]", r"\[simulation\]\.observables\[0\] = \"Z12\": qubit 12"),
+    # an unclosed array or string is not taken as a bare word (it said "expected an array, got \"[\"Z0\"\"")
+    ("simulation.observables=[\"Z0\"", r"--set simulation\.observables=\[\"Z0\": \[\"Z0\" is not a TOML value .*"
+                                        r"write an array as \[0, 25\]"),
+    ("run.name=\"big", r"--set run\.name=\"big: \"big is not a TOML value"),
 ])
 def test_override_errors(assignment, match):
     with pytest.raises(ConfigError, match=match) as info:

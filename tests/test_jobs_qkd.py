@@ -538,3 +538,37 @@ def test_every_shipped_qkd_job_takes_each_error_correction_from_the_command_line
         job = load_job(path)
         if isinstance(job, QkdJob):
             assert apply_overrides(job, [f'qkd.error_correction="{correction}"']).qkd.error_correction == correction
+
+
+def test_repro_a_length_in_metres_is_a_warning_of_dqsim_check():
+    """``distances_km = [0, 25000]`` (25 km typed in metres) was valid to ``dqsim check`` without a word: only the
+    finished run's summary said the link passed no photon. Now every fibre of 1000 km or more is a warning line."""
+    from dqsim.cli.check import check_job
+
+    job = apply_overrides(load_job(JOBS / "bb84_distance_sweep.toml"), ["qkd.sweep.distances_km=[0, 25000]"])
+    assert job.warnings() == [f"{job.source}: [qkd.sweep].distances_km[1] = 25000 km: 5000 dB of fibre loss, no "
+                              "photon arrives; lengths are in km, not m"]
+    assert apply_overrides(job, ["qkd.sweep.distances_km=[0, 999]"]).warnings() == []
+    link = apply_overrides(load_job(JOBS / "bb84_decoy_50km.toml"), ["qkd.link.distance_km=50000"])
+    assert [line.split(": ", 1)[1][:36] for line in link.warnings()] == ["[qkd.link].distance_km = 50000 km: 1"]
+    lines = check_job(str(JOBS / "bb84_distance_sweep.toml"), ["qkd.sweep.distances_km=[0, 25000]"], 1)
+    assert [line for line in lines if "lengths are in km" in line] == [f"# warning: {job.warnings()[0]}"]
+
+
+def test_repro_an_inline_table_does_not_silently_drop_a_sections_keys():
+    """``--set 'qkd.link={distance_km=5}'`` replaced the job's [qkd.link] table: its detector_efficiency = 0.8 and
+    the others went back to their defaults without a word. Now refused, naming the keys and the one-key form."""
+    job = load_job(JOBS / "bb84_distance_sweep.toml")
+    with pytest.raises(ConfigError, match=r"^--set qkd\.link=\{distance_km=5\}: would replace the job's whole "
+                                          r"\[qkd\.link\] table, dropping detector_efficiency, dark_count_rate_hz, "
+                                          r"misalignment \(back to their defaults\); set one key with --set "
+                                          r"qkd\.link\.distance_km=\.\.\., or drop the table first with --set "
+                                          r"qkd\.link=$"):
+        apply_overrides(job, ["qkd.link={distance_km=5}"])
+    whole = "qkd.link={detector_efficiency=0.7, dark_count_rate_hz=1.0, misalignment=0.02}"
+    assert apply_overrides(job, [whole]).qkd.link.detector_efficiency == 0.7  # every key given: a replacement
+    default = QkdLinkSection.model_fields["detector_efficiency"].default
+    assert apply_overrides(job, ["qkd.link=", "qkd.link={distance_km=5}"]).qkd.link.detector_efficiency == default
+    assert apply_overrides(job, ["qkd.link.distance_km=5"]).qkd.link.detector_efficiency == 0.8
+    eve = apply_overrides(job, ["qkd.eve={attack=\"intercept_resend\", fraction=0.5}"])  # no [qkd.eve] before
+    assert eve.qkd.eve is not None

@@ -233,7 +233,11 @@ def test_default_placement_is_contiguous_blocks_and_one_node_per_rank_beyond():
 
 @pytest.mark.parametrize("placement, num_ranks, message", [
     ([0, 1], 2, r"^\[network\]\.placement \[0, 1\] must give each of 3 nodes a rank in 0\.\.1 \(it lists 2\)$"),
-    ([0, 1, 2], 2, r"^\[network\]\.placement\[2\] = 2: must be a rank in 0\.\.1 \(the run has 2 ranks\)$"),
+    ([0, 1, 2], 2, r"^\[network\]\.placement\[2\] = 2: must be a rank in 0\.\.1 \(the run has 2 ranks\); it is "
+                   r"written for 4 ranks: run under mpiexec -n 4, or remove \[network\]\.placement \(nodes placed "
+                   r"by default\)$"),  # a job for 4 ranks run on 2 says how to run it (since 2026-12-07)
+    ([0, 0, 1], 1, r"^\[network\]\.placement\[2\] = 1: must be a rank in 0\.\.0 \(the run has 1 rank\); it is "
+                   r"written for 2 ranks: run under mpiexec -n 2"),
     ([0, -1, 0], 2, r"^\[network\]\.placement\[1\] = -1: must be a rank in 0\.\.1"),
     ([0, 1.0, 0], 2, r"^\[network\]\.placement\[1\] = 1\.0: must be a rank"),
 ])

@@ -801,7 +801,9 @@ def test_repro_a_file_where_the_checkpoint_folder_or_the_output_folder_should_be
     blocker.write_text("")
     job = [ROOT / "jobs" / "bb84_decoy_50km.toml", "--quiet", *BB84]
     code, err = cli(capsys, "run", *job, "-o", tmp_path / "o.h5", "--set", f"checkpoint.directory=\"{blocker}\"")
-    assert refused_in_one_line(code, err) and err[0].endswith(f"({blocker} is a file, not a folder)"), err
+    assert refused_in_one_line(code, err) and err[0].endswith(f"({blocker} is a file, not a folder); give a folder "
+                                                              "you can write: --set checkpoint.directory='\"DIR\"' "
+                                                              "or [checkpoint].directory in the job"), err
     code, err = cli(capsys, "run", *job, "-o", tmp_path / "o.h5", "--set", "checkpoint.every_sim_s=0.001",
                     "--set", f"checkpoint.directory=\"{blocker / 'ck'}\"")
     assert refused_in_one_line(code, err) and f"(a folder on the way to {blocker / 'ck'} is a file)" in err[0], err

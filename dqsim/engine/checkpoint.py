@@ -1479,7 +1479,8 @@ def unwritable_directory(source: str | None, directory: Path, reason: str) -> st
     """The one line for a ``[checkpoint].directory`` where checkpoints cannot be written, and why."""
     where = f"{source}: " if source else ""
     shown = toml_repr(str(directory), limit=4096)  # the whole path
-    return f"{where}[checkpoint].directory = {shown}: cannot write checkpoints there ({reason})"
+    return (f"{where}[checkpoint].directory = {shown}: cannot write checkpoints there ({reason}); give a folder "
+            """you can write: --set checkpoint.directory='"DIR"' or [checkpoint].directory in the job""")
 
 
 #: Seconds a run waits for the lock of its job's checkpoint folder before it is refused (:func:`_lock`): the

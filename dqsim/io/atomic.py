@@ -112,6 +112,10 @@ def refuse_read_only(path: str | os.PathLike, consequence: str) -> None:
                          "or give another output file)")
 
 
+#: How to get past an output that cannot be written, closing each such error (a user reads one line).
+OUTPUT_FIX = "; write it elsewhere: -o DIR/OUT.h5 (or [run].output) with DIR a folder you can write"
+
+
 def prepare_output(path: str | os.PathLike) -> None:
     """Make ``path``'s folder and check a file can be created there; remove killed writers' leftovers.
 
@@ -124,7 +128,7 @@ def prepare_output(path: str | os.PathLike) -> None:
     """
     path = Path(path)
     if path.is_dir():
-        raise DqsimError(f"{path}: cannot write the output there (it is a folder); nothing was run")
+        raise DqsimError(f"{path}: cannot write the output there (it is a folder); nothing was run{OUTPUT_FIX}")
     refuse_read_only(path, "nothing was run")
     remove_temporaries(path)
     # the manifest of an output this run replaces goes now, before the ranks replace its state slabs: it must
@@ -138,7 +142,7 @@ def prepare_output(path: str | os.PathLike) -> None:
         probe.unlink()
     except OSError as exc:
         raise DqsimError(f"{path}: cannot write the output there ({folder_error(exc)}); "
-                         "nothing was run") from None
+                         f"nothing was run{OUTPUT_FIX}") from None
 
 
 def folder_problem(folder: str | os.PathLike) -> str | None:
@@ -186,11 +190,11 @@ def check_output(path: str | os.PathLike, checked_where: str) -> None:
     """
     path = Path(path)
     if path.is_dir():
-        raise DqsimError(f"{path}: cannot write the output there (it is a folder; {checked_where})")
+        raise DqsimError(f"{path}: cannot write the output there (it is a folder; {checked_where}){OUTPUT_FIX}")
     refuse_read_only(path, checked_where)
     reason = folder_problem(path.parent)
     if reason is not None:
-        raise DqsimError(f"{path}: cannot write the output there ({reason}; {checked_where})")
+        raise DqsimError(f"{path}: cannot write the output there ({reason}; {checked_where}){OUTPUT_FIX}")
 
 
 def folder_error(exc: OSError) -> str:

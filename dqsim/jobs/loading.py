@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from dqsim.errors import ConfigError, toml_repr
 from dqsim.jobs.base import RunSection
-from dqsim.jobs.errors import config_error, format_key, one_of
+from dqsim.jobs.errors import NESTED_TABLES, config_error, format_key, one_of
 from dqsim.jobs.registry import JOB_MODELS, Job
 
 __all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "overrides_from_job",
@@ -178,7 +178,7 @@ def load_job(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Job:
     except IsADirectoryError:
         raise ConfigError(f"{source}: is a folder, not a job file") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+        raise ConfigError(_not_text(file, source, exc.start)) from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the job file ({exc.strerror or exc})") from None
     overrides = list(overrides)
@@ -192,12 +192,37 @@ def load_job(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Job:
     return job
 
 
+#: The first 8 bytes of every HDF5 file (the HDF5 File Format Specification, "Format Signature").
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _not_text(file: Path, source: str, start: int) -> str:
+    """The one line for a job file that is not UTF-8 text; an HDF5 file (a run's output, a checkpoint) is named so.
+
+    A user hands ``dqsim run`` the output of a run or a checkpoint in place of its job: say which command reads it.
+    """
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(len(_HDF5_SIGNATURE))
+    except OSError:
+        head = b""
+    if head != _HDF5_SIGNATURE:
+        return f"{source}: not UTF-8 text (byte {start}); a job file is TOML text"
+    if ".ckpt" in file.name:
+        return (f"{source}: an HDF5 file (a checkpoint), not a TOML job file: continue its run with dqsim resume "
+                f"{source}")
+    return (f"{source}: an HDF5 file (a run's output?), not a TOML job file: read it with dqsim inspect {source}; "
+            "its job is in its job_text attribute")
+
+
 #: Keys whose relative paths resolve against the job file's folder; given
 #: through ``--set`` they resolve against the current directory instead.
 _JOB_RELATIVE_PATH_KEYS = {("circuit", "qasm")}
 
 
 _REMOVE = object()  # marks an override that deletes its key
+#: First characters of a --set value that can only be meant as TOML (an array, a table, a quoted string).
+_TOML_OPENERS = ("[", "{", '"', "'")
 
 
 def _parse_override(assignment: str) -> tuple[list[str], Any]:
@@ -212,7 +237,11 @@ def _parse_override(assignment: str) -> tuple[list[str], Any]:
         return parts, _REMOVE
     try:
         value = tomllib.loads(f"value = {value_text}")["value"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if value_text[0] in _TOML_OPENERS:
+            raise ConfigError(f"--set {assignment}: {value_text} is not a TOML value ({exc}); write an array as "
+                              f"[0, 25], a table as {{x = 1}}, a string as '\"text\"' (quote the whole --set "
+                              f"for the shell: --set '{key}=[...]')") from None
         value = value_text  # a bare word: take it as a string
     except RecursionError:
         raise ConfigError(f"--set {assignment}: nested too deeply (at most {MAX_NESTING} levels)") from None
@@ -280,7 +309,9 @@ def apply_overrides(job: Job, assignments: Iterable[str], *, paths_from_job: boo
 
     Values are TOML values (``10``, ``true``, ``"text"``, ``["Z0", "X1"]``);
     a value that is not valid TOML is taken as a string, so ``run.name=big``
-    works, and an empty value removes the key (back to its default), so
+    works (one opening with ``[``, ``{`` or a quote is refused instead: a typo in an
+    array, table or string; an inline table in place of a table header that would
+    drop some of its keys is refused too), and an empty value removes the key (back to its default), so
     ``circuit.generator= circuit.num_qubits= circuit.qasm=c.qasm`` switches a
     generated circuit to a QASM file. ``NAME[N]`` in the key is entry N (from 0) of an array of
     tables: ``qkd.classical_channels[0].launch_power_dbm=3``. A relative ``circuit.qasm`` given here resolves against the current
@@ -397,8 +428,31 @@ def _override(data: dict, assignments: list[str], *, paths_from: str | os.PathLi
         if value is _REMOVE:
             table.pop(parts[-1], None)
         else:
+            _refuse_dropping_keys(parts, table.get(parts[-1]), value, assignment)
             table[parts[-1]] = value
     return recorded
+
+
+def _refuse_dropping_keys(parts: list[str], old: Any, value: Any, assignment: str) -> None:
+    """Refuse an inline table that would replace a table header of the job (``[qkd.link]``) and drop some of its keys.
+
+    ``--set 'qkd.link={distance_km=5}'`` replaced the whole table, the job's ``detector_efficiency`` and others
+    going back to their defaults without a word (until 2026-12-07). A value table of a key (``[noise].gates``)
+    is replaced as any value is, and so is a header table whose keys the new one all gives.
+
+    Raises:
+        ConfigError: one line: the keys it would drop and the ``--set`` that changes one key.
+    """
+    if not (isinstance(value, dict) and isinstance(old, dict) and tuple(parts) in NESTED_TABLES):
+        return
+    dropped = [key for key in old if key not in value]
+    if not dropped:
+        return
+    name = ".".join(parts)
+    first = next(iter(value), "KEY")
+    raise ConfigError(f"--set {assignment}: would replace the job's whole [{name}] table, dropping "
+                      f"{', '.join(dropped)} (back to their defaults); set one key with --set {name}.{first}=..., "
+                      f"or drop the table first with --set {name}=")
 
 
 #: SHA-256 of the files the jobs of this process read, by ``(path, size, mtime_ns, inode)``: (the SHA-256, when it

@@ -618,6 +618,11 @@ class QkdSection(Section):
         return [d for _, _, d in self.network_links()]
 
 
+#: Shortest fibre at which a length likely was typed in metres (``[qkd]`` lengths are in km): ``dqsim check`` and
+#: ``dqsim run`` warn, and a link that passes no photon says so in the run's summary.
+METRES_HINT_KM = 1000.0
+
+
 class QkdJob(JobConfig):
     """Scenario ``"qkd"``: quantum key distribution over fibre links.
 
@@ -654,6 +659,28 @@ class QkdJob(JobConfig):
     def distances_km(self) -> list[float]:
         """Fibre lengths to run, km (:meth:`QkdSection.distances_km`)."""
         return self.qkd.distances_km()
+
+    def warnings(self) -> list[str]:
+        """Lines on what the job allows but will likely regret: a fibre of :data:`METRES_HINT_KM` or more, a
+        length in metres written in a km key (``distances_km = [25000]`` for 25 km; the run would end with
+        no key at that distance and, until 2026-12-07, ``dqsim check`` said nothing).
+
+        Examples:
+            >>> from dqsim.jobs import load_job_text
+            >>> job = load_job_text('[run]\\nname = "s"\\nscenario = "qkd"\\n[qkd]\\npulses = 1000\\n'
+            ...                     '[qkd.sweep]\\ndistances_km = [25, 25000]')
+            >>> job.warnings()  # doctest: +NORMALIZE_WHITESPACE
+            ['<string>: [qkd.sweep].distances_km[1] = 25000 km: 5000 dB of fibre loss, no photon arrives; lengths
+              are in km, not m']
+        """
+        lines = []
+        for key, distance in self.qkd._distance_keys():
+            if distance >= METRES_HINT_KM:
+                name = f"[qkd.{key[0]}].{key[1]}" + (f"[{key[2]}]" if len(key) > 2 else "")
+                loss_db = distance * self.qkd.link.attenuation_db_per_km
+                lines.append(f"{self.source}: {name} = {distance:g} km: {loss_db:.0f} dB of fibre loss, no photon "
+                             "arrives; lengths are in km, not m")
+        return lines
 
     def network_links(self, distance_km: float | None = None) -> list[tuple[int, int, float]]:
         """Every link as ``(a, b, distance_km)`` (:meth:`QkdSection.network_links`)."""

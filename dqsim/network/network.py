@@ -101,10 +101,10 @@ def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | No
         [0, 0, 0, 1, 1]
         >>> place_on_ranks(2, 4)
         [0, 1]
-        >>> place_on_ranks(3, 2, [0, 2, 1], key="[network].placement")
+        >>> place_on_ranks(3, 2, [0, 2, 1], key="[network].placement")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        dqsim.errors.ResourceError: [network].placement[1] = 2: must be a rank in 0..1 (the run has 2 ranks)
+        dqsim.errors.ResourceError: [network].placement[1] = 2: must be a rank in 0..1 (the run has 2 ranks); it is ...
     """
     if placement is None:
         return place_nodes(num_nodes, num_ranks) if num_nodes >= num_ranks else list(range(num_nodes))
@@ -115,8 +115,30 @@ def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | No
     for index, rank in enumerate(ranks):
         if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < num_ranks:
             raise ResourceError(f"{key}[{index}] = {rank!r}: must be a rank in 0..{num_ranks - 1} "
-                                f"(the run has {count_of(num_ranks, 'rank')})")
+                                f"(the run has {count_of(num_ranks, 'rank')})"
+                                f"{_more_ranks_hint(ranks, num_ranks, key)}")
     return [int(r) for r in ranks]
+
+
+def _more_ranks_hint(ranks: list, num_ranks: int, key: str) -> str:
+    """How to run a placement written for more ranks than the run has: the rank count it needs, or no placement.
+
+    Examples:
+        >>> _more_ranks_hint([0, 1, 2, 3], 2, "[network].placement")
+        '; it is written for 4 ranks: run under mpiexec -n 4, or remove [network].placement (nodes placed by default)'
+        >>> _more_ranks_hint([0, -1], 2, "[network].placement")
+        ''
+        >>> _more_ranks_hint([0, 0, 1], 1, "job.toml: [network].placement").endswith(
+        ...     "mpiexec -n 2, or remove [network].placement (nodes placed by default)")
+        True
+    """
+    integral = [r for r in ranks if isinstance(r, numbers.Integral) and not isinstance(r, bool)]
+    if len(integral) != len(ranks) or min(integral) < 0 or max(integral) < num_ranks:
+        return ""
+    needed = 1 << int(max(integral)).bit_length()  # the power of two above the highest rank named
+    name = key.rsplit(": ", 1)[-1]  # a job's key comes as "FILE: [network].placement"
+    return (f"; it is written for {count_of(needed, 'rank')}: run under mpiexec -n {needed}, or remove {name} "
+            "(nodes placed by default)")
 
 
 def _node_list(nodes: Sequence[NodeSpec], where: str, keep=list) -> Sequence[NodeSpec]:

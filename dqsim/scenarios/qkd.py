@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from dqsim.engine import Simulator
+from dqsim.jobs.qkd import METRES_HINT_KM
 from dqsim.engine import checkpoint
 from dqsim.engine.process import ResumableProcess
 from dqsim.network import raman
@@ -602,8 +603,6 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
 
 
-#: Shortest link at which a photon-free link suggests a length given in metres (``[qkd]`` keys are in km).
-METRES_HINT_KM = 1000.0
 
 
 def _loss_hint(distance_km: float, transmittance: float, pulses: int) -> str:
