@@ -258,6 +258,10 @@ def test_override_qasm_is_relative_to_current_directory(tmp_path, monkeypatch):
     ("simulation.observables=[\"Z0\"", r"--set simulation\.observables=\[\"Z0\": \[\"Z0\" is not a TOML value .*"
                                         r"write an array as \[0, 25\]"),
     ("run.name=\"big", r"--set run\.name=\"big: \"big is not a TOML value"),
+    # a comma-separated word where an array belongs is shown in brackets (it said only: expected an array)
+    ("simulation.observables=Z0,Z1", r"\[simulation\]\.observables: expected an array, got \"Z0,Z1\" \(an array is "
+                                     r"written in brackets: \[\"Z0\", \"Z1\"\]; with --set quote it for the shell: "
+                                     r"'KEY=\[\"Z0\", \"Z1\"\]'\)$"),
 ])
 def test_override_errors(assignment, match):
     with pytest.raises(ConfigError, match=match) as info:

@@ -878,6 +878,22 @@ def test_the_example_job_and_longer_cutoffs_draw_no_warning():
         assert "warning" not in run_here(["check", "jobs/repeater_chain.toml", *args]).stdout
 
 
+def test_repro_a_cutoff_far_above_the_memories_coherence_time_is_warned_of():
+    """A new user's walk of 2026-12-07 set ``cutoff_s = 100000`` (meant in ms) on memories of T2 = 1 s: accepted
+    without a word, though every pair has dephased long before that age. ``dqsim check`` now says so in one
+    line naming the key, its ratio to T2 and the value in seconds a cut-off meant in ms would be; a cut-off of
+    10·T2 or less, and memories of infinite T1 and T2, draw no such line."""
+    checked = run_here(["check", "jobs/repeater_chain.toml", "--set", "chain.cutoff_s=100000"])
+    warnings = [line for line in checked.stdout.splitlines() if line.startswith("# warning:")]
+    assert len(warnings) == 1, checked.stdout
+    assert ("[chain].cutoff_s = 100000 s is 1e+05 times the memories' T2 = 1 s ([chain.node].t2_s): a pair that old "
+            "has lost its coherence") in warnings[0], warnings[0]
+    assert warnings[0].endswith("a cut-off meant in ms is cutoff_s = 100)"), warnings[0]
+    assert "warning" not in run_here(["check", "jobs/repeater_chain.toml", "--set", "chain.cutoff_s=10"]).stdout
+    perfect = load_job_text(ONE_LINK.format(km=20.0, pairs=4, rounds=0, cutoff="cutoff_s = 100000.0\n"))
+    assert perfect.chain.coherence_warning("job.toml") is None
+
+
 ONE_LINK = (BASE + "num_links = 1\ntotal_distance_km = {km}\nnum_pairs = {pairs}\npurification_rounds = {rounds}\n"
             "{cutoff}[chain.link]\nsource_fidelity = 1.0\ndark_count_rate_hz = 0.0\n[chain.node]\nt1_s = inf\n"
             "t2_s = inf\ngate_1q_error_probability = 0.0\ngate_2q_error_probability = 0.0\n"

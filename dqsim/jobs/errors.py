@@ -256,6 +256,31 @@ def value_hint(key: Any, value: Any) -> str:
     return unit_hint(value) + picosecond_hint(key, value)
 
 
+def array_hint(value: Any) -> str:
+    """How to write, as a TOML array, a comma-separated word given where an array belongs (``""`` otherwise).
+
+    Examples:
+        >>> print(array_hint("0,25"))
+         (an array is written in brackets: [0, 25]; with --set quote it for the shell: 'KEY=[0, 25]')
+        >>> print(array_hint("alice, bob"))
+         (an array is written in brackets: ["alice", "bob"]; with --set quote it for the shell: 'KEY=["alice", "bob"]')
+        >>> array_hint(3)
+        ''
+    """
+    if not isinstance(value, str) or "," not in value:
+        return ""
+    items = [item.strip() for item in value.split(",")]
+
+    def number(item: str) -> bool:
+        try:
+            float(item)
+        except ValueError:
+            return False
+        return True
+    written = "[" + ", ".join(item if number(item) else toml_repr(item) for item in items) + "]"
+    return f" (an array is written in brackets: {written}; with --set quote it for the shell: 'KEY={written}')"
+
+
 _TYPE_NAMES = {
     "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
     "float_type": "a number", "float_parsing": "a number",
@@ -299,6 +324,8 @@ def describe_error(root: type[BaseModel], error: dict) -> str:
         hint = f" (TOML reads 1e6 or 5.0 as a float: write {int(value):_})" if whole else ""
         if kind.startswith(("int_", "float_")):
             hint += value_hint(loc[-1] if loc else None, value)
+        if kind in ("list_type", "tuple_type"):
+            hint += array_hint(value)
         return f"{format_key(loc)}: expected {_TYPE_NAMES[kind]}, got {toml_repr(value)}{hint}"
     if kind == "literal_error":
         expected = ctx.get("expected", "")

@@ -68,6 +68,10 @@ MAX_CUTOFF_S = 10**6
 #: Estimated chain attempts per delivered pair above which ``dqsim check`` and ``dqsim run`` warn of the
 #: cut-off (:meth:`ChainSection.cutoff_warning`): more than 99% of attempts abandoned.
 CUTOFF_WARN_ATTEMPTS_PER_PAIR = 100
+#: Cut-off, in units of the memories' shorter coherence time min(T1, T2), above which ``dqsim check`` and
+#: ``dqsim run`` warn that it discards nothing useful (:meth:`ChainSection.coherence_warning`): a pair that old
+#: keeps at most about e^-10 of its coherence.
+COHERENCE_WARN_FACTOR = 10.0
 
 #: Most failed pumping turns per link that the cut-off pass estimate sums over
 #: (:meth:`ChainSection._pass_estimate`; a turn passes with at least 1/4, so the terms left are below 0.75**200).
@@ -439,6 +443,26 @@ class ChainSection(Section):
                 f"passes max_restarts = {self.max_restarts:,}) and grows slow and large meanwhile; half the attempts pass "
                 f"with cutoff_s > {needed_s:.3g} s")
 
+    def coherence_warning(self, source: str) -> str | None:
+        """One line where the cut-off is more than :data:`COHERENCE_WARN_FACTOR` times the memories' shorter
+        coherence time min(T1, T2), else ``None`` (a warning, not a refusal; a new user's walk of 2026-12-07 gave
+        ``cutoff_s = 100000`` meant in ms). A pair stored for t in two memories keeps its coherence (the
+        off-diagonal elements in the Bell basis) as exp(-2t/T2) (Nielsen & Chuang, section 8.3.6, phase
+        damping on each qubit; T2 <= 2·T1), so a pair older than 10·min(T1, T2) keeps at most about e^-10 of it
+        whatever the cut-off does: such a cut-off discards nothing that was still useful.
+        """
+        if self.cutoff_s is None:
+            return None
+        spec = self.node_spec()
+        coherence_s = min(spec.t1_s, spec.t2_s)
+        if not math.isfinite(coherence_s) or self.cutoff_s <= COHERENCE_WARN_FACTOR * coherence_s:
+            return None
+        which = "T2" if spec.t2_s <= spec.t1_s else "T1"
+        return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g} s is {self.cutoff_s / coherence_s:.3g} times the "
+                f"memories' {which} = {coherence_s:g} s ([chain.node].{which.lower()}_s): a pair that old has lost its "
+                f"coherence before the cut-off discards it; cutoff_s is in seconds (a cut-off meant in ms is "
+                f"cutoff_s = {self.cutoff_s / 1000:g})")
+
     def _check_run_time(self, links: int, total: float) -> None:
         """``num_pairs`` rounds must fit the engine's clock limit (2**61 ps, about 26.7 days:
         :data:`~dqsim.network.network.PROTOCOL_CLOCK_LIMIT_PS`, where the engine refuses the run), with a factor 2
@@ -485,7 +509,8 @@ class RepeaterJob(JobConfig):
     chain: ChainSection
 
     def warnings(self) -> list[str]:
-        """Lines on what the job allows but will likely regret (:meth:`ChainSection.cutoff_warning`)."""
-        line = self.chain.cutoff_warning(self.source)
-        return [line] if line else []
+        """Lines on what the job allows but will likely regret (:meth:`ChainSection.coherence_warning`,
+        :meth:`ChainSection.cutoff_warning`)."""
+        lines = (self.chain.coherence_warning(self.source), self.chain.cutoff_warning(self.source))
+        return [line for line in lines if line]
 
