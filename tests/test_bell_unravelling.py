@@ -1,7 +1,7 @@
 """A Bell-diagonal pair (a Werner pair) joins the data register as one of the four Bell states, drawn with its
 Bell weight (the Pauli unravelling, Bennett et al., PRA 54, 3824 (1996)), not as whatever basis
 ``numpy.linalg.eigh`` picks for a degenerate eigenspace; other pairs' degenerate eigenspaces get a basis that
-does not depend on LAPACK's choice; and the means stay those of the density matrix."""
+does not depend on LAPACK's choice (the means stay those of the density matrix: tests/test_engine.py)."""
 
 import math
 
@@ -145,32 +145,3 @@ def test_a_telegate_through_a_werner_pair_gives_zz_with_the_spread_of_the_bell_b
         assert row["networked"] == pytest.approx(row["trotter"], abs=1e-12)
     net = out.tables["network"][-1]
     assert 0 < net["fidelity_to_trotter_stderr"] and net["fidelity_to_trotter"] < 1  # the fidelity does spread
-
-
-@pytest.mark.parametrize("rho_of", [lambda: werner(0.7),
-                                    lambda: np.diag([0.5, 0.25, 0.25, 0.0]).astype(np.complex128)])
-def test_a_pair_drawn_in_the_register_averages_to_its_density_matrix(rho_of):
-    """Each run prepares one state of the pair's decomposition in the register (a Werner pair: a Bell state; a
-    degenerate non-Bell-diagonal ρ: its fixed basis); the mean of |ψ⟩⟨ψ| over 800 runs is ρ, element by element
-    within 3 standard errors."""
-    from test_engine import make_sim
-
-    rho = rho_of()
-    rho.flags.writeable = False
-    outers = []
-    for trial in range(800):
-        sim, state = make_sim(2, [0, 1], seed=trial)
-
-        def a(ctx):
-            ctx.bell_pair(0, 1, rho)
-            yield ctx.wait(0)
-
-        sim.spawn(0, a)
-        sim.run()
-        vector = state.gather()
-        outers.append(np.outer(vector, vector.conj()))
-    outers = np.array(outers)
-    for part in (np.real, np.imag):
-        samples = part(outers)
-        error = samples.std(axis=0, ddof=1) / math.sqrt(len(samples))
-        assert np.all(np.abs(samples.mean(axis=0) - part(rho)) <= 3 * error + 1e-12)
