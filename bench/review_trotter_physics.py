@@ -522,37 +522,34 @@ def check_noise():
         branches = telegate_branches(J, h, T, p_x, p_z)
         net = out.tables["network"][-1]
         src = "Eisert et al. 2000, Pauli/outcome errors as control flips and Z (own state vectors)"
-        # A Werner pair's error branches are one unravelling of its mixed state (dqsim may draw another, e.g.
-        # a basis of the degenerate (1−w)/4 eigenspace): the mean is fixed, the spread over trajectories is
-        # not. A measurement error is a classical event: its branches, and so the spread, are fixed too.
-        spread = extra != ""
+        # A Werner pair joins the register as one of the four Bell states with its Bell weight (the Pauli
+        # unravelling, Bennett et al. 1996; dqsim.state.small.pure_mixture_of), so its branches are these and
+        # their spread is fixed, as a measurement error's (a classical event) is.
         _mean_and_stderr(f"{label}: fidelity_to_trotter", net["fidelity_to_trotter"],
-                         net["fidelity_to_trotter_stderr"], [(p, b[0]) for p, b in branches], trajectories, src,
-                         spread)
+                         net["fidelity_to_trotter_stderr"], [(p, b[0]) for p, b in branches], trajectories, src)
         for index, obs in ((1, "magnetization"), (2, "correlation")):
             row = [r for r in out.tables["observables"] if r["observable"] == obs][-1]
             _mean_and_stderr(f"{label}: {obs}", row["networked"], row["networked_stderr"],
-                             [(p, b[index]) for p, b in branches], trajectories, src, spread)
+                             [(p, b[index]) for p, b in branches], trajectories, src)
         record(f"{label}: EPR pairs per trajectory = 1", net["epr_pairs"], 1.0, source="one ebit per cp")
 
 
-def _mean_and_stderr(label, mean, stderr, dist, n, source, spread: bool) -> None:
-    """The mean within 3 s.e. of the branch mixture's. With ``spread`` (the branches are the physical ones) the
-    mean to 1e-9 when every branch gives the same value (the errors commute with the observable), and the
-    reported s.e. against sqrt(Var/n), with the s.e. of a sample standard deviation, sqrt((μ4 − σ⁴)/n)/(2σ)
-    (delta method)."""
+def _mean_and_stderr(label, mean, stderr, dist, n, source) -> None:
+    """The mean within 3 s.e. of the branch mixture's (``dist``: the physical branches, which dqsim draws), or to
+    1e-9 when every branch gives the same value (the errors commute with the observable); and the reported
+    s.e. against sqrt(Var/n), with the s.e. of a sample standard deviation, sqrt((μ4 − σ⁴)/n)/(2σ) (delta
+    method)."""
     mu = sum(p * v for p, v in dist)
     var = sum(p * (v - mu) ** 2 for p, v in dist)
     mu4 = sum(p * (v - mu) ** 4 for p, v in dist)
-    if var < 1e-20 and spread:
+    if var < 1e-20:
         record(f"{label} (every branch the same value, {n} trajectories)", mean, mu, source=source)
         return
     record(f"{label} (mean over {n} trajectories)", mean, mu, se=stderr, source=source)
-    if spread:
-        se_ref = math.sqrt(var / n)
-        se_of_se = math.sqrt(max(mu4 - var ** 2, 0.0) / n) / (2 * math.sqrt(var)) / math.sqrt(n)
-        record(f"{label}: its standard error vs sqrt(Var/n) of the branch mixture", stderr, se_ref, se=se_of_se,
-               source="standard error of the mean over trajectories")
+    se_ref = math.sqrt(var / n)
+    se_of_se = math.sqrt(max(mu4 - var ** 2, 0.0) / n) / (2 * math.sqrt(var)) / math.sqrt(n)
+    record(f"{label}: its standard error vs sqrt(Var/n) of the branch mixture", stderr, se_ref, se=se_of_se,
+           source="standard error of the mean over trajectories")
 
 
 def _werner_flips(f) -> tuple[float, float]:

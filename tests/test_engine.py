@@ -874,10 +874,23 @@ def test_bell_pair_with_an_exact_state_small_states_hold_it_exactly():
     assert sim.memory.last_touch_ps[2] == 500 and sim.memory.last_touch_ps[0] == 0
 
 
-def test_bell_pair_with_an_exact_state_in_the_register_is_a_trajectory_of_it():
-    """The whole network in the register: each run prepares one eigenvector of ``rho``, drawn with its eigenvalue
-    as probability; the mean of |ψ⟩⟨ψ| over runs is ``rho``, element by element (3 s.e.)."""
-    rho = _random_density_matrix(4)
+def _read_only(rho: np.ndarray) -> np.ndarray:
+    rho = np.array(rho, dtype=np.complex128)
+    rho.flags.writeable = False
+    return rho
+
+
+_PHI = np.array([1, 0, 0, 1]) / math.sqrt(2)
+
+
+@pytest.mark.parametrize("rho", [_random_density_matrix(4),
+                                 _read_only(0.7 * np.outer(_PHI, _PHI) + 0.3 * np.eye(4) / 4),  # Werner
+                                 _read_only(np.diag([0.5, 0.25, 0.25, 0.0]))],  # degenerate, not Bell-diagonal
+                         ids=["random", "werner", "degenerate"])
+def test_bell_pair_with_an_exact_state_in_the_register_is_a_trajectory_of_it(rho):
+    """The whole network in the register: each run prepares one state of ``rho``'s decomposition (a Werner pair:
+    a Bell state; else an eigenvector, a degenerate eigenspace in its fixed basis), drawn with its weight as
+    probability; the mean of |ψ⟩⟨ψ| over runs is ``rho``, element by element (3 s.e.)."""
     outers = []
     for trial in range(1500):
         sim, state = make_sim(2, [0, 1], seed=trial)

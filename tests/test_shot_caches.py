@@ -10,7 +10,7 @@ import pytest
 from dqsim.backend import fast
 from dqsim.engine import quantum
 from dqsim.rng import Stream
-from dqsim.state.small import SmallStates, _pure_mixture_of, phase_fixed, preparation_unitary
+from dqsim.state.small import SmallStates, phase_fixed, preparation_unitary, pure_mixture_of
 
 H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2)
 CX = np.eye(4, dtype=np.complex128)[[0, 3, 2, 1]]
@@ -48,21 +48,28 @@ def _noisy_pair() -> np.ndarray:
     return rho
 
 
-def test_pair_preparations_are_those_of_the_eigenvectors_bit_for_bit():
+def test_pair_preparations_are_those_of_the_worked_out_mixture_bit_for_bit():
     rho = _noisy_pair()
     weights, unitaries = quantum._pair_preparations(rho.dtype.str, rho.tobytes())
-    values, vectors = np.linalg.eigh(rho)
-    vectors = phase_fixed(vectors)  # (each eigenvector's phase fixed: a pair joins as +Φ+, not eigh's −Φ+)
-    assert np.array_equal(weights, np.cumsum(np.clip(values, 0.0, None)))
+    _weights, cumulative, vectors = pure_mixture_of(rho)
+    assert np.array_equal(weights, cumulative)
     for k in range(4):
         assert np.array_equal(unitaries[k], preparation_unitary(vectors[:, k]))
         assert np.allclose(unitaries[k][:, 0], vectors[:, k])
+    # the mixture's states: eigh's eigenvectors (each phase fixed: a pair joins as +Φ+, not eigh's −Φ+) where
+    # their eigenvalue is not degenerate; the degenerate (1 − w)/4 eigenspace, here spanned by Ψ+ and Ψ−, as those
+    values, eigenvectors = np.linalg.eigh(rho)
+    eigenvectors = phase_fixed(eigenvectors)
+    assert np.allclose(cumulative, np.cumsum(np.clip(values, 0.0, None)), rtol=0, atol=1e-15)
+    for k in (0, 3):
+        assert np.allclose(vectors[:, k], eigenvectors[:, k], rtol=0, atol=1e-14)
+    psi = np.array([[0, 1, 1, 0], [0, 1, -1, 0]], dtype=np.complex128).T / math.sqrt(2)
+    assert np.allclose(vectors[:, 1:3], psi, rtol=0, atol=1e-11)  # (eigh: 1e-16 over the 1e-4 gap to λ_0)
 
 
-def test_take_pure_draws_the_eigenvector_it_would_work_out():
+def test_take_pure_draws_the_state_it_would_work_out():
     rho = _noisy_pair()
-    values, vectors = np.linalg.eigh(rho)
-    vectors = phase_fixed(vectors)
+    _weights, cumulative, vectors = pure_mixture_of(rho)
     for uniform in (0.0, 0.05, 0.5, 0.999):
         got = []
         for _ in range(2):  # the second one from the kept decomposition
@@ -70,7 +77,6 @@ def test_take_pure_draws_the_eigenvector_it_would_work_out():
             small.install([3, 4], rho)
             qubits, vector = small.take_pure(3, uniform)
             got.append(vector)
-        weights, cumulative, _vectors = _pure_mixture_of(rho)
         index = min(int(np.searchsorted(cumulative, uniform * cumulative[-1], side="right")), 3)
         assert qubits == [3, 4] and all(np.array_equal(v, vectors[:, index]) for v in got)
     got[0][0] = 99  # a copy: the kept decomposition does not change

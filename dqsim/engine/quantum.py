@@ -12,8 +12,9 @@ and lives in a small exact density matrix (:mod:`dqsim.state.small`) shared
 only with the qubits it is entangled with. An operation that touches a data
 qubit — or a network qubit already in the register — brings its other
 network qubits into the register for that protocol step: their whole small
-state joins as one pure state drawn from its eigen-decomposition (a
-trajectory; exact on average), on scratch register bits that are reused and
+state joins as one pure state drawn from its decomposition into pure states
+(:func:`~dqsim.state.small.pure_mixture_of`: the Bell states for a
+Bell-diagonal pair, else eigenvectors; a trajectory, exact on average), on scratch register bits that are reused and
 added only when all are busy. A network qubit leaves the register when it is
 measured or reset: its scratch bit returns to |0⟩ and it goes back to a small
 state. So the register holds the data qubits plus the communication qubits
@@ -41,7 +42,8 @@ from dqsim.errors import ResourceError
 from dqsim.rng import Stream
 from dqsim.state import noise
 from dqsim.state.gates import MAX_DENSE_QUBITS, GateOp, _named_gate, gate_op
-from dqsim.state.small import DEFAULT_MAX_QUBITS, SmallStates, phase_fixed, preparation_unitary
+from dqsim.state.small import (DEFAULT_MAX_QUBITS, SmallStates, mixture_index, preparation_unitary,
+                               pure_mixture_of)
 from dqsim.units import ps_to_seconds
 
 _H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2.0)
@@ -78,11 +80,12 @@ def _preparation_of(data: bytes) -> np.ndarray:
 @functools.lru_cache(maxsize=PREPARATION_CACHE_SIZE)
 def _pair_preparations(dtype: str, data: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
     """A pair's exact 4x4 state (its ``dtype`` and bytes) as a mixture of pure states: the cumulative
-    weights of its eigenvectors (eigenvalues clipped at 0) and the unitary preparing each (read only;
-    :meth:`QuantumMemory._apply_register` draws one; eigenvectors by :func:`~dqsim.state.small.phase_fixed`)."""
-    values, vectors = np.linalg.eigh(np.frombuffer(data, dtype=dtype).reshape(4, 4))
-    vectors = phase_fixed(vectors)
-    return np.cumsum(np.clip(values, 0.0, None)), [preparation_unitary(vectors[:, k]) for k in range(4)]
+    weights and the unitary preparing each state (read only; :meth:`QuantumMemory._apply_register` draws one).
+    The states are :func:`~dqsim.state.small.pure_mixture_of`'s: the four Bell states for a Bell-diagonal pair
+    (the Pauli unravelling, Bennett et al., PRA 54, 3824 (1996)), else its eigenvectors with degenerate
+    eigenspaces in a fixed basis."""
+    _weights, cumulative, vectors = pure_mixture_of(np.frombuffer(data, dtype=dtype).reshape(4, 4))
+    return cumulative, [preparation_unitary(vectors[:, k]) for k in range(4)]
 
 
 #: Most unitary register operations :meth:`QuantumMemory.settle` waits for before it applies them.
@@ -601,10 +604,9 @@ class QuantumMemory:
             if isinstance(werner, np.ndarray):
                 # the exact 4x4 state as a trajectory: the unitary preparing one of its eigenvectors, drawn with
                 # its eigenvalue as probability (SmallStates.pair_state applies the same mixture exactly)
-                weights, unitaries = _pair_preparations(werner.dtype.str, werner.tobytes())
+                cumulative, unitaries = _pair_preparations(werner.dtype.str, werner.tobytes())
                 uniform = float(self.stream(op.node, "bell-noise").next_transient().random())
-                k = min(int(np.searchsorted(weights, uniform * weights[-1], side="right")), 3)
-                self._gate(state, GateOp(unitaries[k], (a, b), (), False, "pair"))
+                self._gate(state, GateOp(unitaries[mixture_index(cumulative, uniform)], (a, b), (), False, "pair"))
                 return None
             self._gate(state, gate_op("h", [a]))
             self._gate(state, gate_op("cx", [a, b]))

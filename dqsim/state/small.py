@@ -254,18 +254,98 @@ def phase_fixed(vectors: np.ndarray) -> np.ndarray:
     return vectors
 
 
-def _pure_mixture_of(rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ρ as a mixture of pure states: its eigenvalues clipped at 0, their cumulative sums, its eigenvectors
-    (:func:`phase_fixed`)."""
+#: The Bell states Φ+, Φ−, Ψ+, Ψ− as columns (little-endian over (a, b); :meth:`SmallStates.bell_diagonal`'s
+#: order), each with its first nonzero component real positive (:func:`phase_fixed`). Read only.
+BELL_BASIS = np.array([[1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, -1], [1, -1, 0, 0]], dtype=np.complex128) / math.sqrt(2)
+BELL_BASIS.flags.writeable = False
+
+#: Largest off-diagonal element of a pair's ρ in the Bell basis, relative to its trace, for which
+#: :func:`bell_weights` takes ρ as Bell-diagonal; also the relative gap under which two eigenvalues of ρ are
+#: one degenerate eigenvalue (:func:`pure_mixture_of`).
+BELL_DIAGONAL_TOLERANCE = 1e-12
+
+
+def bell_weights(rho: np.ndarray) -> np.ndarray | None:
+    """The weights ``(p(Φ+), p(Φ−), p(Ψ+), p(Ψ−))`` of a 4x4 ρ that is diagonal in the Bell basis
+    (:data:`BELL_BASIS`; off-diagonal elements there at most :data:`BELL_DIAGONAL_TOLERANCE` × Tr ρ), else ``None``.
+
+    Such a ρ is the mixture of the four Bell states with these weights — the Pauli unravelling a twirled pair
+    has (Bennett et al., PRA 54, 3824 (1996)) — whatever basis ``numpy.linalg.eigh`` would pick in a degenerate
+    eigenspace (a Werner state's (1 − w)/4 one).
+
+    Examples:
+        >>> phi = BELL_BASIS[:, 0]
+        >>> np.round(bell_weights(0.9 * np.outer(phi, phi) + 0.1 * np.eye(4) / 4), 3).tolist()
+        [0.925, 0.025, 0.025, 0.025]
+    """
+    in_bell = BELL_BASIS.conj().T @ rho @ BELL_BASIS
+    diagonal = np.diag(in_bell).real.copy()
+    off = in_bell - np.diag(np.diag(in_bell))
+    if np.max(np.abs(off)) > BELL_DIAGONAL_TOLERANCE * max(float(np.sum(diagonal)), 0.0):
+        return None
+    return diagonal
+
+
+def _canonical_in(rho: np.ndarray, vectors: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An orthonormal basis of the span of ``vectors`` (columns) that does not depend on which basis of it
+    ``vectors`` is: the candidates' projections (columns of ``candidates``, fixed order), by Gram–Schmidt, the
+    one of largest remaining norm first (the earliest within 1e-9 of it); so the candidates themselves where they
+    span it. Returns ``(⟨v|ρ|v⟩ of each, the basis)``."""
+    projector = vectors @ vectors.conj().T
+    chosen: list[np.ndarray] = []
+    for _ in range(vectors.shape[1]):
+        residual = projector @ candidates
+        for v in chosen:
+            residual -= np.outer(v, v.conj() @ residual)
+        norms = np.linalg.norm(residual, axis=0)
+        pick = int(np.argmax(norms >= norms.max() - 1e-9))
+        chosen.append(residual[:, pick] / norms[pick])
+    basis = np.stack(chosen, axis=1)
+    return np.einsum("ik,ij,jk->k", basis.conj(), rho, basis).real, basis
+
+
+def pure_mixture_of(rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ρ as a mixture of pure states: weights clipped at 0, their cumulative sums, the states (columns,
+    :func:`phase_fixed`).
+
+    A Bell-diagonal pair (:func:`bell_weights`) is the mixture of the four Bell states (:data:`BELL_BASIS`,
+    that order). Otherwise the eigen-decomposition (ascending eigenvalues), with each degenerate eigenspace
+    (eigenvalues within :data:`BELL_DIAGONAL_TOLERANCE` × the largest) in a basis that does not depend on
+    LAPACK's choice (:func:`_canonical_in`: Bell states for a pair, else computational basis states, where they
+    span it), so every rank and machine draws the same states.
+    """
+    if rho.shape == (4, 4):
+        bell = bell_weights(rho)
+        if bell is not None:
+            weights = np.clip(bell, 0.0, None)
+            return weights, np.cumsum(weights), np.array(BELL_BASIS)
     values, vectors = np.linalg.eigh(rho)
-    weights = np.clip(values.real, 0.0, None)
+    values = values.real.copy()
+    candidates = BELL_BASIS if rho.shape == (4, 4) else np.eye(rho.shape[0], dtype=np.complex128)
+    gap = BELL_DIAGONAL_TOLERANCE * max(float(np.max(np.abs(values))), 1e-300)
+    start = 0
+    for stop in range(1, values.size + 1):
+        if stop == values.size or values[stop] - values[stop - 1] > gap:
+            if stop - start > 1:
+                values[start:stop], vectors[:, start:stop] = _canonical_in(rho, vectors[:, start:stop], candidates)
+            start = stop
+    weights = np.clip(values, 0.0, None)
     return weights, np.cumsum(weights), phase_fixed(vectors)
+
+
+def mixture_index(cumulative: np.ndarray, uniform: float) -> int:
+    """The state that ``uniform`` in [0, 1) draws from a mixture's cumulative weights: the first whose cumulative
+    sum exceeds ``uniform`` × the total, never one of weight 0 (where the product rounds up to the total)."""
+    index = min(int(np.searchsorted(cumulative, uniform * cumulative[-1], side="right")), cumulative.size - 1)
+    while index > 0 and cumulative[index] == cumulative[index - 1]:
+        index -= 1
+    return index
 
 
 @functools.lru_cache(maxsize=256)
 def _pure_mixture(shape: tuple[int, ...], dtype: str, data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_pure_mixture_of` the ρ with these ``shape``, ``dtype`` and bytes (kept; read only)."""
-    return _pure_mixture_of(np.frombuffer(data, dtype=dtype).reshape(shape))
+    """:func:`pure_mixture_of` the ρ with these ``shape``, ``dtype`` and bytes (kept; read only)."""
+    return pure_mixture_of(np.frombuffer(data, dtype=dtype).reshape(shape))
 
 
 def _outcome(p0: float, p1: float, uniform: float) -> int:
@@ -443,9 +523,11 @@ class SmallStates:
 
     def pair_state(self, qubit_a: int, qubit_b: int, rho: np.ndarray) -> None:
         """A pair in the 4x4 state ``rho`` (little-endian over (a, b)) made from |00⟩ by the channel of its
-        eigen-decomposition: ``σ → Σ_k λ_k U_k σ U_k†`` with ``U_k|00⟩`` the k-th eigenvector
+        decomposition into pure states (:func:`pure_mixture_of`: the Bell states for a Bell-diagonal ρ, else
+        its eigenvectors): ``σ → Σ_k λ_k U_k σ U_k†`` with ``U_k|00⟩`` the k-th state
         (:func:`preparation_unitary`), as :meth:`werner_pair` applies H, CNOT and its noise to whatever the
-        qubits hold. Two fresh qubits (the usual case) get ``rho`` itself, shared if it is read only.
+        qubits hold, and as a trajectory draws one ``U_k`` in the register. Two fresh qubits (the usual case)
+        get ``rho`` itself, shared if it is read only.
         """
         groups = self._group
         if qubit_a not in groups and qubit_b not in groups:
@@ -454,7 +536,7 @@ class SmallStates:
             group = Group([qubit_a, qubit_b], rho)
             groups[qubit_a] = groups[qubit_b] = group
             return
-        values, vectors = np.linalg.eigh(rho)
+        values, _cumulative, vectors = pure_mixture_of(rho)
         g = self.merged([qubit_a, qubit_b])
         positions = g.positions([qubit_a, qubit_b])
         before, after = g.rho, 0.0
@@ -542,7 +624,8 @@ class SmallStates:
     def take_pure(self, qubit: int, uniform: float) -> tuple[list[int], np.ndarray]:
         """Remove ``qubit``'s group, returning its qubits and one pure state drawn from ρ.
 
-        The state is an eigenvector of ρ drawn with its eigenvalue as
+        The state is one of :func:`pure_mixture_of` (a Bell state for a
+        Bell-diagonal pair, else an eigenvector of ρ) drawn with its weight as
         probability (``uniform`` in [0, 1) decides), so averaging over draws
         gives back ρ exactly: a trajectory for moving the group into a state
         vector.
@@ -554,12 +637,8 @@ class SmallStates:
         if rho.size <= EIGEN_CACHE_MAX_ELEMENTS:
             weights, cumulative, vectors = _pure_mixture(rho.shape, rho.dtype.str, rho.tobytes())
         else:
-            weights, cumulative, vectors = _pure_mixture_of(rho)
-        index = int(np.searchsorted(cumulative, uniform * cumulative[-1], side="right"))
-        index = min(index, weights.size - 1)
-        while weights[index] == 0 and index > 0:
-            index -= 1
-        return list(g.qubits), vectors[:, index].copy()
+            weights, cumulative, vectors = pure_mixture_of(rho)
+        return list(g.qubits), vectors[:, mixture_index(cumulative, uniform)].copy()
 
     def remove(self, qubit: int) -> np.ndarray:
         """Remove ``qubit``'s group from this store and return its ρ (over ``group_of(qubit).qubits``)."""
