@@ -17,45 +17,22 @@ from dqsim.engine import checkpoint
 from dqsim.engine.quantum import QuantumMemory
 from dqsim.io import open_run
 from mpi_helper import run_mpi
-from run_files import checkpoints, same_tables
-from test_network_checkpoint import copy_checkpoint
+from run_files import same_tables
+from test_network_checkpoint import JOB as LINE_JOB, TABLES, copy_checkpoint, run_with_checkpoints
 from test_reliability import resign
 
 NUM_NODES = 256
 
-JOB = f"""[run]
-name = "touched"
-scenario = "dqc"
-seed = 5
-[network]
-topology = "line"
-num_nodes = {NUM_NODES}
-link = {{ distance_km = 1.0 }}
-node = {{ num_data_qubits = 1, num_comm_qubits = 2, t1_s = 2e-4, t2_s = 1e-4 }}
-[circuit]
-generator = "ghz"
-num_qubits = 4
-[simulation]
-shots = 100
-[checkpoint]
-every_sim_s = 4e-5
-keep = 10
-keep_when_done = true
-"""
-
-TABLES = ["counts", "links", "timeline"]
-
+#: test_network_checkpoint's GHZ over a line, on fewer nodes and with memories that decay (so touches matter).
+JOB = (LINE_JOB.replace('name = "sparse_line"', 'name = "touched"').replace("seed = 3", "seed = 5")
+       .replace("num_nodes = 4096", f"num_nodes = {NUM_NODES}")
+       .replace("num_comm_qubits = 2 }", "num_comm_qubits = 2, t1_s = 2e-4, t2_s = 1e-4 }"))
+assert JOB.count("t2_s = 1e-4") == 1 and f"num_nodes = {NUM_NODES}\n" in JOB
 
 @pytest.fixture(scope="module")
 def decaying_line(tmp_path_factory):
     """The job run on one rank with checkpoints: (uninterrupted output, a middle checkpoint)."""
-    folder = tmp_path_factory.mktemp("touched")
-    job = folder / "line.toml"
-    job.write_text(JOB + f'directory = "{folder / "ck"}"\n')
-    out = folder / "full.h5"
-    assert main(["run", str(job), "-o", str(out), "--quiet"]) == 0
-    ckpts = checkpoints(folder / "ck")
-    assert len(ckpts) >= 2, ckpts
+    out, ckpts = run_with_checkpoints(tmp_path_factory.mktemp("touched"), JOB, "ck")
     return out, ckpts[len(ckpts) // 2]
 
 

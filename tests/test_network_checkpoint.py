@@ -42,17 +42,23 @@ keep_when_done = true
 TABLES = ["counts", "links", "timeline"]
 
 
+def run_with_checkpoints(folder, text, subfolder):
+    """Run the job ``text`` on one rank (in this process) with its checkpoints in ``folder/subfolder``:
+    (output, checkpoints), at least two of them."""
+    job = folder / "line.toml"
+    job.write_text(text + f'directory = "{folder / subfolder}"\n')
+    out = folder / "full.h5"
+    assert main(["run", str(job), "-o", str(out), "--quiet"]) == 0
+    ckpts = checkpoints(folder / subfolder)
+    assert len(ckpts) >= 2, ckpts
+    return out, ckpts
+
+
 @pytest.fixture(scope="module")
 def sparse_line(tmp_path_factory):
     """The job run on one rank with checkpoints (in this process): (folder, output, checkpoints)."""
     folder = tmp_path_factory.mktemp("sparse_line")
-    job = folder / "line.toml"
-    job.write_text(JOB + f'directory = "{folder / "ck1"}"\n')
-    out = folder / "full.h5"
-    assert main(["run", str(job), "-o", str(out), "--quiet"]) == 0
-    ckpts = checkpoints(folder / "ck1")
-    assert len(ckpts) >= 2, ckpts
-    return folder, out, ckpts
+    return (folder, *run_with_checkpoints(folder, JOB, "ck1"))
 
 
 def copy_checkpoint(path, folder):
