@@ -16,9 +16,9 @@ from dqsim.cli.main import main
 from dqsim.engine import checkpoint
 from dqsim.engine.quantum import QuantumMemory
 from dqsim.io import open_run
-from mpi_helper import run_mpi
 from run_files import same_tables
-from test_network_checkpoint import JOB as LINE_JOB, TABLES, copy_checkpoint, run_with_checkpoints
+from test_network_checkpoint import (JOB as LINE_JOB, TABLES, copy_checkpoint, resumed_on_one_and_two_ranks,
+                                     run_with_checkpoints)
 from test_reliability import resign
 
 NUM_NODES = 256
@@ -61,12 +61,7 @@ def test_a_checkpoint_lists_only_the_touched_qubits(decaying_line):
 def test_a_resume_with_the_touched_qubits_gives_the_uninterrupted_tables(decaying_line, tmp_path):
     out, middle = decaying_line
     full = open_run(out)
-    assert main(["resume", str(copy_checkpoint(middle, tmp_path / "a")), "-o", str(tmp_path / "r1.h5"),
-                 "--quiet"]) == 0
-    same_tables(full, open_run(tmp_path / "r1.h5"), TABLES)
-    run_mpi(2, ["-m", "mpi4py", "-m", "dqsim", "resume", str(copy_checkpoint(middle, tmp_path / "b")), "-o",
-                str(tmp_path / "r2.h5"), "--quiet"])
-    same_tables(full, open_run(tmp_path / "r2.h5"), TABLES)
+    resumed_on_one_and_two_ranks(full, middle, tmp_path)
 
     dropped = copy_checkpoint(middle, tmp_path / "c")  # every touch forgotten: the idle noise is not the same
     _rewrite_touches(dropped, {checkpoint.LAST_TOUCHED: np.zeros(0, dtype=checkpoint.LAST_TOUCHED_DTYPE)})

@@ -61,6 +61,17 @@ def sparse_line(tmp_path_factory):
     return (folder, *run_with_checkpoints(folder, JOB, "ck1"))
 
 
+def resumed_on_one_and_two_ranks(full, middle, tmp_path):
+    """Resume (copies of) the checkpoint ``middle`` on one rank in this process and on two under mpiexec: each
+    must give ``full``'s tables."""
+    assert main(["resume", str(copy_checkpoint(middle, tmp_path / "a")), "-o", str(tmp_path / "r1.h5"),
+                 "--quiet"]) == 0
+    same_tables(full, open_run(tmp_path / "r1.h5"), TABLES)
+    run_mpi(2, ["-m", "mpi4py", "-m", "dqsim", "resume", str(copy_checkpoint(middle, tmp_path / "b")), "-o",
+                str(tmp_path / "r2.h5"), "--quiet"])
+    same_tables(full, open_run(tmp_path / "r2.h5"), TABLES)
+
+
 def copy_checkpoint(path, folder):
     folder.mkdir(parents=True, exist_ok=True)
     for file in path.parent.glob(path.name[:-len(".h5")] + ".*"):
@@ -84,13 +95,7 @@ def test_a_sparse_checkpoint_resumes_on_1_and_2_ranks_to_the_uninterrupted_table
     bench/results/network-checkpoint-vm-20261207.md)."""
     _folder, out, ckpts = sparse_line
     full = open_run(out)
-    middle = ckpts[len(ckpts) // 2]
-    assert main(["resume", str(copy_checkpoint(middle, tmp_path / "a")), "-o", str(tmp_path / "r1.h5"),
-                 "--quiet"]) == 0
-    same_tables(full, open_run(tmp_path / "r1.h5"), TABLES)
-    run_mpi(2, ["-m", "mpi4py", "-m", "dqsim", "resume", str(copy_checkpoint(middle, tmp_path / "b")), "-o",
-                str(tmp_path / "r2.h5"), "--quiet"])
-    same_tables(full, open_run(tmp_path / "r2.h5"), TABLES)
+    resumed_on_one_and_two_ranks(full, ckpts[len(ckpts) // 2], tmp_path)
 
 
 def test_a_damaged_node_record_is_refused_in_one_line_naming_the_node(sparse_line, tmp_path, capsys):
