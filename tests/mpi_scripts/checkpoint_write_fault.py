@@ -19,7 +19,8 @@ from dqsim.io import sharded
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
 
-import two_rank_stops
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # a sibling script, also when pytest imports this one
+import two_rank_stops  # noqa: E402
 
 
 def full_disk(*args, **kwargs):
