@@ -294,8 +294,12 @@ class ChainSection(Section):
             age_ps += max(herald + (2 if first else 3) * delay + (3 if first else 4) * c, source)
         age_ps += herald + c + (delay + c if self.purification_rounds else 0)
         if level is None:
-            level = (links.bit_length() - 1) if self.swapping == "nested" else 1
+            level = self._top_level(links)
         return age_ps + sum(2 ** (upper - 2) * delay + c for upper in range(2, level + 1))
+
+    def _top_level(self, links: int) -> int:
+        """The swap level of the chain's last repeater: log2(links) with nested swapping, else 1."""
+        return (links.bit_length() - 1) if self.swapping == "nested" else 1
 
     def _pumping_success(self, link: LinkSpec) -> tuple[float, ...]:
         """Success probability of each pumping round of Werner pairs of the link's fidelity ``F``, memories and
@@ -353,16 +357,16 @@ class ChainSection(Section):
         if links == 1:
             return cutoff_pass_probability(p, spare(self._least_swap_age_ps(link)), 0, rounds,
                                            self._pumping_success(link))
-        top = (links.bit_length() - 1) if self.swapping == "nested" else 1
+        ages_ps = [self._least_swap_age_ps(link, links, level) for level in range(1, self._top_level(links) + 1)]
         estimate = 1.0
-        for level in range(1, top + 1):
+        for level, age_ps in enumerate(ages_ps, start=1):
             count = links >> level if self.swapping == "nested" else links - 1
-            estimate *= cutoff_pass_probability(p, spare(self._least_swap_age_ps(link, links, level)), count, rounds)
+            estimate *= cutoff_pass_probability(p, spare(age_ps), count, rounds)
         if rounds:
             kept = math.prod(self._pumping_success(link))
             c = self.node_spec().classical_processing_delay_ps
-            redo_ps = self._least_swap_age_ps(link, links, 1) + 2 * (link.delay_ps + c)
-            top_ps = self._least_swap_age_ps(link, links)
+            redo_ps = ages_ps[0] + 2 * (link.delay_ps + c)
+            top_ps = ages_ps[-1]
             link_pass, term = kept, kept  # f failed turns before the one that passes: S·∏_(i<=f) (1 − S)·w_i
             for failures in range(1, MAX_ESTIMATED_FAILURES + 1):
                 left = spare(top_ps + failures * redo_ps)

@@ -570,6 +570,10 @@ class _NodeRun:
     #: too, as ``abandoned``.)
     epochs: dict | None = None
 
+    def epoch(self, side) -> int:
+        """How many times ``side``'s link was made again in the current chain attempt (:attr:`epochs`; 0)."""
+        return 0 if self.epochs is None else self.epochs.get(side, 0)
+
     def pop_early(self, key):
         """The oldest event of attempt ``key`` that came early, removed; ``None`` if there is none."""
         early = self.early.get(key)
@@ -630,7 +634,7 @@ class LinkSide:
         self.peer_qubit = None            # its other memory (initiator)
         self.pair_attempts = self.pair_created_ps = self.pair_herald_ps = 0
         self.until_ps = 0                 # end of the wait for the source (initiator)
-        self.serial = self.successes = 0
+        self.successes = 0
         self.attempts, self.pairs, self.failures = carried  # (the link's earlier makings in this attempt)
         self.serial = epoch * _EPOCH_SERIALS
         self.created_ps = 0               # emission of the kept pair
@@ -735,8 +739,7 @@ class LinkSide:
         since it started."""
         if run.current != self.key:
             return True
-        epochs = run.epochs
-        return epochs is not None and epochs.get(self.side, 0) != self.__dict__.get("epoch", 0)
+        return run.epochs is not None and run.epoch(self.side) != self.__dict__.get("epoch", 0)
 
     def _start_pair(self, ctx) -> None:
         """Start an elementary pair into ``self.qubit``; the memory is reset when reserved."""
@@ -1027,7 +1030,7 @@ class ChainNode:
                     continue
                 if kind == "linked":
                     side, created_ps, *making = data
-                    if making and making[0] != (run.epochs or {}).get(side, 0):
+                    if making and making[0] != run.epoch(side):
                         continue  # (a link made again since: "link" pumping cut-off)
                     linked[side] = created_ps
                     # (pumped: timed from its "kept" event on; a node saved before those were sent times it here)
@@ -1036,7 +1039,7 @@ class ChainNode:
                         ctx.spawn(self.alarm(max(0, created_ps + cutoff - ctx.now_ps), (pair_index, attempt), side))
                 elif kind == "kept":  # pumping: the kept pair's cut-off runs while it is pumped
                     side, created_ps, *making = data
-                    if making and making[0] != (run.epochs or {}).get(side, 0):
+                    if making and making[0] != run.epoch(side):
                         continue
                     kept = self.__dict__.setdefault("kept", {})  # (a node saved before pumped pairs were timed)
                     if created_ps is None:
@@ -1055,14 +1058,14 @@ class ChainNode:
                     born = linked.get(side) if side in linked else self.__dict__.get("kept", {}).get(side)
                     if not self.swapped and born is not None and ctx.now_ps >= born + chain.cutoff_ps:
                         if chain.pumping_cutoff == "link" and side not in linked:  # still pumped: its link alone
-                            self._relink(ctx, side, (run.epochs or {}).get(side, 0) + 1, tell=True)
+                            self._relink(ctx, side, run.epoch(side) + 1, tell=True)
                             continue
                         _abandon(ctx, chain, (pair_index, attempt), side)
                         self._next_attempt(ctx)
                         continue
                 elif kind == "relink":  # the link's other end cut its kept pair while pumped ("link" cut-off)
                     side, making = data
-                    if making > (run.epochs or {}).get(side, 0):
+                    if making > run.epoch(side):
                         if self.swapped and side in linked:  # (pumped here at the cut's instant, and swapped)
                             _abandon(ctx, chain, (pair_index, attempt), side)
                             self._next_attempt(ctx)
