@@ -25,9 +25,9 @@ import time
 import numpy as np
 
 from dqsim.engine import Simulator
-from dqsim.jobs.qkd import METRES_HINT_KM
 from dqsim.engine import checkpoint
 from dqsim.engine.process import ResumableProcess
+from dqsim.jobs.qkd import METRES_HINT_KM
 from dqsim.network import raman
 from dqsim.network.detectors import dark_count_probability, dead_time_pulses
 from dqsim.network.link import LinkSpec
@@ -601,8 +601,6 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                            f"both ends at {r[5] / 1e9:.4g} ms")
     stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
-
-
 
 
 def _loss_hint(distance_km: float, transmittance: float, pulses: int) -> str:

@@ -295,11 +295,15 @@ class LdpcCode:
         """``H·bits mod 2`` (uint8, one per check)."""
         return np.bitwise_xor.reduceat(np.asarray(bits, dtype=np.uint8)[self.edge_var], self.check_start[:-1])
 
+    def edge_check(self) -> np.ndarray:
+        """The check of each edge (edges in check order, as :attr:`edge_var` lists their columns)."""
+        return np.repeat(np.arange(self.num_checks), np.diff(self.check_start))
+
     def columns(self, which: np.ndarray) -> np.ndarray:
         """H's columns ``which`` as a dense bool matrix (``num_checks × len(which)``)."""
         where = np.full(self.num_bits, -1, dtype=np.int64)
         where[np.asarray(which, dtype=np.int64)] = np.arange(len(which))
-        edge_check = np.repeat(np.arange(self.num_checks), np.diff(self.check_start))
+        edge_check = self.edge_check()
         picked = where[self.edge_var] >= 0
         out = np.zeros((self.num_checks, len(which)), dtype=bool)
         out[edge_check[picked], where[self.edge_var[picked]]] = True
@@ -558,7 +562,7 @@ def untainted_first(code: LdpcCode, order: np.ndarray) -> np.ndarray:
     """
     n = code.num_bits
     degree = np.diff(code.check_start)
-    edge_check = np.repeat(np.arange(code.num_checks), degree)
+    edge_check = code.edge_check()
     by_column = np.argsort(code.edge_var, kind="stable")
     column_start = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(code.edge_var, minlength=n), out=column_start[1:])
@@ -567,9 +571,9 @@ def untainted_first(code: LdpcCode, order: np.ndarray) -> np.ndarray:
     candidates = order[np.argsort(near[order], kind="stable")]
     touched = np.zeros(code.num_checks, dtype=bool)      # a check next to a chosen column
     chosen = []
-    starts, checks = column_start.tolist(), checks_of
+    starts = column_start.tolist()
     for v in candidates.tolist():
-        mine = checks[starts[v]:starts[v + 1]]
+        mine = checks_of[starts[v]:starts[v + 1]]
         if not touched[mine].any():
             chosen.append(v)
             touched[mine] = True
