@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import shutil
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "tests" / "mpi_scripts"
 
 
 def mpiexec_path() -> str | None:
@@ -76,7 +78,8 @@ def run_mpi_placements(configs, script: str, folder, *, shared_prefix: str | Non
 def run_placement_checks(checks: dict, folder, *, timeout_s: float = 300) -> dict:
     """Several placement check scripts (:func:`run_mpi_placements`) in one launch per rank count
     (tests/mpi_scripts/run_checks.py): ``checks`` is ``{script name under tests/mpi_scripts: (configs,
-    shared_prefix)}``, each script's ``main(OUT.npz, [PLACEMENT...])`` run in turn on every rank of a launch.
+    shared_prefix)}``, each script's ``main(OUT.npz, [PLACEMENT...])`` run in turn on every rank of a launch
+    (those of 1 rank in this process, :func:`run_check_here`).
     Returns ``{script name: {(num_ranks, placement): {name: array}}}``.
     """
     out = {name: {} for name in checks}
@@ -88,7 +91,10 @@ def run_placement_checks(checks: dict, folder, *, timeout_s: float = 300) -> dic
                 path = Path(folder) / f"{name}-r{num_ranks}.npz"
                 args += ["+".join([name, *(placement or "default" for placement in placements)]), str(path)]
                 runs.append((name, shared_prefix, placements, path))
-        if len(runs) == 1:  # the script itself
+        if num_ranks == 1:  # what the 1-rank launch would run, in this process
+            for name, _, placements, path in runs:
+                run_check_here(name, str(path), [p or "default" for p in placements])
+        elif len(runs) == 1:  # the script itself
             name, _, placements, path = runs[0]
             run_mpi(num_ranks, [f"tests/mpi_scripts/{name}.py", str(path), *(p or "default" for p in placements)],
                     timeout_s=timeout_s)
@@ -102,6 +108,25 @@ def run_placement_checks(checks: dict, folder, *, timeout_s: float = 300) -> dic
                 out[name][(num_ranks, placement)] = {**{key.removeprefix(prefix): value for key, value in
                                                         arrays.items() if key.startswith(prefix)}, **shared}
     return out
+
+
+def run_check_here(name: str, *args) -> None:
+    """``main(*args)`` of the check script ``tests/mpi_scripts/NAME.py`` on one rank in this process: what a
+    1-rank launch of it (or of tests/mpi_scripts/run_checks.py) runs, without an interpreter to start and dqsim to
+    import. ``DQSIM_BACKEND`` is the launches' (:func:`child_env`) while it runs; an error fails the test. The
+    scripts' folder goes on ``sys.path`` (last), as run_checks.py puts it (first): they import each other."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.append(str(SCRIPTS))
+    module = importlib.import_module(f"mpi_scripts.{name}")
+    saved = os.environ.get("DQSIM_BACKEND")
+    os.environ["DQSIM_BACKEND"] = child_env()["DQSIM_BACKEND"]
+    try:
+        module.main(*args)
+    finally:
+        if saved is None:
+            os.environ.pop("DQSIM_BACKEND", None)
+        else:
+            os.environ["DQSIM_BACKEND"] = saved
 
 
 def run_command(cmd: list[str], *, timeout_s: float, cwd=None, check: bool = True,

@@ -8,6 +8,7 @@ inside functions count as much as those at the top.
 """
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -49,10 +50,11 @@ def imports(path: Path):
                 yield node.lineno, module
 
 
+@functools.lru_cache(maxsize=None)
 def all_imports():
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for line, module in imports(path):
-            yield path, f"{path.relative_to(ROOT)}:{line}", module
+    """``(path, "file:line", module)`` of every import in dqsim, parsed once for all the tests of this file."""
+    return tuple((path, f"{path.relative_to(ROOT)}:{line}", module)
+                 for path in sorted(PACKAGE.rglob("*.py")) for line, module in imports(path))
 
 
 def test_the_layer_table_covers_every_part():

@@ -38,6 +38,9 @@ D_PS = propagation_delay_ps(20.0, 1.468)  # 20 km
 T_PS = 100_000_000                        # a block of 1e5 pulses at 1 GHz
 SMALL = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=200000", "--set", "qkd.block_pulses=100000",
          "--set", "qkd.batch_pulses=50000", "--set", "qkd.link.distance_km=20.0"]
+#: The Cascade job of the blocks that collide at 1 Mbit/s (1 and 2 ranks).
+CASCADE = [*SMALL, "--set", "qkd.pulses=400000", "--set", 'qkd.error_correction="cascade"',
+           "--set", "qkd.classical_bit_rate_hz=1e6"]
 K_PS = (T_PS + 3_000_000, 500_000)        # the two blocks' key messages, ps
 A_PS = (2_000_000, 700_000)               # their acknowledgements, ps
 
@@ -152,16 +155,13 @@ def test_a_block_s_message_lengths_follow_from_its_counts():
         [report_bits_formula(100_000, k) for k in (0, 100, 6_000, 100_000)] == [0, 1_800, 106_000, 100_000]
 
 
-def test_colliding_cascade_blocks_wait_the_same_on_one_and_two_ranks(tmp_path):
+def test_colliding_cascade_blocks_wait_the_same_on_one_and_two_ranks(tmp_path, two_rank_runs):
     """Cascade at 1 Mbit/s (messages of some 0.1 ms against 0.1 ms blocks): some blocks' messages wait for
     another block's (their key phase is longer than their own crossings, messages and tags, the closed form of
     a block alone), and the tables are the same on two ranks (Alice's and Bob's ends on different ranks, each
-    keeping its own direction's queue)."""
-    job = [*SMALL, "--set", "qkd.pulses=400000", "--set", 'qkd.error_correction="cascade"',
-           "--set", "qkd.classical_bit_rate_hz=1e6"]
-    run_here(["run", *job, "-o", str(tmp_path / "one.h5"), "--quiet"])
-    run_mpi(2, ["-m", "dqsim", "run", *job, "-o", str(tmp_path / "two.h5"), "--quiet"], timeout_s=180)
-    one, two = open_run(tmp_path / "one.h5"), open_run(tmp_path / "two.h5")
+    keeping its own direction's queue; the 2-rank run is the first of :func:`two_rank_runs`' launch)."""
+    run_here(["run", *CASCADE, "-o", str(tmp_path / "one.h5"), "--quiet"])
+    one, two = open_run(tmp_path / "one.h5"), open_run(two_rank_runs / "cascade-two.h5")
     for name in ("blocks", "links", "end_to_end"):
         a, b = one.table(name), two.table(name)
         for field in a.dtype.names:
@@ -181,36 +181,60 @@ CHAIN = ["jobs/qkd_trusted_chain.toml", "--set", "qkd.network.num_nodes=4", "--s
 RANK_TABLES = ["blocks", "links", "end_to_end", "relay_links", "timeline"]
 
 
-def test_every_message_on_the_channel_gives_the_same_tables_on_1_2_4_ranks_and_after_a_resume(tmp_path):
-    """A 3-link trusted chain, Cascade at 1e7 bit/s with a tag on every message (reports, sifting, estimation
-    and the relay's announcements queue, on every link): the tables of 2 and 4 ranks, and of 4 and 2 ranks
-    resumed from a 1-rank checkpoint taken while a block of link 0 is between its sifting answer and its key
-    message (its result worked out, its estimation message on the channel) and one taken in Cascade's rounds,
-    are those of 1 rank, bit for bit."""
-    from run_files import checkpoints, node_record_bytes, same_tables
+@pytest.fixture(scope="module")
+def chain_run(tmp_path_factory):
+    """The chain on one rank with a checkpoint every simulated ms: its folder, and by phase (``"estimate"``,
+    ``"cascade"``) the first checkpoint taken while a block of link 0 was in it (both must be there)."""
+    from run_files import checkpoints, node_record_bytes
 
-    folder = tmp_path / "ck"
+    folder = tmp_path_factory.mktemp("chain")
     run_here(["run", *CHAIN, "--set", "checkpoint.every_sim_s=0.001", "--set", "checkpoint.keep=100",
-              "--set", f'checkpoint.directory="{folder}"', "-o", str(tmp_path / "one.h5"), "--quiet"])
-    one = open_run(tmp_path / "one.h5")
+              "--set", f'checkpoint.directory="{folder / "ck"}"', "-o", str(folder / "one.h5"), "--quiet"])
     phases = {}
-    for path in checkpoints(folder):
+    for path in checkpoints(folder / "ck"):
         record = pickle.loads(node_record_bytes(path, 0))
         for handle in record["processes"][1:]:
             if handle.process is not None and not handle.done:
                 phases.setdefault(handle.process.phase, path)
     assert "estimate" in phases and "cascade" in phases, sorted(phases)
+    return folder, phases
+
+
+@pytest.fixture(scope="module")
+def two_rank_runs(tmp_path_factory, chain_run):
+    """One 2-rank launch (tests/mpi_scripts/dqsim_runs.py) for both multi-rank tests: the Cascade job of
+    :func:`test_colliding_cascade_blocks_wait_the_same_on_one_and_two_ranks` (``cascade-two.h5``), then the
+    chain (``two.h5``) and the resume of its 1-rank checkpoint taken in Cascade's rounds (``two-resumed.h5``).
+    Its folder."""
+    folder = tmp_path_factory.mktemp("two")
+    _, phases = chain_run
+    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "run", *CASCADE, "-o", str(folder / "cascade-two.h5"), "--quiet",
+                "--then", "run", *CHAIN, "-o", str(folder / "two.h5"), "--quiet",
+                "--then", "resume", str(phases["cascade"]), "-o", str(folder / "two-resumed.h5"), "--quiet"],
+            cwd=ROOT, timeout_s=360)
+    return folder
+
+
+def test_every_message_on_the_channel_gives_the_same_tables_on_1_2_4_ranks_and_after_a_resume(tmp_path, chain_run,
+                                                                                            two_rank_runs):
+    """A 3-link trusted chain, Cascade at 1e7 bit/s with a tag on every message (reports, sifting, estimation
+    and the relay's announcements queue, on every link): the tables of 2 and 4 ranks, and of 4 and 2 ranks
+    resumed from a 1-rank checkpoint taken while a block of link 0 is between its sifting answer and its key
+    message (its result worked out, its estimation message on the channel) and one taken in Cascade's rounds,
+    are those of 1 rank, bit for bit."""
+    from run_files import same_tables
+
+    folder, phases = chain_run
+    one = open_run(folder / "one.h5")
     blocks = one.table("blocks")
     crossings = [2 * propagation_delay_ps(float(km), 1.468) for km in blocks["distance_km"]]
     assert (blocks["time_estimation_ps"] > crossings).all()  # the sifting and estimation bits (2d before)
     run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", "run", *CHAIN, "-o", str(tmp_path / "four.h5"), "--quiet",
                 "--then", "resume", str(phases["estimate"]), "-o", str(tmp_path / "four-resumed.h5"), "--quiet"],
             cwd=ROOT, timeout_s=300)
-    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "run", *CHAIN, "-o", str(tmp_path / "two.h5"), "--quiet",
-                "--then", "resume", str(phases["cascade"]), "-o", str(tmp_path / "two-resumed.h5"), "--quiet"],
-            cwd=ROOT, timeout_s=300)
-    for name in ("four", "four-resumed", "two", "two-resumed"):
-        same_tables(one, open_run(tmp_path / f"{name}.h5"), RANK_TABLES)
+    for path in (tmp_path / "four.h5", tmp_path / "four-resumed.h5", two_rank_runs / "two.h5",
+                 two_rank_runs / "two-resumed.h5"):
+        same_tables(one, open_run(path), RANK_TABLES)
 
 
 def test_the_tags_on_the_channel_are_the_tags_whose_key_is_counted():

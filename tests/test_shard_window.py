@@ -18,15 +18,43 @@ from mpi_helper import run_mpi
 MODES = ("1", "slots", "0")
 
 
-@pytest.fixture(scope="module", params=[2, 4])
-def both_checks(request, tmp_path_factory):
-    """The arrays of shard_window_check.py and then shard_window_life.py (which leaves windows alive at exit: last)
-    on 2 and 4 ranks, in one launch per rank count (tests/mpi_scripts/run_checks.py): ``(check, life)``."""
+#: ``DQSIM_SHARED_EXCHANGE`` of :func:`test_run_header_names_the_exchange_path_and_results_match`'s runs and the
+#: path each run's header names.
+HEADER_PATHS = (("1", "in place in a shared-memory window"), ("slots", "shared-memory slots"), ("0", "MPI messages"))
+
+
+@pytest.fixture(scope="module")
+def launches(tmp_path_factory):
+    """One launch per rank count (tests/mpi_scripts/run_checks.py): on 2 ranks first the three ``dqsim run`` of
+    :func:`test_run_header_names_the_exchange_path_and_results_match` (tests/mpi_scripts/dqsim_runs.py, each with its
+    own ``DQSIM_SHARED_EXCHANGE``, read when a run makes its register), then on 2 and 4 ranks shard_window_check.py
+    and shard_window_life.py (which leaves windows alive at exit: last; both set ``DQSIM_SHARED_EXCHANGE``
+    themselves). ``{ranks: (check arrays, life arrays)}``, and under ``"header"`` the folder of the runs and the
+    2-rank launch's completed process."""
     folder = tmp_path_factory.mktemp("shard_window")
-    check, life = folder / f"check{request.param}.npz", folder / f"life{request.param}.npz"
-    run_mpi(request.param, ["tests/mpi_scripts/run_checks.py", "shard_window_check", str(check),
-                            "shard_window_life", str(life)], timeout_s=600)
-    return {**np.load(check), "ranks": request.param}, dict(np.load(life))
+    job = folder / "job.toml"
+    job.write_text(CIRCUIT_JOB)
+    lines = []
+    for mode, _ in HEADER_PATHS:
+        lines += [*(["--then"] if lines else []), f"@env:DQSIM_SHARED_EXCHANGE={mode}", "run", str(job), "-o",
+                  str(folder / f"run_{mode}.h5")]
+    out = {}
+    for ranks in (2, 4):
+        check, life = folder / f"check{ranks}.npz", folder / f"life{ranks}.npz"
+        header = ["+".join(["dqsim_runs", *lines]), str(folder / "runs.txt")] if ranks == 2 else []
+        done = run_mpi(ranks, ["tests/mpi_scripts/run_checks.py", *header, "shard_window_check", str(check),
+                               "shard_window_life", str(life)], timeout_s=600)
+        out[ranks] = {**np.load(check), "ranks": ranks}, dict(np.load(life))
+        if header:
+            out["header"] = folder, done
+    return out
+
+
+@pytest.fixture(params=[2, 4])
+def both_checks(request, launches):
+    """The arrays of shard_window_check.py and shard_window_life.py on 2 and 4 ranks (:func:`launches`):
+    ``(check, life)``."""
+    return launches[request.param]
 
 
 @pytest.fixture
@@ -104,25 +132,19 @@ save_state = true
 """
 
 
-def test_run_header_names_the_exchange_path_and_results_match(tmp_path):
+def test_run_header_names_the_exchange_path_and_results_match(launches):
     """``dqsim run`` on 2 ranks says how exchanges travel; the window and slot runs write the same results. The
-    three runs in one launch (tests/mpi_scripts/dqsim_runs.py), each with its own ``DQSIM_SHARED_EXCHANGE``
-    (read when a run makes its register)."""
+    three runs in one launch (the 2-rank one of :func:`launches`), each with its own ``DQSIM_SHARED_EXCHANGE``."""
     from dqsim.io import open_run
 
-    job = tmp_path / "job.toml"
-    job.write_text(CIRCUIT_JOB)
-    paths = (("1", "in place in a shared-memory window"), ("slots", "shared-memory slots"), ("0", "MPI messages"))
-    lines = []
-    for mode, _ in paths:
-        lines += [*(["--then"] if lines else []), f"@env:DQSIM_SHARED_EXCHANGE={mode}", "run", str(job), "-o",
-                  str(tmp_path / f"run_{mode}.h5")]
-    done = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=300)
+    folder, done = launches["header"]
+    paths = HEADER_PATHS
     headers = [line.split("): ", 1)[1] for line in done.stdout.splitlines() if line.startswith("dqsim run ")]
     assert headers == [f"2 rank(s), numpy:cpu, complex128; exchanges: {words}" for _, words in paths], done.stdout
+    assert (folder / "runs.txt").read_text() == "3\n"
     runs = {}
     for mode, words in paths:
-        runs[mode] = open_run(tmp_path / f"run_{mode}.h5")
+        runs[mode] = open_run(folder / f"run_{mode}.h5")
         assert runs[mode].attrs["exchange_path"] == words
     for mode in ("slots", "0"):
         np.testing.assert_array_equal(runs["1"].state(), runs[mode].state())

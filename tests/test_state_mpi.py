@@ -8,7 +8,7 @@ subprocess with a timeout); the saved results must equal the reference within
 import numpy as np
 import pytest
 
-from mpi_helper import run_mpi_arrays
+from mpi_helper import run_check_here, run_mpi_arrays
 from mpi_scripts.state_check import random_ops
 from reference import run_ops
 
@@ -20,7 +20,11 @@ def results(tmp_path_factory):
     out = {}
     folder = tmp_path_factory.mktemp("state_mpi")
     for n in RANKS:
-        out[n] = run_mpi_arrays(n, "tests/mpi_scripts/state_check.py", folder / f"ranks{n}.npz", timeout_s=240)
+        if n == 1:  # the script's main in this process (no interpreter to start)
+            run_check_here("state_check", str(folder / "ranks1.npz"))
+            out[n] = dict(np.load(folder / "ranks1.npz"))
+        else:
+            out[n] = run_mpi_arrays(n, "tests/mpi_scripts/state_check.py", folder / f"ranks{n}.npz", timeout_s=240)
     return out
 
 

@@ -1,6 +1,7 @@
 """Several ``dqsim`` command lines in one launch (one interpreter start and import per rank, not one per run).
 
 Usage: python dqsim_runs.py ARGS... [--then ARGS...]...
+(or, among other checks: python run_checks.py dqsim_runs+ARG+ARG... OUT ..., the ``ARG`` items without ``+``)
 
 Each ``ARGS`` runs in turn on every rank through :func:`dqsim.cli.console_main`, as ``python -m dqsim ARGS``
 would; the script ends with the first exit status other than the line's expected one (the runs after it are not
@@ -72,10 +73,23 @@ def expected_status(args: list[str]) -> tuple[int, list[str]]:
     return expected, args
 
 
-if __name__ == "__main__":
-    for line in command_lines(sys.argv[1:]):
+def run_lines(argv: list[str]) -> None:
+    """Each command line of ``argv`` in turn; SystemExit at the first that ends with another status than its own."""
+    for line in command_lines(argv):
         expected, args = expected_status(line)
         status = console_main(with_checkpoints(args))
         if status != expected:
             raise SystemExit(status or f"dqsim {' '.join(args)} ended with status 0, not {expected}")
+
+
+def main(out_path, items):
+    """The command lines of ``items`` (``argv`` cut into the ``+ITEM`` arguments of tests/mpi_scripts/run_checks.py;
+    no item may hold a ``+``) in a launch of other checks; ``out_path`` gets how many lines ran (rank 0)."""
+    run_lines(items)
+    if comm.init().rank == 0:
+        Path(out_path).write_text(f"{len(command_lines(items))}\n")
+
+
+if __name__ == "__main__":
+    run_lines(sys.argv[1:])
     raise SystemExit(0)
