@@ -192,7 +192,18 @@ def _network_lines(job) -> list[str]:
     return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
             f"measured ~{topology.bytes_per_node(num_nodes, num_links) / 1000:g} kB per node and "
             f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{table}), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of "
-            "Python and its libraries"]
+            "Python and its libraries"] + _edges_file_lines(section)
+
+
+def _edges_file_lines(section) -> list[str]:
+    """What a ``[network].edges_file`` gave: its nodes and links and its SHA-256, which the checkpoints' prefix
+    counts (:func:`dqsim.jobs.config_sha256`: an edited file starts a run of its own and is refused on resume)."""
+    if getattr(section, "edges_file", None) is None:
+        return []
+    own = section.num_links_with_own_length()
+    return [f"edges file: {section.edges_file}: {section.resolved_num_nodes():,} nodes, "
+            f"{section.num_links():,} links ({own:,} with their own distance_km), SHA-256 "
+            f"{jobs.file_sha256(section.edges_file)[:16]}... (in the checkpoint prefix's hash)"]
 
 
 def _fidelity_check_lines(job, terminal: bool) -> list[str]:
