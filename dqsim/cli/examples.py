@@ -1,4 +1,4 @@
-"""``dqsim examples [DIR]``: copy the example job files (and the QASM circuits they read) into DIR.
+"""``dqsim examples [DIR]``: copy the example job files (and the QASM circuits and edge lists they read) into DIR.
 
 The jobs come with the package (``dqsim.example_jobs``, installed from the
 repository's ``jobs/`` folder, see setup.py); in a source checkout that is
@@ -24,7 +24,7 @@ EXIT_BAD_INPUT = 2
 EXAMPLES_PACKAGE = "dqsim.example_jobs"
 #: Where ``dqsim examples`` copies to when no folder is given.
 DEFAULT_DIR = "dqsim-examples"
-_SUFFIXES = (".toml", ".qasm")
+_SUFFIXES = (".toml", ".qasm", ".csv")
 
 
 def example_files() -> dict[str, Path]:

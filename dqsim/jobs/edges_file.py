@@ -120,6 +120,7 @@ def parse_edges_text(text: str) -> EdgeList:
             ...
         dqsim.jobs.edges_file.EdgesFileError: 'b,a': repeats the link of line 1 (a link joins two nodes once)
     """
+    text = text.removeprefix("\ufeff")  # (a byte-order mark, as editors on Windows write one)
     index: dict[str, int] = {}
     ends = array("q")  # (8 bytes an end, where a list held an int object of 28 more for each)
     lines = array("q")

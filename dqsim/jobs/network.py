@@ -289,6 +289,8 @@ class NetworkSection(Section):
             self._check_graph()
         except ConfigError as exc:
             message = re.sub(r"^\w+: ", "", str(exc))
+            if self.topology == "edges" and self.edges_file is not None:
+                message = f"{self.edges_file}: {message}"
             raise job_error(message, key=(self._edges_key() if self.topology == "edges" else "topology",)) from None
         return self
 
@@ -328,14 +330,13 @@ class NetworkSection(Section):
         if self.topology != "edges":
             pass
         elif self.edges is None and self.edges_file is None:
-            raise job_error('required with topology = "edges" (the links inline; or edges_file, a file of them)',
-                            key=("edges",), missing=True)
+            raise job_error('required with topology = "edges", or edges_file instead', key=("edges",), missing=True)
         elif self.edges is not None and self.edges_file is not None:
             raise job_error("give the links once: edges (inline) or edges_file, not both",
                             key=("edges_file",), value=self.edges_file, has_value=True)
         elif self.node_names is None and self.edges is not None:
-            raise job_error('required with topology = "edges" and inline edges (with edges_file: the file\'s '
-                            "names unless given)", key=("node_names",), missing=True)
+            raise job_error('required with topology = "edges" and inline edges; an edges_file names its own nodes',
+                            key=("node_names",), missing=True)
         if self.topology == "ring" and self.num_nodes < _MIN_RING_NODES:
             raise job_error(f'must be >= {_MIN_RING_NODES} for topology = "ring" '
                             f"(allowed {_MIN_RING_NODES}..{MAX_SPARSE_NETWORK_NODES})",
@@ -393,7 +394,7 @@ class NetworkSection(Section):
     def _inline_edges(self) -> EdgeList:
         """The links of ``edges``, checked one by one (the first bad one refused, naming its index)."""
         known = self.node_names
-        index = {name: i for i, name in enumerate(known)}
+        position = {name: i for i, name in enumerate(known)}
         seen: dict[frozenset[str], int] = {}
         for index, edge in enumerate(self.edges):
             key = ("edges", index)
@@ -405,7 +406,7 @@ class NetworkSection(Section):
                 if not isinstance(name, str):
                     raise job_error(f"expected a node name (a string), got {toml_repr(name)}",
                                     key=key + (end,))
-                if name not in index:
+                if name not in position:
                     shown = one_of(known[:_MAX_NAMES_SHOWN])
                     if len(known) > _MAX_NAMES_SHOWN:
                         shown += f", ... ({len(known) - _MAX_NAMES_SHOWN} more)"
@@ -427,7 +428,7 @@ class NetworkSection(Section):
                 if not (0 < distance_km < math.inf):
                     raise job_error("must be a distance in km > 0 (finite)",
                                     key=key + (2,), value=distance_km, has_value=True)
-        ends = np.array([(index[edge[0]], index[edge[1]]) for edge in self.edges], dtype=np.int32).reshape(-1, 2)
+        ends = np.array([(position[edge[0]], position[edge[1]]) for edge in self.edges], dtype=np.int32).reshape(-1, 2)
         distances = None
         if any(len(edge) == 3 for edge in self.edges):
             distances = np.array([float(edge[2]) if len(edge) == 3 else math.nan for edge in self.edges])
@@ -446,14 +447,14 @@ class NetworkSection(Section):
         path = self.edges_file
         try:
             edges = read_edges_file(path, file_sha256(path))
-        except EdgesFileError as exc:
-            where = f"line {exc.line}: " if exc.line else ""
-            raise job_error(where + exc.message, key=("edges_file",), value=path, has_value=True) from None
+        except EdgesFileError as exc:  # (the path in the message: a value is cut short where it is long)
+            where = f"{path} line {exc.line}: " if exc.line else f"{path}: "
+            raise job_error(where + exc.message, key=("edges_file",)) from None
         except ConfigError as exc:  # (unreadable)
             raise job_error(str(exc), key=("edges_file",)) from None
         if len(edges.names) > MAX_EDGES_NETWORK_NODES:
-            raise job_error(f"names {len(edges.names):,} nodes; topology = \"edges\" allows at most "
-                            f"{MAX_EDGES_NETWORK_NODES:,}", key=("edges_file",), value=path, has_value=True)
+            raise job_error(f"{path} names {len(edges.names):,} nodes; topology = \"edges\" allows at most "
+                            f"{MAX_EDGES_NETWORK_NODES:,}", key=("edges_file",))
         if self.node_names is None:
             return edges
         return self._on_node_names(edges)
@@ -473,9 +474,8 @@ class NetworkSection(Section):
             shown = one_of(self.node_names[:_MAX_NAMES_SHOWN])
             if len(self.node_names) > _MAX_NAMES_SHOWN:
                 shown += f", ... ({len(self.node_names) - _MAX_NAMES_SHOWN} more)"
-            raise job_error(f"line {_first_line_naming(self.edges_file, name)}: unknown node {toml_repr(name)}, "
-                            f"not in node_names; known nodes: {shown}",
-                            key=("edges_file",), value=self.edges_file, has_value=True)
+            raise job_error(f"{self.edges_file} line {_first_line_naming(self.edges_file, name)}: unknown node "
+                            f"{toml_repr(name)}, not in node_names; known nodes: {shown}", key=("edges_file",))
         ends = renumber[edges.ends].astype(edges.ends.dtype)
         return EdgeList(names=tuple(self.node_names), ends=ends, distances_km=edges.distances_km)
 
