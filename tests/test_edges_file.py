@@ -238,3 +238,15 @@ def test_the_parser_raises_its_own_error_with_the_line():
     with pytest.raises(EdgesFileError) as info:
         parse_edges_text("a,b\n\nb,b\n")
     assert info.value.line == 3
+
+
+def test_a_set_edges_file_resolves_against_the_current_folder_and_is_recorded_relative_to_the_job(tmp_path,
+                                                                                                  monkeypatch):
+    job = load_here(tmp_path, job_with_file(tmp_path))
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "other.csv").write_text("a,b\nb,c\nc,d\n")
+    monkeypatch.chdir(tmp_path / "nets")
+    other = jobs.apply_overrides(job, ['network.edges_file="other.csv"'])
+    assert other.network.edges_file == str(tmp_path / "nets" / "other.csv")
+    assert other.network.node_names_list() == ["a", "b", "c", "d"]
+    assert jobs.overrides_from_job(other) == ['network.edges_file="nets/other.csv"']
