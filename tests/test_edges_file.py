@@ -104,6 +104,7 @@ def test_whitespace_comments_a_byte_order_mark_and_no_header_read_the_same():
     ("source,target\na,b\n# x\nc,c\n", r"line 4: 'c,c' links node 'c' to itself$"),
     ("a,b\nb,c\nc,b\n", r"line 3: 'c,b': repeats the link of line 2 \(a link joins two nodes once\)$"),
     ("# nothing\n", r"names 0 node\(s\) in 0 link\(s\); a network needs at least 2 nodes and a link$"),
+    ("a,b,1e30\nb,c\n", r"net\.csv: distance_km must be at most .* \(light must cross the fibre within"),
     ("a,b\nc,d\nd,e\n", r"\[network\]\.edges_file: /.*/net\.csv: the topology is disconnected: node\(s\) 'c', 'd', 'e' cannot "
                         r"reach 'a'$"),
 ])
@@ -164,6 +165,7 @@ def test_dqsim_check_shows_the_file_its_size_and_its_sha256(tmp_path, capsys):
     sha = hashlib.sha256(EDGES.encode()).hexdigest()
     assert f"# edges file: {tmp_path / 'net.csv'}: 6 nodes, 8 links (3 with their own distance_km), SHA-256 " \
            f"{sha[:16]}..." in out
+    assert "~0.4 kB for each of the 3 distinct link lengths of the edges (a LinkSpec each)" in out
 
 
 def test_inline_edges_and_the_same_edges_in_a_file_give_the_same_run(tmp_path):

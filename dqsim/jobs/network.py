@@ -356,7 +356,7 @@ class NetworkSection(Section):
         num_links = self.num_links()
         if num_links <= MAX_NETWORK_LINKS:
             return
-        need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links)
+        need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links, self.num_distinct_lengths())
         if self.topology == "edges":
             raise job_error(f"lists {num_links:,} links, about {need / 1e9:.1f} GB on every rank; allowed at most "
                             f"{MAX_NETWORK_LINKS:,}", key=(self._edges_key(),))
@@ -509,6 +509,14 @@ class NetworkSection(Section):
             return 0
         return int(np.count_nonzero(~np.isnan(self._edge_list.distances_km)))
 
+    def num_distinct_lengths(self) -> int:
+        """Number of distinct ``distance_km`` the links of ``"edges"`` give themselves, a
+        :class:`~dqsim.network.link.LinkSpec` each in the run's network (0 for the other topologies)."""
+        if self.topology != "edges" or self._edge_list.distances_km is None:
+            return 0
+        distances = self._edge_list.distances_km
+        return int(np.unique(distances[~np.isnan(distances)]).size)
+
     def node_names_list(self) -> list[str]:
         """Node names in index order: ``node_names``, or ``node0``, ``node1``, ..."""
         return list(self.node_name_sequence())
@@ -586,7 +594,7 @@ class NetworkSection(Section):
             return [link] * self._edge_list.num_links
         given = ~np.isnan(distances)
         lengths, which = np.unique(distances[given], return_inverse=True)
-        specs = [dataclasses.replace(link, distance_km=length) for length in lengths.tolist()]
+        specs = link.with_lengths(lengths.tolist())
         links = [link] * len(distances)
         for edge, spec in zip(np.flatnonzero(given).tolist(), which.reshape(-1).tolist()):
             links[edge] = specs[spec]

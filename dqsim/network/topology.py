@@ -54,6 +54,13 @@ _MAX_NAMES_IN_MESSAGE = 10
 #: counts and in its table rows), ~1.6 kB before (docs/review-scale-20261206.md).
 BYTES_PER_LINK = 36
 
+#: Bytes on every rank per distinct length the links of an ``"edges"`` network give themselves: a
+#: :class:`~dqsim.network.link.LinkSpec` each (~290 bytes), its delay, its place among the network's specs and the
+#: per-link list of them while the network is built. Measured: loading a 65,536-node Barabási–Albert edge list and
+#: building its network on 2 ranks peaked at 229 MB with a distinct length per link (131,068) against 177 MB with
+#: none, ~400 bytes a length (2026-12-07 (morning), bench/results/network-edges-file-vm-20261207.md).
+BYTES_PER_LINK_LENGTH = 400
+
 #: What a network of at least :data:`LINKS_TABLE_MIN_LINKS` links takes besides its bytes per link, bytes: fitted
 #: with :data:`BYTES_PER_LINK` to the same runs (the estimate plus ~200 MB of Python within -1 % to +4 % of their
 #: peaks); what it holds is mostly the writing rank's piece of the ``links`` table being written (its strings as
@@ -410,12 +417,13 @@ def bytes_per_node(num_nodes: int, num_links: int) -> int:
     return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
 
 
-def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
+def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes.
 
     :func:`bytes_per_node` (:data:`BYTES_PER_NODE`, or :data:`BYTES_PER_FOREST_NODE` for a tree) and
     :data:`BYTES_PER_LINK` (and :data:`LINKS_TABLE_BYTES`
-    from :data:`LINKS_TABLE_MIN_LINKS` links), all measured (not a bound): with
+    from :data:`LINKS_TABLE_MIN_LINKS` links, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths``
+    distinct lengths the links of an ``"edges"`` network give themselves), all measured (not a bound): with
     the ~200 MB of the interpreter and its libraries, within 4 % of a ``dqc``
     run's peak RSS on one rank over ``all_to_all`` networks of 600 to 2,048
     nodes (-0.2 % to +3.5 %; the writing rank of two runs 20 MB higher at 2,048
@@ -433,7 +441,8 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
         58.682
     """
     table = LINKS_TABLE_BYTES if num_links >= LINKS_TABLE_MIN_LINKS else 0
-    return num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK + table
+    return (num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK + table
+            + num_lengths * BYTES_PER_LINK_LENGTH)
 
 
 def from_edges(names: Sequence[str], edges: Iterable[tuple], *,
