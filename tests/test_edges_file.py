@@ -105,7 +105,8 @@ def test_whitespace_comments_a_byte_order_mark_and_no_header_read_the_same():
     ("a,b\nb,c\nc,b\n", r"line 3: 'c,b': repeats the link of line 2 \(a link joins two nodes once\)$"),
     ("# nothing\n", r"names 0 node\(s\) in 0 link\(s\); a network needs at least 2 nodes and a link$"),
     ("a,b,1e30\nb,c\n", r"net\.csv: distance_km must be at most .* \(light must cross the fibre within"),
-    ("a,b\nc,d\nd,e\n", r"\[network\]\.edges_file: /.*/net\.csv: the topology is disconnected: node\(s\) 'c', 'd', 'e' cannot "
+    ("a,b\nc,d\nd,e\n", r"\[network\]\.edges_file: /.*/net\.csv: the topology is disconnected: node\(s\) 'c', 'd', "
+                        r"'e' cannot "
                         r"reach 'a'$"),
 ])
 def test_a_bad_line_is_refused_in_one_line_naming_it(tmp_path, text, match):
@@ -125,7 +126,8 @@ def test_node_names_order_the_files_nodes_and_must_name_every_one(tmp_path):
     assert net.node_names_list() == ["f", "e", "d", "c", "b", "a"]
     assert net.link_pairs()[0].tolist()[:2] == [[5, 4], [4, 3]]
     bad(job_with_file(tmp_path, extra='node_names = ["a", "b", "c", "d", "e"]'),
-        r"edges_file: /.*/net\.csv line 7: unknown node \"f\", not in node_names; known nodes: \"a\", \"b\", \"c\", \"d\", "
+        r"edges_file: /.*/net\.csv line 7: unknown node \"f\", not in node_names; known nodes: \"a\", \"b\", \"c\", "
+        r"\"d\", "
         r"\"e\"$", base_dir=tmp_path)
     bad(job_with_file(tmp_path, extra='node_names = ["a", "b", "c", "d", "e", "f", "g"]'),
         r"the topology is disconnected: node\(s\) 'g' cannot reach 'a'", base_dir=tmp_path)

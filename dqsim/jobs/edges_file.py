@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dqsim.jobs.errors import reads_as_number
 from dqsim.network.node import PackedNames
 
 __all__ = ["EdgeList", "EdgesFileError", "read_edges_file", "parse_edges_text"]
@@ -73,19 +74,12 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= _MAX_LINE_SHOWN else text[:_MAX_LINE_SHOWN] + "...")
 
 
-def _is_number(word: str) -> bool:
-    try:
-        float(word)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_header(fields: list[str]) -> bool:
     """Whether the first line's ``fields`` are a header: two header words, or a third field that is not a number."""
     if len(fields) not in (2, 3):
         return False
-    return (fields[0].lower(), fields[1].lower()) in HEADER_WORDS or (len(fields) == 3 and not _is_number(fields[2]))
+    words = (fields[0].lower(), fields[1].lower())
+    return words in HEADER_WORDS or (len(fields) == 3 and not reads_as_number(fields[2]))
 
 
 def _distance(word: str, line: int, text: str) -> float:

@@ -157,7 +157,7 @@ class LinkSpec:
 
         Examples:
             >>> specs = LinkSpec(distance_km=1.0, source_fidelity=0.9).with_lengths([2.0, 3.5])
-            >>> specs == [LinkSpec(distance_km=2.0, source_fidelity=0.9), LinkSpec(distance_km=3.5, source_fidelity=0.9)]
+            >>> specs == [LinkSpec(distance_km=km, source_fidelity=0.9) for km in (2.0, 3.5)]
             True
         """
         lengths = list(lengths)
