@@ -54,7 +54,7 @@ MAX_NETWORK_NODES = 4096
 #: 2^20, as the generated topologies (:data:`MAX_SPARSE_NETWORK_NODES`): the largest size measured. A 4-qubit GHZ
 #: ``dqc`` run over a Barabási–Albert graph's edge list (two links a new node: 2^20 nodes, 2,097,148 links, just
 #: under :data:`MAX_NETWORK_LINKS`, which bounds the links), checkpointed and resumed 1 -> 2 and 2 -> 1 ranks to
-#: the uninterrupted run's tables, peaked at 754 MB on one rank (45 CPU s) and 949 / 842 MB on two (resumed 1 -> 2)
+#: the uninterrupted run's tables, peaked at 754 MB on one rank (45 CPU s) and 980 / 851 MB on two (67 / 57 CPU s)
 #: at 2^20 nodes, 349 MB at 2^18 and 266 MB at 2^16: 0.42-0.52 kB a node (with its two links) from 2^16 up
 #: (2026-12-07 (morning), load 15-25, bench/results/network-edges-file-vm-20261207.md). A link with a length of its
 #: own costs ~0.4 kB more per distinct length (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`). It was
