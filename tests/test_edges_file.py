@@ -45,11 +45,8 @@ seed = 5
 [network]
 topology = "edges"
 {edges}
-[network.link]
-distance_km = 2.0
-[network.node]
-num_data_qubits = 1
-num_comm_qubits = 2
+link = {{ distance_km = 2.0 }}
+node = {{ num_data_qubits = 1, num_comm_qubits = 2 }}
 [circuit]
 generator = "ghz"
 num_qubits = 4

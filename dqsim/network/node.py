@@ -143,7 +143,7 @@ class NodeSpec:
                 ...
             dqsim.errors.ConfigError: NodeSpec: name must be a non-empty string without whitespace, got 'b c'
         """
-        if isinstance(names, (NumberedNames, PackedNames)):  # checked when made (a prefix without whitespace and
+        if isinstance(names, IndexedNames):  # checked when made (a prefix without whitespace and
             return NodeSpecs(self, names)  # digits; names read from a file split at whitespace)
         names = tuple(names)
         try:  # every name a non-empty string without whitespace: joined by spaces, they split back into themselves
@@ -195,7 +195,7 @@ class NodeSpecs(SequenceABC):
         self.spec = spec
         #: The names in index order: a tuple, or a :class:`NumberedNames` or :class:`PackedNames` (kept as it is:
         #: no string per node).
-        self.names: Sequence[str] = names if isinstance(names, (NumberedNames, PackedNames)) else tuple(names)
+        self.names: Sequence[str] = names if isinstance(names, IndexedNames) else tuple(names)
         self._read: dict[int, NodeSpec] = {}
 
     def __len__(self) -> int:
@@ -311,7 +311,41 @@ class ComputedSequence(SequenceABC):
         return repr(self._plain(self))
 
 
-class NumberedNames(ComputedSequence):
+class IndexedNames(ComputedSequence):
+    """Node names that find a name's index without a dictionary of every name: :meth:`index`, :meth:`count` and
+    ``in`` from the subclass's :meth:`index_of` (:class:`NumberedNames` reads it off the name, :class:`PackedNames`
+    bisects its sorted order)."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def index_of(self, name) -> int | None:
+        """The index of ``name`` among these names, ``None`` where it is not one of them."""
+
+    def index(self, name, start: int = 0, stop: int | None = None) -> int:
+        """The index of ``name`` (as ``tuple.index``).
+
+        Raises:
+            ValueError: ``name`` is not one of the names (in ``start:stop``).
+        """
+        index = self.index_of(name)
+        lo, hi, _step = slice(start, stop).indices(len(self))
+        if index is None or not lo <= index < hi:
+            raise ValueError(f"{name!r} is not in {self._described()}")
+        return index
+
+    def _described(self) -> str:
+        """How :meth:`index`'s error names these names."""
+        return f"the {len(self)} {type(self).__name__}"
+
+    def count(self, name) -> int:
+        return 0 if self.index_of(name) is None else 1
+
+    def __contains__(self, name) -> bool:
+        return self.index_of(name) is not None
+
+
+class NumberedNames(IndexedNames):
     """The node names ``prefix0``, ``prefix1``, ..., ``prefix{n-1}``, made when read, with their index worked out
     from the name: the names a job's generated topology gives its nodes (``node0``, ``node1``, ...,
     :meth:`dqsim.jobs.network.NetworkSection.node_name_sequence`).
@@ -368,23 +402,8 @@ class NumberedNames(ComputedSequence):
         index = int(digits)
         return index if index < self.num_names else None
 
-    def index(self, name, start: int = 0, stop: int | None = None) -> int:
-        """The index of ``name`` (as ``tuple.index``).
-
-        Raises:
-            ValueError: ``name`` is not one of the names (in ``start:stop``).
-        """
-        index = self.index_of(name)
-        lo, hi, _step = slice(start, stop).indices(self.num_names)
-        if index is None or not lo <= index < hi:
-            raise ValueError(f"{name!r} is not in NumberedNames({self.prefix!r}, {self.num_names})")
-        return index
-
-    def count(self, name) -> int:
-        return 0 if self.index_of(name) is None else 1
-
-    def __contains__(self, name) -> bool:
-        return self.index_of(name) is not None
+    def _described(self) -> str:
+        return f"NumberedNames({self.prefix!r}, {self.num_names})"
 
     def _same(self, other: "NumberedNames") -> bool:
         return self.num_names == other.num_names and (self.prefix == other.prefix or not self.num_names)
@@ -393,7 +412,7 @@ class NumberedNames(ComputedSequence):
         return NumberedNames, (self.prefix, self.num_names)
 
 
-class PackedNames(ComputedSequence):
+class PackedNames(IndexedNames):
     """Node names read from a file (a job's ``[network].edges_file``), held as one UTF-8 byte string and arrays:
     a sequence equal to the tuple of the names (item by item, in its hash and its ``repr``) without a string per
     node or a dictionary from name to index.
@@ -456,24 +475,6 @@ class PackedNames(ComputedSequence):
             if blob[offsets[at]:offsets[at + 1]] == wanted:
                 return at
         return None
-
-    def index(self, name, start: int = 0, stop: int | None = None) -> int:
-        """The index of ``name`` (as ``tuple.index``).
-
-        Raises:
-            ValueError: ``name`` is not one of the names (in ``start:stop``).
-        """
-        index = self.index_of(name)
-        lo, hi, _step = slice(start, stop).indices(len(self))
-        if index is None or not lo <= index < hi:
-            raise ValueError(f"{name!r} is not in the {len(self)} PackedNames")
-        return index
-
-    def count(self, name) -> int:
-        return 0 if self.index_of(name) is None else 1
-
-    def __contains__(self, name) -> bool:
-        return self.index_of(name) is not None
 
     def _same(self, other: "PackedNames") -> bool:
         return self.blob == other.blob and np.array_equal(self.offsets, other.offsets)
