@@ -2,6 +2,9 @@
 
 A benchmark, not a test: it measures and records, it asserts nothing.
 
+``--topology edges`` runs it over an edge-list file (``[network].edges_file``) of a Barabási–Albert graph
+(``--distances``: every link its own length).
+
 For each source tree (``--tree LABEL=PATH``, e.g. a worktree of the base commit and this one; alternated in each
 round), each size (``--nodes``) and each rank count (``--ranks``):
 
@@ -44,7 +47,10 @@ JOB = PEAK_JOB
 
 
 def job_text(topology: str, nodes: int, grid: list[int] | None) -> str:
-    """The job over ``topology`` of ``nodes`` nodes, or over a ``grid`` of ROWS x COLS nodes."""
+    """The job over ``topology`` of ``nodes`` nodes, or over a ``grid`` of ROWS x COLS nodes; ``"edges"``: over the
+    edge list ``edges.txt`` beside the job (:func:`write_edges_file`)."""
+    if topology == "edges":
+        return JOB.format(topology="edges", nodes=nodes).replace(f"num_nodes = {nodes}", 'edges_file = "edges.txt"')
     if grid:
         return JOB.format(topology="grid", nodes=nodes).replace(
             f"num_nodes = {nodes}", f"num_rows = {grid[0]}\nnum_cols = {grid[1]}")
@@ -74,6 +80,23 @@ atexit.register(lambda: open(f'{prefix}-{rank}.json', 'w').write(json.dumps(spen
 from dqsim.cli import console_main, exit_status
 raise SystemExit(exit_status(console_main()))
 """
+
+
+def write_edges_file(path: Path, nodes: int, distances: bool) -> dict:
+    """A Barabási–Albert graph of ``nodes`` nodes, two links per new node (networkx, seed 1), as an edge list with
+    a header (``distances``: each link a length drawn uniformly in 1-50 km, seed 1, every one distinct)."""
+    import networkx as nx
+    import numpy as np
+
+    graph = nx.barabasi_albert_graph(nodes, 2, seed=1)
+    lengths = np.random.default_rng(1).uniform(1.0, 50.0, graph.number_of_edges()).tolist() if distances else None
+    with open(path, "w") as out:
+        out.write("source,target,distance_km\n" if distances else "source,target\n")
+        if lengths is None:
+            out.writelines(f"{a},{b}\n" for a, b in graph.edges())
+        else:
+            out.writelines(f"{a},{b},{x!r}\n" for (a, b), x in zip(graph.edges(), lengths))
+    return {"links": graph.number_of_edges(), "file_bytes": path.stat().st_size}
 
 
 def launch(tree: Path, ranks: int, args: list[str], folder: Path, timeout: float) -> dict:
@@ -130,13 +153,19 @@ def one_size(label: str, tree: Path, nodes: int, ranks: int, args, folder: Path)
     folder.mkdir(parents=True, exist_ok=True)
     job = folder / "job.toml"
     job.write_text(job_text(args.topology, nodes, args.grid))
+    edges = folder / "edges.txt"
+    graph = {}
+    if args.topology == "edges":
+        if not edges.exists():
+            write_edges_file(edges, nodes, args.distances)
+        graph = {"links": sum(1 for _ in open(edges)) - 1, "file_bytes": edges.stat().st_size}
     ck = folder / f"ck-{label}-{ranks}"
     out = folder / f"out-{label}-{ranks}.h5"
     run = launch(tree, ranks, ["run", str(job), "-o", str(out), "--quiet",
                                "--set", f"checkpoint.every_sim_s={args.every_s}", "--set", "checkpoint.keep=100",
                                "--set", "checkpoint.keep_when_done=true", "--set", f'checkpoint.directory="{ck}"'],
                  folder, args.timeout)
-    result = {"tree": label, "topology": args.topology, "nodes": nodes, "ranks": ranks, "run": run}
+    result = {"tree": label, "topology": args.topology, "nodes": nodes, "ranks": ranks, "run": run, **graph}
     written = sorted(ck.glob("*.ckpt*-*.h5"))
     written = [p for p in written if ".slab" not in p.name and Path(str(p)[:-3] + ".manifest.json").exists()]
     result["checkpoints"] = len(written)
@@ -188,7 +217,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", action="append", default=[], help="LABEL=PATH of a dqsim source tree")
     parser.add_argument("--nodes", type=int, nargs="+", default=[4096])
-    parser.add_argument("--topology", default="line", help="line, ring or star (sized by --nodes)")
+    parser.add_argument("--topology", default="line",
+                        help="line, ring or star (sized by --nodes); edges: a Barabási–Albert graph's edge list "
+                             "(write_edges_file)")
+    parser.add_argument("--distances", action="store_true", help="--topology edges: every link its own length")
     parser.add_argument("--grid", type=int, nargs=2, default=None, metavar=("ROWS", "COLS"),
                         help="a grid of ROWS x COLS nodes instead of --topology and --nodes")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])

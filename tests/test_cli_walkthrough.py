@@ -298,10 +298,12 @@ def test_repro_examples_counts_the_circuits_it_names(tmp_path):
     """``dqsim examples DIR`` said 'copied 23 files' and named the 20 job files only."""
     out = run_here(["examples", tmp_path / "ex"]).stdout.splitlines()[0]
     circuits = sorted((tmp_path / "ex" / "circuits").glob("*.qasm"))
+    networks = sorted((tmp_path / "ex" / "networks").glob("*.csv"))
     jobs = sorted((tmp_path / "ex").glob("*.toml"))
-    assert len(circuits) >= 1 and out == (f"copied {len(jobs) + len(circuits)} files into {tmp_path / 'ex'}: "
-                                          f"{', '.join(p.name for p in jobs)}, and {len(circuits)} QASM circuit(s) "
-                                          "they read, under circuits/")
+    assert len(circuits) >= 1 and len(networks) >= 1
+    assert out == (f"copied {len(jobs) + len(circuits) + len(networks)} files into {tmp_path / 'ex'}: "
+                   f"{', '.join(p.name for p in jobs)}, and {len(circuits)} QASM circuit(s) and {len(networks)} edge "
+                   "list(s) they read, under circuits/ and networks/")
 
 
 def test_repro_no_estimate_from_a_fraction_done_in_no_time():

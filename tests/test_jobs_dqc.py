@@ -197,12 +197,14 @@ def test_scenario_selection():
      r"num_cols = 1024 × 1025 = 1,049,600 nodes; allowed at most 1,048,576$"),
     ('topology = "grid"\nnum_rows = 1\nnum_cols = 0', r"\[network\]\.num_cols = 0: must be >= 1"),
     ('topology = "grid"\nnum_rows = 1\nnum_cols = 1', r"\[network\]\.num_cols = 1: the grid must have at least 2 nodes"),
-    ('topology = "edges"\nedges = []', r"missing key \[network\]\.node_names \(required with topology = \"edges\"\)"),
-    ('topology = "edges"\nnode_names = ["a", "b"]', r"missing key \[network\]\.edges \(required with topology = \"edges\"\)"),
+    ('topology = "edges"\nedges = []', r"missing key \[network\]\.node_names \(required with topology = \"edges\" and inline edges; an edges_file "
+                                      r"names its own nodes\)"),
+    ('topology = "edges"\nnode_names = ["a", "b"]', r"missing key \[network\]\.edges \(required with topology = \"edges\", or edges_file "
+                                                  r"instead\)"),
     ('topology = "edges"\nnode_names = ["a", "b"]\nnum_nodes = 2\nedges = [["a", "b"]]',
      r"\[network\]\.num_nodes = 2: only used with"),
     ('topology = "edges"\nnode_names = ["a"]\nedges = []', r"\[network\]\.node_names = \[\"a\"\]: lists 1 names; "
-                                                         r"topology = \"edges\" needs 2\.\.4096 nodes"),
+                                                         r"topology = \"edges\" needs 2\.\.1,048,576 nodes"),
     ('topology = "line"\nnum_nodes = 4\nnode_names = ["a", "b", "c"]',
      r"\[network\]\.node_names = \[.*\]: lists 3 names but the network has 4 nodes"),
     ('topology = "line"\nnum_nodes = 3\nnode_names = ["a", "b", "a"]',

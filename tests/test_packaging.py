@@ -41,7 +41,7 @@ def test_the_wheel_ships_every_package_and_the_example_jobs_that_dqsim_examples_
     wheel = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     jobs = sorted(p.relative_to(ROOT / "jobs").as_posix() for p in (ROOT / "jobs").rglob("*")
-                  if p.suffix in (".toml", ".qasm"))
+                  if p.suffix in (".toml", ".qasm", ".csv"))
     assert len(jobs) >= 20
     assert {f"dqsim/example_jobs/{job}" for job in jobs} <= names
     packages = sorted(p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "dqsim").rglob("__init__.py"))

@@ -167,10 +167,12 @@ def test_tables_as_pandas_and_xarray_and_the_example_script(small_sweep):
 def test_examples_copies_the_jobs_and_never_overwrites(tmp_path):
     target = tmp_path / "mine"
     proc = dqsim("examples", str(target))
-    shipped = {p.relative_to(ROOT / "jobs") for p in (ROOT / "jobs").rglob("*") if p.suffix in (".toml", ".qasm")}
+    shipped = {p.relative_to(ROOT / "jobs") for p in (ROOT / "jobs").rglob("*")
+               if p.suffix in (".toml", ".qasm", ".csv")}
     assert {p.relative_to(target) for p in target.rglob("*") if p.is_file()} == shipped
     assert f"dqsim run {target / 'quickstart.toml'}" in proc.stdout
     assert dqsim("check", str(target / "random_qasm.toml")).returncode == 0  # its circuits/ came along
+    assert dqsim("check", str(target / "dqc_ghz_edges_file.toml")).returncode == 0  # its networks/ too
     again = dqsim("examples", str(target), check=False)
     assert again.returncode == 2 and "already has" in again.stderr
 

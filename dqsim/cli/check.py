@@ -186,13 +186,28 @@ def _network_lines(job) -> list[str]:
     all of it (:func:`dqsim.network.topology.estimate_network_bytes`, measured per node and per link)."""
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
-    need = topology.estimate_network_bytes(num_nodes, num_links)
+    lengths = section.num_distinct_lengths()
+    need = topology.estimate_network_bytes(num_nodes, num_links, lengths)
     table = (f", and ~{topology.LINKS_TABLE_BYTES / 1e6:.0f} MB for the links table's write"
              if num_links >= topology.LINKS_TABLE_MIN_LINKS else "")
+    if lengths:
+        table += (f", and ~{topology.BYTES_PER_LINK_LENGTH / 1000:g} kB for each of the {lengths:,} distinct link "
+                  "lengths of the edges (a LinkSpec each)")
     return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
             f"measured ~{topology.bytes_per_node(num_nodes, num_links) / 1000:g} kB per node and "
             f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{table}), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of "
-            "Python and its libraries"]
+            "Python and its libraries"] + _edges_file_lines(section)
+
+
+def _edges_file_lines(section) -> list[str]:
+    """What a ``[network].edges_file`` gave: its nodes and links and its SHA-256, which the checkpoints' prefix
+    counts (:func:`dqsim.jobs.config_sha256`: an edited file starts a run of its own and is refused on resume)."""
+    if getattr(section, "edges_file", None) is None:
+        return []
+    own = section.num_links_with_own_length()
+    return [f"edges file: {section.edges_file}: {section.resolved_num_nodes():,} nodes, "
+            f"{section.num_links():,} links ({own:,} with their own distance_km), SHA-256 "
+            f"{jobs.file_sha256(section.edges_file)[:16]}... (in the checkpoint prefix's hash)"]
 
 
 def _fidelity_check_lines(job, terminal: bool) -> list[str]:

@@ -1,4 +1,4 @@
-"""``dqsim examples [DIR]``: copy the example job files (and the QASM circuits they read) into DIR.
+"""``dqsim examples [DIR]``: copy the example job files (and the QASM circuits and edge lists they read) into DIR.
 
 The jobs come with the package (``dqsim.example_jobs``, installed from the
 repository's ``jobs/`` folder, see setup.py); in a source checkout that is
@@ -24,7 +24,7 @@ EXIT_BAD_INPUT = 2
 EXAMPLES_PACKAGE = "dqsim.example_jobs"
 #: Where ``dqsim examples`` copies to when no folder is given.
 DEFAULT_DIR = "dqsim-examples"
-_SUFFIXES = (".toml", ".qasm")
+_SUFFIXES = (".toml", ".qasm", ".csv")
 
 
 def example_files() -> dict[str, Path]:
@@ -86,8 +86,12 @@ def cmd_examples(args) -> int:
         print(f"dqsim: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
     jobs = sorted(p.name for p in written if p.suffix == ".toml")
-    others = len(written) - len(jobs)
+    circuits = sum(p.suffix == ".qasm" for p in written)
+    networks = sum(p.suffix == ".csv" for p in written)
+    read = [f"{circuits} QASM circuit(s)" if circuits else "", f"{networks} edge list(s)" if networks else ""]
+    read = " and ".join(part for part in read if part)
+    where = " and ".join(f"{folder}/" for folder, count in (("circuits", circuits), ("networks", networks)) if count)
     print(f"copied {len(written)} files into {target}: {', '.join(jobs)}"
-          + (f", and {others} QASM circuit(s) they read, under circuits/" if others else ""))
+          + (f", and {read} they read, under {where}" if read else ""))
     print(f"run one with: dqsim run {target / 'quickstart.toml'}   (under mpiexec -n 4 for 4 ranks)")
     return 0

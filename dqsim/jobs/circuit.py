@@ -22,8 +22,6 @@ Examples:
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, ClassVar, Iterable, Literal, Optional
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -32,7 +30,7 @@ from dqsim.circuit.pauli import PauliSyntaxError, PauliTerm, parse_pauli_sum, pa
 from dqsim.errors import ConfigError, toml_repr
 from dqsim.jobs.base import MAX_SEED, JobConfig, RunSection
 from dqsim.jobs.errors import job_error
-from dqsim.jobs.schema import Section
+from dqsim.jobs.schema import Section, input_file_path
 from dqsim.state import gates as gate_table
 
 __all__ = ["CircuitJob", "CircuitSection", "SimulationSection", "NoiseSection", "MAX_GENERATOR_QUBITS",
@@ -99,16 +97,7 @@ class CircuitSection(Section):
     @field_validator("qasm")
     @classmethod
     def _resolve_qasm(cls, qasm: str, info: ValidationInfo) -> str:
-        base_dir = Path((info.context or {}).get("base_dir", "."))
-        path = Path(qasm).expanduser()
-        if not path.is_absolute():
-            path = base_dir / path
-        path = Path(os.path.abspath(path))
-        if not path.exists():
-            raise job_error(f"file not found (looked for {path})", value=qasm, has_value=True)
-        if not path.is_file():
-            raise job_error(f"not a file ({path})", value=qasm, has_value=True)
-        return str(path)
+        return input_file_path(qasm, info)
 
     @model_validator(mode="after")
     def _check_source(self) -> "CircuitSection":

@@ -32,7 +32,7 @@ from dqsim.errors import ConfigError, toml_repr
 from dqsim.checks import picosecond_hint
 
 __all__ = ["JOB_ERROR", "job_error", "one_of", "format_key", "config_error", "describe_error", "unit_hint",
-           "value_hint", "key_facts"]
+           "value_hint", "key_facts", "reads_as_number"]
 
 #: Error type of the messages our own validators raise (:func:`job_error`).
 JOB_ERROR = "dqsim_job"
@@ -256,6 +256,20 @@ def value_hint(key: Any, value: Any) -> str:
     return unit_hint(value) + picosecond_hint(key, value)
 
 
+def reads_as_number(text: str) -> bool:
+    """Whether ``float(text)`` reads ``text`` (``"1e3"``, ``" 2.5"``, ``"inf"``; not ``"ten"``).
+
+    Examples:
+        >>> reads_as_number("1e3"), reads_as_number("far")
+        (True, False)
+    """
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def array_hint(value: Any) -> str:
     """How to write, as a TOML array, a comma-separated word given where an array belongs (``""`` otherwise).
 
@@ -270,14 +284,7 @@ def array_hint(value: Any) -> str:
     if not isinstance(value, str) or "," not in value:
         return ""
     items = [item.strip() for item in value.split(",")]
-
-    def number(item: str) -> bool:
-        try:
-            float(item)
-        except ValueError:
-            return False
-        return True
-    written = "[" + ", ".join(item if number(item) else toml_repr(item) for item in items) + "]"
+    written = "[" + ", ".join(item if reads_as_number(item) else toml_repr(item) for item in items) + "]"
     return f" (an array is written in brackets: {written}; with --set quote it for the shell: 'KEY={written}')"
 
 

@@ -37,8 +37,9 @@ from dqsim.jobs.registry import JOB_MODELS, Job
 __all__ = ["load_job", "load_job_text", "apply_overrides", "override_value", "overrides_from_job",
            "overrides_relative_to", "relative_inside", "input_file_hashes", "file_sha256", "MAX_NESTING"]
 
-#: Keys whose value is a file the job reads (resolved to an absolute path when the job is loaded).
-INPUT_FILE_KEYS = ("qasm",)
+#: Keys whose value is a file the job reads (resolved to an absolute path when the job is loaded): a circuit's
+#: QASM, a network's edge list (since 2026-12-07 (morning)).
+INPUT_FILE_KEYS = ("qasm", "edges_file")
 
 
 def _validate(data: dict, *, source: str, base_dir: Path) -> Job:
@@ -217,7 +218,7 @@ def _not_text(file: Path, source: str, start: int) -> str:
 
 #: Keys whose relative paths resolve against the job file's folder; given
 #: through ``--set`` they resolve against the current directory instead.
-_JOB_RELATIVE_PATH_KEYS = {("circuit", "qasm")}
+_JOB_RELATIVE_PATH_KEYS = {("circuit", "qasm"), ("network", "edges_file")}
 
 
 _REMOVE = object()  # marks an override that deletes its key

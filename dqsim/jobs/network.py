@@ -18,18 +18,20 @@ from typing import Any, Literal, Optional, Sequence
 
 import networkx as nx
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from dqsim.errors import ConfigError, count_of, toml_repr
+from dqsim.jobs.edges_file import EdgeList, EdgesFileError, read_edges_file
 from dqsim.jobs.errors import job_error, one_of, value_hint
-from dqsim.jobs.schema import Section, is_number
+from dqsim.jobs.schema import Section, input_file_path, is_number
 from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec, NumberedNames
 from dqsim.units import ps_to_seconds
 
-__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_SPARSE_NETWORK_NODES", "MAX_NETWORK_LINKS", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
+__all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_SPARSE_NETWORK_NODES",
+           "MAX_EDGES_NETWORK_NODES", "MAX_NETWORK_LINKS", "MAX_NODE_QUBITS", "MAX_PROCESSING_DELAY_PS",
            "MAX_NODE_DURATION_PS", "check_assignment",
            "checked_spec_parameters", "LINK_FIELDS", "NODE_FIELDS", "LINK_FLOAT_FIELDS", "NODE_FLOAT_FIELDS"]
 
@@ -37,14 +39,28 @@ __all__ = ["NetworkSection", "DistributionSection", "MAX_NETWORK_NODES", "MAX_SP
 _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
     "line": ("num_nodes",), "ring": ("num_nodes",), "star": ("num_nodes",),
     "all_to_all": ("num_nodes",), "grid": ("num_rows", "num_cols"),
-    "edges": ("node_names", "edges"),
+    "edges": ("node_names", "edges", "edges_file"),
 }
 
-#: Most nodes of a network given by its ``node_names`` (``topology = "edges"``, whose edges are read one by one from
-#: the job file). Network qubits live in small states (DESIGN.md invariant 2), so a node costs a few kB on every
-#: rank (:data:`dqsim.network.topology.BYTES_PER_NODE`). It was 64 until 2026-12-06, which refused the networks of a
-#: thousand nodes that the README promises, and the cap of every topology until :data:`MAX_SPARSE_NETWORK_NODES`.
+#: The node cap every topology had until :data:`MAX_SPARSE_NETWORK_NODES` (2026-12-06) and ``topology = "edges"``
+#: until :data:`MAX_EDGES_NETWORK_NODES` (2026-12-07 (morning)); what an ``all_to_all``'s search for its largest size
+#: under :data:`MAX_NETWORK_LINKS` starts from. It was 64 until 2026-12-06, which refused the networks of a thousand
+#: nodes that the README promises.
 MAX_NETWORK_NODES = 4096
+
+#: Most nodes of a ``topology = "edges"`` network (``node_names``, or the names of ``edges_file``). Its links are
+#: arrays (:class:`dqsim.jobs.edges_file.EdgeList`), a file's names one byte string
+#: (:class:`dqsim.network.node.PackedNames`), and its routes are searched on the network's compact adjacency.
+#: 2^20, as the generated topologies (:data:`MAX_SPARSE_NETWORK_NODES`): the largest size measured. A 4-qubit GHZ
+#: ``dqc`` run over a Barabási–Albert graph's edge list (two links a new node: 2^20 nodes, 2,097,148 links, just
+#: under :data:`MAX_NETWORK_LINKS`, which bounds the links), checkpointed and resumed 1 -> 2 and 2 -> 1 ranks to
+#: the uninterrupted run's tables, peaked at 754 MB on one rank (45 CPU s) and 980 / 851 MB on two (67 / 57 CPU s)
+#: at 2^20 nodes, 349 MB at 2^18 and 266 MB at 2^16: 0.42-0.52 kB a node (with its two links) from 2^16 up
+#: (2026-12-07 (morning), load 15-25, bench/results/network-edges-file-vm-20261207.md). A link with a length of its
+#: own costs ~0.4 kB more per distinct length (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`). It was
+#: :data:`MAX_NETWORK_NODES` (4,096) until 2026-12-07 (morning), when the edges were read one by one from the job
+#: file only.
+MAX_EDGES_NETWORK_NODES = 2**20
 
 #: Most nodes of a ``line``, ``ring``, ``star`` or ``grid`` (``num_nodes``, ``num_rows * num_cols``): 2^20. Their
 #: memory grows with the nodes (a link or two each), about 0.4-0.7 kB per node on every rank
@@ -185,10 +201,16 @@ class NetworkSection(Section):
         num_cols: grid columns, 1..1048576 (grid only); ``2 <= num_rows * num_cols <= 1048576``.
         node_names: node names in index order (default ``node0``, ``node1``,
             ...): unique, non-empty, no whitespace, one per node. Required for
-            ``"edges"``, where they also fix the node count (2..4096).
+            ``"edges"`` with ``edges``, where they also fix the node count (2..1048576,
+            :data:`MAX_EDGES_NETWORK_NODES`); with ``edges_file`` the file's names in the order they first
+            appear unless given (then every name of the file must be one of them).
         edges: ``"edges"`` only (at most :data:`MAX_NETWORK_LINKS`): ``[a, b]`` or ``[a, b, distance_km]`` with
             ``a``, ``b`` node names and ``distance_km > 0`` (this edge's
             length instead of ``[network.link].distance_km``).
+        edges_file: ``"edges"`` only, instead of ``edges``: an edge-list file, in the job file relative to the job
+            file's folder (as ``[circuit].qasm``), one link a line ``a,b`` or ``a,b,distance_km``
+            (:mod:`dqsim.jobs.edges_file`); an input of the run, hashed into its checkpoints' names as a QASM
+            file is (:func:`dqsim.jobs.input_file_hashes`).
         placement: MPI rank of each node (each >= 0, one per node); default
             contiguous blocks (:func:`dqsim.network.topology.place_nodes`).
             Checked against the rank count at run time, where the run's
@@ -222,9 +244,17 @@ class NetworkSection(Section):
     num_cols: Optional[int] = Field(None, ge=1, le=MAX_SPARSE_NETWORK_NODES)
     node_names: Optional[list[str]] = None
     edges: Optional[list[list[Any]]] = None
+    edges_file: Optional[str] = None
     placement: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
     link: dict[str, Any] = Field(default_factory=dict)
     node: dict[str, Any] = Field(default_factory=dict)
+    #: The links of ``"edges"`` as arrays, from ``edges`` or ``edges_file`` (set by :meth:`_check_network`).
+    _edge_list: Optional[EdgeList] = PrivateAttr(None)
+
+    @field_validator("edges_file")
+    @classmethod
+    def _resolve_edges_file(cls, edges_file: str, info: ValidationInfo) -> str:
+        return input_file_path(edges_file, info)
 
     @field_validator("link")
     @classmethod
@@ -251,10 +281,10 @@ class NetworkSection(Section):
     @model_validator(mode="after")
     def _check_network(self) -> "NetworkSection":
         self._check_topology_keys()
-        self._check_size()
         self._check_node_names()
         if self.topology == "edges":
-            self._check_edges()
+            self._edge_list = self._inline_edges() if self.edges is not None else self._file_edges()
+        self._check_size()
         if "distance_km" not in self.link and not self._every_edge_has_distance():
             raise job_error('required unless every edge of topology = "edges" gives its own distance',
                             key=("link", "distance_km"), missing=True)
@@ -266,8 +296,14 @@ class NetworkSection(Section):
             self._check_graph()
         except ConfigError as exc:
             message = re.sub(r"^\w+: ", "", str(exc))
-            raise job_error(message, key=("edges" if self.topology == "edges" else "topology",)) from None
+            if self.topology == "edges" and self.edges_file is not None:
+                message = f"{self.edges_file}: {message}"
+            raise job_error(message, key=(self._edges_key() if self.topology == "edges" else "topology",)) from None
         return self
+
+    def _edges_key(self) -> str:
+        """The key that gives an ``"edges"`` network's links: ``edges`` or ``edges_file``."""
+        return "edges" if self.edges is not None else "edges_file"
 
     def _check_graph(self) -> None:
         """Refuse what :meth:`build_graph` would refuse, without building the graph (the run builds it, once).
@@ -280,17 +316,17 @@ class NetworkSection(Section):
         """
         if self.topology != "edges":
             return
-        link = self.link_spec()
-        for distance_km in dict.fromkeys(float(edge[2]) for edge in self.edges if len(edge) == 3):  # (in order)
-            dataclasses.replace(link, distance_km=distance_km)
-        index = {name: i for i, name in enumerate(self.node_names)}
-        net_topology.check_connected(self.node_names, [(index[edge[0]], index[edge[1]]) for edge in self.edges])
+        edges = self._edge_list
+        if edges.distances_km is not None and not np.isnan(edges.distances_km).all():
+            # the longest: LinkSpec takes every length from 0 up to where its delay leaves the int64 clock
+            dataclasses.replace(self.link_spec(), distance_km=float(np.nanmax(edges.distances_km)))
+        net_topology.check_connected(edges.names, edges.ends)
 
     def _check_topology_keys(self) -> None:
         used = _TOPOLOGY_KEYS[self.topology]
-        for key in ("num_nodes", "num_rows", "num_cols", "edges"):
+        for key in ("num_nodes", "num_rows", "num_cols", "edges", "edges_file"):
             value = getattr(self, key)
-            if key in used and value is None:
+            if key in used and value is None and key not in ("edges", "edges_file"):
                 raise job_error(f"required with topology = {toml_repr(self.topology)}",
                                 key=(key,), missing=True)
             if key not in used and value is not None:
@@ -298,8 +334,16 @@ class NetworkSection(Section):
                 raise job_error(f"only used with topology = {' or '.join(toml_repr(t) for t in users)} "
                                 f"(here topology = {toml_repr(self.topology)})",
                                 key=(key,), value=value, has_value=True)
-        if self.topology == "edges" and self.node_names is None:
-            raise job_error('required with topology = "edges"', key=("node_names",), missing=True)
+        if self.topology != "edges":
+            pass
+        elif self.edges is None and self.edges_file is None:
+            raise job_error('required with topology = "edges", or edges_file instead', key=("edges",), missing=True)
+        elif self.edges is not None and self.edges_file is not None:
+            raise job_error("give the links once: edges (inline) or edges_file, not both",
+                            key=("edges_file",), value=self.edges_file, has_value=True)
+        elif self.node_names is None and self.edges is not None:
+            raise job_error('required with topology = "edges" and inline edges; an edges_file names its own nodes',
+                            key=("node_names",), missing=True)
         if self.topology == "ring" and self.num_nodes < _MIN_RING_NODES:
             raise job_error(f'must be >= {_MIN_RING_NODES} for topology = "ring" '
                             f"(allowed {_MIN_RING_NODES}..{MAX_SPARSE_NETWORK_NODES})",
@@ -319,10 +363,10 @@ class NetworkSection(Section):
         num_links = self.num_links()
         if num_links <= MAX_NETWORK_LINKS:
             return
-        need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links)
+        need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links, self.num_distinct_lengths())
         if self.topology == "edges":
             raise job_error(f"lists {num_links:,} links, about {need / 1e9:.1f} GB on every rank; allowed at most "
-                            f"{MAX_NETWORK_LINKS:,}", key=("edges",))
+                            f"{MAX_NETWORK_LINKS:,}", key=(self._edges_key(),))
         most = max(n for n in range(2, MAX_NETWORK_NODES + 1)
                    if net_topology.num_links_of(self.topology, n) <= MAX_NETWORK_LINKS)
         raise job_error(f'topology = "{self.topology}" links every pair of nodes: {num_links:,} links, about '
@@ -335,9 +379,9 @@ class NetworkSection(Section):
         if names is None:
             return
         if self.topology == "edges":
-            if not 2 <= len(names) <= MAX_NETWORK_NODES:
-                raise job_error(f'lists {len(names)} names; topology = "edges" needs '
-                                f"2..{MAX_NETWORK_NODES} nodes", key=("node_names",),
+            if not 2 <= len(names) <= MAX_EDGES_NETWORK_NODES:
+                raise job_error(f'lists {len(names):,} names; topology = "edges" needs '
+                                f"2..{MAX_EDGES_NETWORK_NODES:,} nodes", key=("node_names",),
                                 value=names, has_value=True)
         else:
             num_nodes = self.resolved_num_nodes()
@@ -354,8 +398,10 @@ class NetworkSection(Section):
                                 key=("node_names", index), value=name, has_value=True)
             first_index[name] = index
 
-    def _check_edges(self) -> None:
-        known = self.node_names_list()
+    def _inline_edges(self) -> EdgeList:
+        """The links of ``edges``, checked one by one (the first bad one refused, naming its index)."""
+        known = self.node_names
+        position = {name: i for i, name in enumerate(known)}
         seen: dict[frozenset[str], int] = {}
         for index, edge in enumerate(self.edges):
             key = ("edges", index)
@@ -367,7 +413,7 @@ class NetworkSection(Section):
                 if not isinstance(name, str):
                     raise job_error(f"expected a node name (a string), got {toml_repr(name)}",
                                     key=key + (end,))
-                if name not in known:
+                if name not in position:
                     shown = one_of(known[:_MAX_NAMES_SHOWN])
                     if len(known) > _MAX_NAMES_SHOWN:
                         shown += f", ... ({len(known) - _MAX_NAMES_SHOWN} more)"
@@ -389,16 +435,66 @@ class NetworkSection(Section):
                 if not (0 < distance_km < math.inf):
                     raise job_error("must be a distance in km > 0 (finite)",
                                     key=key + (2,), value=distance_km, has_value=True)
+        ends = np.array([(position[edge[0]], position[edge[1]]) for edge in self.edges], dtype=np.int32).reshape(-1, 2)
+        distances = None
+        if any(len(edge) == 3 for edge in self.edges):
+            distances = np.array([float(edge[2]) if len(edge) == 3 else math.nan for edge in self.edges])
+        return EdgeList(names=tuple(known), ends=ends, distances_km=distances)
+
+    def _file_edges(self) -> EdgeList:
+        """The links of ``edges_file`` (:func:`dqsim.jobs.edges_file.read_edges_file`), on ``node_names`` where
+        given; a refusal names the file's line.
+
+        Raises:
+            PydanticCustomError: a line the file cannot have, more nodes than :data:`MAX_EDGES_NETWORK_NODES`, a
+                name not in ``node_names``.
+        """
+        from dqsim.jobs.loading import file_sha256  # (loading imports the job models, this one among them)
+
+        path = self.edges_file
+        try:
+            edges = read_edges_file(path, file_sha256(path))
+        except EdgesFileError as exc:  # (the path in the message: a value is cut short where it is long)
+            where = f"{path} line {exc.line}: " if exc.line else f"{path}: "
+            raise job_error(where + exc.message, key=("edges_file",)) from None
+        except ConfigError as exc:  # (unreadable)
+            raise job_error(str(exc), key=("edges_file",)) from None
+        if len(edges.names) > MAX_EDGES_NETWORK_NODES:
+            raise job_error(f"{path} names {len(edges.names):,} nodes; topology = \"edges\" allows at most "
+                            f"{MAX_EDGES_NETWORK_NODES:,}", key=("edges_file",))
+        if self.node_names is None:
+            return edges
+        return self._on_node_names(edges)
+
+    def _on_node_names(self, edges: EdgeList) -> EdgeList:
+        """A file's links with their ends renumbered as ``node_names`` orders the nodes.
+
+        Raises:
+            PydanticCustomError: a name of the file that ``node_names`` does not list, naming its first line.
+        """
+        index = {name: i for i, name in enumerate(self.node_names)}
+        renumber = np.fromiter((index.get(name, -1) for name in edges.names), dtype=np.int64,
+                               count=len(edges.names))
+        unknown = np.flatnonzero(renumber < 0)
+        if unknown.size:
+            name = edges.names[int(unknown[0])]
+            shown = one_of(self.node_names[:_MAX_NAMES_SHOWN])
+            if len(self.node_names) > _MAX_NAMES_SHOWN:
+                shown += f", ... ({len(self.node_names) - _MAX_NAMES_SHOWN} more)"
+            raise job_error(f"{self.edges_file} line {_first_line_naming(self.edges_file, name)}: unknown node "
+                            f"{toml_repr(name)}, not in node_names; known nodes: {shown}", key=("edges_file",))
+        ends = renumber[edges.ends].astype(edges.ends.dtype)
+        return EdgeList(names=tuple(self.node_names), ends=ends, distances_km=edges.distances_km)
 
     def _every_edge_has_distance(self) -> bool:
-        return self.topology == "edges" and all(len(edge) == 3 for edge in self.edges)
+        return self.topology == "edges" and self._edge_list.every_link_has_distance()
 
     def resolved_num_nodes(self) -> int:
         """Number of nodes of the network, whichever keys set it."""
         if self.topology == "grid":
             return self.num_rows * self.num_cols
         if self.topology == "edges":
-            return len(self.node_names)
+            return len(self._edge_list.names)
         return self.num_nodes
 
     def num_links(self) -> int:
@@ -411,8 +507,22 @@ class NetworkSection(Section):
         if self.topology == "grid":
             return self.num_rows * (self.num_cols - 1) + self.num_cols * (self.num_rows - 1)
         if self.topology == "edges":
-            return len(self.edges)
+            return self._edge_list.num_links
         return net_topology.num_links_of(self.topology, self.num_nodes)
+
+    def num_links_with_own_length(self) -> int:
+        """Number of links of ``"edges"`` that give their own ``distance_km`` (0 for the other topologies)."""
+        if self.topology != "edges" or self._edge_list.distances_km is None:
+            return 0
+        return int(np.count_nonzero(~np.isnan(self._edge_list.distances_km)))
+
+    def num_distinct_lengths(self) -> int:
+        """Number of distinct ``distance_km`` the links of ``"edges"`` give themselves, a
+        :class:`~dqsim.network.link.LinkSpec` each in the run's network (0 for the other topologies)."""
+        if self.topology != "edges" or self._edge_list.distances_km is None:
+            return 0
+        distances = self._edge_list.distances_km
+        return int(np.unique(distances[~np.isnan(distances)]).size)
 
     def node_names_list(self) -> list[str]:
         """Node names in index order: ``node_names``, or ``node0``, ``node1``, ..."""
@@ -420,14 +530,17 @@ class NetworkSection(Section):
 
     def node_name_sequence(self) -> Sequence[str]:
         """Node names in index order, as :meth:`node_names_list` gives them, without a string per node for a
-        generated topology: ``node_names`` as a tuple, or ``node0``, ``node1``, ... as a
-        :class:`~dqsim.network.node.NumberedNames` (each name made when read, its index read off the name).
+        generated topology or an ``edges_file``: ``node_names`` as a tuple, ``node0``, ``node1``, ... as a
+        :class:`~dqsim.network.node.NumberedNames` (each name made when read, its index read off the name), or
+        an ``edges_file``'s names as a :class:`~dqsim.network.node.PackedNames`.
 
         Examples:
             >>> names = NetworkSection(topology="line", num_nodes=3, link={"distance_km": 1.0}).node_name_sequence()
             >>> names, names.index("node2")
             (('node0', 'node1', 'node2'), 2)
         """
+        if self.topology == "edges":
+            return self._edge_list.names
         if self.node_names is not None:
             return tuple(self.node_names)
         return NumberedNames("node", self.resolved_num_nodes())
@@ -474,17 +587,25 @@ class NetworkSection(Section):
         """
         link = self.link_spec()
         if self.topology == "edges":
-            index = {name: i for i, name in enumerate(self.node_names)}
-            lengths: dict[float, LinkSpec] = {}
-            links = [link if len(edge) == 2 else lengths.setdefault(float(edge[2]), dataclasses.replace(
-                link, distance_km=float(edge[2]))) for edge in self.edges]
-            pairs = np.array([(index[edge[0]], index[edge[1]]) for edge in self.edges], dtype=np.int64)
-            return pairs.reshape(-1, 2), links
+            return self._edge_list.ends.astype(np.int64), self._edge_links(link)
         if self.topology == "grid":
             pairs = net_topology.grid_edges(self.num_rows, self.num_cols)
         else:
             pairs = _EDGES[self.topology](self.num_nodes)
         return pairs, [link] * len(pairs)
+
+    def _edge_links(self, link: LinkSpec) -> list[LinkSpec]:
+        """The link of each edge of ``"edges"``: ``link``, or one copy of it per distinct length the edges give."""
+        distances = self._edge_list.distances_km
+        if distances is None:
+            return [link] * self._edge_list.num_links
+        given = ~np.isnan(distances)
+        lengths, which = np.unique(distances[given], return_inverse=True)
+        specs = link.with_lengths(lengths.tolist())
+        links = [link] * len(distances)
+        for edge, spec in zip(np.flatnonzero(given).tolist(), which.reshape(-1).tolist()):
+            links[edge] = specs[spec]
+        return links
 
     def build_graph(self) -> nx.Graph:
         """The topology as a graph (:mod:`dqsim.network.topology`).
@@ -500,9 +621,8 @@ class NetworkSection(Section):
         if self.topology == "grid":
             return net_topology.grid(self.num_rows, self.num_cols, link=link, names=names)
         if self.topology == "edges":
-            edges = [(edge[0], edge[1]) if len(edge) == 2
-                     else (edge[0], edge[1], dataclasses.replace(link, distance_km=float(edge[2])))
-                     for edge in self.edges]
+            ends = self._edge_list.ends.tolist()
+            edges = [(names[a], names[b], spec) for (a, b), spec in zip(ends, self._edge_links(link))]
             return net_topology.from_edges(names, edges, link=link)
         builders = {"line": net_topology.line, "ring": net_topology.ring,
                     "star": net_topology.star, "all_to_all": net_topology.all_to_all}
@@ -531,6 +651,15 @@ class DistributionSection(Section):
     scheme: Literal["telegate", "teledata"] = "telegate"
     assignment: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
     entanglement: Literal["on_demand", "ahead"] = "on_demand"
+
+
+def _first_line_naming(path: str, name: str) -> int:
+    """The number of the first line of the edge-list file at ``path`` that names node ``name`` (0: none)."""
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if name in raw.split("#", 1)[0].replace(",", " ").split()[:2]:
+                return number
+    return 0
 
 
 def check_assignment(assignment, *, count: int | None, count_text: str, unit: str, num_nodes: int,

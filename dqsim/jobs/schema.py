@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import typing
+from pathlib import Path
 from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 from dqsim.jobs.errors import format_number, job_error
 
 __all__ = ["Section", "NAME_PATTERN", "checked_name", "format_number", "bounded_real", "bounded_int", "is_number",
-           "Bounds"]
+           "Bounds", "input_file_path"]
 
 
 class Section(BaseModel):
@@ -91,3 +93,22 @@ def bounded_int(low: int, high: int | None = None) -> Any:
 def is_number(value: Any) -> bool:
     """Whether ``value`` is an int or a float (not a bool), as TOML numbers are read."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def input_file_path(value: str, info: ValidationInfo) -> str:
+    """The absolute path of a file the job reads (``[circuit].qasm``, ``[network].edges_file``): relative to the
+    job file's folder (the validation context's ``base_dir``), ``~`` expanded.
+
+    Raises:
+        PydanticCustomError: no such file, or not a file (the job error names the path looked for).
+    """
+    base_dir = Path((info.context or {}).get("base_dir", "."))
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    path = Path(os.path.abspath(path))
+    if not path.exists():
+        raise job_error(f"file not found (looked for {path})", value=value, has_value=True)
+    if not path.is_file():
+        raise job_error(f"not a file ({path})", value=value, has_value=True)
+    return str(path)

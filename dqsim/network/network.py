@@ -39,7 +39,7 @@ import numpy as np
 from dqsim.errors import ConfigError, ResourceError, count_of
 from dqsim.units import ps_to_seconds
 from dqsim.network.link import LinkSpec, check_pairing_horizon
-from dqsim.network.node import NodeSpec, NodeSpecs, NumberedNames, node_values
+from dqsim.network.node import IndexedNames, NodeSpec, NodeSpecs, node_values
 from dqsim.network.topology import place_nodes
 
 #: :meth:`Network.rank_distances_ps` of a rank no route reaches (larger than any simulated time).
@@ -159,7 +159,7 @@ def _node_list(nodes: Sequence[NodeSpec], where: str, keep=list) -> Sequence[Nod
 def _names_unique(nodes: Sequence[NodeSpec]) -> bool:
     """Whether the nodes' names differ (numbered names do, by construction: no set of every name)."""
     if isinstance(nodes, NodeSpecs):
-        return isinstance(nodes.names, NumberedNames) or len(set(nodes.names)) == len(nodes)
+        return isinstance(nodes.names, IndexedNames) or len(set(nodes.names)) == len(nodes)
     return len(set(map(_NAME, nodes))) == len(nodes)
 
 
@@ -459,13 +459,14 @@ class Network:
         #: names only, as a job's do: no copy per node).
         self.nodes: Sequence[NodeSpec] = _node_list(nodes, where, keep=tuple)
         #: The nodes' names in index order: a tuple, or a :class:`~dqsim.network.node.NumberedNames` (``node0``,
-        #: ``node1``, ... of a job's generated topology: no string per node, each made when read).
+        #: ``node1``, ... of a job's generated topology) or :class:`~dqsim.network.node.PackedNames` (read from a
+        #: job's ``edges_file``): no string per node, each made when read.
         self.names: Sequence[str] = (self.nodes.names if isinstance(self.nodes, NodeSpecs)
                                      else tuple(map(_NAME, self.nodes)))
-        #: Index of each name (``None``: numbered names, whose index is read off the name: no dict of every
-        #: name, ~60 bytes a node on every rank).
+        #: Index of each name (``None``: numbered names, whose index is read off the name, or packed names, which
+        #: search their sorted order: no dict of every name, ~60 bytes a node on every rank).
         self._index: dict[str, int] | None = None
-        if not isinstance(self.names, NumberedNames):
+        if not isinstance(self.names, IndexedNames):
             self._index = dict(zip(self.names, range(len(self.names))))
             if len(self._index) != len(self.names):
                 raise ConfigError(f"{where}: node names must be unique, got {list(self.names)}")

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from operator import eq
 from typing import Sequence
 
+import numpy as np
+
 from dqsim.errors import ConfigError
 from dqsim.checks import check_int, check_real
 
@@ -141,8 +143,8 @@ class NodeSpec:
                 ...
             dqsim.errors.ConfigError: NodeSpec: name must be a non-empty string without whitespace, got 'b c'
         """
-        if isinstance(names, NumberedNames):  # checked when made: its prefix has no whitespace, and digits follow it
-            return NodeSpecs(self, names)
+        if isinstance(names, IndexedNames):  # checked when made (a prefix without whitespace and
+            return NodeSpecs(self, names)  # digits; names read from a file split at whitespace)
         names = tuple(names)
         try:  # every name a non-empty string without whitespace: joined by spaces, they split back into themselves
             clean = " ".join(names).split() == list(names)
@@ -191,8 +193,9 @@ class NodeSpecs(SequenceABC):
 
     def __init__(self, spec: NodeSpec, names: Sequence[str]):
         self.spec = spec
-        #: The names in index order: a tuple, or a :class:`NumberedNames` (kept as it is: no string per node).
-        self.names: Sequence[str] = names if isinstance(names, NumberedNames) else tuple(names)
+        #: The names in index order: a tuple, or a :class:`NumberedNames` or :class:`PackedNames` (kept as it is:
+        #: no string per node).
+        self.names: Sequence[str] = names if isinstance(names, IndexedNames) else tuple(names)
         self._read: dict[int, NodeSpec] = {}
 
     def __len__(self) -> int:
@@ -308,7 +311,41 @@ class ComputedSequence(SequenceABC):
         return repr(self._plain(self))
 
 
-class NumberedNames(ComputedSequence):
+class IndexedNames(ComputedSequence):
+    """Node names that find a name's index without a dictionary of every name: :meth:`index`, :meth:`count` and
+    ``in`` from the subclass's :meth:`index_of` (:class:`NumberedNames` reads it off the name, :class:`PackedNames`
+    bisects its sorted order)."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def index_of(self, name) -> int | None:
+        """The index of ``name`` among these names, ``None`` where it is not one of them."""
+
+    def index(self, name, start: int = 0, stop: int | None = None) -> int:
+        """The index of ``name`` (as ``tuple.index``).
+
+        Raises:
+            ValueError: ``name`` is not one of the names (in ``start:stop``).
+        """
+        index = self.index_of(name)
+        lo, hi, _step = slice(start, stop).indices(len(self))
+        if index is None or not lo <= index < hi:
+            raise ValueError(f"{name!r} is not in {self._described()}")
+        return index
+
+    def _described(self) -> str:
+        """How :meth:`index`'s error names these names."""
+        return f"the {len(self)} {type(self).__name__}"
+
+    def count(self, name) -> int:
+        return 0 if self.index_of(name) is None else 1
+
+    def __contains__(self, name) -> bool:
+        return self.index_of(name) is not None
+
+
+class NumberedNames(IndexedNames):
     """The node names ``prefix0``, ``prefix1``, ..., ``prefix{n-1}``, made when read, with their index worked out
     from the name: the names a job's generated topology gives its nodes (``node0``, ``node1``, ...,
     :meth:`dqsim.jobs.network.NetworkSection.node_name_sequence`).
@@ -365,29 +402,92 @@ class NumberedNames(ComputedSequence):
         index = int(digits)
         return index if index < self.num_names else None
 
-    def index(self, name, start: int = 0, stop: int | None = None) -> int:
-        """The index of ``name`` (as ``tuple.index``).
-
-        Raises:
-            ValueError: ``name`` is not one of the names (in ``start:stop``).
-        """
-        index = self.index_of(name)
-        lo, hi, _step = slice(start, stop).indices(self.num_names)
-        if index is None or not lo <= index < hi:
-            raise ValueError(f"{name!r} is not in NumberedNames({self.prefix!r}, {self.num_names})")
-        return index
-
-    def count(self, name) -> int:
-        return 0 if self.index_of(name) is None else 1
-
-    def __contains__(self, name) -> bool:
-        return self.index_of(name) is not None
+    def _described(self) -> str:
+        return f"NumberedNames({self.prefix!r}, {self.num_names})"
 
     def _same(self, other: "NumberedNames") -> bool:
         return self.num_names == other.num_names and (self.prefix == other.prefix or not self.num_names)
 
     def __reduce__(self):
         return NumberedNames, (self.prefix, self.num_names)
+
+
+class PackedNames(IndexedNames):
+    """Node names read from a file (a job's ``[network].edges_file``), held as one UTF-8 byte string and arrays:
+    a sequence equal to the tuple of the names (item by item, in its hash and its ``repr``) without a string per
+    node or a dictionary from name to index.
+
+    Name ``i`` is ``blob[offsets[i]:offsets[i + 1]]`` decoded, made when read. :meth:`index_of` searches the
+    names in sorted order (``order``: the indices sorted by name; UTF-8 bytes sort as their strings do) by
+    bisection, ~20 comparisons at 2^20 names. A name then costs its bytes and 12 (an int64 offset, an int32 place
+    in the order), where a tuple of strings with a dictionary of their indices took ~120 bytes a node
+    (bench/results/network-edges-file-vm-20261207.md).
+
+    Args:
+        names: the names in index order (unique, non-empty, without whitespace: checked where they are read).
+
+    Examples:
+        >>> names = PackedNames(["b", "a", "node7", "é"])
+        >>> names[0], names[-1], len(names), names.index("node7"), "c" in names, names.index_of("a")
+        ('b', 'é', 4, 2, False, 1)
+        >>> names == ("b", "a", "node7", "é"), names[1:3], PackedNames(names) == names
+        (True, ('a', 'node7'), True)
+    """
+
+    __slots__ = ("blob", "offsets", "order")
+
+    def __init__(self, names: Sequence[str]):
+        names = list(names)
+        encoded = [name.encode() for name in names]
+        self.blob: bytes = b"".join(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        self.offsets: np.ndarray = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        del encoded, lengths
+        dtype = np.int32 if len(names) < 2**31 else np.int64
+        self.order: np.ndarray = np.array(sorted(range(len(names)), key=names.__getitem__), dtype=dtype)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def _item(self, index: int) -> str:
+        return self.blob[self.offsets[index]:self.offsets[index + 1]].decode()
+
+    def __iter__(self):
+        blob, bounds = self.blob, self.offsets.tolist()
+        return (blob[lo:hi].decode() for lo, hi in zip(bounds, bounds[1:]))
+
+    def index_of(self, name) -> int | None:
+        """The index of ``name`` among these names, ``None`` where it is not one of them (a bisection)."""
+        if type(name) is not str:
+            return None
+        wanted = name.encode()
+        blob, offsets, order = self.blob, self.offsets, self.order
+        lo, hi = 0, len(order)
+        while lo < hi:
+            middle = (lo + hi) // 2
+            at = int(order[middle])
+            if blob[offsets[at]:offsets[at + 1]] < wanted:
+                lo = middle + 1
+            else:
+                hi = middle
+        if lo < len(order):
+            at = int(order[lo])
+            if blob[offsets[at]:offsets[at + 1]] == wanted:
+                return at
+        return None
+
+    def _same(self, other: "PackedNames") -> bool:
+        return self.blob == other.blob and np.array_equal(self.offsets, other.offsets)
+
+    def __reduce__(self):
+        return _packed_names, (self.blob, self.offsets, self.order)
+
+
+def _packed_names(blob: bytes, offsets: np.ndarray, order: np.ndarray) -> PackedNames:
+    """A :class:`PackedNames` from its parts (unpickling: the names are not sorted again)."""
+    names = object.__new__(PackedNames)
+    names.blob, names.offsets, names.order = blob, offsets, order
+    return names
 
 
 def _check_name(name) -> None:

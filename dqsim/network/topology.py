@@ -54,6 +54,13 @@ _MAX_NAMES_IN_MESSAGE = 10
 #: counts and in its table rows), ~1.6 kB before (docs/review-scale-20261206.md).
 BYTES_PER_LINK = 36
 
+#: Bytes on every rank per distinct length the links of an ``"edges"`` network give themselves: a
+#: :class:`~dqsim.network.link.LinkSpec` each (~290 bytes), its delay, its place among the network's specs and the
+#: per-link list of them while the network is built. Measured: loading a 65,536-node Barabási–Albert edge list and
+#: building its network on 2 ranks peaked at 229 MB with a distinct length per link (131,068) against 177 MB with
+#: none, ~400 bytes a length (2026-12-07 (morning), bench/results/network-edges-file-vm-20261207.md).
+BYTES_PER_LINK_LENGTH = 400
+
 #: What a network of at least :data:`LINKS_TABLE_MIN_LINKS` links takes besides its bytes per link, bytes: fitted
 #: with :data:`BYTES_PER_LINK` to the same runs (the estimate plus ~200 MB of Python within -1 % to +4 % of their
 #: peaks); what it holds is mostly the writing rank's piece of the ``links`` table being written (its strings as
@@ -410,12 +417,13 @@ def bytes_per_node(num_nodes: int, num_links: int) -> int:
     return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
 
 
-def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
+def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes.
 
     :func:`bytes_per_node` (:data:`BYTES_PER_NODE`, or :data:`BYTES_PER_FOREST_NODE` for a tree) and
     :data:`BYTES_PER_LINK` (and :data:`LINKS_TABLE_BYTES`
-    from :data:`LINKS_TABLE_MIN_LINKS` links), all measured (not a bound): with
+    from :data:`LINKS_TABLE_MIN_LINKS` links, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths``
+    distinct lengths the links of an ``"edges"`` network give themselves), all measured (not a bound): with
     the ~200 MB of the interpreter and its libraries, within 4 % of a ``dqc``
     run's peak RSS on one rank over ``all_to_all`` networks of 600 to 2,048
     nodes (-0.2 % to +3.5 %; the writing rank of two runs 20 MB higher at 2,048
@@ -433,7 +441,8 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
         58.682
     """
     table = LINKS_TABLE_BYTES if num_links >= LINKS_TABLE_MIN_LINKS else 0
-    return num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK + table
+    return (num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK + table
+            + num_lengths * BYTES_PER_LINK_LENGTH)
 
 
 def from_edges(names: Sequence[str], edges: Iterable[tuple], *,
@@ -552,22 +561,61 @@ def validate(graph: nx.Graph) -> None:
     check_connected(names, ((index_of[a], index_of[b]) for a, b in graph.edges()), where=where)
 
 
-def _disconnected(where: str, cut_off: Sequence[str], first: str) -> str:
-    """The message refusing a disconnected topology: the nodes ``cut_off`` cannot reach node ``first``."""
-    return f"{where}: the topology is disconnected: node(s) {_quote_names(cut_off)} cannot reach {first!r}"
+def _disconnected(where: str, cut_off: Sequence[str], first: str, count: int | None = None) -> str:
+    """The message refusing a disconnected topology: the nodes ``cut_off`` (the first of ``count``, where given)
+    cannot reach node ``first``."""
+    shown = _quote_names(cut_off)
+    more = (count or 0) - len(cut_off)
+    if more > 0:
+        shown += f", ... ({more} more)"
+    return f"{where}: the topology is disconnected: node(s) {shown} cannot reach {first!r}"
 
 
-def check_connected(names: Sequence[str], index_edges: Iterable[tuple[int, int]], *, where: str = "validate") -> None:
+def component_roots(num_nodes: int, index_edges: np.ndarray) -> np.ndarray:
+    """Per node, the lowest node of its connected component, in NumPy passes (every rank checks a job's network).
+
+    Hooks every component's root to the lowest root it has an edge to, then halves every path to a root until
+    each node points at its root (pointer jumping, Shiloach & Vishkin 1982), and again until no edge joins two
+    roots: a few passes over the edges (about log2 of the diameter), where a union-find in Python took ~1 us an
+    edge (2026-12-07: ~1 s for a million edges).
+
+    Args:
+        num_nodes: nodes ``0..num_nodes - 1``.
+        index_edges: an ``(m, 2)`` int array of node index pairs.
+
+    Examples:
+        >>> component_roots(5, np.array([(3, 4), (1, 0), (4, 2)])).tolist()
+        [0, 0, 2, 2, 2]
+    """
+    parent = np.arange(num_nodes, dtype=np.int64)
+    ends = np.asarray(index_edges, dtype=np.int64).reshape(-1, 2)
+    a, b = ends[:, 0], ends[:, 1]
+    while True:
+        root_a, root_b = parent[a], parent[b]
+        apart = root_a != root_b
+        if not apart.any():
+            return parent
+        low, high = np.minimum(root_a[apart], root_b[apart]), np.maximum(root_a[apart], root_b[apart])
+        np.minimum.at(parent, high, low)
+        while True:  # every node to its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+
+
+def check_connected(names: Sequence[str], index_edges: Iterable[tuple[int, int]] | np.ndarray, *,
+                    where: str = "validate") -> None:
     """Refuse a topology whose nodes are not all connected, without building its graph.
 
     The check and the message of :func:`validate` (node ``names[0]`` and the
-    nodes it cannot reach), from the node names and the edges as index pairs:
-    a job's ``[network]`` is checked so at load time, and its graph is built
-    once, for the run (a union-find over the edges, nearly linear in their number).
+    nodes it cannot reach, the first :data:`_MAX_NAMES_IN_MESSAGE` of them and their count), from the node names
+    and the edges as index pairs: a job's ``[network]`` is checked so at load time, and its graph is built
+    once, for the run (:func:`component_roots`).
 
     Args:
         names: node names in index order (at least one).
-        index_edges: ``(a, b)`` node index pairs, each in ``0..len(names) - 1``.
+        index_edges: ``(a, b)`` node index pairs, each in ``0..len(names) - 1`` (or an ``(m, 2)`` int array).
         where: what the message names first.
 
     Raises:
@@ -580,22 +628,13 @@ def check_connected(names: Sequence[str], index_edges: Iterable[tuple[int, int]]
             ...
         dqsim.errors.ConfigError: validate: the topology is disconnected: node(s) 'c' cannot reach 'a'
     """
-    parent = list(range(len(names)))
-
-    def root(node: int) -> int:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]  # path halving
-            node = parent[node]
-        return node
-
-    for a, b in index_edges:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    first = root(0)
-    cut_off = [name for node, name in enumerate(names) if root(node) != first]
-    if cut_off:
-        raise ConfigError(_disconnected(where, cut_off, names[0]))
+    if not isinstance(index_edges, np.ndarray):
+        index_edges = np.array(list(index_edges), dtype=np.int64)
+    roots = component_roots(len(names), index_edges)
+    cut_off = np.flatnonzero(roots != roots[0])
+    if cut_off.size:
+        raise ConfigError(_disconnected(where, [names[i] for i in cut_off[:_MAX_NAMES_IN_MESSAGE].tolist()],
+                                        names[0], int(cut_off.size)))
 
 
 def shortest_path(graph: nx.Graph, source: str, target: str) -> list[str]:

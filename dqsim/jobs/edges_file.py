@@ -1,0 +1,200 @@
+"""``[network].edges_file``: a network's links read from an edge-list file, as compact arrays.
+
+The file is plain text, one link a line: ``a,b`` or ``a,b,distance_km``, the fields separated by a comma or by
+whitespace (``a b 12.5``, as networkx's ``write_edgelist(graph, path, data=False)`` writes it, or with
+``data=["distance_km"]``); blank lines and everything from a ``#`` to the end of a line are skipped; a first line
+``source,target`` or ``source,target,distance_km`` (any words whose third is not a number, or whose first two
+are ``source``/``target``, ``from``/``to`` or ``src``/``dst``) is a header. Node names are the file's words, in the
+order they first appear (unless the job gives ``[network].node_names``).
+
+:func:`read_edges_file` reads it once per process while the file stays as it was (a run validates its job more
+than once) into an :class:`EdgeList`: the names as :class:`~dqsim.network.node.PackedNames` (no string per node),
+the links as an ``(m, 2)`` int32 array of node indices and their lengths as a float64 array (``NaN``: the
+``[network.link]`` length). Each refusal is one :class:`EdgesFileError` naming the line, its text and what is
+allowed (:class:`dqsim.jobs.network.NetworkSection` words it as a job error of ``[network].edges_file``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from array import array
+from dataclasses import dataclass
+
+import numpy as np
+
+from dqsim.jobs.errors import reads_as_number
+from dqsim.network.node import PackedNames
+
+__all__ = ["EdgeList", "EdgesFileError", "read_edges_file", "parse_edges_text"]
+
+#: First two words of a header line (lower case).
+HEADER_WORDS = {("source", "target"), ("from", "to"), ("src", "dst")}
+
+#: Longest text of a line quoted in an error message, characters.
+_MAX_LINE_SHOWN = 60
+
+
+class EdgesFileError(ValueError):
+    """A line of an edge-list file that cannot be read: ``line`` (from 1; 0: the whole file) and the message."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+@dataclass(frozen=True)
+class EdgeList:
+    """The links of an ``"edges"`` network as arrays.
+
+    Attributes:
+        names: node names in index order (:class:`~dqsim.network.node.PackedNames` for a file's, a tuple for the
+            job's ``node_names``).
+        ends: ``(m, 2)`` int32 array: the node indices each link joins, in the file's (or ``edges``') order.
+        distances_km: per link its length, km (``NaN``: ``[network.link].distance_km``), or ``None``: no link
+            gives its own.
+    """
+
+    names: object
+    ends: np.ndarray
+    distances_km: np.ndarray | None
+
+    @property
+    def num_links(self) -> int:
+        return len(self.ends)
+
+    def every_link_has_distance(self) -> bool:
+        """Whether every link gives its own length (then ``[network.link].distance_km`` is not needed)."""
+        return self.distances_km is not None and not bool(np.isnan(self.distances_km).any())
+
+
+def _shown(text: str) -> str:
+    """A line's text as an error message quotes it (cut to :data:`_MAX_LINE_SHOWN` characters)."""
+    text = text.strip()
+    return repr(text if len(text) <= _MAX_LINE_SHOWN else text[:_MAX_LINE_SHOWN] + "...")
+
+
+def _is_header(fields: list[str]) -> bool:
+    """Whether the first line's ``fields`` are a header: two header words, or a third field that is not a number."""
+    if len(fields) not in (2, 3):
+        return False
+    words = (fields[0].lower(), fields[1].lower())
+    return words in HEADER_WORDS or (len(fields) == 3 and not reads_as_number(fields[2]))
+
+
+def _distance(word: str, line: int, text: str) -> float:
+    """The length a line gives, km.
+
+    Raises:
+        EdgesFileError: not a number, or not a finite length > 0.
+    """
+    try:
+        value = float(word)
+    except ValueError:
+        raise EdgesFileError(line, f"{_shown(text)}: distance_km {word!r} is not a number; a line is a,b or "
+                                   "a,b,distance_km with distance_km > 0") from None
+    if not 0 < value < math.inf:
+        raise EdgesFileError(line, f"{_shown(text)}: distance_km = {word}: must be a distance in km > 0 (finite)")
+    return value
+
+
+def parse_edges_text(text: str) -> EdgeList:
+    """The links of an edge-list file's ``text`` (see the module's docstring), names in first-appearance order.
+
+    Raises:
+        EdgesFileError: a line with other than 2 or 3 fields, a bad distance, a link from a node to itself, a
+            link given twice (naming the line that gave it first), fewer than two nodes.
+
+    Examples:
+        >>> edges = parse_edges_text("# a triangle\\nsource,target,distance_km\\na,b\\nb c 2.5\\nc,a")
+        >>> list(edges.names), edges.ends.tolist(), edges.distances_km.tolist()
+        (['a', 'b', 'c'], [[0, 1], [1, 2], [2, 0]], [nan, 2.5, nan])
+        >>> parse_edges_text("a,b\\nb,a")
+        Traceback (most recent call last):
+            ...
+        dqsim.jobs.edges_file.EdgesFileError: 'b,a': repeats the link of line 1 (a link joins two nodes once)
+    """
+    text = text.removeprefix("\ufeff")  # (a byte-order mark, as editors on Windows write one)
+    index: dict[str, int] = {}
+    ends = array("q")  # (8 bytes an end, where a list held an int object of 28 more for each)
+    lines = array("q")
+    distances: dict[int, float] = {}  # by link
+    header_possible = True
+    for number, raw in enumerate(io.StringIO(text), start=1):  # (no list of every line)
+        line = raw.split("#", 1)[0] if "#" in raw else raw
+        fields = line.replace(",", " ").split()
+        if not fields:
+            continue
+        if header_possible:
+            header_possible = False
+            if _is_header(fields):
+                continue
+        if len(fields) not in (2, 3):
+            raise EdgesFileError(number, f"{_shown(raw)} has {len(fields)} field(s); a line is a,b or "
+                                         "a,b,distance_km (comma- or whitespace-separated, # starts a comment)")
+        a, b = fields[0], fields[1]
+        if a == b:
+            raise EdgesFileError(number, f"{_shown(raw)} links node {a!r} to itself")
+        ends.append(index.setdefault(a, len(index)))
+        ends.append(index.setdefault(b, len(index)))
+        lines.append(number)
+        if len(fields) == 3:
+            distances[len(lines) - 1] = _distance(fields[2], number, raw)
+    if len(index) < 2:
+        raise EdgesFileError(0, f"names {len(index)} node(s) in {len(lines)} link(s); a network needs at least 2 "
+                                "nodes and a link")
+    pairs = np.frombuffer(ends, dtype=np.int64).astype(np.int32 if len(index) < 2**31 else np.int64).reshape(-1, 2)
+    del ends
+    _refuse_repeats(pairs, lines, text)
+    lengths = None
+    if distances:
+        lengths = np.full(len(pairs), np.nan)
+        lengths[np.fromiter(distances, dtype=np.int64, count=len(distances))] = list(distances.values())
+    names = PackedNames(index)
+    return EdgeList(names=names, ends=pairs, distances_km=lengths)
+
+
+def _refuse_repeats(pairs: np.ndarray, lines: array, text: str) -> None:
+    """Refuse a link given twice (either way round), naming the later line and the first one.
+
+    Raises:
+        EdgesFileError: the first repeated link, in file order.
+    """
+    low = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    high = np.maximum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    keys = low * (int(high.max(initial=0)) + 1) + high
+    _unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    repeated = np.flatnonzero(first[inverse.reshape(-1)] != np.arange(len(keys)))
+    if repeated.size:
+        later = int(repeated[0])
+        earlier = int(first[inverse.reshape(-1)[later]])
+        raw = text.splitlines()[lines[later] - 1]
+        raise EdgesFileError(lines[later], f"{_shown(raw)}: repeats the link of line {lines[earlier]} "
+                                           "(a link joins two nodes once)")
+
+
+#: The last file read by :func:`read_edges_file`: ``(SHA-256, its EdgeList)`` (one kept: a run reads one file).
+_LAST_READ: tuple[str, EdgeList] | None = None
+
+
+def read_edges_file(path: str, sha256: str) -> EdgeList:
+    """The links of the edge-list file at ``path`` (:func:`parse_edges_text`), whose SHA-256 is ``sha256``: read
+    once per process while the file keeps that hash (a run validates its job again after ``--set`` and ``-o``).
+
+    Raises:
+        EdgesFileError: a line that cannot be read; a file that is not UTF-8 text (line 0).
+        OSError: the file cannot be read.
+    """
+    global _LAST_READ
+    if _LAST_READ is not None and _LAST_READ[0] == sha256:
+        return _LAST_READ[1]
+    data = open(path, "rb").read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise EdgesFileError(line, f"not UTF-8 text (byte {exc.start}); an edge list is text") from None
+    del data
+    edges = parse_edges_text(text)
+    _LAST_READ = (sha256, edges)
+    return edges
