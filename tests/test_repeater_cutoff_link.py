@@ -165,3 +165,23 @@ def test_a_cutoff_that_discards_most_pairs_is_warned_of_in_pairs_not_attempts():
     one = load_job_text(text + f'cutoff_s = {cutoff_s!r}\npumping_cutoff = "link"\n')
     [line] = [w for w in one.warnings() if "cutoff_s =" in w]
     assert 'with pumping_cutoff = "link"' in line and "abandoned" not in line, line
+
+
+@pytest.mark.parametrize("swapping, links, cutoff_s", [("nested", "[2, 4]", 0.0004), ("swap_asap", "[3, 4]", 0.0003)])
+def test_the_same_tables_on_one_two_and_four_ranks(tmp_path, swapping, links, cutoff_s):
+    """The example job under the policy (links cut, segments discarded through repeaters on other ranks) gives
+    the same pairs and summary tables on 1, 2 and 4 ranks."""
+    from dqsim.io import open_run
+    from mpi_helper import run_dqsim
+    from run_files import same_tables
+
+    args = ["run", "jobs/repeater_chain.toml", "--quiet", "--set", f"chain.num_links={links}", "--set",
+            f"chain.total_distance_km=[{10.0 * int(links[-2])}]", "--set", f'chain.swapping="{swapping}"', "--set",
+            f"chain.cutoff_s={cutoff_s}", "--set", 'chain.cutoff_policy="link"', "--set", "chain.num_pairs=6"]
+    runs = []
+    for ranks in (1, 2, 4):
+        run_dqsim(ranks, [*args, "-o", str(tmp_path / f"r{ranks}.h5")])
+        runs.append(open_run(tmp_path / f"r{ranks}.h5"))
+    assert runs[0].attrs["total_restarts"] == 0
+    for other in runs[1:]:
+        same_tables(runs[0], other, ["pairs", "summary"])

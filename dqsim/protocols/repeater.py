@@ -135,6 +135,26 @@ Memory cut-off (``cutoff_ps``)
     short cut-off then cuts, so ``"link"`` can deliver more slowly there (``bench/review_repeater_physics.py``,
     check ``pumping_link``).
 
+    ``cutoff_policy = "link"`` (since 2026-12-07 (morning)) applies the per-memory policy to every pair (Collins,
+    Jenkins, Kuzmich & Kennedy, PRL 98, 060502 (2007); Rozpędek et al. 2018; Kamin, Shchukin, Schmidt & van Loock,
+    PRR 5, 023086 (2023); Li et al., IEEE TQE 2 (2021) for swap-asap): a node that holds a pair past its cut-off,
+    linked or still pumped, discards it and makes that link again (:meth:`ChainNode._relink`, as above), and no
+    chain attempt is ever abandoned. The link's other end, told, does the same; if it had swapped the pair into a
+    longer segment by then (its own deadline for that pair is the same, so it swapped before the cut), the
+    segment is discarded too (:meth:`ChainNode._unswap`): that repeater undoes its swap (B, told, forgets its
+    bits; the repeater swaps again once its links hold new pairs), makes both its links again and tells the node
+    beyond, so the discard runs through every repeater that had swapped into the segment to its other end, each
+    link of it made again while the links outside keep their pairs. B never uses a forgotten repeater's bits: its
+    bits of the swap after come on the same path after the ``void``, and any bits that let B deliver depend on a
+    pair made after it. With nested swapping a ``segment`` notice names the makings of its two end links, and its
+    consumer takes it only while its own link's making is that one (a notice of a discarded segment can still be
+    on its way when the consumer makes its link again). This is the policy of the peer simulators and of the
+    waiting-time formulas with a cut-off per memory; the timing is dqsim's: a link made again starts with a
+    handshake when its initiator acts (at the cut, or told ``d + c`` later), so it is no longer in step with the
+    others (``bench/review_repeater_physics.py``, check ``cutoff_link``: the two-link mean waiting time and
+    fidelity against an exact Markov chain of this timing, 3 and 4 links against an event model of it). ``max_restarts``
+    bounds the pairs one node cuts for one delivered pair.
+
 Time is spent only by fibre latency, link attempts and the nodes' classical
 processing delay (a node acts on every classical message, the station's
 herald included, that long after it arrives): gates and
@@ -1002,7 +1022,8 @@ class ChainNode:
 
     Raises (from ``run``):
         DqsimError: more than ``chain.max_restarts`` attempts abandoned for one pair, or (``"link"`` pumping
-            cut-off) more than that many kept pairs cut while pumped by one node for one pair.
+            cut-off) more than that many kept pairs cut while pumped by one node for one pair (``cutoff_policy =
+            "link"``: pairs cut).
     """
 
     #: Process classes of a link side and of a cut-off timer (the scenario's resumable ones).
