@@ -1294,8 +1294,11 @@ class _RelinkChain:
         return left if left > 0 and self.level(left) == self.level(k) + 1 else right
 
     def push(self, t, *event):
+        """An event at ``t``; of events at the same instant a deadline comes first (as in dqsim, where the
+        cut-off timer was set before the pair that ties with it was heralded: the two-link exact chain, which
+        counts such ties as cuts, agrees with dqsim's fidelity only so), the others in the order pushed."""
         self.seq += 1
-        heapq.heappush(self.events, (t, self.seq, event))
+        heapq.heappush(self.events, (t, event[0] != "deadline", self.seq, event))
 
     def start(self, link, t):
         e = t + 2 * self.h + (self.rng.geometric(self.p) - 1) * self.T
@@ -1315,7 +1318,7 @@ class _RelinkChain:
         for link in range(self.n):
             self.start(link, t0)
         while self.done is None:
-            t, _, event = heapq.heappop(self.events)
+            t, _, _, event = heapq.heappop(self.events)
             kind = event[0]
             if kind == "pair":
                 link, making, e = event[1:]
