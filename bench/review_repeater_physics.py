@@ -9,7 +9,8 @@ expected value below is derived in this file (the derivations are in the docstri
     PYTHONPATH=$PWD .venv/bin/python bench/review_repeater_physics.py [--quick] [check ...]
 
 Checks: link, dark, memory, swap, purify, purify_noisy, chain, damping, cutoff, cutoff_pumped, cutoff_deadline,
-pump_decoherence, least_age, nested_cutoff, pumping_link, cutoff_link, summary, ranks (default: all). One line per figure:
+pump_decoherence, least_age, nested_cutoff, pumping_link, cutoff_link, summary, ranks (default: all). One line per
+figure:
 ``sim ± s.e.  formula  z``; PASS when |z| <= 3 (statistical figures, s.e. from the sample) or, for
 figures that are exact in dqsim's model (the memories are exact density matrices), when
 |sim - formula| <= 1e-9. ``--quick`` runs fewer pairs (larger standard errors, same checks).
@@ -1043,6 +1044,19 @@ def attempt_timing_deviation(run, chain_links, d, c, period, tau, nested):
     return worst, full, len(run.records.restarts)
 
 
+def cutoff_chain_setup():
+    """The chains of check_nested_cutoff and check_cutoff_link: 10-km links, T = 1.3 d (whole ps), c = 1 us, F0 =
+    0.97, T2 = 5 ms. Returns (d, T, c, T2, p, w, link, node)."""
+    L, ng, c_ps, f0, t2 = 10.0, 1.468, 1000, 0.97, 5e-3
+    d = float(round(delay_ps(L, ng)))
+    period = float(round(1.3 * d))
+    link = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=f0,
+                    source_period_ps=int(period))
+    node = NodeSpec(name="n", t2_s=t2, classical_processing_delay_ps=c_ps)
+    eta = arm_eta(L, 0.2, 0.0, 0.9)
+    return d, period, c_ps, t2, eta * eta / 2, (4 * f0 - 1) / 3, link, node
+
+
 def check_nested_cutoff():
     """Nested (and swap-asap) swapping with a memory cut-off, 2 and 4 links: the model of chain_attempt_model.
 
@@ -1054,16 +1068,8 @@ def check_nested_cutoff():
     keeps a deadline off the attempt grid of the other links (ties of a cut and an abort change no start time).
     """
     print("nested cutoff: nested and swap-asap swapping with a memory cut-off, 2 and 4 links, T = 1.3 d", flush=True)
-    L, ng, c_ps, f0, t2 = 10.0, 1.468, 1000, 0.97, 5e-3
     n_pairs = 300 if QUICK else 1200
-    d = float(round(delay_ps(L, ng)))
-    period = float(round(1.3 * d))
-    link = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=f0,
-                    source_period_ps=int(period))
-    node = NodeSpec(name="n", t2_s=t2, classical_processing_delay_ps=c_ps)
-    eta = arm_eta(L, 0.2, 0.0, 0.9)
-    p = eta * eta / 2
-    w = (4 * f0 - 1) / 3
+    d, period, c_ps, t2, p, w, link, node = cutoff_chain_setup()
     cases = ((2, "nested", 1.5), (4, "nested", 2.5), (4, "nested", 4.5), (4, "swap_asap", 2.5))
     for n, swapping, spare in cases:
         nested = swapping == "nested"
@@ -1406,18 +1412,11 @@ def check_cutoff_link():
     """cutoff_policy = "link" (a pair past its cut-off discards its link alone, or its segment): two links against
     two_link_relink_exact (mean waiting time and mean fidelity, within 3 s.e.), 3 and 4 links (swap-asap) and 4
     links (nested) against _RelinkChain sampled (rate and mean fidelity, s.e. combined); the "attempt" policy's
-    rate beside. T = 1.3 d keeps deadlines off the other link's attempt grid (no ties)."""
+    rate beside. T = 1.3 d keeps deadlines off the other link's first attempt grid (after discards some histories
+    still tie: two_link_relink_exact)."""
     print('cutoff_link: cutoff_policy = "link", 2 links (exact chain), 3-4 links (event model), T = 1.3 d', flush=True)
-    L, ng, c_ps, f0, t2 = 10.0, 1.468, 1000, 0.97, 5e-3
     n_pairs = 400 if QUICK else 1500
-    d = float(round(delay_ps(L, ng)))
-    period = float(round(1.3 * d))
-    link = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=f0,
-                    source_period_ps=int(period))
-    node = NodeSpec(name="n", t2_s=t2, classical_processing_delay_ps=c_ps)
-    eta = arm_eta(L, 0.2, 0.0, 0.9)
-    p = eta * eta / 2
-    w = (4 * f0 - 1) / 3
+    d, period, c_ps, t2, p, w, link, node = cutoff_chain_setup()
     h = d + c_ps
     for spare in (0.5, 1.5, 3.5):
         tau = int(round(h + spare * period))
@@ -1451,8 +1450,9 @@ def check_cutoff_link():
         what = f"  {n} links {swapping} m={spare}:"
         w_sim = np.array([pr.delivery_ps - pr.round_start_ps for pr in out.pairs], dtype=float)
         m, se = mean_se(w_sim / PS_PER_S)
+        whole_wait_s = np.mean([pr.delivery_ps - pr.round_start_ps for pr in whole.pairs]) / PS_PER_S
         line(f"{what} mean waiting time, s", m, math.hypot(se, float(waits.std()) / PS_PER_S / math.sqrt(waits.size)),
-             float(waits.mean()) / PS_PER_S, f"(model sampled; \"attempt\": {np.mean([pr.delivery_ps - pr.round_start_ps for pr in whole.pairs]) / PS_PER_S:.5g} s)")
+             float(waits.mean()) / PS_PER_S, f"(model sampled; \"attempt\": {whole_wait_s:.5g} s)")
         model_f = (1 + w ** n * (1 + 2 * np.exp(-times / PS_PER_S / t2))) / 4
         f_mean, f_se = mean_se(out.fidelities)
         line(f"{what} mean F", f_mean, math.hypot(f_se, float(model_f.std()) / math.sqrt(model_f.size)),

@@ -488,16 +488,7 @@ class ChainSection(Section):
         if worst is None:
             return None
         makings, keep, links, total = worst
-        link = self.link_spec(links, total)
-        least_ps, period_ps = self._least_swap_age_ps(link, links), link.attempt_period_ps
-        low, high = 0, 1
-        while self._keep_estimate(link, links, least_ps + high * period_ps + 1) < 0.5:
-            low, high = high, 2 * high
-        while low < high:
-            middle = (low + high) // 2
-            low, high = (middle + 1, high) if self._keep_estimate(link, links, least_ps + middle * period_ps + 1) \
-                < 0.5 else (low, middle)
-        needed_s = ps_to_seconds(least_ps + low * period_ps)
+        needed_s = ps_to_seconds(self._half_cutoff_ps(self.link_spec(links, total), links, self._keep_estimate))
         share = 1 - 1 / makings  # (the pairs made per delivered pair that were not delivered)
         policy = "cutoff_policy" if self.cutoff_policy == "link" else "pumping_cutoff"
         return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g} with {policy} = \"link\": over links of "
@@ -506,6 +497,19 @@ class ChainSection(Section):
                 f"about {makings:.3g} times per delivered pair (the run stops with an error once one node cuts "
                 f"more than max_restarts = {self.max_restarts:,} pairs for one pair); half the pairs are kept "
                 f"with cutoff_s > {needed_s:.3g} s")
+
+    def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate) -> int:
+        """The least cut-off ``a + m·T`` (``a`` the least swap age) at which ``estimate(link, links, cutoff_ps)``
+        (:meth:`_pass_estimate` or :meth:`_keep_estimate`) reaches 1/2 just above it: doubling, then bisection."""
+        least_ps, period_ps = self._least_swap_age_ps(link, links), link.attempt_period_ps
+        low, high = 0, 1
+        while estimate(link, links, least_ps + high * period_ps + 1) < 0.5:
+            low, high = high, 2 * high
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (middle + 1, high) if estimate(link, links, least_ps + middle * period_ps + 1) < 0.5 \
+                else (low, middle)
+        return least_ps + low * period_ps
 
     def cutoff_warning(self, source: str) -> str | None:
         """One line where the cut-off lets most chain attempts be abandoned (the chain with the fewest passing),
@@ -553,14 +557,7 @@ class ChainSection(Section):
         link = self.link_spec(links, total)
         p, period_ps = link.success_probability, link.attempt_period_ps
         least_ps = self._least_swap_age_ps(link, links)
-        low, high = 0, 1  # the least m passing half (a cut-off just above least + m·T): doubling, then bisection
-        while self._pass_estimate(link, links, least_ps + high * period_ps + 1) < 0.5:
-            low, high = high, 2 * high
-        while low < high:
-            middle = (low + high) // 2
-            low, high = (middle + 1, high) if self._pass_estimate(link, links, least_ps + middle * period_ps + 1) \
-                < 0.5 else (low, middle)
-        needed_s = ps_to_seconds(least_ps + low * period_ps)
+        needed_s = ps_to_seconds(self._half_cutoff_ps(link, links, self._pass_estimate))
         per_pair = f"about {1 / passing:.3g}" if passing > 0 else "more than 1e300"
         pumping = f" and {rounds} pumping round(s)" if rounds else ""
         if links == 1:
