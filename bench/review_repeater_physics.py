@@ -9,7 +9,8 @@ expected value below is derived in this file (the derivations are in the docstri
     PYTHONPATH=$PWD .venv/bin/python bench/review_repeater_physics.py [--quick] [check ...]
 
 Checks: link, dark, memory, swap, purify, purify_noisy, chain, damping, cutoff, cutoff_pumped, cutoff_deadline,
-pump_decoherence, least_age, nested_cutoff, pumping_link, summary, ranks (default: all). One line per figure:
+pump_decoherence, least_age, nested_cutoff, pumping_link, cutoff_link, summary, ranks (default: all). One line per
+figure:
 ``sim ± s.e.  formula  z``; PASS when |z| <= 3 (statistical figures, s.e. from the sample) or, for
 figures that are exact in dqsim's model (the memories are exact density matrices), when
 |sim - formula| <= 1e-9. ``--quick`` runs fewer pairs (larger standard errors, same checks).
@@ -34,6 +35,7 @@ Sources of the formulas:
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import math
 import os
@@ -1042,6 +1044,19 @@ def attempt_timing_deviation(run, chain_links, d, c, period, tau, nested):
     return worst, full, len(run.records.restarts)
 
 
+def cutoff_chain_setup():
+    """The chains of check_nested_cutoff and check_cutoff_link: 10-km links, T = 1.3 d (whole ps), c = 1 us, F0 =
+    0.97, T2 = 5 ms. Returns (d, T, c, T2, p, w, link, node)."""
+    L, ng, c_ps, f0, t2 = 10.0, 1.468, 1000, 0.97, 5e-3
+    d = float(round(delay_ps(L, ng)))
+    period = float(round(1.3 * d))
+    link = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=f0,
+                    source_period_ps=int(period))
+    node = NodeSpec(name="n", t2_s=t2, classical_processing_delay_ps=c_ps)
+    eta = arm_eta(L, 0.2, 0.0, 0.9)
+    return d, period, c_ps, t2, eta * eta / 2, (4 * f0 - 1) / 3, link, node
+
+
 def check_nested_cutoff():
     """Nested (and swap-asap) swapping with a memory cut-off, 2 and 4 links: the model of chain_attempt_model.
 
@@ -1053,16 +1068,8 @@ def check_nested_cutoff():
     keeps a deadline off the attempt grid of the other links (ties of a cut and an abort change no start time).
     """
     print("nested cutoff: nested and swap-asap swapping with a memory cut-off, 2 and 4 links, T = 1.3 d", flush=True)
-    L, ng, c_ps, f0, t2 = 10.0, 1.468, 1000, 0.97, 5e-3
     n_pairs = 300 if QUICK else 1200
-    d = float(round(delay_ps(L, ng)))
-    period = float(round(1.3 * d))
-    link = LinkSpec(distance_km=L, group_index=ng, dark_count_rate_hz=0.0, source_fidelity=f0,
-                    source_period_ps=int(period))
-    node = NodeSpec(name="n", t2_s=t2, classical_processing_delay_ps=c_ps)
-    eta = arm_eta(L, 0.2, 0.0, 0.9)
-    p = eta * eta / 2
-    w = (4 * f0 - 1) / 3
+    d, period, c_ps, t2, p, w, link, node = cutoff_chain_setup()
     cases = ((2, "nested", 1.5), (4, "nested", 2.5), (4, "nested", 4.5), (4, "swap_asap", 2.5))
     for n, swapping, spare in cases:
         nested = swapping == "nested"
@@ -1194,6 +1201,265 @@ def check_pumping_link():
         print(f"  rate: \"link\" {out.rate_hz:.4g} pairs/s, \"attempt\" {whole.rate_hz:.4g} pairs/s", flush=True)
 
 
+# ------------------------------------------------------------------ the "link" cut-off policy (per memory)
+def two_link_relink_exact(p, d, c, period, tau, w, t2_s, tol=1e-13):
+    """Two links, swap-asap, cutoff_policy = "link": the mean waiting time and mean delivered fidelity, exact (a
+    Markov chain on the links' relative offset, its probability mass propagated until less than ``tol`` is left).
+
+    My reading of the protocol (times in ps, h = d + c): a link's making that starts at S (its initiator acts) emits
+    its pair on the grid S + 2h + (N - 1)T, N geometric(p); the repeater holds it from the herald, E + h, and
+    discards it at E + tau unless it swapped before (cut-off per memory: Rozpedek et al. 2018; Collins et al.,
+    PRL 98, 060502 (2007); Kamin et al., PRR 5, 023086 (2023) for the lockstep version). It swaps at max(E0, E1) + h
+    iff |E0 - E1| < tau - h; B holds the corrected pair h later. A discarded link alone is made again: link 1's
+    initiator is the repeater (S = the cut), link 0's is A, told h later (S = cut + h: lag_0 = h, lag_1 = 0).
+
+    State (u, delta): link u's first possible emission at the reference time, link v = 1 - u's delta later, both
+    geometric from there: E_u = (N_u - 1)T, E_v = delta + (N_v - 1)T, K = N_v - N_u with P(K = k) = p q^|k|/(2 - p).
+    Overlap (|delta + kT| < tau - h): delivered at E_max + 2h, memory time 2|E_v - E_u| + 6h (check_chain), so
+    F = (1 + w^2 (1 + 2 e^(-t/T2)))/4 (T1 = inf). Else the earlier pair (link x) is cut at E_x + tau and the other
+    link y, which had not emitted by E_x + tau - h, by memorylessness emits geometrically from its first grid point
+    after that, rho = ((E_y-grid phase) - (E_x + tau - h)) mod T in (0, T] later; link x's first possible emission
+    is E_x + tau + lag_x + 2h: the new state (y, lag_x + 3h - rho), reached E_x + tau - h + rho after the old
+    reference. The conditional moments over K are closed forms: with s = q^2, E[(N_u - 1); K = k] =
+    p^2 q^|k| (s/(1 - s)^2 + max(0, -k)/(1 - s)), and E[(N_v - 1); K = k] likewise with max(0, k).
+    A tie (the later pair heralded at the earlier one's deadline, |E_v - E_u| = tau - h: these times are sums of
+    tau, h and T with small integer coefficients, so some histories meet exactly) counts as a cut here; the
+    largest mass of such ties is returned and printed (its effect on the means is at most that share of them).
+    Returns (E[W], E[F], the largest mass found on a tie)."""
+    q, h = 1 - p, d + c
+    s = q * q
+    kmax = int(60 / p) + 10
+    k = np.arange(-kmax, kmax + 1)
+    pk = p * q ** np.abs(k) / (2 - p)
+    base = p * p * q ** np.abs(k) * s / (1 - s) ** 2
+    e_u = (base + p * p * q ** np.abs(k) * np.maximum(0, -k) / (1 - s)) * period  # E[E_u; K = k]
+    e_v_grid = (base + p * p * q ** np.abs(k) * np.maximum(0, k) / (1 - s)) * period  # E[E_v - delta; K = k]
+    lag = (h, 0.0)
+    wait = fid = tie = 0.0
+    states = {(0, 0.0): [1.0, 2 * h]}  # (u, delta) -> [mass, mass x reference time]
+    while states:
+        nxt = {}
+        for (u, delta), (mass, mass_t) in states.items():
+            gap = delta + k * period
+            over = np.abs(gap) < tau - h
+            tie = max(tie, mass * float(pk[np.abs(np.abs(gap) - (tau - h)) < 0.5].sum()))
+            p_over = float(pk[over].sum())
+            e_max = float((e_u + pk * np.maximum(0.0, gap))[over].sum())
+            wait += mass_t * p_over + mass * (e_max + 2 * h * p_over)
+            t_mem = 2 * np.abs(gap) + 6 * h
+            fid += mass * float((pk * (1 + w * w * (1 + 2 * np.exp(-t_mem / PS_PER_S / t2_s))) / 4)[over].sum())
+            for cut, sign in ((gap >= tau - h, 1), (gap <= -(tau - h), -1)):  # u's pair cut first, or v's
+                p_cut = float(pk[cut].sum())
+                if p_cut * mass < tol * 1e-3:
+                    continue
+                x, y = (u, 1 - u) if sign == 1 else (1 - u, u)
+                phase_y = delta if sign == 1 else -delta  # y's grid offset from x's emission grid, mod T
+                rho = (phase_y - (tau - h)) % period
+                rho = rho if rho > 0 else period
+                e_x = float(e_u[cut].sum()) if sign == 1 else float((e_v_grid + pk * delta)[cut].sum())
+                key = (y, round(lag[x] + 3 * h - rho, 6))
+                entry = nxt.setdefault(key, [0.0, 0.0])
+                entry[0] += mass * p_cut
+                entry[1] += mass_t * p_cut + mass * (e_x + (tau - h + rho) * p_cut)
+        states = {key: v for key, v in nxt.items() if v[0] > tol}
+    return wait, fid, tie
+
+
+class _RelinkChain:
+    """One round of the "link" cut-off policy over n equal links (my reading of the protocol; check_cutoff_link),
+    an event simulation independent of dqsim, times in ps, h = d + c, a message from node i to j |i - j|d + c.
+
+    A link's making started by its initiator (node j for link j) at S emits at S + 2h + (N - 1)T; both ends hold
+    the pair from E + h if that link has not been made again since (its making number, kept by each end). Repeater
+    k cuts a pair it holds at E + tau unless it swapped before: that link is made again (its making number + 1),
+    the other end told (ignored there if it cut at the same instant). An end told while it had swapped the pair
+    into a longer segment undoes its swap (B, told, forgets its bits), makes both its links again and tells the
+    node beyond, so the discard runs through the segment to its other end. A repeater swaps once it holds two live
+    pairs (nested, level l > 1: and both segments' notices, each valid while the making of its own link it names
+    is current); its bits reach B (n - k)d + c later, a notice its consumer |consumer - k|d + c later. B delivers
+    once it holds its pair and bits of all n - 1 repeaters."""
+
+    def __init__(self, rng, n, p, d, c, period, tau, nested):
+        self.rng, self.n, self.p, self.d, self.c, self.T, self.tau, self.nested = rng, n, p, d, c, period, tau, nested
+        self.h = d + c
+        self.making = {(j, s): 0 for j in range(n + 1) for s in ("left", "right")}
+        self.held = {}          # (node, side) -> emission of the pair it holds
+        self.swapped = {}       # node -> swap time
+        self.segments = {}      # (node, side) -> (left-end making, right-end making)
+        self.bits = set()
+        self.events, self.seq, self.done = [], 0, None
+
+    def level(self, k):
+        return (k & -k).bit_length()
+
+    def consumer(self, k):
+        half = k & -k
+        left, right = k - half, k + half
+        if left == 0 and right == self.n:
+            return self.n
+        return left if left > 0 and self.level(left) == self.level(k) + 1 else right
+
+    def push(self, t, *event):
+        """An event at ``t``; of events at the same instant a deadline comes first (as in dqsim, where the
+        cut-off timer was set before the pair that ties with it was heralded: the two-link exact chain, which
+        counts such ties as cuts, agrees with dqsim's fidelity only so), the others in the order pushed."""
+        self.seq += 1
+        heapq.heappush(self.events, (t, event[0] != "deadline", self.seq, event))
+
+    def start(self, link, t):
+        e = t + 2 * self.h + (self.rng.geometric(self.p) - 1) * self.T
+        self.push(e + self.h, "pair", link, self.making[(link, "right")], e)
+
+    def relink(self, t, node, side, making, tell):
+        self.making[(node, side)] = making
+        self.held.pop((node, side), None)
+        self.segments.pop((node, side), None)
+        if side == "right":
+            self.start(node, t)
+        if tell:
+            peer, peer_side = (node + 1, "left") if side == "right" else (node - 1, "right")
+            self.push(t + self.h, "relink", peer, peer_side, making)
+
+    def run(self, t0=0.0):
+        for link in range(self.n):
+            self.start(link, t0)
+        while self.done is None:
+            t, _, _, event = heapq.heappop(self.events)
+            kind = event[0]
+            if kind == "pair":
+                link, making, e = event[1:]
+                for node, side in ((link, "right"), (link + 1, "left")):
+                    if self.making[(node, side)] == making:
+                        self.held[(node, side)] = e
+                        if 0 < node < self.n:
+                            self.push(e + self.tau, "deadline", node, side, making)
+                        self.check(t, node)
+            elif kind == "deadline":
+                node, side, making = event[1:]
+                if node not in self.swapped and self.making[(node, side)] == making and (node, side) in self.held:
+                    self.relink(t, node, side, making + 1, True)
+            elif kind == "relink":
+                node, side, making = event[1:]
+                if making > self.making[(node, side)]:
+                    if node in self.swapped:
+                        del self.swapped[node]
+                        self.push(t + (self.n - node) * self.d + self.c, "void", node)
+                        other = "right" if side == "left" else "left"
+                        self.relink(t, node, side, making, False)
+                        self.relink(t, node, other, self.making[(node, other)] + 1, True)
+                    else:
+                        self.relink(t, node, side, making, False)
+            elif kind == "segment":
+                node, side, ends = event[1:]
+                if ends[1 if side == "left" else 0] == self.making[(node, side)]:
+                    self.segments[(node, side)] = ends
+                    self.check(t, node)
+            elif kind == "bits":
+                self.bits.add(event[1])
+                self.check(t, self.n)
+            elif kind == "void":
+                self.bits.discard(event[1])
+        return self.done
+
+    def check(self, t, node):
+        n = self.n
+        if node == n:
+            if (n, "left") in self.held and len(self.bits) == n - 1:
+                self.done = t
+            return
+        if node == 0 or node in self.swapped:
+            return
+        left, right = self.held.get((node, "left")), self.held.get((node, "right"))
+        if left is None or right is None or t >= min(left, right) + self.tau:
+            return
+        if self.nested and self.level(node) > 1:
+            if (node, "left") not in self.segments or (node, "right") not in self.segments:
+                return
+            ends = (self.segments[(node, "left")][0], self.segments[(node, "right")][1])
+        else:
+            ends = (self.making[(node, "left")], self.making[(node, "right")])
+        self.swapped[node] = t
+        self.push(t + (n - node) * self.d + self.c, "bits", node)
+        if self.nested:
+            consumer = self.consumer(node)
+            if consumer != n:
+                self.push(t + abs(consumer - node) * self.d + self.c, "segment", consumer,
+                          "left" if node < consumer else "right", ends)
+
+    def memory_time(self):
+        """Summed storage time of the delivered pair's memories: link j's two from its emission to their nodes'
+        swaps (ends: to the delivery)."""
+        total = 0.0
+        for j in range(self.n):
+            e = self.held[(j + 1, "left")]
+            total += (self.done if j == 0 else self.swapped[j]) - e
+            total += (self.done if j + 1 == self.n else self.swapped[j + 1]) - e
+        return total
+
+
+def relink_chain_rounds(p, n, d, c, period, tau, nested, rounds, seed):
+    """Rounds of _RelinkChain sampled: waiting times and summed memory times."""
+    rng = np.random.default_rng(seed)
+    waits, times = np.empty(rounds), np.empty(rounds)
+    for index in range(rounds):
+        chain = _RelinkChain(rng, n, p, d, c, period, tau, nested)
+        waits[index] = chain.run()
+        times[index] = chain.memory_time()
+    return waits, times
+
+
+def check_cutoff_link():
+    """cutoff_policy = "link" (a pair past its cut-off discards its link alone, or its segment): two links against
+    two_link_relink_exact (mean waiting time and mean fidelity, within 3 s.e.), 3 and 4 links (swap-asap) and 4
+    links (nested) against _RelinkChain sampled (rate and mean fidelity, s.e. combined); the "attempt" policy's
+    rate beside. T = 1.3 d keeps deadlines off the other link's first attempt grid (after discards some histories
+    still tie: two_link_relink_exact)."""
+    print('cutoff_link: cutoff_policy = "link", 2 links (exact chain), 3-4 links (event model), T = 1.3 d', flush=True)
+    n_pairs = 400 if QUICK else 1500
+    d, period, c_ps, t2, p, w, link, node = cutoff_chain_setup()
+    h = d + c_ps
+    for spare in (0.5, 1.5, 3.5):
+        tau = int(round(h + spare * period))
+        runs = {policy: run_chain(ChainSpec(links=[link] * 2, node=node, cutoff_ps=tau, num_pairs=n_pairs,
+                                            cutoff_policy=policy), comm=comm_mod.SingleComm(), backend=NUMPY,
+                                  seed=61) for policy in ("link", "attempt")}
+        out = runs["link"]
+        wait, fid, tie = two_link_relink_exact(p, d, c_ps, period, tau, w, t2)
+        print(f" 2 links: tau = d + c + {spare} T = {tau / 1e6:.3f} us, p = {p:.5f}, {n_pairs} pairs"
+              f" (largest mass on a tie {tie:.1e})", flush=True)
+        what = f"  2 links m={spare}:"
+        waits = np.array([pr.delivery_ps - pr.round_start_ps for pr in out.pairs], dtype=float)
+        m, se = mean_se(waits / PS_PER_S)
+        line(f"{what} mean waiting time, s", m, se, wait / PS_PER_S, "(exact Markov chain)")
+        m, se = mean_se(out.fidelities)
+        line(f"{what} mean F", m, se, fid, "(exact Markov chain)")
+        line(f"{what} abandoned attempts", float(sum(pr.restarts for pr in out.pairs)), None, 0.0,
+             f"(rate \"link\" {out.rate_hz:.5g} pairs/s, \"attempt\" {runs['attempt'].rate_hz:.5g} pairs/s)")
+    for n, swapping, spare in ((3, "swap_asap", 1.5), (4, "swap_asap", 2.5), (4, "nested", 2.5)):
+        nested = swapping == "nested"
+        top = (n.bit_length() - 1) if nested else 1
+        least = h + sum(2 ** (level - 2) * d + c_ps for level in range(2, top + 1))
+        tau = int(round(least + spare * period))
+        chains = {policy: ChainSpec(links=[link] * n, node=node, swapping=swapping, cutoff_ps=tau,
+                                    num_pairs=n_pairs, cutoff_policy=policy) for policy in ("link", "attempt")}
+        out = run_chain(chains["link"], comm=comm_mod.SingleComm(), backend=NUMPY, seed=43 + n)
+        whole = run_chain(chains["attempt"], comm=comm_mod.SingleComm(), backend=NUMPY, seed=43 + n)
+        waits, times = relink_chain_rounds(p, n, d, c_ps, period, tau, nested, 6000 if QUICK else 20000, seed=9 + n)
+        print(f" {n} links, {swapping}: tau = least age {least / 1e6:.3f} us + {spare} T = {tau / 1e6:.3f} us,"
+              f" {n_pairs} pairs, model {waits.size} rounds", flush=True)
+        what = f"  {n} links {swapping} m={spare}:"
+        w_sim = np.array([pr.delivery_ps - pr.round_start_ps for pr in out.pairs], dtype=float)
+        m, se = mean_se(w_sim / PS_PER_S)
+        whole_wait_s = np.mean([pr.delivery_ps - pr.round_start_ps for pr in whole.pairs]) / PS_PER_S
+        line(f"{what} mean waiting time, s", m, math.hypot(se, float(waits.std()) / PS_PER_S / math.sqrt(waits.size)),
+             float(waits.mean()) / PS_PER_S, f"(model sampled; \"attempt\": {whole_wait_s:.5g} s)")
+        model_f = (1 + w ** n * (1 + 2 * np.exp(-times / PS_PER_S / t2))) / 4
+        f_mean, f_se = mean_se(out.fidelities)
+        line(f"{what} mean F", f_mean, math.hypot(f_se, float(model_f.std()) / math.sqrt(model_f.size)),
+             float(model_f.mean()), "(model sampled)")
+        print(f"  rate: \"link\" {out.rate_hz:.5g} pairs/s, \"attempt\" {whole.rate_hz:.5g} pairs/s", flush=True)
+
+
 RANK_JOB = """[run]
 name = "review_ranks"
 scenario = "repeater"
@@ -1247,7 +1513,8 @@ CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap"
           "purify_noisy": check_purify_noisy, "chain": check_chain, "damping": check_chain_damping,
           "cutoff": check_cutoff, "cutoff_pumped": check_cutoff_pumped, "cutoff_deadline": check_cutoff_deadline,
           "pump_decoherence": check_pump_decoherence, "least_age": check_least_age,
-          "nested_cutoff": check_nested_cutoff, "pumping_link": check_pumping_link, "summary": check_summary,
+          "nested_cutoff": check_nested_cutoff, "pumping_link": check_pumping_link, "cutoff_link": check_cutoff_link,
+          "summary": check_summary,
           "ranks": check_ranks}
 
 

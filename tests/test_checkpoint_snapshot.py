@@ -431,6 +431,9 @@ CHAIN_OPTIONS = {
                             "--set", "chain.purification_rounds=1", "--set", "chain.purification=\"dejmps\"",
                             "--set", "chain.cutoff_s=0.002", "--set", "chain.max_restarts=1000",
                             "--set", "chain.pumping_cutoff=\"link\""],
+    # swap-asap over 4 links with cutoff_policy = "link": pairs cut and segments discarded, links made again
+    "asap-cutlink": ["--set", "chain.num_links=[4]", "--set", "chain.total_distance_km=[40.0]",
+                     "--set", "chain.cutoff_s=0.0003", "--set", "chain.cutoff_policy=\"link\""],
 }
 
 
@@ -446,15 +449,18 @@ def test_a_repeater_chain_resumed_at_every_cut_ends_as_the_uninterrupted_run_and
     extra = [*CHAIN_OPTIONS[options], "--set", "chain.num_pairs=6"]
     full, ckpts = run_with_checkpoints(tmp_path, "repeater_chain.toml", extra, 0.0004)  # 35-45 cuts
     a = open_run(full)
-    assert a.attrs["total_restarts"] > 0, "pick a cut-off that makes restarts"
+    assert a.attrs["total_restarts"] > 0 or options.endswith("cutlink"), "pick a cut-off that makes restarts"
     assert len(ckpts) >= 6
-    kinds = set()
+    kinds, remade = set(), False
+
     for path in ckpts:
         for node in saved_node_indices(path):
             record = saved_record(path, node)
             assert all(h.process is not None and h.log is None for h in record["processes"])  # no plain process
             kinds.update((type(h.process).__name__, getattr(h.process, "phase", None))
                          for h in record["processes"] if h.started)
+            remade |= any(getattr(h.process, "epoch", 0) > 0 for h in record["processes"] if h.started)
+    assert remade or not options.endswith("cutlink"), "pick a cut-off that makes links again"
     names = {name for name, _phase in kinds}
     assert {"ChainNodeProcess", "LinkSideProcess", "AlarmProcess"} <= names, kinds
     assert len({phase for name, phase in kinds if name == "LinkSideProcess"}) >= 3, kinds  # restored mid-protocol

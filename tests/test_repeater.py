@@ -342,8 +342,8 @@ def test_direct_scheme_heralds_after_a_round_trip():
 
 def test_identical_results_on_one_and_two_ranks(tmp_path):
     """Nested chain with cut-off restarts and an interleaved placement, purified chains (two whose kept pairs are
-    cut off while pumped, its links' ends on different ranks: the attempt abandoned, or the link made again), the
-    example job.
+    cut off while pumped, its links' ends on different ranks: the attempt abandoned, or the link made again), two
+    under ``cutoff_policy = "link"`` (segments discarded through repeaters on other ranks), the example job.
 
     The 2-rank runs overlap exchanges with events (``PIPELINED_EXCHANGE``, the
     default) but the last, the lockstep. One cuts its iterations by CPU time
@@ -362,8 +362,9 @@ def test_identical_results_on_one_and_two_ranks(tmp_path):
     results = [{key.removeprefix(f"c{i}_"): value for key, value in runs.items() if key.startswith(f"c{i}_")}
                for i in range(len(configs))]
     assert one["nested_restarts"].sum() > 0 and one["pumpcut_restarts"].sum() > 0
+    assert one["nestlink_engine"][3] > 0 and one["asaplink_engine"][3] > 0  # segments discarded ("link" cut-off)
     assert all((one[f"{label}_memory_time"] > 0).all()
-               for label in ("nested", "dejmps", "pumpcut", "pumplink", "single", "long"))
+               for label in ("nested", "dejmps", "pumpcut", "pumplink", "nestlink", "asaplink", "single", "long"))
     for two in results:
         # B's rank counts the deliveries; rank 0 shows them (engine sums work_done): index + k/4 (4 pairs)
         partial = two.pop("progress_partial")

@@ -135,6 +135,18 @@ def _entry_key(name: str, values: list, index: int) -> tuple:
     return (name, index) if len(values) > 1 else (name,)
 
 
+def _difference_cdf(p: float, n: int) -> float:
+    """``P(K <= n)`` for ``K = N1 − N2`` of two independent geometric(``p``) attempt counts: ``P(K = k) =
+    p·q^|k|/(2 − p)``, so ``1 − q^(n+1)/(2 − p)`` for ``n >= 0`` and ``q^(−n)/(2 − p)`` below.
+
+    Examples:
+        >>> round(_difference_cdf(0.5, 0) - _difference_cdf(0.5, -1), 12)  # P(K = 0) = p/(2 - p)
+        0.333333333333
+    """
+    q = 1 - p
+    return 1 - q ** (n + 1) / (2 - p) if n >= 0 else q ** (-n) / (2 - p)
+
+
 class ChainSection(Section):
     """``[chain]``: the repeater chains to run, their protocol and their hardware.
 
@@ -149,9 +161,14 @@ class ChainSection(Section):
         purification_rounds: entanglement-pumping rounds per elementary link, 0..2 (default 0).
         purification: ``"bbpssw"`` (default) or ``"dejmps"``; only with purification_rounds >= 1.
         cutoff_s: memory cut-off, s, in (0, 10**6] (absent: none); see :mod:`dqsim.protocols.repeater`.
+        cutoff_policy: what a pair that reaches the cut-off costs: ``"attempt"`` (default) the whole chain
+            attempt, ``"link"`` only its link, made again while the other links keep their pairs (a pair already
+            swapped into a longer segment: that segment, its links made again); only with cutoff_s (since
+            2026-12-07 (morning)).
         pumping_cutoff: what a kept pair that reaches the cut-off while it is pumped costs: ``"attempt"``
-            (default) the whole chain attempt, ``"link"`` only its link, made again while the other links keep
-            their pairs; only with purification_rounds >= 1 and cutoff_s.
+            (default with ``cutoff_policy = "attempt"``) the whole chain attempt, ``"link"`` only its link, made
+            again while the other links keep their pairs; only with purification_rounds >= 1 and cutoff_s, and
+            with ``cutoff_policy = "link"`` only ``"link"`` (its default then: the policy covers pumped pairs).
         num_pairs: end-to-end pairs per configuration, 1..10**6 (default 100).
         max_restarts: chain attempts abandoned at the cut-off per pair before the run
             stops with an error, 0..10**9 (default 10_000).
@@ -172,7 +189,8 @@ class ChainSection(Section):
     purification_rounds: bounded_int(0, 2) = 0
     purification: Literal["bbpssw", "dejmps"] = "bbpssw"
     cutoff_s: Optional[bounded_real(0.0, MAX_CUTOFF_S, low_open=True)] = None
-    pumping_cutoff: Literal["attempt", "link"] = "attempt"
+    cutoff_policy: Literal["attempt", "link"] = "attempt"
+    pumping_cutoff: Optional[Literal["attempt", "link"]] = None
     num_pairs: bounded_int(1, MAX_CHAIN_PAIRS) = 100
     max_restarts: bounded_int(0, 10**9) = 10_000
     reference_rate_hz: Optional[bounded_real(0.0, low_open=True)] = None
@@ -211,6 +229,13 @@ class ChainSection(Section):
             raise job_error("only used with purification_rounds >= 1 and a cutoff_s (here "
                             + ("purification_rounds = 0)" if self.purification_rounds == 0 else "no cutoff_s)"),
                             key=("pumping_cutoff",), value=self.pumping_cutoff, has_value=True)
+        if "cutoff_policy" in self.model_fields_set and self.cutoff_s is None:
+            raise job_error("only used with a cutoff_s (here no cutoff_s)", key=("cutoff_policy",),
+                            value=self.cutoff_policy, has_value=True)
+        if self.cutoff_policy == "link" and self.pumping_cutoff == "attempt":
+            raise job_error('contradicts cutoff_policy = "link" (a kept pair cut while pumped then makes its link '
+                            'alone again); leave pumping_cutoff out', key=("pumping_cutoff",),
+                            value=self.pumping_cutoff, has_value=True)
         for index, links in enumerate(self.num_links):
             key = _entry_key("num_links", self.num_links, index)
             if self.swapping == "nested" and links & (links - 1):
@@ -344,8 +369,11 @@ class ChainSection(Section):
         then passes its pumping with ``Σ_f S·∏_(i<=f) (1 − S)·w_i`` (at most :data:`MAX_ESTIMATED_FAILURES` terms;
         1 for an unbounded cut-off), a factor per link. One link (no repeater) keeps its exact
         renewal (``cutoff_pass_probability``'s ``purify_success``: its end B does not wait for another link). With
-        ``pumping_cutoff = "link"`` a kept pair cut while pumped only makes its link again: the estimate, which
-        counts such a cut as the attempt's end, errs low there (more so on one link, where no attempt ends so).
+        ``pumping_cutoff = "link"`` a kept pair cut while pumped only makes its link again: over repeaters the
+        estimate counts such a cut as the attempt's end (it is one when the other links' pairs expire while the
+        link is made again), so it errs low there; over one link no attempt ends so, and the warning counts the
+        link's makings instead (:meth:`_keep_estimates`, since 2026-12-07 (morning)), as for ``cutoff_policy =
+        "link"``, where what is discarded is a link's pair, not an attempt.
         Checked against simulated chains in ``tests/test_repeater.py``
         (``test_a_rounds_first_attempt_passes_the_cutoff_as_estimated``)."""
         p, period = link.success_probability, link.attempt_period_ps
@@ -379,6 +407,110 @@ class ChainSection(Section):
             estimate *= link_pass ** links
         return estimate
 
+    def remakes_links(self, links: int) -> bool:
+        """Whether a pair past the cut-off over ``links`` links costs its link (or segment), not the chain attempt:
+        ``cutoff_policy = "link"``, or one link with ``pumping_cutoff = "link"`` (B then cuts only kept pairs while
+        pumped, and makes the link again: no attempt is ever abandoned)."""
+        return self.cutoff_policy == "link" or (links == 1 and self.pumping_cutoff == "link")
+
+    def cutoff_keep_estimate(self, links: int, total: float) -> float:
+        """``"link"`` policy (:meth:`remakes_links`): estimated probability ``P`` that a link's pair (its kept pair,
+        pumped) is swapped before the cut-off rather than discarded, at the level of repeaters where it is least
+        (1.0 without a cut-off): :meth:`_keep_estimate` at the job's cut-off."""
+        if self.cutoff_s is None:
+            return 1.0
+        return self._keep_estimate(self.link_spec(links, total), links, seconds_to_ps(self.cutoff_s))
+
+    def _keep_estimate(self, link: LinkSpec, links: int, cutoff_ps: int) -> float:
+        """The ``"link"`` policy's ``P`` (:meth:`cutoff_keep_estimate`): :meth:`_keep_estimates`' first."""
+        return self._keep_estimates(link, links, cutoff_ps)[0]
+
+    def _keep_estimates(self, link: LinkSpec, links: int, cutoff_ps: int) -> tuple[float, float]:
+        """The ``"link"`` policy's keep probabilities ``(P1, P2)``: of a round's first pairs, and of the pairs made
+        after a discard.
+
+        One link: B discards a kept pair whose pumping is not complete before its deadline and the link is made
+        again, a renewal: ``P1 = P2`` is the one-link pass probability of :meth:`_pass_estimate` (exact there).
+        Repeaters: each level's one-repeater pass probability ``P_l = cutoff_pass_probability(p, m_l, 1, r)``
+        (:meth:`_pass_estimate`'s ``m_l``, links in lockstep), ``P1`` the least of them. Two links (the model behind
+        ``P_l``): from both links making, the next event is a swap, or one link holds a pair, which is discarded
+        unless the other link's pair comes within ``cutoff − a`` (``a`` the least swap age); the discarded link
+        and the other, still making, are memoryless again, so a cycle ends in a discard with ``1 − P``. But a link
+        made again starts with a handshake when its initiator acts (at the cut, or told ``d + c`` later): its first
+        pair can come ``δ = 3(d + c) + (d + c)/2 − T/2`` after the other link's next attempt (on average over the
+        two ends and the other link's grid), so a later cycle passes with ``P2 = P(|K·T + δ| < cutoff − a)``,
+        ``P(K = k) = p·q^|k|/(2 − p)`` (without pumping; with pumping ``P2 = P1``). Then the discards per delivered
+        pair are ``(1 − P1)/P2`` (:meth:`_makings_per_pair`). An estimate: segments discarded over longer chains
+        (their links made again) are left out, so over more than two links it errs low
+        (``bench/review_repeater_physics.py``, check ``cutoff_link``, has the exact two-link chain and the
+        measured rates; ``tests/test_repeater.py`` compares the estimate with simulated discards)."""
+        if links == 1:
+            keep = self._pass_estimate(link, 1, cutoff_ps)
+            return keep, keep
+        p, period = link.success_probability, link.attempt_period_ps
+        first = later = 1.0
+        h = link.delay_ps + self.node_spec().classical_processing_delay_ps
+        for level in range(1, self._top_level(links) + 1):
+            least = self._least_swap_age_ps(link, links, level)
+            spare = max(-1, math.ceil((cutoff_ps - least) / period) - 1)
+            keep = cutoff_pass_probability(p, spare, 1, self.purification_rounds)
+            first = min(first, keep)
+            if self.purification_rounds or cutoff_ps <= least:
+                later = min(later, keep)
+                continue
+            window, offset = cutoff_ps - least, 3.5 * h - period / 2
+            high = math.ceil((window - offset) / period) - 1   # the K with |K·T + δ| < window
+            low = math.floor((-window - offset) / period) + 1
+            later = min(later, _difference_cdf(p, high) - _difference_cdf(p, low - 1))
+        return first, later
+
+    def _makings_per_pair(self, links: int, keeps: tuple[float, float]) -> float:
+        """Makings of a link per delivered pair under the ``"link"`` policy with keep probabilities ``(P1, P2)``
+        (:meth:`_keep_estimates`): ``1/P`` over one link, ``1 + (1 − P1)/(2·P2)`` with repeaters (each discard
+        makes one of the two links again; ``inf`` for ``P2 = 0``)."""
+        first, later = keeps
+        if later <= 0:
+            return math.inf
+        return 1 / later if links == 1 else 1 + (1 - first) / (2 * later)
+
+    def _link_cutoff_warning(self, source: str) -> str | None:
+        """:meth:`cutoff_warning` under the ``"link"`` policy: what is discarded is a link's pair, not an attempt,
+        so the warning counts the makings of a link per delivered pair (:meth:`_makings_per_pair`), above
+        :data:`CUTOFF_WARN_ATTEMPTS_PER_PAIR`, and names the cut-off at which ``P`` reaches 1/2."""
+        worst = None
+        for links, total in self.configurations():
+            if not self.remakes_links(links):
+                continue
+            keeps = self._keep_estimates(self.link_spec(links, total), links, seconds_to_ps(self.cutoff_s))
+            keep, makings = keeps[0], self._makings_per_pair(links, keeps)
+            if makings > CUTOFF_WARN_ATTEMPTS_PER_PAIR and (worst is None or makings > worst[0]):
+                worst = (makings, keep, links, total)
+        if worst is None:
+            return None
+        makings, keep, links, total = worst
+        needed_s = ps_to_seconds(self._half_cutoff_ps(self.link_spec(links, total), links, self._keep_estimate))
+        share = 1 - 1 / makings  # (the pairs made per delivered pair that were not delivered)
+        policy = "cutoff_policy" if self.cutoff_policy == "link" else "pumping_cutoff"
+        return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g} with {policy} = \"link\": over links of "
+                f"{total / links:g} km ({links} link(s)) a link's pair is swapped before its cut-off with "
+                f"probability about {keep:.2g}: about {share:.3g} of the pairs made are discarded, each link made "
+                f"about {makings:.3g} times per delivered pair (the run stops with an error once one node cuts "
+                f"more than max_restarts = {self.max_restarts:,} pairs for one pair); half the pairs are kept "
+                f"with cutoff_s > {needed_s:.3g} s")
+
+    def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate) -> int:
+        """The least cut-off ``a + m·T`` (``a`` the least swap age) at which ``estimate(link, links, cutoff_ps)``
+        (:meth:`_pass_estimate` or :meth:`_keep_estimate`) reaches 1/2 just above it: doubling, then bisection."""
+        least_ps, period_ps = self._least_swap_age_ps(link, links), link.attempt_period_ps
+        low, high = 0, 1
+        while estimate(link, links, least_ps + high * period_ps + 1) < 0.5:
+            low, high = high, 2 * high
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (middle + 1, high) if estimate(link, links, least_ps + middle * period_ps + 1) < 0.5 \
+                else (low, middle)
+        return least_ps + low * period_ps
+
     def cutoff_warning(self, source: str) -> str | None:
         """One line where the cut-off lets most chain attempts be abandoned (the chain with the fewest passing),
         else ``None``: a warning (``dqsim check`` and the start of ``dqsim run``), not a refusal.
@@ -409,26 +541,23 @@ class ChainSection(Section):
         """
         if self.cutoff_s is None:
             return None
+        if self.cutoff_policy == "link":
+            return self._link_cutoff_warning(source)
         rounds = self.purification_rounds
         worst = None
         for links, total in self.configurations():
+            if self.remakes_links(links):  # (one link, "link" pumping cut-off: no attempt ends; its own warning)
+                continue
             passing = self.cutoff_pass_estimate(links, total)
             if passing * CUTOFF_WARN_ATTEMPTS_PER_PAIR < 1 and (worst is None or passing < worst[0]):
                 worst = (passing, links, total)
         if worst is None:
-            return None
+            return self._link_cutoff_warning(source)
         passing, links, total = worst
         link = self.link_spec(links, total)
         p, period_ps = link.success_probability, link.attempt_period_ps
         least_ps = self._least_swap_age_ps(link, links)
-        low, high = 0, 1  # the least m passing half (a cut-off just above least + m·T): doubling, then bisection
-        while self._pass_estimate(link, links, least_ps + high * period_ps + 1) < 0.5:
-            low, high = high, 2 * high
-        while low < high:
-            middle = (low + high) // 2
-            low, high = (middle + 1, high) if self._pass_estimate(link, links, least_ps + middle * period_ps + 1) \
-                < 0.5 else (low, middle)
-        needed_s = ps_to_seconds(least_ps + low * period_ps)
+        needed_s = ps_to_seconds(self._half_cutoff_ps(link, links, self._pass_estimate))
         per_pair = f"about {1 / passing:.3g}" if passing > 0 else "more than 1e300"
         pumping = f" and {rounds} pumping round(s)" if rounds else ""
         if links == 1:

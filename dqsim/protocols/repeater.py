@@ -135,6 +135,26 @@ Memory cut-off (``cutoff_ps``)
     short cut-off then cuts, so ``"link"`` can deliver more slowly there (``bench/review_repeater_physics.py``,
     check ``pumping_link``).
 
+    ``cutoff_policy = "link"`` (since 2026-12-07 (morning)) applies the per-memory policy to every pair (Collins,
+    Jenkins, Kuzmich & Kennedy, PRL 98, 060502 (2007); Rozpędek et al. 2018; Kamin, Shchukin, Schmidt & van Loock,
+    PRR 5, 023086 (2023); Li et al., IEEE TQE 2 (2021) for swap-asap): a node that holds a pair past its cut-off,
+    linked or still pumped, discards it and makes that link again (:meth:`ChainNode._relink`, as above), and no
+    chain attempt is ever abandoned. The link's other end, told, does the same; if it had swapped the pair into a
+    longer segment by then (its own deadline for that pair is the same, so it swapped before the cut), the
+    segment is discarded too (:meth:`ChainNode._unswap`): that repeater undoes its swap (B, told, forgets its
+    bits; the repeater swaps again once its links hold new pairs), makes both its links again and tells the node
+    beyond, so the discard runs through every repeater that had swapped into the segment to its other end, each
+    link of it made again while the links outside keep their pairs. B never uses a forgotten repeater's bits: its
+    bits of the swap after come on the same path after the ``void``, and any bits that let B deliver depend on a
+    pair made after it. With nested swapping a ``segment`` notice names the makings of its two end links, and its
+    consumer takes it only while its own link's making is that one (a notice of a discarded segment can still be
+    on its way when the consumer makes its link again). This is the policy of the peer simulators and of the
+    waiting-time formulas with a cut-off per memory; the timing is dqsim's: a link made again starts with a
+    handshake when its initiator acts (at the cut, or told ``d + c`` later), so it is no longer in step with the
+    others (``bench/review_repeater_physics.py``, check ``cutoff_link``: the two-link mean waiting time and
+    fidelity against an exact Markov chain of this timing, 3 and 4 links against an event model of it). ``max_restarts``
+    bounds the pairs one node cuts for one delivered pair.
+
 Time is spent only by fibre latency, link attempts and the nodes' classical
 processing delay (a node acts on every classical message, the station's
 herald included, that long after it arrives): gates and
@@ -172,6 +192,11 @@ MAX_PURIFICATION_ROUNDS = 2
 #: What a node applying the cut-off does when a kept pair reaches it while it is pumped (:class:`ChainSpec`):
 #: ``"attempt"`` abandons the whole chain attempt, ``"link"`` discards that link's pairs and makes the link again.
 PUMPING_CUTOFF_POLICIES = ("attempt", "link")
+
+#: What a node applying the cut-off does when any pair reaches it (:class:`ChainSpec`): ``"attempt"`` abandons the
+#: whole chain attempt (a kept pair cut while pumped: as ``pumping_cutoff`` says), ``"link"`` discards that pair and
+#: makes its link again (a pair already swapped into a longer segment: that segment, its links made again).
+CUTOFF_POLICIES = ("attempt", "link")
 
 #: Serial numbers of a link side's pairs per re-made link (``"link"`` pumping cut-off): the pairs of the link's
 #: ``e``-th making after a cut-off are numbered from ``e·_EPOCH_SERIALS`` on, so no message of an earlier one is
@@ -223,9 +248,14 @@ class ChainSpec:
         purification_rounds: pumping rounds per elementary link, 0..2.
         purification: ``"bbpssw"`` or ``"dejmps"``.
         cutoff_ps: memory cut-off, ps, >= 1, or ``None`` (none).
-        pumping_cutoff: what a kept pair that reaches the cut-off while it is pumped costs: ``"attempt"``
-            (default) the whole chain attempt, ``"link"`` only its link, made again from a new kept pair while
-            the other links keep theirs (module docstring, "Memory cut-off").
+        cutoff_policy: what a pair that reaches the cut-off costs: ``"attempt"`` (default) the whole chain
+            attempt (but see ``pumping_cutoff``), ``"link"`` only its link, made again while the other links keep
+            their pairs; a pair already part of a longer segment discards that segment and its links are made
+            again (module docstring, "Memory cut-off"; since 2026-12-07 (morning)).
+        pumping_cutoff: what a kept pair that reaches the cut-off while it is pumped costs: ``"attempt"`` the
+            whole chain attempt, ``"link"`` only its link, made again from a new kept pair while the other links
+            keep theirs (module docstring, "Memory cut-off"). ``None`` (default): as ``cutoff_policy``; with
+            ``cutoff_policy = "link"`` it can only be ``"link"``.
         num_pairs: end-to-end pairs to deliver, >= 1.
         max_restarts: chain attempts abandoned (cut-off) per pair before the
             run stops with an error, >= 0.
@@ -247,7 +277,8 @@ class ChainSpec:
     purification_rounds: int = 0
     purification: str = "bbpssw"
     cutoff_ps: int | None = None
-    pumping_cutoff: str = "attempt"
+    cutoff_policy: str = "attempt"
+    pumping_cutoff: str | None = None
     num_pairs: int = 1
     max_restarts: int = 10_000
     _position_ps: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -269,7 +300,13 @@ class ChainSpec:
         check_choice(where, "purification", self.purification, PURIFICATION_PROTOCOLS)
         if self.cutoff_ps is not None:
             check_int(where, "cutoff_ps", self.cutoff_ps, 1)
+        check_choice(where, "cutoff_policy", self.cutoff_policy, CUTOFF_POLICIES)
+        if self.pumping_cutoff is None:
+            object.__setattr__(self, "pumping_cutoff", self.cutoff_policy)
         check_choice(where, "pumping_cutoff", self.pumping_cutoff, PUMPING_CUTOFF_POLICIES)
+        if self.cutoff_policy == "link" and self.pumping_cutoff != "link":
+            raise DqsimError(f'{where}: pumping_cutoff = "{self.pumping_cutoff}" contradicts cutoff_policy = "link" '
+                             '(a kept pair cut while pumped then makes its link alone again); leave pumping_cutoff out')
         check_int(where, "num_pairs", self.num_pairs, 1)
         check_int(where, "max_restarts", self.max_restarts, 0)
         for index, link in enumerate(links):
@@ -355,6 +392,12 @@ class ChainSpec:
     def applies_cutoff(self, node: int) -> bool:
         """Whether ``node`` applies the memory cut-off: every repeater, and end B of a chain of one link."""
         return 0 < node < self.num_links or node == self.num_links == 1
+
+    @property
+    def remakes_links(self) -> bool:
+        """Whether a pair past the cut-off costs only its link, or its segment (``cutoff_policy = "link"``; a chain
+        pickled before the policy existed has none: ``"attempt"``)."""
+        return self.__dict__.get("cutoff_policy") == "link"
 
     def level(self, node: int) -> int:
         """Nested swapping level of repeater ``node``: 1 + its trailing zero bits."""
@@ -762,7 +805,8 @@ class LinkSide:
         self.serial += 1
         self.attempts += self.pair_attempts
         self.pairs += 1
-        if self.initiator and self.chain.purification_rounds and self.chain.cutoff_ps is not None:
+        if self.initiator and self.chain.cutoff_ps is not None and (self.chain.purification_rounds
+                                                                     or self.chain.remakes_links):
             # (counted if cut off while pumped, and carried into the link's next making with the "link" cut-off)
             ctx.node_data["chain_run"].pumping = (self.key, self.attempts, self.pairs, self.failures)
         if self.qubit == self.kept:
@@ -817,7 +861,7 @@ class LinkSide:
     def _epoch_field(self) -> tuple:
         """What a ``kept`` or ``linked`` event adds: with the ``"link"`` pumping cut-off the link's making (its
         node ignores one of an earlier making), else nothing."""
-        return (self.epoch,) if self.chain.__dict__.get("pumping_cutoff") == "link" else ()
+        return (self.epoch,) if self.chain.__dict__.get("pumping_cutoff") == "link" else ()  # (also "link" policy)
 
 
 class Alarm:
@@ -867,8 +911,9 @@ def _swap_measurement(ctx, chain: ChainSpec):
                              error_probability=chain.node.measure_error_probability)
 
 
-def _swap_told(ctx, chain: ChainSpec, key: tuple[int, int], outcome) -> None:
-    """After the Bell measurement: its outcome to B, the segment notice (nested)."""
+def _swap_told(ctx, chain: ChainSpec, key: tuple[int, int], outcome, ends: tuple = ()) -> None:
+    """After the Bell measurement: its outcome to B, the segment notice (nested; ``ends``: with the ``"link"``
+    cut-off, the makings of the segment's end links, by which its consumer knows a notice of a discarded one)."""
     node = ctx.node
     pair_index, attempt = key
     if chain.cutoff_ps is None:  # no attempt is ever abandoned: B takes all of them in one receive
@@ -878,7 +923,8 @@ def _swap_told(ctx, chain: ChainSpec, key: tuple[int, int], outcome) -> None:
     if chain.swapping == "nested":
         consumer = chain.consumer(node)
         if consumer != chain.num_links:
-            ctx.send(consumer, (_TAG, pair_index), ("segment", attempt, "left" if node < consumer else "right"))
+            ctx.send(consumer, (_TAG, pair_index), ("segment", attempt, "left" if node < consumer else "right",
+                                                    *ends))
     ctx.count(("swaps", node), 1)
     ctx.log("swap", f"pair {pair_index} attempt {attempt}")
 
@@ -976,7 +1022,8 @@ class ChainNode:
 
     Raises (from ``run``):
         DqsimError: more than ``chain.max_restarts`` attempts abandoned for one pair, or (``"link"`` pumping
-            cut-off) more than that many kept pairs cut while pumped by one node for one pair.
+            cut-off) more than that many kept pairs cut while pumped by one node for one pair (``cutoff_policy =
+            "link"``: pairs cut).
     """
 
     #: Process classes of a link side and of a cut-off timer (the scenario's resumable ones).
@@ -1049,7 +1096,12 @@ class ChainNode:
                         ctx.spawn(self.alarm(max(0, created_ps + chain.cutoff_ps - ctx.now_ps),
                                              (pair_index, attempt), side))
                 elif kind == "segment":
-                    self.segments.add(data[0])
+                    side, *ends = data
+                    if ends:  # ("link" cut-off) the makings of the segment's end links: one since made again is stale
+                        if ends[1 if side == "left" else 0] != run.epoch(side):
+                            continue
+                        self.__dict__.setdefault("segment_ends", {})[side] = tuple(ends)
+                    self.segments.add(side)
                 elif kind == "bits":
                     self.bits[data[0]] = data[1]
                 elif kind == "deadline":
@@ -1057,24 +1109,32 @@ class ChainNode:
                     # the pair in the side's kept memory now: pumped or not yet, or none (a failed purification)
                     born = linked.get(side) if side in linked else self.__dict__.get("kept", {}).get(side)
                     if not self.swapped and born is not None and ctx.now_ps >= born + chain.cutoff_ps:
-                        if chain.pumping_cutoff == "link" and side not in linked:  # still pumped: its link alone
-                            self._relink(ctx, side, run.epoch(side) + 1, tell=True)
+                        if chain.remakes_links or (chain.pumping_cutoff == "link" and side not in linked):
+                            self._relink(ctx, side, run.epoch(side) + 1, tell=True, cut=True)  # its link alone
                             continue
                         _abandon(ctx, chain, (pair_index, attempt), side)
                         self._next_attempt(ctx)
                         continue
-                elif kind == "relink":  # the link's other end cut its kept pair while pumped ("link" cut-off)
+                elif kind == "relink":  # the link's other end discarded its pair ("link" cut-off), or its segment
                     side, making = data
                     if making > run.epoch(side):
-                        if self.swapped and side in linked:  # (pumped here at the cut's instant, and swapped)
-                            _abandon(ctx, chain, (pair_index, attempt), side)
+                        if self.swapped and side in linked:  # swapped into a longer segment: it is discarded too
+                            if chain.remakes_links:
+                                self._unswap(ctx, side, making)
+                                continue
+                            _abandon(ctx, chain, (pair_index, attempt), side)  # (pumped here at the cut, swapped)
                             self._next_attempt(ctx)
                             continue
                         self._relink(ctx, side, making, tell=False)
                         continue
+                elif kind == "void":  # B: a repeater's swap was undone (its segment discarded, "link" cut-off)
+                    self.bits.pop(data[0], None)
                 if node == last == 1 and "left" in linked and chain.cutoff_ps is not None \
                         and ctx.now_ps >= linked["left"] + chain.cutoff_ps:
                     # no repeater: B, an end, applies the cut-off to its pair (pumped that long) as a repeater would
+                    if chain.remakes_links:
+                        self._relink(ctx, "left", run.epoch("left") + 1, tell=True, cut=True)
+                        continue
                     _abandon(ctx, chain, (pair_index, attempt), "left")
                     self._next_attempt(ctx)
                     continue
@@ -1095,7 +1155,7 @@ class ChainNode:
                     self.phase = _SWAP
             elif phase == _SWAP:
                 outcome = yield _swap_measurement(ctx, chain)
-                _swap_told(ctx, chain, (self.pair_index, self.attempt), outcome)
+                _swap_told(ctx, chain, (self.pair_index, self.attempt), outcome, self._segment_ends(ctx))
                 ctx.node_data["records"].swapped(self.pair_index, self.attempt, ctx.node, ctx.now_ps)
                 self.swapped = True
                 self.phase = _EVENT
@@ -1129,6 +1189,8 @@ class ChainNode:
             ctx.spawn(self.link_side(self.chain, node, key, side))
         self.linked, self.segments, self.bits = {}, set(), {}
         self.kept = {}
+        if self.chain.remakes_links:
+            self.segment_ends = {}
         self.swapped = False
         self.outcomes = None
         self.phase = _EVENT
@@ -1154,11 +1216,40 @@ class ChainNode:
                 f"memory cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
         self._begin(ctx)
 
-    def _relink(self, ctx, side: str, making: int, *, tell: bool) -> None:
-        """``"link"`` pumping cut-off: the link on ``side`` is made again (its ``making``-th time in this attempt)
-        from a new kept pair, at once; this node's pairs of it are discarded (its memories are reset when reserved
-        again), what it holds of the earlier making dropped. ``tell``: this node cut the kept pair, and tells the
-        link's other end, which does the same when it hears of it (if it had not cut it at the same instant)."""
+    def _segment_ends(self, ctx) -> tuple:
+        """``"link"`` cut-off, nested: the makings of the end links of the segment this repeater's swap makes (its
+        own links' at level 1, else those its segments' notices gave), sent with its ``segment`` notice; else ()."""
+        chain = self.chain
+        if not (chain.remakes_links and chain.swapping == "nested"):
+            return ()
+        run = ctx.node_data["chain_run"]
+        if chain.level(ctx.node) == 1:
+            return run.epoch("left"), run.epoch("right")
+        ends = self.segment_ends
+        return ends["left"][0], ends["right"][1]
+
+    def _unswap(self, ctx, side: str, making: int) -> None:
+        """``"link"`` cut-off: the link on ``side`` was made again at its other end while this repeater had swapped
+        its pair into a longer segment, which is therefore discarded: the swap is undone (B is told to forget its
+        bits, the repeater will swap again), both links are made again, and the link on the other side is told,
+        so the discard runs on to the segment's other end, through every repeater that had swapped into it."""
+        run = ctx.node_data["chain_run"]
+        pair_index, attempt, node = self.pair_index, self.attempt, ctx.node
+        self.swapped = False
+        ctx.node_data["records"].forget_swap(pair_index, attempt, node)
+        ctx.send(self.chain.num_links, (_TAG, pair_index), ("void", attempt, node))
+        ctx.count(("unswaps", node), 1)
+        ctx.log("cutoff", f"pair {pair_index} attempt {attempt}: the segment through this repeater was discarded")
+        other = "right" if side == "left" else "left"
+        self._relink(ctx, side, making, tell=False)
+        self._relink(ctx, other, run.epoch(other) + 1, tell=True)
+
+    def _relink(self, ctx, side: str, making: int, *, tell: bool, cut: bool = False) -> None:
+        """``"link"`` cut-off: the link on ``side`` is made again (its ``making``-th time in this attempt)
+        from a new (kept) pair, at once; this node's pairs of it are discarded (its memories are reset when reserved
+        again), what it holds of the earlier making dropped. ``tell``: the link's other end is told, and does the
+        same when it hears of it (if it had not cut it at the same instant). ``cut``: this node cut the pair at its
+        deadline (counted, and bounded by ``max_restarts`` per round)."""
         chain, node = self.chain, ctx.node
         run = ctx.node_data["chain_run"]
         key = (self.pair_index, self.attempt)
@@ -1166,6 +1257,7 @@ class ChainNode:
         epochs[side] = making
         self.kept.pop(side, None)
         self.linked.pop(side, None)
+        self.segments.discard(side)  # (nested: the segment on that side held this link's pair)
         link_index = node if side == "right" else node - 1
         base = making * _EPOCH_SERIALS
         ctx.discard(lambda tag: (found := _link_serial(tag)) is not None and found[:3] == (*key, link_index)
@@ -1179,20 +1271,22 @@ class ChainNode:
             links = ctx.node_data["records"].links
             if links and links[-1][:3] == (*key, link_index):  # pumped here before the other end's cut came
                 links.pop()
-        if tell:
-            cut = self.relinks_in_round = self.__dict__.get("relinks_in_round", 0) + 1
-            if cut > chain.max_restarts:  # (a cut-off that lets no pumping finish would run on without an end)
+        if cut:
+            cuts = self.relinks_in_round = self.__dict__.get("relinks_in_round", 0) + 1
+            what = "pairs" if chain.remakes_links else "kept pairs while pumped"
+            if cuts > chain.max_restarts:  # (a cut-off that lets no pair be swapped would run on without an end)
                 cutoff_s = ps_to_seconds(chain.cutoff_ps)
                 raise DqsimError(
-                    f"repeater chain: pair {key[0]}: node {node} cut kept pairs while pumped {count_of(cut, 'time')} "
+                    f"repeater chain: pair {key[0]}: node {node} cut {what} {count_of(cuts, 'time')} "
                     f"at the memory cut-off ({cutoff_s:g} s); raise the cut-off or max_restarts")
-            peer, peer_side = (node + 1, "left") if side == "right" else (node - 1, "right")
-            ctx.send(peer, (_TAG, self.pair_index), ("relink", self.attempt, peer_side, making))
             records = ctx.node_data["records"]
             if records.every_attempt:
                 records.__dict__.setdefault("relinks", []).append((*key, node, side, ctx.now_ps))
-            ctx.count(("pumping_cutoffs", node), 1)
-            ctx.log("cutoff", f"pair {key[0]} attempt {key[1]}: {side} kept pair reached the cut-off while pumped")
+            ctx.count(("pumping_cutoffs" if chain.purification_rounds else "link_cutoffs", node), 1)
+            ctx.log("cutoff", f"pair {key[0]} attempt {key[1]}: {side} pair reached the cut-off; its link made again")
+        if tell:
+            peer, peer_side = (node + 1, "left") if side == "right" else (node - 1, "right")
+            ctx.send(peer, (_TAG, self.pair_index), ("relink", self.attempt, peer_side, making))
         ctx.spawn(self.link_side(chain, node, key, side, making, carried))
 
     def _next_round(self, ctx, next_start_ps: int) -> None:

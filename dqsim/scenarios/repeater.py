@@ -385,7 +385,8 @@ def chain_spec(job, num_links: int, total_distance_km: float) -> ChainSpec:
     return ChainSpec(links=[link] * num_links, node=c.node_spec(), swapping=c.swapping,
                      purification_rounds=c.purification_rounds, purification=c.purification,
                      cutoff_ps=seconds_to_ps(c.cutoff_s) if c.cutoff_s is not None else None,
-                     pumping_cutoff=c.pumping_cutoff, num_pairs=c.num_pairs, max_restarts=c.max_restarts)
+                     cutoff_policy=c.cutoff_policy, pumping_cutoff=c.pumping_cutoff, num_pairs=c.num_pairs,
+                     max_restarts=c.max_restarts)
 
 
 def _fidelity_spread(fidelities: np.ndarray, stderr: float) -> str:

@@ -45,6 +45,11 @@ CHAINS = [
     ("pumplink", ChainSpec(links=[LinkSpec(distance_km=10.0, source_fidelity=0.95)] * 4, node=NOISY,
                            purification_rounds=1, cutoff_ps=seconds_to_ps(5e-4), num_pairs=3,
                            pumping_cutoff="link"), True),
+    # cutoff_policy = "link", nested and swap-asap over 4 links: pairs cut, segments discarded, links made again
+    ("nestlink", ChainSpec(links=[LinkSpec(distance_km=20.0, source_fidelity=0.95)] * 4, node=NOISY,
+                           swapping="nested", cutoff_ps=seconds_to_ps(4e-4), num_pairs=6, cutoff_policy="link"), True),
+    ("asaplink", ChainSpec(links=[LinkSpec(distance_km=10.0, source_fidelity=0.95)] * 4, node=NOISY,
+                           cutoff_ps=seconds_to_ps(3e-4), num_pairs=6, cutoff_policy="link"), True),
     # single-click links: their pairs are exact 4x4 states (not Werner), sent between ranks in the flushes
     ("single", ChainSpec(links=[LinkSpec(distance_km=10.0, scheme="single_click", bright_state_alpha=0.3)] * 4,
                          node=NOISY, num_pairs=6), True),
@@ -66,7 +71,8 @@ def run_all(comm, backend, placement) -> dict:
         results[f"{label}_attempts"] = np.array([p.link_attempts_total for p in run.pairs])
         results[f"{label}_memory_time"] = np.array([p.memory_time_ps for p in run.pairs])
         results[f"{label}_engine"] = np.array([run.engine.num_events, run.engine.num_messages,
-                                               run.engine.counters.get(("swaps", 1), 0)])
+                                               run.engine.counters.get(("swaps", 1), 0),
+                                               sum(v for k, v in run.engine.counters.items() if k[0] == "unswaps")])
     job = apply_overrides(load_job(ROOT / "jobs" / "repeater_chain.toml"),
                           ["chain.num_pairs=4", "chain.total_distance_km=[100.0, 300.0]"])
     partial = []  # rank 0's fractions inside a configuration (pairs delivered / num_pairs, summed over ranks)
