@@ -206,14 +206,60 @@ def estimate(job: Path, ranks: int, extra: list[str]) -> list[int]:
     return check.network_peak_bytes(jobs.load_job(str(job), overrides), ranks)
 
 
+def case_job(folder: Path, case: str, checkpoint: bool) -> tuple[Path, list[str], int]:
+    """The job file of ``case`` (SCENARIO:TOPOLOGY:NODES:RANKS) written in ``folder``, its ``--set`` arguments and
+    its rank count."""
+    scenario, topology, nodes, ranks = case.split(":")
+    job = folder / f"{scenario}-{topology}-{nodes}.toml"
+    job.write_text(job_text(scenario, topology, int(nodes)))
+    extra = []
+    if checkpoint and scenario == "dqc":
+        extra = ["--set", f"checkpoint.every_sim_s={CHECKPOINT_EVERY_S}", "--set",
+                 f"checkpoint.directory={json.dumps(str(folder / 'ckpt'))}", "--set", "checkpoint.keep=100"]
+    return job, extra, int(ranks)
+
+
+def show(case: str, want: list[int], got: dict, note: str = "") -> None:
+    """One case's line: estimate, measured peak and their ratio per rank (and the RSS after the trajectories)."""
+    scenario, topology, nodes, ranks = case.split(":")
+    ratios = [w / g for w, g in zip(want, got["peak_rss"])]
+    print(f"{scenario:>7} {topology:>4} {int(nodes):>9,} nodes {ranks} rank(s){note}: estimate "
+          f"{' / '.join(f'{w / 1e6:.0f}' for w in want)} MB, measured "
+          f"{' / '.join(f'{g / 1e6:.0f}' for g in got['peak_rss'])} MB, ratio "
+          f"{' / '.join(f'{r:.2f}' for r in ratios)}  (CPU {' / '.join(f'{c:.1f}' for c in got['user_s'])}"
+          f" s, rc {got['returncode']}, load {got['load']})", flush=True)
+    if got.get("tail"):
+        print("        after the trajectories: RSS " + " / ".join(
+            f"{t['rss_after_sim'] / 1e6:.0f} MB, peak {t['peak_after_sim'] / 1e6:.0f} MB" for t in got["tail"]),
+            flush=True)
+
+
+def rescore(path: Path) -> None:
+    """This dqsim's estimates against the peaks a ``--json`` file recorded (no run)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for line in path.read_text().splitlines():
+            got = json.loads(line)
+            if got["returncode"]:
+                continue
+            job, extra, ranks = case_job(Path(tmp), got["case"], got["checkpoint"])
+            show(got["case"], estimate(job, ranks, extra), got,
+                 ", checkpointed" if got["checkpoint"] and got["case"].startswith("dqc") else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=[], help="SCENARIO:TOPOLOGY:NODES:RANKS ...")
     parser.add_argument("--base", action="store_true", help="measure the base (the run's imports) first")
     parser.add_argument("--checkpoint", action="store_true", help="dqc cases checkpoint every 30 us (kept)")
     parser.add_argument("--json", default=None, help="append every case's figures to this file (JSON lines)")
+    parser.add_argument("--rescore", default=None, metavar="JSONL",
+                        help="no runs: this dqsim's estimates against the peaks recorded in a --json file")
     args = parser.parse_args()
     from dqsim.cli import check
+
+    if args.rescore:
+        rescore(Path(args.rescore))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -225,25 +271,10 @@ def main() -> None:
                   f"{subprocess.run(['uptime'], capture_output=True, text=True).stdout.split('average:')[-1].strip()})",
                   flush=True)
         for case in args.cases:
-            scenario, topology, nodes, ranks = case.split(":")
-            job = folder / f"{scenario}-{topology}-{nodes}.toml"
-            job.write_text(job_text(scenario, topology, int(nodes)))
-            extra = []
-            if args.checkpoint and scenario == "dqc":
-                extra = ["--set", f"checkpoint.every_sim_s={CHECKPOINT_EVERY_S}", "--set",
-                         f"checkpoint.directory={json.dumps(str(folder / 'ckpt'))}", "--set", "checkpoint.keep=100"]
-            want = estimate(job, int(ranks), extra)
-            got = run_case(job, int(ranks), folder, extra)
-            ratios = [w / g for w, g in zip(want, got["peak_rss"])]
-            print(f"{scenario:>7} {topology:>4} {int(nodes):>9,} nodes {ranks} rank(s): estimate "
-                  f"{' / '.join(f'{w / 1e6:.0f}' for w in want)} MB, measured "
-                  f"{' / '.join(f'{g / 1e6:.0f}' for g in got['peak_rss'])} MB, ratio "
-                  f"{' / '.join(f'{r:.2f}' for r in ratios)}  (CPU {' / '.join(f'{c:.1f}' for c in got['user_s'])}"
-                  f" s, rc {got['returncode']}, load {got['load']})", flush=True)
-            if got["tail"]:
-                print("        after the trajectories: RSS " + " / ".join(
-                    f"{t['rss_after_sim'] / 1e6:.0f} MB, peak {t['peak_after_sim'] / 1e6:.0f} MB" for t in got["tail"]),
-                    flush=True)
+            job, extra, ranks = case_job(folder, case, args.checkpoint)
+            want = estimate(job, ranks, extra)
+            got = run_case(job, ranks, folder, extra)
+            show(case, want, got, ", checkpointed" if extra else "")
             if got["returncode"]:
                 print(got["stderr"], file=sys.stderr)
             if args.json:
