@@ -102,7 +102,7 @@ def test_link_counts_and_the_memory_estimate():
     with pytest.raises(ConfigError, match="kind must be"):
         topology.num_links_of("grid", 4)
     # measured: 36 bytes per link (all_to_all of 600 to 2,048 nodes, 2026-12-06) and, since 2026-12-07 (morning),
-    # 0.22 kB per node fitted above the run's imports (217 MB) to the RSS of lines, rings, stars and grids of 65,536
+    # 0.22 kB per node fitted above the base (218 MB: the run's imports and a small run's own) to the RSS of lines, rings, stars and grids of 65,536
     # to 2^20 nodes once their trajectories are run (0.7 kB before, fitted above an 8-node run's peak, whose names
     # and links-table write made it err about twice high at 2^20 nodes; bench/results/check-memory-scale-vm-20261207.md)
     assert topology.estimate_network_bytes(4096, 4096) == 4096 * (topology.BYTES_PER_NODE + topology.BYTES_PER_LINK)
@@ -167,7 +167,7 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
     run peaked at 893 MB): it now gives the network's. Against runs' peak RSS (``/usr/bin/time``, one rank,
     2026-12-06, the ``links`` table made and written in pieces): 600 nodes all to all 249 MB and 1,000 nodes
     259 MB, 49 and 59 MB above the ~200 MB of Python the line adds, for the 44.7 and 56.0 MiB (47 and 59 MB)
-    estimated (since 2026-12-07 (morning) a peak of 236.7 MiB, 248 MB, with the run's imports, 217 MB, and the
+    estimated (since 2026-12-07 (morning) a peak of 237.6 MiB, 249 MB, with the run's imports and a small run's own, 218 MB, and the
     writing rank's output write; 44.7 and 56.0 MiB with 0.7 kB a node since 2026-12-07; 45.2 and 56.7 MiB with 1.5 kB a node, before; 46.2 and 58.4 MiB with 3.3 kB a node, before
     2026-12-06 evening; 74.0 and 118.2 MiB against 288
     and 331 MB before that). (Not measured in the test: a run's peak under pytest varied by ~150 MB with what else
@@ -181,8 +181,8 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
                            if "for the network" in line)
     assert lines["a2a"].startswith("# memory per rank for the network: about 6.3 MiB (600 nodes, 179,700 links; "
                                    "measured ~0.22 kB per node and ~0.036 kB per link); peak RSS per rank about "
-                                   "236.7 MiB, with ~217 MB of Python and its libraries and the output's write on "
-                                   "rank 0 (23.4 MiB), besides the register")
+                                   "237.6 MiB, with ~218 MB for Python, its libraries and a small run and the "
+                                   "output's write on rank 0 (23.4 MiB), besides the register")
     assert lines["grid"].startswith("# memory per rank for the network: about 1.1 MiB (4,096 nodes, 8,064 links;")
 
 
@@ -254,7 +254,7 @@ def test_the_peak_estimate_is_the_sum_of_its_terms_and_grows_with_the_network(ne
     from dqsim.cli import check
     from dqsim.io.writer import TABLE_PIECE_ROWS
 
-    assert check.BASE_RSS_BYTES == check.IMPORTS_RSS_BYTES
+    assert check.BASE_RSS_BYTES == check.IMPORTS_RSS_BYTES + check.SMALL_RUN_BYTES
     before = None
     for num_nodes in (8, 4096, 65536, 2**20):
         job = load_job_text(network_job(f"{network}\nnum_nodes = {num_nodes}"))

@@ -59,14 +59,21 @@ EXIT_BAD_INPUT = 2
 #: Scenarios whose data register is a sharded state vector of the circuit's qubits.
 _CIRCUIT_LIKE = ("circuit", "dqc")
 #: Peak RSS of a process that imports every module a small ``dqc`` run imports, bytes: dqsim's command line with
-#: NumPy, h5py, networkx and numba, and what the run imports on its way (scipy, numba's compiler, which loads the
-#: cached kernels). Measured: 217 MB, as an 8-node ``dqc`` GHZ run's own peak (2026-12-07 (morning), CPython 3.11,
-#: load 1-19; ``bench/check_memory_scale.py --base``; the imports of ``dqsim.cli.main`` alone 151 MB).
-IMPORTS_RSS_BYTES = 217e6
-#: Resident memory of a rank before its job's own data, bytes: the run's imports (:data:`IMPORTS_RSS_BYTES`).
-#: It was 200 MB until 2026-12-07 (morning), from the peaks of small runs (150-210 MB, 2026-12-06), ~17 MB below
-#: an 8-node run's, and the per-node figures fitted above runs whose base had grown erred high at 2^20 nodes.
-BASE_RSS_BYTES = IMPORTS_RSS_BYTES
+#: NumPy, h5py, networkx and numba, and what the run imports on its way (scipy, numba's compiler). Measured: 178 MB
+#: (``VmHWM``; 2026-12-07 (morning), CPython 3.11, ``bench/check_memory_scale.py --base``; the imports of
+#: ``dqsim.cli.main`` alone 148-151 MB). The "imports alone 231 MB" of the day before read ``ru_maxrss`` in a process
+#: started from a larger one, which keeps the parent's RSS at the fork.
+IMPORTS_RSS_BYTES = 178e6
+#: What a small run takes above its imports, bytes: numba's cached kernels loaded, the register, the engine, the
+#: output's and a checkpoint's write. An 8-node ``dqc`` GHZ run peaks at 217 MB (222 MB checkpointed every 30 us),
+#: 229 MB for an 8-site ``trotter`` run, 222 MB for a ``cloud`` run of two 4-qubit jobs (one rank, warm numba cache,
+#: 2026-12-07 (morning); a first run that compiles the kernels ~90 MB more).
+SMALL_RUN_BYTES = 40e6
+#: Resident memory of a rank before its network's share, bytes: the run's imports and a small run's own
+#: (:data:`IMPORTS_RSS_BYTES` + :data:`SMALL_RUN_BYTES`). It was 200 MB until 2026-12-07 (morning), from the peaks
+#: of small runs (150-210 MB, 2026-12-06), ~17 MB below an 8-node run's since, and the per-node figures fitted
+#: above runs whose base had grown erred about twice high at 2^20 nodes.
+BASE_RSS_BYTES = IMPORTS_RSS_BYTES + SMALL_RUN_BYTES
 #: What each rank of a run on several ranks takes besides, bytes: MPI's libraries and buffers (an 8-node ``dqc``
 #: run's ranks on two ranks peak 13-21 MB above one rank's run, 2026-12-07 (morning)).
 MPI_RSS_BYTES = 20e6
@@ -74,6 +81,13 @@ MPI_RSS_BYTES = 20e6
 #: :func:`dqsim.network.topology.estimate_network_bytes`, bytes (the ranks' placement and cross-rank records):
 #: fitted to 2-rank ``dqc`` runs over lines and rings of 65,536 to 2^20 nodes (bench/results/check-memory-scale-vm-20261207.md).
 SEVERAL_RANKS_BYTES_PER_NODE = 110
+#: What each node of a ``cloud`` run's network takes on every rank besides
+#: :func:`dqsim.network.topology.estimate_network_bytes`, bytes: its QPU in the centre the scheduler keeps (the
+#: QPUs' names, data qubits and neighbours as Python lists, :class:`dqsim.scenarios.cloud_scheduler.Centre`). Fitted
+#: to a ``cloud`` run of two 4-qubit GHZ jobs over a ring of 65,536 nodes (286 MB, ~0.4 kB a node above a ``dqc``
+#: run's estimate) and a line of 262,144 (469 MB, ~0.6 kB) (one rank, 2026-12-07 (morning);
+#: bench/results/check-memory-scale-vm-20261207.md).
+CLOUD_BYTES_PER_NODE = 600
 #: What the writing rank (rank 0) takes for the run file's ``links`` table and ``node_names`` dataset while they are
 #: written, per row of a piece (:data:`dqsim.io.writer.TABLE_PIECE_ROWS` rows at a time: each a Python string per
 #: name, an HDF5 copy, the piece's arrays), bytes: fitted to the peak above the RSS once the trajectories are run
@@ -217,8 +231,9 @@ def write_bytes(num_nodes: int, num_links: int) -> int:
 def network_peak_bytes(job, num_ranks: int) -> list[int]:
     """The peak RSS of each rank of a ``dqc``, ``trotter`` or ``cloud`` run of ``job`` on ``num_ranks`` ranks,
     bytes, as far as the network sets it (its register is counted apart): :data:`BASE_RSS_BYTES`, the network every
-    rank builds (:func:`dqsim.network.topology.estimate_network_bytes`), on several ranks :data:`MPI_RSS_BYTES`
-    and :data:`SEVERAL_RANKS_BYTES_PER_NODE` a node, and on rank 0, which writes the run file, :func:`write_bytes`.
+    rank builds (:func:`dqsim.network.topology.estimate_network_bytes`; a ``cloud`` run's centre
+    :data:`CLOUD_BYTES_PER_NODE` a node more), on several ranks :data:`MPI_RSS_BYTES` and
+    :data:`SEVERAL_RANKS_BYTES_PER_NODE` a node, and on rank 0, which writes the run file, :func:`write_bytes`.
     Within 25 % of the measured peaks of ``dqc`` GHZ runs (checkpointed or not), ``trotter`` and ``cloud`` runs
     over lines, rings, stars and grids of 4,096 to 2^20 nodes on 1 and 2 ranks
     (bench/results/check-memory-scale-vm-20261207.md).
@@ -230,11 +245,13 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
         ...                     'num_data_qubits = 1\\n[circuit]\\n'
         ...                     'generator = "ghz"\\nnum_qubits = 4\\n')
         >>> [round(peak / 1e6) for peak in network_peak_bytes(job, 2)]
-        [645, 621]
+        [646, 622]
     """
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
     every = BASE_RSS_BYTES + topology.estimate_network_bytes(num_nodes, num_links)
+    if job.scenario == "cloud":
+        every += CLOUD_BYTES_PER_NODE * num_nodes
     if num_ranks > 1:
         every += MPI_RSS_BYTES + SEVERAL_RANKS_BYTES_PER_NODE * num_nodes
     return [round(every + (write_bytes(num_nodes, num_links) if rank == 0 else 0)) for rank in range(num_ranks)]
@@ -247,15 +264,20 @@ def _network_lines(job, num_ranks: int) -> list[str]:
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
     need = topology.estimate_network_bytes(num_nodes, num_links)
+    per_node = topology.bytes_per_node(num_nodes, num_links)
+    if job.scenario == "cloud":
+        need += CLOUD_BYTES_PER_NODE * num_nodes
+        per_node += CLOUD_BYTES_PER_NODE
     peaks = network_peak_bytes(job, num_ranks)
     several = (f", ~{MPI_RSS_BYTES / 1e6:.0f} MB of MPI and ~{SEVERAL_RANKS_BYTES_PER_NODE / 1000:g} kB more per node "
                "on each of several ranks" if num_ranks > 1 else "")
     peak = (f"about {size_words(peaks[1])} (rank 0, which writes the output: {size_words(peaks[0])})"
             if num_ranks > 1 else f"about {size_words(peaks[0])}")
     return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
-            f"measured ~{topology.bytes_per_node(num_nodes, num_links) / 1000:g} kB per node and "
+            f"measured ~{per_node / 1000:g} kB per node and "
             f"~{topology.BYTES_PER_LINK / 1000:g} kB per link); peak RSS per rank {peak}, with "
-            f"~{BASE_RSS_BYTES / 1e6:.0f} MB of Python and its libraries{several} and the output's write on rank 0 "
+            f"~{BASE_RSS_BYTES / 1e6:.0f} MB for Python, its libraries and a small run{several} and the output's write "
+            f"on rank 0 "
             f"({size_words(write_bytes(num_nodes, num_links))}), besides the register"]
 
 

@@ -57,8 +57,8 @@ BYTES_PER_LINK = 36
 #: Host memory each node of a run's network takes on every rank, bytes, besides its links'
 #: (:data:`BYTES_PER_LINK`), where the links have cycles (a ring, a grid, ``all_to_all``, ``edges``): the engine's
 #: per-node and per-qubit arrays, the routes' arrays (searched without a networkx graph). Fitted on 2026-12-07
-#: (morning) to the RSS of ``dqc`` GHZ runs on one rank once their trajectories are run, above the run's imports
-#: (:data:`dqsim.cli.check.IMPORTS_RSS_BYTES`, 217 MB): rings of 65,536 and 262,144 nodes, grids of 256 x 256 and
+#: (morning) to the RSS of ``dqc`` GHZ runs on one rank once their trajectories are run, above the base
+#: (:data:`dqsim.cli.check.BASE_RSS_BYTES`, 218 MB: the run's imports and a small run's own): rings of 65,536 and 262,144 nodes, grids of 256 x 256 and
 #: 512 x 512 (bench/results/check-memory-scale-vm-20261207.md). It was 700 until then, fitted to peaks above an
 #: 8-node run's that held the run file's ``node_names`` attribute (every name) and the ``links`` table's names
 #: (an array of every name), and it erred about twice high at 2^20 nodes (812 against 396 MB); 1,500 before
