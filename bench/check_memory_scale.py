@@ -32,54 +32,18 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from network_memory_peak import JOB as DQC_JOB  # noqa: E402
 
-TROTTER_JOB = """[run]
-name = "netmem_trotter"
-scenario = "trotter"
-seed = 1
-[model]
-kind = "tfim"
-num_sites = 8
-[evolution]
-total_time = 0.2
-num_points = 2
-steps_per_point = 1
-[network]
-topology = "{topology}"
-num_nodes = {nodes}
-[network.link]
-distance_km = 1.0
-[network.node]
-num_data_qubits = 2
-num_comm_qubits = 2
-[distribution]
-assignment = [0, 0, 1, 1, 2, 2, 3, 3]
-"""
+#: The ``[network]`` of the ``trotter`` and ``cloud`` jobs: 1 km links, QPUs of two data and two communication qubits.
+NETWORK = ('[network]\ntopology = "{topology}"\nnum_nodes = {nodes}\n[network.link]\ndistance_km = 1.0\n'
+           "[network.node]\nnum_data_qubits = 2\nnum_comm_qubits = 2\n")
 
-CLOUD_JOB = """[run]
-name = "netmem_cloud"
-scenario = "cloud"
-seed = 1
-[network]
-topology = "{topology}"
-num_nodes = {nodes}
-[network.link]
-distance_km = 1.0
-[network.node]
-num_data_qubits = 2
-num_comm_qubits = 2
-[[user_jobs]]
-name = "ghz_a"
-generator = "ghz"
-num_qubits = 4
-shots = 100
-arrival_s = 0.0
-[[user_jobs]]
-name = "ghz_b"
-generator = "ghz"
-num_qubits = 4
-shots = 100
-arrival_s = 1e-5
-"""
+TROTTER_JOB = ('[run]\nname = "netmem_trotter"\nscenario = "trotter"\nseed = 1\n'
+               '[model]\nkind = "tfim"\nnum_sites = 8\n'
+               "[evolution]\ntotal_time = 0.2\nnum_points = 2\nsteps_per_point = 1\n"
+               + NETWORK + "[distribution]\nassignment = [0, 0, 1, 1, 2, 2, 3, 3]\n")
+
+CLOUD_JOB = ('[run]\nname = "netmem_cloud"\nscenario = "cloud"\nseed = 1\n' + NETWORK
+             + "".join(f'[[user_jobs]]\nname = "ghz_{name}"\ngenerator = "ghz"\nnum_qubits = 4\nshots = 100\n'
+                       f"arrival_s = {arrival}\n" for name, arrival in (("a", "0.0"), ("b", "1e-5"))))
 
 TEMPLATES = {"dqc": DQC_JOB, "trotter": TROTTER_JOB, "cloud": CLOUD_JOB}
 #: The checkpoints of a ``dqc`` case with ``--checkpoint`` (as bench/results/network-mega-vm-20261207.md).
