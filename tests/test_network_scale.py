@@ -102,14 +102,15 @@ def test_link_counts_and_the_memory_estimate():
     with pytest.raises(ConfigError, match="kind must be"):
         topology.num_links_of("grid", 4)
     # measured: 36 bytes per link (all_to_all of 600 to 2,048 nodes, 2026-12-06) and, since 2026-12-07 (morning),
-    # 0.22 kB per node fitted above the base (218 MB: the run's imports and a small run's own) to the RSS of lines, rings, stars and grids of 65,536
+    # 0.15 kB per node fitted above the base (218 MB: the run's imports and a small run's own) to the RSS of lines,
+    # rings, stars and grids of 65,536
     # to 2^20 nodes once their trajectories are run (0.7 kB before, fitted above an 8-node run's peak, whose names
     # and links-table write made it err about twice high at 2^20 nodes; bench/results/check-memory-scale-vm-20261207.md)
     assert topology.estimate_network_bytes(4096, 4096) == 4096 * (topology.BYTES_PER_NODE + topology.BYTES_PER_LINK)
     assert topology.estimate_network_bytes(4096, 4095) == (4096 * topology.BYTES_PER_FOREST_NODE
                                                           + 4095 * topology.BYTES_PER_LINK)
     line = topology.estimate_network_bytes(2**20, 2**20 - 1) - topology.estimate_network_bytes(8, 7)
-    assert 200 * (2**20 - 8) < line < 300 * (2**20 - 8)
+    assert 150 * (2**20 - 8) < line < 250 * (2**20 - 8)
 
 
 def line_job(folder):
@@ -167,8 +168,9 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
     run peaked at 893 MB): it now gives the network's. Against runs' peak RSS (``/usr/bin/time``, one rank,
     2026-12-06, the ``links`` table made and written in pieces): 600 nodes all to all 249 MB and 1,000 nodes
     259 MB, 49 and 59 MB above the ~200 MB of Python the line adds, for the 44.7 and 56.0 MiB (47 and 59 MB)
-    estimated (since 2026-12-07 (morning) a peak of 237.6 MiB, 249 MB, with the run's imports and a small run's own, 218 MB, and the
-    writing rank's output write; 44.7 and 56.0 MiB with 0.7 kB a node since 2026-12-07; 45.2 and 56.7 MiB with 1.5 kB a node, before; 46.2 and 58.4 MiB with 3.3 kB a node, before
+    estimated (since 2026-12-07 (morning) a peak of 237.6 MiB, 249 MB, with the run's imports and a small run's
+    own, 218 MB, and the writing rank's output write; 44.7 and 56.0 MiB with 0.7 kB a node since 2026-12-07;
+    45.2 and 56.7 MiB with 1.5 kB a node, before; 46.2 and 58.4 MiB with 3.3 kB a node, before
     2026-12-06 evening; 74.0 and 118.2 MiB against 288
     and 331 MB before that). (Not measured in the test: a run's peak under pytest varied by ~150 MB with what else
     the process had done.)"""
@@ -180,10 +182,10 @@ def test_repro_check_estimates_the_memory_of_a_large_network(tmp_path):
         lines[name] = next(line for line in run_here(["check", str(job)]).stdout.splitlines()
                            if "for the network" in line)
     assert lines["a2a"].startswith("# memory per rank for the network: about 6.3 MiB (600 nodes, 179,700 links; "
-                                   "measured ~0.22 kB per node and ~0.036 kB per link); peak RSS per rank about "
+                                   "measured ~0.15 kB per node and ~0.036 kB per link); peak RSS per rank about "
                                    "237.6 MiB, with ~218 MB for Python, its libraries and a small run and the "
                                    "output's write on rank 0 (23.4 MiB), besides the register")
-    assert lines["grid"].startswith("# memory per rank for the network: about 1.1 MiB (4,096 nodes, 8,064 links;")
+    assert lines["grid"].startswith("# memory per rank for the network: about 883.5 KiB (4,096 nodes, 8,064 links;")
 
 
 def test_repro_set_replaces_a_value_the_file_alone_would_be_refused_for(tmp_path):

@@ -78,16 +78,17 @@ BASE_RSS_BYTES = IMPORTS_RSS_BYTES + SMALL_RUN_BYTES
 #: run's ranks on two ranks peak 13-21 MB above one rank's run, 2026-12-07 (morning)).
 MPI_RSS_BYTES = 20e6
 #: What each node of a run's network takes on each rank of a run on several ranks besides
-#: :func:`dqsim.network.topology.estimate_network_bytes`, bytes (the ranks' placement and cross-rank records):
-#: fitted to 2-rank ``dqc`` runs over lines and rings of 65,536 to 2^20 nodes (bench/results/check-memory-scale-vm-20261207.md).
-SEVERAL_RANKS_BYTES_PER_NODE = 110
+#: :func:`dqsim.network.topology.estimate_network_bytes`, bytes (not profiled): fitted to 2-rank ``dqc`` runs over
+#: lines, rings and grids of 65,536 to 2^20 nodes (150-170 bytes a node more than one rank's at 2^18 and 2^20;
+#: bench/results/check-memory-scale-vm-20261207.md).
+SEVERAL_RANKS_BYTES_PER_NODE = 160
 #: What each node of a ``cloud`` run's network takes on every rank besides
 #: :func:`dqsim.network.topology.estimate_network_bytes`, bytes: its QPU in the centre the scheduler keeps (the
 #: QPUs' names, data qubits and neighbours as Python lists, :class:`dqsim.scenarios.cloud_scheduler.Centre`). Fitted
 #: to a ``cloud`` run of two 4-qubit GHZ jobs over a ring of 65,536 nodes (286 MB, ~0.4 kB a node above a ``dqc``
-#: run's estimate) and a line of 262,144 (469 MB, ~0.6 kB) (one rank, 2026-12-07 (morning);
+#: run's estimate) and a line of 262,144 (469 MB, ~0.7 kB) (one rank, 2026-12-07 (morning);
 #: bench/results/check-memory-scale-vm-20261207.md).
-CLOUD_BYTES_PER_NODE = 600
+CLOUD_BYTES_PER_NODE = 650
 #: What the writing rank (rank 0) takes for the run file's ``links`` table and ``node_names`` dataset while they are
 #: written, per row of a piece (:data:`dqsim.io.writer.TABLE_PIECE_ROWS` rows at a time: each a Python string per
 #: name, an HDF5 copy, the piece's arrays), bytes: fitted to the peak above the RSS once the trajectories are run
@@ -245,7 +246,7 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
         ...                     'num_data_qubits = 1\\n[circuit]\\n'
         ...                     'generator = "ghz"\\nnum_qubits = 4\\n')
         >>> [round(peak / 1e6) for peak in network_peak_bytes(job, 2)]
-        [646, 622]
+        [625, 601]
     """
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
@@ -570,7 +571,8 @@ def work_lines(job, num_ranks: int) -> list[str]:
                  f"{evolution.steps_per_point} step(s), {series} network series x "
                  f"{count_of(job.simulation.trajectories, 'trajectory', 'trajectories')}"]
         _check_network(job, num_ranks)  # the job's own links (a sweep's other values are checked when it runs)
-        return lines + _network_register_lines(job, model.num_sites, num_ranks, "site register") + _network_lines(job, num_ranks)
+        return (lines + _network_register_lines(job, model.num_sites, num_ranks, "site register")
+                + _network_lines(job, num_ranks))
     if scenario == "cloud":
         noisy = dqc.is_noisy(_check_network(job, num_ranks))
         count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)

@@ -57,22 +57,25 @@ BYTES_PER_LINK = 36
 #: Host memory each node of a run's network takes on every rank, bytes, besides its links'
 #: (:data:`BYTES_PER_LINK`), where the links have cycles (a ring, a grid, ``all_to_all``, ``edges``): the engine's
 #: per-node and per-qubit arrays, the routes' arrays (searched without a networkx graph). Fitted on 2026-12-07
-#: (morning) to the RSS of ``dqc`` GHZ runs on one rank once their trajectories are run, above the base
-#: (:data:`dqsim.cli.check.BASE_RSS_BYTES`, 218 MB: the run's imports and a small run's own): rings of 65,536 and 262,144 nodes, grids of 256 x 256 and
-#: 512 x 512 (bench/results/check-memory-scale-vm-20261207.md). It was 700 until then, fitted to peaks above an
+#: (morning) to ``dqc`` GHZ runs' RSS once their trajectories are run above the base
+#: (:data:`dqsim.cli.check.BASE_RSS_BYTES`, 218 MB: the run's imports and a small run's own), with their
+#: links: lines, rings, stars and grids of 65,536 to 2^20 nodes took 180-260 bytes a node on one rank (the
+#: marginal cost falls with size; a grid's the same per node with twice the links), and their peaks are within
+#: 0.93-1.08 of the estimate (bench/results/check-memory-scale-vm-20261207.md). It was 700 until then, fitted to
+#: peaks above an
 #: 8-node run's that held the run file's ``node_names`` attribute (every name) and the ``links`` table's names
 #: (an array of every name), and it erred about twice high at 2^20 nodes (812 against 396 MB); 1,500 before
 #: 2026-12-07 (a networkx graph for the routes, a name and a plan entry per node), 3,300 before 2026-12-06
 #: (evening: every node's engine record, process, first event, timeline row and ``NodeSpec``).
-BYTES_PER_NODE = 220
+BYTES_PER_NODE = 150
 
 #: Host memory each node of a network whose links make a tree (fewer links than nodes in a connected network: a
 #: line, a star, an ``edges`` tree) takes on every rank, bytes, besides its link: as :data:`BYTES_PER_NODE`, with
 #: its rooted forest in ``array("q")`` and ``range`` sequences (24-56 bytes a node) in place of the route
-#: search's arrays. Fitted as :data:`BYTES_PER_NODE` to lines and stars of 65,536 and 262,144 nodes and a line of
-#: 2^20 (bench/results/check-memory-scale-vm-20261207.md). 700 until 2026-12-07 (morning) (see
+#: search's arrays. Fitted with :data:`BYTES_PER_NODE`, to which lines and stars came as close as rings and
+#: grids (bench/results/check-memory-scale-vm-20261207.md). 700 until 2026-12-07 (morning) (see
 #: :data:`BYTES_PER_NODE`), 800 before, 1,500 before that.
-BYTES_PER_FOREST_NODE = 220
+BYTES_PER_FOREST_NODE = 150
 
 
 def _quote_names(names: Iterable[str]) -> str:
@@ -389,7 +392,7 @@ def bytes_per_node(num_nodes: int, num_links: int) -> int:
 
     Examples:
         >>> bytes_per_node(1000, 999), bytes_per_node(1000, 1000)
-        (220, 220)
+        (150, 150)
     """
     return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
 
@@ -405,7 +408,7 @@ def estimate_network_bytes(num_nodes: int, num_links: int) -> int:
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
-        18.202
+        18.132
     """
     return num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK
 
