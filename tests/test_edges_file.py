@@ -176,7 +176,7 @@ def test_inline_edges_and_the_same_edges_in_a_file_give_the_same_run(tmp_path):
         assert main(["run", str(tmp_path / f"{name}.toml"), "-o", str(tmp_path / f"{name}.h5"), "--quiet"]) == 0
     a, b = open_run(tmp_path / "inline.h5"), open_run(tmp_path / "file.h5")
     same_tables(a, b, TABLES)
-    assert list(a.attrs["node_names"]) == list(b.attrs["node_names"]) == list("abcdef")
+    assert list(a.node_names()) == list(b.node_names()) == list("abcdef")
 
 
 def test_the_configuration_hash_counts_the_file_by_content(tmp_path):

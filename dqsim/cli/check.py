@@ -37,6 +37,7 @@ from dqsim import io, jobs
 from dqsim.cli import check_time
 from dqsim.cli.finished import checkpoint_names
 from dqsim.engine import checkpoint
+from dqsim.io.writer import TABLE_PIECE_ROWS
 from dqsim.errors import DqsimError, count_of
 from dqsim.network import topology
 from dqsim.protocols.qkd import ldpc, nodes
@@ -57,9 +58,44 @@ from dqsim.units import BYTES_PER_MIB, PS_PER_S, size_words
 EXIT_BAD_INPUT = 2
 #: Scenarios whose data register is a sharded state vector of the circuit's qubits.
 _CIRCUIT_LIKE = ("circuit", "dqc")
-#: Resident memory of a rank before its job's own data, bytes: the interpreter with NumPy, numba, h5py, networkx
-#: and mpi4py loaded (peak RSS of small dqc and repeater runs, 150-210 MB, CPython 3.11, 2026-12-06).
-BASE_RSS_BYTES = 200e6
+#: Peak RSS of a process that imports every module a small ``dqc`` run imports, bytes: dqsim's command line with
+#: NumPy, h5py, networkx and numba, and what the run imports on its way (scipy, numba's compiler). Measured: 178 MB
+#: (``VmHWM``; 2026-12-07 (morning), CPython 3.11, ``bench/check_memory_scale.py --base``; the imports of
+#: ``dqsim.cli.main`` alone 148-151 MB). The "imports alone 231 MB" of the day before read ``ru_maxrss`` in a process
+#: started from a larger one, which keeps the parent's RSS at the fork.
+IMPORTS_RSS_BYTES = 178e6
+#: What a small run takes above its imports, bytes: numba's cached kernels loaded, the register, the engine, the
+#: output's and a checkpoint's write. An 8-node ``dqc`` GHZ run peaks at 217 MB (222 MB checkpointed every 30 us),
+#: 229 MB for an 8-site ``trotter`` run, 222 MB for a ``cloud`` run of two 4-qubit jobs (one rank, warm numba cache,
+#: 2026-12-07 (morning); a first run that compiles the kernels ~90 MB more).
+SMALL_RUN_BYTES = 40e6
+#: Resident memory of a rank before its network's share, bytes: the run's imports and a small run's own
+#: (:data:`IMPORTS_RSS_BYTES` + :data:`SMALL_RUN_BYTES`). It was 200 MB until 2026-12-07 (morning), from the peaks
+#: of small runs (150-210 MB, 2026-12-06), ~17 MB below an 8-node run's since, and the per-node figures fitted
+#: above runs whose base had grown erred about twice high at 2^20 nodes.
+BASE_RSS_BYTES = IMPORTS_RSS_BYTES + SMALL_RUN_BYTES
+#: What each rank of a run on several ranks takes besides, bytes: MPI's libraries and buffers (an 8-node ``dqc``
+#: run's ranks on two ranks peak 13-21 MB above one rank's run, 2026-12-07 (morning)).
+MPI_RSS_BYTES = 20e6
+#: What each node of a run's network takes on each rank of a run on several ranks besides
+#: :func:`dqsim.network.topology.estimate_network_bytes`, bytes (not profiled): fitted to 2-rank ``dqc`` runs over
+#: lines, rings and grids of 65,536 to 2^20 nodes (150-170 bytes a node more than one rank's at 2^18 and 2^20;
+#: bench/results/check-memory-scale-vm-20261207.md).
+SEVERAL_RANKS_BYTES_PER_NODE = 160
+#: What each node of a ``cloud`` run's network takes on every rank besides
+#: :func:`dqsim.network.topology.estimate_network_bytes`, bytes: its QPU in the centre the scheduler keeps (the
+#: QPUs' names, data qubits and neighbours as Python lists, :class:`dqsim.scenarios.cloud_scheduler.Centre`). Fitted
+#: to a ``cloud`` run of two 4-qubit GHZ jobs over a ring of 65,536 nodes (286 MB, ~0.4 kB a node above a ``dqc``
+#: run's estimate) and a line of 262,144 (469 MB, ~0.7 kB) (one rank, 2026-12-07 (morning);
+#: bench/results/check-memory-scale-vm-20261207.md).
+CLOUD_BYTES_PER_NODE = 650
+#: What the writing rank (rank 0) takes for the run file's ``links`` table and ``node_names`` dataset while they are
+#: written, per row of a piece (:data:`dqsim.io.writer.TABLE_PIECE_ROWS` rows at a time: each a Python string per
+#: name, an HDF5 copy, the piece's arrays), bytes: fitted to the peak above the RSS once the trajectories are run
+#: (25-36 MB from 16,384 links, ~6 MB at 4,096; bench/results/check-memory-scale-vm-20261207.md). Before
+#: 2026-12-07 (morning) the estimate counted 40 MB (``LINKS_TABLE_BYTES``) from 100,000 links, ~17 MB of it the
+#: base's shortfall.
+WRITE_BYTES_PER_ROW = 1_500
 #: Host memory each node of a repeater chain takes on every rank, bytes: measured, the growth of a run's peak
 #: RSS from 256 to 4,096 links (155 to 240 MB, 1 BBPSSW round, cut-off; docs/review-scale-20261206.md).
 CHAIN_BYTES_PER_NODE = 22_000
@@ -181,22 +217,78 @@ def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str
             f"{size_words(need['workspace'])})"]
 
 
-def _network_lines(job) -> list[str]:
+def write_bytes(num_nodes: int, num_links: int) -> int:
+    """What the writing rank takes while it writes the run file's ``links`` table and ``node_names`` dataset, bytes:
+    :data:`WRITE_BYTES_PER_ROW` for each row of the largest piece (one piece at a time,
+    :data:`dqsim.io.writer.TABLE_PIECE_ROWS` rows at most).
+
+    Examples:
+        >>> write_bytes(4096, 4095) / 1e6, write_bytes(2**20, 2**20 - 1) / 1e6
+        (6.144, 24.576)
+    """
+    return WRITE_BYTES_PER_ROW * min(max(num_nodes, num_links), TABLE_PIECE_ROWS)
+
+
+def network_peak_bytes(job, num_ranks: int) -> list[int]:
+    """The peak RSS of each rank of a ``dqc``, ``trotter`` or ``cloud`` run of ``job`` on ``num_ranks`` ranks,
+    bytes, as far as the network sets it (its register is counted apart): :data:`BASE_RSS_BYTES`, the network every
+    rank builds (:func:`dqsim.network.topology.estimate_network_bytes`; a ``cloud`` run's centre
+    :data:`CLOUD_BYTES_PER_NODE` a node more), on several ranks :data:`MPI_RSS_BYTES` and
+    :data:`SEVERAL_RANKS_BYTES_PER_NODE` a node, and on rank 0, which writes the run file, :func:`write_bytes`.
+    Within 25 % of the measured peaks of ``dqc`` GHZ runs (checkpointed or not), ``trotter`` and ``cloud`` runs
+    over lines, rings, stars and grids of 4,096 to 2^20 nodes on 1 and 2 ranks
+    (bench/results/check-memory-scale-vm-20261207.md).
+
+    Examples:
+        >>> from dqsim.jobs import load_job_text
+        >>> job = load_job_text('[run]\\nname = "a"\\nscenario = "dqc"\\n[network]\\ntopology = "line"\\n'
+        ...                     'num_nodes = 1048576\\n[network.link]\\ndistance_km = 1.0\\n[network.node]\\n'
+        ...                     'num_data_qubits = 1\\n[circuit]\\n'
+        ...                     'generator = "ghz"\\nnum_qubits = 4\\n')
+        >>> [round(peak / 1e6) for peak in network_peak_bytes(job, 2)]
+        [625, 601]
+    """
+    section = job.network
+    num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
+    every = BASE_RSS_BYTES + topology.estimate_network_bytes(num_nodes, num_links)
+    if job.scenario == "cloud":
+        every += CLOUD_BYTES_PER_NODE * num_nodes
+    if num_ranks > 1:
+        every += MPI_RSS_BYTES + SEVERAL_RANKS_BYTES_PER_NODE * num_nodes
+    return [round(every + (write_bytes(num_nodes, num_links) if rank == 0 else 0)) for rank in range(num_ranks)]
+
+
+def _network_lines(job, num_ranks: int) -> list[str]:
     """Memory per rank of a ``dqc``, ``trotter`` or ``cloud`` job's network, beside its register: every rank builds
-    all of it (:func:`dqsim.network.topology.estimate_network_bytes`, measured per node and per link)."""
+    all of it, and a rank's peak adds the run's imports, MPI's share and the writing rank's output write
+    (:func:`network_peak_bytes`)."""
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
     lengths = section.num_distinct_lengths()
     need = topology.estimate_network_bytes(num_nodes, num_links, lengths)
-    table = (f", and ~{topology.LINKS_TABLE_BYTES / 1e6:.0f} MB for the links table's write"
-             if num_links >= topology.LINKS_TABLE_MIN_LINKS else "")
-    if lengths:
-        table += (f", and ~{topology.BYTES_PER_LINK_LENGTH / 1000:g} kB for each of the {lengths:,} distinct link "
-                  "lengths of the edges (a LinkSpec each)")
+    per_node = topology.bytes_per_node(num_nodes, num_links)
+    if job.scenario == "cloud":
+        need += CLOUD_BYTES_PER_NODE * num_nodes
+        per_node += CLOUD_BYTES_PER_NODE
+    peaks = network_peak_bytes(job, num_ranks)
+    several = (f", ~{MPI_RSS_BYTES / 1e6:.0f} MB of MPI and ~{SEVERAL_RANKS_BYTES_PER_NODE / 1000:g} kB more per node "
+               "on each of several ranks" if num_ranks > 1 else "")
+    peak = (f"about {size_words(peaks[1])} (rank 0, which writes the output: {size_words(peaks[0])})"
+            if num_ranks > 1 else f"about {size_words(peaks[0])}")
     return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
-            f"measured ~{topology.bytes_per_node(num_nodes, num_links) / 1000:g} kB per node and "
-            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{table}), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of "
-            "Python and its libraries"] + _edges_file_lines(section)
+            f"measured ~{per_node / 1000:g} kB per node and "
+            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{_lengths_words(lengths)}); peak RSS per rank {peak}, with "
+            f"~{BASE_RSS_BYTES / 1e6:.0f} MB for Python, its libraries and a small run{several} and the output's write "
+            f"on rank 0 "
+            f"({size_words(write_bytes(num_nodes, num_links))}), besides the register"] + _edges_file_lines(section)
+
+
+def _lengths_words(lengths: int) -> str:
+    """The network line's words for the distinct link lengths of an ``"edges"`` network (a LinkSpec each)."""
+    if not lengths:
+        return ""
+    return (f", and ~{topology.BYTES_PER_LINK_LENGTH / 1000:g} kB for each of the {lengths:,} distinct link "
+            "lengths of the edges (a LinkSpec each)")
 
 
 def _edges_file_lines(section) -> list[str]:
@@ -468,7 +560,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
         if scenario == "dqc":
             dqc.plan_job(job, circuit, num_ranks)  # the network and the plan, refused as dqsim run refuses them
             return (lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register")
-                    + _network_lines(job) + _fidelity_check_lines(job, terminal))
+                    + _network_lines(job, num_ranks) + _fidelity_check_lines(job, terminal))
         lines += _register_lines(job, circuit.num_qubits, num_ranks, "data register")
         gate_noise = GateNoise(job.noise, job.run.seed) if noisy else None
         check_local_qubits(circuit, num_ranks, gate_noise)  # as dqsim run does on that many ranks
@@ -499,7 +591,8 @@ def work_lines(job, num_ranks: int) -> list[str]:
                  f"{evolution.steps_per_point} step(s), {series} network series x "
                  f"{count_of(job.simulation.trajectories, 'trajectory', 'trajectories')}"]
         _check_network(job, num_ranks)  # the job's own links (a sweep's other values are checked when it runs)
-        return lines + _network_register_lines(job, model.num_sites, num_ranks, "site register") + _network_lines(job)
+        return (lines + _network_register_lines(job, model.num_sites, num_ranks, "site register")
+                + _network_lines(job, num_ranks))
     if scenario == "cloud":
         noisy = dqc.is_noisy(_check_network(job, num_ranks))
         count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)
@@ -517,7 +610,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
                 f"{circuits:,} distinct circuit(s) (~{cloud.BYTES_PER_USER_JOB / 1000:g} kB a job, measured), "
                 f"besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python and its libraries; the output and the checkpoints "
                 "hold a row or summary per user job (and its counts), not per engine run",
-                *_network_lines(job)]
+                *_network_lines(job, num_ranks)]
     return [f"work: scenario {scenario}"]
 
 

@@ -11,6 +11,11 @@ and :func:`dqsim.io.open_run` read it) laid out as follows:
   (non-record) dataset becomes the columns ``task``, ``value``;
 * root attributes equal in every input are kept as they are, plus
   ``num_tasks``;
+* the network's node names (the ``node_names`` dataset, or in a file
+  written before 2026-12-07 (morning) the root attribute): one
+  ``node_names`` dataset as a run file's where every input has the same
+  names, else a table of ``task`` and ``name`` (each input's names under
+  its task);
 * a ``tasks`` table: one row per input with ``task``, ``file`` (the input's
   file name), ``created_utc``, ``dqsim_version`` and ``dqsim_commit`` of that input
   (``""`` for a file written before dqsim recorded its commit), then one
@@ -62,6 +67,7 @@ import dqsim
 from dqsim import io, jobs
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, hashing, manifest, provenance
+from dqsim.io.reader import NODE_NAMES
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
@@ -155,6 +161,9 @@ def merge_runs(runs: list, output: Path, *, task_ids: list[int] | None = None,
     _check_inputs(runs, output)
     tables, table_paths = _merge_tables(runs, task_ids)
     common, per_task = _split_root_attrs(runs)
+    names = _merge_node_names(runs, task_ids)
+    if names is not None:
+        tables[NODE_NAMES] = names
     groups_attrs, dropped = _merge_table_attrs(runs, table_paths)
     swept = _swept_keys(runs)
     tables[TASKS_TABLE] = _tasks_table(runs, per_task, swept, task_ids)
@@ -261,7 +270,7 @@ def _merge_tables(runs: list, task_ids: list[int]) -> tuple[dict[str, np.ndarray
     """Every table of every input with a leading ``task`` column; also the table names in order."""
     names: list[str] = []
     for run in runs:
-        names += [name for name in run.tables if name not in names]
+        names += [name for name in run.tables if name not in names and name != NODE_NAMES]
     merged: dict[str, np.ndarray] = {}
     for name in names:
         parts = [(index, run, _as_records(run.table(name), run, name))
@@ -290,6 +299,29 @@ def _merge_tables(runs: list, task_ids: list[int]) -> tuple[dict[str, np.ndarray
     return merged, names
 
 
+def _merge_node_names(runs: list, task_ids: list[int]) -> np.ndarray | None:
+    """The merged file's ``node_names`` dataset, from each input's node names in either layout (the dataset, or
+    the root attribute of a file written before 2026-12-07 (morning): :meth:`dqsim.io.RunFile.node_names`): the
+    names once, as a run file holds them, where every input has the same (as a root attribute equal in every
+    input is kept); else a table of ``task`` and ``name``, each input's names under its task; ``None`` where no
+    input has any."""
+    per_task = [(task, run.node_names()) for task, run in zip(task_ids, runs)]
+    if all(names is None for _, names in per_task):
+        return None
+    first = per_task[0][1]
+    if first is not None and all(names == first for _, names in per_task[1:]):
+        return np.array(first, dtype=str)
+    held = [(task, names) for task, names in per_task if names is not None]
+    width = max((len(name) for _, names in held for name in names), default=1)
+    table = np.empty(sum(len(names) for _, names in held), dtype=[(TASK_FIELD, np.int64), ("name", f"U{width}")])
+    start = 0
+    for task, names in held:
+        table[TASK_FIELD][start:start + len(names)] = task
+        table["name"][start:start + len(names)] = names
+        start += len(names)
+    return table
+
+
 def _same_key(value: Any) -> str:
     """A text equal for two attribute values exactly when they are the same value of the same type."""
     kind = f"ndarray:{value.dtype.kind}{value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
@@ -308,7 +340,7 @@ def _agreeing(values: list) -> bool:
 
 def _split_root_attrs(runs: list) -> tuple[dict[str, Any], list[str]]:
     """Root attributes equal in every input, and the names of those that are not."""
-    skip = set(_WRITER_ATTRS) | set(ALWAYS_PER_TASK)
+    skip = set(_WRITER_ATTRS) | set(ALWAYS_PER_TASK) | {NODE_NAMES}  # (node names: _merge_node_names)
     names: list[str] = []
     for run in runs:
         names += [name for name in run.attrs if name not in names and name not in skip]

@@ -29,6 +29,10 @@ from dqsim.io import encoding, manifest
 from dqsim.io.slabs import READ_CHUNK_AMPLITUDES
 from dqsim.io.stored_state import STATE_DATASET, StateLayout, read_range
 
+#: The dataset (since 2026-12-07 (morning), ``dqc``) or, in older files and other scenarios', the root attribute
+#: that holds the network's node names (:meth:`RunFile.node_names`).
+NODE_NAMES = "node_names"
+
 
 def _open(path: Path) -> h5py.File:
     if not path.exists():
@@ -144,6 +148,32 @@ class RunFile:
                 return encoding.from_stored(ds[selection], ds.dtype)
             except OSError as exc:
                 raise DqsimError(f"{self.path}: table {name!r} cannot be read ({exc})") from None
+
+    def node_names(self) -> list[str] | None:
+        """The names of the run's network nodes in index order (``dqc``, ``trotter``, ``cloud``), from either
+        layout: the ``node_names`` dataset (a ``dqc`` run file since 2026-12-07 (morning), written a piece at a
+        time) or the root attribute ``node_names`` (a file written before, and ``trotter`` and ``cloud`` files);
+        ``None`` where the file has neither, or where it is a merged file whose tasks' networks differ (its
+        ``node_names`` table then has a ``task`` column: read it with :meth:`table`).
+
+        Raises:
+            DqsimError: the dataset cannot be read.
+
+        Examples:
+            >>> import tempfile
+            >>> from dqsim.io.writer import write_run_file
+            >>> folder = tempfile.mkdtemp()
+            >>> new = write_run_file(f"{folder}/new.h5", attrs={}, tables={"node_names": np.array(["a", "bc"])})
+            >>> old = write_run_file(f"{folder}/old.h5", attrs={"node_names": ["a", "bc"]}, tables={})
+            >>> open_run(new).node_names(), open_run(old).node_names(), open_run(old).tables
+            (['a', 'bc'], ['a', 'bc'], ())
+        """
+        if NODE_NAMES in self.tables:
+            if self.table_dtype(NODE_NAMES).names is not None:
+                return None
+            return self.table(NODE_NAMES).tolist()
+        names = self.attrs.get(NODE_NAMES)
+        return None if names is None else [str(name) for name in names]
 
     def num_rows(self, name: str) -> int:
         """Length of the table's first axis (1 for a scalar), without reading it."""

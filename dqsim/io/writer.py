@@ -48,8 +48,8 @@ COMPRESS_ABOVE_BYTES = 1 << 20
 #: Rows of a table with string columns converted and written at a time: the conversion makes a Python string
 #: and an HDF5 copy of every string (~0.6 kB a row of a ``dqc`` run's ``links`` table at its peak, which has a row
 #: per link of the network: 499,500 for an ``all_to_all`` of 1,000 nodes). 16,384 rows since 2026-12-06: a piece
-#: of 65,536 set the writing rank's peak, ~40 MB above the other ranks' (``dqsim check``'s
-#: :data:`~dqsim.network.topology.LINKS_TABLE_BYTES`).
+#: of 65,536 set the writing rank's peak, ~40 MB above the other ranks' (``dqsim check`` counts a piece's rows,
+#: :data:`dqsim.cli.check.WRITE_BYTES_PER_ROW`, 25-36 MB at a full piece, 2026-12-07 (morning)).
 TABLE_PIECE_ROWS = 1 << 14
 
 #: Amplitudes of a gathered state written between two calls of ``between`` (:func:`write_run_file`).

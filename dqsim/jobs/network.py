@@ -76,12 +76,13 @@ MAX_EDGES_NETWORK_NODES = 2**20
 #: topology before that. An ``all_to_all`` stops at :data:`MAX_NETWORK_LINKS` first (2,048 nodes).
 MAX_SPARSE_NETWORK_NODES = 2**20
 
-#: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.12 GB for
-#: the network (:func:`dqsim.network.topology.estimate_network_bytes`) besides ~0.2 GB of Python: a ``dqc`` run
+#: Most links of a network: 2**21, an ``all_to_all`` of up to 2,048 nodes (2,096,128 links), about 0.08 GB for
+#: the network (:func:`dqsim.network.topology.estimate_network_bytes`; 0.12 GB until 2026-12-07 (morning), with the
+#: ``links`` table's write, now counted on the writing rank alone) besides ~0.22 GB of Python: a ``dqc`` run
 #: over 2,048 nodes all to all peaked at 317 MB on one rank, 337 and 327 MB on two, since its writing rank makes
 #: the ``links`` table in pieces (525, and 547 and 320, before; 793, and 815 and 528, before a link's delay was
 #: its spec's, 2026-12-06; bench/results/network-rank-memory-vm-20261206c.md); more is refused with its estimate
-#: before anything is built (an all_to_all of 4,096 nodes has 8.4 million links, some 0.4 GB per rank as
+#: before anything is built (an all_to_all of 4,096 nodes has 8.4 million links, some 0.3 GB per rank as
 #: estimated). It was 2**20 (1,448 nodes, ~0.55 kB per link) until 2026-12-06, and 2**19 (1,024 nodes, ~1.6 kB
 #: per link) before. Not raised with the memory the later changes saved: no run above 2,048 nodes was measured.
 MAX_NETWORK_LINKS = 2**21

@@ -490,6 +490,41 @@ def _packed_names(blob: bytes, offsets: np.ndarray, order: np.ndarray) -> Packed
     return names
 
 
+def names_at(names: Sequence[str], indices) -> np.ndarray:
+    """``names[i]`` for each ``i`` of ``indices``, as a NumPy ``str`` array: for a :class:`NumberedNames` made from
+    the indices' decimal digits, without a Python string per name (the run file's ``node_names`` and ``links``
+    tables are written so, a piece at a time: :func:`dqsim.scenarios.dqc.node_names_table`).
+
+    Examples:
+        >>> names_at(NumberedNames("node", 12), [11, 0]).tolist(), names_at(("a", "bb"), [1, 1]).tolist()
+        (['node11', 'node0'], ['bb', 'bb'])
+        >>> names_at(NumberedNames("", 3), [2]).tolist(), names_at(NumberedNames("n", 3), []).tolist()
+        (['2'], [])
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    if isinstance(names, NumberedNames):
+        digits = indices.astype(str)
+        return np.char.add(names.prefix, digits) if names.prefix and digits.size else digits
+    return np.array([names[i] for i in indices.tolist()], dtype=str)
+
+
+def longest_name(names: Sequence[str], indices=None) -> int:
+    """The length of the longest of ``names`` (of ``names[i]`` for ``i`` in ``indices``), 0 for none: for a
+    :class:`NumberedNames` worked out from the largest index, without making a name.
+
+    Examples:
+        >>> longest_name(NumberedNames("node", 12)), longest_name(NumberedNames("node", 12), [3, 9])
+        (6, 5)
+        >>> longest_name(("a", "ccc", "bb"), [0, 2]), longest_name(NumberedNames("n", 0))
+        (2, 0)
+    """
+    if isinstance(names, NumberedNames):
+        largest = names.num_names - 1 if indices is None else int(np.max(indices, initial=-1))
+        return len(names.prefix) + len(str(largest)) if largest >= 0 else 0
+    picked = names if indices is None else (names[i] for i in np.unique(np.asarray(indices, dtype=np.int64)).tolist())
+    return max(map(len, picked), default=0)
+
+
 def _check_name(name) -> None:
     """A node name is a non-empty string without whitespace (:class:`ConfigError` otherwise)."""
     # str.split() cuts at exactly the characters str.isspace() accepts: one piece, the name, means none

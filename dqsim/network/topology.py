@@ -41,17 +41,17 @@ DEFAULT_LINK = LinkSpec(distance_km=1.0)
 #: Longest list of node names quoted in an error message.
 _MAX_NAMES_IN_MESSAGE = 10
 
-#: Host memory each link of a run's network takes at the run's peak, bytes, on the rank that writes the run file
-#: (every rank builds the whole network: the :class:`~dqsim.network.network.Network`'s link arrays, ~24 bytes a
-#: link; that rank also writes the run file's ``links`` table, made and written 16,384 rows at a time since
-#: 2026-12-06, never whole). Measured, not derived: peak RSS of ``dqc`` runs of a 4-qubit GHZ over ``all_to_all``
-#: networks of 600, 1,000, 1,448 and 2,048 nodes (179,700 to 2,096,128 links: 249, 259, 273 and 317 MB on one
-#: rank) against an 8-node line (217 MB): ~36 bytes a link between 600 and 2,048 nodes, plus
-#: :data:`LINKS_TABLE_BYTES` (CPython 3.11, bench/results/network-rank-memory-vm-20261206c.md). It was 140 until
-#: 2026-12-06 (the ``links`` table built whole before its write, 88 bytes a row, and written 65,536 rows at a
-#: time: 123 bytes a link plus ~50 MB), ~280 before (a delay per link and per adjacency entry, int64 copies while
-#: building, the table's whole-column temporaries), ~550 before that (a tuple per link in the network, in a run's
-#: counts and in its table rows), ~1.6 kB before (docs/review-scale-20261206.md).
+#: Host memory each link of a run's network takes on every rank, bytes: the
+#: :class:`~dqsim.network.network.Network`'s link arrays (ends, spec index, delay) and the routes' adjacency
+#: (every rank builds the whole network). Measured, not derived: peak RSS of ``dqc`` runs of a 4-qubit GHZ over
+#: ``all_to_all`` networks of 600, 1,000, 1,448 and 2,048 nodes (179,700 to 2,096,128 links: 249, 259, 273 and
+#: 317 MB on one rank) against an 8-node line (217 MB): ~36 bytes a link between 600 and 2,048 nodes, plus the
+#: ``links`` table's write on the writing rank (:data:`dqsim.cli.check.WRITE_BYTES_PER_ROW`; CPython 3.11,
+#: bench/results/network-rank-memory-vm-20261206c.md). It was 140 until 2026-12-06 (the ``links`` table built
+#: whole before its write, 88 bytes a row, and written 65,536 rows at a time: 123 bytes a link plus ~50 MB), ~280
+#: before (a delay per link and per adjacency entry, int64 copies while building, the table's whole-column
+#: temporaries), ~550 before that (a tuple per link in the network, in a run's counts and in its table rows),
+#: ~1.6 kB before (docs/review-scale-20261206.md).
 BYTES_PER_LINK = 36
 
 #: Bytes on every rank per distinct length the links of an ``"edges"`` network give themselves: a
@@ -61,41 +61,28 @@ BYTES_PER_LINK = 36
 #: none, ~400 bytes a length (2026-12-07 (morning), bench/results/network-edges-file-vm-20261207.md).
 BYTES_PER_LINK_LENGTH = 400
 
-#: What a network of at least :data:`LINKS_TABLE_MIN_LINKS` links takes besides its bytes per link, bytes: fitted
-#: with :data:`BYTES_PER_LINK` to the same runs (the estimate plus ~200 MB of Python within -1 % to +4 % of their
-#: peaks); what it holds is mostly the writing rank's piece of the ``links`` table being written (its strings as
-#: Python and HDF5 objects) and the ~17 MB by which an 8-node run exceeds 200 MB.
-LINKS_TABLE_BYTES = 40_000_000
-
-#: Links from which :data:`LINKS_TABLE_BYTES` is counted.
-LINKS_TABLE_MIN_LINKS = 100_000
-
-#: Host memory each node of a run's network takes on every rank, bytes, with its link or two: measured as
-#: :data:`BYTES_PER_LINK` (``dqc`` GHZ runs on one rank against an 8-node line's 217 MB: lines and stars of 65,536
-#: nodes 285-287 MB, 1.0 kB a node, a ring 335 MB, 1.8 kB, its routes searched on the networkx graph built for it;
-#: at 262,144 nodes a line 436 MB and a ring 657 MB, with their ``links`` tables' write;
-#: bench/results/network-node-memory-vm-20261206.md). 3,300 until 2026-12-06, when every node of a rank had an
-#: engine record, a process, a first event, a "done" timeline row and a ``NodeSpec`` copy (2.9-3.7 kB a node;
-#: 3.3-4.2 kB before, when every rank made every node's communication-qubit pool, and ~5 kB before that). 1,500 until
-#: 2026-12-07. Since then it counts for networks with cycles, whose routes are searched on the network's arrays
-#: without a networkx graph and whose idle nodes hold no name, register-map entry or step list: a ring of 65,536
-#: nodes 260 MB, 0.64 kB a node, of 262,144 nodes 324 MB, 0.40 kB, a 512 x 512 grid 323 MB (main after merging
-#: both changes, one rank, load 8-17, 2026-12-07, bench/network_memory_peak.py); again, with an 8-node line at
-#: 270 MB, 312 MB (0.64 kB) and a 256 x 256 grid 313 MB (0.66 kB) (2026-12-07, load 17-18,
-#: bench/results/network-mega-vm-20261207.md). A tree takes :data:`BYTES_PER_FOREST_NODE`, as much since its rooted
-#: forest is held in arrays (2026-12-07; ~156 bytes a node more in lists before).
-BYTES_PER_NODE = 700
+#: Host memory each node of a run's network takes on every rank, bytes, besides its links'
+#: (:data:`BYTES_PER_LINK`), where the links have cycles (a ring, a grid, ``all_to_all``, ``edges``): the engine's
+#: per-node and per-qubit arrays, the routes' arrays (searched without a networkx graph). Fitted on 2026-12-07
+#: (morning) to ``dqc`` GHZ runs' RSS once their trajectories are run above the base
+#: (:data:`dqsim.cli.check.BASE_RSS_BYTES`, 218 MB: the run's imports and a small run's own), with their
+#: links: lines, rings, stars and grids of 65,536 to 2^20 nodes took 180-260 bytes a node on one rank (the
+#: marginal cost falls with size; a grid's the same per node with twice the links), and their peaks are within
+#: 0.93-1.08 of the estimate (bench/results/check-memory-scale-vm-20261207.md). It was 700 until then, fitted to
+#: peaks above an
+#: 8-node run's that held the run file's ``node_names`` attribute (every name) and the ``links`` table's names
+#: (an array of every name), and it erred about twice high at 2^20 nodes (812 against 396 MB); 1,500 before
+#: 2026-12-07 (a networkx graph for the routes, a name and a plan entry per node), 3,300 before 2026-12-06
+#: (evening: every node's engine record, process, first event, timeline row and ``NodeSpec``).
+BYTES_PER_NODE = 150
 
 #: Host memory each node of a network whose links make a tree (fewer links than nodes in a connected network: a
-#: line, a star, an ``edges`` tree) takes on every rank, bytes, with its link: its routes are the only paths, found
-#: without a search or a networkx graph, and its nodes' names, register map and plan are held as formulas and for
-#: the few nodes with qubits or steps (2026-12-07). Measured as :data:`BYTES_PER_NODE`: since its rooted forest is
-#: held in ``array("q")`` and ``range`` sequences (2026-12-07, ~24-56 bytes a node against ~156 in lists), lines and
-#: stars of 65,536 nodes 312 / 315 MB, 0.63 / 0.69 kB a node above an 8-node line's 271 MB (rings and 256 x 256
-#: grids 0.64 / 0.66 kB), a line of 262,144 nodes 375 MB (412 MB before, alternated), 0.40 kB, and of 2^20 nodes
-#: 667 MB, 0.38 kB (one rank, load 12-18; bench/results/network-mega-vm-20261207.md): as a ring's, so the same 700.
-#: 800 until then (0.76-0.79 kB at 65,536 nodes), 1,500 (:data:`BYTES_PER_NODE`) before, when they took 1.0 kB.
-BYTES_PER_FOREST_NODE = 700
+#: line, a star, an ``edges`` tree) takes on every rank, bytes, besides its link: as :data:`BYTES_PER_NODE`, with
+#: its rooted forest in ``array("q")`` and ``range`` sequences (24-56 bytes a node) in place of the route
+#: search's arrays. Fitted with :data:`BYTES_PER_NODE`, to which lines and stars came as close as rings and
+#: grids (bench/results/check-memory-scale-vm-20261207.md). 700 until 2026-12-07 (morning) (see
+#: :data:`BYTES_PER_NODE`), 800 before, 1,500 before that.
+BYTES_PER_FOREST_NODE = 150
 
 
 def _quote_names(names: Iterable[str]) -> str:
@@ -412,36 +399,26 @@ def bytes_per_node(num_nodes: int, num_links: int) -> int:
 
     Examples:
         >>> bytes_per_node(1000, 999), bytes_per_node(1000, 1000)
-        (700, 700)
+        (150, 150)
     """
     return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
 
 
 def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0) -> int:
-    """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes.
-
+    """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes:
     :func:`bytes_per_node` (:data:`BYTES_PER_NODE`, or :data:`BYTES_PER_FOREST_NODE` for a tree) and
-    :data:`BYTES_PER_LINK` (and :data:`LINKS_TABLE_BYTES`
-    from :data:`LINKS_TABLE_MIN_LINKS` links, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths``
-    distinct lengths the links of an ``"edges"`` network give themselves), all measured (not a bound): with
-    the ~200 MB of the interpreter and its libraries, within 4 % of a ``dqc``
-    run's peak RSS on one rank over ``all_to_all`` networks of 600 to 2,048
-    nodes (-0.2 % to +3.5 %; the writing rank of two runs 20 MB higher at 2,048
-    nodes; bench/results/network-rank-memory-vm-20261206c.md), within 10 % over
-    65,536-node lines, stars and rings (-5 %, -6 %, -6 %; 2026-12-07), and at 262,144 nodes
-    11 % above a ring's and 26-28 % above a line's or a star's (the marginal cost per node falls with size;
-    bench/results/network-node-memory-vm-20261207.md). Later on 2026-12-07, with an 8-node line's run at 270 MB
-    (218 MB the day before: the ~200 MB now errs low by ~70 MB for every run), the estimate against a run's peak
-    above that 8-node run's: 48 against 41-45 MB for 65,536-node lines, stars and rings, 91 against 43 MB for a
-    256 x 256 grid (the ``links`` table's 40 MB counted from 100,000 links), and at 2^20 nodes 812 against 396 MB
-    for a line, about twice (bench/results/network-mega-vm-20261207.md): it errs high for the largest networks.
+    :data:`BYTES_PER_LINK`, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths`` distinct lengths the
+    links of an ``"edges"`` network give themselves, measured (not a bound). A rank's peak adds the run's imports, MPI's share on several
+    ranks and, on the writing rank, the output's write (:func:`dqsim.cli.check.network_peak_bytes`, within 25 % of
+    ``dqc``, ``trotter`` and ``cloud`` runs' peaks over lines, rings, stars and grids of 4,096 to 2^20 nodes on 1
+    and 2 ranks; bench/results/check-memory-scale-vm-20261207.md). Until 2026-12-07 (morning) it also held the
+    ``links`` table's write from 100,000 links (40 MB, ``LINKS_TABLE_BYTES``), now the writing rank's alone.
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
-        58.682
+        18.132
     """
-    table = LINKS_TABLE_BYTES if num_links >= LINKS_TABLE_MIN_LINKS else 0
-    return (num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK + table
+    return (num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK
             + num_lengths * BYTES_PER_LINK_LENGTH)
 
 

@@ -55,7 +55,7 @@ from dqsim.engine import checkpoint
 from dqsim.errors import CircuitError, ConfigError, ResourceError, count_of, toml_repr
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network, graph_copy_order
-from dqsim.network.node import node_values
+from dqsim.network.node import longest_name, names_at, node_values
 from dqsim.engine.process import ResumableProcess
 from dqsim.jobs.circuit import check_observables
 from dqsim.protocols.ahead import AheadProgram, GateSide, PairPrefetch
@@ -951,8 +951,10 @@ def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> Ta
     ``(names[a], names[b], network.link(a, b).distance_km, pairs, attempts, photons)``, each name column as
     wide as its longest name, made from the arrays of ``links`` and ``network`` a piece at a time as the writer
     asks for them (:func:`dqsim.io.write_run_file`): the table (88 bytes a row with 7-character names; an
-    ``all_to_all`` of 2,048 nodes has 2,096,128 links) is never held whole. Only the rank that writes the run
-    file makes it (:func:`run_job`).
+    ``all_to_all`` of 2,048 nodes has 2,096,128 links) is never held whole, nor are the names: a piece's are made
+    from its rows' node indices (:func:`~dqsim.network.node.names_at`; until 2026-12-07 (morning) an array of
+    every name, built through a Python string per name). Only the rank that writes the run file makes it
+    (:func:`run_job`).
 
     Examples:
         >>> from dqsim.network.link import LinkSpec
@@ -966,17 +968,9 @@ def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> Ta
     """
     num_links = len(links)
     a, b = links.lows, links.highs
-    present = np.zeros(len(names), dtype=bool)
-    lengths = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
-    widths = []
-    for ends in (a, b):
-        present[:] = False
-        present[ends] = True
-        widths.append(max(int(lengths[present].max(initial=1)), 1))
-    del present, lengths
+    widths = [max(longest_name(names, ends), 1) for ends in (a, b)]
     dtype = np.dtype([("node_a", f"U{widths[0]}"), ("node_b", f"U{widths[1]}"),
                       ("distance_km", "f8"), ("epr_pairs", "i8"), ("attempts", "i8"), ("photons", "i8")])
-    all_names = np.array(names)
     ends = network.link_ends()
     in_order = (network.links_sorted() and len(ends) == num_links and np.array_equal(ends[:, 0], a)
                 and np.array_equal(ends[:, 1], b))  # the network's links as the run lists them
@@ -996,7 +990,7 @@ def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> Ta
 
     def rows(start: int, stop: int) -> np.ndarray:
         piece = np.empty(stop - start, dtype=dtype)
-        piece["node_a"], piece["node_b"] = all_names[a[start:stop]], all_names[b[start:stop]]
+        piece["node_a"], piece["node_b"] = names_at(names, a[start:stop]), names_at(names, b[start:stop])
         piece["distance_km"] = (spec_distances[spec_of[start:stop]] if distances is None
                                 else distances[start:stop])
         first, last = np.searchsorted(links.rows, [start, stop])  # the counted links among these rows
@@ -1006,6 +1000,22 @@ def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> Ta
         return piece
 
     return TableInPieces(dtype, num_links, rows)
+
+
+def node_names_table(names: Sequence[str]) -> TableInPieces:
+    """The run file's ``node_names`` dataset: the nodes' names in index order (a 1-D ``str`` table), made a piece
+    at a time as the writer asks for it (:func:`~dqsim.network.node.names_at`), so that a network's names, up to
+    2^20 of them, are never all held as Python strings at once. Until 2026-12-07 (morning) they were the root
+    attribute ``node_names``, a JSON list made whole (:meth:`dqsim.io.RunFile.node_names` reads both).
+
+    Examples:
+        >>> from dqsim.network.node import NumberedNames
+        >>> table = node_names_table(NumberedNames("node", 12))
+        >>> table.dtype, table.table_rows(9, 20).tolist(), node_names_table(("a", "bcd")).tolist()
+        (dtype('<U6'), ['node9', 'node10', 'node11'], ['a', 'bcd'])
+    """
+    return TableInPieces(np.dtype(f"U{max(longest_name(names), 1)}"), len(names),
+                         lambda start, stop: names_at(names, np.arange(start, stop)))
 
 
 def is_noisy(network: Network) -> bool:
@@ -1146,7 +1156,6 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "distribution_scheme": job.distribution.scheme,
         **entanglement_attributes(job.distribution),
         "num_nodes": len(names),
-        "node_names": list(names),
         "rank_of_node": np.array(run.rank_of_node, dtype=np.int64),
         "num_nonlocal_gates": run.num_nonlocal_gates,
         "register_qubits": run.state.num_qubits,
@@ -1165,6 +1174,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     stop_point()
     if comm.rank == 0:  # (the rank that writes the run file: every rank holds the counts, the network's arrays)
         tables["links"] = links_table(names, network, run.links)
+    tables["node_names"] = node_names_table(names)  # (made a piece at a time by the rank that writes)
     tables["assignment"] = record_table(
         [(q, names[run.owner[q]], run.regmap.qubit_of_logical[q]) for q in range(circuit.num_qubits)],
         [("qubit", "i8"), ("node", "U"), ("register_qubit", "i8")])
