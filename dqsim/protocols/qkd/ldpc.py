@@ -92,7 +92,14 @@ against 1.226 / 1.180 / 1.146 / 1.124, no frame failed, at 0.33-0.75 of the spee
 million key bits per CPU second against 0.09 / 0.08 / 0.14 / 0.21; load 14-19) and about twice the round
 trips (13.2 / 11.4 / 8.6 / 6.6 a key against 6.8 / 4.8 / 3.2 / 2.0). At 1 % the frames decode at f 1.17-1.20
 before any hash, flag or step is charged (the rate-0.9 code's threshold is f 1.15 at its own rate), so the
-goal of 1.20 is not reached with these codes.
+goal of 1.20 is not reached with these codes. Since 2026-12-07 (morning; ``bench/results/qkd-ldpc-fec-vm-20261207b.md``,
+same keys, alternated with main's defaults key by key) a blind frame takes the lowest-rate mother code whose first
+syndrome its punctured positions reach (``frame_code="start"``, :func:`frame_plan`'s ``start_rate``: the rate-0.85
+code at 1 %, whose frames start punctured more and shortened less) and an attempt gives up after
+:data:`BLIND_STALL_ITERATIONS` = 8 stalled iterations (20 before): f_EC 1.176 / 1.151 / 1.141 / 1.126 at QBER 1 / 2
+/ 4 / 8 % against 1.211 / 1.147 / 1.139 / 1.127, no frame failed, at 0.09 / 0.12 / 0.15 / 0.20 million key bits
+per CPU second against 0.03 / 0.07 / 0.10 / 0.12 (0.10 / 0.09 / 0.18 / 0.21 with the blind mode of before
+2026-12-07, same run; load 8-22) and 5.0 / 11.6 / 8.8 / 6.0 round trips a key against 13.2 / 11.4 / 8.6 / 6.6.
 
 **Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not (and its hash and Bob's flags, below),
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
@@ -182,10 +189,12 @@ FRAME_BITS = 65536
 #: Longest code length at target rates whose frames at :data:`FRAME_BITS` would have more than
 #: :data:`MAX_FRAME_CHECKS` checks (:func:`longest_frame_bits`), bits; every rate's until 2026-12-07.
 BASE_FRAME_BITS = 16384
-#: Most checks of a frame's code at :data:`FRAME_BITS` (:func:`longest_frame_bits`): the codes' build takes
-#: ``m²/8`` bytes and time about ``n·m``, and only the high rates (R >= 0.875, the rate-0.9 mother code) gain
-#: from longer frames: at 16,384 bits that code has only 1,638 checks, and a frame's 16-bit hash and Bob's flags
-#: cost most per syndrome bit.
+#: Most bits of a frame's syndrome at the target rate, ``n·(1 - R)``, at :data:`FRAME_BITS`
+#: (:func:`longest_frame_bits`): the codes' build takes ``m²/8`` bytes and time about ``n·m``, and only the high
+#: rates (R >= 0.875) gain from longer frames: at 16,384 bits the rate-0.9 code has only 1,638 checks, and a
+#: frame's 16-bit hash and Bob's flags cost most per syndrome bit. Blind frames at these rates take the rate-0.85
+#: code since 2026-12-07 (morning; :func:`frame_plan`'s ``start_rate``): 9,830 checks at 65,536 bits, 24.9 CPU s
+#: to build against 15.2 for the rate-0.9 code (dev VM, load about 18).
 MAX_FRAME_CHECKS = 8192
 #: Shortest code length, bits (:func:`code_lengths`).
 MIN_CODE_BITS = 256
