@@ -39,16 +39,19 @@ shortened, the key bits in the highest-degree ones (:func:`mother_code`). It dis
 so its rate is ``1 - (m - p)/k``; ``p + s >= δ·n`` with δ =
 :data:`MODULATED_SHARE`, and ``p <= MAX_PUNCTURED_SHARE·n``. Each block takes the
 mother code whose syndrome, less the punctured bits, comes nearest to
-``(1 - R)·k`` from above, puncturing as little as it can (:func:`frame_plan`).
+``(1 - R)·k`` from above, puncturing as little as it can (:func:`frame_plan`; blind frames since 2026-12-07,
+morning, the lowest-rate one whose first syndrome they can puncture to, below).
 
 **Blind** (J. Martinez-Mateo, D. Elkouss, V. Martin, "Blind reconciliation", Quantum Inf. Comput. 12, 791
-(2012); ``mode="blind"``, the job's default ``ldpc_mode``). The frames and the mother code are those of the
-rate-adaptive choice, but a frame's first syndrome punctures ``p_0`` positions, as many as the rate
-``1 - f_0·h(E)`` for the estimate itself needs (f_0 = :data:`BLIND_START_EFFICIENCY`, no margin;
-:func:`blind_schedule`). Where Bob's decoder finds no word (or one whose hash differs), he asks, one flag, and
-Alice reveals the values of the last Δ still-punctured positions (Δ = ⌈:data:`BLIND_STEP_EFFICIENCY`·h(E)·k⌉),
-which become shortened: Bob decodes again with them known, until the frame decodes or none is left (the
-mother code's own rate). He continues from the failed attempt's edge messages, the revealed positions' channel
+(2012); ``mode="blind"``, the job's default ``ldpc_mode``). The frames are those of the rate-adaptive choice,
+and so was the mother code until 2026-12-07 (morning); since then it is, of the codes whose syndrome holds the
+target rate's, the lowest-rate one whose first syndrome the frame's punctured positions reach
+(:func:`frame_plan`'s ``start_rate``; ``frame_code="start"`` of :func:`reconcile`). A frame's first syndrome
+punctures ``p_0`` positions, as many as the rate ``1 - f_0·h(E)`` for the estimate itself needs
+(f_0 = :data:`BLIND_START_EFFICIENCY`, no margin; :func:`blind_schedule`). Where Bob's decoder finds no word
+(or one whose hash differs), he asks, one flag, and Alice reveals the values of the last Δ still-punctured
+positions (Δ = ⌈:data:`BLIND_STEP_EFFICIENCY`·h(E)·k⌉), which become shortened: Bob decodes again with them
+known, until the frame decodes or none is left (the mother code's own rate). He continues from the failed attempt's edge messages, the revealed positions' channel
 LLRs set to ±:data:`SHORTENED_LLR` (a *warm* restart, ``restart="warm"``; ``"cold"`` starts again from the
 channel LLRs, as this code did until 2026-12-06, night). Continuing is our choice (we have not checked
 whether Martinez-Mateo et al. do). Which values a step reveals is fixed by the frame layout, so Alice knows
@@ -257,9 +260,9 @@ SCHEDULES = ("layered", "flooding")
 PUNCTURINGS = ("untainted", "degree")
 #: How a blind frame's mother code is chosen (:func:`reconcile`'s ``frame_code``): ``"frame"``, the highest rate
 #: whose syndrome holds what the frames must disclose at the target rate (the least puncturing; one-way always,
-#: blind until 2026-12-07, morning); ``"start"``, of those, the lowest rate whose first syndrome (:func:`blind_schedule`)
-#: is within the punctured positions a frame may have (more puncturing, less shortening; :func:`frame_plan`'s
-#: ``start_rate``).
+#: blind until 2026-12-07, morning); ``"start"``, of those, the lowest rate whose first syndrome
+#: (:func:`blind_schedule`) is within the punctured positions a frame may have (more puncturing, less shortening;
+#: :func:`frame_plan`'s ``start_rate``).
 FRAME_CODES = ("frame", "start")
 #: (QBER, f): the lowest target efficiency at which the codes failed at most one frame in 35 at that QBER
 #: (100,000-bit keys through a binary symmetric channel, ``bench/results/qkd-ldpc-vm-20261206b.md``);
@@ -976,8 +979,9 @@ def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, fr
 
     The rate is chosen for :func:`design_qber` at the larger of ``efficiency`` and :func:`least_efficiency`
     (a target below what the codes can do fails frames, whose bits cost more than the syndrome saves); blind,
-    that rate fixes the mother code and the frames, and the first syndrome is that of the estimate itself
-    at :data:`BLIND_START_EFFICIENCY` (no margin: a frame that needs more asks for it).
+    that rate fixes the frames and, with the first syndrome, the mother code (:func:`frame_plan`), and the first
+    syndrome is that of the estimate itself at :data:`BLIND_START_EFFICIENCY` (no margin: a frame that needs more
+    asks for it).
 
     Args:
         seed: the run's seed (its codes).
