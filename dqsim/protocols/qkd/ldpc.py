@@ -51,7 +51,8 @@ punctures ``p_0`` positions, as many as the rate ``1 - f_0·h(E)`` for the estim
 (f_0 = :data:`BLIND_START_EFFICIENCY`, no margin; :func:`blind_schedule`). Where Bob's decoder finds no word
 (or one whose hash differs), he asks, one flag, and Alice reveals the values of the last Δ still-punctured
 positions (Δ = ⌈:data:`BLIND_STEP_EFFICIENCY`·h(E)·k⌉), which become shortened: Bob decodes again with them
-known, until the frame decodes or none is left (the mother code's own rate). He continues from the failed attempt's edge messages, the revealed positions' channel
+known, until the frame decodes or none is left (the mother code's own rate). He continues from the failed
+attempt's edge messages, the revealed positions' channel
 LLRs set to ±:data:`SHORTENED_LLR` (a *warm* restart, ``restart="warm"``; ``"cold"`` starts again from the
 channel LLRs, as this code did until 2026-12-06, night). Continuing is our choice (we have not checked
 whether Martinez-Mateo et al. do). Which values a step reveals is fixed by the frame layout, so Alice knows
