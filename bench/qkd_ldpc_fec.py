@@ -10,11 +10,18 @@ all; Alice's punctured bits from the same generator seed):
 
 * ``old``: blind mode as shipped until 2026-12-07: frames of at most 16,384 bits, the lowest-degree columns
   punctured in random order (``puncturing="degree"``), reveal steps of 0.03·h(Q)·k bits, at most 20 steps
-  (``steps=(0.03, 20)``), the acknowledgement's flag a frame not charged (its column "as counted then");
-* ``new, 16k frames``: untainted puncturing, the new reveal steps and charges with frames of at most 16,384
-  bits, to separate the frame length from the rest;
-* ``new``: the defaults (frames up to :func:`~dqsim.protocols.qkd.ldpc.longest_frame_bits`);
-* ``new, steps of 0.03``: the same with the old reveal steps (``steps=(0.03, 20)``).
+  (``steps=(0.03, 20)``), the mother code of the frames' own size (``frame_code="frame"``), a stall limit of 20
+  iterations, the acknowledgement's flag a frame not charged (its column "as counted then");
+* ``main``: the defaults of 2026-12-07 (later; ``bench/results/qkd-ldpc-fec-vm-20261207.md``'s ``new`` row):
+  untainted puncturing, reveal steps of 0.01·h(Q)·k, frames up to
+  :func:`~dqsim.protocols.qkd.ldpc.longest_frame_bits`, with ``frame_code="frame"`` and a stall limit of 20;
+* ``new, stall 20``: the lowest-rate mother code whose first syndrome the frames' punctured positions reach
+  (``frame_code="start"``, the default since 2026-12-07, morning), the stall limit of before;
+* ``new``: the defaults (that code choice and a stall limit of
+  :data:`~dqsim.protocols.qkd.ldpc.BLIND_STALL_ITERATIONS`).
+
+(The first run, ``bench/results/qkd-ldpc-fec-vm-20261207.md``, had the rows ``new, 16k frames`` and ``new, steps
+of 0.03`` in place of ``main`` and ``new, stall 20``; its ``new`` row is this file's ``main``.)
 
 Columns: f_EC = disclosed bits / (N·h(Q_N)) with every disclosed bit charged (syndromes less punctured ranks,
 hashes, revealed values, Bob's request flags and his acknowledgement's flag a frame), its standard error over
@@ -22,7 +29,7 @@ the keys, f_EC as the code counted it at the time (old: without acknowledgements
 rate), round trips a key (mean, largest), key bits per CPU second of the reconciliation alone (codes and their
 layers built before, as a run builds each once), revealed bits, request bits and decoder iterations (sums).
 
-Usage: ``PYTHONPATH=$PWD python bench/qkd_ldpc_fec.py --out bench/results/qkd-ldpc-fec-vm-20261207.md``
+Usage: ``PYTHONPATH=$PWD python bench/qkd_ldpc_fec.py --out bench/results/qkd-ldpc-fec-vm-20261207b.md``
 """
 
 from __future__ import annotations
@@ -38,16 +45,18 @@ from qkd_ldpc_layered import finish, header, key_and_cascade, tally
 
 OLD_FRAME_BITS = 16384
 #: (row name, keyword arguments of reconcile, acknowledgements charged?).
-VARIANTS = (("old", {"frame_bits": OLD_FRAME_BITS, "steps": (0.03, 20), "puncturing": "degree"}, False),
-            ("new, 16k frames", {"frame_bits": OLD_FRAME_BITS}, True),
-            ("new", {}, True), ("new, steps of 0.03", {"steps": (0.03, 20)}, True))
+VARIANTS = (("old", {"frame_bits": OLD_FRAME_BITS, "steps": (0.03, 20), "puncturing": "degree", "frame_code": "frame",
+                     "stall_iterations": 20}, False),
+            ("main", {"frame_code": "frame", "stall_iterations": 20}, True),
+            ("new, stall 20", {"stall_iterations": 20}, True), ("new", {}, True))
 
 
 def rows_for(q: float, bits: int, repeats: int, variants) -> list[str]:
     least = ldpc.least_efficiency(q)
     rate = ldpc.target_rate(q, least)
     for _, options, _ in variants:           # the codes are built once a run: not timed
-        plan = ldpc.frame_plan(bits, rate, frame_bits=options.get("frame_bits"))
+        start = ldpc.target_rate(q, ldpc.BLIND_START_EFFICIENCY) if options.get("frame_code") != "frame" else None
+        plan = ldpc.frame_plan(bits, rate, frame_bits=options.get("frame_bits"), start_rate=start)
         ldpc.mother_code(CODE_SEED, plan.code_bits, plan.mother_rate, options.get("puncturing", "untainted"))
     names = ["cascade", *[each[0] for each in variants]]
     sums = {name: dict(f=[], f_then=[], failed=0, frames=0, cpu=0.0, revealed=0, requests=0, iterations=0,

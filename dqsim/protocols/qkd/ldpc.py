@@ -39,16 +39,20 @@ shortened, the key bits in the highest-degree ones (:func:`mother_code`). It dis
 so its rate is ``1 - (m - p)/k``; ``p + s >= δ·n`` with δ =
 :data:`MODULATED_SHARE`, and ``p <= MAX_PUNCTURED_SHARE·n``. Each block takes the
 mother code whose syndrome, less the punctured bits, comes nearest to
-``(1 - R)·k`` from above, puncturing as little as it can (:func:`frame_plan`).
+``(1 - R)·k`` from above, puncturing as little as it can (:func:`frame_plan`; blind frames since 2026-12-07,
+morning, the lowest-rate one whose first syndrome they can puncture to, below).
 
 **Blind** (J. Martinez-Mateo, D. Elkouss, V. Martin, "Blind reconciliation", Quantum Inf. Comput. 12, 791
-(2012); ``mode="blind"``, the job's default ``ldpc_mode``). The frames and the mother code are those of the
-rate-adaptive choice, but a frame's first syndrome punctures ``p_0`` positions, as many as the rate
-``1 - f_0·h(E)`` for the estimate itself needs (f_0 = :data:`BLIND_START_EFFICIENCY`, no margin;
-:func:`blind_schedule`). Where Bob's decoder finds no word (or one whose hash differs), he asks, one flag, and
-Alice reveals the values of the last Δ still-punctured positions (Δ = ⌈:data:`BLIND_STEP_EFFICIENCY`·h(E)·k⌉),
-which become shortened: Bob decodes again with them known, until the frame decodes or none is left (the
-mother code's own rate). He continues from the failed attempt's edge messages, the revealed positions' channel
+(2012); ``mode="blind"``, the job's default ``ldpc_mode``). The frames are those of the rate-adaptive choice,
+and so was the mother code until 2026-12-07 (morning); since then it is, of the codes whose syndrome holds the
+target rate's, the lowest-rate one whose first syndrome the frame's punctured positions reach
+(:func:`frame_plan`'s ``start_rate``; ``frame_code="start"`` of :func:`reconcile`). A frame's first syndrome
+punctures ``p_0`` positions, as many as the rate ``1 - f_0·h(E)`` for the estimate itself needs
+(f_0 = :data:`BLIND_START_EFFICIENCY`, no margin; :func:`blind_schedule`). Where Bob's decoder finds no word
+(or one whose hash differs), he asks, one flag, and Alice reveals the values of the last Δ still-punctured
+positions (Δ = ⌈:data:`BLIND_STEP_EFFICIENCY`·h(E)·k⌉), which become shortened: Bob decodes again with them
+known, until the frame decodes or none is left (the mother code's own rate). He continues from the failed
+attempt's edge messages, the revealed positions' channel
 LLRs set to ±:data:`SHORTENED_LLR` (a *warm* restart, ``restart="warm"``; ``"cold"`` starts again from the
 channel LLRs, as this code did until 2026-12-06, night). Continuing is our choice (we have not checked
 whether Martinez-Mateo et al. do). Which values a step reveals is fixed by the frame layout, so Alice knows
@@ -92,7 +96,14 @@ against 1.226 / 1.180 / 1.146 / 1.124, no frame failed, at 0.33-0.75 of the spee
 million key bits per CPU second against 0.09 / 0.08 / 0.14 / 0.21; load 14-19) and about twice the round
 trips (13.2 / 11.4 / 8.6 / 6.6 a key against 6.8 / 4.8 / 3.2 / 2.0). At 1 % the frames decode at f 1.17-1.20
 before any hash, flag or step is charged (the rate-0.9 code's threshold is f 1.15 at its own rate), so the
-goal of 1.20 is not reached with these codes.
+goal of 1.20 is not reached with these codes. Since 2026-12-07 (morning; ``bench/results/qkd-ldpc-fec-vm-20261207b.md``,
+same keys, alternated with main's defaults key by key) a blind frame takes the lowest-rate mother code whose first
+syndrome its punctured positions reach (``frame_code="start"``, :func:`frame_plan`'s ``start_rate``: the rate-0.85
+code at 1 %, whose frames start punctured more and shortened less) and an attempt gives up after
+:data:`BLIND_STALL_ITERATIONS` = 8 stalled iterations (20 before): f_EC 1.176 / 1.151 / 1.141 / 1.126 at QBER 1 / 2
+/ 4 / 8 % against 1.211 / 1.147 / 1.139 / 1.127, no frame failed, at 0.09 / 0.12 / 0.15 / 0.20 million key bits
+per CPU second against 0.03 / 0.07 / 0.10 / 0.12 (0.10 / 0.09 / 0.18 / 0.21 with the blind mode of before
+2026-12-07, same run; load 8-22) and 5.0 / 11.6 / 8.8 / 6.0 round trips a key against 13.2 / 11.4 / 8.6 / 6.6.
 
 **Leakage.** Every frame discloses ``m - rank(H_P)`` bits, decoded or not (and its hash and Bob's flags, below),
 where ``H_P`` is H's columns at the punctured positions (``m - p`` when they are
@@ -182,10 +193,12 @@ FRAME_BITS = 65536
 #: Longest code length at target rates whose frames at :data:`FRAME_BITS` would have more than
 #: :data:`MAX_FRAME_CHECKS` checks (:func:`longest_frame_bits`), bits; every rate's until 2026-12-07.
 BASE_FRAME_BITS = 16384
-#: Most checks of a frame's code at :data:`FRAME_BITS` (:func:`longest_frame_bits`): the codes' build takes
-#: ``m²/8`` bytes and time about ``n·m``, and only the high rates (R >= 0.875, the rate-0.9 mother code) gain
-#: from longer frames: at 16,384 bits that code has only 1,638 checks, and a frame's 16-bit hash and Bob's flags
-#: cost most per syndrome bit.
+#: Most bits of a frame's syndrome at the target rate, ``n·(1 - R)``, at :data:`FRAME_BITS`
+#: (:func:`longest_frame_bits`): the codes' build takes ``m²/8`` bytes and time about ``n·m``, and only the high
+#: rates (R >= 0.875) gain from longer frames: at 16,384 bits the rate-0.9 code has only 1,638 checks, and a
+#: frame's 16-bit hash and Bob's flags cost most per syndrome bit. Blind frames at these rates take the rate-0.85
+#: code since 2026-12-07 (morning; :func:`frame_plan`'s ``start_rate``): 9,830 checks at 65,536 bits, 24.9 CPU s
+#: to build against 15.2 for the rate-0.9 code (dev VM, load about 18).
 MAX_FRAME_CHECKS = 8192
 #: Shortest code length, bits (:func:`code_lengths`).
 MIN_CODE_BITS = 256
@@ -232,8 +245,12 @@ BLIND_RESTARTS = ("warm", "cold")
 #: 8 % without the request flags, against 1.225 / 1.178 / 1.146 / 1.127 with 40 flooding iterations (the
 #: default until then) and 1.221 / 1.177 / 1.144 / 1.124 with 40 layered ones, in 0.50-0.54 of the flooding
 #: default's decoder iterations (0.71-0.84 with 40 layered ones). With flooding, a limit of 20 cost up to
-#: +0.003 of f_EC (``bench/results/qkd-ldpc-blind-warm-vm-20261206.md``, and the new file).
-BLIND_STALL_ITERATIONS = 20
+#: +0.003 of f_EC (``bench/results/qkd-ldpc-blind-warm-vm-20261206.md``, and the new file). 8 since 2026-12-07
+#: (morning), when the reveal steps had become a third as large and failed attempts most of the work: on the
+#: bench's frames (scratch runs, 2026-12-07 morning; 35 frames a QBER) the frames' f before hash and flags rose by
+#: 0.004 / 0.001 / 0.003 at QBER 2 / 4 / 8 % (0.002 / 0.001 / 0.002 with 12) and not at 1 %, in 0.57 / 0.56 /
+#: 0.63 of the iterations with 20 (0.72 / 0.72 / 0.74 with 12); ``bench/results/qkd-ldpc-fec-vm-20261207b.md``.
+BLIND_STALL_ITERATIONS = 8
 #: Decoder schedules (:func:`reconcile`'s ``schedule``): ``"layered"`` takes the checks one after the other,
 #: each using the messages of the checks before it in the same iteration; ``"flooding"`` updates every check,
 #: then every variable (what the decoder did until 2026-12-07; :mod:`dqsim.backend.ldpc_kernels`, "Schedules").
@@ -242,6 +259,12 @@ SCHEDULES = ("layered", "flooding")
 #: (:func:`untainted_first`; Elkouss, Martinez-Mateo, Martin 2012), ``"degree"`` the lowest-degree columns in
 #: random order (what the frames did until 2026-12-07).
 PUNCTURINGS = ("untainted", "degree")
+#: How a blind frame's mother code is chosen (:func:`reconcile`'s ``frame_code``): ``"frame"``, the highest rate
+#: whose syndrome holds what the frames must disclose at the target rate (the least puncturing; one-way always,
+#: blind until 2026-12-07, morning); ``"start"``, of those, the lowest rate whose first syndrome
+#: (:func:`blind_schedule`) is within the punctured positions a frame may have (more puncturing, less shortening;
+#: :func:`frame_plan`'s ``start_rate``).
+FRAME_CODES = ("frame", "start")
 #: (QBER, f): the lowest target efficiency at which the codes failed at most one frame in 35 at that QBER
 #: (100,000-bit keys through a binary symmetric channel, ``bench/results/qkd-ldpc-vm-20261206b.md``);
 #: :func:`reconciler` chooses no rate below it (:func:`least_efficiency`).
@@ -618,7 +641,8 @@ class FramePlan:
     sizes: list
 
 
-def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int | None = None) -> FramePlan:
+def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int | None = None, start_rate: float | None = None
+               ) -> FramePlan:
     """How a key of N bits is reconciled at rate R: the code, the punctured positions and the frames.
 
     ``frame_bits`` is the longest code length (``None``: :func:`longest_frame_bits` of R). The frames hold
@@ -628,7 +652,22 @@ def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int | None = None)
     :func:`code_lengths` whose ``(1 - δ)·n`` holds k. A frame must disclose ``L = ⌈(1 - R)·k⌉`` bits:
     the mother code is the one of the highest rate whose ``m >= L`` (the least puncturing), punctured
     ``p = min(m - L, MAX_PUNCTURED_SHARE·n, n - k)`` times; where no code has ``m >= L`` (R below what
-    δ allows at rate 0.5) the rate-0.5 code is used unpunctured.
+    δ allows at rate 0.5) the rate-0.5 code is used unpunctured. Given a ``start_rate`` (blind since
+    2026-12-07, morning; :data:`FRAME_CODES`), the code is instead the lowest-rate one of those whose first
+    syndrome at that rate, ``m - ⌈(1 - R_s)·k⌉`` punctured positions, is within ``min(MAX_PUNCTURED_SHARE·n, n - k)``
+    (the highest-rate one where none is): a frame then starts punctured more and shortened less, and its
+    reveals turn punctured positions into shortened ones. Measured (scratch runs, 2026-12-07 morning, blind,
+    QBER 1 %, 12 frames each, f before hash and flags): frames of 50,000 key bits in codes of 65,536 decoded at f
+    1.203 ± 0.008 with the rate-0.9 code (the highest rate that fits) and 1.178 ± 0.006 with the rate-0.85 one
+    (the lowest whose start fits), the same keys; the rate-0.9 code's frames shorten all its degree-2 columns
+    and many of degree 3.
+
+    Args:
+        num_key_bits: N, >= 0.
+        rate: R, the target rate.
+        frame_bits: longest code length, bits (``None``: :func:`longest_frame_bits` of R).
+        start_rate: blind: R_s, the rate of the frames' first syndrome (:func:`blind_schedule`); ``None``: the
+            mother code of the least puncturing.
 
     Examples:
         >>> plan = frame_plan(100_000, 0.9, frame_bits=16384)
@@ -636,6 +675,8 @@ def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int | None = None)
         (16384, 0.9, 1638, 209, 7, 14286)
         >>> frame_plan(1000, 0.7).code_bits
         1448
+        >>> [frame_plan(100_000, target_rate(0.01, 1.4), start_rate=r).mother_rate for r in (None, 0.911)]
+        [0.9, 0.85]
     """
     num_key_bits = check_int("frame_plan", "num_key_bits", num_key_bits, 0)
     frame_bits = longest_frame_bits(rate) if frame_bits is None else frame_bits
@@ -655,6 +696,10 @@ def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int | None = None)
     needed = math.ceil((1.0 - rate) * k)
     fits = [r0 for r0 in MOTHER_RATES if num_checks_of(n, r0) >= needed]
     r0 = max(fits) if fits else lowest
+    if start_rate is not None:       # blind: the lowest rate whose first syndrome needs no more than p may be
+        room = min(math.floor(MAX_PUNCTURED_SHARE * n), n - k)
+        first = math.ceil((1.0 - start_rate) * k)
+        r0 = min([each for each in fits if num_checks_of(n, each) - first <= room] or [r0])
     m = num_checks_of(n, r0)
     punctured = max(0, min(m - needed, math.floor(MAX_PUNCTURED_SHARE * n), n - k))
     return FramePlan(n, r0, m, punctured, sizes)
@@ -743,7 +788,8 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
               mode: str = "rate_adaptive", start_qber: float | None = None, frame_bits: int | None = None,
               use_kernel: bool | None = None, rng: np.random.Generator | None = None, restart: str = "warm",
               stall_iterations: int = BLIND_STALL_ITERATIONS, schedule: str = "layered",
-              steps: tuple[float, int] | None = None, puncturing: str = "untainted") -> LdpcResult:
+              steps: tuple[float, int] | None = None, puncturing: str = "untainted",
+              frame_code: str = "start") -> LdpcResult:
     """Correct Bob's key towards Alice's by syndrome decoding, one-way or blind (module docstring).
 
     Args:
@@ -770,6 +816,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         steps: blind mode: the reveal step's share of f and the most steps, ``(s, S)`` of :func:`blind_schedule`
             (``None``: :data:`BLIND_STEP_EFFICIENCY`, :data:`BLIND_MAX_STEPS`).
         puncturing: the frame layout, one of :data:`PUNCTURINGS` (:func:`mother_code`).
+        frame_code: blind mode: how the mother code is chosen, one of :data:`FRAME_CODES` (:func:`frame_plan`).
 
     Returns:
         The :class:`LdpcResult` (a key of n bits: ``corrected`` holds the ``kept`` ones).
@@ -810,11 +857,15 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         raise DqsimError(f"{where}: use_kernel=True needs numba (DQSIM_FAST_KERNELS not 0)")
     num = alice.size
     rate = target_rate(qber, efficiency)
-    plan = frame_plan(num, rate, frame_bits=frame_bits)
+    if frame_code not in FRAME_CODES:
+        raise DqsimError(f"{where}: frame_code must be one of {FRAME_CODES}, got {frame_code!r}")
+    start_rate = target_rate(start_qber, BLIND_START_EFFICIENCY)
+    plan = frame_plan(num, rate, frame_bits=frame_bits, start_rate=start_rate if blind and frame_code == "start"
+                      else None)
     n, p = plan.code_bits, plan.num_punctured
     step = p
     if blind and plan.sizes:
-        p, step = blind_schedule(plan, target_rate(start_qber, BLIND_START_EFFICIENCY), start_qber, steps)
+        p, step = blind_schedule(plan, start_rate, start_qber, steps)
     if not plan.sizes:
         return LdpcResult(bob.copy(), np.ones(0, dtype=bool), 0, 0, 0, 0, 0, 0, rate, plan.mother_rate, n, 0, p)
     if puncturing not in PUNCTURINGS:
@@ -929,8 +980,9 @@ def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, fr
 
     The rate is chosen for :func:`design_qber` at the larger of ``efficiency`` and :func:`least_efficiency`
     (a target below what the codes can do fails frames, whose bits cost more than the syndrome saves); blind,
-    that rate fixes the mother code and the frames, and the first syndrome is that of the estimate itself
-    at :data:`BLIND_START_EFFICIENCY` (no margin: a frame that needs more asks for it).
+    that rate fixes the frames and, with the first syndrome, the mother code (:func:`frame_plan`), and the first
+    syndrome is that of the estimate itself at :data:`BLIND_START_EFFICIENCY` (no margin: a frame that needs more
+    asks for it).
 
     Args:
         seed: the run's seed (its codes).
