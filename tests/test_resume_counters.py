@@ -192,28 +192,29 @@ def test_repro_a_stop_after_periodic_checkpoints_resumes_with_the_uninterrupted_
 #: The 256-link chain that a 2-rank checkpoint resumes on one rank from (``chain2`` of :data:`STOPS_AT_EXCHANGES`).
 LONG_CHAIN_256 = ["jobs/repeater_chain.toml", "--set", "chain.num_links=256", "--set", "chain.total_distance_km=256.0",
                   "--set", "chain.num_pairs=2", "--set", "chain.purification_rounds=1"]
-#: The runs stopped at an exchange (``tests/mpi_scripts/stop_at_exchange.py``): ``(ranks, exchange, rank, job)``
-#: by name; the 2-rank ones in one launch (:func:`stopped_at_exchanges`).
+#: The runs stopped at an exchange (``tests/mpi_scripts/stop_at_exchange.py``): ``(ranks, exchange, rank, job, full)``
+#: by name, ``full``: with the uninterrupted run on as many ranks (``chain2``'s test compares with a one-rank run of
+#: its own: none); the 2-rank ones in one launch (:func:`stopped_at_exchanges`).
 STOPS_AT_EXCHANGES = {
-    "repeater2": (2, 263, 0, [*REPEATER, "--set", "checkpoint.every_sim_s=3968.24"]),
-    "repeater4": (4, 40, 3, ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=4"]),
-    "chain2": (2, 4, 0, LONG_CHAIN_256),
+    "repeater2": (2, 263, 0, [*REPEATER, "--set", "checkpoint.every_sim_s=3968.24"], True),
+    "repeater4": (4, 40, 3, ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=4"], True),
+    "chain2": (2, 4, 0, LONG_CHAIN_256, False),
 }
 
 
 @pytest.fixture(scope="module")
 def stopped_at_exchanges(tmp_path_factory):
-    """Each run of :data:`STOPS_AT_EXCHANGES` uninterrupted, stopped and resumed, in one launch per rank count (was
-    a launch per run): its folder by name (``full.h5``, ``ck/``, ``resumed.h5``)."""
+    """Each run of :data:`STOPS_AT_EXCHANGES` uninterrupted (where asked), stopped and resumed, in one launch per rank
+    count (was a launch per run): its folder by name (``full.h5``, ``ck/``, ``resumed.h5``)."""
     root = tmp_path_factory.mktemp("stops_at_exchanges")
     folders = {}
     for num_ranks in sorted({case[0] for case in STOPS_AT_EXCHANGES.values()}):
         cases = []
-        for name, (ranks, exchange, rank, job) in STOPS_AT_EXCHANGES.items():
+        for name, (ranks, exchange, rank, job, full) in STOPS_AT_EXCHANGES.items():
             if ranks == num_ranks:
                 folders[name] = root / name
                 folders[name].mkdir()
-                cases.append([str(folders[name]), exchange, rank, job])
+                cases.append([str(folders[name]), exchange, rank, job, full])
         (root / f"cases{num_ranks}.json").write_text(json.dumps(cases))
         run_mpi(num_ranks, ["tests/mpi_scripts/stop_at_exchange.py", "--cases", str(root / f"cases{num_ranks}.json")],
                 timeout_s=300 * len(cases))

@@ -10,8 +10,9 @@ end with status 75; then ``dqsim resume`` of the checkpoint it wrote, to
 
 Usage: python stop_at_exchange.py --cases CASES.json
 
-Each case of the JSON list ``[[FOLDER, EXCHANGE, RANK, [JOB, --set ...]], ...]`` in turn, as above, in this one
-launch (one interpreter start per rank for all of them); exits at the first unexpected status, naming its case.
+Each case of the JSON list ``[[FOLDER, EXCHANGE, RANK, [JOB, --set ...], FULL], ...]`` in turn, as above, in this
+one launch (one interpreter start per rank for all of them), without the uninterrupted run where FULL is false (a
+test that compares with a run of its own); exits at the first unexpected status, naming its case.
 """
 
 import json
@@ -42,10 +43,10 @@ def checkpoint_dir(folder: Path, name: str) -> list[str]:
     return ["--set", f"checkpoint.directory=\"{folder / name}\"", "--quiet"]
 
 
-def run_case(folder: Path, exchange: int, rank: int, job: list[str]) -> None:
-    """The uninterrupted run, the run stopped at ``exchange`` on launcher rank ``rank``, and its resume, in
-    ``folder``; SystemExit at the first unexpected status."""
-    if console_main(["run", *job, *checkpoint_dir(folder, "full"), "-o", str(folder / "full.h5")]) != 0:
+def run_case(folder: Path, exchange: int, rank: int, job: list[str], full: bool = True) -> None:
+    """The uninterrupted run (where ``full``), the run stopped at ``exchange`` on launcher rank ``rank``, and its
+    resume, in ``folder``; SystemExit at the first unexpected status."""
+    if full and console_main(["run", *job, *checkpoint_dir(folder, "full"), "-o", str(folder / "full.h5")]) != 0:
         raise SystemExit(f"{folder}: the uninterrupted run failed")
     original = stop_at(exchange, rank)
     status = console_main(["run", *job, *checkpoint_dir(folder, "ck"), "-o", str(folder / "stopped.h5")])
@@ -62,7 +63,7 @@ def run_case(folder: Path, exchange: int, rank: int, job: list[str]) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "--cases":
         with open(sys.argv[2]) as cases:
-            for case_folder, case_exchange, case_rank, case_job in json.load(cases):
-                run_case(Path(case_folder), int(case_exchange), int(case_rank), case_job)
+            for case_folder, case_exchange, case_rank, case_job, case_full in json.load(cases):
+                run_case(Path(case_folder), int(case_exchange), int(case_rank), case_job, bool(case_full))
     else:
         run_case(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
