@@ -396,59 +396,23 @@ def restarts_of(env, job_id: str) -> int:
     return int(re.search(r"\bRestarts=(\d+)", shown).group(1))
 
 
-@pytest.fixture(scope="module")
-def one_rank_stops(slurm_env, tmp_path_factory):
-    """Three 1-rank jobs of LONG_QKD submitted together (two run at a time on the test cluster's 2 CPUs, the third
-    once a CPU is free; was a job and its waits per test), each stopped once its first checkpoint is there:
-    ``cancel`` by ``scancel JOBID``, ``capped`` (DQSIM_MAX_RESTARTS=0) and the sweep task ``task`` (a 1-task array
-    of slurm/sweep.sbatch) by USR1 to the batch script. Per job: its env, job id (the task's ``ARRAY_0``), folder,
-    checkpoint folder, output and final state."""
-    jobs = {}
-    for name in ("cancel", "capped", "task"):
-        folder = tmp_path_factory.mktemp(f"stop_{name}")
-        checkpoints = folder / "out" / "checkpoints" / "task-0" if name == "task" else folder / "ck"
-        env = dict(slurm_env, **NO_WARMUP)
-        if name == "task":
-            sweep = folder / "sweep.txt"
-            sweep.write_text("qkd.link.distance_km=50\n")  # the job's own distance: the reference's
-            job_id = sbatch(env, folder, "--array=0-0", f"--output={folder}/task-%A_%a.out", "slurm/sweep.sbatch",
-                            LONG_QKD[0], str(sweep), str(folder / "out"), *LONG_QKD[1:]) + "_0"
-            out = folder / "out" / "task-0.h5"
-        else:
-            env["DQSIM_CHECKPOINT_DIR"] = str(checkpoints)
-            env.update({"DQSIM_TERM_WAIT_S": "3"} if name == "cancel" else {"DQSIM_MAX_RESTARTS": "0"})  # KillWait=5
-            out = folder / "never.h5"
-            job_id = sbatch(env, folder, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
-                            f"--output={folder}/{name}-%j.out", "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(out))
-        jobs[name] = {"env": env, "job_id": job_id, "folder": folder, "checkpoints": checkpoints, "out": out}
-    scancel = {"cancel": (), "capped": ("--signal=USR1", "--batch"), "task": ("--signal=USR1", "--batch")}
-    waiting, deadline = set(jobs), time.monotonic() + 240  # the third job starts once one of the others has ended
-    while waiting and time.monotonic() < deadline:
-        for name in sorted(waiting):
-            if list(jobs[name]["checkpoints"].glob("*.h5")):
-                subprocess.run(["scancel", *scancel[name], jobs[name]["job_id"]], env=jobs[name]["env"], check=True)
-                waiting.discard(name)
-        time.sleep(0.2)
-    assert not waiting, f"no checkpoint appeared for {sorted(waiting)}"
-    for name, job in jobs.items():
-        job["state"] = final_state(job["env"], job["job_id"], job["out"].exists if name == "task" else lambda: True)
-    return jobs
-
-
-@pytest.mark.timeout(600)
-def test_scancel_is_not_undone_by_a_requeue(one_rank_stops):
+@pytest.mark.timeout(420)
+def test_scancel_is_not_undone_by_a_requeue(slurm_env, tmp_path):
     """``scancel JOBID`` while dqsim runs: SLURM sends SIGTERM to the batch script (and srun, and the ranks).
     The script logs it with the job's state (COMPLETING: SLURM ends the job) and does not requeue the job,
-    which stays cancelled (before, the script died by the SIGTERM without a line). (Its job: ``cancel`` of
-    :func:`one_rank_stops`.)"""
-    job = one_rank_stops["cancel"]
-    env, job_id = job["env"], job["job_id"]
+    which stays cancelled (before, the script died by the SIGTERM without a line)."""
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_TERM_WAIT_S="3", **NO_WARMUP)  # KillWait=5 there
+    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
+                    f"--output={tmp_path}/cancelled-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
+                    "--output", str(tmp_path / "never.h5"))
+    usr1_once_checkpointed(env, job_id, checkpoints, scancel=())
     # An ended state only once the batch script has ended (until then scontrol shows COMPLETING): a requeue it
     # asked for (`scontrol requeue` returns once slurmctld has requeued the job) has made the job PENDING by then,
     # and final_state waits on through the resumed run, which ends COMPLETED (a silent requeue in the script's
     # cancelled branch fails here so); no fixed wait after it.
-    state = job["state"]
-    log = next(job["folder"].glob("cancel-*.out")).read_text()
+    state = final_state(env, job_id)
+    log = next(tmp_path.glob("cancelled-*.out")).read_text()
     assert state == "CANCELLED" and final_state(env, job_id, timeout_s=1) == "CANCELLED", log
     assert restarts_of(env, job_id) == 0, log
     assert "run_step.sh: SIGTERM (JobState=COMPLETING" in log and "SLURM is ending the job" in log, log
@@ -487,26 +451,38 @@ def test_time_limit_sigterm_checkpoints_and_requeues(slurm_env, tmp_path):
     assert state == "CANCELLED" and restarts_of(env, job_id) == 1, log  # the scancel after it: not requeued
 
 
-@pytest.mark.timeout(600)
-def test_restart_cap_stops_requeueing(one_rank_stops):
+@pytest.mark.timeout(420)
+def test_restart_cap_stops_requeueing(slurm_env, tmp_path):
     """With DQSIM_MAX_RESTARTS=0 a checkpointed job is not requeued: it ends with status 75 and names
-    the checkpoint to resume from. (Its job: ``capped`` of :func:`one_rank_stops`.)"""
-    job = one_rank_stops["capped"]
-    state, checkpoints = job["state"], job["checkpoints"]
-    log = next(job["folder"].glob("capped-*.out")).read_text()
+    the checkpoint to resume from."""
+    checkpoints = tmp_path / "ck"
+    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), DQSIM_MAX_RESTARTS="0", **NO_WARMUP)
+    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1", "--gpus-per-task=0",
+                    f"--output={tmp_path}/capped-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
+                    "--output", str(tmp_path / "never.h5"))
+    usr1_once_checkpointed(env, job_id, checkpoints)
+    state = final_state(env, job_id)
+    log = next(tmp_path.glob("capped-*.out")).read_text()
     assert state == "FAILED", log
     assert "not requeueing; continue by hand with: dqsim resume " + str(checkpoints) in log, log
-    assert "requeueing job" not in log and not job["out"].exists()
+    assert "requeueing job" not in log and not (tmp_path / "never.h5").exists()
 
 
-@pytest.mark.timeout(600)
-def test_sweep_task_checkpoints_requeues_and_resumes(one_rank_stops, long_qkd_reference):
+@pytest.mark.timeout(420)
+def test_sweep_task_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tmp_path):
     """A sweep task (array task) interrupted by USR1 checkpoints into OUT_DIR/checkpoints/task-i,
-    requeues itself and resumes to the same result as an uninterrupted run. (Its job: ``task`` of
-    :func:`one_rank_stops`.)"""
-    job = one_rank_stops["task"]
-    state, out = job["state"], job["out"]
-    log = next(job["folder"].glob("task-*.out")).read_text()
+    requeues itself and resumes to the same result as an uninterrupted run."""
+    sweep = tmp_path / "sweep.txt"
+    sweep.write_text("qkd.link.distance_km=50\n")  # the job's own distance: the reference's
+    out_dir = tmp_path / "out"
+    env = dict(slurm_env, **NO_WARMUP)
+    array_id = sbatch(env, tmp_path, "--array=0-0", f"--output={tmp_path}/task-%A_%a.out",
+                      "slurm/sweep.sbatch", LONG_QKD[0], str(sweep), str(out_dir), *LONG_QKD[1:])
+    task_id = f"{array_id}_0"
+    usr1_once_checkpointed(env, task_id, out_dir / "checkpoints" / "task-0")
+    out = out_dir / "task-0.h5"
+    state = final_state(env, task_id, out.exists)
+    log = next(tmp_path.glob("task-*.out")).read_text()
     assert state == "COMPLETED", log
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
