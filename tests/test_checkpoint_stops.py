@@ -632,7 +632,7 @@ class TwoRankStop:
     folder: Path  #: its folder: ``ck/`` (checkpoints), ``resumed.h5`` (a resume on two ranks)
     stopped: subprocess.CompletedProcess  #: the stopped run: both ranks' exit status (alike) and stderr
     listing: list  #: the names in ``folder`` right after the stopped run
-    resumes: subprocess.CompletedProcess | None  #: the launch of every resume on two ranks (None: none to run)
+    resumes: subprocess.CompletedProcess | None  #: every resume on two ranks, as one process (:func:`resumes_of`; None: none)
 
 
 def stopped_run(case: dict, launch: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -653,12 +653,12 @@ def stopped_run(case: dict, launch: subprocess.CompletedProcess) -> subprocess.C
 @pytest.fixture(scope="module")
 def stopped_on_two_ranks(tmp_path_factory, uninterrupted):
     """Each case of :func:`two_rank_stop_cases` run on two ranks in a folder of its own, the cases one after another
-    in one launch (tests/mpi_scripts/two_rank_stops.py: each stop returns status 75 from ``main()``), then every
-    checkpoint of a case that resumes on two ranks resumed in one launch (tests/mpi_scripts/dqsim_runs.py,
-    ``python -m dqsim``'s entry point) as ``resumed.h5`` in the case's folder: one interpreter start and import
-    per rank for each, instead of one per case and resume. The smaller jobs of :data:`TWO_RANKS` run here first
-    without a stop (one rank, ``root/tabulated-NAME-full/full.h5``, :func:`tabulated_full`). Checks nothing:
-    each test checks its case. ``{case: TwoRankStop}``."""
+    in one launch (tests/mpi_scripts/two_rank_stops.py: each stop returns status 75 from ``main()``), then, in the
+    same launch, every checkpoint of a case that resumes on two ranks resumed (``python -m dqsim``'s entry point)
+    as ``resumed.h5`` in the case's folder (:func:`resumes_of`): one interpreter start and import per rank for
+    all, instead of one per case and resume (and, until 2026-12-07, a second launch for the resumes). The smaller
+    jobs of :data:`TWO_RANKS` run here first without a stop (one rank, ``root/tabulated-NAME-full/full.h5``,
+    :func:`tabulated_full`). Checks nothing: each test checks its case. ``{case: TwoRankStop}``."""
     import json
 
     root = tmp_path_factory.mktemp("two_rank_stops")
@@ -672,23 +672,38 @@ def stopped_on_two_ranks(tmp_path_factory, uninterrupted):
         if hook == "files":
             Path(hook_args[2]).mkdir()
         cases.append({"name": case, "hook": hook, "hook_args": hook_args, "resume_ranks": resume_ranks,
-                      "folder": str(folder), "out": str(root / f"{case}-stop"),
+                      "folder": str(folder), "out": str(root / f"{case}-stop"), "resume": resume_ranks == 2,
                       "args": [*args, "-o", str(folder / "stopped.h5"), "--quiet", "--set",
                                f"checkpoint.directory=\"{folder / 'ck'}\""]})
     (root / "cases.json").write_text(json.dumps(cases))
-    launch = run_mpi(2, ["tests/mpi_scripts/two_rank_stops.py", str(root / "cases.json")], timeout_s=600,
+    launch = run_mpi(2, ["tests/mpi_scripts/two_rank_stops.py", str(root / "cases.json")], timeout_s=840,
                      check=False)
-    found, resumes = {}, []
+    found = {}
     for case in cases:
         folder = Path(case["folder"])
-        stopped = stopped_run(case, launch)
-        found[case["name"]] = (folder, stopped, sorted(path.name for path in folder.iterdir()))
-        written = checkpoints(folder / "ck")
-        if case["resume_ranks"] == 2 and stopped.returncode == 75 and len(written) == 1:
-            resumes += [*(["--then"] if resumes else []), "resume", str(written[0]), "-o",
-                        str(folder / "resumed.h5"), "--quiet"]
-    launch = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", *resumes], timeout_s=240, check=False) if resumes else None
-    return {case: TwoRankStop(*found[case], launch) for case in found}
+        listing = Path(f"{case['out']}.listing.json")
+        found[case["name"]] = (folder, stopped_run(case, launch), json.loads(listing.read_text())
+                               if listing.exists() else sorted(path.name for path in folder.iterdir()))
+    resumes = resumes_of(cases, launch)
+    return {case: TwoRankStop(*found[case], resumes) for case in found}
+
+
+def resumes_of(cases: list, launch: subprocess.CompletedProcess) -> subprocess.CompletedProcess | None:
+    """The resumes tests/mpi_scripts/two_rank_stops.py ran after the stops as one process (the first status other
+    than 0 of a rank, else 0; the launch's where a rank of a resume wrote none; every resume's stderr, then the
+    launch's), or None where it ran none."""
+    statuses, stderr, ran = [], "", False
+    for case in cases:
+        for rank in (0, 1):
+            status, err = (Path(f"{case['out']}.rank{rank}.resume.{what}") for what in ("status", "stderr"))
+            ran = ran or err.exists()
+            stderr += err.read_text() if err.exists() else ""
+            if err.exists():
+                statuses.append(int(status.read_text()) if status.exists() else None)
+    if not ran:
+        return None
+    code = (launch.returncode or -1) if None in statuses else next((s for s in statuses if s != 0), 0)
+    return subprocess.CompletedProcess(launch.args, code, launch.stdout, stderr + launch.stderr)
 
 
 def resumed_on_two_ranks(stop: TwoRankStop) -> Path:

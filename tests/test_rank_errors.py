@@ -10,6 +10,9 @@ shared out over the ranks (each rank runs its own alone), a spawn only the node'
 ``gather_at_end`` payload, and the engine's checks at an exchange or in a flush's resumptions.
 """
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from dqsim import comm as comm_mod
@@ -85,21 +88,49 @@ def test_repro_a_spawn_the_engine_refuses_is_raised_by_run_before_any_event():
     assert ran == []
 
 
+#: The cases of tests/mpi_scripts/rank_errors.py by rank count.
+RANK_ERROR_CASES = {1: ["spawn", "payload"], 2: ["spawn", "payload", "horizon"]}
+
+
+@pytest.fixture(scope="module")
+def rank_errors(tmp_path_factory) -> dict:
+    """Each case of :data:`RANK_ERROR_CASES` run by tests/mpi_scripts/rank_errors.py, the cases of a rank count in
+    one launch (``--cases``; was a launch per case): ``{(case, ranks): CompletedProcess}``, its status the one every
+    rank returned (-1 where they differ; the launch's where a rank wrote none: the launch ended before), its output
+    every rank's, then the launch's own (a line of the launcher's fails every case of the launch)."""
+    root = tmp_path_factory.mktemp("rank_errors")
+    found = {}
+    for num_ranks, cases in RANK_ERROR_CASES.items():
+        out = str(root / f"ranks{num_ranks}")
+        launch = run_mpi(num_ranks, ["tests/mpi_scripts/rank_errors.py", "--cases", out, *cases], check=False,
+                         timeout_s=120 * len(cases))
+        for case in cases:
+            files = [Path(f"{out}.{case}.rank{rank}") for rank in range(num_ranks)]
+            printed = "".join(f.with_name(f.name + ".out").read_text() for f in files
+                              if f.with_name(f.name + ".out").exists())
+            statuses = {int(f.with_name(f.name + ".status").read_text()) if f.with_name(f.name + ".status").exists()
+                        else None for f in files}
+            status = launch.returncode if None in statuses else statuses.pop() if len(statuses) == 1 else -1
+            found[case, num_ranks] = subprocess.CompletedProcess(launch.args, status, printed + launch.stdout,
+                                                                 launch.stderr)
+    return found
+
+
 @pytest.mark.parametrize("case, line", [
     ("spawn", "dqsim: error: node b: a ResumableProcess takes no spawn arguments"),
     ("payload", "dqsim: error: [x].y = 3: node b's records need y <= 2"),
 ])
-def test_repro_an_engine_run_error_of_one_rank_ends_every_rank_alike(case, line):
+def test_repro_an_engine_run_error_of_one_rank_ends_every_rank_alike(case, line, rank_errors):
     """tests/mpi_scripts/rank_errors.py: node b runs on the last rank, which alone finds the error."""
     for num_ranks in (1, 2):
-        done = run_mpi(num_ranks, ["tests/mpi_scripts/rank_errors.py", case], check=False, timeout_s=120)
+        done = rank_errors[case, num_ranks]
         both = lines_of(done)
         assert done.returncode == 2 and both == [line], (case, num_ranks, done.returncode, both)
 
 
-def test_repro_the_exchange_check_of_one_rank_ends_every_rank_alike():
+def test_repro_the_exchange_check_of_one_rank_ends_every_rank_alike(rank_errors):
     """A message arriving before its rank's horizon (forced on the last rank): refused there, raised everywhere."""
-    done = run_mpi(2, ["tests/mpi_scripts/rank_errors.py", "horizon"], check=False, timeout_s=120)
+    done = rank_errors["horizon", 2]
     both = lines_of(done)
     assert done.returncode == 2 and len(both) == 1, (done.returncode, both)
     assert both[0].startswith("dqsim: error: message 'ping' arrived at ") and "MPI_Abort" not in both[0]

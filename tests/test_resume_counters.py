@@ -12,6 +12,7 @@ resume began with an exchange of its own: 11 -> 14 windows, 12 -> 16 flushes
 for the DQC job; a resume from a periodic checkpoint, 16 -> 18).
 """
 
+import json
 import time
 
 import numpy as np
@@ -188,35 +189,62 @@ def test_repro_a_stop_after_periodic_checkpoints_resumes_with_the_uninterrupted_
     same_run(open_run(tmp_path / "full" / "full.h5"), open_run(tmp_path / "resumed.h5"))
 
 
-@pytest.mark.parametrize(("ranks", "exchange", "rank", "job"), [
-    (2, 263, 0, [*REPEATER, "--set", "checkpoint.every_sim_s=3968.24"]),
-    (4, 40, 3, ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=4"]),
-])
-def test_repro_a_stop_on_several_ranks_resumes_with_the_uninterrupted_counts(tmp_path, ranks, exchange, rank, job):
+#: The 256-link chain that a 2-rank checkpoint resumes on one rank from (``chain2`` of :data:`STOPS_AT_EXCHANGES`).
+LONG_CHAIN_256 = ["jobs/repeater_chain.toml", "--set", "chain.num_links=256", "--set", "chain.total_distance_km=256.0",
+                  "--set", "chain.num_pairs=2", "--set", "chain.purification_rounds=1"]
+#: The runs stopped at an exchange (``tests/mpi_scripts/stop_at_exchange.py``): ``(ranks, exchange, rank, job, full)``
+#: by name, ``full``: with the uninterrupted run on as many ranks (``chain2``'s test compares with a one-rank run of
+#: its own: none); the 2-rank ones in one launch (:func:`stopped_at_exchanges`).
+STOPS_AT_EXCHANGES = {
+    "repeater2": (2, 263, 0, [*REPEATER, "--set", "checkpoint.every_sim_s=3968.24"], True),
+    "repeater4": (4, 40, 3, ["jobs/repeater_chain.toml", "--set", "chain.num_pairs=4"], True),
+    "chain2": (2, 4, 0, LONG_CHAIN_256, False),
+}
+
+
+@pytest.fixture(scope="module")
+def stopped_at_exchanges(tmp_path_factory):
+    """Each run of :data:`STOPS_AT_EXCHANGES` uninterrupted (where asked), stopped and resumed, in one launch per rank
+    count (was a launch per run): its folder by name (``full.h5``, ``ck/``, ``resumed.h5``)."""
+    root = tmp_path_factory.mktemp("stops_at_exchanges")
+    folders = {}
+    for num_ranks in sorted({case[0] for case in STOPS_AT_EXCHANGES.values()}):
+        cases = []
+        for name, (ranks, exchange, rank, job, full) in STOPS_AT_EXCHANGES.items():
+            if ranks == num_ranks:
+                folders[name] = root / name
+                folders[name].mkdir()
+                cases.append([str(folders[name]), exchange, rank, job, full])
+        (root / f"cases{num_ranks}.json").write_text(json.dumps(cases))
+        run_mpi(num_ranks, ["tests/mpi_scripts/stop_at_exchange.py", "--cases", str(root / f"cases{num_ranks}.json")],
+                timeout_s=300 * len(cases))
+    return folders
+
+
+@pytest.mark.parametrize("name", ["repeater2", "repeater4"])
+def test_repro_a_stop_on_several_ranks_resumes_with_the_uninterrupted_counts(stopped_at_exchanges, name):
     """The repeater chain on 2 ranks (stopped after periodic checkpoints; on main: 2,943 -> 2,958 windows) and on
-    4, stopped at a chosen exchange on one rank and resumed on as many: one launch
-    (``tests/mpi_scripts/stop_at_exchange.py``). On 4 ranks 4 pairs, not 20 (a fifth of the 4 oversubscribed ranks'
-    CPU): the code before 2026-12-06 (7d12843) gave 807 -> 808 windows and 816 -> 818 flushes there, as it gave
-    4,624 -> 4,625 windows with 20."""
-    run_mpi(ranks, ["tests/mpi_scripts/stop_at_exchange.py", str(tmp_path), str(exchange), str(rank), *job],
-            timeout_s=300)
-    written = checkpoints(tmp_path / "ck")
-    full = open_run(tmp_path / "full.h5")
+    4, stopped at a chosen exchange on one rank and resumed on as many: one launch per rank count
+    (``tests/mpi_scripts/stop_at_exchange.py``, :func:`stopped_at_exchanges`). On 4 ranks 4 pairs, not 20 (a fifth
+    of the 4 oversubscribed ranks' CPU): the code before 2026-12-06 (7d12843) gave 807 -> 808 windows and 816 -> 818
+    flushes there, as it gave 4,624 -> 4,625 windows with 20."""
+    folder = stopped_at_exchanges[name]
+    written = checkpoints(folder / "ck")
+    full = open_run(folder / "full.h5")
     assert open_run(written[-1]).attrs["num_windows"] < full.attrs["engine_windows"]  # inside the engine runs
-    same_run(full, open_run(tmp_path / "resumed.h5"))
+    same_run(full, open_run(folder / "resumed.h5"))
 
 
-def test_repro_a_chain_checkpointed_on_two_ranks_resumes_on_one_without_a_flush_per_operation(tmp_path):
+def test_repro_a_chain_checkpointed_on_two_ranks_resumes_on_one_without_a_flush_per_operation(tmp_path,
+                                                                                              stopped_at_exchanges):
     """The operations a 2-rank checkpoint holds as pending left their small states shared after the first flush of
     a one-rank resume, and on one rank no flush handed a state back: every later operation on them went through a
     flush of its own, spreading along the chain (a 256-link chain: 56 windows against the one-rank run's 19; 512
     links: 121 against 26, 3.5 against 1.9 CPU s). Now such a resume hands them back as several ranks do: within
-    the one-rank budget's ramp (1 to 1,024 events, 11 windows) of the uninterrupted run, with the same tables."""
-    chain = ["jobs/repeater_chain.toml", "--set", "chain.num_links=256", "--set", "chain.total_distance_km=256.0",
-             "--set", "chain.num_pairs=2", "--set", "chain.purification_rounds=1"]
-    run_mpi(2, ["tests/mpi_scripts/stop_at_exchange.py", str(tmp_path), "4", "0", *chain], timeout_s=300)
-    written = checkpoints(tmp_path / "ck")
-    dqsim(["run", *chain], tmp_path / "one", "one.h5")
+    the one-rank budget's ramp (1 to 1,024 events, 11 windows) of the uninterrupted run, with the same tables.
+    (The 2-rank run stopped at its 4th exchange: ``chain2`` of :func:`stopped_at_exchanges`.)"""
+    written = checkpoints(stopped_at_exchanges["chain2"] / "ck")
+    dqsim(["run", *LONG_CHAIN_256], tmp_path / "one", "one.h5")
     dqsim(["resume", str(written[-1])], tmp_path, "resumed_on_one.h5")
     one, resumed = open_run(tmp_path / "one" / "one.h5"), open_run(tmp_path / "resumed_on_one.h5")
     same_tables(one, resumed, [name for name in one.tables if name != "timing"])

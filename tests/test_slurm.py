@@ -25,7 +25,9 @@ CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 #: cluster.sh's exit status where SLURM cannot be installed or started on this machine.
 CLUSTER_UNAVAILABLE = 3
 SMALL_QKD = ["--set", "qkd.pulses=200000", "--set", "qkd.batch_pulses=100000", "--set", "qkd.block_pulses=200000"]
-DISTANCES_KM = [0.0, 25.0, 50.0, 100.0]
+#: The job array's good tasks (a fourth task, a negative distance, fails): with it four tasks, two at a time on the
+#: test cluster's 2 CPUs (was a fourth distance, 25 km: a third round of tasks).
+DISTANCES_KM = [0.0, 50.0, 100.0]
 
 
 def _conf_from(stdout: str) -> str:
@@ -111,8 +113,8 @@ def _show(folder) -> str:
 
 @pytest.mark.timeout(600)
 def test_sweep_as_a_job_array_then_merge(slurm_env, tmp_path):
-    """Four good tasks and one that fails (a negative distance): the merge runs after all (afterany),
-    merges the four and names the failed one."""
+    """Three good tasks and one that fails (a negative distance): the merge runs after all (afterany),
+    merges the three and names the failed one."""
     sweep = tmp_path / "sweep.txt"
     sweep.write_text("# one distance per task\n\n" + "".join(
         f"--set qkd.sweep.distances_km=[{d:g}]\n" if i % 2 else f"qkd.sweep.distances_km=[{d:g}]\n"
@@ -141,7 +143,8 @@ def test_sweep_as_a_job_array_then_merge(slurm_env, tmp_path):
                       "slurm/merge.sbatch", str(out_dir), str(num_tasks))
     assert wait_for_job(slurm_env, logs, merge_id) == {merge_id: 1}, _show(logs)  # 1: a task is missing
     merge_log = next(logs.glob("merge-*.out")).read_text()
-    assert f"task {len(DISTANCES_KM)} not merged" in merge_log and "1 of 5 task(s) failed" in merge_log, merge_log
+    assert f"task {len(DISTANCES_KM)} not merged" in merge_log, merge_log
+    assert f"1 of {num_tasks} task(s) failed" in merge_log, merge_log
     merged = open_run(out_dir / "merged.h5")
     assert merged.attrs["num_tasks"] == len(DISTANCES_KM) and merged.attrs["scenario"] == "qkd"
     assert merged.attrs["missing_tasks"] == [len(DISTANCES_KM)]
@@ -156,9 +159,7 @@ def test_sweep_as_a_job_array_then_merge(slurm_env, tmp_path):
 
     # By hand: dqsim merge with a quoted pattern gives the same rows.
     by_hand = tmp_path / "by_hand.h5"
-    proc = subprocess.run([sys.executable, "-m", "dqsim", "merge", str(by_hand), str(out_dir / "task-*.h5")],
-                          cwd=ROOT, env=slurm_env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    run_here(["merge", str(by_hand), str(out_dir / "task-*.h5")])  # in this process; status 0 or the test fails
     by_hand_sweep = open_run(by_hand).table("sweep")
     assert by_hand_sweep.dtype == table.dtype
     for name in table.dtype.names:  # NaN (a key rate's error from one block) equals NaN here
@@ -238,90 +239,134 @@ def final_state(env, job_id: str, done=lambda: True, timeout_s: float = 300) -> 
     return state
 
 
-@pytest.mark.timeout(420)
-def test_usr1_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tmp_path):
-    """USR1 to the batch script: dqsim checkpoints, the job requeues itself, resumes, and ends like
-    a run without interruption (on one rank)."""
-    out = tmp_path / "requeued.h5"
-    checkpoints = tmp_path / "ck"
+def checkpoint_after(checkpoints, log_file, line: str, timeout_s: float = 180) -> None:
+    """Wait (at most ``timeout_s``) for ``line`` in ``log_file``, then for a checkpoint in ``checkpoints`` that was not
+    there when it appeared (one the run started after that line writes)."""
+    deadline = time.monotonic() + timeout_s
+    while line not in (log_file.read_text() if log_file.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert line in log_file.read_text(), f"no {line!r} in the log:\n{log_file.read_text()}"
+    before = {path.name for path in checkpoints.glob("*.h5")}
+    while not {path.name for path in checkpoints.glob("*.h5")} - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert {path.name for path in checkpoints.glob("*.h5")} - before, f"no checkpoint after {line!r}"
+
+
+@pytest.fixture(scope="module")
+def requeued_twice(slurm_env, tmp_path_factory, request):
+    """One 2-rank job of LONG_QKD stopped twice: USR1 to the batch script once its first checkpoint is there, then,
+    once its restart has written a checkpoint of its own, ``scancel --signal=TERM --batch``; each time dqsim
+    checkpoints and the job requeues itself, and it ends after its second restart. (Was a job per signal: one job
+    start, one check, one start of the ranks and one whole run less.) The job's final state, its log up to the
+    SIGTERM and after it, and its output. The uninterrupted run (:func:`long_qkd_reference`) runs in this process
+    after the SIGTERM, while the job checkpoints, waits for SLURM's requeue hold and resumes."""
+    folder = tmp_path_factory.mktemp("requeued_twice")
+    out, checkpoints = folder / "requeued.h5", folder / "ck"
     env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
-    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
-                    f"--output={tmp_path}/requeue-%j.out", "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(out))
+    job_id = sbatch(env, folder, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
+                    f"--output={folder}/requeue-%j.out", "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(out))
+    log_file = folder / f"requeue-{job_id}.out"
     usr1_once_checkpointed(env, job_id, checkpoints)
+    checkpoint_after(checkpoints, log_file, "run_step.sh: restart 1: resuming from")
+    before_term = log_file.read_text()
+    subprocess.run(["scancel", "--signal=TERM", "--batch", job_id], env=env, check=True)
+    request.getfixturevalue("long_qkd_reference")  # no signal left to send: the reference meanwhile
     state = final_state(env, job_id, out.exists)
-    log = next(tmp_path.glob("requeue-*.out")).read_text()
-    assert state == "COMPLETED", log
+    log = log_file.read_text()
+    return state, before_term, log[len(before_term):], out
+
+
+@pytest.mark.timeout(600)
+def test_usr1_checkpoints_requeues_and_resumes(requeued_twice, long_qkd_reference):
+    """USR1 to the batch script: dqsim checkpoints, the job requeues itself, resumes, and ends like
+    a run without interruption (on one rank). (Its job: :func:`requeued_twice`, the log up to its SIGTERM here.)"""
+    state, log, after, out = requeued_twice
+    assert state == "COMPLETED", log + after
     assert "requeueing job" in log and "restart 1: resuming from" in log, log
-    assert "still starting" not in log and "said they hold the stop signals" not in log, log  # both ranks said so
-    assert "dqsim warmup:" not in log, log  # DQSIM_WARMUP=0: no warm-up at the start nor at the restart
+    assert "still starting" not in log + after and "said they hold the stop signals" not in log + after, log + after
+    assert "dqsim warmup:" not in log + after, log + after  # DQSIM_WARMUP=0: no warm-up at the start nor restarts
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
-@pytest.mark.timeout(420)
-def test_sigterm_to_the_batch_script_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tmp_path):
+@pytest.mark.timeout(600)
+def test_sigterm_to_the_batch_script_checkpoints_requeues_and_resumes(requeued_twice, long_qkd_reference):
     """``scancel --signal=TERM --batch``: a SIGTERM to the batch script alone, the job not ended (JobState
     RUNNING). It ended the script by the default action (status 143, no requeue). Now the script passes USR1 to
-    srun, dqsim checkpoints, the job requeues itself and resumes to the uninterrupted run's results."""
-    out = tmp_path / "requeued.h5"
-    checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
-    job_id = sbatch(env, tmp_path, "--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1", "--gpus-per-task=0",
-                    f"--output={tmp_path}/term-%j.out", "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(out))
-    usr1_once_checkpointed(env, job_id, checkpoints, scancel=("--signal=TERM", "--batch"))
-    state = final_state(env, job_id, out.exists)
-    log = next(tmp_path.glob("term-*.out")).read_text()
-    assert state == "COMPLETED", log
-    assert "run_step.sh: SIGTERM (JobState=RUNNING Reason=None): asking dqsim to checkpoint" in log, log
-    assert "checkpoint written after the SIGTERM; requeueing job" in log and "restart 1: resuming from" in log, log
+    srun, dqsim checkpoints, the job requeues itself and resumes to the uninterrupted run's results. (Its job:
+    :func:`requeued_twice`, in its first restart; the log from the SIGTERM on here.)"""
+    state, before, log, out = requeued_twice
+    assert state == "COMPLETED", before + log
+    assert "run_step.sh: SIGTERM (JobState=RUNNING Reason=None): asking dqsim to checkpoint" in log, before + log
+    assert "checkpoint written after the SIGTERM; requeueing job" in log and "restart 2: resuming from" in log, log
     same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
 
 
-@pytest.mark.timeout(420)
-def test_preempted_job_checkpoints_requeues_and_resumes(slurm_env, long_qkd_reference, tmp_path):
+@pytest.fixture(scope="module")
+def preempted_jobs(slurm_env, tmp_path_factory):
+    """A 1-rank job of LONG_QKD in each of the test cluster's partitions ``preemptable`` (PreemptMode=REQUEUE) and
+    ``preemptcancel`` (PreemptMode=CANCEL), both GraceTime=10 s, submitted together (one CPU each of the node's
+    two), both preempted by one job in ``urgent`` that needs every CPU of the node, submitted once both have
+    written a checkpoint (was a pair of jobs per partition, one after the other). Per partition: env, job id,
+    folder, checkpoint folder and output; ``urgent``: the urgent job's id and its exit status by task (it has
+    ended); each preempted job's final state."""
+    node_cpus = partition_cpus_or_skip(slurm_env, "preemptable")
+    partition_cpus_or_skip(slurm_env, "preemptcancel")
+    jobs = {}
+    for partition, output, log in (("preemptable", "preempted.h5", "preempted"),
+                                   ("preemptcancel", "never.h5", "cancelled")):
+        folder = tmp_path_factory.mktemp(partition)
+        checkpoints = folder / "ck"
+        env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
+        job_id = sbatch(env, folder, f"--partition={partition}", "--nodes=1", "--ntasks-per-node=1",
+                        "--cpus-per-task=1", "--gpus-per-task=0", f"--output={folder}/{log}-%j.out",
+                        "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(folder / output))
+        jobs[partition] = {"env": env, "job_id": job_id, "folder": folder, "checkpoints": checkpoints,
+                           "out": folder / output}
+    for job in jobs.values():
+        wait_for_checkpoint(job["checkpoints"])
+    folder = jobs["preemptable"]["folder"]
+    urgent_id = sbatch(slurm_env, folder, "--partition=urgent", "--ntasks=1", f"--cpus-per-task={node_cpus}",
+                       f"--output={folder}/urgent-%j.out", "--wrap", "echo urgent job ran")
+    jobs["urgent"] = (urgent_id, wait_for_job(slurm_env, folder, urgent_id, 120))
+    for partition, job in jobs.items():
+        if partition != "urgent":
+            job["state"] = final_state(job["env"], job["job_id"], job["out"].exists if partition == "preemptable"
+                                       else lambda: True)
+    return jobs
+
+
+@pytest.mark.timeout(600)
+def test_preempted_job_checkpoints_requeues_and_resumes(preempted_jobs, long_qkd_reference):
     """A job in the test cluster's partition ``preemptable`` (PreemptMode=REQUEUE, GraceTime=10 s) preempted by one
     in ``urgent`` that needs every CPU of the node. SLURM 22.05 sends SIGTERM to the ranks at once (not to the batch
     script; JobState stays RUNNING, PreemptTime is set), so dqsim checkpoints (75) and run_step.sh requeues the job,
     which resumes to the uninterrupted run's results after the urgent job. Should the checkpoint outlast the grace
-    time, the batch script's SIGTERM at its end finds the job requeued by SLURM, and run_step.sh leaves it so."""
-    node_cpus = partition_cpus_or_skip(slurm_env, "preemptable")
-    out = tmp_path / "preempted.h5"
-    checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
-    job_id = sbatch(env, tmp_path, "--partition=preemptable", "--nodes=1", "--ntasks-per-node=1", "--cpus-per-task=1",
-                    "--gpus-per-task=0", f"--output={tmp_path}/preempted-%j.out", "slurm/dqsim.sbatch", *LONG_QKD,
-                    "--output", str(out))
-    wait_for_checkpoint(checkpoints)
-    urgent_id = sbatch(env, tmp_path, "--partition=urgent", "--ntasks=1", f"--cpus-per-task={node_cpus}",
-                       f"--output={tmp_path}/urgent-%j.out", "--wrap", "echo urgent job ran")
-    state = final_state(env, job_id, out.exists)
-    log = next(tmp_path.glob("preempted-*.out")).read_text()
-    assert state == "COMPLETED" and wait_for_job(env, tmp_path, urgent_id, 60) == {urgent_id: 0}, log
+    time, the batch script's SIGTERM at its end finds the job requeued by SLURM, and run_step.sh leaves it so.
+    (Its job: ``preemptable`` of :func:`preempted_jobs`.)"""
+    job = preempted_jobs["preemptable"]
+    env, job_id, state = job["env"], job["job_id"], job["state"]
+    urgent_id, urgent_statuses = preempted_jobs["urgent"]
+    log = next(job["folder"].glob("preempted-*.out")).read_text()
+    assert state == "COMPLETED" and urgent_statuses == {urgent_id: 0}, log
     assert ("checkpoint written while SLURM preempts the job (PreemptTime=" in log and "requeueing job" in log) or (
         "SLURM requeues the job itself (a preemption): not requeueing it again" in log), log
     assert "cancelled" not in log and "restart 1: resuming from" in log and restarts_of(env, job_id) == 1, log
-    same_tables(open_run(long_qkd_reference), open_run(out), ["blocks", "links"])
+    same_tables(open_run(long_qkd_reference), open_run(job["out"]), ["blocks", "links"])
 
 
-@pytest.mark.timeout(420)
-def test_job_preempted_under_preempt_mode_cancel_checkpoints_and_stays_cancelled(slurm_env, long_qkd_reference,
+@pytest.mark.timeout(600)
+def test_job_preempted_under_preempt_mode_cancel_checkpoints_and_stays_cancelled(preempted_jobs, long_qkd_reference,
                                                                                    tmp_path):
     """A job in the test cluster's partition ``preemptcancel`` (PreemptMode=CANCEL, GraceTime=10 s) preempted by one
     in ``urgent``: its ranks get SIGTERM at once and checkpoint, as under REQUEUE, but SLURM cancels such a job, and a
     requeue asked for within the grace time would undo that. run_step.sh does not requeue it: the job ends with the
     checkpoint's status (75), its log names the checkpoint, and resuming from it gives the uninterrupted run's
-    results."""
-    node_cpus = partition_cpus_or_skip(slurm_env, "preemptcancel")
-    checkpoints = tmp_path / "ck"
-    env = dict(slurm_env, DQSIM_CHECKPOINT_DIR=str(checkpoints), **NO_WARMUP)
-    job_id = sbatch(env, tmp_path, "--partition=preemptcancel", "--nodes=1", "--ntasks-per-node=1",
-                    "--cpus-per-task=1", "--gpus-per-task=0", f"--output={tmp_path}/cancelled-%j.out",
-                    "slurm/dqsim.sbatch", *LONG_QKD, "--output", str(tmp_path / "never.h5"))
-    wait_for_checkpoint(checkpoints)
-    urgent_id = sbatch(env, tmp_path, "--partition=urgent", "--ntasks=1", f"--cpus-per-task={node_cpus}",
-                       f"--output={tmp_path}/urgent-%j.out", "--wrap", "echo urgent job ran")
-    assert wait_for_job(env, tmp_path, urgent_id, 120) == {urgent_id: 0}
-    state = final_state(env, job_id)
-    log = next(tmp_path.glob("cancelled-*.out")).read_text()
+    results. (Its job: ``preemptcancel`` of :func:`preempted_jobs`, which waited for the urgent job's end.)"""
+    job = preempted_jobs["preemptcancel"]
+    env, job_id, state, checkpoints = job["env"], job["job_id"], job["state"], job["checkpoints"]
+    urgent_id, urgent_statuses = preempted_jobs["urgent"]
+    assert urgent_statuses == {urgent_id: 0}
+    log = next(job["folder"].glob("cancelled-*.out")).read_text()
     # ended by the script within GraceTime, with the checkpoint's status (PREEMPTED where SLURM's cancel came first)
     assert job_records(env, job_id) == [(job_id, "FAILED", 75)] and final_state(env, job_id, timeout_s=1) == state, log
     assert restarts_of(env, job_id) == 0 and "requeueing job" not in log and "restart 1" not in log, log

@@ -13,8 +13,14 @@ Prints what the command line prints (``guarded``). Before 2026-12-06 the other r
 and the job ended through ``MPI_Abort`` after 5 s.
 
 Usage: python rank_errors.py CASE
+       python rank_errors.py --cases OUT CASE...
+
+With ``--cases`` each case runs in turn in this one launch (one interpreter start per rank for all of them), what
+each rank prints (its stdout and stderr, file descriptors 1 and 2) going to ``OUT.CASE.rank<R>.out`` and its exit
+status to ``OUT.CASE.rank<R>.status``; a case whose error ends the job through ``MPI_Abort`` ends the launch there.
 """
 
+import os
 import sys
 
 from dqsim import comm as comm_mod
@@ -74,6 +80,33 @@ def main(comm, case: str) -> int:
     return 0
 
 
+def run_case(comm, case: str, out: str) -> None:
+    """``case`` as ``python rank_errors.py CASE`` runs it, this rank's output and exit status to its files."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(f"{out}.{case}.rank{comm.rank}.out", "w") as printed:
+            os.dup2(printed.fileno(), 1)
+            os.dup2(printed.fileno(), 2)
+            try:
+                status = guarded(comm, lambda: main(comm, case))
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        os.close(saved[0])
+        os.close(saved[1])
+    with open(f"{out}.{case}.rank{comm.rank}.status", "w") as written:
+        written.write(str(status))
+
+
 if __name__ == "__main__":
     comm = comm_mod.init()
-    raise SystemExit(guarded(comm, lambda: main(comm, sys.argv[1])))
+    if sys.argv[1] == "--cases":
+        for each in sys.argv[3:]:
+            run_case(comm, each, sys.argv[2])
+    else:
+        raise SystemExit(guarded(comm, lambda: main(comm, sys.argv[1])))

@@ -10,6 +10,13 @@ MPI and Python print too) going to ``OUT.rank<R>.stderr``, removes the hook, and
 function is called), ``DRIVER_WAITING_RANK`` (to rank 1 as it waits for rank 0's output write) and
 ``DRIVER_FILES`` (as a file of the run named ``stopped*`` is written, the state written in small pieces), each
 ran in a launch of its own before: one interpreter start and import per rank instead of one per case.
+
+Rank 0 then writes the names in each case's ``"folder"`` to ``OUT.listing.json`` (what the stop left there). Then,
+in the same launch, each case with ``"resume": true`` whose run ended with status 75 on both ranks and left
+exactly one checkpoint in ``FOLDER/ck`` (``"folder"``) is resumed on every rank through
+:func:`dqsim.cli.console_main` (``python -m dqsim``'s entry point) to ``FOLDER/resumed.h5``, its stderr to
+``OUT.rank<R>.resume.stderr`` and its exit status to ``OUT.rank<R>.resume.status`` (was a second launch, of
+tests/mpi_scripts/dqsim_runs.py); the resumes stop at the first that does not exit 0, as that launch did.
 """
 
 import importlib
@@ -21,8 +28,12 @@ import time
 from pathlib import Path
 
 from dqsim import comm
+from dqsim.cli import console_main
 from dqsim.cli import main as cli_main
 from dqsim.io import sharded, writer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from run_files import checkpoints  # noqa: E402
 
 RANK = comm.init().rank  # here, on every rank (a collective): a hook may act on one rank only
 
@@ -120,27 +131,67 @@ def hook_files(spec: str, piece: str, marks: str):
 HOOKS = {"call": hook_call, "waiting": hook_waiting_rank, "files": hook_files}
 
 
-def run_case(case: dict) -> int:
-    """The case's run with its hook, stderr to its file; its exit status (also written to its file)."""
-    out = case["out"]
-    undo = HOOKS[case["hook"]](*case["hook_args"])
+def with_stderr_to(path: str, work):
+    """``work()`` with this process's stderr (file descriptor 2) going to the file ``path``; its result."""
     sys.stderr.flush()
     saved_fd = os.dup(2)
     try:
-        with open(f"{out}.rank{RANK}.stderr", "w") as err:
+        with open(path, "w") as err:
             os.dup2(err.fileno(), 2)
             try:
-                status = cli_main.main(case["args"])
+                return work()
             finally:
                 sys.stderr.flush()
                 os.dup2(saved_fd, 2)
     finally:
         os.close(saved_fd)
+
+
+def run_case(case: dict) -> int:
+    """The case's run with its hook, stderr to its file; its exit status (also written to its file)."""
+    out = case["out"]
+    undo = HOOKS[case["hook"]](*case["hook_args"])
+    try:
+        status = with_stderr_to(f"{out}.rank{RANK}.stderr", lambda: cli_main.main(case["args"]))
+    finally:
         undo()
     Path(f"{out}.rank{RANK}.status").write_text(str(status))
     return status
 
 
+def to_resume(case: dict) -> str | None:
+    """The checkpoint of ``case`` to resume (rank 0's choice, sent to every rank after a barrier: every rank has
+    written its status), or None: not a case to resume, a status other than 75 on a rank, not one checkpoint."""
+    world = comm.init()
+    world.barrier()
+    chosen = None
+    if world.rank == 0 and case.get("resume"):
+        statuses = [Path(f"{case['out']}.rank{rank}.status") for rank in range(world.size)]
+        written = checkpoints(Path(case["folder"]) / "ck")
+        if all(path.exists() and path.read_text() == "75" for path in statuses) and len(written) == 1:
+            chosen = str(written[0])
+    return world.bcast(chosen)
+
+
+def resume_case(case: dict, checkpoint: str) -> int:
+    """``dqsim resume CHECKPOINT -o FOLDER/resumed.h5 --quiet``, stderr and exit status to the case's files."""
+    out = case["out"]
+    status = with_stderr_to(f"{out}.rank{RANK}.resume.stderr", lambda: console_main(
+        ["resume", checkpoint, "-o", str(Path(case["folder"]) / "resumed.h5"), "--quiet"]))
+    Path(f"{out}.rank{RANK}.resume.status").write_text(str(status))
+    return status
+
+
 if __name__ == "__main__":
-    for each in json.loads(Path(sys.argv[1]).read_text()):
+    cases = json.loads(Path(sys.argv[1]).read_text())
+    for each in cases:
         run_case(each)
+    comm.init().barrier()
+    if RANK == 0:  # what each stop left in its folder, before the resumes write there
+        for each in cases:
+            Path(f"{each['out']}.listing.json").write_text(json.dumps(sorted(p.name for p in
+                                                                              Path(each["folder"]).iterdir())))
+    for each in cases:
+        checkpoint = to_resume(each)
+        if checkpoint is not None and comm.init().allreduce_max(int(resume_case(each, checkpoint) != 0)):
+            break  # on every rank alike
