@@ -1737,11 +1737,11 @@ def written_by(path: str | os.PathLike) -> str | None:
     Lenient on purpose: a manifest of another dqsim version may be of another manifest format, which
     :func:`dqsim.io.manifest.read_manifest` refuses; its ``body.dqsim_version`` is all this needs.
     """
-    version = (_manifest_body(path) or {}).get("dqsim_version")
+    version = (manifest_body(path) or {}).get("dqsim_version")
     return version if isinstance(version, str) else None
 
 
-def _manifest_body(path: str | os.PathLike) -> dict | None:
+def manifest_body(path: str | os.PathLike) -> dict | None:
     """The ``body`` of checkpoint ``path``'s manifest as JSON, unchecked (``None``: none readable)."""
     try:
         body = json.loads(manifest_path(path).read_text())["body"]
@@ -1823,7 +1823,7 @@ def stored_checkpoints(directory: str | os.PathLike, prefix: str | None = None) 
         for stem, files in checkpoint_files_by_stem(folder, prefix).items():
             path = folder / (stem + ".h5")
             complete = manifest_path(path).is_file()
-            body = (_manifest_body(path) if complete else None) or {}
+            body = (manifest_body(path) if complete else None) or {}
 
             def text(key: str) -> str | None:
                 return body[key] if isinstance(body.get(key), str) else None
@@ -1892,7 +1892,7 @@ def _own_checkpoints(directory: Path, prefix: str, job_sha256: str, newest: str)
     for candidate in directory.glob(glob.escape(prefix) + ".ckpt*.h5"):
         if not own.match(candidate.name) or order(candidate.name) > order(newest):
             continue
-        body = _manifest_body(candidate)
+        body = manifest_body(candidate)
         if body is not None and body.get("job_sha256") == job_sha256 and \
                 body.get("dqsim_version") == dqsim.__version__:  # another version's: not this run's to rotate
             found.append(candidate)
