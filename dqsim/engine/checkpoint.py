@@ -220,12 +220,22 @@ class CheckpointRefused(DqsimError):
     """A checkpoint :func:`read_checkpoint` refused (raised on every rank, alike).
 
     ``str()`` is the one line (the reason, then the previous checkpoint to resume
-    if there is one); ``reason`` the reason alone; ``previous`` the newest older
-    complete checkpoint of the same job in the same folder, or ``None``.
+    if there is one; where there is none, with ``folder``, that the job must run
+    again: since 2026-12-07 (morning), before a damaged checkpoint alone in its
+    folder was refused without a word of what to do); ``reason`` the reason alone;
+    ``previous`` the newest older complete checkpoint of the same job in the same
+    folder, or ``None``; ``folder``: the refused checkpoint's folder, where the
+    checkpoint's files are there (not for a name that is no file or a folder).
     """
 
-    def __init__(self, reason: str, previous: Path | None):
-        hint = f"; the previous checkpoint of this job is {previous}: resume that one" if previous else ""
+    def __init__(self, reason: str, previous: Path | None, *, folder: Path | None = None):
+        if previous:
+            hint = f"; the previous checkpoint of this job is {previous}: resume that one"
+        elif folder is not None:
+            hint = (f"; {folder} holds no older checkpoint of this job to resume instead: run the job again "
+                    "(dqsim run with its job file)")
+        else:
+            hint = ""
         super().__init__(f"{reason}{hint}")
         self.reason = reason
         self.previous = previous
@@ -901,7 +911,7 @@ class Checkpointer:
                 _collectively(self.comm, load)
             except DqsimError as exc:
                 previous = self.comm.bcast(previous_checkpoint(resume.path) if self.comm.rank == 0 else None)
-                raise RestoreRefused(CheckpointRefused(str(exc), previous)) from None
+                raise RestoreRefused(CheckpointRefused(str(exc), previous, folder=Path(resume.path).parent)) from None
             layout = shared.get("register_layout")
             if (layout is not None and (resume.num_ranks == self.comm.size or replicated)
                     and len(layout) == state.num_qubits):
@@ -1938,7 +1948,14 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
     try:
         return _read_checked(path, comm)
     except DqsimError as exc:  # on every rank: name the newest older checkpoint of the job, if there is one
-        raise CheckpointRefused(str(exc), comm.bcast(previous_checkpoint(path) if comm.rank == 0 else None)) from None
+        previous, folder = comm.bcast((previous_checkpoint(path), _refused_folder(path)) if comm.rank == 0 else None)
+        raise CheckpointRefused(str(exc), previous, folder=folder) from None
+
+
+def _refused_folder(path: Path) -> Path | None:
+    """The folder of a refused checkpoint ``path`` whose run file or manifest is there (a damaged checkpoint, not a
+    name that is no checkpoint's file); ``None`` otherwise."""
+    return path.parent if path.is_file() or manifest_path(path).is_file() else None
 
 
 def _read_checked(path: Path, comm) -> tuple[dict, Resume]:
