@@ -14,8 +14,8 @@ tables. Then, seeded by ``--seed``:
   the first had already stopped the run, or -2 when it ends a process the first had interrupted while loading; on several ranks MPICH's mpiexec takes a second Ctrl-C as "force
   abort" and ends the ranks itself, so any status goes there); then resumed as for ``kill``.
 * ``double``: as ``kill``, and the resume is SIGKILLed too at a random moment, then the newest checkpoint resumed.
-* ``late``: SIGKILL in the last third of the run or just after (0.7-1.05 of the reference's wall time): the output's
-  write and the finished run's read of its state slab files before it removes its checkpoints.
+* ``late``: SIGKILL 0-0.5 s after the output's first file appears: during the output's write, the finished run's
+  read of its state slab files and the removal of its checkpoints.
 
 Since 2026-12-07 (morning) the scenarios also hold what the sessions of 2026-12-07 added (not in the default
 ``--scenarios`` of the first round, :data:`FIRST_ROUND`): ``netline`` (a 2,048-node line: sparse ``last_touched``
@@ -25,7 +25,8 @@ and ``bellslab`` (Werner pairs drawn in the Bell basis as they join the register
 ``--cuts N`` runs each scenario once keeping every checkpoint and resumes N of them picked at random (a state at a
 cut is reached for sure). ``--cross SHARE`` resumes that share of the trials (and of the damaged checkpoints) on the other rank count (1 <-> 2),
 compared with the uninterrupted run on the resume's rank count; ``--damage-scenarios`` picks whose checkpoints are
-damaged (slab kinds only where they have slab files), and the refusal's line must name the damaged checkpoint.
+damaged (slab kinds only where they have slab files), and the refusal's line must name the damaged checkpoint and
+what to do (resume the previous checkpoint it names, or run the job again).
 
 Every trial's output must have every table but ``timing`` bit-identical (the same bytes) to the reference's,
 stderr must hold no traceback, and no command may hang (``--timeout``).
@@ -318,10 +319,17 @@ def interrupt(rng: random.Random, proc: subprocess.Popen, how: str, folder: Path
                     return f"at temporary file #{len(seen)} ({names[0]})"
             time.sleep(0.001)
         return f"run ended before temporary file #{wanted} (seen {len(seen)})"
-    # "late": in the last third of the run or just after (the output's write, the finished run's slab check)
-    delay = rng.uniform(0.7 * wall_s, 1.05 * wall_s) if how == "late" else rng.uniform(0.0, wall_s)
-    if how == "late":
-        how = "kill"
+    if how == "late":  # once the output's first file appears: its write, the finished run's slab check
+        while proc.poll() is None and time.monotonic() - began < 3 * wall_s + 30:
+            written = sorted(p.name for p in folder.glob("interrupted*"))
+            if written:
+                after = rng.uniform(0.0, 0.5)
+                time.sleep(after)
+                signal_at(proc, "kill")
+                return f"{after:.2f} s after {written[0]} appeared"
+            time.sleep(0.001)
+        return "run ended before its output appeared"
+    delay = rng.uniform(0.0, wall_s)
     while proc.poll() is None and time.monotonic() - began < delay:
         time.sleep(0.005)
     if how == "int2":  # an impatient user: Ctrl-C, then another one while the run checkpoints
@@ -533,6 +541,8 @@ def damage_trials(rng: random.Random, ranks: int, work: Path, num: int, timeout_
             problems.append(f"status {outcome.status}, {len(lines)} lines: {outcome.stderr.strip()[-400:]!r}")
         if not problems and str(target.parent) not in lines[0] and target.name[:-3] not in lines[0]:
             problems.append(f"the line names no file of the checkpoint: {lines[0][:200]!r}")
+        if not problems and not any(words in lines[0] for words in ("resume that one", "run the job again")):
+            problems.append(f"the line says not what to do: {lines[0][-200:]!r}")
         shown = ranks if resume_ranks == ranks else f"{ranks}->{resume_ranks}"
         results.append({"scenario": name, "ranks": shown, "kind": f"damage:{kind}", "steps": detail + (
             f" -> {lines[-1][:110]!r}" if lines else ""), "problems": problems, "folder": str(folder)})
