@@ -14,8 +14,9 @@ tables. Then, seeded by ``--seed``:
   the first had already stopped the run, or -2 when it ends a process the first had interrupted while loading; on several ranks MPICH's mpiexec takes a second Ctrl-C as "force
   abort" and ends the ranks itself, so any status goes there); then resumed as for ``kill``.
 * ``double``: as ``kill``, and the resume is SIGKILLed too at a random moment, then the newest checkpoint resumed.
-* ``late``: SIGKILL 0-0.5 s after the output's first file appears: during the output's write, the finished run's
-  read of its state slab files and the removal of its checkpoints.
+* ``late``: SIGKILL 0-0.5 s after the output's first file appears once a checkpoint exists (the run's start writes
+  and removes a probe of the output's name): during the output's write, the finished run's read of its state slab
+  files and the removal of its checkpoints.
 
 Since 2026-12-07 (morning) the scenarios also hold what the sessions of 2026-12-07 added (not in the default
 ``--scenarios`` of the first round, :data:`FIRST_ROUND`): ``netline`` (a 2,048-node line: sparse ``last_touched``
@@ -23,10 +24,10 @@ and node-record tables), ``qkdchan`` (Cascade's messages queued on a 1 Mbit/s cl
 cuts), ``ldpc`` (blind LDPC cut mid-reconciliation), ``linkcut`` (a repeater chain with ``pumping_cutoff = "link"``)
 and ``bellslab`` (Werner pairs drawn in the Bell basis as they join the register, the final state in slab files).
 ``--cuts N`` runs each scenario once keeping every checkpoint and resumes N of them picked at random (a state at a
-cut is reached for sure). ``--cross SHARE`` resumes that share of the trials (and of the damaged checkpoints) on the other rank count (1 <-> 2),
-compared with the uninterrupted run on the resume's rank count; ``--damage-scenarios`` picks whose checkpoints are
-damaged (slab kinds only where they have slab files), and the refusal's line must name the damaged checkpoint and
-what to do (resume the previous checkpoint it names, or run the job again).
+cut is reached for sure). ``--cross SHARE`` resumes that share of the trials (and of the damaged checkpoints) on the
+other rank count (1 <-> 2), compared with the uninterrupted run on the resume's rank count; ``--damage-scenarios``
+picks whose checkpoints are damaged (slab kinds only where they have slab files), and the refusal's line must name
+the damaged checkpoint and what to do (resume the previous checkpoint it names, or run the job again).
 
 Every trial's output must have every table but ``timing`` bit-identical (the same bytes) to the reference's,
 stderr must hold no traceback, and no command may hang (``--timeout``).
@@ -321,7 +322,8 @@ def interrupt(rng: random.Random, proc: subprocess.Popen, how: str, folder: Path
         return f"run ended before temporary file #{wanted} (seen {len(seen)})"
     if how == "late":  # once the output's first file appears: its write, the finished run's slab check
         while proc.poll() is None and time.monotonic() - began < 3 * wall_s + 30:
-            written = sorted(p.name for p in folder.glob("interrupted*"))
+            # (after a checkpoint: the run's start writes and removes a probe file of the output's name)
+            written = sorted(p.name for p in folder.glob("interrupted*")) if checkpoints(ck) else []
             if written:
                 after = rng.uniform(0.0, 0.5)
                 time.sleep(after)
@@ -386,8 +388,12 @@ def trial(rng: random.Random, name: str, scenario: Scenario, ranks: int, how: st
         if first.status not in allowed and first.status is not None and not (how == "int2" and ranks > 1):
             problems.append(f"{how} gave status {first.status}: {first.stderr.strip()[-300:]!r}")
     said = (first.stderr.strip().splitlines() or [""])[-1][:70] if how in ("term", "int", "int2") else ""
+    whole = (folder / "interrupted.h5.manifest.json").exists()  # the output's manifest: written last
+    left = len(checkpoints(folder / "ck"))
     steps = [f"{how} {when}: status {first.status}{f' ({said!r})' if said else ''}, "
-             f"{len(checkpoints(folder / 'ck'))} checkpoints"]
+             f"{left} checkpoints{', output whole' if whole else ''}"]
+    if how == "late" and not whole and not left and "appeared" in when:
+        problems.append("killed in the output's write with no checkpoint left: the run's progress lost")
     output = folder / "interrupted.h5"
     if first.status != 0:
         if how == "double":
@@ -405,8 +411,9 @@ def trial(rng: random.Random, name: str, scenario: Scenario, ranks: int, how: st
     if not problems:
         problems += differences(reference if first.status != 0 else references[(name, ranks)], output)
     keep_or_remove(folder, problems, first.stderr)
-    return {"scenario": name, "ranks": ranks if resume_ranks == ranks else f"{ranks}->{resume_ranks}", "kind": how, "steps": "; ".join(steps),
-            "problems": problems, "folder": str(folder)}
+    shown = ranks if resume_ranks == ranks else f"{ranks}->{resume_ranks}"
+    return {"scenario": name, "ranks": shown, "kind": how, "steps": "; ".join(steps), "problems": problems,
+            "folder": str(folder)}
 
 
 def cut_trials(rng: random.Random, name: str, ranks: int, references: dict, work: Path, num: int, timeout_s: float,
