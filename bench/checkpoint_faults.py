@@ -14,6 +14,20 @@ tables. Then, seeded by ``--seed``:
   the first had already stopped the run, or -2 when it ends a process the first had interrupted while loading; on several ranks MPICH's mpiexec takes a second Ctrl-C as "force
   abort" and ends the ranks itself, so any status goes there); then resumed as for ``kill``.
 * ``double``: as ``kill``, and the resume is SIGKILLed too at a random moment, then the newest checkpoint resumed.
+* ``late``: SIGKILL 0-0.5 s after the output's first file appears once a checkpoint exists (the run's start writes
+  and removes a probe of the output's name): during the output's write, the finished run's read of its state slab
+  files and the removal of its checkpoints.
+
+Since 2026-12-07 (morning) the scenarios also hold what the sessions of 2026-12-07 added (not in the default
+``--scenarios`` of the first round, :data:`FIRST_ROUND`): ``netline`` (a 2,048-node line: sparse ``last_touched``
+and node-record tables), ``qkdchan`` (Cascade's messages queued on a 1 Mbit/s classical channel, in flight at the
+cuts), ``ldpc`` (blind LDPC cut mid-reconciliation), ``linkcut`` (a repeater chain with ``pumping_cutoff = "link"``)
+and ``bellslab`` (Werner pairs drawn in the Bell basis as they join the register, the final state in slab files).
+``--cuts N`` runs each scenario once keeping every checkpoint and resumes N of them picked at random (a state at a
+cut is reached for sure). ``--cross SHARE`` resumes that share of the trials (and of the damaged checkpoints) on the
+other rank count (1 <-> 2), compared with the uninterrupted run on the resume's rank count; ``--damage-scenarios``
+picks whose checkpoints are damaged (slab kinds only where they have slab files), and the refusal's line must name
+the damaged checkpoint and what to do (resume the previous checkpoint it names, or run the job again).
 
 Every trial's output must have every table but ``timing`` bit-identical (the same bytes) to the reference's,
 stderr must hold no traceback, and no command may hang (``--timeout``).
@@ -35,6 +49,8 @@ Usage (from the repository root)::
     PYTHONPATH=$PWD .venv/bin/python bench/checkpoint_faults.py                # 30 trials, 6 damaged, 1 full
     PYTHONPATH=$PWD .venv/bin/python bench/checkpoint_faults.py --seed 1 --ranks 1 2 \
         --trials kill=2,term=1,int=1,int2=1,double=1 --damage 12 --diskfull 3 --report bench/results/x.md
+    PYTHONPATH=$PWD .venv/bin/python bench/checkpoint_faults.py --scenarios netline qkdchan ldpc linkcut bellslab \
+        --trials kill=1,term=1,late=1 --cross 0.5 --damage 4 --damage-scenarios netline qkdchan ldpc linkcut bellslab
 
 Keep it short on a shared machine: each trial runs the job about twice (a trial takes 10-30 s on the loaded
 2-core VM). Exit status 1 when any trial failed; failed trials keep their folder (with ``stderr.txt``) under
@@ -67,11 +83,25 @@ MPIEXEC = str(Path(PYTHON).parent / "mpiexec")
 
 @dataclasses.dataclass(frozen=True)
 class Scenario:
-    """A small job with periodic checkpoints: the job file, its ``--set`` options and the checkpoint period."""
+    """A small job with periodic checkpoints: the job file (``jobs/...``, or ``text``, written to the work folder as
+    ``job``), its ``--set`` options and the checkpoint period."""
 
     job: str
     sets: tuple[str, ...]
     every_sim_s: float
+    text: str | None = None
+
+
+def _netline_job() -> str:
+    """A 2,048-node line: test_network_checkpoint's job (sparse ``last_touched`` and node-record tables) with half its
+    nodes and 30 shots, without its ``[checkpoint]`` (the harness sets it)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_network_checkpoint import JOB  # noqa: PLC0415 - the one text of that job
+
+    text = JOB.split("[checkpoint]")[0].replace("num_nodes = 4096", "num_nodes = 2048")
+    return text.replace("shots = 100", "shots = 30")
+
+
 
 
 SCENARIOS = {
@@ -86,7 +116,32 @@ SCENARIOS = {
     "trotter": Scenario("jobs/ising_trotter_4qpu.toml", ("evolution.num_points=3", "simulation.trajectories=1",
                                                          "simulation.shots=100"), 0.0005),
     "cloud": Scenario("jobs/cloud_queue.toml", (), 0.0001),
+    # added 2026-12-07 (morning): what the last two sessions added
+    "netline": Scenario("netline.toml", (), 2e-5, _netline_job()),
+    # Cascade's messages queue on a 1 Mbit/s classical channel: messages in flight at most cuts
+    "qkdchan": Scenario("jobs/bb84_decoy_50km.toml", ("qkd.pulses=200000", "qkd.block_pulses=100000",
+                                                      "qkd.batch_pulses=50000", "qkd.link.distance_km=20.0",
+                                                      'qkd.error_correction="cascade"',
+                                                      "qkd.classical_bit_rate_hz=1e6"), 0.003),
+    # blind LDPC (the default LDPC mode), cut mid-reconciliation
+    "ldpc": Scenario("jobs/bb84_decoy_50km.toml", ("qkd.pulses=500000", "qkd.batch_pulses=250000",
+                                                   "qkd.block_pulses=500000", 'qkd.error_correction="ldpc"',
+                                                   "run.seed=8", "qkd.classical_bit_rate_hz=1e6"), 0.0002),
+    "linkcut": Scenario("jobs/repeater_chain.toml", ("chain.num_links=[3]", "chain.total_distance_km=[60.0]",
+                                                     "chain.num_pairs=100", "chain.purification_rounds=1",
+                                                     'chain.purification="dejmps"', "chain.cutoff_s=0.002",
+                                                     "chain.max_restarts=1000", 'chain.pumping_cutoff="link"'),
+                        0.02),
+    # Werner pairs (drawn in the Bell basis as they join the register) and the final state in slab files (the
+    # finished run reads them against the manifest before it removes its checkpoints)
+    "bellslab": Scenario("jobs/dqc_ghz_4qpu.toml", ('circuit.generator="random"', "circuit.depth=6",
+                                                    "network.link.source_fidelity=0.9", "simulation.shots=40",
+                                                    "simulation.save_state=true", "simulation.max_gather_qubits=4"),
+                         0.0008),
 }
+
+#: The scenarios of the 2026-12-06 round (the default of ``--scenarios``).
+FIRST_ROUND = ("qkd", "repeater", "dqc", "trotter", "cloud")
 
 #: Tables whose values depend on the machine (wall times), left out of the comparison.
 UNCOMPARED = {"timing"}
@@ -110,15 +165,33 @@ def command(ranks: int, args: list[str]) -> list[str]:
     return [MPIEXEC, "-n", str(ranks), PYTHON, *RANK_COMMAND, *args]
 
 
+#: Where scenarios given by their text are written (the work folder, set by main).
+JOB_FOLDER = Path(tempfile.gettempdir())
+
+
+def job_path(scenario: Scenario) -> str:
+    """The job file of ``scenario``: in ``jobs/``, or its text written into :data:`JOB_FOLDER` (once)."""
+    if scenario.text is None:
+        return str(ROOT / scenario.job)
+    path = JOB_FOLDER / scenario.job
+    if not path.exists():
+        path.write_text(scenario.text)
+    return str(path)
+
+
 def job_args(scenario: Scenario, folder: Path, output: Path, *, checkpoints: bool = True,
              extra: tuple[str, ...] = ()) -> list[str]:
-    args = ["run", str(ROOT / scenario.job), "-o", str(output), "--quiet"]
+    args = ["run", job_path(scenario), "-o", str(output), "--quiet"]
     for option in scenario.sets + extra:
         args += ["--set", option]
     if checkpoints:
         args += ["--set", f"checkpoint.every_sim_s={scenario.every_sim_s}",
                  "--set", f'checkpoint.directory="{folder / "ck"}"', "--set", "checkpoint.keep=3"]
     return args
+
+
+#: A run whose checkpoints stay when it finishes (a finished run removes its checkpoints since 2026-12-06).
+KEPT = ["--set", "checkpoint.keep=100", "--set", "checkpoint.keep_when_done=true"]
 
 
 @dataclasses.dataclass
@@ -247,6 +320,17 @@ def interrupt(rng: random.Random, proc: subprocess.Popen, how: str, folder: Path
                     return f"at temporary file #{len(seen)} ({names[0]})"
             time.sleep(0.001)
         return f"run ended before temporary file #{wanted} (seen {len(seen)})"
+    if how == "late":  # once the output's first file appears: its write, the finished run's slab check
+        while proc.poll() is None and time.monotonic() - began < 3 * wall_s + 30:
+            # (after a checkpoint: the run's start writes and removes a probe file of the output's name)
+            written = sorted(p.name for p in folder.glob("interrupted*")) if checkpoints(ck) else []
+            if written:
+                after = rng.uniform(0.0, 0.5)
+                time.sleep(after)
+                signal_at(proc, "kill")
+                return f"{after:.2f} s after {written[0]} appeared"
+            time.sleep(0.001)
+        return "run ended before its output appeared"
     delay = rng.uniform(0.0, wall_s)
     while proc.poll() is None and time.monotonic() - began < delay:
         time.sleep(0.005)
@@ -265,6 +349,7 @@ def resume_or_rerun(scenario: Scenario, ranks: int, folder: Path, output: Path, 
     found = checkpoints(folder / "ck")
     if found:
         args, what = ["resume", str(found[-1]), "-o", str(output), "--quiet"], f"resume {found[-1].name[-40:]}"
+        what += f" on {ranks}"
     else:
         args, what = job_args(scenario, folder, output), "rerun (no checkpoint)"
     began = time.monotonic()
@@ -276,8 +361,12 @@ def resume_or_rerun(scenario: Scenario, ranks: int, folder: Path, output: Path, 
     return what, finish(proc, timeout_s, began)
 
 
-def trial(rng: random.Random, name: str, scenario: Scenario, ranks: int, how: str, reference: Path, wall_s: float,
-          work: Path, timeout_s: float) -> dict:
+def trial(rng: random.Random, name: str, scenario: Scenario, ranks: int, how: str, references: dict, wall_s: float,
+          work: Path, timeout_s: float, resume_ranks: int | None = None) -> dict:
+    """One interrupted run and its resume (on ``resume_ranks`` ranks, default ``ranks``), compared with the
+    uninterrupted run on the resume's rank count (``references``: output by (scenario, ranks))."""
+    resume_ranks = resume_ranks or ranks
+    reference = references[(name, resume_ranks)]
     folder = Path(tempfile.mkdtemp(prefix=f"{name}-{ranks}-{how}-", dir=work))
     began = time.monotonic()
     proc = start(ranks, job_args(scenario, folder, folder / "interrupted.h5"))
@@ -299,27 +388,61 @@ def trial(rng: random.Random, name: str, scenario: Scenario, ranks: int, how: st
         if first.status not in allowed and first.status is not None and not (how == "int2" and ranks > 1):
             problems.append(f"{how} gave status {first.status}: {first.stderr.strip()[-300:]!r}")
     said = (first.stderr.strip().splitlines() or [""])[-1][:70] if how in ("term", "int", "int2") else ""
+    whole = (folder / "interrupted.h5.manifest.json").exists()  # the output's manifest: written last
+    left = len(checkpoints(folder / "ck"))
     steps = [f"{how} {when}: status {first.status}{f' ({said!r})' if said else ''}, "
-             f"{len(checkpoints(folder / 'ck'))} checkpoints"]
+             f"{left} checkpoints{', output whole' if whole else ''}"]
+    if how == "late" and not whole and not left and "appeared" in when:
+        problems.append("killed in the output's write with no checkpoint left: the run's progress lost")
     output = folder / "interrupted.h5"
     if first.status != 0:
         if how == "double":
-            what, second = resume_or_rerun(scenario, ranks, folder, folder / "resumed.h5", timeout_s,
+            what, second = resume_or_rerun(scenario, resume_ranks, folder, folder / "resumed.h5", timeout_s,
                                            kill_after_s=rng.uniform(0.0, 1.3 * wall_s))
             steps.append(f"{what} killed: status {second.status}")
             if second.status is None or traceback_in(second.stderr):
                 problems.append(f"killed resume: status {second.status} {second.stderr.strip()[-300:]!r}")
         output = folder / "resumed.h5"
         output.unlink(missing_ok=True)
-        what, outcome = resume_or_rerun(scenario, ranks, folder, output, timeout_s)
+        what, outcome = resume_or_rerun(scenario, resume_ranks, folder, output, timeout_s)
         steps.append(f"{what}: status {outcome.status}")
         if outcome.status != 0:
             problems.append(f"{what}: status {outcome.status} {outcome.stderr.strip()[-400:]!r}")
     if not problems:
-        problems += differences(reference, output)
+        problems += differences(reference if first.status != 0 else references[(name, ranks)], output)
     keep_or_remove(folder, problems, first.stderr)
-    return {"scenario": name, "ranks": ranks, "kind": how, "steps": "; ".join(steps),
-            "problems": problems, "folder": str(folder)}
+    shown = ranks if resume_ranks == ranks else f"{ranks}->{resume_ranks}"
+    return {"scenario": name, "ranks": shown, "kind": how, "steps": "; ".join(steps), "problems": problems,
+            "folder": str(folder)}
+
+
+def cut_trials(rng: random.Random, name: str, ranks: int, references: dict, work: Path, num: int, timeout_s: float,
+               other_count) -> list[dict]:
+    """One run of scenario ``name`` on ``ranks`` ranks that keeps every checkpoint, then ``num`` of them picked at
+    random resumed (each on ``other_count(ranks)`` ranks), each to the reference's tables on that rank count: a
+    state at a periodic cut (a message queued on a classical channel, a reconciliation half done) is reached for
+    sure, where a signal at a random moment may miss it."""
+    scenario = SCENARIOS[name]
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-{ranks}-cuts-", dir=work))
+    made = run(ranks, job_args(scenario, folder, folder / "full.h5") + KEPT, timeout_s)
+    found = checkpoints(folder / "ck")
+    if made.status != 0 or not found:
+        return [{"scenario": name, "ranks": ranks, "kind": "cuts", "steps": "setup",
+                 "problems": [f"setup: status {made.status}, {len(found)} checkpoints {made.stderr[-300:]!r}"],
+                 "folder": str(folder)}]
+    rows = []
+    for index, picked in enumerate(sorted(rng.sample(found, min(num, len(found))))):
+        resume_ranks = other_count(ranks)
+        output = folder / f"resumed-{index}.h5"
+        outcome = run(resume_ranks, ["resume", str(picked), "-o", str(output), "--quiet"], timeout_s)
+        problems = [] if outcome.status == 0 else [f"status {outcome.status} {outcome.stderr.strip()[-400:]!r}"]
+        if not problems:
+            problems = differences(references[(name, resume_ranks)], output)
+        rows.append({"scenario": name, "ranks": ranks if resume_ranks == ranks else f"{ranks}->{resume_ranks}",
+                     "kind": "cut", "steps": f"resume {picked.name[-30:]} ({found.index(picked) + 1} of {len(found)})"
+                                         f": status {outcome.status}", "problems": problems, "folder": str(folder)})
+    keep_or_remove(folder, [p for row in rows for p in row["problems"]], made.stderr)
+    return rows
 
 
 def keep_or_remove(folder: Path, problems: list[str], stderr: str) -> None:
@@ -346,23 +469,27 @@ def copy_checkpoint(path: Path, folder: Path) -> Path:
     return folder / path.name
 
 
-def damage_trials(rng: random.Random, ranks: int, work: Path, num: int, timeout_s: float) -> list[dict]:
-    """``num`` damaged copies of checkpoints of the dqc job written on ``ranks`` ranks, each resumed once."""
-    scenario = SCENARIOS["dqc"]
-    base = work / f"damage-{ranks}"
-    made = run(ranks, job_args(scenario, base, base / "full.h5") + ["--set", "checkpoint.keep=20"], timeout_s)
-    other = work / f"damage-{ranks}-other"
-    run(ranks, job_args(scenario, other, other / "full.h5", extra=("run.seed=99",)) + ["--set", "checkpoint.keep=20"],
+def damage_trials(rng: random.Random, ranks: int, work: Path, num: int, timeout_s: float, name: str = "dqc",
+                  resume_ranks: int | None = None) -> list[dict]:
+    """``num`` damaged copies of checkpoints of scenario ``name``'s job written on ``ranks`` ranks, each resumed once
+    (on ``resume_ranks`` ranks, default ``ranks``); slab kinds only where its checkpoints have slab files."""
+    scenario = SCENARIOS[name]
+    resume_ranks = resume_ranks or ranks
+    base = work / f"damage-{name}-{ranks}"
+    made = run(ranks, job_args(scenario, base, base / "full.h5") + KEPT, timeout_s)
+    other = work / f"damage-{name}-{ranks}-other"
+    run(ranks, job_args(scenario, other, other / "full.h5", extra=("run.seed=99",)) + KEPT,
         timeout_s)
     found, foreign = checkpoints(base / "ck"), checkpoints(other / "ck")
     if made.status != 0 or len(found) < 2 or not foreign:
-        return [{"scenario": "dqc", "ranks": ranks, "kind": "damage", "steps": "setup",
+        return [{"scenario": name, "ranks": ranks, "kind": "damage", "steps": "setup",
                  "problems": [f"setup failed: {made.status} {made.stderr[-300:]!r}"], "folder": str(base)}]
-    kinds = ["truncate", "flip", "zero-page", "remove-slab", "swap-slabs", "other-job"]
+    has_slabs = any(".slab" in f.name for f in checkpoint_files(found[0]))
+    kinds = ["truncate", "flip", "zero-page", *(["remove-slab", "swap-slabs"] if has_slabs else []), "other-job"]
     results = []
     for index in range(num):
         kind = kinds[index % len(kinds)]
-        folder = work / f"damage-{ranks}-{index:02d}-{kind}"
+        folder = work / f"damage-{name}-{ranks}-{index:02d}-{kind}"
         source = found[rng.randrange(len(found) - 1)]
         target = copy_checkpoint(source, folder)
         files = checkpoint_files(target)
@@ -414,12 +541,17 @@ def damage_trials(rng: random.Random, ranks: int, work: Path, num: int, timeout_
             for f in checkpoint_files(copied):
                 f.rename(folder / f.name.replace(other_source.name[:-3], target.name[:-3]))
             detail = f"{other_source.name[-40:]} renamed"
-        outcome = run(ranks, ["resume", str(target), "-o", str(folder / "x.h5"), "--quiet"], timeout_s)
+        outcome = run(resume_ranks, ["resume", str(target), "-o", str(folder / "x.h5"), "--quiet"], timeout_s)
         lines = outcome.stderr.strip().splitlines()
         problems = []
         if outcome.status != 2 or len(lines) != 1 or traceback_in(outcome.stderr) or (folder / "x.h5").exists():
             problems.append(f"status {outcome.status}, {len(lines)} lines: {outcome.stderr.strip()[-400:]!r}")
-        results.append({"scenario": "dqc", "ranks": ranks, "kind": f"damage:{kind}", "steps": detail + (
+        if not problems and str(target.parent) not in lines[0] and target.name[:-3] not in lines[0]:
+            problems.append(f"the line names no file of the checkpoint: {lines[0][:200]!r}")
+        if not problems and not any(words in lines[0] for words in ("resume that one", "run the job again")):
+            problems.append(f"the line says not what to do: {lines[0][-200:]!r}")
+        shown = ranks if resume_ranks == ranks else f"{ranks}->{resume_ranks}"
+        results.append({"scenario": name, "ranks": shown, "kind": f"damage:{kind}", "steps": detail + (
             f" -> {lines[-1][:110]!r}" if lines else ""), "problems": problems, "folder": str(folder)})
         keep_or_remove(folder, problems, outcome.stderr)
     return results
@@ -457,7 +589,7 @@ def diskfull_trials(rng: random.Random, ranks: int, work: Path, num: int, names:
         scenario = SCENARIOS[name]
         probe = work / f"full-probe-{name}-{ranks}"
         if not probe.exists():
-            run(ranks, job_args(scenario, probe, probe / "out.h5") + ["--set", "checkpoint.keep=100"], timeout_s)
+            run(ranks, job_args(scenario, probe, probe / "out.h5") + KEPT, timeout_s)
         made = checkpoints(probe / "ck")
         sizes = sorted(f.stat().st_size for f in (probe / "ck").glob("*.h5"))
         if not sizes or not made:
@@ -511,8 +643,10 @@ def diskfull_trials(rng: random.Random, ranks: int, work: Path, num: int, names:
 
 
 def report(rows: list[dict], args, load: str, elapsed_s: float) -> str:
-    lines = [f"seed {args.seed}, ranks {args.ranks} (launch: {args.launch}), scenarios {', '.join(args.scenarios)}, trials {args.trials}, "
-             f"damage {args.damage}, diskfull {args.diskfull}; {elapsed_s:.0f} s; load before/after: {load}", "",
+    lines = [f"seed {args.seed}, ranks {args.ranks} (launch: {args.launch}), scenarios {', '.join(args.scenarios)}, "
+             f"trials {args.trials}, "
+             f"cuts {args.cuts}, damage {args.damage} ({', '.join(args.damage_scenarios)}), cross {args.cross}, "
+             f"diskfull {args.diskfull}; {elapsed_s:.0f} s; load before/after: {load}", "",
              "| scenario | ranks | kind | what happened | verdict |", "|---|---|---|---|---|"]
     for row in rows:
         verdict = "ok" if not row["problems"] else "FAIL: " + "; ".join(row["problems"]).replace("|", "/")
@@ -527,7 +661,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--scenarios", nargs="+", default=list(FIRST_ROUND), choices=list(SCENARIOS))
     parser.add_argument("--trials", default="kill=1,term=1,double=1",
                         help="trials per scenario and rank count, e.g. kill=2,term=1,int=1,int2=1,double=1")
     parser.add_argument("--damage", type=int, default=6, help="damaged checkpoints per rank count")
@@ -535,19 +669,26 @@ def main() -> int:
     parser.add_argument("--launch", choices=list(LAUNCH), default="mpi4py",
                         help="how mpiexec starts each rank: python -m mpi4py -m dqsim, or python -m dqsim")
     parser.add_argument("--timeout", type=float, default=180.0, help="a command running longer has hung, s")
+    parser.add_argument("--cross", type=float, default=0.0,
+                        help="share of the trials (and damaged checkpoints) resumed on the other rank count (1<->2)")
+    parser.add_argument("--cuts", type=int, default=0,
+                        help="per scenario and rank count: one run keeping every checkpoint, this many resumed")
+    parser.add_argument("--damage-scenarios", nargs="+", default=["dqc"], choices=list(SCENARIOS),
+                        help="the scenarios whose checkpoints are damaged")
     parser.add_argument("--work", default=None, help="folder for the runs (default: a new temporary one)")
     parser.add_argument("--report", default=None, help="append the markdown table to this file")
     args = parser.parse_args()
-    global RANK_COMMAND  # noqa: PLW0603 - a script's one setting
+    global RANK_COMMAND, JOB_FOLDER  # noqa: PLW0603 - a script's settings
     RANK_COMMAND = LAUNCH[args.launch]
     rng = random.Random(args.seed)
     work = Path(args.work or tempfile.mkdtemp(prefix="checkpoint_faults-"))
     work.mkdir(parents=True, exist_ok=True)
+    JOB_FOLDER = work
     load = os.getloadavg()
     began = time.monotonic()
     plan = [(kind, int(count)) for kind, count in (item.split("=") for item in args.trials.split(",") if item)]
-    rows, references = [], {}
-    for name in args.scenarios:
+    rows, references, walls = [], {}, {}
+    for name in args.scenarios if plan or args.diskfull or args.cuts else ():  # (damage alone needs no reference)
         for ranks in args.ranks:
             folder = work / f"reference-{name}-{ranks}"
             outcome = run(ranks, job_args(SCENARIOS[name], folder, folder / "full.h5", checkpoints=False),
@@ -556,18 +697,41 @@ def main() -> int:
                 rows.append({"scenario": name, "ranks": ranks, "kind": "reference", "steps": "",
                              "problems": [f"reference run: {outcome.status} {outcome.stderr[-300:]!r}"]})
                 continue
-            references[(name, ranks)] = folder / "full.h5"
+            references[(name, ranks)], walls[(name, ranks)] = folder / "full.h5", outcome.wall_s
+        if (name, 1) in references and (name, 2) in references:
+            same = differences(references[(name, 1)], references[(name, 2)])
+            print(f"{name}: references on 1 and 2 ranks {'differ: ' + ', '.join(same) if same else 'identical'}",
+                  flush=True)
+
+    def other_count(ranks: int, name: str, *, needs_reference: bool = True) -> int:
+        other = 3 - ranks if ranks in (1, 2) else ranks
+        usable = (name, other) in references or not needs_reference
+        return other if usable and rng.random() < args.cross else ranks
+
+    for name in args.scenarios:
+        for ranks in args.ranks:
+            if (name, ranks) not in references:
+                continue
             for kind, count in plan:
                 for _ in range(count):
-                    row = trial(rng, name, SCENARIOS[name], ranks, kind, folder / "full.h5", outcome.wall_s, work,
-                                args.timeout)
+                    row = trial(rng, name, SCENARIOS[name], ranks, kind, references, walls[(name, ranks)], work,
+                                args.timeout, resume_ranks=other_count(ranks, name))
+                    print(row, flush=True)
+                    rows.append(row)
+    for name in args.scenarios:
+        for ranks in args.ranks:
+            if args.cuts and (name, ranks) in references:
+                for row in cut_trials(rng, name, ranks, references, work, args.cuts, args.timeout,
+                                      lambda count: other_count(count, name)):
                     print(row, flush=True)
                     rows.append(row)
     for ranks in args.ranks:
         if args.damage:
-            for row in damage_trials(rng, ranks, work, args.damage, args.timeout):
-                print(row, flush=True)
-                rows.append(row)
+            for name in args.damage_scenarios:
+                for row in damage_trials(rng, ranks, work, args.damage, args.timeout, name,
+                                         resume_ranks=other_count(ranks, name, needs_reference=False)):
+                    print(row, flush=True)
+                    rows.append(row)
         if args.diskfull:
             names = [n for n in args.scenarios if (n, ranks) in references]
             for row in diskfull_trials(rng, ranks, work, args.diskfull, names, args.timeout, references):

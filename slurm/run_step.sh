@@ -268,7 +268,9 @@ dqsim_step() {
 # checkpoint). A requeued job with no checkpoint of its own may be one whose run had finished (and removed its
 # checkpoints) when SLURM requeued it (a preemption at its very end, a node lost after dqsim ended): its run
 # gets --skip-finished, so dqsim ends at once with status 0 and one line where the output already holds this
-# job's finished results, and runs it from the start otherwise. Sets STATUS.
+# job's finished results, and runs it from the start otherwise; and --stop-if-edited, so that a job whose input
+# file was edited in place since its unfinished run's checkpoints were written stops (status 2, one line naming
+# the file and the checkpoint: restore the file and requeue to resume) instead of losing that progress. Sets STATUS.
 run_or_resume() {
     local job_file=$1 restarts=${SLURM_RESTART_COUNT:-0} checkpoint i
     shift
@@ -303,7 +305,10 @@ run_or_resume() {
                  "running it from the start"
         fi
         local skip=()
-        if [ "$restarts" -gt 0 ]; then skip=(--skip-finished); fi   # its run may have finished: see above
+        # its run may have finished: see above; and where a file the job reads (its QASM circuit) was edited in
+        # place since its checkpoints were written (they are named by the file's SHA-256: none of this name), dqsim
+        # stops in one line (status 2, not requeued) rather than run the edited job from the start
+        if [ "$restarts" -gt 0 ]; then skip=(--skip-finished --stop-if-edited); fi
         dqsim_step run "$job_file" --set "checkpoint.directory=\"$CHECKPOINT_DIR\"" "$@" ${skip[@]+"${skip[@]}"}
     fi
 }

@@ -313,3 +313,39 @@ def _process_tree(pid: int) -> list[int]:
         except OSError:
             pass
     return found
+
+
+def test_repro_a_damaged_checkpoint_alone_in_its_folder_is_refused_saying_what_to_do(tmp_path):
+    """Found by the fault round of 2026-12-07 (morning; bench/results/checkpoint-faults-vm-20261207.md): a damaged
+    checkpoint with no older one of its job in its folder (a copy, or the first a run wrote) was refused naming the
+    file and the damage, but not what to do (with an older one the line names it: resume that one). Now the line
+    says the folder holds no older checkpoint and the job must run again; a name that is no checkpoint's file gets
+    no such words."""
+    ck = tmp_path / "ck"
+    run_here(["run", "jobs/dqc_ghz_4qpu.toml", "-o", tmp_path / "full.h5", "--quiet", "--set", "simulation.shots=20",
+              "--set", "checkpoint.every_sim_s=0.0002", "--set", f'checkpoint.directory="{ck}"',
+              "--set", "checkpoint.keep_when_done=true"])
+    newest = checkpoints(ck)[-1]
+    stem = newest.name[:-len(".h5")]
+    hint = f"; {tmp_path / 'alone'} holds no older checkpoint of this job to resume instead: run the job again"
+    for damage in ("flip", "truncate-manifest"):
+        alone = tmp_path / "alone"
+        alone.mkdir()
+        for file in ck.glob(stem + ".*"):
+            (alone / file.name).write_bytes(file.read_bytes())
+        victim = alone / (newest.name if damage == "flip" else stem + ".manifest.json")
+        data = bytearray(victim.read_bytes())
+        if damage == "flip":
+            data[len(data) // 2] ^= 4
+        else:
+            del data[len(data) // 3:]
+        victim.write_bytes(bytes(data))
+        refused = run_here(["resume", alone / newest.name, "-o", tmp_path / "x.h5", "--quiet"], check=False)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1, lines
+        assert lines[0].startswith(f"dqsim: error: {victim}") and hint in lines[0], lines
+        for file in alone.iterdir():
+            file.unlink()
+        alone.rmdir()
+    missing = run_here(["resume", tmp_path / "none" / newest.name, "--quiet"], check=False).stderr
+    assert "holds no older checkpoint" not in missing, missing

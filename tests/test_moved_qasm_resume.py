@@ -170,11 +170,41 @@ def test_repro_a_checkpoint_written_before_2026_12_07_resumes_in_a_moved_project
     assert str(refused.value) == (
         f"{newest}: {before / alt}, which its job reads, is missing, and neither {moved / 'ck'} nor a folder above it "
         f"holds {alt} with the SHA-256 the checkpoint recorded (written before 2026-12-07, the checkpoint names the "
-        f"file only by that absolute path): put the file back at {before / alt}, or move this checkpoint's folder "
-        f"into the project folder that now holds the job and {alt}, or run the job again")
+        f"file only by that absolute path): put the file back at {before / alt}, or name the folder that now holds "
+        f"the job and {alt} (dqsim resume {newest} --job-folder DIR), or run the job again")
     (moved / "alt.qasm").rename(moved / alt)
     resumed = moved / "resumed.h5"
     run_here(["resume", str(newest), "-o", str(resumed), "--quiet"])
     sha = hashlib.sha256((moved / alt).read_bytes()).hexdigest()
     assert body_of(resumed)["input_sha256"] == {str(moved / alt): sha}
     same_tables(io.open_run(moved / "out.h5"), io.open_run(resumed), ["counts", "shots"])
+
+
+def test_repro_a_checkpoint_written_before_2026_12_07_outside_the_moved_project_resumes_with_its_job_folder(
+        tmp_path, monkeypatch):
+    """Its checkpoint folder left behind (scratch) while the project moved: no folder near the checkpoint holds the
+    job's files, so the resume needed them at their old paths. ``dqsim resume --job-folder DIR`` names the folder that
+    now holds the job: its files are read there at their old places, checked against the SHA-256 recorded."""
+    before, scratch = tmp_path / "before", tmp_path / "scratch"
+    project_in(before)
+    with monkeypatch.context() as patch:
+        written_as_before_2026_12_07(patch)
+        run_here(["run", *args(before)[:-4], "--set", f'checkpoint.directory="{scratch}"', *args(before)[-2:],
+                  *SMALL])
+    newest = checkpoints(scratch)[-1]
+    moved = tmp_path / "elsewhere" / "project"
+    moved.parent.mkdir()
+    before.rename(moved)
+    refused = run_here(["resume", str(newest), "-o", str(tmp_path / "x.h5"), "--quiet"], check=False)
+    assert refused.returncode == 2 and "--job-folder DIR" in refused.stderr, refused.stderr
+    resumed = tmp_path / "resumed.h5"
+    run_here(["resume", str(newest), "--job-folder", str(moved), "-o", str(resumed), "--quiet"])
+    alt = "circuits/alt.qasm"
+    sha = hashlib.sha256((moved / alt).read_bytes()).hexdigest()
+    assert body_of(resumed)["input_sha256"] == {str(moved / alt): sha}
+    same_tables(io.open_run(moved / "out.h5"), io.open_run(resumed), ["counts", "shots"])
+    edit(moved / alt, 2.5)  # another circuit there: refused in one line naming it
+    wrong = run_here(["resume", str(newest), "--job-folder", str(moved), "-o", str(tmp_path / "y.h5"), "--quiet"],
+                     check=False)
+    lines = wrong.stderr.strip().splitlines()
+    assert wrong.returncode == 2 and len(lines) == 1 and f"{moved / alt}, which the job reads, changed" in lines[0]

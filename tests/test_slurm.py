@@ -606,7 +606,7 @@ def test_repro_a_requeued_job_whose_run_had_finished_is_not_run_again(tmp_path):
     assert (tmp_path / "out.h5.manifest.json").read_bytes() == listed and out.stat().st_mtime_ns == written
     echo = "checkpoint_prefix() { :; }; dqsim_step() { echo \"STEP $*\"; STATUS=0; }; "
     steps = [line for restarts in (0, 1) for line in requeue(restarts, echo).stdout.splitlines()]
-    assert [line.split("--quiet")[-1] for line in steps] == ["", " --skip-finished"], steps
+    assert [line.split("--quiet")[-1] for line in steps] == ["", " --skip-finished --stop-if-edited"], steps
     again = run_here(["run", *ghz, "--set", "run.seed=2", "--skip-finished", "--quiet"])
     assert "not running it again" not in again.stderr and (tmp_path / "out.h5.manifest.json").read_bytes() != listed
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from dqsim import io, jobs
-from dqsim.cli import check_time
+from dqsim.cli import check_time, edited
 from dqsim.cli.finished import checkpoint_names
 from dqsim.engine import checkpoint
 from dqsim.io.writer import TABLE_PIECE_ROWS
@@ -663,6 +663,9 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     names = checkpoint_names(job)
     prefix, former = names.prefix, names.former_prefix
     files = file_lines(job, prefix)
+    found = edited.edited_runs(job, job.checkpoint.directory, names)
+    if found:  # a file the job reads was edited in place since those were written
+        files.append(f"note: {edited.check_line(found, job.checkpoint.directory)}")
     body = to_toml(job.model_dump(mode="json"))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]

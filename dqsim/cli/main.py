@@ -40,7 +40,7 @@ from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointS
 from dqsim.errors import ConfigError, DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
                        print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
-from dqsim.cli import moved
+from dqsim.cli import edited, moved
 from dqsim.cli.finished import changed_input, checkpoint_names, damaged_slab, output_state, run_identity
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
@@ -141,7 +141,8 @@ def cmd_run(args) -> int:
         job = jobs.load_job(args.job, overrides)
         if args.skip_finished and _finished_already(job, comm):
             return 0
-        return _run(job, comm, quiet=args.quiet, session=_session(job, run_id=checkpoint.start_run_id(comm)))
+        return _run(job, comm, quiet=args.quiet, session=_session(job, run_id=checkpoint.start_run_id(comm)),
+                    stop_if_edited=args.stop_if_edited)
 
     return guarded(comm, work)
 
@@ -270,7 +271,7 @@ def _resume_one(args, comm, checkpoint_path) -> int:
             hashed as they were read, differ from the manifest's (nothing was written; the run ends there).
     """
     attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
-    job = _stored_job(attrs, args.output, checkpoint_path)
+    job = _stored_job(attrs, args.output, checkpoint_path, job_folder=args.job_folder)
     _check_engine_run(job, resume, checkpoint_path)
     network = getattr(job, "network", None)
     placement = getattr(network, "placement", None)
@@ -288,10 +289,11 @@ def _resume_one(args, comm, checkpoint_path) -> int:
         raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
 
 
-def _stored_job(attrs: dict, output: str | None, checkpoint_path):
+def _stored_job(attrs: dict, output: str | None, checkpoint_path, *, job_folder: str | None = None):
     """The job a checkpoint stores (its text and overrides; ``output``: ``dqsim resume -o``), its files read in the
-    job's folder as it is now (:func:`_job_folders`): the first folder where every file the job reads has the SHA-256
-    the checkpoint recorded, so the resume computes the same circuit.
+    job's folder as it is now (:func:`_job_folders`; ``job_folder``: ``dqsim resume --job-folder``, that folder
+    first): the first folder where every file the job reads has the SHA-256 the checkpoint recorded, so the resume
+    computes the same circuit.
 
     Raises:
         DqsimError: one line: a file the job reads changed since the checkpoint was written, or is missing (in the
@@ -299,7 +301,7 @@ def _stored_job(attrs: dict, output: str | None, checkpoint_path):
             file).
     """
     refusals = []
-    for folder in _job_folders(attrs, checkpoint_path):
+    for folder in _job_folders(attrs, checkpoint_path, job_folder):
         try:
             job = _stored_job_in(folder, attrs, output, checkpoint_path)
             changed = _changed_input(job, attrs)
@@ -311,8 +313,8 @@ def _stored_job(attrs: dict, output: str | None, checkpoint_path):
             return job
         refusals.append(f"{checkpoint_path}: {changed}, which the job reads, changed since the checkpoint was "
                         "written (SHA-256 differs); restore that file or run the job again")
-    missing = None if _written_since_moves(attrs) else moved.missing_input_line(attrs, checkpoint_path)
-    raise DqsimError(missing or refusals[0])  # in the job's folder as it is now, where that exists
+    missing = None if _written_since_moves(attrs) or job_folder else moved.missing_input_line(attrs, checkpoint_path)
+    raise DqsimError(missing or refusals[0])  # in the job's folder as it is now (--job-folder's), where that exists
 
 
 def _written_since_moves(attrs: dict) -> bool:
@@ -321,15 +323,20 @@ def _written_since_moves(attrs: dict) -> bool:
     return isinstance(attrs.get("job_base_dir_from_checkpoints"), str)
 
 
-def _job_folders(attrs: dict, checkpoint_path) -> list[str]:
-    """Where a checkpoint's job may read its files now, in order: the job's folder at the path relative to the
-    checkpoint's folder that the checkpoint records (``job_base_dir_from_checkpoints``, since 2026-12-07: a project
-    folder moved or copied with its checkpoints), where that folder exists, or for a checkpoint written before, the
-    folder near the checkpoint's that holds the files the job read inside its folder, at the same places and with
-    the SHA-256 recorded (:func:`dqsim.cli.moved.folder_holding_inputs`); then the job's folder as it was
-    (``job_base_dir``)."""
+def _job_folders(attrs: dict, checkpoint_path, job_folder: str | None = None) -> list[str]:
+    """Where a checkpoint's job may read its files now, in order: ``job_folder`` where given (``dqsim resume
+    --job-folder DIR``, since 2026-12-07 (morning): the folder that now holds the job file, for a checkpoint folder
+    that did not move with the project, written before 2026-12-07 or not); else the job's folder at the path relative
+    to the checkpoint's folder that the checkpoint records (``job_base_dir_from_checkpoints``, since 2026-12-07: a
+    project folder moved or copied with its checkpoints), where that folder exists, or for a checkpoint written
+    before, the folder near the checkpoint's that holds the files the job read inside its folder, at the same places
+    and with the SHA-256 recorded (:func:`dqsim.cli.moved.folder_holding_inputs`); then the job's folder as it was
+    (``job_base_dir``). Files the job read inside its old folder are read at the same places inside the folder
+    tried, and each is checked against the SHA-256 recorded (:func:`_stored_job`)."""
     recorded = moved.recorded_folder(attrs)
-    if _written_since_moves(attrs):
+    if job_folder is not None:
+        found = os.path.abspath(job_folder)
+    elif _written_since_moves(attrs):
         found = os.path.normpath(os.path.join(os.path.abspath(Path(checkpoint_path).parent),
                                               attrs["job_base_dir_from_checkpoints"]))
         found = found if os.path.isdir(found) else None
@@ -526,7 +533,30 @@ def _progress(comm, enabled: bool, *, resumed: bool = False):
     return bar, update
 
 
-def _run(job, comm, *, quiet: bool, session=None) -> int:
+def _edited_inputs(job, comm, *, stop: bool) -> None:
+    """Collective, at a new run's start: where its checkpoint folder holds checkpoints of this job written when a file
+    it reads had other contents (:func:`dqsim.cli.edited.edited_runs`), rank 0 says so in one line and the run starts
+    from the start; with ``stop`` (``--stop-if-edited``: a requeued SLURM job) an unfinished such run stops it
+    instead, on every rank.
+
+    Raises:
+        DqsimError: with ``stop``, one line naming the file, the newest checkpoint and what to do.
+    """
+    refusal = None
+    if comm.rank == 0:
+        directory = job.checkpoint.directory
+        found = edited.edited_runs(job, directory, checkpoint_names(job))
+        refusal = edited.refusal_line(found, directory) if found and stop else None
+        if found and refusal is None:
+            print(f"dqsim: note: {edited.note_line(found, directory)}", file=sys.stderr, flush=True)
+    refusal = comm.bcast(refusal)
+    if refusal is not None:
+        raise DqsimError(refusal)
+
+
+def _run(job, comm, *, quiet: bool, session=None, stop_if_edited: bool = False) -> int:
+    if session is not None and session.resume is None:
+        _edited_inputs(job, comm, stop=stop_if_edited)
     try:
         return _run_locked(job, comm, quiet=quiet, session=session)
     finally:

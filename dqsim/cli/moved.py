@@ -93,5 +93,5 @@ def missing_input_line(attrs: dict, checkpoint_path: str | os.PathLike) -> str |
     if relative is None:  # outside the job's folder: nothing to look for
         return f"{head} {before}: put the file back at {path}, or run the job again"
     return (f"{head}, and neither {Path(checkpoint_path).parent} nor a folder above it holds {relative} with the "
-            f"SHA-256 the checkpoint recorded {before}: put the file back at {path}, or move this checkpoint's folder "
-            f"into the project folder that now holds the job and {relative}, or run the job again")
+            f"SHA-256 the checkpoint recorded {before}: put the file back at {path}, or name the folder that now "
+            f"holds the job and {relative} (dqsim resume {checkpoint_path} --job-folder DIR), or run the job again")

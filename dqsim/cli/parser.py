@@ -49,10 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--skip-finished", action="store_true",
                      help="do not run the job when its output already holds its finished results (whole as its "
                           "manifest lists it, of this job's configuration): one line, exit 0 (as a SLURM requeue)")
+    run.add_argument("--stop-if-edited", action="store_true",
+                     help="stop (exit 2, one line) instead of starting from the start where the checkpoint folder "
+                          "holds an unfinished run of this job written when a file it reads (a QASM circuit) had "
+                          "other contents: a requeued SLURM job (slurm/run_step.sh passes it on a restart)")
     resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
     resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
     resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
     resume.add_argument("--quiet", "-q", action="store_true", help="no progress (bar or lines) and no summary")
+    resume.add_argument("--job-folder", metavar="DIR",
+                        help="the folder that now holds the job file (a project moved without its checkpoint "
+                             "folder): the files the job reads are read there, at their places in the job's old "
+                             "folder, checked against the SHA-256 the checkpoint recorded")
     resume.add_argument("--fall-back", action="store_true",
                         help="if the checkpoint is refused (damaged, truncated, incomplete), resume the newest older "
                              "checkpoint of the job in its folder that is not (as the SLURM scripts do)")

@@ -220,12 +220,22 @@ class CheckpointRefused(DqsimError):
     """A checkpoint :func:`read_checkpoint` refused (raised on every rank, alike).
 
     ``str()`` is the one line (the reason, then the previous checkpoint to resume
-    if there is one); ``reason`` the reason alone; ``previous`` the newest older
-    complete checkpoint of the same job in the same folder, or ``None``.
+    if there is one; where there is none, with ``folder``, that the job must run
+    again: since 2026-12-07 (morning), before a damaged checkpoint alone in its
+    folder was refused without a word of what to do); ``reason`` the reason alone;
+    ``previous`` the newest older complete checkpoint of the same job in the same
+    folder, or ``None``; ``folder``: the refused checkpoint's folder, where the
+    checkpoint's files are there (not for a name that is no file or a folder).
     """
 
-    def __init__(self, reason: str, previous: Path | None):
-        hint = f"; the previous checkpoint of this job is {previous}: resume that one" if previous else ""
+    def __init__(self, reason: str, previous: Path | None, *, folder: Path | None = None):
+        if previous:
+            hint = f"; the previous checkpoint of this job is {previous}: resume that one"
+        elif folder is not None:
+            hint = (f"; {folder} holds no older checkpoint of this job to resume instead: run the job again "
+                    "(dqsim run with its job file)")
+        else:
+            hint = ""
         super().__init__(f"{reason}{hint}")
         self.reason = reason
         self.previous = previous
@@ -901,7 +911,7 @@ class Checkpointer:
                 _collectively(self.comm, load)
             except DqsimError as exc:
                 previous = self.comm.bcast(previous_checkpoint(resume.path) if self.comm.rank == 0 else None)
-                raise RestoreRefused(CheckpointRefused(str(exc), previous)) from None
+                raise RestoreRefused(CheckpointRefused(str(exc), previous, folder=Path(resume.path).parent)) from None
             layout = shared.get("register_layout")
             if (layout is not None and (resume.num_ranks == self.comm.size or replicated)
                     and len(layout) == state.num_qubits):
@@ -1737,11 +1747,11 @@ def written_by(path: str | os.PathLike) -> str | None:
     Lenient on purpose: a manifest of another dqsim version may be of another manifest format, which
     :func:`dqsim.io.manifest.read_manifest` refuses; its ``body.dqsim_version`` is all this needs.
     """
-    version = (_manifest_body(path) or {}).get("dqsim_version")
+    version = (manifest_body(path) or {}).get("dqsim_version")
     return version if isinstance(version, str) else None
 
 
-def _manifest_body(path: str | os.PathLike) -> dict | None:
+def manifest_body(path: str | os.PathLike) -> dict | None:
     """The ``body`` of checkpoint ``path``'s manifest as JSON, unchecked (``None``: none readable)."""
     try:
         body = json.loads(manifest_path(path).read_text())["body"]
@@ -1823,7 +1833,7 @@ def stored_checkpoints(directory: str | os.PathLike, prefix: str | None = None) 
         for stem, files in checkpoint_files_by_stem(folder, prefix).items():
             path = folder / (stem + ".h5")
             complete = manifest_path(path).is_file()
-            body = (_manifest_body(path) if complete else None) or {}
+            body = (manifest_body(path) if complete else None) or {}
 
             def text(key: str) -> str | None:
                 return body[key] if isinstance(body.get(key), str) else None
@@ -1892,7 +1902,7 @@ def _own_checkpoints(directory: Path, prefix: str, job_sha256: str, newest: str)
     for candidate in directory.glob(glob.escape(prefix) + ".ckpt*.h5"):
         if not own.match(candidate.name) or order(candidate.name) > order(newest):
             continue
-        body = _manifest_body(candidate)
+        body = manifest_body(candidate)
         if body is not None and body.get("job_sha256") == job_sha256 and \
                 body.get("dqsim_version") == dqsim.__version__:  # another version's: not this run's to rotate
             found.append(candidate)
@@ -1938,7 +1948,14 @@ def read_checkpoint(path, comm) -> tuple[dict, Resume]:
     try:
         return _read_checked(path, comm)
     except DqsimError as exc:  # on every rank: name the newest older checkpoint of the job, if there is one
-        raise CheckpointRefused(str(exc), comm.bcast(previous_checkpoint(path) if comm.rank == 0 else None)) from None
+        previous, folder = comm.bcast((previous_checkpoint(path), _refused_folder(path)) if comm.rank == 0 else None)
+        raise CheckpointRefused(str(exc), previous, folder=folder) from None
+
+
+def _refused_folder(path: Path) -> Path | None:
+    """The folder of a refused checkpoint ``path`` whose run file or manifest is there (a damaged checkpoint, not a
+    name that is no checkpoint's file); ``None`` otherwise."""
+    return path.parent if path.is_file() or manifest_path(path).is_file() else None
 
 
 def _read_checked(path: Path, comm) -> tuple[dict, Resume]:

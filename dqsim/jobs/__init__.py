@@ -22,9 +22,9 @@ from dqsim.jobs.base import JobConfig
 from dqsim.jobs.circuit import CircuitJob, check_observables
 from dqsim.jobs.cloud import CloudJob
 from dqsim.jobs.dqc import DqcJob
-from dqsim.jobs.loading import (apply_overrides, config_sha256, config_sha256_by_path, file_sha256, input_file_hashes,
-                                 load_job, load_job_text, override_value, overrides_from_job, overrides_relative_to,
-                                 relative_inside)
+from dqsim.jobs.loading import (apply_overrides, config_sha256, config_sha256_by_path, config_sha256_with,
+                                 file_sha256, input_file_hashes, load_job, load_job_text, override_value,
+                                 overrides_from_job, overrides_relative_to, relative_inside)
 from dqsim.jobs.qkd import QkdJob
 from dqsim.jobs.registry import JOB_MODELS, Job
 from dqsim.jobs.repeater import RepeaterJob
@@ -32,7 +32,8 @@ from dqsim.jobs.trotter import TrotterJob
 
 __all__ = [
     "load_job", "load_job_text", "apply_overrides", "override_value", "input_file_hashes", "config_sha256",
-    "config_sha256_by_path", "file_sha256", "overrides_from_job", "overrides_relative_to", "relative_inside",
+    "config_sha256_by_path", "config_sha256_with", "file_sha256", "overrides_from_job", "overrides_relative_to",
+    "relative_inside",
     "check_observables",
     "JOB_MODELS", "Job", "JobConfig",
     "CircuitJob", "DqcJob", "QkdJob", "TrotterJob", "CloudJob", "RepeaterJob",

@@ -562,6 +562,17 @@ def config_sha256_by_path(job: Job) -> str:
     return _configuration_sha256(job, lambda path: path)
 
 
+def config_sha256_with(job: Job, file_hashes: dict[str, str]) -> str:
+    """:func:`config_sha256` of ``job`` had each file it reads the SHA-256 ``file_hashes`` gives (by its absolute
+    path, as :func:`input_file_hashes` keys them): what the job's hash was when its files had those contents, which
+    tells checkpoints of this job written before a file was edited in place (:mod:`dqsim.cli.edited`).
+
+    Raises:
+        KeyError: a file the job reads that ``file_hashes`` lacks.
+    """
+    return _configuration_sha256(job, lambda path: {"sha256": file_hashes[path]})
+
+
 def _configuration_sha256(job: Job, input_file) -> str:
     """SHA-256 of ``job``'s configuration (see :func:`config_sha256`), each value of :data:`INPUT_FILE_KEYS` (an
     absolute path) replaced by ``input_file(path)``."""
