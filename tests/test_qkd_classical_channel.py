@@ -99,12 +99,22 @@ def report_bits_formula(pulses: int, clicks: int, settings: int = 2) -> int:
     return min(clicks * per_click + places_formula(pulses, clicks), pulses * math.ceil(math.log2(settings + 1)))
 
 
-def test_repro_two_blocks_whose_messages_collide_follow_the_closed_form(monkeypatch, tmp_path):
-    """Two blocks of one batch of 1e5 pulses each (T = 0.1 ms) at 20 km and 0.5 Gbit/s: a report takes longer than
-    a block (about 6.5e4 bits, 0.13 ms: the enumerative code, since 2026-12-07 (morning); 1.1e5 as a bitmap before,
-    at 1 Gbit/s), so block 1's report waits behind block 0's; the key messages and acknowledgements given by hand
-    collide as well. Every time of the blocks table follows the FIFO closed form (before 2026-12-07, evening: the
-    reports, sifting and estimation took one fibre delay each)."""
+def _tables_follow_the_closed_form(run, chains, block_ps: int) -> list:
+    """Assert that the two one-batch blocks of ``run`` (each emitted in ``block_ps``) have the times of the FIFO
+    closed form of their ``chains`` (:func:`fifo_times`: report, sifting, estimation, key message,
+    acknowledgement); returns those arrival times."""
+    blocks, times = run.table("blocks"), fifo_times(chains, D_PS)
+    assert blocks["time_sifting_ps"].tolist() == [times[k][0] - (k + 1) * block_ps for k in range(2)]
+    assert blocks["time_estimation_ps"].tolist() == [times[k][2] - times[k][0] for k in range(2)]
+    assert blocks["time_key_ps"].tolist() == [times[k][4] - times[k][2] for k in range(2)]
+    assert blocks["key_ready_ps"].tolist() == [times[k][4] for k in range(2)]
+    assert run.table("links")["simulated_time_ps"][0] == max(times[0][4], times[1][4])
+    return times
+
+
+def _given_key_messages(monkeypatch) -> dict:
+    """Two blocks' key messages and acknowledgements given by hand (:data:`K_PS`, :data:`A_PS`); returns the dict
+    the run fills with each block's :class:`~dqsim.protocols.qkd.authentication.BlockMessages`."""
     given = iter([(K_PS[k], 0, 0, 0, A_PS[k]) for k in range(2)])
     monkeypatch.setattr(nodes, "ec_message_delays_ps", lambda done, q, tags=authentication.NO_TAGS: next(given))
     seen = {}
@@ -115,6 +125,16 @@ def test_repro_two_blocks_whose_messages_collide_follow_the_closed_form(monkeypa
         return seen[block]
 
     monkeypatch.setattr(authentication, "run_block_messages", recorded)
+    return seen
+
+
+def test_repro_two_blocks_whose_messages_collide_follow_the_closed_form(monkeypatch, tmp_path):
+    """Two blocks of one batch of 1e5 pulses each (T = 0.1 ms) at 20 km and 0.5 Gbit/s: a report takes longer than
+    a block (about 6.5e4 bits, 0.13 ms: the enumerative code, since 2026-12-07 (morning); 1.1e5 as a bitmap before,
+    at 1 Gbit/s), so block 1's report waits behind block 0's; the key messages and acknowledgements given by hand
+    collide as well. Every time of the blocks table follows the FIFO closed form (before 2026-12-07, evening: the
+    reports, sifting and estimation took one fibre delay each)."""
+    seen = _given_key_messages(monkeypatch)
     run_here(["run", *SMALL, "--set", "qkd.batch_pulses=100000", "--set", 'qkd.error_correction="model"',
               "--set", "qkd.classical_bit_rate_hz=5e8", "-o", str(tmp_path / "x.h5"), "--quiet"])
     run = open_run(tmp_path / "x.h5")
@@ -124,12 +144,7 @@ def test_repro_two_blocks_whose_messages_collide_follow_the_closed_form(monkeypa
     chains = [((k + 1) * T_PS + D_PS, [("ba", report_bits_formula(100_000, clicks[k]) * ps),
                                        ("ab", seen[k].sifting_bits * ps), ("ba", seen[k].estimation_bits * ps),
                                        ("ab", K_PS[k]), ("ba", A_PS[k])]) for k in range(2)]
-    times = fifo_times(chains, D_PS)
-    assert blocks["time_sifting_ps"].tolist() == [times[k][0] - (k + 1) * T_PS for k in range(2)]
-    assert blocks["time_estimation_ps"].tolist() == [times[k][2] - times[k][0] for k in range(2)]
-    assert blocks["time_key_ps"].tolist() == [times[k][4] - times[k][2] for k in range(2)]
-    assert blocks["key_ready_ps"].tolist() == [times[k][4] for k in range(2)]
-    assert run.table("links")["simulated_time_ps"][0] == max(times[0][4], times[1][4])
+    times = _tables_follow_the_closed_form(run, chains, T_PS)
     alone = chains[1][0] + sum(t for _d, t in chains[1][1]) + 5 * D_PS  # block 1 on a free channel
     assert times[1][4] > alone and times[1][0] > chains[1][0] + chains[1][1][0][1] + D_PS  # its report waited
     assert times[0][4] - (T_PS + 6 * D_PS + K_PS[0] + A_PS[0]) > 100_000_000  # the report and sifting, timed
@@ -158,16 +173,7 @@ def test_entangled_reports_take_their_own_bits_and_follow_the_closed_form(monkey
     setting of each coincidence. Every time of the blocks table follows the FIFO closed form. Until 2026-12-07
     (morning) the report took no bits of its own (Alice's process drew both sides, Bob's did not know his clicks)
     and the sifting answer its settings only."""
-    given = iter([(K_PS[k], 0, 0, 0, A_PS[k]) for k in range(2)])
-    monkeypatch.setattr(nodes, "ec_message_delays_ps", lambda done, q, tags=authentication.NO_TAGS: next(given))
-    seen = {}
-    messages_of = authentication.run_block_messages
-
-    def recorded(q, block, counts, result):
-        seen[block] = messages_of(q, block, counts, result)
-        return seen[block]
-
-    monkeypatch.setattr(authentication, "run_block_messages", recorded)
+    seen = _given_key_messages(monkeypatch)
     sets = ["qkd.pulses=200000", "qkd.block_pulses=100000", "qkd.batch_pulses=100000", "qkd.link.distance_km=20.0",
             "qkd.source.position=0.5", 'qkd.error_correction="model"', "qkd.classical_bit_rate_hz=1e9"]
     run_here(["run", f"jobs/{name}", *[x for v in sets for x in ("--set", v)], "-o", str(tmp_path / "x.h5"),
@@ -187,12 +193,7 @@ def test_entangled_reports_take_their_own_bits_and_follow_the_closed_form(monkey
     chains = [((k + 1) * pairs_ps + flight, [("ba", reports[k]), ("ab", seen[k].sifting_bits * ps),
                                              ("ba", seen[k].estimation_bits * ps), ("ab", K_PS[k]), ("ba", A_PS[k])])
               for k in range(2)]
-    times = fifo_times(chains, D_PS)
-    assert blocks["time_sifting_ps"].tolist() == [times[k][0] - (k + 1) * pairs_ps for k in range(2)]
-    assert blocks["time_estimation_ps"].tolist() == [times[k][2] - times[k][0] for k in range(2)]
-    assert blocks["time_key_ps"].tolist() == [times[k][4] - times[k][2] for k in range(2)]
-    assert blocks["key_ready_ps"].tolist() == [times[k][4] for k in range(2)]
-    assert run.table("links")["simulated_time_ps"][0] == max(times[0][4], times[1][4])
+    times = _tables_follow_the_closed_form(run, chains, pairs_ps)
     assert times[1][0] > chains[1][0] + reports[1] + D_PS  # block 1's report waited behind block 0's
 
 
@@ -275,36 +276,57 @@ CHAIN = ["jobs/qkd_trusted_chain.toml", "--set", "qkd.network.num_nodes=4", "--s
 RANK_TABLES = ["blocks", "links", "end_to_end", "relay_links", "timeline"]
 
 
+def _one_rank_with_checkpoints(tmp_path, job: list, every_s: float):
+    """``job`` run on one rank with a checkpoint every ``every_s`` of simulated time: its run file and the
+    checkpoints kept (100 at most), oldest first."""
+    from run_files import checkpoints
+
+    folder = tmp_path / "ck"
+    run_here(["run", *job, "--set", f"checkpoint.every_sim_s={every_s}", "--set", "checkpoint.keep=100",
+              "--set", f'checkpoint.directory="{folder}"', "-o", str(tmp_path / "one.h5"), "--quiet"])
+    return open_run(tmp_path / "one.h5"), checkpoints(folder)
+
+
+def _process_phases(paths, wanted=lambda process: True) -> dict:
+    """The first checkpoint (of ``paths``) in which a live process of node 0 that ``wanted`` accepts is in each
+    phase: ``{phase: path}``."""
+    from run_files import node_record_bytes
+
+    phases = {}
+    for path in paths:
+        record = pickle.loads(node_record_bytes(path, 0))
+        for handle in record["processes"][1:]:
+            if handle.process is not None and not handle.done and wanted(handle.process):
+                phases.setdefault(handle.process.phase, path)
+    return phases
+
+
+def _same_on_4_and_2_ranks_and_resumed(tmp_path, job: list, one, on_four, on_two) -> None:
+    """``job``'s tables on 4 ranks, on 4 ranks resumed from checkpoint ``on_four``, on 2 and on 2 resumed from
+    ``on_two`` are ``one``'s (the 1-rank run's), bit for bit."""
+    from run_files import same_tables
+
+    for ranks, name, path in ((4, "four", on_four), (2, "two", on_two)):
+        run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", "run", *job, "-o", str(tmp_path / f"{name}.h5"),
+                        "--quiet", "--then", "resume", str(path), "-o", str(tmp_path / f"{name}-resumed.h5"),
+                        "--quiet"], cwd=ROOT, timeout_s=300)
+    for name in ("four", "four-resumed", "two", "two-resumed"):
+        same_tables(one, open_run(tmp_path / f"{name}.h5"), RANK_TABLES)
+
+
 def test_every_message_on_the_channel_gives_the_same_tables_on_1_2_4_ranks_and_after_a_resume(tmp_path):
     """A 3-link trusted chain, Cascade at 1e7 bit/s with a tag on every message (reports, sifting, estimation
     and the relay's announcements queue, on every link): the tables of 2 and 4 ranks, and of 4 and 2 ranks
     resumed from a 1-rank checkpoint taken while a block of link 0 is between its sifting answer and its key
     message (its result worked out, its estimation message on the channel) and one taken in Cascade's rounds,
     are those of 1 rank, bit for bit."""
-    from run_files import checkpoints, node_record_bytes, same_tables
-
-    folder = tmp_path / "ck"
-    run_here(["run", *CHAIN, "--set", "checkpoint.every_sim_s=0.001", "--set", "checkpoint.keep=100",
-              "--set", f'checkpoint.directory="{folder}"', "-o", str(tmp_path / "one.h5"), "--quiet"])
-    one = open_run(tmp_path / "one.h5")
-    phases = {}
-    for path in checkpoints(folder):
-        record = pickle.loads(node_record_bytes(path, 0))
-        for handle in record["processes"][1:]:
-            if handle.process is not None and not handle.done:
-                phases.setdefault(handle.process.phase, path)
+    one, paths = _one_rank_with_checkpoints(tmp_path, CHAIN, 0.001)
+    phases = _process_phases(paths)
     assert "estimate" in phases and "cascade" in phases, sorted(phases)
     blocks = one.table("blocks")
     crossings = [2 * propagation_delay_ps(float(km), 1.468) for km in blocks["distance_km"]]
     assert (blocks["time_estimation_ps"] > crossings).all()  # the sifting and estimation bits (2d before)
-    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", "run", *CHAIN, "-o", str(tmp_path / "four.h5"), "--quiet",
-                "--then", "resume", str(phases["estimate"]), "-o", str(tmp_path / "four-resumed.h5"), "--quiet"],
-            cwd=ROOT, timeout_s=300)
-    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "run", *CHAIN, "-o", str(tmp_path / "two.h5"), "--quiet",
-                "--then", "resume", str(phases["cascade"]), "-o", str(tmp_path / "two-resumed.h5"), "--quiet"],
-            cwd=ROOT, timeout_s=300)
-    for name in ("four", "four-resumed", "two", "two-resumed"):
-        same_tables(one, open_run(tmp_path / f"{name}.h5"), RANK_TABLES)
+    _same_on_4_and_2_ranks_and_resumed(tmp_path, CHAIN, one, phases["estimate"], phases["cascade"])
 
 
 def test_the_tags_on_the_channel_are_the_tags_whose_key_is_counted():
@@ -401,31 +423,8 @@ def test_entangled_reports_with_their_bits_give_the_same_tables_on_1_2_4_ranks_a
     1-rank checkpoint taken while a block of link 0 waits for reports in flight (their key bits in them) and one
     taken in Cascade's rounds, are those of 1 rank, bit for bit (the pairs' draws keyed by Alice's node as
     before, whichever process draws them)."""
-    from run_files import checkpoints, node_record_bytes, same_tables
-
-    folder = tmp_path / "ck"
-    run_here(["run", *E91_CHAIN, "--set", "checkpoint.every_sim_s=0.0002", "--set", "checkpoint.keep=100",
-              "--set", f'checkpoint.directory="{folder}"', "-o", str(tmp_path / "one.h5"), "--quiet"])
-    one = open_run(tmp_path / "one.h5")
-    phases = {}
-    for path in checkpoints(folder):
-        record = pickle.loads(node_record_bytes(path, 0))
-        for handle in record["processes"][1:]:
-            process = handle.process
-            if process is not None and not handle.done and getattr(process, "awaiting", None):
-                phases.setdefault(process.phase, path)  # "emit": the source's, "reports": a block's
-    assert "reports" in phases and "cascade" not in phases, sorted(phases)
-    for path in checkpoints(folder):
-        record = pickle.loads(node_record_bytes(path, 0))
-        if any(h.process is not None and not h.done and h.process.phase == "cascade" for h in record["processes"][1:]):
-            phases["cascade"] = path
-            break
-    assert "cascade" in phases, sorted(phases)
-    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", "run", *E91_CHAIN, "-o", str(tmp_path / "four.h5"), "--quiet",
-                "--then", "resume", str(phases["reports"]), "-o", str(tmp_path / "four-resumed.h5"), "--quiet"],
-            cwd=ROOT, timeout_s=300)
-    run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "run", *E91_CHAIN, "-o", str(tmp_path / "two.h5"), "--quiet",
-                "--then", "resume", str(phases["cascade"]), "-o", str(tmp_path / "two-resumed.h5"), "--quiet"],
-            cwd=ROOT, timeout_s=300)
-    for name in ("four", "four-resumed", "two", "two-resumed"):
-        same_tables(one, open_run(tmp_path / f"{name}.h5"), RANK_TABLES)
+    one, paths = _one_rank_with_checkpoints(tmp_path, E91_CHAIN, 0.0002)
+    waiting = _process_phases(paths, lambda process: getattr(process, "awaiting", None))  # reports in flight
+    phases = _process_phases(paths)
+    assert "reports" in waiting and "cascade" in phases, (sorted(waiting), sorted(phases))
+    _same_on_4_and_2_ranks_and_resumed(tmp_path, E91_CHAIN, one, waiting["reports"], phases["cascade"])

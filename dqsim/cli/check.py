@@ -10,7 +10,9 @@ shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
 BB84 ``qkd`` job the memory of the detection reports a key block holds until
 it ends and the key bits of the blocks that hold theirs at once (per link, also the size of a checkpoint
-taken inside the block; a warning line past a quarter of this machine's memory), the run's wall time on
+taken inside the block; a warning line past a quarter of this machine's memory), a warning line per link whose
+detection reports outrun its classical channel (:func:`report_backlog_lines`: bits a pulse, pulse rate, bit rate,
+the last report's wait over the run, which the memory lines count), the run's wall time on
 this machine (``# time:``, a range and a SLURM ``--time``, from a pilot of the
 job of about a second, :mod:`dqsim.cli.check_time`; not with ``--no-time``), and the job's warnings
 (:meth:`dqsim.jobs.base.JobConfig.warnings`: a repeater cut-off that abandons

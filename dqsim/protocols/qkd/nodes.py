@@ -37,12 +37,15 @@ link's channel, a first-come-first-served queue per direction shared by the bloc
 
 BBM92/E91 (:class:`EntangledAlice`, :class:`EntangledBob`): the pair source
 sits on the fibre, ``[qkd.source].position`` of its length from Alice
-(default midway), pumped without pause while a block lasts. Alice draws
-each batch of pairs as the source ends emitting it and folds it at once;
-Bob's photons of the batch reach him ``(1 - position)`` of the link's fibre
-delay after they left the source, and he then sends his report (his
-settings) to Alice, one link delay; she takes the reports that have come
-each time the source ends a batch, as BB84's Alice does. When the block's
+(default midway), pumped without pause while a block lasts. Bob's photons
+of a batch reach him ``(1 - position)`` of the link's fibre delay after they
+left the source; his process then draws the batch's pairs, both sides, and
+sends his report (his clicks' places and settings, its bits on his channel,
+carrying the batch's outcomes that Alice's side folds) to Alice, one link
+delay; she folds the reports that have come each time the source ends a
+batch, as BB84's Alice does (until 2026-12-07 (morning) her process drew
+each batch as the source ended it, and his report took no bits of its
+own). When the block's
 last report is in, its post-processing follows the same messages as
 BB84's, Cascade's rounds included (:mod:`dqsim.protocols.qkd.entangled_block`).
 (Until 2026-12-06 the source sat at Alice's node in the timing: she sent Bob
@@ -988,9 +991,11 @@ def blocks_holding_key_bits(hold_ps: int, batch_ps: int, batches_per_block: int,
     """Most key blocks' worth of key bits one link holds at once (Cascade, LDPC), the source emitting on.
 
     A batch's key bits come into being when Alice folds it (BB84: Bob's report, a round trip 2d after she sent
-    the batch; BBM92/E91: as the source ends it) and the block's stay until its last report is in (its result is
-    worked out then, :class:`_AliceSide`), H (``hold_ps``) after its last batch's bits (BB84: 0, the last report
-    brings them; BBM92/E91: :func:`entangled_sifting_ps`; until 2026-12-07, evening, 2d more, until the estimate
+    the batch) or Bob's process draws it (BBM92/E91: when its photons reach him; they travel in his report) and
+    the block's stay until its last report is in (its result is worked out then, :class:`_AliceSide`), H
+    (``hold_ps``) after its last batch's bits (BB84: 0, the last report brings them; BBM92/E91: the last report's
+    crossing, and where the reports queue their wait; until 2026-12-07 (morning), when Alice drew them as the
+    source ended each batch, :func:`entangled_sifting_ps`; until the evening before, 2d more, until the estimate
     message); then only its result is kept. With blocks
     of n batches of τ each (``batches_per_block``, ``batch_ps``), T = nτ apart, j batches into a block its
     j/n are held, and of the earlier blocks those whose last bits came less than H before: ``⌈(H - jτ)/T⌉``.
