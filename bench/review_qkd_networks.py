@@ -316,16 +316,19 @@ def check_hash():
 
 
 def _positions_bits(n, m):
-    """Which m of n places: nothing when m is 0 or n, else a bitmap or a list of ceil(log2 n)-bit indices, the
-    shorter (the model of dqsim's classical messages since 2026-12-07, evening)."""
-    return 0 if m in (0, n) else min(n, m * math.ceil(math.log2(n)))
+    """Which m of n places: nothing when m is 0 or n, else the shortest of a bitmap, a list of ceil(log2 n)-bit
+    indices and the enumerative code ceil(log2 C(n, m)) (Cover 1973), taken here from the exact binomial (the
+    model of dqsim's classical messages since 2026-12-07 (morning); without the enumerative code the evening
+    before)."""
+    return 0 if m in (0, n) else min(n, m * math.ceil(math.log2(n)), (math.comb(n, m) - 1).bit_length())
 
 
 def check_timing():
     print("timing: a Cascade block's key phase 2d(1 + R) + 2R ceil(B/(2R)/rate) + A/rate (key message, R round "
           "trips, acknowledgement; B classical bits; A the two per_block authentication tags' bits, on Alice's last "
           "answer and Bob's acknowledgement, since 2026-12-07); later that day the report (one batch of "
-          "N pulses, D clicks: D + positions(N, D) bits), sifting (3 bits a detection: basis and one of 3 classes) "
+          "N pulses, D clicks: D + positions(N, D) bits, positions the shortest of bitmap, indices and the "
+          "enumerative code since 2026-12-07 (morning)), sifting (3 bits a detection: basis and one of 3 classes) "
           "and estimation (the m sampled bits, the decoy classes' sifted bits and positions(n, m), n the signal's "
           "sifted bits) take their bits too: sifting phase 2d + report/rate, estimation 2d + (sifting + "
           "estimation)/rate", flush=True)

@@ -28,7 +28,7 @@ from dqsim.io import open_run
 from dqsim.jobs import load_job
 from dqsim.network.fibre import propagation_delay_ps
 from dqsim.protocols.qkd import authentication, nodes
-from dqsim.protocols.qkd.classical_channel import ClassicalChannel, queued_delay_ps
+from dqsim.protocols.qkd.classical_channel import REPORTS_UNSIZED, ClassicalChannel, queued_delay_ps
 from dqsim.protocols.qkd.entangled import SiftedCounts
 from dqsim.protocols.qkd.postprocess import BlockCounts, QberSample
 from dqsim.scenarios import qkd as qkd_scenario
@@ -88,19 +88,36 @@ def fifo_times(chains, delay_ps: int):
         handed[k] = arrivals[k][-1]
 
 
-def report_bits_formula(pulses: int, clicks: int) -> int:
-    """A click's basis bit, and the clicks' places as a bitmap or as ⌈log2 N⌉-bit indices, the shorter."""
-    if clicks in (0, pulses):
-        return clicks
-    return clicks + min(pulses, clicks * math.ceil(math.log2(pulses)))
+def places_formula(items: int, marked: int) -> int:
+    """The marked places' code, the shortest of a bitmap, ⌈log2 N⌉-bit indices and the enumerative code
+    ⌈log2 C(N, m)⌉ (Cover 1973), worked out here with exact integers."""
+    if marked in (0, items):
+        return 0
+    return min(items, marked * math.ceil(math.log2(items)), (math.comb(items, marked) - 1).bit_length())
 
 
-def test_repro_two_blocks_whose_messages_collide_follow_the_closed_form(monkeypatch, tmp_path):
-    """Two blocks of one batch of 1e5 pulses each (T = 0.1 ms) at 20 km: a report takes longer than a block
-    (about 1.1e5 bits: a bitmap), so block 1's report waits behind block 0's; the key messages and
-    acknowledgements given by hand collide as well. Every time of the blocks table follows the FIFO closed form
-    (before 2026-12-07, evening: the reports, sifting and estimation took one fibre delay each, and block 0's
-    key existed 0.10 ms earlier)."""
+def report_bits_formula(pulses: int, clicks: int, settings: int = 2) -> int:
+    """A click's setting (⌈log2 settings⌉ bits) and the clicks' places, or a symbol a pulse where shorter."""
+    per_click = math.ceil(math.log2(settings))
+    return min(clicks * per_click + places_formula(pulses, clicks), pulses * math.ceil(math.log2(settings + 1)))
+
+
+def _tables_follow_the_closed_form(run, chains, block_ps: int) -> list:
+    """Assert that the two one-batch blocks of ``run`` (each emitted in ``block_ps``) have the times of the FIFO
+    closed form of their ``chains`` (:func:`fifo_times`: report, sifting, estimation, key message,
+    acknowledgement); returns those arrival times."""
+    blocks, times = run.table("blocks"), fifo_times(chains, D_PS)
+    assert blocks["time_sifting_ps"].tolist() == [times[k][0] - (k + 1) * block_ps for k in range(2)]
+    assert blocks["time_estimation_ps"].tolist() == [times[k][2] - times[k][0] for k in range(2)]
+    assert blocks["time_key_ps"].tolist() == [times[k][4] - times[k][2] for k in range(2)]
+    assert blocks["key_ready_ps"].tolist() == [times[k][4] for k in range(2)]
+    assert run.table("links")["simulated_time_ps"][0] == max(times[0][4], times[1][4])
+    return times
+
+
+def _given_key_messages(monkeypatch) -> dict:
+    """Two blocks' key messages and acknowledgements given by hand (:data:`K_PS`, :data:`A_PS`); returns the dict
+    the run fills with each block's :class:`~dqsim.protocols.qkd.authentication.BlockMessages`."""
     given = iter([(K_PS[k], 0, 0, 0, A_PS[k]) for k in range(2)])
     monkeypatch.setattr(nodes, "ec_message_delays_ps", lambda done, q, tags=authentication.NO_TAGS: next(given))
     seen = {}
@@ -111,48 +128,126 @@ def test_repro_two_blocks_whose_messages_collide_follow_the_closed_form(monkeypa
         return seen[block]
 
     monkeypatch.setattr(authentication, "run_block_messages", recorded)
+    return seen
+
+
+def test_repro_two_blocks_whose_messages_collide_follow_the_closed_form(monkeypatch, tmp_path):
+    """Two blocks of one batch of 1e5 pulses each (T = 0.1 ms) at 20 km and 0.5 Gbit/s: a report takes longer than
+    a block (about 6.5e4 bits, 0.13 ms: the enumerative code, since 2026-12-07 (morning); 1.1e5 as a bitmap before,
+    at 1 Gbit/s), so block 1's report waits behind block 0's; the key messages and acknowledgements given by hand
+    collide as well. Every time of the blocks table follows the FIFO closed form (before 2026-12-07, evening: the
+    reports, sifting and estimation took one fibre delay each)."""
+    seen = _given_key_messages(monkeypatch)
     run_here(["run", *SMALL, "--set", "qkd.batch_pulses=100000", "--set", 'qkd.error_correction="model"',
-              "-o", str(tmp_path / "x.h5"), "--quiet"])
+              "--set", "qkd.classical_bit_rate_hz=5e8", "-o", str(tmp_path / "x.h5"), "--quiet"])
     run = open_run(tmp_path / "x.h5")
     blocks = run.table("blocks")
     clicks = [int(b["detections_signal"] + b["detections_decoy"] + b["detections_vacuum"]) for b in blocks]
-    ps = 1000  # per bit at 1 Gbit/s
+    ps = 2000  # per bit at 0.5 Gbit/s
     chains = [((k + 1) * T_PS + D_PS, [("ba", report_bits_formula(100_000, clicks[k]) * ps),
                                        ("ab", seen[k].sifting_bits * ps), ("ba", seen[k].estimation_bits * ps),
                                        ("ab", K_PS[k]), ("ba", A_PS[k])]) for k in range(2)]
-    times = fifo_times(chains, D_PS)
-    assert blocks["time_sifting_ps"].tolist() == [times[k][0] - (k + 1) * T_PS for k in range(2)]
-    assert blocks["time_estimation_ps"].tolist() == [times[k][2] - times[k][0] for k in range(2)]
-    assert blocks["time_key_ps"].tolist() == [times[k][4] - times[k][2] for k in range(2)]
-    assert blocks["key_ready_ps"].tolist() == [times[k][4] for k in range(2)]
-    assert run.table("links")["simulated_time_ps"][0] == max(times[0][4], times[1][4])
+    times = _tables_follow_the_closed_form(run, chains, T_PS)
     alone = chains[1][0] + sum(t for _d, t in chains[1][1]) + 5 * D_PS  # block 1 on a free channel
     assert times[1][4] > alone and times[1][0] > chains[1][0] + chains[1][1][0][1] + D_PS  # its report waited
     assert times[0][4] - (T_PS + 6 * D_PS + K_PS[0] + A_PS[0]) > 100_000_000  # the report and sifting, timed
 
 
+def _bob_clicks(job, blocks: int, pairs: int) -> list[int]:
+    """Bob's clicks in each one-batch block of ``pairs`` pair slots, counted here from the link's pairs as the run
+    draws them (its counter-keyed draws, whoever draws them), the receivers carried from batch to batch."""
+    plan, phys = qkd_scenario.build_plan(job), qkd_scenario.link_physics(job, 0, *job.network_links(None)[0])
+    receivers, clicks = None, []
+    for k in range(blocks):
+        batch = nodes.entangled_batch(np, plan, phys, k * pairs, pairs, receivers)
+        receivers = (batch.alice_receiver, batch.bob_receiver)
+        clicks.append(int(np.count_nonzero(batch.bob_detected)))
+    return clicks
+
+
+@pytest.mark.parametrize("name, settings, per_coincidence", [("bbm92_20km.toml", 2, 1), ("e91_chsh.toml", 3, 2)])
+def test_entangled_reports_take_their_own_bits_and_follow_the_closed_form(monkeypatch, tmp_path, name, settings,
+                                                                          per_coincidence):
+    """BBM92 and E91, two blocks of one batch of 1e5 pairs each (T = 0.1 ms) at 20 km and 1 Gbit/s, source midway:
+    Bob's report of each batch, handed to his channel when its photons reach him ((k + 1)T + d/2), takes its own
+    bits — his clicks' places (the enumerative code) and his setting of each (BBM92 1 bit, E91 2), or 2 bits a pair
+    slot where shorter (E91 here: a click every other slot) — about 1.5e5-2e5 bits, longer than a block, so block
+    1's report waits behind block 0's. Alice's sifting answer names which of his clicks she detected too and her
+    setting of each coincidence. Every time of the blocks table follows the FIFO closed form. Until 2026-12-07
+    (morning) the report took no bits of its own (Alice's process drew both sides, Bob's did not know his clicks)
+    and the sifting answer its settings only."""
+    seen = _given_key_messages(monkeypatch)
+    sets = ["qkd.pulses=200000", "qkd.block_pulses=100000", "qkd.batch_pulses=100000", "qkd.link.distance_km=20.0",
+            "qkd.source.position=0.5", 'qkd.error_correction="model"', "qkd.classical_bit_rate_hz=1e9"]
+    run_here(["run", f"jobs/{name}", *[x for v in sets for x in ("--set", v)], "-o", str(tmp_path / "x.h5"),
+              "--quiet"])
+    run = open_run(tmp_path / "x.h5")
+    blocks = run.table("blocks")
+    job = load_job(ROOT / "jobs" / name, sets)
+    bob = _bob_clicks(job, 2, 100_000)
+    pairs_ps = 100_000_000  # 1e5 pairs at 1e9 pairs/s
+    flight = round(0.5 * D_PS)
+    ps = 1000  # per bit at 1 Gbit/s
+    for k in range(2):
+        coincidences = int(blocks["detections_signal"][k])
+        assert seen[k].sifting_bits == per_coincidence * coincidences + places_formula(bob[k], coincidences)
+    reports = [report_bits_formula(100_000, bob[k], settings) * ps for k in range(2)]
+    assert min(reports) > pairs_ps  # each report longer than a block: they queue
+    chains = [((k + 1) * pairs_ps + flight, [("ba", reports[k]), ("ab", seen[k].sifting_bits * ps),
+                                             ("ba", seen[k].estimation_bits * ps), ("ab", K_PS[k]), ("ba", A_PS[k])])
+              for k in range(2)]
+    times = _tables_follow_the_closed_form(run, chains, pairs_ps)
+    assert times[1][0] > chains[1][0] + reports[1] + D_PS  # block 1's report waited behind block 0's
+
+
 def test_a_block_s_message_lengths_follow_from_its_counts():
     """BB84: the sifting answer is (1 + ⌈log2 3⌉) bits a detection; the estimation message the sampled bits, the
-    decoy classes' sifted bits and the sample's positions among the signal's sifted bits (a list of ⌈log2 n⌉-bit
-    indices here); E91 likewise (a bitmap here) and its test settings' outcomes, none for BBM92's X–X test (every
-    bit)."""
+    decoy classes' sifted bits and the sample's positions among the signal's sifted bits (the enumerative code,
+    3,157 bits, where ⌈log2 n⌉-bit indices took 7,000 until 2026-12-07 (morning)); E91 likewise and its test
+    settings' outcomes, none for BBM92's X–X test (every bit); BBM92/E91's sifting answer names which of Bob's
+    clicks are coincidences, none to say where his clicks are not counted (counts made by hand)."""
     counts = replace(BlockCounts.zeros(3), detected=(30_000, 800, 10), sifted=(15_000, 400, 5))
     result = SimpleNamespace(num_estimation_bits=500, finite_key=None, postprocess=None, leakage_bits=900.0,
                              secret_key_bits=4_000)
     m = authentication.bb84_block_messages(counts, result, ((100_000, 1),))
     assert m.sifting_bits == 3 * 30_810
-    assert m.estimation_bits == 500 + 405 + 500 * math.ceil(math.log2(15_000))  # a list: 7,000 < 15,000
+    assert m.estimation_bits == 500 + 405 + places_formula(15_000, 500) == 500 + 405 + 3_157
     finite = SimpleNamespace(**{**result.__dict__, "finite_key": object()})
     assert authentication.bb84_block_messages(counts, finite, ((100_000, 1),)).estimation_bits == 905
     pairs = SiftedCounts(1_000_000, 20_000, 10_000, 100, (5_000, 5_000), (50, 50))
     sampled = SimpleNamespace(estimate=QberSample(10_000, 1_000, 10), postprocess=None, leakage_bits=500.0,
                               secret_key_bits=3_000)
     m = authentication.entangled_block_messages("e91", pairs, sampled, ((1_000_000, 1),))
-    assert m.sifting_bits == 2 * 20_000 and m.estimation_bits == 1_000 + 10_000 + 10_000  # a bitmap: 10,000 < 14,000
+    assert m.sifting_bits == 2 * 20_000 and m.estimation_bits == 1_000 + 10_000 + places_formula(10_000, 1_000)
+    clicked = replace(pairs, num_bob_clicks=50_000)
+    assert authentication.entangled_block_messages("e91", clicked, sampled, ((1_000_000, 1),)).sifting_bits == \
+        2 * 20_000 + places_formula(50_000, 20_000)
     test = SimpleNamespace(**{**sampled.__dict__, "estimate": QberSample(5_000, 5_000, 50)})
     assert authentication.entangled_block_messages("bbm92", pairs, test, ((1_000_000, 1),)).estimation_bits == 5_000
-    assert [authentication.report_message_bits(100_000, k) for k in (0, 100, 6_000, 100_000)] == \
-        [report_bits_formula(100_000, k) for k in (0, 100, 6_000, 100_000)] == [0, 1_800, 106_000, 100_000]
+    assert [authentication.report_message_bits(100_000, k) for k in (0, 100, 6_000, 12_000, 100_000)] == \
+        [report_bits_formula(100_000, k) for k in (0, 100, 6_000, 12_000, 100_000)]
+    assert [authentication.report_message_bits(1_000, k, 3) for k in (0, 10, 900, 1_000)] == \
+        [report_bits_formula(1_000, k, 3) for k in (0, 10, 900, 1_000)]
+
+
+def test_click_places_are_charged_the_shortest_code_the_enumerative_one():
+    """The click places take the shortest of a bitmap, a list of indices and the enumerative code; the last is
+    never longer (C(N, k) <= 2^N and <= N^k) and is charged exactly, ⌈log2 C(N, k)⌉, against exact integers
+    here, also where the float estimate lands next to an integer (C(8, 4) = 70, C(2^20, 1) = 2^20); before
+    2026-12-07 (morning) the shorter of the first two: 1.12 bits a pulse at 0.12 clicks a pulse, now 0.65."""
+    for n in (1, 2, 3, 8, 64, 1_000, 4_096, 100_000):
+        for k in sorted({0, 1, 2, n // 16, n // 3, n // 2, n - 1, n}):
+            if 0 <= k <= n:
+                exact = (math.comb(n, k) - 1).bit_length() if 0 < k < n else 0
+                assert authentication.enumerative_bits(n, k) == exact, (n, k)
+                assert authentication.positions_bits(n, k) == places_formula(n, k) == exact, (n, k)
+    assert authentication.enumerative_bits(1 << 20, 1) == 20 and authentication.enumerative_bits(8, 4) == 7
+    assert authentication.positions_code(1_000_000, 5_000) == ("enumerative", 45_408)
+    old = 120_000 + min(1_000_000, 120_000 * 20)  # a basis bit a click and the bitmap
+    new = authentication.report_message_bits(1_000_000, 120_000)
+    assert round(old / 1e6, 2) == 1.12 and round(new / 1e6, 2) == 0.65
+    with pytest.raises(DqsimError, match="num_marked"):
+        authentication.enumerative_bits(5, 6)
 
 
 def test_colliding_cascade_blocks_wait_the_same_on_one_and_two_ranks(tmp_path, two_rank_runs):
@@ -179,6 +274,44 @@ CHAIN = ["jobs/qkd_trusted_chain.toml", "--set", "qkd.network.num_nodes=4", "--s
          "qkd.block_pulses=100000", "--set", "qkd.batch_pulses=50000", "--set", 'qkd.error_correction="cascade"',
          "--set", "qkd.classical_bit_rate_hz=1e7", "--set", 'qkd.authentication="per_message"']
 RANK_TABLES = ["blocks", "links", "end_to_end", "relay_links", "timeline"]
+
+
+def _one_rank_with_checkpoints(tmp_path, job: list, every_s: float):
+    """``job`` run on one rank with a checkpoint every ``every_s`` of simulated time: its run file and the
+    checkpoints kept (100 at most), oldest first."""
+    from run_files import checkpoints
+
+    folder = tmp_path / "ck"
+    run_here(["run", *job, "--set", f"checkpoint.every_sim_s={every_s}", "--set", "checkpoint.keep=100",
+              "--set", f'checkpoint.directory="{folder}"', "-o", str(tmp_path / "one.h5"), "--quiet"])
+    return open_run(tmp_path / "one.h5"), checkpoints(folder)
+
+
+def _process_phases(paths, wanted=lambda process: True) -> dict:
+    """The first checkpoint (of ``paths``) in which a live process of node 0 that ``wanted`` accepts is in each
+    phase: ``{phase: path}``."""
+    from run_files import node_record_bytes
+
+    phases = {}
+    for path in paths:
+        record = pickle.loads(node_record_bytes(path, 0))
+        for handle in record["processes"][1:]:
+            if handle.process is not None and not handle.done and wanted(handle.process):
+                phases.setdefault(handle.process.phase, path)
+    return phases
+
+
+def _same_on_4_and_2_ranks_and_resumed(tmp_path, job: list, one, on_four, on_two) -> None:
+    """``job``'s tables on 4 ranks, on 4 ranks resumed from checkpoint ``on_four``, on 2 and on 2 resumed from
+    ``on_two`` are ``one``'s (the 1-rank run's), bit for bit."""
+    from run_files import same_tables
+
+    for ranks, name, path in ((4, "four", on_four), (2, "two", on_two)):
+        run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", "run", *job, "-o", str(tmp_path / f"{name}.h5"),
+                        "--quiet", "--then", "resume", str(path), "-o", str(tmp_path / f"{name}-resumed.h5"),
+                        "--quiet"], cwd=ROOT, timeout_s=300)
+    for name in ("four", "four-resumed", "two", "two-resumed"):
+        same_tables(one, open_run(tmp_path / f"{name}.h5"), RANK_TABLES)
 
 
 @pytest.fixture(scope="module")
@@ -274,11 +407,22 @@ def test_a_checkpoint_from_before_the_queue_is_refused_in_one_line():
     """A process or a sweep's finished tally pickled before 2026-12-07 (no ``channel``, no
     ``classical_channel``) holds times of the unqueued channel, and one pickled that day before every message
     was on the channel (its channel without ``messages``, its tally's ``classical_channel`` the older value)
-    times without the reports, sifting and estimation: refused, in one line; today's pickles resume."""
-    job = load_job(ROOT / "jobs" / "bb84_decoy_50km.toml")
-    plan, phys = qkd_scenario.build_plan(job), qkd_scenario.link_physics(job, 0, *job.network_links(None)[0])
-    for process in (nodes.Bb84Alice(plan, phys), nodes.Bb84Bob(plan, phys),
-                    nodes.Bb84BobBlock(plan, phys, 0, ClassicalChannel())):
+    times without the reports, sifting and estimation, and one pickled before 2026-12-07 (morning) (its channel's
+    ``messages`` the older :data:`REPORTS_UNSIZED`: BBM92/E91's Alice drew both sides and Bob's reports took no bits
+    of their own, every report's places were a bitmap or indices) sized its reports otherwise: refused, in one
+    line; today's pickles resume."""
+    processes = []
+    for name in ("bb84_decoy_50km.toml", "bbm92_20km.toml"):
+        job = load_job(ROOT / "jobs" / name)
+        plan, phys = qkd_scenario.build_plan(job), qkd_scenario.link_physics(job, 0, *job.network_links(None)[0])
+        if name.startswith("bb84"):
+            processes += [nodes.Bb84Alice(plan, phys), nodes.Bb84Bob(plan, phys),
+                          nodes.Bb84BobBlock(plan, phys, 0, ClassicalChannel())]
+        else:
+            processes += [nodes.EntangledAlice(plan, phys), nodes.EntangledBob(plan, phys),
+                          nodes.EntangledAliceBlock(plan, phys, nodes.LinkTally(), 0, None, None, {1}, {}, None,
+                                                    channel=ClassicalChannel())]
+    for process in processes:
         assert pickle.loads(pickle.dumps(process)).channel == process.channel
         state = dict(process.__dict__)
         del state["channel"]
@@ -291,10 +435,37 @@ def test_a_checkpoint_from_before_the_queue_is_refused_in_one_line():
         with pytest.raises(DqsimError, match="did not carry the detection reports") as info:
             object.__new__(type(process)).__setstate__(state)
         assert "\n" not in str(info.value)
+        state["channel"] = ClassicalChannel(messages=REPORTS_UNSIZED)  # pickled before 2026-12-07 (morning)
+        with pytest.raises(DqsimError, match="reports were sized otherwise") as info:
+            object.__new__(type(process)).__setstate__(state)
+        assert "\n" not in str(info.value)
     old = nodes.LinkTally(pulses=7)
     del old.classical_channel
     with pytest.raises(DqsimError, match="did not queue the messages"):
         nodes.refuse_waiting_source_tallies([nodes.LinkTally(), pickle.loads(pickle.dumps(old))])
     with pytest.raises(DqsimError, match="did not carry the detection reports"):
         nodes.refuse_waiting_source_tallies([nodes.LinkTally(classical_channel=nodes.EC_ONLY_CLASSICAL_CHANNEL)])
+    with pytest.raises(DqsimError, match="reports were sized otherwise"):
+        nodes.refuse_waiting_source_tallies(
+            [nodes.LinkTally(classical_channel=nodes.UNSIZED_REPORTS_CLASSICAL_CHANNEL)])
     nodes.refuse_waiting_source_tallies([pickle.loads(pickle.dumps(nodes.LinkTally()))])
+
+
+E91_CHAIN = ["jobs/e91_chsh.toml", "--set", 'qkd.network.topology="chain"', "--set", "qkd.network.num_nodes=4",
+             "--set", "qkd.network.distances_km=[20.0, 30.0, 20.0]", "--set", "qkd.pulses=300000", "--set",
+             "qkd.block_pulses=100000", "--set", "qkd.batch_pulses=50000", "--set", 'qkd.error_correction="cascade"',
+             "--set", "qkd.classical_bit_rate_hz=1e9", "--set", 'qkd.authentication="per_message"']
+
+
+def test_entangled_reports_with_their_bits_give_the_same_tables_on_1_2_4_ranks_and_after_a_resume(tmp_path):
+    """An E91 trusted chain of 3 links, Cascade at 1 Gbit/s with a tag on every message: Bob's process draws each
+    batch of pairs and his report (his clicks' places and settings, some 1e5 bits, longer than a batch: they
+    queue) carries its outcomes to Alice's side. The tables of 2 and 4 ranks, and of 4 and 2 ranks resumed from a
+    1-rank checkpoint taken while a block of link 0 waits for reports in flight (their key bits in them) and one
+    taken in Cascade's rounds, are those of 1 rank, bit for bit (the pairs' draws keyed by Alice's node as
+    before, whichever process draws them)."""
+    one, paths = _one_rank_with_checkpoints(tmp_path, E91_CHAIN, 0.0002)
+    waiting = _process_phases(paths, lambda process: getattr(process, "awaiting", None))  # reports in flight
+    phases = _process_phases(paths)
+    assert "reports" in waiting and "cascade" in phases, (sorted(waiting), sorted(phases))
+    _same_on_4_and_2_ranks_and_resumed(tmp_path, E91_CHAIN, one, waiting["reports"], phases["cascade"])

@@ -26,8 +26,9 @@ from test_checkpoint_stops import dqsim, sigterm_during, stopped_then_resumed
 
 BB84 = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=2000000", "--set", "qkd.batch_pulses=200000",
         "--set", "qkd.block_pulses=1000000", "--set", 'qkd.error_correction="cascade"']
-#: Ten reports of ~150,000 bits, the sifting and estimation (~100,000 bits a block) and two Cascades of ~37,000:
-#: ~1.8e5 s of simulated time, within the clock (0.1 bit/s until the reports took their bits, 2026-12-07)
+#: Ten reports of ~48,000 bits (~150,000 before the enumerative code, 2026-12-07, morning), the sifting and
+#: estimation (~100,000 bits a block) and two Cascades of ~37,000: ~6.4e4 s of simulated time (~1.8e5 before),
+#: within the clock (0.1 bit/s until the reports took their bits, 2026-12-07)
 LOW_RATE_HZ = 10.0
 
 #: Columns that hold simulated times, which the bit rate sets (all other columns must not move with it).
@@ -54,7 +55,7 @@ def test_the_engine_work_does_not_grow_with_the_classical_channel_s_simulated_ti
     default, low = runs["default"], runs["low"]
     t_default = int(default.table("links")["simulated_time_ps"].max())
     t_low = int(low.table("links")["simulated_time_ps"].max())
-    assert t_low > 10**6 * t_default and t_low > 10**17  # the classical channel's time dominates the run
+    assert t_low > 10**6 * t_default and t_low > 10**16  # the classical channel's time dominates the run
     for key in ("engine_events", "engine_messages"):
         assert low.attrs[key] == default.attrs[key], key
     # one window per lookahead (245 µs at 50 km) of the low-rate run would be some 3e9 windows

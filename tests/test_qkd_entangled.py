@@ -262,7 +262,7 @@ def test_a_one_pair_batch_draws_about_one_pairs_uniforms(batch_fn, monkeypatch):
 def test_empty_batch():
     batch = e91_batch(np, EntangledSource(), **LOSSLESS, seed=0, start_pair=5, num_pairs=0)
     assert all(getattr(batch, name).shape == (0,) for name in FIELDS)
-    assert sifted_statistics(batch) == SiftedCounts(0, 0, 0, 0, (0, 0), (0, 0))
+    assert sifted_statistics(batch) == SiftedCounts(0, 0, 0, 0, (0, 0), (0, 0), num_bob_clicks=0)
     assert coincidence_counts(batch).shape == (3, 3, 2, 2)
 
 

@@ -37,18 +37,25 @@ def test_block_duration_is_emission_plus_bobs_photon_flight_and_report(name, pos
     Before 2026-12-06: N·T + N·2L, sifting 0; and until later that day the link's simulated time was the sum of
     every block's four times (the source waited for each block's post-processing). The estimation phase is the
     sifting answer and the estimation message, a crossing and their bits each (one crossing each, untimed,
-    until 2026-12-07, evening; the reports queue with no bits of their own, Bob's process not knowing his
-    clicks); at 1e12 bit/s, a ps a bit, so that the two blocks' messages do not meet on the channel (at 1 Gbit/s
-    E91's estimation message, ~1e5 bits of test outcomes, holds Bob's channel while the next block's reports
-    come, and they wait)."""
-    seen = {}
+    until 2026-12-07, evening); since 2026-12-07 (morning) the sifting also waits for the last report's own bits
+    (his clicks' places and settings: Bob's process draws the pairs), and the sifting answer names which of his
+    clicks are coincidences; at 1e12 bit/s, a ps a bit, so that the two blocks' messages do not meet on the channel
+    (at 1 Gbit/s the reports, 1.5-2 bits a pair slot, outrun it, and E91's estimation message, ~1e5 bits of test
+    outcomes, holds Bob's channel while the next block's reports come, and they wait)."""
+    seen, reports = {}, []
     messages_of = nodes.authentication.run_block_messages
+    report_delay = nodes.report_delay_ps
 
     def recorded(q, block, counts, result):
         seen[block] = messages_of(q, block, counts, result)
         return seen[block]
 
+    def report_recorded(q, num_pulses, num_clicks):
+        reports.append((num_clicks, report_delay(q, num_pulses, num_clicks)))
+        return reports[-1][1]
+
     monkeypatch.setattr(nodes.authentication, "run_block_messages", recorded)
+    monkeypatch.setattr(nodes, "report_delay_ps", report_recorded)
     job, out = _run(name, ["qkd.pulses=1000000", "qkd.batch_pulses=100000", "qkd.block_pulses=500000",
                            f"qkd.source.position={position}", "qkd.classical_bit_rate_hz=1e12"])
     link = job.qkd.link
@@ -56,11 +63,18 @@ def test_block_duration_is_emission_plus_bobs_photon_flight_and_report(name, pos
     blocks = out.tables["blocks"]
     assert len(blocks) == 2
     settings_bits = 2 if job.qkd.protocol == "e91" else 1
+    assert len(reports) == 10
     for k, row in enumerate(blocks):
         assert row["time_pulses_ps"] == 500_000 * 1e12 / job.qkd.source.source_rate_hz
-        assert abs(row["time_sifting_ps"] - (2 - position) * one_way_ps) < 2, (row["time_sifting_ps"], one_way_ps)
+        last_report_ps = reports[5 * k + 4][1]  # its bits at a ps each (the channel free: 1e8 ps a batch)
+        assert 1e5 < last_report_ps <= 2e5  # 1.5-2 bits a pair slot
+        assert abs(row["time_sifting_ps"] - (2 - position) * one_way_ps - last_report_ps) < 2, \
+            (row["time_sifting_ps"], one_way_ps)
         sifting, estimation = seen[k].sifting_bits, seen[k].estimation_bits  # (detections: coincidences)
-        assert sifting == settings_bits * row["detections_signal"] and estimation >= row["estimation_bits"] > 0
+        bob_clicks = sum(clicks for clicks, _ps in reports[5 * k:5 * k + 5])
+        assert sifting == settings_bits * row["detections_signal"] + nodes.authentication.positions_bits(
+            bob_clicks, int(row["detections_signal"]))
+        assert estimation >= row["estimation_bits"] > 0
         assert abs(row["time_estimation_ps"] - 2 * one_way_ps - (sifting + estimation)) < 2
     times = ("time_pulses_ps", "time_sifting_ps", "time_estimation_ps", "time_key_ps")
     assert blocks["block_start_ps"].tolist() == [0, 500_000 * 1e12 / job.qkd.source.source_rate_hz]
@@ -83,8 +97,12 @@ class _HeldReports(set):
 
 def test_reports_in_flight_stay_within_a_round_trips_worth(monkeypatch):
     """Batches of 1e4 pairs (10 µs) at 20 km: the source emits on while Bob's reports travel (1.5 L = 147 µs),
-    so 15-16 are in flight at once, never more than :func:`nodes.max_reports_held` (16). Before 2026-12-06
-    one (the source waited for each)."""
+    so 15-16 are in flight at once, never more than :func:`nodes.max_reports_held` (16), at 10 Gbit/s. At
+    1 Gbit/s (since 2026-12-07 (morning), when they took their own bits: 1.5e4 bits, 15 µs a report) they outrun
+    the channel and queue: more are in flight, within ``dqsim check``'s bound with the queue's wait
+    (:func:`dqsim.cli.check.report_backlog`), the whole block's 30 here. Before 2026-12-06 one (the source waited
+    for each)."""
+    from dqsim.cli import check
     init = nodes.EntangledAlice.__init__
 
     def tracked(self, plan, phys):
@@ -92,12 +110,19 @@ def test_reports_in_flight_stay_within_a_round_trips_worth(monkeypatch):
         self.awaiting = _HeldReports()
 
     monkeypatch.setattr(nodes.EntangledAlice, "__init__", tracked)
+    sets = ["qkd.pulses=300000", "qkd.batch_pulses=10000", "qkd.block_pulses=300000"]
     _HeldReports.most = 0
-    job, _out = _run("bbm92_20km.toml", ["qkd.pulses=300000", "qkd.batch_pulses=10000", "qkd.block_pulses=300000"])
+    job, _out = _run("bbm92_20km.toml", sets + ["qkd.classical_bit_rate_hz=1e10"])
     phys = qkd_scenario.link_physics(job, 0, *job.network_links(None)[0])
     bound = nodes.max_reports_held(nodes.entangled_sifting_ps(phys, 0.5), nodes.emission_ps(10_000, 1e9), 30)
-    assert bound == 16
+    assert bound == 16 and check.report_backlog(job)[0][6] == 0
     assert bound - 1 <= _HeldReports.most <= bound
+    _HeldReports.most = 0
+    job, _out = _run("bbm92_20km.toml", sets + ["qkd.classical_bit_rate_hz=1e9"])
+    ((_link, _d, _clicks, bits, _rate, _bit_rate, wait),) = check.report_backlog(job)
+    queued = nodes.max_reports_held(nodes.entangled_sifting_ps(phys, 0.5) + wait, nodes.emission_ps(10_000, 1e9), 30)
+    assert 1.4 < bits < 1.6 and queued == 30
+    assert bound < _HeldReports.most <= queued, _HeldReports.most
 
 
 @pytest.mark.parametrize("side", ["alice", "bob"])

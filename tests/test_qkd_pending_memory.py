@@ -77,7 +77,10 @@ def test_estimate_matches_the_reports_and_key_bits_a_small_run_holds(monkeypatch
 
 
 def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
-    big = ["qkd.link.distance_km=0.0", "qkd.pulses=1000000000", "qkd.block_pulses=1000000000"]
+    """At 0 km and 10 Gbit/s (at 1 Gbit/s the reports, 1.07 bits a pulse, would outrun the channel: a line of their
+    own, and more held, :func:`test_check_counts_the_reports_queue_in_their_round_trip`)."""
+    big = ["qkd.link.distance_km=0.0", "qkd.pulses=1000000000", "qkd.block_pulses=1000000000",
+           "qkd.classical_bit_rate_hz=1e10"]
     job = apply_overrides(load_job(JOB), big + CASCADE)
     ((_link, _d, rate, held, reports, key, blocks),) = check.pending_report_bytes(job)
     assert blocks == 1.0  # one block in the run
@@ -98,6 +101,29 @@ def test_check_warns_when_the_block_reports_pass_a_share_of_memory(monkeypatch):
     ((_link, _d, _rate, _held, _reports, no_key, _blocks),) = check.pending_report_bytes(
         apply_overrides(load_job(JOB), big))
     assert no_key == 0.0
+
+
+def test_check_counts_the_reports_queue_in_their_round_trip():
+    """Where Bob's reports outrun the classical channel ``dqsim check`` says so in one line, with the numbers (bits
+    a pulse, pulse rate, the channel's bit rate, the last report's wait over the run), and its memory lines count
+    that wait in the reports' round trip (until 2026-12-07 (morning) 2d alone): BB84 at 2 km (0.25 clicks a pulse,
+    1.07 bits) at 1 Gbit/s, against 10 Gbit/s; none at 20 km (0.65 bits a pulse since the enumerative code)."""
+    near = ["qkd.link.distance_km=2.0"]
+    job = apply_overrides(load_job(JOB), near)
+    ((link, d, clicks, bits, rate, bit_rate, wait),) = check.report_backlog(job)
+    batch_ps, report_ps = 1e6 * 1e12 / 1e9, bits * 1e6 * 1e12 / 1e9
+    assert (link, d, rate, bit_rate) == (0, 2.0, 1e9, 1e9) and 1.0 < bits < 1.15 and 0.2 < clicks < 0.3
+    assert wait == round((report_ps - batch_ps) * 19)  # 20 batches of 1e6 pulses: the last waits 19 times
+    lines = [line for line in check.check_job(str(JOB), near, 1) if "outrun" in line]
+    assert len(lines) == 1 and f"{bits:.3g} bits per pulse" in lines[0] and "classical_bit_rate_hz = 1e+09" in lines[0]
+    assert f"waits {wait / 1e9:.3g} ms" in lines[0], lines
+    ((_l, _d, _rate, held, *_rest),) = check.pending_report_bytes(job)
+    phys = qkd_scenario.link_physics(job, 0, 0, 1, 2.0)
+    assert held == nodes.max_reports_held(2 * phys.delay_ps + wait, int(batch_ps), 10) > 2
+    fast = apply_overrides(load_job(JOB), near + ["qkd.classical_bit_rate_hz=1e10"])
+    assert check.report_backlog(fast)[0][6] == 0 and check.pending_report_bytes(fast)[0][3] == 2
+    for sets in (near + ["qkd.classical_bit_rate_hz=1e10"], ["qkd.link.distance_km=20.0"]):
+        assert not [line for line in check.check_job(str(JOB), sets, 1) if "outrun" in line]
 
 
 def test_check_gives_the_pending_memory_of_pulse_sampling_and_entangled_runs(monkeypatch):

@@ -10,7 +10,9 @@ shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
 BB84 ``qkd`` job the memory of the detection reports a key block holds until
 it ends and the key bits of the blocks that hold theirs at once (per link, also the size of a checkpoint
-taken inside the block; a warning line past a quarter of this machine's memory), the run's wall time on
+taken inside the block; a warning line past a quarter of this machine's memory), a warning line per link whose
+detection reports outrun its classical channel (:func:`report_backlog_lines`: bits a pulse, pulse rate, bit rate,
+the last report's wait over the run, which the memory lines count), the run's wall time on
 this machine (``# time:``, a range and a SLURM ``--time``, from a pilot of the
 job of about a second, :mod:`dqsim.cli.check_time`; not with ``--no-time``), and the job's warnings
 (:meth:`dqsim.jobs.base.JobConfig.warnings`: a repeater cut-off that abandons
@@ -323,6 +325,70 @@ def machine_memory_bytes() -> int | None:
         return None
 
 
+def _clicks_per_pulse(job, plan, phys) -> float:
+    """Bob's clicks per pulse (pair slot) on a link: BB84 the registered clicks
+    (:func:`~dqsim.protocols.qkd.detections.registered_clicks_per_pulse`), BBM92/E91 a pilot draw
+    (:func:`~dqsim.protocols.qkd.nodes.entangled_bob_clicks_per_pair`)."""
+    if job.qkd.protocol == "bb84_decoy":
+        return registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector, eve=phys.eve,
+                                           noise_probability=phys.noise_probability)
+    return nodes.entangled_bob_clicks_per_pair(plan, phys)
+
+
+def report_backlog(job) -> list[tuple[int, float, float, float, float, float, int]]:
+    """Per link of a ``qkd`` job, its reports on the classical channel at the link's distance (of a sweep) where
+    their queue grows most: ``(link, distance_km, clicks per pulse, report bits per pulse, pulse rate Hz,
+    classical_bit_rate_hz, the last report's wait, ps)``.
+
+    A report of a batch takes its bits (:func:`~dqsim.protocols.qkd.nodes.report_bits_per_pulse`: the clicks'
+    places in the shortest code, a setting a click, its tag) over ``classical_bit_rate_hz``; where that is more
+    than the batch's emission the reports queue on Bob's channel and each waits longer than the one before, the
+    last of the link's run :func:`~dqsim.protocols.qkd.nodes.report_backlog_ps` (0 where the channel keeps up).
+    The memory lines take the reports' round trip with that wait (:func:`pending_report_bytes`).
+    """
+    q = job.qkd
+    plan = qkd.build_plan(job)
+    rate = plan.source.source_rate_hz if q.protocol == "bb84_decoy" else plan.entangled_source.pair_rate_hz
+    batch = min(q.batch_pulses, q.pulses)
+    distances = job.distances_km() if q.sweep is not None else [None]
+    worst: dict[int, tuple[int, float, float, float, float, float, int]] = {}
+    for distance in distances:
+        for i, (a, b, d) in enumerate(job.network_links(distance)):
+            phys = qkd.link_physics(job, i, a, b, d)
+            clicks = _clicks_per_pulse(job, plan, phys)
+            bits = nodes.report_bits_per_pulse(plan, batch, clicks)
+            wait = nodes.report_backlog_ps(bits, batch, q.pulses, rate, q.classical_bit_rate_hz)
+            if i not in worst or (wait, bits) > (worst[i][6], worst[i][3]):
+                worst[i] = (i, d, clicks, bits, rate, q.classical_bit_rate_hz, wait)
+    return [worst[i] for i in sorted(worst)]
+
+
+def _backlog_ps(job) -> dict[int, int]:
+    """The last report's wait on each link's channel (:func:`report_backlog`), ps."""
+    return {row[0]: row[6] for row in report_backlog(job)}
+
+
+def report_backlog_lines(job) -> list[str]:
+    """One warning per link whose reports outrun its classical channel (:func:`report_backlog`), with the
+    numbers: bits per pulse, pulse rate, the channel's bit rate, the last report's wait over the run."""
+    q = job.qkd
+    slot = qkd.slot_word(q.protocol)
+    lines = []
+    for i, d, clicks, bits, rate, bit_rate, wait in report_backlog(job):
+        if bits * rate <= bit_rate:
+            continue
+        emission_ps = q.pulses * PS_PER_S / rate
+        lines.append(f"warning: link {i} ({d:g} km): Bob's detection reports outrun the classical channel: "
+                     f"{bits:.3g} bits per {slot} ({clicks:.3g} clicks per {slot}; places, settings and tag) x "
+                     f"{rate:.3g} {slot}s/s = {bits * rate:.3g} bit/s, above classical_bit_rate_hz = {bit_rate:.3g} "
+                     f"bit/s: they queue, and the last report waits {wait / PS_PER_S * 1e3:.3g} ms more than the "
+                     f"first, a delay growing by {wait / emission_ps:.3g} s per s over the run's {q.pulses:,} "
+                     f"{slot}s ({emission_ps / PS_PER_S * 1e3:.3g} ms of emission; less where the source waits for "
+                     f"max_blocks_in_postprocessing blocks); the memory lines count that wait in the reports' round "
+                     f"trip; raise [qkd].classical_bit_rate_hz above {bits * rate:.3g} to keep up")
+    return lines
+
+
 def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float, float]]:
     """Per link of a BB84 ``qkd`` job sampled at the cost of detections, what its key blocks hold until they end,
     at the link's shortest distance of a sweep (the most detections): ``(link, distance_km, detections per pulse,
@@ -343,8 +409,9 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     2026-12-07, evening, at its estimate message, 2d later): up to
     :func:`~dqsim.protocols.qkd.nodes.blocks_holding_key_bits` blocks' worth at once (one, then about 1 + 2d/T, T
     the block's emission, at most ``max_blocks_in_postprocessing``; one block's until 2026-12-07). The reports'
-    round trip is taken as 2d: where the reports outrun the classical channel (their bits a pulse times the
-    source rate above ``classical_bit_rate_hz``) they queue and more are in flight. (Until 2026-12-06
+    round trip is 2d and, where the reports outrun the classical channel (their bits a pulse times the source
+    rate above ``classical_bit_rate_hz``), the last report's wait in the queue (:func:`report_backlog`; until
+    2026-12-07 (morning) 2d alone, and more were in flight than counted). (Until 2026-12-06
     she held all of the block's reports, ``block_pulses`` times the rate times 12 bytes.) Empty for other
     protocols and samplings.
     """
@@ -355,13 +422,14 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     block = min(q.block_pulses, q.pulses)
     batch_ps = max(1, round(q.batch_pulses * PS_PER_S / plan.source.source_rate_hz))
     distances = job.distances_km() if q.sweep is not None else [None]
+    backlog = _backlog_ps(job)
     worst: dict[int, tuple[int, float, float, int, float, float, float]] = {}
     for distance in distances:
         for i, (a, b, d) in enumerate(job.network_links(distance)):
             phys = qkd.link_physics(job, i, a, b, d)
             rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
                                                eve=phys.eve, noise_probability=phys.noise_probability)
-            held = nodes.max_reports_held(2 * phys.delay_ps, batch_ps, -(-block // q.batch_pulses))
+            held = nodes.max_reports_held(2 * phys.delay_ps + backlog[i], batch_ps, -(-block // q.batch_pulses))
             reports = held * min(q.batch_pulses, block) * rate * packed_bytes_per_detection(
                 plan.source.num_classes, min(q.batch_pulses, block))
             key = 0.0
@@ -370,7 +438,7 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
                                                eve=phys.eve, noise_probability=phys.noise_probability,
                                                finite_key=q.security == "finite_key")
                 key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
-            blocks = _blocks_holding_keys(job, plan, 0, batch_ps)
+            blocks = _blocks_holding_keys(job, plan, 0, batch_ps)  # (its key bits come with its last report)
             if i not in worst or reports + key * blocks > worst[i][4] + worst[i][5] * worst[i][6]:
                 worst[i] = (i, d, rate, held, reports, key, blocks)
     return [worst[i] for i in sorted(worst)]
@@ -380,18 +448,22 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, floa
     """Per link of a ``qkd`` job that BB84 samples pulse by pulse (``sampling = "pulses"``) or of BBM92/E91, what
     its key blocks hold until they end, at the link's shortest distance of a sweep: ``(link, distance_km, batches
     in flight, their messages' bytes, one block's key bytes, blocks holding key bits at once)``; the model of
-    :func:`pending_report_bytes` (BBM92/E91: a block's key bits, drawn as the source ends each batch, are held
-    until its last report is in, :func:`~dqsim.protocols.qkd.nodes.entangled_sifting_ps` after the last; until
-    2026-12-07, evening, until its estimate message, 2d more).
+    :func:`pending_report_bytes` (BBM92/E91: a block's key bits, drawn by Bob's process when each batch's
+    photons reach him, travel in his reports and are held until its last report is in, one link delay d after the
+    last batch's draw, and the reports' wait on the channel (:func:`report_backlog`); until 2026-12-07 (morning)
+    Alice drew them as the source ended each batch, held from then,
+    :func:`~dqsim.protocols.qkd.nodes.entangled_sifting_ps` after the last; until the evening before, until its
+    estimate message, 2d more).
 
     BB84 pulse by pulse: up to :func:`~dqsim.protocols.qkd.nodes.max_reports_held` batches are in flight, each
     Alice's packed pulses (:func:`~dqsim.protocols.qkd.nodes.pulses_in_flight_bytes`, kept until Bob's report)
     and Bob's report (the registered clicks per pulse times ``batch_pulses`` times the index bytes,
     :func:`~dqsim.protocols.qkd.packed_bits.index_dtype`, plus five bits); with Cascade the key bits as in
-    :func:`pending_report_bytes`. BBM92/E91: Alice draws and folds each batch as the source ends it, and Bob's
-    reports (up to :func:`~dqsim.protocols.qkd.nodes.max_reports_held` in flight, the source emitting on) carry
-    only the batch's index, so no batch's arrays are held (until 2026-12-06 Alice sent Bob his detections and
-    settings, packed, and waited for his report: one batch's message in flight); with Cascade ``block_pulses`` times the key bits per pair
+    :func:`pending_report_bytes`. BBM92/E91: Bob's process draws each batch and his report (up to
+    :func:`~dqsim.protocols.qkd.nodes.max_reports_held` in flight, the source emitting on) carries its counts
+    and, with Cascade or LDPC, its key bits, which the block's key bits below count, so no other batch's arrays
+    are held (until 2026-12-06 Alice sent Bob his detections and settings, packed, and waited for his report:
+    one batch's message in flight); with Cascade ``block_pulses`` times the key bits per pair
     (:func:`~dqsim.protocols.qkd.nodes.entangled_key_bits_per_pair`, a pilot draw of 2^16 pairs) times
     :data:`~dqsim.protocols.qkd.nodes.KEY_BYTES_PER_KEY_BIT`. Empty for BB84 sampled at the cost of detections.
     """
@@ -402,6 +474,7 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, floa
     block = min(q.block_pulses, q.pulses)
     batch = min(q.batch_pulses, block)
     distances = job.distances_km() if q.sweep is not None else [None]
+    backlog = _backlog_ps(job)
     worst: dict[int, tuple[int, float, int, float, float, float]] = {}
     for distance in distances:
         for i, (a, b, d) in enumerate(job.network_links(distance)):
@@ -411,7 +484,7 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, floa
                 rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
                                                    eve=phys.eve, noise_probability=phys.noise_probability)
                 batch_ps = max(1, round(q.batch_pulses * PS_PER_S / plan.source.source_rate_hz))
-                held = nodes.max_reports_held(2 * phys.delay_ps, batch_ps, -(-block // q.batch_pulses))
+                held = nodes.max_reports_held(2 * phys.delay_ps + backlog[i], batch_ps, -(-block // q.batch_pulses))
                 messages = held * (nodes.pulses_in_flight_bytes(plan.source, batch)
                                    + batch * rate * (index_dtype(batch).itemsize + 5 / 8))
                 if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
@@ -420,15 +493,15 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, floa
                                                    finite_key=q.security == "finite_key")
                     key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
                 blocks = _blocks_holding_keys(job, plan, 0, batch_ps)
-            else:  # Alice draws and folds each batch as the source ends it; Bob's reports carry its index only
+            else:  # Bob draws each batch; his reports carry its counts and key bits (counted in the block's)
                 pair_ps = max(1, nodes.emission_ps(q.batch_pulses, plan.entangled_source.pair_rate_hz))
-                held = nodes.max_reports_held(nodes.entangled_sifting_ps(phys, plan.entangled_source.position),
-                                              pair_ps, -(-block // q.batch_pulses))
+                held = nodes.max_reports_held(
+                    nodes.entangled_sifting_ps(phys, plan.entangled_source.position) + backlog[i], pair_ps,
+                    -(-block // q.batch_pulses))
                 messages = 0.0
                 if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
                     key = block * nodes.entangled_key_bits_per_pair(plan, phys) * nodes.KEY_BYTES_PER_KEY_BIT
-                blocks = _blocks_holding_keys(
-                    job, plan, nodes.entangled_sifting_ps(phys, plan.entangled_source.position), pair_ps)
+                blocks = _blocks_holding_keys(job, plan, phys.delay_ps + backlog[i], pair_ps)
             if i not in worst or messages + key * blocks > worst[i][3] + worst[i][4] * worst[i][5]:
                 worst[i] = (i, d, held, messages, key, blocks)
     return [worst[i] for i in sorted(worst)]
@@ -456,8 +529,8 @@ def _pending_message_lines(job) -> list[str]:
     lines = []
     for i, d, held, messages, key, blocks in pending_message_bytes(job):
         what = ("Alice's pulses and Bob's reports, packed, up to " f"{held} batches in flight (a round trip's)"
-                if q.protocol == "bb84_decoy" else f"up to {held} of Bob's reports in flight (no arrays: Alice "
-                "folds each batch as the source ends it)")
+                if q.protocol == "bb84_decoy" else f"up to {held} of Bob's reports in flight (their key bits "
+                "counted with the block's)")
         slot = qkd.slot_word(q.protocol)
         line = (f"key block of link {i} ({d:g} km): {what}, {size_words(messages)} "
                 f"({messages / max(held * min(q.batch_pulses, block), 1):.3g} bytes per {slot} x "
@@ -510,7 +583,7 @@ def _pending_report_lines(job) -> list[str]:
     rows = pending_report_bytes(job)
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
-    lines = _pending_message_lines(job)
+    lines = report_backlog_lines(job) + _pending_message_lines(job)
     for i, d, rate, held, reports, key, blocks in rows:
         line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
                 f"(a round trip's), {size_words(reports)} ({rate:.3g} detections per pulse x "

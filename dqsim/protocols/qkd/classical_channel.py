@@ -19,10 +19,12 @@ travels with it, so the ranks agree with no exchange of their own.
 Which messages queue: every classical message of a key block, each taking its bits over the rate (with their
 authentication tags, :mod:`~dqsim.protocols.qkd.authentication`, which also gives their lengths): Bob's
 detection reports, Alice's sifting answer, Bob's parameter-estimation message, the key message, Cascade's and
-blind LDPC's round messages and answers, Bob's acknowledgement. (BBM92/E91's reports queue with their tags'
-bits only: Alice draws both sides of each pair, so Bob's process does not know his report's length.) The
-photons' messages are the quantum channel. Until 2026-12-07 no message queued; until later that day the reports,
-sifting and estimation messages took no channel time (:data:`ERROR_CORRECTION_ONLY`).
+blind LDPC's round messages and answers, Bob's acknowledgement (BBM92/E91's reports too, with their own bits,
+since 2026-12-07 (morning): Bob's process draws each batch of pairs, so it knows his clicks). The photons'
+messages are the quantum channel. Until 2026-12-07 no message queued; until later that day the reports, sifting
+and estimation messages took no channel time (:data:`ERROR_CORRECTION_ONLY`); until the next morning
+BBM92/E91's reports took their tags' bits only and every report's click places the shorter of a bitmap and a
+list of indices (:data:`REPORTS_UNSIZED`).
 """
 
 from __future__ import annotations
@@ -52,8 +54,12 @@ def queued_delay_ps(now_ps: int, free_ps: int, transmission_ps: int) -> tuple[in
     return free - now_ps, free
 
 
-#: What a :class:`ClassicalChannel` carries: every classical message of a key block (module docstring).
-EVERY_MESSAGE = "every message of a block"
+#: What a :class:`ClassicalChannel` carries: every classical message of a key block with its bits, the click places
+#: of the reports in the shortest of three codes (module docstring).
+EVERY_MESSAGE = "every message of a block, its bits, places coded enumeratively"
+#: What one pickled on 2026-12-07 before 2026-12-07 (morning)'s change carried: every message, but BBM92/E91's
+#: reports with their tags' bits only and every report's places as a bitmap or indices.
+REPORTS_UNSIZED = "every message of a block"
 #: What one pickled before 2026-12-07 (later that day) carried: the error-correction messages only, the reports,
 #: sifting and estimation messages untimed beside it.
 ERROR_CORRECTION_ONLY = "error-correction messages only"

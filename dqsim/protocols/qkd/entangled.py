@@ -1131,6 +1131,9 @@ class SiftedCounts:
         key_pair_errors: errors per key setting pair, same order.
         num_eve_known: sifted bits of pairs Eve measured at the key angle
             (:attr:`EntangledBatch.eve_knows`); 0 without an eavesdropper.
+        num_bob_clicks: pairs Bob's side clicked (any settings, Alice's side or not): the clicks his report names
+            (:func:`~dqsim.protocols.qkd.authentication.report_message_bits`); ``None`` where not counted (counts
+            made by hand).
 
     Examples:
         >>> a = SiftedCounts(10, 6, 3, 1, (2, 1), (1, 0))
@@ -1145,6 +1148,7 @@ class SiftedCounts:
     key_pair_sifted: tuple[int, ...] = ()
     key_pair_errors: tuple[int, ...] = ()
     num_eve_known: int = 0
+    num_bob_clicks: int | None = None
 
     def __add__(self, other: SiftedCounts) -> SiftedCounts:
         if not isinstance(other, SiftedCounts) or len(other.key_pair_sifted) != len(self.key_pair_sifted):
@@ -1154,7 +1158,8 @@ class SiftedCounts:
             self.num_sifted + other.num_sifted, self.num_errors + other.num_errors,
             tuple(a + b for a, b in zip(self.key_pair_sifted, other.key_pair_sifted)),
             tuple(a + b for a, b in zip(self.key_pair_errors, other.key_pair_errors)),
-            self.num_eve_known + other.num_eve_known)
+            self.num_eve_known + other.num_eve_known,
+            None if None in (self.num_bob_clicks, other.num_bob_clicks) else self.num_bob_clicks + other.num_bob_clicks)
 
     @property
     def qber(self) -> float:
@@ -1226,6 +1231,7 @@ def sifted_statistics(batch: EntangledBatch) -> SiftedCounts:
         key_pair_sifted=tuple(int(v) for v in sifted.sum(axis=(1, 2))),
         key_pair_errors=tuple(int(v) for v in errors),
         num_eve_known=eve_known,
+        num_bob_clicks=int(batch.xp.count_nonzero(batch.bob_detected)),
     )
 
 

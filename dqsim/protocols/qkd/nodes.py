@@ -37,12 +37,15 @@ link's channel, a first-come-first-served queue per direction shared by the bloc
 
 BBM92/E91 (:class:`EntangledAlice`, :class:`EntangledBob`): the pair source
 sits on the fibre, ``[qkd.source].position`` of its length from Alice
-(default midway), pumped without pause while a block lasts. Alice draws
-each batch of pairs as the source ends emitting it and folds it at once;
-Bob's photons of the batch reach him ``(1 - position)`` of the link's fibre
-delay after they left the source, and he then sends his report (his
-settings) to Alice, one link delay; she takes the reports that have come
-each time the source ends a batch, as BB84's Alice does. When the block's
+(default midway), pumped without pause while a block lasts. Bob's photons
+of a batch reach him ``(1 - position)`` of the link's fibre delay after they
+left the source; his process then draws the batch's pairs, both sides, and
+sends his report (his clicks' places and settings, its bits on his channel,
+carrying the batch's outcomes that Alice's side folds) to Alice, one link
+delay; she folds the reports that have come each time the source ends a
+batch, as BB84's Alice does (until 2026-12-07 (morning) her process drew
+each batch as the source ended it, and his report took no bits of its
+own). When the block's
 last report is in, its post-processing follows the same messages as
 BB84's, Cascade's rounds included (:mod:`dqsim.protocols.qkd.entangled_block`).
 (Until 2026-12-06 the source sat at Alice's node in the timing: she sent Bob
@@ -88,7 +91,7 @@ from dqsim.protocols.qkd.postprocess import (
 )
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS
-from dqsim.protocols.qkd.classical_channel import EVERY_MESSAGE, ClassicalChannel
+from dqsim.protocols.qkd.classical_channel import ERROR_CORRECTION_ONLY, EVERY_MESSAGE, ClassicalChannel
 from dqsim.protocols.qkd.finite_key import EntangledFiniteKeyResult
 from dqsim.protocols.qkd.packed_bits import GrowingPlanes, PackedBits, PackedFields, index_dtype
 from dqsim.rng import Stream
@@ -222,7 +225,10 @@ OLD_SOURCE_SCHEDULE = "waits for each block's post-processing"
 #: The classical channel a :class:`LinkTally`'s times were made with: one FIFO queue per direction, shared by
 #: the blocks in post-processing, every message of a block on it with its tag
 #: (:mod:`~dqsim.protocols.qkd.classical_channel`).
-CLASSICAL_CHANNEL = "fifo per direction, every message and tag timed"
+CLASSICAL_CHANNEL = "fifo per direction, every message and tag timed, reports sized where drawn"
+#: What a tally pickled before 2026-12-07 (morning) was made with: BBM92/E91's reports took their tags' bits only and
+#: every report's click places the shorter of a bitmap and indices (:func:`refuse_unsized_reports_checkpoint`).
+UNSIZED_REPORTS_CLASSICAL_CHANNEL = "fifo per direction, every message and tag timed"
 #: What a tally pickled on 2026-12-07 before the reports, sifting and estimation messages were timed was made
 #: with (:func:`refuse_untimed_messages_checkpoint`).
 EC_ONLY_CLASSICAL_CHANNEL = "fifo per direction, tags timed"
@@ -285,19 +291,23 @@ def refuse_waiting_source_tallies(tallies) -> None:
     (``simulated_time_ps``, the blocks' times) beside the new ones (:func:`refuse_waiting_source_checkpoint`).
 
     So are tallies whose classical messages did not queue (:data:`OLD_CLASSICAL_CHANNEL`,
-    :func:`refuse_unqueued_channel_checkpoint`) and those whose reports, sifting and estimation messages took no
-    channel time (:data:`EC_ONLY_CLASSICAL_CHANNEL`, :func:`refuse_untimed_messages_checkpoint`).
+    :func:`refuse_unqueued_channel_checkpoint`), those whose reports, sifting and estimation messages took no
+    channel time (:data:`EC_ONLY_CLASSICAL_CHANNEL`, :func:`refuse_untimed_messages_checkpoint`) and those whose
+    reports were sized before 2026-12-07 (morning) (:data:`UNSIZED_REPORTS_CLASSICAL_CHANNEL`,
+    :func:`refuse_unsized_reports_checkpoint`).
 
     Raises:
-        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE`, :data:`OLD_CLASSICAL_CHANNEL` or
-            :data:`EC_ONLY_CLASSICAL_CHANNEL`.
+        DqsimError: a tally made with :data:`OLD_SOURCE_SCHEDULE`, :data:`OLD_CLASSICAL_CHANNEL`,
+            :data:`EC_ONLY_CLASSICAL_CHANNEL` or :data:`UNSIZED_REPORTS_CLASSICAL_CHANNEL`.
     """
     if any(t.source_schedule != SOURCE_SCHEDULE for t in tallies):
         refuse_waiting_source_checkpoint()
     if any(t.classical_channel == OLD_CLASSICAL_CHANNEL for t in tallies):
         refuse_unqueued_channel_checkpoint({})
-    if any(t.classical_channel != CLASSICAL_CHANNEL for t in tallies):
+    if any(t.classical_channel == EC_ONLY_CLASSICAL_CHANNEL for t in tallies):
         refuse_untimed_messages_checkpoint()
+    if any(t.classical_channel != CLASSICAL_CHANNEL for t in tallies):
+        refuse_unsized_reports_checkpoint()
 
 
 def refuse_old_spdc_source(mean_pair_number, tallies) -> None:
@@ -412,13 +422,27 @@ def refuse_unqueued_channel_checkpoint(state: dict) -> None:
     its messages in flight kept their own delays (:mod:`~dqsim.protocols.qkd.classical_channel`), so it cannot
     resume to what a run from the start gives now. One whose channel carried the error-correction messages only
     (:data:`~dqsim.protocols.qkd.classical_channel.ERROR_CORRECTION_ONLY`) is refused too
-    (:func:`refuse_untimed_messages_checkpoint`)."""
+    (:func:`refuse_untimed_messages_checkpoint`), and one whose reports were sized before 2026-12-07 (morning)
+    (:data:`~dqsim.protocols.qkd.classical_channel.REPORTS_UNSIZED`, :func:`refuse_unsized_reports_checkpoint`)."""
     if "channel" not in state:
         raise DqsimError("this checkpoint of a QKD link was written by an older dqsim, whose classical channel did "
                          "not queue the messages of the key blocks in post-processing at once (each had the whole "
                          "bit rate); run the job again from the start (remove its checkpoints)")
-    if state["channel"].messages != EVERY_MESSAGE:
+    if state["channel"].messages == ERROR_CORRECTION_ONLY:
         refuse_untimed_messages_checkpoint()
+    if state["channel"].messages != EVERY_MESSAGE:
+        refuse_unsized_reports_checkpoint()
+
+
+def refuse_unsized_reports_checkpoint() -> None:
+    """Refuse, in one line, a QKD process or tally checkpointed before 2026-12-07 (morning): BBM92/E91's Alice drew
+    both sides of each pair and Bob's reports took their tags' bits only, and every report's click places took the
+    shorter of a bitmap and a list of indices (now the enumerative code where shorter, and BBM92/E91's Bob draws
+    the pairs and his reports carry their outcomes): its processes and times cannot resume to what a run from the
+    start gives now."""
+    raise DqsimError("this checkpoint of a QKD link was written by an older dqsim, whose detection reports were "
+                     "sized otherwise (BBM92/E91's without their own bits, the click places without the "
+                     "enumerative code); run the job again from the start (remove its checkpoints)")
 
 
 def refuse_untimed_messages_checkpoint() -> None:
@@ -967,9 +991,11 @@ def blocks_holding_key_bits(hold_ps: int, batch_ps: int, batches_per_block: int,
     """Most key blocks' worth of key bits one link holds at once (Cascade, LDPC), the source emitting on.
 
     A batch's key bits come into being when Alice folds it (BB84: Bob's report, a round trip 2d after she sent
-    the batch; BBM92/E91: as the source ends it) and the block's stay until its last report is in (its result is
-    worked out then, :class:`_AliceSide`), H (``hold_ps``) after its last batch's bits (BB84: 0, the last report
-    brings them; BBM92/E91: :func:`entangled_sifting_ps`; until 2026-12-07, evening, 2d more, until the estimate
+    the batch) or Bob's process draws it (BBM92/E91: when its photons reach him; they travel in his report) and
+    the block's stay until its last report is in (its result is worked out then, :class:`_AliceSide`), H
+    (``hold_ps``) after its last batch's bits (BB84: 0, the last report brings them; BBM92/E91: the last report's
+    crossing, and where the reports queue their wait; until 2026-12-07 (morning), when Alice drew them as the
+    source ended each batch, :func:`entangled_sifting_ps`; until the evening before, 2d more, until the estimate
     message); then only its result is kept. With blocks
     of n batches of τ each (``batches_per_block``, ``batch_ps``), T = nτ apart, j batches into a block its
     j/n are held, and of the earlier blocks those whose last bits came less than H before: ``⌈(H - jτ)/T⌉``.
@@ -1054,20 +1080,25 @@ def sifting_delays_ps(messages, q, tags: MessageTags = NO_TAGS) -> tuple[int, in
             message_delay_ps(messages.estimation_bits + tags.estimation, rate))
 
 
-def report_delay_ps(q, num_pulses: int, num_clicks: int | None) -> int:
-    """Transmission time of Bob's detection report of a batch of ``num_pulses`` pulses with ``num_clicks`` clicks
-    at ``[qkd].classical_bit_rate_hz``, ps: its bits
-    (:func:`~dqsim.protocols.qkd.authentication.report_message_bits`) and its tag's
-    (:func:`~dqsim.protocols.qkd.authentication.report_tag_bits`); ``num_clicks`` ``None`` (BBM92/E91, whose Bob
-    does not draw his side): the tag's bits only.
+def report_settings(protocol: str) -> int:
+    """The settings (bases) of the side whose detection report crosses first, Bob's: BB84 and BBM92 2, E91 3."""
+    return 3 if protocol == "e91" else 2
+
+
+def report_delay_ps(q, num_pulses: int, num_clicks: int) -> int:
+    """Transmission time of Bob's detection report of a batch of ``num_pulses`` pulses (pair slots) with
+    ``num_clicks`` clicks at ``[qkd].classical_bit_rate_hz``, ps: its bits
+    (:func:`~dqsim.protocols.qkd.authentication.report_message_bits`, with his :func:`report_settings`) and its
+    tag's (:func:`~dqsim.protocols.qkd.authentication.report_tag_bits`). Until 2026-12-07 (morning) BBM92/E91's
+    took its tag's bits only, and the clicks' places were the shorter of a bitmap and a list of indices.
 
     Examples:
         >>> q = QkdPlan(protocol="bb84_decoy", seed=0, pulses=1, block_pulses=1, batch_pulses=1, source=None,
         ...             classical_bit_rate_hz=1e9)
-        >>> report_delay_ps(q, 1_000_000, 5_000), report_delay_ps(q, 1_000_000, None)  # 5,000 x (20 + 1) bits
-        (105000000, 0)
+        >>> report_delay_ps(q, 1_000_000, 5_000)  # 5,000 basis bits and 45,408 for the places (enumerative)
+        50408000
     """
-    bits = 0 if num_clicks is None else authentication.report_message_bits(num_pulses, num_clicks)
+    bits = authentication.report_message_bits(num_pulses, num_clicks, report_settings(q.protocol))
     tag = authentication.report_tag_bits(num_pulses, q.authentication, q.eps_auth)
     return message_delay_ps(bits + tag, q.classical_bit_rate_hz)
 
@@ -1191,8 +1222,9 @@ class _BobSide:
         refuse_unqueued_channel_checkpoint(state)
         self.__dict__.update(state)
 
-    def detect(self, ctx, msg, block: int, size: int) -> None:
-        """Detect batch ``self.batch`` (``size`` pulses of key block ``block``) and send its report."""
+    def detect(self, ctx, msg, block: int, start: int, size: int) -> None:
+        """Detect batch ``self.batch`` (pulses ``start ... start + size - 1``, of key block ``block``) and send its
+        report."""
         raise NotImplementedError
 
     def receive_tag(self, link_tag):
@@ -1214,7 +1246,7 @@ class _BobSide:
             msg = yield self.next_batch(ctx, link_tag, batches)
             if not self.arrived(ctx, link_tag, msg):
                 continue
-            self.detect(ctx, msg, batches[self.batch][0], batches[self.batch][2])
+            self.detect(ctx, msg, *batches[self.batch])
             self.batch += 1
             if _last_of_block(batches, self.batch - 1):
                 ctx.spawn(self.block_process(self.plan, phys, batches[self.batch - 1][0], self.channel))
@@ -1293,9 +1325,9 @@ class Bb84Bob(_BobSide):
     def receive_tag(self, link_tag):
         return link_tag + ("pulses",)
 
-    def detect(self, ctx, msg, block: int, size: int) -> None:
+    def detect(self, ctx, msg, block: int, start: int, size: int) -> None:
         backend, phys = ctx.backend, self.phys
-        j, start, _size, arrays = msg.payload
+        j, _start, _size, arrays = msg.payload
         report_tag = ("qkd", phys.link_index, "report", block)
         if arrays is None:  # sampling at the cost of detections: the report is the DetectionBatch
             report, self.receiver = detect_batch(
@@ -1359,7 +1391,36 @@ def refuse_paused_entangled_checkpoint() -> None:
                      "pause: run the job again from the start (remove its checkpoints)")
 
 
-class EntangledAlice(_AliceSource):
+class _EntangledFolding:
+    """Folding Bob's BBM92/E91 reports (:func:`entangled_report`) into a block's counts, key bits and CHSH
+    coincidences, in the order they come (FIFO: the batches' order); ``self.awaiting`` loses the batch."""
+
+    def _fold_report(self, payload) -> None:
+        j, stats, keys, coincidences = payload
+        self.awaiting.discard(j)
+        self.counts = stats if self.counts is None else self.counts + stats
+        for keep, part in zip(self.keys, keys or ()):
+            keep.append(part.unpacked())
+        if coincidences is not None:
+            self.block_chsh = coincidences if self.block_chsh is None else self.block_chsh + coincidences
+
+
+def entangled_report(backend, q: QkdPlan, phys: LinkPhysics, start: int, size: int, receivers):
+    """Bob's report of the BBM92/E91 batch of pairs ``start ... start + size - 1``, drawn by his process
+    (:func:`entangled_batch`, both sides, the draws keyed by Alice's node as before): ``(payload, receivers)``,
+    the payload ``(sifted counts, key bits or None, E91's coincidence counts or None)`` — what Alice's side folds
+    (:class:`_EntangledFolding`; the counts hold his clicks, ``num_bob_clicks``, which size the report), the key
+    bits (Cascade, LDPC) Alice's and Bob's packed, each :class:`~dqsim.protocols.qkd.packed_bits.PackedBits`."""
+    batch = entangled_batch(backend.xp, q, phys, start, size, receivers)
+    keys = None
+    if q.error_correction in KEYED_ERROR_CORRECTIONS:
+        pair = entangled_block.key_pair_of_block(q.protocol, q.security == "finite_key")
+        keys = tuple(PackedBits(backend.to_host(bits)) for bits in entangled.sifted_key_bits(batch, key_pair=pair))
+    coincidences = entangled.coincidence_counts(batch) if q.protocol == "e91" else None
+    return (entangled.sifted_statistics(batch), keys, coincidences), (batch.alice_receiver, batch.bob_receiver)
+
+
+class EntangledAlice(_AliceSource, _EntangledFolding):
     """The pair source and Alice's side of BBM92/E91; her tally is ``self.tally``.
 
     Phases: ``emit`` (wait while the source emits batch ``self.batch``, take
@@ -1368,21 +1429,24 @@ class EntangledAlice(_AliceSource):
     :class:`EntangledAliceBlock`, :class:`_AliceSource`), ``slot``, ``drain``,
     ``done`` (as :class:`Bb84Alice`'s).
 
-    Alice draws each batch herself as the source ends emitting it and folds it
-    at once into the block's
+    Bob's process draws each batch of pairs, both sides, when its photons
+    have reached him (:class:`EntangledBob`, :func:`bob_flight_ps`), and his
+    report carries with his clicks' places and settings (its bits on the
+    channel) the batch's outcomes that Alice's side holds in the run: she
+    folds each report into the block's
     :class:`~dqsim.protocols.qkd.entangled.SiftedCounts`, its CHSH
     coincidences (E91) and, with Cascade, its key bits, Alice's and Bob's,
-    eight to a byte (:class:`~dqsim.protocols.qkd.packed_bits.PackedBits`).
-    The source emits on while Bob's reports travel
-    (:class:`EntangledBob` sends each when the batch's photons have reached
-    him, :func:`bob_flight_ps`); she takes those that have come each time
-    the source ends a batch, so at most :func:`max_reports_held` of them
-    (``round_trip_ps`` = :func:`entangled_sifting_ps`) exist at once
-    (``self.awaiting``: the batches whose report has not come). Until
-    2026-12-06 she waited for Bob's report of each batch before the next, a
-    round trip ``2L`` after every batch (+20 % on a block of 5 batches at
-    20 km), and until later that day for every block's post-processing before
-    the next block.
+    eight to a byte (:class:`~dqsim.protocols.qkd.packed_bits.PackedBits`;
+    :class:`_EntangledFolding`). The source emits on while Bob's reports
+    travel; she takes those that have come each time the source ends a
+    batch, so at most :func:`max_reports_held` of them (``round_trip_ps`` =
+    :func:`entangled_sifting_ps`) are in flight at once (``self.awaiting``:
+    the batches whose report has not come). Until 2026-12-06 she waited for
+    Bob's report of each batch before the next, a round trip ``2L`` after
+    every batch (+20 % on a block of 5 batches at 20 km), and until later
+    that day for every block's post-processing before the next block; until
+    2026-12-07 (morning) she drew each batch, both sides, as the source ended
+    it, and Bob's report, which knew no click, took its tag's bits only.
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
@@ -1393,10 +1457,8 @@ class EntangledAlice(_AliceSource):
         self.awaiting: set = set()     # batches of the block whose report has not come
         self.counts = None             # SiftedCounts of the current block
         self.keys = (PackedBits(), PackedBits())  # the block's key bits, Alice's and Bob's (cascade)
-        self.chsh = None               # E91: the link's coincidence counts (all blocks)
-        self.block_chsh = None         # E91: the current block's, for its CHSH bound
+        self.block_chsh = None         # E91: the current block's coincidence counts, for its CHSH bound
         self.times: dict = {}
-        self.receivers = None  # Alice's and Bob's ReceiverState (dead time, afterpulse) after the last batch
         self.open_blocks = 0           # blocks in post-processing (EntangledAliceBlock processes)
         self.wait_from_ps = None       # when the source began to wait for a block to leave post-processing
         self.channel = ClassicalChannel()  # Alice -> Bob, shared by her block processes
@@ -1429,8 +1491,7 @@ class EntangledAlice(_AliceSource):
         self.__dict__.update(state)
 
     def run(self, ctx):
-        backend, q, phys = ctx.backend, self.plan, self.phys
-        src = q.entangled_source
+        phys = self.phys
         link_tag = ("qkd", phys.link_index)
         done_tag = link_tag + ("block-done",)
         batches = list(self.plan.batches())
@@ -1438,23 +1499,11 @@ class EntangledAlice(_AliceSource):
             self._start_block(ctx, 0, 0)
         while self.phase != "done":
             if self.phase == "emit":
-                block, start, size = batches[self.batch]
-                yield ctx.wait(emission_ps(size, src.pair_rate_hz))
-                for msg in ctx.take_arrived(link_tag + ("report", block)):  # Bob's reports that came meanwhile
-                    self.awaiting.discard(msg.payload)
-                batch = entangled_batch(backend.xp, q, phys, start, size, self.receivers)
-                self.receivers = (batch.alice_receiver, batch.bob_receiver)
-                stats = entangled.sifted_statistics(batch)
-                self.counts = stats if self.counts is None else self.counts + stats
-                if q.error_correction in KEYED_ERROR_CORRECTIONS:
-                    pair = entangled_block.key_pair_of_block(q.protocol, q.security == "finite_key")
-                    for keep, bits in zip(self.keys, entangled.sifted_key_bits(batch, key_pair=pair)):
-                        keep.append(backend.to_host(bits))  # packed: one bit per key bit
-                if q.protocol == "e91":
-                    counts = entangled.coincidence_counts(batch)
-                    self.chsh = counts if self.chsh is None else self.chsh + counts
-                    self.block_chsh = counts if self.block_chsh is None else self.block_chsh + counts
+                block, _start, size = batches[self.batch]
+                yield ctx.wait(emission_ps(size, self.plan.entangled_source.pair_rate_hz))
                 self.awaiting.add(self.batch)
+                for msg in ctx.take_arrived(link_tag + ("report", block)):  # Bob's reports that came meanwhile
+                    self._fold_report(msg.payload)
                 self.batch += 1
                 if _last_of_block(batches, self.batch - 1):
                     self._hand_over(ctx, self.block_process(
@@ -1467,11 +1516,10 @@ class EntangledAlice(_AliceSource):
                 yield self._between_blocks(ctx, done_tag)
                 self.open_blocks -= 1
                 self._next_block(ctx, done_tag, batches)
-        self.tally.chsh_counts = self.chsh
         self._end_link(ctx)
 
 
-class EntangledAliceBlock(_AliceSide):
+class EntangledAliceBlock(_AliceSide, _EntangledFolding):
     """Alice's post-processing of one BBM92/E91 key block, while the source is pumped on (:class:`_AliceSource`).
 
     Phases: ``reports`` (Bob's remaining reports), ``estimate``, ``cascade``
@@ -1518,7 +1566,7 @@ class EntangledAliceBlock(_AliceSide):
         while self.phase != "done":
             if self.phase == "reports":
                 msg = yield ctx.receive(link_tag + ("report", block))
-                self.awaiting.discard(msg.payload)
+                self._fold_report(msg.payload)
                 if not self.awaiting:
                     self._postprocess(block)
                     self._send_sifting(ctx, link_tag, block)
@@ -1539,6 +1587,9 @@ class EntangledAliceBlock(_AliceSide):
                 tally.sifted += counts.num_sifted
                 tally.errors += counts.num_errors
                 tally.aborted_blocks += int(result.aborted)
+                if self.block_chsh is not None:  # E91: the link's coincidence counts, all blocks
+                    tally.chsh_counts = self.block_chsh if tally.chsh_counts is None \
+                        else tally.chsh_counts + self.block_chsh
                 self._block_done(ctx, link_tag, block)
 
 
@@ -1562,6 +1613,51 @@ def entangled_key_bits_per_pair(q: QkdPlan, phys: LinkPhysics, num_pairs: int = 
     return int(entangled.sifted_key_bits(batch, key_pair=pair)[0].shape[0]) / num_pairs
 
 
+def entangled_bob_clicks_per_pair(q: QkdPlan, phys: LinkPhysics, num_pairs: int = 1 << 16) -> float:
+    """Pair slots Bob's side clicks per slot (his report's clicks), from the link's first ``num_pairs`` pairs, a
+    pilot draw as :func:`entangled_key_bits_per_pair`'s."""
+    batch = entangled_batch(np, q, phys, 0, num_pairs)
+    return int(np.count_nonzero(batch.bob_detected)) / num_pairs
+
+
+def report_bits_per_pulse(q: QkdPlan, num_pulses: int, clicks_per_pulse: float) -> float:
+    """Bits of Bob's report of a batch of ``num_pulses`` pulses (pair slots) per pulse, at ``clicks_per_pulse``
+    (its places, settings and tag: :func:`report_delay_ps`'s bits).
+
+    Examples:
+        >>> q = QkdPlan(protocol="bb84_decoy", seed=0, pulses=1, block_pulses=1, batch_pulses=1, source=None)
+        >>> round(report_bits_per_pulse(q, 1_000_000, 0.12), 3)  # 0.12 basis bits and 0.529 for the places
+        0.649
+    """
+    clicks = min(num_pulses, round(clicks_per_pulse * num_pulses))
+    bits = (authentication.report_message_bits(num_pulses, clicks, report_settings(q.protocol))
+            + authentication.report_tag_bits(num_pulses, q.authentication, q.eps_auth))
+    return bits / num_pulses
+
+
+def report_backlog_ps(bits_per_pulse: float, batch_pulses: int, num_pulses: int, pulse_rate_hz: float,
+                      bit_rate_hz: float) -> int:
+    """How much later than its own crossing the last report of a link's run reaches Alice, ps: the reports'
+    queue on Bob's channel where they outrun it (:mod:`~dqsim.protocols.qkd.classical_channel`).
+
+    Bob hands the channel a report every batch, T = ``batch_pulses / pulse_rate_hz`` apart, each taking
+    τ = ``bits_per_pulse · batch_pulses / bit_rate_hz`` on it; where τ > T each report waits τ - T longer than
+    the one before, so the last of ``n = ⌈num_pulses / batch_pulses⌉`` waits ``(n - 1)(τ - T)``: the reports
+    alone, with the source emitting on (it waits while ``max_blocks_in_postprocessing`` blocks are open, which
+    bounds the queue), their other messages left out. 0 where the channel keeps up.
+
+    Examples:
+        >>> report_backlog_ps(1.12, 1_000_000, 20_000_000, 1e9, 1e9)  # 19 x 0.12 ms
+        2280000000
+        >>> report_backlog_ps(0.65, 1_000_000, 20_000_000, 1e9, 1e9)
+        0
+    """
+    batch_ps = batch_pulses * PS_PER_S / pulse_rate_hz
+    report_ps = bits_per_pulse * batch_pulses * PS_PER_S / bit_rate_hz
+    batches = -(-num_pulses // batch_pulses)
+    return int(round(max(0.0, report_ps - batch_ps) * max(0, batches - 1)))
+
+
 def pulses_in_flight_bytes(source, num_pulses: int) -> float:
     """Bytes of :func:`pulses_in_flight` for ``num_pulses`` pulses of ``source``, about: a bit for the basis and
     the bit, the bits of the largest class and those of the largest photon number expected among the pulses
@@ -1582,14 +1678,18 @@ class EntangledBob(_BobSide):
     The source is pumped without pause (:class:`EntangledAlice`), except while
     ``max_blocks_in_postprocessing`` blocks are in post-processing (:class:`_AliceSource`): batch ``j`` ends
     leaving the source at ``source_ps`` (the end of the batch before it, as Bob follows the source) plus its
-    emission time, and its last photon reaches Bob :func:`bob_flight_ps` later, when he sends his report (the
-    batch's index; Alice draws both sides of a pair). He knows when the source starts a block without a
+    emission time, and its last photon reaches Bob :func:`bob_flight_ps` later, when his process draws the batch's
+    pairs, both sides (:func:`entangled_report`), and sends his report: his clicks' places and settings, its bits
+    on his channel (:func:`report_delay_ps`), carrying the outcomes Alice's side folds (until 2026-12-07 (morning)
+    Alice drew the pairs and his report, the batch's index, took its tag's bits only). He knows when the source
+    starts a block without a
     message: it waits for the blocks whose acknowledgements he sent (:meth:`block_start_ps`), each of which his
     block process tells him of (``acks_ps``: when each reaches Alice, in the order sent).
     """
 
     def __init__(self, plan: QkdPlan, phys: LinkPhysics):
         super().__init__(plan, phys)
+        self.receivers = None    # Alice's and Bob's ReceiverState (dead time, afterpulse) after the last batch
         self.emitted_ps = 0      # the source's time since the run's start, ps (emission and waits)
         self.source_ps = None    # when the source ended the last batch he detected (None: the run's start)
         self.acks_ps: list = []  # when his acknowledgements reach Alice, in the order sent
@@ -1640,12 +1740,13 @@ class EntangledBob(_BobSide):
         self.acks_ps += [m.payload for m in ctx.take_arrived(link_tag + ("acked",))]
         return msg is None
 
-    def detect(self, ctx, msg, block: int, size: int) -> None:
+    def detect(self, ctx, msg, block: int, start: int, size: int) -> None:
         flight_ps = bob_flight_ps(self.phys, self.plan.entangled_source.position)
         self.emitted_ps += ctx.now_ps - flight_ps - self.source_ps  # (with the source's wait before the batch)
         self.source_ps = ctx.now_ps - flight_ps  # he detects the batch its flight after it left the source
-        self.channel.send(ctx, self.phys.alice, ("qkd", self.phys.link_index, "report", block), self.batch,
-                          transmission_ps=report_delay_ps(self.plan, size, None))
+        payload, self.receivers = entangled_report(ctx.backend, self.plan, self.phys, start, size, self.receivers)
+        self.channel.send(ctx, self.phys.alice, ("qkd", self.phys.link_index, "report", block), (self.batch, *payload),
+                          transmission_ps=report_delay_ps(self.plan, size, payload[0].num_bob_clicks))
 
 
 class EntangledBobBlock(_BobBlock):
