@@ -24,6 +24,7 @@ from pydantic_core import PydanticCustomError
 from dqsim.errors import ConfigError, count_of, toml_repr
 from dqsim.jobs.edges_file import EdgeList, EdgesFileError, read_edges_file
 from dqsim.jobs.errors import job_error, one_of, value_hint
+from dqsim.jobs.file_hash import file_sha256
 from dqsim.jobs.schema import Section, input_file_path, is_number
 from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
@@ -450,8 +451,6 @@ class NetworkSection(Section):
             PydanticCustomError: a line the file cannot have, more nodes than :data:`MAX_EDGES_NETWORK_NODES`, a
                 name not in ``node_names``.
         """
-        from dqsim.jobs.loading import file_sha256  # (loading imports the job models, this one among them)
-
         path = self.edges_file
         try:
             edges = read_edges_file(path, file_sha256(path))

@@ -1,0 +1,50 @@
+"""SHA-256 of the files a job reads (QASM circuits, edge lists), hashed once per process while a file stays.
+
+In a module of its own, without the job models, so that a model (:mod:`dqsim.jobs.network`) can hash its file
+at module level without importing :mod:`dqsim.jobs.loading`, which imports the models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from dqsim.errors import ConfigError
+
+
+#: SHA-256 of the files the jobs of this process read, by ``(path, size, mtime_ns, inode)``: (the SHA-256, when it
+#: was hashed in ns since the epoch) (:func:`file_sha256`).
+_SHA256_OF: dict[tuple[str, int, int, int], tuple[str, int]] = {}
+
+#: A file modified less than this before it was hashed is hashed again at the next look (ns): an edit in the same
+#: tick of a coarse file-system clock (FAT: 2 s) would keep the size and the modification time.
+_RACY_NS = 2_000_000_000
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of the file at ``path``, hashed once per process while its size, modification time and inode
+    stay: a run's start, its identity, ``--skip-finished``'s check and ``dqsim clean`` ask for the same QASM files
+    several times (before 2026-12-07 each hashed them again, up to three times).
+
+    A file modified less than 2 s before it was hashed is hashed again at each look, as git treats a "racily
+    clean" entry (git's ``Documentation/technical/racy-git.txt``): an edit within one tick of a coarse file-system
+    clock would leave the key as it was.
+
+    Raises:
+        ConfigError: the file cannot be read (one line naming it).
+    """
+    path = str(path)
+    try:
+        stat = os.stat(path)
+        key = (path, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        known = _SHA256_OF.get(key)
+        if known is not None and stat.st_mtime_ns < known[1] - _RACY_NS:
+            return known[0]
+        hashed_ns = time.time_ns()
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    _SHA256_OF[key] = (digest, hashed_ns)
+    return digest
