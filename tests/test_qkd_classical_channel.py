@@ -301,55 +301,66 @@ def _process_phases(paths, wanted=lambda process: True) -> dict:
     return phases
 
 
-def _same_on_4_and_2_ranks_and_resumed(tmp_path, job: list, one, on_four, on_two) -> None:
-    """``job``'s tables on 4 ranks, on 4 ranks resumed from checkpoint ``on_four``, on 2 and on 2 resumed from
-    ``on_two`` are ``one``'s (the 1-rank run's), bit for bit."""
-    from run_files import same_tables
-
-    for ranks, name, path in ((4, "four", on_four), (2, "two", on_two)):
-        run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", "run", *job, "-o", str(tmp_path / f"{name}.h5"),
-                        "--quiet", "--then", "resume", str(path), "-o", str(tmp_path / f"{name}-resumed.h5"),
-                        "--quiet"], cwd=ROOT, timeout_s=300)
-    for name in ("four", "four-resumed", "two", "two-resumed"):
-        same_tables(one, open_run(tmp_path / f"{name}.h5"), RANK_TABLES)
-
-
 @pytest.fixture(scope="module")
 def chain_run(tmp_path_factory):
     """The chain on one rank with a checkpoint every simulated ms: its folder, and by phase (``"estimate"``,
     ``"cascade"``) the first checkpoint taken while a block of link 0 was in it (both must be there)."""
-    from run_files import checkpoints, node_record_bytes
-
     folder = tmp_path_factory.mktemp("chain")
-    run_here(["run", *CHAIN, "--set", "checkpoint.every_sim_s=0.001", "--set", "checkpoint.keep=100",
-              "--set", f'checkpoint.directory="{folder / "ck"}"', "-o", str(folder / "one.h5"), "--quiet"])
-    phases = {}
-    for path in checkpoints(folder / "ck"):
-        record = pickle.loads(node_record_bytes(path, 0))
-        for handle in record["processes"][1:]:
-            if handle.process is not None and not handle.done:
-                phases.setdefault(handle.process.phase, path)
+    _, paths = _one_rank_with_checkpoints(folder, CHAIN, 0.001)
+    phases = _process_phases(paths)
     assert "estimate" in phases and "cascade" in phases, sorted(phases)
     return folder, phases
 
 
 @pytest.fixture(scope="module")
-def two_rank_runs(tmp_path_factory, chain_run):
-    """One 2-rank launch (tests/mpi_scripts/dqsim_runs.py) for both multi-rank tests: the Cascade job of
-    :func:`test_colliding_cascade_blocks_wait_the_same_on_one_and_two_ranks` (``cascade-two.h5``), then the
-    chain (``two.h5``) and the resume of its 1-rank checkpoint taken in Cascade's rounds (``two-resumed.h5``).
+def e91_run(tmp_path_factory):
+    """The E91 chain on one rank with a checkpoint every 0.2 simulated ms: its folder, the first checkpoint taken
+    while a block of link 0 waits for reports in flight, and the first taken in Cascade's rounds."""
+    folder = tmp_path_factory.mktemp("e91")
+    _, paths = _one_rank_with_checkpoints(folder, E91_CHAIN, 0.0002)
+    waiting = _process_phases(paths, lambda process: getattr(process, "awaiting", None))  # reports in flight
+    phases = _process_phases(paths)
+    assert "reports" in waiting and "cascade" in phases, (sorted(waiting), sorted(phases))
+    return folder, waiting["reports"], phases["cascade"]
+
+
+@pytest.fixture(scope="module")
+def two_rank_runs(tmp_path_factory, chain_run, e91_run):
+    """One 2-rank launch (tests/mpi_scripts/dqsim_runs.py) for the multi-rank tests: the Cascade job of
+    :func:`test_colliding_cascade_blocks_wait_the_same_on_one_and_two_ranks` (``cascade-two.h5``), the chain
+    (``two.h5``) and the resume of its 1-rank checkpoint taken in Cascade's rounds (``two-resumed.h5``), and the
+    E91 chain and the resume of its checkpoint in Cascade's rounds (``e91-two.h5``, ``e91-two-resumed.h5``).
     Its folder."""
     folder = tmp_path_factory.mktemp("two")
     _, phases = chain_run
+    _, _, e91_cascade = e91_run
     run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "run", *CASCADE, "-o", str(folder / "cascade-two.h5"), "--quiet",
                 "--then", "run", *CHAIN, "-o", str(folder / "two.h5"), "--quiet",
-                "--then", "resume", str(phases["cascade"]), "-o", str(folder / "two-resumed.h5"), "--quiet"],
-            cwd=ROOT, timeout_s=360)
+                "--then", "resume", str(phases["cascade"]), "-o", str(folder / "two-resumed.h5"), "--quiet",
+                "--then", "run", *E91_CHAIN, "-o", str(folder / "e91-two.h5"), "--quiet",
+                "--then", "resume", str(e91_cascade), "-o", str(folder / "e91-two-resumed.h5"), "--quiet"],
+            cwd=ROOT, timeout_s=480)
     return folder
 
 
-def test_every_message_on_the_channel_gives_the_same_tables_on_1_2_4_ranks_and_after_a_resume(tmp_path, chain_run,
-                                                                                            two_rank_runs):
+@pytest.fixture(scope="module")
+def four_rank_runs(tmp_path_factory, chain_run, e91_run):
+    """One 4-rank launch for both chains: the chain (``four.h5``) and the resume of its 1-rank checkpoint taken
+    between a block's sifting answer and its key message (``four-resumed.h5``), the E91 chain (``e91-four.h5``)
+    and the resume of its checkpoint with reports in flight (``e91-four-resumed.h5``). Its folder."""
+    folder = tmp_path_factory.mktemp("four")
+    _, phases = chain_run
+    _, e91_reports, _ = e91_run
+    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", "run", *CHAIN, "-o", str(folder / "four.h5"), "--quiet",
+                "--then", "resume", str(phases["estimate"]), "-o", str(folder / "four-resumed.h5"), "--quiet",
+                "--then", "run", *E91_CHAIN, "-o", str(folder / "e91-four.h5"), "--quiet",
+                "--then", "resume", str(e91_reports), "-o", str(folder / "e91-four-resumed.h5"), "--quiet"],
+            cwd=ROOT, timeout_s=480)
+    return folder
+
+
+def test_every_message_on_the_channel_gives_the_same_tables_on_1_2_4_ranks_and_after_a_resume(chain_run, two_rank_runs,
+                                                                                            four_rank_runs):
     """A 3-link trusted chain, Cascade at 1e7 bit/s with a tag on every message (reports, sifting, estimation
     and the relay's announcements queue, on every link): the tables of 2 and 4 ranks, and of 4 and 2 ranks
     resumed from a 1-rank checkpoint taken while a block of link 0 is between its sifting answer and its key
@@ -357,15 +368,12 @@ def test_every_message_on_the_channel_gives_the_same_tables_on_1_2_4_ranks_and_a
     are those of 1 rank, bit for bit."""
     from run_files import same_tables
 
-    folder, phases = chain_run
+    folder, _ = chain_run
     one = open_run(folder / "one.h5")
     blocks = one.table("blocks")
     crossings = [2 * propagation_delay_ps(float(km), 1.468) for km in blocks["distance_km"]]
     assert (blocks["time_estimation_ps"] > crossings).all()  # the sifting and estimation bits (2d before)
-    run_mpi(4, ["tests/mpi_scripts/dqsim_runs.py", "run", *CHAIN, "-o", str(tmp_path / "four.h5"), "--quiet",
-                "--then", "resume", str(phases["estimate"]), "-o", str(tmp_path / "four-resumed.h5"), "--quiet"],
-            cwd=ROOT, timeout_s=300)
-    for path in (tmp_path / "four.h5", tmp_path / "four-resumed.h5", two_rank_runs / "two.h5",
+    for path in (four_rank_runs / "four.h5", four_rank_runs / "four-resumed.h5", two_rank_runs / "two.h5",
                  two_rank_runs / "two-resumed.h5"):
         same_tables(one, open_run(path), RANK_TABLES)
 
@@ -457,15 +465,18 @@ E91_CHAIN = ["jobs/e91_chsh.toml", "--set", 'qkd.network.topology="chain"', "--s
              "--set", "qkd.classical_bit_rate_hz=1e9", "--set", 'qkd.authentication="per_message"']
 
 
-def test_entangled_reports_with_their_bits_give_the_same_tables_on_1_2_4_ranks_and_after_a_resume(tmp_path):
+def test_entangled_reports_with_their_bits_give_the_same_tables_on_1_2_4_ranks_and_after_a_resume(
+        e91_run, two_rank_runs, four_rank_runs):
     """An E91 trusted chain of 3 links, Cascade at 1 Gbit/s with a tag on every message: Bob's process draws each
     batch of pairs and his report (his clicks' places and settings, some 1e5 bits, longer than a batch: they
     queue) carries its outcomes to Alice's side. The tables of 2 and 4 ranks, and of 4 and 2 ranks resumed from a
     1-rank checkpoint taken while a block of link 0 waits for reports in flight (their key bits in them) and one
     taken in Cascade's rounds, are those of 1 rank, bit for bit (the pairs' draws keyed by Alice's node as
     before, whichever process draws them)."""
-    one, paths = _one_rank_with_checkpoints(tmp_path, E91_CHAIN, 0.0002)
-    waiting = _process_phases(paths, lambda process: getattr(process, "awaiting", None))  # reports in flight
-    phases = _process_phases(paths)
-    assert "reports" in waiting and "cascade" in phases, (sorted(waiting), sorted(phases))
-    _same_on_4_and_2_ranks_and_resumed(tmp_path, E91_CHAIN, one, waiting["reports"], phases["cascade"])
+    from run_files import same_tables
+
+    folder, _, _ = e91_run
+    one = open_run(folder / "one.h5")
+    for path in (four_rank_runs / "e91-four.h5", four_rank_runs / "e91-four-resumed.h5",
+                 two_rank_runs / "e91-two.h5", two_rank_runs / "e91-two-resumed.h5"):
+        same_tables(one, open_run(path), RANK_TABLES)
