@@ -276,15 +276,14 @@ CHAIN = ["jobs/qkd_trusted_chain.toml", "--set", "qkd.network.num_nodes=4", "--s
 RANK_TABLES = ["blocks", "links", "end_to_end", "relay_links", "timeline"]
 
 
-def _one_rank_with_checkpoints(tmp_path, job: list, every_s: float):
-    """``job`` run on one rank with a checkpoint every ``every_s`` of simulated time: its run file and the
-    checkpoints kept (100 at most), oldest first."""
+def _one_rank_with_checkpoints(folder, job: list, every_s: float) -> list:
+    """``job`` run on one rank with a checkpoint every ``every_s`` of simulated time, its run file ``one.h5`` in
+    ``folder``: the checkpoints kept (100 at most), oldest first."""
     from run_files import checkpoints
 
-    folder = tmp_path / "ck"
     run_here(["run", *job, "--set", f"checkpoint.every_sim_s={every_s}", "--set", "checkpoint.keep=100",
-              "--set", f'checkpoint.directory="{folder}"', "-o", str(tmp_path / "one.h5"), "--quiet"])
-    return open_run(tmp_path / "one.h5"), checkpoints(folder)
+              "--set", f'checkpoint.directory="{folder / "ck"}"', "-o", str(folder / "one.h5"), "--quiet"])
+    return checkpoints(folder / "ck")
 
 
 def _process_phases(paths, wanted=lambda process: True) -> dict:
@@ -306,7 +305,7 @@ def chain_run(tmp_path_factory):
     """The chain on one rank with a checkpoint every simulated ms: its folder, and by phase (``"estimate"``,
     ``"cascade"``) the first checkpoint taken while a block of link 0 was in it (both must be there)."""
     folder = tmp_path_factory.mktemp("chain")
-    _, paths = _one_rank_with_checkpoints(folder, CHAIN, 0.001)
+    paths = _one_rank_with_checkpoints(folder, CHAIN, 0.001)
     phases = _process_phases(paths)
     assert "estimate" in phases and "cascade" in phases, sorted(phases)
     return folder, phases
@@ -317,7 +316,7 @@ def e91_run(tmp_path_factory):
     """The E91 chain on one rank with a checkpoint every 0.2 simulated ms: its folder, the first checkpoint taken
     while a block of link 0 waits for reports in flight, and the first taken in Cascade's rounds."""
     folder = tmp_path_factory.mktemp("e91")
-    _, paths = _one_rank_with_checkpoints(folder, E91_CHAIN, 0.0002)
+    paths = _one_rank_with_checkpoints(folder, E91_CHAIN, 0.0002)
     waiting = _process_phases(paths, lambda process: getattr(process, "awaiting", None))  # reports in flight
     phases = _process_phases(paths)
     assert "reports" in waiting and "cascade" in phases, (sorted(waiting), sorted(phases))

@@ -1,7 +1,7 @@
 """SHA-256 of the files a job reads (QASM circuits, edge lists), hashed once per process while a file stays.
 
-In a module of its own, without the job models, so that a model (:mod:`dqsim.jobs.network`) can hash its file
-at module level without importing :mod:`dqsim.jobs.loading`, which imports the models.
+In a module of its own, without the job models, so that a model (:mod:`dqsim.jobs.network`, which hashes its
+edge-list file) imports it at module level; :mod:`dqsim.jobs.loading`, which imports the models, re-exports it.
 """
 
 from __future__ import annotations
