@@ -231,10 +231,20 @@ def write_bytes(num_nodes: int, num_links: int) -> int:
     return WRITE_BYTES_PER_ROW * min(max(num_nodes, num_links), TABLE_PIECE_ROWS)
 
 
+def _network_bytes(job) -> int:
+    """The bytes of a ``dqc``, ``trotter`` or ``cloud`` job's network on every rank: its nodes, links and distinct
+    link lengths (:func:`dqsim.network.topology.estimate_network_bytes`), and a ``cloud`` run's centre
+    :data:`CLOUD_BYTES_PER_NODE` a node more."""
+    section = job.network
+    num_nodes = section.resolved_num_nodes()
+    need = topology.estimate_network_bytes(num_nodes, section.num_links(), section.num_distinct_lengths())
+    return need + (CLOUD_BYTES_PER_NODE * num_nodes if job.scenario == "cloud" else 0)
+
+
 def network_peak_bytes(job, num_ranks: int) -> list[int]:
     """The peak RSS of each rank of a ``dqc``, ``trotter`` or ``cloud`` run of ``job`` on ``num_ranks`` ranks,
     bytes, as far as the network sets it (its register is counted apart): :data:`BASE_RSS_BYTES`, the network every
-    rank builds (:func:`dqsim.network.topology.estimate_network_bytes`; a ``cloud`` run's centre
+    rank builds (:func:`_network_bytes`: its nodes, links and distinct link lengths; a ``cloud`` run's centre
     :data:`CLOUD_BYTES_PER_NODE` a node more), on several ranks :data:`MPI_RSS_BYTES` and
     :data:`SEVERAL_RANKS_BYTES_PER_NODE` a node, and on rank 0, which writes the run file, :func:`write_bytes`.
     Within 25 % of the measured peaks of ``dqc`` GHZ runs (checkpointed or not), ``trotter`` and ``cloud`` runs
@@ -252,9 +262,7 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
     """
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
-    every = BASE_RSS_BYTES + topology.estimate_network_bytes(num_nodes, num_links)
-    if job.scenario == "cloud":
-        every += CLOUD_BYTES_PER_NODE * num_nodes
+    every = BASE_RSS_BYTES + _network_bytes(job)
     if num_ranks > 1:
         every += MPI_RSS_BYTES + SEVERAL_RANKS_BYTES_PER_NODE * num_nodes
     return [round(every + (write_bytes(num_nodes, num_links) if rank == 0 else 0)) for rank in range(num_ranks)]
@@ -267,10 +275,9 @@ def _network_lines(job, num_ranks: int) -> list[str]:
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
     lengths = section.num_distinct_lengths()
-    need = topology.estimate_network_bytes(num_nodes, num_links, lengths)
+    need = _network_bytes(job)
     per_node = topology.bytes_per_node(num_nodes, num_links)
     if job.scenario == "cloud":
-        need += CLOUD_BYTES_PER_NODE * num_nodes
         per_node += CLOUD_BYTES_PER_NODE
     peaks = network_peak_bytes(job, num_ranks)
     several = (f", ~{MPI_RSS_BYTES / 1e6:.0f} MB of MPI and ~{SEVERAL_RANKS_BYTES_PER_NODE / 1000:g} kB more per node "
@@ -279,7 +286,8 @@ def _network_lines(job, num_ranks: int) -> list[str]:
             if num_ranks > 1 else f"about {size_words(peaks[0])}")
     return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
             f"measured ~{per_node / 1000:g} kB per node and "
-            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{_lengths_words(lengths)}); peak RSS per rank {peak}, with "
+            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{_lengths_words(lengths)}); peak RSS per rank {peak}, "
+            f"with "
             f"~{BASE_RSS_BYTES / 1e6:.0f} MB for Python, its libraries and a small run{several} and the output's write "
             f"on rank 0 "
             f"({size_words(write_bytes(num_nodes, num_links))}), besides the register"] + _edges_file_lines(section)
@@ -363,18 +371,20 @@ def report_backlog(job) -> list[tuple[int, float, float, float, float, float, in
     return [worst[i] for i in sorted(worst)]
 
 
-def _backlog_ps(job) -> dict[int, int]:
-    """The last report's wait on each link's channel (:func:`report_backlog`), ps."""
-    return {row[0]: row[6] for row in report_backlog(job)}
+def _backlog_ps(job, rows=None) -> dict[int, int]:
+    """The last report's wait on each link's channel, ps, from :func:`report_backlog`'s ``rows`` (made here where
+    None)."""
+    return {row[0]: row[6] for row in (report_backlog(job) if rows is None else rows)}
 
 
-def report_backlog_lines(job) -> list[str]:
-    """One warning per link whose reports outrun its classical channel (:func:`report_backlog`), with the
-    numbers: bits per pulse, pulse rate, the channel's bit rate, the last report's wait over the run."""
+def report_backlog_lines(job, rows=None) -> list[str]:
+    """One warning per link whose reports outrun its classical channel (:func:`report_backlog`'s ``rows``, made
+    here where None), with the numbers: bits per pulse, pulse rate, the channel's bit rate, the last report's wait
+    over the run."""
     q = job.qkd
     slot = qkd.slot_word(q.protocol)
     lines = []
-    for i, d, clicks, bits, rate, bit_rate, wait in report_backlog(job):
+    for i, d, clicks, bits, rate, bit_rate, wait in (report_backlog(job) if rows is None else rows):
         if bits * rate <= bit_rate:
             continue
         emission_ps = q.pulses * PS_PER_S / rate
@@ -389,7 +399,7 @@ def report_backlog_lines(job) -> list[str]:
     return lines
 
 
-def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float, float]]:
+def pending_report_bytes(job, backlog_rows=None) -> list[tuple[int, float, float, int, float, float, float]]:
     """Per link of a BB84 ``qkd`` job sampled at the cost of detections, what its key blocks hold until they end,
     at the link's shortest distance of a sweep (the most detections): ``(link, distance_km, detections per pulse,
     reports held, reports bytes, one block's key bytes, blocks holding key bits at once)``.
@@ -410,7 +420,8 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     :func:`~dqsim.protocols.qkd.nodes.blocks_holding_key_bits` blocks' worth at once (one, then about 1 + 2d/T, T
     the block's emission, at most ``max_blocks_in_postprocessing``; one block's until 2026-12-07). The reports'
     round trip is 2d and, where the reports outrun the classical channel (their bits a pulse times the source
-    rate above ``classical_bit_rate_hz``), the last report's wait in the queue (:func:`report_backlog`; until
+    rate above ``classical_bit_rate_hz``), the last report's wait in the queue (:func:`report_backlog`, or its
+    ``backlog_rows`` where the caller has them; until
     2026-12-07 (morning) 2d alone, and more were in flight than counted). (Until 2026-12-06
     she held all of the block's reports, ``block_pulses`` times the rate times 12 bytes.) Empty for other
     protocols and samplings.
@@ -422,7 +433,7 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     block = min(q.block_pulses, q.pulses)
     batch_ps = max(1, round(q.batch_pulses * PS_PER_S / plan.source.source_rate_hz))
     distances = job.distances_km() if q.sweep is not None else [None]
-    backlog = _backlog_ps(job)
+    backlog = _backlog_ps(job, backlog_rows)
     worst: dict[int, tuple[int, float, float, int, float, float, float]] = {}
     for distance in distances:
         for i, (a, b, d) in enumerate(job.network_links(distance)):
@@ -444,7 +455,7 @@ def pending_report_bytes(job) -> list[tuple[int, float, float, int, float, float
     return [worst[i] for i in sorted(worst)]
 
 
-def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, float]]:
+def pending_message_bytes(job, backlog_rows=None) -> list[tuple[int, float, int, float, float, float]]:
     """Per link of a ``qkd`` job that BB84 samples pulse by pulse (``sampling = "pulses"``) or of BBM92/E91, what
     its key blocks hold until they end, at the link's shortest distance of a sweep: ``(link, distance_km, batches
     in flight, their messages' bytes, one block's key bytes, blocks holding key bits at once)``; the model of
@@ -474,7 +485,7 @@ def pending_message_bytes(job) -> list[tuple[int, float, int, float, float, floa
     block = min(q.block_pulses, q.pulses)
     batch = min(q.batch_pulses, block)
     distances = job.distances_km() if q.sweep is not None else [None]
-    backlog = _backlog_ps(job)
+    backlog = _backlog_ps(job, backlog_rows)
     worst: dict[int, tuple[int, float, int, float, float, float]] = {}
     for distance in distances:
         for i, (a, b, d) in enumerate(job.network_links(distance)):
@@ -522,12 +533,13 @@ def _key_blocks_text(blocks: float) -> str:
             f"a block's last key bits to its last report, T its emission; at most max_blocks_in_postprocessing)")
 
 
-def _pending_message_lines(job) -> list[str]:
-    """The lines of :func:`pending_message_bytes` (its memory goes to :func:`_pending_report_lines`' warning)."""
+def _pending_message_lines(job, message_rows) -> list[str]:
+    """The lines of :func:`pending_message_bytes`' ``message_rows`` (their memory goes to
+    :func:`_pending_report_lines`' warning)."""
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
     lines = []
-    for i, d, held, messages, key, blocks in pending_message_bytes(job):
+    for i, d, held, messages, key, blocks in message_rows:
         what = ("Alice's pulses and Bob's reports, packed, up to " f"{held} batches in flight (a round trip's)"
                 if q.protocol == "bb84_decoy" else f"up to {held} of Bob's reports in flight (their key bits "
                 "counted with the block's)")
@@ -580,10 +592,12 @@ def _cascade_end_text(key_bytes: float, error_correction: str = "cascade") -> st
 def _pending_report_lines(job) -> list[str]:
     """The lines of :func:`pending_report_bytes`, and one warning where they pass
     :data:`PENDING_REPORTS_WARN_SHARE` of this machine's memory."""
-    rows = pending_report_bytes(job)
+    backlog_rows = report_backlog(job)  # (once: each asks for the plan and every link's clicks per pulse)
+    rows = pending_report_bytes(job, backlog_rows)
+    message_rows = pending_message_bytes(job, backlog_rows)
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
-    lines = report_backlog_lines(job) + _pending_message_lines(job)
+    lines = report_backlog_lines(job, backlog_rows) + _pending_message_lines(job, message_rows)
     for i, d, rate, held, reports, key, blocks in rows:
         line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
                 f"(a round trip's), {size_words(reports)} ({rate:.3g} detections per pulse x "
@@ -597,7 +611,7 @@ def _pending_report_lines(job) -> list[str]:
         lines.append(line + "; a checkpoint taken inside the block holds up to as much"
                      + _cascade_end_text(key, q.error_correction))
     total = (sum(row[4] + row[5] * row[6] for row in rows)
-             + sum(row[3] + row[4] * row[5] for row in pending_message_bytes(job)))
+                          + sum(row[3] + row[4] * row[5] for row in message_rows))
     memory = machine_memory_bytes()
     if memory and total > PENDING_REPORTS_WARN_SHARE * memory:
         what = f"[qkd].batch_pulses (now {q.batch_pulses:,})"
