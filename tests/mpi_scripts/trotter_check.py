@@ -33,7 +33,7 @@ JOBS = {
                                               "evolution.num_points=2", 'evolution.grouping="bond"',
                                               "simulation.trajectories=2",
                                               'simulation.observables=["magnetization", "energy", "loschmidt"]',
-                                              "simulation.sweep={parameter = \"source_fidelity\", values = [0.95]}"]),
+                                              "simulation.sweep={parameter = \"source_fidelity\", values = [0.8]}"]),
 }
 
 
