@@ -25,26 +25,13 @@ from dqsim.scenarios import trotter as scenario
 from dqsim.state.sharded import ShardedState
 
 from conftest import TEST_BACKEND
+from reference import pauli_matrix
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
 #: Total magnetisation of the bond grouping: conserved to rounding (measured <= 5e-15 on these sizes).
 SZ_TOL = 1e-12
 #: Networked evolution over ideal links equals the noiseless Trotter state to rounding.
 EXACT_TOL = 1e-10
-
-PAULI = {"X": np.array([[0, 1], [1, 0]], dtype=complex), "Y": np.array([[0, -1j], [1j, 0]], dtype=complex),
-         "Z": np.diag([1.0, -1.0]).astype(complex)}
-
-
-def pauli_string(letters, sites, n):
-    """The Pauli string on ``n`` sites, index bit q = site q."""
-    factors = [np.eye(2, dtype=complex)] * n
-    for letter, site in zip(letters, sites):
-        factors[site] = PAULI[letter]
-    out = np.array([[1.0 + 0j]])
-    for q in reversed(range(n)):
-        out = np.kron(out, factors[q])
-    return out
 
 
 def hand_layers(model):
@@ -57,10 +44,10 @@ def hand_layers(model):
         odd, closing = odd + closing, []
 
     def block_sum(bonds):
-        return sum(J * (pauli_string("XX", b, n) + pauli_string("YY", b, n) + delta * pauli_string("ZZ", b, n))
+        return sum(J * (pauli_matrix("XX", b, n) + pauli_matrix("YY", b, n) + delta * pauli_matrix("ZZ", b, n))
                    for b in bonds)
 
-    field = sum(h * pauli_string("Z", (i,), n) for i in range(n))
+    field = sum(h * pauli_matrix("Z", (i,), n) for i in range(n))
     layers = [block_sum(even)] + ([block_sum(closing)] if closing else []) + [field] + ([block_sum(odd)] if odd else [])
     return [layer for layer in layers if np.abs(layer).max() > 0]
 
