@@ -186,13 +186,6 @@ J = 1.0
 h = 0.2
 {'delta = 1.3' if kind == 'xxz' else ''}
 initial = "{initial}"
-[evolution]
-total_time = 1.0
-num_points = {points}
-steps_per_point = {steps}
-order = {order}
-mode = "{mode}"
-grouping = "{grouping}"
 [network]
 topology = "line"
 num_nodes = 2
@@ -211,6 +204,13 @@ assignment = {list(assignment)}
 [simulation]
 observables = ["magnetization", "staggered_magnetization", "energy", "loschmidt"]
 trajectories = {trajectories}
+[evolution]
+grouping = "{grouping}"
+order = {order}
+mode = "{mode}"
+total_time = 1.0
+num_points = {points}
+steps_per_point = {steps}
 """)
 
 
