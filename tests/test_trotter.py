@@ -368,11 +368,16 @@ def test_one_two_and_four_ranks_give_identical_tables(rank_tables):
         for key in one:  # registers of <= REPLICATED_MAX_QUBITS qubits: the arithmetic of one rank, bit for bit
             if "_state_rank" not in key:
                 assert np.array_equal(one[key], other[key], equal_nan=True), (ranks, key)
-        for label in ("ising", "xxz"):  # every rank holds the final state a 1-rank run ends with
+        for label in ("ising", "xxz", "xxz_bond"):  # every rank holds the final state a 1-rank run ends with
             for rank in range(ranks):
                 assert np.array_equal(one[f"{label}_state_rank0"], other[f"{label}_state_rank{rank}"]), (ranks, label)
     assert np.allclose(one["ising_observables_networked"], one["ising_observables_trotter"], atol=EXACT_TOL)
     assert one["xxz_sweep_network_fidelity_to_trotter"][-1] < 1 - 1e-6  # the noisy pairs did act
+    # [evolution].grouping = "bond" from Néel (total Sz 0) on ideal links: conserved to rounding, split over 2 QPUs
+    # (rows: magnetization, energy, loschmidt per point)
+    for column in ("networked", "trotter"):
+        assert np.max(np.abs(one[f"xxz_bond_observables_{column}"][0::3])) <= 1e-12, column
+    assert one["xxz_bond_sweep_network_fidelity_to_trotter"][-1] < 1 - 1e-6
 
 
 def test_one_and_two_ranks_give_identical_continued_tables(rank_tables):
@@ -383,7 +388,7 @@ def test_one_and_two_ranks_give_identical_continued_tables(rank_tables):
     for key in one:
         if "_state_rank" not in key:
             assert np.array_equal(one[key], two[key], equal_nan=True), key
-    for label in ("ising", "xxz"):
+    for label in ("ising", "xxz", "xxz_bond"):
         for rank in range(2):
             assert np.array_equal(one[f"{label}_state_rank0"], two[f"{label}_state_rank{rank}"]), label
     # and the same values as the default mode's (ideal Ising links; the XXZ sweep's noise differs per run)

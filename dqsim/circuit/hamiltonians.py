@@ -29,11 +29,29 @@ rotation ``r<p>(2 c dt)`` with the convention ``rzz(θ) = exp(−iθ/2 Z⊗Z)``,
   the half steps of ``H_1`` between two steps are merged into one
   (``e^{−iH_1 dt/2} e^{−iH_1 dt/2} = e^{−iH_1 dt}``, exact).
 
-``"xxz"``'s groups (all ``XX`` bonds, all ``YY`` bonds, then ``ZZ`` bonds and the
-field) do not each commute with ``Σ Z_i`` (only ``XX + YY`` of one bond does),
-so the Trotter circuit conserves the total magnetisation only up to the
-product formula's error, although ``H`` conserves it
-(``bench/review_trotter_physics.py``, check ``conservation``).
+**Groupings** (:data:`GROUPINGS`, :meth:`SpinModel.term_groups`). ``"pauli"``
+(the default) groups the terms by Pauli kind: ``"tfim"``: ``[X field, ZZ
+bonds]``; ``"xxz"``: ``[XX bonds, YY bonds, ZZ bonds + Z field]``. These
+``"xxz"`` groups do not each commute with ``M = Σ Z_i`` (only ``XX + YY`` of
+one bond does), so that circuit conserves the total magnetisation only up to
+the product formula's error, although ``H`` conserves it
+(``bench/review_trotter_physics.py``, check ``conservation``). ``"bond"``
+(``"xxz"`` only) groups by bond instead: each bond's
+``h_b = J (X X + Y Y + Δ Z Z)`` is one two-qubit block
+``exp(−i h_b dt) = rxx(2J dt) · ryy(2J dt) · rzz(2JΔ dt)`` (exact: the three
+Pauli products of one pair commute with each other), and ``[h_b, Z_i + Z_j] = 0``
+(``XX + YY = 2(σ⁺σ⁻ + σ⁻σ⁺)`` moves a flipped pair's spin, ``ZZ`` is diagonal),
+so every block, and the field ``h Σ Z_i``, conserves ``M`` exactly (to
+rounding), at any ``dt``. Bonds that share no site commute, so the bonds go
+in layers (:meth:`SpinModel.bond_layers`): the even bonds ``(i, i+1)``, ``i``
+even, the odd ones, and on a ring of odd ``N`` a third layer, the closing bond
+``(N−1, 0)`` (it shares site 0 with ``(0, 1)`` and site ``N−1`` with
+``(N−2, N−1)``). The groups are ``[even, (third,) field, odd]``: in the
+Strang formula the first group's half steps merge and the last one's is the
+single full step, so each bond of a chain or of an even ring is one block
+per step, its nonlocal gates (three TeleGates for a bond between QPUs: one
+``cp`` per rotation, :mod:`dqsim.circuit.decompose`) once per step; the
+third layer (one bond) and the local field take the two half steps.
 
 Suzuki, "General theory of fractal path integrals with applications to
 many-body theories and statistical physics", J. Math. Phys. 32, 400 (1991);
@@ -53,6 +71,9 @@ Examples:
     [(-1.0, 'ZZ', (0, 1)), (-1.0, 'ZZ', (1, 2)), (-0.5, 'X', (0,))]
     >>> trotter_circuit(model, 1.0, 2).count_gates()
     {'rx': 6, 'rzz': 4}
+    >>> ring = SpinModel(kind="xxz", num_sites=4, boundary="periodic", delta=0.5, h=0.2)
+    >>> trotter_circuit(ring, 1.0, 1, grouping="bond").count_gates()
+    {'rxx': 4, 'ryy': 4, 'rzz': 4, 'rz': 4}
 """
 
 from __future__ import annotations
@@ -67,7 +88,7 @@ from dqsim.circuit.ir import Circuit
 from dqsim.errors import DqsimError
 
 __all__ = [
-    "SpinModel", "MODEL_KINDS", "BOUNDARIES", "INITIAL_STATES", "MAX_EXACT_SITES",
+    "SpinModel", "MODEL_KINDS", "BOUNDARIES", "INITIAL_STATES", "GROUPINGS", "MAX_EXACT_SITES",
     "trotter_circuit", "initial_bits", "initial_state", "hamiltonian_matrix", "exact_evolution",
     "ground_state_energy", "magnetization_terms", "site_magnetization_terms", "correlation_terms",
 ]
@@ -78,6 +99,9 @@ MODEL_KINDS = ("tfim", "xxz")
 BOUNDARIES = ("open", "periodic")
 #: Initial product states: all spins up ``|0…0⟩``, or Néel ``|0101…⟩`` (odd sites down).
 INITIAL_STATES = ("up", "neel")
+#: Term groupings of the Trotter circuits (:meth:`SpinModel.term_groups`), the default first: by Pauli kind,
+#: or (``"xxz"`` only) one ``XX + YY + ΔZZ`` block per bond, in layers of disjoint bonds.
+GROUPINGS = ("pauli", "bond")
 #: Most sites :func:`exact_evolution` and :func:`hamiltonian_matrix` accept (a dense 4096 × 4096 matrix).
 MAX_EXACT_SITES = 12
 #: Fewest sites of a periodic chain (two sites would count their one bond twice).
@@ -142,12 +166,44 @@ class SpinModel:
             pairs.append((self.num_sites - 1, 0))
         return pairs
 
-    def term_groups(self) -> list[list[PauliTerm]]:
+    def bond_layers(self) -> list[list[tuple[int, int]]]:
+        """The bonds in layers of bonds that share no site: ``(i, i+1)`` with ``i`` even, then ``i`` odd, and on a
+        ring of odd ``N`` a third layer, the closing bond ``(N−1, 0)``; empty layers left out.
+
+        Examples:
+            >>> SpinModel(kind="xxz", num_sites=5, boundary="periodic").bond_layers()
+            [[(0, 1), (2, 3)], [(1, 2), (3, 4)], [(4, 0)]]
+            >>> SpinModel(kind="xxz", num_sites=4, boundary="periodic").bond_layers()
+            [[(0, 1), (2, 3)], [(1, 2), (3, 0)]]
+        """
+        bonds = self.bonds()
+        third = [bonds.pop()] if self.boundary == "periodic" and self.num_sites % 2 else []
+        layers = [[b for i, b in enumerate(bonds) if i % 2 == 0], [b for i, b in enumerate(bonds) if i % 2 == 1], third]
+        return [layer for layer in layers if layer]
+
+    def term_groups(self, grouping: str = "pauli") -> list[list[PauliTerm]]:
         """The Hamiltonian as groups of commuting terms, in Trotter order (first group acts first).
 
-        ``"tfim"``: ``[X field, ZZ bonds]``; ``"xxz"``: ``[XX, YY, ZZ bonds + Z field]``.
-        Terms with a zero coefficient are left out; empty groups too.
+        ``grouping = "pauli"``: ``"tfim"``: ``[X field, ZZ bonds]``; ``"xxz"``: ``[XX, YY, ZZ bonds + Z field]``.
+        ``grouping = "bond"`` (``"xxz"`` only): ``[even bonds, (third layer,) Z field, odd bonds]``
+        (:meth:`bond_layers`), each bond's ``XX``, ``YY``, ``ZZ`` terms one after the other (one block;
+        see the module docstring). Terms with a zero coefficient are left out; empty groups too.
+
+        Raises:
+            DqsimError: an unknown ``grouping``, or ``"bond"`` for ``"tfim"``.
+
+        Examples:
+            >>> groups = SpinModel(kind="xxz", num_sites=3, delta=0.5, h=0.2).term_groups("bond")
+            >>> [[(letters, sites) for _c, letters, sites in group] for group in groups][0]
+            [('XX', (0, 1)), ('YY', (0, 1)), ('ZZ', (0, 1))]
+            >>> [[letters for _c, letters, _s in group] for group in groups]
+            [['XX', 'YY', 'ZZ'], ['Z', 'Z', 'Z'], ['XX', 'YY', 'ZZ']]
         """
+        if grouping not in GROUPINGS:
+            raise DqsimError(f"SpinModel.term_groups: grouping must be one of {', '.join(map(repr, GROUPINGS))}, "
+                             f"got {grouping!r}")
+        if grouping == "bond":
+            return self._bond_groups()
         n, bonds = self.num_sites, self.bonds()
         if self.kind == "tfim":
             groups = [[(-float(self.h), "X", (i,)) for i in range(n)],
@@ -157,6 +213,19 @@ class SpinModel:
                       [(float(self.J), "YY", b) for b in bonds],
                       [(float(self.J * self.delta), "ZZ", b) for b in bonds]
                       + [(float(self.h), "Z", (i,)) for i in range(n)]]
+        groups = [[term for term in group if term[0] != 0.0] for group in groups]
+        return [group for group in groups if group]
+
+    def _bond_groups(self) -> list[list[PauliTerm]]:
+        """The ``"bond"`` grouping of :meth:`term_groups`."""
+        if self.kind != "xxz":
+            raise DqsimError(f'SpinModel.term_groups: grouping "bond" is for kind "xxz" only (one XX + YY + ΔZZ '
+                             f"block per bond), got kind {self.kind!r}")
+        coupling, zz = float(self.J), float(self.J * self.delta)
+        blocks = [[term for b in layer for term in ((coupling, "XX", b), (coupling, "YY", b), (zz, "ZZ", b))]
+                  for layer in self.bond_layers()]
+        field = [(float(self.h), "Z", (i,)) for i in range(self.num_sites)]
+        groups = [blocks[0], *blocks[2:], field, *blocks[1:2]]  # even, (third,) field, odd: see the module docstring
         groups = [[term for term in group if term[0] != 0.0] for group in groups]
         return [group for group in groups if group]
 
@@ -201,7 +270,7 @@ def _rotation(circuit: Circuit, term: PauliTerm, dt: float) -> None:
 
 
 def trotter_circuit(model: SpinModel, time: float, steps: int, *, order: int = 1,
-                    initial: str = "up") -> Circuit:
+                    initial: str = "up", grouping: str = "pauli") -> Circuit:
     """The circuit preparing the initial state and approximating ``e^{−iHt}`` with Trotter steps.
 
     See the module docstring for the product formulas. No measurements.
@@ -212,18 +281,22 @@ def trotter_circuit(model: SpinModel, time: float, steps: int, *, order: int = 1
         steps: Trotter steps, >= 0 (0: only the initial state); ``dt = t / steps``.
         order: 1 (Lie–Trotter) or 2 (Strang splitting).
         initial: ``"up"`` (``|0…0⟩``) or ``"neel"`` (``x`` on the odd sites).
+        grouping: ``"pauli"`` (default) or ``"bond"`` (``"xxz"`` only: one ``rxx``, ``ryy``, ``rzz``
+            block per bond, which conserves ``Σ Z_i``); see :data:`GROUPINGS` and the module docstring.
 
     Returns:
         A circuit on ``model.num_sites`` qubits (qubit ``i`` = site ``i``) of
         ``rx``/``rz``/``rxx``/``ryy``/``rzz`` gates after the preparation.
 
     Raises:
-        DqsimError: a bad ``time``, ``steps``, ``order`` or ``initial``.
+        DqsimError: a bad ``time``, ``steps``, ``order``, ``initial`` or ``grouping``.
 
     Examples:
         >>> m = SpinModel(kind="xxz", num_sites=2, h=0.0)
         >>> [g.name for g in trotter_circuit(m, 0.5, 1, order=2, initial="neel").gates()]
         ['x', 'rxx', 'ryy', 'rzz', 'ryy', 'rxx']
+        >>> [g.name for g in trotter_circuit(m, 0.5, 1, order=2, initial="neel", grouping="bond").gates()]
+        ['x', 'rxx', 'ryy', 'rzz']
     """
     where = "trotter_circuit"
     if isinstance(time, bool) or not isinstance(time, (int, float)) or not (0.0 <= time < math.inf):
@@ -231,14 +304,15 @@ def trotter_circuit(model: SpinModel, time: float, steps: int, *, order: int = 1
     steps = _check_count(where, "steps", steps, 0)
     if order not in (1, 2) or isinstance(order, bool):
         raise DqsimError(f"{where}: order must be 1 or 2, got {order!r}")
-    circuit = Circuit(model.num_sites, name=f"{model.kind}_trotter{order}_{steps}")
+    groups = model.term_groups(grouping)
+    name = f"{model.kind}_trotter{order}_{steps}" + ("" if grouping == "pauli" else f"_{grouping}")
+    circuit = Circuit(model.num_sites, name=name)
     for site, bit in enumerate(initial_bits(model, initial)):
         if bit:
             circuit.gate("x", site)
     if steps == 0 or time == 0.0:
         return circuit
     dt = float(time) / steps
-    groups = model.term_groups()
     if order == 1:
         for _ in range(steps):
             for group in groups:

@@ -158,6 +158,14 @@ class EvolutionSection(Section):
             1..10_000; point ``k`` runs ``k·steps_per_point`` steps from the
             initial state. Default 1.
         order: 1 (Lie–Trotter) or 2 (Strang splitting, default).
+        grouping: how the Hamiltonian's terms are grouped into the product formula's factors
+            (:data:`~dqsim.circuit.hamiltonians.GROUPINGS`): ``"pauli"`` (default) by Pauli kind
+            (``"xxz"``: all ``XX`` bonds, all ``YY`` bonds, ``ZZ`` bonds with the field), which conserves
+            the total magnetisation ``Σ Z_i`` only up to the product formula's error; ``"bond"``
+            (``kind = "xxz"`` only) one ``XX + YY + ΔZZ`` block per bond, the bonds in even/odd layers
+            (a third on a ring of odd length) and the field a layer of its own, which conserves it
+            exactly. Each block is ``rxx``, ``ryy``, ``rzz`` on its bond: three TeleGates (and EPR pairs)
+            for a bond between QPUs. See :mod:`dqsim.circuit.hamiltonians`.
         exact: compare with exact evolution by diagonalisation (``num_sites
             <= 12`` only); default: when ``num_sites <= 12``.
         mode: how the points are evolved (:data:`EVOLUTION_MODES`):
@@ -185,6 +193,7 @@ class EvolutionSection(Section):
     num_points: bounded_int(1, MAX_TIME_POINTS) = 10
     steps_per_point: bounded_int(1, MAX_STEPS_PER_POINT) = 1
     order: Literal[1, 2] = 2
+    grouping: Literal["pauli", "bond"] = "pauli"
     exact: Optional[bool] = None
     mode: Literal["independent", "continued"] = "independent"
 
@@ -292,6 +301,10 @@ class TrotterJob(JobConfig):
     @model_validator(mode="after")
     def _check_job(self) -> "TrotterJob":
         self._check_phases()
+        if self.evolution.grouping == "bond" and self.model.kind != "xxz":
+            raise job_error(f'is for kind = "xxz" only (one XX + YY + ΔZZ block per bond; here kind = '
+                            f'{toml_repr(self.model.kind)}, whose ZZ bonds commute already): use "pauli"',
+                            key=("evolution", "grouping"), value=self.evolution.grouping, has_value=True)
         network = self.network
         num_sites = self.model.num_sites
         num_nodes = network.resolved_num_nodes()

@@ -3,7 +3,8 @@
 Usage: python trotter_check.py OUT.npz [MODE]
 The test runs it on 1, 2 and 4 ranks and compares the files: ideal links (the
 Ising chain on 4 QPUs, 2 trajectories, shots) and noisy pairs (the XXZ ring's
-source-fidelity sweep, 2 trajectories). Besides the float columns it saves the
+source-fidelity sweep, 2 trajectories; and a 4-site ring of it on 2 QPUs with
+``[evolution].grouping = "bond"``). Besides the float columns it saves the
 counts, the ``register_qubits`` attribute and the final state (every rank's
 copy, so the test sees each rank holds the one a 1-rank run returns).
 MODE sets ``[evolution].mode`` (default: the jobs' own, ``"independent"``); several modes, comma-separated
@@ -27,6 +28,12 @@ JOBS = {
                                                "simulation.trajectories=2", "simulation.shots=64"]),
     "xxz": ("jobs/xxz_ring_sweep.toml", ["evolution.num_points=2", "simulation.trajectories=2",
                                          "simulation.sweep={parameter = \"source_fidelity\", values = [0.95]}"]),
+    # [evolution].grouping = "bond" (tests/test_trotter_bond.py): a 4-site ring from Néel on 2 QPUs, ideal and noisy
+    "xxz_bond": ("jobs/xxz_ring_sweep.toml", ["model.num_sites=4", 'network.topology="line"', "network.num_nodes=2",
+                                              "evolution.num_points=2", 'evolution.grouping="bond"',
+                                              "simulation.trajectories=2",
+                                              'simulation.observables=["magnetization", "energy", "loschmidt"]',
+                                              "simulation.sweep={parameter = \"source_fidelity\", values = [0.8]}"]),
 }
 
 
