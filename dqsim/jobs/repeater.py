@@ -496,7 +496,7 @@ class ChainSection(Section):
 
         Repeaters without pumping (since 2026-12-07 (later)):
         :func:`~dqsim.network.relink_estimate.relink_makings_per_pair`, the protocol's attempt model sampled
-        (500 rounds, seeded, at most about 0.2 s), which counts the segments a cut discards through swapped
+        (2,000 rounds, seeded, at most about 0.2 s), which counts the segments a cut discards through swapped
         repeaters; the closed form (:meth:`_makings_per_pair` of :meth:`_keep_estimates`) left them out and erred
         low over more than two links (on four 10-km links at 2.5e-4 s a share of 0.17 of the pairs made discarded
         against 0.41-0.52 simulated; the sample gives 0.46). ``tests/test_repeater_cutoff_link.py`` checks it on

@@ -29,7 +29,7 @@ import math
 from dqsim.rng import Stream
 
 #: Rounds the estimate samples (``dqsim check`` runs it for every chain configuration under the policy).
-RELINK_ESTIMATE_ROUNDS = 500
+RELINK_ESTIMATE_ROUNDS = 2000
 
 #: Events after which the estimate stops sampling (about 0.2 s of CPU on an idle core): a chain that discards nearly
 #: every pair gets what was counted by then (:func:`relink_makings_per_pair`).
