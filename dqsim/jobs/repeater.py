@@ -499,7 +499,7 @@ class ChainSection(Section):
         (2,000 rounds, seeded, at most about 0.2 s), which counts the segments a cut discards through swapped
         repeaters; the closed form (:meth:`_makings_per_pair` of :meth:`_keep_estimates`) left them out and erred
         low over more than two links (on four 10-km links at 2.5e-4 s a share of 0.17 of the pairs made discarded
-        against 0.41-0.52 simulated; the sample gives 0.46). ``tests/test_repeater_cutoff_link.py`` checks it on
+        against 0.41-0.52 simulated; the sample gives 0.47). ``tests/test_repeater_cutoff_link.py`` checks it on
         2, 3 and 4 links within 3 standard errors of simulated chains. One link, or pumping: the closed form
         (exact over one link; over repeaters with pumping it errs low)."""
         if links > 1 and not self.purification_rounds:
