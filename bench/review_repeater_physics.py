@@ -1105,9 +1105,6 @@ def check_nested_cutoff():
         f_mean, f_se = mean_se(fids)
         line(f"{what} mean F", f_mean, math.hypot(f_se, float(model_f.std()) / math.sqrt(model_f.size)),
              float(model_f.mean()), "(model sampled)")
-        same, worst = replayed_rounds(out, n, p, d, c_ps, period, tau, nested, seed=43 + n)
-        line(f"{what} rounds the model replays with dqsim's draws", float(same), None, float(len(out.pairs)),
-             f"(waiting and memory times to the ps; largest gap {worst:.0f} ps)")
 
 
 # ------------------------------------------------------------------ the "link" pumping cut-off
