@@ -155,7 +155,7 @@ def test_the_estimated_makings_per_pair_follow_simulated_chains(swapping, links,
     """The warning's makings of a link per delivered pair (``_makings_estimate``: the attempt model sampled,
     which counts the segments a cut discards through swapped repeaters) against a simulated chain's (each link
     record's ``elementary_pairs`` counts its link's discarded makings too), within 3 standard errors of the two
-    (the simulated rounds' spread is wide: 1.70 and 2.06 makings on four links at 2.5e-4 s with seeds 5 and 7).
+    (the simulated rounds' spread is wide: 1.69 and 2.06 makings on four links at 2.5e-4 s with seeds 5 and 7).
     Before, the two-link closed form left the segments out: 1.21 there (a share of 0.17 of the pairs made
     discarded, against 0.41-0.52), and it stays where the sample is not used (pumping)."""
     job = load_job_text(BASE + f"num_links = {links}\ntotal_distance_km = {10 * links}\ncutoff_s = {cutoff_s!r}\n"
