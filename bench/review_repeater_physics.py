@@ -51,6 +51,7 @@ from dqsim.jobs import apply_overrides, load_job
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.protocols.repeater import ChainSpec
+from dqsim.rng import Stream
 from dqsim.scenarios import repeater as repeater_scenario
 from dqsim.scenarios.repeater import run_chain
 from review_runner import run_checks
@@ -1279,8 +1280,10 @@ class _RelinkChain:
     is current); its bits reach B (n - k)d + c later, a notice its consumer |consumer - k|d + c later. B delivers
     once it holds its pair and bits of all n - 1 repeaters."""
 
-    def __init__(self, rng, n, p, d, c, period, tau, nested):
+    def __init__(self, rng, n, p, d, c, period, tau, nested, order="engine", draws=None):
         self.rng, self.n, self.p, self.d, self.c, self.T, self.tau, self.nested = rng, n, p, d, c, period, tau, nested
+        self.order = order
+        self.draws = draws  # link -> attempts of its next making (replayed_rounds); None: geometric from rng
         self.h = d + c
         self.making = {(j, s): 0 for j in range(n + 1) for s in ("left", "right")}
         self.held = {}          # (node, side) -> emission of the pair it holds
@@ -1288,6 +1291,7 @@ class _RelinkChain:
         self.segments = {}      # (node, side) -> (left-end making, right-end making)
         self.bits = set()
         self.events, self.seq, self.done = [], 0, None
+        self.cuts = self.unswaps = 0  # pairs cut at a deadline, swaps undone (compared with dqsim's counters)
 
     def level(self, k):
         return (k & -k).bit_length()
@@ -1299,16 +1303,27 @@ class _RelinkChain:
             return self.n
         return left if left > 0 and self.level(left) == self.level(k) + 1 else right
 
-    def push(self, t, *event):
-        """An event at ``t``; of events at the same instant a deadline comes first (as in dqsim, where the
-        cut-off timer was set before the pair that ties with it was heralded: the two-link exact chain, which
-        counts such ties as cuts, agrees with dqsim's fidelity only so), the others in the order pushed."""
+    def push(self, t, origin, *event):
+        """An event at ``t`` sent by node ``origin`` (a node's own herald and deadline: itself). Events at one
+        instant come in dqsim's engine order (``dqsim.engine.simulator``: time, then the sending node, then the
+        order sent), ``order = "engine"``: at a repeater a discard notice from its left neighbour comes before a
+        herald that ties with it, one from its right neighbour after (the herald then lets it swap, and the
+        notice undoes that swap at the same instant, discarding the new pair too). ``order = "pushed"`` (this
+        model until 2026-12-07 (later)): a deadline first, the others in the order pushed. The two gave the same
+        rounds on the chains of check_cutoff_link (600 four-link rounds replayed with dqsim's draws, and 50,000
+        sampled with the same draws: mean F 0.809496 and 0.809510; bench/results/repeater-z-vm-20261207.md). A
+        herald at a deadline is a cut either way (``check``: a pair is swapped only while both are younger than
+        tau)."""
         self.seq += 1
-        heapq.heappush(self.events, (t, event[0] != "deadline", self.seq, event))
+        rank = origin if self.order == "engine" else event[0] != "deadline"
+        heapq.heappush(self.events, (t, rank, self.seq, event))
 
     def start(self, link, t):
-        e = t + 2 * self.h + (self.rng.geometric(self.p) - 1) * self.T
-        self.push(e + self.h, "pair", link, self.making[(link, "right")], e)
+        attempts = self.rng.geometric(self.p) if self.draws is None else self.draws(link)
+        e = t + 2 * self.h + (attempts - 1) * self.T
+        making = self.making[(link, "right")]
+        self.push(e + self.h, link, "pair", link, "right", making, e)
+        self.push(e + self.h, link + 1, "pair", link + 1, "left", making, e)
 
     def relink(self, t, node, side, making, tell):
         self.making[(node, side)] = making
@@ -1318,7 +1333,7 @@ class _RelinkChain:
             self.start(node, t)
         if tell:
             peer, peer_side = (node + 1, "left") if side == "right" else (node - 1, "right")
-            self.push(t + self.h, "relink", peer, peer_side, making)
+            self.push(t + self.h, node, "relink", peer, peer_side, making)
 
     def run(self, t0=0.0):
         for link in range(self.n):
@@ -1327,23 +1342,24 @@ class _RelinkChain:
             t, _, _, event = heapq.heappop(self.events)
             kind = event[0]
             if kind == "pair":
-                link, making, e = event[1:]
-                for node, side in ((link, "right"), (link + 1, "left")):
-                    if self.making[(node, side)] == making:
-                        self.held[(node, side)] = e
-                        if 0 < node < self.n:
-                            self.push(e + self.tau, "deadline", node, side, making)
-                        self.check(t, node)
+                node, side, making, e = event[1:]
+                if self.making[(node, side)] == making:
+                    self.held[(node, side)] = e
+                    if 0 < node < self.n:
+                        self.push(e + self.tau, node, "deadline", node, side, making)
+                    self.check(t, node)
             elif kind == "deadline":
                 node, side, making = event[1:]
                 if node not in self.swapped and self.making[(node, side)] == making and (node, side) in self.held:
+                    self.cuts += 1
                     self.relink(t, node, side, making + 1, True)
             elif kind == "relink":
                 node, side, making = event[1:]
                 if making > self.making[(node, side)]:
                     if node in self.swapped:
+                        self.unswaps += 1
                         del self.swapped[node]
-                        self.push(t + (self.n - node) * self.d + self.c, "void", node)
+                        self.push(t + (self.n - node) * self.d + self.c, node, "void", node)
                         other = "right" if side == "left" else "left"
                         self.relink(t, node, side, making, False)
                         self.relink(t, node, other, self.making[(node, other)] + 1, True)
@@ -1379,11 +1395,11 @@ class _RelinkChain:
         else:
             ends = (self.making[(node, "left")], self.making[(node, "right")])
         self.swapped[node] = t
-        self.push(t + (n - node) * self.d + self.c, "bits", node)
+        self.push(t + (n - node) * self.d + self.c, node, "bits", node)
         if self.nested:
             consumer = self.consumer(node)
             if consumer != n:
-                self.push(t + abs(consumer - node) * self.d + self.c, "segment", consumer,
+                self.push(t + abs(consumer - node) * self.d + self.c, node, "segment", consumer,
                           "left" if node < consumer else "right", ends)
 
     def memory_time(self):
@@ -1397,23 +1413,46 @@ class _RelinkChain:
         return total
 
 
-def relink_chain_rounds(p, n, d, c, period, tau, nested, rounds, seed):
+def relink_chain_rounds(p, n, d, c, period, tau, nested, rounds, seed, order="engine"):
     """Rounds of _RelinkChain sampled: waiting times and summed memory times."""
     rng = np.random.default_rng(seed)
     waits, times = np.empty(rounds), np.empty(rounds)
     for index in range(rounds):
-        chain = _RelinkChain(rng, n, p, d, c, period, tau, nested)
+        chain = _RelinkChain(rng, n, p, d, c, period, tau, nested, order)
         waits[index] = chain.run()
         times[index] = chain.memory_time()
     return waits, times
 
 
+def replayed_rounds(run, n, p, d, c, period, tau, nested, seed):
+    """The rounds of a dqsim run whose waiting time and summed memory time _RelinkChain gives exactly when driven
+    by dqsim's own attempt draws (the random stream of each link's initiator, ``dqsim.rng.Stream(seed, node=j,
+    purpose="epr-attempts-{j + 1}")``, one event per making, in order), and the most they differ by, ps. An exact
+    check of the model's reading of the protocol round by round, which the sampled means test only in the mean."""
+    streams = [Stream(seed, node=j, purpose=f"epr-attempts-{j + 1}") for j in range(n)]
+    events = [0] * n
+
+    def draws(link):
+        events[link] += 1
+        return int(streams[link].transient_generator(events[link] - 1).geometric(p))
+
+    same, worst = 0, 0.0
+    for pr in run.pairs:
+        chain = _RelinkChain(None, n, p, d, c, period, tau, nested, draws=draws)
+        waited = chain.run()
+        gap = max(abs(waited - (pr.delivery_ps - pr.round_start_ps)), abs(chain.memory_time() - pr.memory_time_ps))
+        same += gap < 0.5
+        worst = max(worst, gap)
+    return same, worst
+
+
 def check_cutoff_link():
     """cutoff_policy = "link" (a pair past its cut-off discards its link alone, or its segment): two links against
     two_link_relink_exact (mean waiting time and mean fidelity, within 3 s.e.), 3 and 4 links (swap-asap) and 4
-    links (nested) against _RelinkChain sampled (rate and mean fidelity, s.e. combined); the "attempt" policy's
-    rate beside. T = 1.3 d keeps deadlines off the other link's first attempt grid (after discards some histories
-    still tie: two_link_relink_exact)."""
+    links (nested) against _RelinkChain sampled (rate and mean fidelity, s.e. combined), and each of their rounds
+    against _RelinkChain driven by dqsim's own draws (replayed_rounds, exact); the "attempt" policy's rate beside.
+    T = 1.3 d keeps deadlines off the other link's first attempt grid (after discards some histories still tie:
+    two_link_relink_exact)."""
     print('cutoff_link: cutoff_policy = "link", 2 links (exact chain), 3-4 links (event model), T = 1.3 d', flush=True)
     n_pairs = 400 if QUICK else 1500
     d, period, c_ps, t2, p, w, link, node = cutoff_chain_setup()
@@ -1457,6 +1496,9 @@ def check_cutoff_link():
         f_mean, f_se = mean_se(out.fidelities)
         line(f"{what} mean F", f_mean, math.hypot(f_se, float(model_f.std()) / math.sqrt(model_f.size)),
              float(model_f.mean()), "(model sampled)")
+        same, worst = replayed_rounds(out, n, p, d, c_ps, period, tau, nested, seed=43 + n)
+        line(f"{what} rounds the model replays with dqsim's draws", float(same), None, float(len(out.pairs)),
+             f"(waiting and memory times to the ps; largest gap {worst:.0f} ps)")
         print(f"  rate: \"link\" {out.rate_hz:.5g} pairs/s, \"attempt\" {whole.rate_hz:.5g} pairs/s", flush=True)
 
 

@@ -85,7 +85,12 @@ Memory cut-off (``cutoff_ps``)
     emission that created the pair in that memory; for pumped pairs, the
     kept pair's) before it could swap discards it, at that moment (a memory
     cut-off frees a qubit older than the cut-off then: Rozpędek et al., PRA
-    98, 052330 (2018)). With pumping the timer starts when the link side
+    98, 052330 (2018)). A repeater swaps only while both its pairs are
+    younger than ``cutoff_ps``, so a pair heralded at the very instant the
+    other pair reaches its deadline comes too late: the older one is cut,
+    whichever of the two messages the repeater handles first (times are sums
+    of delays and attempt periods, so such ties occur; pinned by
+    ``tests/test_repeater_cutoff_link.py``). With pumping the timer starts when the link side
     holds the kept pair, so a kept pair still being pumped (its spare pair
     being made, or the purification's bits on their way) is discarded at its
     deadline too, not once the pumped pair is complete (as before
@@ -189,13 +194,11 @@ PURIFICATION_PROTOCOLS = ("bbpssw", "dejmps")
 #: Most purification (pumping) rounds per elementary link.
 MAX_PURIFICATION_ROUNDS = 2
 
-#: What a node applying the cut-off does when a kept pair reaches it while it is pumped (:class:`ChainSpec`):
-#: ``"attempt"`` abandons the whole chain attempt, ``"link"`` discards that link's pairs and makes the link again.
-PUMPING_CUTOFF_POLICIES = ("attempt", "link")
-
-#: What a node applying the cut-off does when any pair reaches it (:class:`ChainSpec`): ``"attempt"`` abandons the
-#: whole chain attempt (a kept pair cut while pumped: as ``pumping_cutoff`` says), ``"link"`` discards that pair and
-#: makes its link again (a pair already swapped into a longer segment: that segment, its links made again).
+#: What a node applying the cut-off does when a pair reaches it (:class:`ChainSpec`), the choices of both
+#: ``cutoff_policy`` (any pair) and ``pumping_cutoff`` (a kept pair while it is pumped): ``"attempt"`` abandons the
+#: whole chain attempt (under ``cutoff_policy``, a kept pair cut while pumped: as ``pumping_cutoff`` says),
+#: ``"link"`` discards that pair and makes its link again (a pair already swapped into a longer segment: that
+#: segment, its links made again).
 CUTOFF_POLICIES = ("attempt", "link")
 
 #: Serial numbers of a link side's pairs per re-made link (``"link"`` pumping cut-off): the pairs of the link's
@@ -303,7 +306,7 @@ class ChainSpec:
         check_choice(where, "cutoff_policy", self.cutoff_policy, CUTOFF_POLICIES)
         if self.pumping_cutoff is None:
             object.__setattr__(self, "pumping_cutoff", self.cutoff_policy)
-        check_choice(where, "pumping_cutoff", self.pumping_cutoff, PUMPING_CUTOFF_POLICIES)
+        check_choice(where, "pumping_cutoff", self.pumping_cutoff, CUTOFF_POLICIES)
         if self.cutoff_policy == "link" and self.pumping_cutoff != "link":
             raise DqsimError(f'{where}: pumping_cutoff = "{self.pumping_cutoff}" contradicts cutoff_policy = "link" '
                              '(a kept pair cut while pumped then makes its link alone again); leave pumping_cutoff out')
@@ -491,8 +494,9 @@ class ChainRecords:
             ``attempts``, summed over links and attempts; for a link cut while its pair was pumped,
             which has no record, those of the pairs it had made).
         every_attempt: keep the records of abandoned attempts (tests; memory grows with each).
-        relinks: with ``every_attempt`` and the ``"link"`` pumping cut-off, ``(pair_index, attempt, node, side,
-            time_ps)`` of every kept pair a node cut while it was pumped (its link made again); else empty.
+        relinks: with ``every_attempt``, ``(pair_index, attempt, node, side, time_ps)`` of every pair a node cut
+            and whose link it made again: under ``cutoff_policy = "link"`` every pair cut, under the ``"link"``
+            pumping cut-off alone every kept pair cut while it was pumped; else empty.
     """
 
     deliveries: list = field(default_factory=list)
@@ -1100,7 +1104,7 @@ class ChainNode:
                     if ends:  # ("link" cut-off) the makings of the segment's end links: one since made again is stale
                         if ends[1 if side == "left" else 0] != run.epoch(side):
                             continue
-                        self.__dict__.setdefault("segment_ends", {})[side] = tuple(ends)
+                        self.segment_ends[side] = tuple(ends)  # (set up by _begin under the policy)
                     self.segments.add(side)
                 elif kind == "bits":
                     self.bits[data[0]] = data[1]
@@ -1249,10 +1253,13 @@ class ChainNode:
         from a new (kept) pair, at once; this node's pairs of it are discarded (its memories are reset when reserved
         again), what it holds of the earlier making dropped. ``tell``: the link's other end is told, and does the
         same when it hears of it (if it had not cut it at the same instant). ``cut``: this node cut the pair at its
-        deadline (counted, and bounded by ``max_restarts`` per round)."""
+        deadline (bounded by ``max_restarts`` per round, and counted: ``("pumping_cutoffs", node)`` for a kept pair
+        cut while it was pumped, ``("link_cutoffs", node)`` for a linked one, its pumping over or none; before
+        2026-12-07 (later) every cut of a chain with pumping was counted as ``pumping_cutoffs``)."""
         chain, node = self.chain, ctx.node
         run = ctx.node_data["chain_run"]
         key = (self.pair_index, self.attempt)
+        pumped = side not in self.linked  # (a cut pair not linked is a kept pair being pumped)
         epochs = run.epochs = dict(run.epochs or {})
         epochs[side] = making
         self.kept.pop(side, None)
@@ -1282,7 +1289,7 @@ class ChainNode:
             records = ctx.node_data["records"]
             if records.every_attempt:
                 records.__dict__.setdefault("relinks", []).append((*key, node, side, ctx.now_ps))
-            ctx.count(("pumping_cutoffs" if chain.purification_rounds else "link_cutoffs", node), 1)
+            ctx.count(("pumping_cutoffs" if pumped else "link_cutoffs", node), 1)
             ctx.log("cutoff", f"pair {key[0]} attempt {key[1]}: {side} pair reached the cut-off; its link made again")
         if tell:
             peer, peer_side = (node + 1, "left") if side == "right" else (node - 1, "right")
