@@ -99,7 +99,7 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec
 from dqsim.rng import Stream
-from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
+from dqsim.scenarios.output import ScenarioOutput, add_node_names, record_table, standard_error
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueueClockPassed, QueuedJob,
                                              queue_metrics, simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
@@ -1079,13 +1079,14 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
 
 
 def cloud_attrs(run: CloudRun) -> dict:
-    """Root attributes: the centre's metrics in seconds (NaN where undefined)."""
+    """Root attributes: the centre's metrics in seconds (NaN where undefined). The QPUs' names are the run file's
+    ``node_names`` dataset (:func:`~dqsim.scenarios.output.add_node_names`); until 2026-12-07 (later) they were
+    the root attributes ``qpu_names`` and ``node_names``, each a JSON list of every name."""
     m = run.metrics
     per_s = m["throughput_per_ps"] * PS_PER_S
     return {
         "policy": run.policy,
         "num_qpus": run.centre.num_qpus,
-        "qpu_names": list(run.centre.names),
         "qpu_data_qubits": np.array(run.centre.data_qubits, dtype=np.int64),
         "user_latency_ps": int(run.user_latency_ps),
         "job_setup_ps": int(run.job_setup_ps),
@@ -1218,9 +1219,10 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     stop_point = checkpoint.stop_point_of(checkpointing)
     stop_point()
     tables, table_attrs = cloud_tables(run)
+    add_node_names(tables, names, comm.rank)  # (made a piece at a time by the rank that writes)
     stop_point()
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
-             "topology": job.network.topology, "node_names": list(names)}
+             "topology": job.network.topology}
     noisy = is_noisy(network)
     note = sampling_note(noisy, trajectories)
     attrs.update(sampling="final-state" if not noisy else "per-shot" if trajectories == PER_SHOT else "trajectories",
