@@ -8,7 +8,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dqsim.io.reader import NODE_NAMES
 from dqsim.network.node import longest_name, names_at
 
 __all__ = ["ScenarioOutput", "TableInPieces", "record_table", "circuit_attributes", "format_stderr", "standard_error",
@@ -183,4 +182,4 @@ def add_node_names(tables: dict, names: Sequence[str], rank: int) -> None:
         ['a', 'bb']
     """
     if rank == WRITING_RANK:
-        tables[NODE_NAMES] = node_names_table(names)
+        tables["node_names"] = node_names_table(names)  # (dqsim.io.reader.NODE_NAMES reads it)
