@@ -82,7 +82,8 @@ def run_job(name: str, text: str, *extra: str, ranks: int = 1) -> str:
 
 
 def tables(path: str) -> dict:
-    """Every table of the file as numpy structured arrays (strings decoded), and ``attrs``, ``units``."""
+    """Every table of the file as numpy structured arrays (strings decoded), and ``attrs``, ``units``,
+    ``qpu_names``."""
     out = {"units": {}}
     with h5py.File(path, "r") as f:
         attrs = {}
@@ -90,6 +91,9 @@ def tables(path: str) -> dict:
         for key, value in f.attrs.items():
             attrs[key] = json.loads(value) if key in listed else value
         out["attrs"] = attrs
+        # the QPUs' names: the node_names dataset (since 2026-12-07 (later)), else the qpu_names attribute
+        names = f["node_names"][()] if "node_names" in f else attrs["qpu_names"]
+        out["qpu_names"] = [v.decode() if isinstance(v, bytes) else str(v) for v in names]
         for name, obj in f.items():
             if isinstance(obj, h5py.Dataset) and obj.dtype.names:
                 data = obj[()]
@@ -279,7 +283,7 @@ def replay(jobs: list[dict], policy: str, neighbours: list, capacity: list, shad
 
 def centre_of(t: dict, topology: str) -> tuple[list, list]:
     """Neighbours and capacities of the run's centre (line or ring over the attributes' QPU order)."""
-    names = list(t["attrs"]["qpu_names"])
+    names = list(t["qpu_names"])
     n = len(names)
     edges = [(i, i + 1) for i in range(n - 1)] + ([(n - 1, 0)] if topology == "ring" and n > 2 else [])
     neighbours = [set() for _ in range(n)]
@@ -293,7 +297,7 @@ def replay_tables(label: str, t: dict, policy: str, topology: str) -> None:
     """Replay the run's queue from its ``jobs`` table and compare start times and QPU sets job by job."""
     jobs_t = t["jobs"]
     neighbours, capacity = centre_of(t, topology)
-    names = list(t["attrs"]["qpu_names"])
+    names = list(t["qpu_names"])
     jobs = []
     for i in range(len(jobs_t["id"])):
         done = jobs_t["status"][i] != "rejected"
@@ -374,7 +378,7 @@ def bookkeeping(label: str, t: dict, submitted: int, *, latency_ps: int = 0, set
            "docs/outputs.md attributes")
     # centre table
     ce = t["centre"]
-    names = list(a["qpu_names"])
+    names = list(t["qpu_names"])
     held, busy_q = np.zeros(nq, int), np.zeros(nq, np.int64)
     for i in np.flatnonzero(started):
         for q in j["qpus"][i].split(","):
@@ -597,7 +601,7 @@ def shape_invariance(runs: dict) -> None:
     for p1, p2 in (("fifo", "sjf"), ("fifo", "backfill"), ("sjf", "backfill")):
         t1, t2 = runs[p1], runs[p2]
         neighbours, _ = centre_of(t1, "ring")
-        names = list(t1["attrs"]["qpu_names"])
+        names = list(t1["qpu_names"])
         for i in range(len(t1["jobs"]["id"])):
             if t1["jobs"]["status"][i] != "done" or t2["jobs"]["status"][i] != "done":
                 continue

@@ -87,10 +87,12 @@ SEVERAL_RANKS_BYTES_PER_NODE = 160
 #: What each node of a ``cloud`` run's network takes on every rank besides
 #: :func:`dqsim.network.topology.estimate_network_bytes`, bytes: its QPU in the centre the scheduler keeps (the
 #: QPUs' names, data qubits and neighbours as Python lists, :class:`dqsim.scenarios.cloud_scheduler.Centre`). Fitted
-#: to a ``cloud`` run of two 4-qubit GHZ jobs over a ring of 65,536 nodes (286 MB, ~0.4 kB a node above a ``dqc``
-#: run's estimate) and a line of 262,144 (469 MB, ~0.7 kB) (one rank, 2026-12-07 (morning);
-#: bench/results/check-memory-scale-vm-20261207.md).
-CLOUD_BYTES_PER_NODE = 650
+#: to a ``cloud`` run of two 4-qubit GHZ jobs over lines of 262,144 and 2^20 nodes (420 and 995 MB, 492 and 531 bytes
+#: a node above a ``trotter`` run's estimate; one rank, 2026-12-07 (later),
+#: bench/results/output-names-vm-20261207.md). It was 650 (2026-12-07 (morning),
+#: bench/results/check-memory-scale-vm-20261207.md) while the output's ``centre`` table was built whole, a Python
+#: tuple per QPU, and its names listed twice in root attributes (469 and 1,168 MB for the same runs).
+CLOUD_BYTES_PER_NODE = 510
 #: What the writing rank (rank 0) takes for the run file's ``links`` table and ``node_names`` dataset while they are
 #: written, per row of a piece (:data:`dqsim.io.writer.TABLE_PIECE_ROWS` rows at a time: each a Python string per
 #: name, an HDF5 copy, the piece's arrays), bytes: fitted to the peak above the RSS once the trajectories are run

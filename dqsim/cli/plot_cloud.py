@@ -1,7 +1,9 @@
 """``dqsim plot`` of a ``cloud`` run: a Gantt chart of QPU occupancy.
 
-One row per QPU (``qpu_names`` attribute, else the QPUs named in the
-``jobs`` table), one bar per job on each QPU it held, from its start to its
+One row per QPU (the run file's node names, :meth:`dqsim.io.RunFile.node_names`:
+the ``node_names`` dataset, or in a file written before 2026-12-07 (later) the
+``node_names`` or ``qpu_names`` attribute; else the QPUs named in the ``jobs``
+table), one bar per job on each QPU it held, from its start to its
 end (the end includes the results' trip to the user, when the QPUs are
 still held), labelled with the job's name; a thin mark at each job's
 submission time, joined to its bar by a dotted line, shows how long it waited. Rejected and failed jobs hold no
@@ -49,7 +51,7 @@ def draw(run, ax) -> str:
     jobs = run.table("jobs")
     # jobs that held QPUs: not rejected (no QPUs, no start) nor failed (released at their start)
     held = [row for row in jobs if row["qpus"] and math.isfinite(float(row["start_s"])) and row["status"] != "failed"]
-    names = list(run.attrs.get("qpu_names") or [])
+    names = run.node_names() or list(run.attrs.get("qpu_names") or [])
     for row in held:
         for qpu in str(row["qpus"]).split(","):
             if qpu not in names:

@@ -29,8 +29,9 @@ from dqsim.io import encoding, manifest
 from dqsim.io.slabs import READ_CHUNK_AMPLITUDES
 from dqsim.io.stored_state import STATE_DATASET, StateLayout, read_range
 
-#: The dataset (since 2026-12-07 (morning), ``dqc``) or, in older files and other scenarios', the root attribute
-#: that holds the network's node names (:meth:`RunFile.node_names`).
+#: The dataset (since 2026-12-07 (morning) in ``dqc`` run files, since 2026-12-07 (later) in ``trotter`` and
+#: ``cloud`` ones) or, in older files, the root attribute that holds the network's node names
+#: (:meth:`RunFile.node_names`).
 NODE_NAMES = "node_names"
 
 
@@ -143,18 +144,22 @@ class RunFile:
     def _read(self, name: str, selection) -> np.ndarray:
         """``selection`` (``()``: all of it) of the table ``name``, string fields as ``str``."""
         with _open(self.path) as h5:
-            ds = self._dataset(h5, name)
-            try:
-                return encoding.from_stored(ds[selection], ds.dtype)
-            except OSError as exc:
-                raise DqsimError(f"{self.path}: table {name!r} cannot be read ({exc})") from None
+            return self._read_open(self._dataset(h5, name), name, selection)
+
+    def _read_open(self, ds: h5py.Dataset, name: str, selection) -> np.ndarray:
+        """``selection`` of the dataset ``ds`` (the table ``name``) of the open file, string fields as ``str``."""
+        try:
+            return encoding.from_stored(ds[selection], ds.dtype)
+        except OSError as exc:
+            raise DqsimError(f"{self.path}: table {name!r} cannot be read ({exc})") from None
 
     def node_names(self) -> list[str] | None:
         """The names of the run's network nodes in index order (``dqc``, ``trotter``, ``cloud``), from either
-        layout: the ``node_names`` dataset (a ``dqc`` run file since 2026-12-07 (morning), written a piece at a
-        time) or the root attribute ``node_names`` (a file written before, and ``trotter`` and ``cloud`` files);
-        ``None`` where the file has neither, or where it is a merged file whose tasks' networks differ (its
-        ``node_names`` table then has a ``task`` column: read it with :meth:`table`).
+        layout: the ``node_names`` dataset (a ``dqc`` run file since 2026-12-07 (morning), a ``trotter`` or
+        ``cloud`` one since 2026-12-07 (later), written a piece at a time) or the root attribute ``node_names``
+        (a file written before); ``None`` where the file has neither, or where it is a merged file whose tasks'
+        networks differ (its ``node_names`` table then has a ``task`` column: read it with :meth:`table`). The
+        file is opened once.
 
         Raises:
             DqsimError: the dataset cannot be read.
@@ -169,9 +174,9 @@ class RunFile:
             (['a', 'bc'], ['a', 'bc'], ())
         """
         if NODE_NAMES in self.tables:
-            if self.table_dtype(NODE_NAMES).names is not None:
-                return None
-            return self.table(NODE_NAMES).tolist()
+            with _open(self.path) as h5:
+                ds = self._dataset(h5, NODE_NAMES)
+                return None if ds.dtype.names is not None else self._read_open(ds, NODE_NAMES, ()).tolist()
         names = self.attrs.get(NODE_NAMES)
         return None if names is None else [str(name) for name in names]
 

@@ -97,9 +97,9 @@ from dqsim.errors import ConfigError, DqsimError, count_of
 from dqsim.jobs.cloud import DEFAULT_CLOUD_TRAJECTORIES, MAX_CLOUD_QUEUE_PS, PER_SHOT
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network, clock_limit_allowed_by
-from dqsim.network.node import NodeSpec
+from dqsim.network.node import NodeSpec, longest_name, names_at
 from dqsim.rng import Stream
-from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
+from dqsim.scenarios.output import ScenarioOutput, TableInPieces, add_node_names, record_table, standard_error
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueueClockPassed, QueuedJob,
                                              queue_metrics, simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
@@ -1049,20 +1049,7 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
             ("reason", "U")]),
         "counts": record_table(count_rows, [("job_id", "i8"), ("bitstring", "U"), ("count", "i8")]),
     }
-    makespan = run.metrics["makespan_ps"]
-    held, busy_ps = [0] * len(names), [0] * len(names)  # one pass over the jobs, not one per QPU
-    for record in run.records:
-        if record.start_ps is not None:
-            for qpu in record.qpus:
-                held[qpu] += 1
-                busy_ps[qpu] += record.end_ps - record.start_ps
-    qpu_rows = []
-    for qpu, name in enumerate(names):
-        busy = busy_ps[qpu]
-        qpu_rows.append((name, run.centre.data_qubits[qpu], held[qpu], ps_to_seconds(busy),
-                         busy / makespan if makespan > 0 else math.nan))
-    tables["centre"] = record_table(qpu_rows, [("qpu", "U"), ("data_qubits", "i8"), ("num_jobs", "i8"),
-                                               ("busy_s", "f8"), ("utilisation", "f8")])
+    tables["centre"] = centre_table(run)
     waits = np.array([ps_to_seconds(r.wait_ps) for r in run.records if r.wait_ps is not None], dtype=np.float64)
     rows = []
     if waits.size:
@@ -1078,14 +1065,57 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
     return tables, {}  # every unit is in a column's name (dqsim.io.units)
 
 
+def centre_table(run: CloudRun) -> TableInPieces:
+    """The run file's ``centre`` table, one row per QPU in index order: ``qpu`` (its name), ``data_qubits``,
+    ``num_jobs`` (jobs started on it), ``busy_s`` (Σ ``end - start`` of those jobs, s) and ``utilisation``
+    (``busy_s`` over the makespan, NaN for a zero makespan), as a
+    :class:`~dqsim.scenarios.output.TableInPieces`: the per-QPU counts are two arrays (8 bytes a QPU each, one
+    pass over the jobs), and the rows, names included (:func:`~dqsim.network.node.names_at`), are made a piece at
+    a time as the writer asks for them. Until 2026-12-07 (later) a Python tuple per QPU, and the table built whole
+    from them, on every rank. The seconds are the integer picoseconds over 10^12, as
+    :func:`~dqsim.units.ps_to_seconds` gives them (the same float below 2^53 ps).
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> centre = Centre.from_edges(3, [(0, 1), (1, 2)], data_qubits=[2, 2, 4], names=("a", "bb", "c"))
+        >>> held = SimpleNamespace(start_ps=0, end_ps=2 * PS_PER_S, qpus=(0, 2))
+        >>> run = SimpleNamespace(centre=centre, records=[held, SimpleNamespace(start_ps=None, qpus=())],
+        ...                       metrics={"makespan_ps": 4 * PS_PER_S})
+        >>> centre_table(run).tolist()
+        [('a', 2, 1, 2.0, 0.5), ('bb', 2, 0, 0.0, 0.0), ('c', 4, 1, 2.0, 0.5)]
+    """
+    names, makespan = run.centre.names, run.metrics["makespan_ps"]
+    num_qpus = len(names)
+    held, busy_ps = np.zeros(num_qpus, dtype=np.int64), np.zeros(num_qpus, dtype=np.int64)
+    for record in run.records:  # one pass over the jobs, not one per QPU
+        if record.start_ps is not None:
+            for qpu in record.qpus:
+                held[qpu] += 1
+                busy_ps[qpu] += record.end_ps - record.start_ps
+    data_qubits = np.array(run.centre.data_qubits, dtype=np.int64)
+    dtype = np.dtype([("qpu", f"U{max(longest_name(names), 1)}"), ("data_qubits", "i8"), ("num_jobs", "i8"),
+                      ("busy_s", "f8"), ("utilisation", "f8")])
+
+    def rows(start: int, stop: int) -> np.ndarray:
+        piece = np.empty(stop - start, dtype=dtype)
+        piece["qpu"] = names_at(names, np.arange(start, stop))
+        piece["data_qubits"], piece["num_jobs"] = data_qubits[start:stop], held[start:stop]
+        piece["busy_s"] = busy_ps[start:stop] / PS_PER_S
+        piece["utilisation"] = busy_ps[start:stop] / makespan if makespan > 0 else math.nan
+        return piece
+
+    return TableInPieces(dtype, num_qpus, rows)
+
+
 def cloud_attrs(run: CloudRun) -> dict:
-    """Root attributes: the centre's metrics in seconds (NaN where undefined)."""
+    """Root attributes: the centre's metrics in seconds (NaN where undefined). The QPUs' names are the run file's
+    ``node_names`` dataset (:func:`~dqsim.scenarios.output.add_node_names`); until 2026-12-07 (later) they were
+    the root attributes ``qpu_names`` and ``node_names``, each a JSON list of every name."""
     m = run.metrics
     per_s = m["throughput_per_ps"] * PS_PER_S
     return {
         "policy": run.policy,
         "num_qpus": run.centre.num_qpus,
-        "qpu_names": list(run.centre.names),
         "qpu_data_qubits": np.array(run.centre.data_qubits, dtype=np.int64),
         "user_latency_ps": int(run.user_latency_ps),
         "job_setup_ps": int(run.job_setup_ps),
@@ -1218,9 +1248,10 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     stop_point = checkpoint.stop_point_of(checkpointing)
     stop_point()
     tables, table_attrs = cloud_tables(run)
+    add_node_names(tables, names, comm.rank)  # (made a piece at a time by the rank that writes)
     stop_point()
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,
-             "topology": job.network.topology, "node_names": list(names)}
+             "topology": job.network.topology}
     noisy = is_noisy(network)
     note = sampling_note(noisy, trajectories)
     attrs.update(sampling="final-state" if not noisy else "per-shot" if trajectories == PER_SHOT else "trajectories",

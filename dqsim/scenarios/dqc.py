@@ -62,7 +62,8 @@ from dqsim.protocols.ahead import AheadProgram, GateSide, PairPrefetch
 from dqsim.protocols.distributed import CommPool, NodeProgram, PairEnd, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.link_counts import LinkCounts
-from dqsim.scenarios.output import ScenarioOutput, TableInPieces, circuit_attributes, record_table, standard_error
+from dqsim.scenarios.output import (WRITING_RANK, ScenarioOutput, TableInPieces, add_node_names, circuit_attributes,
+                                     record_table, standard_error)
 from dqsim.scenarios.circuit_run import build_circuit, common_tables, count_bitstrings, summary_lines
 from dqsim.scenarios.shots import chunk_shots_for, count_chunks, terminal_chunks
 from dqsim.comm import SingleComm
@@ -1002,22 +1003,6 @@ def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> Ta
     return TableInPieces(dtype, num_links, rows)
 
 
-def node_names_table(names: Sequence[str]) -> TableInPieces:
-    """The run file's ``node_names`` dataset: the nodes' names in index order (a 1-D ``str`` table), made a piece
-    at a time as the writer asks for it (:func:`~dqsim.network.node.names_at`), so that a network's names, up to
-    2^20 of them, are never all held as Python strings at once. Until 2026-12-07 (morning) they were the root
-    attribute ``node_names``, a JSON list made whole (:meth:`dqsim.io.RunFile.node_names` reads both).
-
-    Examples:
-        >>> from dqsim.network.node import NumberedNames
-        >>> table = node_names_table(NumberedNames("node", 12))
-        >>> table.dtype, table.table_rows(9, 20).tolist(), node_names_table(("a", "bcd")).tolist()
-        (dtype('<U6'), ['node9', 'node10', 'node11'], ['a', 'bcd'])
-    """
-    return TableInPieces(np.dtype(f"U{max(longest_name(names), 1)}"), len(names),
-                         lambda start, stop: names_at(names, np.arange(start, stop)))
-
-
 def is_noisy(network: Network) -> bool:
     """Whether a run on ``network`` draws noise: a link's pairs below fidelity 1, memories with finite T1/T2,
     or gate and measurement errors. Then one trajectory's fidelity is one sample, not the mean.
@@ -1172,9 +1157,9 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     stop_point()  # after the distance of a dynamic circuit's counts to its exact distribution
     tables = common_tables(run, store_shots=job.simulation.store_shots, expectation_stderr=run.expectation_stderr)
     stop_point()
-    if comm.rank == 0:  # (the rank that writes the run file: every rank holds the counts, the network's arrays)
+    if comm.rank == WRITING_RANK:  # (every rank holds the counts, the network's arrays)
         tables["links"] = links_table(names, network, run.links)
-    tables["node_names"] = node_names_table(names)  # (made a piece at a time by the rank that writes)
+    add_node_names(tables, names, comm.rank)  # (made a piece at a time by the rank that writes)
     tables["assignment"] = record_table(
         [(q, names[run.owner[q]], run.regmap.qubit_of_logical[q]) for q in range(circuit.num_qubits)],
         [("qubit", "i8"), ("node", "U"), ("register_qubit", "i8")])

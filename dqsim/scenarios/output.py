@@ -8,12 +8,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["ScenarioOutput", "TableInPieces", "record_table", "circuit_attributes", "format_stderr", "standard_error"]
+from dqsim.network.node import longest_name, names_at
+
+__all__ = ["ScenarioOutput", "TableInPieces", "record_table", "circuit_attributes", "format_stderr", "standard_error",
+           "node_names_table", "add_node_names"]
+
+#: The rank that writes the run file (:mod:`dqsim.cli.main`): a table only the write reads is made there alone.
+WRITING_RANK = 0
 
 
 @dataclass
 class ScenarioOutput:
-    """What a scenario hands to the output writer (identical on every rank).
+    """What a scenario hands to the output writer (identical on every rank, but for the tables only the write
+    reads, made by the rank that writes alone: :data:`WRITING_RANK`).
 
     Attributes:
         attrs: scenario-specific root attributes of the output file.
@@ -141,3 +148,38 @@ def circuit_attributes(circuit, shots: int) -> dict:
     """The run-file attributes naming a circuit and its size, with the shots sampled from it."""
     return {"circuit_name": circuit.name, "num_qubits": circuit.num_qubits, "num_clbits": circuit.num_clbits,
             "num_gates": len(circuit.gates()), "shots": shots}
+
+
+def node_names_table(names: Sequence[str]) -> TableInPieces:
+    """The run file's ``node_names`` dataset: the nodes' names in index order (a 1-D ``str`` table), made a piece
+    at a time as the writer asks for it (:func:`~dqsim.network.node.names_at`), so that a network's names, up to
+    2^20 of them, are never all held as Python strings at once. Until 2026-12-07 (morning) a ``dqc`` run file's
+    names, and until 2026-12-07 (later) a ``trotter`` or ``cloud`` one's, were the root attribute ``node_names``,
+    a JSON list made whole (:meth:`dqsim.io.RunFile.node_names` reads both). Its dtype's width is the longest
+    name's, which walks every name of a list (not of a :class:`~dqsim.network.node.NumberedNames`): made by the
+    rank that writes alone (:func:`add_node_names`).
+
+    Examples:
+        >>> from dqsim.network.node import NumberedNames
+        >>> table = node_names_table(NumberedNames("node", 12))
+        >>> table.dtype, table.table_rows(9, 20).tolist(), node_names_table(("a", "bcd")).tolist()
+        (dtype('<U6'), ['node9', 'node10', 'node11'], ['a', 'bcd'])
+    """
+    return TableInPieces(np.dtype(f"U{max(longest_name(names), 1)}"), len(names),
+                         lambda start, stop: names_at(names, np.arange(start, stop)))
+
+
+def add_node_names(tables: dict, names: Sequence[str], rank: int) -> None:
+    """Put the network's node names in a scenario's ``tables`` as the ``node_names`` dataset
+    (:func:`node_names_table`), on the rank that writes the run file (:data:`WRITING_RANK`) alone: ``dqc``,
+    ``trotter`` and ``cloud`` runs. The other ranks' ``tables`` go unwritten and are left as they are.
+
+    Examples:
+        >>> tables = {}
+        >>> add_node_names(tables, ("a", "bb"), rank=1), tables
+        (None, {})
+        >>> add_node_names(tables, ("a", "bb"), rank=0); tables["node_names"].tolist()
+        ['a', 'bb']
+    """
+    if rank == WRITING_RANK:
+        tables["node_names"] = node_names_table(names)  # (dqsim.io.reader.NODE_NAMES reads it)

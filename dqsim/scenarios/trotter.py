@@ -148,7 +148,7 @@ from dqsim.circuit.hamiltonians import SpinModel
 from dqsim.circuit.ir import Circuit
 from dqsim.errors import DqsimError, count_of
 from dqsim.rng import derived_seed
-from dqsim.scenarios.output import ScenarioOutput, record_table, standard_error
+from dqsim.scenarios.output import ScenarioOutput, add_node_names, record_table, standard_error
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
@@ -775,7 +775,6 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     names = [n for n in OBSERVABLE_ORDER if n in job.simulation.observables]
     times = evolution.times()
     steps = [k * evolution.steps_per_point for k in range(len(times))]
-    node_names = job.network.node_names_list()
     assignment = job.site_assignment()
     precision = job.run.precision
     trajectories = job.simulation.trajectories
@@ -788,6 +787,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
               for parameter, value in swept]
     for _parameter, _value, series_network in series:
         series_network.check_pairing_horizon(job.source)
+    node_names = series[0][2].names  # (the job's own network's: no Python string per node of a generated topology)
     total_runs = len(series) * len(times) * trajectories
 
     def progress(done: float, what: str) -> None:
@@ -914,6 +914,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         table_attrs["sweep_network"] = {"units": spin_time}
     if final_counts:
         tables["counts"] = counts_table(final_counts)
+    add_node_names(tables, node_names, comm.rank)  # (made a piece at a time by the rank that writes)
     stop_point()
     tables["timing"] = record_table(list(timing.items()), [("stage", "U"), ("seconds", "f8")])
 
@@ -942,7 +943,6 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         "distribution_scheme": job.distribution.scheme,
         **entanglement_attributes(job.distribution),
         "num_nodes": len(node_names),
-        "node_names": list(node_names),
         "site_assignment": np.array(assignment, dtype=np.int64),
         "register_qubits": register_qubits,
         "total_epr_pairs": total_pairs,
