@@ -6,6 +6,9 @@ that environment is missing. Files are read back in this process too, with
 the serial h5py of the main venv: both layouts read the same way.
 """
 
+import json
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -157,29 +160,58 @@ def test_a_flipped_amplitude_in_a_collective_file_is_one_corrupt_line(check_runs
     assert [line for line in proc.stdout.splitlines() if "ERROR" in line and "corrupt" in line]
 
 
-@pytest.mark.parametrize("what, reason", [("statvfs", "No space left on device: it needs"),
-                                          ("reserve", "Disk quota exceeded; rank 1 could not reserve")])
-def test_a_full_disk_refuses_the_collective_state_in_one_line_and_checkpoints_only_warn(tmp_path, what, reason):
+#: The ways tests/mpi_scripts/no_room.py fills the disk (its WHAT) and what the refusals say.
+NO_ROOM = [("statvfs", "No space left on device: it needs"),
+           ("reserve", "Disk quota exceeded; rank 1 could not reserve")]
+
+
+@pytest.fixture(scope="module")
+def no_room_runs(tmp_path_factory):
+    """With the disk full each way of NO_ROOM (in the folder named WHAT): the QFT run (its output into the empty
+    folder ``q``) and the DQC run checkpointing every 0.001 s (``d/full.h5``, checkpoints into ``ck``), all four
+    in one launch of 2 ranks of .venv-mpio (``no_room.py --cases``). Returns ``{what: (its folder, {"qft" | "dqc":
+    (the run's exit status per rank, its ranks' stderr then the launch's)})}``."""
+    require_mpio()
+    root = tmp_path_factory.mktemp("no_room")
+    cases = []
+    for what, _reason in NO_ROOM:
+        folder = root / what
+        (folder / "q").mkdir(parents=True)
+        cases += [{"what": what, "out": str(folder / "qft"), "args": [*QFT[2:], "-o", str(folder / "q" / "q.h5")]},
+                  {"what": what, "out": str(folder / "dqc"),
+                   "args": ["run", *DQC, "-o", str(folder / "d" / "full.h5"), "--quiet", "--set",
+                            "checkpoint.every_sim_s=0.001", "--set", f"checkpoint.directory=\"{folder / 'ck'}\""]}]
+    (root / "cases.json").write_text(json.dumps(cases))
+    launch = run_mpio(2, ["tests/mpi_scripts/no_room.py", "--cases", str(root / "cases.json")], timeout_s=480)
+
+    def ended(out):
+        statuses = [int(Path(f"{out}.rank{rank}.status").read_text()) for rank in (0, 1)]
+        return statuses, "".join(Path(f"{out}.rank{rank}.stderr").read_text() for rank in (0, 1)) + launch.stderr
+
+    return {what: (root / what, {run: ended(root / what / run) for run in ("qft", "dqc")}) for what, _ in NO_ROOM}
+
+
+@pytest.mark.parametrize("what, reason", NO_ROOM)
+def test_a_full_disk_refuses_the_collective_state_in_one_line_and_checkpoints_only_warn(no_room_runs, what, reason):
     """Parallel HDF5 does not survive a disk that fills under it (the file cannot be closed; the next close of
     any HDF5 file crashed the process, losing the run's results), so a collective write checks the free space
     first, then every rank reserves its blocks before writing (here: no free space; or one rank's
     reservation fails, as under a quota). The run's output: one line, exit 2, no file left. A periodic
     checkpoint: a warning and the run goes on to its results (2026-12-05: both had been an internal error,
     then SIGSEGV)."""
-    no_room = ["tests/mpi_scripts/no_room.py", what]
-    proc = run_mpio(2, [*no_room, *QFT[2:], "-o", str(tmp_path / "q.h5")], check=False)
-    assert proc.returncode == 2, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("dqsim: error")]
-    assert len(errors) == 1 and reason in errors[0], proc.stderr
-    assert "Traceback" not in proc.stderr and list(tmp_path.iterdir()) == []
-    out = tmp_path / "d" / "full.h5"
-    proc = run_mpio(2, [*no_room, "run", *DQC, "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=0.001",
-                        "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], timeout_s=240)
-    warnings = [line for line in proc.stderr.splitlines() if line.startswith("dqsim: warning: checkpoint")]
-    assert warnings and all(reason in line for line in warnings), proc.stderr
-    run = open_run(out)
+    folder, ended = no_room_runs[what]
+    statuses, stderr = ended["qft"]
+    assert statuses == [2, 2], stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("dqsim: error")]
+    assert len(errors) == 1 and reason in errors[0], stderr
+    assert "Traceback" not in stderr and list((folder / "q").iterdir()) == []
+    statuses, stderr = ended["dqc"]
+    assert statuses == [0, 0], stderr
+    warnings = [line for line in stderr.splitlines() if line.startswith("dqsim: warning: checkpoint")]
+    assert warnings and all(reason in line for line in warnings), stderr
+    run = open_run(folder / "d" / "full.h5")
     assert run.attrs["num_failed_checkpoints"] == len(warnings) and abs(run.attrs["fidelity"] - 1) < 1e-12
-    assert list((tmp_path / "ck").iterdir()) == []  # no temporary file or manifest of a failed checkpoint
+    assert list((folder / "ck").iterdir()) == []  # no temporary file or manifest of a failed checkpoint
 
 
 @pytest.fixture(scope="module")
