@@ -109,22 +109,29 @@ def mpio_runs(tmp_path_factory):
 def test_a_sigterm_to_one_rank_in_a_collective_state_write_of_dqsim_run_checkpoints_and_resumes(mpio_runs, tmp_path):
     """``dqsim run`` on two ranks, the state written collectively, rank 1 alone signalled as the write starts:
     both ranks cut it at the first look, the temporary file goes, the finished engine run is checkpointed (75);
-    the resume gives the uninterrupted run's (``mpio_runs``) tables and state."""
-    from test_checkpoint_stops import DRIVER_FILES, RANK_ATTRS, SLABS, same_run
+    the resume gives the uninterrupted run's (``mpio_runs``) tables and state. The stop and the resume in one
+    launch (tests/mpi_scripts/two_rank_stops.py, as test_checkpoint_stops' ``stopped_on_two_ranks``)."""
+    from test_checkpoint_stops import RANK_ATTRS, SLABS, resumes_of, same_run, stopped_run
 
     folder, marks = tmp_path / "run", tmp_path / "marks"
     folder.mkdir()
     marks.mkdir()
-    (tmp_path / "driver.py").write_text(DRIVER_FILES)
-    stopped = run_mpio(2, [str(tmp_path / "driver.py"), "dqsim.io.sharded:_write_collective:1", "64", str(marks),
-                           "run", *SLABS, "-o", str(folder / "stopped.h5"), "--quiet", "--set",
-                           f"checkpoint.directory=\"{folder / 'ck'}\""], check=False)
+    case = {"name": "collective", "hook": "files", "hook_args": ["dqsim.io.sharded:_write_collective:1", "64",
+                                                                 str(marks)],
+            "folder": str(folder), "out": str(tmp_path / "stop"), "resume": True,
+            "args": ["run", *SLABS, "-o", str(folder / "stopped.h5"), "--quiet", "--set",
+                     f"checkpoint.directory=\"{folder / 'ck'}\""]}
+    (tmp_path / "cases.json").write_text(json.dumps([case]))
+    launch = run_mpio(2, ["tests/mpi_scripts/two_rank_stops.py", str(tmp_path / "cases.json")], check=False)
+    stopped = stopped_run(case, launch)
     assert stopped.returncode == 75, stopped.stderr
     assert sorted(line for mark in marks.iterdir() for line in mark.read_text().splitlines()) == [
         "rank 0: the state write ended by StateWriteCut", "rank 1: the state write ended by StateWriteCut"]
-    assert sorted(path.name for path in folder.iterdir()) == ["ck"]  # no output, no temporary file
-    [ckpt] = checkpoints(folder / "ck")
-    run_mpio(2, ["-m", "dqsim", "resume", str(ckpt), "-o", str(folder / "resumed.h5"), "--quiet"])
+    listing = json.loads(Path(f"{case['out']}.listing.json").read_text())  # right after the stop
+    assert listing == ["ck"]  # no output, no temporary file
+    assert len(checkpoints(folder / "ck")) == 1  # the one two_rank_stops.py resumed
+    resumes = resumes_of([case], launch)
+    assert resumes is not None and resumes.returncode == 0, resumes and resumes.stderr
     full, resumed = open_run(mpio_runs / "slabs" / "full.h5"), open_run(folder / "resumed.h5")
     assert resumed.state_info["layout"] == "collective"
     np.testing.assert_array_equal(full.state(), resumed.state())
