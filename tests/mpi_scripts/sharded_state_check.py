@@ -1,7 +1,8 @@
 """Write a known state with write_sharded_state on every rank, read it back, check it.
 
 Usage: python sharded_state_check.py FOLDER NUM_QUBITS DTYPE [bad | bad-looked | cut LOOK]
-       python sharded_state_check.py --cases ROOT NUM_QUBITS DTYPE NAME[:bad | :bad-looked | :cut:LOOK]...
+       python sharded_state_check.py --cases ROOT NUM_QUBITS DTYPE NAME[=QUBITS,DTYPE][:bad | :bad-looked | :cut:LOOK
+       | :slabs]...
 Writes FOLDER/run.h5 (and slab files on the serial path). Every rank then
 reads its own range with ``state_pieces(verify=True)`` and rank 0 the whole
 state; each compares with the known vector (seeded, the same on every rank).
@@ -15,10 +16,13 @@ LOOK on: rank 0 prints how that write ended on every rank, then
 ``after the cut: files=<names> older files kept as they were=<count>``.
 
 With ``--cases`` each case runs in turn in this one launch (one interpreter start per rank for all of them),
-in the new folder ROOT/NAME, what each rank prints going to ROOT/NAME.rank<R>.out.
+in the new folder ROOT/NAME, what each rank prints going to ROOT/NAME.rank<R>.out; ``=QUBITS,DTYPE`` gives the case
+a state of its own size and type (else the launch's), ``slabs`` runs it with ``DQSIM_PARALLEL_HDF5=0`` (what a
+launch with it in the environment writes: slab files, even with parallel HDF5).
 """
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -113,19 +117,41 @@ def mode_options(mode):
             "cut": int(mode[1]) if mode[:1] == ["cut"] else None}
 
 
+@contextlib.contextmanager
+def parallel_hdf5_off(off):
+    """``DQSIM_PARALLEL_HDF5=0`` while the block runs where ``off`` (the variable as it was afterwards)."""
+    saved = os.environ.get(sharded.PARALLEL_ENV)
+    if off:
+        os.environ[sharded.PARALLEL_ENV] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(sharded.PARALLEL_ENV, None)
+        else:
+            os.environ[sharded.PARALLEL_ENV] = saved
+
+
 def run_cases(root, num_qubits, dtype, cases):
-    """Each case ``NAME[:MODE[:LOOK]]`` in turn: :func:`main` in ROOT/NAME, each rank's output to
+    """Each case ``NAME[=QUBITS,DTYPE][:MODE[:LOOK]]`` in turn: :func:`main` in ROOT/NAME, each rank's output to
     ROOT/NAME.rank<R>.out; the piece size a looked write sets is put back after each case."""
     comm = comm_mod.init()
     piece_amplitudes = sharded.STATE_PIECE_AMPLITUDES
     for case in cases:
         name, *mode = case.split(":")
+        name, _, size = name.partition("=")
+        qubits, kind = size.split(",") if size else (num_qubits, dtype)
         folder = Path(root) / name
         if comm.rank == 0:
             folder.mkdir()
         comm.barrier()
-        with open(Path(root) / f"{name}.rank{comm.rank}.out", "w") as out, contextlib.redirect_stdout(out):
-            main(folder, num_qubits, dtype, **mode_options(mode))
+        try:
+            with (open(Path(root) / f"{name}.rank{comm.rank}.out", "w") as out, contextlib.redirect_stdout(out),
+                  parallel_hdf5_off(mode == ["slabs"])):
+                main(folder, int(qubits), kind, **mode_options([] if mode == ["slabs"] else mode))
+        except BaseException:
+            print(f"sharded_state_check.py: case {case} failed on rank {comm.rank}", file=sys.stderr, flush=True)
+            raise
         sharded.STATE_PIECE_AMPLITUDES = piece_amplitudes
         comm.barrier()
 
