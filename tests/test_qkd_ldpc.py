@@ -9,11 +9,13 @@ QBER of 2 % and 1.25-1.27 at 4 %, and no frame of the three failed in either. Th
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from dqsim import caches
 from dqsim.backend import ldpc_kernels
 from dqsim.jobs import load_job
 from dqsim.protocols.qkd import ldpc, nodes
@@ -471,6 +473,8 @@ def ldpc_run(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(nodes, "postprocess_block", recorded)
+        patch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)        # codes built here, none from the disk cache
+        ldpc.mother_code.cache_clear()
         run_here(["run", *LDPC_JOB, "-o", str(path), "--quiet"])
     return path
 
@@ -520,13 +524,25 @@ def test_a_blind_block_s_error_correction_charges_each_message_bit_once(ldpc_run
         assert 0 <= messages_ps - 1000 * bits < 2 * rounds + 1
 
 
-def test_ldpc_gives_the_same_tables_on_one_and_two_ranks(ldpc_run, tmp_path):
-    path = tmp_path / "two.h5"
+def test_ldpc_gives_the_same_tables_on_one_and_two_ranks(ldpc_run, tmp_path, monkeypatch):
+    """The same tables on two ranks whose codes go through an empty disk cache (since 2026-12-07, later): both
+    ranks build the block's code and write its entry at once; one whole file is left, which loads (its key and
+    checksum hold) as the code built without the cache (the one-rank run's, ``DQSIM_CACHE_DIR=off``)."""
+    path, folder = tmp_path / "two.h5", tmp_path / "cache"
+    monkeypatch.setenv("DQSIM_CACHE_DIR", str(folder))
     run_mpi(2, ["-m", "dqsim", "run", *LDPC_JOB, "-o", str(path), "--quiet"], timeout_s=180)
     one, two = open_run(ldpc_run).table("blocks"), open_run(path).table("blocks")
     for name in ("secret_key_bits", "leakage_bits", "ec_frames", "ec_frame_errors", "ec_key_bits", "ec_rounds",
                  "time_key_ps"):
         assert one[name].tolist() == two[name].tolist(), name
+    entries = sorted((folder / ldpc.CODE_CACHE_KIND).iterdir())
+    assert len(entries) == 1 and entries[0].suffix == ".npz"         # no temporary file left
+    with np.load(entries[0]) as data:
+        key = json.loads(str(data["key"]))
+    built = ldpc._build_graph(key["seed"], key["num_bits"], key["rate"])
+    ldpc.mother_code.cache_clear()
+    loaded = caches.stored_arrays(ldpc.CODE_CACHE_KIND, key, lambda: 1 / 0)
+    assert all(np.array_equal(built[name], loaded[name]) for name in built)
 
 
 def test_a_stop_inside_a_blind_round_trip_resumes_to_the_same_tables(ldpc_run, tmp_path, monkeypatch):

@@ -148,6 +148,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dqsim.backend import ldpc_kernels
+from dqsim.caches import stored_arrays
 from dqsim.checks import check_int, check_real
 from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.reconciliation import toeplitz_hash_of_positions
@@ -271,6 +272,12 @@ FRAME_CODES = ("frame", "start")
 LEAST_EFFICIENCY = ((0.01, 1.4), (0.02, 1.3), (0.04, 1.2), (0.08, 1.15))
 #: Purpose of the random stream that builds the codes (:class:`dqsim.rng.Stream`).
 PURPOSE_CODE = "qkd_ldpc_code"
+#: Version of the mother codes' construction (:func:`build_code`, :func:`degree_profile`, the draws of
+#: :func:`mother_code`), part of each code's key in the disk cache (:func:`code_key`): raise it with any change
+#: that changes a built code, so that codes kept by an earlier version are not loaded.
+CODE_CONSTRUCTION = 1
+#: Sub-folder of :func:`dqsim.caches.cache_folder` that keeps the built mother codes (since 2026-12-07, later).
+CODE_CACHE_KIND = "ldpc_codes"
 #: Purpose of the stream of Alice's punctured bits where :func:`reconcile` is given no generator.
 PURPOSE_PUNCTURED = "qkd_ldpc_punctured"
 #: Bytes per key bit that a key block's end adds with LDPC (:func:`reconcile` inside
@@ -545,16 +552,46 @@ def _mother_code(seed: int, num_bits: int, rate: float, puncturing: str) -> Ldpc
     return code
 
 
-@functools.lru_cache(maxsize=32)
-def _mother_graph(seed: int, num_bits: int, rate: float) -> tuple[LdpcCode, np.ndarray]:
-    """The graph of :func:`mother_code` and its columns by degree (random within a degree): built once a process
-    for both layouts."""
+def code_key(seed: int, num_bits: int, rate: float) -> dict:
+    """Everything that determines :func:`mother_code`'s graph and column order: the key of its entry in the disk
+    cache (:func:`dqsim.caches.stored_arrays`).
+
+    The construction (:data:`CODE_CONSTRUCTION`), the seed, the length, the rate, the checks, the degree
+    distribution (:data:`DEGREE_TABLE`'s row), the stream's purpose, and NumPy's major and minor version (the
+    generator's ``random`` and ``permutation`` streams are not promised to stay the same across NumPy versions).
+
+    Examples:
+        >>> key = code_key(1, 16384, 0.8)
+        >>> key["num_checks"], key["construction"], sorted(key)[:3]
+        (3277, 1, ['construction', 'degrees', 'num_bits'])
+    """
+    lam, rho = DEGREE_TABLE[rate]
+    return {"construction": CODE_CONSTRUCTION, "seed": int(seed), "num_bits": int(num_bits), "rate": float(rate),
+            "num_checks": num_checks_of(num_bits, rate), "purpose": PURPOSE_CODE,
+            "degrees": [sorted(lam.items()), sorted(rho.items())],
+            "numpy": ".".join(np.__version__.split(".")[:2])}
+
+
+def _build_graph(seed: int, num_bits: int, rate: float) -> dict:
+    """Build :func:`mother_code`'s graph and its columns by degree (random within a degree), as arrays."""
     num_checks = num_checks_of(num_bits, rate)
     rng = Stream(seed, purpose=PURPOSE_CODE).generator(num_bits * 100 + MOTHER_RATES.index(rate))
     degrees = degree_profile(num_bits, num_checks, rate)
     code = build_code(num_bits, num_checks, rng, variable_degree=degrees)
     shuffled = rng.permutation(num_bits)
-    return code, shuffled[np.argsort(degrees[shuffled], kind="stable")]
+    return {"check_start": code.check_start, "edge_var": code.edge_var,
+            "order": shuffled[np.argsort(degrees[shuffled], kind="stable")]}
+
+
+@functools.lru_cache(maxsize=32)
+def _mother_graph(seed: int, num_bits: int, rate: float) -> tuple[LdpcCode, np.ndarray]:
+    """The graph of :func:`mother_code` and its columns by degree (random within a degree): once a process for
+    both layouts, from the disk cache where it is there (:data:`CODE_CACHE_KIND`), else built and kept there."""
+    arrays = stored_arrays(CODE_CACHE_KIND, code_key(seed, num_bits, rate),
+                           lambda: _build_graph(seed, num_bits, rate))
+    code = LdpcCode(num_bits, num_checks_of(num_bits, rate), arrays["check_start"].astype(np.int64, copy=False),
+                    arrays["edge_var"].astype(np.int64, copy=False))
+    return code, arrays["order"].astype(np.int64, copy=False)
 
 
 def _clear_codes() -> None:
