@@ -17,6 +17,7 @@ import pytest
 
 from dqsim import caches
 from dqsim.backend import ldpc_kernels
+from dqsim.errors import DqsimError
 from dqsim.jobs import load_job
 from dqsim.protocols.qkd import ldpc, nodes
 from dqsim.protocols.qkd.theory import binary_entropy
@@ -324,6 +325,33 @@ def test_the_numpy_decoder_equals_the_compiled_one(qber):
         other = ldpc.reconcile(alice, bob, 0.03, seed=3, efficiency=1.3, use_kernel=False, schedule=schedule)
         assert one.punctured_bits > 0
         assert one.corrected.tolist() == other.corrected.tolist() and one.iterations == other.iterations
+
+
+def test_a_stall_rule_with_a_window_gives_up_between_its_limit_and_its_most():
+    """``StallRule(limit, window, most)`` (since 2026-12-07, later; ``bench/qkd_ldpc_stall.py``): an attempt that
+    does not converge gives up no sooner than ``StallRule(limit)`` and no later than ``StallRule(most)``; the int
+    ``limit`` is ``StallRule(limit)``; the compiled and NumPy decoders give up at the same iteration."""
+    code = ldpc.build_code(600, 240, np.random.default_rng(5))
+    found = []
+    for qber, seed in ((0.08, 0), (0.1, 1), (0.12, 2)):
+        error = (np.random.default_rng(seed).random(600) < qber).astype(np.uint8)
+        channel = np.full(600, np.log((1 - qber) / qber))
+        args = (code.check_start, code.edge_var, code.syndrome(error), channel, 60)
+        used = {}
+        for rule in (3, ldpc_kernels.StallRule(3), ldpc_kernels.StallRule(3, 2, 9), ldpc_kernels.StallRule(9)):
+            for layers in (None, code.layers()):
+                fast = ldpc_kernels.sum_product_decode(*args, stall=rule, layers=layers)
+                slow = ldpc_kernels.sum_product_decode_numpy(*args, stall=rule, layers=layers)
+                assert fast[0].tolist() == slow[0].tolist() and fast[1:] == slow[1:] and not fast[2]
+                used[(rule, layers is None)] = fast[1]
+        for flooding in (True, False):
+            plain, window, most = (used[(ldpc_kernels.StallRule(n, w, m), flooding)] for n, w, m in
+                                   ((3, 0, 0), (3, 2, 9), (9, 0, 0)))
+            assert used[(3, flooding)] == plain <= window <= most < 60
+            found.append(plain < window)
+    assert any(found)                       # the window kept some attempt going past the plain limit
+    with pytest.raises(DqsimError, match="stall_iterations.window"):
+        ldpc.reconcile(*_keys(500, 0.03, 1), 0.03, seed=1, efficiency=1.3, stall_iterations=(8, -1, 20))
 
 
 def test_frames_are_longest_where_the_rate_is_high():

@@ -23,7 +23,9 @@ lowest degree that share no variable with its other checks (no 4-cycle where
 one can be avoided), ties broken by the run's public random stream
 (:class:`dqsim.rng.Stream` keyed by the seed and :data:`PURPOSE_CODE`, event =
 the code's length and rate): a seed gives the same codes on any number of
-ranks, and a process builds each code once (:func:`mother_code`). The frames
+ranks, and a process builds each code once (:func:`mother_code`); since 2026-12-07 (later) the built codes are
+kept on disk (:func:`dqsim.caches.stored_arrays`, keyed by :func:`code_key`), where a second run and every rank
+load them, bit for bit the same (``dqsim warmup JOB`` builds a job's). The frames
 are at most :func:`longest_frame_bits` long: :data:`FRAME_BITS` (65,536) where
 the frame's code has at most :data:`MAX_FRAME_CHECKS` checks (target rates of
 0.875 and above, QBER up to about 1 %), else :data:`BASE_FRAME_BITS` (16,384,
@@ -532,7 +534,9 @@ def mother_code(seed: int, num_bits: int, rate: float, puncturing: str = "untain
         QBER of 2 % and a target f of 1.3, 1 frame failed against 3 with the columns in random order, and 35
         with the highest degrees punctured first; at 1 % and 1.4, 0 against 1.) Since 2026-12-07 the
         untainted columns of that order come first (``puncturing="untainted"``), the others after them in it;
-        the graph and the random draws are the same either way.
+        the graph and the random draws are the same either way. The graph and the columns by degree come from
+        the disk cache where they are there (:func:`code_key`; 0.1-0.3 CPU s against 2-25 to build; untainted
+        order and layers are made again from them), else they are built and kept there.
     """
     if rate not in MOTHER_RATES:
         raise DqsimError(f"mother_code: rate must be one of {MOTHER_RATES}, got {rate}")
@@ -887,7 +891,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
                                                             low_open=True)
     if restart not in BLIND_RESTARTS:
         raise DqsimError(f"{where}: restart must be one of {BLIND_RESTARTS}, got {restart!r}")
-    stall_iterations = check_int(where, "stall_iterations", stall_iterations, 0)
+    stall_iterations = _checked_stall(where, stall_iterations)
     if schedule not in SCHEDULES:
         raise DqsimError(f"{where}: schedule must be one of {SCHEDULES}, got {schedule!r}")
     if use_kernel and not ldpc_kernels.has_sum_product():
@@ -979,6 +983,14 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + nacks + revealed_bits
     return LdpcResult(corrected[kept], kept, leak, discarded, rounds, message, num_frames,
                       frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits, nacks)
+
+
+def _checked_stall(where: str, stall) -> ldpc_kernels.StallRule:
+    """:func:`reconcile`'s ``stall_iterations`` (an int or a :class:`~dqsim.backend.ldpc_kernels.StallRule`) as a
+    rule, each of its numbers checked (>= 0)."""
+    rule = ldpc_kernels.StallRule(stall) if np.isscalar(stall) else ldpc_kernels.StallRule(*stall)
+    return ldpc_kernels.StallRule(*(check_int(where, f"stall_iterations.{name}", value, 0)
+                                    for name, value in zip(rule._fields, rule)))
 
 
 def design_qber(qber_estimate: float, num_key_bits: int, sample_fraction: float) -> float:
