@@ -26,7 +26,6 @@ Usage: ``PYTHONPATH=$PWD python bench/qkd_ldpc_stall.py --out bench/results/qkd-
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -34,7 +33,8 @@ import numpy as np
 from dqsim.backend.ldpc_kernels import StallRule
 from dqsim.protocols.qkd import ldpc
 from dqsim.protocols.qkd.theory import binary_entropy
-from qkd_ldpc_blind import CODE_SEED, QBERS, keys, uptime   # bench/ is on the path when this script runs
+from qkd_ldpc_blind import CODE_SEED, keys   # bench/ is on the path when this script runs
+from qkd_ldpc_fec import TABLE_COLUMNS, arguments, table
 from qkd_ldpc_layered import finish, header, tally
 
 #: (row name, stall_iterations of reconcile, or "by rate").
@@ -84,20 +84,11 @@ def rows_for(q: float, bits: int, repeats: int, variants) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bits", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--qbers", type=float, nargs="*", default=list(QBERS))
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0])
+    variants = [each for each in VARIANTS if each[0] not in args.skip]
     lines = header("Blind LDPC: the stall rule", "bench/qkd_ldpc_stall.py", args)
-    lines += ["| QBER | stall rule | code (n, R0) | f_EC | s.e. | against stall 8 (same keys) | frames failed "
-              "| round trips a key | Mbit per CPU s | bits revealed | request bits | decoder iterations |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for q in args.qbers:
-        lines.append(f"| | load `{uptime()}` | | | | | | | | | | |")
-        lines += rows_for(q, args.bits, args.repeats, VARIANTS)
-        print("\n".join(lines[-len(VARIANTS) - 1:]), flush=True)
+    columns = TABLE_COLUMNS.replace("| f_EC (as counted then) |", "| against the first row (same keys) |")
+    table(lines, "stall rule", columns, args.qbers, lambda q: rows_for(q, args.bits, args.repeats, variants))
     finish(lines, args.out)
 
 

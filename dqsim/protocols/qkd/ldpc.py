@@ -253,6 +253,12 @@ BLIND_RESTARTS = ("warm", "cold")
 #: bench's frames (scratch runs, 2026-12-07 morning; 35 frames a QBER) the frames' f before hash and flags rose by
 #: 0.004 / 0.001 / 0.003 at QBER 2 / 4 / 8 % (0.002 / 0.001 / 0.002 with 12) and not at 1 %, in 0.57 / 0.56 /
 #: 0.63 of the iterations with 20 (0.72 / 0.72 / 0.74 with 12); ``bench/results/qkd-ldpc-fec-vm-20261207b.md``.
+#: Rules that wait longer on some attempts (:class:`~dqsim.backend.ldpc_kernels.StallRule`; 2026-12-07, later,
+#: ``bench/results/qkd-ldpc-cache-vm-20261207.md``, the same keys alternated) did not recover the +0.004 / +0.002
+#: at 2 / 4 % at this limit's speed: 10 or 12 iterations -0.0000 / -0.0009 and -0.0003 / -0.0009, giving up after 8
+#: only where the count has not fallen over the last 3 (at most 20) -0.0006 / -0.0012 in 1.15 / 1.11 times the
+#: iterations (and -0.0022 at 1 %, +0.0009 at 8 %); 20 itself -0.0040 / -0.0021 in 1.8 / 1.7 times. A limit of 20
+#: by rate (on the codes of rate below 0.85, the 16,384-bit frames) is that, at its speed.
 BLIND_STALL_ITERATIONS = 8
 #: Decoder schedules (:func:`reconcile`'s ``schedule``): ``"layered"`` takes the checks one after the other,
 #: each using the messages of the checks before it in the same iteration; ``"flooding"`` updates every check,
