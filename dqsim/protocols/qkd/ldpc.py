@@ -541,7 +541,7 @@ def mother_code(seed: int, num_bits: int, rate: float, puncturing: str = "untain
         with the highest degrees punctured first; at 1 % and 1.4, 0 against 1.) Since 2026-12-07 the
         untainted columns of that order come first (``puncturing="untainted"``), the others after them in it;
         the graph and the random draws are the same either way. The graph and the columns by degree come from
-        the disk cache where they are there (:func:`code_key`; 0.1-0.3 CPU s against 2-25 to build; untainted
+        the disk cache where they are there (:func:`code_key`; 0.07-0.4 CPU s against 2-25 to build; untainted
         order and layers are made again from them), else they are built and kept there.
     """
     if rate not in MOTHER_RATES:
