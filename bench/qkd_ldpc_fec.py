@@ -95,23 +95,38 @@ def rows_for(q: float, bits: int, repeats: int, variants) -> list[str]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+#: The table's header (its column names and the separator line; the stall bench's too).
+TABLE_COLUMNS = ("| code (n, R0) | f_EC (all charged) | s.e. | f_EC (as counted then) | frames failed | round trips a key "
+                 "| Mbit per CPU s | bits revealed | request bits | decoder iterations |")
+
+
+def arguments(description: str) -> argparse.Namespace:
+    """The command line of this bench and of ``bench/qkd_ldpc_stall.py``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--bits", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--qbers", type=float, nargs="*", default=list(QBERS))
     parser.add_argument("--skip", nargs="*", default=[], help="variant names to leave out")
     parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def table(lines: list[str], first: str, columns: str, qbers, rows) -> None:
+    """Append the table (a load line, then ``rows(q)``, for each QBER) to ``lines``, printing each QBER's part."""
+    width = columns.count("|") + 1           # with QBER and the first column
+    lines += [f"| QBER | {first} {columns}", "|---" * width + "|"]
+    for q in qbers:
+        lines.append(f"| | load `{uptime()}` " + "| " * (width - 2) + "|")
+        part = rows(q)
+        lines += part
+        print("\n".join(lines[-len(part) - 1:]), flush=True)
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
     variants = [each for each in VARIANTS if each[0] not in args.skip]
     lines = header("Blind LDPC: f_EC old against new", "bench/qkd_ldpc_fec.py", args)
-    lines += ["| QBER | method | code (n, R0) | f_EC (all charged) | s.e. | f_EC (as counted then) | frames failed "
-              "| round trips a key | Mbit per CPU s | bits revealed | request bits | decoder iterations |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for q in args.qbers:
-        lines.append(f"| | load `{uptime()}` | | | | | | | | | | |")
-        lines += rows_for(q, args.bits, args.repeats, variants)
-        print("\n".join(lines[-len(variants) - 2:]), flush=True)
+    table(lines, "method", TABLE_COLUMNS, args.qbers, lambda q: rows_for(q, args.bits, args.repeats, variants))
     finish(lines, args.out)
 
 

@@ -430,8 +430,10 @@ check_job() {
 # `warm_up_kernels JOB ARGS...`: `dqsim warmup JOB` with the --set assignments of ARGS, on this one process, on
 # the job's first node, before the ranks start: it compiles the numba kernels the job calls into numba's cache
 # (NUMBA_CACHE_DIR if set), so that the ranks load them instead of each compiling the same ones at once (seconds
-# of CPU each on a fresh install, and numba's processes race on the cache). Done once per install and CPU type;
-# later jobs find the kernels there (well under a second). A warm-up that fails (a NUMBA_CACHE_DIR that cannot
+# of CPU each on a fresh install, and numba's processes race on the cache); for a QKD job with LDPC it also builds
+# the job's LDPC codes into dqsim's cache (DQSIM_CACHE_DIR, else $NUMBA_CACHE_DIR/dqsim, else ~/.cache/dqsim; up to
+# 25 s of CPU each, which every rank spent before). Done once per install and CPU type; later jobs find the kernels
+# (and codes) there (well under a second). A warm-up that fails (a NUMBA_CACHE_DIR that cannot
 # be written: its one line is in the log) does not stop the job: the ranks compile what they lack.
 warm_up_kernels() {
     local job_file=$1 args=("${@:2}") sets=() i

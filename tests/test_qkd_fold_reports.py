@@ -62,6 +62,27 @@ def test_packed_bits_give_back_the_bits_appended_in_order():
     assert PackedBits().unpacked().dtype == np.uint8 and PackedBits().unpacked().size == 0
 
 
+def test_packed_bits_extended_by_packed_bits_equal_them_appended_unpacked(monkeypatch):
+    """``extend`` (BBM92/E91's Alice folding Bob's packed key bits, since 2026-12-07, later) joins the other's
+    bytes, shifted where this one holds a partial byte, without unpacking them: the same bits, bytes and pickled
+    state as appending the unpacked bits, at every offset of both tails."""
+    rng = np.random.default_rng(6)
+    for first in range(0, 20):
+        for second in (0, 1, 7, 8, 9, 16, 23, 64, 101):
+            a, b = rng.integers(0, 2, first).astype(np.uint8), rng.integers(0, 2, second).astype(np.uint8)
+            appended, extended = PackedBits(a), PackedBits(a)
+            appended.append(b)
+            extended.extend(PackedBits(b))
+            assert np.array_equal(extended.unpacked(), np.concatenate([a, b])), (first, second)
+            assert pickle.dumps(extended) == pickle.dumps(appended) and extended.nbytes == appended.nbytes
+    unpacked = PackedBits.unpacked
+    monkeypatch.setattr(PackedBits, "unpacked", lambda self: pytest.fail("unpacked while extending"))
+    key = PackedBits(np.ones(5, dtype=np.uint8))
+    key.extend(PackedBits(np.zeros(30, dtype=np.uint8)))
+    monkeypatch.setattr(PackedBits, "unpacked", unpacked)
+    assert key.unpacked().tolist() == [1] * 5 + [0] * 30
+
+
 #: The folding test's jobs, by case: (job file under jobs/, --set arguments).
 FOLDING_CASES = {
     "cascade": ("bb84_decoy_50km.toml", SMALL),

@@ -9,12 +9,15 @@ QBER of 2 % and 1.25-1.27 at 4 %, and no frame of the three failed in either. Th
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from dqsim import caches
 from dqsim.backend import ldpc_kernels
+from dqsim.errors import DqsimError
 from dqsim.jobs import load_job
 from dqsim.protocols.qkd import ldpc, nodes
 from dqsim.protocols.qkd.theory import binary_entropy
@@ -324,6 +327,33 @@ def test_the_numpy_decoder_equals_the_compiled_one(qber):
         assert one.corrected.tolist() == other.corrected.tolist() and one.iterations == other.iterations
 
 
+def test_a_stall_rule_with_a_window_gives_up_between_its_limit_and_its_most():
+    """``StallRule(limit, window, most)`` (since 2026-12-07, later; ``bench/qkd_ldpc_stall.py``): an attempt that
+    does not converge gives up no sooner than ``StallRule(limit)`` and no later than ``StallRule(most)``; the int
+    ``limit`` is ``StallRule(limit)``; the compiled and NumPy decoders give up at the same iteration."""
+    code = ldpc.build_code(600, 240, np.random.default_rng(5))
+    found = []
+    for qber, seed in ((0.08, 0), (0.1, 1), (0.12, 2)):
+        error = (np.random.default_rng(seed).random(600) < qber).astype(np.uint8)
+        channel = np.full(600, np.log((1 - qber) / qber))
+        args = (code.check_start, code.edge_var, code.syndrome(error), channel, 60)
+        used = {}
+        for rule in (3, ldpc_kernels.StallRule(3), ldpc_kernels.StallRule(3, 2, 9), ldpc_kernels.StallRule(9)):
+            for layers in (None, code.layers()):
+                fast = ldpc_kernels.sum_product_decode(*args, stall=rule, layers=layers)
+                slow = ldpc_kernels.sum_product_decode_numpy(*args, stall=rule, layers=layers)
+                assert fast[0].tolist() == slow[0].tolist() and fast[1:] == slow[1:] and not fast[2]
+                used[(rule, layers is None)] = fast[1]
+        for flooding in (True, False):
+            plain, window, most = (used[(ldpc_kernels.StallRule(n, w, m), flooding)] for n, w, m in
+                                   ((3, 0, 0), (3, 2, 9), (9, 0, 0)))
+            assert used[(3, flooding)] == plain <= window <= most < 60
+            found.append(plain < window)
+    assert any(found)                       # the window kept some attempt going past the plain limit
+    with pytest.raises(DqsimError, match="stall_iterations.window"):
+        ldpc.reconcile(*_keys(500, 0.03, 1), 0.03, seed=1, efficiency=1.3, stall_iterations=(8, -1, 20))
+
+
 def test_frames_are_longest_where_the_rate_is_high():
     """At QBER 1 % (target rate 0.887) a key of 100,000 bits goes into two frames of 50,000 bits in codes of
     65,536; at 2-8 % into seven of 16,384 as before 2026-12-07 (when every frame was at most 16,384 bits: seven
@@ -471,6 +501,8 @@ def ldpc_run(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(nodes, "postprocess_block", recorded)
+        patch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)        # codes built here, none from the disk cache
+        ldpc.mother_code.cache_clear()
         run_here(["run", *LDPC_JOB, "-o", str(path), "--quiet"])
     return path
 
@@ -520,13 +552,25 @@ def test_a_blind_block_s_error_correction_charges_each_message_bit_once(ldpc_run
         assert 0 <= messages_ps - 1000 * bits < 2 * rounds + 1
 
 
-def test_ldpc_gives_the_same_tables_on_one_and_two_ranks(ldpc_run, tmp_path):
-    path = tmp_path / "two.h5"
+def test_ldpc_gives_the_same_tables_on_one_and_two_ranks(ldpc_run, tmp_path, monkeypatch):
+    """The same tables on two ranks whose codes go through an empty disk cache (since 2026-12-07, later): both
+    ranks build the block's code and write its entry at once; one whole file is left, which loads (its key and
+    checksum hold) as the code built without the cache (the one-rank run's, ``DQSIM_CACHE_DIR=off``)."""
+    path, folder = tmp_path / "two.h5", tmp_path / "cache"
+    monkeypatch.setenv("DQSIM_CACHE_DIR", str(folder))
     run_mpi(2, ["-m", "dqsim", "run", *LDPC_JOB, "-o", str(path), "--quiet"], timeout_s=180)
     one, two = open_run(ldpc_run).table("blocks"), open_run(path).table("blocks")
     for name in ("secret_key_bits", "leakage_bits", "ec_frames", "ec_frame_errors", "ec_key_bits", "ec_rounds",
                  "time_key_ps"):
         assert one[name].tolist() == two[name].tolist(), name
+    entries = sorted((folder / ldpc.CODE_CACHE_KIND).iterdir())
+    assert len(entries) == 1 and entries[0].suffix == ".npz"         # no temporary file left
+    with np.load(entries[0]) as data:
+        key = json.loads(str(data["key"]))
+    built = ldpc._build_graph(key["seed"], key["num_bits"], key["rate"])
+    ldpc.mother_code.cache_clear()
+    loaded = caches.stored_arrays(ldpc.CODE_CACHE_KIND, key, lambda: 1 / 0)
+    assert all(np.array_equal(built[name], loaded[name]) for name in built)
 
 
 def test_a_stop_inside_a_blind_round_trip_resumes_to_the_same_tables(ldpc_run, tmp_path, monkeypatch):

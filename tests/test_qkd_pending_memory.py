@@ -272,3 +272,24 @@ def test_the_key_bits_of_the_blocks_open_at_once_match_what_dqsim_check_prints(m
         assert abs(peak[0] / (key * blocks) - 1.0) < 0.2, (bound, peak[0], key, blocks)
         lines = check.check_job(str(JOB), sets + [f"qkd.max_blocks_in_postprocessing={bound}"], 1)
         assert any(f"up to {blocks:.3g} blocks' worth held at once" in line for line in lines), lines
+
+
+def test_the_entangled_pilot_is_drawn_once_for_key_bits_and_clicks(monkeypatch):
+    """``dqsim check`` asks each BBM92/E91 link for its key bits a pair (the block's key memory) and Bob's clicks
+    a pair (his reports' bits): one pilot draw of 2^16 pairs serves both since 2026-12-07 (later; each drew it
+    before), with the counts of that draw."""
+    job = load_job(ROOT / "jobs" / "bbm92_finite_key.toml")
+    plan = qkd_scenario.build_plan(job)
+    a, b, d = job.network_links(None)[0]
+    batch = nodes.entangled_batch(np, plan, qkd_scenario.link_physics(job, 0, a, b, d), 0, 1 << 16)
+    pair = nodes.entangled_block.key_pair_of_block(plan.protocol, True)
+    expected = (nodes.entangled.sifted_key_bits(batch, key_pair=pair)[0].shape[0] / (1 << 16),
+                np.count_nonzero(batch.bob_detected) / (1 << 16))
+    drawn = []
+    real = nodes.entangled_batch
+    monkeypatch.setattr(nodes, "entangled_batch", lambda *args: drawn.append(args[3:]) or real(*args))
+    nodes._entangled_pilot.cache_clear()
+    phys = qkd_scenario.link_physics(job, 0, a, b, d)       # as check builds them: equal plans and links, new objects
+    got = (nodes.entangled_key_bits_per_pair(qkd_scenario.build_plan(job), phys),
+           nodes.entangled_bob_clicks_per_pair(qkd_scenario.build_plan(job), qkd_scenario.link_physics(job, 0, a, b, d)))
+    assert got == expected and drawn == [(0, 1 << 16)]

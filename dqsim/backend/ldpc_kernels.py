@@ -64,7 +64,7 @@ try:
 except ImportError:  # the caller falls back to NumPy
     _numba = None
 
-__all__ = ["PHI_TABLE", "CheckLayers", "check_layers", "has_sum_product", "phi", "sum_product_decode",
+__all__ = ["PHI_TABLE", "CheckLayers", "StallRule", "check_layers", "has_sum_product", "phi", "sum_product_decode",
            "sum_product_decode_numpy"]
 
 #: Steps of φ's table per unit of LLR.
@@ -109,7 +109,7 @@ if _numba is not None:
 
     @_numba.njit(cache=True, boundscheck=False)
     def _numba_sum_product(check_start, edge_var, syndrome, channel, table, scale, max_iterations, c2v, stall,
-                           layered):
+                           window, most, layered):
         # layered: the checks in their order here (the caller lays them out layer by layer: CheckLayers)
         num_checks = check_start.size - 1
         num_vars = channel.size
@@ -126,6 +126,7 @@ if _numba is not None:
         hard = np.zeros(num_vars, dtype=np.uint8)
         fewest = num_checks + 1
         since = 0
+        counts = np.zeros(max_iterations + 1, dtype=np.int64)   # unsatisfied checks of each iteration
         for iteration in range(1, max_iterations + 1):
             unsatisfied = 0
             for c in range(num_checks):
@@ -164,15 +165,43 @@ if _numba is not None:
                 hard[v] = 1 if total[v] < 0.0 else 0
             if _numba_solved(check_start, edge_var, syndrome, hard):
                 return hard, iteration, True
+            counts[iteration] = unsatisfied
             if stall > 0:
                 if unsatisfied < fewest:
                     fewest = unsatisfied
                     since = 0
                 else:
                     since += 1
-                    if since >= stall:
+                    # StallRule: no new fewest for `stall` iterations and no fall over the last `window`, or none
+                    # for `most`
+                    if since >= stall and (window == 0 or (iteration > window
+                                                           and unsatisfied >= counts[iteration - window])):
+                        return hard, iteration, False
+                    if 0 < most <= since:
                         return hard, iteration, False
         return hard, max_iterations, False
+
+
+class StallRule(NamedTuple):
+    """When a decoding attempt gives up before :func:`sum_product_decode`'s ``max_iterations`` (blind
+    reconciliation's attempts with punctured values still to reveal, :func:`dqsim.protocols.qkd.ldpc.reconcile`).
+
+    An iteration's unsatisfied checks are those whose incoming message signs miss their syndrome bit. The attempt
+    gives up once ``limit`` iterations in a row found no fewer unsatisfied checks than the fewest so far and, where
+    ``window`` > 0, the last iteration found no fewer than the iteration ``window`` before it (the count has not
+    fallen over the last ``window`` iterations); or, where ``most`` > 0, once ``most`` iterations in a row found
+    no fewer than the fewest, falling or not. ``StallRule(limit)`` is the rule of before 2026-12-07 (later): no
+    new fewest for ``limit`` iterations; ``limit`` 0 never gives up.
+
+    Attributes:
+        limit: iterations without a new fewest before the attempt may give up, >= 0 (0: it never does).
+        window: 0, or iterations back the last count is compared with, >= 0.
+        most: 0, or iterations without a new fewest after which it gives up whatever the window says, >= 0.
+    """
+
+    limit: int
+    window: int = 0
+    most: int = 0
 
 
 class CheckLayers(NamedTuple):
@@ -295,7 +324,7 @@ def sum_product_decode(check_start: np.ndarray, edge_var: np.ndarray, syndrome: 
         stall: 0, or give up (not converged) once this many iterations in a row found no fewer unsatisfied
             checks than the fewest seen so far; a check counts as unsatisfied when the signs of the messages
             it receives do not match its syndrome bit (counted in the check pass at no extra cost; the hard
-            decisions' own syndrome, which ends the decoding, is checked apart).
+            decisions' own syndrome, which ends the decoding, is checked apart); or a :class:`StallRule`.
         layers: ``None``: the flooding schedule; the code's :func:`check_layers`: the layered schedule
             (module docstring, "Schedules"; an iteration is then one pass over the checks in that order).
 
@@ -308,17 +337,24 @@ def sum_product_decode(check_start: np.ndarray, edge_var: np.ndarray, syndrome: 
     c2v = _messages(messages, args[1].size)
     if not has_sum_product():
         return sum_product_decode_numpy(*args, max_iterations, c2v, stall, layers)
+    rule = _stall_rule(stall)
     if layers is None:
         hard, iterations, converged = _numba_sum_product(*args, PHI_TABLE, PHI_SCALE, int(max_iterations), c2v,
-                                                         int(stall), False)
+                                                         *rule, False)
     else:
         _check_layers(layers, args[0].size - 1, args[1].size)
         laid = c2v[layers.edges]
         hard, iterations, converged = _numba_sum_product(layers.check_start, layers.edge_var,
                                                          args[2][layers.order], args[3], PHI_TABLE, PHI_SCALE,
-                                                         int(max_iterations), laid, int(stall), True)
+                                                         int(max_iterations), laid, *rule, True)
         c2v[layers.edges] = laid
     return hard, int(iterations), bool(converged)
+
+
+def _stall_rule(stall) -> StallRule:
+    """``stall`` (an int, the limit alone, or a :class:`StallRule`) as a :class:`StallRule` of ints."""
+    rule = StallRule(int(stall)) if np.isscalar(stall) else StallRule(*stall)
+    return StallRule(int(rule.limit), int(rule.window), int(rule.most))
 
 
 def _check_layers(layers: CheckLayers, num_checks: int, num_edges: int) -> None:
@@ -366,7 +402,7 @@ def sum_product_decode_numpy(check_start: np.ndarray, edge_var: np.ndarray, synd
         if not (np.bitwise_xor.reduceat(hard[edge_var], starts) ^ syndrome).any():
             result = (hard, iteration, True)
             break
-        if stall > 0 and stalled.gives_up(int(np.count_nonzero(parity.astype(np.uint8) ^ syndrome))):
+        if stalled.rule.limit > 0 and stalled.gives_up(int(np.count_nonzero(parity.astype(np.uint8) ^ syndrome))):
             result = (hard, iteration, False)
             break
     c2v_out[:] = c2v
@@ -374,17 +410,23 @@ def sum_product_decode_numpy(check_start: np.ndarray, edge_var: np.ndarray, synd
 
 
 class _Stall:
-    """The NumPy decoders' stall count: iterations in a row without fewer unsatisfied checks than the fewest."""
+    """The NumPy decoders' stall count (:class:`StallRule`): iterations in a row without fewer unsatisfied checks
+    than the fewest, and the counts of the iterations before."""
 
-    def __init__(self, limit: int, num_checks: int):
-        self.limit, self.fewest, self.since = limit, num_checks + 1, 0
+    def __init__(self, stall, num_checks: int):
+        self.rule, self.fewest, self.since, self.counts = _stall_rule(stall), num_checks + 1, 0, []
 
     def gives_up(self, unsatisfied: int) -> bool:
+        self.counts.append(unsatisfied)
         if unsatisfied < self.fewest:
             self.fewest, self.since = unsatisfied, 0
             return False
         self.since += 1
-        return self.since >= self.limit
+        limit, window, most = self.rule
+        if self.since >= limit and (window == 0 or (len(self.counts) > window
+                                                     and unsatisfied >= self.counts[-1 - window])):
+            return True
+        return 0 < most <= self.since
 
 
 def _layered_numpy(check_start, edge_var, syndrome, channel, max_iterations, c2v_out, stall, layers):
@@ -418,7 +460,7 @@ def _layered_numpy(check_start, edge_var, syndrome, channel, max_iterations, c2v
         if not (np.bitwise_xor.reduceat(hard[edge_var], starts) ^ syndrome).any():
             result = (hard, iteration, True)
             break
-        if stall > 0 and stalled.gives_up(unsatisfied):
+        if stalled.rule.limit > 0 and stalled.gives_up(unsatisfied):
             result = (hard, iteration, False)
             break
     c2v_out[layers.edges] = c2v

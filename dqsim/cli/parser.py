@@ -94,8 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--all", action="store_true",
                        help="remove every checkpoint of the job, also those an unfinished run would resume from")
     warm = sub.add_parser("warmup", help="compile the CPU kernels into numba's cache once, before the ranks of a "
-                                         "first job each compile them (on the kind of node the ranks run on)")
-    warm.add_argument("job", nargs="*", help="job files whose kernels to compile (default: every kernel)")
+                                         "first job each compile them (on the kind of node the ranks run on); "
+                                         "build a QKD job's LDPC codes into dqsim's cache")
+    warm.add_argument("job", nargs="*", help="job files whose kernels to compile and LDPC codes to build "
+                                             "(default: every kernel)")
     warm.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                       help="override a value of each job, as for dqsim run (repeatable)")
     warm.add_argument("--kernels", nargs="+", metavar="GROUP",

@@ -1,4 +1,5 @@
-"""``dqsim warmup [JOB ...] [--set ...] [--kernels GROUP ...]``: compile the numba kernels into numba's cache.
+"""``dqsim warmup [JOB ...] [--set ...] [--kernels GROUP ...]``: compile the numba kernels into numba's cache,
+and build the LDPC codes of the jobs into dqsim's.
 
 Run once after installing dqsim (or upgrading it), on the kind of machine the
 ranks run on, before the first job: every rank then loads the kernels from the
@@ -13,17 +14,28 @@ runs in a second, often on a login node, whose CPU may differ from the compute
 nodes' (numba's cache entries hold the CPU they were compiled for), while the
 warm-up writes to the cache and takes seconds to a minute.
 
+A ``qkd`` job that reconciles with LDPC (``error_correction = "ldpc"``) also
+gets its LDPC mother codes built (since 2026-12-07, later): 2-25 CPU s each,
+which every rank of every run spent before (:func:`dqsim.protocols.qkd.ldpc.mother_code`).
+They go to dqsim's disk cache (:func:`dqsim.caches.cache_folder`: ``DQSIM_CACHE_DIR``,
+else ``$NUMBA_CACHE_DIR/dqsim``, else ``~/.cache/dqsim``), where the ranks load them;
+the job's first key block of each link runs here to find them
+(:func:`dqsim.scenarios.warmup.build_ldpc_codes`). Unlike numba's kernels they do not depend
+on the CPU.
+
 Prints one line per group of kernels (what, CPU seconds, compiled or loaded)
-and a last line naming the cache folder. Exit status 0, or 2 (one
-``dqsim: error:`` line) for a job file it refuses or a cache folder it cannot
-write (``NUMBA_CACHE_DIR``: :func:`dqsim.backend.warmup.cache_problem`).
+and a line naming numba's cache folder; then, for a job with LDPC codes, a line
+per code (length, rate, seed; built or loaded, CPU seconds) and one naming
+dqsim's cache folder. Exit status 0, or 2 (one ``dqsim: error:`` line) for a job
+file it refuses or a cache folder it cannot write (``NUMBA_CACHE_DIR``:
+:func:`dqsim.backend.warmup.cache_problem`; ``DQSIM_CACHE_DIR``: :func:`dqsim.caches.folder_problem`).
 """
 
 from __future__ import annotations
 
 import time
 
-from dqsim import jobs
+from dqsim import caches, jobs
 from dqsim.backend import fast
 from dqsim.backend import warmup as backend_warmup
 from dqsim.cli import print_error
@@ -34,6 +46,15 @@ from dqsim.scenarios import warmup
 EXIT_BAD_INPUT = 2
 
 
+def chosen_jobs(job_paths, overrides) -> list:
+    """The jobs of ``job_paths``, each with the ``--set`` ``overrides``.
+
+    Raises:
+        DqsimError: a job file that does not load (one line).
+    """
+    return [jobs.load_job(path, list(overrides or ())) for path in job_paths]
+
+
 def chosen_groups(job_paths, overrides, kernels) -> list[str]:
     """The kernel groups to compile: those named by ``kernels``, plus those of each job (with the
     ``--set`` ``overrides``); all of them when neither is given.
@@ -41,32 +62,32 @@ def chosen_groups(job_paths, overrides, kernels) -> list[str]:
     Raises:
         DqsimError: an unknown group, or a job file that does not load (one line).
     """
+    return groups_of(chosen_jobs(job_paths, overrides), kernels)
+
+
+def groups_of(loaded, kernels) -> list[str]:
+    """:func:`chosen_groups` of the ``loaded`` jobs."""
     names = []
     for name in kernels or []:
         if name not in warmup.KERNEL_GROUPS:
             raise DqsimError(f"--kernels {name}: not a group of kernels; allowed: "
                              f"{', '.join(warmup.KERNEL_GROUPS)}")
         names.append(name)
-    for path in job_paths:
-        job = jobs.load_job(path, list(overrides or ()))
+    for job in loaded:
         names += warmup.groups_for(job)
-    if not job_paths and not kernels:
+    if not loaded and not kernels:
         names = list(warmup.KERNEL_GROUPS)
     return [name for name in warmup.KERNEL_GROUPS if name in names]
 
 
-def cmd_warmup(args) -> int:
-    """``dqsim warmup``: see the module docstring."""
+def compile_kernels(names) -> int | None:
+    """Compile the kernel groups ``names`` into numba's cache, a line each; ``EXIT_BAD_INPUT`` where numba's cache
+    cannot be written, else ``None``."""
     started = time.process_time()
-    try:
-        names = chosen_groups(args.job, args.set, args.kernels)
-    except DqsimError as exc:
-        print_error(str(exc))
-        return EXIT_BAD_INPUT
     folder, how = backend_warmup.cache_location()
     if folder is None:
         print(f"dqsim warmup: nothing to compile: {how}", flush=True)
-        return 0
+        return None
     problem = backend_warmup.cache_problem()
     if problem is not None:
         print_error(problem)
@@ -74,10 +95,10 @@ def cmd_warmup(args) -> int:
     if not names:
         print("dqsim warmup: nothing to compile: the jobs call no numba kernels here (they run on a GPU, or "
               "their scenario has none)", flush=True)
-        return 0
+        return None
     if not fast.enabled():
         print("dqsim warmup: nothing to compile: DQSIM_FAST_KERNELS=0 turns the compiled kernels off", flush=True)
-        return 0
+        return None
 
     def on_group(index, group) -> None:
         print(f"dqsim warmup: [{index + 1}/{len(names)}] {group.description} ...", end="", flush=True)
@@ -88,4 +109,44 @@ def cmd_warmup(args) -> int:
     loaded, compiled = warmup.warm_up(names, on_group, on_done)
     print(f"dqsim warmup: {count_of(compiled, 'kernel')} compiled and {loaded} loaded in "
           f"{time.process_time() - started:.1f} s CPU; numba's cache: {folder} ({how})", flush=True)
-    return 0
+    return None
+
+
+def build_codes(loaded, paths) -> int | None:
+    """Build the LDPC codes of the ``loaded`` jobs (files ``paths``) into dqsim's cache, a line a code;
+    ``EXIT_BAD_INPUT`` where that cache cannot be written, else ``None``."""
+    with_codes = [(job, path) for job, path in zip(loaded, paths) if warmup.ldpc_pilot_job(job) is not None]
+    if not with_codes:
+        return None
+    folder = caches.cache_folder()
+    if folder is None:
+        print(f"dqsim warmup: no LDPC codes built: DQSIM_CACHE_DIR={caches.CACHE_OFF} keeps none on disk (each "
+              f"process builds its own)", flush=True)
+        return None
+    problem = caches.folder_problem()
+    if problem is not None:
+        print_error(problem)
+        return EXIT_BAD_INPUT
+    count = 0
+    for job, path in with_codes:
+        print(f"dqsim warmup: LDPC codes of {path} (its first key block of each link) ...", flush=True)
+        for key, how, seconds in warmup.build_ldpc_codes(job):
+            count += 1
+            print(f"dqsim warmup:   {key['num_bits']:,} bits, rate {key['rate']:g}, seed {key['seed']}: "
+                  f"{'built' if how == 'made' else 'loaded from the cache'} in {seconds:.1f} s CPU", flush=True)
+    print(f"dqsim warmup: {count_of(count, 'LDPC code')} in dqsim's cache: {folder}", flush=True)
+    return None
+
+
+def cmd_warmup(args) -> int:
+    """``dqsim warmup``: see the module docstring."""
+    try:
+        loaded = chosen_jobs(args.job, args.set)
+        names = groups_of(loaded, args.kernels)
+    except DqsimError as exc:
+        print_error(str(exc))
+        return EXIT_BAD_INPUT
+    failed = compile_kernels(names)
+    if failed is None:
+        failed = build_codes(loaded, args.job)
+    return failed or 0

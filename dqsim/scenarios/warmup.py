@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dqsim import backend as backend_mod
+from dqsim import caches
 from dqsim import comm as comm_mod
 from dqsim import jobs
 from dqsim.backend import warmup as backend_warmup
+from dqsim.protocols.qkd import ldpc
 from dqsim.scenarios.registry import SCENARIOS, run_job
 
 #: A small BB84 job with decoys, Cascade and Eve on a tenth of the pulses: its run calls every QKD kernel
@@ -146,3 +148,36 @@ def warm_up(names, on_group: Callable[[int, KernelGroup], None] | None = None,
             on_done(index, group, time.process_time() - start, after[0] - counts[0], after[1] - counts[1])
     after = backend_warmup.cache_counts()
     return after[0] - before[0], after[1] - before[1]
+
+
+def ldpc_pilot_job(job):
+    """The job whose run builds the LDPC mother codes a run of ``job`` takes: its first key block of every link and
+    distance (``[qkd].pulses`` cut to one block), run as the job runs it; ``None`` for a job that reconciles
+    without LDPC (or is not ``qkd``).
+
+    A block's codes follow from its key bits and its QBER estimate (:func:`dqsim.protocols.qkd.ldpc.frame_plan`),
+    which the blocks of one link share up to the estimate's noise: the first block's codes are the run's, but for
+    a block whose estimate crosses into another mother code (its first one builds that code, which the disk cache
+    then keeps for the next run)."""
+    if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
+        return None
+    q = job.qkd
+    block = min(q.block_pulses, q.pulses)
+    if block >= q.pulses:
+        return job
+    return jobs.apply_overrides(job, [f"qkd.pulses={block}", f"qkd.batch_pulses={min(q.batch_pulses, block)}",
+                                      f"qkd.block_pulses={block}"])
+
+
+def build_ldpc_codes(job) -> list[tuple[dict, str, float]]:
+    """Build (or load) the LDPC mother codes of ``job`` into dqsim's disk cache (:func:`dqsim.caches.stored_arrays`)
+    by running :func:`ldpc_pilot_job` on this process (nothing else is written); ``[(code key, "made" | "loaded",
+    CPU seconds)]`` of each code not already built in this process (:func:`dqsim.protocols.qkd.ldpc.code_key`).
+    Empty for a job without LDPC."""
+    pilot = ldpc_pilot_job(job)
+    if pilot is None:
+        return []
+    start = len(caches.STORE_LOG)
+    run_job(pilot, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+    return [(key, how, seconds) for kind, key, how, seconds in caches.STORE_LOG[start:]
+            if kind == ldpc.CODE_CACHE_KIND]

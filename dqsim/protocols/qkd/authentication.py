@@ -53,9 +53,9 @@ that day the reports, sifting and estimation messages took none either, nor thei
 - Bob's detection report of a batch of N pulses with k clicks (BB84): which pulses clicked and his basis for
   each, ``k + positions_bits(N, k)`` (:func:`report_message_bits`; Bennett and Brassard 1984's public
   discussion: Bob announces which time slots he detected and in which basis). The click positions take the
-  shortest of three codes (:func:`positions_code`): a bitmap (N bits), a list of ⌈log2 N⌉-bit indices and the
-  enumerative code, the rank of the k-subset among all C(N, k), ⌈log2 C(N, k)⌉ bits (T. M. Cover, "Enumerative
-  source encoding", IEEE Trans. Inf. Theory 19, 73 (1973)), which is never longer than the other two: about
+  enumerative code (:func:`positions_bits`), the rank of the k-subset among all C(N, k), ⌈log2 C(N, k)⌉ bits
+  (T. M. Cover, "Enumerative source encoding", IEEE Trans. Inf. Theory 19, 73 (1973)), which is never longer
+  than a bitmap (N bits) or a list of ⌈log2 N⌉-bit indices: about
   N·h(k/N) bits, 0.65 bits a pulse with the basis bits at 0.12 clicks a pulse, where the bitmap took 1.12
   (until 2026-12-07 (morning) the shorter of bitmap and indices was charged). A receiver decodes it with a
   table of binomials; its cost in computation is not simulated.
@@ -130,36 +130,15 @@ def enumerative_bits(num_items: int, num_marked: int) -> int:
     return (math.comb(num_items, m) - 1).bit_length()  # ⌈log2 x⌉ of an integer x >= 1, exactly
 
 
-#: The codes of a set of marked places that :func:`positions_bits` picks from, shortest first where they tie
-#: (:func:`positions_code`).
-POSITION_CODES = ("enumerative", "bitmap", "indices")
-
-
-def positions_code(num_items: int, num_marked: int) -> tuple[str, int]:
-    """The shortest code of which ``num_marked`` of ``num_items`` places are marked: ``(name, bits)``.
-
-    Three codes (:data:`POSITION_CODES`): a bitmap (N bits), a list of the marked places' indices (⌈log2 N⌉ bits
-    each) and the enumerative code (⌈log2 C(N, m)⌉, :func:`enumerative_bits`, Cover 1973). The enumerative code
-    is never longer than the other two (C(N, m) <= 2^N and <= N^m), and much shorter in between: at 20 km in
+def positions_bits(num_items: int, num_marked: int) -> int:
+    """Bits that say which ``num_marked`` of ``num_items`` places are marked, bits: the enumerative code
+    (:func:`enumerative_bits`, Cover 1973), never longer than a bitmap (N bits) or a list of the marked places'
+    indices (⌈log2 N⌉ bits each), as C(N, m) <= 2^N and <= N^m; much shorter in between: at 20 km in
     ``jobs/bb84_decoy_50km.toml`` (0.12 clicks a pulse) a report takes 0.65 bits a pulse with the basis bits,
     against 1.12 with the bitmap. A subset of none or all places costs nothing (the receiver knows the set).
-
-    Examples:
-        >>> positions_code(1_000_000, 5_000), positions_code(1_000, 1_000)
-        (('enumerative', 45408), ('enumerative', 0))
-    """
-    sizes = {"enumerative": enumerative_bits(num_items, num_marked), "bitmap": num_items,
-             "indices": num_marked * (num_items - 1).bit_length()}
-    if num_marked in (0, num_items):
-        sizes = dict.fromkeys(sizes, 0)
-    name = min(POSITION_CODES, key=lambda code: (sizes[code], POSITION_CODES.index(code)))
-    return name, sizes[name]
-
-
-def positions_bits(num_items: int, num_marked: int) -> int:
-    """Bits that say which ``num_marked`` of ``num_items`` places are marked, bits: the shortest of a bitmap, a
-    list of indices and the enumerative code (:func:`positions_code`; until 2026-12-07 (morning) the shorter of
-    the first two: 1.12 bits a pulse with the basis bits at 0.12 clicks a pulse, 0.65 now).
+    Until 2026-12-07 (morning) the shorter of a bitmap and the indices was charged; from then until 2026-12-07
+    (later) ``positions_code`` named the shortest of the three, always the enumerative code (the name went
+    nowhere: the messages carry bit counts, and checkpoints hold none).
 
     Args:
         num_items: N, places, >= 0.
@@ -173,7 +152,19 @@ def positions_bits(num_items: int, num_marked: int) -> int:
     """
     if not 0 <= num_marked <= num_items:
         raise DqsimError(f"positions_bits: num_marked must be in [0, num_items = {num_items}], got {num_marked}")
-    return positions_code(num_items, num_marked)[1]
+    return enumerative_bits(num_items, num_marked)
+
+
+def report_settings(protocol: str) -> int:
+    """The settings (bases) each side measures in: BB84 and BBM92 2, E91 3. Those of the side whose detection
+    report crosses first, Bob's (:func:`report_message_bits`, ``nodes.report_delay_ps``), and of Alice's
+    sifting answer (:func:`entangled_block_messages`), which until 2026-12-07 (later) spelled it again.
+
+    Examples:
+        >>> report_settings("bb84_decoy"), report_settings("bbm92"), report_settings("e91")
+        (2, 2, 3)
+    """
+    return 3 if protocol == "e91" else 2
 
 
 def setting_bits(num_settings: int) -> int:
@@ -590,7 +581,7 @@ def entangled_block_messages(protocol: str, counts, result, batches: tuple[tuple
     message discloses the sampled key bits, their positions (:func:`positions_bits`; none where every bit of the
     set is the test, BBM92's X–X bits) and, E91, the outcomes of the test settings (CHSH's coincidences).
     """
-    settings_bits = setting_bits(3 if protocol == "e91" else 2)
+    settings_bits = setting_bits(report_settings(protocol))
     tests = counts.num_coincidences - counts.num_sifted if protocol == "e91" else 0
     estimate = result.estimate
     bob_clicks = counts.num_coincidences if counts.num_bob_clicks is None else counts.num_bob_clicks

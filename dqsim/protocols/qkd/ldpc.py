@@ -23,7 +23,9 @@ lowest degree that share no variable with its other checks (no 4-cycle where
 one can be avoided), ties broken by the run's public random stream
 (:class:`dqsim.rng.Stream` keyed by the seed and :data:`PURPOSE_CODE`, event =
 the code's length and rate): a seed gives the same codes on any number of
-ranks, and a process builds each code once (:func:`mother_code`). The frames
+ranks, and a process builds each code once (:func:`mother_code`); since 2026-12-07 (later) the built codes are
+kept on disk (:func:`dqsim.caches.stored_arrays`, keyed by :func:`code_key`), where a second run and every rank
+load them, bit for bit the same (``dqsim warmup JOB`` builds a job's). The frames
 are at most :func:`longest_frame_bits` long: :data:`FRAME_BITS` (65,536) where
 the frame's code has at most :data:`MAX_FRAME_CHECKS` checks (target rates of
 0.875 and above, QBER up to about 1 %), else :data:`BASE_FRAME_BITS` (16,384,
@@ -148,6 +150,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dqsim.backend import ldpc_kernels
+from dqsim.caches import stored_arrays
 from dqsim.checks import check_int, check_real
 from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.reconciliation import toeplitz_hash_of_positions
@@ -250,6 +253,12 @@ BLIND_RESTARTS = ("warm", "cold")
 #: bench's frames (scratch runs, 2026-12-07 morning; 35 frames a QBER) the frames' f before hash and flags rose by
 #: 0.004 / 0.001 / 0.003 at QBER 2 / 4 / 8 % (0.002 / 0.001 / 0.002 with 12) and not at 1 %, in 0.57 / 0.56 /
 #: 0.63 of the iterations with 20 (0.72 / 0.72 / 0.74 with 12); ``bench/results/qkd-ldpc-fec-vm-20261207b.md``.
+#: Rules that wait longer on some attempts (:class:`~dqsim.backend.ldpc_kernels.StallRule`; 2026-12-07, later,
+#: ``bench/results/qkd-ldpc-cache-vm-20261207.md``, the same keys alternated) did not recover the +0.004 / +0.002
+#: at 2 / 4 % at this limit's speed: 10 or 12 iterations -0.0000 / -0.0009 and -0.0003 / -0.0009, giving up after 8
+#: only where the count has not fallen over the last 3 (at most 20) -0.0006 / -0.0012 in 1.15 / 1.11 times the
+#: iterations (and -0.0022 at 1 %, +0.0009 at 8 %); 20 itself -0.0040 / -0.0021 in 1.8 / 1.7 times. A limit of 20
+#: by rate (on the codes of rate below 0.85, the 16,384-bit frames) is that, at its speed.
 BLIND_STALL_ITERATIONS = 8
 #: Decoder schedules (:func:`reconcile`'s ``schedule``): ``"layered"`` takes the checks one after the other,
 #: each using the messages of the checks before it in the same iteration; ``"flooding"`` updates every check,
@@ -271,6 +280,12 @@ FRAME_CODES = ("frame", "start")
 LEAST_EFFICIENCY = ((0.01, 1.4), (0.02, 1.3), (0.04, 1.2), (0.08, 1.15))
 #: Purpose of the random stream that builds the codes (:class:`dqsim.rng.Stream`).
 PURPOSE_CODE = "qkd_ldpc_code"
+#: Version of the mother codes' construction (:func:`build_code`, :func:`degree_profile`, the draws of
+#: :func:`mother_code`), part of each code's key in the disk cache (:func:`code_key`): raise it with any change
+#: that changes a built code, so that codes kept by an earlier version are not loaded.
+CODE_CONSTRUCTION = 1
+#: Sub-folder of :func:`dqsim.caches.cache_folder` that keeps the built mother codes (since 2026-12-07, later).
+CODE_CACHE_KIND = "ldpc_codes"
 #: Purpose of the stream of Alice's punctured bits where :func:`reconcile` is given no generator.
 PURPOSE_PUNCTURED = "qkd_ldpc_punctured"
 #: Bytes per key bit that a key block's end adds with LDPC (:func:`reconcile` inside
@@ -525,7 +540,9 @@ def mother_code(seed: int, num_bits: int, rate: float, puncturing: str = "untain
         QBER of 2 % and a target f of 1.3, 1 frame failed against 3 with the columns in random order, and 35
         with the highest degrees punctured first; at 1 % and 1.4, 0 against 1.) Since 2026-12-07 the
         untainted columns of that order come first (``puncturing="untainted"``), the others after them in it;
-        the graph and the random draws are the same either way.
+        the graph and the random draws are the same either way. The graph and the columns by degree come from
+        the disk cache where they are there (:func:`code_key`; 0.07-0.4 CPU s against 2-25 to build; untainted
+        order and layers are made again from them), else they are built and kept there.
     """
     if rate not in MOTHER_RATES:
         raise DqsimError(f"mother_code: rate must be one of {MOTHER_RATES}, got {rate}")
@@ -545,16 +562,46 @@ def _mother_code(seed: int, num_bits: int, rate: float, puncturing: str) -> Ldpc
     return code
 
 
-@functools.lru_cache(maxsize=32)
-def _mother_graph(seed: int, num_bits: int, rate: float) -> tuple[LdpcCode, np.ndarray]:
-    """The graph of :func:`mother_code` and its columns by degree (random within a degree): built once a process
-    for both layouts."""
+def code_key(seed: int, num_bits: int, rate: float) -> dict:
+    """Everything that determines :func:`mother_code`'s graph and column order: the key of its entry in the disk
+    cache (:func:`dqsim.caches.stored_arrays`).
+
+    The construction (:data:`CODE_CONSTRUCTION`), the seed, the length, the rate, the checks, the degree
+    distribution (:data:`DEGREE_TABLE`'s row), the stream's purpose, and NumPy's major and minor version (the
+    generator's ``random`` and ``permutation`` streams are not promised to stay the same across NumPy versions).
+
+    Examples:
+        >>> key = code_key(1, 16384, 0.8)
+        >>> key["num_checks"], key["construction"], sorted(key)[:3]
+        (3277, 1, ['construction', 'degrees', 'num_bits'])
+    """
+    lam, rho = DEGREE_TABLE[rate]
+    return {"construction": CODE_CONSTRUCTION, "seed": int(seed), "num_bits": int(num_bits), "rate": float(rate),
+            "num_checks": num_checks_of(num_bits, rate), "purpose": PURPOSE_CODE,
+            "degrees": [sorted(lam.items()), sorted(rho.items())],
+            "numpy": ".".join(np.__version__.split(".")[:2])}
+
+
+def _build_graph(seed: int, num_bits: int, rate: float) -> dict:
+    """Build :func:`mother_code`'s graph and its columns by degree (random within a degree), as arrays."""
     num_checks = num_checks_of(num_bits, rate)
     rng = Stream(seed, purpose=PURPOSE_CODE).generator(num_bits * 100 + MOTHER_RATES.index(rate))
     degrees = degree_profile(num_bits, num_checks, rate)
     code = build_code(num_bits, num_checks, rng, variable_degree=degrees)
     shuffled = rng.permutation(num_bits)
-    return code, shuffled[np.argsort(degrees[shuffled], kind="stable")]
+    return {"check_start": code.check_start, "edge_var": code.edge_var,
+            "order": shuffled[np.argsort(degrees[shuffled], kind="stable")]}
+
+
+@functools.lru_cache(maxsize=32)
+def _mother_graph(seed: int, num_bits: int, rate: float) -> tuple[LdpcCode, np.ndarray]:
+    """The graph of :func:`mother_code` and its columns by degree (random within a degree): once a process for
+    both layouts, from the disk cache where it is there (:data:`CODE_CACHE_KIND`), else built and kept there."""
+    arrays = stored_arrays(CODE_CACHE_KIND, code_key(seed, num_bits, rate),
+                           lambda: _build_graph(seed, num_bits, rate))
+    code = LdpcCode(num_bits, num_checks_of(num_bits, rate), arrays["check_start"].astype(np.int64, copy=False),
+                    arrays["edge_var"].astype(np.int64, copy=False))
+    return code, arrays["order"].astype(np.int64, copy=False)
 
 
 def _clear_codes() -> None:
@@ -850,7 +897,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
                                                             low_open=True)
     if restart not in BLIND_RESTARTS:
         raise DqsimError(f"{where}: restart must be one of {BLIND_RESTARTS}, got {restart!r}")
-    stall_iterations = check_int(where, "stall_iterations", stall_iterations, 0)
+    stall_iterations = _checked_stall(where, stall_iterations)
     if schedule not in SCHEDULES:
         raise DqsimError(f"{where}: schedule must be one of {SCHEDULES}, got {schedule!r}")
     if use_kernel and not ldpc_kernels.has_sum_product():
@@ -942,6 +989,14 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     message = num_frames * (code.num_checks + FRAME_CHECK_BITS + 1) + nacks + revealed_bits
     return LdpcResult(corrected[kept], kept, leak, discarded, rounds, message, num_frames,
                       frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits, nacks)
+
+
+def _checked_stall(where: str, stall) -> ldpc_kernels.StallRule:
+    """:func:`reconcile`'s ``stall_iterations`` (an int or a :class:`~dqsim.backend.ldpc_kernels.StallRule`) as a
+    rule, each of its numbers checked (>= 0)."""
+    rule = ldpc_kernels.StallRule(stall) if np.isscalar(stall) else ldpc_kernels.StallRule(*stall)
+    return ldpc_kernels.StallRule(*(check_int(where, f"stall_iterations.{name}", value, 0)
+                                    for name, value in zip(rule._fields, rule)))
 
 
 def design_qber(qber_estimate: float, num_key_bits: int, sample_fraction: float) -> float:

@@ -55,6 +55,7 @@ after every batch.)
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -62,7 +63,7 @@ import numpy as np
 
 from dqsim.backend import qkd_kernels
 from dqsim.protocols.qkd import authentication, entangled, entangled_block, ldpc, reconciliation, theory
-from dqsim.protocols.qkd.authentication import NO_TAGS, MessageTags
+from dqsim.protocols.qkd.authentication import NO_TAGS, MessageTags, report_settings
 from dqsim.protocols.qkd.bb84 import (
     BASIS_Z,
     AliceBatch,
@@ -1080,11 +1081,6 @@ def sifting_delays_ps(messages, q, tags: MessageTags = NO_TAGS) -> tuple[int, in
             message_delay_ps(messages.estimation_bits + tags.estimation, rate))
 
 
-def report_settings(protocol: str) -> int:
-    """The settings (bases) of the side whose detection report crosses first, Bob's: BB84 and BBM92 2, E91 3."""
-    return 3 if protocol == "e91" else 2
-
-
 def report_delay_ps(q, num_pulses: int, num_clicks: int) -> int:
     """Transmission time of Bob's detection report of a batch of ``num_pulses`` pulses (pair slots) with
     ``num_clicks`` clicks at ``[qkd].classical_bit_rate_hz``, ps: its bits
@@ -1400,7 +1396,7 @@ class _EntangledFolding:
         self.awaiting.discard(j)
         self.counts = stats if self.counts is None else self.counts + stats
         for keep, part in zip(self.keys, keys or ()):
-            keep.append(part.unpacked())
+            keep.extend(part)              # its bytes joined, not unpacked and packed again
         if coincidences is not None:
             self.block_chsh = coincidences if self.block_chsh is None else self.block_chsh + coincidences
 
@@ -1605,19 +1601,26 @@ def entangled_batch(xp, q: QkdPlan, phys: LinkPhysics, start: int, size: int, re
                 afterpulse_probability=phys.detector.afterpulse_probability, receiver_states=receivers, eve=phys.eve)
 
 
+@functools.lru_cache(maxsize=64)
+def _entangled_pilot(q: QkdPlan, phys: LinkPhysics, num_pairs: int) -> tuple[int, int]:
+    """``(key bits, Bob's clicks)`` of a link's first ``num_pairs`` pairs, drawn as the run draws them: the one
+    pilot draw of :func:`entangled_key_bits_per_pair` and :func:`entangled_bob_clicks_per_pair` (until 2026-12-07,
+    later, each drew it; ``dqsim check`` asks both of every link)."""
+    batch = entangled_batch(np, q, phys, 0, num_pairs)
+    pair = entangled_block.key_pair_of_block(q.protocol, q.security == "finite_key")
+    return int(entangled.sifted_key_bits(batch, key_pair=pair)[0].shape[0]), int(np.count_nonzero(batch.bob_detected))
+
+
 def entangled_key_bits_per_pair(q: QkdPlan, phys: LinkPhysics, num_pairs: int = 1 << 16) -> float:
     """Key bits per pair slot that a BBM92/E91 block keeps for Cascade, from the link's first ``num_pairs`` pairs
     (drawn as the run draws them: a pilot sample, its relative error about ``1/sqrt(bits)``)."""
-    batch = entangled_batch(np, q, phys, 0, num_pairs)
-    pair = entangled_block.key_pair_of_block(q.protocol, q.security == "finite_key")
-    return int(entangled.sifted_key_bits(batch, key_pair=pair)[0].shape[0]) / num_pairs
+    return _entangled_pilot(q, phys, int(num_pairs))[0] / num_pairs
 
 
 def entangled_bob_clicks_per_pair(q: QkdPlan, phys: LinkPhysics, num_pairs: int = 1 << 16) -> float:
-    """Pair slots Bob's side clicks per slot (his report's clicks), from the link's first ``num_pairs`` pairs, a
-    pilot draw as :func:`entangled_key_bits_per_pair`'s."""
-    batch = entangled_batch(np, q, phys, 0, num_pairs)
-    return int(np.count_nonzero(batch.bob_detected)) / num_pairs
+    """Pair slots Bob's side clicks per slot (his report's clicks), from the link's first ``num_pairs`` pairs, the
+    pilot draw of :func:`entangled_key_bits_per_pair`."""
+    return _entangled_pilot(q, phys, int(num_pairs))[1] / num_pairs
 
 
 def report_bits_per_pulse(q: QkdPlan, num_pulses: int, clicks_per_pulse: float) -> float:

@@ -71,6 +71,34 @@ class PackedBits:
             self._packed += np.packbits(bits[:whole]).tobytes()
         self._tail = np.array(bits[whole:], dtype=np.uint8)
 
+    def extend(self, other: PackedBits) -> None:
+        """Append the bits of ``other`` (another :class:`PackedBits`) without unpacking its whole bytes: joined as
+        they are where this holds whole bytes, else each shifted by this one's last ``num_bits % 8`` bits (the
+        same bits as ``append(other.unpacked())``).
+
+        Examples:
+            >>> key = PackedBits(np.array([1, 0, 1], dtype=np.uint8))
+            >>> key.extend(PackedBits(np.array([0, 1, 1, 0, 0, 1, 1, 1, 1, 0], dtype=np.uint8)))
+            >>> key.unpacked().tolist()
+            [1, 0, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0]
+        """
+        whole = np.frombuffer(bytes(other._packed), dtype=np.uint8)
+        shift = int(self._tail.shape[0])
+        if not whole.size:
+            self.append(other._tail)
+            return
+        if not shift:
+            self._packed += whole.tobytes()
+            self._tail = other._tail.copy()
+            return
+        # the stream is this tail (shift bits), other's bytes, other's tail: byte i of the joined bytes is the last
+        # `shift` bits of other's byte i - 1 (the tail for i = 0) followed by the first 8 - shift bits of byte i
+        first = np.packbits(self._tail)                      # the tail in the high bits of one byte
+        before = np.concatenate([first, whole[:-1] << np.uint8(8 - shift)])
+        self._packed += (before | (whole >> np.uint8(shift))).tobytes()
+        self._tail = np.zeros(0, dtype=np.uint8)
+        self.append(np.concatenate([np.unpackbits(whole[-1:])[8 - shift:], other._tail]))
+
     def packed(self) -> np.ndarray:
         """All bits appended, packed (``numpy.packbits`` of :meth:`unpacked`: ``⌈num_bits/8⌉`` bytes, the last
         byte's unused low bits 0); a copy."""

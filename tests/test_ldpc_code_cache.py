@@ -1,0 +1,169 @@
+"""The disk cache of built LDPC mother codes (dqsim/caches.py ``stored_arrays``, dqsim/protocols/qkd/ldpc.py).
+
+A code loaded from the cache equals the one built without it, bit for bit, and so does a reconciliation with it; a
+damaged file, or one holding another code, is built again and replaced with one warning line; processes that write
+one entry at once leave one whole file; ``dqsim warmup JOB`` builds a job's codes and a second warm-up loads them.
+(Two ranks writing the same entry in a real run: tests/test_qkd_ldpc.py,
+``test_ldpc_gives_the_same_tables_on_one_and_two_ranks``.)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from dqsim import caches
+from dqsim.protocols.qkd import ldpc
+from mpi_helper import run_here
+
+#: A small code (built in ~0.1 s) and its arguments.
+SEED, BITS, RATE = 3, 1024, 0.8
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """A fresh cache folder for this test, and no code held in memory before or after it."""
+    monkeypatch.setenv("DQSIM_CACHE_DIR", str(tmp_path / "cache"))
+    ldpc.mother_code.cache_clear()
+    yield tmp_path / "cache"
+    ldpc.mother_code.cache_clear()
+
+
+def _code(puncturing="untainted"):
+    ldpc.mother_code.cache_clear()
+    return ldpc.mother_code(SEED, BITS, RATE, puncturing)
+
+
+def _arrays(code) -> list:
+    return [code.check_start, code.edge_var, code.order, code.layers().order, code.layers().edges]
+
+
+def _entry(folder):
+    return caches.entry_path(folder, ldpc.CODE_CACHE_KIND, ldpc.code_key(SEED, BITS, RATE))
+
+
+def _same(one, other) -> bool:
+    return all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(_arrays(one), _arrays(other)))
+
+
+def test_a_code_loaded_from_the_cache_equals_the_one_built_without_it(folder, monkeypatch):
+    built = {p: _code(p) for p in ldpc.PUNCTURINGS}             # cold: built and written
+    assert _entry(folder).is_file() and len(list(folder.rglob("*"))) == 2   # the kind's folder and one file
+    before = len(caches.STORE_LOG)
+    loaded = {p: _code(p) for p in ldpc.PUNCTURINGS}            # warm: loaded
+    assert [how for _kind, _key, how, _s in caches.STORE_LOG[before:]] == ["loaded", "loaded"]
+    monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
+    plain = {p: _code(p) for p in ldpc.PUNCTURINGS}             # no disk cache at all
+    for p in ldpc.PUNCTURINGS:
+        assert _same(built[p], loaded[p]) and _same(built[p], plain[p]), p
+
+
+def test_a_reconciliation_with_a_cached_code_is_the_same_bit_for_bit(folder, monkeypatch):
+    rng = np.random.default_rng(4)
+    alice = rng.integers(0, 2, 700, dtype=np.uint8)
+    bob = alice ^ (rng.random(700) < 0.03).astype(np.uint8)
+
+    def run():
+        ldpc.mother_code.cache_clear()
+        r = ldpc.reconcile(alice, bob, 0.03, seed=SEED, efficiency=1.3, mode="blind", frame_bits=BITS)
+        return (r.corrected.tolist(), r.kept.tolist(), r.leakage_bits, r.rounds, r.iterations, r.revealed_bits,
+                r.mother_rate, r.code_bits)
+
+    cold, warm = run(), run()
+    monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
+    assert cold == warm == run()
+    assert cold[6] == RATE and cold[7] == BITS and cold[3] > 0       # the code of these tests, with round trips
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "another code", "edited"])
+def test_a_damaged_cache_file_is_built_again_with_one_warning_line(folder, capsys, damage):
+    good = _code()
+    path = _entry(folder)
+    whole = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(whole[:len(whole) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a zip file")
+    elif damage == "another code":                    # a whole entry of another key under this name
+        other = caches.entry_path(folder, ldpc.CODE_CACHE_KIND, ldpc.code_key(SEED + 1, BITS, RATE))
+        ldpc.mother_code(SEED + 1, BITS, RATE)
+        path.write_bytes(other.read_bytes())
+    else:                                             # an array changed, the checksum left as it was
+        with np.load(path) as data:
+            arrays = {name: data[name] for name in data.files}
+        arrays["edge_var"] = arrays["edge_var"][::-1].copy()
+        with open(path, "wb") as out:
+            np.savez(out, **arrays)
+    capsys.readouterr()
+    again = _code()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dqsim: warning: cache file {path}: ") and "made again" in err[0]
+    assert _same(good, again)
+    capsys.readouterr()
+    assert _same(good, _code()) and capsys.readouterr().err == ""     # replaced: loads without a word
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def _write_at_once(folder, barrier, out):
+    """One of several processes building the same entry at once (every one misses the cache, then writes)."""
+    import os  # noqa: PLC0415
+
+    os.environ["DQSIM_CACHE_DIR"] = str(folder)
+    ldpc.mother_code.cache_clear()
+
+    def make():
+        barrier.wait(timeout=60)         # every process has missed the cache before any writes
+        return ldpc._build_graph(SEED, BITS, RATE)
+
+    arrays = caches.stored_arrays(ldpc.CODE_CACHE_KIND, ldpc.code_key(SEED, BITS, RATE), make)
+    out.put(arrays["edge_var"].tobytes())
+
+
+def test_processes_writing_one_entry_at_once_leave_one_whole_file(folder):
+    context = multiprocessing.get_context("fork")
+    barrier, out = context.Barrier(3), context.Queue()
+    workers = [context.Process(target=_write_at_once, args=(folder, barrier, out)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    results = [out.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    files = sorted(p.name for p in _entry(folder).parent.iterdir())
+    assert files == [_entry(folder).name]                       # one file, no temporary left
+    assert len(set(results)) == 1 and _code().edge_var.tobytes() == results[0]
+    with np.load(_entry(folder)) as data:
+        assert str(data["key"]) == caches._key_text(ldpc.code_key(SEED, BITS, RATE))
+
+
+def test_an_unwritable_cache_folder_warns_once_and_still_builds(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv("DQSIM_CACHE_DIR", str(blocker / "cache"))      # under a file: cannot be made
+    monkeypatch.setattr(caches, "_UNWRITABLE", set())
+    made = [caches.stored_arrays("demo", {"n": n}, lambda n=n: {"a": np.arange(n)})["a"].tolist() for n in (2, 3)]
+    assert made == [[0, 1], [0, 1, 2]]
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("dqsim: warning: cannot keep demo in the cache folder ")
+    assert "DQSIM_CACHE_DIR" in caches.folder_problem()
+
+
+#: A small blind-LDPC job (one block of ~7,000 key bits: one code of 8,192 bits).
+LDPC_JOB = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=500000",
+            "--set", "qkd.block_pulses=500000", "--set", 'qkd.error_correction="ldpc"']
+
+
+def test_warmup_builds_a_job_s_codes_and_a_second_warmup_loads_them(folder):
+    first = run_here(["warmup", *LDPC_JOB]).stdout.splitlines()
+    built = [line for line in first if "rate" in line]
+    assert len(built) == 1 and "8,192 bits" in built[0] and "built" in built[0], first
+    assert first[-1] == f"dqsim warmup: 1 LDPC code in dqsim's cache: {folder}"
+    assert len(list((folder / ldpc.CODE_CACHE_KIND).iterdir())) == 1
+    ldpc.mother_code.cache_clear()
+    second = [line for line in run_here(["warmup", *LDPC_JOB]).stdout.splitlines() if "rate" in line]
+    code = built[0].split(": built")[0]                 # "dqsim warmup:   8,192 bits, rate R, seed 1"
+    assert len(second) == 1 and second[0].startswith(f"{code}: loaded from the cache in "), second
+    cascade = run_here(["warmup", *LDPC_JOB[:-2]]).stdout       # Cascade: no codes, no code lines
+    assert "LDPC" not in cascade
