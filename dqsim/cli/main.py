@@ -91,7 +91,7 @@ def _init_comm():
     try:
         return comm_mod.init()
     except DqsimError as exc:
-        if os.environ.get("SLURM_PROCID", "0") == "0":  # srun's copies would each print it
+        if comm_mod.launcher_rank() == 0:  # srun's and mpiexec's copies would each print it
             print_error(str(exc))
         return None
 
