@@ -1389,9 +1389,15 @@ def test_the_file_hdf5_writes_through_finishes_short_writes_and_keeps_the_first_
     assert view.write(b"abcdefgh") == 8 and fh.getvalue() == b"abcdefgh" and view.failure is None
     assert view.write(b"ijkl") == 4 and fh.getvalue() == b"abcdefghij"  # 2 fit, then a write of nothing
     assert isinstance(view.failure, OSError)
+    fh.seek(12)  # HDF5 (h5py's driver) seeks before each write
     assert view.write(b"mn") == 2 and fh.getvalue() == b"abcdefghij"  # dropped after the failure
     with pytest.raises(OSError):
         view.check()
+    fh.seek(6)  # HDF5 reads back what it wrote: the dropped bytes as written, zeros past what it wrote
+    buffer = bytearray(b"?" * 10)
+    assert view.readinto(buffer) == 10 and bytes(buffer) == b"ghijklmn\0\0", buffer
+    fh.seek(8)
+    assert view.read(4) == b"ijkl"
 
 
 def test_a_checkpoint_whose_processes_cannot_be_saved_stops_in_one_line_and_leaves_no_slab(tmp_path, capsys,
