@@ -14,9 +14,9 @@ tables. Then, seeded by ``--seed``:
   the first had already stopped the run, or -2 when it ends a process the first had interrupted while loading; on several ranks MPICH's mpiexec takes a second Ctrl-C as "force
   abort" and ends the ranks itself, so any status goes there); then resumed as for ``kill``.
 * ``intrun`` / ``int2run``: as ``int`` / ``int2``, the random moment counted from the run's first complete
-  checkpoint (0 .. 0.8 of what is left of the reference's wall time then): on the loaded 2-core VM a moment in the
-  whole wall time mostly came while the command still loaded (status 130, ``dqsim: interrupted``), where no run is
-  cut (added 2026-12-07 (later)).
+  checkpoint (0 .. 0.8 of what is left of the reference's wall time then, at most 1 s): on the loaded 2-core VM a
+  moment in the whole wall time mostly came while the command still loaded (status 130, ``dqsim: interrupted``),
+  where no run is cut (added 2026-12-07 (later)).
 * ``double``: as ``kill``, and the resume is SIGKILLed too at a random moment, then the newest checkpoint resumed.
 * ``late``: SIGKILL 0-0.5 s after the output's first file appears once a checkpoint exists (the run's start writes
   and removes a probe of the output's name): during the output's write, the finished run's read of its state slab
@@ -344,8 +344,10 @@ def interrupt(rng: random.Random, proc: subprocess.Popen, how: str, folder: Path
             time.sleep(0.002)
         if proc.poll() is not None or not checkpoints(ck):
             return "run ended before its first checkpoint"
-        # what is left of the reference's wall time then (the start and the work to the first cut are behind)
-        how, wall_s, began = RUNNING[how], 0.8 * max(wall_s - (time.monotonic() - began), 0.2), time.monotonic()
+        # within what is left of the reference's wall time then (the start and the work to the first cut are
+        # behind), and at most 1 s: on the loaded VM the rest of a run varied more than its whole reference
+        left_s = max(wall_s - (time.monotonic() - began), 0.2)
+        how, wall_s, began = RUNNING[how], min(0.8 * left_s, 1.0), time.monotonic()
     delay = rng.uniform(0.0, wall_s)
     while proc.poll() is None and time.monotonic() - began < delay:
         time.sleep(0.005)
