@@ -14,6 +14,7 @@ import pytest
 
 from dqsim.io import limits, open_run
 from mpi_helper import ROOT, child_env, mpiexec_path, run_command
+from test_network_checkpoint import JOB as NETWORK_JOB
 
 #: ``python LIMITED LIMIT dqsim-ARGS``: ``dqsim ARGS`` on this rank under a file size limit of LIMIT bytes
 #: while it writes an HDF5 file (run files and slab files; the numba cache of a cold start, whose write past
@@ -108,23 +109,10 @@ def test_a_stop_s_checkpoint_over_the_file_size_limit_stops_in_one_line(tmp_path
     assert not (tmp_path / "x.h5").exists()
 
 
-#: A ``dqc`` job on a 64-node line (tests/test_network_checkpoint.py's, smaller): its output's tables (the nodes'
-#: names among them) are what HDF5 reads back while it writes them.
-LINE_JOB = """[run]
-name = "line64"
-scenario = "dqc"
-seed = 3
-[network]
-topology = "line"
-num_nodes = 64
-link = { distance_km = 1.0 }
-node = { num_data_qubits = 1, num_comm_qubits = 2 }
-[circuit]
-generator = "ghz"
-num_qubits = 4
-[simulation]
-shots = 4
-"""
+#: A ``dqc`` job on a 64-node line (tests/test_network_checkpoint.py's, smaller, without its checkpoints): its
+#: output's tables (the nodes' names among them) are what HDF5 reads back while it writes them.
+LINE_JOB = NETWORK_JOB.split("[checkpoint]")[0].replace("num_nodes = 4096", "num_nodes = 64").replace(
+    "shots = 100", "shots = 4")
 
 
 @pytest.mark.parametrize("limit", [4_000, 15_000])
