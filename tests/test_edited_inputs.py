@@ -4,7 +4,10 @@ The edited QASM file gives the job a new checkpoint prefix. Before 2026-12-07 (m
 check`` said nothing of the old checkpoints, and a requeued SLURM job started the edited job from the start. Now
 both say so in one line (the file, the newest checkpoint, when it was written, where in the run), ``dqsim run``
 starts afresh and leaves them, and ``dqsim run --stop-if-edited`` (``slurm/run_step.sh`` on a restart) stops in one
-line where that run is unfinished. A small ``dqc`` job (4 shots) runs in this process.
+line where that run is unfinished. Since 2026-12-07 (later) ``dqsim clean JOB`` lists them (``--edited`` removes
+them), and those named before 2026-12-07 (by the file's path, which an edit keeps) are told apart by the SHA-256
+their manifests record instead of being removed as the job's own. A small ``dqc`` job (4 shots) runs in this
+process.
 """
 
 import subprocess
@@ -14,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from dqsim import jobs
+from dqsim.engine import checkpoint
 from dqsim.cli import edited
 from dqsim.cli.finished import checkpoint_names
 from dqsim.errors import count_of
@@ -83,3 +87,79 @@ def test_repro_a_requeued_slurm_job_whose_circuit_was_edited_stops_instead_of_st
     assert done.returncode == 2 and len(errors) == 1, (done.stdout, done.stderr)
     assert errors[0].startswith(f"dqsim: error: {tmp_path / 'ck'} holds ") and "--stop-if-edited" in errors[0]
     assert not (tmp_path / "out.h5").exists()
+
+
+def prefix_of(names):
+    """The one checkpoint prefix of the run-file names ``names``."""
+    (prefix,) = {checkpoint.parse_checkpoint_name(name)["prefix"] for name in names}
+    return prefix
+
+
+def test_repro_dqsim_clean_names_an_edited_files_checkpoints_and_removes_them_with_edited(tmp_path):
+    """Before 2026-12-07 (later) ``dqsim clean JOB`` did not see the checkpoints of a file's other contents (another
+    configuration tag): the notes said to ``rm`` them. Now it lists them in one line naming the edited file, keeps
+    them unless ``--edited`` (``--all`` is the current contents' own), removes them with it, never those of an
+    unfinished run of the file as it is now, and refuses in one line while another run holds their lock."""
+    project_in(tmp_path)
+    run_here(["run", *args(tmp_path), *SMALL])
+    (tmp_path / "out.h5").unlink()  # that run unfinished: its progress in its checkpoints
+    old = names_of(tmp_path)
+    newest = checkpoints(tmp_path / "ck")[-1]
+    alt = tmp_path / "circuits" / "alt.qasm"
+    edit(alt, 2.5)
+    run_here(["run", *args(tmp_path), *SMALL, "-o", str(tmp_path / "b.h5")])
+    (tmp_path / "b.h5").unlink()  # the edited job's run unfinished too
+    current = names_of(tmp_path) - old
+    why = f"input {alt} edited since (its SHA-256 differs from the one they record)"
+
+    def lines_of(*extra, check=True):
+        return run_here(["clean", *args(tmp_path), *extra], check=check)
+
+    for extra in (["--dry-run"], ["--dry-run", "--all"], []):
+        shown = [line for line in lines_of(*extra).stdout.splitlines() if why in line]
+        assert len(shown) == 1 and shown[0].startswith(f"  kept {count_of(len(old), 'checkpoint')} in "), shown
+        assert f"restore the file and dqsim resume {newest}; --edited removes them" in shown[0], shown
+    assert names_of(tmp_path) == old | current
+    shown = [line for line in lines_of("--dry-run", "--edited").stdout.splitlines() if why in line]
+    assert len(shown) == 1 and shown[0].startswith(f"  would remove {count_of(len(old), 'checkpoint')} in "), shown
+    held, _ = checkpoint.lock_folder(tmp_path / "ck", prefix_of(old))
+    try:
+        refused = lines_of("--edited", check=False)
+    finally:
+        checkpoint.release_lock(held)
+    err = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(err) == 1 and "is using its checkpoints there" in err[0], err
+    assert names_of(tmp_path) == old | current
+    removed = lines_of("--edited").stdout
+    assert names_of(tmp_path) == current, removed  # the current contents' unfinished run's stay
+    assert "not finished; dqsim resume goes on from the newest" in removed, removed
+    folder = run_here(["clean", "--checkpoints", str(tmp_path / "ck"), "--edited"], check=False)
+    assert folder.returncode == 2 and "--edited belongs to a job" in folder.stderr, folder.stderr
+
+
+def test_repro_checkpoints_named_before_2026_12_07_of_an_edited_file_are_left_not_removed(tmp_path, monkeypatch):
+    """Checkpoints named before 2026-12-07 carry the file's path in their configuration tag, which an edit in place
+    keeps: a run from the start took them for its own earlier run's and removed them at its first checkpoint
+    ("already holds checkpoints of this job"). Their manifests record the file's SHA-256 (since 2026-12-06): now
+    they are named as the other contents' checkpoints, left, and ``dqsim clean --edited`` removes them."""
+    project_in(tmp_path)
+    with monkeypatch.context() as patch:  # named as before 2026-12-07
+        patch.setattr(jobs, "config_sha256", jobs.config_sha256_by_path)
+        run_here(["run", *args(tmp_path), *SMALL])
+    (tmp_path / "out.h5").unlink()
+    old = names_of(tmp_path)
+    job = jobs.load_job(tmp_path / "job.toml", args(tmp_path)[4::2])
+    assert prefix_of(old) == checkpoint_names(job).former_prefix != checkpoint_names(job).prefix
+    alt = tmp_path / "circuits" / "alt.qasm"
+    edit(alt, 2.5)
+    again = run_here(["run", *args(tmp_path), *SMALL]).stderr
+    assert "already holds checkpoints of this job" not in again, again
+    assert f"dqsim: note: {tmp_path / 'ck'} holds {count_of(len(old), 'checkpoint')} of this job written when {alt}, " \
+           "which it reads, had other contents" in again, again
+    assert old < names_of(tmp_path)  # left, beside the edited job's
+    shown = run_here(["check", *args(tmp_path)]).stdout
+    assert f"had other contents (SHA-256 differs; the newest, {sorted(old)[-1]}, " in shown, shown
+    current = names_of(tmp_path) - old
+    (tmp_path / "out.h5").unlink()  # the edited job's run unfinished: its checkpoints stay
+    run_here(["clean", *args(tmp_path), "--edited"])
+    assert names_of(tmp_path) == current

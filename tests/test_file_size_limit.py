@@ -14,6 +14,7 @@ import pytest
 
 from dqsim.io import limits, open_run
 from mpi_helper import ROOT, child_env, mpiexec_path, run_command
+from test_network_checkpoint import JOB as NETWORK_JOB
 
 #: ``python LIMITED LIMIT dqsim-ARGS``: ``dqsim ARGS`` on this rank under a file size limit of LIMIT bytes
 #: while it writes an HDF5 file (run files and slab files; the numba cache of a cold start, whose write past
@@ -52,10 +53,10 @@ CIRCUIT = [str(ROOT / "jobs" / "random_circuit.toml"), "--set", "circuit.num_qub
 LIMIT = 40_000
 
 
-def limited(tmp_path, ranks: int, args: list[str], **env):
+def limited(tmp_path, ranks: int, args: list[str], limit: int = LIMIT, **env):
     script = tmp_path / "limited.py"
     script.write_text(LIMITED)
-    cmd = [sys.executable, str(script), str(LIMIT), *args]
+    cmd = [sys.executable, str(script), str(limit), *args]
     if ranks > 1:
         if mpiexec_path() is None:
             pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
@@ -106,6 +107,30 @@ def test_a_stop_s_checkpoint_over_the_file_size_limit_stops_in_one_line(tmp_path
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
     assert says_limit(lines[0], ".slab0000.h5") and "the run stops as the signal asked" in lines[0], lines[0]
     assert not (tmp_path / "x.h5").exists()
+
+
+#: A ``dqc`` job on a 64-node line (tests/test_network_checkpoint.py's, smaller, without its checkpoints): its
+#: output's tables (the nodes' names among them) are what HDF5 reads back while it writes them.
+LINE_JOB = NETWORK_JOB.split("[checkpoint]")[0].replace("num_nodes = 4096", "num_nodes = 64").replace(
+    "shots = 100", "shots = 4")
+
+
+@pytest.mark.parametrize("limit", [4_000, 15_000])
+def test_repro_an_output_over_the_limit_while_hdf5_writes_its_tables_is_one_line_not_a_crash(tmp_path, limit):
+    """Found by the checkpoint fault harness (``diskfull``, ``netline``, 2026-12-07 (later)): HDF5 reads back
+    metadata it wrote, and once a write had failed (dropped, so that HDF5 closes cleanly) h5py's driver handed it
+    a short read as a whole one: HDF5 parsed what its buffer held before and the run died by SIGSEGV in
+    ``create_dataset``, with no line. Now the dropped bytes are read back as written (``_DroppingFile.readinto``):
+    one line, exit 2, no file left."""
+    job = tmp_path / "line.toml"
+    job.write_text(LINE_JOB)
+    out = tmp_path / "x.h5"
+    proc = limited(tmp_path, 1, ["run", str(job), "-o", str(out), "--quiet"], limit=limit)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, (proc.returncode, proc.stderr[-3000:])
+    assert lines[0].startswith(f"dqsim: error: {out}: cannot write the file (File too large: it needs at least ")
+    assert f"{limit:,} bytes; RLIMIT_FSIZE" in lines[0], lines[0]
+    assert not list(tmp_path.glob("x.*")), list(tmp_path.glob("x.*"))
 
 
 def test_the_limit_or_the_file_system_is_named_as_the_cause():

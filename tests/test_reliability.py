@@ -856,6 +856,21 @@ def test_a_launcher_that_started_copies_of_a_one_rank_world_is_refused(tmp_path,
     assert "MPI sees a world of 1" in comm_mod.launcher_mismatch(1, {"PMI_SIZE": "4"})
 
 
+@pytest.mark.parametrize("value", ["abc", "2e2", "-1"])
+def test_repro_a_bad_wait_spin_polls_is_one_line_naming_the_variable(tmp_path, capsys, monkeypatch, value):
+    """``DQSIM_WAIT_SPIN_POLLS`` was read at import (``int(...)``): a value that is no integer ended every dqsim
+    command with a traceback before its first line, and a negative one was taken. Now a run says so in one line
+    (status 2): the variable, its value and the allowed range. On 2 ranks: :func:`two_rank_errors`."""
+    monkeypatch.setenv("DQSIM_WAIT_SPIN_POLLS", value)
+    code, err = cli(capsys, "run", ROOT / "jobs" / "quickstart.toml", "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err), err
+    assert err[0] == (f"dqsim: error: environment variable DQSIM_WAIT_SPIN_POLLS must be an integer in [0, inf) "
+                      f"(polls before a waiting rank sleeps; unset: 1000000000, never), got {value!r}")
+    assert not (tmp_path / "x.h5").exists()
+    monkeypatch.setenv("DQSIM_WAIT_SPIN_POLLS", " 200 ")
+    assert comm_mod.wait_spin_polls() == 200
+
+
 # ------------------------------------------------------------------ signals, leftovers
 
 def test_a_signal_stops_the_circuit_scenario_at_a_gate_boundary_with_a_checkpoint(tmp_path, capsys, monkeypatch):
@@ -1084,7 +1099,8 @@ def two_rank_errors(dqc_checkpoint, tmp_path_factory):
     """The errors on 2 ranks of this file's tests in one launch (tests/mpi_scripts/dqsim_runs.py, ``@status:2``
     each: any other status on either rank fails the launch), each of which must be one line: quickstart on more
     ranks than its qubits, dqc_checkpoint's checkpoint with a flipped byte resumed, quickstart writing into a
-    folder that a file is in the way of. Returns the launch's stderr lines (one per error, in turn)."""
+    folder that a file is in the way of, quickstart with ``DQSIM_WAIT_SPIN_POLLS=2e2`` (said by launcher rank 0
+    only). Returns the launch's stderr lines (one per error, in turn)."""
     root = tmp_path_factory.mktemp("two_rank_errors")
     _folder, _full, source = dqc_checkpoint
     damaged = copy_checkpoint(source, root / "dmg")
@@ -1097,9 +1113,10 @@ def two_rank_errors(dqc_checkpoint, tmp_path_factory):
     two = run_mpi(2, ["tests/mpi_scripts/dqsim_runs.py", "@status:2", *quick, "-o", str(root / "x.h5"), "--set",
                       "circuit.num_qubits=1", "--set", "simulation.observables=[\"Z0\"]", "--then", "@status:2",
                       "resume", str(damaged), "-o", str(root / "y.h5"), "--quiet", "--then", "@status:2", *quick,
-                      "-o", str(blocker / "x.h5")], check=False, timeout_s=120)
+                      "-o", str(blocker / "x.h5"), "--then", "@status:2", "@env:DQSIM_WAIT_SPIN_POLLS=2e2", *quick,
+                      "-o", str(root / "z.h5")], check=False, timeout_s=120)
     lines = two.stderr.strip().splitlines()
-    assert two.returncode == 0 and len(lines) == 3, (two.returncode, two.stderr)
+    assert two.returncode == 0 and len(lines) == 4, (two.returncode, two.stderr)
     return lines
 
 
@@ -1108,6 +1125,7 @@ def test_errors_on_two_and_three_ranks_are_one_line(two_rank_errors, tmp_path):
     one line each, in turn. On 3 ranks a state vector run is refused naming the counts it takes (2 or 4)."""
     quick = ["run", "jobs/quickstart.toml", "-o", str(tmp_path / "x.h5"), "--quiet"]
     assert "use at most" in two_rank_errors[0] and "damaged" in two_rank_errors[1], two_rank_errors
+    assert "DQSIM_WAIT_SPIN_POLLS must be an integer in [0, inf)" in two_rank_errors[3], two_rank_errors
     three = run_mpi(3, ["-m", "dqsim", *quick], check=False, timeout_s=120)
     lines = three.stderr.strip().splitlines()
     assert three.returncode == 2 and len(lines) == 1 and "power-of-two" in lines[0], (three.returncode, three.stderr)
@@ -1371,9 +1389,15 @@ def test_the_file_hdf5_writes_through_finishes_short_writes_and_keeps_the_first_
     assert view.write(b"abcdefgh") == 8 and fh.getvalue() == b"abcdefgh" and view.failure is None
     assert view.write(b"ijkl") == 4 and fh.getvalue() == b"abcdefghij"  # 2 fit, then a write of nothing
     assert isinstance(view.failure, OSError)
+    fh.seek(12)  # HDF5 (h5py's driver) seeks before each write
     assert view.write(b"mn") == 2 and fh.getvalue() == b"abcdefghij"  # dropped after the failure
     with pytest.raises(OSError):
         view.check()
+    fh.seek(6)  # HDF5 reads back what it wrote: the dropped bytes as written, zeros past what it wrote
+    buffer = bytearray(b"?" * 10)
+    assert view.readinto(buffer) == 10 and bytes(buffer) == b"ghijklmn\0\0", buffer
+    fh.seek(8)
+    assert view.read(4) == b"ijkl"
 
 
 def test_a_checkpoint_whose_processes_cannot_be_saved_stops_in_one_line_and_leaves_no_slab(tmp_path, capsys,

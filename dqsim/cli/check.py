@@ -754,7 +754,7 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     files = file_lines(job, prefix)
     found = edited.edited_runs(job, job.checkpoint.directory, names)
     if found:  # a file the job reads was edited in place since those were written
-        files.append(f"note: {edited.check_line(found, job.checkpoint.directory)}")
+        files.append(f"note: {edited.check_line(found, job.checkpoint.directory, job)}")
     body = to_toml(job.model_dump(mode="json"))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]

@@ -44,6 +44,17 @@ job is removed while another run of it holds the folder's lock (with ``JOB``:
 one line, exit 2; with ``--checkpoints``: that job is skipped, one line);
 ``dqsim clean`` holds it while it removes, each checkpoint manifest first.
 ``--dry-run`` says what would go and removes nothing.
+
+With ``JOB``, the job's checkpoints written when a file it reads (a QASM circuit) had other contents
+(:func:`dqsim.cli.edited.edited_runs`: another configuration tag, or the tag before 2026-12-07 with another
+SHA-256 recorded) are listed too, each run's in a line saying ``input FILE edited since`` (since 2026-12-07
+(later); before, ``dqsim clean JOB`` did not see them and the note of ``dqsim run`` said to ``rm`` them). Those of a
+run whose output is whole and records its run id go, as any finished run's; the others stay (restoring the file
+resumes them) unless ``--edited``, which removes them, finished or not. ``--edited`` never removes a checkpoint of
+the files as they are now (the job's own tag: ``--all`` does, for an unfinished run), and ``--all`` alone leaves
+the other contents' ones. A tag of them whose lock another run holds (a resume of the old contents, the file
+restored) is left out, and with ``--edited`` refused in one line (exit 2), nothing removed, as for the job's own
+lock. ``--edited`` belongs to ``JOB``: ``--checkpoints DIR`` knows no job's files.
 """
 
 from __future__ import annotations
@@ -57,7 +68,7 @@ from typing import Callable
 
 import dqsim
 from dqsim import io, jobs
-from dqsim.cli import print_error
+from dqsim.cli import edited, print_error
 from dqsim.cli.finished import (CheckpointNames, OutputState, checkpoint_names, damaged_slab, output_state,
                                  whole_output_run_id)
 from dqsim.engine import checkpoint
@@ -73,7 +84,7 @@ RUN_ID_SHOWN = 8
 
 
 def cmd_clean(args) -> int:
-    """``dqsim clean JOB [--set ...] [-o OUTPUT] [--dry-run] [--all]`` or ``dqsim clean --checkpoints DIR
+    """``dqsim clean JOB [--set ...] [-o OUTPUT] [--dry-run] [--all] [--edited]`` or ``dqsim clean --checkpoints DIR
     [--dry-run] [--all]``."""
     try:
         if (args.job is None) == (args.checkpoints is None):
@@ -83,11 +94,15 @@ def cmd_clean(args) -> int:
             if args.set or args.output:
                 raise DqsimError("dqsim clean --checkpoints: --set and -o belong to a job (dqsim clean JOB); "
                                  "each checkpoint names its own output")
+            if args.edited:
+                raise DqsimError("dqsim clean --checkpoints: --edited belongs to a job (dqsim clean JOB --edited): "
+                                 "the files a job reads tell which checkpoints were written when they had other "
+                                 "contents")
             lines = clean_folder(Path(args.checkpoints), dry_run=args.dry_run, everything=args.all)
         else:
             overrides = list(args.set) + ([f"run.output={json.dumps(args.output)}"] if args.output else [])
             job = jobs.load_job(args.job, overrides)
-            lines = clean_job(job, dry_run=args.dry_run, everything=args.all)
+            lines = clean_job(job, dry_run=args.dry_run, everything=args.all, edited_too=args.edited)
     except DqsimError as exc:
         for problem in getattr(exc, "problems", None) or [str(exc)]:  # a job file's problems, all of them
             print_error(problem)
@@ -96,13 +111,15 @@ def cmd_clean(args) -> int:
     return 0
 
 
-def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[str]:
+def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_too: bool = False) -> list[str]:
     """Remove (``dry_run``: only name) the checkpoints of ``job`` that its finished runs left (see the module);
-    ``everything``: all of the job's. Returns the lines to print: a head, the job's output's state, one line per
-    group (folder, dqsim version, why) and a summary with sizes.
+    ``everything``: all of the job's of its files as they are now; ``edited_too``: all of those written when a file
+    it reads had other contents. Returns the lines to print: a head, the job's output's state, one line per group
+    (folder, dqsim version, why) and a summary with sizes.
 
     Raises:
-        DqsimError: one line: another run of the job holds the folder's lock, or it cannot be taken.
+        DqsimError: one line: another run of the job holds the folder's lock (with ``edited_too``: or the lock of
+            its checkpoints of a file's other contents), or it cannot be taken.
     """
     directory = Path(job.checkpoint.directory)
     names = checkpoint_names(job)
@@ -114,15 +131,22 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
     if holder is not None:
         raise DqsimError(f"{directory}: another dqsim run of this job ({prefix}) is using its checkpoints there "
                          f"({holder}); nothing removed: run dqsim clean once it has ended")
+    locks = [lock]
     try:
+        runs = _edited_runs(job, directory, names, locks, dry_run=dry_run, edited_too=edited_too)
+        edited_at = {path: run for run in runs for path in run.paths}
         state = output_state(job)
         every = checkpoint.stored_checkpoints(directory)  # the folder's manifests, read once
         stored = _by_prefix(every)
-        found = _of_job(stored, prefix, names.config_sha256) + _named_before(directory, stored, names)
+        found = _of_job(stored, prefix, names.config_sha256) + _named_before(directory, stored, names,
+                                                                            {run.prefix for run in runs})
         found += [each for each in _moved_run(directory, every, job.run.name, prefix, state) if each not in found]
-        judge = _Judge(directory, state, found, os.path.abspath(job.run.output))
+        found = [each for each in found if each.path not in edited_at]  # before 2026-12-07's name, other contents
+        olds = [each for each in every if each.path in edited_at]
+        judge = _Judge(directory, state, found + olds, os.path.abspath(job.run.output))
         state = judge.state  # not finished where a slab file of the output is damaged
         groups = _groups(found, judge, directory, everything=everything)
+        groups.update(_edited_groups(olds, edited_at, judge.finished, remove=edited_too))
         if not groups:
             return [head, f"  output: {state.words}", "  no checkpoint of this job there: nothing to remove"]
         left = []
@@ -130,8 +154,53 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False) -> list[s
             left = _remove([stored for (_, remove, _), members in groups.items() if remove for stored in members],
                            directory)
     finally:
-        checkpoint.release_lock(lock)
+        for each in locks:
+            checkpoint.release_lock(each)
     return [head, f"  output: {state.words}", *_lines(groups, dry_run=dry_run), *_failed(left)]
+
+
+def _edited_runs(job, directory: Path, names: CheckpointNames, locks: list, *, dry_run: bool,
+                 edited_too: bool) -> list:
+    """The runs of ``job`` whose checkpoints in ``directory`` were written when a file it reads had other contents
+    (:func:`dqsim.cli.edited.edited_runs`) but those of a tag whose lock another run holds, each tag's lock taken
+    (not for ``dry_run``) and added to ``locks`` (the caller releases them).
+
+    Raises:
+        DqsimError: one line: with ``edited_too``, another run holds the lock of one of those tags.
+    """
+    kept = []
+    for run in edited.edited_runs(job, directory, names):
+        holder, lock = _lock(directory, run.prefix, dry_run=dry_run)
+        if holder is not None and edited_too:
+            raise DqsimError(f"{directory}: another dqsim run of this job ({run.prefix}, written when {run.changed} "
+                             f"had other contents) is using its checkpoints there ({holder}); nothing removed: run "
+                             "dqsim clean --edited once it has ended")
+        if holder is None:
+            locks.append(lock)
+            kept.append(run)
+    return kept
+
+
+def _edited_groups(olds: list, edited_at: dict, finished: dict[str, str], *, remove: bool) -> dict:
+    """The checkpoints ``olds`` (:func:`dqsim.engine.checkpoint.stored_checkpoints`'s, of the runs ``edited_at``
+    gives by run file: :class:`dqsim.cli.edited.EditedRun`) by ``(folder, removed, why)``: those of a run whose
+    output is whole and records its id (``finished``: run id -> that output, :attr:`_Judge.finished`) go, the
+    others with ``remove`` (``--edited``)."""
+    groups: dict[tuple[Path, bool, str], list] = defaultdict(list)
+    for stored in olds:
+        run = edited_at[stored.path]
+        version = f"dqsim {stored.version}" if stored.version else "an unknown dqsim version"
+        which = f"run {stored.run_id[:RUN_ID_SHOWN]}" if stored.run_id else "a run"
+        edit = f"input {run.changed} edited since (its SHA-256 differs from the one they record)"
+        if stored.run_id in finished:
+            why, gone = f"of {version}, of {which}, whose output {finished[stored.run_id]} is whole; {edit}", True
+        elif remove:
+            why, gone = f"of {version}, of {which}, not finished: {edit} (--edited)", True
+        else:
+            why, gone = (f"of {version}, of {which}, not finished: {edit}; to go on with that run, restore the file "
+                         f"and dqsim resume {run.newest}; --edited removes them"), False
+        groups[(stored.path.parent, gone, why)].append(stored)
+    return groups
 
 
 def _by_prefix(stored: list) -> dict[str, list]:
@@ -149,12 +218,13 @@ def _of_job(stored: dict[str, list], prefix: str, config: str) -> list:
     return [each for each in stored.get(prefix, []) if each.config_sha256 in (None, config)]
 
 
-def _named_before(directory: Path, stored: dict[str, list], names: CheckpointNames) -> list:
+def _named_before(directory: Path, stored: dict[str, list], names: CheckpointNames, held: set[str]) -> list:
     """The checkpoints of the job in ``stored`` (:func:`_by_prefix`, of ``directory``) named as before 2026-12-07,
     when its configuration hash held the absolute paths of the files it reads (``names.former_prefix``: now their
-    SHA-256): none for a job that reads no file, or where another run holds their lock."""
+    SHA-256): none for a job that reads no file, or where another run holds their lock (``held``: prefixes whose
+    lock this command took, or would take with ``--dry-run``)."""
     former = names.former_prefix
-    if former == names.prefix or checkpoint.lock_holder(directory, former) is not None:
+    if former == names.prefix or (former not in held and checkpoint.lock_holder(directory, former) is not None):
         return []
     return _of_job(stored, former, names.former_config_sha256)
 

@@ -8,11 +8,19 @@ does not see the old checkpoints as this job's, and ``dqsim resume`` of one refu
 
 :func:`edited_runs` finds them: in the job's checkpoint folder, the checkpoints named after the job's
 ``[run].name`` with another configuration tag whose manifest records, for every file the job reads now, a SHA-256
-(by the file's absolute path, or its path relative to the job's folder) with which this job's configuration hash
-(:func:`dqsim.jobs.config_sha256_with`) is the one the manifest records, and at least one of those differs from the
-file's now. So the same job text, the same ``--set`` overrides and the same dqsim defaults, with only a file's
-contents changed; another seed or ``--set`` is another job, as before. Reads only the manifests of those
-checkpoints (names first), once per run's start and per ``dqsim check``.
+(by the file's absolute path, or its path relative to the job's folder: :func:`dqsim.cli.finished.recorded_sha256`)
+with which this job's configuration hash (:func:`dqsim.jobs.config_sha256_with`) is the one the manifest records,
+and at least one of those differs from the file's now. So the same job text, the same ``--set`` overrides and the
+same dqsim defaults, with only a file's contents changed; another seed or ``--set`` is another job, as before.
+
+Checkpoints named before 2026-12-07, when the configuration hash counted the file's path (the job's
+``former_prefix``, :func:`dqsim.cli.finished.checkpoint_names`), keep their name when the file is edited in place:
+those whose manifest records the job's former hash and another SHA-256 for a file it reads are named so too (since
+2026-12-07 (later); before, a run from the start took them for its own earlier run's and removed them at its first
+checkpoint). Manifests written before 2026-12-06 (evening) record no SHA-256: such checkpoints cannot be told
+apart and are still taken for the job's own. Reads only the manifests of the job's checkpoints of other tags
+(names first: :func:`dqsim.engine.checkpoint.tagged_checkpoints`), once per run's start, per ``dqsim check`` and
+per ``dqsim clean JOB``.
 
 What is done with them (:func:`note_line`, :func:`refusal_line`, the choice documented in the README's
 "Checkpoints"):
@@ -25,18 +33,20 @@ What is done with them (:func:`note_line`, :func:`refusal_line`, the choice docu
   one line, where such a run is unfinished (its output does not hold a finished run of it, by run id): the job
   submitted was the one with the old contents, and starting it over would throw away its progress to compute
   another circuit. Restoring the file resumes it; removing those checkpoints lets the edited job start.
+* ``dqsim clean JOB`` lists them, each run's in one line saying why (``input FILE edited since``): those of a
+  finished run go as any finished run's do; the others stay unless ``--edited`` (:mod:`dqsim.cli.clean`).
 """
 
 from __future__ import annotations
 
-import glob
 import os
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from dqsim import jobs
-from dqsim.cli.finished import CheckpointNames, whole_output_run_id
+from dqsim.cli.finished import CheckpointNames, recorded_sha256, whole_output_run_id
 from dqsim.engine import checkpoint
 from dqsim.errors import count_of
 from dqsim.units import PS_PER_S
@@ -54,8 +64,9 @@ class EditedRun:
         written_s: when the newest was written (its manifest's modification time), s since the epoch.
         engine_run: the newest's engine run (from 0).
         window_end_ps: the newest's cut, simulated time in its engine run, ps.
-        finished: its run finished: its output is whole and records the same run id (checkpoints kept by
-            ``keep_when_done``, no progress to lose).
+        run_id: the run id the newest's manifest records (``None``: none).
+        output: the output its run was to write, as the newest's manifest names it (else the job's).
+        paths: the run files of all of them, oldest first (``newest`` last).
     """
 
     newest: Path
@@ -65,7 +76,14 @@ class EditedRun:
     written_s: float
     engine_run: int
     window_end_ps: int
-    finished: bool
+    run_id: str | None
+    output: str
+    paths: tuple[Path, ...]
+
+    def finished(self) -> bool:
+        """Whether its run finished: its output is whole and records the same run id (checkpoints kept by
+        ``keep_when_done``, no progress to lose). Reads the output's manifest: only ``--stop-if-edited`` asks."""
+        return isinstance(self.run_id, str) and self.run_id == whole_output_run_id(self.output)
 
 
 def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames) -> list[EditedRun]:
@@ -75,53 +93,68 @@ def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames) -> li
     Args:
         job: the job as it runs (``--set`` and ``-o`` applied).
         directory: its checkpoint folder (``[checkpoint].directory``).
-        names: its checkpoints' names now (:func:`dqsim.cli.finished.checkpoint_names`): those prefixes are its own.
+        names: its checkpoints' names now (:func:`dqsim.cli.finished.checkpoint_names`): ``prefix`` is its own,
+            ``former_prefix`` its own where the manifests record the files' contents now.
 
     Raises:
         ConfigError: a file the job reads cannot be read.
     """
     now = jobs.input_file_hashes(job)
-    if not now or not Path(directory).is_dir():
+    if not now:
         return []
-    found = []
-    for prefix, newest, count in _other_tags(job.run.name, directory, {names.prefix, names.former_prefix}):
-        body = checkpoint.manifest_body(newest) or {}
-        then = _recorded_hashes(body, now, job.base_dir)
-        if then is None or then == now or jobs.config_sha256_with(job, then) != body.get("config_sha256"):
+    found, hashes = [], {}
+    for prefix, paths in checkpoint.tagged_checkpoints(directory, job.run.name).items():
+        if prefix == names.prefix:
             continue
-        named = checkpoint.parse_checkpoint_name(newest)
-        run_id = body.get("run_id")
-        finished = isinstance(run_id, str) and run_id == whole_output_run_id(body.get("output") or job.run.output)
-        found.append(EditedRun(newest, prefix, count, min(path for path in now if then[path] != now[path]),
-                               checkpoint.manifest_path(newest).stat().st_mtime, named["engine_run"],
-                               named["window_end_ps"], finished))
+        edited = []
+        for path in paths:
+            body = checkpoint.manifest_body(path) or {}
+            changed = _changed_file(job, body, now, names.former_config_sha256 if prefix == names.former_prefix
+                                    else None, hashes)
+            if changed is not None:
+                edited.append((path, body, changed))
+        if edited:
+            newest, body, changed = edited[-1]
+            named = checkpoint.parse_checkpoint_name(newest)
+            try:
+                written_s = checkpoint.manifest_path(newest).stat().st_mtime
+            except OSError:  # removed meanwhile (another run's end): not there to name
+                continue
+            found.append(EditedRun(newest, prefix, len(edited), changed, written_s, named["engine_run"],
+                                   named["window_end_ps"],
+                                   body["run_id"] if isinstance(body.get("run_id"), str) else None,
+                                   body.get("output") or job.run.output, tuple(path for path, _, _ in edited)))
     return sorted(found, key=lambda run: run.written_s, reverse=True)
 
 
-def _other_tags(name: str, directory: str | os.PathLike, own: set[str]) -> list[tuple[str, Path, int]]:
-    """``(prefix, newest, count)`` of each configuration tag of the job named ``name`` in ``directory`` but its
-    ``own`` prefixes, complete checkpoints only (with a manifest), by their names."""
-    by_prefix: dict[str, list[tuple[tuple[int, int], Path]]] = {}
-    for listed in Path(directory).glob(glob.escape(name) + ".*.ckpt*.manifest.json"):
-        path = listed.with_name(listed.name[:-len(".manifest.json")] + ".h5")
-        named = checkpoint.parse_checkpoint_name(path)
-        if named is None or named["job_name"] != name or named["config"] is None or named["prefix"] in own:
-            continue
-        by_prefix.setdefault(named["prefix"], []).append(((named["engine_run"], named["window_end_ps"]), path))
-    return [(prefix, max(cuts)[1], len(cuts)) for prefix, cuts in sorted(by_prefix.items())]
+def _changed_file(job, body: dict, now: dict[str, str], former_config: str | None, hashes: dict) -> str | None:
+    """The file of ``now`` (SHA-256 by absolute path) whose SHA-256 a checkpoint manifest's ``body`` records
+    otherwise, where that checkpoint is this job's written with those contents: its configuration hash the one
+    ``job`` has with the recorded SHA-256 (:func:`dqsim.jobs.config_sha256_with`; kept in ``hashes``), or
+    ``former_config`` for a checkpoint named as before 2026-12-07 (the job's hash then, which counted the files'
+    paths). ``None``: it records the files as they are now, none for one of them, or is another job's."""
+    then = _recorded_hashes(body, now, job.base_dir)
+    if then is None or then == now:
+        return None
+    if former_config is None:
+        key = tuple(sorted(then.items()))
+        if key not in hashes:
+            hashes[key] = jobs.config_sha256_with(job, then)
+        former_config = hashes[key]
+    if body.get("config_sha256") != former_config:
+        return None
+    return min(path for path in now if then[path] != now[path])
 
 
 def _recorded_hashes(body: dict, now: dict[str, str], base_dir: str | os.PathLike) -> dict[str, str] | None:
     """The SHA-256 a checkpoint manifest's ``body`` records for each file of ``now`` (by absolute path, else by its
-    path relative to the job's folder ``base_dir``); ``None`` where it records none for one of them."""
-    by_path = body.get("input_sha256")
-    by_path = by_path if isinstance(by_path, dict) else {}
-    from_job = body.get("input_sha256_from_job")
-    from_job = from_job if isinstance(from_job, dict) else {}
+    path relative to the job's folder ``base_dir``: :func:`dqsim.cli.finished.recorded_sha256`); ``None`` where it
+    records none for one of them."""
     then = {}
     for path in now:
-        sha = by_path.get(path) or from_job.get(os.path.relpath(path, base_dir))
-        if not isinstance(sha, str):
+        sha = next((each for each in recorded_sha256(path, body.get("input_sha256"), body.get("input_sha256_from_job"),
+                                                     base_dir) if isinstance(each, str)), None)
+        if sha is None:
             return None
         then[path] = sha
     return then
@@ -137,30 +170,33 @@ def _facts(found: list[EditedRun], directory: str | os.PathLike) -> str:
             f"{newest.window_end_ps / PS_PER_S:.6g} s of simulated time in engine run {newest.engine_run})")
 
 
-def _removal(found: list[EditedRun], directory: str | os.PathLike) -> str:
-    """How to remove them: one ``rm`` pattern per prefix."""
-    return " ".join(f"rm {os.path.join(directory, glob.escape(run.prefix))}.ckpt*" for run in found)
+def clean_command(job) -> str:
+    """The ``dqsim clean JOB --edited`` command line that removes them (with the run's ``--set``, ``-o`` among them),
+    quoted for a POSIX shell."""
+    sets = [item for override in job.overrides for item in ("--set", override)]
+    return shlex.join(["dqsim", "clean", str(job.path or "JOB"), *sets, "--edited"])
 
 
-def note_line(found: list[EditedRun], directory: str | os.PathLike) -> str:
+def note_line(found: list[EditedRun], directory: str | os.PathLike, job) -> str:
     """``dqsim run``'s note (without ``dqsim: note:``): the run starts from the start and leaves them."""
     return (f"{_facts(found, directory)}; this run starts from the start with the file as it is now and leaves "
             f"them (to continue that run instead, restore the file and dqsim resume {found[0].newest}; to remove "
-            f"them: {_removal(found, directory)})")
+            f"them: {clean_command(job)})")
 
 
-def check_line(found: list[EditedRun], directory: str | os.PathLike) -> str:
+def check_line(found: list[EditedRun], directory: str | os.PathLike, job) -> str:
     """``dqsim check``'s note (without ``note:``)."""
     return (f"{_facts(found, directory)}; dqsim run starts from the start and leaves them, a requeued SLURM job "
             f"(dqsim run --stop-if-edited) stops instead (to continue that run, restore the file and dqsim resume "
-            f"{found[0].newest})")
+            f"{found[0].newest}; to remove them: {clean_command(job)})")
 
 
-def refusal_line(found: list[EditedRun], directory: str | os.PathLike) -> str | None:
-    """``dqsim run --stop-if-edited``'s error, where one of ``found`` is unfinished; ``None``: none is."""
-    unfinished = [run for run in found if not run.finished]
+def refusal_line(found: list[EditedRun], directory: str | os.PathLike, job) -> str | None:
+    """``dqsim run --stop-if-edited``'s error, where one of ``found`` is unfinished (:meth:`EditedRun.finished`);
+    ``None``: none is."""
+    unfinished = [run for run in found if not run.finished()]
     if not unfinished:
         return None
     return (f"{_facts(unfinished, directory)}; not starting the edited job from the start (--stop-if-edited, as "
             f"slurm/run_step.sh passes to a requeued job): restore the file and dqsim resume {unfinished[0].newest} "
-            f"(or requeue the job), or remove them ({_removal(unfinished, directory)}) to run the edited job")
+            f"(or requeue the job), or remove them ({clean_command(job)}) to run the edited job")

@@ -122,13 +122,27 @@ def changed_input(recorded: dict, recorded_from_job: dict | None, now: dict, bas
         >>> changed_input({"/a/c.qasm": "1"}, {"c.qasm": "1"}, {"/b/c.qasm": "2"}, "/b")
         '/b/c.qasm'
     """
-    relative = recorded_from_job if isinstance(recorded_from_job, dict) else {}
     for path, sha in sorted(now.items()):
-        if recorded.get(path) != sha and relative.get(os.path.relpath(path, base_dir)) != sha:
+        if sha not in recorded_sha256(path, recorded, recorded_from_job, base_dir):
             return path
     if len(recorded) != len(now):  # a recorded file the job no longer reads
         return sorted(set(recorded) - set(now) or recorded)[0]
     return None
+
+
+def recorded_sha256(path: str, recorded, recorded_from_job, base_dir: str | os.PathLike) -> tuple:
+    """The SHA-256 a manifest records for the file the job reads at ``path`` (absolute): by that path (``recorded``,
+    ``input_sha256``) and by its path relative to the job's folder ``base_dir`` (``recorded_from_job``,
+    ``input_sha256_from_job``, since 2026-12-07); ``None`` where it records none that way (or the record is no
+    mapping). :func:`changed_input` and :mod:`dqsim.cli.edited` look files up so.
+
+    Examples:
+        >>> recorded_sha256("/b/c.qasm", {"/a/c.qasm": "1"}, {"c.qasm": "1"}, "/b")
+        (None, '1')
+    """
+    by_path = recorded if isinstance(recorded, dict) else {}
+    from_job = recorded_from_job if isinstance(recorded_from_job, dict) else {}
+    return by_path.get(path), from_job.get(os.path.relpath(path, base_dir))
 
 
 def damaged_slab(output: str | os.PathLike, rank: int = 0, num_ranks: int = 1) -> str | None:

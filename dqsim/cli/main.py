@@ -41,7 +41,8 @@ from dqsim.errors import ConfigError, DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
                        print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
 from dqsim.cli import edited, moved
-from dqsim.cli.finished import changed_input, checkpoint_names, damaged_slab, output_state, run_identity
+from dqsim.cli.finished import (CheckpointNames, changed_input, checkpoint_names, damaged_slab, output_state,
+                                 run_identity)
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
 from dqsim import scenarios
@@ -91,7 +92,7 @@ def _init_comm():
     try:
         return comm_mod.init()
     except DqsimError as exc:
-        if os.environ.get("SLURM_PROCID", "0") == "0":  # srun's copies would each print it
+        if comm_mod.launcher_rank() == 0:  # srun's and mpiexec's copies would each print it
             print_error(str(exc))
         return None
 
@@ -141,8 +142,10 @@ def cmd_run(args) -> int:
         job = jobs.load_job(args.job, overrides)
         if args.skip_finished and _finished_already(job, comm):
             return 0
-        return _run(job, comm, quiet=args.quiet, session=_session(job, run_id=checkpoint.start_run_id(comm)),
-                    stop_if_edited=args.stop_if_edited)
+        names = checkpoint_names(job)  # two configuration hashes: the session's and the edited inputs' look
+        return _run(job, comm, quiet=args.quiet, session=_session(job, run_id=checkpoint.start_run_id(comm),
+                                                                  names=names),
+                    stop_if_edited=args.stop_if_edited, names=names)
 
     return guarded(comm, work)
 
@@ -206,10 +209,11 @@ def _take_held_stop() -> None:
         checkpoint.request_stop()
 
 
-def _session(job, resume=None, *, run_id: str):
+def _session(job, resume=None, *, run_id: str, names: CheckpointNames | None = None):
     """The checkpoint session of a run: the job's ``[checkpoint]``, signals, a resume if any, and the run's
     identity (:func:`dqsim.cli.finished.run_identity`, ``run_id`` its id: the same on every rank), which its
-    checkpoints and its output's manifest record."""
+    checkpoints and its output's manifest record. ``names``: the job's :func:`dqsim.cli.finished.checkpoint_names`
+    for a run from the start (``None``: computed here)."""
     plan = job.checkpoint
     directory = Path(plan.directory)
     if resume is not None:  # the resumed job's identity, whatever -o or a placement changed in the job
@@ -219,7 +223,7 @@ def _session(job, resume=None, *, run_id: str):
         directory = Path(resume.path).parent
         former = prefix
     else:
-        config, prefix, _, former = checkpoint_names(job)
+        config, prefix, _, former = names or checkpoint_names(job)
     identity = run_identity(job, run_id, config, checkpoint_directory=directory)
     return checkpoint.CheckpointSession(
         directory=directory, prefix=prefix, config_sha256=config, job_text=job.text, source=job.source,
@@ -533,11 +537,12 @@ def _progress(comm, enabled: bool, *, resumed: bool = False):
     return bar, update
 
 
-def _edited_inputs(job, comm, *, stop: bool) -> None:
+def _edited_inputs(job, names: CheckpointNames, session, comm, *, stop: bool) -> None:
     """Collective, at a new run's start: where its checkpoint folder holds checkpoints of this job written when a file
-    it reads had other contents (:func:`dqsim.cli.edited.edited_runs`), rank 0 says so in one line and the run starts
-    from the start; with ``stop`` (``--stop-if-edited``: a requeued SLURM job) an unfinished such run stops it
-    instead, on every rank.
+    it reads had other contents (:func:`dqsim.cli.edited.edited_runs`; ``names``: the job's checkpoint names, as
+    its ``session`` has them), rank 0 says so in one line and the run starts from the start, leaving them (those
+    named as before 2026-12-07 are kept out of the session's earlier run: :attr:`CheckpointSession.edited`); with
+    ``stop`` (``--stop-if-edited``: a requeued SLURM job) an unfinished such run stops it instead, on every rank.
 
     Raises:
         DqsimError: with ``stop``, one line naming the file, the newest checkpoint and what to do.
@@ -545,18 +550,22 @@ def _edited_inputs(job, comm, *, stop: bool) -> None:
     refusal = None
     if comm.rank == 0:
         directory = job.checkpoint.directory
-        found = edited.edited_runs(job, directory, checkpoint_names(job))
-        refusal = edited.refusal_line(found, directory) if found and stop else None
+        found = edited.edited_runs(job, directory, names)
+        session.edited = frozenset(path.name for run in found for path in run.paths)
+        refusal = edited.refusal_line(found, directory, job) if found and stop else None
         if found and refusal is None:
-            print(f"dqsim: note: {edited.note_line(found, directory)}", file=sys.stderr, flush=True)
+            print(f"dqsim: note: {edited.note_line(found, directory, job)}", file=sys.stderr, flush=True)
     refusal = comm.bcast(refusal)
     if refusal is not None:
         raise DqsimError(refusal)
 
 
-def _run(job, comm, *, quiet: bool, session=None, stop_if_edited: bool = False) -> int:
-    if session is not None and session.resume is None:
-        _edited_inputs(job, comm, stop=stop_if_edited)
+def _run(job, comm, *, quiet: bool, session=None, stop_if_edited: bool = False,
+         names: CheckpointNames | None = None) -> int:
+    """Collective: run ``job`` (``session``: its checkpoints; ``names``: its checkpoint names, for a run from the
+    start: :func:`_edited_inputs` looks for checkpoints of its files' other contents first)."""
+    if session is not None and names is not None:
+        _edited_inputs(job, names, session, comm, stop=stop_if_edited)
     try:
         return _run_locked(job, comm, quiet=quiet, session=session)
     finally:

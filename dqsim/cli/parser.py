@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "an output its run's checkpoints name is whole and records the run's id; a stopped or later "
                     "run's stay (dqsim resume goes on from the newest) unless --all. Checkpoints written before "
                     "run ids (2026-12-06) name no output: with JOB they are paired with the job's output by "
-                    "modification time, with --checkpoints they stay. Incomplete ones (no manifest) always go.")
+                    "modification time, with --checkpoints they stay. Incomplete ones (no manifest) always go. "
+                    "With JOB, the job's checkpoints written when a file it reads (a QASM circuit) had other "
+                    "contents are listed too (input FILE edited since): a finished run's go, the others stay "
+                    "unless --edited.")
     clean.add_argument("job", nargs="?", help="TOML job file, e.g. jobs/quickstart.toml: its checkpoints in its "
                                               "[checkpoint].directory")
     clean.add_argument("--checkpoints", metavar="DIR",
@@ -92,7 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
                                               "used only for checkpoints written before run ids")
     clean.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
     clean.add_argument("--all", action="store_true",
-                       help="remove every checkpoint of the job, also those an unfinished run would resume from")
+                       help="remove every checkpoint of the job, also those an unfinished run would resume from "
+                            "(those of the files the job reads as they are now; --edited: of their other contents)")
+    clean.add_argument("--edited", action="store_true",
+                       help="with JOB: also remove the job's checkpoints written when a file it reads had other "
+                            "contents (an input edited in place since), finished or not; never those of its files "
+                            "as they are now")
     warm = sub.add_parser("warmup", help="compile the CPU kernels into numba's cache once, before the ranks of a "
                                          "first job each compile them (on the kind of node the ranks run on); "
                                          "build a QKD job's LDPC codes into dqsim's cache")

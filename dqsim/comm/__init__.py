@@ -269,7 +269,14 @@ class SingleComm:
 class MPIComm:
     """A duplicated MPI communicator with the collectives dqsim needs."""
 
-    def __init__(self, mpi_comm=None, *, cuda_aware: bool = False):
+    def __init__(self, mpi_comm=None, *, cuda_aware: bool = False, spin_polls: int | None = None):
+        """``spin_polls``: :data:`WAIT_SPIN_POLLS` of this communicator's all-to-alls (``None``: as
+        :func:`wait_spin_polls` reads the environment).
+
+        Raises:
+            DqsimError: one line: ``DQSIM_WAIT_SPIN_POLLS`` is no integer of 0 or more (:func:`wait_spin_polls`).
+        """
+        self.spin_polls = wait_spin_polls() if spin_polls is None else spin_polls
         from mpi4py import MPI  # noqa: PLC0415 - only comm imports mpi4py
 
         self._MPI = MPI
@@ -350,7 +357,7 @@ class MPIComm:
         """
         comm, rank = self._comm, self.rank
         sends = [comm.isend(objs[r], dest=r, tag=_ALLTOALL_TAG) for r in range(self.size) if r != rank]
-        return PendingAlltoall(self._MPI, comm, rank, self.size, objs[rank], sends)
+        return PendingAlltoall(self._MPI, comm, rank, self.size, objs[rank], sends, self.spin_polls)
 
     def gather_array(self, array: np.ndarray, root: int = 0) -> np.ndarray | None:
         """Collective: concatenation of equal-length 1-D host arrays on ``root``.
@@ -680,10 +687,45 @@ _yield_processor = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
 #: Polls (each followed by a yield) after which :meth:`PendingAlltoall.wait` sleeps between polls instead, from
 #: :data:`WAIT_FIRST_PAUSE_S` doubling up to :data:`WAIT_MAX_PAUSE_S`: for ranks that outnumber their cores, where
 #: a yielding rank still takes its turns of the core from the rank it waits for. ``DQSIM_WAIT_SPIN_POLLS=N`` sets
-#: it; by default (10^9) a rank never sleeps, as before 2026-12-07. The test suite (``scripts/test.sh``: 2 workers
-#: starting 2- and 4-rank runs on 2 cores) sets 200: four MPI test files took 78-79 s against 92 s (113-116 against
-#: 121 CPU s) on the 2-core VM at load 3-4, 2026-12-07 (morning).
-WAIT_SPIN_POLLS = int(os.environ.get("DQSIM_WAIT_SPIN_POLLS", "1000000000"))
+#: it (read by :func:`init`: :func:`wait_spin_polls`); by default (10^9) a rank never sleeps, as before 2026-12-07.
+#: The test suite (``scripts/test.sh``: 2 workers starting 2- and 4-rank runs on 2 cores) sets 200: four MPI test
+#: files took 78-79 s against 92 s (113-116 against 121 CPU s) on the 2-core VM at load 3-4, 2026-12-07 (morning).
+WAIT_SPIN_POLLS = 1_000_000_000
+
+#: The environment variable that sets :data:`WAIT_SPIN_POLLS`.
+WAIT_SPIN_POLLS_VAR = "DQSIM_WAIT_SPIN_POLLS"
+
+
+def wait_spin_polls(environ=None) -> int:
+    """:data:`WAIT_SPIN_POLLS` as ``DQSIM_WAIT_SPIN_POLLS`` in ``environ`` (default ``os.environ``) sets it: an
+    integer of 0 or more (0: a waiting rank sleeps from its first empty poll); unset or empty: the default.
+
+    Before 2026-12-07 (later) the value was read at import, and one that is no integer ended dqsim with a traceback.
+
+    Raises:
+        DqsimError: one line naming the variable, its value and the allowed range.
+
+    Examples:
+        >>> wait_spin_polls({"DQSIM_WAIT_SPIN_POLLS": "200"}), wait_spin_polls({}) == WAIT_SPIN_POLLS
+        (200, True)
+        >>> wait_spin_polls({"DQSIM_WAIT_SPIN_POLLS": "2e2"})
+        Traceback (most recent call last):
+        ...
+        dqsim.errors.DqsimError: environment variable DQSIM_WAIT_SPIN_POLLS must be an integer in [0, inf) (polls \
+before a waiting rank sleeps; unset: 1000000000, never), got '2e2'
+    """
+    environ = os.environ if environ is None else environ
+    text = environ.get(WAIT_SPIN_POLLS_VAR, "").strip()
+    if not text:
+        return WAIT_SPIN_POLLS
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise DqsimError(f"environment variable {WAIT_SPIN_POLLS_VAR} must be an integer in [0, inf) (polls before a "
+                         f"waiting rank sleeps; unset: {WAIT_SPIN_POLLS}, never), got {environ[WAIT_SPIN_POLLS_VAR]!r}")
+    return value
 
 #: The first sleep between polls once :data:`WAIT_SPIN_POLLS` polls found nothing, s.
 WAIT_FIRST_PAUSE_S = 20e-6
@@ -695,9 +737,10 @@ WAIT_MAX_PAUSE_S = 1e-3
 class PendingAlltoall:
     """An all-to-all of picklable objects in flight (from :meth:`MPIComm.start_alltoall`)."""
 
-    __slots__ = ("_mpi", "_comm", "_parts", "_waiting", "_sends")
+    __slots__ = ("_mpi", "_comm", "_parts", "_waiting", "_sends", "_spin_polls")
 
-    def __init__(self, mpi, comm, rank: int, size: int, own, sends):
+    def __init__(self, mpi, comm, rank: int, size: int, own, sends, spin_polls: int = WAIT_SPIN_POLLS):
+        self._spin_polls = spin_polls  # polls before sleeping (MPIComm.wait_spin_polls)
         self._mpi = mpi
         self._comm = comm
         self._parts = [None] * size
@@ -736,7 +779,7 @@ class PendingAlltoall:
             polls, pause = 0, 0.0
             while not self.test():
                 polls += 1
-                if polls < WAIT_SPIN_POLLS:
+                if polls < self._spin_polls:
                     _yield_processor()
                 else:
                     pause = min(WAIT_MAX_PAUSE_S, max(WAIT_FIRST_PAUSE_S, 2 * pause))
@@ -864,6 +907,16 @@ def finalize() -> None:
         mpi.Finalize()
 
 
+def launcher_rank() -> int:
+    """This process's rank as the launcher announced it (``SLURM_PROCID``, ``PMI_RANK``, ``OMPI_COMM_WORLD_RANK``,
+    ``PMIX_RANK``; 0 without a launcher): which copy says a launch's error once, before MPI's own rank is known."""
+    for var in ("SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
 def mpi_world_size() -> int:
     """Ranks in the job as the launcher announced them (1 without a launcher)."""
     for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
@@ -925,17 +978,19 @@ def init(*, use_mpi: bool | None = None, cuda_aware: bool | None = None):
     Raises:
         DqsimError: the launcher started several ranks but mpi4py is
             missing, or its rank count disagrees with the MPI world
-            (:func:`launcher_mismatch`).
+            (:func:`launcher_mismatch`), or ``DQSIM_WAIT_SPIN_POLLS`` is no
+            integer of 0 or more (:func:`wait_spin_polls`, before MPI starts).
     """
     if cuda_aware is None:
         cuda_aware = os.environ.get("DQSIM_CUDA_AWARE_MPI", "0") == "1"
+    spin_polls = wait_spin_polls()  # on one rank too: a bad value is named wherever it is set
     if use_mpi is None:
         use_mpi = mpi_world_size() > 1
     if not use_mpi:
         comm = SingleComm()
     else:
         try:
-            comm = MPIComm(cuda_aware=cuda_aware)
+            comm = MPIComm(cuda_aware=cuda_aware, spin_polls=spin_polls)
         except ImportError:
             raise DqsimError("this job was started with several ranks but mpi4py is not installed; "
                              "install the 'mpi' extra (pip install -e '.[mpi]')") from None

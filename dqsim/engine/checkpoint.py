@@ -334,7 +334,13 @@ class CheckpointSession:
         former_prefix: the job's prefix as checkpoints were named before 2026-12-07, where it differs
             (:func:`dqsim.jobs.config_sha256_by_path`: a job that reads a QASM file), else ``None``: a run
             from the start counts that prefix's complete checkpoints in the folder among the job's
-            (``earlier``, ``superseded``) unless another run holds their lock.
+            (``earlier``, ``superseded``) unless another run holds their lock, but those named in
+            ``edited``.
+        edited: names of run files of the job's checkpoints written when a file it reads had other contents
+            (:mod:`dqsim.cli.edited`, which sets it on rank 0 before :func:`prepare_directory`): a run from the
+            start leaves them, not an earlier run's. Only those of ``former_prefix`` matter here: a file edited
+            in place keeps that prefix (it counted the file's path), where the prefix now counts its SHA-256.
+            Before 2026-12-07 (later) they were taken for the job's own earlier run's and removed.
         identity: the run's identity (:data:`dqsim.io.manifest.RUN_IDENTITY_KEYS`: its run id, ``--set``
             overrides, output, input files' hashes), stored in every checkpoint manifest (:meth:`Checkpointer._facts`)
             besides the configuration hash and the dqsim version and commit; ``{}``: none (as older checkpoints).
@@ -371,6 +377,7 @@ class CheckpointSession:
     folder_deferred: bool = False
     source: str = ""
     former_prefix: str | None = None
+    edited: frozenset = frozenset()
     identity: dict = field(default_factory=dict)
     finished_run: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -1465,9 +1472,12 @@ def _take_folder(session: CheckpointSession) -> str | None:
             resumed = parse_checkpoint_name(session.resume.path)
             start = _cut_of(resumed)
             session.superseded = [path for order, path in found if order > start]
-        else:  # a run from the start: an earlier run's checkpoints of this job (named as before 2026-12-07 too)
+        else:  # a run from the start: an earlier run's checkpoints of this job (named as before 2026-12-07 too,
+            # but those of the file's other contents, which that prefix does not tell apart)
             if session.former_prefix is not None and lock_holder(directory, session.former_prefix) is None:
-                found = sorted(found + _complete_checkpoints(directory, session.former_prefix))
+                found = sorted(found + [(order, path) for order, path in
+                                        _complete_checkpoints(directory, session.former_prefix)
+                                        if path.name not in session.edited])
             session.superseded = [path for _order, path in found]
         versions = {path: written_by(path) for path in session.superseded}
         session.other_versions = {path: version for path, version in versions.items()
@@ -2012,11 +2022,30 @@ def previous_checkpoint(path: str | os.PathLike) -> Path | None:
 
 def _complete_checkpoints(directory: Path, prefix: str) -> list[tuple[tuple[int, int], Path]]:
     """``((engine run, cut ps), run file)`` of every checkpoint of ``prefix`` in ``directory`` with a manifest."""
+    return [(_cut_of(named), path) for named, path in _complete_named(directory, glob.escape(prefix) + ".ckpt*.h5")
+            if named["prefix"] == prefix]
+
+
+def tagged_checkpoints(directory: str | os.PathLike, job_name: str) -> dict[str, list[Path]]:
+    """The run files of the complete checkpoints (with a manifest) of the job named ``job_name`` in ``directory``
+    (not its ``dqsim-VERSION/`` folders), by prefix (:func:`checkpoint_prefix`: each configuration tag; names
+    without a tag, of older checkpoints, left out), each prefix's along its run (engine run, cut), by names only
+    (:mod:`dqsim.cli.edited` reads their manifests); ``{}`` where the folder does not exist."""
+    found: dict[str, list[tuple[tuple[int, int], Path]]] = {}
+    for named, path in _complete_named(directory, glob.escape(job_name) + ".*.ckpt*.h5"):
+        if named["job_name"] == job_name and named["config"] is not None:
+            found.setdefault(named["prefix"], []).append((_cut_of(named), path))
+    return {prefix: [path for _cut, path in sorted(cuts)] for prefix, cuts in sorted(found.items())}
+
+
+def _complete_named(directory: str | os.PathLike, pattern: str) -> list[tuple[dict, Path]]:
+    """``(name's parts, run file)`` (:func:`parse_checkpoint_name`) of the files in ``directory`` that ``pattern``
+    (a glob) matches, named as checkpoints' run files and with a manifest: complete checkpoints."""
     found = []
-    for candidate in Path(directory).glob(glob.escape(prefix) + ".ckpt*.h5"):
+    for candidate in Path(directory).glob(pattern):
         named = parse_checkpoint_name(candidate)
-        if named is not None and named["prefix"] == prefix and manifest_path(candidate).is_file():
-            found.append((_cut_of(named), candidate))
+        if named is not None and manifest_path(candidate).is_file():
+            found.append((named, candidate))
     return found
 
 

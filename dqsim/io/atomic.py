@@ -233,18 +233,34 @@ class _DroppingFile:
     the first failure on, writes are dropped and reported as done (the file
     is removed anyway), HDF5 closes cleanly, and :func:`atomic_h5_write`
     raises the failure (:attr:`failure`) once HDF5 has closed the file.
+
+    HDF5 reads back what it wrote (metadata its cache evicted, then needs
+    again), and h5py's driver takes a short read for a whole one: the buffer
+    it gave kept what it held before, which HDF5 parsed as metadata. So
+    dropped bytes are kept for :meth:`readinto` (up to :data:`KEEP_BYTES`; what is
+    past that, or never written, reads as zeros). Before 2026-12-07 (later)
+    they were not, and a run whose output grew past a file size limit while
+    HDF5 still wrote its tables crashed (SIGSEGV) in ``create_dataset``
+    instead of one line (the checkpoint fault harness, ``diskfull`` on the
+    ``netline`` job).
     """
+
+    #: Bytes of dropped writes kept in memory for HDF5's reads of them (metadata is small; a state's pieces past
+    #: this are dropped for good, and HDF5 reads no raw data it wrote back).
+    KEEP_BYTES = 64 * 2**20
 
     def __init__(self, fh):
         self._fh = fh
         self.failure: OSError | None = None
         self.reach = 0  # the furthest byte HDF5 asked to write up to (how large the file would have grown)
+        self._kept: list[tuple[int, bytes]] = []  # (position, bytes) of dropped writes, in the order written
+        self._kept_bytes = 0
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
-        done = 0
+        done, position = 0, self._fh.tell()
         if self.failure is None:
-            self.reach = max(self.reach, self._fh.tell() + len(view))
+            self.reach = max(self.reach, position + len(view))
         while self.failure is None and done < len(view):  # an unbuffered write may write part of it
             try:
                 written = self._fh.write(view[done:])
@@ -253,7 +269,37 @@ class _DroppingFile:
                 done += written
             except OSError as exc:
                 self.failure = exc
+        if done < len(view) and self._kept_bytes + len(view) - done <= self.KEEP_BYTES:
+            self._kept.append((position + done, bytes(view[done:])))
+            self._kept_bytes += len(view) - done
         return len(view)
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` from the position as HDF5 wrote there (h5py's driver): once a write failed, with the
+        dropped bytes kept laid over the file's and zeros past its end (h5py takes a short read for a whole one)."""
+        position = self._fh.tell()
+        got = self._fh.readinto(buffer) or 0
+        if self.failure is None:
+            return got
+        view = memoryview(buffer).cast("B")
+        view[got:] = bytes(len(view) - got)
+        self._lay_kept_over(position, view)
+        return len(view)
+
+    def read(self, size: int = -1) -> bytes:
+        """As :meth:`readinto`, ``size`` bytes (older h5py's driver reads so)."""
+        if self.failure is None or size is None or size < 0:
+            return self._fh.read(size)
+        data = bytearray(size)
+        self.readinto(data)
+        return bytes(data)
+
+    def _lay_kept_over(self, position: int, view: memoryview) -> None:
+        """The dropped bytes kept (later writes over earlier ones) over ``view``, read from ``position``."""
+        for start, kept in self._kept:
+            low, high = max(start, position), min(start + len(kept), position + len(view))
+            if low < high:
+                view[low - position:high - position] = kept[low - start:high - start]
 
     def flush(self) -> None:
         if self.failure is None:
@@ -275,7 +321,7 @@ class _DroppingFile:
         if self.failure is not None:
             raise self.failure
 
-    def __getattr__(self, name):  # read, readinto, seek, tell: the file's own
+    def __getattr__(self, name):  # seek, tell: the file's own
         return getattr(self._fh, name)
 
 

@@ -20,7 +20,6 @@ each rank prints (its stdout and stderr, file descriptors 1 and 2) going to ``OU
 status to ``OUT.CASE.rank<R>.status``; a case whose error ends the job through ``MPI_Abort`` ends the launch there.
 """
 
-import os
 import sys
 
 from dqsim import comm as comm_mod
@@ -82,23 +81,10 @@ def main(comm, case: str) -> int:
 
 def run_case(comm, case: str, out: str) -> None:
     """``case`` as ``python rank_errors.py CASE`` runs it, this rank's output and exit status to its files."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    try:
-        with open(f"{out}.{case}.rank{comm.rank}.out", "w") as printed:
-            os.dup2(printed.fileno(), 1)
-            os.dup2(printed.fileno(), 2)
-            try:
-                status = guarded(comm, lambda: main(comm, case))
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-    finally:
-        os.close(saved[0])
-        os.close(saved[1])
+    from guard import with_output_to  # beside this script (not on the path of the doctest pass)
+
+    status = with_output_to(f"{out}.{case}.rank{comm.rank}.out", lambda: guarded(comm, lambda: main(comm, case)),
+                            fds=(1, 2))
     with open(f"{out}.{case}.rank{comm.rank}.status", "w") as written:
         written.write(str(status))
 

@@ -33,6 +33,8 @@ from dqsim.cli import main as cli_main
 from dqsim.io import sharded, writer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # a sibling script, also when pytest imports this one
+from guard import with_output_to  # noqa: E402
 from run_files import checkpoints  # noqa: E402
 
 RANK = comm.init().rank  # here, on every rank (a collective): a hook may act on one rank only
@@ -131,28 +133,12 @@ def hook_files(spec: str, piece: str, marks: str):
 HOOKS = {"call": hook_call, "waiting": hook_waiting_rank, "files": hook_files}
 
 
-def with_stderr_to(path: str, work):
-    """``work()`` with this process's stderr (file descriptor 2) going to the file ``path``; its result."""
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    try:
-        with open(path, "w") as err:
-            os.dup2(err.fileno(), 2)
-            try:
-                return work()
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved_fd, 2)
-    finally:
-        os.close(saved_fd)
-
-
 def run_case(case: dict) -> int:
     """The case's run with its hook, stderr to its file; its exit status (also written to its file)."""
     out = case["out"]
     undo = HOOKS[case["hook"]](*case["hook_args"])
     try:
-        status = with_stderr_to(f"{out}.rank{RANK}.stderr", lambda: cli_main.main(case["args"]))
+        status = with_output_to(f"{out}.rank{RANK}.stderr", lambda: cli_main.main(case["args"]))
     finally:
         undo()
     Path(f"{out}.rank{RANK}.status").write_text(str(status))
@@ -176,7 +162,7 @@ def to_resume(case: dict) -> str | None:
 def resume_case(case: dict, checkpoint: str) -> int:
     """``dqsim resume CHECKPOINT -o FOLDER/resumed.h5 --quiet``, stderr and exit status to the case's files."""
     out = case["out"]
-    status = with_stderr_to(f"{out}.rank{RANK}.resume.stderr", lambda: console_main(
+    status = with_output_to(f"{out}.rank{RANK}.resume.stderr", lambda: console_main(
         ["resume", checkpoint, "-o", str(Path(case["folder"]) / "resumed.h5"), "--quiet"]))
     Path(f"{out}.rank{RANK}.resume.status").write_text(str(status))
     return status
