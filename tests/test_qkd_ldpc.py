@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from dqsim.backend import ldpc_kernels
+from dqsim.errors import DqsimError
 from dqsim.jobs import load_job
 from dqsim.protocols.qkd import ldpc, nodes
 from dqsim.protocols.qkd.theory import binary_entropy
@@ -354,6 +355,15 @@ def test_untainted_puncturing_leaves_each_check_at_most_one_punctured_column():
         assert (np.bincount(code.edge_var, minlength=code.num_bits)[punctured] == 2).all()
         most[puncturing] = int(code.columns(punctured).sum(axis=1).max())
     assert first > 300 and most["untainted"] == 1 and most["degree"] >= 2, (first, most)
+
+
+def test_an_unknown_puncturing_is_one_line_naming_the_layouts():
+    """``reconcile`` leaves the frame layout to :func:`~dqsim.protocols.qkd.ldpc.mother_code`'s check (it checked
+    it twice until 2026-12-07 (later)): one line naming the value and the layouts."""
+    key = np.random.default_rng(1).integers(0, 2, 3000, dtype=np.uint8)
+    with pytest.raises(DqsimError) as raised:
+        ldpc.reconcile(key, key.copy(), 0.025, seed=5, efficiency=1.5, puncturing="diagonal")
+    assert str(raised.value) == f"mother_code: puncturing must be one of {ldpc.PUNCTURINGS}, got 'diagonal'"
 
 
 def test_blind_at_one_percent_on_long_frames_discloses_about_1_2():
