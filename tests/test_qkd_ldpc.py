@@ -386,6 +386,15 @@ def test_untainted_puncturing_leaves_each_check_at_most_one_punctured_column():
     assert first > 300 and most["untainted"] == 1 and most["degree"] >= 2, (first, most)
 
 
+def test_an_unknown_puncturing_is_one_line_naming_the_layouts():
+    """``reconcile`` leaves the frame layout to :func:`~dqsim.protocols.qkd.ldpc.mother_code`'s check (it checked
+    it twice until 2026-12-07 (later)): one line naming the value and the layouts."""
+    key = np.random.default_rng(1).integers(0, 2, 3000, dtype=np.uint8)
+    with pytest.raises(DqsimError) as raised:
+        ldpc.reconcile(key, key.copy(), 0.025, seed=5, efficiency=1.5, puncturing="diagonal")
+    assert str(raised.value) == f"mother_code: puncturing must be one of {ldpc.PUNCTURINGS}, got 'diagonal'"
+
+
 def test_blind_at_one_percent_on_long_frames_discloses_about_1_2():
     """Blind reconciliation at QBER 1 % of three keys of 28,000 bits, one frame each in the rate-0.85 code of
     32,768 bits (the default frames and code: the rate-0.9 code before 2026-12-07, morning, two frames of 14,000

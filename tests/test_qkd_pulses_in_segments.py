@@ -104,6 +104,23 @@ def test_fold_in_segments_gives_the_whole_arrays():
         assert joined.dtype == array.dtype and joined.tolist() == array.tolist(), name
 
 
+def test_a_report_is_packed_with_its_detections_index_or_a_dict_and_its_clicks_counted():
+    """``nodes.report_clicks`` of Bob's reports (``pulses_report``, ``detections_in_flight``, under and over the
+    packing threshold, across segments) is the count of his detections: a packed report always keeps the
+    detected pulses' index (a packed report without one, which ``report_clicks`` read unpacked until
+    2026-12-07 (later), is made by neither)."""
+    numpy = backend_mod.select("numpy")
+    args = dict(transmittance=0.3, detector=DetectorModel(), seed=5, node=1)
+    for start, size in [(7, 63), (0, nodes.PACK_MIN_ENTRIES), (SEGMENT_PULSES - 13, 2000)]:
+        message = _message(start, size)
+        for report, _state in (nodes.pulses_report(numpy, message, start, size, None, args),
+                               _whole_report(message, start, size, None, args)):
+            packed = isinstance(report, PackedFields)
+            assert packed == (size >= nodes.PACK_MIN_ENTRIES) and (not packed or report.index is not None)
+            detected = (report.unpacked() if packed else report)["detected"]
+            assert nodes.report_clicks(report) == int(np.count_nonzero(detected)) > 0, (start, size)
+
+
 def test_bob_side_of_a_large_batch_holds_half_what_it_did():
     """tracemalloc's peak of Bob's side of a 2e6-pulse batch at 0 km (his report from Alice's packed message, the
     message held by the caller): under 24 bytes a pulse (17.0 measured: a segment's uniforms and temporaries,

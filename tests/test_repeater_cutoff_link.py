@@ -6,6 +6,7 @@ Markov chain and an event model of longer chains) is checked in ``bench/review_r
 """
 
 import dataclasses
+import pickle
 import re
 
 import numpy as np
@@ -18,7 +19,7 @@ from dqsim.jobs import load_job_text
 from dqsim.network.link import LinkSpec
 from dqsim.network.node import NodeSpec
 from dqsim.network.relink_estimate import relink_makings_per_pair
-from dqsim.protocols.repeater import ChainSpec
+from dqsim.protocols.repeater import ChainSpec, LinkSide, _NodeRun
 from dqsim.scenarios import repeater
 from conftest import TEST_BACKEND
 
@@ -241,6 +242,23 @@ def test_a_cutoff_that_discards_most_pairs_is_warned_of_in_pairs_not_attempts():
     one = load_job_text(text + f'cutoff_s = {cutoff_s!r}\npumping_cutoff = "link"\n')
     [line] = [w for w in one.warnings() if "cutoff_s =" in w]
     assert 'with pumping_cutoff = "link"' in line and "abandoned" not in line, line
+
+
+
+def test_a_link_side_checkpointed_before_it_had_an_epoch_reads_its_links_first_making():
+    """A link side pickled before the ``"link"`` pumping cut-off has no ``epoch`` in its ``__dict__`` (pickle restores
+    that, not ``__init__``): it is its link's first making (the class default 0), stale once its node's link has
+    been made again, and pickles again so."""
+    fresh = LinkSide(chain(2, 1), 0, (0, 0), "right")
+    old = LinkSide.__new__(LinkSide)
+    old.__dict__.update({key: value for key, value in fresh.__dict__.items() if key != "epoch"})
+    node_run = _NodeRun(current=(0, 0))
+    for side in (fresh, old, pickle.loads(pickle.dumps(old))):
+        node_run.epochs = {"right": 0}
+        assert side.epoch == 0 and not side._stale(node_run)
+        node_run.epochs = {"right": 1}
+        assert side._stale(node_run)
+    assert "epoch" not in pickle.loads(pickle.dumps(old)).__dict__
 
 
 @pytest.mark.parametrize("swapping, links, cutoff_s", [("nested", "[2, 4]", 0.0004), ("swap_asap", "[3, 4]", 0.0003)])

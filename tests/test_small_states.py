@@ -10,7 +10,7 @@ import pytest
 from dqsim.errors import ResourceError
 from dqsim.state import noise
 from dqsim.state.gates import gate_op, unitary_op
-from dqsim.state.small import SmallStates, op_matrix, preparation_unitary
+from dqsim.state.small import BELL_BASIS, SmallStates, bell_diagonal_of, bell_weights, op_matrix, preparation_unitary
 
 PAULI = {"i": np.eye(2), "x": np.array([[0, 1], [1, 0]]), "y": np.array([[0, -1j], [1j, 0]]),
          "z": np.diag([1, -1])}
@@ -220,6 +220,31 @@ def test_bell_diagonal_weights_of_a_random_mixed_group():
     assert np.allclose(got, expected, atol=1e-12) and sum(got) == pytest.approx(1.0, abs=1e-12)
     assert got[0] == pytest.approx(s.bell_fidelity(4, 9), abs=1e-12)
     assert np.allclose(s.bell_diagonal(9, 4), got, atol=1e-12)
+
+
+
+def test_bell_weights_and_the_bell_diagonal_are_one_diagonal_to_1e15():
+    """:func:`bell_weights` (a Bell-diagonal ρ's weights, else ``None``) and :meth:`SmallStates.bell_diagonal` (any
+    pair's twirled weights) both read :func:`bell_diagonal_of`, which is the diagonal of ρ turned into the Bell
+    basis, ``B^† ρ B``, to 1e-15 on random Bell-diagonal states (also of trace < 1) and random full-rank ones."""
+    rng = np.random.default_rng(5)
+    for trial in range(400):
+        if trial % 2:
+            weights = rng.dirichlet(np.ones(4)) * (rng.random() if trial % 4 == 1 else 1.0)
+            rho = BELL_BASIS @ np.diag(weights) @ BELL_BASIS.conj().T
+        else:
+            g = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+            rho = g @ g.conj().T / np.trace(g @ g.conj().T).real
+        rotated = np.diag(BELL_BASIS.conj().T @ rho @ BELL_BASIS).real
+        np.testing.assert_allclose(bell_diagonal_of(rho), rotated, rtol=0, atol=1e-15)
+        if trial % 2:
+            np.testing.assert_allclose(rotated, weights, rtol=0, atol=1e-15)
+            assert bell_weights(rho).tolist() == list(bell_diagonal_of(rho))
+        else:
+            assert bell_weights(rho) is None
+        states = SmallStates()
+        states.install([3, 8], rho)
+        np.testing.assert_allclose(states.bell_diagonal(3, 8), rotated, rtol=0, atol=1e-15)
 
 
 def test_bell_weights_read_from_the_register_equal_the_small_state_ones():

@@ -34,6 +34,7 @@ Examples:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
@@ -394,35 +395,42 @@ class ChainSection(Section):
         "link"``, where what is discarded is a link's pair, not an attempt.
         Checked against simulated chains in ``tests/test_repeater.py``
         (``test_a_rounds_first_attempt_passes_the_cutoff_as_estimated``)."""
+        return self._pass_estimator(link, links)(cutoff_ps)
+
+    def _pass_estimator(self, link: LinkSpec, links: int) -> Callable[[int], float]:
+        """:meth:`_pass_estimate` as a function of the cut-off in ps alone, what does not depend on the cut-off
+        (the levels' least ages, the pumping's success, the redo time) computed once: :meth:`_half_cutoff_ps`
+        calls it at each step of its search (before 2026-12-07 (later) each step computed them again)."""
         p, period = link.success_probability, link.attempt_period_ps
         rounds = self.purification_rounds
-
-        def spare(least_ps: int) -> int:
-            return _spare_attempts(cutoff_ps, least_ps, period)
-
         if links == 1:
-            return cutoff_pass_probability(p, spare(self._least_swap_age_ps(link)), 0, rounds,
-                                           self._pumping_success(link))
+            least_ps, odds = self._least_swap_age_ps(link), self._pumping_success(link)
+            return lambda cutoff_ps: cutoff_pass_probability(p, _spare_attempts(cutoff_ps, least_ps, period), 0,
+                                                             rounds, odds)
         ages_ps = self._level_ages_ps(link, links)
-        estimate = 1.0
-        for level, age_ps in enumerate(ages_ps, start=1):
-            count = links >> level if self.swapping == "nested" else links - 1
-            estimate *= cutoff_pass_probability(p, spare(age_ps), count, rounds)
+        counts = [links >> level if self.swapping == "nested" else links - 1 for level in range(1, len(ages_ps) + 1)]
+        kept = redo_ps = 0
         if rounds:
             kept = math.prod(self._pumping_success(link))
-            c = self.node_spec().classical_processing_delay_ps
-            redo_ps = ages_ps[0] + 2 * (link.delay_ps + c)
-            top_ps = ages_ps[-1]
-            link_pass, term = kept, kept  # f failed turns before the one that passes: S·∏_(i<=f) (1 − S)·w_i
-            for failures in range(1, MAX_ESTIMATED_FAILURES + 1):
-                left = spare(top_ps + failures * redo_ps)
-                if left < 0:
-                    break
-                term *= (1 - kept) * cutoff_pass_probability(p, left, 0, failures * (rounds + 1))
-                link_pass += term
-                if term < 1e-17 * link_pass:
-                    break
-            estimate *= link_pass ** links
+            redo_ps = ages_ps[0] + 2 * (link.delay_ps + self.node_spec().classical_processing_delay_ps)
+
+        def estimate(cutoff_ps: int) -> float:
+            passing = 1.0
+            for age_ps, count in zip(ages_ps, counts):
+                passing *= cutoff_pass_probability(p, _spare_attempts(cutoff_ps, age_ps, period), count, rounds)
+            if rounds:
+                link_pass, term = kept, kept  # f failed turns before the one that passes: S·∏_(i<=f) (1 − S)·w_i
+                for failures in range(1, MAX_ESTIMATED_FAILURES + 1):
+                    left = _spare_attempts(cutoff_ps, ages_ps[-1] + failures * redo_ps, period)
+                    if left < 0:
+                        break
+                    term *= (1 - kept) * cutoff_pass_probability(p, left, 0, failures * (rounds + 1))
+                    link_pass += term
+                    if term < 1e-17 * link_pass:
+                        break
+                passing *= link_pass ** links
+            return passing
+
         return estimate
 
     def abandons_no_attempt(self, links: int) -> bool:
@@ -464,23 +472,39 @@ class ChainSection(Section):
         :meth:`_makings_estimate`'s sample instead (``bench/review_repeater_physics.py``, check ``cutoff_link``, has the
         exact two-link chain and the measured rates; ``tests/test_repeater_cutoff_link.py`` compares the estimates
         with simulated discards)."""
+        return self._keep_estimator(link, links)(cutoff_ps)
+
+    def _keep_estimator(self, link: LinkSpec, links: int) -> Callable[[int], tuple[float, float]]:
+        """:meth:`_keep_estimates` as a function of the cut-off in ps alone, the levels' least ages and the
+        handshake time computed once (for :meth:`_half_cutoff_ps`'s search; since 2026-12-07 (later))."""
         if links == 1:
-            keep = self._pass_estimate(link, 1, cutoff_ps)
-            return keep, keep
+            passing = self._pass_estimator(link, 1)
+
+            def one_link(cutoff_ps: int) -> tuple[float, float]:
+                keep = passing(cutoff_ps)
+                return keep, keep
+
+            return one_link
         p, period = link.success_probability, link.attempt_period_ps
-        first = later = 1.0
+        rounds = self.purification_rounds
         h = link.delay_ps + self.node_spec().classical_processing_delay_ps
-        for least in self._level_ages_ps(link, links):
-            keep = cutoff_pass_probability(p, _spare_attempts(cutoff_ps, least, period), 1, self.purification_rounds)
-            first = min(first, keep)
-            if self.purification_rounds or cutoff_ps <= least:
-                later = min(later, keep)
-                continue
-            window, offset = cutoff_ps - least, 3.5 * h - period / 2
-            high = math.ceil((window - offset) / period) - 1   # the K with |K·T + δ| < window
-            low = math.floor((-window - offset) / period) + 1
-            later = min(later, _difference_cdf(p, high) - _difference_cdf(p, low - 1))
-        return first, later
+        ages_ps = self._level_ages_ps(link, links)
+
+        def estimates(cutoff_ps: int) -> tuple[float, float]:
+            first = later = 1.0
+            for least in ages_ps:
+                keep = cutoff_pass_probability(p, _spare_attempts(cutoff_ps, least, period), 1, rounds)
+                first = min(first, keep)
+                if rounds or cutoff_ps <= least:
+                    later = min(later, keep)
+                    continue
+                window, offset = cutoff_ps - least, 3.5 * h - period / 2
+                high = math.ceil((window - offset) / period) - 1   # the K with |K·T + δ| < window
+                low = math.floor((-window - offset) / period) + 1
+                later = min(later, _difference_cdf(p, high) - _difference_cdf(p, low - 1))
+            return first, later
+
+        return estimates
 
     def _makings_per_pair(self, links: int, keeps: tuple[float, float]) -> float:
         """Makings of a link per delivered pair under the ``"link"`` policy with keep probabilities ``(P1, P2)``
@@ -526,7 +550,9 @@ class ChainSection(Section):
         if worst is None:
             return None
         makings, keep, links, total = worst
-        needed_s = ps_to_seconds(self._half_cutoff_ps(self.link_spec(links, total), links, self._keep_estimate))
+        link = self.link_spec(links, total)
+        keeps = self._keep_estimator(link, links)
+        needed_s = ps_to_seconds(self._half_cutoff_ps(link, links, lambda cutoff_ps: keeps(cutoff_ps)[0]))
         share = 1 - 1 / makings  # (the pairs made per delivered pair that were not delivered)
         policy = "cutoff_policy" if self.cutoff_policy == "link" else "pumping_cutoff"
         return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g} with {policy} = \"link\": over links of "
@@ -536,17 +562,17 @@ class ChainSection(Section):
                 f"more than max_restarts = {self.max_restarts:,} pairs for one pair); half the pairs are kept "
                 f"with cutoff_s > {needed_s:.3g} s")
 
-    def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate) -> int:
-        """The least cut-off ``a + m·T`` (``a`` the least swap age) at which ``estimate(link, links, cutoff_ps)``
-        (:meth:`_pass_estimate` or :meth:`_keep_estimate`) reaches 1/2 just above it: doubling, then bisection."""
+    def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate: Callable[[int], float]) -> int:
+        """The least cut-off ``a + m·T`` (``a`` the least swap age) at which ``estimate(cutoff_ps)``
+        (:meth:`_pass_estimator`'s, or the first of :meth:`_keep_estimator`'s) reaches 1/2 just above it:
+        doubling, then bisection."""
         least_ps, period_ps = self._least_swap_age_ps(link, links), link.attempt_period_ps
         low, high = 0, 1
-        while estimate(link, links, least_ps + high * period_ps + 1) < 0.5:
+        while estimate(least_ps + high * period_ps + 1) < 0.5:
             low, high = high, 2 * high
         while low < high:
             middle = (low + high) // 2
-            low, high = (middle + 1, high) if estimate(link, links, least_ps + middle * period_ps + 1) < 0.5 \
-                else (low, middle)
+            low, high = (middle + 1, high) if estimate(least_ps + middle * period_ps + 1) < 0.5 else (low, middle)
         return least_ps + low * period_ps
 
     def cutoff_warning(self, source: str) -> str | None:
@@ -595,7 +621,7 @@ class ChainSection(Section):
         link = self.link_spec(links, total)
         p, period_ps = link.success_probability, link.attempt_period_ps
         least_ps = self._least_swap_age_ps(link, links)
-        needed_s = ps_to_seconds(self._half_cutoff_ps(link, links, self._pass_estimate))
+        needed_s = ps_to_seconds(self._half_cutoff_ps(link, links, self._pass_estimator(link, links)))
         per_pair = f"about {1 / passing:.3g}" if passing > 0 else "more than 1e300"
         pumping = f" and {rounds} pumping round(s)" if rounds else ""
         if links == 1:

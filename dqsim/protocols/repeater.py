@@ -663,6 +663,9 @@ class LinkSide:
 
     #: The engine forgets it once it has ended (its results are in ``node_data``).
     kept_after_end = False
+    #: Times the link was made again in this attempt, set by ``__init__``; this class default serves a side pickled
+    #: in a checkpoint before the ``"link"`` pumping cut-off, whose ``__dict__`` has no ``epoch`` (its first making).
+    epoch = 0
 
     def __init__(self, chain: ChainSpec, node: int, key: tuple[int, int], side: str, epoch: int = 0,
                  carried: tuple[int, int, int] = (0, 0, 0)):
@@ -786,7 +789,7 @@ class LinkSide:
         since it started."""
         if run.current != self.key:
             return True
-        return run.epochs is not None and run.epoch(self.side) != self.__dict__.get("epoch", 0)
+        return run.epochs is not None and run.epoch(self.side) != self.epoch
 
     def _start_pair(self, ctx) -> None:
         """Start an elementary pair into ``self.qubit``; the memory is reset when reserved."""

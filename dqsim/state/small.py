@@ -265,13 +265,31 @@ BELL_BASIS.flags.writeable = False
 BELL_DIAGONAL_TOLERANCE = 1e-12
 
 
+def bell_diagonal_of(rho: np.ndarray) -> tuple[float, float, float, float]:
+    """The diagonal of a 4x4 ρ in the Bell basis (:data:`BELL_BASIS`), ``(p(Φ+), p(Φ−), p(Ψ+), p(Ψ−))``, for any ρ:
+    ``⟨Φ±|ρ|Φ±⟩ = (ρ_00 + ρ_33 ± 2·Re ρ_03)/2`` and ``⟨Ψ±|ρ|Ψ±⟩ = (ρ_11 + ρ_22 ± 2·Re ρ_12)/2`` (ρ Hermitian). These are
+    the weights of the Bell-diagonal state that twirling the pair gives (Bennett et al., PRA 54, 3824 (1996));
+    :func:`bell_weights` returns them where ρ is already Bell-diagonal.
+
+    Examples:
+        >>> phi_minus = BELL_BASIS[:, 1]
+        >>> [round(p, 12) for p in bell_diagonal_of(np.outer(phi_minus, phi_minus.conj()))]
+        [0.0, 1.0, 0.0, 0.0]
+    """
+    even, odd = (rho[0, 0] + rho[3, 3]).real, (rho[1, 1] + rho[2, 2]).real
+    even_coh, odd_coh = 2.0 * rho[0, 3].real, 2.0 * rho[1, 2].real
+    return (float((even + even_coh) / 2.0), float((even - even_coh) / 2.0),
+            float((odd + odd_coh) / 2.0), float((odd - odd_coh) / 2.0))
+
+
 def bell_weights(rho: np.ndarray) -> np.ndarray | None:
     """The weights ``(p(Φ+), p(Φ−), p(Ψ+), p(Ψ−))`` of a 4x4 ρ that is diagonal in the Bell basis
     (:data:`BELL_BASIS`; off-diagonal elements there at most :data:`BELL_DIAGONAL_TOLERANCE` × Tr ρ), else ``None``.
 
     Such a ρ is the mixture of the four Bell states with these weights — the Pauli unravelling a twirled pair
     has (Bennett et al., PRA 54, 3824 (1996)) — whatever basis ``numpy.linalg.eigh`` would pick in a degenerate
-    eigenspace (a Werner state's (1 − w)/4 one).
+    eigenspace (a Werner state's (1 − w)/4 one). The weights are :func:`bell_diagonal_of`'s (since 2026-12-07 (later);
+    before, the diagonal of ρ turned into the Bell basis, the same to about 1e-16).
 
     Examples:
         >>> phi = BELL_BASIS[:, 0]
@@ -279,11 +297,10 @@ def bell_weights(rho: np.ndarray) -> np.ndarray | None:
         [0.925, 0.025, 0.025, 0.025]
     """
     in_bell = BELL_BASIS.conj().T @ rho @ BELL_BASIS
-    diagonal = np.diag(in_bell).real.copy()
     off = in_bell - np.diag(np.diag(in_bell))
-    if np.max(np.abs(off)) > BELL_DIAGONAL_TOLERANCE * max(float(np.sum(diagonal)), 0.0):
+    if np.max(np.abs(off)) > BELL_DIAGONAL_TOLERANCE * max(float(np.sum(np.diag(in_bell).real)), 0.0):
         return None
-    return diagonal
+    return np.array(bell_diagonal_of(rho))
 
 
 def _canonical_in(rho: np.ndarray, vectors: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -707,11 +724,7 @@ class SmallStates:
         first factor. Twirling the pair turns it into the Bell-diagonal state
         with these weights (Bennett et al., PRA 54, 3824 (1996)).
         """
-        rho = self.density_matrix([qubit_a, qubit_b])
-        even, odd = (rho[0, 0] + rho[3, 3]).real, (rho[1, 1] + rho[2, 2]).real
-        even_coh, odd_coh = 2.0 * rho[0, 3].real, 2.0 * rho[1, 2].real
-        return (float((even + even_coh) / 2.0), float((even - even_coh) / 2.0),
-                float((odd + odd_coh) / 2.0), float((odd - odd_coh) / 2.0))
+        return bell_diagonal_of(self.density_matrix([qubit_a, qubit_b]))
 
     def snapshot(self) -> list[tuple[list[int], np.ndarray]]:
         """Every group as ``(qubits, rho)`` (for checkpoints)."""

@@ -915,9 +915,7 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
         p, step = blind_schedule(plan, start_rate, start_qber, steps)
     if not plan.sizes:
         return LdpcResult(bob.copy(), np.ones(0, dtype=bool), 0, 0, 0, 0, 0, 0, rate, plan.mother_rate, n, 0, p)
-    if puncturing not in PUNCTURINGS:
-        raise DqsimError(f"{where}: puncturing must be one of {PUNCTURINGS}, got {puncturing!r}")
-    code = mother_code(int(seed), n, plan.mother_rate, puncturing)
+    code = mother_code(int(seed), n, plan.mother_rate, puncturing)  # (which checks puncturing)
     layers = code.layers() if schedule == "layered" else None
     decode = (ldpc_kernels.sum_product_decode if use_kernel is None or use_kernel
               else ldpc_kernels.sum_product_decode_numpy)

@@ -1343,13 +1343,13 @@ class Bb84Bob(_BobSide):
 
 def report_clicks(report) -> int:
     """Clicks in Bob's report of a batch (:func:`~dqsim.protocols.qkd.detections.detect_batch`'s, packed or not,
-    or :func:`pulses_report`'s, packed or a dict of arrays): the pulses he detected."""
+    or :func:`pulses_report`'s, packed with the detected pulses' index or a dict of arrays): the pulses he
+    detected."""
     if isinstance(report, (PackedDetectionBatch, DetectionBatch)):
         return int(np.asarray(report.index).shape[0])
     if isinstance(report, PackedFields) and report.index is not None:
         return report.num_kept
-    detected = report.unpacked()["detected"] if isinstance(report, PackedFields) else report["detected"]
-    return int(np.count_nonzero(detected))
+    return int(np.count_nonzero(report["detected"]))
 
 
 class Bb84BobBlock(_BobBlock):
