@@ -74,10 +74,11 @@ def test_a_file_gives_its_names_in_first_appearance_order_its_links_and_lengths(
     assert isinstance(net.node_name_sequence(), PackedNames)
     assert net.node_names_list() == ["a", "b", "c", "d", "e", "f"]
     assert net.resolved_num_nodes() == 6 and net.num_links() == 8 and net.num_links_with_own_length() == 3
-    pairs, links = net.link_pairs()
+    pairs, links, lengths = net.link_pairs()
     assert pairs.tolist() == [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 0], [0, 3], [1, 4]]
-    assert [link.distance_km for link in links] == [2.0, 2.5, 2.0, 1.5, 2.0, 2.0, 4.0, 2.0]
+    assert lengths.tolist() == [2.0, 2.5, 2.0, 1.5, 2.0, 2.0, 4.0, 2.0] and len({id(link) for link in links}) == 1
     network = job_network(net, 2)
+    assert [network.link(a, b).distance_km for a, b in pairs.tolist()] == lengths.tolist()
     assert network.index_of("e") == 4 and network.route(2, 5) in ([2, 3, 4, 5], [2, 1, 0, 5], [2, 3, 0, 5])
     graph = net.build_graph()
     assert graph.number_of_edges() == 8 and graph.edges["d", "e"]["distance_km"] == 1.5
