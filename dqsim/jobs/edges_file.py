@@ -180,17 +180,23 @@ def _parse_lines(lines: typing.Iterable[str], whole_text: typing.Callable[[], st
 def _refuse_repeats(pairs: np.ndarray, lines: array, whole_text: typing.Callable[[], str]) -> None:
     """Refuse a link given twice (either way round), naming the later line and the first one.
 
+    One stable sort of the links' keys (``low·(n + 1) + high``): a link repeats the one before it in that order
+    where their keys are equal, and the first of each run of equal keys is the earliest line. ~24 bytes a link at
+    the peak (~60 with NumPy's ``unique`` and its inverse until 2026-12-07 (later)).
+
     Raises:
         EdgesFileError: the first repeated link, in file order.
     """
-    low = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
-    high = np.maximum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
-    keys = low * (int(high.max(initial=0)) + 1) + high
-    _unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    repeated = np.flatnonzero(first[inverse.reshape(-1)] != np.arange(len(keys)))
-    if repeated.size:
-        later = int(repeated[0])
-        earlier = int(first[inverse.reshape(-1)[later]])
+    keys = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    keys *= int(pairs.max(initial=0)) + 1
+    keys += np.maximum(pairs[:, 0], pairs[:, 1])
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    again = np.flatnonzero(keys[1:] == keys[:-1]) + 1  # places in the sorted order that repeat the one before
+    if again.size:
+        at = int(again[np.argmin(order[again])])  # the repeat on the earliest line
+        later = int(order[at])
+        earlier = int(order[np.searchsorted(keys, keys[at])])
         raw = whole_text().removeprefix("\ufeff").splitlines()[lines[later] - 1]
         raise EdgesFileError(lines[later], f"{_shown(raw)}: repeats the link of line {lines[earlier]} "
                                            "(a link joins two nodes once)")
