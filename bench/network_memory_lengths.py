@@ -10,6 +10,8 @@ minutes): ``dqsim run`` of :mod:`network_checkpoint`'s job over the file (no che
 ``/usr/bin/time`` (its peak RSS and user CPU seconds), with ``uptime`` before each run; each run's tables (every
 one but ``timing``, field by field) compared with the first tree's run on the fewest ranks of the same size and
 file (``same``). The edge lists (:func:`network_checkpoint.write_edges_file`) are written once into ``--folder``.
+``--estimates JSON`` instead prints, for each run of an earlier ``--json``, ``dqsim check``'s estimate of each rank's
+peak (:func:`dqsim.cli.check.network_peak_bytes`, this process's dqsim) over the measured peak.
 
     PYTHONPATH=$PWD .venv/bin/python bench/network_memory_lengths.py --tree base=/tmp/base --tree new=$PWD \\
         --nodes 262144 1048576 --ranks 1 2 --json /tmp/lengths.json
@@ -49,19 +51,39 @@ def one_run(label: str, tree: Path, edges: Path, ranks: int, folder: Path, timeo
     out = run_folder / "out.h5"
     out.unlink(missing_ok=True)
     result = launch(tree, ranks, ["run", str(job), "-o", str(out), "--quiet"], run_folder, timeout)
-    return {"tree": label, "edges": edges.name, "ranks": ranks, "out": str(out), **result}
+    return {"tree": label, "edges": edges.name, "out": str(out), **result}  # (result's "ranks": one entry a rank)
+
+
+def estimates(results_path: Path) -> None:
+    """Print ``dqsim check``'s estimate of each rank's peak over the measured one for the runs in ``results_path``."""
+    from dqsim.cli.check import network_peak_bytes
+    from dqsim.jobs import load_job
+
+    for entry in json.loads(results_path.read_text()):
+        if entry["returncode"] != 0:
+            continue
+        job = load_job(Path(entry["out"]).with_name("job.toml"))
+        measured = [r["peak_rss_mb"] for r in entry["ranks"]]  # (one entry a rank, launch's)
+        estimated = network_peak_bytes(job, len(measured))
+        print(f"{entry['nodes']} {entry['lengths']} {entry['tree']} {len(estimated)} rank(s): estimated MB "
+              f"{[round(e / 1e6) for e in estimated]}, measured {measured}, ratio "
+              f"{[round(e / 1e6 / m, 2) for e, m in zip(estimated, measured)]}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tree", action="append", required=True, help="LABEL=PATH of a dqsim source tree")
+    parser.add_argument("--tree", action="append", default=[], help="LABEL=PATH of a dqsim source tree")
     parser.add_argument("--nodes", type=int, nargs="+", default=[262144])
     parser.add_argument("--lengths", nargs="+", default=["one", "own"], choices=["one", "own"])
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--folder", type=Path, default=Path("/tmp/network_memory_lengths"))
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--estimates", type=Path, help="a --json of earlier runs: print dqsim check's estimates")
     args = parser.parse_args()
+    if args.estimates:
+        estimates(args.estimates)
+        return
     trees = [(label, Path(path)) for label, path in (item.split("=", 1) for item in args.tree)]
     args.folder.mkdir(parents=True, exist_ok=True)
     results = []

@@ -57,7 +57,8 @@ MAX_NETWORK_NODES = 4096
 #: the uninterrupted run's tables, peaked at 754 MB on one rank (45 CPU s) and 980 / 851 MB on two (67 / 57 CPU s)
 #: at 2^20 nodes, 349 MB at 2^18 and 266 MB at 2^16: 0.42-0.52 kB a node (with its two links) from 2^16 up
 #: (2026-12-07 (morning), load 15-25, bench/results/network-edges-file-vm-20261207.md). A link with a length of its
-#: own costs ~0.4 kB more per distinct length (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`). It was
+#: own costs ~50 bytes more (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`; ~0.4-1.2 kB per distinct length,
+#: a :class:`~dqsim.network.link.LinkSpec` each, until 2026-12-07 (later)). It was
 #: :data:`MAX_NETWORK_NODES` (4,096) until 2026-12-07 (morning), when the edges were read one by one from the job
 #: file only.
 MAX_EDGES_NETWORK_NODES = 2**20
@@ -364,7 +365,8 @@ class NetworkSection(Section):
         num_links = self.num_links()
         if num_links <= MAX_NETWORK_LINKS:
             return
-        need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links, self.num_distinct_lengths())
+        need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links,
+                                                   self.num_links_with_own_length())
         if self.topology == "edges":
             raise job_error(f"lists {num_links:,} links, about {need / 1e9:.1f} GB on every rank; allowed at most "
                             f"{MAX_NETWORK_LINKS:,}", key=(self._edges_key(),))
@@ -511,8 +513,9 @@ class NetworkSection(Section):
         return int(np.count_nonzero(~np.isnan(self._edge_list.distances_km)))
 
     def num_distinct_lengths(self) -> int:
-        """Number of distinct ``distance_km`` the links of ``"edges"`` give themselves, a
-        :class:`~dqsim.network.link.LinkSpec` each in the run's network (0 for the other topologies)."""
+        """Number of distinct ``distance_km`` the links of ``"edges"`` give themselves (0 for the other topologies);
+        a run's network keeps each link's in one array (:meth:`link_pairs`), not a
+        :class:`~dqsim.network.link.LinkSpec` per distinct length as until 2026-12-07 (later)."""
         if self.topology != "edges" or self._edge_list.distances_km is None:
             return 0
         distances = self._edge_list.distances_km
