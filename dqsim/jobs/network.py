@@ -57,8 +57,9 @@ MAX_NETWORK_NODES = 4096
 #: the uninterrupted run's tables, peaked at 754 MB on one rank (45 CPU s) and 980 / 851 MB on two (67 / 57 CPU s)
 #: at 2^20 nodes, 349 MB at 2^18 and 266 MB at 2^16: 0.42-0.52 kB a node (with its two links) from 2^16 up
 #: (2026-12-07 (morning), load 15-25, bench/results/network-edges-file-vm-20261207.md). A link with a length of its
-#: own costs ~50 bytes more (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`; ~0.4-1.2 kB per distinct length,
-#: a :class:`~dqsim.network.link.LinkSpec` each, until 2026-12-07 (later)). It was
+#: own costs ~0.3 kB more in a run (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`: a 2^20-node run with a
+#: length per link peaked at 1,365 MB on one rank; ~0.4-1.2 kB per distinct length, a
+#: :class:`~dqsim.network.link.LinkSpec` each, until 2026-12-07 (later)). It was
 #: :data:`MAX_NETWORK_NODES` (4,096) until 2026-12-07 (morning), when the edges were read one by one from the job
 #: file only.
 MAX_EDGES_NETWORK_NODES = 2**20

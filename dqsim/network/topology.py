@@ -54,16 +54,17 @@ _MAX_NAMES_IN_MESSAGE = 10
 #: ~1.6 kB before (docs/review-scale-20261206.md).
 BYTES_PER_LINK = 36
 
-#: Bytes on every rank per link of an ``"edges"`` network that gives its own length: its length in the network's
-#: float64 array and in the job's edge list, its delay in the routes' adjacency (an int64 per entry beyond 65,536
-#: distinct delays) and the delays worked out while the network is built
-#: (:meth:`dqsim.network.network.Network.from_pairs`'s ``lengths_km``). Measured: loading a 2^18-node
-#: Barabási–Albert edge list and building its network on 2 ranks peaked at 292 MB with a length per link (524,284)
-#: against 268 MB with none, ~46 bytes a link (2026-12-07 (later), bench/results/network-memory-vm-20261207.md).
-#: It was 400 per distinct length until then, when each distinct length was a
-#: :class:`~dqsim.network.link.LinkSpec` on every rank (~1.2 kB with its properties cached: 890 MB against 264 at
-#: 2^18).
-BYTES_PER_LINK_LENGTH = 48
+#: Bytes on every rank per link of an ``"edges"`` network that gives its own length, in a run: its length in the
+#: network's float64 array and in the job's edge list, its delay in the routes' adjacency (an int64 per entry beyond
+#: 65,536 distinct delays), and what routes over links of unequal lengths keep (a weight per link, each node's two
+#: lightest links: :meth:`dqsim.network.network.Network._link_is_shortest`). Fitted to the peaks of 4-qubit GHZ
+#: ``dqc`` runs over Barabási–Albert edge lists with a length per link against the same lists without (2^18 nodes,
+#: 524,284 links: +140 MB on one rank, +161 / +156 MB on two; 2^20, 2,097,148 links: +707 MB on one rank):
+#: 270-340 bytes a link (the network's build alone: ~46 bytes a link, 292 against 268 MB at 2^18; 2026-12-07
+#: (later), bench/results/network-memory-vm-20261207.md). It was 400 per distinct length until then, when each
+#: distinct length was a :class:`~dqsim.network.link.LinkSpec` on every rank (~1.2 kB with its properties cached:
+#: 1,060 against 338 MB at 2^18 on one rank).
+BYTES_PER_LINK_LENGTH = 300
 
 #: Host memory each node of a run's network takes on every rank, bytes, besides its links'
 #: (:data:`BYTES_PER_LINK`), where the links have cycles (a ring, a grid, ``all_to_all``, ``edges``): the engine's
