@@ -6,6 +6,7 @@ resume refuses it once it changed; a run over a file's network checkpoints and r
 uninterrupted run's tables.
 """
 
+import gc
 import hashlib
 import re
 
@@ -18,8 +19,11 @@ from dqsim.errors import DqsimError
 from dqsim.io import open_run
 from dqsim.jobs import network as job_network_module
 from dqsim.jobs.edges_file import EdgesFileError, parse_edges_text
+from dqsim.network.fibre import propagation_delay_ps, propagation_delays_ps
+from dqsim.network.link import LinkSpec
+from dqsim.network.network import Network
 from dqsim.network.node import PackedNames
-from dqsim.scenarios.dqc import job_network
+from dqsim.scenarios.dqc import is_noisy, job_network
 from job_helpers import bad
 from run_files import checkpoints, same_tables
 from test_network_checkpoint import resumed_on_one_and_two_ranks
@@ -74,10 +78,11 @@ def test_a_file_gives_its_names_in_first_appearance_order_its_links_and_lengths(
     assert isinstance(net.node_name_sequence(), PackedNames)
     assert net.node_names_list() == ["a", "b", "c", "d", "e", "f"]
     assert net.resolved_num_nodes() == 6 and net.num_links() == 8 and net.num_links_with_own_length() == 3
-    pairs, links = net.link_pairs()
+    pairs, links, lengths = net.link_pairs()
     assert pairs.tolist() == [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 0], [0, 3], [1, 4]]
-    assert [link.distance_km for link in links] == [2.0, 2.5, 2.0, 1.5, 2.0, 2.0, 4.0, 2.0]
+    assert lengths.tolist() == [2.0, 2.5, 2.0, 1.5, 2.0, 2.0, 4.0, 2.0] and len({id(link) for link in links}) == 1
     network = job_network(net, 2)
+    assert [network.link(a, b).distance_km for a, b in pairs.tolist()] == lengths.tolist()
     assert network.index_of("e") == 4 and network.route(2, 5) in ([2, 3, 4, 5], [2, 1, 0, 5], [2, 3, 0, 5])
     graph = net.build_graph()
     assert graph.number_of_edges() == 8 and graph.edges["d", "e"]["distance_km"] == 1.5
@@ -164,7 +169,7 @@ def test_dqsim_check_shows_the_file_its_size_and_its_sha256(tmp_path, capsys):
     sha = hashlib.sha256(EDGES.encode()).hexdigest()
     assert f"# edges file: {tmp_path / 'net.csv'}: 6 nodes, 8 links (3 with their own distance_km), SHA-256 " \
            f"{sha[:16]}..." in out
-    assert "~0.4 kB for each of the 3 distinct link lengths of the edges (a LinkSpec each)" in out
+    assert "~300 bytes for each of the 3 links that give their own length" in out
 
 
 def test_inline_edges_and_the_same_edges_in_a_file_give_the_same_run(tmp_path):
@@ -251,3 +256,63 @@ def test_a_set_edges_file_resolves_against_the_current_folder_and_is_recorded_re
     assert other.network.edges_file == str(tmp_path / "nets" / "other.csv")
     assert other.network.node_names_list() == ["a", "b", "c", "d"]
     assert jobs.overrides_from_job(other) == ['network.edges_file="nets/other.csv"']
+
+
+def _ring_with_chords_of_their_own_lengths(num_nodes: int) -> str:
+    """An edge list of a ring of ``num_nodes`` nodes and a chord from every third node, every link a length of its
+    own (distinct) but one, which takes ``[network.link]``'s."""
+    lines = ["source,target,distance_km", "n0,n1"]
+    lines += [f"n{i},n{(i + 1) % num_nodes},{1.0 + i / 7:.6f}" for i in range(1, num_nodes)]
+    lines += [f"n{i},n{(i + num_nodes // 2) % num_nodes},{3.0 + i / 11:.6f}" for i in range(0, num_nodes // 2, 3)]
+    return "\n".join(lines) + "\n"
+
+
+def test_repro_links_of_their_own_lengths_hold_no_linkspec_each(tmp_path):
+    """Until 2026-12-07 (later) every rank held a :class:`LinkSpec` per distinct length of an ``edges`` network
+    (~1.2 kB each once the pairing horizon's properties were cached: ~0.8 GB a rank had 2^21 links their own
+    lengths). Now the lengths are one float64 array beside the one spec of ``[network.link]``, a link's spec is made
+    when read: building the network and asking it what a run asks (the horizon, noise, the lookahead's table, the
+    latencies from a node) leaves no spec per length. Counted by objects, not timed. The network answers as the one
+    made of a spec per link (the way before) does."""
+    job = load_here(tmp_path, job_with_file(tmp_path, _ring_with_chords_of_their_own_lengths(300)))
+    section = job.network
+    assert section.num_distinct_lengths() > 300
+    before = sum(isinstance(o, LinkSpec) for o in gc.get_objects())
+    network = job_network(section, 2)
+    network.check_pairing_horizon()
+    noisy = is_noisy(network)
+    table = network.rank_distances_ps()
+    latencies = network.latencies_from(0)
+    held = sum(isinstance(o, LinkSpec) for o in gc.get_objects()) - before
+    assert held <= 4, held
+
+    pairs, links, lengths = section.link_pairs()
+    nodes = section.node_spec("n0").renamed_all(section.node_name_sequence())
+    one_each = Network.from_pairs(nodes, pairs, [link.with_lengths([x])[0] for link, x in zip(links, lengths.tolist())],
+                                  num_ranks=2)
+    assert network.links == one_each.links and network.link_specs == one_each.link_specs
+    assert network.link_delays_ps().tolist() == one_each.link_delays_ps().tolist()
+    assert network.lookahead_ps == one_each.lookahead_ps and table == one_each.rank_distances_ps()
+    assert latencies == one_each.latencies_from(0) and noisy == is_noisy(one_each)
+    assert [network.route(0, k) for k in (7, 150, 299)] == [one_each.route(0, k) for k in (7, 150, 299)]
+
+
+def test_the_vectorised_delays_are_the_links_own(tmp_path):
+    """:func:`~dqsim.network.fibre.propagation_delays_ps`, which an ``edges`` network's delays come from, gives the
+    integers :func:`~dqsim.network.fibre.propagation_delay_ps` gives, on lengths and group indices drawn at random
+    and on lengths whose delays fall half a picosecond from an integer."""
+    rng = np.random.default_rng(3)
+    lengths = np.concatenate((rng.uniform(0.0, 500.0, 20_000), rng.uniform(0.0, 1e-3, 2_000),
+                              (np.arange(2_000) + 0.5) * 299_792_458.0 / 1.468 / 1e15))
+    indices = np.concatenate((rng.uniform(1.0, 2.0, 22_000), np.full(2_000, 1.468)))
+    assert propagation_delays_ps(lengths, indices).tolist() == [
+        propagation_delay_ps(x, g) for x, g in zip(lengths.tolist(), indices.tolist())]
+
+
+def test_a_link_past_the_pairing_horizon_among_own_lengths_is_refused_at_its_first_line(tmp_path):
+    """Each spec's longest link judges the horizon for the shorter ones; where it is refused every length is
+    asked, in link order, and the first link refused is named as before."""
+    text = "source,target,distance_km\na,b,10\nb,c,600\nc,d,700\nd,a,20\n"
+    job = load_here(tmp_path, job_with_file(tmp_path, text))
+    with pytest.raises(DqsimError, match=r"\[network\] link b-c: distance_km = 600.0: a pair takes"):
+        job_network(job.network, 1).check_pairing_horizon()

@@ -234,19 +234,19 @@ def write_bytes(num_nodes: int, num_links: int) -> int:
 
 
 def _network_bytes(job) -> int:
-    """The bytes of a ``dqc``, ``trotter`` or ``cloud`` job's network on every rank: its nodes, links and distinct
-    link lengths (:func:`dqsim.network.topology.estimate_network_bytes`), and a ``cloud`` run's centre
+    """The bytes of a ``dqc``, ``trotter`` or ``cloud`` job's network on every rank: its nodes, links and the links'
+    own lengths (:func:`dqsim.network.topology.estimate_network_bytes`), and a ``cloud`` run's centre
     :data:`CLOUD_BYTES_PER_NODE` a node more."""
     section = job.network
     num_nodes = section.resolved_num_nodes()
-    need = topology.estimate_network_bytes(num_nodes, section.num_links(), section.num_distinct_lengths())
+    need = topology.estimate_network_bytes(num_nodes, section.num_links(), section.num_links_with_own_length())
     return need + (CLOUD_BYTES_PER_NODE * num_nodes if job.scenario == "cloud" else 0)
 
 
 def network_peak_bytes(job, num_ranks: int) -> list[int]:
     """The peak RSS of each rank of a ``dqc``, ``trotter`` or ``cloud`` run of ``job`` on ``num_ranks`` ranks,
     bytes, as far as the network sets it (its register is counted apart): :data:`BASE_RSS_BYTES`, the network every
-    rank builds (:func:`_network_bytes`: its nodes, links and distinct link lengths; a ``cloud`` run's centre
+    rank builds (:func:`_network_bytes`: its nodes, links and the links' own lengths; a ``cloud`` run's centre
     :data:`CLOUD_BYTES_PER_NODE` a node more), on several ranks :data:`MPI_RSS_BYTES` and
     :data:`SEVERAL_RANKS_BYTES_PER_NODE` a node, and on rank 0, which writes the run file, :func:`write_bytes`.
     Within 25 % of the measured peaks of ``dqc`` GHZ runs (checkpointed or not), ``trotter`` and ``cloud`` runs
@@ -276,7 +276,7 @@ def _network_lines(job, num_ranks: int) -> list[str]:
     (:func:`network_peak_bytes`)."""
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
-    lengths = section.num_distinct_lengths()
+    lengths = section.num_links_with_own_length()
     need = _network_bytes(job)
     per_node = topology.bytes_per_node(num_nodes, num_links)
     if job.scenario == "cloud":
@@ -296,11 +296,12 @@ def _network_lines(job, num_ranks: int) -> list[str]:
 
 
 def _lengths_words(lengths: int) -> str:
-    """The network line's words for the distinct link lengths of an ``"edges"`` network (a LinkSpec each)."""
+    """The network line's words for the links of an ``"edges"`` network that give their own lengths (a float each,
+    and its delay)."""
     if not lengths:
         return ""
-    return (f", and ~{topology.BYTES_PER_LINK_LENGTH / 1000:g} kB for each of the {lengths:,} distinct link "
-            "lengths of the edges (a LinkSpec each)")
+    return (f", and ~{topology.BYTES_PER_LINK_LENGTH:g} bytes for each of the {lengths:,} links that give their "
+            "own length")
 
 
 def _edges_file_lines(section) -> list[str]:

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import io
 import math
+import typing
 from array import array
 from dataclasses import dataclass
 
 import numpy as np
 
 from dqsim.jobs.errors import reads_as_number
+from dqsim.jobs.file_hash import known_sha256, read_hashed
 from dqsim.network.node import PackedNames
 
-__all__ = ["EdgeList", "EdgesFileError", "read_edges_file", "parse_edges_text"]
+__all__ = ["EdgeList", "EdgesFileError", "read_edges_file", "parse_edges_text", "line_fields"]
 
 #: First two words of a header line (lower case).
 HEADER_WORDS = {("source", "target"), ("from", "to"), ("src", "dst")}
@@ -98,6 +100,17 @@ def _distance(word: str, line: int, text: str) -> float:
     return value
 
 
+def line_fields(raw: str) -> list[str]:
+    """The fields of a line of an edge-list file: its words up to a ``#``, separated by commas or whitespace.
+
+    Examples:
+        >>> line_fields("a, b 2.5  # a comment"), line_fields("# only a comment")
+        (['a', 'b', '2.5'], [])
+    """
+    line = raw.split("#", 1)[0] if "#" in raw else raw
+    return line.replace(",", " ").split()
+
+
 def parse_edges_text(text: str) -> EdgeList:
     """The links of an edge-list file's ``text`` (see the module's docstring), names in first-appearance order.
 
@@ -114,15 +127,23 @@ def parse_edges_text(text: str) -> EdgeList:
             ...
         dqsim.jobs.edges_file.EdgesFileError: 'b,a': repeats the link of line 1 (a link joins two nodes once)
     """
-    text = text.removeprefix("\ufeff")  # (a byte-order mark, as editors on Windows write one)
+    return _parse_lines(io.StringIO(text), lambda: text)
+
+
+def _parse_lines(lines: typing.Iterable[str], whole_text: typing.Callable[[], str]) -> EdgeList:
+    """:func:`parse_edges_text` of a file's ``lines`` (each with its ``\\n``), read one at a time: no list of every
+    line, no copy of the whole text (a :class:`io.StringIO` of it held 4 bytes a character, 110 MB for the 27.6 MB
+    edge list of 2^20 nodes), the lengths in two arrays (a dictionary by link until 2026-12-07 (later), ~100 bytes
+    a length). ``whole_text()`` gives the text where a refusal quotes a line found after the read."""
     index: dict[str, int] = {}
     ends = array("q")  # (8 bytes an end, where a list held an int object of 28 more for each)
-    lines = array("q")
-    distances: dict[int, float] = {}  # by link
+    line_of = array("q")
+    own_links, own_lengths = array("q"), array("d")  # the links that give a length, and theirs
     header_possible = True
-    for number, raw in enumerate(io.StringIO(text), start=1):  # (no list of every line)
-        line = raw.split("#", 1)[0] if "#" in raw else raw
-        fields = line.replace(",", " ").split()
+    for number, raw in enumerate(lines, start=1):
+        if number == 1:
+            raw = raw.removeprefix("\ufeff")  # (a byte-order mark, as editors on Windows write one)
+        fields = line_fields(raw)
         if not fields:
             continue
         if header_possible:
@@ -137,38 +158,46 @@ def parse_edges_text(text: str) -> EdgeList:
             raise EdgesFileError(number, f"{_shown(raw)} links node {a!r} to itself")
         ends.append(index.setdefault(a, len(index)))
         ends.append(index.setdefault(b, len(index)))
-        lines.append(number)
+        line_of.append(number)
         if len(fields) == 3:
-            distances[len(lines) - 1] = _distance(fields[2], number, raw)
+            own_lengths.append(_distance(fields[2], number, raw))
+            own_links.append(len(line_of) - 1)
     if len(index) < 2:
-        raise EdgesFileError(0, f"names {len(index)} node(s) in {len(lines)} link(s); a network needs at least 2 "
+        raise EdgesFileError(0, f"names {len(index)} node(s) in {len(line_of)} link(s); a network needs at least 2 "
                                 "nodes and a link")
     pairs = np.frombuffer(ends, dtype=np.int64).astype(np.int32 if len(index) < 2**31 else np.int64).reshape(-1, 2)
     del ends
-    _refuse_repeats(pairs, lines, text)
+    _refuse_repeats(pairs, line_of, whole_text)
     lengths = None
-    if distances:
+    if own_lengths:
         lengths = np.full(len(pairs), np.nan)
-        lengths[np.fromiter(distances, dtype=np.int64, count=len(distances))] = list(distances.values())
+        lengths[np.frombuffer(own_links, dtype=np.int64)] = np.frombuffer(own_lengths, dtype=np.float64)
+    del own_links, own_lengths
     names = PackedNames(index)
     return EdgeList(names=names, ends=pairs, distances_km=lengths)
 
 
-def _refuse_repeats(pairs: np.ndarray, lines: array, text: str) -> None:
+def _refuse_repeats(pairs: np.ndarray, lines: array, whole_text: typing.Callable[[], str]) -> None:
     """Refuse a link given twice (either way round), naming the later line and the first one.
+
+    One stable sort of the links' keys (``low·(n + 1) + high``): a link repeats the one before it in that order
+    where their keys are equal, and the first of each run of equal keys is the earliest line. ~24 bytes a link at
+    the peak (~60 with NumPy's ``unique`` and its inverse until 2026-12-07 (later)).
 
     Raises:
         EdgesFileError: the first repeated link, in file order.
     """
-    low = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
-    high = np.maximum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
-    keys = low * (int(high.max(initial=0)) + 1) + high
-    _unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    repeated = np.flatnonzero(first[inverse.reshape(-1)] != np.arange(len(keys)))
-    if repeated.size:
-        later = int(repeated[0])
-        earlier = int(first[inverse.reshape(-1)[later]])
-        raw = text.splitlines()[lines[later] - 1]
+    keys = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    keys *= int(pairs.max(initial=0)) + 1
+    keys += np.maximum(pairs[:, 0], pairs[:, 1])
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    again = np.flatnonzero(keys[1:] == keys[:-1]) + 1  # places in the sorted order that repeat the one before
+    if again.size:
+        at = int(again[np.argmin(order[again])])  # the repeat on the earliest line
+        later = int(order[at])
+        earlier = int(order[np.searchsorted(keys, keys[at])])
+        raw = whole_text().removeprefix("\ufeff").splitlines()[lines[later] - 1]
         raise EdgesFileError(lines[later], f"{_shown(raw)}: repeats the link of line {lines[earlier]} "
                                            "(a link joins two nodes once)")
 
@@ -177,24 +206,30 @@ def _refuse_repeats(pairs: np.ndarray, lines: array, text: str) -> None:
 _LAST_READ: tuple[str, EdgeList] | None = None
 
 
-def read_edges_file(path: str, sha256: str) -> EdgeList:
-    """The links of the edge-list file at ``path`` (:func:`parse_edges_text`), whose SHA-256 is ``sha256``: read
-    once per process while the file keeps that hash (a run validates its job again after ``--set`` and ``-o``).
+def read_edges_file(path: str) -> EdgeList:
+    """The links of the edge-list file at ``path`` (:func:`parse_edges_text`): read once per process while the file
+    keeps its SHA-256 (a run validates its job again after ``--set`` and ``-o``), the one read serving both the hash
+    (:func:`dqsim.jobs.file_hash.read_hashed`, which :func:`~dqsim.jobs.file_hash.file_sha256` then answers from)
+    and the parse, line by line (until 2026-12-07 (later) the file was read once to hash it and again to parse it,
+    and its text copied whole).
 
     Raises:
         EdgesFileError: a line that cannot be read; a file that is not UTF-8 text (line 0).
-        OSError: the file cannot be read.
+        ConfigError: the file cannot be read.
     """
     global _LAST_READ
+    known = known_sha256(path)
+    if _LAST_READ is not None and known is not None and _LAST_READ[0] == known:
+        return _LAST_READ[1]
+    data, sha256 = read_hashed(path)
     if _LAST_READ is not None and _LAST_READ[0] == sha256:
         return _LAST_READ[1]
-    data = open(path, "rb").read()
     try:
-        text = data.decode("utf-8-sig")
+        len(data.decode("utf-8-sig"))  # (checked whole first: a refusal names the line of the first bad byte)
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise EdgesFileError(line, f"not UTF-8 text (byte {exc.start}); an edge list is text") from None
-    del data
-    edges = parse_edges_text(text)
+    lines = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="\n")  # (lines as StringIO splits them)
+    edges = _parse_lines(lines, lambda: data.decode("utf-8-sig"))
     _LAST_READ = (sha256, edges)
     return edges

@@ -1,7 +1,7 @@
 """SHA-256 of the files a job reads (QASM circuits, edge lists), hashed once per process while a file stays.
 
-In a module of its own, without the job models, so that a model (:mod:`dqsim.jobs.network`, which hashes its
-edge-list file) imports it at module level; :mod:`dqsim.jobs.loading`, which imports the models, re-exports it.
+In a module of its own, without the job models, so that a model's reader (:mod:`dqsim.jobs.edges_file`, which
+hashes an edge-list file as it reads it) imports it at module level; :mod:`dqsim.jobs.loading`, which imports the models, re-exports it.
 """
 
 from __future__ import annotations
@@ -35,16 +35,52 @@ def file_sha256(path: str | os.PathLike) -> str:
     Raises:
         ConfigError: the file cannot be read (one line naming it).
     """
+    known = known_sha256(path)
+    return known if known is not None else read_hashed(path)[1]
+
+
+def known_sha256(path: str | os.PathLike) -> str | None:
+    """:func:`file_sha256` of ``path`` where this process hashed the file as it is now (``None``: not hashed, or
+    changed since, or modified within 2 s of its hash): no read.
+
+    Raises:
+        ConfigError: the file cannot be read (one line naming it).
+    """
+    key = _key(str(path))
+    known = _SHA256_OF.get(key)
+    if known is not None and key[2] < known[1] - _RACY_NS:
+        return known[0]
+    return None
+
+
+def read_hashed(path: str | os.PathLike) -> tuple[bytes, str]:
+    """The bytes of the file at ``path`` and their SHA-256 (hex), read once, the hash kept for :func:`file_sha256`:
+    a reader that needs both (an edge list, :func:`dqsim.jobs.edges_file.read_edges_file`) reads the file once
+    (twice until 2026-12-07 (later)).
+
+    Raises:
+        ConfigError: the file cannot be read (one line naming it).
+    """
     path = str(path)
+    key = _key(path)
+    hashed_ns = time.time_ns()
     try:
-        stat = os.stat(path)
-        key = (path, stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        known = _SHA256_OF.get(key)
-        if known is not None and stat.st_mtime_ns < known[1] - _RACY_NS:
-            return known[0]
-        hashed_ns = time.time_ns()
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    digest = hashlib.sha256(data).hexdigest()
     _SHA256_OF[key] = (digest, hashed_ns)
-    return digest
+    return data, digest
+
+
+def _key(path: str) -> tuple[str, int, int, int]:
+    """``(path, size, mtime_ns, inode)`` of the file at ``path``: what :data:`_SHA256_OF` is keyed by.
+
+    Raises:
+        ConfigError: the file cannot be read (one line naming it).
+    """
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    return path, stat.st_size, stat.st_mtime_ns, stat.st_ino

@@ -22,9 +22,8 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from pydantic_core import PydanticCustomError
 
 from dqsim.errors import ConfigError, count_of, toml_repr
-from dqsim.jobs.edges_file import EdgeList, EdgesFileError, read_edges_file
+from dqsim.jobs.edges_file import EdgeList, EdgesFileError, line_fields, read_edges_file
 from dqsim.jobs.errors import job_error, one_of, value_hint
-from dqsim.jobs.file_hash import file_sha256
 from dqsim.jobs.schema import Section, input_file_path, is_number
 from dqsim.network import topology as net_topology
 from dqsim.network.link import LinkSpec
@@ -58,7 +57,9 @@ MAX_NETWORK_NODES = 4096
 #: the uninterrupted run's tables, peaked at 754 MB on one rank (45 CPU s) and 980 / 851 MB on two (67 / 57 CPU s)
 #: at 2^20 nodes, 349 MB at 2^18 and 266 MB at 2^16: 0.42-0.52 kB a node (with its two links) from 2^16 up
 #: (2026-12-07 (morning), load 15-25, bench/results/network-edges-file-vm-20261207.md). A link with a length of its
-#: own costs ~0.4 kB more per distinct length (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`). It was
+#: own costs ~0.3 kB more in a run (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`: a 2^20-node run with a
+#: length per link peaked at 1,365 MB on one rank; ~0.4-1.2 kB per distinct length, a
+#: :class:`~dqsim.network.link.LinkSpec` each, until 2026-12-07 (later)). It was
 #: :data:`MAX_NETWORK_NODES` (4,096) until 2026-12-07 (morning), when the edges were read one by one from the job
 #: file only.
 MAX_EDGES_NETWORK_NODES = 2**20
@@ -365,7 +366,8 @@ class NetworkSection(Section):
         num_links = self.num_links()
         if num_links <= MAX_NETWORK_LINKS:
             return
-        need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links, self.num_distinct_lengths())
+        need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links,
+                                                   self.num_links_with_own_length())
         if self.topology == "edges":
             raise job_error(f"lists {num_links:,} links, about {need / 1e9:.1f} GB on every rank; allowed at most "
                             f"{MAX_NETWORK_LINKS:,}", key=(self._edges_key(),))
@@ -416,10 +418,7 @@ class NetworkSection(Section):
                     raise job_error(f"expected a node name (a string), got {toml_repr(name)}",
                                     key=key + (end,))
                 if name not in position:
-                    shown = one_of(known[:_MAX_NAMES_SHOWN])
-                    if len(known) > _MAX_NAMES_SHOWN:
-                        shown += f", ... ({len(known) - _MAX_NAMES_SHOWN} more)"
-                    raise job_error(f"unknown node {toml_repr(name)}; known nodes: {shown}",
+                    raise job_error(f"unknown node {toml_repr(name)}; {_known_nodes(known)}",
                                     key=key + (end,), value=name, has_value=True)
             if edge[0] == edge[1]:
                 raise job_error(f"links node {toml_repr(edge[0])} to itself",
@@ -453,7 +452,7 @@ class NetworkSection(Section):
         """
         path = self.edges_file
         try:
-            edges = read_edges_file(path, file_sha256(path))
+            edges = read_edges_file(path)
         except EdgesFileError as exc:  # (the path in the message: a value is cut short where it is long)
             where = f"{path} line {exc.line}: " if exc.line else f"{path}: "
             raise job_error(where + exc.message, key=("edges_file",)) from None
@@ -478,11 +477,9 @@ class NetworkSection(Section):
         unknown = np.flatnonzero(renumber < 0)
         if unknown.size:
             name = edges.names[int(unknown[0])]
-            shown = one_of(self.node_names[:_MAX_NAMES_SHOWN])
-            if len(self.node_names) > _MAX_NAMES_SHOWN:
-                shown += f", ... ({len(self.node_names) - _MAX_NAMES_SHOWN} more)"
             raise job_error(f"{self.edges_file} line {_first_line_naming(self.edges_file, name)}: unknown node "
-                            f"{toml_repr(name)}, not in node_names; known nodes: {shown}", key=("edges_file",))
+                            f"{toml_repr(name)}, not in node_names; {_known_nodes(self.node_names)}",
+                            key=("edges_file",))
         ends = renumber[edges.ends].astype(edges.ends.dtype)
         return EdgeList(names=tuple(self.node_names), ends=ends, distances_km=edges.distances_km)
 
@@ -517,8 +514,9 @@ class NetworkSection(Section):
         return int(np.count_nonzero(~np.isnan(self._edge_list.distances_km)))
 
     def num_distinct_lengths(self) -> int:
-        """Number of distinct ``distance_km`` the links of ``"edges"`` give themselves, a
-        :class:`~dqsim.network.link.LinkSpec` each in the run's network (0 for the other topologies)."""
+        """Number of distinct ``distance_km`` the links of ``"edges"`` give themselves (0 for the other topologies);
+        a run's network keeps each link's in one array (:meth:`link_pairs`), not a
+        :class:`~dqsim.network.link.LinkSpec` per distinct length as until 2026-12-07 (later)."""
         if self.topology != "edges" or self._edge_list.distances_km is None:
             return 0
         distances = self._edge_list.distances_km
@@ -560,42 +558,55 @@ class NetworkSection(Section):
         """
         names = self.node_name_sequence()
         if name not in names:
-            raise ConfigError(f"NetworkSection.node_spec: unknown node {name!r}; "
-                              f"known nodes: {one_of(names)}")
+            raise ConfigError(f"NetworkSection.node_spec: unknown node {name!r}; {_known_nodes(names)}")
         return NodeSpec(name=name, **self.node)
 
     def data_capacity(self) -> int:
         """Data qubits of the whole network: nodes × ``[network.node].num_data_qubits``."""
         return self.resolved_num_nodes() * self.node_spec(self.node_name_sequence()[0]).num_data_qubits
 
-    def link_pairs(self) -> tuple[np.ndarray, list[LinkSpec]]:
-        """The links without the graph: the node index pairs they join and their links, as :meth:`build_graph`
-        adds its edges (the graph's edges, in its order once :class:`~dqsim.network.network.Network` sorts them).
+    def link_pairs(self) -> tuple[np.ndarray, list[LinkSpec], np.ndarray | None]:
+        """The links without the graph: the node index pairs they join, their links and their lengths, as
+        :meth:`build_graph` adds its edges (the graph's edges, in its order once
+        :class:`~dqsim.network.network.Network` sorts them).
 
         The pairs of a ``line``, ``ring``, ``star``, ``grid`` or ``all_to_all`` are its builder's
         (:func:`dqsim.network.topology.line_edges` and the others: one enumeration of each topology's links,
-        which :meth:`build_graph` uses too). Every link of ``[network.link]`` shares one :class:`LinkSpec`; an
-        edge of ``"edges"`` with its own length has its own (one per distinct length).
+        which :meth:`build_graph` uses too). Every link shares the one :class:`LinkSpec` of ``[network.link]``;
+        where edges of ``"edges"`` give their own lengths, every link's length is in a float64 array (the
+        network's ``lengths_km``, :meth:`dqsim.network.network.Network.from_pairs`): no :class:`LinkSpec` per
+        distinct length (one each until 2026-12-07 (later), ~1.2 kB a length on every rank once a run had read
+        its properties).
 
         Returns:
-            An ``(m, 2)`` int64 array of node index pairs and the ``m`` links.
+            An ``(m, 2)`` int64 array of node index pairs, the ``m`` links, and each link's length in km
+            (``None``: no edge gives its own, every length is the link's ``distance_km``).
 
         Examples:
-            >>> pairs, links = NetworkSection(topology="ring", num_nodes=3, link={"distance_km": 2.0}).link_pairs()
-            >>> pairs.tolist(), len({id(link) for link in links})
-            ([[0, 1], [1, 2], [2, 0]], 1)
+            >>> pairs, links, lengths = NetworkSection(topology="ring", num_nodes=3, link={"distance_km": 2.0}).link_pairs()
+            >>> pairs.tolist(), len({id(link) for link in links}), lengths
+            ([[0, 1], [1, 2], [2, 0]], 1, None)
         """
         link = self.link_spec()
         if self.topology == "edges":
-            return self._edge_list.ends.astype(np.int64), self._edge_links(link)
+            num_links = self._edge_list.num_links
+            return self._edge_list.ends.astype(np.int64), [link] * num_links, self._edge_lengths(link)
         if self.topology == "grid":
             pairs = net_topology.grid_edges(self.num_rows, self.num_cols)
         else:
             pairs = _EDGES[self.topology](self.num_nodes)
-        return pairs, [link] * len(pairs)
+        return pairs, [link] * len(pairs), None
+
+    def _edge_lengths(self, link: LinkSpec) -> np.ndarray | None:
+        """Each edge's length of ``"edges"``, km (``link``'s where an edge gives none), or ``None``: none gives one."""
+        distances = self._edge_list.distances_km
+        if distances is None:
+            return None
+        return np.where(np.isnan(distances), link.distance_km, distances)
 
     def _edge_links(self, link: LinkSpec) -> list[LinkSpec]:
-        """The link of each edge of ``"edges"``: ``link``, or one copy of it per distinct length the edges give."""
+        """The link of each edge of ``"edges"`` for :meth:`build_graph`: ``link``, or one copy of it per distinct
+        length the edges give."""
         distances = self._edge_list.distances_km
         if distances is None:
             return [link] * self._edge_list.num_links
@@ -653,11 +664,25 @@ class DistributionSection(Section):
     entanglement: Literal["on_demand", "ahead"] = "on_demand"
 
 
+def _known_nodes(names: Sequence[str]) -> str:
+    """``known nodes: "a", "b", ...`` as a refusal of an unknown node writes them: the first
+    :data:`_MAX_NAMES_SHOWN` names, then how many more.
+
+    Examples:
+        >>> _known_nodes(["a", "b"]), _known_nodes([f"n{i}" for i in range(12)])[-24:]
+        ('known nodes: "a", "b"', '"n8", "n9", ... (2 more)')
+    """
+    shown = one_of(names[:_MAX_NAMES_SHOWN])
+    if len(names) > _MAX_NAMES_SHOWN:
+        shown += f", ... ({len(names) - _MAX_NAMES_SHOWN} more)"
+    return f"known nodes: {shown}"
+
+
 def _first_line_naming(path: str, name: str) -> int:
     """The number of the first line of the edge-list file at ``path`` that names node ``name`` (0: none)."""
     with open(path, encoding="utf-8-sig") as handle:
         for number, raw in enumerate(handle, start=1):
-            if name in raw.split("#", 1)[0].replace(",", " ").split()[:2]:
+            if name in line_fields(raw)[:2]:
                 return number
     return 0
 

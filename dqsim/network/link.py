@@ -305,6 +305,30 @@ def check_pairing_horizon(link: LinkSpec, where: str) -> None:
                       f"{limit_s:.3g} s a run can simulate per pair; use shorter links or another scheme")
 
 
+def pairing_horizon_holds_below(link: LinkSpec, longest_km: float) -> bool:
+    """Whether :func:`check_pairing_horizon` accepts ``link`` at every length up to ``longest_km``, judged from that
+    length alone: ``True`` only where it provably does (``False``: ask each length).
+
+    The mean time to a pair, ``attempt_period_ps / p``, never falls as the link lengthens while the dark-count
+    probability ``p_d`` per gate is below 1/2: the attempt period (a round trip, rounded to ps) never shortens, the
+    arm transmittance η falls, and the herald probability ``p`` of every scheme rises with η there
+    (:func:`dqsim.network.entanglement.success_probability`: ``1 - (1 - η)q`` direct; ``q(s(1 - 2p_d) + 2p_d)``
+    with ``s = αη(2 - αη)`` rising for ``αη <= 1`` single-click; ``(a² + tz)/2`` with ``a = q(η(1 - 2p_d) +
+    2p_d)`` and ``t = q(1 - (1 - η)²(1 - 2p_d))`` rising double-click). So the longest length bounds every
+    shorter one; a margin of 1e-9 (relative) keeps float rounding between nearby lengths from mattering.
+
+    Examples:
+        >>> pairing_horizon_holds_below(LinkSpec(distance_km=1.0), 50.0)
+        True
+        >>> pairing_horizon_holds_below(LinkSpec(distance_km=1.0), 500.0)  # refused there: ask each length
+        False
+    """
+    if not link.dark_count_probability < 0.5:
+        return False
+    longest = link.with_lengths([longest_km])[0]
+    return longest.mean_time_to_success_ps <= MAX_MEAN_PAIRING_TIME_PS * (1.0 - 1e-9)
+
+
 def check_graph_pairing_horizon(graph) -> None:
     """:func:`check_pairing_horizon` for every edge of a network graph (edges carry ``link``), before any work."""
     for u, v, data in graph.edges(data=True):

@@ -38,7 +38,8 @@ import numpy as np
 
 from dqsim.errors import ConfigError, ResourceError, count_of
 from dqsim.units import ps_to_seconds
-from dqsim.network.link import LinkSpec, check_pairing_horizon
+from dqsim.network.fibre import propagation_delay_ps, propagation_delays_ps
+from dqsim.network.link import LinkSpec, check_pairing_horizon, pairing_horizon_holds_below
 from dqsim.network.node import IndexedNames, NodeSpec, NodeSpecs, node_values
 from dqsim.network.topology import place_nodes
 
@@ -327,7 +328,9 @@ class _Adjacency:
     :attr:`Network.links`: the neighbour and the link's index in :attr:`Network.links` (int32 each). A link's
     delay is not stored per entry: it is the delay of the link's :class:`LinkSpec` (``spec_delays[k]`` for the
     ``k``-th distinct spec), so one value where every link has the same delay (a job's ``[network.link]``) and a
-    1-byte spec index per entry for up to 256 distinct specs. Looking up the link of a pair searches ``v``'s
+    1-byte spec index per entry for up to 256 distinct specs. Links with their own lengths (``link_delays``, per
+    link) are coded by their distinct delays the same way up to 65,536 of them, and beyond hold an int64 delay per
+    entry. Looking up the link of a pair searches ``v``'s
     entries sorted by neighbour (the same arrays where they are so sorted already, as in every builder's
     topology). 16 bytes per link (two entries of two int32), against 32 with an int64 delay per entry (before
     2026-12-06) and ~500 for the lists of tuples and the dictionaries keyed by node pairs before that (every
@@ -337,7 +340,8 @@ class _Adjacency:
     __slots__ = ("start", "neighbours", "links", "_delay", "_codes", "_code_delays", "_sorted_neighbours",
                  "_sorted_links")
 
-    def __init__(self, num_nodes: int, ends: np.ndarray, spec_of: np.ndarray, spec_delays: Sequence[int]):
+    def __init__(self, num_nodes: int, ends: np.ndarray, spec_of: np.ndarray, spec_delays: Sequence[int],
+                 link_delays: np.ndarray | None = None):
         num_links = len(ends)
         flat = np.ascontiguousarray(ends, dtype=np.int32).reshape(-1)  # link j's ends at 2j and 2j + 1
         # per node, its entries in the order of the flat ends, so of the links (a link never joins a node to itself)
@@ -351,8 +355,17 @@ class _Adjacency:
         self.start: array = _typed_array(np.concatenate(([0], np.cumsum(degrees))), "q")  # (8 bytes a node)
         self.neighbours = _typed_array(far, "i")
         self.links = _typed_array(link_of, "i")
-        delays = tuple(spec_delays)
-        if len(set(delays)) <= 1:  # one delay for every link: no entry needs its own
+        delays, coded = tuple(spec_delays), link_delays is None
+        if link_delays is not None:  # links of their own lengths: their delays coded as the specs' are, where few
+            distinct, codes = np.unique(link_delays, return_inverse=True)
+            if len(distinct) <= 1 << 16:
+                delays, spec_of = tuple(distinct.tolist()), _compact_index(codes.reshape(-1), len(distinct))
+                coded = True
+            del distinct, codes
+        if not coded:  # more distinct delays than a 2-byte code tells apart: a delay per entry (8 bytes), no table
+            self._delay, self._code_delays = None, None
+            self._codes = _typed_array(np.asarray(link_delays)[link_of], "q")
+        elif len(set(delays)) <= 1:  # one delay for every link: no entry needs its own
             self._delay, self._codes, self._code_delays = (delays[0] if delays else 0), None, ()
         else:
             codes = np.asarray(spec_of)[link_of]
@@ -373,6 +386,8 @@ class _Adjacency:
         """The delays (ps) of entries ``lo:hi``, an iterable."""
         if self._codes is None:
             return repeat(self._delay, hi - lo)
+        if self._code_delays is None:  # the delays themselves
+            return self._codes[lo:hi]
         return map(self._code_delays.__getitem__, self._codes[lo:hi])
 
     def __getitem__(self, node: int):
@@ -475,11 +490,12 @@ class Network:
 
     def _set_links(self, ends: np.ndarray, specs: tuple, spec_of: np.ndarray, *, num_ranks: int = 1,
                    placement: Sequence[int] | None = None, placement_key: str = "placement", routed: bool = True,
-                   min_link_delay_ps: int = 0, added: np.ndarray | None = None) -> None:
+                   min_link_delay_ps: int = 0, added: np.ndarray | None = None,
+                   lengths_km: np.ndarray | None = None) -> None:
         """Check and keep the links and the options: the node index pairs ``ends[i]`` (an ``(m, 2)`` int array,
-        the topology's edge order) joined by the links ``specs[spec_of[i]]`` (the distinct link objects);
-        ``added[i]``: the position of link ``i`` in the order the graph adds its edges (``None``: this order;
-        see :meth:`_search_adjacency`)."""
+        the topology's edge order) joined by the links ``specs[spec_of[i]]`` (the distinct link objects), each
+        ``lengths_km[i]`` long where given (see :meth:`from_pairs`); ``added[i]``: the position of link ``i`` in
+        the order the graph adds its edges (``None``: this order; see :meth:`_search_adjacency`)."""
         where = "Network"
         if isinstance(num_ranks, bool) or not isinstance(num_ranks, int) or num_ranks < 1:
             raise ConfigError(f"{where}: num_ranks must be an integer >= 1, got {num_ranks!r}")
@@ -498,6 +514,18 @@ class Network:
                 raise ConfigError(f"{where}: link {self.names[a]}-{self.names[b]} has no LinkSpec in its 'link' "
                                   "attribute")
         spec_delays = [max(spec.delay_ps, min_link_delay_ps) for spec in specs]
+        #: Per link, its length, km (float64, read-only), where the links give their own lengths
+        #: (:meth:`from_pairs`'s ``lengths_km``): a link's :class:`LinkSpec` is then its spec's parameters at that
+        #: length, made when asked for (:meth:`_link_spec`), its delay worked out from its length.
+        #: ``None``: every link's length is its spec's. A :class:`LinkSpec` per distinct length took ~1.2 kB a
+        #: length on every rank with the properties a run reads cached (until 2026-12-07 (later)). The delays are
+        #: worked out from the lengths where asked for (:meth:`link_delays_ps`), not kept per link; their least,
+        #: ``_least_delay``, is.
+        self._lengths: np.ndarray | None = None
+        self._least_delay: int | None = None
+        self._length_specs: dict[tuple[int, float], LinkSpec] = {}  # see _link_spec
+        if lengths_km is not None:
+            self._lengths = self._checked_lengths(lengths_km, ends, specs, spec_of)
         #: The linked node pairs, an ``(m, 2)`` array in the topology's edge order (:attr:`links` as tuples), and
         #: per link the index of its :class:`LinkSpec` in ``_specs`` (the distinct link objects): compact arrays,
         #: since every rank builds the whole network (an ``all_to_all`` of 1,000 nodes has 499,500 links).
@@ -508,14 +536,16 @@ class Network:
         #: its spec's (``_spec_delays[_spec_of[j]]``), not stored per link (8 bytes a link until 2026-12-06).
         self._specs, self._spec_of = tuple(specs), _compact_index(spec_of, len(specs))
         self._spec_delays: tuple[int, ...] = tuple(spec_delays)
-        if spec_delays and min(spec_delays) <= 0:
+        if self._lengths is not None and len(self._lengths):
+            self._least_delay = int(self.link_delays_ps().min())
+        if spec_delays and (min(spec_delays) if self._least_delay is None else self._least_delay) <= 0:
             placement = np.asarray(self.placement, dtype=np.int64)
             crossing = placement[self._ends[:, 0]] != placement[self._ends[:, 1]]
-            zero = (np.asarray(spec_delays, dtype=np.int64) <= 0)[self._spec_of]
+            zero = self.link_delays_ps() <= 0
             for j in np.flatnonzero(crossing & zero)[:1].tolist():
                 a, b = self._ends[j].tolist()
                 raise ResourceError(
-                    f"link {self.names[a]}-{self.names[b]} has zero delay ({self._specs[self._spec_of[j]].distance_km} "
+                    f"link {self.names[a]}-{self.names[b]} has zero delay ({self._link_spec(j).distance_km} "
                     f"km) but joins nodes on ranks {self.placement[a]} and {self.placement[b]}; give it a length > 0 "
                     "km or place both nodes on one rank")
         #: Whether the links are ``(0, 1), (1, 2), ...``: a chain in index order (see :meth:`_rooted_forest`).
@@ -536,6 +566,62 @@ class Network:
         self._added: np.ndarray | None = None if added is None else np.asarray(added, dtype=np.int64)
         self._search: tuple | None = None
         self._weights_given = False  # _weights given by from_pairs's route_weights (see _uniform_weight)
+
+    @staticmethod
+    def _checked_lengths(lengths_km, ends: np.ndarray, specs: tuple, spec_of: np.ndarray) -> np.ndarray:
+        """The links' own lengths, km, as a read-only float64 array.
+
+        Raises:
+            ConfigError: not one length per link; a length its spec refuses (each spec's shortest and longest
+                checked: a :class:`LinkSpec` refuses a length below 0 or where its delay leaves the engine's
+                clock, so every length between two accepted ones is accepted).
+        """
+        lengths = np.array(lengths_km, dtype=np.float64).reshape(-1)
+        if len(lengths) != len(ends):
+            raise ConfigError(f"Network: lengths_km must give each of the {len(ends)} links a length, got "
+                              f"{len(lengths)}")
+        index = np.asarray(spec_of)
+        for k, spec in enumerate(specs):
+            own = lengths[index == k] if len(specs) > 1 else lengths
+            if own.size and not np.isfinite(own).all():
+                raise ConfigError(f"Network: lengths_km must be finite km, got {own[~np.isfinite(own)][0]!r}")
+            if own.size:
+                spec.with_lengths([float(own.min()), float(own.max())])  # (raises for a length refused)
+        lengths.flags.writeable = False
+        return lengths
+
+    def _link_spec(self, index: int) -> LinkSpec:
+        """The :class:`LinkSpec` of link ``index`` of :attr:`links`: its spec, at its own length where the links give
+        theirs (made on first use and kept, one per distinct parameters and length: a rank keeps the links it
+        reads, not every link of the network)."""
+        spec_index = int(self._spec_of[index])
+        spec = self._specs[spec_index]
+        if self._lengths is None:
+            return spec
+        length = float(self._lengths[index])
+        if length == spec.distance_km:
+            return spec
+        made = self._length_specs.get((spec_index, length))
+        if made is None:
+            made = self._length_specs[(spec_index, length)] = spec.with_lengths([length])[0]
+        return made
+
+    def _each_distinct_link(self) -> Iterable[tuple[int, LinkSpec]]:
+        """``(link index, LinkSpec)`` of the first link of each distinct :class:`LinkSpec` (parameters and length), in
+        the order of :attr:`links`: every link's spec judged once. Where the links give their own lengths the specs
+        are made one at a time and not kept (a run keeps those its ranks read, :meth:`_link_spec`)."""
+        if self._lengths is None:
+            if len(self._specs) == 1:
+                return iter([(0, self._specs[0])]) if self.num_links else iter(())
+            _specs, firsts = np.unique(self._spec_of, return_index=True)
+            return zip(firsts.tolist(), self._specs)
+        keys = np.stack((np.asarray(self._spec_of, dtype=np.float64), self._lengths), axis=1)
+        _keys, firsts = np.unique(keys, axis=0, return_index=True)
+        firsts.sort()
+        del keys, _keys
+        specs, spec_of, lengths = self._specs, self._spec_of, self._lengths
+        return ((j, specs[spec_of[j]] if lengths[j] == specs[spec_of[j]].distance_km
+                 else specs[spec_of[j]].with_lengths([float(lengths[j])])[0]) for j in firsts.tolist())
 
     @property
     def graph(self) -> nx.Graph:
@@ -570,15 +656,38 @@ class Network:
     def link_specs(self) -> tuple[LinkSpec, ...]:
         """The :class:`LinkSpec` of every link, in the order of :attr:`links` (links with the same parameters
         may share one object). Made on each read; :attr:`distinct_link_specs` lists each object once."""
+        if self._lengths is not None:
+            return tuple(map(self._link_spec, range(self.num_links)))
         return tuple(map(self._specs.__getitem__, self._spec_of.tolist()))
 
     @property
     def distinct_link_specs(self) -> tuple[LinkSpec, ...]:
-        """Each :class:`LinkSpec` object of the links once, in the order of its first link."""
+        """Each :class:`LinkSpec` object the network holds once, in the order of its first link: every link's
+        where :meth:`own_lengths_km` is ``None``, else the links' parameters (each link is its spec at its own
+        length: :meth:`link`, :meth:`any_link`)."""
         return self._specs
+
+    def any_link(self, predicate: Callable[[LinkSpec], bool]) -> bool:
+        """Whether ``predicate`` holds for some link's :class:`LinkSpec`, asked once per distinct spec (parameters
+        and length; where the links give their own lengths, each made for the question and not kept).
+
+        Examples:
+            >>> net = Network.from_pairs([NodeSpec(name=n) for n in "abc"], [(0, 1), (1, 2)],
+            ...                          [LinkSpec(distance_km=1.0)] * 2, lengths_km=[1.0, 30.0])
+            >>> net.any_link(lambda link: link.distance_km > 20), net.any_link(lambda link: link.distance_km > 40)
+            (True, False)
+        """
+        return any(predicate(spec) for _index, spec in self._each_distinct_link())
+
+    def own_lengths_km(self) -> np.ndarray | None:
+        """Per link, in the order of :attr:`links`, its length where the links give their own (float64, read-only:
+        :meth:`from_pairs`'s ``lengths_km``), else ``None`` (each link's length is its spec's)."""
+        return self._lengths
 
     def link_distances_km(self) -> np.ndarray:
         """The length of every link, km, in the order of :attr:`links` (float64)."""
+        if self._lengths is not None:
+            return self._lengths.copy()
         return np.array([spec.distance_km for spec in self._specs], dtype=np.float64)[self._spec_of]
 
     def link_spec_indices(self) -> np.ndarray:
@@ -588,11 +697,20 @@ class Network:
 
     def link_delays_ps(self) -> np.ndarray:
         """The delay of every link, ps (its :class:`LinkSpec`'s ``delay_ps``, at least ``min_link_delay_ps``),
-        in the order of :attr:`links` (int64; made on each call, the network keeps one per distinct spec)."""
+        in the order of :attr:`links` (int64; made on each call, the network keeps one per distinct spec, or one per
+        link where the links give their own lengths)."""
+        if self._lengths is not None:  # each link's delay_ps at its length: the same float operations, in one pass
+            group_index = np.array([spec.group_index for spec in self._specs], dtype=np.float64)
+            delays = propagation_delays_ps(self._lengths, group_index[self._spec_of] if len(self._specs) > 1
+                                           else group_index[0])
+            return np.maximum(delays, self.min_link_delay_ps, out=delays)
         return np.array(self._spec_delays, dtype=np.int64)[self._spec_of]
 
     def _link_delay(self, index: int) -> int:
         """The delay of link ``index`` of :attr:`links`, ps."""
+        if self._lengths is not None:
+            group_index = self._specs[self._spec_of[index]].group_index
+            return max(propagation_delay_ps(float(self._lengths[index]), group_index), self.min_link_delay_ps)
         return self._spec_delays[self._spec_of[index]]
 
     def links_sorted(self) -> bool:
@@ -660,7 +778,8 @@ class Network:
         num_nodes = len(self.names)
         order = range(num_nodes)
         self._preorder, self._first, self._subtree_end = order, order, array("q", [num_nodes]) * num_nodes
-        delays = map(self._spec_delays.__getitem__, self._spec_of.tolist())
+        delays = (self.link_delays_ps().tolist() if self._lengths is not None
+                  else map(self._spec_delays.__getitem__, self._spec_of.tolist()))
         return (range(-1, num_nodes - 1), order, array("q", bytes(8 * num_nodes)),
                 _int64s(accumulate(delays, initial=0)), [])
 
@@ -712,7 +831,8 @@ class Network:
         """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`
         (``adjacency[node]``; built on first use)."""
         if self._adjacent is None:
-            self._adjacent = _Adjacency(len(self.names), self._ends, self._spec_of, self._spec_delays)
+            self._adjacent = _Adjacency(len(self.names), self._ends, self._spec_of, self._spec_delays,
+                                        None if self._lengths is None else self.link_delays_ps())
         return self._adjacent
 
     def _forest_rank_distances(self) -> list[list[int]]:
@@ -844,7 +964,7 @@ class Network:
     def from_pairs(cls, nodes: Sequence[NodeSpec], pairs: Sequence[tuple[int, int]] | np.ndarray,
                    links: Sequence[LinkSpec], *,
                    graph: Callable[[], nx.Graph] | None = None, route_weights: Sequence[float] | None = None,
-                   **options) -> "Network":
+                   lengths_km: Sequence[float] | np.ndarray | None = None, **options) -> "Network":
         """A network from its nodes, the node index pairs ``(a, b)`` its links join and their links: ``links[i]``
         joins ``pairs[i]``. :meth:`from_links` without the mapping or the triples.
 
@@ -864,6 +984,10 @@ class Network:
             route_weights: per link, in the order of ``pairs``, the length routes weigh it by, km (default: its
                 ``distance_km``): what the graph's ``distance_km`` holds where a builder gives it other lengths
                 than the links' (a ``trotter`` sweep of ``distance_km`` keeps the job's lengths there).
+            lengths_km: per link, in the order of ``pairs``, its length, km (``None``: its spec's ``distance_km``):
+                link ``i`` is then ``links[i]`` at that length. Links that each give their own length (an ``edges``
+                network's) share their specs and cost 16 bytes each (length and delay) instead of a
+                :class:`LinkSpec` per distinct length on every rank; a link's spec is made when read (:meth:`link`).
             **options: keyword arguments of :class:`Network` (``num_ranks``, ``placement``, ``routed``, ...).
 
         Raises:
@@ -876,6 +1000,12 @@ class Network:
             (((0, 1), (0, 2)), 1.0)
         """
         nodes = _node_list(nodes, "Network.from_pairs")
+        if graph is None and lengths_km is not None:  # each link's spec at its length, made with the graph
+            given = np.asarray(lengths_km, dtype=np.float64).reshape(-1)
+
+            def graph() -> nx.Graph:
+                return _links_graph(nodes, [(pair, link.with_lengths([length])[0])
+                                            for pair, link, length in zip(pairs, links, given.tolist())])
         if graph is None:
             def graph() -> nx.Graph:
                 return _links_graph(nodes, list(zip(pairs, links)))
@@ -890,7 +1020,12 @@ class Network:
         network = cls.__new__(cls)
         network._set_nodes(nodes)
         network._graph, network._graph_source = None, graph
-        network._set_links(ends, specs, spec_of if order is None else spec_of[order], added=order, **options)
+        if lengths_km is not None:
+            lengths_km = np.asarray(lengths_km, dtype=np.float64).reshape(-1)
+            if order is not None and len(lengths_km) == len(order):
+                lengths_km = lengths_km[order]
+        network._set_links(ends, specs, spec_of if order is None else spec_of[order], added=order,
+                           lengths_km=lengths_km, **options)
         if route_weights is not None:  # (in the order of links, as _routing_weights keeps them)
             weights = list(route_weights)
             network._weights = weights if order is None else [weights[i] for i in order.tolist()]
@@ -972,8 +1107,9 @@ class Network:
             for index, name in enumerate(names):
                 induced.add_node(name, index=index)
             parent = self._graph
-            for (a, b), j, link in zip(pairs.tolist(), inside.tolist(), links):
+            for (a, b), j in zip(pairs.tolist(), inside.tolist()):
                 u, v = self._ends[j].tolist()
+                link = self._link_spec(j) if parent is None else None
                 data = parent.edges[self.names[u], self.names[v]] if parent is not None else {
                     "link": link, "distance_km": link.distance_km}
                 induced.add_edge(names[a], names[b], **data)
@@ -983,7 +1119,8 @@ class Network:
                    **options}
         return Network.from_pairs([self.nodes[i] for i in kept], pairs, links, graph=graph, **options,
                                   route_weights=None if parent_weights is None else
-                                  [parent_weights[j] for j in inside.tolist()])
+                                  [parent_weights[j] for j in inside.tolist()],
+                                  lengths_km=None if self._lengths is None else self._lengths[inside])
 
     def on_ranks(self, num_ranks: int, placement: Sequence[int] | None = None) -> "Network":
         """This network (its nodes, links, routes and options) placed on ``num_ranks`` ranks, without a graph.
@@ -1006,7 +1143,8 @@ class Network:
         network._graph, network._graph_source = self._graph, self._graph_source
         network._set_links(self._ends, self._specs, np.asarray(self._spec_of), num_ranks=num_ranks,
                            placement=placement, routed=self.routed, min_link_delay_ps=self.min_link_delay_ps,
-                           added=self._added)
+                           added=self._added, lengths_km=self._lengths)
+        network._length_specs = self._length_specs  # (the specs made for links read: shared)
         network._weights, network._weights_given = self._weights, self._weights_given
         return network
 
@@ -1044,7 +1182,7 @@ class Network:
         Raises:
             ResourceError: no link joins them.
         """
-        return self._specs[self._spec_of[self._joining_link(a, b)]]
+        return self._link_spec(self._joining_link(a, b))
 
     def has_link(self, a: int, b: int) -> bool:
         return self._link_index(a, b) >= 0
@@ -1090,6 +1228,8 @@ class Network:
         """
         if not self.num_links:
             return math.inf
+        if self._least_delay is not None:
+            return max(1, self._least_delay)
         return max(1, min(self._spec_delays))  # (every spec of _specs is some link's)
 
     def rank_distances_ps(self) -> list[list[int]]:
@@ -1139,11 +1279,18 @@ class Network:
             ConfigError: from :func:`dqsim.network.link.check_pairing_horizon`.
         """
         prefix = f"{source}: " if source else ""
-        # each link object once, at its first link (links of one table share one)
-        _specs, firsts = np.unique(self._spec_of, return_index=True) if len(self._specs) > 1 else ((), np.zeros(1, dtype=np.int64))
-        for link, first in zip(self._specs, firsts.tolist()):
+        if self._lengths is not None and all(self._horizon_holds_for_lengths(k) for k in range(len(self._specs))):
+            return  # (every length judged from the longest of its spec's links, not a LinkSpec a length)
+        # each distinct link once, at its first link (links of one table share one)
+        for first, link in self._each_distinct_link():
             a, b = self._ends[first].tolist()
             check_pairing_horizon(link, f"{prefix}[network] link {self.names[a]}-{self.names[b]}")
+
+    def _horizon_holds_for_lengths(self, spec_index: int) -> bool:
+        """Whether every link of spec ``spec_index`` passes the pairing horizon at its own length, judged from the
+        longest (:func:`~dqsim.network.link.pairing_horizon_holds_below`; ``False``: ask each length)."""
+        own = self._lengths[np.asarray(self._spec_of) == spec_index] if len(self._specs) > 1 else self._lengths
+        return not own.size or pairing_horizon_holds_below(self._specs[spec_index], float(own.max()))
 
     # --------------------------------------------------------------- routes
     def route(self, a: int, b: int) -> list[int]:
@@ -1337,6 +1484,9 @@ class Network:
         :meth:`_searched_route` a weight per link."""
         if self._weights_given or self._graph is not None or not self._specs:
             return None
+        if self._lengths is not None:
+            low, high = float(self._lengths.min()), float(self._lengths.max())
+            return low if low == high else None
         lengths = {spec.distance_km for spec in self._specs}
         return lengths.pop() if len(lengths) == 1 else None
 

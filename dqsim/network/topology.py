@@ -54,12 +54,17 @@ _MAX_NAMES_IN_MESSAGE = 10
 #: ~1.6 kB before (docs/review-scale-20261206.md).
 BYTES_PER_LINK = 36
 
-#: Bytes on every rank per distinct length the links of an ``"edges"`` network give themselves: a
-#: :class:`~dqsim.network.link.LinkSpec` each (~290 bytes), its delay, its place among the network's specs and the
-#: per-link list of them while the network is built. Measured: loading a 65,536-node Barabási–Albert edge list and
-#: building its network on 2 ranks peaked at 229 MB with a distinct length per link (131,068) against 177 MB with
-#: none, ~400 bytes a length (2026-12-07 (morning), bench/results/network-edges-file-vm-20261207.md).
-BYTES_PER_LINK_LENGTH = 400
+#: Bytes on every rank per link of an ``"edges"`` network that gives its own length, in a run: its length in the
+#: network's float64 array and in the job's edge list, its delay in the routes' adjacency (an int64 per entry beyond
+#: 65,536 distinct delays), and what routes over links of unequal lengths keep (a weight per link, each node's two
+#: lightest links: :meth:`dqsim.network.network.Network._link_is_shortest`). Fitted to the peaks of 4-qubit GHZ
+#: ``dqc`` runs over Barabási–Albert edge lists with a length per link against the same lists without (2^18 nodes,
+#: 524,284 links: +140 MB on one rank, +161 / +156 MB on two; 2^20, 2,097,148 links: +707 MB on one rank):
+#: 270-340 bytes a link (the network's build alone: ~46 bytes a link, 292 against 268 MB at 2^18; 2026-12-07
+#: (later), bench/results/network-memory-vm-20261207.md). It was 400 per distinct length until then, when each
+#: distinct length was a :class:`~dqsim.network.link.LinkSpec` on every rank (~1.2 kB with its properties cached:
+#: 1,060 against 338 MB at 2^18 on one rank).
+BYTES_PER_LINK_LENGTH = 300
 
 #: Host memory each node of a run's network takes on every rank, bytes, besides its links'
 #: (:data:`BYTES_PER_LINK`), where the links have cycles (a ring, a grid, ``all_to_all``, ``edges``): the engine's
@@ -407,8 +412,8 @@ def bytes_per_node(num_nodes: int, num_links: int) -> int:
 def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes:
     :func:`bytes_per_node` (:data:`BYTES_PER_NODE`, or :data:`BYTES_PER_FOREST_NODE` for a tree) and
-    :data:`BYTES_PER_LINK`, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths`` distinct lengths the
-    links of an ``"edges"`` network give themselves, measured (not a bound). A rank's peak adds the run's imports, MPI's share on several
+    :data:`BYTES_PER_LINK`, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths`` links of an
+    ``"edges"`` network that give their own length (distinct lengths until 2026-12-07 (later)), measured (not a bound). A rank's peak adds the run's imports, MPI's share on several
     ranks and, on the writing rank, the output's write (:func:`dqsim.cli.check.network_peak_bytes`, within 25 % of
     ``dqc``, ``trotter`` and ``cloud`` runs' peaks over lines, rings, stars and grids of 4,096 to 2^20 nodes on 1
     and 2 ranks; bench/results/check-memory-scale-vm-20261207.md). Until 2026-12-07 (morning) it also held the

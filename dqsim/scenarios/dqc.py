@@ -218,7 +218,7 @@ def job_network(section, num_ranks: int, *, link_parameter: tuple[str, float] | 
     names = section.node_name_sequence()
     key = f"{source}: [network].placement" if source else "[network].placement"
     nodes = section.node_spec(names[0]).renamed_all(names)
-    pairs, links = section.link_pairs()
+    pairs, links, lengths = section.link_pairs()
     graph, weights = section.build_graph, None
     if link_parameter is not None:
         parameter, value = link_parameter
@@ -228,13 +228,16 @@ def job_network(section, num_ranks: int, *, link_parameter: tuple[str, float] | 
         copied = graph_copy_order(pairs, len(names))
         if copied is not None:
             pairs, links = pairs[copied], [links[i] for i in copied.tolist()]
-        weights = [link.distance_km for link in links]
+            lengths = None if lengths is None else lengths[copied]
+        weights = [link.distance_km for link in links] if lengths is None else lengths.tolist()
         links = [swept[id(link)] for link in links]
+        if parameter == "distance_km":  # (every link at the swept length)
+            lengths = None
 
         def graph() -> nx.Graph:
             return with_link_parameter(section.build_graph(), parameter, value)
     return Network.from_pairs(nodes, pairs, links, graph=graph, route_weights=weights, num_ranks=num_ranks,
-                              placement=section.placement, placement_key=key)
+                              placement=section.placement, placement_key=key, lengths_km=lengths)
 
 
 def with_link_parameter(graph: nx.Graph, parameter: str, value: float) -> nx.Graph:
@@ -975,7 +978,9 @@ def links_table(names: Sequence[str], network: Network, links: LinkCounts) -> Ta
     ends = network.link_ends()
     in_order = (network.links_sorted() and len(ends) == num_links and np.array_equal(ends[:, 0], a)
                 and np.array_equal(ends[:, 1], b))  # the network's links as the run lists them
-    if in_order:  # a line, star or all_to_all: each piece's lengths from the links' spec indices
+    if in_order and network.own_lengths_km() is not None:  # the links' own lengths, in this order
+        distances = network.own_lengths_km()
+    elif in_order:  # a line, star or all_to_all: each piece's lengths from the links' spec indices
         spec_distances = np.array([spec.distance_km for spec in network.distinct_link_specs], dtype=np.float64)
         spec_of = network.link_spec_indices()
         distances = None
@@ -1016,7 +1021,7 @@ def is_noisy(network: Network) -> bool:
         >>> is_noisy(Network.from_links(nodes, [(0, 1, LinkSpec(distance_km=1.0, source_fidelity=0.9))]))
         True
     """
-    if any(link.delivered_fidelity < 1.0 for link in network.distinct_link_specs):
+    if network.any_link(lambda link: link.delivered_fidelity < 1.0):
         return True
     return any(not (math.isinf(n.t1_s) and math.isinf(n.t2_s)) or n.gate_1q_error_probability > 0
                or n.gate_2q_error_probability > 0 or n.measure_error_probability > 0 for n in network.nodes)
