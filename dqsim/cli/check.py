@@ -438,8 +438,7 @@ def pending_report_bytes(job, backlog_rows=None) -> list[tuple[int, float, float
     for distance in distances:
         for i, (a, b, d) in enumerate(job.network_links(distance)):
             phys = qkd.link_physics(job, i, a, b, d)
-            rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
-                                               eve=phys.eve, noise_probability=phys.noise_probability)
+            rate = _clicks_per_pulse(job, plan, phys)
             held = nodes.max_reports_held(2 * phys.delay_ps + backlog[i], batch_ps, -(-block // q.batch_pulses))
             reports = held * min(q.batch_pulses, block) * rate * packed_bytes_per_detection(
                 plan.source.num_classes, min(q.batch_pulses, block))
@@ -492,8 +491,7 @@ def pending_message_bytes(job, backlog_rows=None) -> list[tuple[int, float, int,
             phys = qkd.link_physics(job, i, a, b, d)
             key = 0.0
             if q.protocol == "bb84_decoy":
-                rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
-                                                   eve=phys.eve, noise_probability=phys.noise_probability)
+                rate = _clicks_per_pulse(job, plan, phys)
                 batch_ps = max(1, round(q.batch_pulses * PS_PER_S / plan.source.source_rate_hz))
                 held = nodes.max_reports_held(2 * phys.delay_ps + backlog[i], batch_ps, -(-block // q.batch_pulses))
                 messages = held * (nodes.pulses_in_flight_bytes(plan.source, batch)

@@ -69,7 +69,7 @@ MAX_SWEEP_POINTS = 200
 #: ``[network]``'s line, ring, star and grid now take :data:`dqsim.jobs.network.MAX_SPARSE_NETWORK_NODES`; not measured for QKD). A trusted
 #: chain of 4,096 nodes at 10^4 pulses per link ran in 4.3 CPU s and 315 MB (docs/review-scale-20261206.md); the
 #: work grows with links x pulses, which ``dqsim check`` reports. It was 64 until 2026-12-06.
-MAX_QKD_NODES = 4096
+MAX_QKD_NODES = 65536
 #: Longest time a run may take to emit its pulses, ps: 1/16 of the engine's int64 picosecond clock
 #: (2**63 ps, about 107 days), about 6.7 days, the rest left for the post-processing's messages.
 MAX_QKD_EMISSION_PS = 2**63 // 16
