@@ -19,6 +19,7 @@ from dqsim.jobs.errors import job_error
 from dqsim.jobs.schema import Section, bounded_int, bounded_real, format_number
 from dqsim.network.fibre import DEFAULT_ATTENUATION_DB_PER_KM, DEFAULT_GROUP_INDEX
 from dqsim.network.link import DEFAULT_DARK_COUNT_RATE_HZ, DEFAULT_DETECTOR_EFFICIENCY, DEFAULT_GATE_WIDTH_PS
+from dqsim.network.node import RoleNames
 from dqsim.network.raman import DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM, DEFAULT_WAVELENGTH_NM
 from dqsim.units import M_PER_KM, PS_PER_S, SPEED_OF_LIGHT_M_PER_S
 
@@ -604,12 +605,23 @@ class QkdSection(Section):
             >>> QkdSection(link={"distance_km": 10}, network={"topology": "star", "num_nodes": 3}).node_names()
             ['hub', 'leaf1', 'leaf2']
         """
+        return list(self.node_name_sequence())
+
+    def node_name_sequence(self) -> RoleNames:
+        """The nodes' names in index order, as :meth:`node_names` gives them, without a string per node: a
+        :class:`~dqsim.network.node.RoleNames` (each name made when read, its index read off the name).
+
+        Examples:
+            >>> names = QkdSection(link={"distance_km": 10}, network={"topology": "star", "num_nodes": 5000})
+            >>> names = names.node_name_sequence()
+            >>> names[4999], names.index("leaf17"), len(names)
+            ('leaf4999', 17, 5000)
+        """
         if self.network is None:
-            return ["alice", "bob"]
-        inner = range(1, self.network.num_nodes)
+            return RoleNames("alice", "trusted", 2, last="bob")
         if self.network.topology == "star":
-            return ["hub", *(f"leaf{index}" for index in inner)]
-        return ["alice", *(f"trusted{index}" for index in inner[:-1]), "bob"]
+            return RoleNames("hub", "leaf", self.network.num_nodes)
+        return RoleNames("alice", "trusted", self.network.num_nodes, last="bob")
 
     def distances_km(self) -> list[float]:
         """Fibre lengths to run, km: the sweep's distances, else each link's (one link: ``[d]``)."""
