@@ -66,11 +66,16 @@ PROBABILITY_SUM_TOLERANCE = 1e-9
 MAX_FILTER_BANDWIDTH_NM = 100.0
 #: Most distances of ``[qkd.sweep].distances_km``.
 MAX_SWEEP_POINTS = 200
-#: Most nodes of ``[qkd.network]``: as ``[network]`` had for every topology until 2026-12-06 (:data:`dqsim.jobs.network.MAX_NETWORK_NODES`;
-#: ``[network]``'s line, ring, star and grid now take :data:`dqsim.jobs.network.MAX_SPARSE_NETWORK_NODES`; not measured for QKD). A trusted
-#: chain of 4,096 nodes at 10^4 pulses per link ran in 4.3 CPU s and 315 MB (docs/review-scale-20261206.md); the
-#: work grows with links x pulses, which ``dqsim check`` reports. It was 64 until 2026-12-06.
+#: Most nodes of ``[qkd.network]``'s chain: a trusted chain of 65,536 nodes (1,000 pulses a link) is measured to
+#: take ~24 kB a link on one rank (16,384 nodes: 605 MB and 44 CPU s; 65,536: see
+#: bench/results/qkd-network-scale-vm-20261207.md); the work grows with links x pulses, which ``dqsim check``
+#: reports with its memory. It was 64 until 2026-12-06 and 4,096 until 2026-12-07 (later that day), when the relay's
+#: announcements, taken one by one (m(m - 1)/2 for m links), took 50 of a 4,096-node chain's 90 s.
 MAX_QKD_NODES = 65536
+#: ... and of its star: 4,096, as before, since a star's ``end_to_end`` table has a row per pair of leaves (and
+#: ``relay_links`` two): 8.4 million at 4,096 nodes, ~1 kB a pair as the run builds them (a 1,024-node star peaked
+#: at 742 MB), so ~8 GB; ``dqsim check`` reports it.
+MAX_QKD_STAR_NODES = 4096
 #: Longest time a run may take to emit its pulses, ps: 1/16 of the engine's int64 picosecond clock
 #: (2**63 ps, about 107 days), about 6.7 days, the rest left for the post-processing's messages.
 MAX_QKD_EMISSION_PS = 2**63 // 16
@@ -289,7 +294,7 @@ class QkdNetworkSection(Section):
     Attributes:
         topology: ``"chain"`` (nodes 0, 1, ... in a line: links (i, i+1)) or
             ``"star"`` (node 0 the hub: links (0, i)).
-        num_nodes: nodes, 2..4096.
+        num_nodes: nodes, 2..65536 (:data:`MAX_QKD_NODES`; a star 2..4096, :data:`MAX_QKD_STAR_NODES`).
         distances_km: length of each link in :meth:`links` order, km, each
             >= 0, ``num_nodes - 1`` entries; default: every link
             ``[qkd.link].distance_km``.
@@ -301,6 +306,10 @@ class QkdNetworkSection(Section):
 
     @model_validator(mode="after")
     def _check_distances(self) -> "QkdNetworkSection":
+        if self.topology == "star" and self.num_nodes > MAX_QKD_STAR_NODES:
+            raise job_error(f"must be <= {MAX_QKD_STAR_NODES:,} for a star (its end_to_end table has a row per pair "
+                            f"of leaves: {(self.num_nodes - 1) * (self.num_nodes - 2) // 2:,} here; a chain takes up "
+                            f"to {MAX_QKD_NODES:,} nodes)", key=("num_nodes",), value=self.num_nodes, has_value=True)
         num_links = self.num_nodes - 1
         if self.distances_km is not None and len(self.distances_km) != num_links:
             raise job_error(f"lists {len(self.distances_km)} distances but a {self.topology} of "
