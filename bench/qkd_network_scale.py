@@ -68,6 +68,29 @@ def one_run(tree: Path, job: Path, ranks: int, folder: Path, timeout_s: float) -
     return {"uptime": load, "returncode": returncode, "stderr": stderr, "ranks": ranks_seen, "out": str(out)}
 
 
+def _compare_with_first(row: dict, firsts: dict) -> None:
+    """Set ``row["same"]``: whether its run file's tables equal those of the first run of its size (kept in
+    ``firsts``, by size, renamed so that later runs do not overwrite it)."""
+    out = Path(row.pop("out"))
+    if row["returncode"] != 0:
+        return
+    if row["nodes"] in firsts:
+        row["same"] = same_tables(str(firsts[row["nodes"]]), str(out))
+    else:
+        firsts[row["nodes"]] = out.rename(out.with_name(f"first-{row['nodes']}.h5"))
+        row["same"] = True
+
+
+def _print_row(row: dict, topology: str) -> None:
+    """One line of a run's figures: each rank's peak RSS and user CPU, whether its tables match, the load."""
+    figures = ", ".join(f"{r['peak_rss_mb']:.0f} MB {r['user_s']:.2f} s" for r in row["ranks"])
+    load = row["uptime"].split("load average:")[-1].strip()
+    print(f"{row['tree']:>5} {topology} {row['nodes']:6d} nodes {row['ranks']} rank(s): {figures}  "
+          f"rc={row['returncode']}  same={row.get('same')}  [{load}]", flush=True)
+    if row["returncode"]:
+        print(row["stderr"], file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of a dqsim source tree")
@@ -79,32 +102,19 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write every run's figures here")
     args = parser.parse_args()
     trees = [(name, Path(path).resolve()) for name, path in (tree.split("=", 1) for tree in args.tree)]
-    rows = []
+    rows, firsts = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for nodes in args.nodes:
             job = folder / f"{args.topology}{nodes}.toml"
             job.write_text(JOB.format(topology=args.topology, nodes=nodes, pulses=args.pulses))
-            first = None
             for ranks in args.ranks:
                 for name, tree in trees:
                     row = {"tree": name, "nodes": nodes, "ranks": ranks, **one_run(tree, job, ranks, folder,
                                                                                     args.timeout)}
                     rows.append(row)
-                    out = Path(row.pop("out"))
-                    if row["returncode"] == 0:
-                        if first is None:
-                            first = out.with_name(f"first-{nodes}.h5")
-                            out.rename(first)
-                            row["same"] = True
-                        else:
-                            row["same"] = same_tables(str(first), str(out))
-                    figures = ", ".join(f"{r['peak_rss_mb']:.0f} MB {r['user_s']:.2f} s" for r in row["ranks"])
-                    print(f"{name:>5} {args.topology} {nodes:6d} nodes {ranks} rank(s): {figures}  "
-                          f"rc={row['returncode']}  same={row.get('same')}  "
-                          f"[{row['uptime'].split('load average:')[-1].strip()}]", flush=True)
-                    if row["returncode"]:
-                        print(row["stderr"], file=sys.stderr)
+                    _compare_with_first(row, firsts)
+                    _print_row(row, args.topology)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -103,8 +103,9 @@ WRITE_BYTES_PER_ROW = 1_500
 CHAIN_BYTES_PER_NODE = 22_000
 #: Host memory each link of a ``qkd`` network takes on every rank, bytes: its tally, its processes' and key
 #: blocks' objects and its table rows, every rank gathering every link's; measured, the growth of a trusted
-#: chain's peak RSS per link at 1,000 pulses a link (bench/results/qkd-network-scale-vm-20261207.md).
-QKD_BYTES_PER_LINK = 30_000
+#: chain's peak RSS per link at 1,000 pulses a link (16,384 nodes: 605 MB on one rank, ~218 MB of it the base; two
+#: ranks 474 and 460 MB; bench/results/qkd-network-scale-vm-20261207.md).
+QKD_BYTES_PER_LINK = 24_000
 #: ... and each pair of leaves of a ``qkd`` star (its ``end_to_end`` row and two ``relay_links`` rows, as Python
 #: rows and then the tables): a star of 1,024 nodes (522,753 pairs) peaked at 742 MB (2026-12-07, later that day).
 QKD_BYTES_PER_STAR_PAIR = 1_000
