@@ -381,10 +381,11 @@ def report_backlog(job) -> list[tuple[int, float, float, float, float, float, in
 
 def _links_alike(job, distance_km: float | None):
     """``(link, distance_km, physics)`` of every link of a ``qkd`` job at a distance of its sweep (``None``: the
-    links' own lengths), the :func:`~dqsim.scenarios.qkd.link_physics` given only with a link whose length comes
-    before the links' that follow until the next length (``None`` with the others): what the check works out
-    for a link depends on its length alone, so a 65,536-link chain of one length works it out once (it did for
-    every link, a pilot draw of 2^16 pairs each for BBM92/E91, until 2026-12-07, later that day)."""
+    links' own lengths), in order; ``physics`` (:func:`~dqsim.scenarios.qkd.link_physics`) only where the length
+    differs from the link before's, ``None`` where it is the same: what the check works out for a link depends
+    on its length alone, so the caller keeps the figures of the last link given ``physics``, and a 65,536-link
+    chain of one length is worked out once (every link was, a pilot draw of 2^16 pairs each for BBM92/E91,
+    until 2026-12-07, later that day)."""
     last = None
     for i, (a, b, d) in enumerate(job.network_links(distance_km)):
         yield i, d, (qkd.link_physics(job, i, a, b, d) if d != last else None)
