@@ -67,7 +67,7 @@ MAX_FILTER_BANDWIDTH_NM = 100.0
 #: Most distances of ``[qkd.sweep].distances_km``.
 MAX_SWEEP_POINTS = 200
 #: Most nodes of ``[qkd.network]``'s chain: a trusted chain of 65,536 nodes (1,000 pulses a link) is measured to
-#: take ~24 kB a link on one rank (16,384 nodes: 605 MB and 44 CPU s; 65,536: see
+#: take 20-24 kB a link on one rank (16,384 nodes: 605 MB and 44 CPU s; 65,536: 1,509 MB and 136 CPU s;
 #: bench/results/qkd-network-scale-vm-20261207.md); the work grows with links x pulses, which ``dqsim check``
 #: reports with its memory. It was 64 until 2026-12-06 and 4,096 until 2026-12-07 (later that day), when the relay's
 #: announcements, taken one by one (m(m - 1)/2 for m links), took 50 of a 4,096-node chain's 90 s.
