@@ -70,7 +70,7 @@ MAX_SWEEP_POINTS = 200
 #: take 20-24 kB a link on one rank (16,384 nodes: 605 MB and 44 CPU s; 65,536: 1,509 MB and 136 CPU s;
 #: bench/results/qkd-network-scale-vm-20261207.md); the work grows with links x pulses, which ``dqsim check``
 #: reports with its memory. It was 64 until 2026-12-06 and 4,096 until 2026-12-07 (later that day), when the relay's
-#: announcements, taken one by one (m(m - 1)/2 for m links), took 50 of a 4,096-node chain's 90 s.
+#: announcements, taken one by one (m(m - 1)/2 for m links), took 5.9 CPU s at 4,096 nodes and ~25 min at 65,536.
 MAX_QKD_NODES = 65536
 #: ... and of its star: 4,096, as before, since a star's ``end_to_end`` table has a row per pair of leaves (and
 #: ``relay_links`` two): 8.4 million at 4,096 nodes, ~1 kB a pair as the run builds them (a 1,024-node star peaked
