@@ -89,7 +89,8 @@ JOBS = {
 }
 
 #: Attributes that differ between two runs of the same code.
-VOLATILE = ("created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "job_path", "engine_windows",
+VOLATILE = ("created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "overrides_from_job", "job_path",
+            "engine_windows",
             "dqsim_commit")
 #: Datasets (by last path component) that differ between two runs of the same code.
 VOLATILE_DATASETS = ("timing",)

@@ -336,3 +336,21 @@ def test_a_fake_pilot_never_finds_a_cold_cache_and_a_cold_one_runs_no_pilot():
                    cold_groups=lambda job: ["qkd"])
     assert got.startswith("numba's cache") and "(QKD detection and Cascade kernels)" in got
     assert "`dqsim warmup " in got and str(job.source) in got
+
+
+def test_a_qkd_network_of_many_links_is_piloted_on_its_first_links():
+    """A 200-link trusted chain of 10^6 pulses a link is piloted on its first 64 links (``PILOT_MAX_QKD_LINKS``), its
+    lengths cut to theirs; the work is links x pulses, so the pilot's time is taken to the job's 200 links; the
+    engine's messages grow with the batches of every link. Until 2026-12-07 (later that day) the pilot ran every
+    link: a 4,096-link chain's passed its 120 s budget."""
+    distances = [10.0 + i % 3 for i in range(200)]
+    job = jobs.load_job(REPO / "jobs" / "qkd_trusted_chain.toml", ["qkd.network.num_nodes=201",
+                                                                  f"qkd.network.distances_km={distances}"])
+    plan = check_time._PLANS["qkd"](job)
+    assert plan.full_work == 200 * 10_000_000 and plan.whole is None and "piloted on the first 64" in plan.note
+    pilot, work = plan.make(20_000)
+    assert work == 64 * 20_000 and pilot.qkd.pulses == 20_000 and pilot.qkd.network.num_nodes == 65
+    assert pilot.qkd.network.distances_km == distances[:64]
+    assert plan.rounds(work) == 64 and plan.rounds(plan.full_work) == 200 * 10  # batches of 10^6 pulses
+    small = jobs.load_job(REPO / "jobs" / "qkd_trusted_chain.toml")  # 2 links: the job itself at its pulses
+    assert check_time._PLANS["qkd"](small).make(10_000_000) == (small, 2 * 10_000_000)

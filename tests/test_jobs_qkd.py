@@ -379,9 +379,12 @@ def test_bad_sweep(sweep, match):
 @pytest.mark.parametrize("network, match", [
     ('topology = "ring"\nnum_nodes = 3', r"\[qkd\.network\]\.topology = \"ring\": must be one of \"chain\", \"star\"$"),
     ("num_nodes = 3", r"missing key \[qkd\.network\]\.topology$"),
-    ('topology = "chain"', r"missing key \[qkd\.network\]\.num_nodes \(2\.\.4096\)$"),
-    ('topology = "chain"\nnum_nodes = 1', r"\[qkd\.network\]\.num_nodes = 1: must be >= 2 \(allowed 2\.\.4096\)$"),
-    ('topology = "star"\nnum_nodes = 4097', r"\[qkd\.network\]\.num_nodes = 4097: must be <= 4096 \(allowed 2\.\.4096\)$"),
+    ('topology = "chain"', r"missing key \[qkd\.network\]\.num_nodes \(2\.\.65536\)$"),
+    ('topology = "chain"\nnum_nodes = 1', r"\[qkd\.network\]\.num_nodes = 1: must be >= 2 \(allowed 2\.\.65536\)$"),
+    ('topology = "chain"\nnum_nodes = 65537',
+     r"\[qkd\.network\]\.num_nodes = 65537: must be <= 65536 \(allowed 2\.\.65536\)$"),
+    ('topology = "star"\nnum_nodes = 4097', r"\[qkd\.network\]\.num_nodes = 4097: must be <= 4,096 for a star \(its "
+     r"end_to_end table has a row per pair of leaves: 8,386,560 here; a chain takes up to 65,536 nodes\)$"),
     ('topology = "chain"\nnum_nodes = 3\ndistances_km = [20.0]',
      r"\[qkd\.network\]\.distances_km = \[20\.0\]: lists 1 distances but a chain of 3 nodes has 2 links$"),
     ('topology = "star"\nnum_nodes = 2\ndistances_km = [1, 2]',

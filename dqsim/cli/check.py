@@ -103,6 +103,14 @@ WRITE_BYTES_PER_ROW = 1_500
 #: Host memory each node of a repeater chain takes on every rank, bytes: measured, the growth of a run's peak
 #: RSS from 256 to 4,096 links (155 to 240 MB, 1 BBPSSW round, cut-off; docs/review-scale-20261206.md).
 CHAIN_BYTES_PER_NODE = 22_000
+#: Host memory each link of a ``qkd`` network takes on every rank, bytes: its tally, its processes' and key
+#: blocks' objects and its table rows, every rank gathering every link's; measured, the growth of a trusted
+#: chain's peak RSS per link at 1,000 pulses a link (16,384 nodes: 605 MB on one rank, ~218 MB of it the base; two
+#: ranks 474 and 460 MB; bench/results/qkd-network-scale-vm-20261207.md).
+QKD_BYTES_PER_LINK = 24_000
+#: ... and each pair of leaves of a ``qkd`` star (its ``end_to_end`` row and two ``relay_links`` rows, as Python
+#: rows and then the tables): a star of 1,024 nodes (522,753 pairs) peaked at 742 MB (2026-12-07, later that day).
+QKD_BYTES_PER_STAR_PAIR = 1_000
 #: Share of this machine's memory above which the key blocks' pending detection reports draw a warning.
 PENDING_REPORTS_WARN_SHARE = 0.25
 
@@ -364,14 +372,27 @@ def report_backlog(job) -> list[tuple[int, float, float, float, float, float, in
     distances = job.distances_km() if q.sweep is not None else [None]
     worst: dict[int, tuple[int, float, float, float, float, float, int]] = {}
     for distance in distances:
-        for i, (a, b, d) in enumerate(job.network_links(distance)):
-            phys = qkd.link_physics(job, i, a, b, d)
-            clicks = _clicks_per_pulse(job, plan, phys)
-            bits = nodes.report_bits_per_pulse(plan, batch, clicks)
-            wait = nodes.report_backlog_ps(bits, batch, q.pulses, rate, q.classical_bit_rate_hz)
+        for i, d, phys in _links_alike(job, distance):
+            if phys is not None:  # the first link of this length: its figures
+                clicks = _clicks_per_pulse(job, plan, phys)
+                bits = nodes.report_bits_per_pulse(plan, batch, clicks)
+                wait = nodes.report_backlog_ps(bits, batch, q.pulses, rate, q.classical_bit_rate_hz)
             if i not in worst or (wait, bits) > (worst[i][6], worst[i][3]):
                 worst[i] = (i, d, clicks, bits, rate, q.classical_bit_rate_hz, wait)
     return [worst[i] for i in sorted(worst)]
+
+
+def _links_alike(job, distance_km: float | None):
+    """``(link, distance_km, physics)`` of every link of a ``qkd`` job at a distance of its sweep (``None``: the
+    links' own lengths), in order; ``physics`` (:func:`~dqsim.scenarios.qkd.link_physics`) only where the length
+    differs from the link before's, ``None`` where it is the same: what the check works out for a link depends
+    on its length alone, so the caller keeps the figures of the last link given ``physics``, and a 65,536-link
+    chain of one length is worked out once (every link was, a pilot draw of 2^16 pairs each for BBM92/E91,
+    until 2026-12-07, later that day)."""
+    last = None
+    for i, (a, b, d) in enumerate(job.network_links(distance_km)):
+        yield i, d, (qkd.link_physics(job, i, a, b, d) if d != last else None)
+        last = d
 
 
 def _backlog_ps(job, rows=None) -> dict[int, int]:
@@ -391,14 +412,36 @@ def report_backlog_lines(job, rows=None) -> list[str]:
         if bits * rate <= bit_rate:
             continue
         emission_ps = q.pulses * PS_PER_S / rate
-        lines.append(f"warning: link {i} ({d:g} km): Bob's detection reports outrun the classical channel: "
+        lines.append((i, d, "warning: ", f"Bob's detection reports outrun the classical channel: "
                      f"{bits:.3g} bits per {slot} ({clicks:.3g} clicks per {slot}; places, settings and tag) x "
                      f"{rate:.3g} {slot}s/s = {bits * rate:.3g} bit/s, above classical_bit_rate_hz = {bit_rate:.3g} "
                      f"bit/s: they queue, and the last report waits {wait / PS_PER_S * 1e3:.3g} ms more than the "
                      f"first, a delay growing by {wait / emission_ps:.3g} s per s over the run's {q.pulses:,} "
                      f"{slot}s ({emission_ps / PS_PER_S * 1e3:.3g} ms of emission; less where the source waits for "
                      f"max_blocks_in_postprocessing blocks); the memory lines count that wait in the reports' round "
-                     f"trip; raise [qkd].classical_bit_rate_hz above {bits * rate:.3g} to keep up")
+                     f"trip; raise [qkd].classical_bit_rate_hz above {bits * rate:.3g} to keep up"))
+    return link_lines(lines)
+
+
+def link_lines(items: list[tuple[int, float, str, str]]) -> list[str]:
+    """``"{before}link {i} ({d} km): {text}"`` for each ``(i, d, before, text)`` of ``items``, in their order, links
+    that follow one another with the same length and text in one line, ``"{before}links {first}-{last} ({d} km,
+    each): {text}"``: a chain of 65,536 links of one length gets a line, not one a link (until 2026-12-07, later
+    that day).
+
+    Examples:
+        >>> link_lines([(0, 5.0, "", "a"), (1, 5.0, "", "a"), (2, 5.0, "", "a"), (3, 9.0, "w: ", "a")])
+        ['links 0-2 (5 km, each): a', 'w: link 3 (9 km): a']
+    """
+    lines, start = [], 0
+    for end in range(1, len(items) + 1):
+        if end < len(items) and items[end][1:] == items[start][1:] and items[end][0] == items[end - 1][0] + 1:
+            continue
+        first, d, before, text = items[start]
+        last = items[end - 1][0]
+        lines.append(f"{before}link {first} ({d:g} km): {text}" if last == first
+                     else f"{before}links {first}-{last} ({d:g} km, each): {text}")
+        start = end
     return lines
 
 
@@ -439,20 +482,19 @@ def pending_report_bytes(job, backlog_rows=None) -> list[tuple[int, float, float
     backlog = _backlog_ps(job, backlog_rows)
     worst: dict[int, tuple[int, float, float, int, float, float, float]] = {}
     for distance in distances:
-        for i, (a, b, d) in enumerate(job.network_links(distance)):
-            phys = qkd.link_physics(job, i, a, b, d)
-            rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
-                                               eve=phys.eve, noise_probability=phys.noise_probability)
-            held = nodes.max_reports_held(2 * phys.delay_ps + backlog[i], batch_ps, -(-block // q.batch_pulses))
-            reports = held * min(q.batch_pulses, block) * rate * packed_bytes_per_detection(
-                plan.source.num_classes, min(q.batch_pulses, block))
-            key = 0.0
-            if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
-                share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
-                                               eve=phys.eve, noise_probability=phys.noise_probability,
-                                               finite_key=q.security == "finite_key")
-                key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
-            blocks = _blocks_holding_keys(job, plan, 0, batch_ps)  # (its key bits come with its last report)
+        for i, d, phys in _links_alike(job, distance):
+            if phys is not None:  # (the links that follow until the next length: the same figures)
+                rate = _clicks_per_pulse(job, plan, phys)
+                held = nodes.max_reports_held(2 * phys.delay_ps + backlog[i], batch_ps, -(-block // q.batch_pulses))
+                reports = held * min(q.batch_pulses, block) * rate * packed_bytes_per_detection(
+                    plan.source.num_classes, min(q.batch_pulses, block))
+                key = 0.0
+                if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
+                    share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
+                                                   eve=phys.eve, noise_probability=phys.noise_probability,
+                                                   finite_key=q.security == "finite_key")
+                    key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
+                blocks = _blocks_holding_keys(job, plan, 0, batch_ps)  # (its key bits come with its last report)
             if i not in worst or reports + key * blocks > worst[i][4] + worst[i][5] * worst[i][6]:
                 worst[i] = (i, d, rate, held, reports, key, blocks)
     return [worst[i] for i in sorted(worst)]
@@ -491,31 +533,31 @@ def pending_message_bytes(job, backlog_rows=None) -> list[tuple[int, float, int,
     backlog = _backlog_ps(job, backlog_rows)
     worst: dict[int, tuple[int, float, int, float, float, float]] = {}
     for distance in distances:
-        for i, (a, b, d) in enumerate(job.network_links(distance)):
-            phys = qkd.link_physics(job, i, a, b, d)
-            key = 0.0
-            if q.protocol == "bb84_decoy":
-                rate = registered_clicks_per_pulse(plan.source, channel=phys.channel, detector=phys.detector,
-                                                   eve=phys.eve, noise_probability=phys.noise_probability)
-                batch_ps = max(1, round(q.batch_pulses * PS_PER_S / plan.source.source_rate_hz))
-                held = nodes.max_reports_held(2 * phys.delay_ps + backlog[i], batch_ps, -(-block // q.batch_pulses))
-                messages = held * (nodes.pulses_in_flight_bytes(plan.source, batch)
-                                   + batch * rate * (index_dtype(batch).itemsize + 5 / 8))
-                if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
-                    share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
-                                                   eve=phys.eve, noise_probability=phys.noise_probability,
-                                                   finite_key=q.security == "finite_key")
-                    key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
-                blocks = _blocks_holding_keys(job, plan, 0, batch_ps)
-            else:  # Bob draws each batch; his reports carry its counts and key bits (counted in the block's)
-                pair_ps = max(1, nodes.emission_ps(q.batch_pulses, plan.entangled_source.pair_rate_hz))
-                held = nodes.max_reports_held(
-                    nodes.entangled_sifting_ps(phys, plan.entangled_source.position) + backlog[i], pair_ps,
-                    -(-block // q.batch_pulses))
-                messages = 0.0
-                if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
-                    key = block * nodes.entangled_key_bits_per_pair(plan, phys) * nodes.KEY_BYTES_PER_KEY_BIT
-                blocks = _blocks_holding_keys(job, plan, phys.delay_ps + backlog[i], pair_ps)
+        for i, d, phys in _links_alike(job, distance):
+            if phys is not None:  # (the links that follow until the next length: the same figures)
+                key = 0.0
+                if q.protocol == "bb84_decoy":
+                    rate = _clicks_per_pulse(job, plan, phys)
+                    batch_ps = max(1, round(q.batch_pulses * PS_PER_S / plan.source.source_rate_hz))
+                    held = nodes.max_reports_held(2 * phys.delay_ps + backlog[i], batch_ps,
+                                                  -(-block // q.batch_pulses))
+                    messages = held * (nodes.pulses_in_flight_bytes(plan.source, batch)
+                                       + batch * rate * (index_dtype(batch).itemsize + 5 / 8))
+                    if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
+                        share = key_bits_per_detection(plan.source, channel=phys.channel, detector=phys.detector,
+                                                       eve=phys.eve, noise_probability=phys.noise_probability,
+                                                       finite_key=q.security == "finite_key")
+                        key = block * rate * share * nodes.KEY_BYTES_PER_KEY_BIT
+                    blocks = _blocks_holding_keys(job, plan, 0, batch_ps)
+                else:  # Bob draws each batch; his reports carry its counts and key bits (counted in the block's)
+                    pair_ps = max(1, nodes.emission_ps(q.batch_pulses, plan.entangled_source.pair_rate_hz))
+                    held = nodes.max_reports_held(
+                        nodes.entangled_sifting_ps(phys, plan.entangled_source.position) + backlog[i], pair_ps,
+                        -(-block // q.batch_pulses))
+                    messages = 0.0
+                    if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
+                        key = block * nodes.entangled_key_bits_per_pair(plan, phys) * nodes.KEY_BYTES_PER_KEY_BIT
+                    blocks = _blocks_holding_keys(job, plan, phys.delay_ps + backlog[i], pair_ps)
             if i not in worst or messages + key * blocks > worst[i][3] + worst[i][4] * worst[i][5]:
                 worst[i] = (i, d, held, messages, key, blocks)
     return [worst[i] for i in sorted(worst)]
@@ -547,15 +589,15 @@ def _pending_message_lines(job, message_rows) -> list[str]:
                 if q.protocol == "bb84_decoy" else f"up to {held} of Bob's reports in flight (their key bits "
                 "counted with the block's)")
         slot = qkd.slot_word(q.protocol)
-        line = (f"key block of link {i} ({d:g} km): {what}, {size_words(messages)} "
+        line = (f"{what}, {size_words(messages)} "
                 f"({messages / max(held * min(q.batch_pulses, block), 1):.3g} bytes per {slot} x "
                 f"{min(q.batch_pulses, block):,} {slot}s x {held})")
         if q.error_correction in nodes.KEYED_ERROR_CORRECTIONS:
             line += (f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {size_words(key)} "
                      f"({block:,} {slot}s){_key_blocks_text(blocks)}, {size_words(key * blocks)}")
-        lines.append(line + "; a checkpoint taken inside the block holds up to as much"
-                     + _cascade_end_text(key, q.error_correction))
-    return lines
+        lines.append((i, d, "key block of ", line + "; a checkpoint taken inside the block holds up to as much"
+                      + _cascade_end_text(key, q.error_correction)))
+    return link_lines(lines)
 
 
 def cascade_end_bytes(key_bytes: float) -> float:
@@ -601,8 +643,9 @@ def _pending_report_lines(job) -> list[str]:
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
     lines = report_backlog_lines(job, backlog_rows) + _pending_message_lines(job, message_rows)
+    report_lines = []
     for i, d, rate, held, reports, key, blocks in rows:
-        line = (f"key block of link {i} ({d:g} km): Bob's detection reports folded as they come, up to {held} held "
+        line = (f"Bob's detection reports folded as they come, up to {held} held "
                 f"(a round trip's), {size_words(reports)} ({rate:.3g} detections per pulse x "
                 f"{min(q.batch_pulses, block):,} pulses x {held} x "
                 f"{reports / max(held * min(q.batch_pulses, block) * rate, 1e-300):.4g} "
@@ -611,8 +654,9 @@ def _pending_report_lines(job) -> list[str]:
             line += (f", and the block's key bits for {nodes.EC_NAMES[q.error_correction]}, packed, {size_words(key)} "
                      f"({key / max(block * rate, 1e-300):.3g} bytes per detection x {block:,} pulses)"
                      f"{_key_blocks_text(blocks)}, {size_words(key * blocks)}")
-        lines.append(line + "; a checkpoint taken inside the block holds up to as much"
-                     + _cascade_end_text(key, q.error_correction))
+        report_lines.append((i, d, "key block of ", line + "; a checkpoint taken inside the block holds up to "
+                             "as much" + _cascade_end_text(key, q.error_correction)))
+    lines += link_lines(report_lines)
     total = (sum(row[4] + row[5] * row[6] for row in rows)
                           + sum(row[3] + row[4] * row[5] for row in message_rows))
     memory = machine_memory_bytes()
@@ -624,6 +668,36 @@ def _pending_report_lines(job) -> list[str]:
                      f"links) pass {PENDING_REPORTS_WARN_SHARE:.0%} of this machine's memory ({size_words(memory)}): "
                      f"lower {what}")
     return lines
+
+
+def qkd_network_bytes(job, num_links: int) -> float:
+    """Bytes a ``qkd`` run's links take on every rank (:data:`QKD_BYTES_PER_LINK` each, and a star's pairs of
+    leaves :data:`QKD_BYTES_PER_STAR_PAIR` each, their end-to-end keys), besides its imports and batches.
+
+    Examples:
+        >>> from dqsim.jobs import load_job_text
+        >>> job = load_job_text('[run]\\nname = "s"\\nscenario = "qkd"\\n[qkd.link]\\ndistance_km = 5\\n'
+        ...                     '[qkd.network]\\ntopology = "star"\\nnum_nodes = 4')
+        >>> qkd_network_bytes(job, 3) == 3 * QKD_BYTES_PER_LINK + 3 * QKD_BYTES_PER_STAR_PAIR
+        True
+    """
+    network = job.qkd.network
+    pairs = num_links * (num_links - 1) // 2 if network is not None and network.topology == "star" else 0
+    return num_links * QKD_BYTES_PER_LINK + pairs * QKD_BYTES_PER_STAR_PAIR
+
+
+def _qkd_memory_line(job, num_links: int) -> str:
+    """``dqsim check``'s memory line of a ``qkd`` job: its batches, its links (:func:`qkd_network_bytes`)."""
+    q = job.qkd
+    slot = qkd.slot_word(q.protocol)
+    line = (f"memory per rank: no state-vector register; {slot} batches of {q.batch_pulses:,} (a few arrays of that "
+            f"length); about {size_words(qkd_network_bytes(job, num_links))} for its {num_links:,} link(s) on every "
+            f"rank (each's tally, processes and table rows, ~{QKD_BYTES_PER_LINK / 1000:g} kB a link, measured")
+    if q.network is not None and q.network.topology == "star":
+        pairs = num_links * (num_links - 1) // 2
+        line += (f"; and the end-to-end keys of its {pairs:,} pairs of leaves, ~{QKD_BYTES_PER_STAR_PAIR / 1000:g} kB"
+                 " a pair")
+    return line + f"), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python and its libraries"
 
 
 def _check_network(job, num_ranks: int):
@@ -663,8 +737,7 @@ def work_lines(job, num_ranks: int) -> list[str]:
         slot = qkd.slot_word(job.qkd.protocol)
         return [f"work: {len(distances)} distance(s) x {len(links)} link(s) x {job.qkd.pulses:,} {slot}s "
                 f"= {pulses:,} {slot}s, in batches of {job.qkd.batch_pulses:,}",
-                f"memory per rank: no state-vector register; {slot} batches of "
-                f"{job.qkd.batch_pulses:,} (a few arrays of that length)", *_pending_report_lines(job)]
+                _qkd_memory_line(job, len(links)), *_pending_report_lines(job)]
     if scenario == "repeater":
         configs = len(job.chain.configurations())
         nodes = max(job.chain.num_links) + 1

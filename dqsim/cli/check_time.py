@@ -3,9 +3,11 @@
 Every scenario's run time grows, past a fixed cost, in proportion to one
 measure of its work, which the job file fixes:
 
-* ``qkd``: pulses (or pairs) per link and distance — the pilot runs every
-  distance and link of the job with fewer ``[qkd].pulses`` (its batches and
-  blocks cut to the pilot's pulses);
+* ``qkd``: pulses (or pairs) per link and distance, times the links — the
+  pilot runs every distance of the job with fewer ``[qkd].pulses`` (its
+  batches and blocks cut to the pilot's pulses), on its first
+  :data:`PILOT_MAX_QKD_LINKS` links where it has more (since 2026-12-07,
+  later that day; every link before);
 * ``repeater``: end-to-end pairs per chain configuration — every
   configuration with fewer ``[chain].num_pairs``;
 * ``dqc``: engine runs (trajectories: one per shot for a dynamic circuit)
@@ -251,22 +253,43 @@ def _with(job, assignments: list[str]):
     return jobs.apply_overrides(job, assignments + ["checkpoint.every_wall_s=", "checkpoint.every_sim_s="])
 
 
+#: Most links of a ``qkd`` pilot: a larger network is piloted on its first links (a chain or star of that many), its
+#: time taken to the job's links in proportion (every link runs the same processes; until 2026-12-07, later that
+#: day, the pilot ran every link, and a 4,096-link chain's pilot passed its 120 s budget).
+PILOT_MAX_QKD_LINKS = 64
+
+
 def _qkd_plan(job) -> Plan:
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
-
-    def make(pulses: int):
-        if pulses >= q.pulses:
-            return job, q.pulses
-        return _with(job, [f"qkd.pulses={pulses}", f"qkd.batch_pulses={min(q.batch_pulses, pulses)}",
-                           f"qkd.block_pulses={min(block, pulses)}"]), pulses
-
-    word = qkd.slot_word(q.protocol)
     distances = job.distances_km() if q.sweep is not None else [None]
     links = job.network_links(distances[0])
-    return Plan(f"{word}s", q.pulses, growing(20_000, q.pulses), make, q.pulses,
-                f"{word}s per link and distance ({len(distances)} distance(s) x {len(links)} link(s))",
-                lambda pulses: math.ceil(pulses / min(q.batch_pulses, pulses)))
+    pilot_links = min(len(links), PILOT_MAX_QKD_LINKS)
+    fewer = []  # the overrides that cut the network to its first pilot_links links
+    if pilot_links < len(links):
+        fewer = [f"qkd.network.num_nodes={pilot_links + 1}"]
+        if q.network.distances_km is not None:
+            fewer.append(f"qkd.network.distances_km={q.network.distances_km[:pilot_links]}")
+
+    def make(pulses: int):
+        if pulses >= q.pulses and not fewer:
+            return job, len(links) * q.pulses
+        pulses = min(pulses, q.pulses)
+        return _with(job, [f"qkd.pulses={pulses}", f"qkd.batch_pulses={min(q.batch_pulses, pulses)}",
+                           f"qkd.block_pulses={min(block, pulses)}", *fewer]), pilot_links * pulses
+
+    def rounds(work: float) -> float:
+        """Batches, all links: what the engine's messages grow with."""
+        count = pilot_links if work <= pilot_links * q.pulses else len(links)
+        per_link = work / count
+        return count * math.ceil(per_link / min(q.batch_pulses, per_link))
+
+    word = qkd.slot_word(q.protocol)
+    piloted = f", piloted on the first {pilot_links}" if fewer else ""
+    return Plan(f"link {word}s", len(links) * q.pulses, growing(20_000, q.pulses), make,
+                None if fewer else q.pulses,
+                f"{word}s, all links of a distance ({len(distances)} distance(s) x {len(links)} link(s) x "
+                f"{q.pulses:,}{piloted})", rounds)
 
 
 def _repeater_plan(job) -> Plan:

@@ -19,6 +19,7 @@ from dqsim.jobs.errors import job_error
 from dqsim.jobs.schema import Section, bounded_int, bounded_real, format_number
 from dqsim.network.fibre import DEFAULT_ATTENUATION_DB_PER_KM, DEFAULT_GROUP_INDEX
 from dqsim.network.link import DEFAULT_DARK_COUNT_RATE_HZ, DEFAULT_DETECTOR_EFFICIENCY, DEFAULT_GATE_WIDTH_PS
+from dqsim.network.node import RoleNames
 from dqsim.network.raman import DEFAULT_RAMAN_CROSS_SECTION_PER_KM_PER_NM, DEFAULT_WAVELENGTH_NM
 from dqsim.units import M_PER_KM, PS_PER_S, SPEED_OF_LIGHT_M_PER_S
 
@@ -65,11 +66,16 @@ PROBABILITY_SUM_TOLERANCE = 1e-9
 MAX_FILTER_BANDWIDTH_NM = 100.0
 #: Most distances of ``[qkd.sweep].distances_km``.
 MAX_SWEEP_POINTS = 200
-#: Most nodes of ``[qkd.network]``: as ``[network]`` had for every topology until 2026-12-06 (:data:`dqsim.jobs.network.MAX_NETWORK_NODES`;
-#: ``[network]``'s line, ring, star and grid now take :data:`dqsim.jobs.network.MAX_SPARSE_NETWORK_NODES`; not measured for QKD). A trusted
-#: chain of 4,096 nodes at 10^4 pulses per link ran in 4.3 CPU s and 315 MB (docs/review-scale-20261206.md); the
-#: work grows with links x pulses, which ``dqsim check`` reports. It was 64 until 2026-12-06.
-MAX_QKD_NODES = 4096
+#: Most nodes of ``[qkd.network]``'s chain: a trusted chain of 65,536 nodes (1,000 pulses a link) is measured to
+#: take 20-24 kB a link on one rank (16,384 nodes: 605 MB and 44 CPU s; 65,536: 1,509 MB and 136 CPU s;
+#: bench/results/qkd-network-scale-vm-20261207.md); the work grows with links x pulses, which ``dqsim check``
+#: reports with its memory. It was 64 until 2026-12-06 and 4,096 until 2026-12-07 (later that day), when the relay's
+#: announcements, taken one by one (m(m - 1)/2 for m links), took 5.9 CPU s at 4,096 nodes and ~25 min at 65,536.
+MAX_QKD_NODES = 65536
+#: ... and of its star: 4,096, as before, since a star's ``end_to_end`` table has a row per pair of leaves (and
+#: ``relay_links`` two): 8.4 million at 4,096 nodes, ~1 kB a pair as the run builds them (a 1,024-node star peaked
+#: at 742 MB), so ~8 GB; ``dqsim check`` reports it.
+MAX_QKD_STAR_NODES = 4096
 #: Longest time a run may take to emit its pulses, ps: 1/16 of the engine's int64 picosecond clock
 #: (2**63 ps, about 107 days), about 6.7 days, the rest left for the post-processing's messages.
 MAX_QKD_EMISSION_PS = 2**63 // 16
@@ -288,7 +294,7 @@ class QkdNetworkSection(Section):
     Attributes:
         topology: ``"chain"`` (nodes 0, 1, ... in a line: links (i, i+1)) or
             ``"star"`` (node 0 the hub: links (0, i)).
-        num_nodes: nodes, 2..4096.
+        num_nodes: nodes, 2..65536 (:data:`MAX_QKD_NODES`; a star 2..4096, :data:`MAX_QKD_STAR_NODES`).
         distances_km: length of each link in :meth:`links` order, km, each
             >= 0, ``num_nodes - 1`` entries; default: every link
             ``[qkd.link].distance_km``.
@@ -300,6 +306,10 @@ class QkdNetworkSection(Section):
 
     @model_validator(mode="after")
     def _check_distances(self) -> "QkdNetworkSection":
+        if self.topology == "star" and self.num_nodes > MAX_QKD_STAR_NODES:
+            raise job_error(f"must be <= {MAX_QKD_STAR_NODES:,} for a star (its end_to_end table has a row per pair "
+                            f"of leaves: {(self.num_nodes - 1) * (self.num_nodes - 2) // 2:,} here; a chain takes up "
+                            f"to {MAX_QKD_NODES:,} nodes)", key=("num_nodes",), value=self.num_nodes, has_value=True)
         num_links = self.num_nodes - 1
         if self.distances_km is not None and len(self.distances_km) != num_links:
             raise job_error(f"lists {len(self.distances_km)} distances but a {self.topology} of "
@@ -604,12 +614,23 @@ class QkdSection(Section):
             >>> QkdSection(link={"distance_km": 10}, network={"topology": "star", "num_nodes": 3}).node_names()
             ['hub', 'leaf1', 'leaf2']
         """
+        return list(self.node_name_sequence())
+
+    def node_name_sequence(self) -> RoleNames:
+        """The nodes' names in index order, as :meth:`node_names` gives them, without a string per node: a
+        :class:`~dqsim.network.node.RoleNames` (each name made when read, its index read off the name).
+
+        Examples:
+            >>> names = QkdSection(link={"distance_km": 10}, network={"topology": "star", "num_nodes": 5000})
+            >>> names = names.node_name_sequence()
+            >>> names[4999], names.index("leaf17"), len(names)
+            ('leaf4999', 17, 5000)
+        """
         if self.network is None:
-            return ["alice", "bob"]
-        inner = range(1, self.network.num_nodes)
+            return RoleNames("alice", "trusted", 2, last="bob")
         if self.network.topology == "star":
-            return ["hub", *(f"leaf{index}" for index in inner)]
-        return ["alice", *(f"trusted{index}" for index in inner[:-1]), "bob"]
+            return RoleNames("hub", "leaf", self.network.num_nodes)
+        return RoleNames("alice", "trusted", self.network.num_nodes, last="bob")
 
     def distances_km(self) -> list[float]:
         """Fibre lengths to run, km: the sweep's distances, else each link's (one link: ``[d]``)."""

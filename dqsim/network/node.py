@@ -534,3 +534,83 @@ def _check_name(name) -> None:
     # str.split() cuts at exactly the characters str.isspace() accepts: one piece, the name, means none
     if not isinstance(name, str) or name.split() != [name]:
         raise ConfigError(f"NodeSpec: name must be a non-empty string without whitespace, got {name!r}")
+
+
+class RoleNames(IndexedNames):
+    """The node names ``first``, ``prefix1``, ..., and ``last`` (or ``prefix{n-1}`` without one), made when read,
+    with their index worked out from the name: the names of a QKD network's nodes by their role
+    (:meth:`dqsim.jobs.qkd.QkdSection.node_name_sequence`: ``alice``, ``trusted1``, ..., ``bob`` along a trusted
+    chain, ``hub``, ``leaf1``, ... in a star). As :class:`NumberedNames`, no string per node and no dictionary from
+    name to index (a 65,536-node chain: no 4 MB of names and their index on every rank).
+
+    Args:
+        first: node 0's name, without whitespace.
+        prefix: what the numbered names start with, without whitespace or digits at its end.
+        num_names: how many names, >= 1 (>= 2 with ``last``).
+        last: the last node's name, without whitespace, or ``None`` (it is numbered too).
+
+    Raises:
+        ConfigError: a name or prefix with whitespace, a count below the least.
+
+    Examples:
+        >>> chain = RoleNames("alice", "trusted", 4, last="bob")
+        >>> list(chain), chain.index("trusted2"), "trusted3" in chain, chain.index_of("bob"), chain == ("alice",
+        ...     "trusted1", "trusted2", "bob")
+        (['alice', 'trusted1', 'trusted2', 'bob'], 2, False, 3, True)
+        >>> list(RoleNames("hub", "leaf", 3)), RoleNames("hub", "leaf", 3).index_of("leaf02")
+        (['hub', 'leaf1', 'leaf2'], None)
+    """
+
+    __slots__ = ("first", "prefix", "num_names", "last")
+
+    def __init__(self, first: str, prefix: str, num_names: int, *, last: str | None = None):
+        for key, name in (("first", first), ("prefix", prefix), ("last", last)):
+            if name is not None or key != "last":
+                _check_name(name)
+        least = 1 if last is None else 2
+        if isinstance(num_names, bool) or not isinstance(num_names, int) or num_names < least:
+            raise ConfigError(f"RoleNames: num_names must be an integer >= {least}, got {num_names!r}")
+        self.first, self.prefix, self.num_names, self.last = first, prefix, num_names, last
+
+    def __len__(self) -> int:
+        return self.num_names
+
+    def _item(self, index: int) -> str:
+        if index == 0:
+            return self.first
+        if self.last is not None and index == self.num_names - 1:
+            return self.last
+        return f"{self.prefix}{index}"
+
+    def _numbered(self) -> range:
+        """The indices of the numbered names."""
+        return range(1, self.num_names - (self.last is not None))
+
+    def index_of(self, name) -> int | None:
+        """The index of ``name`` among these names, ``None`` where it is not one of them (no search)."""
+        if name == self.first:
+            return 0
+        if self.last is not None and name == self.last:
+            return self.num_names - 1
+        if type(name) is not str or not name.startswith(self.prefix):
+            return None
+        digits = name[len(self.prefix):]
+        if not (digits.isascii() and digits.isdigit()) or digits[0] == "0":
+            return None
+        index = int(digits)
+        return index if index in self._numbered() else None
+
+    def _described(self) -> str:
+        return f"RoleNames({self.first!r}, {self.prefix!r}, {self.num_names}, last={self.last!r})"
+
+    def _same(self, other: "RoleNames") -> bool:
+        return (self.first, self.prefix, self.num_names, self.last) == (other.first, other.prefix, other.num_names,
+                                                                        other.last)
+
+    def __reduce__(self):
+        return _role_names, (self.first, self.prefix, self.num_names, self.last)
+
+
+def _role_names(first: str, prefix: str, num_names: int, last: str | None) -> RoleNames:
+    """A :class:`RoleNames` from its parts (unpickling: ``last`` is keyword-only)."""
+    return RoleNames(first, prefix, num_names, last=last)

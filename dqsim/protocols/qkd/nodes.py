@@ -1094,9 +1094,22 @@ def report_delay_ps(q, num_pulses: int, num_clicks: int) -> int:
         >>> report_delay_ps(q, 1_000_000, 5_000)  # 5,000 basis bits and 45,408 for the places (enumerative)
         50408000
     """
-    bits = authentication.report_message_bits(num_pulses, num_clicks, report_settings(q.protocol))
-    tag = authentication.report_tag_bits(num_pulses, q.authentication, q.eps_auth)
-    return message_delay_ps(bits + tag, q.classical_bit_rate_hz)
+    return message_delay_ps(report_bits(q, num_pulses, num_clicks), q.classical_bit_rate_hz)
+
+
+def report_bits(q, num_pulses: int, num_clicks: int) -> int:
+    """Bits of Bob's detection report of a batch of ``num_pulses`` pulses (pair slots) with ``num_clicks`` clicks:
+    the message (:func:`~dqsim.protocols.qkd.authentication.report_message_bits`, with his
+    :func:`report_settings`) and its tag (:func:`~dqsim.protocols.qkd.authentication.report_tag_bits`); what
+    :func:`report_delay_ps` sends and :func:`report_bits_per_pulse` counts.
+
+    Examples:
+        >>> q = QkdPlan(protocol="bb84_decoy", seed=0, pulses=1, block_pulses=1, batch_pulses=1, source=None)
+        >>> report_bits(q, 1_000_000, 5_000)  # 5,000 basis bits and 45,408 for the places (enumerative), no tag
+        50408
+    """
+    return (authentication.report_message_bits(num_pulses, num_clicks, report_settings(q.protocol))
+            + authentication.report_tag_bits(num_pulses, q.authentication, q.eps_auth))
 
 
 def ec_message_delays_ps(done, q, tags: MessageTags = NO_TAGS) -> tuple[int, int, int, int, int]:
@@ -1625,17 +1638,14 @@ def entangled_bob_clicks_per_pair(q: QkdPlan, phys: LinkPhysics, num_pairs: int 
 
 def report_bits_per_pulse(q: QkdPlan, num_pulses: int, clicks_per_pulse: float) -> float:
     """Bits of Bob's report of a batch of ``num_pulses`` pulses (pair slots) per pulse, at ``clicks_per_pulse``
-    (its places, settings and tag: :func:`report_delay_ps`'s bits).
+    (its places, settings and tag: :func:`report_bits`, as :func:`report_delay_ps` sends them).
 
     Examples:
         >>> q = QkdPlan(protocol="bb84_decoy", seed=0, pulses=1, block_pulses=1, batch_pulses=1, source=None)
         >>> round(report_bits_per_pulse(q, 1_000_000, 0.12), 3)  # 0.12 basis bits and 0.529 for the places
         0.649
     """
-    clicks = min(num_pulses, round(clicks_per_pulse * num_pulses))
-    bits = (authentication.report_message_bits(num_pulses, clicks, report_settings(q.protocol))
-            + authentication.report_tag_bits(num_pulses, q.authentication, q.eps_auth))
-    return bits / num_pulses
+    return report_bits(q, num_pulses, min(num_pulses, round(clicks_per_pulse * num_pulses))) / num_pulses
 
 
 def report_backlog_ps(bits_per_pulse: float, batch_pulses: int, num_pulses: int, pulse_rate_hz: float,
