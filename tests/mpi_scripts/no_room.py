@@ -44,14 +44,15 @@ def fill_disk(what: str):
 def run_cases(cases_path: str) -> None:
     """Each case of the file ``cases_path`` in turn (the module docstring)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from two_rank_stops import RANK, with_stderr_to
+    from guard import with_output_to
+    from two_rank_stops import RANK
 
     from dqsim.cli import console_main
 
     for case in json.loads(Path(cases_path).read_text()):
         undo = fill_disk(case["what"])
         try:
-            status = with_stderr_to(f"{case['out']}.rank{RANK}.stderr", functools.partial(console_main, case["args"]))
+            status = with_output_to(f"{case['out']}.rank{RANK}.stderr", functools.partial(console_main, case["args"]))
         finally:
             undo()
         Path(f"{case['out']}.rank{RANK}.status").write_text(str(status))
