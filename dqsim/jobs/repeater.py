@@ -551,7 +551,8 @@ class ChainSection(Section):
         about 14 minutes for 64 × 64 at the start of ``dqsim run`` and in ``dqsim check``): they are sampled in the
         order of the closed form's makings, most first, and once the events are spent the rest get the closed form
         (which errs low over more than two links, so a configuration the closed form ranks low may warn less than
-        it would sampled)."""
+        it would sampled). ``P`` and the cut-off named are the closed form's (:meth:`_keep_estimates`), and the
+        line says so: the share discarded and the makings are the estimate's."""
         cutoff_ps = seconds_to_ps(self.cutoff_s)
         ranked = []
         for links, total in self.configurations():
@@ -574,11 +575,11 @@ class ChainSection(Section):
         share = 1 - 1 / makings  # (the pairs made per delivered pair that were not delivered)
         policy = "cutoff_policy" if self.cutoff_policy == "link" else "pumping_cutoff"
         return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g} with {policy} = \"link\": over links of "
-                f"{total / links:g} km ({links} link(s)) a link's pair is swapped before its cut-off with "
-                f"probability about {keep:.2g}: about {share:.3g} of the pairs made are discarded, each link made "
-                f"about {makings:.3g} times per delivered pair (the run stops with an error once one node cuts "
-                f"more than max_restarts = {self.max_restarts:,} pairs for one pair); half the pairs are kept "
-                f"with cutoff_s > {needed_s:.3g} s")
+                f"{total / links:g} km ({links} link(s)) about {share:.3g} of the pairs made are discarded, each link "
+                f"made about {makings:.3g} times per delivered pair (the run stops with an error once one node cuts "
+                f"more than max_restarts = {self.max_restarts:,} pairs for one pair); by the closed form, which "
+                f"leaves out segments discarded through swapped repeaters, a link's pair is swapped before its "
+                f"cut-off with probability about {keep:.2g} and half are with cutoff_s > {needed_s:.3g} s")
 
     def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate: Callable[[int], float]) -> int:
         """The least cut-off ``a + m·T`` (``a`` the least swap age) at which ``estimate(cutoff_ps)``
