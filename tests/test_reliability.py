@@ -1400,6 +1400,47 @@ def test_the_file_hdf5_writes_through_finishes_short_writes_and_keeps_the_first_
     assert view.read(4) == b"ijkl"
 
 
+
+def test_dropped_writes_past_the_budget_read_back_as_the_small_ones_or_zeros_never_stale_bytes():
+    """Once a write failed, raw data past :data:`KEEP_BYTES` used to crowd out a later small (metadata) write,
+    which then read back as the bytes before it (stale metadata: HDF5 parsed garbage). Now a small write is
+    kept whatever the budget, a large one not kept reads as zeros, and ``reach`` still grows."""
+    import io
+
+    from dqsim.io.atomic import _DroppingFile
+
+    class FailsAfter(io.BytesIO):
+        def __init__(self, room):
+            super().__init__()
+            self.room = room
+
+        def write(self, data):
+            if len(data) > self.room:
+                raise OSError(28, "No space left on device")
+            self.room -= len(data)
+            return super().write(data)
+
+    fh = FailsAfter(room=32)
+    view = _DroppingFile(fh)
+    assert view.write(b"OLD-META" * 4) == 32 and view.failure is None  # on disk: metadata before the failure
+    assert view.write(b"x") == 1 and isinstance(view.failure, OSError)
+    piece = 30 * 2**20
+    for i, fill in enumerate(b"\3\1\4"):  # raw data after the failure: 90 MiB, past the budget (the third not kept)
+        fh.seek(4096 + i * piece)
+        view.write(bytes([fill]) * piece)
+    assert view.reach == 4096 + 3 * piece  # the size the file needed, also past the failure
+    fh.seek(0)  # HDF5 writes its metadata again: a small write, and a large one (not kept) from byte 16 on
+    view.write(b"new-meta")
+    fh.seek(16)
+    view.write(b"\2" * (5 * 2**20))
+    fh.seek(0)
+    assert view.read(32) == b"new-meta" + b"OLD-META" + bytes(16)  # [8, 16) never rewritten: the disk's
+    fh.seek(4096)
+    assert view.read(4) == bytes(4)  # the large write not kept zeroes the kept bytes under it
+    fh.seek(4096 + 2 * piece - 4)
+    assert view.read(8) == b"\1" * 4 + bytes(4)  # the end of a kept piece, then the piece not kept: zeros
+
+
 def test_a_checkpoint_whose_processes_cannot_be_saved_stops_in_one_line_and_leaves_no_slab(tmp_path, capsys,
                                                                                           monkeypatch):
     """Not a failed write but a checkpoint that cannot be taken (a process that cannot be pickled): one line,

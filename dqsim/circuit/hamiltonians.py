@@ -48,10 +48,12 @@ even, the odd ones, and on a ring of odd ``N`` a third layer, the closing bond
 ``(N−1, 0)`` (it shares site 0 with ``(0, 1)`` and site ``N−1`` with
 ``(N−2, N−1)``). The groups are ``[even, (third,) field, odd]``: in the
 Strang formula the first group's half steps merge and the last one's is the
-single full step, so each bond of a chain or of an even ring is one block
-per step, its nonlocal gates (three TeleGates for a bond between QPUs: one
-``cp`` per rotation, :mod:`dqsim.circuit.decompose`) once per step; the
-third layer (one bond) and the local field take the two half steps.
+single full step, so over ``n`` steps each odd bond is ``n`` blocks and each
+even bond ``n + 1`` (a half block at either end, the ``n − 1`` between
+merged), its nonlocal gates (three TeleGates for a bond between QPUs: one
+``cp`` per rotation, :mod:`dqsim.circuit.decompose`; two when ``Δ = 0``,
+none when ``J = 0``) once per block; under order 1 each bond is one block per
+step. The third layer (one bond) and the local field take the two half steps.
 
 Suzuki, "General theory of fractal path integrals with applications to
 many-body theories and statistical physics", J. Math. Phys. 32, 400 (1991);

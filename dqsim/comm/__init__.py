@@ -740,7 +740,7 @@ class PendingAlltoall:
     __slots__ = ("_mpi", "_comm", "_parts", "_waiting", "_sends", "_spin_polls")
 
     def __init__(self, mpi, comm, rank: int, size: int, own, sends, spin_polls: int = WAIT_SPIN_POLLS):
-        self._spin_polls = spin_polls  # polls before sleeping (MPIComm.wait_spin_polls)
+        self._spin_polls = spin_polls  # polls before sleeping (MPIComm.spin_polls, from wait_spin_polls())
         self._mpi = mpi
         self._comm = comm
         self._parts = [None] * size

@@ -237,8 +237,15 @@ class _DroppingFile:
     HDF5 reads back what it wrote (metadata its cache evicted, then needs
     again), and h5py's driver takes a short read for a whole one: the buffer
     it gave kept what it held before, which HDF5 parsed as metadata. So
-    dropped bytes are kept for :meth:`readinto` (up to :data:`KEEP_BYTES`; what is
-    past that, or never written, reads as zeros). Before 2026-12-07 (later)
+    dropped bytes are kept for :meth:`readinto`: every write of at most
+    :data:`SMALL_BYTES` (metadata: HDF5's metadata writes are small), larger
+    ones while they fit in :data:`KEEP_BYTES`. A dropped write not kept reads
+    as zeros over its whole range, also where earlier writes were kept or the
+    disk holds older bytes (never stale bytes); so does what was never
+    written. Since 2026-12-07 (later) small writes are kept whatever the
+    budget and a write not kept zeroes its range; before, raw data dropped
+    after the failure could use up the budget, and a later metadata write
+    then read back stale. Before 2026-12-07 (later)
     they were not, and a run whose output grew past a file size limit while
     HDF5 still wrote its tables crashed (SIGSEGV) in ``create_dataset``
     instead of one line (the checkpoint fault harness, ``diskfull`` on the
@@ -248,19 +255,22 @@ class _DroppingFile:
     #: Bytes of dropped writes kept in memory for HDF5's reads of them (metadata is small; a state's pieces past
     #: this are dropped for good, and HDF5 reads no raw data it wrote back).
     KEEP_BYTES = 64 * 2**20
+    #: A dropped write of at most this many bytes is kept whatever :data:`KEEP_BYTES` says (HDF5's metadata
+    #: blocks are smaller; raw data written in small chunks is kept too, in memory, until the file is closed).
+    SMALL_BYTES = 2**20
 
     def __init__(self, fh):
         self._fh = fh
         self.failure: OSError | None = None
-        self.reach = 0  # the furthest byte HDF5 asked to write up to (how large the file would have grown)
-        self._kept: list[tuple[int, bytes]] = []  # (position, bytes) of dropped writes, in the order written
+        self.reach = 0  # the furthest byte HDF5 asked to write up to, also after a failure (the size it needed)
+        # dropped writes in the order written; bytes None: a write not kept, read back as zeros
+        self._kept: list[tuple[int, int, bytes | None]] = []  # (position, length, bytes)
         self._kept_bytes = 0
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
         done, position = 0, self._fh.tell()
-        if self.failure is None:
-            self.reach = max(self.reach, position + len(view))
+        self.reach = max(self.reach, position + len(view))
         while self.failure is None and done < len(view):  # an unbuffered write may write part of it
             try:
                 written = self._fh.write(view[done:])
@@ -269,10 +279,19 @@ class _DroppingFile:
                 done += written
             except OSError as exc:
                 self.failure = exc
-        if done < len(view) and self._kept_bytes + len(view) - done <= self.KEEP_BYTES:
-            self._kept.append((position + done, bytes(view[done:])))
-            self._kept_bytes += len(view) - done
+        if done < len(view):
+            self._keep(position + done, view[done:])
         return len(view)
+
+    def _keep(self, position: int, dropped: memoryview) -> None:
+        """Keep a dropped write for :meth:`readinto`: a small one always, a large one while it fits in
+        :data:`KEEP_BYTES`; one not kept is marked so that its range reads as zeros, not as older bytes."""
+        size = len(dropped)
+        if size <= self.SMALL_BYTES or self._kept_bytes + size <= self.KEEP_BYTES:
+            self._kept.append((position, size, bytes(dropped)))
+            self._kept_bytes += size
+        else:
+            self._kept.append((position, size, None))
 
     def readinto(self, buffer) -> int:
         """Fill ``buffer`` from the position as HDF5 wrote there (h5py's driver): once a write failed, with the
@@ -295,11 +314,13 @@ class _DroppingFile:
         return bytes(data)
 
     def _lay_kept_over(self, position: int, view: memoryview) -> None:
-        """The dropped bytes kept (later writes over earlier ones) over ``view``, read from ``position``."""
-        for start, kept in self._kept:
-            low, high = max(start, position), min(start + len(kept), position + len(view))
+        """The dropped writes (later ones over earlier ones) over ``view``, read from ``position``: the bytes kept,
+        zeros for a write not kept."""
+        for start, size, kept in self._kept:
+            low, high = max(start, position), min(start + size, position + len(view))
             if low < high:
-                view[low - position:high - position] = kept[low - start:high - start]
+                view[low - position:high - position] = (bytes(high - low) if kept is None
+                                                        else kept[low - start:high - start])
 
     def flush(self) -> None:
         if self.failure is None:

@@ -48,7 +48,7 @@ from dqsim.network.entanglement import cutoff_pass_probability, least_mean_attem
 from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec
-from dqsim.network.relink_estimate import relink_makings_per_pair
+from dqsim.network.relink_estimate import EventBudget, relink_makings_per_pair
 from dqsim.units import ps_to_seconds, seconds_to_ps
 
 __all__ = ["ChainSection", "RepeaterJob", "MAX_CHAIN_LINKS"]
@@ -515,7 +515,8 @@ class ChainSection(Section):
             return math.inf
         return 1 / later if links == 1 else 1 + (1 - first) / (2 * later)
 
-    def _makings_estimate(self, link: LinkSpec, links: int, cutoff_ps: int) -> float:
+    def _makings_estimate(self, link: LinkSpec, links: int, cutoff_ps: int,
+                          budget: EventBudget | None = None) -> float:
         """Estimated makings of a link per delivered pair where no attempt is abandoned (:meth:`abandons_no_attempt`).
 
         Repeaters without pumping (since 2026-12-07 (later)):
@@ -524,27 +525,45 @@ class ChainSection(Section):
         repeaters; the closed form (:meth:`_makings_per_pair` of :meth:`_keep_estimates`) left them out and erred
         low over more than two links (on four 10-km links at 2.5e-4 s a share of 0.17 of the pairs made discarded
         against 0.41-0.52 simulated; the sample gives 0.47). ``tests/test_repeater_cutoff_link.py`` checks it on
-        2, 3 and 4 links within 3 standard errors of simulated chains. One link, or pumping: the closed form
-        (exact over one link; over repeaters with pumping it errs low)."""
-        if links > 1 and not self.purification_rounds:
-            c = self.node_spec().classical_processing_delay_ps
-            return relink_makings_per_pair(link.success_probability, links, delay_ps=link.delay_ps,
-                                           processing_ps=c, herald_ps=link.herald_delay_ps,
-                                           attempt_period_ps=link.attempt_period_ps, cutoff_ps=cutoff_ps,
-                                           nested=self.swapping == "nested")
-        return self._makings_per_pair(links, self._keep_estimates(link, links, cutoff_ps))
+        2, 3 and 4 links within 3 standard errors of simulated chains. Where no round ended within the sample's
+        events (chains of tens of thousands of links, or ``budget`` spent) the sample is only a lower bound: the
+        larger of it and the closed form (since 2026-12-07 (later); before, about 1.0, and the warning the closed
+        form gave was lost). One link, or pumping: the closed form (exact over one link; over repeaters with pumping
+        it errs low). ``budget``: events shared with the other configurations' estimates (:meth:`_link_cutoff_warning`).
+        """
+        closed = self._makings_per_pair(links, self._keep_estimates(link, links, cutoff_ps))
+        if links == 1 or self.purification_rounds:
+            return closed
+        c = self.node_spec().classical_processing_delay_ps
+        sampled, error = relink_makings_per_pair(link.success_probability, links, delay_ps=link.delay_ps,
+                                                 processing_ps=c, herald_ps=link.herald_delay_ps,
+                                                 attempt_period_ps=link.attempt_period_ps, cutoff_ps=cutoff_ps,
+                                                 nested=self.swapping == "nested", with_error=True, budget=budget)
+        return max(sampled, closed) if math.isinf(error) else sampled
 
     def _link_cutoff_warning(self, source: str) -> str | None:
         """:meth:`cutoff_warning` under the ``"link"`` policy: what is discarded is a link's pair, not an attempt,
         so the warning counts the makings of a link per delivered pair (:meth:`_makings_estimate`), above
-        :data:`CUTOFF_WARN_ATTEMPTS_PER_PAIR`, and names the cut-off at which ``P`` reaches 1/2."""
-        worst = None
+        :data:`CUTOFF_WARN_ATTEMPTS_PER_PAIR`, and names the cut-off at which ``P`` reaches 1/2.
+
+        The samples of all configurations share :data:`~dqsim.network.relink_estimate.RELINK_ESTIMATE_TOTAL_EVENTS`
+        events (about 2 s; since 2026-12-07 (later): before, each of a sweep's configurations was sampled, up to
+        about 14 minutes for 64 × 64 at the start of ``dqsim run`` and in ``dqsim check``): they are sampled in the
+        order of the closed form's makings, most first, and once the events are spent the rest get the closed form
+        (which errs low over more than two links, so a configuration the closed form ranks low may warn less than
+        it would sampled). ``P`` and the cut-off named are the closed form's (:meth:`_keep_estimates`), and the
+        line says so: the share discarded and the makings are the estimate's."""
         cutoff_ps = seconds_to_ps(self.cutoff_s)
+        ranked = []
         for links, total in self.configurations():
-            if not self.abandons_no_attempt(links):
-                continue
-            link = self.link_spec(links, total)
-            keep, makings = self._keep_estimate(link, links, cutoff_ps), self._makings_estimate(link, links, cutoff_ps)
+            if self.abandons_no_attempt(links):
+                link = self.link_spec(links, total)
+                keeps = self._keep_estimates(link, links, cutoff_ps)
+                ranked.append((self._makings_per_pair(links, keeps), keeps[0], links, total, link))
+        ranked.sort(key=lambda entry: -entry[0])
+        budget, worst = EventBudget(), None
+        for _, keep, links, total, link in ranked:
+            makings = self._makings_estimate(link, links, cutoff_ps, budget)
             if makings > CUTOFF_WARN_ATTEMPTS_PER_PAIR and (worst is None or makings > worst[0]):
                 worst = (makings, keep, links, total)
         if worst is None:
@@ -556,11 +575,11 @@ class ChainSection(Section):
         share = 1 - 1 / makings  # (the pairs made per delivered pair that were not delivered)
         policy = "cutoff_policy" if self.cutoff_policy == "link" else "pumping_cutoff"
         return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g} with {policy} = \"link\": over links of "
-                f"{total / links:g} km ({links} link(s)) a link's pair is swapped before its cut-off with "
-                f"probability about {keep:.2g}: about {share:.3g} of the pairs made are discarded, each link made "
-                f"about {makings:.3g} times per delivered pair (the run stops with an error once one node cuts "
-                f"more than max_restarts = {self.max_restarts:,} pairs for one pair); half the pairs are kept "
-                f"with cutoff_s > {needed_s:.3g} s")
+                f"{total / links:g} km ({links} link(s)) about {share:.3g} of the pairs made are discarded, each link "
+                f"made about {makings:.3g} times per delivered pair (the run stops with an error once one node cuts "
+                f"more than max_restarts = {self.max_restarts:,} pairs for one pair); by the closed form, which "
+                f"leaves out segments discarded through swapped repeaters, a link's pair is swapped before its "
+                f"cut-off with probability about {keep:.2g} and half are with cutoff_s > {needed_s:.3g} s")
 
     def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate: Callable[[int], float]) -> int:
         """The least cut-off ``a + m·T`` (``a`` the least swap age) at which ``estimate(cutoff_ps)``

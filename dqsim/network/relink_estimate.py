@@ -35,6 +35,23 @@ RELINK_ESTIMATE_ROUNDS = 2000
 #: every pair gets what was counted by then (:func:`relink_makings_per_pair`).
 RELINK_ESTIMATE_MAX_EVENTS = 100_000
 
+#: Events that all the estimates of one warning share (about 2 s of CPU: ten configurations at
+#: :data:`RELINK_ESTIMATE_MAX_EVENTS`), however many configurations a sweep has (:class:`EventBudget`).
+RELINK_ESTIMATE_TOTAL_EVENTS = 1_000_000
+
+
+class EventBudget:
+    """Events that several estimates share (:func:`relink_makings_per_pair`'s ``budget``): each samples at most
+    what is ``left``, and what it handled is taken off (``spent`` counts them)."""
+
+    def __init__(self, events: int = RELINK_ESTIMATE_TOTAL_EVENTS):
+        self.left, self.spent = events, 0
+
+    def take(self, events: int) -> None:
+        """Take ``events`` handled off what is left."""
+        self.left -= events
+        self.spent += events
+
 
 class _Round:
     """One round of the attempt model (module docstring) from all links starting at 0; ``makings`` counts the
@@ -140,7 +157,7 @@ class _Round:
 def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps: float, processing_ps: float,
                             herald_ps: float, attempt_period_ps: float, cutoff_ps: float, nested: bool = False,
                             rounds: int = RELINK_ESTIMATE_ROUNDS, max_events: int = RELINK_ESTIMATE_MAX_EVENTS,
-                            seed: int = 0, with_error: bool = False):
+                            seed: int = 0, with_error: bool = False, budget: EventBudget | None = None):
     """Estimated makings of a link per delivered pair under ``cutoff_policy = "link"`` (1 where nothing is
     discarded): the attempt model (module docstring) sampled, seeded (:class:`dqsim.rng.Stream`, purpose
     ``"relink-estimate"``), so the same arguments give the same estimate.
@@ -154,10 +171,15 @@ def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps:
         nested: nested swapping (``links`` a power of two), else swap-asap.
         rounds: delivered pairs to sample.
         max_events: events after which sampling stops: the rounds ended by then count, or, where none ended, the
-            makings of the unfinished one (a lower bound: the round was not over).
+            makings of the unfinished one (a lower bound: the round was not over). The round in progress at the
+            stop is dropped, and it is one of the long ones (a round that ran past the budget discarded more), so a
+            stopped sample errs low: where few rounds ended, the caller takes the larger of it and a closed form
+            (:meth:`dqsim.jobs.repeater.ChainSection._makings_estimate`).
         seed: the sample's seed.
         with_error: also return the estimate's standard error (the rounds' spread over the square root of their
-            number; 0 for fewer than two rounds ended).
+            number; 0 for fewer than two rounds ended; ``inf`` where no round ended: a lower bound only).
+        budget: events shared with other estimates (:class:`EventBudget`): at most its ``left`` are sampled (none:
+            the unfinished round's makings, 1.0 with error ``inf``), and those handled are taken off it.
 
     Returns:
         The makings begun per link per delivered pair, >= 1 (with ``with_error``: and its standard error).
@@ -175,7 +197,9 @@ def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps:
     def draw() -> int:
         return int(geometric(success_probability))
 
-    per_round, events, unfinished = [], 0, 0
+    if budget is not None:
+        max_events = max(min(max_events, budget.left), 0)
+    per_round, events, unfinished = [], 0, links
     for _ in range(rounds):
         sample = _Round(draw, links, delay_ps=delay_ps, processing_ps=processing_ps, herald_ps=herald_ps,
                         period_ps=attempt_period_ps, cutoff_ps=cutoff_ps, nested=nested)
@@ -185,8 +209,10 @@ def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps:
             unfinished = sample.makings
             break
         per_round.append(sample.makings / links)
+    if budget is not None:
+        budget.take(events)
     if not per_round:
-        return (unfinished / links, 0.0) if with_error else unfinished / links
+        return (unfinished / links, math.inf) if with_error else unfinished / links
     mean = math.fsum(per_round) / len(per_round)
     if not with_error:
         return mean

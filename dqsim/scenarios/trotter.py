@@ -67,7 +67,8 @@ bonds, so an XXZ ring takes one more TeleGate (and pair) per cut bond per
 boundary, and on noisy links their noise too. With ``[evolution].grouping =
 "bond"`` it is the even bonds' layer, whose two half blocks of a bond merge
 as exactly (the block's three rotations commute, and bonds of one layer
-share no site): three more TeleGates per cut even bond per boundary; the
+share no site): three more TeleGates per cut even bond per boundary (two
+when ``Δ = 0``, none when ``J = 0``); the
 total magnetisation stays conserved across the boundary, each half block
 conserving it. The register is read where
 the default mode reads it, so the per-point mean over trajectories of
