@@ -238,18 +238,18 @@ class _DroppingFile:
     again), and h5py's driver takes a short read for a whole one: the buffer
     it gave kept what it held before, which HDF5 parsed as metadata. So
     dropped bytes are kept for :meth:`readinto`: every write of at most
-    :data:`SMALL_BYTES` (metadata: HDF5's metadata writes are small), larger
-    ones while they fit in :data:`KEEP_BYTES`. A dropped write not kept reads
-    as zeros over its whole range, also where earlier writes were kept or the
-    disk holds older bytes (never stale bytes); so does what was never
-    written. Since 2026-12-07 (later) small writes are kept whatever the
-    budget and a write not kept zeroes its range; before, raw data dropped
-    after the failure could use up the budget, and a later metadata write
-    then read back stale. Before 2026-12-07 (later)
-    they were not, and a run whose output grew past a file size limit while
-    HDF5 still wrote its tables crashed (SIGSEGV) in ``create_dataset``
-    instead of one line (the checkpoint fault harness, ``diskfull`` on the
-    ``netline`` job).
+    :data:`SMALL_BYTES` (HDF5's metadata writes are small) while all kept
+    bytes stay within :data:`SMALL_KEEP_BYTES`, larger ones while they fit
+    in :data:`KEEP_BYTES`. A dropped write not kept reads as zeros over its
+    whole range, also where earlier writes were kept or the disk holds older
+    bytes (never stale bytes: HDF5 then refuses a block of zeros where it
+    would parse stale bytes); so does what was never written. Before
+    2026-12-07 (later) dropped bytes were not kept, and a run whose output
+    grew past a file size limit while HDF5 still wrote its tables crashed
+    (SIGSEGV) in ``create_dataset`` instead of one line (the checkpoint
+    fault harness, ``diskfull`` on the ``netline`` job); then for a while
+    raw data dropped after the failure could use up the budget, and a later
+    metadata write read back stale.
     """
 
     #: Bytes of dropped writes kept in memory for HDF5's reads of them (metadata is small; a state's pieces past
@@ -258,6 +258,9 @@ class _DroppingFile:
     #: A dropped write of at most this many bytes is kept whatever :data:`KEEP_BYTES` says (HDF5's metadata
     #: blocks are smaller; raw data written in small chunks is kept too, in memory, until the file is closed).
     SMALL_BYTES = 2**20
+    #: Most bytes kept in all when small writes go past :data:`KEEP_BYTES` (raw data written in small gzip chunks
+    #: after the failure would otherwise be held until the file is closed, as large as the output).
+    SMALL_KEEP_BYTES = 512 * 2**20
 
     def __init__(self, fh):
         self._fh = fh
@@ -284,10 +287,12 @@ class _DroppingFile:
         return len(view)
 
     def _keep(self, position: int, dropped: memoryview) -> None:
-        """Keep a dropped write for :meth:`readinto`: a small one always, a large one while it fits in
-        :data:`KEEP_BYTES`; one not kept is marked so that its range reads as zeros, not as older bytes."""
+        """Keep a dropped write for :meth:`readinto`: a small one while the kept bytes fit in
+        :data:`SMALL_KEEP_BYTES`, a large one while they fit in :data:`KEEP_BYTES`; one not kept is marked so that
+        its range reads as zeros, not as older bytes."""
         size = len(dropped)
-        if size <= self.SMALL_BYTES or self._kept_bytes + size <= self.KEEP_BYTES:
+        fits = self._kept_bytes + size <= (self.SMALL_KEEP_BYTES if size <= self.SMALL_BYTES else self.KEEP_BYTES)
+        if fits:
             self._kept.append((position, size, bytes(dropped)))
             self._kept_bytes += size
         else:
