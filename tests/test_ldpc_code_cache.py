@@ -9,6 +9,7 @@ one entry at once leave one whole file; ``dqsim warmup JOB`` builds a job's code
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 
 import numpy as np
@@ -29,6 +30,12 @@ def folder(tmp_path, monkeypatch):
     ldpc.mother_code.cache_clear()
     yield tmp_path / "cache"
     ldpc.mother_code.cache_clear()
+
+
+#: SHA-256 of the arrays of ``_build_graph(SEED, BITS, RATE)`` (names in order, each as little-endian int64) by
+#: (:data:`dqsim.protocols.qkd.ldpc.CODE_CONSTRUCTION`, NumPy's major.minor): a change that changes a built code
+#: fails here until CODE_CONSTRUCTION is raised (and the new value pinned), so that kept codes are not loaded.
+GOLDEN_CODES = {(1, "2.4"): "934c116387e52dff50df3bba2a4774ed92d0cd832315052b6e7f7205c1a76e6b"}
 
 
 def _code(puncturing="untainted"):
@@ -167,3 +174,25 @@ def test_warmup_builds_a_job_s_codes_and_a_second_warmup_loads_them(folder):
     assert len(second) == 1 and second[0].startswith(f"{code}: loaded from the cache in "), second
     cascade = run_here(["warmup", *LDPC_JOB[:-2]]).stdout       # Cascade: no codes, no code lines
     assert "LDPC" not in cascade
+
+
+def test_a_built_code_is_the_one_pinned_for_its_construction_version():
+    numpy_version = ".".join(np.__version__.split(".")[:2])
+    pinned = GOLDEN_CODES.get((ldpc.CODE_CONSTRUCTION, numpy_version))
+    if pinned is None and any(c == ldpc.CODE_CONSTRUCTION for c, _v in GOLDEN_CODES):
+        pytest.skip(f"no code pinned for NumPy {numpy_version} (its streams may differ)")
+    assert pinned is not None, f"pin the code of CODE_CONSTRUCTION = {ldpc.CODE_CONSTRUCTION} in GOLDEN_CODES"
+    arrays = ldpc._build_graph(SEED, BITS, RATE)
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(np.ascontiguousarray(arrays[name]).astype("<i8").tobytes())
+    assert digest.hexdigest() == pinned, "the built code changed: raise ldpc.CODE_CONSTRUCTION and pin the new code"
+
+
+def test_the_key_moves_with_the_rate_s_place_in_the_mother_rates(monkeypatch):
+    """A row added to DEGREE_TABLE below a rate moves the rate's stream event, so its code: so must its key."""
+    before = ldpc.code_key(SEED, BITS, RATE)
+    lam, rho = ldpc.DEGREE_TABLE[ldpc.MOTHER_RATES[0]]
+    monkeypatch.setitem(ldpc.DEGREE_TABLE, 0.45, (lam, rho))
+    monkeypatch.setattr(ldpc, "MOTHER_RATES", tuple(sorted(ldpc.DEGREE_TABLE)))
+    assert ldpc.code_key(SEED, BITS, RATE) != before
