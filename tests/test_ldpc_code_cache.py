@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -115,8 +116,6 @@ def test_a_damaged_cache_file_is_built_again_with_one_warning_line(folder, capsy
 
 def _write_at_once(folder, barrier, out):
     """One of several processes building the same entry at once (every one misses the cache, then writes)."""
-    import os  # noqa: PLC0415
-
     os.environ["DQSIM_CACHE_DIR"] = str(folder)
     ldpc.mother_code.cache_clear()
 
@@ -196,3 +195,9 @@ def test_the_key_moves_with_the_rate_s_place_in_the_mother_rates(monkeypatch):
     monkeypatch.setitem(ldpc.DEGREE_TABLE, 0.45, (lam, rho))
     monkeypatch.setattr(ldpc, "MOTHER_RATES", tuple(sorted(ldpc.DEGREE_TABLE)))
     assert ldpc.code_key(SEED, BITS, RATE) != before
+
+
+def test_the_tests_keep_their_arrays_out_of_the_user_s_cache_folder():
+    """tests/conftest.py points DQSIM_CACHE_DIR at a folder of the test run (the user's own cache untouched)."""
+    without = {name: value for name, value in os.environ.items() if name != "DQSIM_CACHE_DIR"}
+    assert caches.cache_folder() is not None and caches.cache_folder() != caches.cache_folder(without)
