@@ -9,9 +9,13 @@ one entry at once leave one whole file; ``dqsim warmup JOB`` builds a job's code
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import multiprocessing
 import os
+import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -201,3 +205,71 @@ def test_the_tests_keep_their_arrays_out_of_the_user_s_cache_folder():
     """tests/conftest.py points DQSIM_CACHE_DIR at a folder of the test run (the user's own cache untouched)."""
     without = {name: value for name, value in os.environ.items() if name != "DQSIM_CACHE_DIR"}
     assert caches.cache_folder() is not None and caches.cache_folder() != caches.cache_folder(without)
+
+
+def _demo(folder, make=lambda: {"a": np.arange(3)}):
+    return caches.stored_arrays("demo", {"n": 3}, make, {"DQSIM_CACHE_DIR": str(folder)})
+
+
+def test_a_header_claiming_a_huge_array_is_made_again_with_one_warning_line(tmp_path, capsys):
+    """A damaged ``.npy`` header inside the entry can make NumPy allocate terabytes (MemoryError): made again."""
+    _demo(tmp_path)
+    path = caches.entry_path(tmp_path, "demo", {"n": 3})
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False, "shape": (10 ** 13,)})
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w") as member:
+                if name == "a":
+                    member.write(header.getvalue() + array.tobytes())
+                else:
+                    np.lib.format.write_array(member, array)
+    capsys.readouterr()
+    assert _demo(tmp_path)["a"].tolist() == [0, 1, 2]
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "does not load" in err[0] and "made again" in err[0], err
+    assert _demo(tmp_path, lambda: 1 / 0)["a"].tolist() == [0, 1, 2]           # replaced: loads
+
+
+def test_an_entry_another_process_wrote_while_this_one_made_it_is_kept(tmp_path):
+    path, written = caches.entry_path(tmp_path, "demo", {"n": 3}), []
+
+    def make():            # another rank writes the whole entry while this one makes it
+        arrays = {"a": np.arange(3)}
+        assert caches._write(path, caches._key_text({"n": 3}), arrays) is None
+        written.append(path.stat().st_ino)
+        return arrays
+
+    _demo(tmp_path, make)
+    assert path.stat().st_ino == written[0]                    # not written again
+    assert _demo(tmp_path, lambda: 1 / 0)["a"].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("code", [errno.ENOENT, errno.ESTALE])
+def test_an_entry_replaced_while_read_is_read_again_without_a_word(tmp_path, monkeypatch, capsys, code):
+    _demo(tmp_path)
+    real, calls = np.load, []
+
+    def load_once_gone(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(code, os.strerror(code))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(caches.np, "load", load_once_gone)
+    capsys.readouterr()
+    assert _demo(tmp_path, lambda: 1 / 0)["a"].tolist() == [0, 1, 2] and len(calls) == 2     # loaded, not made
+    assert capsys.readouterr().err == ""
+
+
+def test_writing_an_entry_removes_temporary_files_over_a_day_old(tmp_path):
+    kind = tmp_path / "demo"
+    kind.mkdir()
+    old, fresh = kind / "dead.1.tmp", kind / "writing.2.tmp"
+    for temporary in (old, fresh):
+        temporary.write_bytes(b"half")
+    os.utime(old, (time.time() - 2 * caches.STALE_SECONDS,) * 2)
+    _demo(tmp_path)
+    assert not old.exists() and fresh.exists()
