@@ -20,8 +20,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from dqsim import caches
+from dqsim import caches, jobs
+from dqsim import comm as comm_mod
+from dqsim.backend import select
 from dqsim.protocols.qkd import ldpc
+from dqsim.scenarios import warmup
+from dqsim.scenarios.registry import run_job
 from mpi_helper import run_here
 
 #: A small code (built in ~0.1 s) and its arguments.
@@ -273,3 +277,44 @@ def test_writing_an_entry_removes_temporary_files_over_a_day_old(tmp_path):
     os.utime(old, (time.time() - 2 * caches.STALE_SECONDS,) * 2)
     _demo(tmp_path)
     assert not old.exists() and fresh.exists()
+
+
+def _ldpc_job(*changes):
+    return jobs.apply_overrides(jobs.load_job(LDPC_JOB[0]), [arg for arg in LDPC_JOB[1:] if arg != "--set"]
+                                + list(changes))
+
+
+@pytest.mark.parametrize("changes, links", [
+    (['qkd.network={topology="chain", num_nodes=64}'], [(50.0,)]),
+    (['qkd.network={topology="star", num_nodes=6}', "qkd.network.distances_km=[10, 20, 10, 10, 20]"],
+     [(10.0, 20.0)]),
+    (["qkd.sweep.distances_km=[10, 20, 10, 30]"], [(10.0, 20.0, 30.0)]),
+    ([], [(50.0,)]),
+])
+def test_the_ldpc_pilot_runs_one_first_block_a_distinct_distance(changes, links):
+    job = _ldpc_job(*changes)
+    pilot = warmup.ldpc_pilot_job(job)
+    assert [tuple(pilot.qkd.distances_km())] == links
+    assert pilot.qkd.pulses == pilot.qkd.block_pulses == 500_000
+    if job.qkd.network is not None:
+        assert pilot.qkd.network.topology == job.qkd.network.topology
+
+
+def test_the_one_link_pilot_builds_codes_of_the_links_first_blocks(monkeypatch):
+    """A chain of 4 links of one length: the pilot (one link) asks for codes the first blocks of the four ask for
+    (not all of them: here the four ask for the rate-0.8 and 0.85 codes, the pilot's link the 0.85 one; the 0.8
+    one is built at run time, then kept)."""
+    monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
+    job = _ldpc_job('qkd.network={topology="chain", num_nodes=5}')
+    every_link = jobs.apply_overrides(job, ["qkd.pulses=500000"])
+
+    def keys(run) -> set:
+        ldpc._clear_codes()
+        start = len(caches.STORE_LOG)
+        run_job(run, comm=comm_mod.SingleComm(), backend=select("numpy"))
+        ldpc._clear_codes()
+        return {caches._key_text(key) for kind, key, _how, _s in caches.STORE_LOG[start:]
+                if kind == ldpc.CODE_CACHE_KIND}
+
+    pilot = warmup.ldpc_pilot_job(job)
+    assert pilot.qkd.network.num_nodes == 2 and set() != keys(pilot) <= keys(every_link)
