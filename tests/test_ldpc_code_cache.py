@@ -2,7 +2,10 @@
 
 A code loaded from the cache equals the one built without it, bit for bit, and so does a reconciliation with it; a
 damaged file, or one holding another code, is built again and replaced with one warning line; processes that write
-one entry at once leave one whole file; ``dqsim warmup JOB`` builds a job's codes and a second warm-up loads them.
+one entry at once leave one whole file (and one that finds the entry written while it made it keeps it); a file
+removed while read is read again without a word; stale temporary files go; ``dqsim warmup JOB`` builds a job's
+codes (running one link per distinct length) and a second warm-up loads them; a built code is pinned to
+``ldpc.CODE_CONSTRUCTION`` and its key moves with its stream's event.
 (Two ranks writing the same entry in a real run: tests/test_qkd_ldpc.py,
 ``test_ldpc_gives_the_same_tables_on_one_and_two_ranks``.)
 """
