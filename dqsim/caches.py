@@ -7,15 +7,19 @@
 * :func:`stored_arrays` — NumPy arrays made once and kept on disk, in :func:`cache_folder`, so that a second run
   and every rank of a run load them instead of making them again (since 2026-12-07, later: the LDPC mother codes,
   :func:`dqsim.protocols.qkd.ldpc.mother_code`, some 2-25 CPU s each to build). A file is a NumPy ``.npz`` named
-  by the SHA-256 of its key (everything that determines the arrays), written under a temporary name and renamed
-  when whole (ranks that make the same entry at once each write a whole file; the last rename wins, and they are
-  equal); it holds its key and a SHA-256 checksum of the key and the arrays, checked on load: a file that does not
-  load, holds another key or fails its checksum is made again and replaced, with one warning line. numba's
+  by the first 128 bits of the SHA-256 of its key (everything that determines the arrays), written under a
+  temporary name and renamed when whole (a process that made an entry looks for it again first, and keeps one
+  another process wrote meanwhile; ranks that write the same entry at once each write a whole file, the last rename
+  wins, and they are equal; temporary files over a day old in the folder are removed when writing); it holds its
+  key and a SHA-256 checksum of the key and the arrays, checked on load: a file that does not load (whatever it
+  raises), holds another key or fails its checksum is made again and replaced, with one warning line; one removed
+  or replaced while read is read once more, without a word. numba's
   compiled kernels have a cache of their own (:mod:`dqsim.backend.warmup`).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -102,22 +106,45 @@ def _checksum(key_text: str, arrays: dict) -> str:
 
 
 def entry_path(folder: Path, kind: str, key: dict) -> Path:
-    """Where :func:`stored_arrays` keeps ``kind``'s entry of ``key``: ``folder/kind/<SHA-256 of the key>.npz``."""
+    """Where :func:`stored_arrays` keeps ``kind``'s entry of ``key``: ``folder/kind/<name>.npz``, the name the first
+    128 bits (32 hex digits) of the SHA-256 of the key's text."""
     return Path(folder) / kind / f"{hashlib.sha256(_key_text(key).encode()).hexdigest()[:32]}.npz"
+
+
+#: ``errno`` values of a file removed or replaced while it was read (another process's rename; ``ESTALE`` on NFS):
+#: read once more, without a warning.
+_GONE = (errno.ENOENT, errno.ESTALE)
 
 
 def _load(path: Path, key_text: str) -> tuple[dict | None, str | None]:
     """``(arrays, None)`` of a whole entry of ``key_text``; ``(None, None)`` where there is none; ``(None, why)``
-    where the file is damaged or another key's."""
-    if not path.is_file():
-        return None, None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except FileNotFoundError:          # removed since
-        return None, None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        return None, f"it does not load ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    where the file is damaged or another key's. A file removed or replaced while read (:data:`_GONE`) is read once
+    more; any other failure to read it (a damaged header can raise ``MemoryError`` as well as ``ValueError``) is
+    damage: made again."""
+    for attempt in range(2):
+        if not path.is_file():
+            return None, None
+        try:
+            return _read_entry(path, key_text)
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                return None, _why(exc)
+            if attempt:
+                return None, None       # gone twice: as if there were none
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged file raises, it is made again
+            return None, _why(exc)
+    return None, None
+
+
+def _why(exc: BaseException) -> str:
+    """Why an entry did not load, in one line."""
+    return f"it does not load ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+
+
+def _read_entry(path: Path, key_text: str) -> tuple[dict | None, str | None]:
+    """:func:`_load` of one read (raises what reading the file raises)."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
     stored_key, stored_sum = arrays.pop("key", None), arrays.pop("checksum", None)
     if stored_key is None or stored_sum is None or str(stored_key) != key_text:
         return None, "it holds another entry's key"
@@ -131,6 +158,7 @@ def _write(path: Path, key_text: str, arrays: dict) -> str | None:
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(path.parent)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
         with os.fdopen(handle, "wb") as out:
             np.savez(out, key=np.array(key_text), checksum=np.array(_checksum(key_text, arrays)), **arrays)
@@ -145,6 +173,22 @@ def _write(path: Path, key_text: str, arrays: dict) -> str | None:
             os.remove(temporary)
         return exc.strerror or str(exc)
     return None
+
+
+#: Age (seconds) past which a temporary file in a cache folder is taken as left by a process that died mid-write.
+STALE_SECONDS = 86400.0
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove the temporary files (``*.tmp``) in ``folder`` older than :data:`STALE_SECONDS` (a write that died
+    before its rename); one that cannot be removed, or is gone already, is left."""
+    limit = time.time() - STALE_SECONDS
+    for temporary in folder.glob("*.tmp"):
+        try:
+            if temporary.stat().st_mtime < limit:
+                temporary.unlink()
+        except OSError:
+            pass
 
 
 def _warn(line: str) -> None:
@@ -191,6 +235,8 @@ def stored_arrays(kind: str, key: dict, make: Callable[[], dict], environ=None) 
     STORE_LOG.append((kind, key, "made", time.process_time() - started))
     if damage is not None:
         _warn(f"cache file {path}: {damage}; made again and replaced")
+    if _load(path, key_text)[0] is not None:      # another process (rank) wrote it meanwhile: equal, kept as it is
+        return made
     problem = _write(path, key_text, made)
     if problem is not None and folder not in _UNWRITABLE:
         _UNWRITABLE.add(folder)

@@ -1,5 +1,8 @@
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -8,6 +11,12 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 # a finished run keeps its checkpoints (dqsim.engine.checkpoint.keeps_when_done), in this process and in the ranks
 # the tests start: many tests resume a finished run's checkpoints; tests/test_checkpoints_when_done.py sets it back
 os.environ.setdefault("DQSIM_KEEP_CHECKPOINTS_WHEN_DONE", "1")
+# arrays kept on disk (dqsim.caches.stored_arrays: the LDPC mother codes) go to a folder of this test run, not the
+# user's cache (~/.cache/dqsim): set before any test, so the MPI ranks, dqsim processes and xdist workers the tests
+# start inherit it (and share it); removed when the process that made it exits; tests set their own over it
+if "DQSIM_CACHE_DIR" not in os.environ:
+    os.environ["DQSIM_CACHE_DIR"] = tempfile.mkdtemp(prefix="dqsim-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["DQSIM_CACHE_DIR"], ignore_errors=True)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Byte-code caching for the many Python processes the tests start (MPI ranks, `python -m dqsim`, SLURM jobs):

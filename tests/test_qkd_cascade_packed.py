@@ -141,3 +141,13 @@ def test_shuffled_places_follows_the_permutations_in_chunks(monkeypatch):
         for p in range(3):
             expected = np.argsort(numpy.permutation(n))[elements]
             assert places[p].tolist() == expected.tolist() and order[p].tolist() == np.argsort(expected).tolist()
+
+
+@pytest.mark.parametrize("length", [0, 3, 8, 13, 16, 21])
+def test_extend_by_itself_keeps_every_bit(length):
+    """``bits.extend(bits)`` doubles the bits, the last ``length % 8`` of them too (its tail is read before it is
+    reset)."""
+    bits = (np.arange(length) * 7 % 3 == 1).astype(np.uint8)
+    packed = PackedBits(bits)
+    packed.extend(packed)
+    assert packed.unpacked().tolist() == np.concatenate([bits, bits]).tolist()

@@ -19,8 +19,9 @@ gets its LDPC mother codes built (since 2026-12-07, later): 2-25 CPU s each,
 which every rank of every run spent before (:func:`dqsim.protocols.qkd.ldpc.mother_code`).
 They go to dqsim's disk cache (:func:`dqsim.caches.cache_folder`: ``DQSIM_CACHE_DIR``,
 else ``$NUMBA_CACHE_DIR/dqsim``, else ``~/.cache/dqsim``), where the ranks load them;
-the job's first key block of each link runs here to find them
-(:func:`dqsim.scenarios.warmup.build_ldpc_codes`). Unlike numba's kernels they do not depend
+the job's first key block of one link per distinct length runs here to find them
+(:func:`dqsim.scenarios.warmup.build_ldpc_codes`; links of one length differ only in their QBER estimate's
+noise, which can take some of them to a neighbouring code, built at run time and then kept). Unlike numba's kernels they do not depend
 on the CPU.
 
 Prints one line per group of kernels (what, CPU seconds, compiled or loaded)
@@ -129,7 +130,7 @@ def build_codes(loaded, paths) -> int | None:
         return EXIT_BAD_INPUT
     count = 0
     for job, path in with_codes:
-        print(f"dqsim warmup: LDPC codes of {path} (its first key block of each link) ...", flush=True)
+        print(f"dqsim warmup: LDPC codes of {path} (its first key block of one link per distinct length) ...", flush=True)
         for key, how, seconds in warmup.build_ldpc_codes(job):
             count += 1
             print(f"dqsim warmup:   {key['num_bits']:,} bits, rate {key['rate']:g}, seed {key['seed']}: "

@@ -151,22 +151,50 @@ def warm_up(names, on_group: Callable[[int, KernelGroup], None] | None = None,
 
 
 def ldpc_pilot_job(job):
-    """The job whose run builds the LDPC mother codes a run of ``job`` takes: its first key block of every link and
-    distance (``[qkd].pulses`` cut to one block), run as the job runs it; ``None`` for a job that reconciles
-    without LDPC (or is not ``qkd``).
+    """The job whose run builds the LDPC mother codes a run of ``job`` takes: its first key block (``[qkd].pulses``
+    cut to one block) of one link per distinct distance (a sweep's distances without repeats; a network cut to as
+    many links as it has distinct lengths, in the order they first come, its topology kept), run as the job runs
+    it; ``None`` for a job that reconciles without LDPC (or is not ``qkd``).
 
-    A block's codes follow from its key bits and its QBER estimate (:func:`dqsim.protocols.qkd.ldpc.frame_plan`),
-    which the blocks of one link share up to the estimate's noise: the first block's codes are the run's, but for
-    a block whose estimate crosses into another mother code (its first one builds that code, which the disk cache
-    then keeps for the next run)."""
+    A block's codes follow from its key bits and its QBER estimate (:func:`dqsim.protocols.qkd.ldpc.frame_plan`;
+    the codes are keyed by the run's seed, the length and the rate, :func:`dqsim.protocols.qkd.ldpc.code_key`),
+    and a link's physics from its length alone (:func:`dqsim.scenarios.qkd.link_physics`: every other parameter
+    is the job's, for every link), so links of one length share their codes up to the estimate's noise: the
+    pilot's codes are the run's, but for a block whose estimate crosses into another mother code (its first one
+    builds that code, which the disk cache then keeps for the next run). That noise can part
+    links of one length too: the first blocks of a 4-link chain at 50 km take the rate-0.8 and 0.85 codes of 8,192
+    bits, its one-link pilot the 0.85 one (tests/test_ldpc_code_cache.py); the pilot was every link's first block
+    before 2026-12-07 (later), 65,535 blocks on one process for a 65,536-node chain.
+
+    Examples:
+        >>> job = jobs.apply_overrides(jobs.load_job("jobs/bb84_decoy_50km.toml"), [
+        ...     'qkd.error_correction="ldpc"', 'qkd.network={topology="chain", num_nodes=5}',
+        ...     "qkd.network.distances_km=[10, 20, 10, 20]"])
+        >>> pilot = ldpc_pilot_job(job).qkd.network
+        >>> pilot.topology, pilot.num_nodes, pilot.distances_km
+        ('chain', 3, [10.0, 20.0])
+    """
     if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
         return None
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
-    if block >= q.pulses:
-        return job
-    return jobs.apply_overrides(job, [f"qkd.pulses={block}", f"qkd.batch_pulses={min(q.batch_pulses, block)}",
-                                      f"qkd.block_pulses={block}"])
+    changes = []
+    if block < q.pulses:
+        changes += [f"qkd.pulses={block}", f"qkd.batch_pulses={min(q.batch_pulses, block)}",
+                    f"qkd.block_pulses={block}"]
+    distinct = list(dict.fromkeys(float(d) for d in q.distances_km()))
+    if q.sweep is not None and len(distinct) < len(q.sweep.distances_km):
+        changes.append(f"qkd.sweep.distances_km={_toml_list(distinct)}")
+    if q.network is not None and len(distinct) < q.network.num_nodes - 1:
+        changes.append(f"qkd.network.num_nodes={len(distinct) + 1}")
+        if q.network.distances_km is not None:
+            changes.append(f"qkd.network.distances_km={_toml_list(distinct)}")
+    return jobs.apply_overrides(job, changes) if changes else job
+
+
+def _toml_list(values: list[float]) -> str:
+    """``values`` as a TOML array of floats (``repr``: every float read back as it was)."""
+    return "[" + ", ".join(repr(v) for v in values) + "]"
 
 
 def build_ldpc_codes(job) -> list[tuple[dict, str, float]]:

@@ -566,26 +566,35 @@ def code_key(seed: int, num_bits: int, rate: float) -> dict:
     """Everything that determines :func:`mother_code`'s graph and column order: the key of its entry in the disk
     cache (:func:`dqsim.caches.stored_arrays`).
 
-    The construction (:data:`CODE_CONSTRUCTION`), the seed, the length, the rate, the checks, the degree
-    distribution (:data:`DEGREE_TABLE`'s row), the stream's purpose, and NumPy's major and minor version (the
-    generator's ``random`` and ``permutation`` streams are not promised to stay the same across NumPy versions).
+    The seed, the length, the rate, the checks, the degree distribution (:data:`DEGREE_TABLE`'s row), the stream's
+    purpose and event (:func:`_code_event`, which moves with the rate's place in :data:`MOTHER_RATES`), and NumPy's
+    major and minor version (the generator's ``random`` and ``permutation`` streams are not promised to stay the
+    same across NumPy versions). The code of :func:`build_code` and :func:`degree_profile` is not in it: its
+    version :data:`CODE_CONSTRUCTION` is, raised by hand with any change to a built code
+    (tests/test_ldpc_code_cache.py pins a built code's SHA-256 to the version, and fails until it is raised).
 
     Examples:
         >>> key = code_key(1, 16384, 0.8)
-        >>> key["num_checks"], key["construction"], sorted(key)[:3]
-        (3277, 1, ['construction', 'degrees', 'num_bits'])
+        >>> key["num_checks"], key["construction"], key["event"], sorted(key)[:3]
+        (3277, 1, 1638406, ['construction', 'degrees', 'event'])
     """
     lam, rho = DEGREE_TABLE[rate]
     return {"construction": CODE_CONSTRUCTION, "seed": int(seed), "num_bits": int(num_bits), "rate": float(rate),
             "num_checks": num_checks_of(num_bits, rate), "purpose": PURPOSE_CODE,
-            "degrees": [sorted(lam.items()), sorted(rho.items())],
+            "event": _code_event(num_bits, rate), "degrees": [sorted(lam.items()), sorted(rho.items())],
             "numpy": ".".join(np.__version__.split(".")[:2])}
+
+
+def _code_event(num_bits: int, rate: float) -> int:
+    """The event of the stream that builds the code of a length and a rate: ``num_bits * 100`` plus the rate's
+    place in :data:`MOTHER_RATES` (a row added to :data:`DEGREE_TABLE` below a rate moves that rate's event)."""
+    return int(num_bits) * 100 + MOTHER_RATES.index(rate)
 
 
 def _build_graph(seed: int, num_bits: int, rate: float) -> dict:
     """Build :func:`mother_code`'s graph and its columns by degree (random within a degree), as arrays."""
     num_checks = num_checks_of(num_bits, rate)
-    rng = Stream(seed, purpose=PURPOSE_CODE).generator(num_bits * 100 + MOTHER_RATES.index(rate))
+    rng = Stream(seed, purpose=PURPOSE_CODE).generator(_code_event(num_bits, rate))
     degrees = degree_profile(num_bits, num_checks, rate)
     code = build_code(num_bits, num_checks, rng, variable_degree=degrees)
     shuffled = rng.permutation(num_bits)

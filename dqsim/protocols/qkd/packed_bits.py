@@ -83,13 +83,14 @@ class PackedBits:
             [1, 0, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0]
         """
         whole = np.frombuffer(bytes(other._packed), dtype=np.uint8)
+        tail = other._tail.copy()          # read before this one's tail changes (``other`` may be ``self``)
         shift = int(self._tail.shape[0])
         if not whole.size:
-            self.append(other._tail)
+            self.append(tail)
             return
         if not shift:
             self._packed += whole.tobytes()
-            self._tail = other._tail.copy()
+            self._tail = tail
             return
         # the stream is this tail (shift bits), other's bytes, other's tail: byte i of the joined bytes is the last
         # `shift` bits of other's byte i - 1 (the tail for i = 0) followed by the first 8 - shift bits of byte i
@@ -97,7 +98,7 @@ class PackedBits:
         before = np.concatenate([first, whole[:-1] << np.uint8(8 - shift)])
         self._packed += (before | (whole >> np.uint8(shift))).tobytes()
         self._tail = np.zeros(0, dtype=np.uint8)
-        self.append(np.concatenate([np.unpackbits(whole[-1:])[8 - shift:], other._tail]))
+        self.append(np.concatenate([np.unpackbits(whole[-1:])[8 - shift:], tail]))
 
     def packed(self) -> np.ndarray:
         """All bits appended, packed (``numpy.packbits`` of :meth:`unpacked`: ``⌈num_bits/8⌉`` bytes, the last
