@@ -354,17 +354,3 @@ def test_a_qkd_network_of_many_links_is_piloted_on_its_first_links():
     assert plan.rounds(work) == 64 and plan.rounds(plan.full_work) == 200 * 10  # batches of 10^6 pulses
     small = jobs.load_job(REPO / "jobs" / "qkd_trusted_chain.toml")  # 2 links: the job itself at its pulses
     assert check_time._PLANS["qkd"](small).make(10_000_000) == (small, 2 * 10_000_000)
-
-
-def test_a_qkd_star_is_piloted_whole():
-    """A 200-node star's ``end_to_end`` and ``relay_links`` tables have a row per pair of leaves (19,701 here):
-    quadratic in its links, which a pilot on its first 64 links scaled linearly would leave out. Its pilot keeps
-    every link and cuts only the pulses."""
-    job = jobs.load_job(REPO / "jobs" / "qkd_trusted_chain.toml",
-                        ["qkd.network=", 'qkd.network={topology="star", num_nodes=200}', "qkd.link.distance_km=10.0"])
-    plan = check_time._PLANS["qkd"](job)
-    assert plan.full_work == 199 * 10_000_000 and "piloted" not in plan.note
-    pilot, work = plan.make(20_000)
-    assert work == 199 * 20_000 and pilot.qkd.pulses == 20_000 and pilot.qkd.network.num_nodes == 200
-    assert pilot.qkd.network.topology == "star"
-    assert plan.whole == job.qkd.pulses and plan.make(job.qkd.pulses) == (job, 199 * 10_000_000)

@@ -255,23 +255,16 @@ def _with(job, assignments: list[str]):
 
 #: Most links of a ``qkd`` pilot: a larger network is piloted on its first links (a chain or star of that many), its
 #: time taken to the job's links in proportion (every link runs the same processes; until 2026-12-07, later that
-#: day, the pilot ran every link, and a 4,096-link chain's pilot passed its 120 s budget). A star is piloted whole
-#: (:func:`_qkd_plan`).
+#: day, the pilot ran every link, and a 4,096-link chain's pilot passed its 120 s budget).
 PILOT_MAX_QKD_LINKS = 64
 
 
 def _qkd_plan(job) -> Plan:
-    """The pilot of a ``qkd`` job: its pulses grown, a chain cut to its first :data:`PILOT_MAX_QKD_LINKS` links and
-    its time taken to all links in proportion. A star is not cut: its ``end_to_end`` and ``relay_links`` tables
-    grow with the pairs of leaves, quadratic in its links (a 1,024-node star: 522,753 pairs, much of its 23.8 CPU
-    s), which a pilot on 64 links scaled linearly left out until 2026-12-07 (later); piloted whole (at most
-    ``MAX_QKD_STAR_NODES`` = 4,096 nodes), that cost is in every pilot run's fixed part."""
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
     distances = job.distances_km() if q.sweep is not None else [None]
     links = job.network_links(distances[0])
-    star = q.network is not None and q.network.topology == "star"
-    pilot_links = len(links) if star else min(len(links), PILOT_MAX_QKD_LINKS)
+    pilot_links = min(len(links), PILOT_MAX_QKD_LINKS)
     fewer = []  # the overrides that cut the network to its first pilot_links links
     if pilot_links < len(links):
         fewer = [f"qkd.network.num_nodes={pilot_links + 1}"]
