@@ -354,3 +354,18 @@ def test_a_qkd_network_of_many_links_is_piloted_on_its_first_links():
     assert plan.rounds(work) == 64 and plan.rounds(plan.full_work) == 200 * 10  # batches of 10^6 pulses
     small = jobs.load_job(REPO / "jobs" / "qkd_trusted_chain.toml")  # 2 links: the job itself at its pulses
     assert check_time._PLANS["qkd"](small).make(10_000_000) == (small, 2 * 10_000_000)
+
+
+def test_a_qkd_star_pilot_says_its_pairs_of_leaves_are_not_counted():
+    """A 200-node star is piloted on its first 64 links as a chain is; its ``end_to_end`` and ``relay_links`` rows
+    grow with its 199 * 198 / 2 = 19,701 pairs of leaves, quadratic, which the linear scaling leaves out: the
+    plan's note says so (a chain's does not)."""
+    job = jobs.load_job(REPO / "jobs" / "qkd_trusted_chain.toml",
+                        ["qkd.network=", 'qkd.network={topology="star", num_nodes=200}', "qkd.link.distance_km=10.0"])
+    plan = check_time._PLANS["qkd"](job)
+    pilot, work = plan.make(20_000)
+    assert work == 64 * 20_000 and pilot.qkd.network.num_nodes == 65 and pilot.qkd.network.topology == "star"
+    assert "not counted: the 19,701 pairs of leaves' end_to_end and relay_links rows" in plan.note
+    chain = jobs.load_job(REPO / "jobs" / "qkd_trusted_chain.toml", ["qkd.network.num_nodes=201",
+                                                                    f"qkd.network.distances_km={[10.0] * 200}"])
+    assert "not counted" not in check_time._PLANS["qkd"](chain).note

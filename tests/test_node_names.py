@@ -18,7 +18,7 @@ from dqsim.errors import ConfigError
 from dqsim.jobs import load_job_text
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
-from dqsim.network.node import NodeSpec, NumberedNames
+from dqsim.network.node import NodeSpec, NumberedNames, RoleNames
 from dqsim.scenarios import dqc
 from test_network_memory import network_job
 
@@ -51,6 +51,16 @@ def test_numbered_names_refuse_a_prefix_with_whitespace_or_a_negative_count():
         NumberedNames("no de", 3)
     with pytest.raises(ConfigError, match="num_names"):
         NumberedNames("node", -1)
+
+
+@pytest.mark.parametrize("first, prefix, last", [("bob", "trusted", "bob"), ("trusted2", "trusted", "bob"),
+                                                  ("alice", "trusted", "trusted3"), ("leaf0", "leaf", None)])
+def test_role_names_refuse_a_first_or_last_that_another_name_could_be(first, prefix, last):
+    """Equal ``first`` and ``last``, or one that reads as the prefix and a number, would name two nodes alike."""
+    with pytest.raises(ConfigError, match="RoleNames: (first and last must differ|(first|last) '.*' reads as)"):
+        RoleNames(first, prefix, 4, last=last)
+    names = RoleNames("t", "t1", 4, last="bob")  # digits at the prefix's end: unique all the same
+    assert list(names) == ["t", "t11", "t12", "bob"] and [names.index_of(n) for n in names] == [0, 1, 2, 3]
 
 
 def test_a_job_network_reads_a_node_index_off_its_name():

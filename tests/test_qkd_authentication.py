@@ -150,3 +150,22 @@ def test_a_route_whose_relay_tags_leave_no_key_relays_none_and_warns():
         "end to end a–b: authentication (per_message: the links' tags and the relay's announcements') leaves none "
         "of the 30 relayed key bits: net key 0"]
     assert short_route_warning("end to end a–b", "per_message", 0, 0) == []  # no key to begin with: no line
+
+
+def test_many_decoy_warnings_leave_the_authentication_warning_listed():
+    """90 blocks of 20,000 pulses at 20 km with 1 % decoys: more than 64 blocks warn of few decoy detections (and of
+    their spread); the link's tags at eps_auth = 1e-30 spend more than its key. The cap is per kind, so the
+    authentication warning stays in the attribute and the tail counts each capped kind."""
+    _job, out = run("qkd.link.distance_km=20.0", 'qkd.authentication="per_message"', "qkd.eps_auth=1e-30",
+                    "qkd.pulses=1800000", "qkd.batch_pulses=10000", "qkd.block_pulses=20000",
+                    "qkd.source.probabilities=[0.98, 0.01, 0.01]")
+    blocks = out.tables["blocks"]
+    decoy = int(((blocks["detections_decoy"] < qkd_scenario.MIN_DECOY_DETECTIONS)
+                 & (blocks["secret_key_bits"] > 0)).sum())
+    assert decoy > qkd_scenario.MAX_WARNINGS_LISTED
+    warnings = out.attrs["warnings"]
+    assert "20 km link 0: authentication (per_message) spends" in warnings
+    assert warnings.count("decoy detections (<") == qkd_scenario.MAX_WARNINGS_LISTED
+    assert (f"and {decoy - qkd_scenario.MAX_WARNINGS_LISTED:,} more decoy warnings (of {decoy:,})"
+            in warnings.split("; ")[-1])
+    assert "authentication" not in warnings.split("; ")[-1]  # one authentication warning: listed, not counted

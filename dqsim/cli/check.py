@@ -385,10 +385,13 @@ def report_backlog(job) -> list[tuple[int, float, float, float, float, float, in
 def _links_alike(job, distance_km: float | None):
     """``(link, distance_km, physics)`` of every link of a ``qkd`` job at a distance of its sweep (``None``: the
     links' own lengths), in order; ``physics`` (:func:`~dqsim.scenarios.qkd.link_physics`) only where the length
-    differs from the link before's, ``None`` where it is the same: what the check works out for a link depends
-    on its length alone, so the caller keeps the figures of the last link given ``physics``, and a 65,536-link
-    chain of one length is worked out once (every link was, a pilot draw of 2^16 pairs each for BBM92/E91,
-    until 2026-12-07, later that day)."""
+    differs from the link before's, ``None`` where it is the same: the caller keeps the figures of the last link
+    given ``physics``, and a 65,536-link chain of one length is worked out once (every link was, a pilot draw of
+    2^16 pairs each for BBM92/E91, until 2026-12-07, later that day). For BB84 a link's figures depend on its
+    length alone; for BBM92/E91 the clicks per pulse and key bits per pair come from a pilot draw seeded with the
+    link's node (``node=phys.alice``), so each link has its own sample and a run of equal-length links reports the
+    first one's: equal within the pilot's sampling noise (~1/√bits), not bit for bit what each link's own draw
+    would give."""
     last = None
     for i, (a, b, d) in enumerate(job.network_links(distance_km)):
         yield i, d, (qkd.link_physics(job, i, a, b, d) if d != last else None)

@@ -621,10 +621,10 @@ class QkdSection(Section):
         :class:`~dqsim.network.node.RoleNames` (each name made when read, its index read off the name).
 
         Examples:
-            >>> names = QkdSection(link={"distance_km": 10}, network={"topology": "star", "num_nodes": 5000})
+            >>> names = QkdSection(link={"distance_km": 10}, network={"topology": "star", "num_nodes": 4000})
             >>> names = names.node_name_sequence()
-            >>> names[4999], names.index("leaf17"), len(names)
-            ('leaf4999', 17, 5000)
+            >>> names[3999], names.index("leaf17"), len(names)
+            ('leaf3999', 17, 4000)
         """
         if self.network is None:
             return RoleNames("alice", "trusted", 2, last="bob")

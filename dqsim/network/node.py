@@ -345,6 +345,22 @@ class IndexedNames(ComputedSequence):
         return self.index_of(name) is not None
 
 
+def _numbered_index(name, prefix: str) -> int | None:
+    """The number ``i`` where ``name`` is ``f"{prefix}{i}"`` for an integer ``i >= 0``, else ``None``: ASCII decimal
+    digits only (``str.isdigit`` also takes '²' and other scripts' digits), no leading zero, so one name a number.
+
+    Examples:
+        >>> [_numbered_index(name, "q") for name in ("q12", "q0", "q012", "q²")]
+        [12, 0, None, None]
+    """
+    if type(name) is not str or not name.startswith(prefix):
+        return None
+    digits = name[len(prefix):]
+    if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(digits) > 1):
+        return None
+    return int(digits)
+
+
 class NumberedNames(IndexedNames):
     """The node names ``prefix0``, ``prefix1``, ..., ``prefix{n-1}``, made when read, with their index worked out
     from the name: the names a job's generated topology gives its nodes (``node0``, ``node1``, ...,
@@ -393,14 +409,8 @@ class NumberedNames(IndexedNames):
 
     def index_of(self, name) -> int | None:
         """The index of ``name`` among these names, ``None`` where it is not one of them (no search)."""
-        if type(name) is not str or not name.startswith(self.prefix):
-            return None
-        digits = name[len(self.prefix):]
-        # ASCII decimal digits only (str.isdigit also takes '²' and other scripts' digits), no leading zero
-        if not (digits.isascii() and digits.isdigit()) or (digits[0] == "0" and len(digits) > 1):
-            return None
-        index = int(digits)
-        return index if index < self.num_names else None
+        index = _numbered_index(name, self.prefix)
+        return index if index is not None and index < self.num_names else None
 
     def _described(self) -> str:
         return f"NumberedNames({self.prefix!r}, {self.num_names})"
@@ -545,12 +555,15 @@ class RoleNames(IndexedNames):
 
     Args:
         first: node 0's name, without whitespace.
-        prefix: what the numbered names start with, without whitespace or digits at its end.
+        prefix: what the numbered names start with, without whitespace (digits at its end are fine: a numbered
+            name is the prefix and then the number, so ``t1`` names ``t11``, ``t12``, ... without doubt).
         num_names: how many names, >= 1 (>= 2 with ``last``).
         last: the last node's name, without whitespace, or ``None`` (it is numbered too).
 
     Raises:
-        ConfigError: a name or prefix with whitespace, a count below the least.
+        ConfigError: a name or prefix with whitespace, a count below the least, ``first`` equal to ``last``, or
+            ``first`` or ``last`` that reads as the prefix and a number (``trusted3``): the names must be unique,
+            as :meth:`index_of` takes them to be.
 
     Examples:
         >>> chain = RoleNames("alice", "trusted", 4, last="bob")
@@ -570,6 +583,12 @@ class RoleNames(IndexedNames):
         least = 1 if last is None else 2
         if isinstance(num_names, bool) or not isinstance(num_names, int) or num_names < least:
             raise ConfigError(f"RoleNames: num_names must be an integer >= {least}, got {num_names!r}")
+        if first == last:
+            raise ConfigError(f"RoleNames: first and last must differ, both are {first!r}")
+        for key, name in (("first", first), ("last", last)):
+            if _numbered_index(name, prefix) is not None:
+                raise ConfigError(f"RoleNames: {key} {name!r} reads as the prefix {prefix!r} and a number; give it a "
+                                  f"name that does not start with {prefix!r} and digits")
         self.first, self.prefix, self.num_names, self.last = first, prefix, num_names, last
 
     def __len__(self) -> int:
@@ -592,13 +611,8 @@ class RoleNames(IndexedNames):
             return 0
         if self.last is not None and name == self.last:
             return self.num_names - 1
-        if type(name) is not str or not name.startswith(self.prefix):
-            return None
-        digits = name[len(self.prefix):]
-        if not (digits.isascii() and digits.isdigit()) or digits[0] == "0":
-            return None
-        index = int(digits)
-        return index if index in self._numbered() else None
+        index = _numbered_index(name, self.prefix)
+        return index if index is not None and index in self._numbered() else None
 
     def _described(self) -> str:
         return f"RoleNames({self.first!r}, {self.prefix!r}, {self.num_names}, last={self.last!r})"

@@ -58,7 +58,9 @@ def relayed_key_time_ps(key_times_ps: list[int], hop_delays_ps: list[int], bits:
             authentication.relay_authentication`: a tag of one announcement each, or none).
 
     Raises:
-        ValueError: ``hop_tags_bits`` puts tags of different lengths on each announcement of two hops.
+        ValueError: ``hop_tags_bits`` puts tags of different lengths on each announcement of two hops. A
+            programming error, not a job's (hence not a :class:`~dqsim.errors.DqsimError`): the run's caller passes
+            the tags of :func:`~dqsim.protocols.qkd.authentication.relay_authentication`, which never do.
 
     The module docstring gives the model and its sources (Peev et al., NJP 11, 075001 (2009)). The hops' queues
     are kept as their busy periods (:class:`_BusyPeriods`), so a route of m hops takes about m steps where the
