@@ -375,3 +375,26 @@ def test_is_noisy_still_asks_each_length_where_fidelity_depends_on_it():
     nodes = [NodeSpec(name=n) for n in "abc"]
     spec = LinkSpec(distance_km=1.0, scheme="direct", dark_count_rate_hz=1e6, source_fidelity=1.0)
     assert dqc.is_noisy(Network.from_pairs(nodes, [(0, 1), (1, 2)], [spec] * 2, lengths_km=[1.0, 200.0]))
+
+
+@pytest.mark.parametrize("num_links", [50, 70_000])
+def test_repro_a_link_of_its_own_length_works_out_its_delay_once(monkeypatch, num_links):
+    """Until 2026-12-07 (later) every message over a link of its own length worked its delay out again (two range
+    checks): now the routes' adjacency gives it (coded, or an int64 per entry beyond 65,536 distinct delays), or it
+    is kept per link read. The same integers as link_delays_ps."""
+    import dqsim.network.network as network_module
+
+    nodes = [NodeSpec(name=f"n{i}") for i in range(num_links + 1)]
+    lengths = [1.0 + 1e-3 * i for i in range(num_links)]
+    pairs = [(i, i + 1) for i in range(num_links)]
+    ring = Network.from_pairs(nodes, pairs + [(0, num_links)], [LinkSpec(distance_km=1.0)] * (num_links + 1),
+                              lengths_km=lengths + [5.0])
+    chain = Network.from_pairs(nodes, pairs, [LinkSpec(distance_km=1.0)] * num_links, lengths_km=lengths)
+    calls, original = [], network_module.propagation_delay_ps
+    monkeypatch.setattr(network_module, "propagation_delay_ps", lambda *a: calls.append(a) or original(*a))
+    for network in (ring, chain):
+        picks = [0, 1, num_links // 2, num_links - 1]
+        ends, expected = network.link_ends()[picks].tolist(), network.link_delays_ps()[picks].tolist()
+        for _ in range(3):
+            assert [network.link_delay_ps(a, b) for a, b in ends] == expected
+    assert len(calls) <= 4, len(calls)

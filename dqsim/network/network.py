@@ -416,6 +416,14 @@ class _Adjacency:
             return self._codes[lo:hi]
         return map(self._code_delays.__getitem__, self._codes[lo:hi])
 
+    def link_delay(self, node: int, link: int) -> int:
+        """The delay (ps) of link ``link`` (an index of :attr:`Network.links`), one of whose ends is ``node``: its
+        entry found by bisection (a node's entries are in the order of the links)."""
+        if self._codes is None:
+            return self._delay
+        entry = bisect_left(self.links, link, self.start[node], self.start[node + 1])
+        return self._codes[entry] if self._code_delays is None else self._code_delays[self._codes[entry]]
+
     def __getitem__(self, node: int):
         """``(neighbour, delay in ps)`` of each of ``node``'s links, in the order of :attr:`Network.links`."""
         lo, hi = self.start[node], self.start[node + 1]
@@ -581,6 +589,7 @@ class Network:
         self._routes: dict[tuple[int, int], list[int]] = {}
         self._latency: dict[tuple[int, int], int] = {}
         self._adjacent: _Adjacency | None = None  # see _adjacency
+        self._read_delays: dict[int, int] = {}  # see _link_delay
         self._tree = self._rooted_forest()
         self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
         self._weights: list[float] | None = None  # see _routing_weights
@@ -747,10 +756,19 @@ class Network:
         return np.array(self._spec_delays, dtype=np.int64)[self._spec_of]
 
     def _link_delay(self, index: int) -> int:
-        """The delay of link ``index`` of :attr:`links`, ps."""
+        """The delay of link ``index`` of :attr:`links`, ps: where the links give their own lengths, read from the
+        routes' adjacency where built (:meth:`_adjacency`: the integers :meth:`link_delays_ps` gives), else worked
+        out once per link read and kept (a chain builds no adjacency; every call worked it out, two range checks
+        each, until 2026-12-07 (later))."""
         if self._lengths is not None:
-            group_index = self._specs[self._spec_of[index]].group_index
-            return max(propagation_delay_ps(float(self._lengths[index]), group_index), self.min_link_delay_ps)
+            if self._adjacent is not None:
+                return self._adjacent.link_delay(int(self._ends[index, 0]), index)
+            delay = self._read_delays.get(index)
+            if delay is None:
+                group_index = self._specs[self._spec_of[index]].group_index
+                delay = self._read_delays[index] = max(propagation_delay_ps(float(self._lengths[index]), group_index),
+                                                       self.min_link_delay_ps)
+            return delay
         return self._spec_delays[self._spec_of[index]]
 
     def links_sorted(self) -> bool:
