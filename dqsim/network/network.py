@@ -746,8 +746,9 @@ class Network:
 
     def link_delays_ps(self) -> np.ndarray:
         """The delay of every link, ps (its :class:`LinkSpec`'s ``delay_ps``, at least ``min_link_delay_ps``),
-        in the order of :attr:`links` (int64; made on each call, the network keeps one per distinct spec, or one per
-        link where the links give their own lengths)."""
+        in the order of :attr:`links` (int64; made on each call: the network keeps one per distinct spec, and
+        where the links give their own lengths works each out from the link's length, as :attr:`LinkSpec.delay_ps`
+        does, keeping them in the routes' adjacency only: :class:`_Adjacency`)."""
         if self._lengths is not None:  # each link's delay_ps at its length: the same float operations, in one pass
             group_index = np.array([spec.group_index for spec in self._specs], dtype=np.float64)
             delays = propagation_delays_ps(self._lengths, group_index[self._spec_of] if len(self._specs) > 1
@@ -1044,7 +1045,9 @@ class Network:
                 than the links' (a ``trotter`` sweep of ``distance_km`` keeps the job's lengths there).
             lengths_km: per link, in the order of ``pairs``, its length, km (``None``: its spec's ``distance_km``):
                 link ``i`` is then ``links[i]`` at that length. Links that each give their own length (an ``edges``
-                network's) share their specs and cost 16 bytes each (length and delay) instead of a
+                network's) share their specs: a float64 length each in the network, a delay in the routes'
+                adjacency, and where the lengths differ a routing weight and each node's lightest links, ~300 bytes a
+                link in a run (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`, measured), instead of a
                 :class:`LinkSpec` per distinct length on every rank; a link's spec is made when read (:meth:`link`).
             **options: keyword arguments of :class:`Network` (``num_ranks``, ``placement``, ``routed``, ...).
 
