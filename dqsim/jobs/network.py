@@ -538,15 +538,6 @@ class NetworkSection(Section):
             low, high = min(low, default), max(high, default)
         return len(distances) if low != high else 0
 
-    def num_distinct_lengths(self) -> int:
-        """Number of distinct ``distance_km`` the links of ``"edges"`` give themselves (0 for the other topologies);
-        a run's network keeps each link's in one array (:meth:`link_pairs`), not a
-        :class:`~dqsim.network.link.LinkSpec` per distinct length as until 2026-12-07 (later)."""
-        if self.topology != "edges" or self._edge_list.distances_km is None:
-            return 0
-        distances = self._edge_list.distances_km
-        return int(np.unique(distances[~np.isnan(distances)]).size)
-
     def node_names_list(self) -> list[str]:
         """Node names in index order: ``node_names``, or ``node0``, ``node1``, ..."""
         return list(self.node_name_sequence())
