@@ -653,3 +653,15 @@ def test_a_teledata_cut_gate_whose_control_s_qpu_has_one_communication_qubit_cos
     gate = network.nodes[1].gate_2q_duration_ps
     assert cloud.execution_estimate_ps(circuit, two_comm=[False, True], **kw) == int(gate + formula)
     assert cloud.execution_estimate_ps(circuit, two_comm=[True, False], **kw) == int(gate + 1e6)
+
+
+def test_repro_the_centre_table_is_made_on_the_writing_rank_alone(monkeypatch):
+    """Its width walks every QPU's name (up to 2^20): until 2026-12-07 (later) every rank made it, as the node
+    names table is made by the writing rank alone."""
+    from dqsim.scenarios.output import WRITING_RANK
+
+    run = run_on(link_centre(num_qpus=2, data=1), [cloud.UserJob("a", ghz(2, measure=True), 5, 0)])
+    made = []
+    monkeypatch.setattr(cloud, "centre_table", lambda run: made.append(run) or "centre")
+    assert "centre" not in cloud.cloud_tables(run, WRITING_RANK + 1)[0] and made == []
+    assert cloud.cloud_tables(run, WRITING_RANK)[0]["centre"] == "centre" and made == [run]

@@ -333,3 +333,68 @@ def test_repro_a_node_without_steps_holds_no_engine_record_process_or_spec_copy(
     assert isinstance(network.nodes, NodeSpecs) and len(network.nodes) == 1024
     assert set(network.nodes._read) <= set(working) and network.nodes[1023].name == network.names[1023]
     assert start_bytes_per_node < 200, start_bytes_per_node
+
+
+def _ideal_network_of_distinct_lengths(num_links: int, **link) -> Network:
+    """A chain of ``num_links`` links, each of its own length (1 km + i mm)."""
+    nodes = [NodeSpec(name=f"n{i}") for i in range(num_links + 1)]
+    spec = LinkSpec(distance_km=1.0, dark_count_rate_hz=0.0, **link)
+    return Network.from_pairs(nodes, [(i, i + 1) for i in range(num_links)], [spec] * num_links,
+                              lengths_km=[1.0 + 1e-6 * i for i in range(num_links)])
+
+
+def _count_with_lengths(monkeypatch) -> list:
+    """Record the length lists LinkSpec.with_lengths is given (it calls dataclasses.replace per list)."""
+    calls, original = [], LinkSpec.with_lengths
+    monkeypatch.setattr(LinkSpec, "with_lengths", lambda self, lengths: calls.append(list(lengths)) or
+                        original(self, lengths))
+    return calls
+
+
+@pytest.mark.parametrize("scheme", ["double_click", "direct"])
+def test_repro_is_noisy_asks_an_ideal_link_of_many_lengths_once(monkeypatch, scheme):
+    network = _ideal_network_of_distinct_lengths(10_000, scheme=scheme)
+    calls = _count_with_lengths(monkeypatch)
+    assert dqc.is_noisy(network) is False
+    assert calls == []
+
+
+def test_repro_links_of_many_lengths_are_judged_a_chunk_at_a_time(monkeypatch):
+    network = _ideal_network_of_distinct_lengths(10_000)
+    calls = _count_with_lengths(monkeypatch)
+    assert not network.any_link(lambda link: link.delivered_fidelity < 1.0)
+    assert len(calls) <= 3 and sum(map(len, calls)) == 10_000
+    calls.clear()
+    network.check_pairing_horizon()
+    graph = network.graph
+    assert len(calls) <= 4 and [graph.edges[f"n{i}", f"n{i + 1}"]["link"].distance_km for i in (0, 9_999)] == [
+        1.0, 1.0 + 1e-6 * 9_999]
+
+
+def test_is_noisy_still_asks_each_length_where_fidelity_depends_on_it():
+    nodes = [NodeSpec(name=n) for n in "abc"]
+    spec = LinkSpec(distance_km=1.0, scheme="direct", dark_count_rate_hz=1e6, source_fidelity=1.0)
+    assert dqc.is_noisy(Network.from_pairs(nodes, [(0, 1), (1, 2)], [spec] * 2, lengths_km=[1.0, 200.0]))
+
+
+@pytest.mark.parametrize("num_links", [50, 70_000])
+def test_repro_a_link_of_its_own_length_works_out_its_delay_once(monkeypatch, num_links):
+    """Until 2026-12-07 (later) every message over a link of its own length worked its delay out again (two range
+    checks): now the routes' adjacency gives it (coded, or an int64 per entry beyond 65,536 distinct delays), or it
+    is kept per link read. The same integers as link_delays_ps."""
+    import dqsim.network.network as network_module
+
+    nodes = [NodeSpec(name=f"n{i}") for i in range(num_links + 1)]
+    lengths = [1.0 + 1e-3 * i for i in range(num_links)]
+    pairs = [(i, i + 1) for i in range(num_links)]
+    ring = Network.from_pairs(nodes, pairs + [(0, num_links)], [LinkSpec(distance_km=1.0)] * (num_links + 1),
+                              lengths_km=lengths + [5.0])
+    chain = Network.from_pairs(nodes, pairs, [LinkSpec(distance_km=1.0)] * num_links, lengths_km=lengths)
+    calls, original = [], network_module.propagation_delay_ps
+    monkeypatch.setattr(network_module, "propagation_delay_ps", lambda *a: calls.append(a) or original(*a))
+    for network in (ring, chain):
+        picks = [0, 1, num_links // 2, num_links - 1]
+        ends, expected = network.link_ends()[picks].tolist(), network.link_delays_ps()[picks].tolist()
+        for _ in range(3):
+            assert [network.link_delay_ps(a, b) for a, b in ends] == expected
+    assert len(calls) <= 4, len(calls)

@@ -273,20 +273,24 @@ def test_the_peak_estimate_is_the_sum_of_its_terms_and_grows_with_the_network(ne
 
 
 def test_the_peak_counts_the_link_lengths_the_network_line_counts():
-    """An ``edges`` network whose links give their own lengths: each rank's peak adds
-    :data:`~dqsim.network.topology.BYTES_PER_LINK_LENGTH` per link that gives its own (per distinct length until
-    2026-12-07 (later)), as the network line's estimate does (before 2026-12-07 (morning, later) the peak left them
-    out)."""
+    """An ``edges`` network whose links' lengths are not all equal: each rank's peak adds
+    :data:`~dqsim.network.topology.BYTES_PER_LINK_LENGTH` for every link (each then keeps a length and a routing
+    weight), also those that give no length; links all of one length add none. Until 2026-12-07 (later) only the
+    links that gave their own length were counted (per distinct length before), as the network line's estimate; before
+    2026-12-07 (morning, later) the peak left them out."""
     from dqsim.cli import check
     from dqsim.jobs import load_job_text
     from dqsim.network import topology
 
-    text = ('[run]\nname = "a"\nscenario = "dqc"\n[network]\ntopology = "edges"\nnode_names = ["a", "b", "c"]\n'
+    text = ('[run]\nname = "a"\nscenario = "dqc"\n[network]\ntopology = "edges"\nnode_names = ["a", "b", "c", "d"]\n'
             'edges = {}\n[network.link]\ndistance_km = 1.0\n[network.node]\nnum_data_qubits = 1\n[circuit]\n'
             'generator = "ghz"\nnum_qubits = 3\n')
-    plain = load_job_text(text.format('[["a", "b"], ["b", "c"]]'))
-    own = load_job_text(text.format('[["a", "b", 2.0], ["b", "c", 2.0]]'))
-    assert own.network.num_links_with_own_length() == 2 and own.network.num_distinct_lengths() == 1
+    plain = load_job_text(text.format('[["a", "b"], ["b", "c"], ["c", "d"]]'))
+    alike = load_job_text(text.format('[["a", "b", 2.0], ["b", "c", 2.0], ["c", "d", 2.0]]'))
+    one = load_job_text(text.format('[["a", "b", 2.0], ["b", "c"], ["c", "d"]]'))
+    default = load_job_text(text.format('[["a", "b", 1.0], ["b", "c"], ["c", "d"]]'))
+    assert [job.network.num_links_with_own_length() for job in (plain, alike, one, default)] == [0, 3, 1, 1]
     for ranks in (1, 2):
-        assert [o - p for o, p in zip(check.network_peak_bytes(own, ranks), check.network_peak_bytes(plain, ranks))] \
-            == [2 * topology.BYTES_PER_LINK_LENGTH] * ranks
+        for job, pays in ((alike, 0), (one, 3), (default, 0)):
+            assert [o - p for o, p in zip(check.network_peak_bytes(job, ranks), check.network_peak_bytes(plain, ranks))] \
+                == [pays * topology.BYTES_PER_LINK_LENGTH] * ranks

@@ -247,7 +247,7 @@ def _network_bytes(job) -> int:
     :data:`CLOUD_BYTES_PER_NODE` a node more."""
     section = job.network
     num_nodes = section.resolved_num_nodes()
-    need = topology.estimate_network_bytes(num_nodes, section.num_links(), section.num_links_with_own_length())
+    need = topology.estimate_network_bytes(num_nodes, section.num_links(), section.num_links_of_unequal_lengths())
     return need + (CLOUD_BYTES_PER_NODE * num_nodes if job.scenario == "cloud" else 0)
 
 
@@ -284,7 +284,7 @@ def _network_lines(job, num_ranks: int) -> list[str]:
     (:func:`network_peak_bytes`)."""
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
-    lengths = section.num_links_with_own_length()
+    lengths = section.num_links_of_unequal_lengths()
     need = _network_bytes(job)
     per_node = topology.bytes_per_node(num_nodes, num_links)
     if job.scenario == "cloud":
@@ -304,12 +304,12 @@ def _network_lines(job, num_ranks: int) -> list[str]:
 
 
 def _lengths_words(lengths: int) -> str:
-    """The network line's words for the links of an ``"edges"`` network that give their own lengths (a float each,
-    and its delay)."""
+    """The network line's words for the links of an ``"edges"`` network whose lengths are not all equal (each link
+    then pays: :meth:`dqsim.jobs.network.NetworkSection.num_links_of_unequal_lengths`)."""
     if not lengths:
         return ""
-    return (f", and ~{topology.BYTES_PER_LINK_LENGTH:g} bytes for each of the {lengths:,} links that give their "
-            "own length")
+    return (f", and ~{topology.BYTES_PER_LINK_LENGTH:g} bytes for each of the {lengths:,} links, whose lengths are "
+            "not all equal")
 
 
 def _edges_file_lines(section) -> list[str]:

@@ -45,6 +45,7 @@ from dqsim.cli.finished import (CheckpointNames, changed_input, checkpoint_names
                                  run_identity)
 from dqsim.cli.parser import build_parser, handler
 from dqsim.cli.progress import ProgressLog
+from dqsim.scenarios.output import WRITING_RANK
 from dqsim import scenarios
 
 #: Exit status for bad input (job file, arguments, sizes).
@@ -652,8 +653,8 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
     timing = result.tables.get("timing")
     identity = session.identity if session is not None else {}
     attrs["wall_time_s"] = time.perf_counter() - started
-    task = comm.start_root_task()
-    if comm.rank == 0:
+    task = comm.start_root_task(WRITING_RANK)
+    if comm.rank == WRITING_RANK:  # (the rank the scenarios make their writer-only tables on)
         if timing is not None:
             rows = [(str(stage), float(seconds)) for stage, seconds in timing]
             rows.append(("write", time.perf_counter() - write_started))
@@ -668,9 +669,9 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
         except BaseException:
             _discard_state(job, comm, result.state, output)
             raise
-        if comm.rank == 0:  # (not reached while the finished run checkpoints; else the write is done whole)
+        if comm.rank == WRITING_RANK:  # (not reached while the finished run checkpoints; else the write is done whole)
             error, _ = _write_output(output, attrs, result, state_kwargs, identity=identity, cut_on_stop=None)
-        error = comm.bcast(error if comm.rank == 0 else None)
+        error = comm.bcast(error if comm.rank == WRITING_RANK else None, root=WRITING_RANK)
     damaged = _damaged_before_removal(session, output, comm) if error is None else None
     if comm.rank == 0:
         failed = _checkpoint_lines(session)  # (names the last good checkpoint, before they go)

@@ -211,7 +211,9 @@ def read_edges_file(path: str) -> EdgeList:
     keeps its SHA-256 (a run validates its job again after ``--set`` and ``-o``), the one read serving both the hash
     (:func:`dqsim.jobs.file_hash.read_hashed`, which :func:`~dqsim.jobs.file_hash.file_sha256` then answers from)
     and the parse, line by line (until 2026-12-07 (later) the file was read once to hash it and again to parse it,
-    and its text copied whole).
+    and its text copied whole). The whole file is still decoded once, and the text dropped, to check that it is
+    UTF-8 before the parse (a refusal then names the line of the first bad byte): a transient copy of the text
+    (a string as long as the file, ASCII), beside the bytes read.
 
     Raises:
         EdgesFileError: a line that cannot be read; a file that is not UTF-8 text (line 0).

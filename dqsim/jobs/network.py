@@ -56,8 +56,8 @@ MAX_NETWORK_NODES = 4096
 #: under :data:`MAX_NETWORK_LINKS`, which bounds the links), checkpointed and resumed 1 -> 2 and 2 -> 1 ranks to
 #: the uninterrupted run's tables, peaked at 754 MB on one rank (45 CPU s) and 980 / 851 MB on two (67 / 57 CPU s)
 #: at 2^20 nodes, 349 MB at 2^18 and 266 MB at 2^16: 0.42-0.52 kB a node (with its two links) from 2^16 up
-#: (2026-12-07 (morning), load 15-25, bench/results/network-edges-file-vm-20261207.md). A link with a length of its
-#: own costs ~0.3 kB more in a run (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`: a 2^20-node run with a
+#: (2026-12-07 (morning), load 15-25, bench/results/network-edges-file-vm-20261207.md). Where the links' lengths are
+#: not all equal every link costs ~0.3 kB more in a run (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`: a 2^20-node run with a
 #: length per link peaked at 1,365 MB on one rank; ~0.4-1.2 kB per distinct length, a
 #: :class:`~dqsim.network.link.LinkSpec` each, until 2026-12-07 (later)). It was
 #: :data:`MAX_NETWORK_NODES` (4,096) until 2026-12-07 (morning), when the edges were read one by one from the job
@@ -367,7 +367,7 @@ class NetworkSection(Section):
         if num_links <= MAX_NETWORK_LINKS:
             return
         need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links,
-                                                   self.num_links_with_own_length())
+                                                   self.num_links_of_unequal_lengths())
         if self.topology == "edges":
             raise job_error(f"lists {num_links:,} links, about {need / 1e9:.1f} GB on every rank; allowed at most "
                             f"{MAX_NETWORK_LINKS:,}", key=(self._edges_key(),))
@@ -513,14 +513,30 @@ class NetworkSection(Section):
             return 0
         return int(np.count_nonzero(~np.isnan(self._edge_list.distances_km)))
 
-    def num_distinct_lengths(self) -> int:
-        """Number of distinct ``distance_km`` the links of ``"edges"`` give themselves (0 for the other topologies);
-        a run's network keeps each link's in one array (:meth:`link_pairs`), not a
-        :class:`~dqsim.network.link.LinkSpec` per distinct length as until 2026-12-07 (later)."""
+    def num_links_of_unequal_lengths(self) -> int:
+        """Number of links that each cost a run :data:`~dqsim.network.topology.BYTES_PER_LINK_LENGTH`: every link of
+        ``"edges"`` where the links' lengths (an edge's own ``distance_km``, else ``[network.link]``'s) are not all
+        equal, else 0. One link of another length makes every link pay (a length and a routing weight each, each
+        node's lightest links), not only the links that give their own, as the estimate counted until 2026-12-07
+        (later).
+
+        Examples:
+            >>> section = lambda ab: NetworkSection(topology="edges", node_names=["a", "b", "c"],
+            ...                                     edges=[["a", "b", ab], ["b", "c", 2.0]], link={"distance_km": 1.0})
+            >>> section(2.0).num_links_of_unequal_lengths(), section(3.0).num_links_of_unequal_lengths()
+            (0, 2)
+        """
         if self.topology != "edges" or self._edge_list.distances_km is None:
             return 0
         distances = self._edge_list.distances_km
-        return int(np.unique(distances[~np.isnan(distances)]).size)
+        given = ~np.isnan(distances)
+        if not given.any():
+            return 0
+        low, high = float(distances[given].min()), float(distances[given].max())
+        if not given.all():
+            default = self.link_spec().distance_km
+            low, high = min(low, default), max(high, default)
+        return len(distances) if low != high else 0
 
     def node_names_list(self) -> list[str]:
         """Node names in index order: ``node_names``, or ``node0``, ``node1``, ..."""

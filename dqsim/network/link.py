@@ -257,6 +257,20 @@ class LinkSpec:
             source_fidelity=self.source_fidelity, arm_transmittance=self.arm_transmittance,
             dark_count_probability=self.dark_count_probability)
 
+    @property
+    def fidelity_depends_on_length(self) -> bool:
+        """Whether :attr:`delivered_fidelity` depends on ``distance_km``: ``"single_click"`` always, the other
+        schemes with dark counts only (without them a pair has ``source_fidelity``:
+        :func:`dqsim.network.entanglement.delivered_fidelity`).
+
+        Examples:
+            >>> LinkSpec(distance_km=1.0, dark_count_rate_hz=0.0).fidelity_depends_on_length
+            False
+            >>> LinkSpec(distance_km=1.0, scheme="single_click").fidelity_depends_on_length
+            True
+        """
+        return self.scheme == "single_click" or self.dark_count_probability > 0.0
+
     @functools.cached_property  # frozen: computed once per link
     def delivers_werner(self) -> bool:
         """Whether :attr:`delivered_state` is the Werner state of :attr:`delivered_fidelity`: ``"direct"``

@@ -56,6 +56,32 @@ UNREACHABLE_PS = 1 << 62
 PROTOCOL_CLOCK_LIMIT_PS = UNREACHABLE_PS // 2
 
 
+#: Lengths per :meth:`LinkSpec.with_lengths` call where links are made at their own lengths (:func:`_specs_at`).
+SPEC_CHUNK = 4096
+
+
+def _specs_at(bases: Sequence[LinkSpec], lengths: Sequence[float]) -> Iterable[LinkSpec]:
+    """Each ``bases[i]`` at ``lengths[i]``, made a chunk of :data:`SPEC_CHUNK` at a time: one
+    :meth:`LinkSpec.with_lengths` per distinct base in a chunk (it checks the shortest and longest length only), not
+    a ``dataclasses.replace`` per length (~100 us each: 55 s for 2^18 links of distinct lengths).
+
+    Examples:
+        >>> base = LinkSpec(distance_km=1.0)
+        >>> [spec.distance_km for spec in _specs_at([base, base, LinkSpec(distance_km=2.0)], [3.0, 4.0, 5.0])]
+        [3.0, 4.0, 5.0]
+    """
+    for start in range(0, len(lengths), SPEC_CHUNK):
+        chunk_bases, chunk_lengths = bases[start:start + SPEC_CHUNK], lengths[start:start + SPEC_CHUNK]
+        made: list = [None] * len(chunk_lengths)
+        groups: dict[int, tuple[LinkSpec, list[int]]] = {}
+        for i, base in enumerate(chunk_bases):
+            groups.setdefault(id(base), (base, []))[1].append(i)
+        for base, positions in groups.values():
+            for i, spec in zip(positions, base.with_lengths([chunk_lengths[i] for i in positions])):
+                made[i] = spec
+        yield from made
+
+
 def clock_limit_allowed_by(clock: str) -> str:
     """The clock limit as the refusals that name it write it: its seconds, ``(2**61 ps)`` and whose clock allows it.
 
@@ -390,6 +416,14 @@ class _Adjacency:
             return self._codes[lo:hi]
         return map(self._code_delays.__getitem__, self._codes[lo:hi])
 
+    def link_delay(self, node: int, link: int) -> int:
+        """The delay (ps) of link ``link`` (an index of :attr:`Network.links`), one of whose ends is ``node``: its
+        entry found by bisection (a node's entries are in the order of the links)."""
+        if self._codes is None:
+            return self._delay
+        entry = bisect_left(self.links, link, self.start[node], self.start[node + 1])
+        return self._codes[entry] if self._code_delays is None else self._code_delays[self._codes[entry]]
+
     def __getitem__(self, node: int):
         """``(neighbour, delay in ps)`` of each of ``node``'s links, in the order of :attr:`Network.links`."""
         lo, hi = self.start[node], self.start[node + 1]
@@ -555,6 +589,7 @@ class Network:
         self._routes: dict[tuple[int, int], list[int]] = {}
         self._latency: dict[tuple[int, int], int] = {}
         self._adjacent: _Adjacency | None = None  # see _adjacency
+        self._read_delays: dict[int, int] = {}  # see _link_delay
         self._tree = self._rooted_forest()
         self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
         self._weights: list[float] | None = None  # see _routing_weights
@@ -606,10 +641,11 @@ class Network:
             made = self._length_specs[(spec_index, length)] = spec.with_lengths([length])[0]
         return made
 
-    def _each_distinct_link(self) -> Iterable[tuple[int, LinkSpec]]:
+    def _each_distinct_link(self, spec_indices: Sequence[int] | None = None) -> Iterable[tuple[int, LinkSpec]]:
         """``(link index, LinkSpec)`` of the first link of each distinct :class:`LinkSpec` (parameters and length), in
         the order of :attr:`links`: every link's spec judged once. Where the links give their own lengths the specs
-        are made one at a time and not kept (a run keeps those its ranks read, :meth:`_link_spec`)."""
+        are made a chunk at a time and not kept (:func:`_specs_at`; a run keeps those its ranks read,
+        :meth:`_link_spec`). ``spec_indices``: only the links of those specs (``None``: every link)."""
         if self._lengths is None:
             if len(self._specs) == 1:
                 return iter([(0, self._specs[0])]) if self.num_links else iter(())
@@ -619,9 +655,10 @@ class Network:
         _keys, firsts = np.unique(keys, axis=0, return_index=True)
         firsts.sort()
         del keys, _keys
-        specs, spec_of, lengths = self._specs, self._spec_of, self._lengths
-        return ((j, specs[spec_of[j]] if lengths[j] == specs[spec_of[j]].distance_km
-                 else specs[spec_of[j]].with_lengths([float(lengths[j])])[0]) for j in firsts.tolist())
+        if spec_indices is not None:
+            firsts = firsts[np.isin(np.asarray(self._spec_of)[firsts], np.asarray(spec_indices, dtype=np.int64))]
+        bases = list(map(self._specs.__getitem__, np.asarray(self._spec_of)[firsts].tolist()))
+        return zip(firsts.tolist(), _specs_at(bases, self._lengths[firsts].tolist()))
 
     @property
     def graph(self) -> nx.Graph:
@@ -667,9 +704,14 @@ class Network:
         length: :meth:`link`, :meth:`any_link`)."""
         return self._specs
 
-    def any_link(self, predicate: Callable[[LinkSpec], bool]) -> bool:
+    def any_link(self, predicate: Callable[[LinkSpec], bool],
+                 length_free: Callable[[LinkSpec], bool] | None = None) -> bool:
         """Whether ``predicate`` holds for some link's :class:`LinkSpec`, asked once per distinct spec (parameters
         and length; where the links give their own lengths, each made for the question and not kept).
+
+        ``length_free``: where it holds for a spec, ``predicate``'s answer does not depend on the spec's length, so
+        its links are asked once, at the spec itself (a network of 2^20 links each of its own length made a
+        LinkSpec per length otherwise, ~1 us each).
 
         Examples:
             >>> net = Network.from_pairs([NodeSpec(name=n) for n in "abc"], [(0, 1), (1, 2)],
@@ -677,7 +719,14 @@ class Network:
             >>> net.any_link(lambda link: link.distance_km > 20), net.any_link(lambda link: link.distance_km > 40)
             (True, False)
         """
-        return any(predicate(spec) for _index, spec in self._each_distinct_link())
+        if self._lengths is None or length_free is None:
+            return any(predicate(spec) for _index, spec in self._each_distinct_link())
+        used = np.unique(np.asarray(self._spec_of)).tolist()
+        free = [k for k in used if length_free(self._specs[k])]
+        if any(predicate(self._specs[k]) for k in free):
+            return True
+        rest = sorted(set(used) - set(free))
+        return bool(rest) and any(predicate(spec) for _index, spec in self._each_distinct_link(rest))
 
     def own_lengths_km(self) -> np.ndarray | None:
         """Per link, in the order of :attr:`links`, its length where the links give their own (float64, read-only:
@@ -697,8 +746,9 @@ class Network:
 
     def link_delays_ps(self) -> np.ndarray:
         """The delay of every link, ps (its :class:`LinkSpec`'s ``delay_ps``, at least ``min_link_delay_ps``),
-        in the order of :attr:`links` (int64; made on each call, the network keeps one per distinct spec, or one per
-        link where the links give their own lengths)."""
+        in the order of :attr:`links` (int64; made on each call: the network keeps one per distinct spec, and
+        where the links give their own lengths works each out from the link's length, as :attr:`LinkSpec.delay_ps`
+        does, keeping them in the routes' adjacency only: :class:`_Adjacency`)."""
         if self._lengths is not None:  # each link's delay_ps at its length: the same float operations, in one pass
             group_index = np.array([spec.group_index for spec in self._specs], dtype=np.float64)
             delays = propagation_delays_ps(self._lengths, group_index[self._spec_of] if len(self._specs) > 1
@@ -707,10 +757,19 @@ class Network:
         return np.array(self._spec_delays, dtype=np.int64)[self._spec_of]
 
     def _link_delay(self, index: int) -> int:
-        """The delay of link ``index`` of :attr:`links`, ps."""
+        """The delay of link ``index`` of :attr:`links`, ps: where the links give their own lengths, read from the
+        routes' adjacency where built (:meth:`_adjacency`: the integers :meth:`link_delays_ps` gives), else worked
+        out once per link read and kept (a chain builds no adjacency; every call worked it out, two range checks
+        each, until 2026-12-07 (later))."""
         if self._lengths is not None:
-            group_index = self._specs[self._spec_of[index]].group_index
-            return max(propagation_delay_ps(float(self._lengths[index]), group_index), self.min_link_delay_ps)
+            if self._adjacent is not None:
+                return self._adjacent.link_delay(int(self._ends[index, 0]), index)
+            delay = self._read_delays.get(index)
+            if delay is None:
+                group_index = self._specs[self._spec_of[index]].group_index
+                delay = self._read_delays[index] = max(propagation_delay_ps(float(self._lengths[index]), group_index),
+                                                       self.min_link_delay_ps)
+            return delay
         return self._spec_delays[self._spec_of[index]]
 
     def links_sorted(self) -> bool:
@@ -986,7 +1045,9 @@ class Network:
                 than the links' (a ``trotter`` sweep of ``distance_km`` keeps the job's lengths there).
             lengths_km: per link, in the order of ``pairs``, its length, km (``None``: its spec's ``distance_km``):
                 link ``i`` is then ``links[i]`` at that length. Links that each give their own length (an ``edges``
-                network's) share their specs and cost 16 bytes each (length and delay) instead of a
+                network's) share their specs: a float64 length each in the network, a delay in the routes'
+                adjacency, and where the lengths differ a routing weight and each node's lightest links, ~300 bytes a
+                link in a run (:data:`dqsim.network.topology.BYTES_PER_LINK_LENGTH`, measured), instead of a
                 :class:`LinkSpec` per distinct length on every rank; a link's spec is made when read (:meth:`link`).
             **options: keyword arguments of :class:`Network` (``num_ranks``, ``placement``, ``routed``, ...).
 
@@ -1004,8 +1065,7 @@ class Network:
             given = np.asarray(lengths_km, dtype=np.float64).reshape(-1)
 
             def graph() -> nx.Graph:
-                return _links_graph(nodes, [(pair, link.with_lengths([length])[0])
-                                            for pair, link, length in zip(pairs, links, given.tolist())])
+                return _links_graph(nodes, list(zip(pairs, _specs_at(links, given.tolist()))))
         if graph is None:
             def graph() -> nx.Graph:
                 return _links_graph(nodes, list(zip(pairs, links)))

@@ -54,10 +54,12 @@ _MAX_NAMES_IN_MESSAGE = 10
 #: ~1.6 kB before (docs/review-scale-20261206.md).
 BYTES_PER_LINK = 36
 
-#: Bytes on every rank per link of an ``"edges"`` network that gives its own length, in a run: its length in the
-#: network's float64 array and in the job's edge list, its delay in the routes' adjacency (an int64 per entry beyond
-#: 65,536 distinct delays), and what routes over links of unequal lengths keep (a weight per link, each node's two
-#: lightest links: :meth:`dqsim.network.network.Network._link_is_shortest`). Fitted to the peaks of 4-qubit GHZ
+#: Bytes on every rank per link of an ``"edges"`` network whose links' lengths (an edge's own, else
+#: ``[network.link]``'s) are not all equal, in a run: every link then pays, not only those that give a length
+#: (:meth:`dqsim.jobs.network.NetworkSection.num_links_of_unequal_lengths`, since 2026-12-07 (later)): its length in
+#: the network's float64 array and in the job's edge list, its delay in the routes' adjacency (an int64 per entry
+#: beyond 65,536 distinct delays), and what routes over links of unequal lengths keep (a weight per link, each node's
+#: two lightest links: :meth:`dqsim.network.network.Network._link_is_shortest`). Fitted to the peaks of 4-qubit GHZ
 #: ``dqc`` runs over Barabási–Albert edge lists with a length per link against the same lists without (2^18 nodes,
 #: 524,284 links: +140 MB on one rank, +161 / +156 MB on two; 2^20, 2,097,148 links: +707 MB on one rank):
 #: 270-340 bytes a link (the network's build alone: ~46 bytes a link, 292 against 268 MB at 2^18; 2026-12-07
@@ -412,9 +414,9 @@ def bytes_per_node(num_nodes: int, num_links: int) -> int:
 def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes:
     :func:`bytes_per_node` (:data:`BYTES_PER_NODE`, or :data:`BYTES_PER_FOREST_NODE` for a tree) and
-    :data:`BYTES_PER_LINK`, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths`` links of an
-    ``"edges"`` network that give their own length (distinct lengths until 2026-12-07 (later)), measured (not a bound). A rank's peak adds the run's imports, MPI's share on several
-    ranks and, on the writing rank, the output's write (:func:`dqsim.cli.check.network_peak_bytes`, within 25 % of
+    :data:`BYTES_PER_LINK`, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths`` links that pay for
+    lengths (every link of an ``"edges"`` network whose lengths are not all equal; distinct lengths until 2026-12-07
+    (later)), measured (not a bound). A rank's peak adds the run's imports, MPI's share on several ranks and, on the writing rank, the output's write (:func:`dqsim.cli.check.network_peak_bytes`, within 25 % of
     ``dqc``, ``trotter`` and ``cloud`` runs' peaks over lines, rings, stars and grids of 4,096 to 2^20 nodes on 1
     and 2 ranks; bench/results/check-memory-scale-vm-20261207.md). Until 2026-12-07 (morning) it also held the
     ``links`` table's write from 100,000 links (40 MB, ``LINKS_TABLE_BYTES``), now the writing rank's alone.

@@ -99,7 +99,8 @@ from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec, longest_name, names_at
 from dqsim.rng import Stream
-from dqsim.scenarios.output import ScenarioOutput, TableInPieces, add_node_names, record_table, standard_error
+from dqsim.scenarios.output import (WRITING_RANK, ScenarioOutput, TableInPieces, add_node_names, record_table,
+                                    standard_error)
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueueClockPassed, QueuedJob,
                                              queue_metrics, simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
@@ -1008,8 +1009,11 @@ def _seconds(ps: int | None) -> float:
     return math.nan if ps is None else ps_to_seconds(ps)
 
 
-def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-    """The output tables ``jobs``, ``counts``, ``centre``, ``wait_distribution``, ``timing`` and their units.
+def cloud_tables(run: CloudRun, rank: int = WRITING_RANK) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """The output tables ``jobs``, ``counts``, ``centre``, ``wait_distribution``, ``timing`` and their units;
+    ``centre`` on the rank that writes the run file alone (``rank``, :data:`~dqsim.scenarios.output.WRITING_RANK`:
+    its width walks every QPU's name, as :func:`~dqsim.scenarios.output.node_names_table`'s does; on every rank
+    until 2026-12-07 (later)).
 
     In ``jobs``: ``executions`` (the shots, at least 1), ``engine_runs`` and
     ``sampling`` (:func:`run_user_job`), ``dqc_s`` the simulated time of all
@@ -1049,7 +1053,8 @@ def cloud_tables(run: CloudRun) -> tuple[dict[str, np.ndarray], dict[str, dict]]
             ("reason", "U")]),
         "counts": record_table(count_rows, [("job_id", "i8"), ("bitstring", "U"), ("count", "i8")]),
     }
-    tables["centre"] = centre_table(run)
+    if rank == WRITING_RANK:
+        tables["centre"] = centre_table(run)
     waits = np.array([ps_to_seconds(r.wait_ps) for r in run.records if r.wait_ps is not None], dtype=np.float64)
     rows = []
     if waits.size:
@@ -1247,7 +1252,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
                     shot_reset_ps=seconds_to_ps(job.scheduler.shot_reset_s))
     stop_point = checkpoint.stop_point_of(checkpointing)
     stop_point()
-    tables, table_attrs = cloud_tables(run)
+    tables, table_attrs = cloud_tables(run, comm.rank)
     add_node_names(tables, names, comm.rank)  # (made a piece at a time by the rank that writes)
     stop_point()
     attrs = {**cloud_attrs(run), "distribution_scheme": job.scheduler.distribution,

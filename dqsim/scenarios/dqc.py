@@ -1021,7 +1021,8 @@ def is_noisy(network: Network) -> bool:
         >>> is_noisy(Network.from_links(nodes, [(0, 1, LinkSpec(distance_km=1.0, source_fidelity=0.9))]))
         True
     """
-    if network.any_link(lambda link: link.delivered_fidelity < 1.0):
+    if network.any_link(lambda link: link.delivered_fidelity < 1.0,
+                        length_free=lambda link: not link.fidelity_depends_on_length):
         return True
     return any(not (math.isinf(n.t1_s) and math.isinf(n.t2_s)) or n.gate_1q_error_probability > 0
                or n.gate_2q_error_probability > 0 or n.measure_error_probability > 0 for n in network.nodes)
