@@ -15,11 +15,11 @@ export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # The suite's 2- and 4-rank runs outnumber the cores: a waiting rank sleeps after 200 empty polls
 # (dqsim.comm.WAIT_SPIN_POLLS; four MPI test files 78-79 s against 92 s on the 2-core VM).
 export DQSIM_WAIT_SPIN_POLLS="${DQSIM_WAIT_SPIN_POLLS:-200}"
-# MPICH's own waits (collectives, Waitall) spin and sched_yield every so many polls; heavy yield makes that
-# yield a nanosleep, so a waiting rank leaves the core to the rank it waits for and to the other worker
-# (bench/mpich_heavy_yield.sh at load 13-25: waiting ranks' CPU 1.7-2.4 against 2.9-3.9 s; a 4-rank DQC run
-# 10.2 against 11.1 CPU s, medians of 5; no wall gain shown at that load). The suite's runs only, not users'.
-export MPIR_CVAR_ENABLE_HEAVY_YIELD="${MPIR_CVAR_ENABLE_HEAVY_YIELD:-1}"
+# MPICH's own waits (collectives, Waitall) spin and sched_yield every so many polls; MPIR_CVAR_ENABLE_HEAVY_YIELD=1
+# makes that yield a nanosleep (bench/mpich_heavy_yield.sh at load 13-25: waiting ranks' CPU 1.7-2.4 against
+# 2.9-3.9 s, no wall gain). Not set here: in a clean-clone CI run with it (2026-12-07, 10:44 UTC) the MPI-heavy
+# files took 15-20 % longer than the run before without it (test_engine 37 against 27 s, test_dqc_mpi 26 against
+# 22 s). Set it in the environment to try it.
 workers="${DQSIM_TEST_WORKERS:-2}"
 if ! [[ "$workers" =~ ^[0-9]+$ ]]; then
     echo "scripts/test.sh: DQSIM_TEST_WORKERS must be a whole number (0 = one process), got '$workers'" >&2

@@ -42,7 +42,7 @@ def without(job: str, header: str, key: str, extra: str = "") -> str:
      "missing key [[qkd.classical_channels]][0].launch_power_dbm (dBm, in [-60, 30])"),
     ("bb84_raman_coexistence.toml", "[[qkd.classical_channels]]", "filter_bandwidth_nm",
      "missing key [[qkd.classical_channels]][0].filter_bandwidth_nm (nm, in (0, 100])"),
-    ("qkd_trusted_chain.toml", "[qkd.network]", "num_nodes", "missing key [qkd.network].num_nodes (2..4096)"),
+    ("qkd_trusted_chain.toml", "[qkd.network]", "num_nodes", "missing key [qkd.network].num_nodes (2..65536)"),
     ("bb84_decoy_50km.toml", "[qkd.link]", "distance_km",
      "missing key [qkd.link].distance_km (km, >= 0; required unless [qkd.sweep] or [qkd.network].distances_km "
      "gives the distances)"),

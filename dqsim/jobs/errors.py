@@ -9,7 +9,7 @@ first error of a :class:`pydantic.ValidationError` into one
     jobs/x.toml: [[qkd.classical_channels]][0].direction = "up": must be one of "co", "counter"
     jobs/x.toml: unknown key [simulation].shot; allowed keys: shots, save_state, ...
     jobs/x.toml: missing key [run].name
-    jobs/x.toml: missing key [qkd.network].num_nodes (2..4096)
+    jobs/x.toml: missing key [qkd.network].num_nodes (2..65536)
     jobs/x.toml: missing key [qkd.link].distance_km (km, >= 0; required unless [qkd.sweep] ... gives the distances)
 
 A missing key's unit (from its name) and range (from its type's bounds) are said where known.
