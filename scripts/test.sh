@@ -17,9 +17,9 @@ export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 export DQSIM_WAIT_SPIN_POLLS="${DQSIM_WAIT_SPIN_POLLS:-200}"
 # MPICH's own waits (collectives, Waitall) spin and sched_yield every so many polls; MPIR_CVAR_ENABLE_HEAVY_YIELD=1
 # makes that yield a nanosleep (bench/mpich_heavy_yield.sh at load 13-25: waiting ranks' CPU 1.7-2.4 against
-# 2.9-3.9 s, no wall gain). Not set here: in a clean-clone CI run with it (2026-12-07, 10:44 UTC) the MPI-heavy
-# files took 15-20 % longer than the run before without it (test_engine 37 against 27 s, test_dqc_mpi 26 against
-# 22 s). Set it in the environment to try it.
+# 2.9-3.9 s, no wall gain). Not set here: two clean-clone CI runs on the 2-core dev VM (2026-12-07) took 11 min 29 s
+# with it and 12 min 5 s without, per file 10-30 % either way (test_engine 37 against 30 s, test_checkpoint 65
+# against 83 s): the VM's noise between runs is larger than its effect. Set it in the environment to try it.
 workers="${DQSIM_TEST_WORKERS:-2}"
 if ! [[ "$workers" =~ ^[0-9]+$ ]]; then
     echo "scripts/test.sh: DQSIM_TEST_WORKERS must be a whole number (0 = one process), got '$workers'" >&2
