@@ -255,8 +255,8 @@ class _DroppingFile:
     #: Bytes of dropped writes kept in memory for HDF5's reads of them (metadata is small; a state's pieces past
     #: this are dropped for good, and HDF5 reads no raw data it wrote back).
     KEEP_BYTES = 64 * 2**20
-    #: A dropped write of at most this many bytes is kept whatever :data:`KEEP_BYTES` says (HDF5's metadata
-    #: blocks are smaller; raw data written in small chunks is kept too, in memory, until the file is closed).
+    #: A dropped write of at most this many bytes is kept past :data:`KEEP_BYTES`, up to :data:`SMALL_KEEP_BYTES`
+    #: (HDF5's metadata blocks are smaller; raw data written in small chunks is kept too, until the file is closed).
     SMALL_BYTES = 2**20
     #: Most bytes kept in all when small writes go past :data:`KEEP_BYTES` (raw data written in small gzip chunks
     #: after the failure would otherwise be held until the file is closed, as large as the output).
