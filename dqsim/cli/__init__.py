@@ -94,9 +94,9 @@ def skip_exit_collections() -> None:
     :func:`console_main`'s last step (its process ends with the command): the objects alive now go to the
     collector's permanent generation (:func:`gc.freeze`), which the collections of the teardown leave
     alone. Those collections walked every object of the ~1,130 modules a run loads (NumPy, numba, llvmlite,
-    h5py, mpi4py, dqsim): 0.6-1.1 s of CPU at load 2-5 on the 2-core dev VM, 2-3 s at load 9 (``perf``:
-    ``gc_collect_main``), all of it between a stop's "checkpoint written" line and the process's end, and
-    as long after a finished run. What the teardown does besides is kept: ``atexit`` handlers, MPI's
+    h5py, mpi4py, dqsim): 0.6-1.1 s at load ~2 on the 2-core dev VM, 3.4-9.5 s at load 20-25 (``perf``:
+    ``gc_collect_main``), nearly all the time between a stop's "checkpoint written" line and the process's
+    end (bench/results/stop-exit-time-vm-20261207p.md), and as long after a finished run. What the teardown does besides is kept: ``atexit`` handlers, MPI's
     finalize (mpi4py's, at the interpreter's exit), stdout and stderr flushed, objects not in reference
     cycles freed. Only objects in cycles stay unfreed, which the process's end reclaims; every file a
     command writes is closed (and synced) before it returns.
