@@ -462,9 +462,12 @@ def guarded(comm, work) -> int:
         return _fail(comm, str(exc), EXIT_BAD_INPUT)
     except BrokenPipeError:  # stdout piped into a program that stopped reading: main() handles it
         raise
-    except KeyboardInterrupt:  # a second Ctrl-C (the first asks for a checkpoint-and-stop): stop now
+    except KeyboardInterrupt as interrupt:  # a second Ctrl-C (the first asks for a checkpoint-and-stop): stop now
         where = "" if comm.rank == 0 else f" on rank {comm.rank}"
-        print(f"dqsim: interrupted{where} (a second Ctrl-C); this run wrote nothing more", file=sys.stderr,
+        resumable = getattr(interrupt, "resumable", False)  # (False: before the run, nothing known of its checkpoints)
+        way_on = ("" if resumable is False else "; no checkpoint of it to resume: run the job again"
+                  if resumable is None else f"; its last checkpoint continues it: dqsim resume {resumable}")
+        print(f"dqsim: interrupted{where} (a second Ctrl-C); this run wrote nothing more{way_on}", file=sys.stderr,
               flush=True)
         if comm.size > 1:  # the other ranks may wait for this one in a collective
             comm.abort(EXIT_INTERRUPTED)
@@ -569,8 +572,23 @@ def _run(job, comm, *, quiet: bool, session=None, stop_if_edited: bool = False,
         _edited_inputs(job, names, session, comm, stop=stop_if_edited)
     try:
         return _run_locked(job, comm, quiet=quiet, session=session)
+    except KeyboardInterrupt as interrupt:  # a second Ctrl-C: guarded() names what resumes the run
+        interrupt.resumable = _resumable(session)
+        raise
     finally:
         checkpoint.release(session)  # the job's lock of its checkpoint folder (rank 0)
+
+
+def _resumable(session) -> Path | None:
+    """Rank 0: the newest complete checkpoint a resume of this run can start from (this run's newest, else the one
+    it resumed), or ``None``: for the line of a second Ctrl-C, which writes none."""
+    if session is None:
+        return None
+    written = [path for path in session.written if checkpoint.manifest_path(path).is_file()]
+    if written:
+        return written[-1]
+    resume = session.resume
+    return Path(resume.path) if resume is not None and checkpoint.manifest_path(resume.path).is_file() else None
 
 
 def _note_superseded(session) -> None:

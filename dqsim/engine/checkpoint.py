@@ -135,14 +135,22 @@ EXIT_CHECKPOINTED = 75
 #: written; run the job again (128 + SIGTERM, as a shell reports it).
 EXIT_STOPPED = 143
 
-_STOP = {"requested": False}
+_STOP = {"requested": False, "checkpointed": False}
 
 
 def request_stop(signum=None, frame=None) -> None:
-    """Signal handler: checkpoint at the next cut, then stop; a second Ctrl-C (SIGINT) stops at once."""
-    if signum == signal.SIGINT and _STOP["requested"]:
+    """Signal handler: checkpoint at the next cut, then stop; a second Ctrl-C (SIGINT) stops at once, unless
+    the stop's checkpoint is written already (:func:`stop_checkpointed`): the run ends with status 75 then,
+    and a ``KeyboardInterrupt`` would only turn its line and status into 130 and "wrote nothing more"."""
+    if signum == signal.SIGINT and _STOP["requested"] and not _STOP["checkpointed"]:
         raise KeyboardInterrupt
     _STOP["requested"] = True
+
+
+def stop_checkpointed() -> None:
+    """The checkpoint a stop asked for is complete (its manifest written and synced): from now on a second
+    Ctrl-C has nothing left to cut short, and :func:`request_stop` lets the run end as a stop (status 75)."""
+    _STOP["checkpointed"] = True
 
 
 def takes_signals() -> bool:
@@ -176,8 +184,10 @@ def stop_requested() -> bool:
 
 
 def forget_stop() -> None:
-    """Forget a stop that was asked for (:func:`request_stop`): the run it was meant for has ended."""
+    """Forget a stop that was asked for (:func:`request_stop`), and its checkpoint: the run it was meant for
+    has ended."""
     _STOP["requested"] = False
+    _STOP["checkpointed"] = False
 
 
 def stop_agreed(comm) -> bool:
@@ -270,6 +280,7 @@ class CheckpointStop(Exception):
     def __init__(self, path: Path):
         super().__init__(f"stopped after writing checkpoint {path}")
         self.path = path
+        stop_checkpointed()  # (raised only once that checkpoint is complete, or kept as it was)
 
 
 @dataclass
@@ -662,6 +673,26 @@ class Checkpointer:
         if again:
             session.last_wall = time.monotonic()
             return path
+        try:
+            return self._write_new(sim, base, path, window_end_ps, failure, stop=stop)
+        except KeyboardInterrupt:  # a second Ctrl-C (one rank: a second one to mpiexec ends the ranks itself)
+            self._interrupted(path)
+            raise
+
+    def _interrupted(self, path: Path) -> None:
+        """A second Ctrl-C cut the write of checkpoint ``path`` short: none of its files stays, unless it is
+        complete already (its manifest written), which is then this run's newest checkpoint (one that resumes it)."""
+        if manifest_path(path).is_file():
+            if path not in self.session.written:
+                self.session.written.append(path)
+        else:
+            _delete_checkpoint(path)
+
+    def _write_new(self, sim, base: Path, path: Path, window_end_ps: int, failure: str | None, *,
+                   stop: bool) -> Path | None:
+        """Collective, :meth:`write`'s work once the folder is ready: the state's slabs, the run file and the
+        manifest of checkpoint ``path`` (``base``: its name without ``.h5``); its path, or ``None`` if it failed."""
+        session, comm = self.session, self.comm
         state = sim.state
         layout = list(state.layout.physical_of) if state is not None else None
         state_kwargs = {}
@@ -697,6 +728,8 @@ class Checkpointer:
                 failure = self._write_run_file(sim, path, state_kwargs, blobs, shared, window_end_ps, failure, None)
         if failure is not None:
             return self._failed(path, failure, stop=stop, room=room)
+        if stop:  # complete: a second Ctrl-C from here on ends the run as this stop (75), not as 130
+            stop_checkpointed()
         session.written.append(path)
         session.last_wall = time.monotonic()
         if comm.rank == 0:
