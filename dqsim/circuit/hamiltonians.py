@@ -52,8 +52,12 @@ single full step, so over ``n`` steps each odd bond is ``n`` blocks and each
 even bond ``n + 1`` (a half block at either end, the ``n − 1`` between
 merged), its nonlocal gates (three TeleGates for a bond between QPUs: one
 ``cp`` per rotation, :mod:`dqsim.circuit.decompose`; two when ``Δ = 0``,
-none when ``J = 0``) once per block; under order 1 each bond is one block per
-step. The third layer (one bond) and the local field take the two half steps.
+none when ``J = 0``; or, the bond in ``trotter_circuit``'s ``dense_bonds``,
+one dense gate that the distributed run teleports there and back: two EPR
+pairs) once per block; under order 1 each bond is one block per step. The
+middle layers (the third, and the local field) take the two half steps; with
+``cut_bonds`` the bond layers are reordered so that the ones with the most
+bonds between QPUs sit at the ends (:func:`bond_layer_order`).
 
 Suzuki, "General theory of fractal path integrals with applications to
 many-body theories and statistical physics", J. Math. Phys. 32, 400 (1991);

@@ -7,7 +7,10 @@ circuit of ``k·steps_per_point`` Trotter steps
 * **networked**: through :func:`dqsim.scenarios.dqc.run_dqc`, with the sites
   split over the QPUs (``[distribution].assignment``, default contiguous
   blocks), so every bond between sites on different QPUs becomes a nonlocal
-  gate (one TeleGate and one EPR pair per ``rzz``/``rxx``/``ryy``). The
+  gate (one TeleGate and one EPR pair per ``rzz``/``rxx``/``ryy``; with
+  ``[evolution].grouping = "bond"`` a cut bond's block is one dense gate
+  teleported there and back where that takes fewer pairs,
+  :func:`teleported_bonds`). The
   observables are read from the final register state, site ``i`` being
   register qubit ``run.regmap.qubit_of_logical[i]``. With
   ``trajectories > 1`` the values are averaged over that many runs of
@@ -65,10 +68,11 @@ links, ``tests/test_trotter_continued.py``), the gates are not — for
 ``"tfim"`` that group is the local ``rx`` field, for ``"xxz"`` the ``XX``
 bonds, so an XXZ ring takes one more TeleGate (and pair) per cut bond per
 boundary, and on noisy links their noise too. With ``[evolution].grouping =
-"bond"`` it is the even bonds' layer, whose two half blocks of a bond merge
+"bond"`` it is the first bond layer, whose two half blocks of a bond merge
 as exactly (the block's three rotations commute, and bonds of one layer
-share no site): three more TeleGates per cut even bond per boundary (two
-when ``Δ = 0``, none when ``J = 0``); the
+share no site): one more teleported block (two pairs, :func:`teleported_bonds`)
+or three more TeleGates (``cut_blocks = "rotations"``; two when ``Δ = 0``,
+none when ``J = 0``) per cut bond of that layer per boundary; the
 total magnetisation stays conserved across the boundary, each half block
 conserving it. The register is read where
 the default mode reads it, so the per-point mean over trajectories of
