@@ -3,10 +3,10 @@ against this morning's circuits (three TeleGates per cut block, the default laye
 
 Variants, each the same job (independent mode, one point at ``T``, lossless links, contiguous blocks of sites):
 
-* ``morning``: ``cut_blocks = "rotations"`` with the default layer order [even, (closing,) field, odd] (this
-  script makes :func:`dqsim.scenarios.trotter.cut_bonds` return no bond for it, which is what the code of
-  2026-12-07 (morning) did: the same circuits);
-* ``order``: ``cut_blocks = "rotations"`` with the layer order of ``bond_layer_order`` (three TeleGates a block);
+* ``morning``: ``cut_blocks = "rotations"``: the default layer order [even, (closing,) field, odd] and three
+  TeleGates a cut block, the circuits of 2026-12-07 (morning);
+* ``order``: the layer order of ``bond_layer_order`` with three TeleGates a block (``cut_blocks = "auto"`` with
+  :func:`dqsim.scenarios.trotter.teleported_bonds` made to return no bond by this script);
 * ``new``: the default, ``cut_blocks = "auto"`` (a cut block one teleported gate, two pairs) and that order;
 * ``pauli``: the default grouping, for scale.
 
@@ -48,7 +48,7 @@ STEPS = (4, 16)
 REPEATS = 3
 TRAJECTORIES = 100
 BACKEND = backend_mod.select("numpy")
-_CUT_BONDS = scenario.cut_bonds
+_TELEPORTED_BONDS = scenario.teleported_bonds
 
 
 def text(chain, order: int, steps: int, variant: str, f: float = 1.0, trajectories: int = 1) -> str:
@@ -57,21 +57,21 @@ def text(chain, order: int, steps: int, variant: str, f: float = 1.0, trajectori
                     steps=steps, order=order, nodes=nodes, grouping="pauli" if variant == "pauli" else "bond",
                     topology="ring" if nodes > 2 else "line", f=f, trajectories=trajectories,
                     observables=["magnetization", "staggered_magnetization", "energy", "loschmidt"])
-    if variant in ("morning", "order"):
+    if variant == "morning":
         body = body.replace('grouping = "bond"', 'grouping = "bond"\ncut_blocks = "rotations"')
     return body
 
 
 def run(chain, order: int, steps: int, variant: str, **kwargs):
     """One run of the variant: its output and CPU seconds."""
-    scenario.cut_bonds = (lambda model, assignment: []) if variant == "morning" else _CUT_BONDS
+    scenario.teleported_bonds = (lambda *args: []) if variant == "order" else _TELEPORTED_BONDS
     try:
         job = load_job_text(text(chain, order, steps, variant, **kwargs))
         start = time.process_time()
         out = scenario.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
         return out, time.process_time() - start
     finally:
-        scenario.cut_bonds = _CUT_BONDS
+        scenario.teleported_bonds = _TELEPORTED_BONDS
 
 
 def main() -> None:

@@ -221,13 +221,13 @@ def run(config):
 
 def expected_nonlocal(order, mode, assignment, num_points, steps, per_block=3):
     """Nonlocal gates of each point: ``per_block`` per block of a bond between QPUs (``cut_blocks =
-    "rotations"``: three TeleGates, one ``cp`` per rotation; ``"auto"``: one teleported dense gate). The ring's
-    layers are even ``(0,1), (2,3)`` and odd ``(1,2), (3,0)``; under order 2 the one with fewer cut bonds goes
-    first (the even one on a tie), whose half steps merge, so ``n + 1`` blocks in ``n`` steps, and in continued
+    "rotations"``: three TeleGates, one ``cp`` per rotation, the default layer order; ``"auto"``: one teleported
+    dense gate, the layer with fewer cut bonds first, the even one on a tie). The ring's layers are even
+    ``(0,1), (2,3)`` and odd ``(1,2), (3,0)``; under order 2 the first one's half steps merge, so ``n + 1`` blocks in ``n`` steps, and in continued
     mode one more per point, its closing and opening halves at each boundary; the other ``n``."""
     cut = [assignment[a] != assignment[b] for a, b in ((0, 1), (2, 3), (1, 2), (3, 0))]
     even, odd = sum(cut[:2]), sum(cut[2:])
-    first, last = (even, odd) if even <= odd else (odd, even)
+    first, last = (even, odd) if even <= odd or per_block == 3 else (odd, even)  # "rotations": the default order
     rows = []
     for k in range(num_points + 1):
         n = k * steps

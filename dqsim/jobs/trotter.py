@@ -167,15 +167,19 @@ class EvolutionSection(Section):
             (``kind = "xxz"`` only) one ``XX + YY + ΔZZ`` block per bond, the bonds in even/odd layers
             (a third on a ring of odd length) and the field a layer of its own, which conserves it
             exactly. Each block is ``rxx``, ``ryy``, ``rzz`` on its bond; a block between QPUs is run as
-            ``cut_blocks`` says, and under order 2 the layers go in the order that applies the cut bonds least
-            often (:func:`~dqsim.circuit.hamiltonians.bond_layer_order`). See :mod:`dqsim.circuit.hamiltonians`.
-        cut_blocks: ``grouping = "bond"`` only (ignored otherwise): how a bond's block between two QPUs runs
-            (:data:`CUT_BLOCKS`). ``"auto"`` (default): as one dense two-qubit gate, one of its qubits
+            ``cut_blocks`` says. See :mod:`dqsim.circuit.hamiltonians`.
+        cut_blocks: ``grouping = "bond"`` only (ignored otherwise): how the bonds between two QPUs are run
+            (:data:`CUT_BLOCKS`). ``"auto"`` (default): under order 2 the bond layers go in the order that
+            applies the cut bonds least often (:func:`~dqsim.circuit.hamiltonians.bond_layer_order`; the
+            Trotter state then differs from the default order's by the product formula's error), and each
+            cut bond's block runs as one dense two-qubit gate, one of its qubits
             teleported to the other's QPU and back (TeleData: two EPR pairs), where that takes fewer pairs than
             its rotations (``Δ ≠ 0`` under ``scheme = "telegate"``: three TeleGates; any ``J ≠ 0`` under
             ``"teledata"``: two per rotation) and one of the two QPUs has two communication qubits; else the
-            rotations. ``"rotations"``: always the rotations, one TeleGate each (the runs of 2026-12-07
-            (morning)). See :mod:`dqsim.scenarios.trotter`.
+            rotations. A teleported block's target QPU holds two communication qubits in the register at
+            once, so the largest register is one qubit larger (twice the state's memory then).
+            ``"rotations"``: the default layer order and always the rotations, one TeleGate each: the
+            circuits of 2026-12-07 (morning). See :mod:`dqsim.scenarios.trotter`.
         exact: compare with exact evolution by diagonalisation (``num_sites
             <= 12`` only); default: when ``num_sites <= 12``.
         mode: how the points are evolved (:data:`EVOLUTION_MODES`):

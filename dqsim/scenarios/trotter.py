@@ -846,7 +846,8 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
 
     continued = evolution.mode == "continued"
     teleported = teleported_bonds(job, model, series[0][2])
-    circuits = evolution_circuits(model, evolution, initial, cut=cut_bonds(model, assignment), dense=teleported)
+    cut = cut_bonds(model, assignment) if evolution.cut_blocks == "auto" else []  # "rotations": the morning's order
+    circuits = evolution_circuits(model, evolution, initial, cut=cut, dense=teleported)
 
     # Shared out over the ranks (shares_runs): each rank's part of everything below, one collective at the end.
     sharing = shares_runs(model.num_sites, comm.size, checkpointing)
