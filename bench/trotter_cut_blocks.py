@@ -101,7 +101,7 @@ def main() -> None:
                                 pairs["order"] / pairs["morning"], pairs["new"] / pairs["pauli"], same,
                                 statistics.median(cpu["new"]) / statistics.median(cpu["morning"]),
                                 outs["new"].attrs["trotter_teleported_bonds"]))
-    print("\n| chain | order | dt | pairs new / morning | order only / morning | new / pauli | max |new − order| "
+    print("\n| chain | order | dt | pairs new / morning | order only / morning | new / pauli | max abs(new − order) "
           "values | CPU new / morning | teleported bonds |\n|---|---|---|---|---|---|---|---|---|")
     for label, order, dt, new, only, pauli, same, ratio, teleported in summary:
         print(f"| {label} | {order} | {dt:g} | {new:.3f} | {only:.3f} | {pauli:.3f} | {same:.1e} | {ratio:.2f} | "
