@@ -171,7 +171,7 @@ def test_bad_groupings_are_refused():
 # ----------------------------------------------------------------- jobs and networked runs
 
 def job(*, initial="neel", order=2, mode="independent", grouping="bond", assignment=(0, 0, 1, 1), fidelity=1.0,
-        trajectories=1, points=2, steps=2, kind="xxz"):
+        trajectories=1, points=2, steps=2, kind="xxz", cut_blocks="auto"):
     """A 4-site XXZ ring on 2 QPUs over a lossless direct link (every attempt heralds), t = 0..1."""
     return load_job_text(f"""
 [run]
@@ -206,6 +206,7 @@ observables = ["magnetization", "staggered_magnetization", "energy", "loschmidt"
 trajectories = {trajectories}
 [evolution]
 grouping = "{grouping}"
+cut_blocks = "{cut_blocks}"
 order = {order}
 mode = "{mode}"
 total_time = 1.0
@@ -218,17 +219,20 @@ def run(config):
     return scenario.run_job(config, comm=comm_mod.SingleComm(), backend=BACKEND)
 
 
-def expected_nonlocal(order, mode, assignment, num_points, steps):
-    """TeleGates of each point: three per block of a bond between QPUs (one ``cp`` per rotation). The ring's layers
-    are even ``(0,1), (2,3)`` (order 2: its half steps merge, so ``n + 1`` blocks in ``n`` steps, and in continued
-    mode one more per point, its closing and opening halves at each boundary) and odd ``(1,2), (3,0)`` (``n``)."""
+def expected_nonlocal(order, mode, assignment, num_points, steps, per_block=3):
+    """Nonlocal gates of each point: ``per_block`` per block of a bond between QPUs (``cut_blocks =
+    "rotations"``: three TeleGates, one ``cp`` per rotation, the default layer order; ``"auto"``: one teleported
+    dense gate, the layer with fewer cut bonds first, the even one on a tie). The ring's layers are even
+    ``(0,1), (2,3)`` and odd ``(1,2), (3,0)``; under order 2 the first one's half steps merge, so ``n + 1`` blocks in ``n`` steps, and in continued
+    mode one more per point, its closing and opening halves at each boundary; the other ``n``."""
     cut = [assignment[a] != assignment[b] for a, b in ((0, 1), (2, 3), (1, 2), (3, 0))]
     even, odd = sum(cut[:2]), sum(cut[2:])
+    first, last = (even, odd) if even <= odd or per_block == 3 else (odd, even)  # "rotations": the default order
     rows = []
     for k in range(num_points + 1):
         n = k * steps
         extra = 0 if order == 1 or k == 0 else (k if mode == "continued" else 1)
-        rows.append(3 * ((n + extra) * even + n * odd))
+        rows.append(per_block * ((n + extra) * first + n * last))
     return rows
 
 
@@ -239,8 +243,11 @@ def expected_nonlocal(order, mode, assignment, num_points, steps):
     ("neel", 1, "continued", (0, 0, 1, 1)),
     ("up", 2, "independent", (0, 1, 1, 0)),
 ])
-def test_networked_bond_runs_conserve_sz_and_count_three_telegates_per_cut_block(initial, order, mode, assignment):
-    out = run(job(initial=initial, order=order, mode=mode, assignment=assignment))
+@pytest.mark.parametrize("cut_blocks", ["rotations", "auto"])
+def test_networked_bond_runs_conserve_sz_and_count_the_cut_blocks(initial, order, mode, assignment, cut_blocks):
+    """Three TeleGates (pairs) per cut block with ``cut_blocks = "rotations"``, one teleported gate (two pairs)
+    with ``"auto"`` (tests/test_trotter_cut_blocks.py)."""
+    out = run(job(initial=initial, order=order, mode=mode, assignment=assignment, cut_blocks=cut_blocks))
     obs = out.tables["observables"]
     m = obs[obs["observable"] == "magnetization"]
     m0 = 1.0 if initial == "up" else 0.0
@@ -248,11 +255,12 @@ def test_networked_bond_runs_conserve_sz_and_count_three_telegates_per_cut_block
         assert np.max(np.abs(m[column] - m0)) <= SZ_TOL, column
     assert np.max(np.abs(obs["networked"] - obs["trotter"])) < EXACT_TOL
     net = out.tables["network"]
-    assert list(net["nonlocal_gates"]) == expected_nonlocal(order, mode, assignment, 2, 2)
-    assert np.array_equal(net["epr_pairs"], net["nonlocal_gates"])  # one pair per TeleGate, ideal links
+    per_block, pairs_per_gate = (3, 1) if cut_blocks == "rotations" else (1, 2)
+    assert list(net["nonlocal_gates"]) == expected_nonlocal(order, mode, assignment, 2, 2, per_block)
+    assert np.array_equal(net["epr_pairs"], pairs_per_gate * net["nonlocal_gates"])  # ideal links
     assert np.all(np.abs(net["fidelity_to_trotter"] - 1.0) < EXACT_TOL)
     assert out.attrs["trotter_grouping"] == "bond"
-    assert "one XX+YY+ΔZZ block per bond (grouping bond)" in out.summary[1]
+    assert "one XX+YY+ΔZZ block per bond (grouping bond" in out.summary[1]
     if initial == "neel":  # the state moved, and the Trotter error is there (not the exact evolution)
         assert np.ptp(obs["trotter"][obs["observable"] == "staggered_magnetization"]) > 0.05
         assert net["trotter_fidelity_to_exact"][-1] < 1 - 1e-4

@@ -52,8 +52,12 @@ single full step, so over ``n`` steps each odd bond is ``n`` blocks and each
 even bond ``n + 1`` (a half block at either end, the ``n − 1`` between
 merged), its nonlocal gates (three TeleGates for a bond between QPUs: one
 ``cp`` per rotation, :mod:`dqsim.circuit.decompose`; two when ``Δ = 0``,
-none when ``J = 0``) once per block; under order 1 each bond is one block per
-step. The third layer (one bond) and the local field take the two half steps.
+none when ``J = 0``; or, the bond in ``trotter_circuit``'s ``dense_bonds``,
+one dense gate that the distributed run teleports there and back: two EPR
+pairs) once per block; under order 1 each bond is one block per step. The
+middle layers (the third, and the local field) take the two half steps; with
+``cut_bonds`` the bond layers are reordered so that the ones with the most
+bonds between QPUs sit at the ends (:func:`bond_layer_order`).
 
 Suzuki, "General theory of fractal path integrals with applications to
 many-body theories and statistical physics", J. Math. Phys. 32, 400 (1991);
@@ -80,6 +84,8 @@ Examples:
 
 from __future__ import annotations
 
+import cmath
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -91,7 +97,8 @@ from dqsim.errors import DqsimError
 
 __all__ = [
     "SpinModel", "MODEL_KINDS", "BOUNDARIES", "INITIAL_STATES", "GROUPINGS", "MAX_EXACT_SITES",
-    "trotter_circuit", "initial_bits", "initial_state", "hamiltonian_matrix", "exact_evolution",
+    "trotter_circuit", "bond_layer_order", "xxz_block_matrix", "initial_bits", "initial_state", "hamiltonian_matrix",
+    "exact_evolution",
     "ground_state_energy", "magnetization_terms", "site_magnetization_terms", "correlation_terms",
 ]
 
@@ -183,13 +190,16 @@ class SpinModel:
         layers = [[b for i, b in enumerate(bonds) if i % 2 == 0], [b for i, b in enumerate(bonds) if i % 2 == 1], third]
         return [layer for layer in layers if layer]
 
-    def term_groups(self, grouping: str = "pauli") -> list[list[PauliTerm]]:
+    def term_groups(self, grouping: str = "pauli", *, cut_bonds: Sequence[tuple[int, int]] = ()
+                    ) -> list[list[PauliTerm]]:
         """The Hamiltonian as groups of commuting terms, in Trotter order (first group acts first).
 
         ``grouping = "pauli"``: ``"tfim"``: ``[X field, ZZ bonds]``; ``"xxz"``: ``[XX, YY, ZZ bonds + Z field]``.
         ``grouping = "bond"`` (``"xxz"`` only): ``[even bonds, (third layer,) Z field, odd bonds]``
         (:meth:`bond_layers`), each bond's ``XX``, ``YY``, ``ZZ`` terms one after the other (one block;
-        see the module docstring). Terms with a zero coefficient are left out; empty groups too.
+        see the module docstring); with ``cut_bonds`` (the bonds between QPUs) the bond layers in the order
+        :func:`bond_layer_order` gives, which puts the layers with the most cut bonds where the Strang formula
+        applies a layer least often. Terms with a zero coefficient are left out; empty groups too.
 
         Raises:
             DqsimError: an unknown ``grouping``, or ``"bond"`` for ``"tfim"``.
@@ -205,7 +215,7 @@ class SpinModel:
             raise DqsimError(f"SpinModel.term_groups: grouping must be one of {', '.join(map(repr, GROUPINGS))}, "
                              f"got {grouping!r}")
         if grouping == "bond":
-            return self._bond_groups()
+            return self._bond_groups(cut_bonds)
         n, bonds = self.num_sites, self.bonds()
         if self.kind == "tfim":
             groups = [[(-float(self.h), "X", (i,)) for i in range(n)],
@@ -218,7 +228,7 @@ class SpinModel:
         groups = [[term for term in group if term[0] != 0.0] for group in groups]
         return [group for group in groups if group]
 
-    def _bond_groups(self) -> list[list[PauliTerm]]:
+    def _bond_groups(self, cut_bonds: Sequence[tuple[int, int]] = ()) -> list[list[PauliTerm]]:
         """The ``"bond"`` grouping of :meth:`term_groups`."""
         if self.kind != "xxz":
             raise DqsimError(f'SpinModel.term_groups: grouping "bond" is for kind "xxz" only (one XX + YY + ΔZZ '
@@ -227,7 +237,11 @@ class SpinModel:
         blocks = [[term for b in layer for term in ((coupling, "XX", b), (coupling, "YY", b), (zz, "ZZ", b))]
                   for layer in self.bond_layers()]
         field = [(float(self.h), "Z", (i,)) for i in range(self.num_sites)]
-        groups = [blocks[0], *blocks[2:], field, *blocks[1:2]]  # even, (third,) field, odd: see the module docstring
+        cut = {frozenset(bond) for bond in cut_bonds}
+        first, middle, last = bond_layer_order([sum(frozenset(b) in cut for b in layer)
+                                                for layer in self.bond_layers()])
+        # default: even, (third,) field, odd (see the module docstring)
+        groups = [blocks[first], *(blocks[i] for i in middle), field, *([blocks[last]] if last is not None else [])]
         groups = [[term for term in group if term[0] != 0.0] for group in groups]
         return [group for group in groups if group]
 
@@ -265,14 +279,87 @@ def initial_bits(model: SpinModel, initial: str = "up") -> list[int]:
     return [site % 2 if initial == "neel" else 0 for site in range(model.num_sites)]
 
 
+def bond_layer_order(cut_counts: Sequence[int]) -> tuple[int, tuple[int, ...], int | None]:
+    """Where the ``"bond"`` grouping puts each bond layer: ``(first, middle, last)``, indices into
+    :meth:`SpinModel.bond_layers` (``last`` None where there is one layer), from each layer's number of bonds
+    between QPUs (``cut_counts``); the field goes after the middle layers.
+
+    The Strang formula applies, over ``n`` steps, the first group ``n + 1`` times (its half steps between
+    steps merge; continued mode adds one per point), every middle group ``2n`` times (two half steps a step)
+    and the last ``n`` times. A cut bond's block costs the same pairs wherever it is (three TeleGates, or two
+    pairs teleported: :func:`trotter_circuit`'s ``dense_bonds``), so the order that minimises
+    ``(cut_first + 2·Σ cut_middle + cut_last, cut_first)`` (pairs per step, then the extra ones) takes the
+    fewest pairs. On a ring of odd length split in two this moves the closing bond out of the middle when an
+    uncut layer can take its place (a 5-site ring split 3 + 2: two cut blocks a step, not three;
+    ``bench/results/trotter-cut-blocks-vm-20261207p.md``). The default order
+    ``(0, (2,), 1)`` (even, closing bond of an odd ring, odd) is kept wherever no other takes fewer.
+
+    Examples:
+        >>> bond_layer_order([1, 0, 1]), bond_layer_order([0, 0, 0]), bond_layer_order([2, 0])
+        ((0, (1,), 2), (0, (2,), 1), (1, (), 0))
+        >>> bond_layer_order([3])
+        (0, (), None)
+    """
+    count = len(cut_counts)
+    default = (0, tuple(range(2, count)), 1 if count > 1 else None)
+    if count < 2:
+        return default
+
+    def cost(order: tuple[int, tuple[int, ...], int]) -> tuple[int, int]:
+        first, middle, last = order
+        return (cut_counts[first] + 2 * sum(cut_counts[i] for i in middle) + cut_counts[last], cut_counts[first])
+    orders = [default] + [(p[0], tuple(p[2:]), p[1]) for p in itertools.permutations(range(count))]
+    return min(orders, key=cost)  # the first of the cheapest: the default on a tie
+
+
+def xxz_block_matrix(xx: float, yy: float, zz: float) -> np.ndarray:
+    """``exp(−i (xx X⊗X + yy Y⊗Y + zz Z⊗Z))`` as a 4 × 4 matrix, little-endian (index ``b0 + 2 b1``; symmetric in
+    the two qubits): one bond's block of the ``"bond"`` grouping for ``dt`` with ``xx = yy = J dt``, ``zz = JΔ dt``.
+
+    The three products commute; on ``{|00⟩, |11⟩}`` the exponent is ``zz + (xx − yy) σx`` (``Y⊗Y|00⟩ = −|11⟩``),
+    on ``{|01⟩, |10⟩}`` it is ``−zz + (xx + yy) σx``, so the block is
+    ``e^{−i zz}(cos(xx − yy) − i sin(xx − yy) σx) ⊕ e^{i zz}(cos(xx + yy) − i sin(xx + yy) σx)``, equal to
+    ``rxx(2 xx) · ryy(2 yy) · rzz(2 zz)`` (``tests/test_trotter_cut_blocks.py``, to 1e-15).
+
+    Examples:
+        >>> m = xxz_block_matrix(np.pi / 4, np.pi / 4, 0.0)   # an iSWAP up to phases: |01⟩ → −i|10⟩
+        >>> np.round(m[:, 1], 12).tolist()
+        [0j, 0j, -1j, 0j]
+    """
+    matrix = np.zeros((4, 4), dtype=np.complex128)
+    for (i, j), phase, angle in (((0, 3), cmath.exp(-1j * zz), xx - yy), ((1, 2), cmath.exp(1j * zz), xx + yy)):
+        matrix[i, i] = matrix[j, j] = phase * math.cos(angle)
+        matrix[i, j] = matrix[j, i] = -1j * phase * math.sin(angle)
+    return matrix
+
+
 def _rotation(circuit: Circuit, term: PauliTerm, dt: float) -> None:
     """Append ``exp(−i c P dt)`` for the term ``(c, P, sites)``: ``r<p>(2 c dt)``."""
     coefficient, letters, sites = term
     circuit.gate(f"r{letters.lower()}", *sites, params=[2.0 * coefficient * dt])
 
 
+def _evolve_group(circuit: Circuit, group: Sequence[PauliTerm], dt: float, dense_bonds: frozenset) -> None:
+    """Append ``exp(−i H_group dt)``: a rotation per term, except that the terms of a bond in ``dense_bonds``
+    (its block's ``XX``, ``YY``, ``ZZ``) are one dense ``unitary`` (:func:`xxz_block_matrix`), where the first
+    of them stood."""
+    by_bond: dict[tuple[int, ...], dict[str, float]] = {}
+    for coefficient, letters, sites in group:
+        if len(sites) == 2 and sites in dense_bonds:
+            by_bond.setdefault(sites, {})[letters] = coefficient
+    for term in group:
+        sites = term[2]
+        if sites not in by_bond:
+            _rotation(circuit, term, dt)
+        elif by_bond[sites]:
+            terms = by_bond[sites]
+            circuit.unitary(xxz_block_matrix(*(terms.get(p, 0.0) * dt for p in ("XX", "YY", "ZZ"))), *sites)
+            by_bond[sites] = {}  # written: its other terms are in it
+
+
 def trotter_circuit(model: SpinModel, time: float, steps: int, *, order: int = 1,
-                    initial: str = "up", grouping: str = "pauli") -> Circuit:
+                    initial: str = "up", grouping: str = "pauli", cut_bonds: Sequence[tuple[int, int]] = (),
+                    dense_bonds: Sequence[tuple[int, int]] = ()) -> Circuit:
     """The circuit preparing the initial state and approximating ``e^{−iHt}`` with Trotter steps.
 
     See the module docstring for the product formulas. No measurements.
@@ -285,10 +372,18 @@ def trotter_circuit(model: SpinModel, time: float, steps: int, *, order: int = 1
         initial: ``"up"`` (``|0…0⟩``) or ``"neel"`` (``x`` on the odd sites).
         grouping: ``"pauli"`` (default) or ``"bond"`` (``"xxz"`` only: one ``rxx``, ``ryy``, ``rzz``
             block per bond, which conserves ``Σ Z_i``); see :data:`GROUPINGS` and the module docstring.
+        cut_bonds: ``"bond"`` grouping, order 2: the bonds between QPUs, which set the order of the bond
+            layers (:func:`bond_layer_order`); order 1 applies every layer once a step whatever the order,
+            and keeps the default one. ``()`` (default): the default order.
+        dense_bonds: ``"bond"`` grouping: bonds (as :meth:`SpinModel.bonds` writes them) whose block is one
+            dense two-qubit ``unitary`` (:func:`xxz_block_matrix`) instead of three rotations; between QPUs
+            the distributed run teleports one of its qubits there and back (two EPR pairs, not three TeleGates:
+            :func:`dqsim.scenarios.dqc.with_teleported_gates`). The same operator, to rounding.
 
     Returns:
         A circuit on ``model.num_sites`` qubits (qubit ``i`` = site ``i``) of
-        ``rx``/``rz``/``rxx``/``ryy``/``rzz`` gates after the preparation.
+        ``rx``/``rz``/``rxx``/``ryy``/``rzz`` gates (and the ``dense_bonds``' two-qubit ``unitary`` gates)
+        after the preparation.
 
     Raises:
         DqsimError: a bad ``time``, ``steps``, ``order``, ``initial`` or ``grouping``.
@@ -299,6 +394,11 @@ def trotter_circuit(model: SpinModel, time: float, steps: int, *, order: int = 1
         ['x', 'rxx', 'ryy', 'rzz', 'ryy', 'rxx']
         >>> [g.name for g in trotter_circuit(m, 0.5, 1, order=2, initial="neel", grouping="bond").gates()]
         ['x', 'rxx', 'ryy', 'rzz']
+        >>> ring = SpinModel(kind="xxz", num_sites=5, boundary="periodic", delta=0.5, h=0.0)
+        >>> cut = [(2, 3), (4, 0)]   # sites 0-2 on one QPU, 3-4 on another
+        >>> gates = trotter_circuit(ring, 1.0, 1, order=2, grouping="bond", cut_bonds=cut, dense_bonds=cut).gates()
+        >>> [g.qubits for g in gates if g.name == "unitary"], len(gates)   # even, odd, field (0), closing, odd, even
+        ([(2, 3), (4, 0), (2, 3)], 21)
     """
     where = "trotter_circuit"
     if isinstance(time, bool) or not isinstance(time, (int, float)) or not (0.0 <= time < math.inf):
@@ -306,7 +406,8 @@ def trotter_circuit(model: SpinModel, time: float, steps: int, *, order: int = 1
     steps = _check_count(where, "steps", steps, 0)
     if order not in (1, 2) or isinstance(order, bool):
         raise DqsimError(f"{where}: order must be 1 or 2, got {order!r}")
-    groups = model.term_groups(grouping)
+    groups = model.term_groups(grouping, cut_bonds=cut_bonds if order == 2 else ())
+    dense = frozenset(tuple(bond) for bond in dense_bonds)
     name = f"{model.kind}_trotter{order}_{steps}" + ("" if grouping == "pauli" else f"_{grouping}")
     circuit = Circuit(model.num_sites, name=name)
     for site, bit in enumerate(initial_bits(model, initial)):
@@ -318,26 +419,21 @@ def trotter_circuit(model: SpinModel, time: float, steps: int, *, order: int = 1
     if order == 1:
         for _ in range(steps):
             for group in groups:
-                for term in group:
-                    _rotation(circuit, term, dt)
+                _evolve_group(circuit, group, dt, dense)
         return circuit
     # Strang: half steps of groups 0..m-2 around a full step of the last group;
     # the outer group's half steps between neighbouring Trotter steps are merged.
     inner = groups[:-1]
     for step in range(steps):
-        first = groups[0] if inner else []
-        for term in first:
-            _rotation(circuit, term, dt / 2 if step == 0 else dt)
+        if inner:
+            _evolve_group(circuit, groups[0], dt / 2 if step == 0 else dt, dense)
         for group in inner[1:]:
-            for term in group:
-                _rotation(circuit, term, dt / 2)
-        for term in groups[-1]:
-            _rotation(circuit, term, dt)
+            _evolve_group(circuit, group, dt / 2, dense)
+        _evolve_group(circuit, groups[-1], dt, dense)
         for group in reversed(inner[1:]):
-            for term in group:
-                _rotation(circuit, term, dt / 2)
-    for term in groups[0] if inner else []:
-        _rotation(circuit, term, dt / 2)
+            _evolve_group(circuit, group, dt / 2, dense)
+    if inner:
+        _evolve_group(circuit, groups[0], dt / 2, dense)
     return circuit
 
 

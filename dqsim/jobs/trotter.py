@@ -58,7 +58,7 @@ from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network import topology as net_topology
 
 __all__ = ["TrotterJob", "ModelSection", "EvolutionSection", "TrotterSimulationSection",
-           "TrotterSweepSection", "TROTTER_OBSERVABLES", "DEFAULT_OBSERVABLES", "EVOLUTION_MODES",
+           "TrotterSweepSection", "TROTTER_OBSERVABLES", "DEFAULT_OBSERVABLES", "EVOLUTION_MODES", "CUT_BLOCKS",
            "MAX_TROTTER_SITES", "MAX_TIME_POINTS"]
 
 #: Observables of ``[simulation].observables``.
@@ -76,6 +76,8 @@ PHASE_WARN_RAD = float(2 ** 33)
 
 #: Values of ``[evolution].mode`` (:class:`EvolutionSection`), the default first.
 EVOLUTION_MODES = ("independent", "continued")
+#: Values of ``[evolution].cut_blocks`` (:class:`EvolutionSection`), the default first.
+CUT_BLOCKS = ("auto", "rotations")
 #: Most time points of ``[evolution].num_points``.
 MAX_TIME_POINTS = 200
 #: Most Trotter steps per time interval.
@@ -164,8 +166,20 @@ class EvolutionSection(Section):
             the total magnetisation ``Σ Z_i`` only up to the product formula's error; ``"bond"``
             (``kind = "xxz"`` only) one ``XX + YY + ΔZZ`` block per bond, the bonds in even/odd layers
             (a third on a ring of odd length) and the field a layer of its own, which conserves it
-            exactly. Each block is ``rxx``, ``ryy``, ``rzz`` on its bond: three TeleGates (and EPR pairs)
-            for a bond between QPUs. See :mod:`dqsim.circuit.hamiltonians`.
+            exactly. Each block is ``rxx``, ``ryy``, ``rzz`` on its bond; a block between QPUs is run as
+            ``cut_blocks`` says. See :mod:`dqsim.circuit.hamiltonians`.
+        cut_blocks: ``grouping = "bond"`` only (ignored otherwise): how the bonds between two QPUs are run
+            (:data:`CUT_BLOCKS`). ``"auto"`` (default): under order 2 the bond layers go in the order that
+            applies the cut bonds least often (:func:`~dqsim.circuit.hamiltonians.bond_layer_order`; the
+            Trotter state then differs from the default order's by the product formula's error), and each
+            cut bond's block runs as one dense two-qubit gate, one of its qubits
+            teleported to the other's QPU and back (TeleData: two EPR pairs), where that takes fewer pairs than
+            its rotations (``Δ ≠ 0`` under ``scheme = "telegate"``: three TeleGates; any ``J ≠ 0`` under
+            ``"teledata"``: two per rotation) and one of the two QPUs has two communication qubits; else the
+            rotations. A teleported block's target QPU holds two communication qubits in the register at
+            once, so the largest register is one qubit larger (twice the state's memory then).
+            ``"rotations"``: the default layer order and always the rotations, one TeleGate each: the
+            circuits of 2026-12-07 (morning). See :mod:`dqsim.scenarios.trotter`.
         exact: compare with exact evolution by diagonalisation (``num_sites
             <= 12`` only); default: when ``num_sites <= 12``.
         mode: how the points are evolved (:data:`EVOLUTION_MODES`):
@@ -194,6 +208,7 @@ class EvolutionSection(Section):
     steps_per_point: bounded_int(1, MAX_STEPS_PER_POINT) = 1
     order: Literal[1, 2] = 2
     grouping: Literal["pauli", "bond"] = "pauli"
+    cut_blocks: Literal["auto", "rotations"] = "auto"
     exact: Optional[bool] = None
     mode: Literal["independent", "continued"] = "independent"
 

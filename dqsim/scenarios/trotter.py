@@ -7,7 +7,10 @@ circuit of ``k·steps_per_point`` Trotter steps
 * **networked**: through :func:`dqsim.scenarios.dqc.run_dqc`, with the sites
   split over the QPUs (``[distribution].assignment``, default contiguous
   blocks), so every bond between sites on different QPUs becomes a nonlocal
-  gate (one TeleGate and one EPR pair per ``rzz``/``rxx``/``ryy``). The
+  gate (one TeleGate and one EPR pair per ``rzz``/``rxx``/``ryy``; with
+  ``[evolution].grouping = "bond"`` a cut bond's block is one dense gate
+  teleported there and back where that takes fewer pairs,
+  :func:`teleported_bonds`). The
   observables are read from the final register state, site ``i`` being
   register qubit ``run.regmap.qubit_of_logical[i]``. With
   ``trajectories > 1`` the values are averaged over that many runs of
@@ -65,10 +68,11 @@ links, ``tests/test_trotter_continued.py``), the gates are not — for
 ``"tfim"`` that group is the local ``rx`` field, for ``"xxz"`` the ``XX``
 bonds, so an XXZ ring takes one more TeleGate (and pair) per cut bond per
 boundary, and on noisy links their noise too. With ``[evolution].grouping =
-"bond"`` it is the even bonds' layer, whose two half blocks of a bond merge
+"bond"`` it is the first bond layer, whose two half blocks of a bond merge
 as exactly (the block's three rotations commute, and bonds of one layer
-share no site): three more TeleGates per cut even bond per boundary (two
-when ``Δ = 0``, none when ``J = 0``); the
+share no site): one more teleported block (two pairs, :func:`teleported_bonds`)
+or three more TeleGates (``cut_blocks = "rotations"``; two when ``Δ = 0``,
+none when ``J = 0``) per cut bond of that layer per boundary; the
 total magnetisation stays conserved across the boundary, each half block
 conserving it. The register is read where
 the default mode reads it, so the per-point mean over trajectories of
@@ -153,8 +157,9 @@ from dqsim.scenarios.output import ScenarioOutput, add_node_names, record_table,
 from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
-from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, entanglement_attributes, is_noisy, job_network,
-                                 register_ops, replicates, run_dqc)
+from dqsim.network.node import node_values
+from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, TELEPORTED_GATE_PAIRS, entanglement_attributes, is_noisy,
+                                 job_network, register_ops, replicates, run_dqc)
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -357,13 +362,55 @@ class _References:
         return self.state
 
 
-def evolution_circuits(model: SpinModel, evolution, initial: str) -> list[Circuit]:
+def cut_bonds(model: SpinModel, assignment: Sequence[int]) -> list[tuple[int, int]]:
+    """The bonds whose two sites sit on different QPUs (``assignment``: the node of each site), in
+    :meth:`~dqsim.circuit.hamiltonians.SpinModel.bonds` order.
+
+    Examples:
+        >>> cut_bonds(SpinModel(kind="xxz", num_sites=5, boundary="periodic"), [0, 0, 0, 1, 1])
+        [(2, 3), (4, 0)]
+    """
+    return [bond for bond in model.bonds() if assignment[bond[0]] != assignment[bond[1]]]
+
+
+def teleported_bonds(job, model: SpinModel, network: Network) -> list[tuple[int, int]]:
+    """The cut bonds whose ``"bond"`` block runs as one dense two-qubit gate teleported there and back
+    (``[evolution].cut_blocks = "auto"``): where that takes fewer EPR pairs (:data:`TELEPORTED_GATE_PAIRS`,
+    two) than the block's rotations, one controlled gate each (a pair each under ``scheme = "telegate"``, two
+    under ``"teledata"``; ``rzz`` left out when ``Δ = 0``), and one of its two QPUs has two communication
+    qubits (the TeleData target holds the pair that brought the qubit and the return pair).
+    :func:`dqsim.scenarios.dqc.with_teleported_gates` decides the same by the gate's KAK decomposition, which
+    at special angles has fewer controlled gates (a ``Δ ≠ 0`` block keeps three unless an angle is a
+    multiple of π/2): such a block is then rewritten, with at most two pairs. ``[]`` for ``"pauli"``.
+
+    A block of generic angles has operator Schmidt rank 4, and a deterministic exact implementation by local
+    operations and classical communication needs a resource of Schmidt rank at least that (Stahlke and
+    Griffiths, Phys. Rev. A 84, 032316 (2011)): two Bell pairs, so two is the fewest pairs.
+    """
+    evolution = job.evolution
+    if evolution.grouping != "bond" or evolution.cut_blocks != "auto":
+        return []
+    rotations = (2 if model.J != 0.0 else 0) + (1 if float(model.J * model.delta) != 0.0 else 0)
+    per_gate = 2 if job.distribution.scheme == "teledata" else 1
+    if rotations * per_gate <= TELEPORTED_GATE_PAIRS:
+        return []
+    assignment = job.site_assignment()
+    comm_counts = node_values(network.nodes, "num_comm_qubits")
+    return [bond for bond in cut_bonds(model, assignment)
+            if comm_counts[assignment[bond[0]]] >= 2 or comm_counts[assignment[bond[1]]] >= 2]
+
+
+def evolution_circuits(model: SpinModel, evolution, initial: str, *, cut: Sequence[tuple[int, int]] = (),
+                       dense: Sequence[tuple[int, int]] = ()) -> list[Circuit]:
     """The circuit of each time point: point ``k``'s ``k·steps_per_point`` steps from ``t = 0`` (``"independent"``),
     or, ``"continued"``, the preparation (point 0) and then the ``steps_per_point`` steps of one interval
     ``T/num_points`` (each later point), which applied in turn reach point ``k`` after ``k`` of them.
 
     Args:
         model: the spin chain; ``evolution``: the job's ``[evolution]``; ``initial``: ``"up"`` or ``"neel"``.
+        cut: the bonds between QPUs (:func:`cut_bonds`), ``dense`` those whose block is one dense gate
+            (:func:`teleported_bonds`): ``trotter_circuit``'s ``cut_bonds`` and ``dense_bonds``
+            (``"bond"`` grouping only).
 
     Examples:
         >>> from dqsim.jobs.trotter import EvolutionSection
@@ -376,11 +423,13 @@ def evolution_circuits(model: SpinModel, evolution, initial: str) -> list[Circui
     """
     times = evolution.times()
     grouping = evolution.grouping
+    bonds = dict(cut_bonds=cut, dense_bonds=dense) if grouping == "bond" else {}
     if evolution.mode == "independent":
         return [hamiltonians.trotter_circuit(model, t, k * evolution.steps_per_point, order=evolution.order,
-                                             initial=initial, grouping=grouping) for k, t in enumerate(times)]
+                                             initial=initial, grouping=grouping, **bonds)
+                for k, t in enumerate(times)]
     step = hamiltonians.trotter_circuit(model, evolution.total_time / evolution.num_points, evolution.steps_per_point,
-                                        order=evolution.order, grouping=grouping)
+                                        order=evolution.order, grouping=grouping, **bonds)
     return [hamiltonians.trotter_circuit(model, 0.0, 0, initial=initial)] + [step] * evolution.num_points
 
 
@@ -796,7 +845,9 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
             on_progress(done, total_runs, what)
 
     continued = evolution.mode == "continued"
-    circuits = evolution_circuits(model, evolution, initial)
+    teleported = teleported_bonds(job, model, series[0][2])
+    cut = cut_bonds(model, assignment) if evolution.cut_blocks == "auto" else []  # "rotations": the morning's order
+    circuits = evolution_circuits(model, evolution, initial, cut=cut, dense=teleported)
 
     # Shared out over the ranks (shares_runs): each rank's part of everything below, one collective at the end.
     sharing = shares_runs(model.num_sites, comm.size, checkpointing)
@@ -957,25 +1008,29 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
         attrs["evolution_mode"] = evolution.mode
     if evolution.grouping != "pauli":  # (absent for the default grouping, whose output is unchanged)
         attrs["trotter_grouping"] = evolution.grouping
+        attrs["trotter_teleported_bonds"] = len(teleported)
     if sweep is not None:
         attrs["sweep_parameter"] = sweep.parameter
         attrs["sweep_values"] = np.array(sweep.values, dtype=np.float64)
 
     summary = _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps,
-                       sweep, network_rows, noisy=any(is_noisy(network) for _p, _v, network in series))
+                       sweep, network_rows, noisy=any(is_noisy(network) for _p, _v, network in series),
+                       teleported=len(teleported))
     stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, last_state, summary)
 
 
 def _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps, sweep,
-             network_rows, *, noisy: bool) -> list[str]:
+             network_rows, *, noisy: bool, teleported: int = 0) -> list[str]:
     evolution = job.evolution
     last = len(times) - 1
     lines = [
         f"  {model.describe()}, initial {job.model.initial}",
         f"  {count_of(len(times) - 1, 'point')} to T = {evolution.total_time:g}, "
         f"{count_of(evolution.steps_per_point, 'step')} per point, "
-        f"order {evolution.order}" + (", one XX+YY+ΔZZ block per bond (grouping bond)"
+        f"order {evolution.order}" + (", one XX+YY+ΔZZ block per bond (grouping bond"
+                                      + (f"; {count_of(teleported, 'cut bond')}' blocks teleported, 2 pairs each"
+                                         if teleported else "") + ")"
                                       if evolution.grouping == "bond" else "")
         + f"; sites on {count_of(job.network.resolved_num_nodes(), 'QPU')} "
         f"({job.distribution.scheme}), {count_of(main_rows[-1][3], 'nonlocal gate')} "
