@@ -19,6 +19,7 @@ from dqsim.cli import check
 from dqsim.protocols.qkd import ldpc
 from dqsim.scenarios import qkd_codes, warmup
 from dqsim.scenarios.registry import run_job
+from test_ldpc_code_cache import folder  # noqa: F401 (the fixture: a fresh disk cache, no code held in memory)
 
 #: The small blind-LDPC job of tests/test_ldpc_code_cache.py: two blocks of ~7,000 key bits at 50 km.
 SMALL = ["qkd.pulses=1000000", "qkd.batch_pulses=500000", "qkd.block_pulses=500000", 'qkd.error_correction="ldpc"']
@@ -26,15 +27,6 @@ SMALL = ["qkd.pulses=1000000", "qkd.batch_pulses=500000", "qkd.block_pulses=5000
 
 def _job(*changes, path="jobs/bb84_decoy_50km.toml"):
     return jobs.apply_overrides(jobs.load_job(path), [*SMALL, *changes])
-
-
-@pytest.fixture
-def folder(tmp_path, monkeypatch):
-    """A fresh disk cache for this test, and no code held in memory before or after it."""
-    monkeypatch.setenv("DQSIM_CACHE_DIR", str(tmp_path / "cache"))
-    ldpc.mother_code.cache_clear()
-    yield tmp_path / "cache"
-    ldpc.mother_code.cache_clear()
 
 
 @pytest.mark.parametrize("num, qber, mode", [(3000, 0.02, "blind"), (3000, 0.05, "rate_adaptive"),
