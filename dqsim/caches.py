@@ -13,12 +13,14 @@
   wins, and they are equal; temporary files over a day old in the folder are removed when writing); it holds its
   key and a SHA-256 checksum of the key and the arrays, checked on load: a file that does not load (whatever it
   raises), holds another key or fails its checksum is made again and replaced, with one warning line; one removed
-  or replaced while read is read once more, without a word. numba's
+  or replaced while read is read once more, without a word. :func:`recorded_stores` records what it did inside a
+  ``with`` block (``dqsim warmup``'s lines). numba's
   compiled kernels have a cache of their own (:mod:`dqsim.backend.warmup`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -28,11 +30,11 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 
-__all__ = ["CACHE_OFF", "STORE_LOG", "cache_folder", "entry_path", "folder_problem", "kept", "stored_arrays"]
+__all__ = ["CACHE_OFF", "cache_folder", "entry_path", "folder_problem", "kept", "recorded_stores", "stored_arrays"]
 
 T = TypeVar("T")
 
@@ -40,9 +42,40 @@ T = TypeVar("T")
 CACHE_OFF = "off"
 #: Folders whose write already failed in this process (warned once each).
 _UNWRITABLE: set = set()
-#: What :func:`stored_arrays` did in this process, in order: ``(kind, key, "loaded" | "made", CPU seconds)``
-#: (``dqsim warmup`` reports the codes it built or found from it).
-STORE_LOG: list = []
+#: The lists of the :func:`recorded_stores` blocks open now (innermost last): :func:`stored_arrays` appends to each.
+#: Nothing is kept outside them (a module-level log, ``STORE_LOG``, grew by an entry a call in a long process, e.g.
+#: a sweep, until 2026-12-07, afternoon).
+_RECORDERS: list = []
+
+
+@contextlib.contextmanager
+def recorded_stores() -> Iterator[list]:
+    """What :func:`stored_arrays` does inside the ``with`` block, in order: a list of ``(kind, key, "loaded" |
+    "made", CPU seconds)``, filled as it goes (``dqsim warmup`` reports the codes it built or found from it); blocks
+    may nest (each gets every entry made inside it). Nothing is recorded outside such a block.
+
+    Examples:
+        >>> import tempfile; env = {"DQSIM_CACHE_DIR": tempfile.mkdtemp()}
+        >>> with recorded_stores() as done:
+        ...     _ = stored_arrays("demo", {"n": 1}, lambda: {"a": np.ones(1)}, env)
+        ...     _ = stored_arrays("demo", {"n": 1}, lambda: {"a": np.ones(1)}, env)
+        >>> [(kind, how) for kind, _key, how, _seconds in done]
+        [('demo', 'made'), ('demo', 'loaded')]
+    """
+    done: list = []
+    _RECORDERS.append(done)
+    try:
+        yield done
+    finally:      # by identity: list.remove would take the first equal list (two empty ones are equal)
+        del _RECORDERS[next(i for i in range(len(_RECORDERS) - 1, -1, -1) if _RECORDERS[i] is done)]
+
+
+def _record(kind: str, key: dict, how: str, started: float) -> None:
+    """Add ``(kind, key, how, CPU seconds since started)`` to every open :func:`recorded_stores` list."""
+    if _RECORDERS:
+        entry = (kind, key, how, time.process_time() - started)
+        for done in _RECORDERS:
+            done.append(entry)
 
 
 def kept(cache: dict, key, make: Callable[[], T], limit: int) -> T:
@@ -223,16 +256,16 @@ def stored_arrays(kind: str, key: dict, make: Callable[[], dict], environ=None) 
     started = time.process_time()
     if folder is None:
         made = make()
-        STORE_LOG.append((kind, key, "made", time.process_time() - started))
+        _record(kind, key, "made", started)
         return made
     key_text = _key_text(key)
     path = entry_path(folder, kind, key)
     arrays, damage = _load(path, key_text)
     if arrays is not None:
-        STORE_LOG.append((kind, key, "loaded", time.process_time() - started))
+        _record(kind, key, "loaded", started)
         return arrays
     made = make()
-    STORE_LOG.append((kind, key, "made", time.process_time() - started))
+    _record(kind, key, "made", started)
     if damage is not None:
         _warn(f"cache file {path}: {damage}; made again and replaced")
     if _load(path, key_text)[0] is not None:      # another process (rank) wrote it meanwhile: equal, kept as it is

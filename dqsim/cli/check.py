@@ -31,11 +31,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from dqsim import io, jobs
+from dqsim import caches, io, jobs
 from dqsim.cli import check_time, edited
 from dqsim.cli.finished import checkpoint_names
 from dqsim.engine import checkpoint
@@ -49,7 +50,7 @@ from dqsim.protocols.qkd.detections import (
     packed_bytes_per_detection,
     registered_clicks_per_pulse,
 )
-from dqsim.scenarios import cloud, dqc, qkd
+from dqsim.scenarios import cloud, dqc, qkd, qkd_codes
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.scenarios.circuit_run import build_circuit, check_local_qubits
 from dqsim.scenarios.circuit_noise import GateNoise
@@ -780,6 +781,43 @@ def work_lines(job, num_ranks: int) -> list[str]:
     return [f"work: scenario {scenario}"]
 
 
+def ldpc_code_lines(job, command: str) -> list[str]:
+    """One line for a ``qkd`` job that reconciles with LDPC (none for others): the mother codes its run will take
+    (:func:`dqsim.scenarios.qkd_codes.predicted_codes`: from its links' physics, the QBER estimate's spread
+    included), each with whether dqsim's disk cache holds it (:func:`dqsim.caches.cache_folder`) or the CPU seconds
+    its build will take (:func:`dqsim.protocols.qkd.ldpc.build_seconds`, at a run's first block that takes it, on
+    every rank), and ``command`` (``dqsim warmup JOB``), which builds them into the cache; where the codes are not
+    predicted (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), why, and that warmup finds them with a pilot
+    block."""
+    if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
+        return []
+    reason = qkd_codes.uncovered_reason(job)
+    if reason is not None:
+        return [f"LDPC codes: not predicted ({reason}); `{command}` builds them into dqsim's cache by running its "
+                "first key block of one link per distinct length"]
+    folder = caches.cache_folder()
+    seed = job.run.seed
+    parts, missing, seconds = [], 0, 0.0
+    for num_bits, rate in qkd_codes.predicted_codes(job):
+        held = folder is not None and caches.entry_path(folder, ldpc.CODE_CACHE_KIND,
+                                                        ldpc.code_key(seed, num_bits, rate)).is_file()
+        build = ldpc.build_seconds(num_bits, rate)
+        parts.append(f"{num_bits:,} bits rate {rate:g} " + ("(cached)" if held else f"(~{build:.0f} CPU s to build)"))
+        missing += not held
+        seconds += 0.0 if held else build
+    where = (f"DQSIM_CACHE_DIR={caches.CACHE_OFF}: each process builds its own" if folder is None
+             else f"dqsim's cache {folder}")
+    if missing and folder is not None:
+        todo = (f"{count_of(missing, 'code')} not cached: up to ~{seconds:.0f} CPU s on each rank, at the first "
+                f"blocks that take them, unless built first: run `{command}`")
+    elif folder is not None:
+        todo = "all cached"
+    else:
+        todo = f"up to ~{seconds:.0f} CPU s on each rank"
+    return [f"LDPC codes (predicted from the links' physics, the QBER estimate's ±{qkd_codes.SPREAD_SIGMAS:g}σ "
+            f"included): {', '.join(parts)}; {where}; {todo}"]
+
+
 def file_lines(job, prefix: str) -> list[str]:
     """Refuse the output and checkpoint folders that ``dqsim run`` would refuse before its work, without
     creating or writing anything; else the line saying where the run writes (raises DqsimError).
@@ -819,10 +857,13 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     startup_s = check_time.process_age_s()  # this command's start and imports, as a run's
     if num_ranks < 1:
         raise DqsimError(f"-n {num_ranks}: the number of ranks must be at least 1")
-    overrides = list(overrides) + ([f"run.output={json.dumps(output)}"] if output else [])
+    user_overrides = list(overrides)
+    overrides = user_overrides + ([f"run.output={json.dumps(output)}"] if output else [])
     job = jobs.load_job(path, overrides)
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
     lines = work_lines(job, num_ranks)
+    lines += ldpc_code_lines(job, " ".join(["dqsim warmup", shlex.quote(path),
+                                            *(f"--set {shlex.quote(each)}" for each in user_overrides)]))
     if estimate_time:
         lines.append(check_time.time_line(job, num_ranks, check_time.estimate(job, num_ranks, startup_s=startup_s)))
     lines += [f"warning: {line}" for line in job.warnings()]

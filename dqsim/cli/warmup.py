@@ -19,10 +19,12 @@ gets its LDPC mother codes built (since 2026-12-07, later): 2-25 CPU s each,
 which every rank of every run spent before (:func:`dqsim.protocols.qkd.ldpc.mother_code`).
 They go to dqsim's disk cache (:func:`dqsim.caches.cache_folder`: ``DQSIM_CACHE_DIR``,
 else ``$NUMBA_CACHE_DIR/dqsim``, else ``~/.cache/dqsim``), where the ranks load them;
-the job's first key block of one link per distinct length runs here to find them
-(:func:`dqsim.scenarios.warmup.build_ldpc_codes`; links of one length differ only in their QBER estimate's
-noise, which can take some of them to a neighbouring code, built at run time and then kept). Unlike numba's kernels they do not depend
-on the CPU.
+since 2026-12-07 (afternoon) the codes are predicted from the job's links' physics without simulating
+(:func:`dqsim.scenarios.qkd_codes.predicted_codes`: each block's expected key bits and QBER, and the codes the
+spread of its QBER estimate reaches), and only where that closed form does not cover the job (BBM92/E91, Eve,
+afterpulses) does its first key block of one link per distinct length run here to find them
+(:func:`dqsim.scenarios.warmup.build_ldpc_codes`; a block whose estimate crosses into a code the pilot did not take
+builds it at run time, then kept). Unlike numba's kernels they do not depend on the CPU.
 
 Prints one line per group of kernels (what, CPU seconds, compiled or loaded)
 and a line naming numba's cache folder; then, for a job with LDPC codes, a line
@@ -41,7 +43,7 @@ from dqsim.backend import fast
 from dqsim.backend import warmup as backend_warmup
 from dqsim.cli import print_error
 from dqsim.errors import DqsimError, count_of
-from dqsim.scenarios import warmup
+from dqsim.scenarios import qkd_codes, warmup
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
@@ -130,7 +132,10 @@ def build_codes(loaded, paths) -> int | None:
         return EXIT_BAD_INPUT
     count = 0
     for job, path in with_codes:
-        print(f"dqsim warmup: LDPC codes of {path} (its first key block of one link per distinct length) ...", flush=True)
+        reason = qkd_codes.uncovered_reason(job)
+        how = ("predicted from its links' physics" if reason is None
+               else f"{reason}: its first key block of one link per distinct length run")
+        print(f"dqsim warmup: LDPC codes of {path} ({how}) ...", flush=True)
         for key, how, seconds in warmup.build_ldpc_codes(job):
             count += 1
             print(f"dqsim warmup:   {key['num_bits']:,} bits, rate {key['rate']:g}, seed {key['seed']}: "

@@ -25,6 +25,7 @@ from dqsim import comm as comm_mod
 from dqsim import jobs
 from dqsim.backend import warmup as backend_warmup
 from dqsim.protocols.qkd import ldpc
+from dqsim.scenarios import qkd_codes
 from dqsim.scenarios.registry import SCENARIOS, run_job
 
 #: A small BB84 job with decoys, Cascade and Eve on a tenth of the pulses: its run calls every QKD kernel
@@ -198,14 +199,20 @@ def _toml_list(values: list[float]) -> str:
 
 
 def build_ldpc_codes(job) -> list[tuple[dict, str, float]]:
-    """Build (or load) the LDPC mother codes of ``job`` into dqsim's disk cache (:func:`dqsim.caches.stored_arrays`)
-    by running :func:`ldpc_pilot_job` on this process (nothing else is written); ``[(code key, "made" | "loaded",
-    CPU seconds)]`` of each code not already built in this process (:func:`dqsim.protocols.qkd.ldpc.code_key`).
-    Empty for a job without LDPC."""
+    """Build (or load) the LDPC mother codes of ``job`` into dqsim's disk cache (:func:`dqsim.caches.stored_arrays`):
+    those predicted from its links' physics (:func:`dqsim.scenarios.qkd_codes.predicted_codes`, since 2026-12-07,
+    afternoon: nothing is simulated), or, where the closed form does not cover the job
+    (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), those of :func:`ldpc_pilot_job` run on this process
+    (nothing else is written); ``[(code key, "made" | "loaded", CPU seconds)]`` of each code not already built in
+    this process (:func:`dqsim.protocols.qkd.ldpc.code_key`). Empty for a job without LDPC."""
     pilot = ldpc_pilot_job(job)
     if pilot is None:
         return []
-    start = len(caches.STORE_LOG)
-    run_job(pilot, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
-    return [(key, how, seconds) for kind, key, how, seconds in caches.STORE_LOG[start:]
-            if kind == ldpc.CODE_CACHE_KIND]
+    predicted = qkd_codes.predicted_codes(job)
+    with caches.recorded_stores() as done:
+        if predicted is None:
+            run_job(pilot, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        else:
+            for num_bits, rate in predicted:
+                ldpc.mother_code(job.run.seed, num_bits, rate)
+    return [(key, how, seconds) for kind, key, how, seconds in done if kind == ldpc.CODE_CACHE_KIND]

@@ -158,7 +158,7 @@ from dqsim.protocols.qkd.theory import binary_entropy
 from dqsim.rng import Stream
 
 __all__ = ["DEGREE_TABLE", "FRAME_BITS", "FramePlan", "LDPC_MODES", "LdpcCode", "LdpcResult", "MOTHER_RATES",
-           "blind_schedule", "build_code", "code_lengths", "degree_profile", "design_qber", "frame_plan", "gf2_rank",
+           "blind_schedule", "block_code", "build_code", "build_seconds", "code_lengths", "degree_profile", "design_qber", "frame_plan", "gf2_rank",
            "least_efficiency", "longest_frame_bits", "mother_code", "reconcile", "reconciler", "target_rate"]
 
 #: Edge-perspective degree distributions ``(λ, ρ)`` of the mother codes, ``{degree: share of the edges}``:
@@ -513,6 +513,28 @@ def longest_frame_bits(rate: float) -> int:
         [65536, 65536, 16384, 16384, 16384]
     """
     return FRAME_BITS if FRAME_BITS * (1.0 - rate) <= MAX_FRAME_CHECKS else BASE_FRAME_BITS
+
+
+#: CPU seconds a mother code's build takes per column, beside :data:`BUILD_SECONDS_PER_EDGE_SLOT`
+#: (:func:`build_seconds`): the line through two builds of the rate-0.9 code on the dev VM (2026-12-07, load 8;
+#: :func:`longest_frame_bits`), 2.4 CPU s at 16,384 bits and 16.4 at 65,536.
+BUILD_SECONDS_PER_BIT = 1.12e-4
+#: CPU seconds a mother code's build takes per column and check (the progressive edge growth looks at the checks
+#: for each column: time about n·m, :data:`MAX_FRAME_CHECKS`), fitted with :data:`BUILD_SECONDS_PER_BIT`.
+BUILD_SECONDS_PER_EDGE_SLOT = 2.1e-8
+
+
+def build_seconds(num_bits: int, rate: float) -> float:
+    """Estimated CPU seconds to build the mother code of ``num_bits`` and ``rate`` (not loading it from the disk
+    cache): ``a·n + b·n·m`` (:data:`BUILD_SECONDS_PER_BIT`, :data:`BUILD_SECONDS_PER_EDGE_SLOT`); the rate-0.85 code
+    of 65,536 bits comes out at 20.8 s, measured 24.9 at a load of about 18 (:data:`MAX_FRAME_CHECKS`). ``dqsim
+    check`` gives it for the codes a job will build.
+
+    Examples:
+        >>> round(build_seconds(16384, 0.9), 1), round(build_seconds(65536, 0.9), 1)
+        (2.4, 16.4)
+    """
+    return num_bits * (BUILD_SECONDS_PER_BIT + BUILD_SECONDS_PER_EDGE_SLOT * num_checks_of(num_bits, rate))
 
 
 def num_checks_of(num_bits: int, rate: float) -> int:
@@ -912,12 +934,10 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
     if use_kernel and not ldpc_kernels.has_sum_product():
         raise DqsimError(f"{where}: use_kernel=True needs numba (DQSIM_FAST_KERNELS not 0)")
     num = alice.size
-    rate = target_rate(qber, efficiency)
     if frame_code not in FRAME_CODES:
         raise DqsimError(f"{where}: frame_code must be one of {FRAME_CODES}, got {frame_code!r}")
-    start_rate = target_rate(start_qber, BLIND_START_EFFICIENCY)
-    plan = frame_plan(num, rate, frame_bits=frame_bits, start_rate=start_rate if blind and frame_code == "start"
-                      else None)
+    rate, start_rate, plan = _rates_and_plan(num, qber, efficiency, start_qber, blind and frame_code == "start",
+                                             frame_bits)
     n, p = plan.code_bits, plan.num_punctured
     step = p
     if blind and plan.sizes:
@@ -998,6 +1018,16 @@ def reconcile(alice: np.ndarray, bob: np.ndarray, qber_estimate: float, *, seed:
                       frame_errors, 1.0 - leak / num, plan.mother_rate, n, iterations, p, revealed_bits, nacks)
 
 
+def _rates_and_plan(num: int, qber: float, efficiency: float, start_qber: float, from_start: bool,
+                    frame_bits: int | None) -> tuple[float, float, FramePlan]:
+    """:func:`reconcile`'s target rate, first syndrome's rate and :func:`frame_plan` of a key of ``num`` bits
+    (``from_start``: blind frames' mother code from the first syndrome, ``frame_code="start"``)."""
+    rate = target_rate(qber, efficiency)
+    start_rate = target_rate(start_qber, BLIND_START_EFFICIENCY)
+    return rate, start_rate, frame_plan(num, rate, frame_bits=frame_bits, start_rate=start_rate if from_start
+                                        else None)
+
+
 def _checked_stall(where: str, stall) -> ldpc_kernels.StallRule:
     """:func:`reconcile`'s ``stall_iterations`` (an int or a :class:`~dqsim.backend.ldpc_kernels.StallRule`) as a
     rule, each of its numbers checked (>= 0)."""
@@ -1059,8 +1089,32 @@ def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, fr
         Alice's punctured bits, where the block's plan punctures.
     """
     def run(alice, bob, qber_estimate, rng):
-        estimate = max(qber_estimate, 1e-6)
-        qber = design_qber(estimate, int(np.size(alice)), sample_fraction)
-        return reconcile(alice, bob, qber, seed=seed, efficiency=max(efficiency, least_efficiency(qber)),
-                         mode=mode, start_qber=estimate, frame_bits=frame_bits, rng=rng)
+        qber, target, estimate = _block_settings(int(np.size(alice)), qber_estimate, efficiency, sample_fraction)
+        return reconcile(alice, bob, qber, seed=seed, efficiency=target, mode=mode, start_qber=estimate,
+                         frame_bits=frame_bits, rng=rng)
     return run
+
+
+def _block_settings(num_key_bits: int, qber_estimate: float, efficiency: float, sample_fraction: float
+                    ) -> tuple[float, float, float]:
+    """:func:`reconciler`'s ``(design QBER, target f, first syndrome's QBER)`` for a block of ``num_key_bits``
+    key bits and its QBER estimate (the estimate at least 10^-6: a sample without an error)."""
+    estimate = max(qber_estimate, 1e-6)
+    qber = design_qber(estimate, num_key_bits, sample_fraction)
+    return qber, max(efficiency, least_efficiency(qber)), estimate
+
+
+def block_code(num_key_bits: int, qber_estimate: float, efficiency: float, *, sample_fraction: float = 0.0,
+               frame_bits: int | None = None, mode: str = "rate_adaptive") -> tuple[int, float] | None:
+    """``(code length, mother rate)`` of the mother code that :func:`reconciler`'s run (same arguments) takes for a
+    block of ``num_key_bits`` key bits whose QBER estimate is ``qber_estimate``, without building it; ``None`` for
+    an empty key (no frame, no code). What ``dqsim warmup`` and ``dqsim check`` predict a job's codes from
+    (:mod:`dqsim.scenarios.qkd_codes`); tests/test_qkd_codes.py checks it against :func:`reconcile`'s result.
+
+    Examples:
+        >>> block_code(27_000, 0.011, 1.16, sample_fraction=0.1, mode="blind"), block_code(0, 0.01, 1.16)
+        ((16384, 0.85), None)
+    """
+    qber, target, estimate = _block_settings(num_key_bits, min(0.5, qber_estimate), efficiency, sample_fraction)
+    plan = _rates_and_plan(num_key_bits, min(0.5, qber), target, estimate, mode == "blind", frame_bits)[2]
+    return (plan.code_bits, plan.mother_rate) if plan.sizes else None

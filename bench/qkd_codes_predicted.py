@@ -1,0 +1,128 @@
+"""The LDPC codes ``dqsim warmup`` predicts from a job's link physics against those its run builds, and warmup's CPU.
+
+``--compare``: for each job (example jobs under jobs/ with ``error_correction = "ldpc"``), run it on this process
+(``DQSIM_CACHE_DIR=off``: every code is built, nothing written) and list the codes its blocks took
+(:func:`dqsim.caches.recorded_stores`) against :func:`dqsim.scenarios.qkd_codes.predicted_codes`.
+``--warmup``: ``dqsim warmup JOB`` CPU seconds with the codes predicted (this branch) and with the pilot block (the
+code before 2026-12-07, afternoon: :func:`dqsim.scenarios.warmup.ldpc_pilot_job` run), each in a fresh process, on a
+cold cache (a new temporary folder) then a warm one (the same folder again), alternated job by job.
+
+    .venv/bin/python bench/qkd_codes_predicted.py --compare
+    .venv/bin/python bench/qkd_codes_predicted.py --warmup --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+LDPC = ["--set", 'qkd.error_correction="ldpc"']
+#: (name, job file and --set overrides): the example jobs with LDPC reconciliation.
+JOBS = {
+    "50km-small": ["jobs/bb84_decoy_50km.toml", *LDPC, "--set", "qkd.pulses=1000000", "--set",
+                   "qkd.batch_pulses=500000", "--set", "qkd.block_pulses=500000"],
+    "50km-chain4": ["jobs/bb84_decoy_50km.toml", *LDPC, "--set", "qkd.pulses=1000000", "--set",
+                    "qkd.batch_pulses=500000", "--set", "qkd.block_pulses=500000", "--set",
+                    'qkd.network={topology="chain", num_nodes=5}'],
+    "50km": ["jobs/bb84_decoy_50km.toml", *LDPC],
+    "trusted-chain": ["jobs/qkd_trusted_chain.toml", *LDPC],
+    "raman": ["jobs/bb84_raman_coexistence.toml", *LDPC],
+    "sweep": ["jobs/bb84_distance_sweep.toml", *LDPC],
+}
+#: The jobs --warmup times.
+WARMUP_JOBS = ("50km", "trusted-chain")
+
+
+def _job(args):
+    from dqsim import jobs
+    return jobs.load_job(args[0], [each for each in args[1:] if each != "--set"])
+
+
+def actual_codes(args) -> list[tuple[int, float]]:
+    """The codes a run of the job builds (on this process, nothing written)."""
+    from dqsim import caches
+    from dqsim import comm as comm_mod
+    from dqsim.backend import select
+    from dqsim.protocols.qkd import ldpc
+    from dqsim.scenarios.registry import run_job
+    ldpc.mother_code.cache_clear()
+    with caches.recorded_stores() as done:
+        run_job(_job(args), comm=comm_mod.SingleComm(), backend=select("numpy"))
+    return sorted({(key["num_bits"], key["rate"]) for kind, key, _how, _s in done if kind == ldpc.CODE_CACHE_KIND},
+                  reverse=True)
+
+
+def compare(names) -> int:
+    from dqsim.scenarios import qkd_codes
+    missed = 0
+    print("| job | predicted (bits, rate) | run built | run CPU s | all in predicted |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        os.environ["DQSIM_CACHE_DIR"] = "off"
+        predicted = qkd_codes.predicted_codes(_job(JOBS[name]))
+        start = time.process_time()
+        actual = actual_codes(JOBS[name])
+        ok = predicted is not None and set(actual) <= set(predicted)
+        missed += not ok
+        print(f"| {name} | {predicted} | {actual} | {time.process_time() - start:.1f} | {'yes' if ok else 'NO'} |",
+              flush=True)
+    return missed
+
+
+#: Run in a fresh process: ``dqsim warmup`` of a job's codes only (kernels are compiled before, once), the pilot's
+#: way where argv[1] is "pilot"; prints its CPU seconds.
+CHILD = """
+import sys, time
+from dqsim import jobs
+from dqsim.scenarios import qkd_codes, warmup
+if sys.argv[1] == "pilot":
+    qkd_codes.predicted_codes = lambda job: None          # the code before: the pilot block always
+args = sys.argv[2:]
+job = jobs.load_job(args[0], [a for a in args[1:] if a != "--set"])
+start = time.process_time()
+done = warmup.build_ldpc_codes(job)
+print(f"{time.process_time() - start:.2f} {len(done)} {sum(how == 'made' for _k, how, _s in done)}")
+"""
+
+
+def warm(way: str, args, folder: str) -> tuple[float, int, int]:
+    env = dict(os.environ, DQSIM_CACHE_DIR=folder)
+    out = subprocess.run([sys.executable, "-c", CHILD, way, *args], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    return float(out[0]), int(out[1]), int(out[2])
+
+
+def warmup_times(repeats: int) -> None:
+    print("| job | way | repeat | cold CPU s (codes, built) | warm CPU s (codes, built) |")
+    print("|---|---|---|---|---|")
+    for repeat in range(repeats):
+        for name in WARMUP_JOBS:
+            for way in ("pilot", "predicted") if repeat % 2 == 0 else ("predicted", "pilot"):
+                with tempfile.TemporaryDirectory() as folder:
+                    cold = warm(way, JOBS[name], folder)
+                    hot = warm(way, JOBS[name], folder)
+                print(f"| {name} | {way} | {repeat} | {cold[0]:.2f} ({cold[1]}, {cold[2]}) | "
+                      f"{hot[0]:.2f} ({hot[1]}, {hot[2]}) |", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", nargs="*", metavar="JOB", help=f"jobs to compare (default: all of {list(JOBS)})")
+    parser.add_argument("--warmup", action="store_true")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    print(f"# load average {os.getloadavg()[0]:.1f}", flush=True)
+    missed = 0
+    if args.compare is not None:
+        missed = compare(args.compare or list(JOBS))
+    if args.warmup:
+        warmup_times(args.repeats)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

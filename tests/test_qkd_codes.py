@@ -1,0 +1,144 @@
+"""The LDPC codes a QKD job will take, predicted from its links' physics (dqsim/scenarios/qkd_codes.py).
+
+The code :func:`ldpc.block_code` names is the one :func:`ldpc.reconciler`'s run takes; the codes predicted for the
+example job (and a 4-link chain of it, whose links' first blocks take two codes where its one-link pilot took one)
+hold every code its run builds; ``dqsim warmup`` builds the predicted codes without running a block, and runs the
+pilot only where the closed form does not cover the job (Eve, BBM92); ``dqsim check`` names the codes, whether
+each is in the disk cache and its build time; :func:`caches.recorded_stores` keeps nothing outside its block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dqsim import caches, jobs
+from dqsim import comm as comm_mod
+from dqsim.backend import select
+from dqsim.cli import check
+from dqsim.protocols.qkd import ldpc
+from dqsim.scenarios import qkd_codes, warmup
+from dqsim.scenarios.registry import run_job
+from test_ldpc_code_cache import folder  # noqa: F401 (the fixture: a fresh disk cache, no code held in memory)
+
+#: The small blind-LDPC job of tests/test_ldpc_code_cache.py: two blocks of ~7,000 key bits at 50 km.
+SMALL = ["qkd.pulses=1000000", "qkd.batch_pulses=500000", "qkd.block_pulses=500000", 'qkd.error_correction="ldpc"']
+
+
+def _job(*changes, path="jobs/bb84_decoy_50km.toml"):
+    return jobs.apply_overrides(jobs.load_job(path), [*SMALL, *changes])
+
+
+@pytest.mark.parametrize("num, qber, mode", [(3000, 0.02, "blind"), (3000, 0.05, "rate_adaptive"),
+                                             (1500, 0.08, "blind")])
+def test_block_code_is_the_code_the_reconciler_takes(num, qber, mode, monkeypatch):
+    monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
+    rng = np.random.default_rng(num)
+    alice = rng.integers(0, 2, num, dtype=np.uint8)
+    bob = alice ^ (rng.random(num) < qber).astype(np.uint8)
+    for estimate in (qber * 0.6, qber * 1.5):
+        done = ldpc.reconciler(5, 1.16, sample_fraction=0.1, mode=mode)(alice, bob, estimate, rng)
+        assert ldpc.block_code(num, estimate, 1.16, sample_fraction=0.1, mode=mode) == (done.code_bits,
+                                                                                       done.mother_rate)
+
+
+def _built_codes(job) -> set:
+    """The codes a run of ``job`` builds (this process, nothing written)."""
+    ldpc.mother_code.cache_clear()
+    with caches.recorded_stores() as done:
+        run_job(job, comm=comm_mod.SingleComm(), backend=select("numpy"))
+    ldpc.mother_code.cache_clear()
+    return {(key["num_bits"], key["rate"]) for kind, key, _how, _s in done if kind == ldpc.CODE_CACHE_KIND}
+
+
+def test_the_predicted_codes_hold_every_code_the_run_builds(monkeypatch):
+    """A 4-link chain of the small job: its links' blocks take the rate-0.8 and 0.85 codes, its one-link pilot took
+    only the 0.85 one (tests/test_ldpc_code_cache.py): the prediction covers the spread of the estimate the pilot
+    did not. (The example jobs, longer: bench/qkd_codes_predicted.py --compare.)"""
+    monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
+    job = _job('qkd.network={topology="chain", num_nodes=5}')
+    predicted = qkd_codes.predicted_codes(job)
+    built = _built_codes(job)
+    assert built and built <= set(predicted), (built, predicted)
+    assert len(predicted) <= 4 and {n for n, _r in predicted} == {8192}     # not every code there is
+
+
+def test_the_expected_block_matches_the_simulated_counts():
+    """N, m and E of the closed form against the 50 km link's expected figures (Ma et al. 2005: QBER ≈ e_d = 1 %
+    plus the dark counts' half; ~7,060 key bits in a block of 500,000 pulses at μ = 0.5, 10 dB, η_det 0.8)."""
+    num, sampled, qber = qkd_codes.expected_block(_job(), 50.0, 500_000)
+    assert 6900 < num < 7200 and abs(sampled / (num + sampled) - 0.1) < 1e-12 and 0.0099 < qber < 0.0102
+
+
+def test_warmup_builds_the_predicted_codes_without_running_a_block(folder, monkeypatch):
+    job = _job("qkd.pulses=200000", "qkd.block_pulses=100000", "qkd.batch_pulses=100000")    # codes of 2,048 bits
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the prediction runs no block")
+
+    monkeypatch.setattr(warmup, "run_job", refuse)
+    done = warmup.build_ldpc_codes(job)
+    assert [(key["num_bits"], key["rate"]) for key, _how, _s in done] == qkd_codes.predicted_codes(job)
+    assert {how for _key, how, _s in done} == {"made"} and all(key["seed"] == job.run.seed for key, _h, _s in done)
+    ldpc.mother_code.cache_clear()
+    assert {how for _key, how, _s in warmup.build_ldpc_codes(job)} == {"loaded"}
+
+
+@pytest.mark.parametrize("path, reason", [("jobs/bb84_eve_intercept.toml", "Eve"),
+                                          ("jobs/bbm92_20km.toml", "protocol bbm92")])
+def test_a_job_the_closed_form_does_not_cover_gets_the_pilot(path, reason, monkeypatch):
+    job = _job(path=path)
+    assert qkd_codes.predicted_codes(job) is None and reason in qkd_codes.uncovered_reason(job)
+    ran = []
+    monkeypatch.setattr(warmup, "run_job", lambda pilot, **_kw: ran.append(pilot))
+    assert warmup.build_ldpc_codes(job) == [] and ran and ran[0].qkd.pulses == ran[0].qkd.block_pulses
+
+
+def _check_line(job_args, monkeypatch, folder) -> str:
+    monkeypatch.setenv("DQSIM_CACHE_DIR", str(folder))
+    lines = check.check_job(job_args[0], job_args[1:], 1)
+    found = [line for line in lines if "LDPC codes" in line]
+    assert len(found) == 1, lines
+    return found[0]
+
+
+def test_check_names_the_codes_whether_cached_and_their_build_time(folder, monkeypatch):
+    args = ["jobs/bb84_decoy_50km.toml", *SMALL]
+    job = _job()
+    codes = qkd_codes.predicted_codes(job)
+    line = _check_line(args, monkeypatch, folder)
+    for num_bits, rate in codes:
+        assert f"{num_bits:,} bits rate {rate:g} (~{ldpc.build_seconds(num_bits, rate):.0f} CPU s to build)" in line
+    assert f"{len(codes)} codes not cached" in line and "dqsim warmup jobs/bb84_decoy_50km.toml --set" in line
+    assert not folder.exists()                                   # check writes nothing
+    num_bits, rate = codes[0]
+    entry = caches.entry_path(folder, ldpc.CODE_CACHE_KIND, ldpc.code_key(job.run.seed, num_bits, rate))
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(b"")
+    line = _check_line(args, monkeypatch, folder)
+    assert f"{num_bits:,} bits rate {rate:g} (cached)" in line and f"{len(codes) - 1} codes not cached" in line
+    cascade = check.check_job(args[0], args[1:-1], 1)
+    assert not any("LDPC codes" in each for each in cascade)
+    eve = _check_line(["jobs/bb84_eve_intercept.toml", *SMALL], monkeypatch, folder)
+    assert "not predicted (Eve's errors" in eve and "dqsim warmup jobs/bb84_eve_intercept.toml" in eve
+
+
+def test_the_store_records_nothing_outside_a_recording(monkeypatch):
+    """A long process (a sweep) calls ``stored_arrays`` per code: nothing module-level grows with it (a log did,
+    by an entry a call, until 2026-12-07, afternoon); a recording gets its own entries, nested ones each all."""
+    monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
+
+    def sizes() -> dict:
+        return {name: len(value) for name, value in vars(caches).items() if isinstance(value, (list, dict, set))
+                and not name.startswith("__")}
+
+    before = sizes()
+    for n in range(50):
+        caches.stored_arrays("demo", {"n": n}, lambda: {"a": np.zeros(1)})
+    assert sizes() == before
+    with caches.recorded_stores() as outer:
+        caches.stored_arrays("demo", {"n": 1}, lambda: {"a": np.zeros(1)})
+        with caches.recorded_stores() as inner:
+            caches.stored_arrays("demo", {"n": 2}, lambda: {"a": np.zeros(1)})
+    assert [key["n"] for _k, key, _h, _s in outer] == [1, 2] and [key["n"] for _k, key, _h, _s in inner] == [2]
+    assert sizes() == before
