@@ -135,6 +135,24 @@ def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames, *,
     return sorted(found, key=lambda run: run.written_s, reverse=True)
 
 
+def former_of_other_contents(found: list[EditedRun], directory: str | os.PathLike,
+                             names: CheckpointNames) -> EditedRun | None:
+    """The run of ``found`` (:func:`edited_runs` of ``directory``) named as before 2026-12-07 (``names.former_prefix``,
+    the files' paths in the tag, which an edit keeps) that holds the newest complete checkpoint of that name in
+    ``directory``; ``None``: there is none, or the newest records the files as they are now (or no SHA-256).
+
+    ``dqsim check`` then prints that prefix otherwise, and ``slurm/run_step.sh``, which resumes a requeued job's
+    newest checkpoint of it where it has none of the new name, runs the job with ``--stop-if-edited`` instead (since
+    2026-12-07 (afternoon); before, it resumed the old contents' checkpoint, refused in one line: the file changed).
+    """
+    if names.former_prefix == names.prefix:
+        return None
+    named = checkpoint.tagged_checkpoints(directory, names.former_prefix.rsplit(".", 1)[0]).get(names.former_prefix)
+    if not named:
+        return None
+    return next((run for run in found if run.prefix == names.former_prefix and run.newest == named[-1]), None)
+
+
 def _tagged(directory: str | os.PathLike, job_name: str, *, set_aside: bool) -> list[tuple[str, list[Path]]]:
     """``(prefix, run files along the run)`` of the complete checkpoints of the job named ``job_name`` in
     ``directory`` (:func:`dqsim.engine.checkpoint.tagged_checkpoints`), then in each of its ``dqsim-VERSION/``
