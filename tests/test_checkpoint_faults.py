@@ -263,6 +263,30 @@ BB84_SHORT = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=500000", "--set"
 ROOM_FOR_TWO = 48_000
 
 
+def run_under_quota(tmp_path, monkeypatch, ranks: int, budget: int, setting: str) -> tuple[int, str]:
+    """``(status, stderr)`` of :data:`BB84_SHORT` with a checkpoint every 0.2 ms of simulated time in
+    ``tmp_path/ck`` under :data:`QUOTA` (``budget``), its output ``tmp_path/x.h5``, ``--set setting``: in this
+    process on 1 rank (the quota undone after), else with mpiexec (:data:`UNDER_QUOTA`)."""
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    job = ["run", *BB84_SHORT, "-o", str(tmp_path / "x.h5"), "--quiet", "--set", "checkpoint.every_sim_s=0.0002",
+           "--set", f"checkpoint.directory=\"{ck}\"", "--set", setting]
+    if ranks == 1:
+        from dqsim.io import atomic
+
+        quota = {"FOLDER": ck, "BUDGET": budget}
+        exec(QUOTA, quota)  # noqa: S102 - the same quota as the ranks' script
+        with monkeypatch.context() as patch:
+            patch.setattr(atomic._DroppingFile, "write", quota["write_within_quota"])
+            done = run_here(job, check=False)
+        return done.returncode, done.stderr
+    script = tmp_path / "under_quota.py"
+    script.write_text(UNDER_QUOTA)
+    proc = subprocess.run([*mpi4py_launch(ranks)[:-2], str(script), str(ck), str(budget), *job],
+                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=180)
+    return proc.returncode, proc.stderr
+
+
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_repro_keep_makes_room_on_a_full_disk(tmp_path, monkeypatch, ranks):
     """A checkpoint folder with room for two checkpoints and not three, ``keep = 2``: the third checkpoint's
@@ -271,25 +295,8 @@ def test_repro_keep_makes_room_on_a_full_disk(tmp_path, monkeypatch, ranks):
     room now removes this run's older checkpoints but the newest whole one and tries once more (one warning
     line saying so): the run ends with its last periodic checkpoint, which resumes to the uninterrupted tables
     (those of the run's own output; checkpoints too big for the folder still fail, with a warning each)."""
-    ck = tmp_path / "ck"
-    ck.mkdir()
-    out = tmp_path / "x.h5"
-    job = ["run", *BB84_SHORT, "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=0.0002",
-           "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep=2"]
-    if ranks == 1:
-        from dqsim.io import atomic
-
-        quota = {"FOLDER": ck, "BUDGET": ROOM_FOR_TWO}
-        exec(QUOTA, quota)  # noqa: S102 - the same quota as the ranks' script below
-        monkeypatch.setattr(atomic._DroppingFile, "write", quota["write_within_quota"])
-        done = run_here(job, check=False)
-        status, stderr = done.returncode, done.stderr
-    else:
-        script = tmp_path / "under_quota.py"
-        script.write_text(UNDER_QUOTA)
-        proc = subprocess.run([*mpi4py_launch(ranks)[:-2], str(script), str(ck), str(ROOM_FOR_TWO), *job],
-                              cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
-        status, stderr = proc.returncode, proc.stderr
+    ck, out = tmp_path / "ck", tmp_path / "x.h5"
+    status, stderr = run_under_quota(tmp_path, monkeypatch, ranks, ROOM_FOR_TWO, "checkpoint.keep=2")
     lines = stderr_lines(stderr)
     assert status == 0 and all(line.startswith("dqsim: warning: ") for line in lines), stderr[-3000:]
     kept = checkpoints(ck)
@@ -311,26 +318,8 @@ def test_a_disk_full_after_the_first_checkpoint_leaves_it_and_it_resumes_to_the_
     resumed): every later checkpoint fails with one warning line each (making room removes nothing: the newest
     whole checkpoint stays), the run ends with its output (status 0), and that first checkpoint, resumed with
     room, gives every table of the output bit for bit (``timing`` aside), on 1 and 2 ranks."""
-    ck = tmp_path / "ck"
-    ck.mkdir()
-    out = tmp_path / "x.h5"
-    job = ["run", *BB84_SHORT, "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=0.0002",
-           "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep_when_done=true"]
-    if ranks == 1:
-        from dqsim.io import atomic
-
-        quota = {"FOLDER": ck, "BUDGET": -1}
-        exec(QUOTA, quota)  # noqa: S102 - the same quota as the ranks' script
-        monkeypatch.setattr(atomic._DroppingFile, "write", quota["write_within_quota"])
-        done = run_here(job, check=False)
-        status, stderr = done.returncode, done.stderr
-        monkeypatch.undo()
-    else:
-        script = tmp_path / "under_quota.py"
-        script.write_text(UNDER_QUOTA)
-        proc = subprocess.run([*mpi4py_launch(ranks)[:-2], str(script), str(ck), "-1", *job],
-                              cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=180)
-        status, stderr = proc.returncode, proc.stderr
+    ck, out = tmp_path / "ck", tmp_path / "x.h5"
+    status, stderr = run_under_quota(tmp_path, monkeypatch, ranks, -1, "checkpoint.keep_when_done=true")
     lines = stderr_lines(stderr)
     kept = checkpoints(ck)
     failed = [line for line in lines if " not written (" in line and "No space left on device" in line]
