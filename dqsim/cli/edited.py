@@ -145,7 +145,7 @@ def former_of_other_contents(found: list[EditedRun], directory: str | os.PathLik
     newest checkpoint of it where it has none of the new name, runs the job with ``--stop-if-edited`` instead (since
     2026-12-07 (afternoon); before, it resumed the old contents' checkpoint, refused in one line: the file changed).
     """
-    if names.former_prefix == names.prefix:
+    if names.former_prefix == names.prefix or not any(run.prefix == names.former_prefix for run in found):
         return None
     named = checkpoint.tagged_checkpoints(directory, names.former_prefix.rsplit(".", 1)[0]).get(names.former_prefix)
     if not named:
