@@ -698,15 +698,16 @@ def wait_for_checkpoint(proc: subprocess.Popen, folder: Path) -> Path | None:
 
 
 def fullafter_trials(rng: random.Random, ranks: int, work: Path, num: int, names: list[str], timeout_s: float,
-                     references: dict) -> list[dict]:
+                     references: dict, other_count=None) -> list[dict]:
     """A disk that fills AFTER the run's first periodic checkpoint (added 2026-12-07 (afternoon): the ``diskfull``
     trials limit the run from its start, and a finished run removes its checkpoints, so no kept checkpoint of a
     full-disk run had been resumed). The run keeps its checkpoints when done; once its first complete checkpoint
     appears, either its processes get a file size limit below that checkpoint's run file (``prlimit``, EFBIG; on
     2 ranks too, past MPI_Init) or, where a tmpfs can be mounted (root), its checkpoint folder and output sit on a
     tmpfs that a filler file then fills (ENOSPC). The run must end with status 0 (its output then the reference's
-    tables) or 2 with one ``dqsim: error:`` line, no traceback; then the room comes back (no limit, the filler removed) and its newest complete checkpoint,
-    resumed on the same rank count, must give the reference's tables bit for bit."""
+    tables) or 2 with one ``dqsim: error:`` line, no traceback; then the room comes back (no limit, the filler
+    removed) and its newest complete checkpoint, resumed on the same rank count (or on ``other_count(ranks, name)``:
+    ``--cross``), must give the reference's tables on that rank count bit for bit."""
     results = []
     for index in range(num):
         name = names[index % len(names)]
@@ -747,12 +748,14 @@ def fullafter_trials(rng: random.Random, ranks: int, work: Path, num: int, names
                 problems.append("no complete checkpoint kept")
             if found and not problems:
                 output = folder / "resumed.h5"
-                resumed = run(ranks, ["resume", str(found[-1]), "-o", str(output), "--quiet"], timeout_s)
-                steps.append(f"resume {found[-1].name[-24:]} ({len(found)} kept) with room: status {resumed.status}")
+                again = other_count(ranks, name) if other_count is not None else ranks
+                resumed = run(again, ["resume", str(found[-1]), "-o", str(output), "--quiet"], timeout_s)
+                steps.append(f"resume {found[-1].name[-24:]} ({len(found)} kept) with room on {again}: "
+                             f"status {resumed.status}")
                 if resumed.status != 0:
                     problems.append(f"resume: status {resumed.status} {resumed.stderr.strip()[-400:]!r}")
                 else:
-                    problems += differences(references[(name, ranks)], output)
+                    problems += differences(references[(name, again)], output)
         finally:
             if mounted:
                 subprocess.run(["umount", str(disk)], capture_output=True)
@@ -813,7 +816,8 @@ def main() -> int:
     began = time.monotonic()
     plan = [(kind, int(count)) for kind, count in (item.split("=") for item in args.trials.split(",") if item)]
     rows, references, walls = [], {}, {}
-    for name in args.scenarios if plan or args.diskfull or args.cuts or args.fullafter else ():  # (damage alone needs no reference)
+    # (damage alone needs no reference)
+    for name in args.scenarios if plan or args.diskfull or args.cuts or args.fullafter else ():
         for ranks in args.ranks:
             folder = work / f"reference-{name}-{ranks}"
             outcome = run(ranks, job_args(SCENARIOS[name], folder, folder / "full.h5", checkpoints=False),
@@ -865,7 +869,8 @@ def main() -> int:
     for ranks in args.ranks:
         if args.fullafter:
             names = [n for n in args.scenarios if (n, ranks) in references]
-            for row in fullafter_trials(rng, ranks, work, args.fullafter, names, args.timeout, references):
+            for row in fullafter_trials(rng, ranks, work, args.fullafter, names, args.timeout, references,
+                                        other_count):
                 print(row, flush=True)
                 rows.append(row)
     text = report(rows, args, f"{load[0]:.2f} / {os.getloadavg()[0]:.2f}", time.monotonic() - began)
