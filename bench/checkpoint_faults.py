@@ -36,6 +36,10 @@ the damaged checkpoint and what to do (resume the previous checkpoint it names, 
 Every trial's output must have every table but ``timing`` bit-identical (the same bytes) to the reference's,
 stderr must hold no traceback, and no command may hang (``--timeout``).
 
+``fullafter`` (``--fullafter N``, added 2026-12-07 (afternoon)): the disk fills after the run's first periodic
+checkpoint (a file size limit set on the running ranks, or a tmpfs filled by a filler file), the run ends cleanly,
+and its newest kept checkpoint, resumed with room, gives the reference's tables (:func:`fullafter_trials`).
+
 ``damage`` (1 rank's and 2 ranks' checkpoints of the ``dqc`` job, whose checkpoints hold state slabs): a copy of a
 checkpoint truncated, a byte flipped at a random offset of a random file, a 4 KiB page zeroed, one rank's slab
 file removed, two checkpoints' slab files swapped, a checkpoint of another job (another seed) renamed to this one's
@@ -657,6 +661,110 @@ def diskfull_trials(rng: random.Random, ranks: int, work: Path, num: int, names:
     return results
 
 
+def limit_running(pid: int, limit: int) -> int:
+    """``RLIMIT_FSIZE`` of ``limit`` bytes on ``pid`` and every process below it (``prlimit``: the ranks of a run
+    already past ``MPI_Init``, whose shared-memory files a limit at the start breaks); how many took it. Python
+    ignores SIGXFSZ, so a write past it fails with EFBIG."""
+    done = 0
+    for each in process_tree(pid):
+        try:
+            resource.prlimit(each, resource.RLIMIT_FSIZE, (limit, limit))
+            done += 1
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+    return done
+
+
+def fill_disk(folder: Path) -> int:
+    """Write ``folder/filler`` until its file system is full (ENOSPC, down to 4 KiB writes); the bytes written."""
+    written, size = 0, 2**20
+    with open(folder / "filler", "wb", buffering=0) as fh:
+        while size >= 4096:
+            try:
+                written += fh.write(bytes(size)) or 0
+            except OSError:
+                size //= 2
+    return written
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, folder: Path) -> Path | None:
+    """Poll (5 ms) until ``folder`` holds a complete checkpoint; ``None`` where the run ended first."""
+    while proc.poll() is None:
+        found = checkpoints(folder)
+        if found:
+            return found[0]
+        time.sleep(0.005)
+    return None
+
+
+def fullafter_trials(rng: random.Random, ranks: int, work: Path, num: int, names: list[str], timeout_s: float,
+                     references: dict, other_count=None) -> list[dict]:
+    """A disk that fills AFTER the run's first periodic checkpoint (added 2026-12-07 (afternoon): the ``diskfull``
+    trials limit the run from its start, and a finished run removes its checkpoints, so no kept checkpoint of a
+    full-disk run had been resumed). The run keeps its checkpoints when done; once its first complete checkpoint
+    appears, either its processes get a file size limit below that checkpoint's run file (``prlimit``, EFBIG; on
+    2 ranks too, past MPI_Init) or, where a tmpfs can be mounted (root), its checkpoint folder and output sit on a
+    tmpfs that a filler file then fills (ENOSPC). The run must end with status 0 (its output then the reference's
+    tables) or 2 with one ``dqsim: error:`` line, no traceback; then the room comes back (no limit, the filler
+    removed) and its newest complete checkpoint, resumed on the same rank count (or on ``other_count(ranks, name)``:
+    ``--cross``), must give the reference's tables on that rank count bit for bit."""
+    results = []
+    for index in range(num):
+        name = names[index % len(names)]
+        scenario = SCENARIOS[name]
+        folder = work / f"fullafter-{name}-{ranks}-{index}"
+        disk = folder / "disk"
+        mounted = index % 2 == 1 and mount_tmpfs(disk, 256 * 2**20)
+        disk.mkdir(parents=True, exist_ok=True)
+        args = job_args(scenario, disk, disk / "out.h5") + ["--set", "checkpoint.keep_when_done=true"]
+        problems, steps = [], []
+        try:
+            began = time.monotonic()
+            proc = start(ranks, args)
+            first = wait_for_checkpoint(proc, disk / "ck")
+            if first is None:
+                how = "run ended before its first checkpoint was seen"
+            elif mounted:
+                how = f"tmpfs filled after {first.name[-24:]} ({fill_disk(disk) // 1024} KiB of filler)"
+            else:
+                limit = rng.randint(1024, max(1025, first.stat().st_size - 1))
+                how = f"RLIMIT_FSIZE {limit} B on {limit_running(proc.pid, limit)} processes after {first.name[-24:]}"
+            outcome = finish(proc, timeout_s, began)
+            lines = outcome.stderr.strip().splitlines()
+            warned = [line for line in lines if line.startswith("dqsim: warning: checkpoint")]
+            steps.append(f"{how}: status {outcome.status}, {len(warned)} checkpoint warnings"
+                         f"{f' ({warned[0][:90]!r})' if warned else ''}"
+                         f"{f', last line {lines[-1][:90]!r}' if lines and outcome.status == 2 else ''}")
+            if outcome.status is None or traceback_in(outcome.stderr):
+                problems.append(f"status {outcome.status}: {outcome.stderr.strip()[-600:]!r}")
+            elif outcome.status not in (0, 2) or (outcome.status == 2 and not lines[-1].startswith("dqsim: error: ")):
+                problems.append(f"status {outcome.status}: {outcome.stderr.strip()[-600:]!r}")
+            if outcome.status == 0 and not problems:  # it wrote its output after all (room made, or it fitted)
+                problems += [f"output: {each}" for each in differences(references[(name, ranks)], disk / "out.h5")]
+            if mounted:
+                (disk / "filler").unlink(missing_ok=True)
+            found = checkpoints(disk / "ck")
+            if first is not None and not found:
+                problems.append("no complete checkpoint kept")
+            if found and not problems:
+                output = folder / "resumed.h5"
+                again = other_count(ranks, name) if other_count is not None else ranks
+                resumed = run(again, ["resume", str(found[-1]), "-o", str(output), "--quiet"], timeout_s)
+                steps.append(f"resume {found[-1].name[-24:]} ({len(found)} kept) with room on {again}: "
+                             f"status {resumed.status}")
+                if resumed.status != 0:
+                    problems.append(f"resume: status {resumed.status} {resumed.stderr.strip()[-400:]!r}")
+                else:
+                    problems += differences(references[(name, again)], output)
+        finally:
+            if mounted:
+                subprocess.run(["umount", str(disk)], capture_output=True)
+        results.append({"scenario": name, "ranks": ranks, "kind": "fullafter", "steps": "; ".join(steps),
+                        "problems": problems, "folder": str(folder)})
+        keep_or_remove(folder, problems, outcome.stderr)
+    return results
+
+
 # ---- main ---------------------------------------------------------------------------------------------------
 
 
@@ -664,7 +772,7 @@ def report(rows: list[dict], args, load: str, elapsed_s: float) -> str:
     lines = [f"seed {args.seed}, ranks {args.ranks} (launch: {args.launch}), scenarios {', '.join(args.scenarios)}, "
              f"trials {args.trials}, "
              f"cuts {args.cuts}, damage {args.damage} ({', '.join(args.damage_scenarios)}), cross {args.cross}, "
-             f"diskfull {args.diskfull}; {elapsed_s:.0f} s; load before/after: {load}", "",
+             f"diskfull {args.diskfull}, fullafter {args.fullafter}; {elapsed_s:.0f} s; load before/after: {load}", "",
              "| scenario | ranks | kind | what happened | verdict |", "|---|---|---|---|---|"]
     for row in rows:
         verdict = "ok" if not row["problems"] else "FAIL: " + "; ".join(row["problems"]).replace("|", "/")
@@ -684,6 +792,8 @@ def main() -> int:
                         help="trials per scenario and rank count, e.g. kill=2,term=1,int=1,int2=1,double=1")
     parser.add_argument("--damage", type=int, default=6, help="damaged checkpoints per rank count")
     parser.add_argument("--diskfull", type=int, default=1, help="runs with a file-size limit per rank count")
+    parser.add_argument("--fullafter", type=int, default=0,
+                        help="runs per rank count whose disk fills after their first checkpoint, then resumed")
     parser.add_argument("--launch", choices=list(LAUNCH), default="mpi4py",
                         help="how mpiexec starts each rank: python -m mpi4py -m dqsim, or python -m dqsim")
     parser.add_argument("--timeout", type=float, default=180.0, help="a command running longer has hung, s")
@@ -706,7 +816,8 @@ def main() -> int:
     began = time.monotonic()
     plan = [(kind, int(count)) for kind, count in (item.split("=") for item in args.trials.split(",") if item)]
     rows, references, walls = [], {}, {}
-    for name in args.scenarios if plan or args.diskfull or args.cuts else ():  # (damage alone needs no reference)
+    # (damage alone needs no reference)
+    for name in args.scenarios if plan or args.diskfull or args.cuts or args.fullafter else ():
         for ranks in args.ranks:
             folder = work / f"reference-{name}-{ranks}"
             outcome = run(ranks, job_args(SCENARIOS[name], folder, folder / "full.h5", checkpoints=False),
@@ -753,6 +864,13 @@ def main() -> int:
         if args.diskfull:
             names = [n for n in args.scenarios if (n, ranks) in references]
             for row in diskfull_trials(rng, ranks, work, args.diskfull, names, args.timeout, references):
+                print(row, flush=True)
+                rows.append(row)
+    for ranks in args.ranks:
+        if args.fullafter:
+            names = [n for n in args.scenarios if (n, ranks) in references]
+            for row in fullafter_trials(rng, ranks, work, args.fullafter, names, args.timeout, references,
+                                        other_count):
                 print(row, flush=True)
                 rows.append(row)
     text = report(rows, args, f"{load[0]:.2f} / {os.getloadavg()[0]:.2f}", time.monotonic() - began)

@@ -183,7 +183,11 @@ set_args() {
 # Checked for the step's SLURM_NTASKS ranks, as check_job: a job placed on 2 ranks is refused on 1. Where check_job
 # has asked `dqsim check` the same (a job's first start in dqsim.sbatch), its output is read again instead (one
 # Python process with dqsim's imports less before the ranks start). For a job that reads a QASM file a second line
-# gives the prefix its checkpoints had before 2026-12-07 (the hash held the file's absolute path, now its SHA-256).
+# gives the prefix its checkpoints had before 2026-12-07 (the hash held the file's absolute path, now its SHA-256),
+# which an edit of the file in place keeps: where the newest checkpoint of that name was written when the file had
+# other contents (the SHA-256 its manifest records), `dqsim check` marks that line "other contents" and none is read
+# from it, so the requeue runs the job with --stop-if-edited (below) rather than resume the old contents' checkpoint
+# (refused in one line, the file changed: what it did before 2026-12-07 (afternoon)).
 checkpoint_prefix() {
     local job_file=$1
     shift
@@ -302,7 +306,8 @@ run_or_resume() {
         if [ "$others" -gt 0 ]; then
             echo "run_step.sh: restart $restarts: no checkpoint of this job ($CHECKPOINT_PREFIX) in $CHECKPOINT_DIR;" \
                  "ignoring the checkpoints of $others other job(s) named '${CHECKPOINT_PREFIX%.*}' (another configuration);" \
-                 "running it from the start"
+                 "running it from the start (dqsim stops instead where they are this job's, written when a file" \
+                 "it reads had other contents: --stop-if-edited)"
         fi
         local skip=()
         # its run may have finished: see above; and where a file the job reads (its QASM circuit) was edited in

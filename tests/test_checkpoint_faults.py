@@ -218,6 +218,7 @@ def test_repro_a_ctrl_c_on_one_rank_while_it_imports_ends_every_rank_with_130_in
 
 #: A disk quota on the checkpoint folder ``FOLDER`` of ``BUDGET`` bytes: an HDF5 write that would make the files
 #: there take more fails with ENOSPC (through the file object every run file is written with, dqsim.io.atomic).
+#: A negative ``BUDGET``: the disk is full once the first checkpoint there is whole (a manifest written).
 QUOTA = """
 import errno, os
 from pathlib import Path
@@ -234,7 +235,8 @@ def write_within_quota(self, data, _write=atomic._DroppingFile.write):
                 used += file.stat().st_size
             except OSError:
                 pass
-        if used + grows > BUDGET:
+        full = grows > 0 and any(FOLDER.glob("*.manifest.json")) if BUDGET < 0 else used + grows > BUDGET
+        if full:
             self.failure = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             return size
     return _write(self, data)
@@ -261,6 +263,30 @@ BB84_SHORT = ["jobs/bb84_decoy_50km.toml", "--set", "qkd.pulses=500000", "--set"
 ROOM_FOR_TWO = 48_000
 
 
+def run_under_quota(tmp_path, monkeypatch, ranks: int, budget: int, setting: str) -> tuple[int, str]:
+    """``(status, stderr)`` of :data:`BB84_SHORT` with a checkpoint every 0.2 ms of simulated time in
+    ``tmp_path/ck`` under :data:`QUOTA` (``budget``), its output ``tmp_path/x.h5``, ``--set setting``: in this
+    process on 1 rank (the quota undone after), else with mpiexec (:data:`UNDER_QUOTA`)."""
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    job = ["run", *BB84_SHORT, "-o", str(tmp_path / "x.h5"), "--quiet", "--set", "checkpoint.every_sim_s=0.0002",
+           "--set", f"checkpoint.directory=\"{ck}\"", "--set", setting]
+    if ranks == 1:
+        from dqsim.io import atomic
+
+        quota = {"FOLDER": ck, "BUDGET": budget}
+        exec(QUOTA, quota)  # noqa: S102 - the same quota as the ranks' script
+        with monkeypatch.context() as patch:
+            patch.setattr(atomic._DroppingFile, "write", quota["write_within_quota"])
+            done = run_here(job, check=False)
+        return done.returncode, done.stderr
+    script = tmp_path / "under_quota.py"
+    script.write_text(UNDER_QUOTA)
+    proc = subprocess.run([*mpi4py_launch(ranks)[:-2], str(script), str(ck), str(budget), *job],
+                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=180)
+    return proc.returncode, proc.stderr
+
+
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_repro_keep_makes_room_on_a_full_disk(tmp_path, monkeypatch, ranks):
     """A checkpoint folder with room for two checkpoints and not three, ``keep = 2``: the third checkpoint's
@@ -269,25 +295,8 @@ def test_repro_keep_makes_room_on_a_full_disk(tmp_path, monkeypatch, ranks):
     room now removes this run's older checkpoints but the newest whole one and tries once more (one warning
     line saying so): the run ends with its last periodic checkpoint, which resumes to the uninterrupted tables
     (those of the run's own output; checkpoints too big for the folder still fail, with a warning each)."""
-    ck = tmp_path / "ck"
-    ck.mkdir()
-    out = tmp_path / "x.h5"
-    job = ["run", *BB84_SHORT, "-o", str(out), "--quiet", "--set", "checkpoint.every_sim_s=0.0002",
-           "--set", f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep=2"]
-    if ranks == 1:
-        from dqsim.io import atomic
-
-        quota = {"FOLDER": ck, "BUDGET": ROOM_FOR_TWO}
-        exec(QUOTA, quota)  # noqa: S102 - the same quota as the ranks' script below
-        monkeypatch.setattr(atomic._DroppingFile, "write", quota["write_within_quota"])
-        done = run_here(job, check=False)
-        status, stderr = done.returncode, done.stderr
-    else:
-        script = tmp_path / "under_quota.py"
-        script.write_text(UNDER_QUOTA)
-        proc = subprocess.run([*mpi4py_launch(ranks)[:-2], str(script), str(ck), str(ROOM_FOR_TWO), *job],
-                              cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
-        status, stderr = proc.returncode, proc.stderr
+    ck, out = tmp_path / "ck", tmp_path / "x.h5"
+    status, stderr = run_under_quota(tmp_path, monkeypatch, ranks, ROOM_FOR_TWO, "checkpoint.keep=2")
     lines = stderr_lines(stderr)
     assert status == 0 and all(line.startswith("dqsim: warning: ") for line in lines), stderr[-3000:]
     kept = checkpoints(ck)
@@ -299,6 +308,33 @@ def test_repro_keep_makes_room_on_a_full_disk(tmp_path, monkeypatch, ranks):
     assert made_room and all("No space left on device" in line for line in made_room + failed), lines
     run_here(["resume", kept[-1], "-o", tmp_path / "resumed.h5", "--quiet"])
     same_tables(open_run(out), open_run(tmp_path / "resumed.h5"), ["blocks", "links", "end_to_end"])
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_disk_full_after_the_first_checkpoint_leaves_it_and_it_resumes_to_the_same_tables(tmp_path, monkeypatch,
+                                                                                           ranks):
+    """A checkpoint folder that fills once the run's first periodic checkpoint is whole (2026-12-07 (afternoon): the
+    fault harness's full disks had limited runs from their start, and no kept checkpoint of such a run had been
+    resumed): every later checkpoint fails with one warning line each (making room removes nothing: the newest
+    whole checkpoint stays), the run ends with its output (status 0), and that first checkpoint, resumed with
+    room, gives every table of the output bit for bit (``timing`` aside), on 1 and 2 ranks."""
+    ck, out = tmp_path / "ck", tmp_path / "x.h5"
+    status, stderr = run_under_quota(tmp_path, monkeypatch, ranks, -1, "checkpoint.keep_when_done=true")
+    lines = stderr_lines(stderr)
+    kept = checkpoints(ck)
+    failed = [line for line in lines if " not written (" in line and "No space left on device" in line]
+    assert status == 0 and all(line.startswith("dqsim: warning: ") for line in lines), stderr[-3000:]
+    assert len(kept) == 1 and len(failed) >= 2, (kept, lines)  # the first one, and the later ones failed
+    assert all(str(kept[0]) in line for line in failed), failed  # each names it as the last good checkpoint
+    resumed = tmp_path / "resumed.h5"
+    if ranks == 1:
+        run_here(["resume", kept[0], "-o", resumed, "--quiet"])
+    else:
+        subprocess.run([*mpi4py_launch(ranks), "resume", str(kept[0]), "-o", str(resumed), "--quiet"], cwd=ROOT,
+                       env=child_env(), check=True, capture_output=True, timeout=180)
+    names = [name for name in open_run(out).tables if name != "timing"]
+    assert names == [name for name in open_run(resumed).tables if name != "timing"]
+    same_tables(open_run(out), open_run(resumed), names)
 
 
 def _process_tree(pid: int) -> list[int]:

@@ -10,6 +10,7 @@ their manifests record instead of being removed as the job's own. A small ``dqc`
 process.
 """
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ from dqsim.cli.finished import checkpoint_names
 from dqsim.errors import count_of
 from mpi_helper import ROOT, child_env, run_here
 from run_files import checkpoints
-from test_moved_qasm_resume import SMALL, args, edit, project_in
+from test_clean import edit_manifest
+from test_moved_qasm_resume import SMALL, args, body_of, edit, project_in
 
 
 def names_of(folder):
@@ -163,3 +165,129 @@ def test_repro_checkpoints_named_before_2026_12_07_of_an_edited_file_are_left_no
     (tmp_path / "out.h5").unlink()  # the edited job's run unfinished: its checkpoints stay
     run_here(["clean", *args(tmp_path), "--edited"])
     assert names_of(tmp_path) == current
+
+
+def set_aside(folder, version="0.0.1"):
+    """Move every checkpoint in ``folder`` into ``folder/dqsim-VERSION/`` (where a run of another dqsim version
+    moves them), their manifests naming that version; returns their run files' names there."""
+    aside = checkpoint.set_aside_folder(folder, version)
+    aside.mkdir()
+    for files in checkpoint.checkpoint_files_by_stem(folder).values():
+        for file in files:
+            file.rename(aside / file.name)
+    for path in checkpoints(aside):
+        edit_manifest(checkpoint.manifest_path(path), dqsim_version=version)
+    return aside, {path.name for path in checkpoints(aside)}
+
+
+def test_repro_dqsim_clean_finds_an_edited_files_checkpoints_in_the_dqsim_version_folders(tmp_path):
+    """Before 2026-12-07 (afternoon) ``dqsim clean JOB`` looked for a file's other contents' checkpoints in the
+    checkpoint folder only: those another dqsim version's run had moved into ``dqsim-VERSION/`` stayed unseen
+    (not even a finished run's went). Now the same rules hold there: a finished run's go, an unfinished run's stay
+    (the line says which version resumes them) unless ``--edited``, and a lock another run holds refuses it."""
+    project_in(tmp_path)
+    run_here(["run", *args(tmp_path), *SMALL])
+    ck, alt = tmp_path / "ck", tmp_path / "circuits" / "alt.qasm"
+    aside, old = set_aside(ck)
+    edit(alt, 2.5)
+    run_here(["run", *args(tmp_path), *SMALL, "-o", str(tmp_path / "b.h5")])
+    (tmp_path / "b.h5").unlink()  # the edited job's run unfinished: its checkpoints stay
+    current = names_of(tmp_path)
+    why = f"input {alt} edited since (its SHA-256 differs from the one they record)"
+
+    def shown(*extra, check=True):
+        done = run_here(["clean", *args(tmp_path), *extra], check=check)
+        return done, [line for line in done.stdout.splitlines() if why in line]
+
+    _, lines = shown("--dry-run")  # that run finished: its output whole, of its run id
+    assert len(lines) == 1 and lines[0].startswith(f"  would remove {count_of(len(old), 'checkpoint')} in {aside}/"), \
+        lines
+    assert "of dqsim 0.0.1" in lines[0] and f"whose output {tmp_path / 'out.h5'} is whole" in lines[0], lines
+    (tmp_path / "out.h5").unlink()  # now unfinished: kept, resumed by that version
+    _, lines = shown("--dry-run")
+    assert len(lines) == 1 and lines[0].startswith(f"  kept {count_of(len(old), 'checkpoint')} in {aside}/"), lines
+    assert f"restore the file and resume {aside / sorted(old)[-1]} with dqsim 0.0.1; --edited removes" in lines[0]
+    held, _ = checkpoint.lock_folder(ck, prefix_of(old))
+    try:
+        refused, _ = shown("--edited", check=False)
+    finally:
+        checkpoint.release_lock(held)
+    err = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(err) == 1 and "is using its checkpoints there" in err[0], err
+    assert {path.name for path in checkpoints(aside)} == old
+    _, lines = shown("--edited")
+    assert len(lines) == 1 and lines[0].startswith(f"  removed {count_of(len(old), 'checkpoint')} in {aside}/")
+    assert not aside.exists() and names_of(tmp_path) == current
+
+
+def test_repro_checkpoints_named_before_2026_12_07_in_a_dqsim_version_folder_are_not_taken_for_the_jobs_own(
+        tmp_path, monkeypatch):
+    """Checkpoints named before 2026-12-07 (the file's path in their tag, which an edit keeps) of a file's other
+    contents, in a ``dqsim-VERSION/`` folder: ``dqsim clean JOB --all`` took them for the job's own unfinished run's
+    and removed them. Now they are the other contents' (their manifests' SHA-256), kept by ``--all``, removed by
+    ``--edited``."""
+    project_in(tmp_path)
+    with monkeypatch.context() as patch:  # named as before 2026-12-07
+        patch.setattr(jobs, "config_sha256", jobs.config_sha256_by_path)
+        run_here(["run", *args(tmp_path), *SMALL])
+    (tmp_path / "out.h5").unlink()  # unfinished
+    ck, alt = tmp_path / "ck", tmp_path / "circuits" / "alt.qasm"
+    aside, old = set_aside(ck)
+    job = jobs.load_job(tmp_path / "job.toml", args(tmp_path)[4::2])
+    assert prefix_of(old) == checkpoint_names(job).former_prefix
+    edit(alt, 2.5)
+    done = run_here(["clean", *args(tmp_path), "--all"]).stdout
+    lines = [line for line in done.splitlines() if f"input {alt} edited since" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"  kept {count_of(len(old), 'checkpoint')} in {aside}/"), done
+    assert {path.name for path in checkpoints(aside)} == old
+    run_here(["clean", *args(tmp_path), "--edited"])
+    assert not aside.exists()
+
+
+def test_repro_a_requeued_job_does_not_resume_checkpoints_named_before_2026_12_07_of_an_edited_file(
+        tmp_path, monkeypatch):
+    """``slurm/run_step.sh``'s own functions with mpiexec (no cluster): a requeued job with no checkpoint of the new
+    name resumed the newest named before 2026-12-07 (the file's path in the tag, which an edit keeps), also where
+    its manifest records the file's other contents: ``dqsim resume`` then refused it in one line (the file
+    changed), also where that run had finished. Now ``dqsim check`` marks that prefix ``other contents`` and the
+    script runs the job with ``--stop-if-edited``, as for the new name: an unfinished run's stops in that rule's one
+    line (status 2), a finished run's lets the edited job run from the start (status 0)."""
+    if not (Path(sys.executable).parent / "mpiexec").exists():
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    project_in(tmp_path)
+    with monkeypatch.context() as patch:  # named as before 2026-12-07
+        patch.setattr(jobs, "config_sha256", jobs.config_sha256_by_path)
+        run_here(["run", *args(tmp_path), *SMALL])
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for file in tmp_path.glob("out.h5*"):  # that run's output, put back below: finished again
+        shutil.copy2(file, kept / file.name)
+    (tmp_path / "out.h5").unlink()  # unfinished
+    ck, alt = tmp_path / "ck", tmp_path / "circuits" / "alt.qasm"
+    job = jobs.load_job(tmp_path / "job.toml", args(tmp_path)[4::2])
+    former = checkpoint_names(job).former_prefix
+    assert prefix_of(names_of(tmp_path)) == former
+    edit(alt, 2.5)
+    shown = run_here(["check", *args(tmp_path)]).stdout
+    assert f"\n# checkpoint prefix before 2026-12-07, other contents: {former} (" in shown, shown
+    sets = " ".join(f"--set '{item}'" for item in args(tmp_path)[3:] if item != "--set")
+    script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={ck}; "
+              f"DQSIM_PYTHON={sys.executable}; DQSIM_LAUNCHER=mpiexec; SLURM_RESTART_COUNT=1; SLURM_NTASKS=1; "
+              f"run_or_resume {tmp_path / 'job.toml'} -o {tmp_path / 'out.h5'} {sets} --quiet; finish_step")
+
+    def requeue():
+        return subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                              timeout=300)
+
+    done = requeue()
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dqsim:")]
+    assert done.returncode == 2 and len(errors) == 1, (done.stdout, done.stderr)
+    assert errors[0].startswith(f"dqsim: error: {ck} holds ") and "--stop-if-edited" in errors[0], errors
+    assert "resuming from" not in done.stdout, done.stdout
+    for file in kept.iterdir():  # that run finished after all: the edited job runs from the start
+        shutil.copy2(file, tmp_path / file.name)
+    done = requeue()
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "resuming from" not in done.stdout and "this run starts from the start" in done.stderr, done.stderr
+    edited_job = jobs.load_job(tmp_path / "job.toml", args(tmp_path)[4::2])
+    assert body_of(tmp_path / "out.h5")["config_sha256"] == jobs.config_sha256(edited_job)  # the edited job's results

@@ -1441,6 +1441,88 @@ def test_dropped_writes_past_the_budget_read_back_as_the_small_ones_or_zeros_nev
     assert view.read(8) == b"\1" * 4 + bytes(4)  # the end of a kept piece, then the piece not kept: zeros
 
 
+class _FullAfter:
+    """A file (``io.BytesIO``) whose writes fail once ``room`` bytes are written (a full disk)."""
+
+    def __new__(cls, room):
+        import io
+
+        class FullAfter(io.BytesIO):
+            def write(self, data):
+                if len(data) > self.room:
+                    raise OSError(28, "No space left on device")
+                self.room -= len(data)
+                return super().write(data)
+
+        fh = FullAfter()
+        fh.room = room
+        return fh
+
+
+def test_dropped_writes_read_back_as_the_writes_laid_over_each_other_in_order(monkeypatch):
+    """Since 2026-12-07 (afternoon) the dropped writes are held as sorted pieces that do not overlap (reads find
+    theirs by bisection, not by walking every write): 3,000 random writes (kept, not kept past a small budget,
+    overlapping, adjacent) and reads read back exactly what the writes laid over each other in order give (a
+    byte array replayed here: kept bytes as written, zeros for a write not kept, the disk's bytes elsewhere,
+    zeros past its end)."""
+    from dqsim.io.atomic import _DroppingFile
+
+    monkeypatch.setattr(_DroppingFile, "SMALL_BYTES", 64)
+    monkeypatch.setattr(_DroppingFile, "SMALL_KEEP_BYTES", 40_000)
+    monkeypatch.setattr(_DroppingFile, "KEEP_BYTES", 20_000)
+    rng = random.Random(7)
+    fh = _FullAfter(room=3000)
+    view = _DroppingFile(fh)
+    fh.seek(0)
+    view.write(bytes(rng.randrange(1, 256) for _ in range(3000)))  # on disk
+    view.write(b"x")  # the disk is full from here on
+    size = 8192
+    image = np.zeros(size, np.uint8)
+    image[:3000] = np.frombuffer(fh.getvalue(), np.uint8)
+    image[3000] = ord("x")
+    kept, dropped = 1, set()
+    for _ in range(3000):
+        start, length = rng.randrange(size - 300), rng.choice([1, 2, 7, 64, 65, 200, 300])
+        data = bytes(rng.randrange(1, 256) for _ in range(length))
+        fits = kept + length <= (_DroppingFile.SMALL_KEEP_BYTES if length <= _DroppingFile.SMALL_BYTES
+                                 else _DroppingFile.KEEP_BYTES)
+        kept += length if fits else 0
+        dropped |= set() if fits else {length > _DroppingFile.SMALL_BYTES}
+        image[start:start + length] = np.frombuffer(data, np.uint8) if fits else 0
+        fh.seek(start)
+        assert view.write(data) == length
+        if rng.random() < 0.3:
+            at, count = rng.randrange(size - 400), rng.randrange(1, 400)
+            fh.seek(at)
+            assert view.read(count) == image[at:at + count].tobytes(), (at, count)
+    assert dropped == {False, True}  # writes of both sizes were not kept
+    fh.seek(0)
+    assert view.read(size) == image.tobytes()
+
+
+def test_a_block_written_again_and_again_after_the_failure_is_one_piece_and_zeros_merge():
+    """HDF5 writes the same metadata blocks again and again: before 2026-12-07 (afternoon) each dropped write was one
+    more entry that every read walked (10^5 rewrites of one block: 10^5 entries per read). Now a write laid over
+    earlier ones replaces them, and adjacent writes not kept merge into one range of zeros."""
+    from dqsim.io.atomic import _DroppingFile
+
+    fh = _FullAfter(room=0)
+    view = _DroppingFile(fh)
+    for i in range(10_000):
+        fh.seek(512)
+        view.write(i.to_bytes(4, "little") * 64)
+    fh.seek(510)
+    assert view.read(8) == bytes(2) + ((9_999).to_bytes(4, "little") * 2)[:6]  # the last write, zeros before it
+    assert len(view._pieces) == 1, len(view._pieces)
+    view._kept_bytes = view.SMALL_KEEP_BYTES  # the budget spent: the writes below are not kept
+    for i in range(100):
+        fh.seek(4096 + 16 * i)
+        view.write(b"\1" * 16)
+    assert len(view._pieces) == 2 and view._pieces[-1][:2] == (4096, 4096 + 1600), view._pieces
+    fh.seek(4090)
+    assert view.read(1620) == bytes(1620)
+
+
 def test_a_checkpoint_whose_processes_cannot_be_saved_stops_in_one_line_and_leaves_no_slab(tmp_path, capsys,
                                                                                           monkeypatch):
     """Not a failed write but a checkpoint that cannot be taken (a process that cannot be pickled): one line,

@@ -4,7 +4,10 @@ Prints the resolved job (every key, defaults filled in, as TOML), the
 prefix of its checkpoints' names (its name and configuration hash,
 :func:`dqsim.engine.checkpoint.checkpoint_prefix`; ``slurm/run_step.sh``
 finds a job's own checkpoints by it; for a job that reads a QASM file also the
-prefix its checkpoints had before 2026-12-07, :func:`dqsim.jobs.config_sha256_by_path`), the memory
+prefix its checkpoints had before 2026-12-07, :func:`dqsim.jobs.config_sha256_by_path`, its line marked
+``other contents`` where the newest checkpoint of that name in the folder was written when a file the job reads
+had other contents: :func:`dqsim.cli.edited.former_of_other_contents`, which ``slurm/run_step.sh`` does not
+resume), the memory
 each rank's state-vector register needs on ``RANKS`` ranks, the work the run will do (gates and
 shots, pulses, pairs, time points) and, for a ``circuit`` job, where it
 checkpoints (every how many operations) and the size of a checkpoint, for a
@@ -876,7 +879,12 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     body = to_toml(job.model_dump(mode="json"))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]
-    if former != prefix:  # slurm/run_step.sh resumes a requeued job's checkpoints named so
+    other = edited.former_of_other_contents(found, job.checkpoint.directory, names)
+    if other is not None:  # not this job's: slurm/run_step.sh reads no prefix from this line
+        identity.append(f"# checkpoint prefix before 2026-12-07, other contents: {former} (its newest checkpoint, "
+                        f"{other.newest.name}, was written when {other.changed} had other contents: "
+                        "slurm/run_step.sh does not resume it)")
+    elif former != prefix:  # slurm/run_step.sh resumes a requeued job's checkpoints named so
         identity.append(f"# checkpoint prefix before 2026-12-07: {former} (the hash held the absolute paths of the "
                         "files the job reads, now their SHA-256)")
     return [*head, "", *body, "", *identity, *(f"# {line}" for line in files), f"# on {num_ranks} rank(s):",

@@ -46,15 +46,16 @@ one line, exit 2; with ``--checkpoints``: that job is skipped, one line);
 ``--dry-run`` says what would go and removes nothing.
 
 With ``JOB``, the job's checkpoints written when a file it reads (a QASM circuit) had other contents
-(:func:`dqsim.cli.edited.edited_runs`: another configuration tag, or the tag before 2026-12-07 with another
-SHA-256 recorded) are listed too, each run's in a line saying ``input FILE edited since`` (since 2026-12-07
-(later); before, ``dqsim clean JOB`` did not see them and the note of ``dqsim run`` said to ``rm`` them). Those of a
-run whose output is whole and records its run id go, as any finished run's; the others stay (restoring the file
-resumes them) unless ``--edited``, which removes them, finished or not. ``--edited`` never removes a checkpoint of
-the files as they are now (the job's own tag: ``--all`` does, for an unfinished run), and ``--all`` alone leaves
-the other contents' ones. A tag of them whose lock another run holds (a resume of the old contents, the file
-restored) is left out, and with ``--edited`` refused in one line (exit 2), nothing removed, as for the job's own
-lock. ``--edited`` belongs to ``JOB``: ``--checkpoints DIR`` knows no job's files.
+(:func:`dqsim.cli.edited.edited_runs`: another configuration tag, or the tag before 2026-12-07 with another SHA-256
+recorded; in the folder and, since 2026-12-07 (afternoon), in its ``dqsim-VERSION/`` folders) are listed too, each
+run's in a line saying ``input FILE edited since`` (since 2026-12-07 (later); before, ``dqsim clean JOB`` did not
+see them and the note of ``dqsim run`` said to ``rm`` them). Those of a run whose output is whole and records its
+run id go, as any finished run's; the others stay (restoring the file resumes them) unless ``--edited``, which
+removes them, finished or not. ``--edited`` never removes a checkpoint of the files as they are now (the job's own
+tag: ``--all`` does, for an unfinished run), and ``--all`` alone leaves the other contents' ones. A tag of them
+whose lock another run holds (a resume of the old contents, the file restored) is left out, and with ``--edited``
+refused in one line (exit 2), nothing removed, as for the job's own lock. ``--edited`` belongs to ``JOB``:
+``--checkpoints DIR`` knows no job's files.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_to
         judge = _Judge(directory, state, found + olds, os.path.abspath(job.run.output))
         state = judge.state  # not finished where a slab file of the output is damaged
         groups = _groups(found, judge, directory, everything=everything)
-        groups.update(_edited_groups(olds, edited_at, judge.finished, remove=edited_too))
+        groups.update(_edited_groups(olds, edited_at, judge.finished, directory, remove=edited_too))
         if not groups:
             return [head, f"  output: {state.words}", "  no checkpoint of this job there: nothing to remove"]
         left = []
@@ -161,27 +162,32 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_to
 
 def _edited_runs(job, directory: Path, names: CheckpointNames, locks: list, *, dry_run: bool,
                  edited_too: bool) -> list:
-    """The runs of ``job`` whose checkpoints in ``directory`` were written when a file it reads had other contents
-    (:func:`dqsim.cli.edited.edited_runs`) but those of a tag whose lock another run holds, each tag's lock taken
-    (not for ``dry_run``) and added to ``locks`` (the caller releases them).
+    """The runs of ``job`` whose checkpoints in ``directory`` or its ``dqsim-VERSION/`` folders were written when a
+    file it reads had other contents (:func:`dqsim.cli.edited.edited_runs`) but those of a tag whose lock (in
+    ``directory``, for every folder: a run takes it there) another run holds, each tag's lock taken once (not for
+    ``dry_run``) and added to ``locks`` (the caller releases them).
 
     Raises:
         DqsimError: one line: with ``edited_too``, another run holds the lock of one of those tags.
     """
-    kept = []
-    for run in edited.edited_runs(job, directory, names):
-        holder, lock = _lock(directory, run.prefix, dry_run=dry_run)
-        if holder is not None and edited_too:
-            raise DqsimError(f"{directory}: another dqsim run of this job ({run.prefix}, written when {run.changed} "
-                             f"had other contents) is using its checkpoints there ({holder}); nothing removed: run "
-                             "dqsim clean --edited once it has ended")
-        if holder is None:
-            locks.append(lock)
+    kept, free = [], {}  # free: prefix -> whether its lock is this command's (one lock a tag, for every folder)
+    for run in edited.edited_runs(job, directory, names, set_aside=True):
+        if run.prefix not in free:
+            holder, lock = _lock(directory, run.prefix, dry_run=dry_run)
+            if holder is not None and edited_too:
+                raise DqsimError(f"{directory}: another dqsim run of this job ({run.prefix}, written when "
+                                 f"{run.changed} had other contents) is using its checkpoints there ({holder}); "
+                                 "nothing removed: run dqsim clean --edited once it has ended")
+            if holder is None:
+                locks.append(lock)
+            free[run.prefix] = holder is None
+        if free[run.prefix]:
             kept.append(run)
     return kept
 
 
-def _edited_groups(olds: list, edited_at: dict, finished: dict[str, str], *, remove: bool) -> dict:
+def _edited_groups(olds: list, edited_at: dict, finished: dict[str, str], directory: Path, *,
+                   remove: bool) -> dict:
     """The checkpoints ``olds`` (:func:`dqsim.engine.checkpoint.stored_checkpoints`'s, of the runs ``edited_at``
     gives by run file: :class:`dqsim.cli.edited.EditedRun`) by ``(folder, removed, why)``: those of a run whose
     output is whole and records its id (``finished``: run id -> that output, :attr:`_Judge.finished`) go, the
@@ -197,8 +203,10 @@ def _edited_groups(olds: list, edited_at: dict, finished: dict[str, str], *, rem
         elif remove:
             why, gone = f"of {version}, of {which}, not finished: {edit} (--edited)", True
         else:
+            resume = f"dqsim resume {run.newest}" if stored.path.parent == directory and \
+                stored.version == dqsim.__version__ else f"resume {run.newest} with {version}"
             why, gone = (f"of {version}, of {which}, not finished: {edit}; to go on with that run, restore the file "
-                         f"and dqsim resume {run.newest}; --edited removes them"), False
+                         f"and {resume}; --edited removes them"), False
         groups[(stored.path.parent, gone, why)].append(stored)
     return groups
 

@@ -34,7 +34,10 @@ What is done with them (:func:`note_line`, :func:`refusal_line`, the choice docu
   submitted was the one with the old contents, and starting it over would throw away its progress to compute
   another circuit. Restoring the file resumes it; removing those checkpoints lets the edited job start.
 * ``dqsim clean JOB`` lists them, each run's in one line saying why (``input FILE edited since``): those of a
-  finished run go as any finished run's do; the others stay unless ``--edited`` (:mod:`dqsim.cli.clean`).
+  finished run go as any finished run's do; the others stay unless ``--edited`` (:mod:`dqsim.cli.clean`). It
+  looks in the folder's ``dqsim-VERSION/`` folders too (another dqsim version's checkpoints, moved there; since
+  2026-12-07 (afternoon): before, those stayed unseen, and those named before 2026-12-07 were taken for the job's
+  own).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ from dqsim.units import PS_PER_S
 
 @dataclass(frozen=True)
 class EditedRun:
-    """The checkpoints of one configuration tag of this job written when a file it reads had other contents.
+    """The checkpoints of one configuration tag of this job in one folder written when a file it reads had other
+    contents (a tag's in a ``dqsim-VERSION/`` folder are another run of it, :func:`edited_runs`).
 
     Attributes:
         newest: the newest of them (its run file, ``PREFIX.ckptRRR-TTTT.h5``).
@@ -86,7 +90,8 @@ class EditedRun:
         return isinstance(self.run_id, str) and self.run_id == whole_output_run_id(self.output)
 
 
-def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames) -> list[EditedRun]:
+def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames, *,
+                set_aside: bool = False) -> list[EditedRun]:
     """The runs of ``job`` whose checkpoints in ``directory`` were written when a file it reads had other contents
     (see the module), newest first; ``[]`` where the job reads no file or there are none.
 
@@ -95,6 +100,9 @@ def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames) -> li
         directory: its checkpoint folder (``[checkpoint].directory``).
         names: its checkpoints' names now (:func:`dqsim.cli.finished.checkpoint_names`): ``prefix`` is its own,
             ``former_prefix`` its own where the manifests record the files' contents now.
+        set_aside: look in its ``dqsim-VERSION/`` folders too (another dqsim version's checkpoints, moved there:
+            :func:`dqsim.engine.checkpoint.set_aside_folder`), each folder's of a tag one run apart (``dqsim
+            clean JOB``, since 2026-12-07 (afternoon)); else the folder alone (a run's start, ``dqsim check``).
 
     Raises:
         ConfigError: a file the job reads cannot be read.
@@ -103,7 +111,7 @@ def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames) -> li
     if not now:
         return []
     found, hashes = [], {}
-    for prefix, paths in checkpoint.tagged_checkpoints(directory, job.run.name).items():
+    for prefix, paths in _tagged(directory, job.run.name, set_aside=set_aside):
         if prefix == names.prefix:
             continue
         edited = []
@@ -125,6 +133,32 @@ def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames) -> li
                                    body["run_id"] if isinstance(body.get("run_id"), str) else None,
                                    body.get("output") or job.run.output, tuple(path for path, _, _ in edited)))
     return sorted(found, key=lambda run: run.written_s, reverse=True)
+
+
+def former_of_other_contents(found: list[EditedRun], directory: str | os.PathLike,
+                             names: CheckpointNames) -> EditedRun | None:
+    """The run of ``found`` (:func:`edited_runs` of ``directory``) named as before 2026-12-07 (``names.former_prefix``,
+    the files' paths in the tag, which an edit keeps) that holds the newest complete checkpoint of that name in
+    ``directory``; ``None``: there is none, or the newest records the files as they are now (or no SHA-256).
+
+    ``dqsim check`` then prints that prefix otherwise, and ``slurm/run_step.sh``, which resumes a requeued job's
+    newest checkpoint of it where it has none of the new name, runs the job with ``--stop-if-edited`` instead (since
+    2026-12-07 (afternoon); before, it resumed the old contents' checkpoint, refused in one line: the file changed).
+    """
+    if names.former_prefix == names.prefix or not any(run.prefix == names.former_prefix for run in found):
+        return None
+    named = checkpoint.tagged_checkpoints(directory, names.former_prefix.rsplit(".", 1)[0]).get(names.former_prefix)
+    if not named:
+        return None
+    return next((run for run in found if run.prefix == names.former_prefix and run.newest == named[-1]), None)
+
+
+def _tagged(directory: str | os.PathLike, job_name: str, *, set_aside: bool) -> list[tuple[str, list[Path]]]:
+    """``(prefix, run files along the run)`` of the complete checkpoints of the job named ``job_name`` in
+    ``directory`` (:func:`dqsim.engine.checkpoint.tagged_checkpoints`), then in each of its ``dqsim-VERSION/``
+    folders with ``set_aside``."""
+    folders = [Path(directory), *(checkpoint.set_aside_folders(directory) if set_aside else [])]
+    return [item for folder in folders for item in checkpoint.tagged_checkpoints(folder, job_name).items()]
 
 
 def _changed_file(job, body: dict, now: dict[str, str], former_config: str | None, hashes: dict) -> str | None:

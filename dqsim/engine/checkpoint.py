@@ -1869,8 +1869,7 @@ def stored_checkpoints(directory: str | os.PathLike, prefix: str | None = None) 
     does not exist.
     """
     directory = Path(directory)
-    folders = [directory, *sorted(path for path in directory.glob("dqsim-*") if path.is_dir())] \
-        if directory.is_dir() else []
+    folders = [directory, *set_aside_folders(directory)] if directory.is_dir() else []
     found = []
     for folder in folders:
         for stem, files in checkpoint_files_by_stem(folder, prefix).items():
@@ -1898,6 +1897,12 @@ def remove_checkpoint(path: str | os.PathLike) -> None:
     """Remove checkpoint ``path``'s files, complete or not: its manifest first (a half-removed one reads as
     incomplete), its run file, slab files and temporary files (``dqsim clean``; the caller holds the job's lock)."""
     _delete_checkpoint(Path(path))
+
+
+def set_aside_folders(directory: str | os.PathLike) -> list[Path]:
+    """The ``dqsim-VERSION/`` folders in checkpoint folder ``directory`` (:func:`set_aside_folder`), sorted by name;
+    ``[]`` where there are none or ``directory`` does not exist."""
+    return sorted(path for path in Path(directory).glob("dqsim-*") if path.is_dir())
 
 
 def set_aside_folder(directory: str | os.PathLike, version: str) -> Path:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import errno
 import glob
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, NamedTuple, Optional
 
 import h5py
 
@@ -222,6 +223,44 @@ def _unlink_quietly(path: Path) -> None:
         pass
 
 
+class _Piece(NamedTuple):
+    """What a dropped write left in the file as HDF5 sees it (:class:`_DroppingFile`): bytes ``[start, end)``,
+    read from ``data`` at ``offset`` (the write's own bytes, not copied when a later write cuts it), or zeros where
+    ``data`` is ``None`` (a write not kept)."""
+
+    start: int
+    end: int
+    data: bytes | None
+    offset: int
+
+    def cut(self, start: int, end: int) -> "_Piece":
+        """The part ``[start, end)`` of this piece (within it)."""
+        return _Piece(start, end, self.data, self.offset + start - self.start)
+
+    def bytes_in(self, start: int, end: int) -> bytes | memoryview:
+        """Its bytes ``[start, end)`` (within it): zeros for a write not kept."""
+        if self.data is None:
+            return bytes(end - start)
+        at = self.offset + start - self.start
+        return memoryview(self.data)[at:at + end - start]
+
+
+def _merged_zeros(pieces: list[_Piece]) -> list[_Piece]:
+    """``pieces`` (in order, none overlapping) with each run of adjacent pieces of zeros made one.
+
+    Examples:
+        >>> _merged_zeros([_Piece(0, 4, None, 0), _Piece(4, 6, None, 0), _Piece(6, 8, b"ab", 0)])
+        [_Piece(start=0, end=6, data=None, offset=0), _Piece(start=6, end=8, data=b'ab', offset=0)]
+    """
+    merged: list[_Piece] = []
+    for piece in pieces:
+        if merged and piece.data is None and merged[-1].data is None and merged[-1].end == piece.start:
+            merged[-1] = _Piece(merged[-1].start, piece.end, None, 0)
+        else:
+            merged.append(piece)
+    return merged
+
+
 class _DroppingFile:
     """The temporary file as HDF5 sees it (h5py's file-object driver): a write that fails is dropped and kept.
 
@@ -243,7 +282,13 @@ class _DroppingFile:
     in :data:`KEEP_BYTES`. A dropped write not kept reads as zeros over its
     whole range, also where earlier writes were kept or the disk holds older
     bytes (never stale bytes: HDF5 then refuses a block of zeros where it
-    would parse stale bytes); so does what was never written. Before
+    would parse stale bytes); so does what was never written. What the
+    dropped writes left is held as pieces that do not overlap, sorted by
+    their start (a later write cuts the ones under it), so a read finds its
+    first piece by bisection: O(log n) for n dropped writes, plus the pieces
+    it reads (since 2026-12-07 (afternoon); before, every read walked every
+    dropped write, 10^5 of them for a run's small tables written past a
+    file size limit: ``bench/dropping_file_reads.py``). Before
     2026-12-07 (later) dropped bytes were not kept, and a run whose output
     grew past a file size limit while HDF5 still wrote its tables crashed
     (SIGSEGV) in ``create_dataset`` instead of one line (the checkpoint
@@ -266,9 +311,11 @@ class _DroppingFile:
         self._fh = fh
         self.failure: OSError | None = None
         self.reach = 0  # the furthest byte HDF5 asked to write up to, also after a failure (the size it needed)
-        # dropped writes in the order written; bytes None: a write not kept, read back as zeros
-        self._kept: list[tuple[int, int, bytes | None]] = []  # (position, length, bytes)
-        self._kept_bytes = 0
+        # what the dropped writes left, later ones laid over earlier ones: pieces that do not overlap, sorted by
+        # start (``_starts`` for bisect); bytes None: a write not kept, read back as zeros
+        self._starts: list[int] = []
+        self._pieces: list[_Piece] = []
+        self._kept_bytes = 0  # bytes of the dropped writes kept, as written (the budget: pieces cut later count whole)
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
@@ -293,10 +340,41 @@ class _DroppingFile:
         size = len(dropped)
         fits = self._kept_bytes + size <= (self.SMALL_KEEP_BYTES if size <= self.SMALL_BYTES else self.KEEP_BYTES)
         if fits:
-            self._kept.append((position, size, bytes(dropped)))
             self._kept_bytes += size
-        else:
-            self._kept.append((position, size, None))
+        self._lay(_Piece(position, position + size, bytes(dropped) if fits else None, 0))
+
+    def _lay(self, piece: "_Piece") -> None:
+        """Lay ``piece`` over the pieces kept: those it covers go, those it overlaps in part are cut to what it
+        leaves of them, and a piece of zeros next to another merges with it. O(log n) to find where (bisect), plus
+        the pieces it covers, plus the lists' shift (a C ``memmove``; none for a write past the others)."""
+        starts, pieces = self._starts, self._pieces
+        if not pieces or piece.start >= pieces[-1].end:  # past the others (raw data written in order): append
+            if piece.data is None and pieces and pieces[-1].data is None and pieces[-1].end == piece.start:
+                pieces[-1] = _Piece(pieces[-1].start, piece.end, None, 0)
+            else:
+                pieces.append(piece)
+                starts.append(piece.start)
+            return
+        low = bisect.bisect_right(starts, piece.start)
+        if low and pieces[low - 1].end > piece.start:
+            low -= 1
+        high = bisect.bisect_left(starts, piece.end, lo=low)
+        around = []
+        if low < high and pieces[low].start < piece.start:
+            around.append(pieces[low].cut(pieces[low].start, piece.start))
+        around.append(piece)
+        if low < high and pieces[high - 1].end > piece.end:
+            around.append(pieces[high - 1].cut(piece.end, pieces[high - 1].end))
+        if piece.data is None:  # zeros: merge with zeros just before or after
+            if low and pieces[low - 1].data is None and pieces[low - 1].end == around[0].start:
+                low -= 1
+                around.insert(0, pieces[low])
+            if high < len(pieces) and pieces[high].data is None and pieces[high].start == around[-1].end:
+                around.append(pieces[high])
+                high += 1
+            around = _merged_zeros(around)
+        pieces[low:high] = around
+        starts[low:high] = [each.start for each in around]
 
     def readinto(self, buffer) -> int:
         """Fill ``buffer`` from the position as HDF5 wrote there (h5py's driver): once a write failed, with the
@@ -321,11 +399,15 @@ class _DroppingFile:
     def _lay_kept_over(self, position: int, view: memoryview) -> None:
         """The dropped writes (later ones over earlier ones) over ``view``, read from ``position``: the bytes kept,
         zeros for a write not kept."""
-        for start, size, kept in self._kept:
-            low, high = max(start, position), min(start + size, position + len(view))
+        end = position + len(view)
+        index = max(bisect.bisect_right(self._starts, position) - 1, 0)
+        pieces = self._pieces
+        while index < len(pieces) and pieces[index].start < end:
+            piece = pieces[index]
+            low, high = max(piece.start, position), min(piece.end, end)
             if low < high:
-                view[low - position:high - position] = (bytes(high - low) if kept is None
-                                                        else kept[low - start:high - start])
+                view[low - position:high - position] = piece.bytes_in(low, high)
+            index += 1
 
     def flush(self) -> None:
         if self.failure is None:
