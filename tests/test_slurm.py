@@ -502,7 +502,10 @@ def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
     resumed the newest checkpoint of any job there (by name: here 'zzz_other'), running another job; then of
     any job of its own [run].name (here another seed), running that one. Checkpoints now carry the name and a
     hash of the resolved job, which run_step.sh gets from `dqsim check`. run_step.sh's own functions, without
-    a cluster (dqsim_step replaced by an echo)."""
+    a cluster (dqsim_step replaced by an echo). The first step asks `dqsim check` itself (checkpoint_prefix's own
+    process); the others read what `dqsim check` printed in this process (:func:`mpi_helper.run_here`), given as
+    check_job's output for the same arguments (DQSIM_PYTHON=false: no process; was a `dqsim check` process each,
+    ~2 s of CPU for dqsim's imports)."""
     ck = tmp_path / "ck"
     ck.mkdir()
     mine, other, same_name = (_prefix('run.name="mine"'), _prefix('run.name="zzz_other"'),
@@ -515,16 +518,24 @@ def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
             for suffix in (".h5", ".manifest.json"):
                 (ck / f"{prefix}.ckpt000-{time_ps}{suffix}").write_bytes(b"")
 
-    def steps(*sets):
+    def steps(*sets, checked_here=True):
+        given = " ".join(f"--set {s!r}" for s in sets)
+        checked = ""  # checkpoint_prefix asks `dqsim check` (DQSIM_PYTHON) for its prefix
+        if checked_here:  # check_job's output for the same arguments, from `dqsim check` run here
+            shown = run_here(["check", "jobs/dqc_ghz_4qpu.toml", "-n", "1", "--set", f'checkpoint.directory="{ck}"',
+                              *(word for s in sets for word in ("--set", s)), "-o", "out.h5"]).stdout
+            (tmp_path / "checked.txt").write_text(shown)
+            checked = (f"set_args {given} -o out.h5; CHECKED_ARGS=$(printf '%q ' jobs/dqc_ghz_4qpu.toml -n 1 --no-time "
+                       f"\"${{SET_ARGS[@]}}\"); CHECKED_OUTPUT=$(cat {tmp_path / 'checked.txt'}); DQSIM_PYTHON=false; ")
         script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={ck}; DQSIM_PYTHON={sys.executable}; "
-                  "SLURM_RESTART_COUNT=1; dqsim_step() { echo \"STEP $*\"; STATUS=0; }; "
-                  f"run_or_resume jobs/dqc_ghz_4qpu.toml {' '.join(f'--set {s!r}' for s in sets)} -o out.h5 --quiet")
+                  f"SLURM_RESTART_COUNT=1; dqsim_step() {{ echo \"STEP $*\"; STATUS=0; }}; {checked}"
+                  f"run_or_resume jobs/dqc_ghz_4qpu.toml {given} -o out.h5 --quiet")
         proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode == 0, proc.stderr
         return [line for line in proc.stdout.splitlines() if line.startswith("STEP ")], proc.stdout
 
-    assert steps('run.name="mine"')[0] == [
+    assert steps('run.name="mine"', checked_here=False)[0] == [
         f"STEP resume {ck}/{mine}.ckpt000-00000000000000000002.h5 --fall-back -o out.h5 --quiet"]
     for name in (f"{mine}.ckpt999-00000000000000000009", f"{mine}.ckpt1000-00000000000000000001"):  # > 999 runs
         for suffix in (".h5", ".manifest.json"):
