@@ -649,12 +649,14 @@ def test_repro_a_usr1_before_dqsim_starts_requeues_the_job_instead_of_ending_the
     --signal=USR1 --batch`` while ``dqsim check`` or the warm-up ran) ended the script by the signal's default
     action: status 138, no requeue, the job failed. Now the script starts no dqsim and requeues the job, as
     after a checkpoint. run_step.sh's own functions, without a cluster (scontrol replaced by an echo); the
-    signal comes as the step is about to start, after ``dqsim check`` ran."""
+    signal comes as the step is about to start, after ``dqsim check`` ran (check_job, as dqsim.sbatch's first start
+    runs it: run_or_resume reads the checkpoint prefix from its output; was a second ``dqsim check`` process)."""
+    out = tmp_path / "out.h5"
     script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={tmp_path / 'ck'}; "
               f"DQSIM_PYTHON={sys.executable}; DQSIM_LAUNCHER=mpiexec; SLURM_JOB_ID=7; SLURM_RESTART_COUNT=0; "
               "scontrol() { echo \"SCONTROL $*\"; }; "
-              "CHECKPOINT_PREFIX=$(checkpoint_prefix jobs/dqc_ghz_4qpu.toml); kill -USR1 $$; "
-              f"run_or_resume jobs/dqc_ghz_4qpu.toml -o {tmp_path / 'out.h5'} --quiet; finish_step")
+              f"check_job jobs/dqc_ghz_4qpu.toml -o {out} --quiet >/dev/null; kill -USR1 $$; "
+              f"run_or_resume jobs/dqc_ghz_4qpu.toml -o {out} --quiet; finish_step")
     proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
@@ -662,7 +664,7 @@ def test_repro_a_usr1_before_dqsim_starts_requeues_the_job_instead_of_ending_the
         "run_step.sh: USR1 before dqsim started: not starting it",
         "run_step.sh: stopped before dqsim started; requeueing job 7 (restart 1 of at most 5)",
         "SCONTROL requeue 7"], proc.stdout
-    assert not (tmp_path / "out.h5").exists() and not (tmp_path / "ck").exists()
+    assert not out.exists() and not (tmp_path / "ck").exists()
 
 
 def test_readme_names_every_setting_of_the_scripts():
