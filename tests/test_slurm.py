@@ -502,7 +502,10 @@ def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
     resumed the newest checkpoint of any job there (by name: here 'zzz_other'), running another job; then of
     any job of its own [run].name (here another seed), running that one. Checkpoints now carry the name and a
     hash of the resolved job, which run_step.sh gets from `dqsim check`. run_step.sh's own functions, without
-    a cluster (dqsim_step replaced by an echo)."""
+    a cluster (dqsim_step replaced by an echo). The first step asks `dqsim check` itself (checkpoint_prefix's own
+    process); the others read what `dqsim check` printed in this process (:func:`mpi_helper.run_here`), given as
+    check_job's output for the same arguments (DQSIM_PYTHON=false: no process; was a `dqsim check` process each,
+    ~2 s of CPU for dqsim's imports)."""
     ck = tmp_path / "ck"
     ck.mkdir()
     mine, other, same_name = (_prefix('run.name="mine"'), _prefix('run.name="zzz_other"'),
@@ -515,16 +518,24 @@ def test_repro_a_requeued_job_resumes_only_its_own_checkpoints(tmp_path):
             for suffix in (".h5", ".manifest.json"):
                 (ck / f"{prefix}.ckpt000-{time_ps}{suffix}").write_bytes(b"")
 
-    def steps(*sets):
+    def steps(*sets, checked_here=True):
+        given = " ".join(f"--set {s!r}" for s in sets)
+        checked = ""  # checkpoint_prefix asks `dqsim check` (DQSIM_PYTHON) for its prefix
+        if checked_here:  # check_job's output for the same arguments, from `dqsim check` run here
+            shown = run_here(["check", "jobs/dqc_ghz_4qpu.toml", "-n", "1", "--set", f'checkpoint.directory="{ck}"',
+                              *(word for s in sets for word in ("--set", s)), "-o", "out.h5"]).stdout
+            (tmp_path / "checked.txt").write_text(shown)
+            checked = (f"set_args {given} -o out.h5; CHECKED_ARGS=$(printf '%q ' jobs/dqc_ghz_4qpu.toml -n 1 --no-time "
+                       f"\"${{SET_ARGS[@]}}\"); CHECKED_OUTPUT=$(cat {tmp_path / 'checked.txt'}); DQSIM_PYTHON=false; ")
         script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={ck}; DQSIM_PYTHON={sys.executable}; "
-                  "SLURM_RESTART_COUNT=1; dqsim_step() { echo \"STEP $*\"; STATUS=0; }; "
-                  f"run_or_resume jobs/dqc_ghz_4qpu.toml {' '.join(f'--set {s!r}' for s in sets)} -o out.h5 --quiet")
+                  f"SLURM_RESTART_COUNT=1; dqsim_step() {{ echo \"STEP $*\"; STATUS=0; }}; {checked}"
+                  f"run_or_resume jobs/dqc_ghz_4qpu.toml {given} -o out.h5 --quiet")
         proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode == 0, proc.stderr
         return [line for line in proc.stdout.splitlines() if line.startswith("STEP ")], proc.stdout
 
-    assert steps('run.name="mine"')[0] == [
+    assert steps('run.name="mine"', checked_here=False)[0] == [
         f"STEP resume {ck}/{mine}.ckpt000-00000000000000000002.h5 --fall-back -o out.h5 --quiet"]
     for name in (f"{mine}.ckpt999-00000000000000000009", f"{mine}.ckpt1000-00000000000000000001"):  # > 999 runs
         for suffix in (".h5", ".manifest.json"):
@@ -638,12 +649,14 @@ def test_repro_a_usr1_before_dqsim_starts_requeues_the_job_instead_of_ending_the
     --signal=USR1 --batch`` while ``dqsim check`` or the warm-up ran) ended the script by the signal's default
     action: status 138, no requeue, the job failed. Now the script starts no dqsim and requeues the job, as
     after a checkpoint. run_step.sh's own functions, without a cluster (scontrol replaced by an echo); the
-    signal comes as the step is about to start, after ``dqsim check`` ran."""
+    signal comes as the step is about to start, after ``dqsim check`` ran (check_job, as dqsim.sbatch's first start
+    runs it: run_or_resume reads the checkpoint prefix from its output; was a second ``dqsim check`` process)."""
+    out = tmp_path / "out.h5"
     script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={tmp_path / 'ck'}; "
               f"DQSIM_PYTHON={sys.executable}; DQSIM_LAUNCHER=mpiexec; SLURM_JOB_ID=7; SLURM_RESTART_COUNT=0; "
               "scontrol() { echo \"SCONTROL $*\"; }; "
-              "CHECKPOINT_PREFIX=$(checkpoint_prefix jobs/dqc_ghz_4qpu.toml); kill -USR1 $$; "
-              f"run_or_resume jobs/dqc_ghz_4qpu.toml -o {tmp_path / 'out.h5'} --quiet; finish_step")
+              f"check_job jobs/dqc_ghz_4qpu.toml -o {out} --quiet >/dev/null; kill -USR1 $$; "
+              f"run_or_resume jobs/dqc_ghz_4qpu.toml -o {out} --quiet; finish_step")
     proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=child_env(), capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
@@ -651,7 +664,7 @@ def test_repro_a_usr1_before_dqsim_starts_requeues_the_job_instead_of_ending_the
         "run_step.sh: USR1 before dqsim started: not starting it",
         "run_step.sh: stopped before dqsim started; requeueing job 7 (restart 1 of at most 5)",
         "SCONTROL requeue 7"], proc.stdout
-    assert not (tmp_path / "out.h5").exists() and not (tmp_path / "ck").exists()
+    assert not out.exists() and not (tmp_path / "ck").exists()
 
 
 def test_readme_names_every_setting_of_the_scripts():
