@@ -13,6 +13,7 @@ names the code that ran (two trees differ there by design).
 Usage::
 
     python bench/qkd_outputs_compare.py run TREE OUT_DIR       # every job of JOBS with TREE's dqsim
+    python bench/qkd_outputs_compare.py run-network TREE OUT_DIR [NAME ...]  # NETWORK_JOBS on 1, 2 and 4 ranks each
     python bench/qkd_outputs_compare.py compare DIR_A DIR_B    # one line per file; exit 1 on a difference
 
 ``run`` starts ``python -m dqsim run`` (or ``mpiexec -n RANKS``) in ``TREE`` with
@@ -88,6 +89,23 @@ JOBS = {
                                                          "qkd.batch_pulses=1000000", "qkd.block_pulses=4000000"], 2),
 }
 
+#: ``[qkd.network]`` jobs, each run on 1, 2 and 4 ranks by ``run-network`` (2026-12-07, afternoon: the tallies
+#: gathered on the writing rank alone): the example chain, a 64-node chain of one length with per_message tags, a
+#: finite-key star of 16 nodes (its block_sizes table and a stop point per link), a 5-node BBM92 chain.
+NETWORK_JOBS = {
+    "qkd_trusted_chain": ("qkd_trusted_chain.toml", []),
+    "chain64_per_message": ("qkd_trusted_chain.toml", ["qkd.network.num_nodes=64", "qkd.network.distances_km=",
+                                                       "qkd.link.distance_km=30.0", "qkd.pulses=200000",
+                                                       "qkd.batch_pulses=200000", 'qkd.authentication="per_message"']),
+    "star16_finite_key": ("qkd_trusted_chain.toml", ["qkd.network=", 'qkd.network={topology="star", num_nodes=16}',
+                                                     "qkd.link.distance_km=20.0", "qkd.pulses=200000",
+                                                     "qkd.batch_pulses=100000", 'qkd.security="finite_key"']),
+    "bbm92_chain5": ("bbm92_20km.toml", ['qkd.network={topology="chain", num_nodes=5}', "qkd.pulses=200000",
+                                        "qkd.batch_pulses=100000", "qkd.block_pulses=200000"]),
+}
+#: Ranks each of :data:`NETWORK_JOBS` is run on.
+NETWORK_RANKS = (1, 2, 4)
+
 #: Attributes that differ between two runs of the same code.
 VOLATILE = ("created_utc", "wall_time_s", "pulses_per_wall_second", "overrides", "overrides_from_job", "job_path",
             "engine_windows",
@@ -111,6 +129,25 @@ def run_jobs(tree: Path, out_dir: Path) -> None:
                        *command[1:]]
         print(name, flush=True)
         subprocess.run(command, cwd=tree, env=env, check=True)
+
+
+def run_network_jobs(tree: Path, out_dir: Path, names: list[str]) -> None:
+    """Run the jobs ``names`` of :data:`NETWORK_JOBS` (all of them if empty) on each of :data:`NETWORK_RANKS`
+    with ``tree``'s dqsim, writing ``out_dir/<name>-<ranks>.h5``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1")
+    python = sys.executable
+    for name, (job, overrides) in NETWORK_JOBS.items():
+        if names and name not in names:
+            continue
+        for ranks in NETWORK_RANKS:
+            command = [str(Path(python).parent / "mpiexec"), "-n", str(ranks), python, "-m", "mpi4py", "-m", "dqsim",
+                       "run", "-q", f"jobs/{job}", "-o", str(out_dir / f"{name}-{ranks}.h5")]
+            for item in overrides:
+                command += ["--set", item]
+            print(name, ranks, flush=True)
+            subprocess.run(command, cwd=tree, env=env, check=True)
 
 
 def _same(a, b) -> bool:
@@ -160,6 +197,9 @@ def compare(a: Path, b: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "run":
         run_jobs(Path(argv[1]).resolve(), Path(argv[2]).resolve())
+        return 0
+    if len(argv) >= 3 and argv[0] == "run-network":
+        run_network_jobs(Path(argv[1]).resolve(), Path(argv[2]).resolve(), argv[3:])
         return 0
     if len(argv) == 3 and argv[0] == "compare":
         bad = 0

@@ -224,6 +224,11 @@ TABULATED = {"qkd": (QKD, qkd, "_end_to_end"), "repeater": (REPEATER, repeater, 
              "trotter": (TROTTER, trotter, "_summary")}
 
 
+#: ... on rank 1, where it differs: qkd's tables are made by the writing rank alone since 2026-12-07 (afternoon),
+#: while rank 1 waits at the same stop points (``qkd._writer_stop_points``, one call per distance).
+TABULATED_ON_RANK_1 = {"qkd": "_writer_stop_points"}
+
+
 def last_call(name, full) -> int:
     """The call of the hooked function made after the last engine run: the last configuration's."""
     return int(full.attrs.get("num_configurations", 1)) if name == "repeater" else 1
@@ -609,6 +614,7 @@ def two_rank_stop_cases(root: Path, tabulated_calls: dict) -> dict:
     is the call of the tabulating function to stop at; ``output-NAME``) are here too: one launch for all."""
     cases = {"fidelity": ("call", ["dqsim.scenarios.dqc:_fidelity_to_copy"], ["run", *DQC], 2)}
     for name, (args, module, function) in TABULATED.items():
+        function = TABULATED_ON_RANK_1.get(name, function)
         cases[f"tabulated-{name}"] = ("call", [f"{module.__name__}:{function}:{tabulated_calls[name]}"],
                                       ["run", *args, *TWO_RANKS.get(name, [])], 1)
     for name in OUTPUT_WRITE_STOPS:

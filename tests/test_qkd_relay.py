@@ -20,6 +20,7 @@ from dqsim.cli.main import main
 from dqsim.io.units import table_units
 from dqsim.jobs import apply_overrides, load_job
 from dqsim.scenarios import qkd as qkd_scenario
+from dqsim.scenarios import qkd_relay
 from dqsim.scenarios.qkd_relay import relayed_key_time_ps
 from dqsim.units import SPEED_OF_LIGHT_M_PER_S
 from mpi_helper import ROOT
@@ -162,6 +163,37 @@ def test_the_busy_periods_give_the_announcements_one_by_one_on_random_routes(see
         expected = max([times[0]] + fifo_hops(handed, delays, free, send, last, each))
         tags = [(0, 0)] + [(each, x) for x in last[1:]]
         assert relayed_key_time_ps(times, delays, bits, rate, hop_free_ps=free, hop_tags_bits=tags) == expected
+
+
+@pytest.mark.parametrize("block", [1, 2, 5])
+def test_long_routes_whose_periods_fill_several_blocks_give_the_announcements_one_by_one(monkeypatch, block):
+    """The busy periods are kept in sorted blocks (``qkd_relay.PERIOD_BLOCK``, 512; here 1, 2 or 5 so that
+    routes of 60-250 hops split and empty blocks): keys rising or falling by a little a hop (a chain of equal
+    links: every announcement handed over at the front of the queue, where a list insertion moved every period
+    until 2026-12-07, afternoon), all equal, or random; each gives :func:`fifo_hops`' time to the ps."""
+    monkeypatch.setattr(qkd_relay, "PERIOD_BLOCK", block)
+    rng = random.Random(block)
+    for kind in ("rising", "falling", "equal", "random", "random", "random"):
+        hops = rng.randint(60, 250)
+        step = rng.choice([1, 40, 1_000])
+        times = {"rising": [10**6 + step * k for k in range(hops)],
+                 "falling": [10**6 + step * (hops - k) for k in range(hops)], "equal": [10**6] * hops,
+                 "random": [rng.randint(0, rng.choice([50, 10**4, 10**6])) for _ in range(hops)]}[kind]
+        delays = [rng.choice([0, 20, 150]) for _ in range(hops)]
+        free = [rng.choice([0, 10**6, 10**6 + 3_000]) for _ in range(hops)]
+        bits, each, last = rng.choice([1, 3]), rng.choice([0, 2]), [rng.choice([0, 0, 4]) for _ in range(hops)]
+        handed = [None] + [max(times[k - 1], times[k]) for k in range(1, hops)]
+
+        def send(tag, bits=bits):
+            return math.ceil((bits + tag) * 1e12 / 1e12)
+
+        expected = max([times[0]] + fifo_hops(handed, delays, free, send, last, each))
+        tags = [(0, 0)] + [(each, x) for x in last[1:]]
+        assert relayed_key_time_ps(times, delays, bits, 1e12, hop_free_ps=free, hop_tags_bits=tags) == expected, kind
+    queue = qkd_relay._BusyPeriods(send_ps=10)  # announcements handed over ever earlier (as the offset grows)
+    for k in range(40):
+        queue.hand_over(10**6 - 100 * k, 0)
+    assert len(queue.periods.starts) >= 40 // (2 * block) > 1 and sum(map(len, queue.periods.counts)) == 40
 
 
 def test_a_route_whose_hops_tag_each_announcement_differently_is_refused():

@@ -110,7 +110,10 @@ CHAIN_BYTES_PER_NODE = 22_000
 #: Host memory each link of a ``qkd`` network takes on every rank, bytes: its tally, its processes' and key
 #: blocks' objects and its table rows, every rank gathering every link's; measured, the growth of a trusted
 #: chain's peak RSS per link at 1,000 pulses a link (16,384 nodes: 605 MB on one rank, ~218 MB of it the base; two
-#: ranks 474 and 460 MB; bench/results/qkd-network-scale-vm-20261207.md).
+#: ranks 474 and 460 MB; bench/results/qkd-network-scale-vm-20261207.md). Since 2026-12-07 (afternoon) only the
+#: rank that writes the run file gathers them and makes the rows; the others peak lower (65,536 nodes on two
+#: ranks: 1,182 and 901 MB, 1,182 and 1,158 before; bench/results/qkd-network-gather-vm-20261207p.md), and this
+#: stays the writer's bound.
 QKD_BYTES_PER_LINK = 24_000
 #: ... and each pair of leaves of a ``qkd`` star (its ``end_to_end`` row and two ``relay_links`` rows, as Python
 #: rows and then the tables): a star of 1,024 nodes (522,753 pairs) peaked at 742 MB (2026-12-07, later that day).
@@ -678,8 +681,9 @@ def _pending_report_lines(job) -> list[str]:
 
 
 def qkd_network_bytes(job, num_links: int) -> float:
-    """Bytes a ``qkd`` run's links take on every rank (:data:`QKD_BYTES_PER_LINK` each, and a star's pairs of
-    leaves :data:`QKD_BYTES_PER_STAR_PAIR` each, their end-to-end keys), besides its imports and batches.
+    """Bytes a ``qkd`` run's links take on the rank that writes the run file (:data:`QKD_BYTES_PER_LINK` each, and
+    a star's pairs of leaves :data:`QKD_BYTES_PER_STAR_PAIR` each, their end-to-end keys), besides its imports and
+    batches; less on the others.
 
     Examples:
         >>> from dqsim.jobs import load_job_text
@@ -698,8 +702,9 @@ def _qkd_memory_line(job, num_links: int) -> str:
     q = job.qkd
     slot = qkd.slot_word(q.protocol)
     line = (f"memory per rank: no state-vector register; {slot} batches of {q.batch_pulses:,} (a few arrays of that "
-            f"length); about {size_words(qkd_network_bytes(job, num_links))} for its {num_links:,} link(s) on every "
-            f"rank (each's tally, processes and table rows, ~{QKD_BYTES_PER_LINK / 1000:g} kB a link, measured")
+            f"length); about {size_words(qkd_network_bytes(job, num_links))} for its {num_links:,} link(s) on rank 0, "
+            f"which writes the run file, less on the others (each's tally, processes and table rows, "
+            f"~{QKD_BYTES_PER_LINK / 1000:g} kB a link, measured")
     if q.network is not None and q.network.topology == "star":
         pairs = num_links * (num_links - 1) // 2
         line += (f"; and the end-to-end keys of its {pairs:,} pairs of leaves, ~{QKD_BYTES_PER_STAR_PAIR / 1000:g} kB"

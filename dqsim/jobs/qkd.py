@@ -74,7 +74,10 @@ MAX_SWEEP_POINTS = 200
 MAX_QKD_NODES = 65536
 #: ... and of its star: 4,096, as before, since a star's ``end_to_end`` table has a row per pair of leaves (and
 #: ``relay_links`` two): 8.4 million at 4,096 nodes, ~1 kB a pair as the run builds them (a 1,024-node star peaked
-#: at 742 MB), so ~8 GB; ``dqsim check`` reports it.
+#: at 742 MB), so ~8 GB; ``dqsim check`` reports it. Making those rows a piece at a time would bound the memory but
+#: not the rest, which grows as the pairs do (2026-12-07, afternoon): the run file, 200 bytes a pair (a 72-byte
+#: ``end_to_end`` row and two 64-byte ``relay_links`` rows), is 1.7 GB at 4,096 nodes, 27 GB at 16,384 and 429 GB
+#: at 65,536; the rows' work, ~40 µs a pair (a 1,024-node star: 23.8 CPU s), ~6 min at 4,096, ~1.5 h at 16,384.
 MAX_QKD_STAR_NODES = 4096
 #: Longest time a run may take to emit its pulses, ps: 1/16 of the engine's int64 picosecond clock
 #: (2**63 ps, about 107 days), about 6.7 days, the rest left for the post-processing's messages.

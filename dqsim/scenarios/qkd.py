@@ -43,7 +43,7 @@ from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, enta
 from dqsim.protocols.qkd.finite_key import ChshFiniteKeyResult, EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
 from dqsim.scenarios import qkd_auth, qkd_relay
-from dqsim.scenarios.output import ScenarioOutput, format_stderr, record_table
+from dqsim.scenarios.output import WRITING_RANK, ScenarioOutput, format_stderr, record_table
 from dqsim.units import PS_PER_S, db_to_transmittance
 
 
@@ -202,7 +202,8 @@ def _tree_route(star: bool, a: int, b: int) -> list[int]:
 
 def run_network(job, *, comm, backend, distance_km: float | None = None, checkpointing=None,
                 on_window=None) -> dict:
-    """Run every link of the job's network once (collective); returns per-link tallies on every rank.
+    """Run every link of the job's network once (collective); returns per-link tallies (``"tallies"``) on the rank
+    that writes the run file, ``None`` on the others (:func:`_gathered_tallies`).
 
     ``on_window(time_ps, num_windows, fraction)`` is the engine's call on rank 0 after each exchange.
     """
@@ -218,7 +219,7 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
         else:  # BB84: blocks whose decoy bound was taken before the two-decoy bound
             nodes.refuse_old_decoy_bound(build_plan(job).source, [(row[6], row[7]) for tally in
                                                                   stored["tallies"].values() for row in tally.blocks])
-        return stored
+        return stored if comm.rank == WRITING_RANK else {**stored, "tallies": None}  # (the writer's, on resume)
     checkpointer = checkpoint.engine_checkpointer(checkpointing, comm)
     physics = links_physics(job, links)
     qlink = job.qkd.link
@@ -246,15 +247,27 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
     stats = sim.run()
     mine = {proc.phys.link_index: proc.tally for proc in sim.processes() if isinstance(proc, (nodes.Bb84Alice,
                                                                                              nodes.EntangledAlice))}
-    merged = {}
-    for part in comm.allgather(mine):
-        merged.update(part)
-    result = {"links": links, "physics": physics, "tallies": merged, "engine": stats,
+    result = {"links": links, "physics": physics, "tallies": _gathered_tallies(mine, comm), "engine": stats,
               "timeline": sim.gather_timeline(), "placement": placement}
     if checkpointing is not None:
         checkpointing.store_last(result)
         checkpointing.finished_run = sim.stop_point  # run_job's tables and the output write stop through it
     return result
+
+
+def _gathered_tallies(mine: dict, comm) -> dict | None:
+    """Collective: every link's tally ``{link index: tally}`` on the rank that writes the run file
+    (:data:`~dqsim.scenarios.output.WRITING_RANK`), which alone makes the tables, attributes and summary
+    (:func:`run_job`); ``None`` on the others. Until 2026-12-07 (afternoon) every rank gathered them all
+    (``allgather``): ~15 kB a link on each of two ranks at 65,536 nodes
+    (``bench/results/qkd-network-gather-vm-20261207p.md``)."""
+    parts = comm.gather(mine, root=WRITING_RANK)
+    if parts is None:
+        return None
+    merged = {}
+    for part in parts:
+        merged.update(part)
+    return merged
 
 
 # ------------------------------------------------------------------------ outputs
@@ -470,9 +483,14 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     checkpoints the distance's finished engine run
     (:meth:`~dqsim.engine.checkpoint.CheckpointSession.stop_point`, exit
     status 75): its resume runs no event again and redoes only this work.
+
+    The rank that writes the run file (:data:`~dqsim.scenarios.output.WRITING_RANK`) alone holds the tallies and
+    makes the tables, attributes and summary, and hands the attributes and summary to the others (the same on every
+    rank); their tables are empty. Since 2026-12-07 (afternoon); every rank made every table before.
     """
     started = time.perf_counter()
     stop_point = checkpoint.stop_point_of(checkpointing)
+    writer = comm.rank == WRITING_RANK  # (the rank the tallies are gathered on, run_network)
     q = job.qkd
     distances = job.distances_km() if q.sweep is not None else [None]
     block_rows, sweep_rows, end_rows, relay_rows, size_rows = [], [], [], [], []
@@ -495,56 +513,63 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             timeline = run["timeline"]
         physics = run["physics"]
         stop_point()
-        auth_of = {index: qkd_auth.link_authentication(q, tally) for index, tally in run["tallies"].items()}
-        block_rows += _block_rows(run, q, auth_of)
-        stop_point()
-        link_net = {}
-        theory: dict[float, tuple] = {}  # per distinct length: the model's rate and the SPDC optimum (a search)
-
-        def theory_of(p: LinkPhysics, theory=theory) -> tuple:
-            if p.distance_km not in theory:
-                theory[p.distance_km] = (_theory_rate_per_pulse(job, p), _spdc_optimum(job, p))
-            return theory[p.distance_km]
-
-        for p in physics:
-            tally = run["tallies"][p.link_index]
-            link_auth = qkd_auth.link_columns(q, auth_of[p.link_index], tally.key_bits, tally.pulses, tally.blocks)
-            link_net[p.link_index] = link_auth[1]
-            auth_warnings += qkd_auth.short_key_warning(f"{p.distance_km:g} km link {p.link_index}",
-                                                        q.authentication, link_auth[0], tally.key_bits)
-            if decoy_source is not None:
-                spread_warnings += _decoy_spread_warnings(tally, decoy_source, p.distance_km, p.link_index)
-            if q.security == "finite_key":
-                size_rows += _block_size_rows(job, tally, p.distance_km, p.link_index)
-                stop_point()
-            link_chsh = (float("nan"), float("nan"))
-            if tally.chsh_counts is not None:
-                link_chsh, missing = _chsh(tally.chsh_counts)
-                chsh = link_chsh
-                if missing:
-                    chsh_warnings.append(f"{p.distance_km:g} km link {p.link_index}: CHSH S not measured, no "
-                                         f"coincidence in the setting pair(s) {missing} (more pairs or less loss)")
-            rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
-            qber = tally.errors / tally.sifted if tally.sifted else float("nan")
-            qber_se = math.sqrt(qber * (1.0 - qber) / tally.sifted) if tally.sifted else float("nan")
-            sweep_rows.append((p.distance_km, p.link_index, p.alice, p.bob, p.total_transmittance, tally.pulses,
-                               tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
-                               plob_bound(p.channel.fibre_transmittance), theory_of(p)[0],
-                               tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
-                               _rate_standard_error(tally.blocks), *theory_of(p)[1], *link_chsh,
-                               qber_upper_95(tally.errors, tally.sifted), *link_auth))
+        if not writer:  # the writer alone tabulates (its tallies); the others keep its stop points (collective)
+            _writer_stop_points(q, len(physics), stop_point)
+        else:
+            auth_of = {index: qkd_auth.link_authentication(q, tally) for index, tally in run["tallies"].items()}
+            block_rows += _block_rows(run, q, auth_of)
             stop_point()
-        ends, relays = _end_to_end(job, run, link_net)
-        if len(run["links"]) > 1:
-            names = job.qkd.node_name_sequence()
-            for r in ends:
-                auth_warnings += qkd_auth.short_route_warning(f"end to end {names[r[1]]}–{names[r[2]]}",
-                                                              q.authentication, r[3], r[7])
-        end_rows += ends
-        relay_rows += relays
-        stop_point()
+            link_net = {}
+            theory: dict[float, tuple] = {}  # per distinct length: the model's rate and the SPDC optimum (a search)
+
+            def theory_of(p: LinkPhysics, theory=theory) -> tuple:
+                if p.distance_km not in theory:
+                    theory[p.distance_km] = (_theory_rate_per_pulse(job, p), _spdc_optimum(job, p))
+                return theory[p.distance_km]
+
+            for p in physics:
+                tally = run["tallies"][p.link_index]
+                link_auth = qkd_auth.link_columns(q, auth_of[p.link_index], tally.key_bits, tally.pulses, tally.blocks)
+                link_net[p.link_index] = link_auth[1]
+                auth_warnings += qkd_auth.short_key_warning(f"{p.distance_km:g} km link {p.link_index}",
+                                                            q.authentication, link_auth[0], tally.key_bits)
+                if decoy_source is not None:
+                    spread_warnings += _decoy_spread_warnings(tally, decoy_source, p.distance_km, p.link_index)
+                if q.security == "finite_key":
+                    size_rows += _block_size_rows(job, tally, p.distance_km, p.link_index)
+                    stop_point()
+                link_chsh = (float("nan"), float("nan"))
+                if tally.chsh_counts is not None:
+                    link_chsh, missing = _chsh(tally.chsh_counts)
+                    chsh = link_chsh
+                    if missing:
+                        chsh_warnings.append(f"{p.distance_km:g} km link {p.link_index}: CHSH S not measured, no "
+                                             f"coincidence in the setting pair(s) {missing} (more pairs or less loss)")
+                rate = tally.key_bits / tally.pulses if tally.pulses else 0.0
+                qber = tally.errors / tally.sifted if tally.sifted else float("nan")
+                qber_se = math.sqrt(qber * (1.0 - qber) / tally.sifted) if tally.sifted else float("nan")
+                sweep_rows.append((p.distance_km, p.link_index, p.alice, p.bob, p.total_transmittance, tally.pulses,
+                                   tally.key_bits, rate, rate * q.source.source_rate_hz, qber,
+                                   plob_bound(p.channel.fibre_transmittance), theory_of(p)[0],
+                                   tally.aborted_blocks, tally.done_ps, qber_se, plob_bound(p.total_transmittance),
+                                   _rate_standard_error(tally.blocks), *theory_of(p)[1], *link_chsh,
+                                   qber_upper_95(tally.errors, tally.sifted), *link_auth))
+                stop_point()
+            ends, relays = _end_to_end(job, run, link_net)
+            if len(run["links"]) > 1:
+                names = job.qkd.node_name_sequence()
+                for r in ends:
+                    auth_warnings += qkd_auth.short_route_warning(f"end to end {names[r[1]]}–{names[r[2]]}",
+                                                                  q.authentication, r[3], r[7])
+            end_rows += ends
+            relay_rows += relays
+            stop_point()
         if on_progress:
             on_progress(step + 1, len(distances), "distances")
+    if not writer:
+        stop_point()
+        attrs, summary = comm.bcast(None, root=WRITING_RANK)
+        return ScenarioOutput(attrs, {}, {}, None, summary)
     tables = {
         "blocks": record_table(block_rows, BLOCK_FIELDS),
         "sweep" if q.sweep is not None else "links": record_table(sweep_rows, [
@@ -628,7 +653,20 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s){net}, at "
                            f"both ends at {r[5] / 1e9:.4g} ms")
     stop_point()
+    comm.bcast((attrs, summary), root=WRITING_RANK)  # the same attributes and summary on every rank
     return ScenarioOutput(attrs, tables, table_attrs, None, summary)
+
+
+def _writer_stop_points(q, num_links: int, stop_point) -> None:
+    """A distance's stop points after its engine run, on a rank that does not write the run file: those the writer
+    reaches while it tabulates the distance (:func:`run_job`; collective): after the ``blocks`` rows, after each
+    link's finite-key curve (``finite_key``) and row, after the end-to-end keys."""
+    stop_point()
+    for _ in range(num_links):
+        if q.security == "finite_key":
+            stop_point()
+        stop_point()
+    stop_point()
 
 
 #: Most warnings of one kind (decoy, decoy spread, CHSH, authentication) the run file's ``warnings`` attribute

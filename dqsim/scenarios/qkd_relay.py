@@ -103,59 +103,174 @@ class _BusyPeriods:
     Crossing a hop adds the same ``send_ps`` + fibre delay to every announcement (the offset) but the last (its
     tag) and those the hop's channel makes wait (its own messages, ``free``; the trusted node's announcement
     handed over between two others): the periods there are merged, each merge ending a period, so a route of m
-    hops takes about m steps (a bisection and a list insertion each), not the m(m - 1)/2 of its announcements one
-    by one.
+    hops takes about m steps, not the m(m - 1)/2 of its announcements one by one.
+
+    The periods are held in sorted blocks of at most ``2 * block`` (:class:`_SortedPeriods`), so a step is a
+    bisection and an insertion or a deletion in one block: O(log m + block + m/block). Until 2026-12-07 (afternoon)
+    they were two Python lists whose insertions moved every later period: a trusted chain's announcements are
+    handed over at the front (each hop's offset outgrows the next key's lateness), so a route of m hops took
+    m²/2 moves, 36 CPU s at 2^18 hops, where it takes ~1 CPU s now
+    (``bench/results/qkd-network-gather-vm-20261207p.md``).
     """
 
-    def __init__(self, send_ps: int):
+    def __init__(self, send_ps: int, block: int | None = None):
         self.send_ps = send_ps
         self.offset_ps = 0
-        self.starts: list[int] = []
-        self.counts: list[int] = []
+        self.periods = _SortedPeriods(block or PERIOD_BLOCK)
 
-    def _end(self, index: int) -> int:
-        return self.starts[index] + self.counts[index] * self.send_ps
+    def _end(self, at: tuple[int, int]) -> int:
+        return self.periods.start(at) + self.periods.count(at) * self.send_ps
 
-    def _merge_from(self, index: int) -> None:
-        """Merge the periods from ``index`` on into the one before while they begin before it ends."""
-        while 0 < index < len(self.starts) and self.starts[index] <= self._end(index - 1):
-            self.counts[index - 1] += self.counts[index]
-            del self.starts[index], self.counts[index]
+    def _merge_from(self, at: tuple[int, int] | None) -> None:
+        """Merge the period at ``at`` and those after it into the one before while they begin before it ends."""
+        periods = self.periods
+        while at is not None:
+            before = periods.before(at)
+            if before is None or periods.start(at) > self._end(before):
+                return
+            periods.add_count(before, periods.count(at))
+            at = periods.delete(at)
 
     def hand_over(self, handed_ps: int, free_ps: int) -> None:
         """The trusted node's announcement joins the queue at ``handed_ps`` (after those arriving no later), and the
         hop's channel is busy until ``free_ps``."""
+        periods = self.periods
         handed = handed_ps - self.offset_ps
-        index = bisect.bisect_right(self.starts, handed) - 1
-        if index >= 0 and handed < self._end(index):  # it arrives inside a period: one more in it
-            self.counts[index] += 1
-            self._merge_from(index + 1)
+        at = periods.last_at_or_before(handed)
+        if at is not None and handed < self._end(at):  # it arrives inside a period: one more in it
+            periods.add_count(at, 1)
+            self._merge_from(periods.after(at))
         else:
-            self.starts.insert(index + 1, handed)
-            self.counts.insert(index + 1, 1)
-            self._merge_from(index + 1)
-            self._merge_from(index + 2)
+            new = periods.insert_after(at, handed, 1)
+            before = periods.before(new)
+            if before is not None and handed <= self._end(before):
+                self._merge_from(new)
+            else:
+                self._merge_from(periods.after(new))
         free = free_ps - self.offset_ps
-        if self.starts[0] < free:
-            self.starts[0] = free
-            self._merge_from(1)
+        first = periods.first()
+        if periods.start(first) < free:
+            periods.set_start(first, free)
+            self._merge_from(periods.after(first))
 
     def send(self, last_send_ps: int, delay_ps: int) -> None:
         """Send the queue over the hop: ``send_ps`` each, ``last_send_ps`` the last, then the fibre's ``delay_ps``."""
         extra = last_send_ps - self.send_ps
         if extra:
-            last_start = self._end(len(self.starts) - 1) - self.send_ps
-            if self.counts[-1] > 1:
-                self.counts[-1] -= 1
-                self.starts.append(last_start + extra)
-                self.counts.append(1)
+            periods = self.periods
+            last = periods.last()
+            last_start = self._end(last) - self.send_ps
+            if periods.count(last) > 1:
+                periods.add_count(last, -1)
+                periods.insert_after(last, last_start + extra, 1)
             else:
-                self.starts[-1] = last_start + extra
+                periods.set_start(last, last_start + extra)
         self.offset_ps += self.send_ps + delay_ps
 
     def last_arrival_ps(self) -> int:
         """When the last announcement reaches the far end of the hop it was last sent over, ps."""
-        return self._end(len(self.starts) - 1) - self.send_ps + self.offset_ps
+        return self._end(self.periods.last()) - self.send_ps + self.offset_ps
+
+
+#: Periods a block of :class:`_SortedPeriods` is split back to once it holds twice as many.
+PERIOD_BLOCK = 512
+
+
+class _SortedPeriods:
+    """Busy periods ``(start, count)`` sorted by start, in blocks of 1 to ``2 * block`` periods, with each block's
+    first start in a list to bisect (the layout of G. Jenks' ``sortedcontainers.SortedList``): finding, inserting
+    and deleting a period takes a bisection over the blocks and one within a block, and moves at most ``2 * block``
+    periods and, when a block is split or emptied, the ``m / block`` blocks' entries. A period is named by its
+    place ``(block, index)``, good until the next insertion or deletion.
+
+    Examples:
+        >>> p = _SortedPeriods(block=1)
+        >>> at = p.insert_after(None, 10, 1); at = p.insert_after(at, 20, 2); at = p.insert_after(at, 30, 1)
+        >>> p.starts, p.firsts, p.last_at_or_before(25), p.last_at_or_before(5), p.count(p.last())
+        ([[10], [20, 30]], [10, 20], (1, 0), None, 1)
+        >>> p.delete((1, 0)), p.starts, p.firsts, p.before((1, 0)), p.after((1, 0))
+        ((1, 0), [[10], [30]], [10, 30], (0, 0), None)
+    """
+
+    def __init__(self, block: int):
+        self.block = block
+        self.starts: list[list[int]] = []
+        self.counts: list[list[int]] = []
+        self.firsts: list[int] = []  # each block's first start
+
+    def start(self, at: tuple[int, int]) -> int:
+        return self.starts[at[0]][at[1]]
+
+    def count(self, at: tuple[int, int]) -> int:
+        return self.counts[at[0]][at[1]]
+
+    def add_count(self, at: tuple[int, int], more: int) -> None:
+        self.counts[at[0]][at[1]] += more
+
+    def set_start(self, at: tuple[int, int], start: int) -> None:
+        """Move a period's start (kept in order by the caller)."""
+        b, i = at
+        self.starts[b][i] = start
+        if i == 0:
+            self.firsts[b] = start
+
+    def first(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def last(self) -> tuple[int, int]:
+        return (len(self.starts) - 1, len(self.starts[-1]) - 1)
+
+    def before(self, at: tuple[int, int]) -> tuple[int, int] | None:
+        b, i = at
+        if i > 0:
+            return (b, i - 1)
+        return (b - 1, len(self.starts[b - 1]) - 1) if b > 0 else None
+
+    def after(self, at: tuple[int, int]) -> tuple[int, int] | None:
+        b, i = at
+        if i + 1 < len(self.starts[b]):
+            return (b, i + 1)
+        return (b + 1, 0) if b + 1 < len(self.starts) else None
+
+    def last_at_or_before(self, start: int) -> tuple[int, int] | None:
+        """The place of the last period that starts at or before ``start`` (``None``: none does)."""
+        b = bisect.bisect_right(self.firsts, start) - 1
+        if b < 0:
+            return None
+        return (b, bisect.bisect_right(self.starts[b], start) - 1)
+
+    def insert_after(self, at: tuple[int, int] | None, start: int, count: int) -> tuple[int, int]:
+        """Put a period right after the one at ``at`` (``None``: first); returns its place."""
+        if not self.starts:
+            self.starts.append([start])
+            self.counts.append([count])
+            self.firsts.append(start)
+            return (0, 0)
+        b, i = (0, 0) if at is None else (at[0], at[1] + 1)
+        self.starts[b].insert(i, start)
+        self.counts[b].insert(i, count)
+        if i == 0:
+            self.firsts[b] = start
+        if len(self.starts[b]) > 2 * self.block:  # split the block in two halves
+            half = self.block
+            self.starts.insert(b + 1, self.starts[b][half:])
+            self.counts.insert(b + 1, self.counts[b][half:])
+            del self.starts[b][half:], self.counts[b][half:]
+            self.firsts.insert(b + 1, self.starts[b + 1][0])
+            if i >= half:
+                return (b + 1, i - half)
+        return (b, i)
+
+    def delete(self, at: tuple[int, int]) -> tuple[int, int] | None:
+        """Remove the period at ``at``; returns the place of the one that followed it (``None``: none)."""
+        b, i = at
+        del self.starts[b][i], self.counts[b][i]
+        if not self.starts[b]:
+            del self.starts[b], self.counts[b], self.firsts[b]
+            return (b, 0) if b < len(self.starts) else None
+        if i == 0:
+            self.firsts[b] = self.starts[b][0]
+        return (b, i) if i < len(self.starts[b]) else ((b + 1, 0) if b + 1 < len(self.starts) else None)
 
 
 def key_left_bits(link_keys_bits: list[int], relayed_bits: int) -> list[int]:
