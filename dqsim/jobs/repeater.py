@@ -468,7 +468,7 @@ class ChainSection(Section):
         two ends and the other link's grid), so a later cycle passes with ``P2 = P(|K·T + δ| < cutoff − a)``,
         ``P(K = k) = p·q^|k|/(2 − p)`` (without pumping; with pumping ``P2 = P1``). Then the discards per delivered
         pair are ``(1 − P1)/P2`` (:meth:`_makings_per_pair`). An estimate: it leaves out segments discarded over
-        longer chains (their links made again), so without pumping the warning counts the makings with
+        longer chains (their links made again), so over repeaters the warning counts the makings with
         :meth:`_makings_estimate`'s sample instead (``bench/review_repeater_physics.py``, check ``cutoff_link``, has the
         exact two-link chain and the measured rates; ``tests/test_repeater_cutoff_link.py`` compares the estimates
         with simulated discards)."""
@@ -559,7 +559,8 @@ class ChainSection(Section):
         most :data:`~dqsim.network.relink_estimate.RELINK_ESTIMATE_MAX_EVENTS`), so every configuration is sampled,
         with fewer events where there are many (since 2026-12-07 (afternoon); before, each took up to the cap and
         once the events were spent the rest got the closed form alone, which errs low over more than two links).
-        A sample stopped by its share is at least the closed form (:meth:`_makings_estimate`). ``P`` and the cut-off named are the closed form's (:meth:`_keep_estimates`), and the
+        A sample stopped by its share is at least the closed form (:meth:`_makings_estimate`). ``P`` and the
+        cut-off named are the closed form's (:meth:`_keep_estimates`), and the
         line says so: the share discarded and the makings are the estimate's."""
         cutoff_ps = seconds_to_ps(self.cutoff_s)
         ranked = []

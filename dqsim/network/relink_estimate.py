@@ -25,11 +25,11 @@ repeaters time its cut-off from its emission ``E`` from then on, while it is pum
 the only choice under the policy: at ``E + cutoff`` the kept pair is cut and its link made again as a linked one
 would be). Each pumping round's spare pair is begun by the initiator when it holds the kept pair (or the round
 before ends) and emits ``2h + (N − 1)·T`` later; both ends learn the round's outcome ``h`` after holding the spare
-pair (the purification's bits), with the round's success probability (:meth:`dqsim.jobs.repeater.ChainSection.
-_pumping_success`: Werner pairs, ideal memories and gates). A failed round loses both pairs: the ends stop timing
-the kept pair and the initiator begins a new kept pair at once (the same making); after the last round succeeds
-both ends hold the pumped pair, whose deadline is still its kept pair's. An end that has let the making go (cut,
-or told of a cut) no longer answers, so the pumping stops. With a source period ``s`` a pair's first attempt
+pair (the purification's bits), with the round's success probability
+(:meth:`dqsim.jobs.repeater.ChainSection._pumping_success`: Werner pairs, ideal memories and gates). A failed
+round loses both pairs: the ends stop timing the kept pair and the initiator begins a new kept pair at once (the
+same making); after the last round succeeds both ends hold the pumped pair, whose deadline is still its kept
+pair's. An end that has let the making go (cut, or told of a cut) no longer answers, so the pumping stops. With a source period ``s`` a pair's first attempt
 comes no sooner than ``s`` after the link's last one (:func:`dqsim.protocols.epr.abandon_generation` where a
 making is given up).
 """
@@ -50,7 +50,9 @@ RELINK_ESTIMATE_ROUNDS = 2000
 RELINK_ESTIMATE_MAX_EVENTS = 100_000
 
 #: Events that all the estimates of one warning share (about 2 s of CPU: ten configurations at
-#: :data:`RELINK_ESTIMATE_MAX_EVENTS`), however many configurations a sweep has (:class:`EventBudget`).
+#: :data:`RELINK_ESTIMATE_MAX_EVENTS` of short chains; a 64 × 64 sweep's, long chains' events among them, about
+#: 5 s), however many configurations a sweep has (:class:`EventBudget`), each at most an equal share of those
+#: left (:meth:`dqsim.jobs.repeater.ChainSection._link_cutoff_warning`).
 RELINK_ESTIMATE_TOTAL_EVENTS = 1_000_000
 
 
@@ -272,9 +274,10 @@ def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps:
             after 300 events (a few rounds) 10.9 and 6.9 makings against 12.8 and 8.9 from 6,000 rounds (dropped:
             10.8 and 6.5; makings over the events sampled per round ended, renewal-reward, 17.1 and 11.0: high);
             after 1,000 events or more counted and dropped agree within 0.5 of them (renewal-reward: 1.0 high
-            still at 3,000; ``bench/results/repeater-pumping-estimate-vm-20261207p.md``). Where no round ended: the makings of
-            the unfinished one (a lower bound: the round was not over), and the caller takes the larger of it and
-            a closed form (:meth:`dqsim.jobs.repeater.ChainSection._makings_estimate`).
+            still at 3,000; ``bench/results/repeater-pumping-estimate-vm-20261207p.md``). Where no round ended:
+            the makings of the unfinished one (a lower bound: the round was not over). Either way the warning takes
+            the larger of a stopped sample and a closed form
+            (:meth:`dqsim.jobs.repeater.ChainSection._makings_estimate`).
         seed: the sample's seed.
         with_error: also return the estimate's standard error (the ended rounds' spread over the square root of
             their number; 0 for fewer than two rounds ended; ``inf`` where no round ended: a lower bound only).
