@@ -29,9 +29,9 @@ pair (the purification's bits), with the round's success probability
 (:meth:`dqsim.jobs.repeater.ChainSection._pumping_success`: Werner pairs, ideal memories and gates). A failed
 round loses both pairs: the ends stop timing the kept pair and the initiator begins a new kept pair at once (the
 same making); after the last round succeeds both ends hold the pumped pair, whose deadline is still its kept
-pair's. An end that has let the making go (cut, or told of a cut) no longer answers, so the pumping stops. With a source period ``s`` a pair's first attempt
-comes no sooner than ``s`` after the link's last one (:func:`dqsim.protocols.epr.abandon_generation` where a
-making is given up).
+pair's. An end that has let the making go (cut, or told of a cut) no longer answers, so the pumping stops.
+With a source period ``s`` a pair's first attempt comes no sooner than ``s`` after the link's last one
+(:func:`dqsim.protocols.epr.abandon_generation` where a making is given up).
 """
 
 from __future__ import annotations
