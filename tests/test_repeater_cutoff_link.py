@@ -189,7 +189,7 @@ def test_the_estimated_makings_per_pair_follow_simulated_chains_with_pumping(mon
     ``spare`` attempt periods past the least swap age; one chain with a source period (200 us) longer than a
     handshake. A link's makings in the simulation: 1 and each time its initiator made it again
     (``ChainNode._relink`` of its right side: cut, told or its segment discarded; ``elementary_pairs`` also counts
-    the spare pairs). Before, pumped chains got the closed form: 1.2-2.0 here against 4-8 simulated."""
+    the spare pairs). Before, pumped chains got the closed form: 1.2-4.3 here against 4-8 simulated."""
     made: dict = {}
     relink = ChainNode._relink
 

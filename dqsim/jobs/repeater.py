@@ -526,8 +526,9 @@ class ChainSection(Section):
         and the kept pair cut while pumped (:meth:`_pumping_success`' odds); the closed form (:meth:`_makings_per_pair`
         of :meth:`_keep_estimates`) left them out and erred low over more than two links (on four 10-km links at
         2.5e-4 s a share of 0.17 of the pairs made discarded against 0.41-0.52 simulated; the sample gives 0.47;
-        with one pumping round it was 3-10 times low). ``tests/test_repeater_cutoff_link.py`` checks it on 2, 3 and
-        4 links, with and without pumping, within 3 standard errors of simulated chains. Where the sample was
+        with pumping it was 1.8-21 times low on 2-4 links, ``bench/repeater_pumping_estimate.py``).
+        ``tests/test_repeater_cutoff_link.py`` checks it on 2, 3 and 4 links, with and without pumping, within 3
+        standard errors of simulated chains. Where the sample was
         stopped by its events (chains of tens of thousands of links, nearly every pair discarded, or ``budget``
         spent) it errs low: the larger of it and the closed form (since 2026-12-07 (afternoon); before, only where
         no round had ended). One link: the closed form (exact). ``budget``: events shared with the other

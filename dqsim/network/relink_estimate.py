@@ -19,18 +19,18 @@ repeater swaps once it holds two pairs younger than the cut-off (nested, level `
 its segments are complete, each ``2^(l−2)·d + c`` on its way, valid while the making of its own link they name is
 current). A round ends once every repeater has swapped and no discard is on its way (B's bits are left out).
 
-Pumping (since 2026-12-07 (afternoon); before, pumped chains got the closed form, which over more than two links
-was 3-10 times low): a making's first pair is its kept pair, which both ends hold from ``E + g + c``; the
-repeaters time its cut-off from its emission ``E`` from then on, while it is pumped (``pumping_cutoff = "link"``,
-the only choice under the policy: at ``E + cutoff`` the kept pair is cut and its link made again as a linked one
-would be). Each pumping round's spare pair is begun by the initiator when it holds the kept pair (or the round
-before ends) and emits ``2h + (N − 1)·T`` later; both ends learn the round's outcome ``h`` after holding the spare
-pair (the purification's bits), with the round's success probability
-(:meth:`dqsim.jobs.repeater.ChainSection._pumping_success`: Werner pairs, ideal memories and gates). A failed
-round loses both pairs: the ends stop timing the kept pair and the initiator begins a new kept pair at once (the
-same making); after the last round succeeds both ends hold the pumped pair, whose deadline is still its kept
-pair's. An end that has let the making go (cut, or told of a cut) no longer answers, so the pumping stops.
-With a source period ``s`` a pair's first attempt comes no sooner than ``s`` after the link's last one
+Pumping (since 2026-12-07 (afternoon); before, pumped chains got the closed form, 1.8-21 times low on 2-4 links,
+``bench/results/repeater-pumping-estimate-vm-20261207p.md``): a making's first pair is its kept pair, which both
+ends hold from ``E + g + c``; the repeaters time its cut-off from its emission ``E`` from then on, while it is
+pumped (``pumping_cutoff = "link"``, the only choice under the policy: at ``E + cutoff`` the kept pair is cut and
+its link made again as a linked one would be). Each pumping round's spare pair is begun by the initiator when it
+holds the kept pair (or the round before ends) and emits ``2h + (N − 1)·T`` later; both ends learn the round's
+outcome ``h`` after holding the spare pair (the purification's bits), with the round's success probability
+(:meth:`dqsim.jobs.repeater.ChainSection._pumping_success`: Werner pairs, ideal memories and gates). A failed round
+loses both pairs: the ends stop timing the kept pair and the initiator begins a new kept pair at once (the same
+making); after the last round succeeds both ends hold the pumped pair, whose deadline is still its kept pair's. An
+end that has let the making go (cut, or told of a cut) no longer answers, so the pumping stops. With a source period
+``s`` a pair's first attempt comes no sooner than ``s`` after the link's last one
 (:func:`dqsim.protocols.epr.abandon_generation` where a making is given up).
 """
 
