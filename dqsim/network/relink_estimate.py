@@ -262,8 +262,8 @@ def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps:
             delay, the herald's delay after the emission and the attempt period, ps.
         cutoff_ps: the cut-off, ps, above the least age at which a repeater can swap.
         nested: nested swapping (``links`` a power of two), else swap-asap.
-        pumping: the success probability of each pumping round, in (0, 1] (none: no pumping; a making is then
-            the kept pair and its pumping, a failed round's new kept pair included).
+        pumping: the success probability of each pumping round, in (0, 1] (none: no pumping); with pumping a
+            making is the kept pair and its pumping, the new kept pairs after failed rounds included.
         source_ps: the source's period, ps (0: none): a pair's first attempt comes no sooner than one period
             after the link's last attempt.
         rounds: delivered pairs to sample.
