@@ -48,7 +48,7 @@ from dqsim.network.entanglement import cutoff_pass_probability, least_mean_attem
 from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec
-from dqsim.network.relink_estimate import EventBudget, relink_makings_per_pair
+from dqsim.network.relink_estimate import RELINK_ESTIMATE_MAX_EVENTS, EventBudget, relink_makings_per_pair
 from dqsim.units import ps_to_seconds, seconds_to_ps
 
 __all__ = ["ChainSection", "RepeaterJob", "MAX_CHAIN_LINKS"]
@@ -468,7 +468,7 @@ class ChainSection(Section):
         two ends and the other link's grid), so a later cycle passes with ``P2 = P(|K·T + δ| < cutoff − a)``,
         ``P(K = k) = p·q^|k|/(2 − p)`` (without pumping; with pumping ``P2 = P1``). Then the discards per delivered
         pair are ``(1 − P1)/P2`` (:meth:`_makings_per_pair`). An estimate: it leaves out segments discarded over
-        longer chains (their links made again), so without pumping the warning counts the makings with
+        longer chains (their links made again), so over repeaters the warning counts the makings with
         :meth:`_makings_estimate`'s sample instead (``bench/review_repeater_physics.py``, check ``cutoff_link``, has the
         exact two-link chain and the measured rates; ``tests/test_repeater_cutoff_link.py`` compares the estimates
         with simulated discards)."""
@@ -515,31 +515,38 @@ class ChainSection(Section):
             return math.inf
         return 1 / later if links == 1 else 1 + (1 - first) / (2 * later)
 
-    def _makings_estimate(self, link: LinkSpec, links: int, cutoff_ps: int,
-                          budget: EventBudget | None = None) -> float:
+    def _makings_estimate(self, link: LinkSpec, links: int, cutoff_ps: int, budget: EventBudget | None = None,
+                          max_events: int = RELINK_ESTIMATE_MAX_EVENTS) -> float:
         """Estimated makings of a link per delivered pair where no attempt is abandoned (:meth:`abandons_no_attempt`).
 
-        Repeaters without pumping (since 2026-12-07 (later)):
+        Repeaters (without pumping since 2026-12-07 (later), with pumping since 2026-12-07 (afternoon)):
         :func:`~dqsim.network.relink_estimate.relink_makings_per_pair`, the protocol's attempt model sampled
-        (2,000 rounds, seeded, at most about 0.2 s), which counts the segments a cut discards through swapped
-        repeaters; the closed form (:meth:`_makings_per_pair` of :meth:`_keep_estimates`) left them out and erred
-        low over more than two links (on four 10-km links at 2.5e-4 s a share of 0.17 of the pairs made discarded
-        against 0.41-0.52 simulated; the sample gives 0.47). ``tests/test_repeater_cutoff_link.py`` checks it on
-        2, 3 and 4 links within 3 standard errors of simulated chains. Where no round ended within the sample's
-        events (chains of tens of thousands of links, or ``budget`` spent) the sample is only a lower bound: the
-        larger of it and the closed form (since 2026-12-07 (later); before, about 1.0, and the warning the closed
-        form gave was lost). One link, or pumping: the closed form (exact over one link; over repeaters with pumping
-        it errs low). ``budget``: events shared with the other configurations' estimates (:meth:`_link_cutoff_warning`).
+        (2,000 rounds, seeded, at most ``max_events`` events: about 0.2 s), which counts the segments a cut discards
+        through swapped repeaters and, with pumping, the pumped pair's spare pairs, failed rounds (a new kept pair)
+        and the kept pair cut while pumped (:meth:`_pumping_success`' odds); the closed form (:meth:`_makings_per_pair`
+        of :meth:`_keep_estimates`) left them out and erred low over more than two links (on four 10-km links at
+        2.5e-4 s a share of 0.17 of the pairs made discarded against 0.41-0.52 simulated; the sample gives 0.47;
+        with pumping it was 1.8-21 times low on 2-4 links, ``bench/repeater_pumping_estimate.py``).
+        ``tests/test_repeater_cutoff_link.py`` checks it on 2, 3 and 4 links, with and without pumping, within 3
+        standard errors of simulated chains. Where the sample was
+        stopped by its events (chains of tens of thousands of links, nearly every pair discarded, or ``budget``
+        spent) it errs low: the larger of it and the closed form (since 2026-12-07 (afternoon); before, only where
+        no round had ended). One link: the closed form (exact). ``budget``: events shared with the other
+        configurations' estimates (:meth:`_link_cutoff_warning`), of which this one samples at most ``max_events``.
         """
         closed = self._makings_per_pair(links, self._keep_estimates(link, links, cutoff_ps))
-        if links == 1 or self.purification_rounds:
+        if links == 1:
             return closed
         c = self.node_spec().classical_processing_delay_ps
-        sampled, error = relink_makings_per_pair(link.success_probability, links, delay_ps=link.delay_ps,
-                                                 processing_ps=c, herald_ps=link.herald_delay_ps,
-                                                 attempt_period_ps=link.attempt_period_ps, cutoff_ps=cutoff_ps,
-                                                 nested=self.swapping == "nested", with_error=True, budget=budget)
-        return max(sampled, closed) if math.isinf(error) else sampled
+        events = EventBudget(max(min(max_events, budget.left if budget is not None else max_events), 0))
+        sampled = relink_makings_per_pair(link.success_probability, links, delay_ps=link.delay_ps, processing_ps=c,
+                                          herald_ps=link.herald_delay_ps, attempt_period_ps=link.attempt_period_ps,
+                                          cutoff_ps=cutoff_ps, nested=self.swapping == "nested",
+                                          pumping=self._pumping_success(link),
+                                          source_ps=link.effective_source_period_ps, budget=events)
+        if budget is not None:
+            budget.take(events.spent)
+        return max(sampled, closed) if events.left <= 0 else sampled  # (stopped: both err low)
 
     def _link_cutoff_warning(self, source: str) -> str | None:
         """:meth:`cutoff_warning` under the ``"link"`` policy: what is discarded is a link's pair, not an attempt,
@@ -549,9 +556,12 @@ class ChainSection(Section):
         The samples of all configurations share :data:`~dqsim.network.relink_estimate.RELINK_ESTIMATE_TOTAL_EVENTS`
         events (about 2 s; since 2026-12-07 (later): before, each of a sweep's configurations was sampled, up to
         about 14 minutes for 64 × 64 at the start of ``dqsim run`` and in ``dqsim check``): they are sampled in the
-        order of the closed form's makings, most first, and once the events are spent the rest get the closed form
-        (which errs low over more than two links, so a configuration the closed form ranks low may warn less than
-        it would sampled). ``P`` and the cut-off named are the closed form's (:meth:`_keep_estimates`), and the
+        order of the closed form's makings, most first, each at most an equal share of the events left (and at
+        most :data:`~dqsim.network.relink_estimate.RELINK_ESTIMATE_MAX_EVENTS`), so every configuration is sampled,
+        with fewer events where there are many (since 2026-12-07 (afternoon); before, each took up to the cap and
+        once the events were spent the rest got the closed form alone, which errs low over more than two links).
+        A sample stopped by its share is at least the closed form (:meth:`_makings_estimate`). ``P`` and the
+        cut-off named are the closed form's (:meth:`_keep_estimates`), and the
         line says so: the share discarded and the makings are the estimate's."""
         cutoff_ps = seconds_to_ps(self.cutoff_s)
         ranked = []
@@ -562,8 +572,9 @@ class ChainSection(Section):
                 ranked.append((self._makings_per_pair(links, keeps), keeps[0], links, total, link))
         ranked.sort(key=lambda entry: -entry[0])
         budget, worst = EventBudget(), None
-        for _, keep, links, total, link in ranked:
-            makings = self._makings_estimate(link, links, cutoff_ps, budget)
+        for index, (_, keep, links, total, link) in enumerate(ranked):
+            share = min(RELINK_ESTIMATE_MAX_EVENTS, budget.left // (len(ranked) - index))
+            makings = self._makings_estimate(link, links, cutoff_ps, budget, share)
             if makings > CUTOFF_WARN_ATTEMPTS_PER_PAIR and (worst is None or makings > worst[0]):
                 worst = (makings, keep, links, total)
         if worst is None:
