@@ -221,7 +221,7 @@ def run_once(args, comm, backend) -> dict:
     graph = ring(num_nodes, link=link)
     names = sorted(graph.nodes, key=lambda name: graph.nodes[name]["index"])
     network = Network(graph, [NodeSpec(name=name) for name in names], num_ranks=comm.size)
-    rank_of_node = list(network.placement)
+    rank_of_node = network.placement.tolist()
 
     num_qubits = register_qubits(num_nodes, comm_qubits)
     owner = [q // comm_qubits for q in range(num_qubits)]

@@ -4,6 +4,7 @@ import math
 import random
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from dqsim import comm as comm_mod
@@ -228,7 +229,17 @@ def test_default_placement_is_contiguous_blocks_and_one_node_per_rank_beyond():
     assert place_on_ranks(7, 3) == [0, 0, 0, 1, 1, 2, 2]
     assert place_on_ranks(3, 8) == [0, 1, 2]
     net = Network(topology.line(5), [NodeSpec(name=f"node{i}") for i in range(5)], num_ranks=2)
-    assert net.placement == (0, 0, 0, 1, 1) and net.rank_of(3) == 1
+    assert net.placement.tolist() == [0, 0, 0, 1, 1] and net.rank_of(3) == 1 and type(net.rank_of(3)) is int
+
+
+def test_placement_is_one_read_only_int16_array_the_engine_shares():
+    net = Network(topology.line(5), [NodeSpec(name=f"node{i}") for i in range(5)], num_ranks=2)
+    assert isinstance(net.placement, np.ndarray) and net.placement.dtype == np.int16
+    assert not net.placement.flags.writeable
+    sim = Simulator(net.on_ranks(1), comm=comm_mod.SingleComm(), state=None, qubit_owner=[], num_data_qubits=0)
+    assert sim.rank_of_node is sim.network.placement  # kept once: not a list per rank
+    assert Network(topology.line(3), [NodeSpec(name=f"node{i}") for i in range(3)],
+                   num_ranks=40000).placement.dtype == np.int32
 
 
 @pytest.mark.parametrize("placement, num_ranks, message", [
@@ -277,7 +288,7 @@ def test_lookahead_is_the_shortest_link_whatever_the_placement():
 
 def test_boundary_nodes_are_the_ends_of_cross_rank_links():
     net = Network(topology.line(6), [NodeSpec(name=f"node{i}") for i in range(6)], num_ranks=3)
-    assert net.placement == (0, 0, 1, 1, 2, 2)
+    assert net.placement.tolist() == [0, 0, 1, 1, 2, 2]
     assert net.cross_rank_links == [(1, 2), (3, 4)]
     assert net.boundary_nodes == {1, 2, 3, 4}
 
@@ -298,7 +309,7 @@ def test_simulator_takes_everything_about_the_network_from_it():
     # a node gets its engine record when first reached (another rank's when a scenario asks for it)
     assert dict(sim.nodes) == {} and sim.own_nodes == [0]
     assert [sim.context(i).name for i in range(5)] == ["q0", "q1", "q2", "q3", "q4"]
-    assert sim.rank_of_node == [0, 1, 1, 2, 3] and [n.index for n in sim.local] == [0]
+    assert sim.rank_of_node.tolist() == [0, 1, 1, 2, 3] and [n.index for n in sim.local] == [0]
     assert sim.memory.t1_s == [1.0, 2.0, 3.0, 4.0, 5.0] and sim.memory.t2_s == [0.5, 1.5, 2.5, 3.5, 4.5]
     assert sim.context(0).send(4, "x") == net.latency_ps(0, 4)  # the message's arrival time from t = 0
     # q0..q4 are all boundary nodes here (every link crosses ranks): no qubit is rank-local
@@ -312,7 +323,7 @@ def test_subnetwork_keeps_the_chosen_nodes_in_order_and_their_links():
     assert sub.names == ("node4", "node3", "node5", "node0")
     assert [spec.num_data_qubits for spec in sub.nodes] == [4, 3, 5, 0]
     assert sorted(tuple(sorted(pair)) for pair in sub.links) == [(0, 1), (0, 2), (2, 3)]
-    assert sub.num_ranks == 2 and sub.placement == (0, 0, 1, 1)
+    assert sub.num_ranks == 2 and sub.placement.tolist() == [0, 0, 1, 1]
     assert sub.route(1, 3) == [1, 0, 2, 3] and sub.latency_ps(1, 3) == 3 * LinkSpec(distance_km=2.0).delay_ps
 
 
@@ -324,7 +335,7 @@ def _internals(net):
                         if net.has_link(a, b)},
             "delay_by_pair": {(a, b): net.link_delay_ps(a, b) for a in range(net.num_nodes)
                               for b in range(net.num_nodes) if net.has_link(a, b)},
-            "placement": net.placement, "tree": net._tree,
+            "placement": net.placement.tolist(), "tree": net._tree,
             "walk": (net._preorder, net._first, net._subtree_end) if net._tree is not None else None,
             "adjacency": [list(net._adjacency()[node]) for node in range(net.num_nodes)],
             "rank_distances": net.rank_distances_ps(),
@@ -426,3 +437,21 @@ def test_network_chain_is_from_links_of_consecutive_pairs():
     one_line(exc_info)
     with pytest.raises(ConfigError, match="node names must be unique"):
         Network.chain([NodeSpec(name="a")] * 2, [LinkSpec(distance_km=1.0)])
+
+
+def test_link_delays_read_one_by_one_stay_bounded_then_kept_as_one_array(monkeypatch):
+    from array import array
+
+    from dqsim.network import network as network_mod
+    monkeypatch.setattr(network_mod, "READ_DELAYS_KEPT", 8)
+    lengths = np.random.default_rng(3).uniform(0.5, 80.0, 40)
+    nodes = [NodeSpec(name=f"n{i}") for i in range(41)]
+    net = Network.from_pairs(nodes, [(i, i + 1) for i in range(40)], [LinkSpec(distance_km=1.0)] * 40,
+                             lengths_km=lengths)
+    read = []
+    for index in [*range(8), *range(39, -1, -1)]:  # (the ninth distinct link read turns the dictionary into the array)
+        read.append(net._link_delay(index))
+        assert len(net._read_delays) <= 8
+    assert net._adjacent is None and isinstance(net._all_delays, array) and not net._read_delays
+    assert read == net.link_delays_ps()[[*range(8), *range(39, -1, -1)]].tolist()
+    assert all(type(delay) is int for delay in read)

@@ -466,7 +466,7 @@ class _Records(dict):
         if not 0 <= index < sim._num_nodes:
             raise IndexError(f"node index {index} outside 0..{sim._num_nodes - 1}")
         node = self[index] = _Node(index, sim.network.names[index])
-        if sim.rank_of_node[index] == sim._rank:
+        if sim._rank_at[index] == sim._rank:
             sim._local.append(node)
             sim._local_sorted = False
         return node
@@ -1120,7 +1120,11 @@ class Simulator:
         self._refusals_found = 0
         #: The earliest refusal an exchange reported that every rank is still to pass (:meth:`_await_refusal`).
         self._pending_refusal: tuple | None = None
-        self.rank_of_node = list(network.placement)
+        #: The rank of every node: the network's read-only array (:attr:`Network.placement`, int16), not a copy (a
+        #: list until 2026-12-07 (afternoon): 8 bytes a node more on every rank); the engine's own reads of it go
+        #: through ``_rank_at``, a ``memoryview`` of it (Python ints, as fast as a list's items).
+        self.rank_of_node: np.ndarray = network.placement
+        self._rank_at = memoryview(network.placement)
         self._latency = network.latency_ps
         self._latencies: dict[int, int] = {}             # source * num_nodes + dest -> latency, ps
         self._latency_rows: set[int] = set()             # sources whose every latency is in _latencies
@@ -1145,15 +1149,16 @@ class Simulator:
         self.memory = QuantumMemory(owners, t1_s, t2_s,
                                     self.seed, num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
         # per node first, then per qubit in C-level passes (every rank builds these for every qubit)
-        node_rank = list(self.rank_of_node)
-        for node in (() if comm.size == 1 else network.boundary_nodes):
-            node_rank[node] = -1
+        node_rank = network.placement.astype(np.int32)  # (NumPy passes: no Python int per node or qubit)
+        if comm.size > 1:
+            node_rank[np.fromiter(network.boundary_nodes, dtype=np.int64)] = -1
+        of_qubit = np.frombuffer(owners, dtype=np.int64) if len(owners) else np.zeros(0, dtype=np.int64)
         #: Rank of each qubit's node, or -1 when the node is a boundary node (never local).
-        self._rank_of_qubit = array("i", map(node_rank.__getitem__, owners))
+        self._rank_of_qubit = array("i", node_rank[of_qubit].tobytes())
         #: Per qubit: a network qubit of a non-boundary node of this rank (what never changes in _is_local).
-        own_node = [rank == comm.rank for rank in node_rank]
         #: (bytes, 0 or 1, as ``_rank_of_qubit`` is 4-byte ints: every rank holds one per qubit of the network)
-        self._own_network_qubit = bytearray(map(own_node.__getitem__, owners))
+        self._own_network_qubit = bytearray((node_rank == comm.rank)[of_qubit].view(np.uint8).tobytes())
+        del node_rank, of_qubit
         num_data = min(self.memory.num_data_qubits, len(self._own_network_qubit))
         self._own_network_qubit[:num_data] = bytes(num_data)
         self._in_flight: dict[int, int] = {}               # qubit -> this rank's buffered/pending ops on it
@@ -1259,7 +1264,7 @@ class Simulator:
     def own_nodes(self) -> list[int]:
         """The indices of this rank's nodes, with a record or not, in order (a resume reads their saved records)."""
         rank = self._rank
-        return [index for index, placed in enumerate(self.rank_of_node) if placed == rank]
+        return np.flatnonzero(self.rank_of_node == rank).tolist()
 
     # ---------------------------------------------------------- processes
     def context(self, node: int) -> NodeContext:
@@ -1286,7 +1291,7 @@ class Simulator:
         (:meth:`refuse_after_error`), and :meth:`run` raises it on every rank
         alike, before any event.
         """
-        if self.rank_of_node[node] != self.comm.rank:
+        if self._rank_at[node] != self.comm.rank:
             return
         n = self.nodes[node]  # (made here for a node's first process: _Records)
         try:
@@ -1439,7 +1444,7 @@ class Simulator:
 
     def _check_reach(self, op: QOp) -> None:
         """A shared operation may touch another rank's qubit only at a boundary node (a probe only reads it)."""
-        issuer_rank = self.rank_of_node[op.node]
+        issuer_rank = self._rank_at[op.node]
         for q in op.qubits:
             rank = self._rank_of_qubit[q]
             if rank in (-1, issuer_rank):
@@ -1486,7 +1491,7 @@ class Simulator:
         if quiet_ps <= arrival:
             quiet_ps = 0
         self.stats.num_messages += 1
-        rank = self.rank_of_node[dest]
+        rank = self._rank_at[dest]
         if rank == self._rank:
             msg = _new(Message)
             msg.__dict__.update(source=source, dest=dest, tag=tag, payload=payload, sent_ps=node.now_ps,
@@ -1525,7 +1530,7 @@ class Simulator:
         base = source * self._num_nodes
         if source not in self._latency_rows and isinstance(dests, Sized) and 16 * len(dests) >= self._num_nodes:
             self._fill_latency_row(source)  # a first broadcast to many nodes
-        latencies, rank_of_node, own_rank, nodes, ready = (self._latencies, self.rank_of_node, self._rank,
+        latencies, rank_of_node, own_rank, nodes, ready = (self._latencies, self._rank_at, self._rank,
                                                             self.nodes, self._ready)
         outbox, horizons, dist_home = self._outbox, self._horizons, self._dist_home
         stats = self.stats
@@ -2463,7 +2468,7 @@ class Simulator:
         touched = set() if not everything and (self.comm.size > 1 or self._rehome) else None
         resume = []
         state, memory, stats, in_flight = self.state, self.memory, self.stats, self._in_flight
-        rank_of_node = self.rank_of_node
+        rank_of_node = self._rank_at
         group_of = memory.small.group_of
         while pending and (limit is None or pending[0][0] <= limit):
             _key, op = heappop(pending)
@@ -2641,7 +2646,7 @@ class Simulator:
         logged: dict[int, list] = {}
         for entry in self.timeline:
             logged.setdefault(entry[1], []).append(entry)
-        rank, placed = self._rank, self.rank_of_node
+        rank, placed = self._rank, self._rank_at
         indices = {node.index for node in self.local}
         indices.update(index for index in (*buffered, *logged) if placed[index] == rank)
         return [(index, self._snapshot(index, buffered.get(index, []), logged.get(index, [])))
@@ -2731,7 +2736,7 @@ class Simulator:
             self._horizons, self._idle_peers = list(horizons), list(idle)
         self._last_event_ps = max([n.now_ps for n in self.local] or [0])
         for op in [op for _key, op in self._pending] + self._buffer:
-            if self.rank_of_node[op.node] == self.comm.rank:
+            if self._rank_at[op.node] == self.comm.rank:
                 for q in self._flight_qubits(op):
                     self._in_flight[q] = self._in_flight.get(q, 0) + 1
         for node in self.local:

@@ -24,14 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dqsim.jobs.errors import reads_as_number
+from dqsim.jobs.edges_scan import is_header, scan_edges
 from dqsim.jobs.file_hash import known_sha256, read_hashed
 from dqsim.network.node import PackedNames
 
 __all__ = ["EdgeList", "EdgesFileError", "read_edges_file", "parse_edges_text", "line_fields"]
-
-#: First two words of a header line (lower case).
-HEADER_WORDS = {("source", "target"), ("from", "to"), ("src", "dst")}
 
 #: Longest text of a line quoted in an error message, characters.
 _MAX_LINE_SHOWN = 60
@@ -74,14 +71,6 @@ def _shown(text: str) -> str:
     """A line's text as an error message quotes it (cut to :data:`_MAX_LINE_SHOWN` characters)."""
     text = text.strip()
     return repr(text if len(text) <= _MAX_LINE_SHOWN else text[:_MAX_LINE_SHOWN] + "...")
-
-
-def _is_header(fields: list[str]) -> bool:
-    """Whether the first line's ``fields`` are a header: two header words, or a third field that is not a number."""
-    if len(fields) not in (2, 3):
-        return False
-    words = (fields[0].lower(), fields[1].lower())
-    return words in HEADER_WORDS or (len(fields) == 3 and not reads_as_number(fields[2]))
 
 
 def _distance(word: str, line: int, text: str) -> float:
@@ -127,7 +116,24 @@ def parse_edges_text(text: str) -> EdgeList:
             ...
         dqsim.jobs.edges_file.EdgesFileError: 'b,a': repeats the link of line 1 (a link joins two nodes once)
     """
-    return _parse_lines(io.StringIO(text), lambda: text)
+    try:
+        body = text.removeprefix("\ufeff").encode()
+    except UnicodeEncodeError:  # (a lone surrogate: the line-by-line parse reads it as it did)
+        body = None
+    edges = None if body is None else _scanned(body, lambda: text)
+    return edges if edges is not None else _parse_lines(io.StringIO(text), lambda: text)
+
+
+def _scanned(body: bytes, whole_text: typing.Callable[[], str]) -> EdgeList | None:
+    """The links of an edge list's UTF-8 ``body`` (its first byte-order mark removed) as
+    :func:`dqsim.jobs.edges_scan.scan_edges` reads them, the repeated links refused as :func:`_parse_lines` refuses
+    them; ``None``: a text the scan leaves to :func:`_parse_lines` (which words its refusals)."""
+    scanned = scan_edges(body)
+    if scanned is None:
+        return None
+    blob, offsets, order, pairs, lines, lengths = scanned
+    _refuse_repeats(pairs, lines, whole_text)
+    return EdgeList(names=PackedNames.from_parts(blob, offsets, order), ends=pairs, distances_km=lengths)
 
 
 def _parse_lines(lines: typing.Iterable[str], whole_text: typing.Callable[[], str]) -> EdgeList:
@@ -148,7 +154,7 @@ def _parse_lines(lines: typing.Iterable[str], whole_text: typing.Callable[[], st
             continue
         if header_possible:
             header_possible = False
-            if _is_header(fields):
+            if is_header(fields):
                 continue
         if len(fields) not in (2, 3):
             raise EdgesFileError(number, f"{_shown(raw)} has {len(fields)} field(s); a line is a,b or "
@@ -177,7 +183,7 @@ def _parse_lines(lines: typing.Iterable[str], whole_text: typing.Callable[[], st
     return EdgeList(names=names, ends=pairs, distances_km=lengths)
 
 
-def _refuse_repeats(pairs: np.ndarray, lines: array, whole_text: typing.Callable[[], str]) -> None:
+def _refuse_repeats(pairs: np.ndarray, lines: array | np.ndarray, whole_text: typing.Callable[[], str]) -> None:
     """Refuse a link given twice (either way round), naming the later line and the first one.
 
     One stable sort of the links' keys (``low·(n + 1) + high``): a link repeats the one before it in that order
@@ -197,8 +203,9 @@ def _refuse_repeats(pairs: np.ndarray, lines: array, whole_text: typing.Callable
         at = int(again[np.argmin(order[again])])  # the repeat on the earliest line
         later = int(order[at])
         earlier = int(order[np.searchsorted(keys, keys[at])])
-        raw = whole_text().removeprefix("\ufeff").splitlines()[lines[later] - 1]
-        raise EdgesFileError(lines[later], f"{_shown(raw)}: repeats the link of line {lines[earlier]} "
+        line, first = int(lines[later]), int(lines[earlier])
+        raw = whole_text().removeprefix("\ufeff").splitlines()[line - 1]
+        raise EdgesFileError(line, f"{_shown(raw)}: repeats the link of line {first} "
                                            "(a link joins two nodes once)")
 
 
@@ -231,7 +238,9 @@ def read_edges_file(path: str) -> EdgeList:
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise EdgesFileError(line, f"not UTF-8 text (byte {exc.start}); an edge list is text") from None
-    lines = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="\n")  # (lines as StringIO splits them)
-    edges = _parse_lines(lines, lambda: data.decode("utf-8-sig"))
+    edges = _scanned(data.removeprefix(b"\xef\xbb\xbf"), lambda: data.decode("utf-8-sig"))
+    if edges is None:
+        lines = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="\n")  # (as StringIO splits them)
+        edges = _parse_lines(lines, lambda: data.decode("utf-8-sig"))
     _LAST_READ = (sha256, edges)
     return edges

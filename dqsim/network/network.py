@@ -56,6 +56,10 @@ UNREACHABLE_PS = 1 << 62
 PROTOCOL_CLOCK_LIMIT_PS = UNREACHABLE_PS // 2
 
 
+#: Links whose own delays :meth:`Network._link_delay` keeps one by one, by link (a dictionary: ~100 bytes a link);
+#: on reading one more it keeps every link's at once instead (8 bytes a link).
+READ_DELAYS_KEPT = 4096
+
 #: Lengths per :meth:`LinkSpec.with_lengths` call where links are made at their own lengths (:func:`_specs_at`).
 SPEC_CHUNK = 4096
 
@@ -145,6 +149,20 @@ def place_on_ranks(num_nodes: int, num_ranks: int, placement: Sequence[int] | No
                                 f"(the run has {count_of(num_ranks, 'rank')})"
                                 f"{_more_ranks_hint(ranks, num_ranks, key)}")
     return [int(r) for r in ranks]
+
+
+def placement_array(ranks: Sequence[int], num_ranks: int) -> np.ndarray:
+    """``ranks`` (each node's rank, checked: :func:`place_on_ranks`) as a read-only NumPy array: int16 where the
+    ranks fit (``num_ranks`` <= 32,768), else int32; 2 bytes a node where a tuple took 8.
+
+    Examples:
+        >>> placed = placement_array([0, 0, 1], 2)
+        >>> placed.tolist(), placed.dtype.name, placed.flags.writeable, placement_array([1], 40000).dtype.name
+        ([0, 0, 1], 'int16', False, 'int32')
+    """
+    placed = np.array(ranks, dtype=np.int16 if num_ranks <= 2**15 else np.int32)
+    placed.flags.writeable = False
+    return placed
 
 
 def _more_ranks_hint(ranks: list, num_ranks: int, key: str) -> str:
@@ -477,8 +495,8 @@ class Network:
         >>> net = Network.from_links([NodeSpec(name="a"), NodeSpec(name="b"), NodeSpec(name="c")],
         ...                          {(0, 1): LinkSpec(distance_km=10.0), (1, 2): LinkSpec(distance_km=20.0)},
         ...                          num_ranks=2)
-        >>> net.route(0, 2), net.latency_ps(0, 2), net.placement
-        ([0, 1, 2], 146901627, (0, 0, 1))
+        >>> net.route(0, 2), net.latency_ps(0, 2), net.placement.tolist()
+        ([0, 1, 2], 146901627, [0, 0, 1])
         >>> net.lookahead_ps, sorted(net.boundary_nodes)
         (48967209, [1, 2])
     """
@@ -538,8 +556,10 @@ class Network:
         self.num_ranks = num_ranks
         self.routed = bool(routed)
         self.min_link_delay_ps = min_link_delay_ps
-        self.placement: tuple[int, ...] = tuple(place_on_ranks(len(self.names), num_ranks, placement,
-                                                               key=placement_key))
+        #: The rank of every node: a read-only NumPy array, int16 (int32 past 32,767 ranks), kept once (the
+        #: engine reads it, :attr:`dqsim.engine.Simulator.rank_of_node`); a tuple until 2026-12-07 (afternoon).
+        self.placement: np.ndarray = placement_array(place_on_ranks(len(self.names), num_ranks, placement,
+                                                                    key=placement_key), num_ranks)
         ends = np.asarray(ends).reshape(-1, 2)
         ends = ends.astype(np.int32 if len(self.names) < 2**31 else np.int64, copy=False)  # (built here)
         for k, spec in enumerate(specs):  # (in the order of their first links: the first bad link is refused)
@@ -590,6 +610,7 @@ class Network:
         self._latency: dict[tuple[int, int], int] = {}
         self._adjacent: _Adjacency | None = None  # see _adjacency
         self._read_delays: dict[int, int] = {}  # see _link_delay
+        self._all_delays: array | None = None  # see _link_delay
         self._tree = self._rooted_forest()
         self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
         self._weights: list[float] | None = None  # see _routing_weights
@@ -759,13 +780,21 @@ class Network:
     def _link_delay(self, index: int) -> int:
         """The delay of link ``index`` of :attr:`links`, ps: where the links give their own lengths, read from the
         routes' adjacency where built (:meth:`_adjacency`: the integers :meth:`link_delays_ps` gives), else worked
-        out once per link read and kept (a chain builds no adjacency; every call worked it out, two range checks
-        each, until 2026-12-07 (later))."""
+        out once per link read and kept, for the first :data:`READ_DELAYS_KEPT` links read; past those, every
+        link's delay at once in an ``array("q")`` (8 bytes a link; the same integers, tested) and the first ones
+        dropped. A chain builds no adjacency: every call worked it out until 2026-12-07 (later), and until
+        2026-12-07 (afternoon) the dictionary grew by ~100 bytes a link read."""
         if self._lengths is not None:
             if self._adjacent is not None:
                 return self._adjacent.link_delay(int(self._ends[index, 0]), index)
+            if self._all_delays is not None:
+                return self._all_delays[index]
             delay = self._read_delays.get(index)
             if delay is None:
+                if len(self._read_delays) >= READ_DELAYS_KEPT:
+                    self._all_delays = array("q", self.link_delays_ps().tobytes())
+                    self._read_delays = {}
+                    return self._all_delays[index]
                 group_index = self._specs[self._spec_of[index]].group_index
                 delay = self._read_delays[index] = max(propagation_delay_ps(float(self._lengths[index]), group_index),
                                                        self.min_link_delay_ps)
@@ -911,7 +940,7 @@ class Network:
         down = up[::-1]
         columns = []
         for rank in range(self.num_ranks):
-            best = [0 if r == rank else UNREACHABLE_PS for r in self.placement]
+            best = np.where(self.placement == rank, 0, UNREACHABLE_PS).tolist()
             for node, above, delay in up:
                 reach = best[node] + delay
                 if reach < best[above]:
@@ -1108,8 +1137,8 @@ class Network:
         Examples:
             >>> net = Network.chain([NodeSpec(name="a"), NodeSpec(name="b"), NodeSpec(name="c")],
             ...                     [LinkSpec(distance_km=10.0), LinkSpec(distance_km=20.0)], num_ranks=2)
-            >>> net.links, net.latency_ps(0, 2), net.placement
-            (((0, 1), (1, 2)), 146901627, (0, 0, 1))
+            >>> net.links, net.latency_ps(0, 2), net.placement.tolist()
+            (((0, 1), (1, 2)), 146901627, [0, 0, 1])
         """
         nodes, links = list(nodes), list(links)
         if len(links) != len(nodes) - 1:
@@ -1195,8 +1224,8 @@ class Network:
         Examples:
             >>> net = Network.chain([NodeSpec(name=n) for n in "abc"], [LinkSpec(distance_km=1.0)] * 2, num_ranks=2)
             >>> one = net.on_ranks(1)
-            >>> one.placement, one.route(0, 2), one.latency_ps(0, 2) == net.latency_ps(0, 2)
-            ((0, 0, 0), [0, 1, 2], True)
+            >>> one.placement.tolist(), one.route(0, 2), one.latency_ps(0, 2) == net.latency_ps(0, 2)
+            ([0, 0, 0], [0, 1, 2], True)
         """
         network = Network.__new__(Network)
         network.nodes, network.names, network._index = self.nodes, self.names, self._index  # (checked: shared)
@@ -1233,7 +1262,7 @@ class Network:
 
     def rank_of(self, node: int) -> int:
         """The rank that runs node ``node``."""
-        return self.placement[node]
+        return int(self.placement[node])
 
     # ---------------------------------------------------------------- links
     def link(self, a: int, b: int) -> LinkSpec:
@@ -1313,8 +1342,8 @@ class Network:
             table = [[UNREACHABLE_PS] * self.num_ranks for _ in self.names]
             heappop, heappush = heapq.heappop, heapq.heappush
             for rank in range(self.num_ranks):
-                best = [0 if r == rank else UNREACHABLE_PS for r in self.placement]
-                frontier = [(0, n) for n, r in enumerate(self.placement) if r == rank]  # sorted: a heap
+                best = np.where(self.placement == rank, 0, UNREACHABLE_PS).tolist()
+                frontier = [(0, n) for n in np.flatnonzero(self.placement == rank).tolist()]  # sorted: a heap
                 while frontier:
                     distance, node = heappop(frontier)
                     if distance > best[node]:
@@ -1736,4 +1765,4 @@ class Network:
 
     def __repr__(self) -> str:
         return (f"Network({self.num_nodes} nodes, {self.num_links} links, {self.num_ranks} ranks, "
-                f"placement={list(self.placement)})")
+                f"placement={self.placement.tolist()})")

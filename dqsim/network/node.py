@@ -490,6 +490,19 @@ class PackedNames(IndexedNames):
                 return at
         return None
 
+    @classmethod
+    def from_parts(cls, blob: bytes, offsets: np.ndarray, order: np.ndarray) -> "PackedNames":
+        """The names from what they are held as (not sorted again): ``blob``, the UTF-8 bytes of every name in index
+        order; ``offsets``, int64, where each starts (and the end); ``order``, the indices sorted by name.
+
+        Examples:
+            >>> PackedNames.from_parts(b"ba", np.array([0, 1, 2]), np.array([1, 0], dtype=np.int32)) == ("b", "a")
+            True
+        """
+        names = object.__new__(cls)
+        names.blob, names.offsets, names.order = blob, offsets, order
+        return names
+
     def _same(self, other: "PackedNames") -> bool:
         return self.blob == other.blob and np.array_equal(self.offsets, other.offsets)
 
@@ -499,9 +512,7 @@ class PackedNames(IndexedNames):
 
 def _packed_names(blob: bytes, offsets: np.ndarray, order: np.ndarray) -> PackedNames:
     """A :class:`PackedNames` from its parts (unpickling: the names are not sorted again)."""
-    names = object.__new__(PackedNames)
-    names.blob, names.offsets, names.order = blob, offsets, order
-    return names
+    return PackedNames.from_parts(blob, offsets, order)
 
 
 def names_at(names: Sequence[str], indices) -> np.ndarray:

@@ -100,7 +100,7 @@ class DqcRun:
             (:class:`~dqsim.scenarios.link_counts.LinkCounts`: compact arrays, a sequence of those rows).
         timeline: ``(time_ps, node, kind, detail)`` on rank 0 (``None`` elsewhere).
         engine: :class:`dqsim.engine.RunStatistics`.
-        rank_of_node: the rank each node ran on.
+        rank_of_node: the rank each node ran on (the network's read-only placement array, int16).
         register_peak_qubits: the most qubits the data register held at once.
         fidelity_stderr: standard error of the mean fidelity over trajectories
             (``nan`` with one trajectory); ``trajectories`` how many ran.
@@ -121,7 +121,7 @@ class DqcRun:
     links: LinkCounts
     timeline: list | None
     engine: RunStatistics
-    rank_of_node: list[int]
+    rank_of_node: np.ndarray
     num_nonlocal_gates: int
     expectation: list[tuple[str, str, float]] = field(default_factory=list)
     timing_s: dict[str, float] = field(default_factory=dict)
@@ -636,7 +636,7 @@ def run_dqc(circuit: Circuit, *, comm, backend, network: Network, scheme: str = 
     links = LinkCounts.of_network(network, engine.counters)
     return DqcRun(circuit, decomposed, list(owner), regmap, state, counts, outcomes, float(fidelity),
                   end_time_ps, links, sim.gather_timeline() if timeline else None, engine,
-                  list(rank_of_node), prepared.num_nonlocal_gates, expectation, timing, sim.memory.peak_register_qubits,
+                  rank_of_node, prepared.num_nonlocal_gates, expectation, timing, sim.memory.peak_register_qubits,
                   expectation_stderr=[math.nan] * len(expectation), dynamic=plan.engine_measures,
                   stop_point=sim.stop_point, fidelity_check=method)
 

@@ -101,7 +101,7 @@ def run_node_programs(programs: Mapping[int, Sequence[tuple[Callable, tuple]]], 
             sim.spawn(node, program, *args)
     statistics = sim.run()
     gathered = sim.gather_timeline() if timeline else None
-    return ProgramRun(statistics, statistics.end_time_ps, list(network.placement), gathered)
+    return ProgramRun(statistics, statistics.end_time_ps, network.placement.tolist(), gathered)
 
 
 def counter(run: ProgramRun, key: Any) -> int:

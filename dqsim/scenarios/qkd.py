@@ -236,7 +236,7 @@ def run_network(job, *, comm, backend, distance_km: float | None = None, checkpo
     network = Network.from_links(NodeSpec(name=names[0]).renamed_all(names),
                                  [(p.alice, p.bob, specs[p.distance_km]) for p in physics],
                                  num_ranks=comm.size, min_link_delay_ps=1)  # a message takes >= 1 ps (delay_ps)
-    placement = list(network.placement)
+    placement = network.placement.tolist()
     sim = Simulator(network, comm=comm, state=None, qubit_owner=[], seed=job.run.seed, record_timeline=True,
                     checkpointer=checkpointer, backend=backend, on_window=on_window, clock_advice=CLOCK_ADVICE)
     plan = build_plan(job)

@@ -140,14 +140,14 @@ class ChainRun:
         pairs: :class:`PairResult` per pair, in order.
         records: every rank's :class:`~dqsim.protocols.repeater.ChainRecords` merged.
         engine: :class:`~dqsim.engine.RunStatistics`.
-        rank_of_node: rank of every node.
+        rank_of_node: rank of every node (the network's read-only placement array, not a copy).
     """
 
     chain: ChainSpec
     pairs: list[PairResult]
     records: ChainRecords
     engine: RunStatistics
-    rank_of_node: list[int]
+    rank_of_node: np.ndarray
 
     @property
     def end_time_ps(self) -> int:
@@ -259,7 +259,7 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
     """
     num_nodes = chain.num_nodes
     network = chain.network(comm.size, placement)
-    rank_of_node = list(network.placement)
+    rank_of_node = network.placement
     last = num_nodes - 1
 
     def work_done() -> tuple[int, int]:  # B records every delivery: the engine sums (done, total) over the ranks
@@ -278,7 +278,7 @@ def run_chain(chain: ChainSpec, *, comm, backend=None, seed: int = 0, placement:
                     clock_advice=f"lower [chain].num_pairs (here {chain.num_pairs}), shorten the links or lengthen "
                                  "the cut-off")
     sim.share(chain)
-    local = [node for node in range(num_nodes) if rank_of_node[node] == comm.rank]
+    local = np.flatnonzero(rank_of_node == comm.rank).tolist()
     for node in local:  # (spawn ignores the other ranks' nodes; their data would never be read)
         setup_node_data(sim.node_data(node), every_attempt)
         sim.spawn(node, ChainNodeProcess(chain))
