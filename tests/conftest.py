@@ -18,6 +18,12 @@ if "DQSIM_CACHE_DIR" not in os.environ:
     os.environ["DQSIM_CACHE_DIR"] = tempfile.mkdtemp(prefix="dqsim-test-cache-")
     atexit.register(shutil.rmtree, os.environ["DQSIM_CACHE_DIR"], ignore_errors=True)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# every Python process the tests start (and the xdist workers) skips the garbage collections of the interpreter's
+# teardown, 0.6 s to several seconds a process (tests/exit_freeze/sitecustomize.py); not imported by pytest itself
+EXIT_FREEZE = str(Path(__file__).resolve().parent / "exit_freeze")
+if EXIT_FREEZE not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [EXIT_FREEZE, os.environ.get("PYTHONPATH")]))
+collect_ignore = ["exit_freeze"]
 
 # Byte-code caching for the many Python processes the tests start (MPI ranks, `python -m dqsim`, SLURM jobs):
 # where PYTHONDONTWRITEBYTECODE is set (as on the test VM), each of them compiled every dqsim module from its source
