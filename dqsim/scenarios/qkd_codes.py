@@ -159,7 +159,7 @@ def _error_points(sampled: int, qber: float) -> list[tuple[int, float]]:
     """``[(k, probability)]`` of ``k ~ Binomial(sampled, qber)``, each k of probability above :data:`NEGLIGIBLE`.
 
     Examples:
-        >>> _error_points(2, 0.5)
+        >>> [(k, round(p, 12)) for k, p in _error_points(2, 0.5)]
         [(0, 0.25), (1, 0.5), (2, 0.25)]
     """
     if sampled == 0 or qber <= 0.0:
@@ -204,7 +204,7 @@ def _codes_over_keys(values: np.ndarray, cumulative: np.ndarray, code_at) -> dic
 
     def fill(i: int, j: int, code_i, code_j) -> None:
         if code_i == code_j or j == i + 1:
-            found[code_i] = found.get(code_i, 0.0) + cumulative[j] - cumulative[i]
+            found[code_i] = found.get(code_i, 0.0) + float(cumulative[j] - cumulative[i])
             return
         mid = (i + j) // 2
         code_mid = code_at(int(values[mid]))
@@ -215,7 +215,7 @@ def _codes_over_keys(values: np.ndarray, cumulative: np.ndarray, code_at) -> dic
     codes = [code_at(int(values[i])) for i in marks]
     for (i, code_i), (j, code_j) in zip(zip(marks, codes), zip(marks[1:], codes[1:])):
         fill(i, j, code_i, code_j)
-    found[codes[-1]] = found.get(codes[-1], 0.0) + cumulative[-1] - cumulative[marks[-1]]
+    found[codes[-1]] = found.get(codes[-1], 0.0) + float(cumulative[-1] - cumulative[marks[-1]])
     return found
 
 
@@ -274,8 +274,9 @@ def predicted_codes(job) -> list[tuple[int, float]] | None:
     Examples:
         >>> from dqsim import jobs
         >>> job = jobs.apply_overrides(jobs.load_job("jobs/bb84_decoy_50km.toml"), ['qkd.error_correction="ldpc"'])
-        >>> predicted_codes(job)
-        [(65536, 0.85), (16384, 0.85)]
+        >>> predicted_codes(job), {code: round(p, 3) for code, p in code_probabilities(job).items()}
+        ([(16384, 0.85), (65536, 0.85)], {(65536, 0.9): 0.001, (65536, 0.85): 0.674, (16384, 0.85): 0.815, \
+(16384, 0.8): 0.0})
     """
     if job.scenario != "qkd" or job.qkd.error_correction != "ldpc" or uncovered_reason(job) is not None:
         return None
