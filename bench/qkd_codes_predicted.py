@@ -7,8 +7,13 @@
 code before 2026-12-07, afternoon: :func:`dqsim.scenarios.warmup.ldpc_pilot_job` run), each in a fresh process, on a
 cold cache (a new temporary folder) then a warm one (the same folder again), alternated job by job.
 
+``--box-warmup``: a cold ``dqsim warmup``'s code step (CPU s) of the sweep with the codes predicted by probability
+(this code, since 2026-12-07, afternoon) against the box of ±3σ before it (``qkd_codes.py`` of git revision
+``--box-from``, main by default, loaded from ``git show``), each in a fresh process on a new temporary cache folder.
+
     .venv/bin/python bench/qkd_codes_predicted.py --compare
     .venv/bin/python bench/qkd_codes_predicted.py --warmup --repeats 2
+    .venv/bin/python bench/qkd_codes_predicted.py --box-warmup --repeats 1
 """
 
 from __future__ import annotations
@@ -81,6 +86,12 @@ from dqsim import jobs
 from dqsim.scenarios import qkd_codes, warmup
 if sys.argv[1] == "pilot":
     qkd_codes.predicted_codes = lambda job: None          # the code before: the pilot block always
+elif sys.argv[1].startswith("box="):                      # the box of ±3σ: an older qkd_codes.py, loaded
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("box_codes", sys.argv[1][4:])
+    box = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(box)
+    qkd_codes.predicted_codes = box.predicted_codes
 args = sys.argv[2:]
 job = jobs.load_job(args[0], [a for a in args[1:] if a != "--set"])
 start = time.process_time()
@@ -109,10 +120,33 @@ def warmup_times(repeats: int) -> None:
                       f"{hot[0]:.2f} ({hot[1]}, {hot[2]}) |", flush=True)
 
 
+def box_warmup_times(repeats: int, revision: str) -> None:
+    """Cold code steps of the sweep: the box's way (``qkd_codes.py`` at ``revision``) and this one's, alternated."""
+    text = subprocess.run(["git", "show", f"{revision}:dqsim/scenarios/qkd_codes.py"], capture_output=True,
+                          text=True, check=True).stdout
+    print("| job | way | repeat | cold CPU s (codes, built) | wall s |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as scratch:
+        box_file = os.path.join(scratch, "box_codes.py")
+        with open(box_file, "w") as out:
+            out.write(text)
+        for repeat in range(repeats):
+            ways = (f"box={box_file}", "predicted") if repeat % 2 == 0 else ("predicted", f"box={box_file}")
+            for way in ways:
+                with tempfile.TemporaryDirectory() as folder:
+                    start = time.perf_counter()
+                    cold = warm(way, JOBS["sweep"], folder)
+                name = f"box ({revision})" if way.startswith("box=") else "probability"
+                print(f"| sweep | {name} | {repeat} | {cold[0]:.2f} ({cold[1]}, {cold[2]}) | "
+                      f"{time.perf_counter() - start:.1f} |", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", nargs="*", metavar="JOB", help=f"jobs to compare (default: all of {list(JOBS)})")
     parser.add_argument("--warmup", action="store_true")
+    parser.add_argument("--box-warmup", action="store_true")
+    parser.add_argument("--box-from", default="main", help="git revision of the box's qkd_codes.py (default main)")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     print(f"# load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -121,6 +155,8 @@ def main() -> int:
         missed = compare(args.compare or list(JOBS))
     if args.warmup:
         warmup_times(args.repeats)
+    if args.box_warmup:
+        box_warmup_times(args.repeats, args.box_from)
     return 1 if missed else 0
 
 

@@ -791,8 +791,8 @@ def work_lines(job, num_ranks: int) -> list[str]:
 
 def ldpc_code_lines(job, command: str) -> list[str]:
     """One line for a ``qkd`` job that reconciles with LDPC (none for others): the mother codes its run will take
-    (:func:`dqsim.scenarios.qkd_codes.predicted_codes`: from its links' physics, the QBER estimate's spread
-    included), each with whether dqsim's disk cache holds it (:func:`dqsim.caches.cache_folder`) or the CPU seconds
+    (:func:`dqsim.scenarios.qkd_codes.predicted_codes`: from its links' physics, those some block of the run takes
+    with probability above :data:`dqsim.scenarios.qkd_codes.BUILD_PROBABILITY`), each with whether dqsim's disk cache holds it (:func:`dqsim.caches.cache_folder`) or the CPU seconds
     its build will take (:func:`dqsim.protocols.qkd.ldpc.build_seconds`, at a run's first block that takes it, on
     every rank), and ``command`` (``dqsim warmup JOB``), which builds them into the cache; where the codes are not
     predicted (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), why, and that warmup finds them with a pilot
@@ -822,8 +822,8 @@ def ldpc_code_lines(job, command: str) -> list[str]:
         todo = "all cached"
     else:
         todo = f"up to ~{seconds:.0f} CPU s on each rank"
-    return [f"LDPC codes (predicted from the links' physics, the QBER estimate's ±{qkd_codes.SPREAD_SIGMAS:g}σ "
-            f"included): {', '.join(parts)}; {where}; {todo}"]
+    return [f"LDPC codes (predicted from the links' physics: those some block takes with probability above "
+            f"{qkd_codes.BUILD_PROBABILITY:.0%}, a rarer one is built by its block): {', '.join(parts)}; {where}; {todo}"]
 
 
 def file_lines(job, prefix: str) -> list[str]:

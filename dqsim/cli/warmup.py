@@ -20,8 +20,9 @@ which every rank of every run spent before (:func:`dqsim.protocols.qkd.ldpc.moth
 They go to dqsim's disk cache (:func:`dqsim.caches.cache_folder`: ``DQSIM_CACHE_DIR``,
 else ``$NUMBA_CACHE_DIR/dqsim``, else ``~/.cache/dqsim``), where the ranks load them;
 since 2026-12-07 (afternoon) the codes are predicted from the job's links' physics without simulating
-(:func:`dqsim.scenarios.qkd_codes.predicted_codes`: each block's expected key bits and QBER, and the codes the
-spread of its QBER estimate reaches), and only where that closed form does not cover the job (BBM92/E91, Eve,
+(:func:`dqsim.scenarios.qkd_codes.predicted_codes`: each block's expected key bits and QBER, and the codes that
+some block of the run takes with probability above 1 % given the spread of its key bits and QBER estimate, since
+2026-12-07 (afternoon); a rarer code is built by the block that takes it, then kept), and only where that closed form does not cover the job (BBM92/E91, Eve,
 afterpulses) does its first key block of one link per distinct length run here to find them
 (:func:`dqsim.scenarios.warmup.build_ldpc_codes`; a block whose estimate crosses into a code the pilot did not take
 builds it at run time, then kept). Unlike numba's kernels they do not depend on the CPU.
