@@ -92,10 +92,10 @@ def test_a_waiting_rank_waits_for_the_writer_s_tables_in_root_tasks_not_a_blocki
     monkeypatch.setattr(comm_mod.RootTask, "finish", lambda task, result: sent.append(result) or finish(task, result))
     monkeypatch.setattr(qkd, "run_network", lambda *a, **k: runs.append(run_network(*a, **k)) or runs[-1])
     written = qkd.run_job(job, comm=comm_mod.SingleComm(), backend=backend)
-    assert len(sent) == 2 and {"blocks", "links", "end_to_end"} <= set(written.tables)  # the distance, the output
     monkeypatch.setattr(qkd, "run_network", lambda *a, **k: {**runs[0], "tallies": None})
     waiting = _WaitingRank(sent)
     out = qkd.run_job(job, comm=waiting, backend=backend)
+    assert len(sent) == 2 and {"blocks", "links", "end_to_end"} <= set(written.tables)  # the distance, the output
     assert waiting.calls == [("start_root_task", 0), ("wait", False)] * 2 and not waiting.sent
     assert out.tables == {} and out.attrs == written.attrs and out.summary == written.summary
 
