@@ -225,8 +225,9 @@ TABULATED = {"qkd": (QKD, qkd, "_end_to_end"), "repeater": (REPEATER, repeater, 
 
 
 #: ... on rank 1, where it differs: qkd's tables are made by the writing rank alone since 2026-12-07 (afternoon),
-#: while rank 1 waits at the same stop points (``qkd._writer_stop_points``, one call per distance).
-TABULATED_ON_RANK_1 = {"qkd": "_writer_stop_points"}
+#: while rank 1 waits for it (``qkd._wait_for_writer``, one call per distance, then one for the attributes and
+#: summary; it tells the writer of the signal, which stops at its next stop point: ``qkd.writer_alone``).
+TABULATED_ON_RANK_1 = {"qkd": "_wait_for_writer"}
 
 
 def last_call(name, full) -> int:

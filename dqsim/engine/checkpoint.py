@@ -80,7 +80,8 @@ run), as do the tables and the output write of ``dqc``, ``trotter``, ``qkd``,
 ``repeater`` and ``cloud`` (:meth:`CheckpointSession.stop_point`; a state
 every rank writes looks at the same collective places on every rank,
 :func:`write_state` with ``cut_on``; rank 0's write hears of a signal that
-reached only a rank waiting for it, :class:`dqsim.comm.RootTask`). A
+reached only a rank waiting for it, :class:`dqsim.comm.RootTask`, as does
+``qkd``'s writer while it makes the tables, :func:`dqsim.scenarios.qkd.writer_alone`). A
 periodic checkpoint that cannot be written is a warning, and the run goes
 on (:meth:`Checkpointer.write`).
 
