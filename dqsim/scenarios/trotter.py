@@ -400,6 +400,30 @@ def teleported_bonds(job, model: SpinModel, network: Network) -> list[tuple[int,
             if comm_counts[assignment[bond[0]]] >= 2 or comm_counts[assignment[bond[1]]] >= 2]
 
 
+def teleport_extra_qubits(job, model: SpinModel, network: Network) -> int:
+    """Qubits the largest register of a networked run holds beyond the sites and
+    :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS`: 1 where a QPU holds two communication qubits at once,
+    else 0. That is where the run teleports cut blocks (:func:`teleported_bonds`: the target QPU holds the pair
+    that brought the qubit and the return pair) or runs TeleData gates between QPUs (``scheme = "teledata"``:
+    the target receives the control and teleports it back). Measured: ``register_qubits`` 8 for a 5-site ring
+    split 3 + 2 (either), 7 with ``cut_blocks = "rotations"`` under TeleGate. ``dqsim check`` counts memory with
+    it, so the two decide alike; where :func:`dqsim.scenarios.dqc.with_teleported_gates` rewrites a block at
+    special angles instead, it overestimates by one.
+    """
+    if teleported_bonds(job, model, network):
+        return 1
+    cut = model.J != 0.0 and bool(cut_bonds(model, job.site_assignment()))
+    return 1 if cut and job.distribution.scheme == "teledata" else 0
+
+
+def teleported_block_pairs(bonds: Sequence[tuple[int, int]], assignment: Sequence[int], network: Network) -> int:
+    """EPR pairs that one application of each of ``bonds``' teleported blocks takes:
+    :data:`TELEPORTED_GATE_PAIRS` (two) a hop of the route between the bond's QPUs (``network.route``; a bond
+    routed through a middle QPU takes a pair a hop for each teleportation: four over two hops).
+    """
+    return sum(TELEPORTED_GATE_PAIRS * (len(network.route(assignment[a], assignment[b])) - 1) for a, b in bonds)
+
+
 def evolution_circuits(model: SpinModel, evolution, initial: str, *, cut: Sequence[tuple[int, int]] = (),
                        dense: Sequence[tuple[int, int]] = ()) -> list[Circuit]:
     """The circuit of each time point: point ``k``'s ``k·steps_per_point`` steps from ``t = 0`` (``"independent"``),
@@ -1015,22 +1039,24 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
 
     summary = _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps,
                        sweep, network_rows, noisy=any(is_noisy(network) for _p, _v, network in series),
-                       teleported=len(teleported))
+                       teleported=len(teleported), teleported_pairs=teleported_block_pairs(teleported, assignment,
+                                                                                            series[0][2]))
     stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, last_state, summary)
 
 
 def _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps, sweep,
-             network_rows, *, noisy: bool, teleported: int = 0) -> list[str]:
+             network_rows, *, noisy: bool, teleported: int = 0, teleported_pairs: int = 0) -> list[str]:
     evolution = job.evolution
     last = len(times) - 1
+    teleported_note = (f"; {count_of(teleported, 'cut bond')}' blocks teleported, {teleported_pairs} pairs for one "
+                       "of each, 2 a hop of the route" if teleported else "")
     lines = [
         f"  {model.describe()}, initial {job.model.initial}",
         f"  {count_of(len(times) - 1, 'point')} to T = {evolution.total_time:g}, "
         f"{count_of(evolution.steps_per_point, 'step')} per point, "
         f"order {evolution.order}" + (", one XX+YY+ΔZZ block per bond (grouping bond"
-                                      + (f"; {count_of(teleported, 'cut bond')}' blocks teleported, 2 pairs each"
-                                         if teleported else "") + ")"
+                                      + teleported_note + ")"
                                       if evolution.grouping == "bond" else "")
         + f"; sites on {count_of(job.network.resolved_num_nodes(), 'QPU')} "
         f"({job.distribution.scheme}), {count_of(main_rows[-1][3], 'nonlocal gate')} "
