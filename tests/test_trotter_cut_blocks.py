@@ -307,3 +307,14 @@ def test_check_counts_the_register_the_run_holds(delta, scheme, cut_blocks, extr
     line = next(text for text in check.work_lines(config, 1) if text.startswith("memory per rank"))
     assert f"site register + {2 + extra} scratch: {5 + 2 + extra} qubits" in line, line
     assert run(config).attrs["register_qubits"] == 5 + 2 + extra
+
+
+def test_the_attribute_counts_the_blocks_the_run_teleports():
+    """Δ·dt = π/2 (order 1, one step of dt = 1): the block's ZZ coordinate is a multiple of π/2, so its KAK form
+    has two controlled gates and the run rewrites it (two TeleGates, no teleportation) although the rotations'
+    count (three) chose it: ``trotter_teleported_bonds`` is 0 (it was 2), the pairs 2 a block."""
+    out = run(job(delta=np.pi / 2, order=1, points=1, steps=1, total_time=1.0))
+    assert out.tables["network"]["epr_pairs"][-1] == 2 * 2  # 2 cut blocks, two TeleGates each
+    assert out.attrs["trotter_teleported_bonds"] == 0
+    assert "teleported" not in out.summary[1]
+    assert np.all(out.tables["network"]["fidelity_to_trotter"] >= 1 - FIDELITY_TOL)

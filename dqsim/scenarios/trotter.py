@@ -159,7 +159,7 @@ from dqsim.engine import checkpoint
 from dqsim.network.network import Network
 from dqsim.network.node import node_values
 from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, TELEPORTED_GATE_PAIRS, entanglement_attributes, is_noisy,
-                                 job_network, register_ops, replicates, run_dqc)
+                                 job_network, register_ops, replicates, run_dqc, teleported_form)
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -407,13 +407,34 @@ def teleport_extra_qubits(job, model: SpinModel, network: Network) -> int:
     that brought the qubit and the return pair) or runs TeleData gates between QPUs (``scheme = "teledata"``:
     the target receives the control and teleports it back). Measured: ``register_qubits`` 8 for a 5-site ring
     split 3 + 2 (either), 7 with ``cut_blocks = "rotations"`` under TeleGate. ``dqsim check`` counts memory with
-    it, so the two decide alike; where :func:`dqsim.scenarios.dqc.with_teleported_gates` rewrites a block at
-    special angles instead, it overestimates by one.
+    it, so the two decide alike; where the run rewrites the chosen blocks at special angles instead
+    (:func:`run_teleported_bonds` empty), it overestimates by one.
     """
     if teleported_bonds(job, model, network):
         return 1
     cut = model.J != 0.0 and bool(cut_bonds(model, job.site_assignment()))
     return 1 if cut and job.distribution.scheme == "teledata" else 0
+
+
+def run_teleported_bonds(circuits: Sequence[Circuit], bonds: Sequence[tuple[int, int]], assignment: Sequence[int],
+                         network: Network, scheme: str) -> list[tuple[int, int]]:
+    """Those of ``bonds`` (:func:`teleported_bonds`) whose dense block the run teleports in at least one of
+    ``circuits``: :func:`dqsim.scenarios.dqc.teleported_form`, the run's own predicate, which decides by the
+    block's KAK decomposition, so at special angles (an interaction coordinate zero) a block is rewritten instead.
+    Each distinct block (bond, matrix) is decided once."""
+    wanted = {frozenset(bond): bond for bond in bonds}
+    two_comm = [count >= 2 for count in node_values(network.nodes, "num_comm_qubits")]
+    found, seen = set(), set()
+    for circuit in circuits:
+        for gate in circuit.gates():
+            bond = wanted.get(frozenset(gate.qubits)) if gate.name == "unitary" else None
+            key = (gate.qubits, gate.matrix.tobytes()) if bond is not None and bond not in found else None
+            if key is None or key in seen:
+                continue
+            seen.add(key)
+            if teleported_form(gate, assignment, two_comm, scheme=scheme) is not None:
+                found.add(bond)
+    return [bond for bond in bonds if bond in found]
 
 
 def teleported_block_pairs(bonds: Sequence[tuple[int, int]], assignment: Sequence[int], network: Network) -> int:
@@ -872,6 +893,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     teleported = teleported_bonds(job, model, series[0][2])
     cut = cut_bonds(model, assignment) if evolution.cut_blocks == "auto" else []  # "rotations": the morning's order
     circuits = evolution_circuits(model, evolution, initial, cut=cut, dense=teleported)
+    teleported = run_teleported_bonds(circuits, teleported, assignment, series[0][2], job.distribution.scheme)
 
     # Shared out over the ranks (shares_runs): each rank's part of everything below, one collective at the end.
     sharing = shares_runs(model.num_sites, comm.size, checkpointing)
