@@ -15,6 +15,7 @@ import pytest
 
 from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
+from dqsim.cli import check
 from dqsim.circuit.hamiltonians import SpinModel, bond_layer_order, trotter_circuit, xxz_block_matrix
 from dqsim.circuit.ir import Gate
 from dqsim.errors import ConfigError
@@ -103,9 +104,10 @@ def test_dense_blocks_give_the_rotations_state(order):
 
 def job(*, num_sites=5, boundary="periodic", num_nodes=2, assignment=None, order=2, mode="independent",
         cut_blocks=None, delta=1.3, fidelity=1.0, trajectories=1, points=2, steps=2, comm=2, scheme="telegate",
-        per_node=3, initial="neel", total_time=1.0, h=0.2, grouping="bond"):
-    """An XXZ chain on ``num_nodes`` QPUs (a line of two, or a ring: every two QPUs neighbours) over lossless
-    direct links (every attempt heralds)."""
+        per_node=3, initial="neel", total_time=1.0, h=0.2, grouping="bond", topology=None):
+    """An XXZ chain on ``num_nodes`` QPUs (a line of two, or a ring: every two QPUs neighbours; or ``topology``)
+    over lossless direct links (every attempt heralds)."""
+    topology = topology or ("ring" if num_nodes >= 3 else "line")
     return load_job_text(f"""
 [run]
 name = "cut_blocks"
@@ -120,7 +122,7 @@ h = {h!r}
 delta = {delta!r}
 initial = "{initial}"
 [network]
-topology = "{'ring' if num_nodes >= 3 else 'line'}"
+topology = "{topology}"
 num_nodes = {num_nodes}
 [network.link]
 distance_km = 1.0
@@ -212,7 +214,8 @@ def test_teleported_cut_blocks_are_exact_and_take_two_pairs_each(num_sites, num_
         assert abs(np.vdot(p, d)) ** 2 >= 1 - FIDELITY_TOL
     assert outs["auto"].attrs["trotter_teleported_bonds"] == len(scenario.cut_bonds(model, sites))
     assert outs["rotations"].attrs["trotter_teleported_bonds"] == 0
-    assert "blocks teleported, 2 pairs each" in outs["auto"].summary[1]
+    pairs = 2 * len(cut)  # every two QPUs neighbours here
+    assert f"blocks teleported, {pairs} pairs for one of each, 2 a hop of the route" in outs["auto"].summary[1]
 
 
 def test_the_odd_ring_takes_fewer_pairs_per_step_than_this_morning():
@@ -278,3 +281,40 @@ def test_cut_blocks_values_and_the_pauli_grouping():
     assert "\n" not in message and '[evolution].cut_blocks = "dense": must be one of "auto", "rotations"' in message
     pauli = run(job(grouping="pauli", cut_blocks="auto", points=1, steps=1))
     assert "trotter_teleported_bonds" not in pauli.attrs and "trotter_grouping" not in pauli.attrs
+
+
+def test_a_block_routed_through_a_middle_qpu_takes_two_pairs_a_hop():
+    """A 6-site ring on a line of 3 QPUs (two sites each), order 1, one step: the closing bond (5, 0) joins the
+    line's ends, so its teleported block takes two pairs on each of the two hops (4); the other two cut blocks 2
+    each: 8 pairs, which the summary gives (it said "2 pairs each" before)."""
+    out = run(job(num_sites=6, num_nodes=3, topology="line", per_node=2, order=1, points=1, steps=1))
+    assert out.attrs["trotter_teleported_bonds"] == 3
+    assert out.tables["network"]["epr_pairs"][-1] == 8
+    assert "3 cut bonds' blocks teleported, 8 pairs for one of each, 2 a hop of the route" in out.summary[1]
+
+
+@pytest.mark.parametrize("delta,scheme,cut_blocks,extra", [
+    (1.3, "telegate", "auto", 1),        # teleported blocks: the target holds two communication qubits at once
+    (1.3, "telegate", "rotations", 0),   # three TeleGates: one at each end
+    (0.0, "telegate", "auto", 0),        # XX + YY: two TeleGates, nothing teleported
+    (1.3, "teledata", "rotations", 1),   # TeleData gates: the target receives the control and sends it back
+])
+def test_check_counts_the_register_the_run_holds(delta, scheme, cut_blocks, extra):
+    """``dqsim check``'s register line gives the qubits of the run's largest register (``register_qubits``): the
+    sites, two scratch bits, and one more where a QPU holds two communication qubits at once (it said 7 for a
+    5-site ring split 3 + 2 whose run held 8)."""
+    config = job(delta=delta, scheme=scheme, cut_blocks=cut_blocks, points=1, steps=1)
+    line = next(text for text in check.work_lines(config, 1) if text.startswith("memory per rank"))
+    assert f"site register + {2 + extra} scratch: {5 + 2 + extra} qubits" in line, line
+    assert run(config).attrs["register_qubits"] == 5 + 2 + extra
+
+
+def test_the_attribute_counts_the_blocks_the_run_teleports():
+    """Δ·dt = π/2 (order 1, one step of dt = 1): the block's ZZ coordinate is a multiple of π/2, so its KAK form
+    has two controlled gates and the run rewrites it (two TeleGates, no teleportation) although the rotations'
+    count (three) chose it: ``trotter_teleported_bonds`` is 0 (it was 2), the pairs 2 a block."""
+    out = run(job(delta=np.pi / 2, order=1, points=1, steps=1, total_time=1.0))
+    assert out.tables["network"]["epr_pairs"][-1] == 2 * 2  # 2 cut blocks, two TeleGates each
+    assert out.attrs["trotter_teleported_bonds"] == 0
+    assert "teleported" not in out.summary[1]
+    assert np.all(out.tables["network"]["fidelity_to_trotter"] >= 1 - FIDELITY_TOL)

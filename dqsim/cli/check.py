@@ -53,7 +53,7 @@ from dqsim.protocols.qkd.detections import (
     packed_bytes_per_detection,
     registered_clicks_per_pulse,
 )
-from dqsim.scenarios import cloud, dqc, qkd, qkd_codes
+from dqsim.scenarios import cloud, dqc, qkd, qkd_codes, trotter
 from dqsim.scenarios.circuit_checkpoint import ops_per_check
 from dqsim.scenarios.circuit_run import build_circuit, check_local_qubits
 from dqsim.scenarios.circuit_noise import GateNoise
@@ -222,13 +222,15 @@ def file_size_lines(job, num_qubits: int, num_ranks: int) -> list[str]:
     return lines
 
 
-def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str) -> list[str]:
-    """Memory per rank of a ``dqc``/``trotter`` register: the data qubits plus the scratch bits the run starts with,
-    held whole by every rank where it is small enough (:func:`dqsim.scenarios.dqc.replicates`; any rank count),
-    else sharded as a circuit's (a power of two)."""
-    num_register = num_data_qubits + dqc.INITIAL_SCRATCH_QUBITS
-    what = f"{what} + {dqc.INITIAL_SCRATCH_QUBITS} scratch"
-    if not dqc.replicates(num_ranks, num_register):
+def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str, *, extra: int = 0) -> list[str]:
+    """Memory per rank of a ``dqc``/``trotter`` register: the data qubits plus the scratch bits the run starts with
+    and ``extra`` qubits it adds later (a trotter run's :func:`dqsim.scenarios.trotter.teleport_extra_qubits`),
+    held whole by every rank where its start is small enough (:func:`dqsim.scenarios.dqc.replicates`; any rank
+    count, decided at the start as the run does), else sharded as a circuit's (a power of two)."""
+    start = num_data_qubits + dqc.INITIAL_SCRATCH_QUBITS
+    num_register = start + extra
+    what = f"{what} + {dqc.INITIAL_SCRATCH_QUBITS + extra} scratch"
+    if not dqc.replicates(num_ranks, start):
         return _register_lines(job, num_register, num_ranks, what)
     need = estimate_memory_bytes(num_register, 1, job.run.precision)
     return [f"memory per rank: {size_words(need['total'])} ({what}: {count_of(num_register, 'qubit')}, "
@@ -765,8 +767,9 @@ def work_lines(job, num_ranks: int) -> list[str]:
         lines = [f"work: {model.num_sites} sites, {evolution.num_points} time point(s) x "
                  f"{evolution.steps_per_point} step(s), {series} network series x "
                  f"{count_of(job.simulation.trajectories, 'trajectory', 'trajectories')}"]
-        _check_network(job, num_ranks)  # the job's own links (a sweep's other values are checked when it runs)
-        return (lines + _network_register_lines(job, model.num_sites, num_ranks, "site register")
+        network = _check_network(job, num_ranks)  # the job's own links (a sweep's other values: when it runs)
+        extra = trotter.teleport_extra_qubits(job, model.spin_model(), network)  # as the run teleports
+        return (lines + _network_register_lines(job, model.num_sites, num_ranks, "site register", extra=extra)
                 + _network_lines(job, num_ranks))
     if scenario == "cloud":
         noisy = dqc.is_noisy(_check_network(job, num_ranks))

@@ -46,6 +46,7 @@ from dqsim.network.network import place_on_ranks
 from dqsim.scenarios.circuit_run import build_circuit
 from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, replicates
 from dqsim.scenarios.cloud import user_jobs_of
+from dqsim.scenarios.trotter import shares_runs
 
 #: The range's high end on ``R > 1`` ranks where the ranks exchange during the work and their number is not
 #: estimated (amplitudes of a sharded register, a dqc run's windows): the run may take this many times the time
@@ -162,7 +163,9 @@ def trotter_steps(num_points: int, steps_per_point: int, mode: str) -> int:
 def _trotter(job, num_ranks: int) -> Split:
     sites, ev, sim = job.model.num_sites, job.evolution, job.simulation
     periodic = bool(job.checkpoint.every_wall_s or job.checkpoint.every_sim_s)
-    if periodic or not replicates(num_ranks, sites + INITIAL_SCRATCH_QUBITS):
+    # the run decides sharing and replication at the register's start (sites + scratch), with the run's function;
+    # a teleported block's extra qubit (trotter.teleport_extra_qubits) comes later and is counted in the memory
+    if not shares_runs(sites, num_ranks, job.checkpoint):
         split = _register(sites + INITIAL_SCRATCH_QUBITS, num_ranks, "the register")
         return Split(split.busiest, split.total, split.exchanges,
                      split.note + (" (periodic checkpoints: each run on all ranks)" if periodic else ""))

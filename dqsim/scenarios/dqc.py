@@ -379,18 +379,24 @@ def with_teleported_gates(circuit: Circuit, decomposed: Circuit, owner: Sequence
     if not any(two_comm) or not any(len(g.qubits) == 2 and g.name in ("swap", "unitary")
                                     for g in circuit.all_gates()):
         return decomposed
-    pairs_per_gate = 2 if scheme == "teledata" else 1
+    return decompose_for_distribution(circuit, check=check,
+                                      keep=lambda gate: teleported_form(gate, owner, two_comm, scheme=scheme))
 
-    def teleported(gate):
-        a, b = (owner[q] for q in gate.qubits)
-        if a == b:
-            return None
-        if gate.name == "swap":
-            return gate if two_comm[a] and two_comm[b] else None
-        if not (two_comm[a] or two_comm[b]) or num_controlled_gates(gate) * pairs_per_gate <= TELEPORTED_GATE_PAIRS:
-            return None
-        return gate if two_comm[b] else with_qubits_reversed(gate)
-    return decompose_for_distribution(circuit, check=check, keep=teleported)
+
+def teleported_form(gate, owner: Sequence[int], two_comm: Sequence[bool], *, scheme: str = "telegate"):
+    """The form in which :func:`with_teleported_gates` keeps the two-qubit ``swap`` or dense ``unitary`` ``gate``
+    whole (teleported), ``gate`` itself or its qubits reversed so that the second is on a QPU with two
+    communication qubits; ``None`` where it is rewritten as controlled gates. One predicate for the run and the
+    counts that report it (``trotter_teleported_bonds``)."""
+    a, b = (owner[q] for q in gate.qubits)
+    if a == b:
+        return None
+    if gate.name == "swap":
+        return gate if two_comm[a] and two_comm[b] else None
+    pairs_per_gate = 2 if scheme == "teledata" else 1
+    if not (two_comm[a] or two_comm[b]) or num_controlled_gates(gate) * pairs_per_gate <= TELEPORTED_GATE_PAIRS:
+        return None
+    return gate if two_comm[b] else with_qubits_reversed(gate)
 
 
 def plan_dqc(circuit: Circuit, network: Network, *, scheme: str = "telegate",

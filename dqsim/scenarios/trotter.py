@@ -159,7 +159,7 @@ from dqsim.engine import checkpoint
 from dqsim.network.network import Network
 from dqsim.network.node import node_values
 from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, TELEPORTED_GATE_PAIRS, entanglement_attributes, is_noisy,
-                                 job_network, register_ops, replicates, run_dqc)
+                                 job_network, register_ops, replicates, run_dqc, teleported_form)
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -398,6 +398,51 @@ def teleported_bonds(job, model: SpinModel, network: Network) -> list[tuple[int,
     comm_counts = node_values(network.nodes, "num_comm_qubits")
     return [bond for bond in cut_bonds(model, assignment)
             if comm_counts[assignment[bond[0]]] >= 2 or comm_counts[assignment[bond[1]]] >= 2]
+
+
+def teleport_extra_qubits(job, model: SpinModel, network: Network) -> int:
+    """Qubits the largest register of a networked run holds beyond the sites and
+    :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS`: 1 where a QPU holds two communication qubits at once,
+    else 0. That is where the run teleports cut blocks (:func:`teleported_bonds`: the target QPU holds the pair
+    that brought the qubit and the return pair) or runs TeleData gates between QPUs (``scheme = "teledata"``:
+    the target receives the control and teleports it back). Measured: ``register_qubits`` 8 for a 5-site ring
+    split 3 + 2 (either), 7 with ``cut_blocks = "rotations"`` under TeleGate. ``dqsim check`` counts memory with
+    it, so the two decide alike; where the run rewrites the chosen blocks at special angles instead
+    (:func:`run_teleported_bonds` empty), it overestimates by one.
+    """
+    if teleported_bonds(job, model, network):
+        return 1
+    cut = model.J != 0.0 and bool(cut_bonds(model, job.site_assignment()))
+    return 1 if cut and job.distribution.scheme == "teledata" else 0
+
+
+def run_teleported_bonds(circuits: Sequence[Circuit], bonds: Sequence[tuple[int, int]], assignment: Sequence[int],
+                         network: Network, scheme: str) -> list[tuple[int, int]]:
+    """Those of ``bonds`` (:func:`teleported_bonds`) whose dense block the run teleports in at least one of
+    ``circuits``: :func:`dqsim.scenarios.dqc.teleported_form`, the run's own predicate, which decides by the
+    block's KAK decomposition, so at special angles (an interaction coordinate zero) a block is rewritten instead.
+    Each distinct block (bond, matrix) is decided once."""
+    wanted = {frozenset(bond): bond for bond in bonds}
+    two_comm = [count >= 2 for count in node_values(network.nodes, "num_comm_qubits")]
+    found, seen = set(), set()
+    for circuit in circuits:
+        for gate in circuit.gates():
+            bond = wanted.get(frozenset(gate.qubits)) if gate.name == "unitary" else None
+            key = (gate.qubits, gate.matrix.tobytes()) if bond is not None and bond not in found else None
+            if key is None or key in seen:
+                continue
+            seen.add(key)
+            if teleported_form(gate, assignment, two_comm, scheme=scheme) is not None:
+                found.add(bond)
+    return [bond for bond in bonds if bond in found]
+
+
+def teleported_block_pairs(bonds: Sequence[tuple[int, int]], assignment: Sequence[int], network: Network) -> int:
+    """EPR pairs that one application of each of ``bonds``' teleported blocks takes:
+    :data:`TELEPORTED_GATE_PAIRS` (two) a hop of the route between the bond's QPUs (``network.route``; a bond
+    routed through a middle QPU takes a pair a hop for each teleportation: four over two hops).
+    """
+    return sum(TELEPORTED_GATE_PAIRS * (len(network.route(assignment[a], assignment[b])) - 1) for a, b in bonds)
 
 
 def evolution_circuits(model: SpinModel, evolution, initial: str, *, cut: Sequence[tuple[int, int]] = (),
@@ -848,6 +893,7 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
     teleported = teleported_bonds(job, model, series[0][2])
     cut = cut_bonds(model, assignment) if evolution.cut_blocks == "auto" else []  # "rotations": the morning's order
     circuits = evolution_circuits(model, evolution, initial, cut=cut, dense=teleported)
+    teleported = run_teleported_bonds(circuits, teleported, assignment, series[0][2], job.distribution.scheme)
 
     # Shared out over the ranks (shares_runs): each rank's part of everything below, one collective at the end.
     sharing = shares_runs(model.num_sites, comm.size, checkpointing)
@@ -1015,22 +1061,24 @@ def run_job(job, *, comm, backend, on_progress: Callable[[float, float | None, s
 
     summary = _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps,
                        sweep, network_rows, noisy=any(is_noisy(network) for _p, _v, network in series),
-                       teleported=len(teleported))
+                       teleported=len(teleported), teleported_pairs=teleported_block_pairs(teleported, assignment,
+                                                                                            series[0][2]))
     stop_point()
     return ScenarioOutput(attrs, tables, table_attrs, last_state, summary)
 
 
 def _summary(model, job, names, times, networked, trotter, exact, main_rows, total_pairs, total_time_ps, sweep,
-             network_rows, *, noisy: bool, teleported: int = 0) -> list[str]:
+             network_rows, *, noisy: bool, teleported: int = 0, teleported_pairs: int = 0) -> list[str]:
     evolution = job.evolution
     last = len(times) - 1
+    teleported_note = (f"; {count_of(teleported, 'cut bond')}' blocks teleported, {teleported_pairs} pairs for one "
+                       "of each, 2 a hop of the route" if teleported else "")
     lines = [
         f"  {model.describe()}, initial {job.model.initial}",
         f"  {count_of(len(times) - 1, 'point')} to T = {evolution.total_time:g}, "
         f"{count_of(evolution.steps_per_point, 'step')} per point, "
         f"order {evolution.order}" + (", one XX+YY+ΔZZ block per bond (grouping bond"
-                                      + (f"; {count_of(teleported, 'cut bond')}' blocks teleported, 2 pairs each"
-                                         if teleported else "") + ")"
+                                      + teleported_note + ")"
                                       if evolution.grouping == "bond" else "")
         + f"; sites on {count_of(job.network.resolved_num_nodes(), 'QPU')} "
         f"({job.distribution.scheme}), {count_of(main_rows[-1][3], 'nonlocal gate')} "
