@@ -237,7 +237,8 @@ def test_repro_dqsim_clean_edited_leaves_a_dqsim_version_folders_checkpoints_a_r
     finally:
         checkpoint.release_lock(held)
     err = refused.stderr.strip().splitlines()
-    assert refused.returncode == 2 and len(err) == 1 and err[0].startswith(f"dqsim: error: {aside}: another dqsim run"), err
+    assert refused.returncode == 2 and len(err) == 1, err
+    assert err[0].startswith(f"dqsim: error: {aside}: another dqsim run"), err
     assert {path.name for path in checkpoints(aside)} == old, "removed while a run holds their lock"
     run_here(["clean", *args(tmp_path), "--edited"])
     assert not aside.exists()
