@@ -1,4 +1,5 @@
 import atexit
+import gc
 import os
 import shutil
 import sys
@@ -60,6 +61,18 @@ def pytest_configure(config):
 
 #: The test this process ran last (named where a fixture's teardown after it left SIGINT unusable).
 _LAST_TEST = {"nodeid": "no test"}
+
+
+@pytest.fixture(autouse=True)
+def collector_not_left_frozen():
+    """Give the garbage collector back the objects a test froze: :func:`dqsim.cli.console_main` ends with
+    :func:`gc.freeze` (:func:`dqsim.cli.skip_exit_collections`: its process ends with the command), so a test
+    that calls it in this process (tests/test_cli.py, tests/test_reliability.py) left every object alive then
+    uncollected for the rest of the xdist worker's tests."""
+    frozen = gc.get_freeze_count()
+    yield
+    if gc.get_freeze_count() > frozen:
+        gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

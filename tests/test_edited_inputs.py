@@ -220,6 +220,67 @@ def test_repro_dqsim_clean_finds_an_edited_files_checkpoints_in_the_dqsim_versio
     assert not aside.exists() and names_of(tmp_path) == current
 
 
+def test_repro_dqsim_clean_edited_leaves_a_dqsim_version_folders_checkpoints_a_resume_there_uses(tmp_path):
+    """A run resuming a checkpoint in ``dqsim-VERSION/`` (as ``dqsim clean``'s "kept" line says) takes its tag's
+    lock in that folder (:func:`dqsim.cli.main._session`), but before 2026-12-07 (afternoon) ``dqsim clean JOB
+    --edited`` looked at the lock in the checkpoint folder only and removed the checkpoints that run was using.
+    Now it refuses, naming the folder, and removes nothing."""
+    project_in(tmp_path)
+    run_here(["run", *args(tmp_path), *SMALL])
+    ck, alt = tmp_path / "ck", tmp_path / "circuits" / "alt.qasm"
+    aside, old = set_aside(ck)
+    (tmp_path / "out.h5").unlink()  # unfinished
+    edit(alt, 2.5)
+    held, _ = checkpoint.lock_folder(aside, prefix_of(old))  # as a resume of aside/PREFIX.ckpt…h5 takes it
+    try:
+        refused = run_here(["clean", *args(tmp_path), "--edited"], check=False)
+    finally:
+        checkpoint.release_lock(held)
+    err = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(err) == 1, err
+    assert err[0].startswith(f"dqsim: error: {aside}: another dqsim run"), err
+    assert {path.name for path in checkpoints(aside)} == old, "removed while a run holds their lock"
+    run_here(["clean", *args(tmp_path), "--edited"])
+    assert not aside.exists()
+
+
+def test_repro_dqsim_clean_leaves_the_jobs_own_checkpoints_in_a_dqsim_version_folder_a_resume_there_uses(tmp_path):
+    """The job's own checkpoints set aside in ``dqsim-VERSION/`` of a finished run go with ``dqsim clean JOB``;
+    before 2026-12-07 (afternoon) they went too while a resume of them (which locks that folder) ran. Now they are
+    kept while that lock is held."""
+    project_in(tmp_path)
+    run_here(["run", *args(tmp_path), *SMALL])
+    aside, old = set_aside(tmp_path / "ck")
+    held, _ = checkpoint.lock_folder(aside, prefix_of(old))
+    try:
+        run_here(["clean", *args(tmp_path)])
+    finally:
+        checkpoint.release_lock(held)
+    assert {path.name for path in checkpoints(aside)} == old, "removed while a run holds their lock"
+    run_here(["clean", *args(tmp_path)])
+    assert not aside.exists()
+
+
+def test_repro_dqsim_clean_checkpoints_skips_a_dqsim_version_folders_checkpoints_a_resume_there_uses(tmp_path):
+    """``dqsim clean --checkpoints FOLDER`` looked at each job's lock in ``FOLDER`` only, and removed a finished
+    run's checkpoints in ``dqsim-VERSION/`` while a resume of them (locking that folder) ran. Now they are skipped,
+    one line naming the folder."""
+    project_in(tmp_path)
+    run_here(["run", *args(tmp_path), *SMALL])
+    ck = tmp_path / "ck"
+    aside, old = set_aside(ck)
+    held, _ = checkpoint.lock_folder(aside, prefix_of(old))
+    try:
+        done = run_here(["clean", "--checkpoints", str(ck)]).stdout
+    finally:
+        checkpoint.release_lock(held)
+    assert f"  skipped {count_of(len(old), 'checkpoint')} of {prefix_of(old)} in {aside}/: another dqsim run" \
+        in done, done
+    assert {path.name for path in checkpoints(aside)} == old, "removed while a run holds their lock"
+    run_here(["clean", "--checkpoints", str(ck)])
+    assert not aside.exists()
+
+
 def test_repro_checkpoints_named_before_2026_12_07_in_a_dqsim_version_folder_are_not_taken_for_the_jobs_own(
         tmp_path, monkeypatch):
     """Checkpoints named before 2026-12-07 (the file's path in their tag, which an edit keeps) of a file's other

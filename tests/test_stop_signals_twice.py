@@ -9,6 +9,7 @@ its garbage collections (seconds on a loaded node between the stop's line and th
 
 import gc
 import signal
+from types import SimpleNamespace
 
 import pytest
 
@@ -121,3 +122,59 @@ def test_repro_console_main_spares_the_teardown_its_garbage_collections(tmp_path
         assert gc.get_freeze_count() > frozen
     finally:
         gc.unfreeze()
+
+
+def a_cut_short_write(folder, ranks):
+    """The files of a checkpoint write of ``ranks`` ranks cut short before its manifest: the run file, each rank's
+    slab file, and this process's temporaries (run file, manifest, slab 0)."""
+    path = folder / "job.0123abcd.ckpt000-00000000000000001000.h5"
+    base = path.with_name(path.name[:-len(".h5")])
+    files = [path, *(base.with_name(f"{base.name}.slab{rank:04d}.h5") for rank in range(ranks))]
+    files += [checkpoint.temporary_path(file) for file in (path, checkpoint.manifest_path(path), files[1])]
+    for file in files:
+        file.write_bytes(b"x")
+    return path
+
+
+def cut_writer(rank, size, handed_over=None):
+    """A checkpoint writer of rank ``rank`` of ``size`` whose write took a second Ctrl-C (``handed_over``: the
+    checkpoint whose records it had handed to rank 0)."""
+    writer = checkpoint.Checkpointer.__new__(checkpoint.Checkpointer)
+    writer.session, writer.comm = SimpleNamespace(written=[]), SimpleNamespace(rank=rank, size=size)
+    writer.handed_over = handed_over
+    return writer
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_repro_a_second_ctrl_c_on_one_of_several_ranks_removes_only_that_rank_s_files(tmp_path, rank):
+    """On several ranks each rank takes a second Ctrl-C alone: it removed every file of the checkpoint (every
+    rank's slab, the run file) while the others might still write or rename theirs. Now each removes its own: its
+    slab file, and rank 0 the run file and its temporaries; nothing once the manifest exists."""
+    path = a_cut_short_write(tmp_path, 3)
+    before = {file.name for file in tmp_path.iterdir()}
+    writer = cut_writer(rank, 3)
+    writer._interrupted(path)
+    mine = {file.name for file in checkpoint._own_files(path, rank)}
+    assert {file.name for file in tmp_path.iterdir()} == before - mine
+    assert (path.exists(), checkpoint.temporary_path(path).exists()) == (rank != 0,) * 2
+    checkpoint.manifest_path(path).write_text("{}")
+    writer._interrupted(path)  # complete: nothing removed, the run's newest checkpoint
+    assert {file.name for file in tmp_path.iterdir()} == before - mine | {checkpoint.manifest_path(path).name}
+    assert writer.session.written == [path]
+
+
+def test_a_second_ctrl_c_on_one_rank_removes_every_file_of_the_checkpoint(tmp_path):
+    """One rank writes every file of a checkpoint: a second Ctrl-C before its manifest leaves none of them."""
+    path = a_cut_short_write(tmp_path, 1)
+    cut_writer(0, 1)._interrupted(path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_rank_that_handed_its_records_to_rank_0_keeps_its_slab_on_a_second_ctrl_c(tmp_path):
+    """Rank 0 may write the manifest without rank 1 once it has rank 1's records: rank 1 removing its slab then
+    would leave a checkpoint whose manifest names a slab file that is gone; it keeps it (a leftover at worst)."""
+    path = a_cut_short_write(tmp_path, 2)
+    before = {file.name for file in tmp_path.iterdir()}
+    cut_writer(1, 2, handed_over=path)._interrupted(path)
+    slab, temporary = checkpoint._own_files(path, 1)
+    assert {file.name for file in tmp_path.iterdir()} == before - {temporary.name} and slab.is_file()

@@ -43,6 +43,10 @@ resumable) always go, as the job's next run would remove them. Nothing of a
 job is removed while another run of it holds the folder's lock (with ``JOB``:
 one line, exit 2; with ``--checkpoints``: that job is skipped, one line);
 ``dqsim clean`` holds it while it removes, each checkpoint manifest first.
+A run resuming a checkpoint takes that lock in the checkpoint's own folder
+(a ``dqsim-VERSION/`` one too): since 2026-12-07 (afternoon) the checkpoints
+in such a folder whose lock another run holds there are left too (one line
+with ``--checkpoints``), and ``dqsim clean`` holds that lock as well.
 ``--dry-run`` says what would go and removes nothing.
 
 With ``JOB``, the job's checkpoints written when a file it reads (a QASM circuit) had other contents
@@ -53,8 +57,9 @@ see them and the note of ``dqsim run`` said to ``rm`` them). Those of a run whos
 run id go, as any finished run's; the others stay (restoring the file resumes them) unless ``--edited``, which
 removes them, finished or not. ``--edited`` never removes a checkpoint of the files as they are now (the job's own
 tag: ``--all`` does, for an unfinished run), and ``--all`` alone leaves the other contents' ones. A tag of them
-whose lock another run holds (a resume of the old contents, the file restored) is left out, and with ``--edited``
-refused in one line (exit 2), nothing removed, as for the job's own lock. ``--edited`` belongs to ``JOB``:
+whose lock another run holds (a resume of the old contents, the file restored), in the folder or in the
+``dqsim-VERSION/`` folder holding them, is left out, and with ``--edited`` refused in one line naming that folder
+(exit 2), nothing removed, as for the job's own lock. ``--edited`` belongs to ``JOB``:
 ``--checkpoints DIR`` knows no job's files.
 """
 
@@ -128,13 +133,13 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_to
     head = f"dqsim clean {job.run.name} ({job.scenario}): checkpoints {prefix}.ckpt* in {directory}/"
     if not directory.is_dir():
         return [head, "  no such folder: nothing to remove"]
-    holder, lock = _lock(directory, prefix, dry_run=dry_run)
+    locks = _Locks(dry_run=dry_run)
+    holder = locks.holder(directory, prefix)
     if holder is not None:
         raise DqsimError(f"{directory}: another dqsim run of this job ({prefix}) is using its checkpoints there "
                          f"({holder}); nothing removed: run dqsim clean once it has ended")
-    locks = [lock]
     try:
-        runs = _edited_runs(job, directory, names, locks, dry_run=dry_run, edited_too=edited_too)
+        runs = _edited_runs(job, directory, names, locks, edited_too=edited_too)
         edited_at = {path: run for run in runs for path in run.paths}
         state = output_state(job)
         every = checkpoint.stored_checkpoints(directory)  # the folder's manifests, read once
@@ -143,6 +148,7 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_to
                                                                             {run.prefix for run in runs})
         found += [each for each in _moved_run(directory, every, job.run.name, prefix, state) if each not in found]
         found = [each for each in found if each.path not in edited_at]  # before 2026-12-07's name, other contents
+        found = [each for each in found if locks.free_where_written(each.path, directory)]
         olds = [each for each in every if each.path in edited_at]
         judge = _Judge(directory, state, found + olds, os.path.abspath(job.run.output))
         state = judge.state  # not finished where a slab file of the output is damaged
@@ -153,37 +159,72 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_to
         left = []
         if not dry_run:
             left = _remove([stored for (_, remove, _), members in groups.items() if remove for stored in members],
-                           directory)
+                           directory, locks)
     finally:
-        for each in locks:
-            checkpoint.release_lock(each)
+        locks.release()
     return [head, f"  output: {state.words}", *_lines(groups, dry_run=dry_run), *_failed(left)]
 
 
-def _edited_runs(job, directory: Path, names: CheckpointNames, locks: list, *, dry_run: bool,
-                 edited_too: bool) -> list:
+def _edited_runs(job, directory: Path, names: CheckpointNames, locks: "_Locks", *, edited_too: bool) -> list:
     """The runs of ``job`` whose checkpoints in ``directory`` or its ``dqsim-VERSION/`` folders were written when a
-    file it reads had other contents (:func:`dqsim.cli.edited.edited_runs`) but those of a tag whose lock (in
-    ``directory``, for every folder: a run takes it there) another run holds, each tag's lock taken once (not for
-    ``dry_run``) and added to ``locks`` (the caller releases them).
+    file it reads had other contents (:func:`dqsim.cli.edited.edited_runs`) but those of a tag whose lock another
+    run holds, in ``directory`` or in the folder holding them (:meth:`_Locks.holder`: a run resuming one takes it
+    there), the locks taken in ``locks``.
 
     Raises:
         DqsimError: one line: with ``edited_too``, another run holds the lock of one of those tags.
     """
-    kept, free = [], {}  # free: prefix -> whether its lock is this command's (one lock a tag, for every folder)
+    kept = []
     for run in edited.edited_runs(job, directory, names, set_aside=True):
-        if run.prefix not in free:
-            holder, lock = _lock(directory, run.prefix, dry_run=dry_run)
-            if holder is not None and edited_too:
-                raise DqsimError(f"{directory}: another dqsim run of this job ({run.prefix}, written when "
-                                 f"{run.changed} had other contents) is using its checkpoints there ({holder}); "
-                                 "nothing removed: run dqsim clean --edited once it has ended")
-            if holder is None:
-                locks.append(lock)
-            free[run.prefix] = holder is None
-        if free[run.prefix]:
+        for folder in dict.fromkeys((directory, run.newest.parent)):
+            holder = locks.holder(folder, run.prefix)
+            if holder is not None:
+                break
+        if holder is not None and edited_too:
+            raise DqsimError(f"{folder}: another dqsim run of this job ({run.prefix}, written when "
+                             f"{run.changed} had other contents) is using its checkpoints there ({holder}); "
+                             "nothing removed: run dqsim clean --edited once it has ended")
+        if holder is None:
             kept.append(run)
     return kept
+
+
+class _Locks:
+    """The locks of checkpoint tags in their folders that ``dqsim clean JOB`` holds while it removes: each folder's
+    and tag's asked once, taken where free (not for ``dry_run``), given back by :meth:`release`. A run takes its
+    tag's lock in the folder it writes its checkpoints to: ``[checkpoint].directory``, or the folder of the
+    checkpoint it resumed, a ``dqsim-VERSION/`` one too (:func:`dqsim.cli.main._session`)."""
+
+    def __init__(self, *, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.taken: dict[tuple[Path, str], tuple] = {}
+        self.holders: dict[tuple[Path, str], str | None] = {}
+
+    def holder(self, folder: Path, prefix: str) -> str | None:
+        """Who else holds the lock of ``prefix``'s checkpoints in ``folder`` (``None``: nobody; then taken here).
+
+        Raises:
+            DqsimError: one line: the lock cannot be taken (the folder's permissions).
+        """
+        key = (Path(folder), prefix)
+        if key not in self.holders:
+            holder, lock = _lock(key[0], prefix, dry_run=self.dry_run)
+            if lock is not None:
+                self.taken[key] = lock
+            self.holders[key] = holder
+        return self.holders[key]
+
+    def free_where_written(self, path: Path, directory: Path) -> bool:
+        """Whether no other run holds the lock of checkpoint ``path``'s tag in its own folder, where that is a
+        ``dqsim-VERSION/`` folder of ``directory`` (those in ``directory`` its caller asks about itself)."""
+        if path.parent == directory:
+            return True
+        return self.holder(path.parent, checkpoint.parse_checkpoint_name(path)["prefix"]) is None
+
+    def release(self, folder: Path | None = None) -> None:
+        """Give back the locks taken here in ``folder`` (``None``: every one)."""
+        for key in [key for key in self.taken if folder is None or key[0] == folder]:
+            checkpoint.release_lock(self.taken.pop(key))
 
 
 def _edited_groups(olds: list, edited_at: dict, finished: dict[str, str], directory: Path, *,
@@ -275,21 +316,37 @@ def clean_folder(directory: Path, *, dry_run: bool = False, everything: bool = F
     groups: dict = {}
     skipped, left = [], []
     for prefix, found in by_job.items():
-        holder, lock = _lock(directory, prefix, dry_run=dry_run)
-        if holder is not None:
-            skipped.append(f"  skipped {count_of(len(found), 'checkpoint')} of {prefix}: another dqsim run of "
-                           f"this job is using them ({holder})")
-            continue
+        locks = _Locks(dry_run=dry_run)
         try:
+            holder = locks.holder(directory, prefix)
+            if holder is not None:
+                skipped.append(f"  skipped {count_of(len(found), 'checkpoint')} of {prefix}: another dqsim run of "
+                               f"this job is using them ({holder})")
+                continue
+            skipped += _in_use_where_written(found, directory, locks, prefix)
+            found = [each for each in found if locks.free_where_written(each.path, directory)]
+            if not found:
+                continue
             mine = _groups(found, _Judge(directory, None, found), directory, everything=everything, job=prefix)
             if not dry_run:
                 left += _remove([stored for (_, remove, _), members in mine.items() if remove
-                                 for stored in members], directory)
+                                 for stored in members], directory, locks)
         finally:
-            checkpoint.release_lock(lock)
+            locks.release()
         groups.update(mine)
     *lines, summary = _lines(groups, dry_run=dry_run)
     return [head, *lines, *skipped, summary, *_failed(left)]
+
+
+def _in_use_where_written(found: list, directory: Path, locks: "_Locks", prefix: str) -> list[str]:
+    """The lines for the checkpoints of ``prefix`` in ``found`` in a ``dqsim-VERSION/`` folder of ``directory``
+    whose lock there another run holds (:meth:`_Locks.free_where_written`: a resume of one of them), one a folder."""
+    busy: dict[Path, int] = defaultdict(int)
+    for each in found:
+        if not locks.free_where_written(each.path, directory):
+            busy[each.path.parent] += 1
+    return [f"  skipped {count_of(count, 'checkpoint')} of {prefix} in {folder}/: another dqsim run of this job is "
+            f"using them ({locks.holder(folder, prefix)})" for folder, count in busy.items()]
 
 
 def _lock(directory: Path, prefix: str, *, dry_run: bool) -> tuple[str | None, tuple | None]:
@@ -420,9 +477,10 @@ def _groups(found: list, judge: Callable, directory: Path, *, everything: bool,
     return groups
 
 
-def _remove(doomed: list, directory: Path) -> list[str]:
+def _remove(doomed: list, directory: Path, locks: "_Locks | None" = None) -> list[str]:
     """Remove ``doomed`` checkpoints, newest first, each manifest first; sync the folders; remove a
-    ``dqsim-VERSION/`` folder left empty. Returns the names of files that could not be removed."""
+    ``dqsim-VERSION/`` folder left empty, once the locks taken there (``locks``) are given back (a lock file
+    keeps it). Returns the names of files that could not be removed."""
     folders = {stored.path.parent for stored in doomed}
     left = []
     for stored in reversed(doomed):
@@ -432,6 +490,8 @@ def _remove(doomed: list, directory: Path) -> list[str]:
     for folder in folders:
         sync_folder(folder)
         if folder != directory:
+            if locks is not None:
+                locks.release(folder)
             try:
                 folder.rmdir()  # only where empty
             except OSError:

@@ -126,6 +126,8 @@ from dqsim import io
 from dqsim import comm as comm_mod
 from dqsim.errors import DamagedFileError, DqsimError, count_of, toml_repr
 from dqsim.io import manifest, provenance
+from dqsim.io.atomic import temporary_path
+from dqsim.io.sharded import slab_path
 from dqsim.units import PS_PER_S
 
 #: Exit status of a run that stopped after writing a checkpoint (EX_TEMPFAIL).
@@ -525,6 +527,9 @@ class Checkpointer:
         self.session = session
         self.comm = comm
         self.engine_run = engine_run
+        #: the checkpoint whose records this rank has handed to rank 0 (``None``: none yet): rank 0 may complete it
+        #: without this rank from then on, so a second Ctrl-C here keeps this rank's slab (:meth:`_interrupted`)
+        self.handed_over: Path | None = None
         every = session.every_sim_s
         self.every_sim_ps = int(round(every * PS_PER_S)) if every else None
         self.next_sim_ps = self.every_sim_ps
@@ -682,12 +687,26 @@ class Checkpointer:
 
     def _interrupted(self, path: Path) -> None:
         """A second Ctrl-C cut the write of checkpoint ``path`` short: none of its files stays, unless it is
-        complete already (its manifest written), which is then this run's newest checkpoint (one that resumes it)."""
+        complete already (its manifest written), which is then this run's newest checkpoint (one that resumes it).
+
+        Each rank decides alone (it aborts next: no collective call is possible), so on several ranks each removes
+        only the files it writes itself (:func:`_own_files`), never another rank's, which may still be writing or
+        renaming them; a rank other than 0 keeps its slab once it has handed its records to rank 0
+        (:attr:`handed_over`), which may write the manifest without it from then on. What another rank's abort
+        cut short stays (slab files without a manifest): the next run of the job removes them
+        (:func:`prepare_directory`), ``dqsim clean`` too."""
         if manifest_path(path).is_file():
             if path not in self.session.written:
                 self.session.written.append(path)
-        else:
+        elif self.comm.size == 1:
             _delete_checkpoint(path)
+        else:
+            kept = self.handed_over == path and self.comm.rank != 0
+            for target in _own_files(path, self.comm.rank)[1 if kept else 0:]:
+                try:
+                    os.remove(target)
+                except OSError:
+                    pass
 
     def _write_new(self, sim, base: Path, path: Path, window_end_ps: int, failure: str | None, *,
                    stop: bool) -> Path | None:
@@ -707,6 +726,7 @@ class Checkpointer:
             if comm.rank == 0:
                 _delete_checkpoint(path)
             raise
+        self.handed_over = path  # before the gather: kept from when rank 0 may have them (a leftover at worst)
         node_records = comm.gather(mine)
         shared = sim.global_snapshot()
         if state is not None:  # writing made the layout canonical: the run goes on with its own layout
@@ -1366,6 +1386,17 @@ def _checkpoint_files(path: Path, *, temporaries: bool = False) -> list[Path]:
     stem = path.name[:-len(".h5")] if path.name.endswith(".h5") else path.name
     found = [manifest_path(path), path, *path.parent.glob(glob.escape(stem) + ".slab*.h5")]
     return found + list(path.parent.glob(glob.escape(stem) + ".*tmp-*")) if temporaries else found
+
+
+def _own_files(path: Path, rank: int) -> list[Path]:
+    """The files of checkpoint ``path`` that rank ``rank`` of this write writes itself, whether they exist or not:
+    its state slab file and that file's temporary (:func:`dqsim.io.sharded.slab_path`), and on rank 0 the run file,
+    the run file's and the manifest's temporaries (a collective state's too: rank 0 names it) as well. Written by
+    this process: temporaries carry its pid (:func:`dqsim.io.atomic.temporary_path`)."""
+    path = Path(path)
+    slab = slab_path(path.with_name(path.name[:-len(".h5")]), rank)
+    own = [slab, temporary_path(slab)]
+    return own + [path, temporary_path(path), temporary_path(manifest_path(path))] if rank == 0 else own
 
 
 def _checkpoint_bytes(path: Path) -> int:
