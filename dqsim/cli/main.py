@@ -623,7 +623,7 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
         _note_superseded(session)  # rank 0 only: the others know of none
     error = None
     # rank 0 alone; the others sleep between polls (a RootTask) rather than spin in a blocking bcast: the repeater
-    # "link" policy's warning samples for 1-3 s of CPU on a large sweep
+    # "link" policy's warning samples for 3-5 s of CPU on a 64 x 64 sweep
     task = comm.start_root_task(0)
     if comm.rank == 0:
         for line in job.warnings():  # allowed, but likely regretted (a cut-off that abandons most attempts)

@@ -52,9 +52,10 @@ RELINK_ESTIMATE_MAX_EVENTS = 100_000
 #: Events that all the estimates of one warning share (since 2026-12-07 (afternoon); 1,000,000 before, which cost a
 #: 64 × 64 sweep's warning 7-10 s of CPU on the shared VM once every configuration was sampled): a first pass,
 #: :data:`RELINK_ESTIMATE_SCREEN_EVENTS` of them, samples every configuration, and the rest go to those that can
-#: decide the warning (:meth:`dqsim.jobs.repeater.ChainSection._link_cutoff_warning`). About 1-3 s of CPU (3-6 us
-#: an event on the shared VM, the long and pumped chains' dearer per round;
-#: ``bench/results/repeater-pumping-estimate-vm-20261207p.md``).
+#: decide the warning (:meth:`dqsim.jobs.repeater.ChainSection._link_cutoff_warning`). A 64 × 64 sweep's warning
+#: costs 2.9-5.2 s of CPU with them, pumped or not (the ranking by the closed form included; 7.2-9.6 s with
+#: 1,000,000 in one pass; the shared VM at load 4-6, ``bench/repeater_link_warning_cost.py``,
+#: ``bench/results/repeater-pumping-estimate-vm-20261207p.md``): an event costs about 2.5-6 us.
 RELINK_ESTIMATE_TOTAL_EVENTS = 500_000
 
 #: Of :data:`RELINK_ESTIMATE_TOTAL_EVENTS`, those of the first pass over all configurations, each at most an equal
