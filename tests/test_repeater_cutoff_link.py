@@ -331,8 +331,11 @@ def test_a_sweeps_link_cutoff_warning_samples_a_bounded_number_of_events(monkeyp
     """A 64 × 64 sweep under the policy: the samples of all 4,096 configurations share
     ``RELINK_ESTIMATE_TOTAL_EVENTS`` events (before 2026-12-07 (later), each was sampled up to 100,000 events:
     about 14 minutes at the start of ``dqsim run``), counted here, not timed, and every configuration is sampled,
-    each with an equal share of the events left at most (before 2026-12-07 (afternoon), the first ten or so took
-    100,000 each and the rest got the closed form alone); the worst chain (two links, the longest) still warns."""
+    each with an equal share of the first pass's events left at most (before 2026-12-07 (afternoon), the first ten
+    or so took 100,000 each and the rest got the closed form alone), then the worst of the first pass a whole
+    sample each (100,000 events, as alone; on main after reppump every one had about 244 events and 1,000,000 were
+    spent). The worst chains (two links, the longest) warn: 2 links of 98.5 km (309 makings) and of 100 km (288)
+    differ by less than their samples' noise (s.e. about 15% at 100,000 events)."""
     handled, run_round = [0], relink_estimate._Round.run
 
     def counted(self, budget):
@@ -354,8 +357,9 @@ def test_a_sweeps_link_cutoff_warning_samples_a_bounded_number_of_events(monkeyp
                         'cutoff_policy = "link"\n')
     [line] = [w for w in job.warnings() if "cutoff_policy" in w]
     assert 0 < handled[0] <= relink_estimate.RELINK_ESTIMATE_TOTAL_EVENTS
-    assert re.search(r"over links of 100 km \(2 link\(s\)\)", line), line
-    assert len(sampled) == 4096 and min(sampled) > 0, "a configuration got the closed form alone"
+    assert re.search(r"over links of (100|98\.5) km \(2 link\(s\)\)", line), line
+    assert len(sampled) > 4096 and min(sampled[:4096]) > 0, "a configuration got the closed form alone"
+    assert sampled[4096:4098] == [relink_estimate.RELINK_ESTIMATE_MAX_EVENTS] * 2, "the worst not sampled whole"
 
 
 def test_a_sample_with_no_round_ended_falls_back_to_the_closed_form():

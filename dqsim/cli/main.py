@@ -622,6 +622,9 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
                                                                 or session.resume is not None))
         _note_superseded(session)  # rank 0 only: the others know of none
     error = None
+    # rank 0 alone; the others sleep between polls (a RootTask) rather than spin in a blocking bcast: the repeater
+    # "link" policy's warning samples for 3-5 s of CPU on a 64 x 64 sweep
+    task = comm.start_root_task(0)
     if comm.rank == 0:
         for line in job.warnings():  # allowed, but likely regretted (a cut-off that abandons most attempts)
             print(f"dqsim: warning: {line}", file=sys.stderr, flush=True)
@@ -629,7 +632,9 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
             io.prepare_output(output)  # before the work: an output that cannot be written is found now
         except DqsimError as exc:
             error = str(exc)
-    error = comm.bcast(error)
+        error = task.finish(error)
+    else:
+        error = task.wait(notify=lambda: False)
     if error:
         raise DqsimError(error)
     backend = backend_mod.select(job.run.backend, node_local_rank=comm.node_local_rank,

@@ -48,7 +48,8 @@ from dqsim.network.entanglement import cutoff_pass_probability, least_mean_attem
 from dqsim.network.link import MAX_MEAN_PAIRING_TIME_PS, LinkSpec
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, clock_limit_allowed_by
 from dqsim.network.node import NodeSpec
-from dqsim.network.relink_estimate import RELINK_ESTIMATE_MAX_EVENTS, EventBudget, relink_makings_per_pair
+from dqsim.network.relink_estimate import (RELINK_ESTIMATE_MAX_EVENTS, RELINK_ESTIMATE_SCREEN_EVENTS,
+                                          RELINK_ESTIMATE_TOTAL_EVENTS, EventBudget, relink_makings_per_pair)
 from dqsim.units import ps_to_seconds, seconds_to_ps
 
 __all__ = ["ChainSection", "RepeaterJob", "MAX_CHAIN_LINKS"]
@@ -70,6 +71,12 @@ MAX_CUTOFF_S = 10**6
 #: Estimated chain attempts per delivered pair above which ``dqsim check`` and ``dqsim run`` warn of the
 #: cut-off (:meth:`ChainSection.cutoff_warning`): more than 99% of attempts abandoned.
 CUTOFF_WARN_ATTEMPTS_PER_PAIR = 100
+
+#: The second pass of the ``"link"`` policy's warning samples again a configuration whose first, stopped sample
+#: gives at least 1/this of the most makings found or of :data:`CUTOFF_WARN_ATTEMPTS_PER_PAIR`
+#: (:meth:`ChainSection._link_cutoff_warning`).
+LINK_CUTOFF_RESAMPLE_RATIO = 2
+
 #: Cut-off, in units of the memories' shorter coherence time min(T1, T2), above which ``dqsim check`` and
 #: ``dqsim run`` warn that it discards nothing useful (:meth:`ChainSection.coherence_warning`): a pair that old
 #: keeps at most about e^-10 of its coherence.
@@ -516,7 +523,7 @@ class ChainSection(Section):
         return 1 / later if links == 1 else 1 + (1 - first) / (2 * later)
 
     def _makings_estimate(self, link: LinkSpec, links: int, cutoff_ps: int, budget: EventBudget | None = None,
-                          max_events: int = RELINK_ESTIMATE_MAX_EVENTS) -> float:
+                          max_events: int = RELINK_ESTIMATE_MAX_EVENTS, closed: float | None = None) -> float:
         """Estimated makings of a link per delivered pair where no attempt is abandoned (:meth:`abandons_no_attempt`).
 
         Repeaters (without pumping since 2026-12-07 (later), with pumping since 2026-12-07 (afternoon)):
@@ -532,9 +539,11 @@ class ChainSection(Section):
         stopped by its events (chains of tens of thousands of links, nearly every pair discarded, or ``budget``
         spent) it errs low: the larger of it and the closed form (since 2026-12-07 (afternoon); before, only where
         no round had ended). One link: the closed form (exact). ``budget``: events shared with the other
-        configurations' estimates (:meth:`_link_cutoff_warning`), of which this one samples at most ``max_events``.
+        configurations' estimates (:meth:`_link_cutoff_warning`), of which this one samples at most ``max_events``;
+        ``closed``: the closed form's makings where the caller has them (none: computed here).
         """
-        closed = self._makings_per_pair(links, self._keep_estimates(link, links, cutoff_ps))
+        if closed is None:
+            closed = self._makings_per_pair(links, self._keep_estimates(link, links, cutoff_ps))
         if links == 1:
             return closed
         c = self.node_spec().classical_processing_delay_ps
@@ -554,12 +563,25 @@ class ChainSection(Section):
         :data:`CUTOFF_WARN_ATTEMPTS_PER_PAIR`, and names the cut-off at which ``P`` reaches 1/2.
 
         The samples of all configurations share :data:`~dqsim.network.relink_estimate.RELINK_ESTIMATE_TOTAL_EVENTS`
-        events (about 2 s; since 2026-12-07 (later): before, each of a sweep's configurations was sampled, up to
-        about 14 minutes for 64 × 64 at the start of ``dqsim run`` and in ``dqsim check``): they are sampled in the
-        order of the closed form's makings, most first, each at most an equal share of the events left (and at
-        most :data:`~dqsim.network.relink_estimate.RELINK_ESTIMATE_MAX_EVENTS`), so every configuration is sampled,
-        with fewer events where there are many (since 2026-12-07 (afternoon); before, each took up to the cap and
-        once the events were spent the rest got the closed form alone, which errs low over more than two links).
+        events (since 2026-12-07 (later): before, each of a sweep's configurations was sampled, up to about 14
+        minutes for 64 × 64 at the start of ``dqsim run`` and in ``dqsim check``), in two passes
+        (:meth:`_sampled_makings`). The first samples every configuration, in the order of the closed form's makings,
+        most first, each at most an equal share of the first pass's events left
+        (:data:`~dqsim.network.relink_estimate.RELINK_ESTIMATE_SCREEN_EVENTS`; one or two configurations: their
+        whole sample). The second samples again, with the events left, the configurations that can decide the
+        warning: those whose first sample was stopped by its share and gives at least
+        1/:data:`LINK_CUTOFF_RESAMPLE_RATIO` of the most makings found or of
+        :data:`CUTOFF_WARN_ATTEMPTS_PER_PAIR` (a stopped sample errs low, by up to about a quarter after 300
+        events, ``bench/results/repeater-pumping-estimate-vm-20261207p.md``), most first, each the whole sample
+        a configuration gets alone (:data:`~dqsim.network.relink_estimate.RELINK_ESTIMATE_MAX_EVENTS`) while the
+        events last (two or three of them: equal shares of a few thousand events would name the configuration
+        whose short sample came out highest by chance, of 2 links of 95.5 km against 100 km 136-632 makings at
+        22,727 events); one whose second share would not exceed its first keeps its first sample. A configuration
+        the first pass ranks low whose whole sample would be the highest (chains of many links, whose first
+        sample ends no round, fall back to the closed form, which ranks them low) is missed. Since 2026-12-07 (afternoon); before, one pass of
+        1,000,000 events sampled every configuration (7-10 s of CPU for 64 × 64 on the shared VM), and before
+        that, once they were spent the rest got the closed form alone, which errs low over more than two links.
+        Every count is of events, never of time, so every run and rank gives the same line.
         A sample stopped by its share is at least the closed form (:meth:`_makings_estimate`). ``P`` and the
         cut-off named are the closed form's (:meth:`_keep_estimates`), and the
         line says so: the share discarded and the makings are the estimate's."""
@@ -571,12 +593,23 @@ class ChainSection(Section):
                 keeps = self._keep_estimates(link, links, cutoff_ps)
                 ranked.append((self._makings_per_pair(links, keeps), keeps[0], links, total, link))
         ranked.sort(key=lambda entry: -entry[0])
-        budget, worst = EventBudget(), None
-        for index, (_, keep, links, total, link) in enumerate(ranked):
-            share = min(RELINK_ESTIMATE_MAX_EVENTS, budget.left // (len(ranked) - index))
-            makings = self._makings_estimate(link, links, cutoff_ps, budget, share)
-            if makings > CUTOFF_WARN_ATTEMPTS_PER_PAIR and (worst is None or makings > worst[0]):
-                worst = (makings, keep, links, total)
+        screen = EventBudget(RELINK_ESTIMATE_SCREEN_EVENTS)
+        first = self._sampled_makings(ranked, cutoff_ps, screen, [0] * len(ranked))
+        makings = [sampled for sampled, _, _ in first]
+        bar = max([CUTOFF_WARN_ATTEMPTS_PER_PAIR, *makings]) / LINK_CUTOFF_RESAMPLE_RATIO
+        again = sorted((index for index, (sampled, share, stopped) in enumerate(first)
+                        if stopped and share < RELINK_ESTIMATE_MAX_EVENTS and sampled >= bar),
+                       key=lambda index: -makings[index])
+        second = self._sampled_makings([ranked[index] for index in again], cutoff_ps,
+                                       EventBudget(RELINK_ESTIMATE_TOTAL_EVENTS - screen.spent),
+                                       [first[index][1] for index in again], equal=False)
+        for index, (sampled, share, _) in zip(again, second):
+            if share > first[index][1]:
+                makings[index] = sampled
+        worst = None
+        for value, (_, keep, links, total, _link) in zip(makings, ranked):
+            if value > CUTOFF_WARN_ATTEMPTS_PER_PAIR and (worst is None or value > worst[0]):
+                worst = (value, keep, links, total)
         if worst is None:
             return None
         makings, keep, links, total = worst
@@ -591,6 +624,24 @@ class ChainSection(Section):
                 f"more than max_restarts = {self.max_restarts:,} pairs for one pair); by the closed form, which "
                 f"leaves out segments discarded through swapped repeaters, a link's pair is swapped before its "
                 f"cut-off with probability about {keep:.2g} and half are with cutoff_s > {needed_s:.3g} s")
+
+    def _sampled_makings(self, ranked: list, cutoff_ps: int, budget: EventBudget, least: list,
+                         equal: bool = True) -> list[tuple[float, int, bool]]:
+        """One pass of :meth:`_link_cutoff_warning`: ``(makings, share, stopped)`` of each of ``ranked``'s
+        configurations (``(closed form, P1, links, total km, link)``), in order, each sampled with at most
+        :data:`~dqsim.network.relink_estimate.RELINK_ESTIMATE_MAX_EVENTS` events and at most an equal share of
+        ``budget``'s events left (``equal``) or at most all of them (not ``equal``); ``stopped``: its share ran
+        out. One whose share is at most its ``least`` is not sampled (makings ``nan``, not used)."""
+        results = []
+        for index, (closed, _, links, _total, link) in enumerate(ranked):
+            share = min(RELINK_ESTIMATE_MAX_EVENTS, budget.left // (len(ranked) - index) if equal else budget.left)
+            if share <= least[index]:
+                results.append((math.nan, share, False))
+                continue
+            before = budget.spent
+            makings = self._makings_estimate(link, links, cutoff_ps, budget, share, closed)
+            results.append((makings, share, links > 1 and budget.spent - before >= share))
+        return results
 
     def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate: Callable[[int], float]) -> int:
         """The least cut-off ``a + m·T`` (``a`` the least swap age) at which ``estimate(cutoff_ps)``

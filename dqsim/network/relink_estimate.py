@@ -49,11 +49,19 @@ RELINK_ESTIMATE_ROUNDS = 2000
 #: every pair gets what was counted by then (:func:`relink_makings_per_pair`).
 RELINK_ESTIMATE_MAX_EVENTS = 100_000
 
-#: Events that all the estimates of one warning share (about 2 s of CPU: ten configurations at
-#: :data:`RELINK_ESTIMATE_MAX_EVENTS` of short chains; a 64 × 64 sweep's, long chains' events among them, about
-#: 5 s), however many configurations a sweep has (:class:`EventBudget`), each at most an equal share of those
-#: left (:meth:`dqsim.jobs.repeater.ChainSection._link_cutoff_warning`).
-RELINK_ESTIMATE_TOTAL_EVENTS = 1_000_000
+#: Events that all the estimates of one warning share (since 2026-12-07 (afternoon); 1,000,000 before, which cost a
+#: 64 × 64 sweep's warning 7-10 s of CPU on the shared VM once every configuration was sampled): a first pass,
+#: :data:`RELINK_ESTIMATE_SCREEN_EVENTS` of them, samples every configuration, and the rest go to those that can
+#: decide the warning (:meth:`dqsim.jobs.repeater.ChainSection._link_cutoff_warning`). A 64 × 64 sweep's warning
+#: costs 2.9-5.2 s of CPU with them, pumped or not (the ranking by the closed form included; 7.2-9.6 s with
+#: 1,000,000 in one pass; the shared VM at load 4-6, ``bench/repeater_link_warning_cost.py``,
+#: ``bench/results/repeater-pumping-estimate-vm-20261207p.md``): an event costs about 2.5-6 us.
+RELINK_ESTIMATE_TOTAL_EVENTS = 500_000
+
+#: Of :data:`RELINK_ESTIMATE_TOTAL_EVENTS`, those of the first pass over all configurations, each at most an equal
+#: share of those left and at most :data:`RELINK_ESTIMATE_MAX_EVENTS` (one or two configurations: their whole
+#: sample).
+RELINK_ESTIMATE_SCREEN_EVENTS = 250_000
 
 
 class EventBudget:
