@@ -224,7 +224,8 @@ def file_size_lines(job, num_qubits: int, num_ranks: int) -> list[str]:
 
 def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str, *, extra: int = 0) -> list[str]:
     """Memory per rank of a ``dqc``/``trotter`` register: the data qubits plus the scratch bits the run starts with
-    and ``extra`` qubits it adds later (a trotter run's :func:`dqsim.scenarios.trotter.teleport_extra_qubits`),
+    and ``extra`` qubits it adds later (:func:`dqsim.scenarios.dqc.extra_register_qubits`, a trotter run's
+    :func:`dqsim.scenarios.trotter.teleport_extra_qubits`),
     held whole by every rank where its start is small enough (:func:`dqsim.scenarios.dqc.replicates`; any rank
     count, decided at the start as the run does), else sharded as a circuit's (a power of two)."""
     start = num_data_qubits + dqc.INITIAL_SCRATCH_QUBITS
@@ -736,8 +737,9 @@ def work_lines(job, num_ranks: int) -> list[str]:
         lines = [f"work: {count_of(circuit.num_qubits, 'qubit')}, {count_of(len(circuit.gates()), 'gate')}, "
                  f"{count_of(job.simulation.shots, 'shot')} ({mode})"]
         if scenario == "dqc":
-            dqc.plan_job(job, circuit, num_ranks)  # the network and the plan, refused as dqsim run refuses them
-            return (lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register")
+            _, prepared = dqc.plan_job(job, circuit, num_ranks)  # refused as dqsim run refuses them
+            extra = dqc.extra_register_qubits(prepared)  # as the run's plan holds communication qubits
+            return (lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register", extra=extra)
                     + _network_lines(job, num_ranks) + _fidelity_check_lines(job, terminal))
         lines += _register_lines(job, circuit.num_qubits, num_ranks, "data register")
         gate_noise = GateNoise(job.noise, job.run.seed) if noisy else None

@@ -333,6 +333,20 @@ def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
     return need, which
 
 
+def extra_register_qubits(prepared: DqcPlan) -> int:
+    """Qubits the run's register holds beyond the data qubits and :data:`INITIAL_SCRATCH_QUBITS`, as far as one
+    nonlocal gate sets it: 1 where a node of ``prepared`` (:func:`plan_dqc`, the run's plan) holds two
+    communication qubits at once (:func:`comm_qubits_needed`: the target of a TeleData gate, a dense gate or SWAP
+    run by teleportation, a node that swaps entanglement for a routed pair), else 0. Measured
+    (``register_qubits``, 2026-12-07 afternoon): ``jobs/dqc_ghz_4qpu.toml`` 10 (11 with ``scheme = "teledata"``),
+    4 qubits on 2 QPUs with a SWAP between them under TeleGate 7. ``dqsim check`` counts memory with it. Nonlocal
+    gates that run at once between disjoint QPU pairs can hold more, which this does not count: two TeleGates
+    11 (this gives 10), an 8-qubit QFT over 4 QPUs with two communication qubits each 12 (this gives 11).
+    """
+    need = max((comm_qubits_needed(steps, prepared.scheme)[0] for _, steps in prepared.plan.steps.items()), default=0)
+    return 1 if need >= 2 else 0
+
+
 def _late_return_pairs(plan: NodePlan, two_comm: Sequence[bool], scheme: str) -> NodePlan:
     """``plan`` with each TeleData gate (under ``scheme`` ``"teledata"``, or a ``dense`` one under either)
     whose control's node has one communication qubit on the schedule before
