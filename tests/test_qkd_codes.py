@@ -149,7 +149,7 @@ def test_check_names_the_codes_whether_cached_and_their_build_time(folder, monke
     for num_bits, rate in codes:
         assert f"{num_bits:,} bits rate {rate:g} (~{ldpc.build_seconds(num_bits, rate):.0f} CPU s to build)" in line
     assert f"{len(codes)} codes not cached" in line and "dqsim warmup jobs/bb84_decoy_50km.toml --set" in line
-    assert not folder.exists()                                   # check writes nothing
+    assert not folder.exists()                   # check writes nothing (its time pilot aside: not run here)
     num_bits, rate = codes[0]
     entry = caches.entry_path(folder, ldpc.CODE_CACHE_KIND, ldpc.code_key(job.run.seed, num_bits, rate))
     entry.parent.mkdir(parents=True)

@@ -24,7 +24,8 @@ status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
 parse, a register that cannot be split over ``RANKS``, an output or checkpoint
 folder that cannot be made or written. Nothing is created or written (the
-pilot's outputs stay in memory): the
+pilot's outputs stay in memory), except that the time pilot, as a run would, may fill numba's cache and store the
+LDPC codes its key blocks build in dqsim's (``DQSIM_CACHE_DIR``): the
 folders are judged from the permissions this process has, on this machine,
 which need not be the one the ranks run on (the messages say so).
 """
