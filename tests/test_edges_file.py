@@ -246,6 +246,16 @@ def test_the_parser_raises_its_own_error_with_the_line():
     assert info.value.line == 3
 
 
+@pytest.mark.parametrize("space", ["\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+def test_a_repeated_link_quotes_its_own_line_after_a_space_that_str_splitlines_splits_at(space):
+    """Lines are numbered at \\n only; until 2026-12-07 (afternoon) the repeat's refusal took its text from
+    ``str.splitlines``, which also splits at these, and quoted another line ('c d' for line 3 here)."""
+    with pytest.raises(EdgesFileError) as info:
+        parse_edges_text(f"a b{space}\nc d\nb a\n")
+    assert (info.value.line, info.value.message) == (3, "'b a': repeats the link of line 1 (a link joins two "
+                                                        "nodes once)")
+
+
 def test_a_set_edges_file_resolves_against_the_current_folder_and_is_recorded_relative_to_the_job(tmp_path,
                                                                                                   monkeypatch):
     job = load_here(tmp_path, job_with_file(tmp_path))

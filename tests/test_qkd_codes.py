@@ -149,7 +149,7 @@ def test_check_names_the_codes_whether_cached_and_their_build_time(folder, monke
     for num_bits, rate in codes:
         assert f"{num_bits:,} bits rate {rate:g} (~{ldpc.build_seconds(num_bits, rate):.0f} CPU s to build)" in line
     assert f"{len(codes)} codes not cached" in line and "dqsim warmup jobs/bb84_decoy_50km.toml --set" in line
-    assert not folder.exists()                                   # check writes nothing
+    assert not folder.exists()                   # check writes nothing (its time pilot aside: not run here)
     num_bits, rate = codes[0]
     entry = caches.entry_path(folder, ldpc.CODE_CACHE_KIND, ldpc.code_key(job.run.seed, num_bits, rate))
     entry.parent.mkdir(parents=True)
@@ -181,3 +181,31 @@ def test_the_store_records_nothing_outside_a_recording(monkeypatch):
             caches.stored_arrays("demo", {"n": 2}, lambda: {"a": np.zeros(1)})
     assert [key["n"] for _k, key, _h, _s in outer] == [1, 2] and [key["n"] for _k, key, _h, _s in inner] == [2]
     assert sizes() == before
+
+
+def test_check_predicts_the_codes_of_at_most_a_bounded_number_of_link_lengths(monkeypatch):
+    """A chain of 200 links, all of different lengths: check predicts from 32 of them (evenly spread, the shortest
+    and longest included) and says so; each length took ~0.3 s, so 4,095 took 15-25 min until 2026-12-07
+    (afternoon). Warmup still predicts from all."""
+    distances = [10.0 + 0.25 * i for i in range(200)]
+    job = jobs.load_job("jobs/qkd_trusted_chain.toml", [*SMALL, "qkd.network.num_nodes=201",
+                                                        f"qkd.network.distances_km={distances}"])
+    seen = []
+    monkeypatch.setattr(qkd_codes, "block_code_probabilities",
+                        lambda _job, distance, _pulses: seen.append(distance) or {(2048, 0.8): 0.5})
+    [line] = check.ldpc_code_lines(job, "dqsim warmup chain.toml")
+    assert len(set(seen)) == check.CHECK_LINK_LENGTHS == 32 and {10.0, distances[-1]} <= set(seen)
+    assert len(seen) <= 32 * len(qkd_codes.block_lengths(job))
+    assert "codes predicted for 32 of 200 distinct link lengths" in line and "dqsim warmup chain.toml" in line
+    seen.clear()
+    assert qkd_codes.predicted_codes(job) == [(2048, 0.8)] and len(set(seen)) == 200
+
+
+def test_check_names_a_cache_folder_it_cannot_write_rather_than_sending_to_warmup(tmp_path, monkeypatch):
+    """DQSIM_CACHE_DIR a file: until 2026-12-07 (afternoon) check said "2 codes not cached ... run `dqsim warmup`",
+    which then failed on the folder."""
+    blocker = tmp_path / "a_file"
+    blocker.write_bytes(b"")
+    line = _check_line(["jobs/bb84_decoy_50km.toml", *SMALL], monkeypatch, blocker)
+    assert f"dqsim's cache folder {blocker} cannot be written (" in line and "not cached" not in line
+    assert "every run builds the codes it takes" in line and blocker.read_bytes() == b""

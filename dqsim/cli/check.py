@@ -24,7 +24,8 @@ status 0 for a job that ``dqsim run`` would start, 2 (one ``dqsim: error:``
 line) for one it would refuse: a bad key or value, a QASM file that does not
 parse, a register that cannot be split over ``RANKS``, an output or checkpoint
 folder that cannot be made or written. Nothing is created or written (the
-pilot's outputs stay in memory): the
+pilot's outputs stay in memory), except that the time pilot, as a run would, may fill numba's cache and store the
+LDPC codes its key blocks build in dqsim's (``DQSIM_CACHE_DIR``): the
 folders are judged from the permissions this process has, on this machine,
 which need not be the one the ranks run on (the messages say so).
 """
@@ -64,6 +65,9 @@ from dqsim.units import BYTES_PER_MIB, PS_PER_S, size_words
 EXIT_BAD_INPUT = 2
 #: Scenarios whose data register is a sharded state vector of the circuit's qubits.
 _CIRCUIT_LIKE = ("circuit", "dqc")
+#: Most distinct link lengths whose LDPC codes ``dqsim check`` predicts (evenly spread over them; each costs
+#: ~0.25-0.4 s, so a chain of 4,095 lengths took 15-25 min before 2026-12-07 (afternoon)); warmup predicts all.
+CHECK_LINK_LENGTHS = 32
 #: Peak RSS of a process that imports every module a small ``dqc`` run imports, bytes: dqsim's command line with
 #: NumPy, h5py, networkx and numba, and what the run imports on its way (scipy, numba's compiler). Measured: 178 MB
 #: (``VmHWM``; 2026-12-07 (morning), CPython 3.11, ``bench/check_memory_scale.py --base``; the imports of
@@ -794,6 +798,17 @@ def work_lines(job, num_ranks: int) -> list[str]:
     return [f"work: scenario {scenario}"]
 
 
+def _cached(folder, key: dict) -> bool:
+    """Whether dqsim's disk cache ``folder`` (``None``: off) holds the LDPC code of ``key`` (a folder this
+    process may not enter holds none it can load)."""
+    if folder is None:
+        return False
+    try:
+        return caches.entry_path(folder, ldpc.CODE_CACHE_KIND, key).is_file()
+    except OSError:
+        return False
+
+
 def ldpc_code_lines(job, command: str) -> list[str]:
     """One line for a ``qkd`` job that reconciles with LDPC (none for others): the mother codes its run will take
     (:func:`dqsim.scenarios.qkd_codes.predicted_codes`: from its links' physics, those some block of the run takes
@@ -801,7 +816,9 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     its build will take (:func:`dqsim.protocols.qkd.ldpc.build_seconds`, at a run's first block that takes it, on
     every rank), and ``command`` (``dqsim warmup JOB``), which builds them into the cache; where the codes are not
     predicted (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), why, and that warmup finds them with a pilot
-    block."""
+    block. A cache folder that cannot be written (:func:`dqsim.io.folder_problem`, found without making it) is named
+    with its problem: every run then builds its codes and warmup fails. At most :data:`CHECK_LINK_LENGTHS` distinct
+    link lengths are predicted from (the line says how many were left out)."""
     if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
         return []
     reason = qkd_codes.uncovered_reason(job)
@@ -809,26 +826,35 @@ def ldpc_code_lines(job, command: str) -> list[str]:
         return [f"LDPC codes: not predicted ({reason}); `{command}` builds them into dqsim's cache by running its "
                 "first key block of one link per distinct length"]
     folder = caches.cache_folder()
+    problem = None if folder is None else io.folder_problem(folder)  # (as warmup's, without making the folder)
     seed = job.run.seed
     parts, missing, seconds = [], 0, 0.0
-    for num_bits, rate in qkd_codes.predicted_codes(job):
-        held = folder is not None and caches.entry_path(folder, ldpc.CODE_CACHE_KIND,
-                                                        ldpc.code_key(seed, num_bits, rate)).is_file()
+    for num_bits, rate in qkd_codes.predicted_codes(job, CHECK_LINK_LENGTHS):
+        held = problem is None and _cached(folder, ldpc.code_key(seed, num_bits, rate))
         build = ldpc.build_seconds(num_bits, rate)
         parts.append(f"{num_bits:,} bits rate {rate:g} " + ("(cached)" if held else f"(~{build:.0f} CPU s to build)"))
         missing += not held
         seconds += 0.0 if held else build
     where = (f"DQSIM_CACHE_DIR={caches.CACHE_OFF}: each process builds its own" if folder is None
              else f"dqsim's cache {folder}")
-    if missing and folder is not None:
+    if problem is not None:
+        where = f"dqsim's cache folder {folder} cannot be written ({problem})"
+        todo = (f"so every run builds the codes it takes, up to ~{seconds:.0f} CPU s on each rank, and `{command}` "
+                f"fails: point DQSIM_CACHE_DIR at a folder you can write that every node sees")
+    elif missing and folder is not None:
         todo = (f"{count_of(missing, 'code')} not cached: up to ~{seconds:.0f} CPU s on each rank, at the first "
                 f"blocks that take them, unless built first: run `{command}`")
     elif folder is not None:
         todo = "all cached"
     else:
         todo = f"up to ~{seconds:.0f} CPU s on each rank"
+    distinct = qkd_codes.num_link_lengths(job)
+    partial = ("" if distinct <= CHECK_LINK_LENGTHS else
+               f"; codes predicted for {CHECK_LINK_LENGTHS} of {distinct:,} distinct link lengths (evenly spread): "
+               f"the others' are built by `{command}` or at run time")
     return [f"LDPC codes (predicted from the links' physics: those some block takes with probability above "
-            f"{qkd_codes.BUILD_PROBABILITY:.0%}, a rarer one is built by its block): {', '.join(parts)}; {where}; {todo}"]
+            f"{qkd_codes.BUILD_PROBABILITY:.0%}, a rarer one is built by its block): {', '.join(parts)}; {where}; "
+            f"{todo}{partial}"]
 
 
 def file_lines(job, prefix: str) -> list[str]:

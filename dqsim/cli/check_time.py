@@ -54,7 +54,8 @@ so is a job piloted whole at once (a circuit sampled from one pass of its
 gates, a ``dqc`` job of one engine run: there is nothing smaller to run). A
 first run abandoned gives a lower bound only. A first run that compiled kernels makes the
 estimate high by that compile, which the run will not pay again. Nothing is
-written (the numba cache aside, which a cold cache fills as a run would).
+written, the caches aside, which the pilot fills as a run would: numba's (a cold one) and dqsim's disk cache
+(``DQSIM_CACHE_DIR``) with the LDPC codes its key blocks build (a ``qkd`` job with LDPC).
 
 The range is the central figure divided and multiplied by
 :data:`EXTRAPOLATION_FACTOR` (the pilot ran a part of the work; the machine's

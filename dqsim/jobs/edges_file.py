@@ -17,6 +17,7 @@ allowed (:class:`dqsim.jobs.network.NetworkSection` words it as a job error of `
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import typing
 from array import array
@@ -204,7 +205,8 @@ def _refuse_repeats(pairs: np.ndarray, lines: array | np.ndarray, whole_text: ty
         later = int(order[at])
         earlier = int(order[np.searchsorted(keys, keys[at])])
         line, first = int(lines[later]), int(lines[earlier])
-        raw = whole_text().removeprefix("\ufeff").splitlines()[line - 1]
+        raw = next(itertools.islice(io.StringIO(whole_text().removeprefix("\ufeff")), line - 1, None))  # (lines
+        # split at \n only, as they are numbered: str.splitlines also splits at \f, \v, \x1c-\x1e, \x85, \u2028)
         raise EdgesFileError(line, f"{_shown(raw)}: repeats the link of line {first} "
                                            "(a link joins two nodes once)")
 

@@ -183,7 +183,10 @@ def _scan_piece(body: bytes, begin: int, end: int, first_line: int, header: list
     if not bool(np.all((counts == 2) | (counts == 3))):
         return False
     pairs = np.stack((opens, opens + 1), axis=1).reshape(-1)
-    padded = np.concatenate((piece, np.zeros(int((stops - starts)[pairs].max()), dtype=np.uint8)))
+    longest = int((stops - starts)[pairs].max())
+    if longest > MAX_NAME_BYTES:  # (checked before the grid of the piece's names, each padded to the longest)
+        return False
+    padded = np.concatenate((piece, np.zeros(longest, dtype=np.uint8)))
     index = names.add(_words_of(piece, padded, starts[pairs], (stops - starts)[pairs])).reshape(-1, 2)
     if bool(np.any(index[:, 0] == index[:, 1])):
         return False
@@ -236,8 +239,6 @@ def scan_edges(body: bytes) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, 
         if begin + PIECE_BYTES >= len(body):
             end = len(body)
         if not _scan_piece(body, begin, end, first_line, header, names, links):
-            return None
-        if names.names.dtype.itemsize > MAX_NAME_BYTES:
             return None
         first_line += body.count(b"\n", begin, end)
         begin = end

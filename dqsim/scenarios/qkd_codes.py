@@ -241,35 +241,65 @@ def block_code_probabilities(job, distance_km: float, block_pulses: int) -> dict
     return chosen
 
 
-def _block_groups(job) -> dict[tuple[float, int], int]:
-    """``{(link length km, block pulses): number of such blocks in the run}``: every sweep point's (or the one
-    run's) links, each :func:`block_lengths` length times the blocks of it a link has."""
+def _link_counts(job) -> dict[float, int]:
+    """``{link length km: number of links of it}`` over every sweep point's (or the one run's) links."""
     q = job.qkd
     links: dict[float, int] = {}
     for point in (q.sweep.distances_km if q.sweep is not None else [None]):
         for _a, _b, distance in q.network_links(point):
             links[float(distance)] = links.get(float(distance), 0) + 1
+    return links
+
+
+def num_link_lengths(job) -> int:
+    """How many distinct link lengths the run of ``job`` has (every sweep point's links)."""
+    return len(_link_counts(job))
+
+
+def spread_lengths(lengths, most: int) -> list[float]:
+    """``most`` of ``lengths`` evenly spread over them sorted, the shortest and longest included (all where there
+    are no more).
+
+    Examples:
+        >>> spread_lengths([5.0, 1.0, 3.0, 2.0, 4.0], 3), spread_lengths([2.0, 1.0], 3)
+        ([1.0, 3.0, 5.0], [1.0, 2.0])
+    """
+    ordered = sorted(lengths)
+    if len(ordered) <= most:
+        return ordered
+    return [ordered[round(i * (len(ordered) - 1) / max(most - 1, 1))] for i in range(most)]
+
+
+def _block_groups(job, most_lengths: int | None = None) -> dict[tuple[float, int], int]:
+    """``{(link length km, block pulses): number of such blocks in the run}``: every sweep point's (or the one
+    run's) links, each :func:`block_lengths` length times the blocks of it a link has; ``most_lengths``: only
+    that many link lengths (:func:`spread_lengths`), ``None`` all."""
+    q = job.qkd
+    links = _link_counts(job)
+    if most_lengths is not None:
+        links = {length: links[length] for length in spread_lengths(links, most_lengths)}
     block = min(q.block_pulses, q.pulses)
     per_link = {length: (q.pulses // block if length == block else 1) for length in block_lengths(job)}
     return {(distance, length): count * blocks for distance, count in links.items()
             for length, blocks in per_link.items()}
 
 
-def code_probabilities(job) -> dict[tuple[int, float], float]:
+def code_probabilities(job, most_lengths: int | None = None) -> dict[tuple[int, float], float]:
     """``{(code length, mother rate): probability that some key block of the run takes it}`` (``1 - Π (1 - P)``
-    over the blocks, :func:`block_code_probabilities`), for a job :func:`predicted_codes` covers."""
+    over the blocks, :func:`block_code_probabilities`), for a job :func:`predicted_codes` covers; ``most_lengths``:
+    the blocks of only that many link lengths (:func:`spread_lengths`; each length costs ~0.3 s), ``None`` all."""
     missed: dict[tuple[int, float], float] = {}
-    for (distance, length), blocks in _block_groups(job).items():
+    for (distance, length), blocks in _block_groups(job, most_lengths).items():
         for code, p in block_code_probabilities(job, distance, length).items():
             missed[code] = missed.get(code, 1.0) * (1.0 - min(p, 1.0)) ** blocks
     return {code: 1.0 - left for code, left in missed.items()}
 
 
-def predicted_codes(job) -> list[tuple[int, float]] | None:
+def predicted_codes(job, most_lengths: int | None = None) -> list[tuple[int, float]] | None:
     """The LDPC mother codes ``(length, rate)`` a run of ``job`` takes with probability above
-    :data:`BUILD_PROBABILITY` (:func:`code_probabilities`, from its links' physics), most probable first (then
-    longest, highest rate); ``None`` where the job does not reconcile with LDPC or the closed form does not cover it
-    (:func:`uncovered_reason`).
+    :data:`BUILD_PROBABILITY` (:func:`code_probabilities`, from its links' physics; ``most_lengths``: from only that
+    many of its link lengths, as there), most probable first (then longest, highest rate); ``None`` where the job
+    does not reconcile with LDPC or the closed form does not cover it (:func:`uncovered_reason`).
 
     Examples:
         >>> from dqsim import jobs
@@ -280,6 +310,6 @@ def predicted_codes(job) -> list[tuple[int, float]] | None:
     """
     if job.scenario != "qkd" or job.qkd.error_correction != "ldpc" or uncovered_reason(job) is not None:
         return None
-    chances = code_probabilities(job)
+    chances = code_probabilities(job, most_lengths)
     kept = [code for code, p in chances.items() if p > BUILD_PROBABILITY]
     return sorted(kept, key=lambda code: (-round(chances[code], 12), -code[0], -code[1]))

@@ -480,8 +480,11 @@ def degree_profile(num_bits: int, num_checks: int, rate: float) -> np.ndarray:
     return np.minimum(np.repeat(degrees, counts), num_checks)
 
 
+@functools.lru_cache(maxsize=8)
 def code_lengths(frame_bits: int = FRAME_BITS) -> tuple[int, ...]:
-    """The code lengths, longest first: ``frame_bits`` and below it in steps of √2 down to :data:`MIN_CODE_BITS`.
+    """The code lengths, longest first: ``frame_bits`` and below it in steps of √2 down to :data:`MIN_CODE_BITS`
+    (kept: :func:`frame_plan` asks for them at each of the tens of thousands of keys a job's codes are predicted
+    from).
 
     Examples:
         >>> code_lengths(4096)
