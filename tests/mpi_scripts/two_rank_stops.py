@@ -30,6 +30,7 @@ from pathlib import Path
 from dqsim import comm
 from dqsim.cli import console_main
 from dqsim.cli import main as cli_main
+from dqsim.engine import checkpoint
 from dqsim.io import sharded, writer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -64,11 +65,13 @@ def hook_call(spec: str):
 
 def hook_waiting_rank():
     """SIGTERM to rank 1 as it starts to wait for rank 0's output write; rank 0's first look in the write waits
-    (up to 60 s) until rank 1's notice has come. Returns the undo."""
+    (up to 60 s) until rank 1's notice has come. Returns the undo. (The run's first wait, for rank 0's warnings
+    and output check, passes no notice on: the signal comes at the first wait that would, the output write's,
+    whose ``notify`` is :func:`dqsim.engine.checkpoint.stop_requested`.)"""
     wait, look = comm.RootTask.wait, cli_main._cut_on_stop
 
     def hooked_wait(self, notify):
-        if RANK == 1:
+        if RANK == 1 and notify is checkpoint.stop_requested:
             _sigterm()
         return wait(self, notify)
 
