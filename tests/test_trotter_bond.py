@@ -25,6 +25,7 @@ from dqsim.scenarios import trotter as scenario
 from dqsim.state.sharded import ShardedState
 
 from conftest import TEST_BACKEND
+from job_helpers import lossless_link
 from reference import pauli_matrix
 
 BACKEND = TEST_BACKEND if TEST_BACKEND is not None else backend_mod.select("numpy")
@@ -189,13 +190,7 @@ initial = "{initial}"
 [network]
 topology = "line"
 num_nodes = 2
-[network.link]
-distance_km = 1.0
-scheme = "direct"
-attenuation_db_per_km = 0.0
-detector_efficiency = 1.0
-dark_count_rate_hz = 0.0
-source_fidelity = {fidelity!r}
+{lossless_link(fidelity)}
 [network.node]
 num_data_qubits = 2
 num_comm_qubits = 2

@@ -24,6 +24,7 @@ from dqsim.scenarios import trotter as scenario
 from dqsim.state.sharded import ShardedState
 
 from conftest import TEST_BACKEND
+from job_helpers import lossless_link
 from reference import pauli_matrix
 
 pytest.importorskip("qiskit")  # the KAK decomposition that counts a dense gate's controlled gates
@@ -124,13 +125,7 @@ initial = "{initial}"
 [network]
 topology = "{topology}"
 num_nodes = {num_nodes}
-[network.link]
-distance_km = 1.0
-scheme = "direct"
-attenuation_db_per_km = 0.0
-detector_efficiency = 1.0
-dark_count_rate_hz = 0.0
-source_fidelity = {fidelity!r}
+{lossless_link(fidelity)}
 [network.node]
 num_data_qubits = {per_node}
 num_comm_qubits = {comm}
