@@ -542,11 +542,13 @@ def _progress(comm, enabled: bool, *, resumed: bool = False):
 
 
 def _edited_inputs(job, names: CheckpointNames, session, comm, *, stop: bool) -> None:
-    """Collective, at a new run's start: where its checkpoint folder holds checkpoints of this job written when a file
-    it reads had other contents (:func:`dqsim.cli.edited.edited_runs`; ``names``: the job's checkpoint names, as
-    its ``session`` has them), rank 0 says so in one line and the run starts from the start, leaving them (those
-    named as before 2026-12-07 are kept out of the session's earlier run: :attr:`CheckpointSession.edited`); with
-    ``stop`` (``--stop-if-edited``: a requeued SLURM job) an unfinished such run stops it instead, on every rank.
+    """Collective, at a new run's start: where its checkpoint folder (or a ``dqsim-VERSION/`` folder of it, since
+    2026-12-07 (late afternoon)) holds checkpoints of this job written when a file it reads had other contents
+    (:func:`dqsim.cli.edited.edited_runs`; ``names``: the job's checkpoint names, as its ``session`` has them), rank
+    0 says so in one line and the run starts from the start, leaving them (those in the folder named as before
+    2026-12-07 are kept out of the session's earlier run: :attr:`CheckpointSession.edited`); with ``stop``
+    (``--stop-if-edited``: a requeued SLURM job) an unfinished such run in the folder itself stops it instead, on
+    every rank.
 
     Raises:
         DqsimError: with ``stop``, one line naming the file, the newest checkpoint and what to do.
@@ -554,8 +556,8 @@ def _edited_inputs(job, names: CheckpointNames, session, comm, *, stop: bool) ->
     refusal = None
     if comm.rank == 0:
         directory = job.checkpoint.directory
-        found = edited.edited_runs(job, directory, names)
-        session.edited = frozenset(path.name for run in found for path in run.paths)
+        found = edited.edited_runs(job, directory, names, set_aside=True)
+        session.edited = frozenset(path.name for run in found if run.in_folder(directory) for path in run.paths)
         refusal = edited.refusal_line(found, directory, job) if found and stop else None
         if found and refusal is None:
             print(f"dqsim: note: {edited.note_line(found, directory, job)}", file=sys.stderr, flush=True)
