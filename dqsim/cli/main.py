@@ -286,6 +286,7 @@ def _resume_one(args, comm, checkpoint_path) -> int:
         job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
     if comm.rank == 0:
         _note_an_edited_job_file(attrs, job)
+        _note_unchecked_inputs(attrs, job, checkpoint_path)
         _warn_of_other_code(resume)
     try:
         return _run(job, comm, quiet=args.quiet, session=_session(job, resume, run_id=checkpoint.start_run_id(
@@ -428,6 +429,22 @@ def _note_an_edited_job_file(attrs: dict, job) -> None:
         print(f"dqsim: note: {job_file} changed since the checkpoint was written; resuming the job as the "
               f"checkpoint stores it (to run the edited job, start it again: dqsim run {job_file})",
               file=sys.stderr, flush=True)
+
+
+def _note_unchecked_inputs(attrs: dict, job, checkpoint_path) -> None:
+    """Say so when a resumed checkpoint (root attributes ``attrs``) records no SHA-256 of the files its ``job`` reads
+    (``input_sha256``: written before 2026-12-06 (evening)): they are read as they are now, unchecked, where any other
+    checkpoint's are checked (:func:`_stored_job`); the resume's own checkpoints and output record them as read now.
+    Since 2026-12-07 (late afternoon); before, such a resume said nothing."""
+    recorded = attrs.get("input_sha256")
+    if isinstance(recorded, dict) and recorded:
+        return
+    now = sorted(jobs.input_file_hashes(job))
+    if now:
+        print(f"dqsim: note: {checkpoint_path} records no SHA-256 of the files its job reads (written before "
+              f"2026-12-06): {', '.join(now)} read as {'it is' if len(now) == 1 else 'they are'} now, unchecked; "
+              "if one changed since the checkpoint was written, the resumed run mixes both contents (run the job "
+              "again then)", file=sys.stderr, flush=True)
 
 
 def _resume_rank_counts(path, resume, exc: RankCountError) -> str:
