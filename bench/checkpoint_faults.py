@@ -766,6 +766,25 @@ def resume_with_room(name: str, ranks: int, found: list[Path], folder: Path, tim
     return differences(references[(name, again)], output), step
 
 
+def room_back(outcome: Outcome, how: str, name: str, ranks: int, disk: Path, folder: Path, timeout_s: float,
+              references: dict, other_count, *, mounted: bool, expected: bool) -> tuple[list[str], list[str]]:
+    """``(problems, steps)`` of a full-disk run that ended with ``outcome`` (``how``: what filled the disk): judged
+    (:func:`judge_full`, its output ``disk/out.h5``), then the room given back (the filler removed where the disk is
+    a tmpfs, ``mounted``; a file size limit ended with the run's processes); a complete checkpoint must be left in
+    ``disk/ck`` where one had been seen (``expected``), and, where the run was sound, its newest is resumed with room
+    (:func:`resume_with_room`)."""
+    problems, step = judge_full(outcome, disk / "out.h5", references[(name, ranks)], how)
+    if mounted:
+        (disk / "filler").unlink(missing_ok=True)
+    found = checkpoints(disk / "ck")
+    if expected and not found:
+        return problems + ["no complete checkpoint kept"], [step]
+    if not found or problems:
+        return problems, [step]
+    more, resumed = resume_with_room(name, ranks, found, folder, timeout_s, references, other_count)
+    return more, [step, resumed]
+
+
 def fullafter_trials(rng: random.Random, ranks: int, work: Path, num: int, names: list[str], timeout_s: float,
                      references: dict, other_count=None) -> list[dict]:
     """A disk that fills AFTER the run's first periodic checkpoint (added 2026-12-07 (afternoon): the ``diskfull``
@@ -791,17 +810,8 @@ def fullafter_trials(rng: random.Random, ranks: int, work: Path, num: int, names
             proc = start(ranks, args)
             first, how = fill_after(rng, proc, disk, mounted)
             outcome = finish(proc, timeout_s, began)
-            problems, step = judge_full(outcome, disk / "out.h5", references[(name, ranks)], how)
-            steps.append(step)
-            if mounted:
-                (disk / "filler").unlink(missing_ok=True)
-            found = checkpoints(disk / "ck")
-            if first is not None and not found:
-                problems.append("no complete checkpoint kept")
-            if found and not problems:
-                more, step = resume_with_room(name, ranks, found, folder, timeout_s, references, other_count)
-                problems += more
-                steps.append(step)
+            problems, steps = room_back(outcome, how, name, ranks, disk, folder, timeout_s, references, other_count,
+                                        mounted=mounted, expected=first is not None)
         finally:
             if mounted:
                 subprocess.run(["umount", str(disk)], capture_output=True)
@@ -849,17 +859,8 @@ def fullresume_trials(rng: random.Random, ranks: int, work: Path, num: int, name
                 outcome = finish(proc, timeout_s, began)
                 what = (f"resume {picked.name[-24:]} ({written.index(picked) + 1} of {len(written)}, the "
                         f"{len(later)} later {'removed' if drop else 'left'}), {how}")
-                problems, step = judge_full(outcome, disk / "out.h5", references[(name, ranks)], what)
-                steps.append(step)
-                if mounted:
-                    (disk / "filler").unlink(missing_ok=True)
-                found = checkpoints(disk / "ck")
-                if not found:
-                    problems.append("no complete checkpoint kept")
-                elif not problems:
-                    more, step = resume_with_room(name, ranks, found, folder, timeout_s, references, other_count)
-                    problems += more
-                    steps.append(step)
+                problems, steps = room_back(outcome, what, name, ranks, disk, folder, timeout_s, references,
+                                            other_count, mounted=mounted, expected=True)
         finally:
             if mounted:
                 subprocess.run(["umount", str(disk)], capture_output=True)
