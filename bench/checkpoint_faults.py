@@ -40,6 +40,11 @@ stderr must hold no traceback, and no command may hang (``--timeout``).
 checkpoint (a file size limit set on the running ranks, or a tmpfs filled by a filler file), the run ends cleanly,
 and its newest kept checkpoint, resumed with room, gives the reference's tables (:func:`fullafter_trials`).
 
+``fullresume`` (``--fullresume N``, added 2026-12-07 (late afternoon)): the disk fills during a resume of one of the
+run's kept checkpoints, once the resume's own first checkpoint is complete (:func:`fullresume_trials`). ``--mpio``
+runs every command with ``.venv-mpio``'s Python (parallel HDF5, built by ``scripts/mpio_env.sh``) under
+``mpiexec.mpich``: a state of several ranks is then written collectively into the run file.
+
 ``damage`` (1 rank's and 2 ranks' checkpoints of the ``dqc`` job, whose checkpoints hold state slabs): a copy of a
 checkpoint truncated, a byte flipped at a random offset of a random file, a 4 KiB page zeroed, one rank's slab
 file removed, two checkpoints' slab files swapped, a checkpoint of another job (another seed) renamed to this one's
@@ -676,9 +681,18 @@ def limit_running(pid: int, limit: int) -> int:
 
 
 def fill_disk(folder: Path) -> int:
-    """Write ``folder/filler`` until its file system is full (ENOSPC, down to 4 KiB writes); the bytes written."""
+    """Fill ``folder``'s file system with ``folder/filler``: its free bytes reserved at once (``posix_fallocate``:
+    since 2026-12-07 (late afternoon); writing 256 MiB took long enough for a short run to write all its checkpoints
+    before the disk was full), then written until ENOSPC, down to 4 KiB writes; the bytes it takes."""
     written, size = 0, 2**20
     with open(folder / "filler", "wb", buffering=0) as fh:
+        stat = os.statvfs(folder)
+        try:
+            os.posix_fallocate(fh.fileno(), 0, stat.f_bavail * stat.f_frsize)
+            written = stat.f_bavail * stat.f_frsize
+            fh.seek(written)
+        except OSError:
+            pass
         while size >= 4096:
             try:
                 written += fh.write(bytes(size)) or 0
@@ -687,14 +701,88 @@ def fill_disk(folder: Path) -> int:
     return written
 
 
-def wait_for_checkpoint(proc: subprocess.Popen, folder: Path) -> Path | None:
-    """Poll (5 ms) until ``folder`` holds a complete checkpoint; ``None`` where the run ended first."""
+def wait_for_checkpoint(proc: subprocess.Popen, folder: Path, since_s: float = 0.0) -> Path | None:
+    """Poll (5 ms) until ``folder`` holds a complete checkpoint whose manifest was written at ``since_s`` (s since the
+    epoch) or later (a resume rewrites the names of the later checkpoints it removes); ``None`` where the run ended
+    first."""
     while proc.poll() is None:
-        found = checkpoints(folder)
+        found = [path for path in checkpoints(folder) if _written_s(path) >= since_s]
         if found:
             return found[0]
         time.sleep(0.005)
     return None
+
+
+def _written_s(path: Path) -> float:
+    """When checkpoint ``path``'s manifest was written (s since the epoch; 0 where it is gone)."""
+    try:
+        return path.with_name(path.name[:-3] + ".manifest.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def fill_after(rng: random.Random, proc: subprocess.Popen, disk: Path, mounted: bool,
+               since_s: float = 0.0) -> tuple[Path | None, str]:
+    """Once ``proc`` has written a complete checkpoint into ``disk/ck`` (at ``since_s`` or later), fill the disk: the
+    tmpfs ``disk`` (``mounted``) by a filler file, else a file size limit below that checkpoint's run file on
+    ``proc`` and every process below it. ``(that checkpoint or None: the run ended first, what was done)``."""
+    first = wait_for_checkpoint(proc, disk / "ck", since_s)
+    if first is None:
+        return None, "run ended before its first checkpoint was seen"
+    if mounted:
+        return first, f"tmpfs filled after {first.name[-24:]} ({fill_disk(disk) // 1024} KiB of filler)"
+    limit = rng.randint(1024, max(1025, first.stat().st_size - 1))
+    return first, f"RLIMIT_FSIZE {limit} B on {limit_running(proc.pid, limit)} processes after {first.name[-24:]}"
+
+
+def judge_full(outcome: Outcome, output: Path, reference: Path, how: str) -> tuple[list[str], str]:
+    """``(problems, step)`` of a run that ended on a full disk: status 0 (its ``output`` then ``reference``'s
+    tables) or 2 with a ``dqsim: error:`` last line, no traceback, no hang."""
+    lines = outcome.stderr.strip().splitlines()
+    warned = [line for line in lines if line.startswith("dqsim: warning: checkpoint")]
+    step = (f"{how}: status {outcome.status}, {len(warned)} checkpoint warnings"
+            f"{f' ({warned[0][:90]!r})' if warned else ''}"
+            f"{f', last line {lines[-1][:90]!r}' if lines and outcome.status == 2 else ''}")
+    problems = []
+    if outcome.status is None or traceback_in(outcome.stderr):
+        problems.append(f"status {outcome.status}: {outcome.stderr.strip()[-600:]!r}")
+    elif outcome.status not in (0, 2) or (outcome.status == 2 and not lines[-1].startswith("dqsim: error: ")):
+        problems.append(f"status {outcome.status}: {outcome.stderr.strip()[-600:]!r}")
+    if outcome.status == 0 and not problems:  # it wrote its output after all (room made, or it fitted)
+        problems += [f"output: {each}" for each in differences(reference, output)]
+    return problems, step
+
+
+def resume_with_room(name: str, ranks: int, found: list[Path], folder: Path, timeout_s: float, references: dict,
+                     other_count=None) -> tuple[list[str], str]:
+    """``(problems, step)``: the newest of the kept checkpoints ``found``, resumed with room on ``ranks`` ranks (or
+    ``other_count(ranks, name)``), must give the reference's tables on that rank count bit for bit."""
+    output = folder / "resumed.h5"
+    again = other_count(ranks, name) if other_count is not None else ranks
+    resumed = run(again, ["resume", str(found[-1]), "-o", str(output), "--quiet"], timeout_s)
+    step = f"resume {found[-1].name[-24:]} ({len(found)} kept) with room on {again}: status {resumed.status}"
+    if resumed.status != 0:
+        return [f"resume: status {resumed.status} {resumed.stderr.strip()[-400:]!r}"], step
+    return differences(references[(name, again)], output), step
+
+
+def room_back(outcome: Outcome, how: str, name: str, ranks: int, disk: Path, folder: Path, timeout_s: float,
+              references: dict, other_count, *, mounted: bool, expected: bool) -> tuple[list[str], list[str]]:
+    """``(problems, steps)`` of a full-disk run that ended with ``outcome`` (``how``: what filled the disk): judged
+    (:func:`judge_full`, its output ``disk/out.h5``), then the room given back (the filler removed where the disk is
+    a tmpfs, ``mounted``; a file size limit ended with the run's processes); a complete checkpoint must be left in
+    ``disk/ck`` where one had been seen (``expected``), and, where the run was sound, its newest is resumed with room
+    (:func:`resume_with_room`)."""
+    problems, step = judge_full(outcome, disk / "out.h5", references[(name, ranks)], how)
+    if mounted:
+        (disk / "filler").unlink(missing_ok=True)
+    found = checkpoints(disk / "ck")
+    if expected and not found:
+        return problems + ["no complete checkpoint kept"], [step]
+    if not found or problems:
+        return problems, [step]
+    more, resumed = resume_with_room(name, ranks, found, folder, timeout_s, references, other_count)
+    return more, [step, resumed]
 
 
 def fullafter_trials(rng: random.Random, ranks: int, work: Path, num: int, names: list[str], timeout_s: float,
@@ -711,57 +799,74 @@ def fullafter_trials(rng: random.Random, ranks: int, work: Path, num: int, names
     results = []
     for index in range(num):
         name = names[index % len(names)]
-        scenario = SCENARIOS[name]
         folder = work / f"fullafter-{name}-{ranks}-{index}"
         disk = folder / "disk"
         mounted = index % 2 == 1 and mount_tmpfs(disk, 256 * 2**20)
         disk.mkdir(parents=True, exist_ok=True)
-        args = job_args(scenario, disk, disk / "out.h5") + ["--set", "checkpoint.keep_when_done=true"]
+        args = job_args(SCENARIOS[name], disk, disk / "out.h5") + ["--set", "checkpoint.keep_when_done=true"]
         problems, steps = [], []
         try:
             began = time.monotonic()
             proc = start(ranks, args)
-            first = wait_for_checkpoint(proc, disk / "ck")
-            if first is None:
-                how = "run ended before its first checkpoint was seen"
-            elif mounted:
-                how = f"tmpfs filled after {first.name[-24:]} ({fill_disk(disk) // 1024} KiB of filler)"
-            else:
-                limit = rng.randint(1024, max(1025, first.stat().st_size - 1))
-                how = f"RLIMIT_FSIZE {limit} B on {limit_running(proc.pid, limit)} processes after {first.name[-24:]}"
+            first, how = fill_after(rng, proc, disk, mounted)
             outcome = finish(proc, timeout_s, began)
-            lines = outcome.stderr.strip().splitlines()
-            warned = [line for line in lines if line.startswith("dqsim: warning: checkpoint")]
-            steps.append(f"{how}: status {outcome.status}, {len(warned)} checkpoint warnings"
-                         f"{f' ({warned[0][:90]!r})' if warned else ''}"
-                         f"{f', last line {lines[-1][:90]!r}' if lines and outcome.status == 2 else ''}")
-            if outcome.status is None or traceback_in(outcome.stderr):
-                problems.append(f"status {outcome.status}: {outcome.stderr.strip()[-600:]!r}")
-            elif outcome.status not in (0, 2) or (outcome.status == 2 and not lines[-1].startswith("dqsim: error: ")):
-                problems.append(f"status {outcome.status}: {outcome.stderr.strip()[-600:]!r}")
-            if outcome.status == 0 and not problems:  # it wrote its output after all (room made, or it fitted)
-                problems += [f"output: {each}" for each in differences(references[(name, ranks)], disk / "out.h5")]
-            if mounted:
-                (disk / "filler").unlink(missing_ok=True)
-            found = checkpoints(disk / "ck")
-            if first is not None and not found:
-                problems.append("no complete checkpoint kept")
-            if found and not problems:
-                output = folder / "resumed.h5"
-                again = other_count(ranks, name) if other_count is not None else ranks
-                resumed = run(again, ["resume", str(found[-1]), "-o", str(output), "--quiet"], timeout_s)
-                steps.append(f"resume {found[-1].name[-24:]} ({len(found)} kept) with room on {again}: "
-                             f"status {resumed.status}")
-                if resumed.status != 0:
-                    problems.append(f"resume: status {resumed.status} {resumed.stderr.strip()[-400:]!r}")
-                else:
-                    problems += differences(references[(name, again)], output)
+            problems, steps = room_back(outcome, how, name, ranks, disk, folder, timeout_s, references, other_count,
+                                        mounted=mounted, expected=first is not None)
         finally:
             if mounted:
                 subprocess.run(["umount", str(disk)], capture_output=True)
         results.append({"scenario": name, "ranks": ranks, "kind": "fullafter", "steps": "; ".join(steps),
                         "problems": problems, "folder": str(folder)})
         keep_or_remove(folder, problems, outcome.stderr)
+    return results
+
+
+def fullresume_trials(rng: random.Random, ranks: int, work: Path, num: int, names: list[str], timeout_s: float,
+                      references: dict, other_count=None) -> list[dict]:
+    """A disk that fills DURING A RESUME (added 2026-12-07 (late afternoon): ``fullafter`` fills it during a run from
+    the start only). The run keeps every checkpoint (``keep = 100``, kept when done); one of its checkpoints but the
+    last, picked at random, is resumed, its later checkpoints either removed (as after a stop there) or left (the
+    resume removes them at its first write); once the resume's own first checkpoint is complete, the disk fills as in
+    :func:`fullafter_trials` (a filler file on a tmpfs, else a file size limit on the resume's processes). The resume
+    must end with status 0 (its output the reference's tables) or 2 in one line, no traceback; then, with room, its
+    newest complete checkpoint resumed (on ``other_count(ranks, name)`` with ``--cross``) must give the reference's
+    tables bit for bit."""
+    results = []
+    for index in range(num):
+        name = names[index % len(names)]
+        folder = work / f"fullresume-{name}-{ranks}-{index}"
+        disk = folder / "disk"
+        mounted = index % 2 == 1 and mount_tmpfs(disk, 16 * 2**20)  # quick to fill, room for these small jobs
+        disk.mkdir(parents=True, exist_ok=True)
+        problems, steps, outcome = [], [], None
+        try:
+            made = run(ranks, job_args(SCENARIOS[name], disk, disk / "made.h5") + KEPT, timeout_s)
+            written = checkpoints(disk / "ck")
+            if made.status != 0 or len(written) < 2:
+                problems.append(f"the run to resume: status {made.status}, {len(written)} checkpoints "
+                                f"{made.stderr.strip()[-300:]!r}")
+            else:
+                picked = written[rng.randrange(len(written) - 1)]
+                later = written[written.index(picked) + 1:]
+                drop = rng.random() < 0.5
+                if drop:
+                    for path in later:
+                        for file in checkpoint_files(path):
+                            file.unlink(missing_ok=True)
+                began, since_s = time.monotonic(), time.time()
+                proc = start(ranks, ["resume", str(picked), "-o", str(disk / "out.h5"), "--quiet"])
+                first, how = fill_after(rng, proc, disk, mounted, since_s)
+                outcome = finish(proc, timeout_s, began)
+                what = (f"resume {picked.name[-24:]} ({written.index(picked) + 1} of {len(written)}, the "
+                        f"{len(later)} later {'removed' if drop else 'left'}), {how}")
+                problems, steps = room_back(outcome, what, name, ranks, disk, folder, timeout_s, references,
+                                            other_count, mounted=mounted, expected=True)
+        finally:
+            if mounted:
+                subprocess.run(["umount", str(disk)], capture_output=True)
+        results.append({"scenario": name, "ranks": ranks, "kind": "fullresume", "steps": "; ".join(steps),
+                        "problems": problems, "folder": str(folder)})
+        keep_or_remove(folder, problems, outcome.stderr if outcome is not None else made.stderr)
     return results
 
 
@@ -772,7 +877,8 @@ def report(rows: list[dict], args, load: str, elapsed_s: float) -> str:
     lines = [f"seed {args.seed}, ranks {args.ranks} (launch: {args.launch}), scenarios {', '.join(args.scenarios)}, "
              f"trials {args.trials}, "
              f"cuts {args.cuts}, damage {args.damage} ({', '.join(args.damage_scenarios)}), cross {args.cross}, "
-             f"diskfull {args.diskfull}, fullafter {args.fullafter}; {elapsed_s:.0f} s; load before/after: {load}", "",
+             f"diskfull {args.diskfull}, fullafter {args.fullafter}, fullresume {args.fullresume}"
+             f"{', parallel HDF5 (.venv-mpio)' if args.mpio else ''}; {elapsed_s:.0f} s; load before/after: {load}", "",
              "| scenario | ranks | kind | what happened | verdict |", "|---|---|---|---|---|"]
     for row in rows:
         verdict = "ok" if not row["problems"] else "FAIL: " + "; ".join(row["problems"]).replace("|", "/")
@@ -794,6 +900,10 @@ def main() -> int:
     parser.add_argument("--diskfull", type=int, default=1, help="runs with a file-size limit per rank count")
     parser.add_argument("--fullafter", type=int, default=0,
                         help="runs per rank count whose disk fills after their first checkpoint, then resumed")
+    parser.add_argument("--fullresume", type=int, default=0,
+                        help="runs per rank count resumed from a kept checkpoint whose disk fills during the resume")
+    parser.add_argument("--mpio", action="store_true",
+                        help="run every command with .venv-mpio's Python (parallel HDF5) under mpiexec.mpich")
     parser.add_argument("--launch", choices=list(LAUNCH), default="mpi4py",
                         help="how mpiexec starts each rank: python -m mpi4py -m dqsim, or python -m dqsim")
     parser.add_argument("--timeout", type=float, default=180.0, help="a command running longer has hung, s")
@@ -806,8 +916,10 @@ def main() -> int:
     parser.add_argument("--work", default=None, help="folder for the runs (default: a new temporary one)")
     parser.add_argument("--report", default=None, help="append the markdown table to this file")
     args = parser.parse_args()
-    global RANK_COMMAND, JOB_FOLDER  # noqa: PLW0603 - a script's settings
+    global RANK_COMMAND, JOB_FOLDER, PYTHON, MPIEXEC  # noqa: PLW0603 - a script's settings
     RANK_COMMAND = LAUNCH[args.launch]
+    if args.mpio:  # parallel HDF5: the environment scripts/mpio_env.sh builds, its MPICH's launcher
+        PYTHON, MPIEXEC = str(ROOT / ".venv-mpio" / "bin" / "python"), "mpiexec.mpich"
     rng = random.Random(args.seed)
     work = Path(args.work or tempfile.mkdtemp(prefix="checkpoint_faults-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -817,7 +929,7 @@ def main() -> int:
     plan = [(kind, int(count)) for kind, count in (item.split("=") for item in args.trials.split(",") if item)]
     rows, references, walls = [], {}, {}
     # (damage alone needs no reference)
-    for name in args.scenarios if plan or args.diskfull or args.cuts or args.fullafter else ():
+    for name in args.scenarios if plan or args.diskfull or args.cuts or args.fullafter or args.fullresume else ():
         for ranks in args.ranks:
             folder = work / f"reference-{name}-{ranks}"
             outcome = run(ranks, job_args(SCENARIOS[name], folder, folder / "full.h5", checkpoints=False),
@@ -867,10 +979,9 @@ def main() -> int:
                 print(row, flush=True)
                 rows.append(row)
     for ranks in args.ranks:
-        if args.fullafter:
-            names = [n for n in args.scenarios if (n, ranks) in references]
-            for row in fullafter_trials(rng, ranks, work, args.fullafter, names, args.timeout, references,
-                                        other_count):
+        names = [n for n in args.scenarios if (n, ranks) in references]
+        for count, trials in ((args.fullafter, fullafter_trials), (args.fullresume, fullresume_trials)):
+            for row in trials(rng, ranks, work, count, names, args.timeout, references, other_count) if count else ():
                 print(row, flush=True)
                 rows.append(row)
     text = report(rows, args, f"{load[0]:.2f} / {os.getloadavg()[0]:.2f}", time.monotonic() - began)

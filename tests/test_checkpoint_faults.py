@@ -218,11 +218,14 @@ def test_repro_a_ctrl_c_on_one_rank_while_it_imports_ends_every_rank_with_130_in
 
 #: A disk quota on the checkpoint folder ``FOLDER`` of ``BUDGET`` bytes: an HDF5 write that would make the files
 #: there take more fails with ENOSPC (through the file object every run file is written with, dqsim.io.atomic).
-#: A negative ``BUDGET``: the disk is full once the first checkpoint there is whole (a manifest written).
+#: A negative ``BUDGET``: the disk is full once a checkpoint there is whole that was not at the start (a manifest
+#: written: the run's first, or a resume's own first).
 QUOTA = """
 import errno, os
 from pathlib import Path
 from dqsim.io import atomic
+
+AT_START = set(FOLDER.glob("*.manifest.json"))
 
 
 def write_within_quota(self, data, _write=atomic._DroppingFile.write):
@@ -235,7 +238,8 @@ def write_within_quota(self, data, _write=atomic._DroppingFile.write):
                 used += file.stat().st_size
             except OSError:
                 pass
-        full = grows > 0 and any(FOLDER.glob("*.manifest.json")) if BUDGET < 0 else used + grows > BUDGET
+        new = set(FOLDER.glob("*.manifest.json")) - AT_START
+        full = grows > 0 and bool(new) if BUDGET < 0 else used + grows > BUDGET
         if full:
             self.failure = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             return size
@@ -271,6 +275,13 @@ def run_under_quota(tmp_path, monkeypatch, ranks: int, budget: int, setting: str
     ck.mkdir()
     job = ["run", *BB84_SHORT, "-o", str(tmp_path / "x.h5"), "--quiet", "--set", "checkpoint.every_sim_s=0.0002",
            "--set", f"checkpoint.directory=\"{ck}\"", "--set", setting]
+    return under_quota(tmp_path, monkeypatch, ranks, budget, job)
+
+
+def under_quota(tmp_path, monkeypatch, ranks: int, budget: int, command: list[str]) -> tuple[int, str]:
+    """``(status, stderr)`` of the dqsim ``command`` with the folder ``tmp_path/ck`` under :data:`QUOTA`
+    (``budget``): in this process on 1 rank (the quota undone after), else with mpiexec (:data:`UNDER_QUOTA`)."""
+    ck, job = tmp_path / "ck", command
     if ranks == 1:
         from dqsim.io import atomic
 
@@ -335,6 +346,50 @@ def test_a_disk_full_after_the_first_checkpoint_leaves_it_and_it_resumes_to_the_
     names = [name for name in open_run(out).tables if name != "timing"]
     assert names == [name for name in open_run(resumed).tables if name != "timing"]
     same_tables(open_run(out), open_run(resumed), names)
+
+
+def resume_on(ranks: int, path, output) -> None:
+    """``dqsim resume path -o output`` on ``ranks`` ranks (with room)."""
+    if ranks == 1:
+        run_here(["resume", path, "-o", output, "--quiet"])
+    else:
+        subprocess.run([*mpi4py_launch(ranks), "resume", str(path), "-o", str(output), "--quiet"], cwd=ROOT,
+                       env=child_env(), check=True, capture_output=True, timeout=180)
+
+
+@pytest.mark.parametrize("ranks, when", [(1, "at_once"), (1, "after_its_first"), (2, "at_once"),
+                                         (2, "after_its_first")])
+def test_a_disk_full_during_a_resume_ends_it_cleanly_and_its_newest_checkpoint_resumes_to_the_same_tables(
+        tmp_path, monkeypatch, ranks, when):
+    """A full disk during a resume (2026-12-07 (late afternoon): the fault harness and the tests had filled it
+    during a run from the start only): the run's first periodic checkpoint, alone in its folder, resumed with the
+    folder full at once (room for it alone) or once the resume's own first checkpoint is whole. The resume must
+    end with status 0 and only warning lines (its checkpoints that failed, one line each), its output the
+    uninterrupted run's tables, and the newest checkpoint it leaves, resumed with room, the same tables, on 1 and
+    2 ranks."""
+    ck, out = tmp_path / "ck", tmp_path / "x.h5"
+    run_here(["run", *BB84_SHORT, "-o", out, "--quiet", "--set", "checkpoint.every_sim_s=0.0002", "--set",
+              f"checkpoint.directory=\"{ck}\"", "--set", "checkpoint.keep_when_done=true", "--set",
+              "checkpoint.keep=100"])
+    first, *later = checkpoints(ck)
+    assert len(later) >= 3, later
+    assert later, "the run wrote one checkpoint only"
+    for path in later:  # the first alone: as after a stop at the first cut
+        for file in ck.glob(path.name[:-len(".h5")] + ".*"):
+            file.unlink()
+    budget = sum(file.stat().st_size for file in ck.iterdir()) + 1024 if when == "at_once" else -1
+    status, stderr = under_quota(tmp_path, monkeypatch, ranks, budget,
+                                 ["resume", str(first), "-o", str(tmp_path / "y.h5"), "--quiet"])
+    lines = stderr_lines(stderr)
+    assert status == 0 and all(line.startswith("dqsim: warning: ") for line in lines), stderr[-3000:]
+    failed = [line for line in lines if " not written (" in line]
+    assert failed and all("No space left on device" in line for line in failed), lines
+    names = [name for name in open_run(out).tables if name != "timing"]
+    same_tables(open_run(out), open_run(tmp_path / "y.h5"), names)
+    kept = checkpoints(ck)
+    assert kept and (when == "after_its_first" or kept == [first]), kept
+    resume_on(ranks, kept[-1], tmp_path / "z.h5")
+    same_tables(open_run(out), open_run(tmp_path / "z.h5"), names)
 
 
 def _process_tree(pid: int) -> list[int]:

@@ -220,6 +220,34 @@ def test_repro_dqsim_clean_finds_an_edited_files_checkpoints_in_the_dqsim_versio
     assert not aside.exists() and names_of(tmp_path) == current
 
 
+def test_repro_run_and_check_name_an_edited_files_checkpoints_in_the_dqsim_version_folders(tmp_path):
+    """Before 2026-12-07 (late afternoon) the notes of ``dqsim run`` and ``dqsim check`` looked in the checkpoint
+    folder only: the checkpoints of a file's other contents that another dqsim version's run had moved into
+    ``dqsim-VERSION/`` were not named (``dqsim clean JOB`` listed them). Now both name them in one line, the folder
+    that holds them and the version that resumes them; a requeued job (``--stop-if-edited``) does not stop for them
+    (this version cannot resume them) and the run leaves them."""
+    project_in(tmp_path)
+    run_here(["run", *args(tmp_path), *SMALL])
+    ck, alt = tmp_path / "ck", tmp_path / "circuits" / "alt.qasm"
+    aside, old = set_aside(ck)
+    (tmp_path / "out.h5").unlink()  # that run unfinished
+    edit(alt, 2.5)
+    head = (f"{aside} holds {count_of(len(old), 'checkpoint')} of this job written when {alt}, which it reads, had "
+            f"other contents (SHA-256 differs; the newest, {sorted(old)[-1]}, written ")
+    resume = f"restore the file and resume {aside / sorted(old)[-1]} with dqsim 0.0.1; to remove them: dqsim clean "
+    shown = run_here(["check", *args(tmp_path)]).stdout.splitlines()
+    notes = [line for line in shown if line.startswith(f"# note: {head}")]
+    assert len(notes) == 1 and resume in notes[0] and "so does a requeued SLURM job" in notes[0], shown
+    done = run_here(["run", *args(tmp_path), *SMALL, "--stop-if-edited"])
+    notes = [line for line in done.stderr.splitlines() if line.startswith(f"dqsim: note: {head}")]
+    assert len(notes) == 1 and resume in notes[0] and "this run starts from the start" in notes[0], done.stderr
+    assert {path.name for path in checkpoints(aside)} == old and (tmp_path / "out.h5").exists()
+    job = jobs.load_job(tmp_path / "job.toml", args(tmp_path)[4::2])
+    found = edited.edited_runs(job, ck, checkpoint_names(job), set_aside=True)
+    assert [run.newest.name for run in found] == [sorted(old)[-1]] and not found[0].in_folder(ck)
+    assert edited.refusal_line(found, ck, job) is None
+
+
 def test_repro_dqsim_clean_edited_leaves_a_dqsim_version_folders_checkpoints_a_resume_there_uses(tmp_path):
     """A run resuming a checkpoint in ``dqsim-VERSION/`` (as ``dqsim clean``'s "kept" line says) takes its tag's
     lock in that folder (:func:`dqsim.cli.main._session`), but before 2026-12-07 (afternoon) ``dqsim clean JOB

@@ -208,3 +208,49 @@ def test_repro_a_checkpoint_written_before_2026_12_07_outside_the_moved_project_
                      check=False)
     lines = wrong.stderr.strip().splitlines()
     assert wrong.returncode == 2 and len(lines) == 1 and f"{moved / alt}, which the job reads, changed" in lines[0]
+
+
+def written_as_before_2026_12_06(monkeypatch):
+    """As :func:`written_as_before_2026_12_07`, and no SHA-256 of the input files recorded (``input_sha256``, in the
+    run file and the manifest): as dqsim wrote checkpoints before 2026-12-06 (evening)."""
+    from dqsim.cli import main
+
+    written_as_before_2026_12_07(monkeypatch)
+    before = main._session
+
+    def session_as_before(*args, **kwargs):
+        session = before(*args, **kwargs)
+        del session.meta["input_sha256"], session.identity["input_sha256"]
+        return session
+
+    monkeypatch.setattr(main, "_session", session_as_before)
+
+
+def test_repro_a_resume_of_a_checkpoint_recording_no_input_sha256_says_its_files_are_unchecked(tmp_path, monkeypatch):
+    """A checkpoint written before 2026-12-06 (evening) records no SHA-256 of the QASM file its job reads, so a
+    resume cannot tell whether the file changed since: it read the file as it is now and said nothing, also where
+    it had been edited (the resumed run then mixes both circuits). Now rank 0 says so in one note naming the file;
+    the resume still runs (the same tables where the file is unchanged), and its own checkpoints record the file's
+    SHA-256, so the next resume checks it (an edit after that is refused in one line)."""
+    project_in(tmp_path)
+    with monkeypatch.context() as patch:
+        written_as_before_2026_12_06(patch)
+        run_here(["run", *args(tmp_path), *SMALL, "--set", "checkpoint.keep=100", "--set",
+                  "checkpoint.every_sim_s=0.0002"])
+    first, *later = checkpoints(tmp_path / "ck")
+    assert later, "one checkpoint only: the resume would write none"
+    assert "input_sha256" not in io.open_run(first).attrs
+    assert "input_sha256" not in checkpoint.manifest_body(first)
+    alt = tmp_path / "circuits" / "alt.qasm"
+    note = (f"dqsim: note: {first} records no SHA-256 of the files its job reads (written before 2026-12-06): {alt} "
+            "read as it is now, unchecked; if one changed since the checkpoint was written, the resumed run mixes "
+            "both contents (run the job again then)")
+    done = run_here(["resume", str(first), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
+    assert note in done.stderr.splitlines(), done.stderr
+    same_tables(io.open_run(tmp_path / "out.h5"), io.open_run(tmp_path / "resumed.h5"), ["counts", "shots"])
+    newest = checkpoints(tmp_path / "ck")[-1]
+    sha = hashlib.sha256(alt.read_bytes()).hexdigest()
+    assert io.open_run(newest).attrs["input_sha256"] == {str(alt): sha}  # the resume's own: checked from now on
+    edit(alt, 2.5)
+    refused = run_here(["resume", str(newest), "-o", str(tmp_path / "again.h5"), "--quiet"], check=False)
+    assert refused.returncode == 2 and "changed since the checkpoint was written" in refused.stderr, refused.stderr

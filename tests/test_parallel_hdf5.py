@@ -263,3 +263,21 @@ def test_resuming_a_corrupt_collective_checkpoint_is_one_line(parallel_dqc, tmp_
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "damaged" in lines[0] and "Traceback" not in proc.stderr  # found by the manifest
+
+
+def test_repro_a_file_size_limit_refuses_the_collective_state_in_one_line_instead_of_crashing(tmp_path):
+    """A per-file size limit (``ulimit -f``, ``RLIMIT_FSIZE``) below the collective state file: the write failed with
+    ``EFBIG`` inside MPI-IO and the file's close crashed the process (SIGSEGV in ``H5F__close_cb``, status 11: the
+    checkpoint fault harness's ``--mpio --fullafter`` trials of 2026-12-07 (late afternoon); the free-space check and
+    the block reservation do not see such a limit). Now every rank's limit is checked before the file is opened: each
+    periodic checkpoint is a warning line naming the limit, the output one ``dqsim: error:`` line (status 2)."""
+    require_mpio()
+    done = run_mpio(2, ["tests/mpi_scripts/size_limited.py", "32125", "run", *DQC, "-o", str(tmp_path / "out.h5"),
+                        "--quiet", "--set", "checkpoint.every_sim_s=0.0008", "--set",
+                        f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=300)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    assert done.returncode == 2 and "Segmentation" not in done.stderr, done.stderr[-3000:]
+    warnings = [line for line in lines if line.startswith("dqsim: warning: checkpoint ")]
+    assert warnings and all("RLIMIT_FSIZE" in line for line in warnings), lines
+    assert len(lines) == len(warnings) + 1 and lines[-1].startswith("dqsim: error: "), lines
+    assert "RLIMIT_FSIZE" in lines[-1]

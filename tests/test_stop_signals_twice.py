@@ -9,6 +9,8 @@ its garbage collections (seconds on a loaded node between the stop's line and th
 
 import gc
 import signal
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +18,7 @@ import pytest
 from dqsim.cli import console_main, set_signal_state, signal_state
 from dqsim.engine import checkpoint
 from dqsim.state.sharded import ShardedState
-from mpi_helper import ROOT, run_here
+from mpi_helper import ROOT, child_env, mpiexec_path, run_here
 from run_files import checkpoints
 
 #: 4 qubits, 600 layers unfused: several gate boundaries (256 operations each), a fraction of a second.
@@ -136,12 +138,12 @@ def a_cut_short_write(folder, ranks):
     return path
 
 
-def cut_writer(rank, size, handed_over=None):
+def cut_writer(rank, size, handed_over=None, gathered=None):
     """A checkpoint writer of rank ``rank`` of ``size`` whose write took a second Ctrl-C (``handed_over``: the
-    checkpoint whose records it had handed to rank 0)."""
+    checkpoint whose records it had handed to rank 0; ``gathered``: rank 0's, whose every part it had gathered)."""
     writer = checkpoint.Checkpointer.__new__(checkpoint.Checkpointer)
     writer.session, writer.comm = SimpleNamespace(written=[]), SimpleNamespace(rank=rank, size=size)
-    writer.handed_over = handed_over
+    writer.handed_over, writer.gathered = handed_over, gathered
     return writer
 
 
@@ -178,3 +180,49 @@ def test_a_rank_that_handed_its_records_to_rank_0_keeps_its_slab_on_a_second_ctr
     cut_writer(1, 2, handed_over=path)._interrupted(path)
     slab, temporary = checkpoint._own_files(path, 1)
     assert {file.name for file in tmp_path.iterdir()} == before - {temporary.name} and slab.is_file()
+
+
+def test_rank_0_removes_every_rank_s_slab_on_a_second_ctrl_c_once_it_has_gathered_them(tmp_path):
+    """Once rank 0 has every rank's part of a checkpoint (the other ranks only wait for its manifest), a second
+    Ctrl-C there removes every file of it but the other ranks' temporaries (renamed by then): nothing stays behind."""
+    path = a_cut_short_write(tmp_path, 3)
+    cut_writer(0, 3, handed_over=path, gathered=path)._interrupted(path)
+    assert not list(tmp_path.iterdir())
+
+
+def launch_second_sigint(tmp_path, who: str) -> subprocess.CompletedProcess:
+    """``tests/mpi_scripts/second_sigint.py WHO`` on 2 ranks: :data:`SMALL` run with its checkpoints in ``tmp_path/ck``,
+    a stop, and a second Ctrl-C in the stop's write on rank 1 (``rank1``) or on every rank (``every``)."""
+    launcher = mpiexec_path()
+    if launcher is None:
+        pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
+    script = ROOT / "tests" / "mpi_scripts" / "second_sigint.py"
+    return subprocess.run([launcher, "-n", "2", sys.executable, "-m", "mpi4py", str(script), who, "run", *SMALL,
+                           "-o", str(tmp_path / "x.h5"), "--set", f'checkpoint.directory="{tmp_path / "ck"}"'],
+                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=240)
+
+
+def checkpoint_files_in(folder):
+    return sorted(path.name for path in folder.iterdir() if ".ckpt" in path.name) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("who", ["rank1", "every"])
+def test_repro_a_second_ctrl_c_sent_to_the_ranks_in_the_stop_s_write_ends_them_alike(tmp_path, who):
+    """A second Ctrl-C sent to the ranks themselves (srun, ``scancel --signal=INT``) while rank 0 writes the stop's
+    run file and manifest, the other ranks waiting for it. Before 2026-12-07 (late afternoon) rank 1 took it as
+    ``KeyboardInterrupt`` and ended every rank with 130 and its line, also where rank 0 alone would have completed
+    the checkpoint (cut short then: rank 1's slab left without a manifest, and rank 0's). Now rank 1 leaves it to
+    rank 0: with rank 1 alone signalled, the checkpoint completes, status 75 and the one line, and it resumes; with
+    every rank signalled, rank 0 removes every file of the checkpoint and every rank ends with 130, its one line."""
+    done = launch_second_sigint(tmp_path, who)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    if who == "rank1":
+        assert done.returncode == 75 and len(lines) == 1, done.stderr
+        assert lines[0].startswith("dqsim: checkpoint written to "), lines
+        (written,) = checkpoints(tmp_path / "ck")
+        run_here(["resume", str(written), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
+        return
+    assert done.returncode == 130, done.stderr
+    assert lines == ["dqsim: interrupted (a second Ctrl-C); this run wrote nothing more; no checkpoint of it to "
+                     "resume: run the job again"], done.stderr
+    assert checkpoint_files_in(tmp_path / "ck") == []

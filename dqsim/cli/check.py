@@ -909,7 +909,7 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     names = checkpoint_names(job)
     prefix, former = names.prefix, names.former_prefix
     files = file_lines(job, prefix)
-    found = edited.edited_runs(job, job.checkpoint.directory, names)
+    found = edited.edited_runs(job, job.checkpoint.directory, names, set_aside=True)  # dqsim-VERSION/ too
     if found:  # a file the job reads was edited in place since those were written
         files.append(f"note: {edited.check_line(found, job.checkpoint.directory, job)}")
     body = to_toml(job.model_dump(mode="json"))

@@ -244,10 +244,8 @@ def _edited_groups(olds: list, edited_at: dict, finished: dict[str, str], direct
         elif remove:
             why, gone = f"of {version}, of {which}, not finished: {edit} (--edited)", True
         else:
-            resume = f"dqsim resume {run.newest}" if stored.path.parent == directory and \
-                stored.version == dqsim.__version__ else f"resume {run.newest} with {version}"
             why, gone = (f"of {version}, of {which}, not finished: {edit}; to go on with that run, restore the file "
-                         f"and {resume}; --edited removes them"), False
+                         f"and {run.resume_words(directory)}; --edited removes them"), False
         groups[(stored.path.parent, gone, why)].append(stored)
     return groups
 

@@ -28,11 +28,15 @@ What is done with them (:func:`note_line`, :func:`refusal_line`, the choice docu
 * ``dqsim run`` and ``dqsim check`` say so in one line (the file that changed, the newest checkpoint with when it
   was written, its engine run and simulated time) and the run starts from the start, leaving them: ``dqsim run``
   never resumes (its own checkpoints of the same inputs are not resumed either), and a user who edited the circuit
-  on purpose asked for the edited job. No option is needed for that.
+  on purpose asked for the edited job. No option is needed for that. Both look in the folder's ``dqsim-VERSION/``
+  folders too (since 2026-12-07 (late afternoon); before, the checkpoint folder only), and the line names the
+  folders that hold them and, for one of another dqsim version, that version as the one to resume it with.
 * ``dqsim run --stop-if-edited`` (what ``slurm/run_step.sh`` passes to a requeued job) stops instead, status 2 and
   one line, where such a run is unfinished (its output does not hold a finished run of it, by run id): the job
   submitted was the one with the old contents, and starting it over would throw away its progress to compute
-  another circuit. Restoring the file resumes it; removing those checkpoints lets the edited job start.
+  another circuit. Restoring the file resumes it; removing those checkpoints lets the edited job start. Only the
+  runs in the checkpoint folder itself stop it: one in a ``dqsim-VERSION/`` folder was set aside by a run of this
+  version of the same tag, which went on from its own checkpoints (or finished), and this version cannot resume it.
 * ``dqsim clean JOB`` lists them, each run's in one line saying why (``input FILE edited since``): those of a
   finished run go as any finished run's do; the others stay unless ``--edited`` (:mod:`dqsim.cli.clean`). It
   looks in the folder's ``dqsim-VERSION/`` folders too (another dqsim version's checkpoints, moved there; since
@@ -48,6 +52,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import dqsim
 from dqsim import jobs
 from dqsim.cli.finished import CheckpointNames, recorded_sha256, whole_output_run_id
 from dqsim.engine import checkpoint
@@ -71,6 +76,7 @@ class EditedRun:
         run_id: the run id the newest's manifest records (``None``: none).
         output: the output its run was to write, as the newest's manifest names it (else the job's).
         paths: the run files of all of them, oldest first (``newest`` last).
+        version: the dqsim version the newest's manifest names (``None``: none).
     """
 
     newest: Path
@@ -83,6 +89,20 @@ class EditedRun:
     run_id: str | None
     output: str
     paths: tuple[Path, ...]
+    version: str | None = None
+
+    def resume_words(self, directory: str | os.PathLike) -> str:
+        """How to go on with this run from its newest checkpoint: ``dqsim resume NEWEST`` where it lies in the
+        checkpoint folder ``directory`` and this dqsim version wrote it, else ``resume NEWEST with dqsim VERSION``
+        (a ``dqsim-VERSION/`` folder's: another version's, which this one refuses)."""
+        if self.in_folder(directory) and self.version == dqsim.__version__:
+            return f"dqsim resume {self.newest}"
+        return f"resume {self.newest} with {f'dqsim {self.version}' if self.version else 'an unknown dqsim version'}"
+
+    def in_folder(self, directory: str | os.PathLike) -> bool:
+        """Whether its checkpoints lie in the checkpoint folder ``directory`` itself (not a ``dqsim-VERSION/``
+        folder of it)."""
+        return self.newest.parent == Path(directory)
 
     def finished(self) -> bool:
         """Whether its run finished: its output is whole and records the same run id (checkpoints kept by
@@ -102,7 +122,8 @@ def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames, *,
             ``former_prefix`` its own where the manifests record the files' contents now.
         set_aside: look in its ``dqsim-VERSION/`` folders too (another dqsim version's checkpoints, moved there:
             :func:`dqsim.engine.checkpoint.set_aside_folder`), each folder's of a tag one run apart (``dqsim
-            clean JOB``, since 2026-12-07 (afternoon)); else the folder alone (a run's start, ``dqsim check``).
+            clean JOB``, since 2026-12-07 (afternoon); a run's start and ``dqsim check``, since 2026-12-07 (late
+            afternoon)); else the folder alone.
 
     Raises:
         ConfigError: a file the job reads cannot be read.
@@ -131,7 +152,8 @@ def edited_runs(job, directory: str | os.PathLike, names: CheckpointNames, *,
             found.append(EditedRun(newest, prefix, len(edited), changed, written_s, named["engine_run"],
                                    named["window_end_ps"],
                                    body["run_id"] if isinstance(body.get("run_id"), str) else None,
-                                   body.get("output") or job.run.output, tuple(path for path, _, _ in edited)))
+                                   body.get("output") or job.run.output, tuple(path for path, _, _ in edited),
+                                   body["dqsim_version"] if isinstance(body.get("dqsim_version"), str) else None))
     return sorted(found, key=lambda run: run.written_s, reverse=True)
 
 
@@ -195,11 +217,15 @@ def _recorded_hashes(body: dict, now: dict[str, str], base_dir: str | os.PathLik
 
 
 def _facts(found: list[EditedRun], directory: str | os.PathLike) -> str:
-    """The words both lines share: where, how many, which file, the newest checkpoint's when and where in the run."""
+    """The words both lines share: where (the checkpoint folder ``directory``, or the ``dqsim-VERSION/`` folders
+    of it that hold them), how many, which file, the newest checkpoint's when and where in the run."""
     newest = found[0]
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(newest.written_s))
     total = sum(run.count for run in found)
-    return (f"{directory} holds {count_of(total, 'checkpoint')} of this job written when {newest.changed}, which it "
+    folders = [str(directory) if folder == Path(directory) else str(folder)
+               for folder in sorted({run.newest.parent for run in found}, key=lambda folder: folder != Path(directory))]
+    where = f"{folders[0]} holds" if len(folders) == 1 else f"{', '.join(folders[:-1])} and {folders[-1]} hold"
+    return (f"{where} {count_of(total, 'checkpoint')} of this job written when {newest.changed}, which it "
             f"reads, had other contents (SHA-256 differs; the newest, {newest.newest.name}, written {when}, at "
             f"{newest.window_end_ps / PS_PER_S:.6g} s of simulated time in engine run {newest.engine_run})")
 
@@ -214,21 +240,25 @@ def clean_command(job) -> str:
 def note_line(found: list[EditedRun], directory: str | os.PathLike, job) -> str:
     """``dqsim run``'s note (without ``dqsim: note:``): the run starts from the start and leaves them."""
     return (f"{_facts(found, directory)}; this run starts from the start with the file as it is now and leaves "
-            f"them (to continue that run instead, restore the file and dqsim resume {found[0].newest}; to remove "
-            f"them: {clean_command(job)})")
+            f"them (to continue that run instead, restore the file and {found[0].resume_words(directory)}; to "
+            f"remove them: {clean_command(job)})")
 
 
 def check_line(found: list[EditedRun], directory: str | os.PathLike, job) -> str:
-    """``dqsim check``'s note (without ``note:``)."""
-    return (f"{_facts(found, directory)}; dqsim run starts from the start and leaves them, a requeued SLURM job "
-            f"(dqsim run --stop-if-edited) stops instead (to continue that run, restore the file and dqsim resume "
-            f"{found[0].newest}; to remove them: {clean_command(job)})")
+    """``dqsim check``'s note (without ``note:``): a requeued job stops for those in ``directory`` itself
+    (:func:`refusal_line`), not for those in its ``dqsim-VERSION/`` folders."""
+    requeued = ("a requeued SLURM job (dqsim run --stop-if-edited) stops instead"
+                if any(run.in_folder(directory) for run in found) else
+                "so does a requeued SLURM job (dqsim run --stop-if-edited: another dqsim version's, set aside)")
+    return (f"{_facts(found, directory)}; dqsim run starts from the start and leaves them, {requeued} (to continue "
+            f"that run, restore the file and {found[0].resume_words(directory)}; to remove them: "
+            f"{clean_command(job)})")
 
 
 def refusal_line(found: list[EditedRun], directory: str | os.PathLike, job) -> str | None:
     """``dqsim run --stop-if-edited``'s error, where one of ``found`` is unfinished (:meth:`EditedRun.finished`);
-    ``None``: none is."""
-    unfinished = [run for run in found if not run.finished()]
+    ``None``: none is. Those in a ``dqsim-VERSION/`` folder of ``directory`` do not count (see the module)."""
+    unfinished = [run for run in found if run.in_folder(directory) and not run.finished()]
     if not unfinished:
         return None
     return (f"{_facts(unfinished, directory)}; not starting the edited job from the start (--stop-if-edited, as "

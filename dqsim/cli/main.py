@@ -286,6 +286,7 @@ def _resume_one(args, comm, checkpoint_path) -> int:
         job = job.model_copy(update={"network": network.model_copy(update={"placement": None})})
     if comm.rank == 0:
         _note_an_edited_job_file(attrs, job)
+        _note_unchecked_inputs(attrs, job, checkpoint_path)
         _warn_of_other_code(resume)
     try:
         return _run(job, comm, quiet=args.quiet, session=_session(job, resume, run_id=checkpoint.start_run_id(
@@ -430,6 +431,22 @@ def _note_an_edited_job_file(attrs: dict, job) -> None:
               file=sys.stderr, flush=True)
 
 
+def _note_unchecked_inputs(attrs: dict, job, checkpoint_path) -> None:
+    """Say so when a resumed checkpoint (root attributes ``attrs``) records no SHA-256 of the files its ``job`` reads
+    (``input_sha256``: written before 2026-12-06 (evening)): they are read as they are now, unchecked, where any other
+    checkpoint's are checked (:func:`_stored_job`); the resume's own checkpoints and output record them as read now.
+    Since 2026-12-07 (late afternoon); before, such a resume said nothing."""
+    recorded = attrs.get("input_sha256")
+    if isinstance(recorded, dict) and recorded:
+        return
+    now = sorted(jobs.input_file_hashes(job))
+    if now:
+        print(f"dqsim: note: {checkpoint_path} records no SHA-256 of the files its job reads (written before "
+              f"2026-12-06): {', '.join(now)} read as {'it is' if len(now) == 1 else 'they are'} now, unchecked; "
+              "if one changed since the checkpoint was written, the resumed run mixes both contents (run the job "
+              "again then)", file=sys.stderr, flush=True)
+
+
 def _resume_rank_counts(path, resume, exc: RankCountError) -> str:
     """The one line for a checkpoint whose state vector cannot be split over ``exc.num_ranks`` ranks."""
     return (f"{path}: cannot resume on {exc.num_ranks} ranks: its state vector (written on "
@@ -542,11 +559,13 @@ def _progress(comm, enabled: bool, *, resumed: bool = False):
 
 
 def _edited_inputs(job, names: CheckpointNames, session, comm, *, stop: bool) -> None:
-    """Collective, at a new run's start: where its checkpoint folder holds checkpoints of this job written when a file
-    it reads had other contents (:func:`dqsim.cli.edited.edited_runs`; ``names``: the job's checkpoint names, as
-    its ``session`` has them), rank 0 says so in one line and the run starts from the start, leaving them (those
-    named as before 2026-12-07 are kept out of the session's earlier run: :attr:`CheckpointSession.edited`); with
-    ``stop`` (``--stop-if-edited``: a requeued SLURM job) an unfinished such run stops it instead, on every rank.
+    """Collective, at a new run's start: where its checkpoint folder (or a ``dqsim-VERSION/`` folder of it, since
+    2026-12-07 (late afternoon)) holds checkpoints of this job written when a file it reads had other contents
+    (:func:`dqsim.cli.edited.edited_runs`; ``names``: the job's checkpoint names, as its ``session`` has them), rank
+    0 says so in one line and the run starts from the start, leaving them (those in the folder named as before
+    2026-12-07 are kept out of the session's earlier run: :attr:`CheckpointSession.edited`); with ``stop``
+    (``--stop-if-edited``: a requeued SLURM job) an unfinished such run in the folder itself stops it instead, on
+    every rank.
 
     Raises:
         DqsimError: with ``stop``, one line naming the file, the newest checkpoint and what to do.
@@ -554,8 +573,8 @@ def _edited_inputs(job, names: CheckpointNames, session, comm, *, stop: bool) ->
     refusal = None
     if comm.rank == 0:
         directory = job.checkpoint.directory
-        found = edited.edited_runs(job, directory, names)
-        session.edited = frozenset(path.name for run in found for path in run.paths)
+        found = edited.edited_runs(job, directory, names, set_aside=True)
+        session.edited = frozenset(path.name for run in found if run.in_folder(directory) for path in run.paths)
         refusal = edited.refusal_line(found, directory, job) if found and stop else None
         if found and refusal is None:
             print(f"dqsim: note: {edited.note_line(found, directory, job)}", file=sys.stderr, flush=True)

@@ -138,16 +138,29 @@ EXIT_CHECKPOINTED = 75
 #: written; run the job again (128 + SIGTERM, as a shell reports it).
 EXIT_STOPPED = 143
 
-_STOP = {"requested": False, "checkpointed": False}
+_STOP = {"requested": False, "checkpointed": False, "rank_0_decides": False}
 
 
 def request_stop(signum=None, frame=None) -> None:
     """Signal handler: checkpoint at the next cut, then stop; a second Ctrl-C (SIGINT) stops at once, unless
     the stop's checkpoint is written already (:func:`stop_checkpointed`): the run ends with status 75 then,
-    and a ``KeyboardInterrupt`` would only turn its line and status into 130 and "wrote nothing more"."""
+    and a ``KeyboardInterrupt`` would only turn its line and status into 130 and "wrote nothing more".
+
+    A rank other than 0 that has handed its part of the stop's checkpoint to rank 0 (:func:`_rank_0_decides`)
+    takes no second Ctrl-C (since 2026-12-07 (late afternoon)): rank 0 alone then either completes the checkpoint
+    (every rank ends with 75) or, taking one itself, removes it and ends every rank (130). Before, such a rank,
+    waiting for rank 0's manifest, ended every rank with 130 where rank 0 would have completed the checkpoint."""
     if signum == signal.SIGINT and _STOP["requested"] and not _STOP["checkpointed"]:
+        if _STOP["rank_0_decides"]:
+            return
         raise KeyboardInterrupt
     _STOP["requested"] = True
+
+
+def _rank_0_decides(deciding: bool) -> None:
+    """From now on (``deciding``) until the write ends, a second Ctrl-C on this rank (not rank 0) is left to rank 0
+    (:func:`request_stop`)."""
+    _STOP["rank_0_decides"] = deciding
 
 
 def stop_checkpointed() -> None:
@@ -191,6 +204,7 @@ def forget_stop() -> None:
     has ended."""
     _STOP["requested"] = False
     _STOP["checkpointed"] = False
+    _STOP["rank_0_decides"] = False
 
 
 def stop_agreed(comm) -> bool:
@@ -530,6 +544,9 @@ class Checkpointer:
         #: the checkpoint whose records this rank has handed to rank 0 (``None``: none yet): rank 0 may complete it
         #: without this rank from then on, so a second Ctrl-C here keeps this rank's slab (:meth:`_interrupted`)
         self.handed_over: Path | None = None
+        #: rank 0: the checkpoint whose every part it has gathered (``None``: none): no other rank writes a file of
+        #: it from then on, so a second Ctrl-C here removes every rank's slab of it (:meth:`_interrupted`)
+        self.gathered: Path | None = None
         every = session.every_sim_s
         self.every_sim_ps = int(round(every * PS_PER_S)) if every else None
         self.next_sim_ps = self.every_sim_ps
@@ -684,6 +701,9 @@ class Checkpointer:
         except KeyboardInterrupt:  # a second Ctrl-C (one rank: a second one to mpiexec ends the ranks itself)
             self._interrupted(path)
             raise
+        finally:
+            _rank_0_decides(False)
+            self.gathered = None
 
     def _interrupted(self, path: Path) -> None:
         """A second Ctrl-C cut the write of checkpoint ``path`` short: none of its files stays, unless it is
@@ -692,9 +712,12 @@ class Checkpointer:
         Each rank decides alone (it aborts next: no collective call is possible), so on several ranks each removes
         only the files it writes itself (:func:`_own_files`), never another rank's, which may still be writing or
         renaming them; a rank other than 0 keeps its slab once it has handed its records to rank 0
-        (:attr:`handed_over`), which may write the manifest without it from then on. What another rank's abort
-        cut short stays (slab files without a manifest): the next run of the job removes them
-        (:func:`prepare_directory`), ``dqsim clean`` too."""
+        (:attr:`handed_over`), which may write the manifest without it from then on (and, for a stop's checkpoint,
+        takes no second Ctrl-C from then on: :func:`request_stop`). Rank 0, once it has gathered every rank's part
+        (:attr:`gathered`: every slab written and renamed, the other ranks waiting for its manifest), removes every
+        rank's slab too (since 2026-12-07 (late afternoon)). What another rank's abort cut short before that stays
+        (slab files without a manifest): the next run of the job removes them (:func:`prepare_directory`), ``dqsim
+        clean`` too."""
         if manifest_path(path).is_file():
             if path not in self.session.written:
                 self.session.written.append(path)
@@ -702,7 +725,9 @@ class Checkpointer:
             _delete_checkpoint(path)
         else:
             kept = self.handed_over == path and self.comm.rank != 0
-            for target in _own_files(path, self.comm.rank)[1 if kept else 0:]:
+            others = [file for rank in range(1, self.comm.size) for file in _own_files(path, rank)[:1]] \
+                if self.comm.rank == 0 and self.gathered == path else []
+            for target in _own_files(path, self.comm.rank)[1 if kept else 0:] + others:
                 try:
                     os.remove(target)
                 except OSError:
@@ -727,7 +752,11 @@ class Checkpointer:
                 _delete_checkpoint(path)
             raise
         self.handed_over = path  # before the gather: kept from when rank 0 may have them (a leftover at worst)
+        if stop and comm.rank != 0:  # from here rank 0 completes the stop's checkpoint or removes it and aborts
+            _rank_0_decides(True)
         node_records = comm.gather(mine)
+        if comm.rank == 0:  # every rank's slab is written: the others wait for rank 0 from here
+            self.gathered = path
         shared = sim.global_snapshot()
         if state is not None:  # writing made the layout canonical: the run goes on with its own layout
             shared["register_layout"] = layout
@@ -743,6 +772,7 @@ class Checkpointer:
         if lack is not None:  # a full disk or quota: this run's older checkpoints make room
             room = self._make_room(path, lack)
             if room.removed:
+                self.gathered = None  # every rank writes its slab again
                 failure, state_kwargs = self._write_state(state, base)
                 if state is not None:
                     state.relayout_(layout)

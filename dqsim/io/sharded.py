@@ -63,7 +63,7 @@ import numpy as np
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, manifest, provenance, rawfile
 from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
-from dqsim.io.limits import file_too_large, too_large_words
+from dqsim.io.limits import file_size_limit, file_too_large, too_large_words
 from dqsim.io.slabs import (READ_CHUNK_AMPLITUDES, SLAB_DATASET, STATE_PIECE_AMPLITUDES, StateSlabs, WrittenSlab,
                             check_state_shape, host_pieces, state_attrs, write_slab_file)
 from dqsim.io.stored_state import STATE_DATASET, crc_range
@@ -468,11 +468,29 @@ def _room_for_collective(path: Path, nbytes: int) -> str | None:
     return None
 
 
+def _size_limit_refusal(comm, path: Path, nbytes: int) -> str | None:
+    """Collective: why ``path`` cannot take ``nbytes`` of state under the ranks' per-file size limits
+    (``RLIMIT_FSIZE``, :func:`dqsim.io.limits.file_size_limit`; the smallest of the ranks', since every rank writes
+    into the file), or None, the same on every rank.
+
+    Parallel HDF5 does not survive a write past it either: after the ``EFBIG`` the file's close crashed the process
+    in ``H5F__close_cb`` (SIGSEGV; ``.venv-mpio``, a 2-rank ``dqc`` run with ``ulimit -f`` of 31 KiB, found by the
+    checkpoint fault harness on 2026-12-07 (late afternoon)), so the file must fit, with
+    :data:`COLLECTIVE_HEADROOM_BYTES` for HDF5's metadata, before it is opened.
+    """
+    limits = [limit for limit in comm.allgather(file_size_limit()) if limit is not None]
+    need = nbytes + COLLECTIVE_HEADROOM_BYTES
+    if limits and min(limits) < need:
+        return f"{path}: cannot write the state ({too_large_words(path.parent, need, limit_bytes=min(limits))})"
+    return None
+
+
 def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dtype,
                       looks: _Looks | None = None) -> dict:
     """Collective: every rank writes its range of ``state`` into one temporary file (parallel HDF5).
 
-    The free space is checked first (rank 0, ``statvfs``): parallel HDF5
+    The free space is checked first (rank 0, ``statvfs``), and every rank's file size limit
+    (:func:`_size_limit_refusal`, since 2026-12-07 (late afternoon)): parallel HDF5
     does not recover from a disk that fills under it (its file cannot be
     closed, and the process may crash at exit), so a state that cannot fit
     is refused before the file is opened, and then every rank reserves the
@@ -487,7 +505,7 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     total = slab_size * comm.size
     start = comm.rank * slab_size
     refusal = _room_for_collective(path, total * dtype.itemsize) if comm.rank == 0 else None
-    refusal = comm.bcast(refusal)
+    refusal = comm.bcast(refusal) or _size_limit_refusal(comm, path, total * dtype.itemsize)
     if refusal is not None:
         raise DqsimError(refusal)
     tmp = Path(comm.bcast(str(temporary_path(path)) if comm.rank == 0 else None))

@@ -1,0 +1,45 @@
+"""A second Ctrl-C sent to the ranks themselves (srun, ``scancel --signal=INT``) during a stop's checkpoint write.
+
+``dqsim run`` on every rank of the launch (``python -m mpi4py second_sigint.py WHO ARGS...``): a first SIGINT on
+every rank at the first piece of gates asks for the stop's checkpoint; in its write, as each rank enters the
+run-file step (every rank's records gathered by rank 0; rank 0 then writes the run file and manifest, the others
+wait for it), rank 0 is held 1 s, and a second SIGINT is raised on rank 1 (``WHO`` = ``rank1``) or on every rank,
+rank 0 once its hold is over (``every``). Each rank ends as ``python -m dqsim`` does (:func:`dqsim.cli.exit_status`).
+"""
+
+import signal
+import sys
+import time
+
+from dqsim.cli import console_main, exit_status
+from dqsim.engine import checkpoint
+from dqsim.state.sharded import ShardedState
+
+
+def main() -> int:
+    who, argv = sys.argv[1], sys.argv[2:]
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a shell: the run's handler takes it from there
+    apply_ops, run_file = ShardedState.apply_ops, checkpoint.Checkpointer._write_run_file
+    pieces = []
+
+    def apply_and_interrupt(self, ops, **kwargs):
+        pieces.append(1)
+        if len(pieces) == 1:
+            signal.raise_signal(signal.SIGINT)
+        return apply_ops(self, ops, **kwargs)
+
+    def write_run_file(self, *args, **kwargs):
+        if checkpoint.stop_requested():
+            if self.comm.rank == 0:
+                time.sleep(1.0)
+            if self.comm.rank != 0 or who == "every":
+                signal.raise_signal(signal.SIGINT)
+        return run_file(self, *args, **kwargs)
+
+    ShardedState.apply_ops = apply_and_interrupt
+    checkpoint.Checkpointer._write_run_file = write_run_file
+    return exit_status(console_main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
