@@ -20,7 +20,7 @@ from dqsim.jobs import load_job_text
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
-from dqsim.scenarios import cloud, dqc, trotter
+from dqsim.scenarios import cloud, dqc, register_peak, trotter
 
 from conftest import TEST_BACKEND
 from job_helpers import lossless_link
@@ -155,3 +155,19 @@ def test_cloud_check_gives_the_largest_user_job_s_register():
         prepared = dqc.plan_dqc(user.circuit, net.subnetwork(qpus), scheme="telegate")
         extra, _exact = dqc.extra_register_qubits(prepared, routes_known=False)
         assert run_register(prepared) <= user.circuit.num_qubits + dqc.INITIAL_SCRATCH_QUBITS + extra <= qubits
+
+
+def test_without_scipy_networkx_gives_the_same_bound(monkeypatch):
+    """SciPy is optional: networkx's flow gives the same bound, and a plan of more events than it is handed
+    (:data:`~dqsim.scenarios.register_peak.MAX_NETWORKX_EVENTS`) a larger one, never a smaller."""
+    prepared = dqc.plan_dqc(random_circuit(8, depth=6, seed=3), network(4, "all_to_all", 2),
+                            assignment=[0, 0, 1, 1, 2, 2, 3, 3])
+    with_scipy = dqc.extra_register_qubits(prepared)
+
+    def missing(*_args):
+        raise ImportError("no scipy")
+
+    monkeypatch.setattr(register_peak, "_scipy_flow", missing)
+    assert dqc.extra_register_qubits(prepared) == with_scipy
+    monkeypatch.setattr(register_peak, "MAX_NETWORKX_EVENTS", 0)
+    assert dqc.extra_register_qubits(prepared)[0] >= with_scipy[0]
