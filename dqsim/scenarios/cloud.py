@@ -110,7 +110,7 @@ from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds
 
 __all__ = ["UserJob", "Execution", "JobTally", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job",
            "user_jobs_of", "queued_jobs", "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps",
-           "execution_estimate_ps", "circuit_refusal", "memory_bytes", "largest_register"]
+           "execution_estimate_ps", "circuit_refusal", "memory_bytes", "LargestRegister", "largest_register"]
 
 #: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
 MAX_ESTIMATE_PS = 2**62
