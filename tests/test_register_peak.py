@@ -141,7 +141,8 @@ def test_example_trotter_job_counts_its_concurrent_blocks():
 
 def test_cloud_check_gives_the_largest_user_job_s_register():
     """``jobs/cloud_queue.toml``: check names the largest user job's register (its line said "at most the QPUs'
-    data qubits" and gave no size); each job's run on the QPUs the idle centre gives it holds at most that."""
+    data qubits" and gave no size); each job's run on the QPUs the idle centre gives it, and the largest job's on
+    a set of every shape the queue may give it, holds at most that."""
     job = load_job_text((JOBS / "cloud_queue.toml").read_text(), base_dir=JOBS)
     lines = check.work_lines(job, 1)
     qubits, exact = register_of_line(lines)
@@ -152,9 +153,20 @@ def test_cloud_check_gives_the_largest_user_job_s_register():
     assert (largest.name, largest.num_qubits, largest.exact) == ("qft8", qubits, exact)
     for user in users:
         qpus = tuple(range(-(-user.circuit.num_qubits // 2)))  # (the idle centre's set: QPUs 0.., linked in a line)
-        prepared = dqc.plan_dqc(user.circuit, net.subnetwork(qpus), scheme="telegate")
-        extra, _exact = dqc.extra_register_qubits(prepared, routes_known=False)
-        assert run_register(prepared) <= user.circuit.num_qubits + dqc.INITIAL_SCRATCH_QUBITS + extra <= qubits
+        assert run_register(dqc.plan_dqc(user.circuit, net.subnetwork(qpus), scheme="telegate")) <= qubits
+    qft8 = next(user for user in users if user.name == "qft8")
+    centre = cloud.Centre.from_edges(net.num_nodes, net.links, data_qubits=2)
+    for qpus in cloud._set_shapes(centre, 4):
+        assert run_register(dqc.plan_dqc(qft8.circuit, net.subnetwork(qpus), scheme="telegate")) <= qubits
+
+
+def test_the_sets_a_cloud_job_may_get():
+    """One set of each shape of the connected sets of a size (a ring of 8: 8 sets of 4 QPUs, 4 shapes as the
+    sorted sets number their links); too many sets: ``None`` (the job's plan is then taken as routed anyhow)."""
+    ring = cloud.Centre.from_edges(8, [(i, (i + 1) % 8) for i in range(8)], data_qubits=2)
+    assert cloud._set_shapes(ring, 4) == [(0, 1, 2, 3), (0, 1, 2, 7), (0, 1, 6, 7), (0, 5, 6, 7)]
+    full = cloud.Centre.from_edges(10, [(i, j) for i in range(10) for j in range(i + 1, 10)], data_qubits=2)
+    assert cloud._set_shapes(full, 4) is None and cloud.MAX_REGISTER_SETS < 210
 
 
 def test_without_scipy_networkx_gives_the_same_bound(monkeypatch):

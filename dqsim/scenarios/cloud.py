@@ -1219,15 +1219,21 @@ class LargestRegister:
     exact: bool
 
 
+#: The most connected QPU sets of one size whose plans :func:`largest_register` compares (more: every pair of a
+#: user job taken as possibly routed, on the one set the idle centre gives it).
+MAX_REGISTER_SETS = 32
+
+
 def largest_register(user_jobs: Sequence[UserJob], network: Network, *, scheme: str = "telegate"
                      ) -> LargestRegister | None:
     """The largest register a user job's engine run holds, at most: for each distinct circuit that the centre
     does not refuse (:func:`circuit_refusal`) and that fits, its qubits plus
-    :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS` and
-    :func:`~dqsim.scenarios.dqc.extra_register_qubits` of its plan on the QPU set it gets on the idle centre
-    (``None``: no job runs). The queue may give it another set of as many QPUs (every QPU alike: the same
-    placement of its qubits), whose routes may differ: so every pair is taken as possibly routed.
-    ``dqsim check`` counts memory with it.
+    :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS` and the most
+    :func:`~dqsim.scenarios.dqc.extra_register_qubits` of its plans on the QPU sets the queue may give it (every
+    QPU alike, so always as many QPUs, breadth-first: any connected set of that size; those of one shape, the
+    links between the set's QPUs in index order, share one plan); where there are more than
+    :data:`MAX_REGISTER_SETS` of them, its plan on the set the idle centre gives it with every pair taken as
+    possibly routed. ``None``: no job runs. ``dqsim check`` counts memory with it.
 
     Examples:
         >>> from dqsim.circuit.generators import ghz
@@ -1239,25 +1245,65 @@ def largest_register(user_jobs: Sequence[UserJob], network: Network, *, scheme: 
     """
     centre = Centre.from_edges(network.num_nodes, network.links,
                                data_qubits=[spec.num_data_qubits for spec in network.nodes])
-    largest, seen = None, set()
+    largest, seen, shapes = None, set(), {}
     for job in user_jobs:
         circuit = job.circuit
-        if id(circuit) in seen:
+        if id(circuit) in seen or circuit_refusal(circuit):
             continue
         seen.add(id(circuit))
-        qpus = None if circuit_refusal(circuit) else centre.select(circuit.num_qubits, range(centre.num_qpus))
-        if qpus is None:
+        idle = centre.select(circuit.num_qubits, range(centre.num_qpus))
+        if idle is None:
             continue
-        try:
-            prepared = plan_dqc(circuit, network.subnetwork(qpus), scheme=scheme)
-        except DqsimError:  # (the run fails the job before its register is made)
+        if len(idle) not in shapes:
+            shapes[len(idle)] = _set_shapes(centre, len(idle))
+        candidates = shapes[len(idle)] or [idle]
+        bounds = []
+        for qpus in candidates:
+            try:
+                prepared = plan_dqc(circuit, network.subnetwork(qpus), scheme=scheme)
+            except DqsimError:  # (the run fails the job before its register is made)
+                continue
+            bounds.append(extra_register_qubits(prepared, routes_known=shapes[len(idle)] is not None))
+        if not bounds:
             continue
-        extra, exact = extra_register_qubits(prepared, routes_known=False)
+        extra = max(found for found, _exact in bounds)
+        exact = all(found == extra and is_exact for found, is_exact in bounds)
         found = LargestRegister(job.name, circuit.num_qubits, circuit.num_qubits + INITIAL_SCRATCH_QUBITS + extra,
                                 exact)
         if largest is None or found.num_qubits > largest.num_qubits:
             largest = found
     return largest
+
+
+def _set_shapes(centre: Centre, size: int) -> list[tuple[int, ...]] | None:
+    """One connected set of ``size`` QPUs of each shape (the links among its QPUs, by their positions in the
+    sorted set), or ``None`` where the centre has more than :data:`MAX_REGISTER_SETS` connected sets of that size
+    (enumerated as Wernicke's ESU does, Bioinformatics 22, 1152 (2006): each set once)."""
+    neighbours = centre.neighbours
+    found: set[tuple[int, ...]] = set()
+
+    def extend(chosen: set[int], candidates: set[int], root: int) -> bool:
+        if len(chosen) == size:
+            found.add(tuple(sorted(chosen)))
+            return len(found) <= MAX_REGISTER_SETS
+        candidates = set(candidates)
+        while candidates:
+            qpu = candidates.pop()
+            near = {n for q in chosen for n in neighbours[q]} | chosen
+            more = {n for n in neighbours[qpu] if n > root and n not in near}
+            if not extend(chosen | {qpu}, candidates | more, root):
+                return False
+        return True
+
+    for root in range(centre.num_qpus):
+        if not extend({root}, {n for n in neighbours[root] if n > root}, root):
+            return None
+    shapes = {}
+    for qpus in sorted(found):
+        position = {q: i for i, q in enumerate(qpus)}
+        key = tuple(sorted((position[a], position[b]) for a in qpus for b in neighbours[a] if b in position and a < b))
+        shapes.setdefault(key, qpus)
+    return list(shapes.values())
 
 
 def num_engine_runs(job, *, noisy: bool = True, user_jobs: Sequence[UserJob] | None = None) -> int:
