@@ -18,7 +18,8 @@ order allows (:func:`network_qubits_bound`):
   the target, then on its way back; each side's qubit of a teleported SWAP),
   as events on each node's chain of steps (the ``"on_demand"`` schedule runs
   them one after the other) and the messages and pairs between the two
-  sides. The most over every cut of that partial order is a maximum-weight
+  sides (and a route's relays: the first one takes its qubits before the
+  pair's near end holds it, every one before its far end does). The most over every cut of that partial order is a maximum-weight
   closure, found as a minimum cut (Picard, Management Science 22, 1268
   (1976));
 * *transient* ones within one atomic action (the operations of one node at
@@ -77,6 +78,13 @@ _GATES = {
     "swap": (("swap_first", "swap_second"),
              (((0, "send"), (1, "receive")), ((1, "send"), (0, "receive")), ((0, "enter"), (1, "send")))),
 }
+
+#: Per kind of gate and pair (0, 1): the side and action that uses the pair at its near end (the first link's pair
+#: heralded, :func:`~dqsim.protocols.distributed.pair_part`) and at its far end (every swap of its route done).
+_PAIR_STARTS = {"telegate": ((0, "entangle"),), "teledata": ((0, "send"), (1, "return")),
+                "swap": ((0, "send"), (0, "send"))}
+_PAIR_ENDS = {"telegate": ((1, "measure"),), "teledata": ((1, "return"), (0, "back")),
+              "swap": ((1, "send"), (1, "send"))}
 
 #: A single gate's own peak, which every run that applies it reaches (network qubits).
 _GATE_PEAK = {"telegate": 2, "teledata": 3, "swap": 3}
@@ -179,12 +187,14 @@ def _causal_bounds(steps_by_node, scheme: str, *, routed_all: bool) -> tuple[int
     stable, split = _EventGraph(), _EventGraph()
     sides: dict[int, dict[int, tuple[str, dict, dict]]] = {}  # gate index -> side -> (kind, events, split events)
     routed = set()
+    relays = []  # (route step, its entry in the stable model, in the split model)
     kinds = []
     for node, steps in steps_by_node:
         chain_stable, chain_split = [], []
         for step in steps:
-            if isinstance(step, RouteStep):
+            if isinstance(step, RouteStep):  # the node takes its two qubits for the swap, then goes on
                 routed.add(step.index)
+                relays.append((step, stable.add(0, chain_stable), split.add(0, chain_split)))
                 continue
             kind = gate_kind(step, scheme)
             if kind is None:
@@ -219,6 +229,16 @@ def _causal_bounds(steps_by_node, scheme: str, *, routed_all: bool) -> tuple[int
                 after_events = by_side[side_b][position]
                 after = after_events.get("_first_" + action_b, after_events[action_b])
                 graph.edge(before, after)
+    for step, *entries in relays:  # a pair's near end needs the first relay's qubit, its far end every swap
+        by_side = sides.get(step.index, {})
+        if len(by_side) != 2:
+            continue
+        name = by_side[0][0]
+        uses = [_PAIR_ENDS[name][step.pair]] + ([_PAIR_STARTS[name][step.pair]] if step.position == 1 else [])
+        for graph, position, entry in ((stable, 1, entries[0]), (split, 2, entries[1])):
+            for side, action in uses:
+                events = by_side[side][position]
+                graph.edge(entry, events.get("_first_" + action, events[action]))
     return stable.most(), split.most(), [_TRANSIENT[name] for name in kinds]
 
 
