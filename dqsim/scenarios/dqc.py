@@ -348,8 +348,8 @@ def extra_register_qubits(prepared: DqcPlan, entanglement: str = "on_demand", *,
     Measured (``register_qubits``, 2026-12-07 late afternoon; ``tests/test_register_peak.py``):
     ``jobs/dqc_ghz_4qpu.toml`` 10 (exact); with ``scheme = "teledata"`` 11 (this gives at most 13: a return
     pair's last qubit may, by the causal order alone, wait while the next gates run), routed through two QPUs 11
-    (at most 11); two TeleGates at once between disjoint QPU pairs 10-11 (at most 11; before 2026-12-07 (late
-    afternoon) check counted 10 for it, one less than the run).
+    (at most 11); two TeleGates at once between disjoint QPU pairs over lossless links 11 (at most 11; before
+    2026-12-07 (late afternoon) check counted 10 for it, one less than the run).
 
     Examples:
         >>> from dqsim.circuit.ir import Circuit
