@@ -164,8 +164,9 @@ def _is_table_list(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
-def _register_lines(job, num_qubits: int, num_ranks: int, what: str) -> list[str]:
-    """Memory per rank of a sharded register of ``num_qubits`` on ``num_ranks`` ranks (or an error)."""
+def _register_lines(job, num_qubits: int, num_ranks: int, what: str, *, at_most: bool = False) -> list[str]:
+    """Memory per rank of a sharded register of ``num_qubits`` on ``num_ranks`` ranks (or an error); ``at_most``:
+    ``num_qubits`` is an upper bound of the register's (said so)."""
     if num_ranks & (num_ranks - 1):
         raise DqsimError(f"-n {num_ranks}: the {job.scenario} scenario splits its register over a power-of-two "
                          "number of ranks (1, 2, 4, 8, ...)")
@@ -175,7 +176,8 @@ def _register_lines(job, num_qubits: int, num_ranks: int, what: str) -> list[str
     chunk = getattr(getattr(job, "simulation", None), "exchange_chunk_mib", None)
     extra = {"exchange_chunk_bytes": chunk * BYTES_PER_MIB} if chunk else {}
     need = estimate_memory_bytes(num_qubits, num_ranks, job.run.precision, **extra)
-    return [f"memory per rank: {size_words(need['total'])} ({what}: {count_of(num_qubits, 'qubit')}, "
+    most = "at most " if at_most else ""
+    return [f"memory per rank: {most}{size_words(need['total'])} ({what}: {most}{count_of(num_qubits, 'qubit')}, "
             f"{job.run.precision}, shard {size_words(need['shard'])} + workspace {size_words(need['workspace'])})"]
 
 
@@ -226,19 +228,21 @@ def file_size_lines(job, num_qubits: int, num_ranks: int) -> list[str]:
     return lines
 
 
-def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str, *, extra: int = 0) -> list[str]:
-    """Memory per rank of a ``dqc``/``trotter`` register: the data qubits plus the scratch bits the run starts with
-    and ``extra`` qubits it adds later (:func:`dqsim.scenarios.dqc.extra_register_qubits`, a trotter run's
-    :func:`dqsim.scenarios.trotter.teleport_extra_qubits`),
+def _network_register_lines(job, num_data_qubits: int, num_ranks: int, what: str, *, extra: int = 0,
+                            exact: bool = True) -> list[str]:
+    """Memory per rank of a ``dqc``/``trotter``/``cloud`` register: the data qubits plus the scratch bits the run
+    starts with and ``extra`` qubits it adds later (:func:`dqsim.scenarios.dqc.extra_register_qubits`, a trotter
+    run's :func:`dqsim.scenarios.trotter.teleport_extra_qubits`; ``exact`` False: at most that many, said so),
     held whole by every rank where its start is small enough (:func:`dqsim.scenarios.dqc.replicates`; any rank
     count, decided at the start as the run does), else sharded as a circuit's (a power of two)."""
     start = num_data_qubits + dqc.INITIAL_SCRATCH_QUBITS
     num_register = start + extra
     what = f"{what} + {dqc.INITIAL_SCRATCH_QUBITS + extra} scratch"
     if not dqc.replicates(num_ranks, start):
-        return _register_lines(job, num_register, num_ranks, what)
+        return _register_lines(job, num_register, num_ranks, what, at_most=not exact)
     need = estimate_memory_bytes(num_register, 1, job.run.precision)
-    return [f"memory per rank: {size_words(need['total'])} ({what}: {count_of(num_register, 'qubit')}, "
+    most = "" if exact else "at most "
+    return [f"memory per rank: {most}{size_words(need['total'])} ({what}: {most}{count_of(num_register, 'qubit')}, "
             f"{job.run.precision}, held whole by every rank: {size_words(need['shard'])} + workspace "
             f"{size_words(need['workspace'])})"]
 
@@ -742,8 +746,10 @@ def work_lines(job, num_ranks: int) -> list[str]:
                  f"{count_of(job.simulation.shots, 'shot')} ({mode})"]
         if scenario == "dqc":
             _, prepared = dqc.plan_job(job, circuit, num_ranks)  # refused as dqsim run refuses them
-            extra = dqc.extra_register_qubits(prepared)  # as the run's plan holds communication qubits
-            return (lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register", extra=extra)
+            # as the run's plan holds communication qubits in the register
+            extra, exact = dqc.extra_register_qubits(prepared, job.distribution.entanglement)
+            return (lines + _network_register_lines(job, circuit.num_qubits, num_ranks, "data register", extra=extra,
+                                                    exact=exact)
                     + _network_lines(job, num_ranks) + _fidelity_check_lines(job, terminal))
         lines += _register_lines(job, circuit.num_qubits, num_ranks, "data register")
         gate_noise = GateNoise(job.noise, job.run.seed) if noisy else None
@@ -774,11 +780,14 @@ def work_lines(job, num_ranks: int) -> list[str]:
                  f"{evolution.steps_per_point} step(s), {series} network series x "
                  f"{count_of(job.simulation.trajectories, 'trajectory', 'trajectories')}"]
         network = _check_network(job, num_ranks)  # the job's own links (a sweep's other values: when it runs)
-        extra = trotter.teleport_extra_qubits(job, model.spin_model(), network)  # as the run teleports
-        return (lines + _network_register_lines(job, model.num_sites, num_ranks, "site register", extra=extra)
+        # as the runs' plans hold communication qubits in the register
+        extra, exact = trotter.teleport_extra_qubits(job, model.spin_model(), network)
+        return (lines + _network_register_lines(job, model.num_sites, num_ranks, "site register", extra=extra,
+                                                exact=exact)
                 + _network_lines(job, num_ranks))
     if scenario == "cloud":
-        noisy = dqc.is_noisy(_check_network(job, num_ranks))
+        network = _check_network(job, num_ranks)
+        noisy = dqc.is_noisy(network)
         count = len(job.user_jobs) + (job.arrivals.num_jobs if job.arrivals is not None else 0)
         runs = job.simulation.trajectories
         per_job = "one per shot" if runs == "per_shot" else f"min({runs}, shots)"
@@ -787,9 +796,14 @@ def work_lines(job, num_ranks: int) -> list[str]:
         total = (f"at most {most:,} in all (fewer where a job's QPUs draw no noise)" if noisy
                  else f"{most:,} in all (noiseless QPUs)")
         circuits = len({id(user.circuit) for user in user_jobs})
+        largest = cloud.largest_register(user_jobs, network, scheme=job.scheduler.distribution)
+        register = [] if largest is None else _network_register_lines(
+            job, largest.num_data_qubits, num_ranks, f"the largest, user job {largest.name}'s data register",
+            extra=largest.num_qubits - largest.num_data_qubits - dqc.INITIAL_SCRATCH_QUBITS, exact=largest.exact)
         return [f"work: {count} user job(s) on {job.network.resolved_num_nodes()} QPU(s); engine runs per job: one "
                 f"on noiseless QPUs, {per_job} on noisy ones, one per shot for a dynamic circuit: {total}",
-                f"memory per rank: one user job's register at a time (at most the QPUs' data qubits), and about "
+                *register,
+                f"memory per rank: one user job's register at a time (the line above), and about "
                 f"{size_words(cloud.memory_bytes(user_jobs))} for the {count:,} user job(s) and their "
                 f"{circuits:,} distinct circuit(s) (~{cloud.BYTES_PER_USER_JOB / 1000:g} kB a job, measured), "
                 f"besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python and its libraries; the output and the checkpoints "

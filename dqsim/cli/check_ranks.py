@@ -164,7 +164,7 @@ def _trotter(job, num_ranks: int) -> Split:
     sites, ev, sim = job.model.num_sites, job.evolution, job.simulation
     periodic = bool(job.checkpoint.every_wall_s or job.checkpoint.every_sim_s)
     # the run decides sharing and replication at the register's start (sites + scratch), with the run's function;
-    # a teleported block's extra qubit (trotter.teleport_extra_qubits) comes later and is counted in the memory
+    # the network qubits a run adds later (trotter.teleport_extra_qubits) are counted in the memory line
     if not shares_runs(sites, num_ranks, job.checkpoint):
         split = _register(sites + INITIAL_SCRATCH_QUBITS, num_ranks, "the register")
         return Split(split.busiest, split.total, split.exchanges,

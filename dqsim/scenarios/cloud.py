@@ -104,13 +104,13 @@ from dqsim.scenarios.output import (WRITING_RANK, ScenarioOutput, TableInPieces,
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueueClockPassed, QueuedJob,
                                              queue_metrics, simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
-from dqsim.scenarios.dqc import (is_noisy, job_network, plan_dqc, run_dqc, shot_share,
-                                 trajectory_seed, with_teleported_gates)
+from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, extra_register_qubits, is_noisy, job_network, plan_dqc,
+                                 run_dqc, shot_share, trajectory_seed, with_teleported_gates)
 from dqsim.units import PS_PER_MS, PS_PER_NS, PS_PER_S, PS_PER_US, ps_to_seconds, seconds_to_ps
 
 __all__ = ["UserJob", "Execution", "JobTally", "JobResult", "CloudRun", "run_cloud", "run_user_job", "run_job",
            "user_jobs_of", "queued_jobs", "job_seed", "engine_runs", "sampling_of", "job_result", "estimate_duration_ps",
-           "execution_estimate_ps", "circuit_refusal", "memory_bytes"]
+           "execution_estimate_ps", "circuit_refusal", "memory_bytes", "LargestRegister", "largest_register"]
 
 #: Largest estimate, ps (an unreachable pair would otherwise make it infinite).
 MAX_ESTIMATE_PS = 2**62
@@ -1202,6 +1202,108 @@ def memory_bytes(user_jobs: Sequence[UserJob]) -> int:
     circuits = {id(job.circuit): job.circuit for job in user_jobs}
     return (len(user_jobs) * BYTES_PER_USER_JOB
             + BYTES_PER_INSTRUCTION * sum(len(circuit.instructions) for circuit in circuits.values()))
+
+
+@dataclass(frozen=True)
+class LargestRegister:
+    """The largest register of a ``cloud`` run's user jobs (:func:`largest_register`).
+
+    Attributes:
+        name: the user job that holds it; ``num_data_qubits`` its circuit's qubits; ``num_qubits`` the register's
+            qubits at most (data, scratch and communication qubits); ``exact``: every run of it holds that many.
+    """
+
+    name: str
+    num_data_qubits: int
+    num_qubits: int
+    exact: bool
+
+
+#: The most connected QPU sets of one size whose plans :func:`largest_register` compares (more: every pair of a
+#: user job taken as possibly routed, on the one set the idle centre gives it).
+MAX_REGISTER_SETS = 32
+
+
+def largest_register(user_jobs: Sequence[UserJob], network: Network, *, scheme: str = "telegate"
+                     ) -> LargestRegister | None:
+    """The largest register a user job's engine run holds, at most: for each distinct circuit that the centre
+    does not refuse (:func:`circuit_refusal`) and that fits, its qubits plus
+    :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS` and the most
+    :func:`~dqsim.scenarios.dqc.extra_register_qubits` of its plans on the QPU sets the queue may give it (every
+    QPU alike, so always as many QPUs, breadth-first: any connected set of that size; those of one shape, the
+    links between the set's QPUs in index order, share one plan); where there are more than
+    :data:`MAX_REGISTER_SETS` of them, its plan on the set the idle centre gives it with every pair taken as
+    possibly routed. ``None``: no job runs. ``dqsim check`` counts memory with it.
+
+    Examples:
+        >>> from dqsim.circuit.generators import ghz
+        >>> from dqsim.network.link import LinkSpec
+        >>> nodes = [NodeSpec(name=f"q{i}", num_data_qubits=2, num_comm_qubits=2) for i in range(3)]
+        >>> net = Network.from_links(nodes, [(0, 1, LinkSpec(distance_km=1.0)), (1, 2, LinkSpec(distance_km=1.0))])
+        >>> largest_register([UserJob("a", ghz(4), 10, 0), UserJob("b", ghz(6), 10, 0)], net)
+        LargestRegister(name='b', num_data_qubits=6, num_qubits=9, exact=False)
+    """
+    centre = Centre.from_edges(network.num_nodes, network.links,
+                               data_qubits=[spec.num_data_qubits for spec in network.nodes])
+    largest, seen, shapes = None, set(), {}
+    for job in user_jobs:
+        circuit = job.circuit
+        if id(circuit) in seen or circuit_refusal(circuit):
+            continue
+        seen.add(id(circuit))
+        idle = centre.select(circuit.num_qubits, range(centre.num_qpus))
+        if idle is None:
+            continue
+        if len(idle) not in shapes:
+            shapes[len(idle)] = _set_shapes(centre, len(idle))
+        candidates = shapes[len(idle)] or [idle]
+        bounds = []
+        for qpus in candidates:
+            try:
+                prepared = plan_dqc(circuit, network.subnetwork(qpus), scheme=scheme)
+            except DqsimError:  # (the run fails the job before its register is made)
+                continue
+            bounds.append(extra_register_qubits(prepared, routes_known=shapes[len(idle)] is not None))
+        if not bounds:
+            continue
+        extra = max(found for found, _exact in bounds)
+        exact = all(found == extra and is_exact for found, is_exact in bounds)
+        found = LargestRegister(job.name, circuit.num_qubits, circuit.num_qubits + INITIAL_SCRATCH_QUBITS + extra,
+                                exact)
+        if largest is None or found.num_qubits > largest.num_qubits:
+            largest = found
+    return largest
+
+
+def _set_shapes(centre: Centre, size: int) -> list[tuple[int, ...]] | None:
+    """One connected set of ``size`` QPUs of each shape (the links among its QPUs, by their positions in the
+    sorted set), or ``None`` where the centre has more than :data:`MAX_REGISTER_SETS` connected sets of that size
+    (enumerated as Wernicke's ESU does, Bioinformatics 22, 1152 (2006): each set once)."""
+    neighbours = centre.neighbours
+    found: set[tuple[int, ...]] = set()
+
+    def extend(chosen: set[int], candidates: set[int], root: int) -> bool:
+        if len(chosen) == size:
+            found.add(tuple(sorted(chosen)))
+            return len(found) <= MAX_REGISTER_SETS
+        candidates = set(candidates)
+        while candidates:
+            qpu = candidates.pop()
+            near = {n for q in chosen for n in neighbours[q]} | chosen
+            more = {n for n in neighbours[qpu] if n > root and n not in near}
+            if not extend(chosen | {qpu}, candidates | more, root):
+                return False
+        return True
+
+    for root in range(centre.num_qpus):
+        if not extend({root}, {n for n in neighbours[root] if n > root}, root):
+            return None
+    shapes = {}
+    for qpus in sorted(found):
+        position = {q: i for i, q in enumerate(qpus)}
+        key = tuple(sorted((position[a], position[b]) for a in qpus for b in neighbours[a] if b in position and a < b))
+        shapes.setdefault(key, qpus)
+    return list(shapes.values())
 
 
 def num_engine_runs(job, *, noisy: bool = True, user_jobs: Sequence[UserJob] | None = None) -> int:

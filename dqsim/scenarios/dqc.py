@@ -62,6 +62,7 @@ from dqsim.protocols.ahead import AheadProgram, GateSide, PairPrefetch
 from dqsim.protocols.distributed import CommPool, NodeProgram, PairEnd, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.link_counts import LinkCounts
+from dqsim.scenarios.register_peak import network_qubits_bound
 from dqsim.scenarios.output import (WRITING_RANK, ScenarioOutput, TableInPieces, add_node_names, circuit_attributes,
                                      record_table, standard_error)
 from dqsim.scenarios.circuit_run import build_circuit, common_tables, count_bitstrings, summary_lines
@@ -333,18 +334,39 @@ def comm_qubits_needed(steps, scheme: str) -> tuple[int, object]:
     return need, which
 
 
-def extra_register_qubits(prepared: DqcPlan) -> int:
-    """Qubits the run's register holds beyond the data qubits and :data:`INITIAL_SCRATCH_QUBITS`, as far as one
-    nonlocal gate sets it: 1 where a node of ``prepared`` (:func:`plan_dqc`, the run's plan) holds two
-    communication qubits at once (:func:`comm_qubits_needed`: the target of a TeleData gate, a dense gate or SWAP
-    run by teleportation, a node that swaps entanglement for a routed pair), else 0. Measured
-    (``register_qubits``, 2026-12-07 afternoon): ``jobs/dqc_ghz_4qpu.toml`` 10 (11 with ``scheme = "teledata"``),
-    4 qubits on 2 QPUs with a SWAP between them under TeleGate 7. ``dqsim check`` counts memory with it. Nonlocal
-    gates that run at once between disjoint QPU pairs can hold more, which this does not count: two TeleGates
-    11 (this gives 10), an 8-qubit QFT over 4 QPUs with two communication qubits each 12 (this gives 11).
+def extra_register_qubits(prepared: DqcPlan, entanglement: str = "on_demand", *,
+                          routes_known: bool = True) -> tuple[int, bool]:
+    """``(extra, exact)``: qubits a run of ``prepared`` (:func:`plan_dqc`, the run's plan) adds to its register
+    beyond the data qubits and :data:`INITIAL_SCRATCH_QUBITS`, at most, and whether every run adds exactly that
+    many. The register holds the communication qubits that protocol steps couple to it at the moment (DESIGN.md
+    invariant 2) and never shrinks, so this is the most network qubits in it at once
+    (:func:`dqsim.scenarios.register_peak.network_qubits_bound`: by the plan's causal order under
+    ``entanglement`` ``"on_demand"``, by the nodes' communication qubits under ``"ahead"``; ``routes_known``
+    False: every pair may be routed, as a ``cloud`` user job's on a QPU set the queue picks) less the scratch
+    bits. ``dqsim check`` counts memory with it.
+
+    Measured (``register_qubits``, 2026-12-07 late afternoon; ``tests/test_register_peak.py``):
+    ``jobs/dqc_ghz_4qpu.toml`` 10 (exact); with ``scheme = "teledata"`` 11 (this gives at most 13: a return
+    pair's last qubit may, by the causal order alone, wait while the next gates run), routed through two QPUs 11
+    (at most 11); two TeleGates at once between disjoint QPU pairs over lossless links 11 (at most 11; before
+    2026-12-07 (late afternoon) check counted 10 for it, one less than the run).
+
+    Examples:
+        >>> from dqsim.circuit.ir import Circuit
+        >>> from dqsim.network.link import LinkSpec
+        >>> from dqsim.network.node import NodeSpec
+        >>> net = Network.from_links([NodeSpec(name=n, num_data_qubits=1, num_comm_qubits=2) for n in "ab"],
+        ...                          [(0, 1, LinkSpec(distance_km=1.0))])
+        >>> extra_register_qubits(plan_dqc(Circuit(2).gate("h", 0).gate("cx", 0, 1), net))
+        (0, True)
+        >>> extra_register_qubits(plan_dqc(Circuit(2).gate("h", 0).gate("cx", 0, 1), net, scheme="teledata"))
+        (1, True)
     """
-    need = max((comm_qubits_needed(steps, prepared.scheme)[0] for _, steps in prepared.plan.steps.items()), default=0)
-    return 1 if need >= 2 else 0
+    bound = network_qubits_bound(prepared.plan.steps.items(), prepared.scheme,
+                                 node_values(prepared.network.nodes, "num_comm_qubits"),
+                                 entanglement=entanglement, routes_known=routes_known)
+    extra = max(bound.most - INITIAL_SCRATCH_QUBITS, 0)
+    return extra, bound.exact or extra == 0
 
 
 def _late_return_pairs(plan: NodePlan, two_comm: Sequence[bool], scheme: str) -> NodePlan:

@@ -158,8 +158,9 @@ from dqsim.scenarios.circuit_run import counts_table
 from dqsim.engine import checkpoint
 from dqsim.network.network import Network
 from dqsim.network.node import node_values
-from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, TELEPORTED_GATE_PAIRS, entanglement_attributes, is_noisy,
-                                 job_network, register_ops, replicates, run_dqc, teleported_form)
+from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, TELEPORTED_GATE_PAIRS, entanglement_attributes,
+                                 extra_register_qubits, is_noisy, job_network, plan_dqc, register_ops, replicates,
+                                 run_dqc, teleported_form)
 from dqsim.state.sharded import ShardedState
 from dqsim.units import PS_PER_US
 
@@ -400,20 +401,35 @@ def teleported_bonds(job, model: SpinModel, network: Network) -> list[tuple[int,
             if comm_counts[assignment[bond[0]]] >= 2 or comm_counts[assignment[bond[1]]] >= 2]
 
 
-def teleport_extra_qubits(job, model: SpinModel, network: Network) -> int:
-    """Qubits the largest register of a networked run holds beyond the sites and
-    :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS`: 1 where a QPU holds two communication qubits at once,
-    else 0. That is where the run teleports cut blocks (:func:`teleported_bonds`: the target QPU holds the pair
-    that brought the qubit and the return pair) or runs TeleData gates between QPUs (``scheme = "teledata"``:
-    the target receives the control and teleports it back). Measured: ``register_qubits`` 8 for a 5-site ring
-    split 3 + 2 (either), 7 with ``cut_blocks = "rotations"`` under TeleGate. ``dqsim check`` counts memory with
-    it, so the two decide alike; where the run rewrites the chosen blocks at special angles instead
-    (:func:`run_teleported_bonds` empty), it overestimates by one.
+def teleport_extra_qubits(job, model: SpinModel, network: Network) -> tuple[int, bool]:
+    """``(extra, exact)``: qubits the largest register of the networked runs holds beyond the sites and
+    :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS`, at most, and whether the runs reach exactly that: the
+    most over the circuits the run builds (:func:`evolution_circuits`, with the cut blocks it teleports,
+    :func:`teleported_bonds`) of :func:`dqsim.scenarios.dqc.extra_register_qubits` of their plans on
+    ``network`` (:func:`~dqsim.scenarios.dqc.plan_dqc`, as each run plans; a sweep changes the links' physics,
+    not the plan; a continued evolution's segments after the first are one circuit, planned once). ``dqsim check``
+    counts memory with it.
+    Measured (``register_qubits``): 8 for a 5-site ring split 3 + 2 with teleported blocks or TeleData (exact),
+    7 with ``cut_blocks = "rotations"`` under TeleGate (exact).
+
+    Raises:
+        DqsimError: a node with too few communication qubits for a circuit (as the run refuses it).
     """
-    if teleported_bonds(job, model, network):
-        return 1
-    cut = model.J != 0.0 and bool(cut_bonds(model, job.site_assignment()))
-    return 1 if cut and job.distribution.scheme == "teledata" else 0
+    evolution = job.evolution
+    assignment = job.site_assignment()
+    cut = cut_bonds(model, assignment) if evolution.cut_blocks == "auto" else []
+    circuits = evolution_circuits(model, evolution, job.model.initial, cut=cut,
+                                  dense=teleported_bonds(job, model, network))
+    extra, exact = 0, True
+    for circuit in {id(circuit): circuit for circuit in circuits}.values():
+        prepared = plan_dqc(circuit, network, scheme=job.distribution.scheme, assignment=assignment,
+                            source=job.source)
+        found = extra_register_qubits(prepared, job.distribution.entanglement)
+        if found[0] > extra:
+            extra, exact = found
+        elif found[0] == extra:
+            exact = exact or found[1]
+    return extra, exact
 
 
 def run_teleported_bonds(circuits: Sequence[Circuit], bonds: Sequence[tuple[int, int]], assignment: Sequence[int],
