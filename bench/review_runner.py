@@ -34,8 +34,10 @@ def parse_args(prog: str, checks: dict, argv: list[str], usage: str, options: tu
     bad_options = [a for a in argv if a.startswith("-") and a not in options]
     bad_names = [a for a in argv if not a.startswith("-") and a not in checks]
     if bad_options or bad_names:
-        print(f"{prog}: unknown option(s) {bad_options} / check(s) {bad_names}; options: --help "
-              f"{' '.join(options)}; checks: {' '.join(checks)}", file=sys.stderr)
+        what = "; ".join(f"unknown {kind} {' '.join(bad)}" for kind, bad in (("option", bad_options),
+                                                                              ("check", bad_names)) if bad)
+        print(f"{prog.removesuffix('.py')}.py: {what}; options: --help {' '.join(options)};"
+              f" checks: {' '.join(checks)}", file=sys.stderr)
         raise SystemExit(2)
     names = [a for a in argv if not a.startswith("-")]
     if names:
