@@ -31,6 +31,16 @@ def _load(name):
     return module, {check: ran for check in module.CHECKS}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _remove_work_folders():
+    """The scripts make their temporary folder (``WORK``) on import: remove those left empty here."""
+    yield
+    for name in SCRIPTS:
+        work = getattr(sys.modules.get(name), "WORK", None)
+        if work and os.path.isdir(work) and not os.listdir(work):
+            os.rmdir(work)
+
+
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_help_prints_usage_and_runs_nothing(name, monkeypatch, capsys):
     module, checks = _load(name)
