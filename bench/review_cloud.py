@@ -52,6 +52,9 @@ from scipy import stats
 from dqsim.cli.main import main as dqsim_main  # the command line, in this process (no interpreter start per run)
 from dqsim.scenarios.cloud_scheduler import Centre, QueuedJob, simulate_queue  # the fuzz check's system under test
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from review_runner import parse_args  # noqa: E402
+
 QUICK = "--quick" in sys.argv
 C_KM_PER_S = 299_792.458
 GROUP_INDEX = 1.468          # [network.link].group_index default (README)
@@ -1018,7 +1021,7 @@ CHECKS = {"arrivals": check_arrivals, "md1": check_md1, "mg1": check_mg1, "mdc":
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("--")] or list(CHECKS)
+    names = parse_args("review_cloud.py", CHECKS, argv, __doc__)
     start = time.time()
     os.chdir(os.environ.get("REVIEW_CLOUD_CWD", os.getcwd()))
     print(f"review_cloud: {'quick' if QUICK else 'full'}; load {os.getloadavg()}; work {WORK}", flush=True)

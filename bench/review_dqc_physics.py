@@ -5,12 +5,13 @@ reads the result with ``python -m dqsim inspect --json`` / ``--table NAME --csv`
 it with a published formula that is written out again here (numpy only: this file does not
 import dqsim). The results, with their sources, are in docs/review-dqc-physics-20261206.md.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=$PWD .venv/bin/python bench/review_dqc_physics.py [CHECK ...]
+    OMP_NUM_THREADS=1 PYTHONPATH=$PWD .venv/bin/python bench/review_dqc_physics.py [--help] [--quick] [CHECK ...]
 
 A check passes when ``|simulated - formula| <= 3`` standard errors (sampled figures), or within
 1e-9 (figures dqsim computes exactly from a density matrix). CHECK names groups (``CHECKS``; all by
 default). About 5-7 minutes of wall time (1 min of CPU) on the loaded 2-core VM; the run files stay in a
-temporary folder ``review-dqc-*`` for ``dqsim inspect``.
+temporary folder ``review-dqc-*`` for ``dqsim inspect``. ``--quick`` runs the heralding, memory, swapping and
+gates checks only; an unknown option or check name stops it at once (exit 2).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ import tempfile
 
 import numpy as np
 from scipy.linalg import expm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from review_runner import parse_args  # noqa: E402  (bench/, no dqsim)
 
 C_KM_PER_S = 299_792.458
 GROUP_INDEX = 1.468          # dqsim's documented default (README, [network.link])
@@ -713,14 +717,20 @@ CHECKS = {"heralding": check_heralding, "memory": check_memory, "swapping": chec
           "cloud": check_cloud, "trotter": check_trotter, "trotter_noisy": check_trotter_noisy}
 
 
+#: What ``--quick`` runs: the heralding, memory, swapping and gate checks (about a third of the jobs).
+QUICK_CHECKS = ["heralding", "memory", "swapping", "gates"]
+
+
 def main(argv: list[str]) -> int:
-    names = argv or list(CHECKS)
+    names = parse_args("review_dqc_physics.py", CHECKS, argv, __doc__, quick_checks=QUICK_CHECKS)
     for name in names:
         CHECKS[name]()
     print("\n| check | job | dqsim | formula | z | verdict | source |\n|---|---|---|---|---|---|---|")
     for row in ROWS:
         print("| " + " | ".join(str(c) for c in row) + " |")
-    return 0 if all(r[5] != "FAIL" for r in ROWS) else 1
+    failed = sum(r[5] == "FAIL" for r in ROWS)
+    print(f"\n{len(ROWS) - failed} PASS, {failed} FAIL")
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

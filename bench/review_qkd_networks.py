@@ -8,9 +8,15 @@ overrides, the qkd scenario on one rank, numpy) at a small size and compares a f
 decoy, finite_key or reconciliation is imported; ``cascade_reference`` below is this review's own
 Cascade). Run from the repository root:
 
-    PYTHONPATH=$PWD .venv/bin/python bench/review_qkd_networks.py [check ...]
+    PYTHONPATH=$PWD .venv/bin/python bench/review_qkd_networks.py [--help] [--quick] [check ...]
 
-Checks: chain, star, abort, twodecoy, afterpulse, cascade, order, hash, timing (default: all).
+Checks: chain, star, abort, twodecoy, afterpulse, cascade, order, hash, timing (default: all; ``--quick``:
+chain, abort, order, hash, timing). Every figure has a verdict: sampled ones PASS when |z| <= 3, figures dqsim
+computes exactly (keys of a route, times, bounds from a block's own counts) when equal or within the relative
+tolerance their line states. Cascade's leakage is judged against the order dqsim implements, every odd block
+of a wave before the blocks the wave made odd (the ``order`` check: dqsim's parities equal this review's in
+that order); Brassard and Salvail's smallest-block-first order is printed beside it for reference only. Ends
+with ``N PASS, M FAIL``; exit 1 when a figure failed, 2 for an unknown option or check.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import numpy as np
 from dqsim.jobs import load_job
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from review_qkd_physics import binom_se, h2, line, run  # noqa: E402
+from review_qkd_physics import RESULTS, binom_se, exact, h2, line, positions_bits, run  # noqa: E402
+from review_runner import run_checks  # noqa: E402
 
 C_M_PER_S = 299_792_458.0
 
@@ -50,6 +57,9 @@ def check_chain():
               f"simulated_time_ps {r['simulated_time_ps']}", flush=True)
     e = end[0]
     seconds = 2_000_000 / 1e9
+    exact("chain: end-to-end key = min(link keys)", int(e["secret_key_bits"]), min(keys), 0.0)
+    exact("chain: end-to-end bits/s = min keys / run time", float(e["key_rate_bits_per_s"]), min(keys) / seconds,
+          1e-12)
     print(f"  end to end {e['node_a']}-{e['node_b']} over {e['distance_km']} km: {e['secret_key_bits']} bits, "
           f"{e['key_rate_bits_per_s']:.6g} bits/s; formula min(link keys) = {min(keys)} bits, "
           f"{min(keys) / seconds:.6g} bits/s; theory min = {min(links['theory_bits_per_pulse']) * 2e6:.0f} bits",
@@ -59,6 +69,7 @@ def check_chain():
     done = max(int(t) for t in links["simulated_time_ps"])
     tag = int(out.tables["relay_links"]["auth_key_bits"][1])  # per_block: the hop's tag on its one announcement
     relay_ps = round(one_way_ps(60.0)) + math.ceil((min(keys) + tag) * 1e12 / 1e9)
+    exact("chain: key_available_ps = links done + relay", int(e["key_available_ps"]), done + relay_ps, 0.0)
     print(f"  relay latency: node 1 announces K01 xor K12 after both links' keys ({min(keys)} bits and a {tag}-bit "
           f"tag at 1 Gbit/s, then L n_g/c), Bob has it {relay_ps} ps later: formula {done + relay_ps} ps, "
           f"key_available_ps {e['key_available_ps']} "
@@ -67,6 +78,9 @@ def check_chain():
               "qkd.network.distances_km=[10.0, 40.0, 25.0]")
     links, end = _links_and_end(out)
     lengths, keys = [float(x) for x in links["distance_km"]], [int(x) for x in links["secret_key_bits"]]
+    exact("chain 4 nodes: end-to-end key = min(link keys)", int(end[0]["secret_key_bits"]), min(keys), 0.0)
+    exact("chain 4 nodes: bits/s = min(link bits/s)", float(end[0]["key_rate_bits_per_s"]),
+          float(min(links["key_rate_bits_per_s"])), 1e-12)
     print(f"  4 nodes, links {lengths} km: keys {keys}; end to end "
           f"{end[0]['secret_key_bits']} bits over {end[0]['distance_km']} km (formula min = "
           f"{min(links['secret_key_bits'])}); {end[0]['key_rate_bits_per_s']:.6g} bits/s (formula "
@@ -82,6 +96,9 @@ def check_star():
     print(f"  leaf keys {key}", flush=True)
     for e in end:
         a, b = int(e["node_a"]), int(e["node_b"])
+        exact(f"star {a}-{b}: key = min of its two links", int(e["secret_key_bits"]), min(key[a], key[b]), 0.0)
+        exact(f"star {a}-{b}: route length", float(e["distance_km"]),
+              float(links["distance_km"][a - 1] + links["distance_km"][b - 1]), 1e-12)
         print(f"  {a}-{b}: {e['secret_key_bits']} bits over {e['distance_km']} km; formula min = "
               f"{min(key[a], key[b])}, route {links['distance_km'][a - 1] + links['distance_km'][b - 1]} km",
               flush=True)
@@ -100,6 +117,13 @@ def check_abort():
     for r in links:
         print(f"  link {r['link']} {r['distance_km']} km: QBER {r['qber_signal']:.4f}, aborted blocks "
               f"{r['aborted_blocks']}, key {r['secret_key_bits']}", flush=True)
+    for r in links:
+        mine = [bool(x) for x, k in zip(out.tables["blocks"]["aborted"], out.tables["blocks"]["link"])
+                if int(k) == int(r["link"])]
+        if mine and all(mine):  # every block of the link aborted: no key
+            exact(f"abort: link {r['link']} (QBER {r['qber_signal']:.3f}) key", int(r["secret_key_bits"]), 0, 0.0)
+    exact("abort: end-to-end key = min(link keys)", int(end[0]["secret_key_bits"]),
+          int(min(links["secret_key_bits"])), 0.0)
     print(f"  end to end: {end[0]['secret_key_bits']} bits (formula min = {min(links['secret_key_bits'])}); "
           f"summary: {[s for s in out.summary if 'ABORT' in s or 'end to end' in s]}", flush=True)
     print(f"  reasons: {sorted(set(out.tables['blocks']['no_key_reason']))}", flush=True)
@@ -133,14 +157,14 @@ def check_twodecoy():
         y0, y1, e1 = ma_two_decoy(0.5, 0.1, nu2, r["gain_signal"], r["gain_decoy"], r["qber_decoy"],
                                   r["gain_vacuum"], e2q)
         eta = 10 ** (-0.2 * L / 10) * 0.8
-        exact = [receiver(x, eta, p_b, e_d) for x in (0.5, 0.1, nu2)]
-        args = [exact[0][0], exact[1][0], exact[1][1], exact[2][0], exact[2][1]]
+        expected = [receiver(x, eta, p_b, e_d) for x in (0.5, 0.1, nu2)]
+        args = [expected[0][0], expected[1][0], expected[1][1], expected[2][0], expected[2][1]]
         _, y1_exp, e1_exp = ma_two_decoy(0.5, 0.1, nu2, *args)
         # s.e. by the delta method: the gains (binomial over the pulses sent) and the decoys' error gains
-        sds = [math.sqrt(exact[0][0] * (1 - exact[0][0]) / sent[0]), math.sqrt(exact[1][0] / sent[1]),
-               math.sqrt(exact[1][1] * (1 - exact[1][1]) / (exact[1][0] * sent[1] / 2)),
-               math.sqrt(exact[2][0] / sent[2]),
-               math.sqrt(exact[2][1] * (1 - exact[2][1]) / max(1.0, exact[2][0] * sent[2] / 2))]
+        sds = [math.sqrt(expected[0][0] * (1 - expected[0][0]) / sent[0]), math.sqrt(expected[1][0] / sent[1]),
+               math.sqrt(expected[1][1] * (1 - expected[1][1]) / (expected[1][0] * sent[1] / 2)),
+               math.sqrt(expected[2][0] / sent[2]),
+               math.sqrt(expected[2][1] * (1 - expected[2][1]) / max(1.0, expected[2][0] * sent[2] / 2))]
         var_y1 = var_e1 = 0.0
         for i, sd in enumerate(sds):
             step = list(args)
@@ -153,6 +177,9 @@ def check_twodecoy():
               f"{r['detections_vacuum']}; y1_lower {r['y1_lower']:.10g} = formula on the block {y1:.10g}; "
               f"e1_upper {r['e1_upper']:.10g} = {min(1.0, max(0.0, e1)):.10g}; Y0^L {y0:.3g} (true {2 * p_b:.1g})",
               flush=True)
+        exact(f"nu2={nu2} L={L}: y1_lower = bound on the block's gains", float(r["y1_lower"]), y1, 1e-9)
+        exact(f"nu2={nu2} L={L}: e1_upper = bound on the block's gains", float(r["e1_upper"]),
+              min(1.0, max(0.0, e1)), 1e-9)
         line(f"Y1^L, expected bound (true Y1 {y1_true:.5g})", r["y1_lower"], math.sqrt(var_y1), y1_exp)
         line("e1^U, expected bound (true e1 ~0.0100)", r["e1_upper"], math.sqrt(var_e1), e1_exp,
              f"key {r['secret_key_bits']}")
@@ -264,8 +291,9 @@ def check_cascade_order():
             got = cascade_errors(2000, errs, e, np.random.default_rng(i)).leakage_bits
             same += got == cascade_reference(2000, errs, e, np.random.default_rng(i), waves=True)[0]
             extra.append(got - cascade_reference(2000, errs, e, np.random.default_rng(i))[0])
-        print(f"  E = {e}: equal to the parallel-wave order in {same} of 40 keys; against the smallest-block-first "
-              f"order {np.mean(extra):+.2f} ± {np.std(extra, ddof=1) / math.sqrt(40):.2f} parities per key "
+        exact(f"order E = {e}: keys whose parities equal the parallel-wave order's (of 40)", same, 40, 0.0)
+        print(f"  (reference) E = {e}: against the smallest-block-first order (not dqsim's) {np.mean(extra):+.2f} ± "
+              f"{np.std(extra, ddof=1) / math.sqrt(40):.2f} parities per key "
               f"({np.mean(extra) / (2000 * h2(e)):+.4f} in f)", flush=True)
 
 
@@ -291,15 +319,18 @@ def check_cascade():
                 refs.append((float(np.mean(fs)), float(np.std(fs, ddof=1))))
             (seq, seq_sd), (par, par_sd) = refs
             print(f"  e_d {e_d} block {r['block']}: n = {n}, E = {r['qber_signal']:.5f} (tuned to {tuning:.5f}), "
-                  f"leak {r['leakage_bits']:.0f}, f {r['ec_f_measured']:.4f}; reference f, smallest block first "
-                  f"{seq:.4f} (sd of one key {seq_sd:.4f}, z {(r['ec_f_measured'] - seq) / seq_sd:+.2f}), parallel "
-                  f"waves {par:.4f} (sd {par_sd:.4f}, z {(r['ec_f_measured'] - par) / par_sd:+.2f}); {res} of 16 "
+                  f"leak {r['leakage_bits']:.0f}; (reference) smallest block first, not dqsim's order: f {seq:.4f} "
+                  f"(sd of one key {seq_sd:.4f}, z {(r['ec_f_measured'] - seq) / seq_sd:+.2f}); {res} of 16 "
                   f"reference keys left with errors; rounds {r['ec_rounds']}, residual {r['ec_residual_errors']}, "
                   f"verified {r['ec_verified']}, equal {r['final_keys_equal']}", flush=True)
+            line(f"e_d {e_d} block {r['block']}: f against the parallel-wave order (dqsim's; sd of one key)",
+                 float(r["ec_f_measured"]), par_sd, par)
+            exact(f"e_d {e_d} block {r['block']}: no residual errors, keys equal",
+                  int(r["ec_residual_errors"]) + (not bool(r["final_keys_equal"])), 0, 0.0)
             kept = n / (n + m)
             ell = math.floor(kept * r["single_photon_secrecy_bits"] - r["leakage_bits"] - math.ceil(math.log2(1e15)))
-            print(f"    PA length: secret_key_bits {r['secret_key_bits']}; formula floor(n1(1-h(e1)) x kept share "
-                  f"{kept:.5f} - leak - ceil(log2 1/eps_cor)) = {max(0, ell)}", flush=True)
+            exact(f"e_d {e_d} block {r['block']}: PA length floor(kept n1(1-h(e1)) - leak - ceil(log2 1/eps_cor))",
+                  int(r["secret_key_bits"]), max(0, ell), 0.0, f"(kept share {kept:.5f})")
 
 
 def check_hash():
@@ -313,14 +344,6 @@ def check_hash():
         zero = sum(not toeplitz_hash_of_positions(np.array(diff), n, rng.integers(0, 2, n + m - 1, dtype=np.uint8),
                                                   m).any() for _ in range(trials))
         line(f"P(pass) m={m}, {len(diff)} residual errors", zero / trials, binom_se(zero, trials), 2.0 ** -m)
-
-
-def _positions_bits(n, m):
-    """Which m of n places: nothing when m is 0 or n, else the shortest of a bitmap, a list of ceil(log2 n)-bit
-    indices and the enumerative code ceil(log2 C(n, m)) (Cover 1973), taken here from the exact binomial (the
-    model of dqsim's classical messages since 2026-12-07 (morning); without the enumerative code the evening
-    before)."""
-    return 0 if m in (0, n) else min(n, m * math.ceil(math.log2(n)), (math.comb(n, m) - 1).bit_length())
 
 
 def check_timing():
@@ -343,11 +366,14 @@ def check_timing():
         clicks = int(r["detections_signal"] + r["detections_decoy"] + r["detections_vacuum"])
         sampled, signal = int(r["estimation_bits"]), int(r["ec_key_bits"]) + int(r["estimation_bits"])
         sifted = int(r["sifted_bits"])
-        report = clicks + _positions_bits(1_000_000, clicks)
-        estimation = min(sifted, sampled + sifted - signal) + _positions_bits(signal, sampled)
+        report = clicks + positions_bits(1_000_000, clicks)
+        estimation = min(sifted, sampled + sifted - signal) + positions_bits(signal, sampled)
         sifting_ps = 2 * d + math.ceil(report * 1e12 / rate)
         estimation_ps = 2 * d + math.ceil(3 * clicks * 1e12 / rate) + math.ceil(estimation * 1e12 / rate)
         ok = (r["time_key_ps"], r["time_sifting_ps"], r["time_estimation_ps"]) == (formula, sifting_ps, estimation_ps)
+        for name, formula_ps in (("time_key_ps", formula), ("time_sifting_ps", sifting_ps),
+                                 ("time_estimation_ps", estimation_ps)):
+            exact(f"timing L={L} rate={rate:g}: {name}", int(r[name]), formula_ps, 0.0)
         print(f"  L={L} km rate={rate:g}: rounds {rounds}, classical bits {bits}, tag bits {tags}; "
               f"time_key_ps {r['time_key_ps']} "
               f"formula {formula} (latency part {2 * d * (1 + rounds)}, {2 * d * (1 + rounds) / r['time_key_ps']:.3f}"
@@ -373,6 +399,11 @@ def _two_blocks(ec):
     ends = [int(t) for t, kind in zip(out.tables["timeline"]["time_ps"], out.tables["timeline"]["kind"])
             if kind == "qkd-block"]
     link_ps = int(out.tables["links"]["simulated_time_ps"][0])
+    exact(f"{ec} two blocks: block starts (0, T) and no source wait", int(b["block_start_ps"][1])
+          + int(b["block_start_ps"][0]) + int(sum(b["source_wait_ps"])), block_ps, 0.0)
+    for k, t in enumerate(keys):
+        exact(f"{ec} two blocks: block {k} key_ready_ps = (k+1)T + P_k", int(b["key_ready_ps"][k]), t, 0.0)
+    exact(f"{ec} two blocks: link simulated_time_ps = max key time", link_ps, max(keys), 0.0)
     ok = (b["block_start_ps"].tolist() == [0, block_ps] and b["source_wait_ps"].tolist() == [0, 0]
           and b["key_ready_ps"].tolist() == keys and link_ps == max(keys))
     print(f"  {ec}: two blocks of 5e5 pulses at 20 km: block starts {b['block_start_ps'].tolist()} ps, "
@@ -386,6 +417,16 @@ CHECKS = {"chain": check_chain, "star": check_star, "abort": check_abort, "twode
           "afterpulse": check_afterpulse, "cascade": check_cascade, "order": check_cascade_order, "hash": check_hash,
           "timing": check_timing}
 
+#: What ``--quick`` runs (a few minutes on the loaded 2-core VM).
+QUICK_CHECKS = ["chain", "abort", "order", "hash", "timing"]
+
+
+def main(argv: list[str]) -> int:
+    failed = run_checks("review_qkd_networks", CHECKS, argv, "--quick" in argv, RESULTS, __doc__, QUICK_CHECKS)
+    for what in failed:
+        print(f"  FAIL: {what}")
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
-    for name in sys.argv[1:] or list(CHECKS):
-        CHECKS[name]()
+    sys.exit(main(sys.argv[1:]))

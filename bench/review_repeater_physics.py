@@ -1561,7 +1561,7 @@ CHECKS = {"link": check_link, "dark": check_dark, "memory": check_memory, "swap"
 
 
 def main(argv):
-    failed = run_checks("review_repeater_physics", CHECKS, argv, QUICK, RESULTS)
+    failed = run_checks("review_repeater_physics", CHECKS, argv, QUICK, RESULTS, __doc__)
     for what in failed:
         print(f"  FAIL: {what}")
     return 1 if failed else 0

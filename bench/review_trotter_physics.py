@@ -924,7 +924,7 @@ CHECKS = {"exact": check_exact, "scaling": check_scaling, "conservation": check_
 
 
 def main(argv: list[str]) -> int:
-    failed = run_checks("review_trotter_physics", CHECKS, argv, QUICK, RESULTS)
+    failed = run_checks("review_trotter_physics", CHECKS, argv, QUICK, RESULTS, __doc__)
     print("\n| check | dqsim | reference | tolerance | verdict | source |\n|---|---|---|---|---|---|")
     for row in ROWS:
         print("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
