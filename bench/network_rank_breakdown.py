@@ -7,13 +7,14 @@ of the base commit and this worktree, run one after the other in each round), it
 network_memory_peak.py's 4-qubit GHZ job (one data and two communication qubits a node, 1 km links, 1,000 shots)
 over a line of N nodes (``--topology``), every rank under :data:`HOOK`: the rank's RSS once dqsim's modules are
 imported (``VmRSS``, before the job is read) and its peak at the end (``VmHWM``), so "above the imports" is the
-run's own. With ``--traced`` the runs are made again under tracemalloc (started after the imports), the traced bytes held at the entry and exit of
-the run's stages (``job_network``, ``plan_dqc``, ``run_dqc``, the engine's ``__init__``, ``links_table``) with the
-peak since the mark before, and at the engine's start (``Simulator.run``) each rank records the bytes of the structures named in :data:`PARTS` (deep
-sizes: NumPy arrays by ``nbytes``, Python containers with the objects they hold, each object counted once) and the
-largest allocation sites (tracemalloc's lines), then its traced peak at the end. Each run's tables (every one but
-``timing``) are compared with those of the first tree's run on the fewest ranks of the same size and round
-(``same``; read with this process's dqsim).
+run's own. With ``--traced`` the runs are made again under tracemalloc (``--traced-only``: only so; tracemalloc
+started after the imports), the traced bytes
+held at the entry and exit of the run's stages (``job_network``, ``plan_dqc``, ``run_dqc``, the engine's
+``__init__``, ``links_table``) with the peak since the mark before, and at the engine's start (``Simulator.run``)
+each rank records the bytes of the structures named in :data:`PARTS` (deep sizes: NumPy arrays by ``nbytes``, Python
+containers with the objects they hold, each object counted once) and the largest allocation sites (tracemalloc's
+lines), then its traced peak at the end. Each run's tables (every one but ``timing``) are compared with those of the
+first tree's run on the fewest ranks of the same size and round (``same``; read with this process's dqsim).
 
     PYTHONPATH=$PWD .venv/bin/python bench/network_rank_breakdown.py --tree base=/tmp/base --tree new=$PWD \\
         --nodes 65536 262144 1048576 --ranks 1 2 --traced --json /tmp/breakdown.json
@@ -32,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from network_memory_peak import JOB, same_tables  # noqa: E402
+from network_memory_peak import JOB, first_or_same  # noqa: E402
 
 #: Named structures a rank holds at the engine's start: name -> attribute paths from the ``Simulator`` (``sim``);
 #: a path missing in a tree counts 0 (the trees differ).
@@ -201,6 +202,7 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--traced", action="store_true", help="also run each case under tracemalloc")
+    parser.add_argument("--traced-only", action="store_true", help="run each case under tracemalloc only")
     parser.add_argument("--json", default=None, help="write every run's figures here")
     args = parser.parse_args()
     trees = [(name, Path(path).resolve()) for name, path in (tree.split("=", 1) for tree in args.tree)]
@@ -212,19 +214,14 @@ def main() -> None:
             job.write_text(JOB.format(topology=args.topology, nodes=nodes))
             for round_index in range(args.rounds):
                 first = None
-                for traced in (False, True) if args.traced else (False,):
+                for traced in (True,) if args.traced_only else (False, True) if args.traced else (False,):
                     for ranks in args.ranks:
                         for name, tree in trees:
                             row = {"tree": name, "nodes": nodes, "ranks": ranks, "round": round_index,
                                    "traced": traced, **one_run(tree, job, ranks, traced, folder)}
                             out = Path(row.pop("out"))
                             if not row["returncode"]:
-                                if first is None:
-                                    first = out.with_name(f"first-{nodes}.h5")
-                                    out.rename(first)
-                                    row["same"] = True
-                                else:
-                                    row["same"] = same_tables(str(first), str(out))
+                                first, row["same"] = first_or_same(out, first, nodes)
                             rows.append(row)
                             show(name, nodes, ranks, traced, row)
     if args.json:

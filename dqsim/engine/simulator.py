@@ -1211,7 +1211,8 @@ class Simulator:
         #: Per rank: this rank's nodes that reach it, nearest first (by distance, then index; an ``array("q")`` of
         #: node indices, 8 bytes a node: ``(distance, node)`` tuples until 2026-12-07 (late afternoon), ~130 bytes);
         #: ``None``: this rank itself.
-        self._by_distance = ([None if rank == comm.rank else _nearest_first(self._dist[rank], self.rank_of_node, comm.rank)
+        self._by_distance = ([None if rank == comm.rank else
+                              _nearest_first(self._dist[rank], self.rank_of_node, comm.rank)
                               for rank in range(comm.size)] if comm.size > 1 else [])
         #: Per rank: the least distance from this rank's nodes to it (``inf``: unreachable, or this rank).
         self._nearest = [math.inf if not order else self._dist[rank][order[0]]

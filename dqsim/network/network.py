@@ -1339,7 +1339,7 @@ class Network:
         return [list(row) for row in zip(*self.rank_distance_columns())]
 
     def rank_distance_columns(self) -> tuple[array, ...]:
-        """:meth:`rank_distances_ps` by rank: column ``r`` is an ``array("q")`` of every node's least delay to rank ``r``, ps.
+        """:meth:`rank_distances_ps` by rank: column ``r``, an ``array("q")``, holds every node's least delay to ``r``, ps.
 
         Built once and kept (8 bytes a node and rank; the list per node that
         :meth:`rank_distances_ps` returns was kept until 2026-12-07 (late
