@@ -133,3 +133,33 @@ def test_idle_noise_is_the_same_with_one_value_or_a_list_per_node():
         results.append(memory.small.density_matrix([0, 1]))
     assert not np.allclose(results[0], rho)
     assert all(np.array_equal(results[0], other) for other in results[1:])
+
+
+def test_least_delay_column_is_the_search_on_chains_of_own_lengths_and_on_a_ring():
+    rng = random.Random(11)
+    for size in (1, 2, 7, 40):
+        specs = [NodeSpec(name=f"node{i}") for i in range(size)]
+        lengths = [rng.choice([0.0, 0.3, 1.0, 2.5, 13.7]) for _ in range(size - 1)]
+        pairs, links = [(i, i + 1) for i in range(size - 1)], [LinkSpec(distance_km=1.0)] * (size - 1)
+        chain = Network.from_pairs(specs, pairs, links, lengths_km=lengths or None)
+        for a in range(size):
+            column = chain.least_delay_column(a)
+            assert isinstance(column, array) and column.typecode == "q"
+            assert list(column) == chain.least_delays_from(a), (size, a)
+    ring = _networks()["ring"]
+    assert all(list(ring.least_delay_column(a)) == ring.least_delays_from(a) for a in range(12))
+
+
+def test_a_chains_least_delay_column_holds_no_python_int_per_node():
+    """The engine keeps one per blocked node; along a 2^14-node chain its build holds ~8 bytes a node (the search's
+    list of Python ints took ~52 while it ran, before 2026-12-07 (late afternoon))."""
+    nodes = 2**14
+    net = Network(topology.line(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]))
+    net.least_delay_column(0)  # (the chain's delays from node 0: built once)
+    tracemalloc.start()
+    try:
+        column = net.least_delay_column(nodes // 3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert column[0] == column[2 * (nodes // 3)] > 0 and peak < 28 * nodes, peak

@@ -1909,8 +1909,8 @@ class Simulator:
                 seen.add(blocked_index)
                 distances = self._node_distances.get(blocked_index)
                 if distances is None:
-                    distances = self._node_distances[blocked_index] = array(  # (8 bytes a node, not ~36)
-                        "q", self.network.least_delays_from(blocked_index))
+                    distances = self._node_distances[blocked_index] = self.network.least_delay_column(  # (8 B a node)
+                        blocked_index)
                 pairs.append((time_ps, distances))
             waits[0], waits[1] = self._num_blocks, pairs
         return min([time_ps + distances[index] for time_ps, distances in waits[1]], default=math.inf)

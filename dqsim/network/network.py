@@ -1339,7 +1339,7 @@ class Network:
         return [list(row) for row in zip(*self.rank_distance_columns())]
 
     def rank_distance_columns(self) -> tuple[array, ...]:
-        """:meth:`rank_distances_ps` by rank: column ``r``, an ``array("q")``, holds every node's least delay to ``r``, ps.
+        """:meth:`rank_distances_ps` by rank: column ``r`` (an ``array("q")``): each node's least delay to ``r``, ps.
 
         Built once and kept (8 bytes a node and rank; the list per node that
         :meth:`rank_distances_ps` returns was kept until 2026-12-07 (late
@@ -1700,6 +1700,24 @@ class Network:
                     best[other] = reach
                     heapq.heappush(frontier, (reach, other))
         return best
+
+    def least_delay_column(self, a: int) -> array:
+        """:meth:`least_delays_from` as an ``array("q")`` (8 bytes a node): what the engine keeps per blocked node.
+
+        Along a chain in index order it is ``|D[n] − D[a]|`` with ``D`` the delay from node 0 (the prefix sums of
+        the link delays, :meth:`_path_forest`), the same integers as the search (tested) in NumPy passes: no
+        search over the whole chain and no Python int per node (~50 bytes a node while the search's list is held,
+        since 2026-12-07 (late afternoon)).
+
+            >>> links = [LinkSpec(distance_km=1.0), LinkSpec(distance_km=2.0), LinkSpec(distance_km=1.0)]
+            >>> net = Network.from_pairs([NodeSpec(name=n) for n in "abcd"], [(0, 1), (1, 2), (2, 3)], links)
+            >>> list(net.least_delay_column(1)) == net.least_delays_from(1)
+            True
+        """
+        if self._is_path and self._tree is not None and self._tree[3][-1] < UNREACHABLE_PS:
+            from_root = np.asarray(self._tree[3], dtype=np.int64)
+            return _typed_array(np.abs(from_root - from_root[a]), "q")
+        return array("q", self.least_delays_from(a))
 
     def _dijkstra_fibre(self, a: int, fibre: list) -> list[int]:
         """:meth:`latencies_from` on a graph with cycles: fill ``fibre`` (the summed link delays), ps.
