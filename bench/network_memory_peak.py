@@ -92,6 +92,16 @@ def same_tables(first: str, other: str) -> bool:
     return True
 
 
+def first_or_same(out: Path, first: Path | None, nodes: int) -> tuple[Path, bool]:
+    """The first run's file of a size (``out`` itself, renamed ``first-NODES.h5``, when ``first`` is ``None``) and
+    whether ``out``'s tables are that run's (:func:`same_tables`; the first run's: ``True``)."""
+    if first is None:
+        first = out.with_name(f"first-{nodes}.h5")
+        out.rename(first)
+        return first, True
+    return first, same_tables(str(first), str(out))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of a dqsim source tree")
@@ -125,12 +135,7 @@ def main() -> None:
                         rows.append(row)
                         out = Path(row.pop("out"))
                         if not row["returncode"]:
-                            if first is None:
-                                first = out.with_name(f"first-{nodes}.h5")
-                                out.rename(first)
-                                row["same"] = True
-                            else:
-                                row["same"] = same_tables(str(first), str(out))
+                            first, row["same"] = first_or_same(out, first, nodes)
                         figures = ", ".join(f"{r['peak_rss_mb']:.0f} MB {r['user_s']:.2f} s" for r in row["ranks"])
                         print(f"{name:>5} {nodes:5d} nodes {ranks} rank(s): {figures}  rc={row['returncode']}  "
                               f"same={row.get('same')}  [{row['uptime'].split('load average:')[-1].strip()}]",

@@ -310,7 +310,7 @@ def test_simulator_takes_everything_about_the_network_from_it():
     assert dict(sim.nodes) == {} and sim.own_nodes == [0]
     assert [sim.context(i).name for i in range(5)] == ["q0", "q1", "q2", "q3", "q4"]
     assert sim.rank_of_node.tolist() == [0, 1, 1, 2, 3] and [n.index for n in sim.local] == [0]
-    assert sim.memory.t1_s == [1.0, 2.0, 3.0, 4.0, 5.0] and sim.memory.t2_s == [0.5, 1.5, 2.5, 3.5, 4.5]
+    assert list(sim.memory.t1_s) == [1.0, 2.0, 3.0, 4.0, 5.0] and list(sim.memory.t2_s) == [0.5, 1.5, 2.5, 3.5, 4.5]
     assert sim.context(0).send(4, "x") == net.latency_ps(0, 4)  # the message's arrival time from t = 0
     # q0..q4 are all boundary nodes here (every link crosses ranks): no qubit is rank-local
     assert all(rank == -1 for rank in sim._rank_of_qubit)

@@ -39,6 +39,7 @@ import numpy as np
 
 from dqsim.circuit.fusion import FusionCosts, fuse_ops
 from dqsim.errors import ResourceError
+from dqsim.network.node import RepeatedValue
 from dqsim.rng import Stream
 from dqsim.state import noise
 from dqsim.state.gates import MAX_DENSE_QUBITS, GateOp, _named_gate, gate_op
@@ -243,13 +244,33 @@ def ops_from_wire(rows: list[tuple]) -> list[QOp]:
     return ops
 
 
+def _decaying_qubits(owner: Sequence[int], t1_s: Sequence[float], t2_s: Sequence[float]) -> bytearray:
+    """Per qubit, 1 where its node's (``owner[q]``) memory decays (``t1_s`` or ``t2_s`` finite), else 0.
+
+    In NumPy passes (a node's flag, then each qubit's), or one flag for all where both tables are
+    :class:`~dqsim.network.node.RepeatedValue` (no item per node).
+
+        >>> list(_decaying_qubits([0, 0, 1, 2], [math.inf, 1.0, math.inf], [math.inf, math.inf, 2.0]))
+        [0, 0, 1, 1]
+        >>> _decaying_qubits(array("q", [0, 1]), RepeatedValue(math.inf, 2), RepeatedValue(3.0, 2))
+        bytearray(b'\\x01\\x01')
+    """
+    if isinstance(t1_s, RepeatedValue) and isinstance(t2_s, RepeatedValue):
+        return bytearray([not (math.isinf(t1_s.value) and math.isinf(t2_s.value))]) * len(owner)
+    node_decays = ~(np.isinf(np.asarray(t1_s, dtype=np.float64)) & np.isinf(np.asarray(t2_s, dtype=np.float64)))
+    owners = np.asarray(owner, dtype=np.int64) if len(owner) else np.zeros(0, dtype=np.int64)
+    return bytearray(node_decays[owners].astype(np.uint8).tobytes())
+
+
 @dataclass
 class QuantumMemory:
     """Both tiers of quantum state, decoherence times and last-touch times (same on every rank).
 
     Attributes:
         owner: node index of each global qubit (a list, or an ``array("q")`` as the engine keeps it: 8 bytes a qubit).
-        t1_s / t2_s: per node, seconds (``math.inf``: no decay).
+        t1_s / t2_s: per node, seconds (``math.inf``: no decay): a list, an ``array("d")`` or, where every node
+            has the same, a :class:`~dqsim.network.node.RepeatedValue` (what the engine passes,
+            :func:`~dqsim.network.node.node_table`).
         seed: the run's seed (streams are keyed by it, :mod:`dqsim.rng`).
         num_data_qubits: qubits ``0..num_data_qubits-1`` live in the data
             register (bit = index); the others are network qubits. ``None``:
@@ -287,8 +308,8 @@ class QuantumMemory:
     """
 
     owner: Sequence[int]
-    t1_s: list[float]
-    t2_s: list[float]
+    t1_s: Sequence[float]
+    t2_s: Sequence[float]
     seed: int
     num_data_qubits: int | None = None
     max_small_qubits: int = DEFAULT_MAX_QUBITS
@@ -310,9 +331,8 @@ class QuantumMemory:
         self.small = SmallStates(max_qubits=self.max_small_qubits)
         self.peak_register_qubits = max(self.peak_register_qubits, self.num_data_qubits)
         #: Per qubit: whether its node's memory decays (decided once: t1_s/t2_s do not change in a run).
-        #: (bytes, 0 or 1: one per qubit of the network on every rank; worked out per distinct node, not per qubit)
-        decays_at = [not (math.isinf(t1_s) and math.isinf(t2_s)) for t1_s, t2_s in zip(self.t1_s, self.t2_s)]
-        self._decays = bytearray(map(decays_at.__getitem__, self.owner))
+        #: (bytes, 0 or 1: one per qubit of the network on every rank; :func:`_decaying_qubits`)
+        self._decays = _decaying_qubits(self.owner, self.t1_s, self.t2_s)
 
     # ----------------------------------------------------------------- basics
     def stream(self, node: int, purpose: str) -> Stream:

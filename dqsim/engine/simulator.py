@@ -50,7 +50,7 @@ from dqsim.engine.quantum import (BellDiagonalProbe, QOp, QuantumMemory, apply_l
                                    qop, wire_ops)
 from dqsim.errors import DqsimError
 from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, UNREACHABLE_PS, Network, clock_limit_allowed_by
-from dqsim.network.node import NodeSpecs
+from dqsim.network.node import node_table
 from dqsim.rng import Stream
 from dqsim.state.gates import GateOp
 from dqsim.state.small import DEFAULT_MAX_QUBITS
@@ -472,8 +472,7 @@ class _Records(dict):
         return node
 
 
-#: C-level reads of a node's memory times (:class:`~dqsim.network.node.NodeSpec`).
-_T1_S, _T2_S = attrgetter("t1_s"), attrgetter("t2_s")
+#: A C-level read of a record's node index.
 _INDEX = attrgetter("index")
 
 #: Fields of a node a checkpoint saves and a resume restores (:meth:`Simulator.node_snapshot`).
@@ -1044,6 +1043,21 @@ def _sum_counts(parts: Iterable[tuple]) -> dict:
     return {name: int(total) for name, total in zip(_PER_RANK_COUNTS, totals)}
 
 
+def _nearest_first(column: array, rank_of_node: np.ndarray, rank: int) -> array:
+    """The nodes of ``rank`` whose distance in ``column`` (one rank's column of
+    :meth:`~dqsim.network.network.Network.rank_distance_columns`, ps) is below ``UNREACHABLE_PS``, by distance and
+    then index: the order ``sorted((column[n], n) for n in nodes)`` gives, as an ``array("q")`` of indices.
+
+        >>> list(_nearest_first(array("q", [7, 3, 3, UNREACHABLE_PS, 1]), np.array([0, 0, 0, 0, 1]), 0))
+        [1, 2, 0]
+    """
+    own = np.flatnonzero(rank_of_node == rank)
+    distance = np.frombuffer(column, dtype=np.int64)[own] if len(column) else np.zeros(0, dtype=np.int64)
+    reached = distance < UNREACHABLE_PS
+    own, distance = own[reached], distance[reached]
+    return array("q", own[np.lexsort((own, distance))].astype(np.int64).tobytes())
+
+
 class Simulator:
     """Runs node processes on ranks over a shared sharded state.
 
@@ -1141,11 +1155,9 @@ class Simulator:
         # an object that NumPy reads as an array in one pass: no int object per qubit)
         owners = array("q")
         owners.frombytes(np.ascontiguousarray(np.asarray(qubit_owner, dtype=np.int64).reshape(-1)).tobytes())
-        nodes = network.nodes
-        if isinstance(nodes, NodeSpecs):  # one spec for every node (a job's): no copy of it per node to read
-            t1_s, t2_s = [nodes.spec.t1_s] * len(nodes), [nodes.spec.t2_s] * len(nodes)
-        else:
-            t1_s, t2_s = list(map(_T1_S, nodes)), list(map(_T2_S, nodes))
+        # every node's T1/T2: one value for all where the nodes share one spec (a job's), else 8 bytes a node (lists
+        # of 8 bytes a node each, the same float repeated, until 2026-12-07 (late afternoon))
+        t1_s, t2_s = node_table(network.nodes, "t1_s"), node_table(network.nodes, "t2_s")
         self.memory = QuantumMemory(owners, t1_s, t2_s,
                                     self.seed, num_data_qubits=num_data_qubits, max_small_qubits=max_small_qubits)
         # per node first, then per qubit in C-level passes (every rank builds these for every qubit)
@@ -1191,18 +1203,20 @@ class Simulator:
         self._ready: list = []                            # heap of (head time, node index) of local nodes
         self._blocked: list = []                          # heap of (measurement time, node index), lazily valid
         self._outbox: list[list[tuple]] = [[] for _ in range(comm.size)]  # per rank: _wire_message tuples
-        #: Least delay from each node to each rank (see :meth:`_promises`); only with several ranks.
-        self._dist = network.rank_distances_ps() if comm.size > 1 else None
-        self._dist_home = list(map(itemgetter(comm.rank), self._dist)) if self._dist is not None else None
-        #: Per rank: ``(distance, node)`` of this rank's nodes, nearest first (``None``: this rank itself).
-        own = self.own_nodes
-        self._by_distance = [None if rank == comm.rank else
-                             sorted((self._dist[index][rank], index) for index in own
-                                    if self._dist[index][rank] < _UNREACHABLE)
-                             for rank in range(comm.size)] if comm.size > 1 else []
-        del own
+        #: Least delay from each node to each rank, by rank (``_dist[rank][node]``: the network's ``array("q")``
+        #: columns, :meth:`~dqsim.network.network.Network.rank_distance_columns`, not a copy; see :meth:`_promises`);
+        #: only with several ranks. (A list per node until 2026-12-07 (late afternoon), ~160 bytes a node.)
+        self._dist: tuple[array, ...] | None = network.rank_distance_columns() if comm.size > 1 else None
+        self._dist_home = self._dist[comm.rank] if self._dist is not None else None
+        #: Per rank: this rank's nodes that reach it, nearest first (by distance, then index; an ``array("q")`` of
+        #: node indices, 8 bytes a node: ``(distance, node)`` tuples until 2026-12-07 (late afternoon), ~130 bytes);
+        #: ``None``: this rank itself.
+        self._by_distance = ([None if rank == comm.rank else
+                              _nearest_first(self._dist[rank], self.rank_of_node, comm.rank)
+                              for rank in range(comm.size)] if comm.size > 1 else [])
         #: Per rank: the least distance from this rank's nodes to it (``inf``: unreachable, or this rank).
-        self._nearest = [math.inf if order is None or not order else order[0][0] for order in self._by_distance]
+        self._nearest = [math.inf if not order else self._dist[rank][order[0]]
+                         for rank, order in enumerate(self._by_distance)]
         #: Per rank: nothing other ranks have yet to do reaches it before this time (agreed at exchanges).
         self._horizons: list[float] = [-math.inf] * comm.size
         #: What the last exchange said about ranks that can run nothing (see :meth:`_starved_peers`):
@@ -1895,8 +1909,8 @@ class Simulator:
                 seen.add(blocked_index)
                 distances = self._node_distances.get(blocked_index)
                 if distances is None:
-                    distances = self._node_distances[blocked_index] = array(  # (8 bytes a node, not ~36)
-                        "q", self.network.least_delays_from(blocked_index))
+                    distances = self._node_distances[blocked_index] = self.network.least_delay_column(  # (8 B a node)
+                        blocked_index)
                 pairs.append((time_ps, distances))
             waits[0], waits[1] = self._num_blocks, pairs
         return min([time_ps + distances[index] for time_ps, distances in waits[1]], default=math.inf)
@@ -2181,9 +2195,14 @@ class Simulator:
         floor = earliest  # no node's term is earlier: raised at the first quiet head found (see _quiet_floor_ps)
         for rank, order in enumerate(self._by_distance):
             best = math.inf
-            if order is not None and busy is not None:
-                order = sorted((dist[index][rank], index) for index in busy if dist[index][rank] < _UNREACHABLE)
-            for distance, index in order or ():
+            if order is None:
+                pairs = ()
+            elif busy is not None:
+                column = dist[rank]
+                pairs = sorted((column[index], index) for index in busy if column[index] < _UNREACHABLE)
+            else:  # (distance, index), nearest first
+                pairs = zip(map(dist[rank].__getitem__, order), order)
+            for distance, index in pairs:
                 if floor + distance >= best:
                     break
                 node = nodes.get(index)
@@ -2205,10 +2224,11 @@ class Simulator:
                 continue
             for rank in range(len(promises)):  # one pass per rank (a broadcast puts hundreds here)
                 if rank != dest_rank:
-                    reach = (min([max(arrival, quiet) + dist[dest][rank]
+                    column = dist[rank]
+                    reach = (min([max(arrival, quiet) + column[dest]
                                   for _s, dest, _t, _p, _sent, arrival, _c, _o, quiet in messages])
                              if QUIET_MESSAGES else
-                             min([arrival + dist[dest][rank] for _s, dest, _t, _p, _sent, arrival, *_rest in messages]))
+                             min([arrival + column[dest] for _s, dest, _t, _p, _sent, arrival, *_rest in messages]))
                     if reach < promises[rank]:
                         promises[rank] = reach
         return [math.inf if value >= _UNREACHABLE else value for value in promises]

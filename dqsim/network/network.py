@@ -614,7 +614,7 @@ class Network:
         self._tree = self._rooted_forest()
         self._lightest: list[list[tuple]] | None = None  # see _link_is_shortest
         self._weights: list[float] | None = None  # see _routing_weights
-        self._rank_distances: list[list[int]] | None = None
+        self._rank_distances: tuple[array, ...] | None = None  # see rank_distance_columns
         self._sorted_links: bool | None = None  # see links_sorted
         #: Per link, its position in the order the network's graph adds its edges (``None``: the order of
         #: :attr:`links`), and the adjacency in networkx's order that route searches walk (see
@@ -923,8 +923,8 @@ class Network:
                                         None if self._lengths is None else self.link_delays_ps())
         return self._adjacent
 
-    def _forest_rank_distances(self) -> list[list[int]]:
-        """:meth:`rank_distances_ps` on a forest: two passes over its rooted trees per rank, no search.
+    def _forest_rank_distances(self) -> tuple[array, ...]:
+        """:meth:`rank_distance_columns` on a forest: two passes over its rooted trees per rank, no search.
 
         The only path between two nodes of a tree is the shortest, so the
         nearest node of rank ``r`` is found by passing the least distance up
@@ -949,11 +949,11 @@ class Network:
                 reach = best[above] + delay
                 if reach < best[node]:
                     best[node] = reach
-            columns.append(best)
-        return [list(row) for row in zip(*columns)]
+            columns.append(array("q", best))
+        return tuple(columns)
 
-    def _path_rank_distances(self) -> list[list[int]]:
-        """:meth:`rank_distances_ps` of a chain in index order, in NumPy passes (every rank builds the table).
+    def _path_rank_distances(self) -> tuple[array, ...]:
+        """:meth:`rank_distance_columns` of a chain in index order, in NumPy passes (every rank builds the table).
 
         Along the chain the delay from node 0 never decreases, so the nearest
         node of rank ``r`` is the nearest one of ``r`` on the left or on the
@@ -973,8 +973,8 @@ class Network:
             from_left = np.where(left >= 0, from_root - from_root[np.maximum(left, 0)], UNREACHABLE_PS)
             from_right = np.where(right < num_nodes, from_root[np.minimum(right, num_nodes - 1)] - from_root,
                                   UNREACHABLE_PS)
-            columns.append(np.minimum(from_left, from_right))
-        return np.stack(columns, axis=1).tolist()
+            columns.append(_typed_array(np.minimum(from_left, from_right), "q"))
+        return tuple(columns)
 
     def _lowest_common_ancestor(self, a: int, b: int) -> int:
         """The lowest common ancestor of nodes ``a`` and ``b`` of one tree (see :meth:`_rooted_forest`)."""
@@ -1326,7 +1326,9 @@ class Network:
 
         Row ``n`` holds, for each rank ``r``, the shortest path (summed link
         delays) from node ``n`` to any node placed on ``r``; 0 for ``n``'s own
-        rank. Every message is at least this late: :meth:`latency_ps` follows
+        rank. A list per node made at each call from :meth:`rank_distance_columns`
+        (what the network keeps and the engine reads: ~160 bytes a node on
+        two ranks as lists, 16 as columns). Every message is at least this late: :meth:`latency_ps` follows
         a route of links (or one link, with ``routed=False``) and adds a
         processing delay >= 0. Shortest paths obey the triangle inequality,
         so no chain of messages relayed through other nodes reaches rank
@@ -1334,12 +1336,27 @@ class Network:
         lookahead from this table (multi-source Dijkstra from each rank's
         nodes: O(ranks · links · log nodes)).
         """
+        return [list(row) for row in zip(*self.rank_distance_columns())]
+
+    def rank_distance_columns(self) -> tuple[array, ...]:
+        """:meth:`rank_distances_ps` by rank: column ``r`` (an ``array("q")``): each node's least delay to ``r``, ps.
+
+        Built once and kept (8 bytes a node and rank; the list per node that
+        :meth:`rank_distances_ps` returns was kept until 2026-12-07 (late
+        afternoon): ~160 bytes a node on two ranks, on every rank). Items
+        read back as Python ints, the same integers.
+
+            >>> net = Network.from_pairs([NodeSpec(name=n) for n in "abcd"], [(0, 1), (1, 2), (2, 3)],
+            ...                          [LinkSpec(distance_km=1.0)] * 3, num_ranks=2)
+            >>> [list(column) for column in net.rank_distance_columns()], net.rank_distances_ps()[3]
+            ([[0, 0, 4896721, 9793442], [9793442, 4896721, 0, 0]], [9793442, 0])
+        """
         if self._rank_distances is None and self._tree is not None:
             self._rank_distances = (self._path_rank_distances() if self._is_path and self._tree[3][-1] < UNREACHABLE_PS
                                     else self._forest_rank_distances())
         if self._rank_distances is None:
             adjacent = self._adjacency()
-            table = [[UNREACHABLE_PS] * self.num_ranks for _ in self.names]
+            columns = []
             heappop, heappush = heapq.heappop, heapq.heappush
             for rank in range(self.num_ranks):
                 best = np.where(self.placement == rank, 0, UNREACHABLE_PS).tolist()
@@ -1348,13 +1365,13 @@ class Network:
                     distance, node = heappop(frontier)
                     if distance > best[node]:
                         continue
-                    table[node][rank] = distance
                     for other, delay in adjacent[node]:
                         reach = distance + delay
                         if reach < best[other]:
                             best[other] = reach
                             heappush(frontier, (reach, other))
-            self._rank_distances = table
+                columns.append(array("q", best))  # (each node's best is final once popped; unreached: unreachable)
+            self._rank_distances = tuple(columns)
         return self._rank_distances
 
     def check_pairing_horizon(self, source: str = "") -> None:
@@ -1683,6 +1700,24 @@ class Network:
                     best[other] = reach
                     heapq.heappush(frontier, (reach, other))
         return best
+
+    def least_delay_column(self, a: int) -> array:
+        """:meth:`least_delays_from` as an ``array("q")`` (8 bytes a node): what the engine keeps per blocked node.
+
+        Along a chain in index order it is ``|D[n] − D[a]|`` with ``D`` the delay from node 0 (the prefix sums of
+        the link delays, :meth:`_path_forest`), the same integers as the search (tested) in NumPy passes: no
+        search over the whole chain and no Python int per node (~50 bytes a node while the search's list is held,
+        since 2026-12-07 (late afternoon)).
+
+            >>> links = [LinkSpec(distance_km=1.0), LinkSpec(distance_km=2.0), LinkSpec(distance_km=1.0)]
+            >>> net = Network.from_pairs([NodeSpec(name=n) for n in "abcd"], [(0, 1), (1, 2), (2, 3)], links)
+            >>> list(net.least_delay_column(1)) == net.least_delays_from(1)
+            True
+        """
+        if self._is_path and self._tree is not None and self._tree[3][-1] < UNREACHABLE_PS:
+            from_root = np.asarray(self._tree[3], dtype=np.int64)
+            return _typed_array(np.abs(from_root - from_root[a]), "q")
+        return array("q", self.least_delays_from(a))
 
     def _dijkstra_fibre(self, a: int, fibre: list) -> list[int]:
         """:meth:`latencies_from` on a graph with cycles: fill ``fibre`` (the summed link delays), ps.

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import operator
 from abc import abstractmethod
+from array import array
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
-from operator import eq
+from operator import attrgetter, eq
 from typing import Sequence
 
 import numpy as np
@@ -309,6 +310,52 @@ class ComputedSequence(SequenceABC):
 
     def __repr__(self) -> str:
         return repr(self._plain(self))
+
+
+class RepeatedValue(ComputedSequence):
+    """One value at every index ``0..length-1`` (a list's equal): a per-node table whose nodes all share the value,
+    held in O(1) bytes (``[value] * length`` holds 8 bytes an item).
+
+    Examples:
+        >>> times = RepeatedValue(2.5, 3)
+        >>> len(times), times[-1], times == [2.5, 2.5, 2.5], times[1:], times.value
+        (3, 2.5, True, [2.5, 2.5], 2.5)
+        >>> times[3]
+        Traceback (most recent call last):
+        IndexError: RepeatedValue index out of range
+    """
+
+    __slots__ = ("value", "_length")
+    _plain = list
+
+    def __init__(self, value, length: int):
+        self.value = value
+        self._length = int(length)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def _item(self, index: int):
+        return self.value
+
+    def _same(self, other) -> bool:
+        return self._length == other._length and self.value == other.value
+
+
+def node_table(nodes: Sequence[NodeSpec], field: str) -> Sequence[float]:
+    """A float hardware field of every node (:func:`node_values`) as a compact table: a :class:`RepeatedValue`
+    where ``nodes`` is a :class:`NodeSpecs` (one value for all), else an ``array("d")`` (8 bytes a node, not a list
+    of float objects).
+
+    Examples:
+        >>> node_table(NodeSpecs(NodeSpec(name="n", t1_s=2.0, t2_s=1.0), ("a", "b")), "t1_s")
+        [2.0, 2.0]
+        >>> node_table([NodeSpec(name="a", t1_s=1.0, t2_s=1.5), NodeSpec(name="b")], "t2_s")
+        array('d', [1.5, inf])
+    """
+    if isinstance(nodes, NodeSpecs):
+        return RepeatedValue(float(getattr(nodes.spec, field)), len(nodes))
+    return array("d", map(attrgetter(field), nodes))
 
 
 class IndexedNames(ComputedSequence):

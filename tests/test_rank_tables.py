@@ -1,0 +1,165 @@
+"""What every rank holds per node for the engine: the lookahead's rank distances by column, this rank's nodes
+nearest first, and T1/T2 as one value or an ``array("d")`` (2026-12-07 (late afternoon): lists per node before)."""
+
+import math
+import random
+import tracemalloc
+from array import array
+
+import numpy as np
+
+from dqsim import comm as comm_mod
+from dqsim.engine.quantum import QuantumMemory, _decaying_qubits
+from dqsim.engine.simulator import Simulator, _nearest_first
+from dqsim.network import topology
+from dqsim.network.link import LinkSpec
+from dqsim.network.network import UNREACHABLE_PS, Network
+from dqsim.network.node import NodeSpec, NodeSpecs, RepeatedValue, node_table
+
+
+class RankOf(comm_mod.SingleComm):
+    """Pretends to be rank ``rank`` of ``size`` (the engine's constructor only)."""
+
+    def __init__(self, rank: int, size: int):
+        super().__init__()
+        self.rank, self.size = rank, size
+
+
+def _networks():
+    """A chain in index order (NumPy passes), a tree (two passes) and a ring (a search), each on 3 ranks."""
+    specs = NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(12)])
+    chain = Network(topology.line(12), specs, num_ranks=3)
+    tree = Network.from_pairs(specs, [(0, 1), (0, 2), (1, 3), (1, 4), (2, 5), (5, 6), (6, 7), (3, 8), (8, 9),
+                                      (9, 10), (4, 11)],
+                              [LinkSpec(distance_km=d) for d in (1, 2, 3, 1, 4, 2, 2, 5, 1, 1, 3)], num_ranks=3,
+                              placement=[2, 0, 1, 1, 0, 2, 2, 0, 1, 0, 1, 2])
+    ring = Network(topology.ring(12), specs, num_ranks=3, placement=[0, 1, 2] * 4)
+    return {"chain": chain, "tree": tree, "ring": ring}
+
+
+def test_rank_distance_columns_are_the_table_by_rank_as_int64_arrays():
+    for name, net in _networks().items():
+        columns, table = net.rank_distance_columns(), net.rank_distances_ps()
+        assert isinstance(columns, tuple) and len(columns) == 3, name
+        assert all(isinstance(c, array) and c.typecode == "q" for c in columns), name
+        assert [list(row) for row in zip(*columns)] == table, name
+        assert net.rank_distance_columns() is columns  # built once, kept
+        assert all(table[n][net.placement[n]] == 0 for n in range(12)), name
+
+
+def test_an_unreached_rank_is_unreachable_in_its_column():
+    specs = [NodeSpec(name=n) for n in "abcd"]
+    net = Network.from_pairs(specs, [(0, 1), (2, 3)], [LinkSpec(distance_km=1.0)] * 2, num_ranks=2,
+                             placement=[0, 0, 1, 1])
+    assert list(net.rank_distance_columns()[1])[:2] == [UNREACHABLE_PS] * 2
+
+
+def test_a_rank_keeps_8_bytes_a_node_and_rank_for_the_lookahead_table():
+    """A 2^14-node chain on 2 ranks: the list per node (kept until 2026-12-07 (late afternoon)) took ~160 bytes a
+    node; the columns take 16, the engine's nearest-first order 8 a node of its own."""
+    nodes = 2**14
+    net = Network(topology.line(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]), num_ranks=2)
+    net._adjacency()  # (what a run has built already)
+    tracemalloc.start()
+    try:
+        net.rank_distance_columns()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held < 24 * nodes, held
+
+
+def test_nearest_first_is_the_sorted_order_of_distance_and_index():
+    rng = random.Random(5)
+    for _ in range(50):
+        size = rng.randint(0, 40)
+        column = array("q", [rng.choice([0, 3, 7, 7, 12, UNREACHABLE_PS]) for _ in range(size)])
+        ranks = np.array([rng.randrange(2) for _ in range(size)], dtype=np.int16)
+        order = _nearest_first(column, ranks, 1)
+        assert isinstance(order, array) and order.typecode == "q"
+        expected = sorted((column[n], n) for n in range(size) if ranks[n] == 1 and column[n] < UNREACHABLE_PS)
+        assert [(column[n], n) for n in order] == expected
+
+
+def test_engine_reads_the_columns_and_orders_its_nodes_as_before():
+    """The engine's tables on each rank of 3: the network's columns (no copy), and per other rank this rank's
+    nodes in the order the tuples ``sorted((distance, node))`` gave."""
+    for name, net in _networks().items():
+        table = net.rank_distances_ps()
+        for rank in range(3):
+            sim = Simulator(net, comm=RankOf(rank, 3), state=None, qubit_owner=list(range(12)), num_data_qubits=0)
+            assert sim._dist is net.rank_distance_columns() and sim._dist_home is sim._dist[rank], name
+            own = [n for n in range(12) if net.placement[n] == rank]
+            for other in range(3):
+                if other == rank:
+                    assert sim._by_distance[other] is None and sim._nearest[other] == math.inf
+                    continue
+                tuples = sorted((table[n][other], n) for n in own if table[n][other] < UNREACHABLE_PS)
+                assert [(table[n][other], n) for n in sim._by_distance[other]] == tuples, (name, rank, other)
+                assert sim._nearest[other] == (tuples[0][0] if tuples else math.inf)
+
+
+def test_engine_memory_times_are_one_value_for_a_jobs_nodes_and_an_array_otherwise():
+    names = [f"node{i}" for i in range(4)]
+    shared = Network(topology.line(4), NodeSpecs(NodeSpec(name="n", t1_s=2.0, t2_s=1.0), names))
+    sim = Simulator(shared, comm=comm_mod.SingleComm(), state=None, qubit_owner=[0, 1, 2, 3], num_data_qubits=0)
+    assert isinstance(sim.memory.t1_s, RepeatedValue) and sim.memory.t1_s == [2.0] * 4 and sim.memory.t2_s[3] == 1.0
+    own = Network(topology.line(2), [NodeSpec(name="node0", t1_s=2.0, t2_s=1.0), NodeSpec(name="node1")])
+    sim = Simulator(own, comm=comm_mod.SingleComm(), state=None, qubit_owner=[0, 1], num_data_qubits=0)
+    assert sim.memory.t1_s == array("d", [2.0, math.inf]) and list(sim.memory._decays) == [1, 0]
+    assert node_table(own.nodes, "t2_s") == array("d", [1.0, math.inf])
+
+
+def test_decaying_qubits_agree_for_repeated_values_arrays_and_lists():
+    owner = array("q", [0, 0, 1, 2, 2, 2])
+    for t1, t2, flags in ((math.inf, math.inf, [0] * 6), (math.inf, 4.0, [1] * 6), (3.0, 6.0, [1] * 6)):
+        repeated = _decaying_qubits(owner, RepeatedValue(t1, 3), RepeatedValue(t2, 3))
+        assert list(repeated) == list(_decaying_qubits(owner, [t1] * 3, array("d", [t2] * 3))) == flags
+    assert list(_decaying_qubits([], [], [])) == []
+
+
+def test_idle_noise_is_the_same_with_one_value_or_a_list_per_node():
+    """decohere over a small state: the same density matrix bit for bit whatever holds the nodes' T1/T2."""
+    rng = np.random.default_rng(2)
+    pieces = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+    rho = pieces @ pieces.conj().T
+    rho /= np.trace(rho)
+    results = []
+    for t1_s, t2_s in (([2e-6] * 2, [1e-6] * 2), (RepeatedValue(2e-6, 2), RepeatedValue(1e-6, 2)),
+                       (array("d", [2e-6] * 2), array("d", [1e-6] * 2))):
+        memory = QuantumMemory(owner=[0, 1], t1_s=t1_s, t2_s=t2_s, seed=1, num_data_qubits=0)
+        memory.small.install([0, 1], rho.copy())
+        memory.decohere(None, [0, 1], 700_000)
+        results.append(memory.small.density_matrix([0, 1]))
+    assert not np.allclose(results[0], rho)
+    assert all(np.array_equal(results[0], other) for other in results[1:])
+
+
+def test_least_delay_column_is_the_search_on_chains_of_own_lengths_and_on_a_ring():
+    rng = random.Random(11)
+    for size in (1, 2, 7, 40):
+        specs = [NodeSpec(name=f"node{i}") for i in range(size)]
+        lengths = [rng.choice([0.0, 0.3, 1.0, 2.5, 13.7]) for _ in range(size - 1)]
+        pairs, links = [(i, i + 1) for i in range(size - 1)], [LinkSpec(distance_km=1.0)] * (size - 1)
+        chain = Network.from_pairs(specs, pairs, links, lengths_km=lengths or None)
+        for a in range(size):
+            column = chain.least_delay_column(a)
+            assert isinstance(column, array) and column.typecode == "q"
+            assert list(column) == chain.least_delays_from(a), (size, a)
+    ring = _networks()["ring"]
+    assert all(list(ring.least_delay_column(a)) == ring.least_delays_from(a) for a in range(12))
+
+
+def test_a_chains_least_delay_column_holds_no_python_int_per_node():
+    """The engine keeps one per blocked node; along a 2^14-node chain its build holds ~8 bytes a node (the search's
+    list of Python ints took ~52 while it ran, before 2026-12-07 (late afternoon))."""
+    nodes = 2**14
+    net = Network(topology.line(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]))
+    net.least_delay_column(0)  # (the chain's delays from node 0: built once)
+    tracemalloc.start()
+    try:
+        column = net.least_delay_column(nodes // 3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert column[0] == column[2 * (nodes // 3)] > 0 and peak < 28 * nodes, peak
