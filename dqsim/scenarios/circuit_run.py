@@ -109,7 +109,7 @@ def build_circuit(job) -> Circuit:
     """
     section = job.circuit
     if section.qasm is not None:
-        # imported here, not at the top: the QASM parser (pyqasm, openqasm3, antlr4) is ~0.3 CPU s of every
+        # imported here, not at the top: the QASM parser (pyqasm, openqasm3, antlr4) is ~0.2 CPU s of every
         # process's start on the 2-core dev VM, and only jobs with a QASM file need it
         # (bench/results/suite-time-vm-20261207q.md)
         from dqsim.circuit import qasm  # noqa: PLC0415
