@@ -310,9 +310,12 @@ def test_repro_version_and_help_import_no_command_module(args):
 
 
 def test_a_command_imports_the_module_it_needs():
-    """``dqsim examples`` needs none of the heavy modules; ``inspect`` the reader, not the scenarios or MPI."""
+    """``dqsim examples`` needs none of the heavy modules; ``inspect`` the reader, not the scenarios or MPI; ``run``
+    not the QASM parser (pyqasm, ~0.2 CPU s of a process's start: only a job with a QASM file loads it, since
+    2026-12-07 (late afternoon))."""
     probe = ("import sys\nfrom dqsim.cli import parser\nparser.handler(sys.argv[1])\n"
-             "print(sorted(m for m in sys.modules if m in ('numpy', 'dqsim.scenarios', 'dqsim.jobs', 'mpi4py')))")
+             "print(sorted(m for m in sys.modules if m in ('numpy', 'dqsim.scenarios', 'dqsim.jobs', 'mpi4py',"
+             " 'pyqasm', 'dqsim.circuit.qasm')))")
     listed = {}
     for command in ("examples", "inspect", "run"):
         proc = subprocess.run([sys.executable, "-c", probe, command], cwd=ROOT, env=child_env(), capture_output=True,

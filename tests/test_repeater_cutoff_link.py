@@ -307,21 +307,47 @@ def test_a_link_side_checkpointed_before_it_had_an_epoch_reads_its_links_first_m
     assert "epoch" not in pickle.loads(pickle.dumps(old)).__dict__
 
 
-@pytest.mark.parametrize("swapping, links, cutoff_s", [("nested", "[2, 4]", 0.0004), ("swap_asap", "[3, 4]", 0.0003)])
-def test_the_same_tables_on_one_two_and_four_ranks(tmp_path, swapping, links, cutoff_s):
+#: The chains of :func:`test_the_same_tables_on_one_two_and_four_ranks`: (swapping, num_links, cutoff_s).
+RANK_CHAINS = [("nested", "[2, 4]", 0.0004), ("swap_asap", "[3, 4]", 0.0003)]
+
+
+def rank_chain_args(swapping, links, cutoff_s):
+    """The ``dqsim run`` arguments (no output) of one chain of :data:`RANK_CHAINS`: the example job under the
+    link policy."""
+    return ["run", "jobs/repeater_chain.toml", "--quiet", "--set", f"chain.num_links={links}", "--set",
+            f"chain.total_distance_km=[{10.0 * int(links[-2])}]", "--set", f'chain.swapping="{swapping}"', "--set",
+            f"chain.cutoff_s={cutoff_s}", "--set", 'chain.cutoff_policy="link"', "--set", "chain.num_pairs=6"]
+
+
+@pytest.fixture(scope="module")
+def rank_chain_runs(tmp_path_factory):
+    """Every chain of :data:`RANK_CHAINS` on 2 and on 4 ranks, one launch per rank count (the chains one after the
+    other, tests/mpi_scripts/dqsim_runs.py): ``{(chain, ranks): output path}``."""
+    from mpi_helper import run_mpi
+
+    folder = tmp_path_factory.mktemp("rank_chains")
+    outputs = {}
+    for ranks in (2, 4):
+        lines = []
+        for case in RANK_CHAINS:
+            outputs[(case, ranks)] = folder / f"{case[0]}{ranks}.h5"
+            lines += [*(["--then"] if lines else []), *rank_chain_args(*case), "-o", str(outputs[(case, ranks)])]
+        run_mpi(ranks, ["tests/mpi_scripts/dqsim_runs.py", *lines], timeout_s=240)
+    return outputs
+
+
+@pytest.mark.parametrize("swapping, links, cutoff_s", RANK_CHAINS)
+def test_the_same_tables_on_one_two_and_four_ranks(tmp_path, rank_chain_runs, swapping, links, cutoff_s):
     """The example job under the policy (links cut, segments discarded through repeaters on other ranks) gives
     the same pairs and summary tables on 1, 2 and 4 ranks."""
     from dqsim.io import open_run
-    from mpi_helper import run_dqsim
+    from mpi_helper import run_here
     from run_files import same_tables
 
-    args = ["run", "jobs/repeater_chain.toml", "--quiet", "--set", f"chain.num_links={links}", "--set",
-            f"chain.total_distance_km=[{10.0 * int(links[-2])}]", "--set", f'chain.swapping="{swapping}"', "--set",
-            f"chain.cutoff_s={cutoff_s}", "--set", 'chain.cutoff_policy="link"', "--set", "chain.num_pairs=6"]
-    runs = []
-    for ranks in (1, 2, 4):
-        run_dqsim(ranks, [*args, "-o", str(tmp_path / f"r{ranks}.h5")])
-        runs.append(open_run(tmp_path / f"r{ranks}.h5"))
+    run_here([*rank_chain_args(swapping, links, cutoff_s), "-o", str(tmp_path / "r1.h5")])
+    runs = [open_run(tmp_path / "r1.h5"), *(open_run(rank_chain_runs[((swapping, links, cutoff_s), ranks)])
+                                            for ranks in (2, 4))]
+    assert [run.attrs["num_ranks"] for run in runs] == [1, 2, 4]
     assert runs[0].attrs["total_restarts"] == 0
     for other in runs[1:]:
         same_tables(runs[0], other, ["pairs", "summary"])

@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from dqsim.circuit import fusion, generators, qasm
+from dqsim.circuit import fusion, generators, qasm_file
 from dqsim.circuit.ir import Barrier, Circuit, Gate, IfBits, Measure, Reset
 from dqsim.engine import checkpoint
 from dqsim.errors import ConfigError, ResourceError, count_of
@@ -109,7 +109,7 @@ def build_circuit(job) -> Circuit:
     """
     section = job.circuit
     if section.qasm is not None:
-        circuit = qasm.load_qasm_file(section.qasm)
+        circuit = qasm_file.load_qasm_file(section.qasm)
         refusal = clbits_refusal(circuit)
         if refusal is not None:
             raise ConfigError(f"{section.qasm}: {refusal}")

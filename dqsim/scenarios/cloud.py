@@ -87,7 +87,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from dqsim.caches import kept
-from dqsim.circuit import generators, qasm
+from dqsim.circuit import generators, qasm_file
 from dqsim.circuit.decompose import decompose_for_distribution
 from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import interaction_weights, partition_weights
@@ -916,7 +916,7 @@ def _circuit_of(recipe: tuple) -> Circuit:
     """The circuit of a recipe (:func:`_recipe_of`)."""
     kind = recipe[0]
     if kind == "qasm":
-        return qasm.load_qasm_file(recipe[1])
+        return qasm_file.load_qasm_file(recipe[1])
     if kind == "random":
         _, num_qubits, depth, circuit_seed, measure = recipe
         return generators.random_circuit(num_qubits, depth, seed=circuit_seed, measure=measure)
