@@ -598,7 +598,9 @@ class ChainSection(Section):
         :func:`~dqsim.network.relink_estimate.relink_makings_per_pair`, the protocol's attempt model sampled
         (2,000 rounds, seeded, at most ``max_events`` events: about 0.2 s), which counts the segments a cut discards
         through swapped repeaters and, with pumping, the pumped pair's spare pairs, failed rounds (a new kept pair)
-        and the kept pair cut while pumped (:meth:`_pumping_success`' odds); the closed form (:meth:`_makings_per_pair`
+        and the kept pair cut while pumped (:meth:`_pumping_success`' odds, or with noisy nodes each round's odds
+        from the kept pair's waits, :meth:`_pumping_odds`, since 2026-12-07 (late afternoon)); the closed form
+        (:meth:`_makings_per_pair`
         of :meth:`_keep_estimates`) left them out and erred low over more than two links (on four 10-km links at
         2.5e-4 s a share of 0.17 of the pairs made discarded against 0.41-0.52 simulated; the sample gives 0.47;
         with pumping it was 1.8-21 times low on 2-4 links, ``bench/repeater_pumping_estimate.py``).
@@ -749,7 +751,9 @@ class ChainSection(Section):
         estimate. Since 2026-12-07 an attempt is abandoned at its kept pair's deadline, also while the pair is
         being pumped (:mod:`dqsim.protocols.repeater`), so a kept pair whose pumping fails after its deadline no
         longer starts again: the estimate counts the rounds' success probabilities (:meth:`_pumping_success`,
-        Werner pairs of the link's fidelity, ideal memories), for one link exactly (``purify_success`` of
+        Werner pairs of the link's fidelity where memories and gates are ideal, else since 2026-12-07 (late
+        afternoon) the round under the nodes' noise averaged over its waits), for one link exactly
+        (``purify_success`` of
         ``cutoff_pass_probability``), for repeaters as :meth:`_pass_estimate` says (since 2026-12-07; before, it
         left them out and erred high where they are frequent).
         """

@@ -270,7 +270,8 @@ class _Round:
 def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps: float, processing_ps: float,
                             herald_ps: float, attempt_period_ps: float, cutoff_ps: float, nested: bool = False,
                             pumping: Sequence[float] = (), source_ps: float = 0.0,
-                            pumping_odds: Callable[[tuple], float] | None = None, rounds: int = RELINK_ESTIMATE_ROUNDS, max_events: int = RELINK_ESTIMATE_MAX_EVENTS,
+                            pumping_odds: Callable[[tuple], float] | None = None,
+                            rounds: int = RELINK_ESTIMATE_ROUNDS, max_events: int = RELINK_ESTIMATE_MAX_EVENTS,
                             seed: int = 0, with_error: bool = False, budget: EventBudget | None = None):
     """Estimated makings of a link per delivered pair under ``cutoff_policy = "link"`` (1 where nothing is
     discarded): the attempt model (module docstring) sampled, seeded (:class:`dqsim.rng.Stream`, purpose

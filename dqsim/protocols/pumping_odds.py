@@ -121,8 +121,10 @@ def pumping_round(kept: np.ndarray, spare: np.ndarray, noise: PumpingNoise) -> t
         >>> rho = (1 - w) / 4 * np.eye(4, dtype=complex)
         >>> rho[0, 0] += w / 2; rho[0, 3] += w / 2; rho[3, 0] += w / 2; rho[3, 3] += w / 2
         >>> success, out = pumping_round(rho, rho, PumpingNoise())
-        >>> abs(success - bbpssw_success_probability(0.9)) < 1e-12, abs(bell_fidelity_of(out) - bbpssw_fidelity(0.9)) < 1e-12
-        (True, True)
+        >>> abs(success - bbpssw_success_probability(0.9)) < 1e-12
+        True
+        >>> abs(bell_fidelity_of(out) - bbpssw_fidelity(0.9)) < 1e-12
+        True
     """
     both = np.kron(_prepared(spare, noise), _prepared(kept, noise))  # bits: 0 kept A, 1 kept B, 2 spare A, 3 spare B
     weight = noise.gate_2q_error_probability * 16.0 / 15.0  # (SmallStates.depolarize's weight for two qubits)
@@ -224,7 +226,8 @@ def _mean_idle(rho: np.ndarray, weights: np.ndarray, waits_ps: np.ndarray, late_
     return out.reshape(2, 2, 2, 2).transpose(2, 0, 3, 1).reshape(4, 4)
 
 
-#: Most spare-pair attempt counts :func:`mean_pumping` sums over (the rest of the geometric tail, and the tail below 1e-13, left out).
+#: Most spare-pair attempt counts :func:`mean_pumping` sums over (the rest of the geometric tail, and the tail
+#: below 1e-13, left out).
 MEAN_PUMPING_MAX_ATTEMPTS = 200_000
 
 
