@@ -104,3 +104,13 @@ def test_a_links_pumping_succeeds_as_the_noisy_odds_say(variant, rounds):
     assert abs(math.prod(ideal) - passing) > 6 * error, (passing, ideal, error)
     per_turn = odds[0] + (odds[0] * odds[1] if rounds == 2 else 0.0)
     assert abs(kept / turns - per_turn) < 3 * math.sqrt(per_turn / turns), (kept / turns, per_turn)
+
+
+def test_bbpssw_rounds_by_interpolation_are_the_rounds():
+    """BBPSSW's rounds from its four corners (``_round``) against :func:`pumping_round` itself, on pairs that are
+    not Werner (decayed, one unnormalised): the twirl leaves only the fidelities, affinely."""
+    noise = PumpingNoise("bbpssw", 0.01, 0.001, 0.005, 0.04, 0.03)
+    kept = 0.6 * idle_pair(werner(0.85), 4e8, 3e8, noise.t1_s, noise.t2_s)
+    spare = idle_pair(werner(0.95), 1e8, 1e8, noise.t1_s, noise.t2_s)
+    fast, direct = pumping_odds._round(kept, spare, noise), pumping_round(kept, spare, noise)
+    assert fast[0] == pytest.approx(direct[0], abs=1e-13) and np.abs(fast[1] - direct[1]).max() < 1e-13

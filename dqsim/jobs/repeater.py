@@ -353,16 +353,19 @@ class ChainSection(Section):
         """The swap level of the chain's last repeater: log2(links) with nested swapping, else 1."""
         return (links.bit_length() - 1) if self.swapping == "nested" else 1
 
-    def _pumping_noise(self) -> PumpingNoise:
-        """The noise a pumping round meets: the nodes' T1, T2 and error probabilities, and the protocol."""
-        spec = self.node_spec()
+    def _pumping_noise(self, spec: NodeSpec | None = None) -> PumpingNoise:
+        """The noise a pumping round meets: the nodes' (``spec``, else :meth:`node_spec`) T1, T2 and error
+        probabilities, and the protocol."""
+        spec = self.node_spec() if spec is None else spec
         return PumpingNoise(self.purification, spec.t1_s, spec.t2_s, spec.gate_1q_error_probability,
                             spec.gate_2q_error_probability, spec.measure_error_probability)
 
-    def _ideal_pumping(self, link: LinkSpec) -> bool:
-        """Whether the Werner formulas of :meth:`_pumping_success` are exact: memories and gates ideal, and the
-        kept pair Werner at every round (BBPSSW twirls it; DEJMPS's one round of Werner pairs)."""
-        return self._pumping_noise().noiseless and (self.purification == "bbpssw" or (
+    def _ideal_pumping(self, link: LinkSpec, noise: PumpingNoise | None = None) -> bool:
+        """Whether the Werner formulas of :meth:`_pumping_success` are exact: memories and gates ideal (``noise``,
+        else :meth:`_pumping_noise`), and the kept pair Werner at every round (BBPSSW twirls it; DEJMPS's one round
+        of Werner pairs)."""
+        noise = self._pumping_noise() if noise is None else noise
+        return noise.noiseless and (self.purification == "bbpssw" or (
             self.purification_rounds == 1 and link.delivers_werner))
 
     def _pumping_success(self, link: LinkSpec) -> tuple[float, ...]:
@@ -384,7 +387,8 @@ class ChainSection(Section):
         the gates' depolarising errors, readout flips; Dür & Briegel, PRL 98, 190503 (2007) for the pumping
         scheme), averaged over the spare pairs' attempts (the waits of :meth:`_pumping_waits_ps`), each round's
         at most the attempts the cut-off leaves one link (all without a cut-off)."""
-        if self._ideal_pumping(link):
+        spec = self.node_spec()
+        if self._ideal_pumping(link, self._pumping_noise(spec)):
             fidelity = link.delivered_fidelity
             g = (1 - fidelity) / 3
             odds, kept = [], fidelity
@@ -394,36 +398,38 @@ class ChainSection(Section):
                 odds.append(success)
                 kept = (kept * fidelity + g_kept * g) / success
             return tuple(odds)
-        return self._noisy_pumping(link)[0]
+        return self._noisy_pumping(link, spec)[0]
 
-    def _noisy_pumping(self, link: LinkSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    def _noisy_pumping(self, link: LinkSpec, spec: NodeSpec | None = None) -> tuple[tuple[float, ...],
+                                                                                    tuple[float, ...]]:
         """:meth:`_pumping_success`'s noisy odds and the kept pair's fidelity after each round
-        (:func:`~dqsim.protocols.pumping_odds.mean_pumping`)."""
-        spare_ps, arrival_ps = self._spare_wait_ps(link)
+        (:func:`~dqsim.protocols.pumping_odds.mean_pumping`; ``spec``: the nodes', else :meth:`node_spec`)."""
+        spec = self.node_spec() if spec is None else spec
+        spare_ps, arrival_ps = self._spare_wait_ps(link, spec)
         most = None
         if self.cutoff_s is not None:
             most = max(_spare_attempts(seconds_to_ps(self.cutoff_s), self._least_swap_age_ps(link),
                                        link.attempt_period_ps) + 1, 1)
-        return mean_pumping(link.delivered_state, self._pumping_noise(), self.purification_rounds,
+        return mean_pumping(link.delivered_state, self._pumping_noise(spec), self.purification_rounds,
                             success_probability=link.success_probability, attempt_period_ps=link.attempt_period_ps,
-                            first_waits_ps=self._pumping_waits_ps(link), spare_ps=spare_ps, arrival_ps=arrival_ps,
-                            max_attempts=most)
+                            first_waits_ps=self._pumping_waits_ps(link, spec), spare_ps=spare_ps,
+                            arrival_ps=arrival_ps, max_attempts=most)
 
-    def _spare_wait_ps(self, link: LinkSpec) -> tuple[int, int]:
+    def _spare_wait_ps(self, link: LinkSpec, spec: NodeSpec) -> tuple[int, int]:
         """``(g + c, arrival)``: a spare pair's wait from its emission to the round's gates (herald, then the node's
         processing delay), and how much later the responder's memory holds its half (``d`` on a ``"direct"`` link,
         whose photon flies to it; 0 for midpoint schemes, whose memories hold their spins from the emission)."""
-        c = self.node_spec().classical_processing_delay_ps
-        return link.herald_delay_ps + c, (link.delay_ps if link.scheme == "direct" else 0)
+        return link.herald_delay_ps + spec.classical_processing_delay_ps, (
+            link.delay_ps if link.scheme == "direct" else 0)
 
-    def _pumping_waits_ps(self, link: LinkSpec) -> tuple[int, ...]:
+    def _pumping_waits_ps(self, link: LinkSpec, spec: NodeSpec) -> tuple[int, ...]:
         """The kept pair's least wait before each round's gates, ps (its spare pair at its first attempt): round 1
         from the kept pair's emission, ``max(g + c + 2(d + c), P) + g + c`` (held ``g + c`` after it, the spare's
         handshake, or the source's period ``P`` after the kept pair's emission); round ``j > 1`` from the gates
         before, ``max(3(d + c), P − g − c) + g + c`` (the outcome's bits, then the handshake), as
         :meth:`_least_swap_age_ps` counts them."""
-        held, _arrival = self._spare_wait_ps(link)
-        h = link.delay_ps + self.node_spec().classical_processing_delay_ps
+        held, _arrival = self._spare_wait_ps(link, spec)
+        h = link.delay_ps + spec.classical_processing_delay_ps
         source = link.effective_source_period_ps
         first = max(held + 2 * h, source) + held
         later = max(3 * h, source - held) + held
@@ -433,10 +439,13 @@ class ChainSection(Section):
         """The rounds' success probabilities from the kept pair's waits for :meth:`_makings_estimate`'s sample
         (:class:`~dqsim.protocols.pumping_odds.PumpingOdds`), or ``None`` where :meth:`_pumping_success`'s
         Werner odds are exact (:meth:`_ideal_pumping`)."""
-        if not self.purification_rounds or self._ideal_pumping(link):
+        spec = self.node_spec()
+        noise = self._pumping_noise(spec)
+        if not self.purification_rounds or self._ideal_pumping(link, noise):
             return None
-        spare_ps, arrival_ps = self._spare_wait_ps(link)
-        return PumpingOdds(link.delivered_state, self._pumping_noise(), spare_ps=spare_ps, arrival_ps=arrival_ps)
+        spare_ps, arrival_ps = self._spare_wait_ps(link, spec)
+        return PumpingOdds(link.delivered_state, noise, self.purification_rounds, spare_ps=spare_ps,
+                           arrival_ps=arrival_ps)
 
     def cutoff_pass_estimate(self, links: int, total: float) -> float:
         """Estimated probability that a chain attempt of ``links`` links over ``total`` km, its links in
@@ -618,12 +627,13 @@ class ChainSection(Section):
             return closed
         c = self.node_spec().classical_processing_delay_ps
         events = EventBudget(max(min(max_events, budget.left if budget is not None else max_events), 0))
+        odds = self._pumping_odds(link) if self.purification_rounds else None
         sampled = relink_makings_per_pair(link.success_probability, links, delay_ps=link.delay_ps, processing_ps=c,
                                           herald_ps=link.herald_delay_ps, attempt_period_ps=link.attempt_period_ps,
                                           cutoff_ps=cutoff_ps, nested=self.swapping == "nested",
-                                          pumping=self._pumping_success(link),
-                                          pumping_odds=self._pumping_odds(link),
-                                          source_ps=link.effective_source_period_ps, budget=events)
+                                          pumping=self._pumping_success(link) if odds is None else odds.rounds,
+                                          pumping_odds=odds, source_ps=link.effective_source_period_ps,
+                                          budget=events)
         if budget is not None:
             budget.take(events.spent)
         return max(sampled, closed) if events.left <= 0 else sampled  # (stopped: both err low)

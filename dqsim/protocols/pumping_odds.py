@@ -143,6 +143,38 @@ def pumping_round(kept: np.ndarray, spare: np.ndarray, noise: PumpingNoise) -> t
     return float(out.trace().real), out
 
 
+def _phi_plus() -> np.ndarray:
+    phi = np.zeros((4, 4), dtype=np.complex128)
+    phi[0, 0] = phi[0, 3] = phi[3, 0] = phi[3, 3] = 0.5
+    return phi
+
+
+@functools.lru_cache(maxsize=64)
+def _bbpssw_corners(noise: PumpingNoise) -> tuple:
+    """:func:`pumping_round` of BBPSSW for the kept and the spare pair each |Φ+⟩ or I/4, ``[kept][spare]`` (|Φ+⟩
+    first): the twirl leaves a round a function of the two fidelities alone, affine in each, so these four give
+    every round under ``noise`` (:func:`_round`)."""
+    ends = (_phi_plus(), np.eye(4, dtype=np.complex128) / 4)
+    return tuple(tuple(pumping_round(kept, spare, noise) for spare in ends) for kept in ends)
+
+
+def _share(rho: np.ndarray) -> float:
+    """``(⟨Φ+|ρ|Φ+⟩ − Tr ρ/4)/(3/4)``: the weight of |Φ+⟩ against I/4 in ρ's twirl (times its trace)."""
+    return ((rho[0, 0] + rho[0, 3] + rho[3, 0] + rho[3, 3]).real / 2 - rho.trace().real / 4) / 0.75
+
+
+def _round(kept: np.ndarray, spare: np.ndarray, noise: PumpingNoise) -> tuple[float, np.ndarray]:
+    """:func:`pumping_round`; for BBPSSW from :func:`_bbpssw_corners` by interpolation in the two pairs'
+    fidelities, the same to rounding at a small part of the cost (``tests/test_pumping_odds.py``)."""
+    if noise.variant != "bbpssw":
+        return pumping_round(kept, spare, noise)
+    (hh, hl), (lh, ll) = _bbpssw_corners(noise)
+    a, t = _share(kept), kept.trace().real
+    b = _share(spare) / spare.trace().real
+    weights = ((a * b, hh), (a * (1 - b), hl), ((t - a) * b, lh), ((t - a) * (1 - b), ll))
+    return float(sum(w * corner[0] for w, corner in weights)), sum(w * corner[1] for w, corner in weights)
+
+
 class PumpingOdds:
     """A link's pumping rounds as the attempt model meets them (``pumping_odds`` of
     :func:`dqsim.network.relink_estimate.relink_makings_per_pair`): called with the kept pair's waits so far
@@ -150,36 +182,27 @@ class PumpingOdds:
     round ``i``'s), it gives round ``j``'s success probability given that the rounds before succeeded with those
     waits. Results are kept per waits (sums of whole delays and attempt periods: tens to hundreds per link).
 
-    BBPSSW twirls the kept pair first, so a round depends on its fidelity alone, affinely: the round's outcome for
-    a kept pair of fidelity 1 and 1/4 (:func:`pumping_round`, once) gives every other by interpolation, exactly;
-    DEJMPS rounds are computed for each waits.
+    BBPSSW twirls both pairs first, so a round depends on their fidelities alone, affinely in each: four rounds
+    of |Φ+⟩ and I/4 pairs per noise (:func:`_bbpssw_corners`, kept for the process) give every other by
+    interpolation; DEJMPS rounds are computed for each waits (about 1 ms each).
 
     Args:
         pair: the link's pair as delivered (4×4, bit 0 the initiator's).
         noise: the nodes' noise and the protocol.
+        rounds: the pumping rounds per link (:attr:`rounds`).
         spare_ps: the spare pair's wait from its emission to the gates, ``g + c``, ps.
         arrival_ps: how much later the responder's memory holds its half (``d`` for ``"direct"``, else 0), ps.
     """
 
-    def __init__(self, pair: np.ndarray, noise: PumpingNoise, *, spare_ps: int, arrival_ps: int = 0):
+    def __init__(self, pair: np.ndarray, noise: PumpingNoise, rounds: int = 1, *, spare_ps: int,
+                 arrival_ps: int = 0):
         self.pair, self.noise = np.asarray(pair, dtype=np.complex128), noise
+        #: A placeholder per round for ``pumping`` of :func:`~dqsim.network.relink_estimate.relink_makings_per_pair`
+        #: (which takes its rounds' count from it and their odds from this object).
+        self.rounds = (math.nan,) * rounds
         self.arrival_ps = int(arrival_ps)
         self.spare = idle_pair(self.pair, spare_ps, max(spare_ps - arrival_ps, 0), noise.t1_s, noise.t2_s)
         self._after: dict = {(): (1.0, self.pair)}  # waits -> (trace, unnormalised kept pair after those rounds)
-        self._ends = None
-        if noise.variant == "bbpssw":
-            phi = np.zeros((4, 4), dtype=np.complex128)
-            phi[0, 0] = phi[0, 3] = phi[3, 0] = phi[3, 3] = 0.5
-            self._ends = (pumping_round(phi, self.spare, noise), pumping_round(np.eye(4) / 4, self.spare, noise))
-
-    def _round(self, kept: np.ndarray) -> tuple[float, np.ndarray]:
-        """:func:`pumping_round` of ``kept`` (unnormalised) with the link's spare pair."""
-        if self._ends is None:
-            return pumping_round(kept, self.spare, self.noise)
-        (high, high_out), (low, low_out) = self._ends
-        trace = kept.trace().real
-        share = ((kept[0, 0] + kept[0, 3] + kept[3, 0] + kept[3, 3]).real / 2 - trace / 4) / 0.75  # (F − 1/4)/(3/4)
-        return trace * low + share * (high - low), trace * low_out + share * (high_out - low_out)
 
     def _state(self, waits: tuple) -> tuple[float, np.ndarray]:
         found = self._after.get(waits)
@@ -187,7 +210,7 @@ class PumpingOdds:
             _trace, kept = self._state(waits[:-1])
             late = self.arrival_ps if len(waits) == 1 else 0  # (the kept responder's half: round 1 only)
             kept = idle_pair(kept, waits[-1], max(waits[-1] - late, 0), self.noise.t1_s, self.noise.t2_s)
-            found = self._after[waits] = self._round(kept)
+            found = self._after[waits] = _round(kept, self.spare, self.noise)
         return found
 
     def __call__(self, waits: Sequence[float]) -> float:
@@ -262,7 +285,7 @@ def mean_pumping(pair: np.ndarray, noise: PumpingNoise, rounds: int, *, success_
     for index in range(rounds):
         waits = first_waits_ps[index] + attempts * attempt_period_ps
         kept = _mean_idle(kept, weights, waits, arrival_ps if index == 0 else 0, noise)
-        success, kept = pumping_round(kept, spare, noise)
+        success, kept = _round(kept, spare, noise)
         odds.append(success / trace if trace > 0 else 0.0)
         fidelities.append(bell_fidelity_of(kept) if success > 0 else 0.25)
         trace = success
