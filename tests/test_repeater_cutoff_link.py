@@ -178,6 +178,21 @@ def test_the_estimated_makings_per_pair_follow_simulated_chains(swapping, links,
     assert simulated > 1.1 and abs(simulated - estimate) < 3 * np.hypot(spread, error[1]), (simulated, spread, error)
 
 
+def count_makings(monkeypatch) -> dict:
+    """A simulated chain's makings of a link beyond the first, per pair (filled as it runs): each time a link's
+    initiator makes it again (``ChainNode._relink`` of its right side: cut, told or its segment discarded)."""
+    made: dict = {}
+    relink = ChainNode._relink
+
+    def counted(self, ctx, side, making, *, tell, cut=False):
+        if side == "right":
+            made[self.pair_index] = made.get(self.pair_index, 0) + 1
+        return relink(self, ctx, side, making, tell=tell, cut=cut)
+
+    monkeypatch.setattr(ChainNode, "_relink", counted)
+    return made
+
+
 @pytest.mark.parametrize("swapping, links, spare, source_hz", [("swap_asap", 2, 4.5, None), ("swap_asap", 3, 7.5, None),
                                                                ("swap_asap", 4, 8.5, None), ("nested", 4, 8.5, None),
                                                                ("swap_asap", 2, 2.5, 5000.0)])
@@ -190,15 +205,7 @@ def test_the_estimated_makings_per_pair_follow_simulated_chains_with_pumping(mon
     handshake. A link's makings in the simulation: 1 and each time its initiator made it again
     (``ChainNode._relink`` of its right side: cut, told or its segment discarded; ``elementary_pairs`` also counts
     the spare pairs). Before, pumped chains got the closed form: 1.2-4.3 here against 4-8 simulated."""
-    made: dict = {}
-    relink = ChainNode._relink
-
-    def counted(self, ctx, side, making, *, tell, cut=False):
-        if side == "right":
-            made[self.pair_index] = made.get(self.pair_index, 0) + 1
-        return relink(self, ctx, side, making, tell=tell, cut=cut)
-
-    monkeypatch.setattr(ChainNode, "_relink", counted)
+    made = count_makings(monkeypatch)
     text = (BASE + f"num_links = {links}\ntotal_distance_km = {10 * links}\nswapping = \"{swapping}\"\n"
             "purification_rounds = 1\nnum_pairs = 150\n")
     link_text = "[chain.link]\nsource_fidelity = 0.9\n" + (f"source_rate_hz = {source_hz}\n" if source_hz else "")
@@ -229,15 +236,7 @@ def test_the_estimated_makings_follow_simulated_chains_with_noisy_pumping(monkey
     pair's waits, ``ChainSection._pumping_odds``) against a simulated chain's (150 pairs, seed 7), within 3
     standard errors of the two; the estimate with the ideal Werner odds (before 2026-12-07 (late afternoon)) is
     more than 3 standard errors low on each (4.4, 3.9, 4.5 against 6.3, 5.7, 9.0 simulated)."""
-    made: dict = {}
-    relink = ChainNode._relink
-
-    def counted(self, ctx, side, making, *, tell, cut=False):
-        if side == "right":
-            made[self.pair_index] = made.get(self.pair_index, 0) + 1
-        return relink(self, ctx, side, making, tell=tell, cut=cut)
-
-    monkeypatch.setattr(ChainNode, "_relink", counted)
+    made = count_makings(monkeypatch)
     text = BASE + f"num_links = {links}\ntotal_distance_km = {10 * links}\npurification_rounds = 1\nnum_pairs = 150\n"
     tail = "[chain.link]\nsource_fidelity = 0.9\n[chain.node]\nt1_s = 0.01\nt2_s = 0.001\n" + (
         "gate_1q_error_probability = 0.005\ngate_2q_error_probability = 0.04\nmeasure_error_probability = 0.03\n")
