@@ -203,6 +203,7 @@ class PumpingOdds:
         self.arrival_ps = int(arrival_ps)
         self.spare = idle_pair(self.pair, spare_ps, max(spare_ps - arrival_ps, 0), noise.t1_s, noise.t2_s)
         self._after: dict = {(): (1.0, self.pair)}  # waits -> (trace, unnormalised kept pair after those rounds)
+        self._odds: dict = {}  # waits -> odds
 
     def _state(self, waits: tuple) -> tuple[float, np.ndarray]:
         found = self._after.get(waits)
@@ -214,9 +215,12 @@ class PumpingOdds:
         return found
 
     def __call__(self, waits: Sequence[float]) -> float:
-        key = tuple(int(round(w)) for w in waits)
-        before = self._state(key[:-1])[0]
-        return self._state(key)[0] / before if before > 0 else 0.0
+        odds = self._odds.get(waits)  # (the waits as the sample has them: most calls repeat one)
+        if odds is None:
+            key = tuple(int(round(w)) for w in waits)
+            before = self._state(key[:-1])[0]
+            odds = self._odds[tuple(waits)] = self._state(key)[0] / before if before > 0 else 0.0
+        return odds
 
 
 def _idle_superoperators(waits_ps: np.ndarray, t1_s: float, t2_s: float) -> np.ndarray:
