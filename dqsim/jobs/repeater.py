@@ -659,7 +659,11 @@ class ChainSection(Section):
         whose short sample came out highest by chance, of 2 links of 95.5 km against 100 km 136-632 makings at
         22,727 events); one whose second share would not exceed its first keeps its first sample. A configuration
         the first pass ranks low whose whole sample would be the highest (chains of many links, whose first
-        sample ends no round, fall back to the closed form, which ranks them low) is missed. Since 2026-12-07 (afternoon); before, one pass of
+        sample ends no round, fall back to the closed form, which ranks them low) is missed: a 64 × 64 sweep's
+        first-pass share, about 61 events, ends no round of 10-km links at 6e-4 s from about 16 links without
+        pumping (50 events a round) or 4 with one round (118), where the closed form gives 1.02 and 1.31 makings for any
+        number of links and the model 1.5-3.3 and 6-85 (``bench/results/repeater-pumping-estimate-vm-20261207q.md``; no cheap estimate
+        that is not low was found). Since 2026-12-07 (afternoon); before, one pass of
         1,000,000 events sampled every configuration (7-10 s of CPU for 64 × 64 on the shared VM), and before
         that, once they were spent the rest got the closed form alone, which errs low over more than two links.
         Every count is of events, never of time, so every run and rank gives the same line.
