@@ -1,9 +1,11 @@
 """CPU of the repeater ``cutoff_policy = "link"`` warning on a 64 × 64 sweep, two code trees alternated.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/repeater_link_warning_cost.py OLD_TREE [rounds]
+    PYTHONPATH=$PWD .venv/bin/python bench/repeater_link_warning_cost.py OLD_TREE [rounds] [case ...]
 
 The sweep (the review's): ``num_links`` 2..65 × ``total_distance_km`` 200, 197, ..., 11, ``cutoff_policy =
-"link"``; without pumping at ``cutoff_s = 0.0007``, with one pumping round at ``cutoff_s = 0.004``. Each
+"link"``; without pumping at ``cutoff_s = 0.0007``, with one pumping round at ``cutoff_s = 0.004``, and that with
+noisy nodes (T1 = 10 ms, T2 = 1 ms, gate errors 0.005 and 0.04, readout 0.03: the noisy pumping odds, since
+2026-12-07 (late afternoon)); ``case``: only the cases named. Each
 measurement is a fresh process (``PYTHONPATH`` the tree) timing ``job.warnings()`` with ``time.process_time``;
 OLD_TREE (e.g. ``git archive main`` unpacked) and this tree alternate, the load average printed before each.
 Prints each CPU time, the ratio of the medians per case and whether the two trees' warning lines are the same.
@@ -16,7 +18,10 @@ import statistics
 import subprocess
 import sys
 
-CASES = {"no pumping": ("", "0.0007"), "1 pumping round": ("purification_rounds = 1\n", "0.004")}
+CASES = {"no pumping": ("", "0.0007"), "1 pumping round": ("purification_rounds = 1\n", "0.004"),
+         "1 pumping round, noisy nodes": ("purification_rounds = 1\n[chain.node]\nt1_s = 0.01\nt2_s = 0.001\n"
+                                          "gate_1q_error_probability = 0.005\ngate_2q_error_probability = 0.04\n"
+                                          "measure_error_probability = 0.03\n", "0.004")}
 
 MEASURE = r'''
 import sys, time
@@ -45,6 +50,8 @@ def main(argv: list[str]) -> None:
     old, new = os.path.abspath(argv[0]), os.getcwd()
     rounds = int(argv[1]) if len(argv) > 1 else 2
     for case, (extra, cutoff) in CASES.items():
+        if len(argv) > 2 and case not in argv[2:]:
+            continue
         times: dict = {"old": [], "new": []}
         lines: dict = {}
         for _ in range(rounds):

@@ -856,13 +856,15 @@ def test_repro_check_and_run_warn_of_a_cutoff_that_abandons_most_attempts(tmp_pa
     """512 links of 1 km, one pumping round, cut-off 5e-5 s (above the least swap age, so allowed): the run went
     on for hours towards max_restarts with no word of why (docs/review-scale-20261206.md). ``dqsim check`` and
     the start of ``dqsim run`` now say, in one line naming the key and its value, that most attempts will be
-    abandoned, and the cut-off at which half pass; the run is not refused."""
+    abandoned, and the cut-off at which half pass; the run is not refused. (0.000113 s with the ideal Werner
+    pumping odds before 2026-12-07 (late afternoon): the job's gate and readout errors fail one round in 33 rather
+    than one in 76, which over 511 repeaters takes a longer cut-off.)"""
     checked = run_here(["check", "jobs/repeater_chain.toml", *REVIEW_SCALE])
     warnings = [line for line in checked.stdout.splitlines() if line.startswith("# warning:")]
     assert len(warnings) == 1, checked.stdout
     assert "[chain].cutoff_s = 5e-05: over links of 1 km (512 links and 1 pumping round(s))" in warnings[0]
     assert "most attempts will be abandoned" in warnings[0] and "max_restarts = 10,000" in warnings[0]
-    assert warnings[0].endswith("half the attempts pass with cutoff_s > 0.000113 s"), warnings[0]
+    assert warnings[0].endswith("half the attempts pass with cutoff_s > 0.000122 s"), warnings[0]
     # the run starts (and here stops at its first abandoned attempt: max_restarts = 0), the warning first
     ran = run_here(["run", "jobs/repeater_chain.toml", *REVIEW_SCALE, "--set", "chain.max_restarts=0",
                     "-o", str(tmp_path / "scale.h5"), "--quiet"], check=False)

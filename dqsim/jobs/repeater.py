@@ -50,6 +50,7 @@ from dqsim.network.network import PROTOCOL_CLOCK_LIMIT_PS, clock_limit_allowed_b
 from dqsim.network.node import NodeSpec
 from dqsim.network.relink_estimate import (RELINK_ESTIMATE_MAX_EVENTS, RELINK_ESTIMATE_SCREEN_EVENTS,
                                           RELINK_ESTIMATE_TOTAL_EVENTS, EventBudget, relink_makings_per_pair)
+from dqsim.protocols.pumping_odds import PumpingNoise, PumpingOdds, mean_pumping
 from dqsim.units import ps_to_seconds, seconds_to_ps
 
 __all__ = ["ChainSection", "RepeaterJob", "MAX_CHAIN_LINKS"]
@@ -352,23 +353,99 @@ class ChainSection(Section):
         """The swap level of the chain's last repeater: log2(links) with nested swapping, else 1."""
         return (links.bit_length() - 1) if self.swapping == "nested" else 1
 
+    def _pumping_noise(self, spec: NodeSpec | None = None) -> PumpingNoise:
+        """The noise a pumping round meets: the nodes' (``spec``, else :meth:`node_spec`) T1, T2 and error
+        probabilities, and the protocol."""
+        spec = self.node_spec() if spec is None else spec
+        return PumpingNoise(self.purification, spec.t1_s, spec.t2_s, spec.gate_1q_error_probability,
+                            spec.gate_2q_error_probability, spec.measure_error_probability)
+
+    def _ideal_pumping(self, link: LinkSpec, noise: PumpingNoise | None = None) -> bool:
+        """Whether the Werner formulas of :meth:`_pumping_success` are exact: memories and gates ideal (``noise``,
+        else :meth:`_pumping_noise`), and the kept pair Werner at every round (BBPSSW twirls it; DEJMPS's one round
+        of Werner pairs)."""
+        noise = self._pumping_noise() if noise is None else noise
+        return noise.noiseless and (self.purification == "bbpssw" or (
+            self.purification_rounds == 1 and link.delivers_werner))
+
     def _pumping_success(self, link: LinkSpec) -> tuple[float, ...]:
-        """Success probability of each pumping round of Werner pairs of the link's fidelity ``F``, memories and
-        gates ideal (:meth:`cutoff_pass_estimate`): round ``j`` pumps a spare pair of fidelity ``F`` into the kept
-        pair of fidelity ``F_j`` (``F_1 = F``) and succeeds with ``F_j·F + F_j·g + g_j·F + 5·g_j·g`` (``g = (1 −
-        F)/3``, ``g_j = (1 − F_j)/3``), after which the kept pair has ``F_(j+1) = (F_j·F + g_j·g)/`` that (Bennett et
-        al., PRL 76, 722 (1996), two Werner pairs of different fidelities; DEJMPS gives the same for Werner inputs).
-        Round 1 is ``F² + 2F·g + 5g²`` (:func:`~dqsim.network.werner.bbpssw_success_probability`), to a rounding
-        (before 2026-12-07 that function was called for it: the estimate may differ in its last bit)."""
-        fidelity = link.delivered_fidelity
-        g = (1 - fidelity) / 3
-        odds, kept = [], fidelity
-        for _round in range(self.purification_rounds):
-            g_kept = (1 - kept) / 3
-            success = kept * fidelity + kept * g + g_kept * fidelity + 5 * g_kept * g
-            odds.append(success)
-            kept = (kept * fidelity + g_kept * g) / success
-        return tuple(odds)
+        """Success probability of each pumping round given the rounds before succeeded (:meth:`cutoff_pass_estimate`,
+        the scalar odds of :meth:`_makings_estimate`).
+
+        Memories and gates ideal (and the kept pair Werner at each round, :meth:`_ideal_pumping`): Werner pairs of
+        the link's fidelity ``F``; round ``j`` pumps a spare pair of fidelity ``F`` into the kept pair of fidelity
+        ``F_j`` (``F_1 = F``) and succeeds with ``F_j·F + F_j·g + g_j·F + 5·g_j·g`` (``g = (1 − F)/3``, ``g_j = (1 −
+        F_j)/3``), after which the kept pair has ``F_(j+1) = (F_j·F + g_j·g)/`` that (Bennett et al., PRL 76, 722
+        (1996), two Werner pairs of different fidelities; DEJMPS, Deutsch et al., PRL 77, 2818 (1996), gives the
+        same for Werner inputs). Round 1 is ``F² + 2F·g + 5g²``
+        (:func:`~dqsim.network.werner.bbpssw_success_probability`), to a rounding (before 2026-12-07 that function
+        was called for it: the estimate may differ in its last bit).
+
+        Otherwise (since 2026-12-07 (late afternoon); before, the Werner odds above, which err low where memories
+        decohere or gates are noisy): :func:`~dqsim.protocols.pumping_odds.mean_pumping`, the round as the
+        simulation applies it (the link's delivered pair, the engine's T1/T2 channel over the kept pair's wait,
+        the gates' depolarising errors, readout flips; Dür & Briegel, PRL 98, 190503 (2007) for the pumping
+        scheme), averaged over the spare pairs' attempts (the waits of :meth:`_pumping_waits_ps`), each round's
+        at most the attempts the cut-off leaves one link (all without a cut-off)."""
+        spec = self.node_spec()
+        if self._ideal_pumping(link, self._pumping_noise(spec)):
+            fidelity = link.delivered_fidelity
+            g = (1 - fidelity) / 3
+            odds, kept = [], fidelity
+            for _round in range(self.purification_rounds):
+                g_kept = (1 - kept) / 3
+                success = kept * fidelity + kept * g + g_kept * fidelity + 5 * g_kept * g
+                odds.append(success)
+                kept = (kept * fidelity + g_kept * g) / success
+            return tuple(odds)
+        return self._noisy_pumping(link, spec)[0]
+
+    def _noisy_pumping(self, link: LinkSpec, spec: NodeSpec | None = None) -> tuple[tuple[float, ...],
+                                                                                    tuple[float, ...]]:
+        """:meth:`_pumping_success`'s noisy odds and the kept pair's fidelity after each round
+        (:func:`~dqsim.protocols.pumping_odds.mean_pumping`; ``spec``: the nodes', else :meth:`node_spec`)."""
+        spec = self.node_spec() if spec is None else spec
+        spare_ps, arrival_ps = self._spare_wait_ps(link, spec)
+        most = None
+        if self.cutoff_s is not None:
+            most = max(_spare_attempts(seconds_to_ps(self.cutoff_s), self._least_swap_age_ps(link),
+                                       link.attempt_period_ps) + 1, 1)
+        return mean_pumping(link.delivered_state, self._pumping_noise(spec), self.purification_rounds,
+                            success_probability=link.success_probability, attempt_period_ps=link.attempt_period_ps,
+                            first_waits_ps=self._pumping_waits_ps(link, spec), spare_ps=spare_ps,
+                            arrival_ps=arrival_ps, max_attempts=most)
+
+    def _spare_wait_ps(self, link: LinkSpec, spec: NodeSpec) -> tuple[int, int]:
+        """``(g + c, arrival)``: a spare pair's wait from its emission to the round's gates (herald, then the node's
+        processing delay), and how much later the responder's memory holds its half (``d`` on a ``"direct"`` link,
+        whose photon flies to it; 0 for midpoint schemes, whose memories hold their spins from the emission)."""
+        return link.herald_delay_ps + spec.classical_processing_delay_ps, (
+            link.delay_ps if link.scheme == "direct" else 0)
+
+    def _pumping_waits_ps(self, link: LinkSpec, spec: NodeSpec) -> tuple[int, ...]:
+        """The kept pair's least wait before each round's gates, ps (its spare pair at its first attempt): round 1
+        from the kept pair's emission, ``max(g + c + 2(d + c), P) + g + c`` (held ``g + c`` after it, the spare's
+        handshake, or the source's period ``P`` after the kept pair's emission); round ``j > 1`` from the gates
+        before, ``max(3(d + c), P − g − c) + g + c`` (the outcome's bits, then the handshake), as
+        :meth:`_least_swap_age_ps` counts them."""
+        held, _arrival = self._spare_wait_ps(link, spec)
+        h = link.delay_ps + spec.classical_processing_delay_ps
+        source = link.effective_source_period_ps
+        first = max(held + 2 * h, source) + held
+        later = max(3 * h, source - held) + held
+        return (first,) + (later,) * (self.purification_rounds - 1)
+
+    def _pumping_odds(self, link: LinkSpec) -> PumpingOdds | None:
+        """The rounds' success probabilities from the kept pair's waits for :meth:`_makings_estimate`'s sample
+        (:class:`~dqsim.protocols.pumping_odds.PumpingOdds`), or ``None`` where :meth:`_pumping_success`'s
+        Werner odds are exact (:meth:`_ideal_pumping`)."""
+        spec = self.node_spec()
+        noise = self._pumping_noise(spec)
+        if not self.purification_rounds or self._ideal_pumping(link, noise):
+            return None
+        spare_ps, arrival_ps = self._spare_wait_ps(link, spec)
+        return PumpingOdds(link.delivered_state, noise, self.purification_rounds, spare_ps=spare_ps,
+                           arrival_ps=arrival_ps)
 
     def cutoff_pass_estimate(self, links: int, total: float) -> float:
         """Estimated probability that a chain attempt of ``links`` links over ``total`` km, its links in
@@ -530,7 +607,9 @@ class ChainSection(Section):
         :func:`~dqsim.network.relink_estimate.relink_makings_per_pair`, the protocol's attempt model sampled
         (2,000 rounds, seeded, at most ``max_events`` events: about 0.2 s), which counts the segments a cut discards
         through swapped repeaters and, with pumping, the pumped pair's spare pairs, failed rounds (a new kept pair)
-        and the kept pair cut while pumped (:meth:`_pumping_success`' odds); the closed form (:meth:`_makings_per_pair`
+        and the kept pair cut while pumped (:meth:`_pumping_success`' odds, or with noisy nodes each round's odds
+        from the kept pair's waits, :meth:`_pumping_odds`, since 2026-12-07 (late afternoon)); the closed form
+        (:meth:`_makings_per_pair`
         of :meth:`_keep_estimates`) left them out and erred low over more than two links (on four 10-km links at
         2.5e-4 s a share of 0.17 of the pairs made discarded against 0.41-0.52 simulated; the sample gives 0.47;
         with pumping it was 1.8-21 times low on 2-4 links, ``bench/repeater_pumping_estimate.py``).
@@ -548,11 +627,13 @@ class ChainSection(Section):
             return closed
         c = self.node_spec().classical_processing_delay_ps
         events = EventBudget(max(min(max_events, budget.left if budget is not None else max_events), 0))
+        odds = self._pumping_odds(link) if self.purification_rounds else None
         sampled = relink_makings_per_pair(link.success_probability, links, delay_ps=link.delay_ps, processing_ps=c,
                                           herald_ps=link.herald_delay_ps, attempt_period_ps=link.attempt_period_ps,
                                           cutoff_ps=cutoff_ps, nested=self.swapping == "nested",
-                                          pumping=self._pumping_success(link),
-                                          source_ps=link.effective_source_period_ps, budget=events)
+                                          pumping=self._pumping_success(link) if odds is None else odds.rounds,
+                                          pumping_odds=odds, source_ps=link.effective_source_period_ps,
+                                          budget=events)
         if budget is not None:
             budget.take(events.spent)
         return max(sampled, closed) if events.left <= 0 else sampled  # (stopped: both err low)
@@ -578,7 +659,11 @@ class ChainSection(Section):
         whose short sample came out highest by chance, of 2 links of 95.5 km against 100 km 136-632 makings at
         22,727 events); one whose second share would not exceed its first keeps its first sample. A configuration
         the first pass ranks low whose whole sample would be the highest (chains of many links, whose first
-        sample ends no round, fall back to the closed form, which ranks them low) is missed. Since 2026-12-07 (afternoon); before, one pass of
+        sample ends no round, fall back to the closed form, which ranks them low) is missed: a 64 × 64 sweep's
+        first-pass share, about 61 events, ends no round of 10-km links at 6e-4 s from about 16 links without
+        pumping (50 events a round) or 4 with one round (118), where the closed form gives 1.02 and 1.31 makings for any
+        number of links and the model 1.5-3.3 and 6-85 (``bench/results/repeater-pumping-estimate-vm-20261207q.md``; no cheap estimate
+        that is not low was found). Since 2026-12-07 (afternoon); before, one pass of
         1,000,000 events sampled every configuration (7-10 s of CPU for 64 × 64 on the shared VM), and before
         that, once they were spent the rest got the closed form alone, which errs low over more than two links.
         Every count is of events, never of time, so every run and rank gives the same line.
@@ -680,7 +765,9 @@ class ChainSection(Section):
         estimate. Since 2026-12-07 an attempt is abandoned at its kept pair's deadline, also while the pair is
         being pumped (:mod:`dqsim.protocols.repeater`), so a kept pair whose pumping fails after its deadline no
         longer starts again: the estimate counts the rounds' success probabilities (:meth:`_pumping_success`,
-        Werner pairs of the link's fidelity, ideal memories), for one link exactly (``purify_success`` of
+        Werner pairs of the link's fidelity where memories and gates are ideal, else since 2026-12-07 (late
+        afternoon) the round under the nodes' noise averaged over its waits), for one link exactly
+        (``purify_success`` of
         ``cutoff_pass_probability``), for repeaters as :meth:`_pass_estimate` says (since 2026-12-07; before, it
         left them out and erred high where they are frequent).
         """

@@ -26,7 +26,11 @@ pumped (``pumping_cutoff = "link"``, the only choice under the policy: at ``E + 
 its link made again as a linked one would be). Each pumping round's spare pair is begun by the initiator when it
 holds the kept pair (or the round before ends) and emits ``2h + (N − 1)·T`` later; both ends learn the round's
 outcome ``h`` after holding the spare pair (the purification's bits), with the round's success probability
-(:meth:`dqsim.jobs.repeater.ChainSection._pumping_success`: Werner pairs, ideal memories and gates). A failed round
+(:meth:`dqsim.jobs.repeater.ChainSection._pumping_success`: Werner pairs, ideal memories and gates), or since
+2026-12-07 (late afternoon), where the nodes are noisy, the probability that the round succeeds after the kept pair's
+waits so far (``pumping_odds``: :class:`dqsim.protocols.pumping_odds.PumpingOdds`, the kept pair's T1/T2 decay from
+its emission, or the round before's gates, to this round's gates at ``h`` before the outcome, the gates' and
+readout's errors; before, the ideal odds, which erred low under noise). A failed round
 loses both pairs: the ends stop timing the kept pair and the initiator begins a new kept pair at once (the same
 making); after the last round succeeds both ends hold the pumped pair, whose deadline is still its kept pair's. An
 end that has let the making go (cut, or told of a cut) no longer answers, so the pumping stops. With a source period
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 from dqsim.rng import Stream
 
@@ -82,15 +86,16 @@ class _Round:
     makings begun (``links`` of them the round's first).
 
     ``pumping``: the success probability of each pumping round (none: no pumping) and ``chance`` the uniform draw
-    that decides one; ``source_ps``: the source's period (0: none)."""
+    that decides one; ``odds``: where given, a round's success probability from the kept pair's waits instead
+    (:func:`relink_makings_per_pair`'s ``pumping_odds``); ``source_ps``: the source's period (0: none)."""
 
     def __init__(self, draw, links: int, *, delay_ps: float, processing_ps: float, herald_ps: float,
                  period_ps: float, cutoff_ps: float, nested: bool, pumping: tuple = (), chance=None,
-                 source_ps: float = 0.0):
+                 source_ps: float = 0.0, odds=None):
         self.draw, self.n, self.d, self.c = draw, links, delay_ps, processing_ps
         self.held_after = herald_ps + processing_ps
         self.h, self.period, self.cutoff, self.nested = delay_ps + processing_ps, period_ps, cutoff_ps, nested
-        self.pumping, self.chance, self.source = tuple(pumping), chance, source_ps
+        self.pumping, self.chance, self.source, self.odds = tuple(pumping), chance, source_ps, odds
         self.making = [[0, 0] for _ in range(links + 1)]   # node -> [left, right] makings of its links
         self.held: dict = {}                                # (node, side) -> emission of the pair it holds
         self.kept: dict = {}                                # pumping: (node, side) -> its kept pair's emission
@@ -111,9 +116,11 @@ class _Round:
         self.makings += 1
         self.pair(link, self.making[link][1], time_ps, 0, None)
 
-    def pair(self, link: int, making: int, time_ps: float, pumped: int, kept_ps: float | None) -> None:
+    def pair(self, link: int, making: int, time_ps: float, pumped: int, kept_ps: float | None,
+             waits: tuple = (), touched_ps: float | None = None) -> None:
         """An elementary pair of ``link``'s ``making`` begun at ``time_ps``: its kept pair (``pumped = 0``) or the
-        spare pair of pumping round ``pumped``, into the kept pair emitted at ``kept_ps``."""
+        spare pair of pumping round ``pumped``, into the kept pair emitted at ``kept_ps``, which waited ``waits``
+        in the rounds before and was last touched (emitted, or the round before's gates) at ``touched_ps``."""
         first = time_ps + 2 * self.h
         if self.source:
             first = max(first, self.free[link])
@@ -124,7 +131,8 @@ class _Round:
         if not self.pumping:
             self.push(emitted + self.held_after, "pair", link, making, emitted)
         elif pumped:
-            self.push(emitted + self.held_after + self.h, "verdict", link, making, pumped, kept_ps)
+            self.push(emitted + self.held_after + self.h, "verdict", link, making, pumped, kept_ps, waits,
+                      kept_ps if touched_ps is None else touched_ps)
         else:
             self.push(emitted + self.held_after, "kept_pair", link, making, emitted)
 
@@ -196,17 +204,22 @@ class _Round:
         if self.current(link, making):
             self.pair(link, making, time_ps, 1, emitted)
 
-    def _verdict(self, time_ps: float, link: int, making: int, pumped: int, kept_ps: float) -> None:
+    def _verdict(self, time_ps: float, link: int, making: int, pumped: int, kept_ps: float, waits: tuple,
+                 touched_ps: float) -> None:
         """Pumping round ``pumped``'s outcome at both ends: the next round, the pumped pair held (linked), or
-        (failed) both pairs lost and a new kept pair begun."""
+        (failed) both pairs lost and a new kept pair begun. The round's gates came ``h`` before (both ends hold
+        the spare pair ``g + c`` after its emission and act then; the outcome's bits take ``h``)."""
         if not self.current(link, making):
             return
-        if self.chance() >= self.pumping[pumped - 1]:
+        gates_ps = time_ps - self.h
+        waits = waits + (gates_ps - touched_ps,)
+        success = self.pumping[pumped - 1] if self.odds is None else self.odds(waits)
+        if self.chance() >= success:
             for end in ((link, 1), (link + 1, 0)):
                 self.kept.pop(end, None)
             self.pair(link, making, time_ps, 0, None)
         elif pumped < len(self.pumping):
-            self.pair(link, making, time_ps, pumped + 1, kept_ps)
+            self.pair(link, making, time_ps, pumped + 1, kept_ps, waits, gates_ps)
         else:
             for node, side in ((link, 1), (link + 1, 0)):
                 self.kept.pop((node, side), None)
@@ -257,6 +270,7 @@ class _Round:
 def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps: float, processing_ps: float,
                             herald_ps: float, attempt_period_ps: float, cutoff_ps: float, nested: bool = False,
                             pumping: Sequence[float] = (), source_ps: float = 0.0,
+                            pumping_odds: Callable[[tuple], float] | None = None,
                             rounds: int = RELINK_ESTIMATE_ROUNDS, max_events: int = RELINK_ESTIMATE_MAX_EVENTS,
                             seed: int = 0, with_error: bool = False, budget: EventBudget | None = None):
     """Estimated makings of a link per delivered pair under ``cutoff_policy = "link"`` (1 where nothing is
@@ -274,6 +288,10 @@ def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps:
             making is the kept pair and its pumping, the new kept pairs after failed rounds included.
         source_ps: the source's period, ps (0: none): a pair's first attempt comes no sooner than one period
             after the link's last attempt.
+        pumping_odds: where given (noisy nodes), round ``j``'s success probability from the kept pair's waits
+            ``(w_1, ..., w_j)``, ps (``w_1`` from its emission to round 1's gates, ``w_i`` from round ``i − 1``'s
+            gates to round ``i``'s), given the rounds before succeeded; ``pumping`` then only counts the rounds
+            (:class:`dqsim.protocols.pumping_odds.PumpingOdds`).
         rounds: delivered pairs to sample.
         max_events: events after which sampling stops: the round in progress then is not over, and it is likely
             one of the long ones (a round that runs past the budget discards more). Since 2026-12-07 (afternoon)
@@ -308,7 +326,7 @@ def relink_makings_per_pair(success_probability: float, links: int, *, delay_ps:
         max_events = max(min(max_events, budget.left), 0)
     per_round, unfinished, events = _sample(success_probability, links, rounds, max_events, seed, dict(
         delay_ps=delay_ps, processing_ps=processing_ps, herald_ps=herald_ps, period_ps=attempt_period_ps,
-        cutoff_ps=cutoff_ps, nested=nested, pumping=tuple(pumping), source_ps=source_ps))
+        cutoff_ps=cutoff_ps, nested=nested, pumping=tuple(pumping), source_ps=source_ps, odds=pumping_odds))
     if budget is not None:
         budget.take(events)
     if not per_round:
