@@ -183,22 +183,78 @@ def test_the_store_records_nothing_outside_a_recording(monkeypatch):
     assert sizes() == before
 
 
-def test_check_predicts_the_codes_of_at_most_a_bounded_number_of_link_lengths(monkeypatch):
-    """A chain of 200 links, all of different lengths: check predicts from 32 of them (evenly spread, the shortest
-    and longest included) and says so; each length took ~0.3 s, so 4,095 took 15-25 min until 2026-12-07
-    (afternoon). Warmup still predicts from all."""
-    distances = [10.0 + 0.25 * i for i in range(200)]
-    job = jobs.load_job("jobs/qkd_trusted_chain.toml", [*SMALL, "qkd.network.num_nodes=201",
-                                                        f"qkd.network.distances_km={distances}"])
+def _chain_of_lengths(count: int):
+    """The small job on a trusted-node chain of ``count`` links, all of different lengths (10 km up, 0.25 km apart)."""
+    distances = [10.0 + 0.25 * i for i in range(count)]
+    return jobs.load_job("jobs/qkd_trusted_chain.toml", [*SMALL, f"qkd.network.num_nodes={count + 1}",
+                                                        f"qkd.network.distances_km={distances}"]), distances
+
+
+def test_check_predicts_the_codes_of_every_link_length_up_to_its_bound(monkeypatch):
+    """A chain of 200 links, all of different lengths: check predicts from all 200 (32 of them, evenly spread, until
+    2026-12-07, late afternoon, when each length cost ~0.06-0.4 s), and past :data:`check.CHECK_LINK_LENGTHS` from that
+    many, the shortest and longest included, saying so. Warmup predicts from all."""
+    job, distances = _chain_of_lengths(200)
     seen = []
-    monkeypatch.setattr(qkd_codes, "block_code_probabilities",
-                        lambda _job, distance, _pulses: seen.append(distance) or {(2048, 0.8): 0.5})
+    expected_block = qkd_codes.expected_block
+    monkeypatch.setattr(qkd_codes, "expected_block",
+                        lambda job, distance, pulses: seen.append(distance) or expected_block(job, distance, pulses))
     [line] = check.ldpc_code_lines(job, "dqsim warmup chain.toml")
-    assert len(set(seen)) == check.CHECK_LINK_LENGTHS == 32 and {10.0, distances[-1]} <= set(seen)
-    assert len(seen) <= 32 * len(qkd_codes.block_lengths(job))
-    assert "codes predicted for 32 of 200 distinct link lengths" in line and "dqsim warmup chain.toml" in line
+    assert set(seen) == set(distances) and "distinct link lengths" not in line and "dqsim warmup chain.toml" in line
     seen.clear()
-    assert qkd_codes.predicted_codes(job) == [(2048, 0.8)] and len(set(seen)) == 200
+    monkeypatch.setattr(check, "CHECK_LINK_LENGTHS", 32)
+    [line] = check.ldpc_code_lines(job, "dqsim warmup chain.toml")
+    assert len(set(seen)) == 32 and {10.0, distances[-1]} <= set(seen) and len(seen) <= 32 * len(qkd_codes.block_lengths(job))
+    assert "codes predicted for 32 of 200 distinct link lengths" in line
+    seen.clear()
+    assert qkd_codes.predicted_codes(job) and len(set(seen)) == 200
+
+
+def test_the_codes_of_many_blocks_at_once_are_those_of_each_block_alone(monkeypatch):
+    """:func:`qkd_codes.code_probabilities` works out every block's terms in NumPy passes, a few blocks and terms at
+    a time (here 3 blocks and 50 terms, to cross the chunks' edges): the same as ``1 - Π (1 - P_b)`` of each block's
+    :func:`qkd_codes.block_code_probabilities` alone (two blocks of 500,000 pulses a link), and both the same as the scalar sum of the module docstring
+    (every N of each term, :func:`ldpc.block_code`) on a block of 10,000 pulses."""
+    job, distances = _chain_of_lengths(7)
+    monkeypatch.setattr(qkd_codes, "BLOCKS_AT_ONCE", 3)
+    monkeypatch.setattr(qkd_codes, "ROWS_AT_ONCE", 50)
+    together = qkd_codes.code_probabilities(job)
+    missed: dict = {}
+    for distance in distances:
+        for code, p in qkd_codes.block_code_probabilities(job, distance, 500_000).items():
+            missed[code] = missed.get(code, 1.0) * (1.0 - p) ** 2
+    assert together.keys() == missed.keys() and all(abs(together[c] - 1.0 + missed[c]) < 1e-12 for c in together)
+    q = job.qkd
+    num, sampled, qber = qkd_codes.expected_block(job, distances[0], 10_000)           # ~800 key bits, m ~90
+    values, cumulative = qkd_codes._key_distribution(num)
+    scalar: dict = {}
+    for k, p_k in zip(*qkd_codes._error_points(round(sampled), qber)):    # m held at its mean (m < 1000: summed)
+        estimate = (k + 1) / (round(sampled) + 2)
+        for n, p_n in zip(values.tolist(), np.diff(cumulative)):
+            code = ldpc.block_code(n, estimate, q.f_ec, sample_fraction=q.sample_fraction, mode=q.ldpc_mode)
+            scalar[code] = scalar.get(code, 0.0) + p_k * p_n
+    monkeypatch.setattr(qkd_codes, "MANY_SAMPLED", 0.0)                # m at its expected value, as above
+    alone = qkd_codes.block_code_probabilities(job, distances[0], 10_000)
+    assert {c for c, p in scalar.items() if p > 1e-9} - {None} == {c for c, p in alone.items() if p > 1e-9}
+    assert all(abs(alone.get(code, 0.0) - p) < 1e-9 for code, p in scalar.items() if code is not None)
+
+
+@pytest.mark.parametrize("mode", ["blind", "rate_adaptive"])
+def test_block_codes_of_arrays_are_the_reconciler_s_choice_for_each(mode):
+    """:func:`ldpc.block_codes` (NumPy over arrays of blocks) against the reconciler's own scalar path
+    (:func:`ldpc._block_settings`, :func:`ldpc._rates_and_plan`, :func:`ldpc.frame_plan`) for 3,000 blocks of 0 to
+    300,000 key bits and QBER estimates 10^-7 to 0.6, with and without a sample's margin and a frame limit."""
+    rng = np.random.default_rng(5)
+    num = np.concatenate([rng.integers(0, 400, 300), np.exp(rng.uniform(0.0, 12.6, 700)).astype(np.int64)])
+    estimates = np.exp(rng.uniform(np.log(1e-7), np.log(0.6), num.size))
+    for sample_fraction, frame_bits in ((0.1, None), (0.0, None), (0.2, 4096)):
+        codes = ldpc.block_codes(num, estimates, 1.16, sample_fraction=sample_fraction, frame_bits=frame_bits,
+                                 mode=mode)
+        for n, e, frames, bits, rate in zip(num.tolist(), estimates.tolist(), codes.num_frames.tolist(),
+                                            codes.code_bits.tolist(), codes.rate_index.tolist()):
+            qber, target, start = ldpc._block_settings(n, min(0.5, e), 1.16, sample_fraction)
+            plan = ldpc._rates_and_plan(n, min(0.5, qber), target, start, mode == "blind", frame_bits)[2]
+            assert (frames, bits, ldpc.MOTHER_RATES[rate]) == (len(plan.sizes), plan.code_bits, plan.mother_rate)
 
 
 def test_check_names_a_cache_folder_it_cannot_write_rather_than_sending_to_warmup(tmp_path, monkeypatch):
