@@ -62,9 +62,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dqsim.protocols.qkd import ldpc
-from dqsim.protocols.qkd.detections import key_bits_per_detection, registered_clicks_per_pulse
-from dqsim.protocols.qkd.theory import receiver_gain_and_error
+from dqsim.protocols.qkd import entangled, entangled_block, ldpc, spdc
+from dqsim.protocols.qkd.bb84 import BASIS_X
+from dqsim.protocols.qkd.detections import (key_bits_per_detection, registered_clicks_per_pulse,
+                                            sifted_errors_per_detection)
 from dqsim.scenarios import qkd
 
 #: A code is predicted (built by ``dqsim warmup``) where the probability that some block of the run takes it is
@@ -81,14 +82,16 @@ MANY_SAMPLED = 1000.0
 
 
 def uncovered_reason(job) -> str | None:
-    """Why the closed form does not predict the codes of ``job`` (a ``qkd`` job with LDPC), else ``None``."""
+    """Why the closed form does not predict the codes of ``job`` (a ``qkd`` job with LDPC), else ``None``: only a
+    BBM92/E91 link whose receivers have a dead time or afterpulses (both sides' receivers then couple the pair slots;
+    since 2026-12-07, late afternoon, BBM92/E91 otherwise, Eve and BB84's afterpulses are in it)."""
     q = job.qkd
-    if q.protocol != "bb84_decoy":
-        return f"protocol {q.protocol}: its key bits per pair come from a pilot draw"
-    if q.eve is not None and q.eve.attack != "none":
-        return "Eve's errors are not in the closed form"
-    if q.link.afterpulse_probability > 0.0:
-        return "afterpulses are not in the closed form"
+    if q.protocol == "bb84_decoy":
+        return None
+    phys = qkd.link_physics(job, 0, 0, 1, q.link.distance_km)
+    if phys.detector.dead_time_pulses > 0 or phys.detector.afterpulse_probability > 0.0:
+        return (f"{q.protocol}: dead time or afterpulses at both ends of an entangled link are not in the closed "
+                f"form")
     return None
 
 
@@ -102,26 +105,60 @@ def block_lengths(job) -> list[int]:
 
 
 def expected_block(job, distance_km: float, block_pulses: int) -> tuple[float, float, float]:
-    """``(N, m, E)`` of a key block of ``block_pulses`` pulses on a link of ``distance_km``: the expected key bits
-    reconciled, the bits its QBER estimate is made from and their expected QBER (module docstring)."""
-    plan = qkd.build_plan(job)
-    source = plan.source
+    """``(N, m, E)`` of a key block of ``block_pulses`` pulses (pair slots) on a link of ``distance_km``: the expected
+    key bits reconciled, the bits its QBER estimate is made from and their expected QBER (module docstring)."""
+    if job.qkd.protocol == "bb84_decoy":
+        return _bb84_block(job, distance_km, block_pulses)
+    return _entangled_block(job, distance_km, block_pulses)
+
+
+def _bb84_block(job, distance_km: float, block_pulses: int) -> tuple[float, float, float]:
+    """:func:`expected_block` of BB84 with decoys: the registered clicks, the key bits a click gives and the QBER
+    of the estimate's bits (:func:`dqsim.protocols.qkd.detections.sifted_errors_per_detection`: Eve and
+    afterpulses in it)."""
+    source = qkd.build_plan(job).source
     phys = qkd.link_physics(job, 0, 0, 1, distance_km)
     finite = job.qkd.security == "finite_key"
     models = dict(channel=phys.channel, detector=phys.detector, eve=phys.eve, noise_probability=phys.noise_probability)
     clicks = block_pulses * registered_clicks_per_pulse(source, **models)
     sifted = clicks * key_bits_per_detection(source, finite_key=finite, **models)
-    eta = phys.channel.total_transmittance * phys.detector.efficiency
-    p_b = phys.detector.background_probability(phys.noise_probability)
-    e_d = phys.detector.misalignment
-    gains = [receiver_gain_and_error(mu, eta, p_b, e_d) for mu in source.intensities]
-    classes = range(len(gains)) if finite else [0]
-    weight = sum(source.probabilities[k] * gains[k][0] for k in classes)
-    qber = sum(source.probabilities[k] * gains[k][1] for k in classes) / weight if weight > 0.0 else 0.5
+    estimated, wrong = (sifted_errors_per_detection(source, basis=BASIS_X, **models) if finite
+                        else sifted_errors_per_detection(source, signal_only=True, **models))
+    qber = wrong / estimated if estimated > 0.0 else 0.5
     if finite:
         return sifted, clicks * (1.0 - source.z_basis_probability) ** 2, qber
     sampled = job.qkd.sample_fraction * sifted
     return sifted - sampled, sampled, qber
+
+
+def _entangled_block(job, distance_km: float, block_pulses: int) -> tuple[float, float, float]:
+    """:func:`expected_block` of BBM92/E91: the coincidences of a pair slot (both sides click) and each key setting
+    pair's share and QBER, one pair a slot (:func:`dqsim.protocols.qkd.entangled.expected_coincidence_probability`,
+    :func:`dqsim.protocols.qkd.entangled.expected_pair_qbers`, with Eve) or the squeezed vacuum of an SPDC source
+    (:func:`dqsim.protocols.qkd.spdc.pair_statistics`, Ma, Fung and Lo, Phys. Rev. A 76, 012307 (2007), exact for
+    the simulator's model: every key pair is at relative angle 0). BBM92's finite key keeps the Z–Z bits and
+    estimates on every X–X bit; otherwise the key is every sifted bit but a ``sample_fraction`` sample."""
+    q = job.qkd
+    source = qkd.build_plan(job).entangled_source
+    phys = qkd.link_physics(job, 0, 0, 1, distance_km)
+    t_a, t_b = phys.arm_transmittances
+    channel = dict(transmittance_alice=t_a, transmittance_bob=t_b, efficiency=phys.detector.efficiency,
+                   dark_count_probability=phys.dark_count_probabilities())
+    shares, qbers = entangled.expected_pair_qbers(source, protocol=q.protocol, eve=phys.eve,
+                                                  misalignment=phys.detector.misalignment, **channel)
+    if source.mean_pair_number is None:
+        coincidence = entangled.expected_coincidence_probability(**channel)
+    else:
+        coincidence, qber = spdc.pair_statistics(source.mean_pair_number, misalignment=phys.detector.misalignment,
+                                                 werner=source.werner, **channel)
+        qbers = tuple(qber if coincidence > 0.0 else 0.5 for _pair in qbers)
+    slots = block_pulses * coincidence
+    if q.protocol == "bbm92" and q.security == "finite_key":
+        key, test = entangled_block.BBM92_KEY_PAIR, entangled_block.BBM92_TEST_PAIR
+        return slots * shares[key], slots * shares[test], qbers[test]
+    sifted = slots * sum(shares)
+    sampled = q.sample_fraction * sifted
+    return sifted - sampled, sampled, sum(s * e for s, e in zip(shares, qbers)) / sum(shares)
 
 
 def _normal_cdf(z: float) -> float:
