@@ -73,7 +73,8 @@ def _line(what: str, repeat: int, before: dict, after: dict) -> str:
     ratio = (f"{before['cpu'] / after['cpu']:.0f}" if before["cpu"] is not None and after["cpu"] else "-")
     same = "yes" if before["codes"] == after["codes"] else f"no: {before['codes']} -> {after['codes']}"
     count = len(after["codes"]) if after["codes"] is not None else "-"
-    return f"| {what} | {repeat} | {cpu(before['cpu'])} | {cpu(after['cpu'])} | {ratio} | {count} | {same} | {diff:.1e} |"
+    return (f"| {what} | {repeat} | {cpu(before['cpu'])} | {cpu(after['cpu'])} | {ratio} | {count} | {same} "
+            f"| {diff:.1e} |")
 
 
 def main() -> int:

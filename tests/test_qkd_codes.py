@@ -4,8 +4,8 @@ The code :func:`ldpc.block_code` names is the one :func:`ldpc.reconciler`'s run 
 example job (and a 4-link chain of it, whose links' first blocks take two codes where its one-link pilot took one)
 hold every code its run builds, and so do those of BBM92/E91, Eve and afterpulses (since 2026-12-07, late
 afternoon); ``dqsim warmup`` builds the predicted codes without running a block, and runs the pilot only where the
-closed form does not cover the job (an entangled link's receivers with a dead time or afterpulses); ``dqsim check`` names the codes, whether
-each is in the disk cache and its build time; :func:`caches.recorded_stores` keeps nothing outside its block.
+closed form does not cover the job (an entangled link's receivers with a dead time or afterpulses); ``dqsim check``
+names the codes, whether each is in the disk cache and its build time; :func:`caches.recorded_stores` keeps nothing outside its block.
 """
 
 from __future__ import annotations
@@ -269,7 +269,8 @@ def test_check_predicts_the_codes_of_every_link_length_up_to_its_bound(monkeypat
     seen.clear()
     monkeypatch.setattr(check, "CHECK_LINK_LENGTHS", 32)
     [line] = check.ldpc_code_lines(job, "dqsim warmup chain.toml")
-    assert len(set(seen)) == 32 and {10.0, distances[-1]} <= set(seen) and len(seen) <= 32 * len(qkd_codes.block_lengths(job))
+    assert len(set(seen)) == 32 and {10.0, distances[-1]} <= set(seen)
+    assert len(seen) <= 32 * len(qkd_codes.block_lengths(job))
     assert "codes predicted for 32 of 200 distinct link lengths" in line
     seen.clear()
     assert qkd_codes.predicted_codes(job) and len(set(seen)) == 200
@@ -278,7 +279,8 @@ def test_check_predicts_the_codes_of_every_link_length_up_to_its_bound(monkeypat
 def test_the_codes_of_many_blocks_at_once_are_those_of_each_block_alone(monkeypatch):
     """:func:`qkd_codes.code_probabilities` works out every block's terms in NumPy passes, a few blocks and terms at
     a time (here 3 blocks and 50 terms, to cross the chunks' edges): the same as ``1 - Π (1 - P_b)`` of each block's
-    :func:`qkd_codes.block_code_probabilities` alone (two blocks of 500,000 pulses a link), and both the same as the scalar sum of the module docstring
+    :func:`qkd_codes.block_code_probabilities` alone (two blocks of 500,000 pulses a link), and both the same as the
+    scalar sum of the module docstring
     (every N of each term, :func:`ldpc.block_code`) on a block of 10,000 pulses."""
     job, distances = _chain_of_lengths(7)
     monkeypatch.setattr(qkd_codes, "BLOCKS_AT_ONCE", 3)

@@ -1,8 +1,8 @@
 """The LDPC mother codes a ``qkd`` job's run will take, predicted from its links' physics without simulating.
 
 A block's code follows from its key bits N and its QBER estimate (:func:`dqsim.protocols.qkd.ldpc.block_code`, the
-choice :func:`dqsim.protocols.qkd.ldpc.reconciler` makes). For BB84 with decoys both have closed forms in the
-link's physics, the model the simulator draws from:
+choice :func:`dqsim.protocols.qkd.ldpc.reconciler` makes). Both have closed forms in the link's physics, the model
+the simulator draws from (:func:`expected_block`). For BB84 with decoys:
 
 * the registered clicks per pulse (:func:`dqsim.protocols.qkd.detections.registered_clicks_per_pulse`: fibre,
   coupling, detector efficiency, dark and Raman counts, dead time) times the key bits per click
@@ -11,13 +11,29 @@ link's physics, the model the simulator draws from:
   finite key, N is the Z basis's sifted bits of every class and the estimate is the X basis's (m = its sifted
   bits, ``(1 - p_z)²`` of the clicks);
 * the expected QBER of those bits is the gain-weighted error rate of the simulated receiver,
-  ``E = Σ_k w_k·E_k·Q_k / Σ_k w_k·Q_k`` over the classes k of the estimate's bits (the signal class asymptotic,
-  every class finite key), with ``Q_k`` and ``E_k·Q_k`` of
-  :func:`dqsim.protocols.qkd.theory.receiver_gain_and_error` (GLLP's gain and QBER of a coherent pulse in the
-  decoy-state form of H.-K. Lo, X. Ma and K. Chen, Phys. Rev. Lett. 94, 230504 (2005); X. Ma, B. Qi, Y. Zhao and
-  H.-K. Lo, Phys. Rev. A 72, 012326 (2005), eqs. (7)-(9), exact in the background);
+  ``E = Σ_k w_k·E_k·Q_k / Σ_k w_k·Q_k`` over the configurations k (class, attacked by Eve or not) of the
+  estimate's bits (the signal class asymptotic, the X basis's bits of every class finite key), with ``Q_k`` and
+  ``E_k·Q_k`` of :func:`dqsim.protocols.qkd.theory.receiver_gain_and_error` (GLLP's gain and QBER of a coherent
+  pulse in the decoy-state form of H.-K. Lo, X. Ma and K. Chen, Phys. Rev. Lett. 94, 230504 (2005); X. Ma, B. Qi,
+  Y. Zhao and H.-K. Lo, Phys. Rev. A 72, 012326 (2005), eqs. (7)-(9), exact in the background); since 2026-12-07
+  (late afternoon) with Eve and afterpulses
+  (:func:`dqsim.protocols.qkd.detections.sifted_errors_per_detection`): a pulse Eve intercepts and resends
+  reaches Bob as her one photon, right in her basis (``e_d`` then) and random in the other (intercept-resend adds
+  ``f/4`` to the QBER for a fraction f in a random basis: N. Gisin, G. Ribordy, W. Tittel and H. Zbinden, Rev.
+  Mod. Phys. 74, 145 (2002), sec. VI.A), a beam-split one as without her; an afterpulse (a share ``p_ap`` of the
+  registered clicks) adds a click in a random detector to its pulse's own, wrong with ``1/2 - (Q_k - 2E_kQ_k)/4``;
 * the estimate is Laplace's ``(k + 1)/(m + 2)`` (:attr:`dqsim.protocols.qkd.postprocess.QberSample.cascade_qber`)
   for ``k ~ Binomial(m, E)`` errors in the sample.
+
+For BBM92/E91 (since 2026-12-07, late afternoon) the sifted bits are the block's pair slots times the
+coincidence probability (both sides click: :func:`dqsim.protocols.qkd.entangled.expected_coincidence_probability`
+for one pair a slot, :func:`dqsim.protocols.qkd.spdc.pair_statistics` for the squeezed vacuum of an SPDC source,
+X. Ma, C.-H. F. Fung and H.-K. Lo, Phys. Rev. A 76, 012307 (2007), eqs. (1)-(2), exact for the simulator's model)
+times each key setting pair's share, and the QBER is that of the Werner pairs through both arms,
+``(1 - w·E'·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2`` per setting pair
+(:func:`dqsim.protocols.qkd.entangled.expected_pair_qbers`: E' the pair's correlation, ``1 - f/2`` of it with Eve intercepting a fraction f in a random basis, q and c each side's
+quantum-bit and click probabilities); the key is every sifted bit but a ``sample_fraction`` sample, and BBM92's
+finite key keeps the Z–Z bits and estimates on every X–X bit (m).
 
 The estimate spreads, and so do N and m: :func:`block_code_probabilities` gives each code's probability for one
 block, ``P(c) = Σ_m P(m) Σ_k P(k | m) Σ_N P(N) [block_code(N, (k + 1)/(m + 2)) = c]``, with
@@ -29,7 +45,12 @@ block, ``P(c) = Σ_m P(m) Σ_k P(k | m) Σ_N P(N) [block_code(N, (k + 1)/(m + 2)
   :data:`EXACT_COUNTS` integers, else :data:`NORMAL_POINTS` one-σ bins of its normal approximation), N exactly
   over its ±6σ range by :func:`_codes_over_keys`: the code is a step function of N (its frame plan), evaluated
   at :data:`NORMAL_POINTS` evenly spaced N and bisected to the integer between two that differ, and each step
-  takes the Poisson probability of its N. N matters only where a block sits near a code length's boundary
+  takes the Poisson probability of its N. Since 2026-12-07 (late afternoon) every (m, k) term of every block is one
+  entry of NumPy arrays (:func:`dqsim.protocols.qkd.ldpc.block_codes`, :func:`dqsim.protocols.qkd.ldpc.frame_codes`:
+  the reconciler's choice elementwise), the bisection one pass a level over all of them, :data:`BLOCKS_AT_ONCE`
+  blocks and :data:`ROWS_AT_ONCE` terms at a time: a chain of 4,095 link lengths in seconds where each length took
+  ~0.06-0.4 s before (``bench/results/qkd-codes-predicted-vm-20261207q.md``). N matters only where a block sits
+  near a code length's boundary
   (a point of the sweep at 175 km: ~228 key bits, the 256- and 362-bit codes), and there to the integer;
 * m at its expected value from :data:`MANY_SAMPLED` on: given m, ``k/m`` is unbiased, so m's spread moves the
   estimate only through the Laplace term ``1/(m + 2)`` (by ``σ_m/m² = m^-1.5``, under 3 % of the estimate's own
@@ -50,9 +71,9 @@ predicted 43 codes where its run builds 8 (``bench/results/qkd-codes-predicted-v
 lengths (``pulses`` not a multiple of ``block_pulses``: the last block is shorter) are predicted each.
 
 Not covered (:func:`uncovered_reason`, where ``dqsim warmup`` runs its pilot block instead,
-:func:`dqsim.scenarios.warmup.ldpc_pilot_job`): BBM92/E91 (their key bits per pair are a pilot draw,
-:func:`dqsim.protocols.qkd.nodes.entangled_key_bits_per_pair`), a link with Eve (her errors are not in the closed
-form) or with afterpulses (an afterpulse's bit is random: not in it either).
+:func:`dqsim.scenarios.warmup.ldpc_pilot_job`): a BBM92/E91 link whose receivers have a dead time or afterpulses
+(each side's clicks then depend on its own earlier ones and those on the pairs both sides share: no closed form
+here). Until 2026-12-07 (late afternoon) BBM92/E91, Eve and afterpulses all ran the pilot.
 """
 
 from __future__ import annotations
@@ -219,8 +240,9 @@ def _error_points(sampled: int, qber: float) -> tuple[np.ndarray, np.ndarray]:
     mean, sigma = sampled * qber, math.sqrt(sampled * qber * (1.0 - qber))
     low, high = max(0, math.floor(mean - 8.0 * sigma) - 2), min(sampled, math.ceil(mean + 8.0 * sigma) + 2)
     ks = np.arange(low, high + 1, dtype=np.int64)
-    log_p = (math.lgamma(sampled + 1) - _log_factorials(low, high) - _log_factorials(sampled - high, sampled - low)[::-1]
-             + ks * math.log(qber) + (sampled - ks) * math.log1p(-qber))
+    rest = _log_factorials(sampled - high, sampled - low)[::-1]                        # ln((m - k)!)
+    log_p = (math.lgamma(sampled + 1) - _log_factorials(low, high) - rest + ks * math.log(qber)
+             + (sampled - ks) * math.log1p(-qber))
     kept = log_p > math.log(NEGLIGIBLE)
     return ks[kept], np.exp(log_p[kept])
 
@@ -328,7 +350,8 @@ def _codes_over_keys(rows: _Rows, keys: _Keys, code_at) -> tuple[np.ndarray, np.
             term, low, high, code_low, code_high = (each[~done] for each in (term, low, high, code_low, code_high))
             middle = (low + high) // 2
             code_middle = code_at(first[term] + middle, estimate[term])
-            term, low, high = np.concatenate([term, term]), np.concatenate([low, middle]), np.concatenate([middle, high])
+            term, low = np.concatenate([term, term]), np.concatenate([low, middle])
+            high = np.concatenate([middle, high])
             code_low, code_high = np.concatenate([code_low, code_middle]), np.concatenate([code_middle, code_high])
         at, code, prob = (np.concatenate(each) for each in zip(*got))
         kept = code >= 0

@@ -1504,8 +1504,8 @@ def expected_qber(
 def expected_pair_qbers(source: EntangledSource, *, protocol: str = "bbm92", eve: EveModel | None = None,
                         where: str = "expected_pair_qbers", **channel) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Each key setting pair's share of the pair slots (the settings' probabilities) and expected QBER,
-    ``(1 - w·E'_ab·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2`` (:func:`expected_qber` pools them): with Eve in one basis the
-    pairs differ (BBM92, Eve in Z: Z–Z as without her, X–X half wrong).
+    ``(1 - w·E'_ab·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2`` (:func:`expected_qber` pools them): with Eve in one
+    basis the pairs differ (BBM92, Eve in Z: Z–Z as without her, X–X half wrong).
 
     Args:
         source, protocol, eve: as :func:`expected_qber`.
