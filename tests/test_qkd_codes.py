@@ -149,10 +149,10 @@ NEWLY_COVERED = [("jobs/bbm92_20km.toml", []), ("jobs/e91_chsh.toml", []), ("job
 
 @pytest.mark.parametrize("path, changes", NEWLY_COVERED)
 def test_the_predicted_codes_hold_every_code_the_run_builds_beyond_bb84(path, changes, monkeypatch):
-    """Runs of 1,000,000 pulses (pair slots) in two blocks: every code the run builds was predicted (until
+    """Runs of 400,000 pulses (pair slots) in two blocks: every code the run builds was predicted (until
     2026-12-07, late afternoon, none was: these ran the pilot block)."""
     monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
-    job = _job(*changes, path=path)
+    job = _job(*changes, "qkd.pulses=400000", "qkd.batch_pulses=200000", "qkd.block_pulses=200000", path=path)
     predicted = qkd_codes.predicted_codes(job)
     built = _built_codes(job)
     assert predicted is not None and built <= set(predicted), (built, predicted)
