@@ -4,7 +4,8 @@
 (``DQSIM_CACHE_DIR=off``: every code is built, nothing written) and list the codes its blocks took
 (:func:`dqsim.caches.recorded_stores`) against :func:`dqsim.scenarios.qkd_codes.predicted_codes`.
 ``--warmup``: ``dqsim warmup JOB`` CPU seconds with the codes predicted (this branch) and with the pilot block (the
-code before 2026-12-07, afternoon: :func:`dqsim.scenarios.warmup.ldpc_pilot_job` run), each in a fresh process, on a
+code before 2026-12-07, afternoon, and for BBM92/E91 and Eve before 2026-12-07, late afternoon:
+:func:`dqsim.scenarios.warmup.ldpc_pilot_job` run; ``--warmup-jobs`` picks the jobs), each in a fresh process, on a
 cold cache (a new temporary folder) then a warm one (the same folder again), alternated job by job.
 
 ``--box-warmup``: a cold ``dqsim warmup``'s code step (CPU s) of the sweep with the codes predicted by probability
@@ -13,6 +14,7 @@ cold cache (a new temporary folder) then a warm one (the same folder again), alt
 
     .venv/bin/python bench/qkd_codes_predicted.py --compare
     .venv/bin/python bench/qkd_codes_predicted.py --warmup --repeats 2
+    .venv/bin/python bench/qkd_codes_predicted.py --warmup --warmup-jobs bbm92 e91 bbm92-eve bb84-eve --repeats 1
     .venv/bin/python bench/qkd_codes_predicted.py --box-warmup --repeats 1
 """
 
@@ -37,8 +39,12 @@ JOBS = {
     "trusted-chain": ["jobs/qkd_trusted_chain.toml", *LDPC],
     "raman": ["jobs/bb84_raman_coexistence.toml", *LDPC],
     "sweep": ["jobs/bb84_distance_sweep.toml", *LDPC],
+    "bbm92": ["jobs/bbm92_20km.toml", *LDPC],
+    "e91": ["jobs/e91_chsh.toml", *LDPC],
+    "bbm92-eve": ["jobs/bbm92_eve_intercept.toml", *LDPC],
+    "bb84-eve": ["jobs/bb84_eve_intercept.toml", *LDPC],
 }
-#: The jobs --warmup times.
+#: The jobs --warmup times by default (``--warmup-jobs`` others).
 WARMUP_JOBS = ("50km", "trusted-chain")
 
 
@@ -107,11 +113,11 @@ def warm(way: str, args, folder: str) -> tuple[float, int, int]:
     return float(out[0]), int(out[1]), int(out[2])
 
 
-def warmup_times(repeats: int) -> None:
+def warmup_times(repeats: int, names=WARMUP_JOBS) -> None:
     print("| job | way | repeat | cold CPU s (codes, built) | warm CPU s (codes, built) |")
     print("|---|---|---|---|---|")
     for repeat in range(repeats):
-        for name in WARMUP_JOBS:
+        for name in names:
             for way in ("pilot", "predicted") if repeat % 2 == 0 else ("predicted", "pilot"):
                 with tempfile.TemporaryDirectory() as folder:
                     cold = warm(way, JOBS[name], folder)
@@ -145,6 +151,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", nargs="*", metavar="JOB", help=f"jobs to compare (default: all of {list(JOBS)})")
     parser.add_argument("--warmup", action="store_true")
+    parser.add_argument("--warmup-jobs", nargs="*", default=list(WARMUP_JOBS), choices=list(JOBS),
+                        help=f"jobs --warmup times (default: {list(WARMUP_JOBS)})")
     parser.add_argument("--box-warmup", action="store_true")
     parser.add_argument("--box-from", default="main", help="git revision of the box's qkd_codes.py (default main)")
     parser.add_argument("--repeats", type=int, default=2)
@@ -154,7 +162,7 @@ def main() -> int:
     if args.compare is not None:
         missed = compare(args.compare or list(JOBS))
     if args.warmup:
-        warmup_times(args.repeats)
+        warmup_times(args.repeats, args.warmup_jobs)
     if args.box_warmup:
         box_warmup_times(args.repeats, args.box_from)
     return 1 if missed else 0

@@ -2,12 +2,15 @@
 
 The code :func:`ldpc.block_code` names is the one :func:`ldpc.reconciler`'s run takes; the codes predicted for the
 example job (and a 4-link chain of it, whose links' first blocks take two codes where its one-link pilot took one)
-hold every code its run builds; ``dqsim warmup`` builds the predicted codes without running a block, and runs the
-pilot only where the closed form does not cover the job (Eve, BBM92); ``dqsim check`` names the codes, whether
-each is in the disk cache and its build time; :func:`caches.recorded_stores` keeps nothing outside its block.
+hold every code its run builds, and so do those of BBM92/E91, Eve and afterpulses (since 2026-12-07, late
+afternoon); ``dqsim warmup`` builds the predicted codes without running a block, and runs the pilot only where the
+closed form does not cover the job (an entangled link's receivers with a dead time or afterpulses); ``dqsim check``
+names the codes, whether each is in the disk cache and its build time; :func:`caches.recorded_stores` keeps nothing outside its block.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -16,8 +19,8 @@ from dqsim import caches, jobs
 from dqsim import comm as comm_mod
 from dqsim.backend import select
 from dqsim.cli import check
-from dqsim.protocols.qkd import ldpc
-from dqsim.scenarios import qkd_codes, warmup
+from dqsim.protocols.qkd import detections, entangled, entangled_block, ldpc, nodes
+from dqsim.scenarios import qkd, qkd_codes, warmup
 from dqsim.scenarios.registry import run_job
 from test_ldpc_code_cache import folder  # noqa: F401 (the fixture: a fresh disk cache, no code held in memory)
 
@@ -123,14 +126,76 @@ def test_warmup_builds_the_predicted_codes_without_running_a_block(folder, monke
     assert {how for _key, how, _s in warmup.build_ldpc_codes(job)} == {"loaded"}
 
 
-@pytest.mark.parametrize("path, reason", [("jobs/bb84_eve_intercept.toml", "Eve"),
-                                          ("jobs/bbm92_20km.toml", "protocol bbm92")])
-def test_a_job_the_closed_form_does_not_cover_gets_the_pilot(path, reason, monkeypatch):
-    job = _job(path=path)
-    assert qkd_codes.predicted_codes(job) is None and reason in qkd_codes.uncovered_reason(job)
+#: An entangled link whose receivers have afterpulses: the one case the closed form leaves to the pilot block.
+AFTERPULSED_PAIRS = ["jobs/bbm92_20km.toml", "qkd.link.afterpulse_probability=0.01"]
+
+
+def test_a_job_the_closed_form_does_not_cover_gets_the_pilot(monkeypatch):
+    job = _job(*AFTERPULSED_PAIRS[1:], path=AFTERPULSED_PAIRS[0])
+    assert qkd_codes.predicted_codes(job) is None and "afterpulses" in qkd_codes.uncovered_reason(job)
+    assert "dead time" in qkd_codes.uncovered_reason(_job("qkd.link.dead_time_ps=5000", path="jobs/e91_chsh.toml"))
     ran = []
     monkeypatch.setattr(warmup, "run_job", lambda pilot, **_kw: ran.append(pilot))
     assert warmup.build_ldpc_codes(job) == [] and ran and ran[0].qkd.pulses == ran[0].qkd.block_pulses
+
+
+#: Example jobs and changes the closed form covers since 2026-12-07 (late afternoon): BBM92/E91 (one pair a slot,
+#: an SPDC source), Eve on BB84 and BBM92, BB84's afterpulses with a dead time.
+NEWLY_COVERED = [("jobs/bbm92_20km.toml", []), ("jobs/e91_chsh.toml", []), ("jobs/bbm92_eve_intercept.toml", []),
+                 ("jobs/bb84_eve_intercept.toml", []),
+                 ("jobs/bbm92_finite_key.toml", ["qkd.source.mean_pair_number=0.2"]),
+                 ("jobs/bb84_decoy_50km.toml", ["qkd.link.afterpulse_probability=0.05", "qkd.link.dead_time_ps=20000"])]
+
+
+@pytest.mark.parametrize("path, changes", NEWLY_COVERED)
+def test_the_predicted_codes_hold_every_code_the_run_builds_beyond_bb84(path, changes, monkeypatch):
+    """Runs of 400,000 pulses (pair slots) in two blocks: every code the run builds was predicted (until
+    2026-12-07, late afternoon, none was: these ran the pilot block)."""
+    monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
+    job = _job(*changes, "qkd.pulses=400000", "qkd.batch_pulses=200000", "qkd.block_pulses=200000", path=path)
+    predicted = qkd_codes.predicted_codes(job)
+    built = _built_codes(job)
+    assert predicted is not None and built <= set(predicted), (built, predicted)
+
+
+def _sigmas(simulated: float, predicted: float, count: float) -> float:
+    """How many binomial standard errors a simulated share of ``count`` lies from the predicted one."""
+    return abs(simulated - predicted) / math.sqrt(max(predicted * (1.0 - predicted), 1e-9) / count)
+
+
+@pytest.mark.parametrize("path, changes", [*NEWLY_COVERED, ("jobs/bbm92_eve_intercept.toml",
+                                                            ['qkd.eve.basis="Z"', 'qkd.security="finite_key"'])])
+def test_the_expected_block_matches_the_simulated_link_beyond_bb84(path, changes):
+    """N + m (the sifted bits; BBM92 finite key: the Z–Z and X–X bits) and E of :func:`qkd_codes.expected_block`
+    against 1,000,000 pulses (pair slots) drawn as the run draws them, within 4 standard errors (Poisson for the
+    counts, binomial for the QBER); with Eve in Z the X–X bits err half the time and the Z–Z ones do not."""
+    job = _job(*changes, path=path)
+    plan, num = qkd.build_plan(job), 1_000_000
+    phys = qkd.link_physics(job, 0, 0, 1, job.qkd.link.distance_km)
+    key, sampled, qber = qkd_codes.expected_block(job, job.qkd.link.distance_km, num)
+    finite = job.qkd.security == "finite_key"
+    if plan.protocol == "bb84_decoy":
+        batch, _state = detections.detect_batch(plan.source, channel=phys.channel, detector=phys.detector, eve=phys.eve,
+                                                seed=3, start_pulse=0, num_pulses=num,
+                                                noise_probability=phys.noise_probability,
+                                                z_basis_probability=plan.source.z_basis_probability)
+        c = detections.detection_counts(batch, plan.source.num_classes)
+        counts = (sum(c.sifted_z), sum(c.sifted_x), sum(c.errors_x)) if finite else (c.sifted[0], None, c.errors[0])
+    else:
+        batch = nodes.entangled_batch(np, plan, phys, 0, num)
+        c = entangled.sifted_statistics(batch)
+        test = entangled_block.BBM92_TEST_PAIR
+        counts = ((c.key_pair_sifted[entangled_block.BBM92_KEY_PAIR], c.key_pair_sifted[test], c.key_pair_errors[test])
+                  if finite and plan.protocol == "bbm92" else (c.num_sifted, None, c.num_errors))
+    first, second, errors = counts
+    if second is None:
+        assert abs(first - key - sampled) <= 4 * math.sqrt(key + sampled), (first, key + sampled)
+        assert _sigmas(errors / first, qber, first) <= 4, (errors / first, qber)
+    else:
+        assert abs(first - key) <= 4 * math.sqrt(key) and abs(second - sampled) <= 4 * math.sqrt(sampled)
+        assert _sigmas(errors / second, qber, second) <= 4, (errors / second, qber)
+    if 'qkd.eve.basis="Z"' in changes:
+        assert qber == pytest.approx(0.5, abs=0.01)
 
 
 def _check_line(job_args, monkeypatch, folder) -> str:
@@ -158,8 +223,8 @@ def test_check_names_the_codes_whether_cached_and_their_build_time(folder, monke
     assert f"{num_bits:,} bits rate {rate:g} (cached)" in line and f"{len(codes) - 1} codes not cached" in line
     cascade = check.check_job(args[0], args[1:-1], 1)
     assert not any("LDPC codes" in each for each in cascade)
-    eve = _check_line(["jobs/bb84_eve_intercept.toml", *SMALL], monkeypatch, folder)
-    assert "not predicted (Eve's errors" in eve and "dqsim warmup jobs/bb84_eve_intercept.toml" in eve
+    pairs = _check_line([AFTERPULSED_PAIRS[0], *SMALL, AFTERPULSED_PAIRS[1]], monkeypatch, folder)
+    assert "not predicted (bbm92: dead time or afterpulses" in pairs and "dqsim warmup jobs/bbm92_20km.toml" in pairs
 
 
 def test_the_store_records_nothing_outside_a_recording(monkeypatch):
@@ -183,22 +248,80 @@ def test_the_store_records_nothing_outside_a_recording(monkeypatch):
     assert sizes() == before
 
 
-def test_check_predicts_the_codes_of_at_most_a_bounded_number_of_link_lengths(monkeypatch):
-    """A chain of 200 links, all of different lengths: check predicts from 32 of them (evenly spread, the shortest
-    and longest included) and says so; each length took ~0.3 s, so 4,095 took 15-25 min until 2026-12-07
-    (afternoon). Warmup still predicts from all."""
-    distances = [10.0 + 0.25 * i for i in range(200)]
-    job = jobs.load_job("jobs/qkd_trusted_chain.toml", [*SMALL, "qkd.network.num_nodes=201",
-                                                        f"qkd.network.distances_km={distances}"])
+def _chain_of_lengths(count: int):
+    """The small job on a trusted-node chain of ``count`` links, all of different lengths (10 km up, 0.25 km apart)."""
+    distances = [10.0 + 0.25 * i for i in range(count)]
+    return jobs.load_job("jobs/qkd_trusted_chain.toml", [*SMALL, f"qkd.network.num_nodes={count + 1}",
+                                                        f"qkd.network.distances_km={distances}"]), distances
+
+
+def test_check_predicts_the_codes_of_every_link_length_up_to_its_bound(monkeypatch):
+    """A chain of 200 links, all of different lengths: check predicts from all 200 (32 of them, evenly spread, until
+    2026-12-07, late afternoon, when each length cost ~0.06-0.4 s), and past :data:`check.CHECK_LINK_LENGTHS` from that
+    many, the shortest and longest included, saying so. Warmup predicts from all."""
+    job, distances = _chain_of_lengths(200)
     seen = []
-    monkeypatch.setattr(qkd_codes, "block_code_probabilities",
-                        lambda _job, distance, _pulses: seen.append(distance) or {(2048, 0.8): 0.5})
+    expected_block = qkd_codes.expected_block
+    monkeypatch.setattr(qkd_codes, "expected_block",
+                        lambda job, distance, pulses: seen.append(distance) or expected_block(job, distance, pulses))
     [line] = check.ldpc_code_lines(job, "dqsim warmup chain.toml")
-    assert len(set(seen)) == check.CHECK_LINK_LENGTHS == 32 and {10.0, distances[-1]} <= set(seen)
-    assert len(seen) <= 32 * len(qkd_codes.block_lengths(job))
-    assert "codes predicted for 32 of 200 distinct link lengths" in line and "dqsim warmup chain.toml" in line
+    assert set(seen) == set(distances) and "distinct link lengths" not in line and "dqsim warmup chain.toml" in line
     seen.clear()
-    assert qkd_codes.predicted_codes(job) == [(2048, 0.8)] and len(set(seen)) == 200
+    monkeypatch.setattr(check, "CHECK_LINK_LENGTHS", 32)
+    [line] = check.ldpc_code_lines(job, "dqsim warmup chain.toml")
+    assert len(set(seen)) == 32 and {10.0, distances[-1]} <= set(seen)
+    assert len(seen) <= 32 * len(qkd_codes.block_lengths(job))
+    assert "codes predicted for 32 of 200 distinct link lengths" in line
+    seen.clear()
+    assert qkd_codes.predicted_codes(job) and len(set(seen)) == 200
+
+
+def test_the_codes_of_many_blocks_at_once_are_those_of_each_block_alone(monkeypatch):
+    """:func:`qkd_codes.code_probabilities` works out every block's terms in NumPy passes, a few blocks and terms at
+    a time (here 3 blocks and 50 terms, to cross the chunks' edges): the same as ``1 - Π (1 - P_b)`` of each block's
+    :func:`qkd_codes.block_code_probabilities` alone (two blocks of 500,000 pulses a link), and both the same as the
+    scalar sum of the module docstring
+    (every N of each term, :func:`ldpc.block_code`) on a block of 10,000 pulses."""
+    job, distances = _chain_of_lengths(7)
+    monkeypatch.setattr(qkd_codes, "BLOCKS_AT_ONCE", 3)
+    monkeypatch.setattr(qkd_codes, "ROWS_AT_ONCE", 50)
+    together = qkd_codes.code_probabilities(job)
+    missed: dict = {}
+    for distance in distances:
+        for code, p in qkd_codes.block_code_probabilities(job, distance, 500_000).items():
+            missed[code] = missed.get(code, 1.0) * (1.0 - p) ** 2
+    assert together.keys() == missed.keys() and all(abs(together[c] - 1.0 + missed[c]) < 1e-12 for c in together)
+    q = job.qkd
+    num, sampled, qber = qkd_codes.expected_block(job, distances[0], 10_000)           # ~800 key bits, m ~90
+    values, cumulative = qkd_codes._key_distribution(num)
+    scalar: dict = {}
+    for k, p_k in zip(*qkd_codes._error_points(round(sampled), qber)):    # m held at its mean (m < 1000: summed)
+        estimate = (k + 1) / (round(sampled) + 2)
+        for n, p_n in zip(values.tolist(), np.diff(cumulative)):
+            code = ldpc.block_code(n, estimate, q.f_ec, sample_fraction=q.sample_fraction, mode=q.ldpc_mode)
+            scalar[code] = scalar.get(code, 0.0) + p_k * p_n
+    monkeypatch.setattr(qkd_codes, "MANY_SAMPLED", 0.0)                # m at its expected value, as above
+    alone = qkd_codes.block_code_probabilities(job, distances[0], 10_000)
+    assert {c for c, p in scalar.items() if p > 1e-9} - {None} == {c for c, p in alone.items() if p > 1e-9}
+    assert all(abs(alone.get(code, 0.0) - p) < 1e-9 for code, p in scalar.items() if code is not None)
+
+
+@pytest.mark.parametrize("mode", ["blind", "rate_adaptive"])
+def test_block_codes_of_arrays_are_the_reconciler_s_choice_for_each(mode):
+    """:func:`ldpc.block_codes` (NumPy over arrays of blocks) against the reconciler's own scalar path
+    (:func:`ldpc._block_settings`, :func:`ldpc._rates_and_plan`, :func:`ldpc.frame_plan`) for 3,000 blocks of 0 to
+    300,000 key bits and QBER estimates 10^-7 to 0.6, with and without a sample's margin and a frame limit."""
+    rng = np.random.default_rng(5)
+    num = np.concatenate([rng.integers(0, 400, 300), np.exp(rng.uniform(0.0, 12.6, 700)).astype(np.int64)])
+    estimates = np.exp(rng.uniform(np.log(1e-7), np.log(0.6), num.size))
+    for sample_fraction, frame_bits in ((0.1, None), (0.0, None), (0.2, 4096)):
+        codes = ldpc.block_codes(num, estimates, 1.16, sample_fraction=sample_fraction, frame_bits=frame_bits,
+                                 mode=mode)
+        for n, e, frames, bits, rate in zip(num.tolist(), estimates.tolist(), codes.num_frames.tolist(),
+                                            codes.code_bits.tolist(), codes.rate_index.tolist()):
+            qber, target, start = ldpc._block_settings(n, min(0.5, e), 1.16, sample_fraction)
+            plan = ldpc._rates_and_plan(n, min(0.5, qber), target, start, mode == "blind", frame_bits)[2]
+            assert (frames, bits, ldpc.MOTHER_RATES[rate]) == (len(plan.sizes), plan.code_bits, plan.mother_rate)
 
 
 def test_check_names_a_cache_folder_it_cannot_write_rather_than_sending_to_warmup(tmp_path, monkeypatch):

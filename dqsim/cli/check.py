@@ -65,9 +65,12 @@ from dqsim.units import BYTES_PER_MIB, PS_PER_S, size_words
 EXIT_BAD_INPUT = 2
 #: Scenarios whose data register is a sharded state vector of the circuit's qubits.
 _CIRCUIT_LIKE = ("circuit", "dqc")
-#: Most distinct link lengths whose LDPC codes ``dqsim check`` predicts (evenly spread over them; each costs
-#: ~0.25-0.4 s, so a chain of 4,095 lengths took 15-25 min before 2026-12-07 (afternoon)); warmup predicts all.
-CHECK_LINK_LENGTHS = 32
+#: Most distinct link lengths whose LDPC codes ``dqsim check`` predicts (evenly spread over them); warmup predicts
+#: all. 32 from 2026-12-07 (afternoon), when each length cost ~0.06-0.4 s; since 2026-12-07 (late afternoon) every
+#: length's blocks are worked out in one NumPy pass (:func:`dqsim.scenarios.qkd_codes.code_probabilities`), 4,095
+#: lengths in a few CPU seconds (``bench/results/qkd-codes-predicted-vm-20261207q.md``), so check takes them all up
+#: to a chain of this many.
+CHECK_LINK_LENGTHS = 4096
 #: Peak RSS of a process that imports every module a small ``dqc`` run imports, bytes: dqsim's command line with
 #: NumPy, h5py, networkx and numba, and what the run imports on its way (scipy, numba's compiler). Measured: 178 MB
 #: (``VmHWM``; 2026-12-07 (morning), CPython 3.11, ``bench/check_memory_scale.py --base``; the imports of

@@ -1,8 +1,8 @@
 """The LDPC mother codes a ``qkd`` job's run will take, predicted from its links' physics without simulating.
 
 A block's code follows from its key bits N and its QBER estimate (:func:`dqsim.protocols.qkd.ldpc.block_code`, the
-choice :func:`dqsim.protocols.qkd.ldpc.reconciler` makes). For BB84 with decoys both have closed forms in the
-link's physics, the model the simulator draws from:
+choice :func:`dqsim.protocols.qkd.ldpc.reconciler` makes). Both have closed forms in the link's physics, the model
+the simulator draws from (:func:`expected_block`). For BB84 with decoys:
 
 * the registered clicks per pulse (:func:`dqsim.protocols.qkd.detections.registered_clicks_per_pulse`: fibre,
   coupling, detector efficiency, dark and Raman counts, dead time) times the key bits per click
@@ -11,13 +11,29 @@ link's physics, the model the simulator draws from:
   finite key, N is the Z basis's sifted bits of every class and the estimate is the X basis's (m = its sifted
   bits, ``(1 - p_z)²`` of the clicks);
 * the expected QBER of those bits is the gain-weighted error rate of the simulated receiver,
-  ``E = Σ_k w_k·E_k·Q_k / Σ_k w_k·Q_k`` over the classes k of the estimate's bits (the signal class asymptotic,
-  every class finite key), with ``Q_k`` and ``E_k·Q_k`` of
-  :func:`dqsim.protocols.qkd.theory.receiver_gain_and_error` (GLLP's gain and QBER of a coherent pulse in the
-  decoy-state form of H.-K. Lo, X. Ma and K. Chen, Phys. Rev. Lett. 94, 230504 (2005); X. Ma, B. Qi, Y. Zhao and
-  H.-K. Lo, Phys. Rev. A 72, 012326 (2005), eqs. (7)-(9), exact in the background);
+  ``E = Σ_k w_k·E_k·Q_k / Σ_k w_k·Q_k`` over the configurations k (class, attacked by Eve or not) of the
+  estimate's bits (the signal class asymptotic, the X basis's bits of every class finite key), with ``Q_k`` and
+  ``E_k·Q_k`` of :func:`dqsim.protocols.qkd.theory.receiver_gain_and_error` (GLLP's gain and QBER of a coherent
+  pulse in the decoy-state form of H.-K. Lo, X. Ma and K. Chen, Phys. Rev. Lett. 94, 230504 (2005); X. Ma, B. Qi,
+  Y. Zhao and H.-K. Lo, Phys. Rev. A 72, 012326 (2005), eqs. (7)-(9), exact in the background); since 2026-12-07
+  (late afternoon) with Eve and afterpulses
+  (:func:`dqsim.protocols.qkd.detections.sifted_errors_per_detection`): a pulse Eve intercepts and resends
+  reaches Bob as her one photon, right in her basis (``e_d`` then) and random in the other (intercept-resend adds
+  ``f/4`` to the QBER for a fraction f in a random basis: N. Gisin, G. Ribordy, W. Tittel and H. Zbinden, Rev.
+  Mod. Phys. 74, 145 (2002), sec. VI.A), a beam-split one as without her; an afterpulse (a share ``p_ap`` of the
+  registered clicks) adds a click in a random detector to its pulse's own, wrong with ``1/2 - (Q_k - 2E_kQ_k)/4``;
 * the estimate is Laplace's ``(k + 1)/(m + 2)`` (:attr:`dqsim.protocols.qkd.postprocess.QberSample.cascade_qber`)
   for ``k ~ Binomial(m, E)`` errors in the sample.
+
+For BBM92/E91 (since 2026-12-07, late afternoon) the sifted bits are the block's pair slots times the
+coincidence probability (both sides click: :func:`dqsim.protocols.qkd.entangled.expected_coincidence_probability`
+for one pair a slot, :func:`dqsim.protocols.qkd.spdc.pair_statistics` for the squeezed vacuum of an SPDC source,
+X. Ma, C.-H. F. Fung and H.-K. Lo, Phys. Rev. A 76, 012307 (2007), eqs. (1)-(2), exact for the simulator's model)
+times each key setting pair's share, and the QBER is that of the Werner pairs through both arms,
+``(1 - w·E'·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2`` per setting pair
+(:func:`dqsim.protocols.qkd.entangled.expected_pair_qbers`: E' the pair's correlation, ``1 - f/2`` of it with Eve intercepting a fraction f in a random basis, q and c each side's
+quantum-bit and click probabilities); the key is every sifted bit but a ``sample_fraction`` sample, and BBM92's
+finite key keeps the Z–Z bits and estimates on every X–X bit (m).
 
 The estimate spreads, and so do N and m: :func:`block_code_probabilities` gives each code's probability for one
 block, ``P(c) = Σ_m P(m) Σ_k P(k | m) Σ_N P(N) [block_code(N, (k + 1)/(m + 2)) = c]``, with
@@ -29,7 +45,12 @@ block, ``P(c) = Σ_m P(m) Σ_k P(k | m) Σ_N P(N) [block_code(N, (k + 1)/(m + 2)
   :data:`EXACT_COUNTS` integers, else :data:`NORMAL_POINTS` one-σ bins of its normal approximation), N exactly
   over its ±6σ range by :func:`_codes_over_keys`: the code is a step function of N (its frame plan), evaluated
   at :data:`NORMAL_POINTS` evenly spaced N and bisected to the integer between two that differ, and each step
-  takes the Poisson probability of its N. N matters only where a block sits near a code length's boundary
+  takes the Poisson probability of its N. Since 2026-12-07 (late afternoon) every (m, k) term of every block is one
+  entry of NumPy arrays (:func:`dqsim.protocols.qkd.ldpc.block_codes`, :func:`dqsim.protocols.qkd.ldpc.frame_codes`:
+  the reconciler's choice elementwise), the bisection one pass a level over all of them, :data:`BLOCKS_AT_ONCE`
+  blocks and :data:`ROWS_AT_ONCE` terms at a time: a chain of 4,095 link lengths in seconds where each length took
+  ~0.06-0.4 s before (``bench/results/qkd-codes-predicted-vm-20261207q.md``). N matters only where a block sits
+  near a code length's boundary
   (a point of the sweep at 175 km: ~228 key bits, the 256- and 362-bit codes), and there to the integer;
 * m at its expected value from :data:`MANY_SAMPLED` on: given m, ``k/m`` is unbiased, so m's spread moves the
   estimate only through the Laplace term ``1/(m + 2)`` (by ``σ_m/m² = m^-1.5``, under 3 % of the estimate's own
@@ -50,20 +71,22 @@ predicted 43 codes where its run builds 8 (``bench/results/qkd-codes-predicted-v
 lengths (``pulses`` not a multiple of ``block_pulses``: the last block is shorter) are predicted each.
 
 Not covered (:func:`uncovered_reason`, where ``dqsim warmup`` runs its pilot block instead,
-:func:`dqsim.scenarios.warmup.ldpc_pilot_job`): BBM92/E91 (their key bits per pair are a pilot draw,
-:func:`dqsim.protocols.qkd.nodes.entangled_key_bits_per_pair`), a link with Eve (her errors are not in the closed
-form) or with afterpulses (an afterpulse's bit is random: not in it either).
+:func:`dqsim.scenarios.warmup.ldpc_pilot_job`): a BBM92/E91 link whose receivers have a dead time or afterpulses
+(each side's clicks then depend on its own earlier ones and those on the pairs both sides share: no closed form
+here). Until 2026-12-07 (late afternoon) BBM92/E91, Eve and afterpulses all ran the pilot.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from dqsim.protocols.qkd import ldpc
-from dqsim.protocols.qkd.detections import key_bits_per_detection, registered_clicks_per_pulse
-from dqsim.protocols.qkd.theory import receiver_gain_and_error
+from dqsim.protocols.qkd import entangled, entangled_block, ldpc, spdc
+from dqsim.protocols.qkd.bb84 import BASIS_X
+from dqsim.protocols.qkd.detections import (key_bits_per_detection, registered_clicks_per_pulse,
+                                            sifted_errors_per_detection)
 from dqsim.scenarios import qkd
 
 #: A code is predicted (built by ``dqsim warmup``) where the probability that some block of the run takes it is
@@ -80,14 +103,16 @@ MANY_SAMPLED = 1000.0
 
 
 def uncovered_reason(job) -> str | None:
-    """Why the closed form does not predict the codes of ``job`` (a ``qkd`` job with LDPC), else ``None``."""
+    """Why the closed form does not predict the codes of ``job`` (a ``qkd`` job with LDPC), else ``None``: only a
+    BBM92/E91 link whose receivers have a dead time or afterpulses (both sides' receivers then couple the pair slots;
+    since 2026-12-07, late afternoon, BBM92/E91 otherwise, Eve and BB84's afterpulses are in it)."""
     q = job.qkd
-    if q.protocol != "bb84_decoy":
-        return f"protocol {q.protocol}: its key bits per pair come from a pilot draw"
-    if q.eve is not None and q.eve.attack != "none":
-        return "Eve's errors are not in the closed form"
-    if q.link.afterpulse_probability > 0.0:
-        return "afterpulses are not in the closed form"
+    if q.protocol == "bb84_decoy":
+        return None
+    phys = qkd.link_physics(job, 0, 0, 1, q.link.distance_km)
+    if phys.detector.dead_time_pulses > 0 or phys.detector.afterpulse_probability > 0.0:
+        return (f"{q.protocol}: dead time or afterpulses at both ends of an entangled link are not in the closed "
+                f"form")
     return None
 
 
@@ -101,26 +126,60 @@ def block_lengths(job) -> list[int]:
 
 
 def expected_block(job, distance_km: float, block_pulses: int) -> tuple[float, float, float]:
-    """``(N, m, E)`` of a key block of ``block_pulses`` pulses on a link of ``distance_km``: the expected key bits
-    reconciled, the bits its QBER estimate is made from and their expected QBER (module docstring)."""
-    plan = qkd.build_plan(job)
-    source = plan.source
+    """``(N, m, E)`` of a key block of ``block_pulses`` pulses (pair slots) on a link of ``distance_km``: the expected
+    key bits reconciled, the bits its QBER estimate is made from and their expected QBER (module docstring)."""
+    if job.qkd.protocol == "bb84_decoy":
+        return _bb84_block(job, distance_km, block_pulses)
+    return _entangled_block(job, distance_km, block_pulses)
+
+
+def _bb84_block(job, distance_km: float, block_pulses: int) -> tuple[float, float, float]:
+    """:func:`expected_block` of BB84 with decoys: the registered clicks, the key bits a click gives and the QBER
+    of the estimate's bits (:func:`dqsim.protocols.qkd.detections.sifted_errors_per_detection`: Eve and
+    afterpulses in it)."""
+    source = qkd.build_plan(job).source
     phys = qkd.link_physics(job, 0, 0, 1, distance_km)
     finite = job.qkd.security == "finite_key"
     models = dict(channel=phys.channel, detector=phys.detector, eve=phys.eve, noise_probability=phys.noise_probability)
     clicks = block_pulses * registered_clicks_per_pulse(source, **models)
     sifted = clicks * key_bits_per_detection(source, finite_key=finite, **models)
-    eta = phys.channel.total_transmittance * phys.detector.efficiency
-    p_b = phys.detector.background_probability(phys.noise_probability)
-    e_d = phys.detector.misalignment
-    gains = [receiver_gain_and_error(mu, eta, p_b, e_d) for mu in source.intensities]
-    classes = range(len(gains)) if finite else [0]
-    weight = sum(source.probabilities[k] * gains[k][0] for k in classes)
-    qber = sum(source.probabilities[k] * gains[k][1] for k in classes) / weight if weight > 0.0 else 0.5
+    estimated, wrong = (sifted_errors_per_detection(source, basis=BASIS_X, **models) if finite
+                        else sifted_errors_per_detection(source, signal_only=True, **models))
+    qber = wrong / estimated if estimated > 0.0 else 0.5
     if finite:
         return sifted, clicks * (1.0 - source.z_basis_probability) ** 2, qber
     sampled = job.qkd.sample_fraction * sifted
     return sifted - sampled, sampled, qber
+
+
+def _entangled_block(job, distance_km: float, block_pulses: int) -> tuple[float, float, float]:
+    """:func:`expected_block` of BBM92/E91: the coincidences of a pair slot (both sides click) and each key setting
+    pair's share and QBER, one pair a slot (:func:`dqsim.protocols.qkd.entangled.expected_coincidence_probability`,
+    :func:`dqsim.protocols.qkd.entangled.expected_pair_qbers`, with Eve) or the squeezed vacuum of an SPDC source
+    (:func:`dqsim.protocols.qkd.spdc.pair_statistics`, Ma, Fung and Lo, Phys. Rev. A 76, 012307 (2007), exact for
+    the simulator's model: every key pair is at relative angle 0). BBM92's finite key keeps the Z–Z bits and
+    estimates on every X–X bit; otherwise the key is every sifted bit but a ``sample_fraction`` sample."""
+    q = job.qkd
+    source = qkd.build_plan(job).entangled_source
+    phys = qkd.link_physics(job, 0, 0, 1, distance_km)
+    t_a, t_b = phys.arm_transmittances
+    channel = dict(transmittance_alice=t_a, transmittance_bob=t_b, efficiency=phys.detector.efficiency,
+                   dark_count_probability=phys.dark_count_probabilities())
+    shares, qbers = entangled.expected_pair_qbers(source, protocol=q.protocol, eve=phys.eve,
+                                                  misalignment=phys.detector.misalignment, **channel)
+    if source.mean_pair_number is None:
+        coincidence = entangled.expected_coincidence_probability(**channel)
+    else:
+        coincidence, qber = spdc.pair_statistics(source.mean_pair_number, misalignment=phys.detector.misalignment,
+                                                 werner=source.werner, **channel)
+        qbers = tuple(qber if coincidence > 0.0 else 0.5 for _pair in qbers)
+    slots = block_pulses * coincidence
+    if q.protocol == "bbm92" and q.security == "finite_key":
+        key, test = entangled_block.BBM92_KEY_PAIR, entangled_block.BBM92_TEST_PAIR
+        return slots * shares[key], slots * shares[test], qbers[test]
+    sifted = slots * sum(shares)
+    sampled = q.sample_fraction * sifted
+    return sifted - sampled, sampled, sum(s * e for s, e in zip(shares, qbers)) / sum(shares)
 
 
 def _normal_cdf(z: float) -> float:
@@ -155,26 +214,37 @@ def _count_points(mean: float) -> list[tuple[int, float]]:
     return sorted(points.items())
 
 
-def _error_points(sampled: int, qber: float) -> list[tuple[int, float]]:
-    """``[(k, probability)]`` of ``k ~ Binomial(sampled, qber)``, each k of probability above :data:`NEGLIGIBLE`.
+def _log_factorials(low: int, high: int) -> np.ndarray:
+    """``ln(n!)`` for n = ``low``..``high``: ``lgamma(low + 1)`` and the running sum of ``ln n`` above it.
 
     Examples:
-        >>> [(k, round(p, 12)) for k, p in _error_points(2, 0.5)]
-        [(0, 0.25), (1, 0.5), (2, 0.25)]
+        >>> [round(math.exp(float(v))) for v in _log_factorials(3, 5)]
+        [6, 24, 120]
+    """
+    steps = np.log(np.arange(low + 1, high + 1, dtype=float))
+    return math.lgamma(low + 1) + np.concatenate([[0.0], np.cumsum(steps)])
+
+
+def _error_points(sampled: int, qber: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(k, probabilities)`` of ``k ~ Binomial(sampled, qber)``, each k of probability above :data:`NEGLIGIBLE`.
+
+    Examples:
+        >>> ks, probs = _error_points(2, 0.5)
+        >>> ks.tolist(), probs.round(12).tolist()
+        ([0, 1, 2], [0.25, 0.5, 0.25])
     """
     if sampled == 0 or qber <= 0.0:
-        return [(0, 1.0)]
-    qber = min(qber, 1.0)
+        return np.zeros(1, dtype=np.int64), np.ones(1)
+    if qber >= 1.0:
+        return np.full(1, sampled, dtype=np.int64), np.ones(1)
     mean, sigma = sampled * qber, math.sqrt(sampled * qber * (1.0 - qber))
     low, high = max(0, math.floor(mean - 8.0 * sigma) - 2), min(sampled, math.ceil(mean + 8.0 * sigma) + 2)
-    log_q, log_r = math.log(qber), math.log1p(-qber) if qber < 1.0 else -math.inf
-    points = []
-    for k in range(low, high + 1):
-        log_p = (math.lgamma(sampled + 1) - math.lgamma(k + 1) - math.lgamma(sampled - k + 1) + k * log_q
-                 + ((sampled - k) * log_r if sampled > k else 0.0))
-        if log_p > math.log(NEGLIGIBLE):
-            points.append((k, math.exp(log_p)))
-    return points
+    ks = np.arange(low, high + 1, dtype=np.int64)
+    rest = _log_factorials(sampled - high, sampled - low)[::-1]                        # ln((m - k)!)
+    log_p = (math.lgamma(sampled + 1) - _log_factorials(low, high) - rest + ks * math.log(qber)
+             + (sampled - ks) * math.log1p(-qber))
+    kept = log_p > math.log(NEGLIGIBLE)
+    return ks[kept], np.exp(log_p[kept])
 
 
 def _key_distribution(mean: float) -> tuple[np.ndarray, np.ndarray]:
@@ -190,55 +260,155 @@ def _key_distribution(mean: float) -> tuple[np.ndarray, np.ndarray]:
     values = np.arange(max(0, math.floor(mean - 6.0 * sigma) - 1), math.ceil(mean + 6.0 * sigma) + 2)
     if mean <= 0.0:
         return values[:1], np.array([0.0, 1.0])
-    log_pmf = values * math.log(mean) - mean - np.array([math.lgamma(n + 1) for n in values.tolist()])
+    log_pmf = values * math.log(mean) - _log_factorials(int(values[0]), int(values[-1]))
     probs = np.exp(log_pmf - log_pmf.max())
     return values, np.concatenate([[0.0], np.cumsum(probs / probs.sum())])
 
 
-def _codes_over_keys(values: np.ndarray, cumulative: np.ndarray, code_at) -> dict:
-    """``{code: probability}`` of ``code_at(N)`` over N of :func:`_key_distribution`: evaluated at
-    :data:`NORMAL_POINTS` evenly spaced N and, between two that differ, bisected to the integer (a code that left
-    and came back between two points agreeing would be missed: the code is a step function of N). ``None``
-    (no code) is a key."""
-    found: dict = {}
+class _Keys(NamedTuple):
+    """The N distributions (:func:`_key_distribution`) of several blocks, flat: block b's values are
+    ``first[b] + 0..sizes[b] - 1`` and their cumulative probabilities ``cumulative[offsets[b]:offsets[b] + sizes[b]
+    + 1]``."""
 
-    def fill(i: int, j: int, code_i, code_j) -> None:
-        if code_i == code_j or j == i + 1:
-            found[code_i] = found.get(code_i, 0.0) + float(cumulative[j] - cumulative[i])
-            return
-        mid = (i + j) // 2
-        code_mid = code_at(int(values[mid]))
-        fill(i, mid, code_i, code_mid)
-        fill(mid, j, code_mid, code_j)
+    first: np.ndarray
+    sizes: np.ndarray
+    offsets: np.ndarray
+    cumulative: np.ndarray
 
-    marks = sorted(set(np.linspace(0, len(values) - 1, NORMAL_POINTS).round().astype(int).tolist()))
-    codes = [code_at(int(values[i])) for i in marks]
-    for (i, code_i), (j, code_j) in zip(zip(marks, codes), zip(marks[1:], codes[1:])):
-        fill(i, j, code_i, code_j)
-    found[codes[-1]] = found.get(codes[-1], 0.0) + float(cumulative[-1] - cumulative[marks[-1]])
-    return found
+
+def _keys_of(means) -> _Keys:
+    """:class:`_Keys` of blocks of expected key bits ``means``."""
+    parts = [_key_distribution(mean) for mean in means]
+    sizes = np.array([values.size for values, _c in parts], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes + 1)[:-1]]).astype(np.int64)
+    return _Keys(np.array([int(values[0]) for values, _c in parts], dtype=np.int64), sizes, offsets,
+                 np.concatenate([cumulative for _v, cumulative in parts]))
+
+
+class _Rows(NamedTuple):
+    """The (m, k) terms of several blocks, one entry a term: its block, probability ``P(m)·P(k | m)`` and the QBER
+    estimate ``(k + 1)/(m + 2)`` of that sample."""
+
+    block: np.ndarray
+    weight: np.ndarray
+    estimate: np.ndarray
+
+
+def _rows_of(blocks) -> _Rows:
+    """:class:`_Rows` of blocks ``[(N, m, E)]`` (:func:`expected_block`): m by :func:`_count_points` (at its
+    expected value from :data:`MANY_SAMPLED` on), k by :func:`_error_points`."""
+    index, weights, estimates = [], [], []
+    for b, (_num, sampled, qber) in enumerate(blocks):
+        for m, p_m in (_count_points(sampled) if sampled < MANY_SAMPLED else [(round(sampled), 1.0)]):
+            ks, p_k = _error_points(m, qber)
+            index.append(np.full(ks.size, b, dtype=np.int64))
+            weights.append(p_m * p_k)
+            estimates.append((ks + 1) / (m + 2))
+    return _Rows(np.concatenate(index), np.concatenate(weights), np.concatenate(estimates))
+
+
+def _summed(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(distinct keys, the sum of values of each)``.
+
+    Examples:
+        >>> [each.tolist() for each in _summed(np.array([3, 1, 3]), np.array([0.5, 0.25, 0.125]))]
+        [[1, 3], [0.25, 0.625]]
+    """
+    distinct, where = np.unique(keys, return_inverse=True)
+    return distinct, np.bincount(where, weights=values, minlength=distinct.size)
+
+
+#: Most (m, k) terms whose codes over N are worked out at once (:func:`_codes_over_keys`): bounds its arrays to a
+#: few tens of MB (each term takes :data:`NORMAL_POINTS` codes, then the bisection's).
+ROWS_AT_ONCE = 20_000
+
+
+def _codes_over_keys(rows: _Rows, keys: _Keys, code_at) -> tuple[np.ndarray, np.ndarray]:
+    """``(block · CODE_KEYS + code key, probability)`` that each block of ``rows`` takes each code, over N of
+    ``keys``: for every term of ``rows`` at once, ``code_at(N, estimate)`` (arrays of code keys, -1: no code, left
+    out) evaluated at :data:`NORMAL_POINTS` evenly spaced N of its block and, between two that differ, bisected to
+    the integer (a code that left and came back between two points agreeing would be missed: the code is a step
+    function of N), each interval of one code taking its cumulative probability times the term's."""
+    found_keys, found_probs = [], []
+    for begin in range(0, rows.block.size, ROWS_AT_ONCE):
+        block = rows.block[begin:begin + ROWS_AT_ONCE]
+        weight, estimate = rows.weight[begin:begin + ROWS_AT_ONCE], rows.estimate[begin:begin + ROWS_AT_ONCE]
+        first, offset = keys.first[block], keys.offsets[block]
+        last = keys.sizes[block] - 1
+        marks = np.round(np.arange(NORMAL_POINTS)[None, :] * (last / (NORMAL_POINTS - 1))[:, None]).astype(np.int64)
+        codes = code_at(first[:, None] + marks, estimate[:, None])
+        term = np.repeat(np.arange(block.size), NORMAL_POINTS - 1)
+        low, high = marks[:, :-1].ravel(), marks[:, 1:].ravel()
+        code_low, code_high = codes[:, :-1].ravel(), codes[:, 1:].ravel()
+        got = [(np.arange(block.size), codes[:, -1],                                    # the last point's N
+                weight * (keys.cumulative[offset + last + 1] - keys.cumulative[offset + last]))]
+        while term.size:
+            done = (code_low == code_high) | (high <= low + 1)
+            at = term[done]
+            got.append((at, code_low[done], weight[at] * (keys.cumulative[offset[at] + high[done]]
+                                                          - keys.cumulative[offset[at] + low[done]])))
+            term, low, high, code_low, code_high = (each[~done] for each in (term, low, high, code_low, code_high))
+            middle = (low + high) // 2
+            code_middle = code_at(first[term] + middle, estimate[term])
+            term, low = np.concatenate([term, term]), np.concatenate([low, middle])
+            high = np.concatenate([middle, high])
+            code_low, code_high = np.concatenate([code_low, code_middle]), np.concatenate([code_middle, code_high])
+        at, code, prob = (np.concatenate(each) for each in zip(*got))
+        kept = code >= 0
+        found = _summed(block[at[kept]] * CODE_KEYS + code[kept], prob[kept])
+        found_keys.append(found[0])
+        found_probs.append(found[1])
+    return _summed(np.concatenate(found_keys), np.concatenate(found_probs))
+
+
+#: Code keys of one block (:func:`_code_keys`): the code of n bits and rate ``MOTHER_RATES[r]`` is
+#: ``n · len(MOTHER_RATES) + r``, n at most :data:`dqsim.protocols.qkd.ldpc.FRAME_BITS` (a run's frames).
+CODE_KEYS = (ldpc.FRAME_BITS + 1) * len(ldpc.MOTHER_RATES)
+
+
+def _code_keys(job):
+    """``code_at(N, estimate)`` of :func:`_codes_over_keys` for ``job``: the key of the code
+    :func:`dqsim.protocols.qkd.ldpc.block_codes` names (the reconciler's choice) for each block of N key bits and
+    QBER estimate, -1 where the key is empty."""
+    q = job.qkd
+    rates = len(ldpc.MOTHER_RATES)
+
+    def code_at(num: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+        codes = ldpc.block_codes(num, estimate, q.f_ec, sample_fraction=q.sample_fraction, mode=q.ldpc_mode)
+        return np.where(codes.num_frames > 0, codes.code_bits * rates + codes.rate_index, -1)
+    return code_at
+
+
+def _code_of_key(key: int) -> tuple[int, float]:
+    """``(code length, mother rate)`` of a code key (:data:`CODE_KEYS`)."""
+    rates = len(ldpc.MOTHER_RATES)
+    return int(key) // rates, ldpc.MOTHER_RATES[int(key) % rates]
+
+
+#: Most blocks whose terms and N distributions are held at once (:func:`_block_chances`): a block's N takes up to
+#: ~12σ of values (~5,000 at 200,000 key bits), its (m, k) terms up to a few thousand.
+BLOCKS_AT_ONCE = 256
+
+
+def _block_chances(job, blocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(block index, code key, probability)`` that each block ``(N, m, E)`` of ``blocks`` takes each code (module
+    docstring: k binomial, N and m Poisson; the missing probability is that of no code, an empty key), the terms of
+    :data:`BLOCKS_AT_ONCE` blocks at once."""
+    code_at = _code_keys(job)
+    parts = []
+    for begin in range(0, len(blocks), BLOCKS_AT_ONCE):
+        some = blocks[begin:begin + BLOCKS_AT_ONCE]
+        found, chances = _codes_over_keys(_rows_of(some), _keys_of([num for num, _m, _e in some]), code_at)
+        parts.append((begin + found // CODE_KEYS, found % CODE_KEYS, chances))
+    return tuple(np.concatenate(each) for each in zip(*parts))
 
 
 def block_code_probabilities(job, distance_km: float, block_pulses: int) -> dict[tuple[int, float], float]:
     """``{(code length, mother rate): probability}`` that one key block of ``block_pulses`` pulses on a link of
     ``distance_km`` takes each code (module docstring: k binomial, N and m Poisson); the missing probability is
     that of no code (an empty key)."""
-    q = job.qkd
-    num_key_bits, sampled, qber = expected_block(job, distance_km, block_pulses)
-    samples = _count_points(sampled) if sampled < MANY_SAMPLED else [(round(sampled), 1.0)]
-    keys = _key_distribution(num_key_bits)
-    chosen: dict[tuple[int, float], float] = {}
-    for m, p_m in samples:
-        for k, p_k in _error_points(m, qber):
-            estimate = (k + 1) / (m + 2)
-
-            def code_at(n: int, estimate: float = estimate):
-                return ldpc.block_code(n, estimate, q.f_ec, sample_fraction=q.sample_fraction, mode=q.ldpc_mode)
-
-            for code, p_n in _codes_over_keys(*keys, code_at).items():
-                if code is not None:
-                    chosen[code] = chosen.get(code, 0.0) + p_m * p_k * p_n
-    return chosen
+    _block, codes, chances = _block_chances(job, [expected_block(job, distance_km, block_pulses)])
+    return {_code_of_key(code): float(p) for code, p in zip(codes.tolist(), chances)}
 
 
 def _link_counts(job) -> dict[float, int]:
@@ -286,13 +456,18 @@ def _block_groups(job, most_lengths: int | None = None) -> dict[tuple[float, int
 
 def code_probabilities(job, most_lengths: int | None = None) -> dict[tuple[int, float], float]:
     """``{(code length, mother rate): probability that some key block of the run takes it}`` (``1 - Π (1 - P)``
-    over the blocks, :func:`block_code_probabilities`), for a job :func:`predicted_codes` covers; ``most_lengths``:
-    the blocks of only that many link lengths (:func:`spread_lengths`; each length costs ~0.3 s), ``None`` all."""
-    missed: dict[tuple[int, float], float] = {}
-    for (distance, length), blocks in _block_groups(job, most_lengths).items():
-        for code, p in block_code_probabilities(job, distance, length).items():
-            missed[code] = missed.get(code, 1.0) * (1.0 - min(p, 1.0)) ** blocks
-    return {code: 1.0 - left for code, left in missed.items()}
+    over the blocks, :func:`block_code_probabilities` of each, all worked out at once: :func:`_block_chances`), for
+    a job :func:`predicted_codes` covers; ``most_lengths``: the blocks of only that many link lengths
+    (:func:`spread_lengths`), ``None`` all."""
+    groups = _block_groups(job, most_lengths)
+    if not groups:
+        return {}
+    block, codes, chances = _block_chances(job, [expected_block(job, distance, length) for distance, length in groups])
+    blocks_of = np.array(list(groups.values()), dtype=float)
+    with np.errstate(divide="ignore"):                      # a code a block surely takes: log(0), none missed
+        missed = blocks_of[block] * np.log1p(-np.minimum(chances, 1.0))
+    distinct, left = _summed(codes, missed)
+    return {_code_of_key(code): float(-np.expm1(total)) for code, total in zip(distinct.tolist(), left)}
 
 
 def predicted_codes(job, most_lengths: int | None = None) -> list[tuple[int, float]] | None:
@@ -304,9 +479,9 @@ def predicted_codes(job, most_lengths: int | None = None) -> list[tuple[int, flo
     Examples:
         >>> from dqsim import jobs
         >>> job = jobs.apply_overrides(jobs.load_job("jobs/bb84_decoy_50km.toml"), ['qkd.error_correction="ldpc"'])
-        >>> predicted_codes(job), {code: round(p, 3) for code, p in code_probabilities(job).items()}
-        ([(16384, 0.85), (65536, 0.85)], {(65536, 0.9): 0.001, (65536, 0.85): 0.674, (16384, 0.85): 0.815, \
-(16384, 0.8): 0.0})
+        >>> predicted_codes(job), {code: round(p, 3) for code, p in sorted(code_probabilities(job).items())}
+        ([(16384, 0.85), (65536, 0.85)], {(16384, 0.8): 0.0, (16384, 0.85): 0.815, (65536, 0.85): 0.674, \
+(65536, 0.9): 0.001})
     """
     if job.scenario != "qkd" or job.qkd.error_correction != "ldpc" or uncovered_reason(job) is not None:
         return None

@@ -113,10 +113,12 @@ from dqsim.protocols.qkd.bb84 import (
 )
 from dqsim.protocols.qkd.packed_bits import PackedFields, PlanesBuilder, index_dtype
 from dqsim.protocols.qkd.postprocess import BlockCounts
+from dqsim.protocols.qkd.theory import receiver_gain_and_error
 from dqsim.rng import Stream
 
 __all__ = ["BYTES_PER_DETECTION", "PURPOSE_DETECTIONS", "DetectionBatch", "PackedDetectionBatch", "detect_batch",
-           "detection_counts", "key_bits_per_detection", "packed_bytes_per_detection", "registered_clicks_per_pulse"]
+           "detection_counts", "key_bits_per_detection", "packed_bytes_per_detection", "registered_clicks_per_pulse",
+           "sifted_errors_per_detection"]
 
 #: The default backend of :func:`detect_batch`: NumPy on the host.
 NUMPY = Backend("numpy", np)
@@ -479,6 +481,76 @@ def key_bits_per_detection(source: DecoySource, *, channel: ChannelModel, detect
     if clicks.sum() > 0.0:
         share += (1.0 - p_ap) * clicks[signal].sum() / clicks.sum()
     return float((p_z * p_z + (1.0 - p_z) * (1.0 - p_z)) * share)
+
+
+def _error_gains(conf: _Configurations, source: DecoySource, eta: float, detector: DetectorModel, eve: EveModel,
+                 p_background: float, basis: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(Q_k, E_k·Q_k)`` of each configuration k in the matching ``basis`` (Alice's and Bob's), Bob's bit against
+    Alice's: a pulse not intercepted (or beam-split: its arriving photons are the same) by
+    :func:`dqsim.protocols.qkd.theory.receiver_gain_and_error`; one Eve intercepted and resent, her one photon
+    arriving with ``a_k``, to Alice's detector with ``r(1 - e_d) + (1 - r)/2`` (r: Eve's basis is ``basis``, 1/2
+    at random), to the other with the rest, each detector also firing on a background count (a double click a
+    random bit): ``E_k·Q_k = p_c·p_b/2 + p_w·(1 - p_b/2) + (1 - a_k)·p_b·(1 - p_b/2)``."""
+    e_d, p_b = detector.misalignment, p_background
+    mu = np.asarray(source.intensities, dtype=np.float64)[conf.intensity_class]
+    gains = np.array([receiver_gain_and_error(m, eta, p_b, e_d) for m in mu.tolist()]).reshape(-1, 2)
+    q, eq = gains[:, 0], gains[:, 1]
+    if eve.is_active and eve.attack == "intercept_resend":
+        right = 0.5 if eve.basis == "random" else float((BASIS_Z if eve.basis == "Z" else BASIS_X) == basis)
+        a = conf.arrival
+        to_alice, to_other = a * (right * (1.0 - e_d) + (1.0 - right) / 2.0), a * (right * e_d + (1.0 - right) / 2.0)
+        resent = to_alice * p_b / 2.0 + to_other * (1.0 - p_b / 2.0) + (1.0 - a) * p_b * (1.0 - p_b / 2.0)
+        q, eq = np.where(conf.attacked, conf.click, q), np.where(conf.attacked, resent, eq)
+    return q, eq
+
+
+def sifted_errors_per_detection(source: DecoySource, *, channel: ChannelModel, detector: DetectorModel,
+                                eve: EveModel | None = None, noise_probability: float = 0.0, basis: int | None = None,
+                                signal_only: bool = False) -> tuple[float, float]:
+    """Expected sifted bits and erroneous sifted bits per registered click (Bob's detections) of one basis (``None``:
+    both) and the signal class (``signal_only``) or every class: the model :func:`detect_batch` draws from.
+
+    A normal click is of configuration k (class, attacked) with ``w_k q_k / P``, sifted in basis b with ``p_b²``
+    (Alice and Bob choose it with ``p_z`` or ``1 - p_z``), wrong with ``E_k Q_k / Q_k`` (:func:`_error_gains`). A
+    share ``p_ap`` of the registered clicks are afterpulses (:func:`key_bits_per_detection`): configuration from
+    ``w_k``, the pulse's own clicks plus one in a random detector, so one that would have fired Alice's detector
+    alone (``C(1 - W)``) errs half the time, the other alone (``W(1 - C)``) three quarters, none or both half:
+    ``1/2 - (C - W)/4 = 1/2 - (Q_k - 2 E_k Q_k)/4``.
+
+    Args:
+        source, channel, detector, eve, noise_probability: as :func:`detect_batch`.
+        basis: ``BASIS_Z`` or ``BASIS_X`` (the sifted bits of that basis), ``None`` both.
+        signal_only: the signal class's clicks only (the asymptotic key), else every class's.
+
+    Returns:
+        ``(sifted bits, erroneous ones)`` per registered click; their ratio is the QBER of those bits.
+
+    Examples:
+        >>> sifted, errors = sifted_errors_per_detection(DecoySource(), channel=ChannelModel(0.1),
+        ...                                              detector=DetectorModel(), signal_only=True)
+        >>> share = key_bits_per_detection(DecoySource(), channel=ChannelModel(0.1), detector=DetectorModel())
+        >>> round(sifted, 6) == round(share, 6), 0.009 < errors / sifted < 0.0102
+        (True, True)
+    """
+    eve = EveModel() if eve is None else eve
+    p_b = detector.background_probability(noise_probability)
+    tables = _tables(source, channel, detector, eve, p_b)
+    conf = tables.conf
+    kept = conf.intensity_class == 0 if signal_only else np.ones(conf.weight.size, dtype=bool)
+    p_z, p_ap = source.z_basis_probability, detector.afterpulse_probability
+    eta = channel.total_transmittance * detector.efficiency
+    normal = (1.0 - p_ap) / tables.click_total if tables.click_total > 0.0 else 0.0
+    after = p_ap / conf.weight.sum()
+    sifted = errors = 0.0
+    for each, share in ((BASIS_Z, p_z * p_z), (BASIS_X, (1.0 - p_z) * (1.0 - p_z))):
+        if basis is not None and each != basis:
+            continue
+        q, eq = _error_gains(conf, source, eta, detector, eve, p_b, each)
+        w = conf.weight[kept]
+        sifted += share * (normal * float(np.dot(w, conf.click[kept])) + after * float(w.sum()))
+        errors += share * (normal * float(np.dot(w, eq[kept]))
+                           + after * float(np.dot(w, 0.5 - (q[kept] - 2.0 * eq[kept]) / 4.0)))
+    return float(sifted), float(errors)
 
 
 def _state_after(position: int, fires_last: bool, dead_time_pulses: int, num_pulses: int) -> ReceiverState:

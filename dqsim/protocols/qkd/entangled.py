@@ -199,6 +199,7 @@ __all__ = [
     "e91_batch",
     "expected_chsh",
     "expected_coincidence_probability",
+    "expected_pair_qbers",
     "expected_qber",
     "expected_sifted_fraction",
     "fock_silent_table",
@@ -1494,18 +1495,42 @@ def expected_qber(
         ...                     eve=EveModel(attack="intercept_resend", fraction=1.0)), 12)
         0.25
     """
-    where = "expected_qber"
+    channel = dict(transmittance_alice=transmittance_alice, transmittance_bob=transmittance_bob, efficiency=efficiency,
+                   dark_count_probability=dark_count_probability, misalignment=misalignment)
+    shares, qbers = expected_pair_qbers(source, protocol=protocol, eve=eve, where="expected_qber", **channel)
+    return float(sum(share * qber for share, qber in zip(shares, qbers)) / sum(shares))
+
+
+def expected_pair_qbers(source: EntangledSource, *, protocol: str = "bbm92", eve: EveModel | None = None,
+                        where: str = "expected_pair_qbers", **channel) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Each key setting pair's share of the pair slots (the settings' probabilities) and expected QBER,
+    ``(1 - w·E'_ab·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2`` (:func:`expected_qber` pools them): with Eve in one
+    basis the pairs differ (BBM92, Eve in Z: Z–Z as without her, X–X half wrong).
+
+    Args:
+        source, protocol, eve: as :func:`expected_qber`.
+        where: the caller's name, for errors.
+        **channel: ``transmittance_alice``, ``transmittance_bob``, ``efficiency``, ``dark_count_probability`` and
+            optionally ``misalignment``, as :func:`expected_qber` takes them.
+
+    Returns:
+        ``(shares, qbers)`` in the order of :func:`key_setting_pairs`.
+
+    Examples:
+        >>> shares, qbers = expected_pair_qbers(EntangledSource(werner=1.0), eve=EveModel(
+        ...     attack="intercept_resend", fraction=1.0, basis="Z"), transmittance_alice=1.0, transmittance_bob=1.0,
+        ...     efficiency=1.0, dark_count_probability=0.0)
+        >>> [round(each, 12) for each in shares], [round(each, 12) for each in qbers]
+        ([0.25, 0.25], [0.0, 0.5])
+    """
     source = _check_source(where, source)
     eve = _check_eve(where, eve, source)
-    noise = _noise_factor(where, transmittance_alice=transmittance_alice, transmittance_bob=transmittance_bob,
-                          efficiency=efficiency, dark_count_probability=dark_count_probability,
-                          misalignment=misalignment)
+    noise = _noise_factor(where, **channel)
     pairs = key_setting_pairs(protocol)
     alice, bob = _setting_probabilities(protocol, source.z_basis_probability)
     correlation = _pair_correlations(protocol, eve)
-    weights = [alice[a] * bob[b] for a, b in pairs]
-    mean = sum(w * correlation[a, b] for w, (a, b) in zip(weights, pairs)) / sum(weights)
-    return float(0.5 * (1.0 - source.werner * mean * noise))
+    shares = tuple(float(alice[a] * bob[b]) for a, b in pairs)
+    return shares, tuple(float(0.5 * (1.0 - source.werner * correlation[a, b] * noise)) for a, b in pairs)
 
 
 def expected_chsh(source: EntangledSource, *, eve: EveModel | None = None, **channel) -> float:

@@ -146,6 +146,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -154,7 +155,7 @@ from dqsim.caches import stored_arrays
 from dqsim.checks import check_int, check_real
 from dqsim.errors import DqsimError
 from dqsim.protocols.qkd.reconciliation import toeplitz_hash_of_positions
-from dqsim.protocols.qkd.theory import binary_entropy
+from dqsim.protocols.qkd.theory import binary_entropies, binary_entropy
 from dqsim.rng import Stream
 
 __all__ = ["DEGREE_TABLE", "FRAME_BITS", "FramePlan", "LDPC_MODES", "LdpcCode", "LdpcResult", "MOTHER_RATES",
@@ -690,16 +691,18 @@ def target_rate(qber: float, efficiency: float) -> float:
     """Code rate ``R = 1 - f·h(E)`` that leaks f times the Slepian-Wolf bound (Elkouss et al. 2009, eq. 2).
 
     Args:
-        qber: the QBER estimate E, in [0, 0.5].
-        efficiency: f, >= 1.
+        qber: the QBER estimate E, in [0, 0.5] (or an array of them).
+        efficiency: f, >= 1 (or an array, broadcast).
 
     Returns:
-        R, clipped to [0, 1].
+        R, clipped to [0, 1] (an array for arrays).
 
     Examples:
-        >>> round(target_rate(0.05, 1.2), 4)
-        0.6563
+        >>> round(target_rate(0.05, 1.2), 4), target_rate(np.array([0.05, 0.5]), 1.2).round(4).tolist()
+        (0.6563, [0.6563, 0.0])
     """
+    if np.ndim(qber) or np.ndim(efficiency):          # arrays (:func:`block_codes`): elementwise
+        return np.clip(1.0 - efficiency * binary_entropies(qber), 0.0, 1.0)
     return min(1.0, max(0.0, 1.0 - efficiency * binary_entropy(qber)))
 
 
@@ -760,30 +763,81 @@ def frame_plan(num_key_bits: int, rate: float, *, frame_bits: int | None = None,
         [0.9, 0.85]
     """
     num_key_bits = check_int("frame_plan", "num_key_bits", num_key_bits, 0)
-    frame_bits = longest_frame_bits(rate) if frame_bits is None else frame_bits
-    lengths = code_lengths(frame_bits)
-    lowest = MOTHER_RATES[0]
-    capacity = max(1, math.floor((1.0 - MODULATED_SHARE) * frame_bits))
-    if rate < 1.0:
-        capacity = max(1, min(capacity, math.floor(num_checks_of(frame_bits, lowest) / (1.0 - rate))))
-    num_frames = -(-num_key_bits // capacity)
+    codes = frame_codes(np.asarray(num_key_bits), np.asarray(rate), frame_bits=frame_bits,
+                        start_rate=None if start_rate is None else np.asarray(start_rate))
+    num_frames, n, r0 = int(codes.num_frames), int(codes.code_bits), MOTHER_RATES[int(codes.rate_index)]
     base, extra = divmod(num_key_bits, num_frames) if num_frames else (0, 0)
     sizes = [base + (i < extra) for i in range(num_frames)]
     k = base + (extra > 0)
-    n = min([each for each in lengths if math.floor((1.0 - MODULATED_SHARE) * each) >= k] or [frame_bits],
-            key=lambda each: each)
-    if k > math.floor((1.0 - MODULATED_SHARE) * n):
-        n = frame_bits
-    needed = math.ceil((1.0 - rate) * k)
-    fits = [r0 for r0 in MOTHER_RATES if num_checks_of(n, r0) >= needed]
-    r0 = max(fits) if fits else lowest
-    if start_rate is not None:       # blind: the lowest rate whose first syndrome needs no more than p may be
-        room = min(math.floor(MAX_PUNCTURED_SHARE * n), n - k)
-        first = math.ceil((1.0 - start_rate) * k)
-        r0 = min([each for each in fits if num_checks_of(n, each) - first <= room] or [r0])
     m = num_checks_of(n, r0)
+    needed = math.ceil((1.0 - rate) * k)
     punctured = max(0, min(m - needed, math.floor(MAX_PUNCTURED_SHARE * n), n - k))
     return FramePlan(n, r0, m, punctured, sizes)
+
+
+class FrameCodes(NamedTuple):
+    """:func:`frame_codes`' arrays, one entry a key.
+
+    Attributes:
+        num_frames: F, the frames the key is cut into (0 for an empty key).
+        code_bits: n, the code length, bits.
+        rate_index: the mother code's rate, its index in :data:`MOTHER_RATES`.
+    """
+
+    num_frames: np.ndarray
+    code_bits: np.ndarray
+    rate_index: np.ndarray
+
+
+def frame_codes(num_key_bits: np.ndarray, rate: np.ndarray, *, frame_bits: int | None = None,
+                start_rate: np.ndarray | None = None) -> FrameCodes:
+    """:func:`frame_plan`'s frames and mother code (its docstring says how they are chosen) for arrays of keys at
+    once: what :func:`frame_plan` itself takes them from, and what :func:`block_codes` predicts a run's codes with
+    (tens of millions of keys a job; elementwise NumPy, no Python loop over the keys).
+
+    Args:
+        num_key_bits: N of each key, integers >= 0.
+        rate: R of each key (broadcast with ``num_key_bits``), in [0, 1].
+        frame_bits: longest code length, bits (``None``: :func:`longest_frame_bits` of each R).
+        start_rate: blind: R_s of each key (broadcast), ``None``: the mother code of the least puncturing.
+
+    Returns:
+        :class:`FrameCodes` of the broadcast shape.
+
+    Examples:
+        >>> codes = frame_codes(np.array([0, 1000, 100_000]), np.array([0.7, 0.7, 0.9]), frame_bits=16384)
+        >>> codes.num_frames.tolist(), codes.code_bits.tolist(), [MOTHER_RATES[i] for i in codes.rate_index]
+        ([0, 1, 7], [256, 1448, 16384], [0.9, 0.75, 0.9])
+    """
+    num, rate = np.broadcast_arrays(np.asarray(num_key_bits, dtype=np.int64), np.asarray(rate, dtype=float))
+    if frame_bits is None:
+        frame_bits = np.where(FRAME_BITS * (1.0 - rate) <= MAX_FRAME_CHECKS, FRAME_BITS, BASE_FRAME_BITS)
+    longest = np.broadcast_to(np.asarray(frame_bits, dtype=np.int64), num.shape)
+    capacity = np.maximum(1, np.floor((1.0 - MODULATED_SHARE) * longest)).astype(np.int64)
+    below_one = rate < 1.0
+    room_at_lowest = np.floor(np.round(longest * (1.0 - MOTHER_RATES[0])) / np.where(below_one, 1.0 - rate, 1.0))
+    capacity = np.where(below_one, np.maximum(1, np.minimum(capacity, room_at_lowest)), capacity).astype(np.int64)
+    num_frames = -(-num // capacity)
+    k = num // np.maximum(num_frames, 1) + (num % np.maximum(num_frames, 1) > 0)
+    n = np.empty_like(longest)
+    checks = np.empty(num.shape + (len(MOTHER_RATES),))             # m of each mother rate, at the key's n
+    tops = np.unique(longest).tolist()
+    for top in tops:                               # the shortest length of the key's ladder that holds k
+        ladder = np.array(code_lengths(top)[::-1], dtype=np.int64)
+        at = ... if len(tops) == 1 else longest == top
+        place = np.minimum(np.searchsorted(np.floor((1.0 - MODULATED_SHARE) * ladder), k[at], side="left"),
+                           ladder.size - 1)                        # (past the end: the longest, ``top``)
+        n[at] = ladder[place]
+        checks[at] = np.round(ladder[:, None] * (1.0 - np.asarray(MOTHER_RATES)))[place]
+    # m falls as the rate rises: the codes whose syndrome holds the key's are the first ``fitting`` rates
+    fitting = np.count_nonzero(checks >= np.ceil((1.0 - rate) * k)[..., None], axis=-1)
+    highest = np.maximum(fitting - 1, 0)
+    if start_rate is not None:       # blind: the lowest rate whose first syndrome needs no more than p may be
+        room = np.minimum(np.floor(MAX_PUNCTURED_SHARE * n), n - k)
+        first = np.ceil((1.0 - np.asarray(start_rate, dtype=float)) * k)
+        lowest = np.count_nonzero(checks > (room + first)[..., None], axis=-1)
+        highest = np.where(lowest < fitting, lowest, highest)
+    return FrameCodes(num_frames, n, highest)
 
 
 @dataclass(frozen=True)
@@ -1046,10 +1100,19 @@ def design_qber(qber_estimate: float, num_key_bits: int, sample_fraction: float)
     fraction f_s, so its standard error is ``sqrt(E(1 - E)/m)``; a code chosen for the estimate alone would
     fail on every frame of a block whose true QBER is above it (one block in two).
 
+    Arrays of estimates and key bits (broadcast) give an array (:func:`block_codes`).
+
     Examples:
-        >>> round(design_qber(0.01, 27_000, 0.1), 5)
-        0.01363
+        >>> round(design_qber(0.01, 27_000, 0.1), 5), design_qber(np.array([0.01, 0.01]), np.array([27_000, 0]),
+        ...                                                        0.1).round(5).tolist()
+        (0.01363, [0.01363, 0.01])
     """
+    if np.ndim(qber_estimate) or np.ndim(num_key_bits):
+        if not 0.0 < sample_fraction < 1.0:
+            return np.broadcast_arrays(np.asarray(qber_estimate, dtype=float), num_key_bits)[0].copy()
+        sampled = np.maximum(num_key_bits, 1) * sample_fraction / (1.0 - sample_fraction)
+        margin = QBER_MARGIN_SIGMAS * np.sqrt(qber_estimate * (1.0 - qber_estimate) / sampled)
+        return np.where(np.asarray(num_key_bits) > 0, np.minimum(0.5, qber_estimate + margin), qber_estimate)
     if not 0.0 < sample_fraction < 1.0 or num_key_bits <= 0:
         return qber_estimate
     sampled = num_key_bits * sample_fraction / (1.0 - sample_fraction)
@@ -1064,9 +1127,14 @@ def least_efficiency(qber: float) -> float:
     Examples:
         >>> [round(least_efficiency(e), 3) for e in (0.005, 0.01, 0.014, 0.04, 0.2)]
         [1.4, 1.4, 1.351, 1.2, 1.15]
+        >>> least_efficiency(np.array([0.02, 0.08])).tolist()          # an array of QBERs: elementwise
+        [1.3, 1.15]
     """
     points = np.log([each for each, _ in LEAST_EFFICIENCY])
-    return float(np.interp(math.log(max(qber, 1e-12)), points, [f for _, f in LEAST_EFFICIENCY]))
+    values = [f for _, f in LEAST_EFFICIENCY]
+    if np.ndim(qber):
+        return np.interp(np.log(np.maximum(qber, 1e-12)), points, values)
+    return float(np.interp(math.log(max(qber, 1e-12)), points, values))
 
 
 def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, frame_bits: int | None = None,
@@ -1101,23 +1169,48 @@ def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, fr
 def _block_settings(num_key_bits: int, qber_estimate: float, efficiency: float, sample_fraction: float
                     ) -> tuple[float, float, float]:
     """:func:`reconciler`'s ``(design QBER, target f, first syndrome's QBER)`` for a block of ``num_key_bits``
-    key bits and its QBER estimate (the estimate at least 10^-6: a sample without an error)."""
-    estimate = max(qber_estimate, 1e-6)
+    key bits and its QBER estimate (the estimate at least 10^-6: a sample without an error); arrays of key bits and
+    estimates give arrays (:func:`block_codes`)."""
+    estimate = np.maximum(qber_estimate, 1e-6) if np.ndim(qber_estimate) else max(qber_estimate, 1e-6)
     qber = design_qber(estimate, num_key_bits, sample_fraction)
-    return qber, max(efficiency, least_efficiency(qber)), estimate
+    least = least_efficiency(qber)
+    return qber, (np.maximum(efficiency, least) if np.ndim(least) else max(efficiency, least)), estimate
 
 
 def block_code(num_key_bits: int, qber_estimate: float, efficiency: float, *, sample_fraction: float = 0.0,
                frame_bits: int | None = None, mode: str = "rate_adaptive") -> tuple[int, float] | None:
     """``(code length, mother rate)`` of the mother code that :func:`reconciler`'s run (same arguments) takes for a
     block of ``num_key_bits`` key bits whose QBER estimate is ``qber_estimate``, without building it; ``None`` for
-    an empty key (no frame, no code). What ``dqsim warmup`` and ``dqsim check`` predict a job's codes from
-    (:mod:`dqsim.scenarios.qkd_codes`); tests/test_qkd_codes.py checks it against :func:`reconcile`'s result.
+    an empty key (no frame, no code): :func:`block_codes` of one block. tests/test_qkd_codes.py checks it against
+    :func:`reconcile`'s result.
 
     Examples:
         >>> block_code(27_000, 0.011, 1.16, sample_fraction=0.1, mode="blind"), block_code(0, 0.01, 1.16)
         ((16384, 0.85), None)
     """
-    qber, target, estimate = _block_settings(num_key_bits, min(0.5, qber_estimate), efficiency, sample_fraction)
-    plan = _rates_and_plan(num_key_bits, min(0.5, qber), target, estimate, mode == "blind", frame_bits)[2]
-    return (plan.code_bits, plan.mother_rate) if plan.sizes else None
+    codes = block_codes(np.array([num_key_bits]), np.array([qber_estimate], dtype=float), efficiency,
+                        sample_fraction=sample_fraction, frame_bits=frame_bits, mode=mode)
+    return (int(codes.code_bits[0]), MOTHER_RATES[int(codes.rate_index[0])]) if codes.num_frames[0] else None
+
+
+def block_codes(num_key_bits: np.ndarray, qber_estimates: np.ndarray, efficiency: float, *,
+                sample_fraction: float = 0.0, frame_bits: int | None = None, mode: str = "rate_adaptive"
+                ) -> FrameCodes:
+    """The mother codes that :func:`reconciler`'s run (same arguments) takes for blocks of ``num_key_bits`` key bits
+    whose QBER estimates are ``qber_estimates`` (arrays, broadcast), without building them: :func:`frame_codes` of
+    :func:`reconciler`'s rates (``num_frames`` 0: an empty key, no code). What ``dqsim warmup`` and ``dqsim check``
+    predict a job's codes from (:mod:`dqsim.scenarios.qkd_codes`, millions of blocks at once); elementwise NumPy,
+    the scalar path's formulas (:func:`design_qber`, :func:`least_efficiency`, :func:`target_rate`) on arrays.
+
+    Examples:
+        >>> codes = block_codes(np.array([27_000, 27_000, 0]), np.array([0.011, 0.03, 0.01]), 1.16,
+        ...                     sample_fraction=0.1, mode="blind")
+        >>> codes.num_frames.tolist(), codes.code_bits.tolist(), [MOTHER_RATES[i] for i in codes.rate_index]
+        ([2, 2, 0], [16384, 16384, 256], [0.85, 0.75, 0.9])
+    """
+    estimates = np.minimum(0.5, np.asarray(qber_estimates, dtype=float))
+    num = np.asarray(num_key_bits, dtype=np.int64)
+    qber, target, estimate = _block_settings(num, estimates, efficiency, sample_fraction)
+    rate = target_rate(np.minimum(0.5, qber), target)
+    start = target_rate(estimate, np.full(np.shape(estimate), BLIND_START_EFFICIENCY)) if mode == "blind" else None
+    return frame_codes(num, rate, frame_bits=frame_bits, start_rate=start)
