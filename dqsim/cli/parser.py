@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "'out/sweep/task-*.h5' (expanded in natural order: task-2 before task-10)")
     merge.add_argument("--allow-missing", action="store_true",
                        help="merge the inputs that exist, list the others (failed tasks) and exit 1")
+    merge.add_argument("--force", action="store_true",
+                       help="replace the output also where it exists and is no earlier merge (a run's file); "
+                            "an earlier merge's output is replaced without it")
     return parser
 
 
