@@ -827,6 +827,22 @@ def test_repro_an_output_file_made_read_only_is_not_replaced(tmp_path, capsys, m
                                                          "another output file)"), err
     assert out.read_bytes() == b"results"
 
+def test_an_output_with_no_write_bit_is_kept_also_for_root(tmp_path, capsys):
+    """userwalk 5: as root (os.access always true), `chmod 444 out/ro.h5` then `dqsim run ... -o out/ro.h5` and
+    `dqsim merge out/ro.h5 ...` replaced the file, status 0. The mode bits are checked too (no patching here)."""
+    out = tmp_path / "ro.h5"
+    out.write_bytes(b"results")
+    out.chmod(0o444)
+    code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84)
+    assert refused_in_one_line(code, err) and "the output exists and is read-only; nothing was run" in err[0], err
+    a = dqsim.io.write_run_file(tmp_path / "a.h5", attrs={"scenario": "qkd"}, tables={})
+    code, err = cli(capsys, "merge", out, a, "--force")
+    assert refused_in_one_line(code, err) and "the output exists and is read-only; nothing was merged" in err[0], err
+    assert out.read_bytes() == b"results"
+    out.chmod(0o644)
+    assert dqsim.io.refuse_read_only(out, "nothing was run") is None
+
+
 def test_a_one_picosecond_checkpoint_period_does_not_step_through_every_picosecond(tmp_path):
     """The smallest period allowed (1 ps) over a gap of 1000 s of simulated time: one step, not 10^15."""
     session = checkpoint.CheckpointSession(directory=tmp_path, prefix="x", job_text="", meta={}, every_sim_s=1e-12)
