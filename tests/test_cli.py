@@ -349,3 +349,20 @@ def test_check_refuses_the_dqc_jobs_run_refuses(tmp_path):
         assert "Traceback" not in check.stderr + run.stderr
         assert len(check.stderr.strip().splitlines()) == 1 and expected in check.stderr, check.stderr
         assert check.stderr == run.stderr
+
+
+def test_check_refuses_cupy_where_no_gpu_is_usable_as_run_does(tmp_path, capsys, monkeypatch):
+    """userwalk 2: `dqsim check JOB --set run.backend=cupy --no-time` without a GPU said nothing and exited 0
+    (the backend was resolved only inside the time pilot), then `dqsim run` exited 2."""
+    from dqsim import backend as backend_mod
+    from dqsim.cli.main import main
+
+    monkeypatch.setattr(backend_mod, "cupy_available", lambda: False)  # also on a GPU machine
+    job = ROOT / "jobs" / "quickstart.toml"
+    errors = []
+    for command in (["check", job, "--no-time"], ["run", job, "-o", tmp_path / "x.h5", "--quiet"]):
+        capsys.readouterr()
+        assert main([*map(str, command), "--set", 'run.backend="cupy"']) == 2
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1] == ("dqsim: error: backend = 'cupy' but CuPy is not installed or sees no GPU; "
+                                      "install the 'gpu' extra on a GPU node or use backend = 'numpy'\n")

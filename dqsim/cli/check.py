@@ -40,6 +40,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dqsim import backend as backend_mod
 from dqsim import caches, io, jobs
 from dqsim.cli import check_time, edited
 from dqsim.cli.finished import checkpoint_names
@@ -899,6 +900,7 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     user_overrides = list(overrides)
     overrides = user_overrides + ([f"run.output={json.dumps(output)}"] if output else [])
     job = jobs.load_job(path, overrides)
+    backend_mod.usable_name(job.run.backend)  # as dqsim run: CuPy asked for where no GPU is usable is refused
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
     lines = work_lines(job, num_ranks)
     lines += ldpc_code_lines(job, " ".join(["dqsim warmup", shlex.quote(path),
