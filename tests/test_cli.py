@@ -366,3 +366,21 @@ def test_check_refuses_cupy_where_no_gpu_is_usable_as_run_does(tmp_path, capsys,
         errors.append(capsys.readouterr().err)
     assert errors[0] == errors[1] == ("dqsim: error: backend = 'cupy' but CuPy is not installed or sees no GPU; "
                                       "install the 'gpu' extra on a GPU node or use backend = 'numpy'\n")
+
+
+def test_dqsim_backend_cupy_without_a_gpu_is_named_as_the_source(tmp_path, capsys, monkeypatch):
+    """userwalk 3: `DQSIM_BACKEND=cupy dqsim run JOB` with backend = "auto" in the job blamed the job
+    ("... or use backend = 'numpy'"); the environment variable asked for CuPy."""
+    from dqsim import backend as backend_mod
+    from dqsim.cli.main import main
+
+    monkeypatch.setattr(backend_mod, "cupy_available", lambda: False)
+    monkeypatch.setenv("DQSIM_BACKEND", "cupy")
+    job = ROOT / "jobs" / "quickstart.toml"
+    for command in (["check", job, "--no-time"], ["run", job, "-o", tmp_path / "x.h5", "--quiet"]):
+        capsys.readouterr()
+        assert main([*map(str, command), "--set", 'run.backend="auto"']) == 2
+        assert capsys.readouterr().err == (
+            "dqsim: error: DQSIM_BACKEND=cupy (in the environment; the job's backend is 'auto') but CuPy is not "
+            "installed or sees no GPU; unset DQSIM_BACKEND (or set it to numpy), or run on a GPU node with the "
+            "'gpu' extra installed\n")

@@ -230,6 +230,10 @@ def usable_name(name: str = "auto") -> str:
     """
     resolved = resolve_name(name)
     if resolved == "cupy" and not cupy_available():
+        if name == "auto":  # only DQSIM_BACKEND turns "auto" into cupy without a GPU
+            raise DqsimError("DQSIM_BACKEND=cupy (in the environment; the job's backend is 'auto') but CuPy is not "
+                             "installed or sees no GPU; unset DQSIM_BACKEND (or set it to numpy), or run on a GPU node "
+                             "with the 'gpu' extra installed")
         raise DqsimError("backend = 'cupy' but CuPy is not installed or sees no GPU; "
                          "install the 'gpu' extra on a GPU node or use backend = 'numpy'")
     return resolved
