@@ -7,7 +7,8 @@
   (:mod:`dqsim.cli.plot_trotter`);
 * ``qkd`` with a ``sweep`` table: key rate against distance; with a
   ``block_sizes`` table (finite key) and no sweep: key rate against block
-  size (:mod:`dqsim.cli.plot_qkd`);
+  size; a merge of single-distance runs: key rate against distance (or the
+  swept key) from its ``links`` and ``tasks`` tables (:mod:`dqsim.cli.plot_qkd`);
 * otherwise a ``counts`` table: the most frequent outcomes as bars.
 
 A file of ``dqsim merge`` gets one series per task, labelled by the keys its
@@ -59,7 +60,7 @@ def plot_run(run, output: Path) -> str:
         drawn = plot_cloud.draw(run, ax)
     elif scenario == "repeater":
         drawn = plot_repeater.draw(run, ax)
-    elif "sweep" in run.tables or "block_sizes" in run.tables:
+    elif "sweep" in run.tables or "block_sizes" in run.tables or plot_qkd.merged_links_key(run) is not None:
         drawn = plot_qkd.draw(run, ax)
     elif "counts" in run.tables:
         counts = run.table("counts")[:16]
@@ -71,6 +72,9 @@ def plot_run(run, output: Path) -> str:
         hint = ("; a qkd run of one distance has no curve: give the job [qkd.sweep].distances_km (key rate vs "
                 "distance) or [qkd].security = \"finite_key\" (key rate vs block size), or read it with dqsim inspect"
                 if scenario == "qkd" else "")
+        if scenario == "qkd" and "tasks" in run.tables:
+            hint = ("; a merge of qkd runs of one distance is drawn against the distance or one numeric swept key, "
+                    "and its tasks differ in neither: read it with dqsim inspect --table links")
         raise DqsimError(f"{run.path}: nothing to plot (no 'sweep', 'block_sizes' or 'counts' table){hint}")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
