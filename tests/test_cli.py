@@ -246,7 +246,8 @@ def test_repro_ctrl_c_while_the_command_still_loads_is_one_line(monkeypatch, cap
     monkeypatch.delitem(sys.modules, "dqsim.cli.main", raising=False)
     monkeypatch.setattr(sys, "meta_path", [CtrlC(), *sys.meta_path])
     assert cli.console_main(["run", "jobs/quickstart.toml"]) == 130
-    assert capsys.readouterr().err == "dqsim: interrupted\n"
+    assert capsys.readouterr().err == ("dqsim: interrupted while starting, before the first gate or event: nothing "
+                                       "was run or written (no checkpoint either); run the command again\n")
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # Ctrl-C is not left held here
 
 

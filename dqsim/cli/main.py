@@ -39,7 +39,7 @@ from dqsim.io import provenance
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import ConfigError, DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
-                       print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
+                       INTERRUPTED_AT_START, print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
 from dqsim.cli import edited, moved
 from dqsim.cli.finished import (CheckpointNames, changed_input, checkpoint_names, damaged_slab, output_state,
                                  run_identity)
@@ -186,7 +186,7 @@ def _finished_already(job, comm) -> bool:
 def _interrupted_while_starting(comm) -> bool:
     """Collective, once MPI runs: whether a Ctrl-C came to any rank while the command loaded and MPI started
     (held since :func:`dqsim.cli.console_main`'s first statement, :func:`dqsim.cli.hold_ctrl_c`); if so every
-    rank ends here, nothing written: rank 0 says ``dqsim: interrupted``, MPI is ended on every rank (so
+    rank ends here, nothing written: rank 0 says so (:data:`dqsim.cli.INTERRUPTED_AT_START`), MPI is ended on every rank (so
     mpi4py's runner does not turn the 130 into ``MPI_Abort``) and every rank returns 130.
 
     The ranks hear a Ctrl-C at different moments of their start; before this hold, one still importing ended
@@ -198,7 +198,7 @@ def _interrupted_while_starting(comm) -> bool:
         return False
     drop_held_ctrl_c()
     if comm.rank == 0:
-        print("dqsim: interrupted", file=sys.stderr, flush=True)
+        print(INTERRUPTED_AT_START, file=sys.stderr, flush=True)
     comm_mod.finalize()
     return True
 
