@@ -385,3 +385,16 @@ def test_dqsim_backend_cupy_without_a_gpu_is_named_as_the_source(tmp_path, capsy
             "dqsim: error: DQSIM_BACKEND=cupy (in the environment; the job's backend is 'auto') but CuPy is not "
             "installed or sees no GPU; unset DQSIM_BACKEND (or set it to numpy), or run on a GPU node with the "
             "'gpu' extra installed\n")
+
+
+def test_a_run_summary_counts_the_gate_types_it_does_not_name(tmp_path):
+    """userwalk 6: "713 gates (rx: 28, ... iswap: 40)" named 8 of 20 types (288 gates) and said nothing of the rest."""
+    names = ["h", "x", "y", "z", "s", "t", "sdg", "tdg", "sx", "rx(0.3)", "ry(0.2)"]  # 11 types, 8 named
+    (tmp_path / "c.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
+                                     + "".join(f"{name} q[0];\n" for name in names) + "cx q[0],q[1];\ncx q[1],q[0];\n"
+                                     + "measure q -> c;\n")
+    (tmp_path / "job.toml").write_text('[run]\nname = "many"\nseed = 1\n\n[circuit]\nqasm = "c.qasm"\n\n'
+                                       "[simulation]\nshots = 10\n")
+    proc = run_here(["run", tmp_path / "job.toml", "-o", tmp_path / "o.h5"])
+    line = next(line for line in proc.stdout.splitlines() if " gates (" in line)
+    assert "13 gates (h: 1, x: 1, y: 1, z: 1, s: 1, t: 1, sdg: 1, tdg: 1, and 4 more types (5 gates));" in line, line
