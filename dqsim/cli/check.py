@@ -914,6 +914,9 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     found = edited.edited_runs(job, job.checkpoint.directory, names)
     if found:  # a file the job reads was edited in place since those were written
         files.append(f"note: {edited.check_line(found, job.checkpoint.directory, job)}")
+    others = edited.other_configurations(job, job.checkpoint.directory, names, found)
+    if others:  # the job (or its --set) edited since those were written, or another job of the same name
+        files.append(f"note: {edited.other_configurations_line(others, job.checkpoint.directory, job)}")
     body = to_toml(job.model_dump(mode="json"))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]
