@@ -398,3 +398,14 @@ def test_a_run_summary_counts_the_gate_types_it_does_not_name(tmp_path):
     proc = run_here(["run", tmp_path / "job.toml", "-o", tmp_path / "o.h5"])
     line = next(line for line in proc.stdout.splitlines() if " gates (" in line)
     assert "13 gates (h: 1, x: 1, y: 1, z: 1, s: 1, t: 1, sdg: 1, tdg: 1, and 4 more types (5 gates));" in line, line
+
+
+def test_check_notes_the_ranks_that_hold_no_node_of_a_chain():
+    """userwalk 9: `dqsim check repeater_chain.toml -n 8 --set chain.num_links=[1]` (2 nodes) said nothing of the 6
+    ranks that would hold no node and wait through the run."""
+    args = ["check", "jobs/repeater_chain.toml", "--set", "chain.num_links=[1]", "--set",
+            "chain.total_distance_km=[50]"]
+    out = run_here([*args, "-n", "8"]).stdout
+    assert ("# note: 6 of 8 ranks hold no node (the longest chain has 2 nodes): they wait through the run; -n 2 or "
+            "fewer uses every rank") in out, out
+    assert "hold no node" not in run_here([*args, "-n", "2"]).stdout

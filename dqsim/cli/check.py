@@ -42,7 +42,7 @@ from typing import Any
 
 from dqsim import backend as backend_mod
 from dqsim import caches, io, jobs
-from dqsim.cli import check_time, edited
+from dqsim.cli import check_ranks, check_time, edited
 from dqsim.cli.finished import checkpoint_names
 from dqsim.engine import checkpoint
 from dqsim.io.writer import TABLE_PIECE_ROWS
@@ -758,15 +758,17 @@ def work_lines(job, num_ranks: int) -> list[str]:
         slot = qkd.slot_word(job.qkd.protocol)
         return [f"work: {len(distances)} distance(s) x {len(links)} link(s) x {job.qkd.pulses:,} {slot}s "
                 f"= {pulses:,} {slot}s, in batches of {job.qkd.batch_pulses:,}",
-                _qkd_memory_line(job, len(links)), *_pending_report_lines(job)]
+                _qkd_memory_line(job, len(links)), *_pending_report_lines(job),
+                *filter(None, [check_ranks.idle_ranks_line(len(job.node_names()), num_ranks, "the network")])]
     if scenario == "repeater":
         configs = len(job.chain.configurations())
         nodes = max(job.chain.num_links) + 1
+        idle = check_ranks.idle_ranks_line(nodes, num_ranks, "the longest chain")
         return [f"work: {configs} chain configuration(s) x {job.chain.num_pairs} end-to-end pairs",
                 f"memory per rank: no state-vector register (pairs as small states); about "
                 f"{size_words(nodes * CHAIN_BYTES_PER_NODE)} for the longest chain ({nodes:,} nodes, measured "
                 f"~{CHAIN_BYTES_PER_NODE / 1000:g} kB per node), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python "
-                "and its libraries"]
+                "and its libraries", *([idle] if idle else [])]
     if scenario == "trotter":
         model, evolution = job.model, job.evolution
         sweep = job.simulation.sweep
