@@ -409,3 +409,21 @@ def test_check_notes_the_ranks_that_hold_no_node_of_a_chain():
     assert ("# note: 6 of 8 ranks hold no node (the longest chain has 2 nodes): they wait through the run; -n 2 or "
             "fewer uses every rank") in out, out
     assert "hold no node" not in run_here([*args, "-n", "2"]).stdout
+
+
+def test_plot_refuses_a_missing_folder_and_run_notes_an_output_not_named_h5(tmp_path):
+    """userwalk 8: `dqsim plot F -o /nonexist/x.png` made /nonexist (status 0); `dqsim run ... -o out/result.txt`
+    wrote HDF5 to a .txt name without a word."""
+    pytest.importorskip("matplotlib")
+    job = [ROOT / "jobs" / "quickstart.toml", "--set", "simulation.shots=10"]
+    run = run_here(["run", *job, "-o", tmp_path / "result.txt", "--quiet"])
+    assert (f"dqsim: note: {tmp_path / 'result.txt'}: the output is an HDF5 run file, written under this name as "
+            "given (dqsim inspect, plot and merge read it whatever its name); name it .h5 to tell it apart") \
+        in run.stderr, run.stderr
+    assert "the output is an HDF5" not in run_here(["run", *job, "-o", tmp_path / "r.h5", "--quiet"]).stderr
+    missing = tmp_path / "nonexist"
+    plot = run_here(["plot", tmp_path / "r.h5", "-o", missing / "x.png"], check=False)
+    assert plot.returncode == 2 and plot.stderr == (
+        f"dqsim: error: {missing / 'x.png'}: cannot write the image: its folder {missing} does not exist; make the "
+        f"folder first (mkdir -p {missing}) or give -o an image file in a folder that exists\n"), plot.stderr
+    assert not missing.exists()

@@ -37,14 +37,26 @@ def _pyplot():
     return plt
 
 
+def _refuse_missing_folder(output: Path) -> None:
+    """Raise where ``output``'s folder is missing or a file: an image goes into a folder that exists (until
+    2026-12-07 (late afternoon) the folders were made, ``-o /nonexist/x.png`` made ``/nonexist``)."""
+    folder = output.parent
+    if folder.is_dir():
+        return
+    why = "is a file, not a folder" if folder.exists() else "does not exist"
+    raise DqsimError(f"{output}: cannot write the image: its folder {folder} {why}; make the folder first "
+                     f"(mkdir -p {folder}) or give -o an image file in a folder that exists")
+
+
 def plot_run(run, output: Path) -> str:
     """Draw the figure for ``run`` (a :class:`dqsim.io.RunFile`) into ``output``; returns what was drawn.
 
     Raises:
         DqsimError: nothing to draw, an image format matplotlib cannot write (told by ``output``'s suffix),
-            or a file that cannot be written.
+            a folder that does not exist, or a file that cannot be written.
     """
     plt = _pyplot()
+    _refuse_missing_folder(output)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     formats = fig.canvas.get_supported_filetypes()
     if output.suffix.lower().lstrip(".") not in formats:
@@ -80,7 +92,6 @@ def plot_run(run, output: Path) -> str:
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(output)
     except OSError as exc:
         raise DqsimError(f"{output}: cannot write the image ({exc.strerror or exc})") from None
