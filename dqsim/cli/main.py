@@ -633,14 +633,14 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
     if comm.rank == 0:
         for line in job.warnings():  # allowed, but likely regretted (a cut-off that abandons most attempts)
             print(f"dqsim: warning: {line}", file=sys.stderr, flush=True)
-        if output.suffix.lower() not in (".h5", ".hdf5"):
-            print(f"dqsim: note: {output}: the output is an HDF5 run file, written under this name as given "
-                  "(dqsim inspect, plot and merge read it whatever its name); name it .h5 to tell it apart",
-                  file=sys.stderr, flush=True)
         try:
             io.prepare_output(output)  # before the work: an output that cannot be written is found now
         except DqsimError as exc:
             error = str(exc)
+        if error is None and output.suffix.lower() not in (".h5", ".hdf5"):
+            print(f"dqsim: note: {output}: the output is an HDF5 run file, written under this name as given "
+                  "(dqsim inspect, plot and merge read it whatever its name); name it .h5 to tell it apart",
+                  file=sys.stderr, flush=True)
         error = task.finish(error)
     else:
         error = task.wait(notify=lambda: False)
