@@ -398,8 +398,11 @@ def test_repro_running_an_interrupted_job_again_from_the_start_names_its_checkpo
     assert code == 0 and err == [f"dqsim: note: {ck} already holds checkpoints of this job (the newest: {newest}; "
                                  f"if its run was interrupted, dqsim resume {newest} continues it); this run starts "
                                  "from the start and removes them when it writes its first checkpoint"], err
-    code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another job: not named
-    assert code == 0 and err == [], err
+    code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another configuration: not taken for this job's
+    # but named as another configuration's since 2026-12-07 (late afternoon) (userwalk 10), with how to remove them
+    assert code == 0 and len(err) == 1 and err[0].startswith(f"dqsim: note: {ck} holds ") and \
+        "of [run].name 'bb84_decoy_50km' from another configuration" in err[0] and \
+        err[0].endswith("--other-configs") and "already holds checkpoints of this job" not in err[0], err
 
 def test_checkpoints_of_another_dqsim_version_are_moved_aside_not_removed(tmp_path, capsys, monkeypatch):
     """A run from the start removed every earlier checkpoint of its job at its first checkpoint, also those that
