@@ -15,6 +15,7 @@ import pytest
 from mpi_helper import ROOT, child_env, mpiexec_path, run_here
 from run_files import checkpoints, same_tables
 
+from dqsim.cli import INTERRUPTED_AT_START
 from dqsim.io import open_run
 
 #: A BB84 job of a few seconds with a checkpoint at each of its first milliseconds of simulated time.
@@ -164,7 +165,8 @@ def test_repro_a_ctrl_c_on_one_rank_while_mpi_starts_ends_every_rank_in_one_line
 
 def ends_interrupted_in_one_line(launch: list[str], tmp_path, when: str, *, timeout_s: float) -> None:
     """Run ``LAUNCH run`` of the BB84 job (``launch`` starts a script of :func:`dqsim.cli.console_main` with a
-    Ctrl-C in it): it must end with status 130, the one line ``dqsim: interrupted`` (stdout and stderr) and
+    Ctrl-C in it): it must end with status 130, the one line ``dqsim: interrupted while starting ...`` (stdout and
+    stderr) saying nothing was run or written (userwalk 7: it said ``dqsim: interrupted`` alone), and
     nothing written; one that hangs (``timeout_s``) is killed, and fails the test naming ``when``."""
     proc = subprocess.Popen([*launch, "run", *BB84, "-o", str(tmp_path / "x.h5"), "--quiet",
                              "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
@@ -177,7 +179,7 @@ def ends_interrupted_in_one_line(launch: list[str], tmp_path, when: str, *, time
             os.kill(pid, signal.SIGKILL)
         out, _ = proc.communicate()
         raise AssertionError(f"the ranks hung after a Ctrl-C on one of them {when}:\n{out[-2000:]}")
-    assert proc.returncode == 130 and stderr_lines(out) == ["dqsim: interrupted"], (proc.returncode, out[-2000:])
+    assert proc.returncode == 130 and stderr_lines(out) == [INTERRUPTED_AT_START], (proc.returncode, out[-2000:])
     assert not (tmp_path / "x.h5").exists() and not checkpoints(tmp_path / "ck")
 
 

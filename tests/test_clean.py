@@ -10,6 +10,7 @@ copied into each test, its checkpoints' manifests naming the copy's output.
 
 import json
 import os
+import shlex
 import shutil
 
 import pytest
@@ -62,7 +63,7 @@ def copy_of(finished, tmp_path):
         edit_manifest(checkpoint.manifest_path(path), output=str(tmp_path / "out.h5"))
     args = [*SWEEP, "-o", str(tmp_path / "out.h5"), "--set", f'checkpoint.directory="{ck}"']
     oldest = checkpoints(ck)[0]
-    other = ck / "bb84_distance_sweep.00000000.ckpt000-00000000000100000000"
+    other = ck / OTHER
     for ending in (".h5", ".manifest.json"):
         other.with_name(other.name + ending).write_text("another job's")
     aside = ck / "dqsim-0.0.1"
@@ -71,6 +72,10 @@ def copy_of(finished, tmp_path):
     shutil.copy2(checkpoint.manifest_path(oldest), checkpoint.manifest_path(aside / oldest.name))
     edit_manifest(checkpoint.manifest_path(aside / oldest.name), dqsim_version="0.0.1")
     return args, ck
+
+
+#: Another job's checkpoint of the same [run].name (another configuration tag), beside this job's (:func:`copy_of`).
+OTHER = "bb84_distance_sweep.00000000.ckpt000-00000000000100000000"
 
 
 def run_id_of(path):
@@ -113,15 +118,20 @@ def test_repro_clean_removes_the_checkpoints_a_finished_run_kept(finished, tmp_p
     assert dry[3] == f"  would remove 1 checkpoint in {ck}/ (0.0 KiB): incomplete (no manifest: a write that was " \
                      "stopped; never resumable)", dry
     assert dry[4].startswith(f"  would remove 1 checkpoint in {ck}/dqsim-0.0.1/ (") and "of dqsim 0.0.1" in dry[4]
-    assert dry[5].startswith("  --dry-run: would remove 5 checkpoints (") and "keep 0 (0.0 KiB); nothing removed" \
-        in dry[5] and len(dry) == 6, dry
+    # another job's of the same [run].name (another configuration tag) stays, named (since 2026-12-07 (late afternoon))
+    assert dry[5] == (f"  kept 1 checkpoint in {ck}/ (0.0 KiB) (the newest: {OTHER}.h5): of [run].name "
+                      "'bb84_distance_sweep' under another configuration (bb84_distance_sweep.00000000: the job or its "
+                      "--set differ from this one's); --other-configs removes them"), dry
+    assert dry[6].startswith("  --dry-run: would remove 5 checkpoints (") and "keep 1 (0.0 KiB); nothing removed" \
+        in dry[6] and len(dry) == 7, dry
     done = run_here(["clean", *args]).stdout.splitlines()
     assert [line.replace("would remove", "removed") for line in dry[2:5]] == done[2:5], done
-    assert done[5].startswith("  removed 5 checkpoints (") and done[5].endswith(" freed), kept 0 (0.0 KiB)"), done
+    assert done[5] == dry[5] and done[6].startswith("  removed 5 checkpoints (") and \
+        done[6].endswith(" freed), kept 1 (0.0 KiB)"), done
     assert files_in(ck) == ["bb84_distance_sweep.00000000.ckpt000-00000000000100000000.h5",
                             "bb84_distance_sweep.00000000.ckpt000-00000000000100000000.manifest.json"]
     again = run_here(["clean", *args]).stdout.splitlines()
-    assert again[2] == "  no checkpoint of this job there: nothing to remove", again
+    assert again[2] == dry[5], again
 
 
 def test_an_unfinished_runs_checkpoints_are_kept_unless_all(finished, tmp_path):
@@ -146,10 +156,11 @@ def test_an_unfinished_runs_checkpoints_are_kept_unless_all(finished, tmp_path):
                              f"{tmp_path / 'unfinished' / 'out.h5'} is not whole: not finished; dqsim resume goes on "
                              "from the newest; --all removes them"), lines
     assert lines[3].endswith("is not whole: not finished; dqsim 0.0.1 can resume them; --all removes them"), lines
-    assert lines[4].startswith("  removed 0 checkpoints (0.0 KiB freed), kept 4 ("), lines
+    assert lines[4].endswith("--other-configs removes them") and \
+        lines[5].startswith("  removed 0 checkpoints (0.0 KiB freed), kept 5 ("), lines
     everything = run_here(["clean", *args, "--all"]).stdout.splitlines()
     assert everything[2].endswith("is not whole: not finished (--all)") and \
-        everything[4].startswith("  removed 4 checkpoints ("), everything
+        everything[5].startswith("  removed 4 checkpoints ("), everything
     assert mine(ck) == [] and not (ck / "dqsim-0.0.1").exists()
 
 
@@ -226,3 +237,36 @@ def test_clean_refuses_while_another_run_holds_the_folder(finished, tmp_path):
     finally:
         checkpoint.release_lock(lock)
     assert files_in(ck) == before
+
+
+def test_checkpoints_of_the_same_name_from_another_configuration_are_noted_and_removed_on_request(finished, tmp_path):
+    """userwalk 10: after the job was edited (another misalignment), its earlier configuration's checkpoints in the
+    folder were not mentioned by dqsim run or check, and `dqsim clean JOB` said "no checkpoint of this job there";
+    only `dqsim clean --checkpoints DIR` found them."""
+    ck = tmp_path / "ck"
+    shutil.copytree(finished / "ck", ck)
+    earlier = checkpoints(ck)
+    edited = [*SWEEP, "--set", "qkd.link.misalignment=0.02", "--set", f'checkpoint.directory="{ck}"',
+              "-o", str(tmp_path / "edited.h5")]
+    tag = earlier[-1].name.split(".ckpt")[0]
+    sets = [*SWEEP[2::2], "qkd.link.misalignment=0.02", f'checkpoint.directory="{ck}"',
+            f'run.output="{tmp_path / "edited.h5"}"']
+    command = shlex.join(["dqsim", "clean", SWEEP[0], *(word for each in sets for word in ("--set", each)),
+                          "--other-configs"])
+    expected = (f"{ck} holds 3 checkpoints of [run].name 'bb84_distance_sweep' from another configuration ({tag}: "
+                f"the job or its --set differ from this one's; the newest {earlier[-1].name}); this job does not "
+                f"resume them (dqsim resume CHECKPOINT continues that run); to remove them: {command}")
+    check = run_here(["check", *edited]).stdout
+    assert f"# note: {expected}" in check, check
+    listed = run_here(["clean", *edited, "--dry-run"]).stdout.splitlines()
+    assert listed[2].startswith(f"  kept 3 checkpoints in {ck}/ (") and listed[2].endswith(
+        f"of [run].name 'bb84_distance_sweep' under another configuration ({tag}: the job or its --set differ "
+        "from this one's); --other-configs removes them"), listed
+    run = run_here(["run", *edited, "--quiet"])
+    assert f"dqsim: note: {expected}" in run.stderr, run.stderr
+    assert set(earlier) <= set(checkpoints(ck))  # the run leaves them
+    own = [path for path in checkpoints(ck) if path not in earlier]
+    done = run_here(["clean", *edited, "--other-configs"]).stdout.splitlines()
+    assert any(line.startswith(f"  removed 3 checkpoints in {ck}/ (") and line.endswith("; --other-configs")
+               for line in done), done
+    assert not set(earlier) & set(checkpoints(ck))

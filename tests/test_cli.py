@@ -246,7 +246,8 @@ def test_repro_ctrl_c_while_the_command_still_loads_is_one_line(monkeypatch, cap
     monkeypatch.delitem(sys.modules, "dqsim.cli.main", raising=False)
     monkeypatch.setattr(sys, "meta_path", [CtrlC(), *sys.meta_path])
     assert cli.console_main(["run", "jobs/quickstart.toml"]) == 130
-    assert capsys.readouterr().err == "dqsim: interrupted\n"
+    assert capsys.readouterr().err == ("dqsim: interrupted while starting, before the first gate or event: nothing "
+                                       "was run or written (no checkpoint either); run the command again\n")
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # Ctrl-C is not left held here
 
 
@@ -352,3 +353,80 @@ def test_check_refuses_the_dqc_jobs_run_refuses(tmp_path):
         assert "Traceback" not in check.stderr + run.stderr
         assert len(check.stderr.strip().splitlines()) == 1 and expected in check.stderr, check.stderr
         assert check.stderr == run.stderr
+
+
+def test_check_refuses_cupy_where_no_gpu_is_usable_as_run_does(tmp_path, capsys, monkeypatch):
+    """userwalk 2: `dqsim check JOB --set run.backend=cupy --no-time` without a GPU said nothing and exited 0
+    (the backend was resolved only inside the time pilot), then `dqsim run` exited 2."""
+    from dqsim import backend as backend_mod
+    from dqsim.cli.main import main
+
+    monkeypatch.setattr(backend_mod, "cupy_available", lambda: False)  # also on a GPU machine
+    job = ROOT / "jobs" / "quickstart.toml"
+    errors = []
+    for command in (["check", job, "--no-time"], ["run", job, "-o", tmp_path / "x.h5", "--quiet"]):
+        capsys.readouterr()
+        assert main([*map(str, command), "--set", 'run.backend="cupy"']) == 2
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1] == ("dqsim: error: backend = 'cupy' but CuPy is not installed or sees no GPU; "
+                                      "install the 'gpu' extra on a GPU node or use backend = 'numpy'\n")
+
+
+def test_dqsim_backend_cupy_without_a_gpu_is_named_as_the_source(tmp_path, capsys, monkeypatch):
+    """userwalk 3: `DQSIM_BACKEND=cupy dqsim run JOB` with backend = "auto" in the job blamed the job
+    ("... or use backend = 'numpy'"); the environment variable asked for CuPy."""
+    from dqsim import backend as backend_mod
+    from dqsim.cli.main import main
+
+    monkeypatch.setattr(backend_mod, "cupy_available", lambda: False)
+    monkeypatch.setenv("DQSIM_BACKEND", "cupy")
+    job = ROOT / "jobs" / "quickstart.toml"
+    for command in (["check", job, "--no-time"], ["run", job, "-o", tmp_path / "x.h5", "--quiet"]):
+        capsys.readouterr()
+        assert main([*map(str, command), "--set", 'run.backend="auto"']) == 2
+        assert capsys.readouterr().err == (
+            "dqsim: error: DQSIM_BACKEND=cupy (in the environment; the job's backend is 'auto') but CuPy is not "
+            "installed or sees no GPU; unset DQSIM_BACKEND (or set it to numpy), or run on a GPU node with the "
+            "'gpu' extra installed\n")
+
+
+def test_a_run_summary_counts_the_gate_types_it_does_not_name(tmp_path):
+    """userwalk 6: "713 gates (rx: 28, ... iswap: 40)" named 8 of 20 types (288 gates) and said nothing of the rest."""
+    names = ["h", "x", "y", "z", "s", "t", "sdg", "tdg", "sx", "rx(0.3)", "ry(0.2)"]  # 11 types, 8 named
+    (tmp_path / "c.qasm").write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
+                                     + "".join(f"{name} q[0];\n" for name in names) + "cx q[0],q[1];\ncx q[1],q[0];\n"
+                                     + "measure q -> c;\n")
+    (tmp_path / "job.toml").write_text('[run]\nname = "many"\nseed = 1\n\n[circuit]\nqasm = "c.qasm"\n\n'
+                                       "[simulation]\nshots = 10\n")
+    proc = run_here(["run", tmp_path / "job.toml", "-o", tmp_path / "o.h5"])
+    line = next(line for line in proc.stdout.splitlines() if " gates (" in line)
+    assert "13 gates (h: 1, x: 1, y: 1, z: 1, s: 1, t: 1, sdg: 1, tdg: 1, and 4 more types (5 gates));" in line, line
+
+
+def test_check_notes_the_ranks_that_hold_no_node_of_a_chain():
+    """userwalk 9: `dqsim check repeater_chain.toml -n 8 --set chain.num_links=[1]` (2 nodes) said nothing of the 6
+    ranks that would hold no node and wait through the run."""
+    args = ["check", "jobs/repeater_chain.toml", "--set", "chain.num_links=[1]", "--set",
+            "chain.total_distance_km=[50]"]
+    out = run_here([*args, "-n", "8"]).stdout
+    assert ("# note: 6 of 8 ranks hold no node (the longest chain has 2 nodes): they wait through the run; -n 2 or "
+            "fewer uses every rank") in out, out
+    assert "hold no node" not in run_here([*args, "-n", "2"]).stdout
+
+
+def test_plot_refuses_a_missing_folder_and_run_notes_an_output_not_named_h5(tmp_path):
+    """userwalk 8: `dqsim plot F -o /nonexist/x.png` made /nonexist (status 0); `dqsim run ... -o out/result.txt`
+    wrote HDF5 to a .txt name without a word."""
+    pytest.importorskip("matplotlib")
+    job = [ROOT / "jobs" / "quickstart.toml", "--set", "simulation.shots=10"]
+    run = run_here(["run", *job, "-o", tmp_path / "result.txt", "--quiet"])
+    assert (f"dqsim: note: {tmp_path / 'result.txt'}: the output is an HDF5 run file, written under this name as "
+            "given (dqsim inspect, plot and merge read it whatever its name); name it .h5 to tell it apart") \
+        in run.stderr, run.stderr
+    assert "the output is an HDF5" not in run_here(["run", *job, "-o", tmp_path / "r.h5", "--quiet"]).stderr
+    missing = tmp_path / "nonexist"
+    plot = run_here(["plot", tmp_path / "r.h5", "-o", missing / "x.png"], check=False)
+    assert plot.returncode == 2 and plot.stderr == (
+        f"dqsim: error: {missing / 'x.png'}: cannot write the image: its folder {missing} does not exist; make the "
+        f"folder first (mkdir -p {missing}) or give -o an image file in a folder that exists\n"), plot.stderr
+    assert not missing.exists()

@@ -222,3 +222,24 @@ def test_array_attributes_equal_or_differing_are_merged(tmp_path):
     tasks = run.table("tasks")
     assert tasks["sweep_values"].tolist() == ["[1.0, 0.9]", "[1.0, 0.8]"]
     assert tasks["only_in_a"].tolist() == ["[1, 2]", ""]
+
+
+def test_an_existing_run_file_as_output_is_refused_unless_force_but_an_earlier_merge_is_replaced(tmp_path, capsys):
+    """userwalk 1: `dqsim merge out/q1.h5 out/q2.h5` (the output forgotten) replaced the finished run q1.h5 with a
+    merge of q2, status 0."""
+    q1 = write(tmp_path / "q1.h5", rows=[(1.0, "a", 1)])
+    q2 = write(tmp_path / "q2.h5", rows=[(2.0, "a", 2)])
+    kept = q1.read_bytes()
+    assert cmd_merge(merge_args(q1, q2)) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"dqsim: error: {q1}: the output exists and is not an earlier merge (a run's file?); nothing was "
+                   "merged (the output comes first: dqsim merge OUT.h5 IN.h5 ...; give a new output file, or --force "
+                   "to replace it)"]
+    assert q1.read_bytes() == kept
+    merged = tmp_path / "merged.h5"
+    assert cmd_merge(merge_args(merged, q1, q2)) == 0
+    assert cmd_merge(merge_args(merged, q1, q2)) == 0  # an earlier merge's output is replaced (merge.sbatch again)
+    args = merge_args(q1, q2)
+    args.force = True
+    assert cmd_merge(args) == 0
+    assert open_run(q1).attrs["num_tasks"] == 1

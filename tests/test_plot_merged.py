@@ -166,3 +166,53 @@ def test_merged_finite_key_runs_of_two_block_sizes_are_two_curves(tmp_path, axes
         ("block_pulses = 100000: 10 km link 0: simulated blocks", [100000.0]),
         ("block_pulses = 1000000: 10 km link 0: simulated blocks", [1000000.0])]
     assert all(len(line.get_xdata()) == 2 for line in axes.lines if "Lim" in line.get_label())
+
+
+def _single_distance_run(path, distance, rate, misalignment=0.01):
+    """A ``qkd`` run of one distance (its ``links`` table, the fields the plot and examples/analyse_sweep.py read),
+    as ``dqsim run --set qkd.link.distance_km=D`` writes it: no ``sweep`` table."""
+    links = np.array([(0, distance, rate, 1.0 / (1 + distance), 1e3 * rate, 0.01, 1e9 * rate)],
+                     dtype=[("link", "i8"), ("distance_km", "f8"), ("key_rate_bits_per_pulse", "f8"),
+                            ("plob_bits_per_pulse", "f8"), ("secret_key_bits", "f8"), ("qber_signal", "f8"),
+                            ("key_rate_bits_per_s", "f8")])
+    units = {"distance_km": "km", "key_rate_bits_per_s": "bit/s"}
+    return write_run_file(path, attrs={"scenario": "qkd", "job_name": "one", "seed": 1, "protocol": "bb84_decoy",
+                                       "overrides": [f"qkd.link.distance_km={distance}",
+                                                     f"qkd.link.misalignment={misalignment}"]},
+                          tables={"links": links}, groups_attrs={"links": {"units": units}})
+
+
+def test_a_merge_of_single_distance_qkd_runs_is_drawn_and_analysed_from_its_links(tmp_path):
+    """userwalk 4: three runs at 10, 30 and 60 km merged: `dqsim plot` said "nothing to plot ... a qkd run of one
+    distance has no curve" and examples/analyse_sweep.py raised a traceback (no table 'sweep')."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("pandas")
+    pytest.importorskip("xarray")
+    from dqsim.cli.plot import plot_run
+    from mpi_helper import ROOT, child_env
+
+    tasks = [_single_distance_run(tmp_path / f"task-{int(d)}.h5", d, r) for d, r in ((10.0, 4e-2), (30.0, 2e-2),
+                                                                                      (60.0, 4e-3))]
+    merged = tmp_path / "merged.h5"
+    merge_files(tasks, merged)
+    assert plot_run(open_run(merged), tmp_path / "m.png") == "key rate vs distance"
+    script = [sys.executable, str(ROOT / "examples" / "analyse_sweep.py")]
+    proc = subprocess.run([*script, str(merged)], env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 distances (table links)" in proc.stdout and "most key at 10 km: 4.000e+07 bit/s" in proc.stdout
+    # tasks at one distance, swept in misalignment: key rate against that key
+    tasks = [_single_distance_run(tmp_path / f"m{i}.h5", 50.0, r, m) for i, (m, r) in enumerate(((0.01, 1e-3),
+                                                                                                 (0.03, 4e-4)))]
+    merge_files(tasks, tmp_path / "misaligned.h5")
+    drawn = plot_run(open_run(tmp_path / "misaligned.h5"), tmp_path / "x.png")
+    assert drawn == "key rate vs qkd.link.misalignment, one point per task of the merged file"
+    # files it cannot analyse: one line, status 2, no traceback
+    repeater = write_run_file(tmp_path / "rep.h5", attrs={"scenario": "repeater", "job_name": "r"},
+                              tables={"rates": np.array([(1.0,)], dtype=[("distance_km", "f8")])})
+    for path in (repeater, tasks[0]):
+        proc = subprocess.run([*script, str(path)], env=child_env(), capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert proc.stderr.startswith(f"analyse_sweep.py: error: {path}: no key rates against distance to analyse")

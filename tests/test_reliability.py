@@ -398,8 +398,11 @@ def test_repro_running_an_interrupted_job_again_from_the_start_names_its_checkpo
     assert code == 0 and err == [f"dqsim: note: {ck} already holds checkpoints of this job (the newest: {newest}; "
                                  f"if its run was interrupted, dqsim resume {newest} continues it); this run starts "
                                  "from the start and removes them when it writes its first checkpoint"], err
-    code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another job: not named
-    assert code == 0 and err == [], err
+    code, err = cli(capsys, "run", *job, "--set", "run.seed=2")  # another configuration: not taken for this job's
+    # but named as another configuration's since 2026-12-07 (late afternoon) (userwalk 10), with how to remove them
+    assert code == 0 and len(err) == 1 and err[0].startswith(f"dqsim: note: {ck} holds ") and \
+        "of [run].name 'bb84_decoy_50km' from another configuration" in err[0] and \
+        err[0].endswith("--other-configs") and "already holds checkpoints of this job" not in err[0], err
 
 def test_checkpoints_of_another_dqsim_version_are_moved_aside_not_removed(tmp_path, capsys, monkeypatch):
     """A run from the start removed every earlier checkpoint of its job at its first checkpoint, also those that
@@ -826,6 +829,22 @@ def test_repro_an_output_file_made_read_only_is_not_replaced(tmp_path, capsys, m
                                                          "nothing was run (make it writable, remove it or give "
                                                          "another output file)"), err
     assert out.read_bytes() == b"results"
+
+def test_an_output_with_no_write_bit_is_kept_also_for_root(tmp_path, capsys):
+    """userwalk 5: as root (os.access always true), `chmod 444 out/ro.h5` then `dqsim run ... -o out/ro.h5` and
+    `dqsim merge out/ro.h5 ...` replaced the file, status 0. The mode bits are checked too (no patching here)."""
+    out = tmp_path / "ro.h5"
+    out.write_bytes(b"results")
+    out.chmod(0o444)
+    code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84)
+    assert refused_in_one_line(code, err) and "the output exists and is read-only; nothing was run" in err[0], err
+    a = dqsim.io.write_run_file(tmp_path / "a.h5", attrs={"scenario": "qkd"}, tables={})
+    code, err = cli(capsys, "merge", out, a, "--force")
+    assert refused_in_one_line(code, err) and "the output exists and is read-only; nothing was merged" in err[0], err
+    assert out.read_bytes() == b"results"
+    out.chmod(0o644)
+    assert dqsim.io.refuse_read_only(out, "nothing was run") is None
+
 
 def test_a_one_picosecond_checkpoint_period_does_not_step_through_every_picosecond(tmp_path):
     """The smallest period allowed (1 ps) over a gap of 1000 s of simulated time: one step, not 10^15."""

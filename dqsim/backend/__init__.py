@@ -216,6 +216,29 @@ def cupy_available() -> bool:
         return False
 
 
+def usable_name(name: str = "auto") -> str:
+    """:func:`resolve_name`, refusing CuPy where it is not usable (what :func:`select` and ``dqsim check`` refuse);
+    binds no device.
+
+    Raises:
+        DqsimError: an unknown name, or CuPy asked for (by ``name`` or, for ``"auto"``, by ``DQSIM_BACKEND``)
+            where CuPy is not installed or sees no GPU: one line naming where it was asked for.
+
+    Examples:
+        >>> usable_name("numpy")
+        'numpy'
+    """
+    resolved = resolve_name(name)
+    if resolved == "cupy" and not cupy_available():
+        if name == "auto":  # only DQSIM_BACKEND turns "auto" into cupy without a GPU
+            raise DqsimError("DQSIM_BACKEND=cupy (in the environment; the job's backend is 'auto') but CuPy is not "
+                             "installed or sees no GPU; unset DQSIM_BACKEND (or set it to numpy), or run on a GPU node "
+                             "with the 'gpu' extra installed")
+        raise DqsimError("backend = 'cupy' but CuPy is not installed or sees no GPU; "
+                         "install the 'gpu' extra on a GPU node or use backend = 'numpy'")
+    return resolved
+
+
 def resolve_name(name: str = "auto") -> str:
     """The array library :func:`select` takes for ``name``: ``"numpy"`` or ``"cupy"`` (``"auto"``: the
     environment variable ``DQSIM_BACKEND`` if set, else CuPy when a GPU is visible); binds no device.
@@ -263,18 +286,13 @@ def select(name: str = "auto", *, node_local_rank: int = 0, node_local_size: int
         >>> select("numpy").name
         'numpy'
     """
-    name = resolve_name(name)
+    name = usable_name(name)
     from dqsim.backend import fast  # noqa: PLC0415
 
     if name == "numpy":
         if node_local_size > 1:
             fast.share_cores(node_local_size)
         return Backend("numpy", np, None, fast.numba_kernels())
-    if not cupy_available():
-        raise DqsimError(
-            "backend = 'cupy' but CuPy is not installed or sees no GPU; "
-            "install the 'gpu' extra on a GPU node or use backend = 'numpy'"
-        )
     import cupy  # noqa: PLC0415
 
     device_index = node_local_rank % cupy.cuda.runtime.getDeviceCount()

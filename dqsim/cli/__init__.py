@@ -24,6 +24,10 @@ EXIT_INTERRUPTED = 130
 
 #: Commands whose run takes SIGUSR1 and SIGTERM as "checkpoint and stop" (:func:`hold_stop_signals`).
 STOPPABLE_COMMANDS = ("run", "resume")
+#: The line of a Ctrl-C while a command still loads, or while a run's ranks start (before its first gate or event):
+#: the run takes no checkpoint then, there is nothing to keep.
+INTERRUPTED_AT_START = ("dqsim: interrupted while starting, before the first gate or event: nothing was run or "
+                        "written (no checkpoint either); run the command again")
 
 _EARLY_STOPS: list[int] = []
 
@@ -215,7 +219,7 @@ def console_main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if held:
             forget_held_ctrl_c()
-        print("dqsim: interrupted", file=sys.stderr, flush=True)
+        print(INTERRUPTED_AT_START, file=sys.stderr, flush=True)
         skip_exit_collections()
         return EXIT_INTERRUPTED
     status = call_handler(command, args)

@@ -40,8 +40,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dqsim import backend as backend_mod
 from dqsim import caches, io, jobs
-from dqsim.cli import check_time, edited
+from dqsim.cli import check_ranks, check_time, edited
 from dqsim.cli.finished import checkpoint_names
 from dqsim.engine import checkpoint
 from dqsim.io.writer import TABLE_PIECE_ROWS
@@ -766,15 +767,17 @@ def work_lines(job, num_ranks: int) -> list[str]:
         slot = qkd.slot_word(job.qkd.protocol)
         return [f"work: {len(distances)} distance(s) x {len(links)} link(s) x {job.qkd.pulses:,} {slot}s "
                 f"= {pulses:,} {slot}s, in batches of {job.qkd.batch_pulses:,}",
-                _qkd_memory_line(job, len(links)), *_pending_report_lines(job)]
+                _qkd_memory_line(job, len(links)), *_pending_report_lines(job),
+                *filter(None, [check_ranks.idle_ranks_line(len(job.node_names()), num_ranks, "the network")])]
     if scenario == "repeater":
         configs = len(job.chain.configurations())
         nodes = max(job.chain.num_links) + 1
+        idle = check_ranks.idle_ranks_line(nodes, num_ranks, "the longest chain")
         return [f"work: {configs} chain configuration(s) x {job.chain.num_pairs} end-to-end pairs",
                 f"memory per rank: no state-vector register (pairs as small states); about "
                 f"{size_words(nodes * CHAIN_BYTES_PER_NODE)} for the longest chain ({nodes:,} nodes, measured "
                 f"~{CHAIN_BYTES_PER_NODE / 1000:g} kB per node), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python "
-                "and its libraries"]
+                "and its libraries", *([idle] if idle else [])]
     if scenario == "trotter":
         model, evolution = job.model, job.evolution
         sweep = job.simulation.sweep
@@ -916,6 +919,7 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     user_overrides = list(overrides)
     overrides = user_overrides + ([f"run.output={json.dumps(output)}"] if output else [])
     job = jobs.load_job(path, overrides)
+    backend_mod.usable_name(job.run.backend)  # as dqsim run: CuPy asked for where no GPU is usable is refused
     head = [f"# dqsim check {path}: valid ({job.scenario}); the resolved job, defaults filled in:"]
     lines = work_lines(job, num_ranks)
     lines += ldpc_code_lines(job, " ".join(["dqsim warmup", shlex.quote(path),
@@ -929,6 +933,9 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     found = edited.edited_runs(job, job.checkpoint.directory, names, set_aside=True)  # dqsim-VERSION/ too
     if found:  # a file the job reads was edited in place since those were written
         files.append(f"note: {edited.check_line(found, job.checkpoint.directory, job)}")
+    others = edited.other_configurations(job, job.checkpoint.directory, names, found)
+    if others:  # the job (or its --set) edited since those were written, or another job of the same name
+        files.append(f"note: {edited.other_configurations_line(others, job.checkpoint.directory, job)}")
     body = to_toml(job.model_dump(mode="json"))
     identity = [f"# checkpoint prefix: {prefix} ([run].name and the resolved job's hash: its checkpoints are "
                 f"{prefix}.ckptRRR-TTTT.h5)"]

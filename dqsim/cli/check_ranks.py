@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 from dqsim import comm as comm_mod
 from dqsim.backend.fast import usable_cores as cores  # the cores this process may run on
+from dqsim.errors import count_of
 from dqsim.network.network import place_on_ranks
 from dqsim.scenarios.circuit_run import build_circuit
 from dqsim.scenarios.dqc import INITIAL_SCRATCH_QUBITS, replicates
@@ -102,6 +103,23 @@ def _blocks(num_nodes: int, num_ranks: int) -> list[int]:
     for rank in place_on_ranks(num_nodes, num_ranks):
         counts[rank] += 1
     return counts
+
+
+def idle_ranks_line(num_nodes: int, num_ranks: int, what: str) -> str | None:
+    """``dqsim check``'s note where ranks would hold no node of a network placed in contiguous blocks (a repeater
+    chain's, a QKD network's: :func:`_blocks`): they wait through the run. ``None``: every rank holds one.
+
+    Examples:
+        >>> idle_ranks_line(2, 8, "the longest chain")[:60]
+        'note: 6 of 8 ranks hold no node (the longest chain has 2 nod'
+        >>> idle_ranks_line(4, 4, "the network") is None
+        True
+    """
+    idle = sum(count == 0 for count in _blocks(num_nodes, num_ranks))
+    if not idle:
+        return None
+    return (f"note: {idle} of {num_ranks} ranks hold no node ({what} has {count_of(num_nodes, 'node')}): they wait "
+            f"through the run; -n {num_nodes} or fewer uses every rank")
 
 
 def _qkd(job, num_ranks: int) -> Split:

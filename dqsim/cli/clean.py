@@ -61,6 +61,12 @@ whose lock another run holds (a resume of the old contents, the file restored), 
 ``dqsim-VERSION/`` folder holding them, is left out, and with ``--edited`` refused in one line naming that folder
 (exit 2), nothing removed, as for the job's own lock. ``--edited`` belongs to ``JOB``:
 ``--checkpoints DIR`` knows no job's files.
+
+With ``JOB``, the checkpoints of its ``[run].name`` under another configuration tag (the job or its ``--set`` edited
+since they were written, or another job of that name; :func:`dqsim.cli.edited.other_configurations`, which ``dqsim
+run`` and ``dqsim check`` name in a note) are listed as kept, and ``--other-configs`` removes them, finished or not,
+but those whose tag's lock another run holds (since 2026-12-07 (late afternoon); before, ``dqsim clean JOB`` did not
+see them).
 """
 
 from __future__ import annotations
@@ -100,6 +106,10 @@ def cmd_clean(args) -> int:
             if args.set or args.output:
                 raise DqsimError("dqsim clean --checkpoints: --set and -o belong to a job (dqsim clean JOB); "
                                  "each checkpoint names its own output")
+            if getattr(args, "other_configs", False):
+                raise DqsimError("dqsim clean --checkpoints: --other-configs belongs to a job (dqsim clean JOB "
+                                 "--other-configs): its [run].name and configuration tell which are another's; "
+                                 "--all removes every checkpoint in the folder")
             if args.edited:
                 raise DqsimError("dqsim clean --checkpoints: --edited belongs to a job (dqsim clean JOB --edited): "
                                  "the files a job reads tell which checkpoints were written when they had other "
@@ -108,7 +118,8 @@ def cmd_clean(args) -> int:
         else:
             overrides = list(args.set) + ([f"run.output={json.dumps(args.output)}"] if args.output else [])
             job = jobs.load_job(args.job, overrides)
-            lines = clean_job(job, dry_run=args.dry_run, everything=args.all, edited_too=args.edited)
+            lines = clean_job(job, dry_run=args.dry_run, everything=args.all, edited_too=args.edited,
+                              other_configs=getattr(args, "other_configs", False))
     except DqsimError as exc:
         for problem in getattr(exc, "problems", None) or [str(exc)]:  # a job file's problems, all of them
             print_error(problem)
@@ -117,10 +128,13 @@ def cmd_clean(args) -> int:
     return 0
 
 
-def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_too: bool = False) -> list[str]:
+def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_too: bool = False,
+              other_configs: bool = False) -> list[str]:
     """Remove (``dry_run``: only name) the checkpoints of ``job`` that its finished runs left (see the module);
     ``everything``: all of the job's of its files as they are now; ``edited_too``: all of those written when a file
-    it reads had other contents. Returns the lines to print: a head, the job's output's state, one line per group
+    it reads had other contents; ``other_configs``: all of its ``[run].name``'s under another configuration
+    (:func:`_other_configuration_groups`; without it they are listed as kept).
+    Returns the lines to print: a head, the job's output's state, one line per group
     (folder, dqsim version, why) and a summary with sizes.
 
     Raises:
@@ -154,6 +168,9 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_to
         state = judge.state  # not finished where a slab file of the output is damaged
         groups = _groups(found, judge, directory, everything=everything)
         groups.update(_edited_groups(olds, edited_at, judge.finished, directory, remove=edited_too))
+        taken = {prefix, names.former_prefix, *(run.prefix for run in runs)}
+        groups.update(_other_configuration_groups(every, job.run.name, taken, found + olds, locks,
+                                                  remove=other_configs))
         if not groups:
             return [head, f"  output: {state.words}", "  no checkpoint of this job there: nothing to remove"]
         left = []
@@ -248,6 +265,28 @@ def _edited_groups(olds: list, edited_at: dict, finished: dict[str, str], direct
                          f"and {run.resume_words(directory)}; --edited removes them"), False
         groups[(stored.path.parent, gone, why)].append(stored)
     return groups
+
+
+def _other_configuration_groups(every: list, job_name: str, taken: set[str], seen: list, locks: "_Locks", *,
+                                remove: bool) -> dict:
+    """The checkpoints in ``every`` (:func:`dqsim.engine.checkpoint.stored_checkpoints`) of ``job_name`` under a
+    configuration tag not in ``taken`` (the job's own, its former name's, its files' other contents') and not
+    ``seen`` already: the job (or its ``--set``) as it was before an edit, or another job of that name. Those of a
+    tag whose lock another run holds where they are are left out. By ``(folder, removed, why)``, removed with
+    ``remove`` (``--other-configs``), else kept and named (before 2026-12-07 (late afternoon) ``dqsim clean JOB``
+    said "no checkpoint of this job there" beside them)."""
+    groups: dict = defaultdict(list)
+    seen_paths = {each.path for each in seen}
+    for stored in every:
+        named = checkpoint.parse_checkpoint_name(stored.path)
+        if (named["job_name"] != job_name or named["config"] is None or named["prefix"] in taken
+                or stored.path in seen_paths or locks.holder(stored.path.parent, named["prefix"]) is not None):
+            continue
+        why = (f"of [run].name {job_name!r} under another configuration ({named['prefix']}: the job or its --set "
+               f"differ from this one's)")
+        groups[(stored.path.parent, remove, f"{why}; --other-configs" if remove
+                else f"{why}; --other-configs removes them")].append(stored)
+    return dict(groups)
 
 
 def _by_prefix(stored: list) -> dict[str, list]:

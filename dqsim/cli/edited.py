@@ -230,11 +230,37 @@ def _facts(found: list[EditedRun], directory: str | os.PathLike) -> str:
             f"{newest.window_end_ps / PS_PER_S:.6g} s of simulated time in engine run {newest.engine_run})")
 
 
-def clean_command(job) -> str:
+def clean_command(job, flag: str = "--edited") -> str:
     """The ``dqsim clean JOB --edited`` command line that removes them (with the run's ``--set``, ``-o`` among them),
-    quoted for a POSIX shell."""
+    quoted for a POSIX shell; ``flag``: ``--other-configs`` for :func:`other_configurations`'."""
     sets = [item for override in job.overrides for item in ("--set", override)]
-    return shlex.join(["dqsim", "clean", str(job.path or "JOB"), *sets, "--edited"])
+    return shlex.join(["dqsim", "clean", str(job.path or "JOB"), *sets, flag])
+
+
+def other_configurations(job, directory: str | os.PathLike, names: CheckpointNames,
+                         edited: list[EditedRun]) -> dict[str, list[Path]]:
+    """The complete checkpoints in ``directory`` of the job's ``[run].name`` under another configuration tag: not
+    its own (``names.prefix``), not those named as before 2026-12-07 (``names.former_prefix``), not those of its
+    files' other contents (``edited``, :func:`edited_runs`): the job (or its ``--set``) as it was, edited since, or
+    another job of that name. A run does not resume them; ``dqsim clean JOB --other-configs`` removes them.
+
+    Returns:
+        prefix -> run files along its run (:func:`dqsim.engine.checkpoint.tagged_checkpoints`); ``{}``: none.
+    """
+    mine = {names.prefix, names.former_prefix, *(run.prefix for run in edited)}
+    return {prefix: paths for prefix, paths in checkpoint.tagged_checkpoints(directory, job.run.name).items()
+            if prefix not in mine}
+
+
+def other_configurations_line(others: dict[str, list[Path]], directory: str | os.PathLike, job) -> str:
+    """The note of ``dqsim run`` and ``dqsim check`` (without ``dqsim: note:``) on :func:`other_configurations`."""
+    total = sum(len(paths) for paths in others.values())
+    newest = max((paths[-1] for paths in others.values()), key=lambda path: path.stat().st_mtime
+                 if path.exists() else 0.0)
+    return (f"{directory} holds {count_of(total, 'checkpoint')} of [run].name {job.run.name!r} from another "
+            f"configuration ({', '.join(others)}: the job or its --set differ from this one's; the newest "
+            f"{newest.name}); this job does not resume them (dqsim resume CHECKPOINT continues that run); to remove "
+            f"them: {clean_command(job, '--other-configs')}")
 
 
 def note_line(found: list[EditedRun], directory: str | os.PathLike, job) -> str:

@@ -39,7 +39,8 @@ from dqsim.io import provenance
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import ConfigError, DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
-                       print_error, release_ctrl_c, set_signal_state, signal_state, take_held_stop_signal)
+                       INTERRUPTED_AT_START, print_error, release_ctrl_c, set_signal_state, signal_state,
+                       take_held_stop_signal)
 from dqsim.cli import edited, moved
 from dqsim.cli.finished import (CheckpointNames, changed_input, checkpoint_names, damaged_slab, output_state,
                                  run_identity)
@@ -186,8 +187,8 @@ def _finished_already(job, comm) -> bool:
 def _interrupted_while_starting(comm) -> bool:
     """Collective, once MPI runs: whether a Ctrl-C came to any rank while the command loaded and MPI started
     (held since :func:`dqsim.cli.console_main`'s first statement, :func:`dqsim.cli.hold_ctrl_c`); if so every
-    rank ends here, nothing written: rank 0 says ``dqsim: interrupted``, MPI is ended on every rank (so
-    mpi4py's runner does not turn the 130 into ``MPI_Abort``) and every rank returns 130.
+    rank ends here, nothing written: rank 0 says so (:data:`dqsim.cli.INTERRUPTED_AT_START`), MPI is ended on every
+    rank (so mpi4py's runner does not turn the 130 into ``MPI_Abort``) and every rank returns 130.
 
     The ranks hear a Ctrl-C at different moments of their start; before this hold, one still importing ended
     alone with 130 while another was past :func:`hold_ctrl_c`, in MPI's start: that one waited for it (a hang)
@@ -198,7 +199,7 @@ def _interrupted_while_starting(comm) -> bool:
         return False
     drop_held_ctrl_c()
     if comm.rank == 0:
-        print("dqsim: interrupted", file=sys.stderr, flush=True)
+        print(INTERRUPTED_AT_START, file=sys.stderr, flush=True)
     comm_mod.finalize()
     return True
 
@@ -578,6 +579,10 @@ def _edited_inputs(job, names: CheckpointNames, session, comm, *, stop: bool) ->
         refusal = edited.refusal_line(found, directory, job) if found and stop else None
         if found and refusal is None:
             print(f"dqsim: note: {edited.note_line(found, directory, job)}", file=sys.stderr, flush=True)
+        others = edited.other_configurations(job, directory, names, found)
+        if others:  # the job edited since (not a file it reads): its checkpoints stay, under another tag
+            print(f"dqsim: note: {edited.other_configurations_line(others, directory, job)}", file=sys.stderr,
+                  flush=True)
     refusal = comm.bcast(refusal)
     if refusal is not None:
         raise DqsimError(refusal)
@@ -651,6 +656,10 @@ def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
             io.prepare_output(output)  # before the work: an output that cannot be written is found now
         except DqsimError as exc:
             error = str(exc)
+        if error is None and output.suffix.lower() not in (".h5", ".hdf5"):
+            print(f"dqsim: note: {output}: the output is an HDF5 run file, written under this name as given "
+                  "(dqsim inspect, plot and merge read it whatever its name); name it .h5 to tell it apart",
+                  file=sys.stderr, flush=True)
         error = task.finish(error)
     else:
         error = task.wait(notify=lambda: False)

@@ -40,7 +40,10 @@ stderr, and the command exits 1.
 Final states (``save_state``) are not merged: the summary names the inputs
 that had one; read them from the inputs. Inputs of different scenarios or
 schema versions, merged files (with a ``tasks`` table) and a file given
-twice are refused. The merged file is written with
+twice are refused. An output that exists is replaced only where an earlier
+merge wrote it (a ``tasks`` table and ``num_tasks``: rerunning a merge, e.g.
+slurm/merge.sbatch, replaces it) or with ``--force``: ``dqsim merge
+out/q1.h5 out/q2.h5`` (the output forgotten) would replace a run. The merged file is written with
 :func:`dqsim.io.write_run_file` (temporary name, then rename), and its
 manifest records the merge's identity (:func:`merge_identity`,
 :data:`dqsim.io.manifest.MERGE_IDENTITY_KEYS`): each input's path, SHA-256
@@ -91,12 +94,13 @@ _MISSING = object()
 _NOT_SWEPT = ("run.output", "checkpoint.")
 
 
-def merge_files(inputs: Iterable[str | os.PathLike], output: str | os.PathLike) -> dict:
+def merge_files(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *, force: bool = False) -> dict:
     """Combine run files of one scenario (e.g. the tasks of a sweep) into one run file.
 
     Args:
         inputs: run files in task order: input ``i`` becomes task ``i``.
-        output: the merged file to write (not one of the inputs).
+        output: the merged file to write (not one of the inputs): a new file or an earlier merge's output.
+        force: replace ``output`` also where it exists and is no earlier merge's output (a run's file).
 
     Returns:
         A summary: ``output`` (Path), ``num_tasks``, ``tables`` (name -> rows),
@@ -109,7 +113,8 @@ def merge_files(inputs: Iterable[str | os.PathLike], output: str | os.PathLike) 
             or not a run file, is already merged or given twice, has another
             scenario or schema version than the first, or a table's fields
             differ from the first input holding it; or the output cannot be
-            written.
+            written, is read-only, or (without ``force``) exists and is no
+            earlier merge's output.
 
     Examples:
         >>> import tempfile, numpy as np
@@ -127,7 +132,7 @@ def merge_files(inputs: Iterable[str | os.PathLike], output: str | os.PathLike) 
     runs, errors = open_inputs(inputs)
     if errors:
         raise DqsimError(errors[0])
-    return merge_runs(runs, Path(output))
+    return merge_runs(runs, Path(output), force=force)
 
 
 def open_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list, list[str]]:
@@ -148,7 +153,7 @@ def open_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list, list[str]]:
 
 
 def merge_runs(runs: list, output: Path, *, task_ids: list[int] | None = None,
-               missing: dict[int, str] | None = None) -> dict:
+               missing: dict[int, str] | None = None, force: bool = False) -> dict:
     """:func:`merge_files` for inputs already opened (see there).
 
     ``task_ids`` numbers the runs (default 0, 1, ...: their order); ``missing`` (task -> file)
@@ -158,7 +163,7 @@ def merge_runs(runs: list, output: Path, *, task_ids: list[int] | None = None,
     if not runs:
         raise DqsimError("merge: no input files; give the run files of the tasks")
     task_ids = list(range(len(runs))) if task_ids is None else list(task_ids)
-    _check_inputs(runs, output)
+    _check_inputs(runs, output, force)
     tables, table_paths = _merge_tables(runs, task_ids)
     common, per_task = _split_root_attrs(runs)
     names = _merge_node_names(runs, task_ids)
@@ -211,7 +216,31 @@ def merge_identity(runs: list, task_ids: list[int], output: Path) -> dict:
             "dqsim_version": dqsim.__version__, "dqsim_commit": provenance.code_commit()}
 
 
-def _check_inputs(runs: list, output: Path) -> None:
+def _is_earlier_merge(path: Path) -> bool:
+    """Whether ``path`` is a file an earlier ``dqsim merge`` wrote: a run file with a ``tasks`` table and the
+    root attribute ``num_tasks`` (what :func:`merge_runs` writes; no run writes either)."""
+    try:
+        run = io.open_run(path)
+    except DqsimError:
+        return False
+    return TASKS_TABLE in run.tables and NUM_TASKS_ATTR in run.attrs
+
+
+def refuse_overwriting(output: Path, force: bool) -> None:
+    """Raise when ``output`` exists and is no earlier merge's output, unless ``force``: ``dqsim merge OUT IN...``
+    with the output forgotten would replace the first input, a finished run, with a merge of the others.
+
+    Raises:
+        DqsimError: one line naming the file and how to go on.
+    """
+    if force or not output.exists() or output.is_dir() or _is_earlier_merge(output):
+        return
+    raise DqsimError(f"{output}: the output exists and is not an earlier merge (a run's file?); nothing was merged "
+                     "(the output comes first: dqsim merge OUT.h5 IN.h5 ...; give a new output file, or --force "
+                     "to replace it)")
+
+
+def _check_inputs(runs: list, output: Path, force: bool = False) -> None:
     io.refuse_read_only(output, "nothing was merged")
     seen: dict[Path, int] = {}
     target = output.resolve()
@@ -225,6 +254,7 @@ def _check_inputs(runs: list, output: Path) -> None:
         if TASKS_TABLE in run.tables or NUM_TASKS_ATTR in run.attrs:
             raise DqsimError(f"{run.path}: is already a merged file (table {TASKS_TABLE!r}); "
                              "merge the run files it came from")
+    refuse_overwriting(output, force)
     first = runs[0]
     for name in MUST_AGREE:
         want = first.attrs.get(name)
@@ -483,7 +513,8 @@ def cmd_merge(args) -> int:
         try:
             output = Path(args.output)
             output.parent.mkdir(parents=True, exist_ok=True)
-            summary = merge_runs(runs, output, task_ids=task_ids, missing=missing)
+            summary = merge_runs(runs, output, task_ids=task_ids, missing=missing,
+                                 force=getattr(args, "force", False))
         except OSError as exc:
             errors.append(f"{args.output}: cannot create its folder ({exc.strerror or exc})")
         except DqsimError as exc:

@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with JOB: also remove the job's checkpoints written when a file it reads had other "
                             "contents (an input edited in place since), finished or not; never those of its files "
                             "as they are now")
+    clean.add_argument("--other-configs", action="store_true",
+                       help="with JOB: also remove the checkpoints of its [run].name under another configuration (the "
+                            "job or its --set edited since they were written), finished or not; none another run "
+                            "is using")
     warm = sub.add_parser("warmup", help="compile the CPU kernels into numba's cache once, before the ranks of a "
                                          "first job each compile them (on the kind of node the ranks run on); "
                                          "build a QKD job's LDPC codes into dqsim's cache")
@@ -130,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "'out/sweep/task-*.h5' (expanded in natural order: task-2 before task-10)")
     merge.add_argument("--allow-missing", action="store_true",
                        help="merge the inputs that exist, list the others (failed tasks) and exit 1")
+    merge.add_argument("--force", action="store_true",
+                       help="replace the output also where it exists and is no earlier merge (a run's file); "
+                            "an earlier merge's output is replaced without it")
     return parser
 
 

@@ -7,7 +7,8 @@
   (:mod:`dqsim.cli.plot_trotter`);
 * ``qkd`` with a ``sweep`` table: key rate against distance; with a
   ``block_sizes`` table (finite key) and no sweep: key rate against block
-  size (:mod:`dqsim.cli.plot_qkd`);
+  size; a merge of single-distance runs: key rate against distance (or the
+  swept key) from its ``links`` and ``tasks`` tables (:mod:`dqsim.cli.plot_qkd`);
 * otherwise a ``counts`` table: the most frequent outcomes as bars.
 
 A file of ``dqsim merge`` gets one series per task, labelled by the keys its
@@ -36,14 +37,26 @@ def _pyplot():
     return plt
 
 
+def _refuse_missing_folder(output: Path) -> None:
+    """Raise where ``output``'s folder is missing or a file: an image goes into a folder that exists (until
+    2026-12-07 (late afternoon) the folders were made, ``-o /nonexist/x.png`` made ``/nonexist``)."""
+    folder = output.parent
+    if folder.is_dir():
+        return
+    why = "is a file, not a folder" if folder.exists() else "does not exist"
+    raise DqsimError(f"{output}: cannot write the image: its folder {folder} {why}; make the folder first "
+                     f"(mkdir -p {folder}) or give -o an image file in a folder that exists")
+
+
 def plot_run(run, output: Path) -> str:
     """Draw the figure for ``run`` (a :class:`dqsim.io.RunFile`) into ``output``; returns what was drawn.
 
     Raises:
         DqsimError: nothing to draw, an image format matplotlib cannot write (told by ``output``'s suffix),
-            or a file that cannot be written.
+            a folder that does not exist, or a file that cannot be written.
     """
     plt = _pyplot()
+    _refuse_missing_folder(output)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     formats = fig.canvas.get_supported_filetypes()
     if output.suffix.lower().lstrip(".") not in formats:
@@ -59,7 +72,7 @@ def plot_run(run, output: Path) -> str:
         drawn = plot_cloud.draw(run, ax)
     elif scenario == "repeater":
         drawn = plot_repeater.draw(run, ax)
-    elif "sweep" in run.tables or "block_sizes" in run.tables:
+    elif "sweep" in run.tables or "block_sizes" in run.tables or plot_qkd.merged_links_key(run) is not None:
         drawn = plot_qkd.draw(run, ax)
     elif "counts" in run.tables:
         counts = run.table("counts")[:16]
@@ -71,12 +84,14 @@ def plot_run(run, output: Path) -> str:
         hint = ("; a qkd run of one distance has no curve: give the job [qkd.sweep].distances_km (key rate vs "
                 "distance) or [qkd].security = \"finite_key\" (key rate vs block size), or read it with dqsim inspect"
                 if scenario == "qkd" else "")
+        if scenario == "qkd" and "tasks" in run.tables:
+            hint = ("; a merge of qkd runs of one distance is drawn against the distance or one numeric swept key, "
+                    "and its tasks differ in neither: read it with dqsim inspect --table links")
         raise DqsimError(f"{run.path}: nothing to plot (no 'sweep', 'block_sizes' or 'counts' table){hint}")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(output)
     except OSError as exc:
         raise DqsimError(f"{output}: cannot write the image ({exc.strerror or exc})") from None

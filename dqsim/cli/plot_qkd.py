@@ -9,7 +9,11 @@
 * else a ``block_sizes`` table (``security = "finite_key"``): the finite-key
   rate against block size at the run's measured statistics
   (:func:`dqsim.protocols.qkd.postprocess.finite_key_rates`), one curve per
-  link and distance, with the simulated blocks as points.
+  link and distance, with the simulated blocks as points;
+* else a merge of single-distance runs (each task's rates in its ``links``
+  rows): key rate against distance as for a ``sweep`` table where the tasks
+  span several distances, else against the tasks' one numeric swept key
+  (:func:`merged_links_key`).
 
 The bounds are black; in a file of ``dqsim merge`` whose tasks' bounds differ
 at a distance (tasks that differ in fibre loss), each task's are drawn in its
@@ -32,8 +36,8 @@ from dqsim.cli import plot_tasks
 DISTANCE_KEYS = ("qkd.sweep.distances_km", "qkd.link.distance_km", "qkd.network.distances_km")
 
 
-def _draw_distance(run, ax) -> str:
-    sweep = run.table("sweep")
+def _draw_distance(run, ax, table: str = "sweep") -> str:
+    sweep = run.table(table)
     series = plot_tasks.task_series(run, sweep, leave_out=DISTANCE_KEYS)
     bounds = [sweep[name] for name in ("plob_bits_per_pulse", "plob_with_detectors_bits_per_pulse")
               if name in sweep.dtype.names]
@@ -121,8 +125,53 @@ def _draw_block_size(run, ax) -> str:
     return "key rate vs block size" + (", one series per task of the merged file" if len(series) > 1 else "")
 
 
+def merged_links_key(run) -> str | None:
+    """What a merge of single-distance runs (each task's key rate in its ``links`` rows, no ``sweep`` table) is
+    drawn against: ``"distance_km"`` where its links span two distances or more (a distance sweep split into
+    tasks), else its one numeric swept key (a column of ``tasks``) that takes two values or more; ``None``: no
+    such file, or nothing to draw it against."""
+    if "tasks" not in run.tables or "links" not in run.tables:
+        return None
+    links = run.table("links")
+    names = links.dtype.names or ()
+    if not {"task", "distance_km", "key_rate_bits_per_pulse", "plob_bits_per_pulse"} <= set(names):
+        return None
+    if len(np.unique(links["distance_km"])) > 1:
+        return "distance_km"
+    tasks = run.table("tasks")
+    numeric = [name for name in tasks.dtype.names if "." in name and tasks.dtype[name].kind in "iuf"
+               and len(np.unique(tasks[name])) > 1]
+    return numeric[0] if len(numeric) == 1 else None
+
+
+def _draw_swept_key(run, ax, key: str) -> str:
+    """Each link's key rate per pulse against ``key``, a swept key of the merged file's tasks (one distance)."""
+    links, tasks = run.table("links"), run.table("tasks")
+    value_of = dict(zip(np.asarray(tasks["task"]).tolist(), np.asarray(tasks[key], dtype=float).tolist()))
+    x = np.array([value_of[int(t)] for t in links["task"]], dtype=float)
+    rate = np.asarray(links["key_rate_bits_per_pulse"], dtype=float)
+    for number, link in enumerate(np.unique(links["link"])):
+        mine = np.asarray(links["link"] == link)
+        order = np.argsort(x[mine], kind="stable")
+        xs, ys = x[mine][order], rate[mine][order]
+        distance = float(links["distance_km"][mine][0])
+        ax.plot(xs, ys, f"C{number % 10}o-", label=f"link {int(link)} ({distance:g} km): simulated")
+    if np.any(rate > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel(key)
+    ax.set_ylabel("secret key rate (bits per pulse)")
+    ax.legend(fontsize=7)
+    return f"key rate vs {key}, one point per task of the merged file"
+
+
 def draw(run, ax) -> str:
-    """Draw a QKD run on ``ax``: the distance sweep if there is one, else key rate vs block size."""
+    """Draw a QKD run on ``ax``: the distance sweep if there is one, else key rate vs block size, else (a merge of
+    single-distance runs, :func:`merged_links_key`) key rate vs distance or vs the swept key from ``links``."""
     if "sweep" in run.tables:
         return _draw_distance(run, ax)
-    return _draw_block_size(run, ax)
+    if "block_sizes" in run.tables:
+        return _draw_block_size(run, ax)
+    key = merged_links_key(run)
+    if key == "distance_km":
+        return _draw_distance(run, ax, "links")
+    return _draw_swept_key(run, ax, key)

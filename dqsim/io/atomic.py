@@ -6,6 +6,7 @@ import bisect
 import errno
 import glob
 import os
+import stat
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple, Optional
 
@@ -97,8 +98,20 @@ def remove_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def _no_write_bits(path: Path) -> bool:
+    """Whether no write bit of ``path``'s mode is set (``chmod a-w``, ``chmod 444``): read-only also for root, whom
+    ``os.access`` always lets write."""
+    try:
+        return not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    except OSError:
+        return False
+
+
 def refuse_read_only(path: str | os.PathLike, consequence: str) -> None:
     """Raise when ``path`` exists and is read-only: it is written by a rename, which would replace it anyway.
+
+    Read-only means this process may not write it (``os.access``) or no write bit of its mode is set (so a
+    file made read-only with ``chmod a-w`` is kept also by a run as root, for whom ``os.access`` is always true).
 
     Args:
         path: the output about to be written.
@@ -108,7 +121,7 @@ def refuse_read_only(path: str | os.PathLike, consequence: str) -> None:
         DqsimError: one line naming the file and what to do.
     """
     path = Path(path)
-    if path.is_file() and not os.access(path, os.W_OK):
+    if path.is_file() and (not os.access(path, os.W_OK) or _no_write_bits(path)):
         raise DqsimError(f"{path}: the output exists and is read-only; {consequence} (make it writable, remove it "
                          "or give another output file)")
 

@@ -525,6 +525,28 @@ def num_engine_runs(job) -> int:
     return 1
 
 
+#: Gate types a run's summary names one by one; the rest are counted together.
+SUMMARY_GATE_TYPES = 8
+
+
+def gate_counts_words(counts: dict[str, int], shown: int = SUMMARY_GATE_TYPES) -> str:
+    """The summary's gate counts: the first ``shown`` types as ``name: count``, then how many more types (and gates)
+    there are, so that the words never pass for the whole list.
+
+    Examples:
+        >>> gate_counts_words({"h": 1, "cx": 3})
+        'h: 1, cx: 3'
+        >>> gate_counts_words({"h": 1, "cx": 3, "rz": 2, "x": 5}, shown=2)
+        'h: 1, cx: 3, and 2 more types (7 gates)'
+    """
+    items = list(counts.items())
+    words = ", ".join(f"{name}: {count}" for name, count in items[:shown])
+    rest = items[shown:]
+    if rest:
+        words += f", and {count_of(len(rest), 'more type')} ({count_of(sum(c for _, c in rest), 'gate')})"
+    return words
+
+
 def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> ScenarioOutput:
     """Run a ``circuit`` job and shape its output (collective); ``checkpointing`` as for :func:`run_circuit_job`."""
     run = run_circuit_job(job, comm=comm, backend=backend, on_progress=on_progress, checkpointing=checkpointing)
@@ -536,7 +558,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         "num_exchanges": run.num_exchanges,
         "bytes_exchanged_per_rank": np.array(exchanged, dtype=np.int64),
     }
-    gates = ", ".join(f"{k}: {v}" for k, v in list(circuit.count_gates().items())[:8])
+    gates = gate_counts_words(circuit.count_gates())
     mode = "trajectory" if run.sampling == "trajectories" else run.sampling  # "trajectory sampling"
     summary = [f"  {count_of(circuit.num_qubits, 'qubit')}, {count_of(attrs['num_gates'], 'gate')} ({gates}); "
                f"{mode} sampling, {count_of(job.simulation.shots, 'shot')}",

@@ -434,17 +434,18 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
 
 def progress_text(section, time_ps: int, abandoned: int | None) -> str:
     """The description of a repeater run's progress: the stage and, in parentheses (one stage whatever they say,
-    :func:`dqsim.cli.progress.stage_of`), the configuration's simulated time and, with a cut-off, the chain
-    attempts abandoned so far; a run that delivers no pair still shows it advancing (or restarting).
+    :func:`dqsim.cli.progress.stage_of`), the configuration's simulated time (``this configuration:``, since
+    2026-12-07 (late afternoon): each configuration's starts at 0, so the next line's is smaller) and, with a
+    cut-off, the chain attempts abandoned so far; a run that delivers no pair still shows it advancing (or restarting).
 
     Examples:
         >>> from types import SimpleNamespace
         >>> progress_text(SimpleNamespace(cutoff_s=5e-5), 862_000_000, 1234)
-        'chain configurations (0.000862 s simulated, 1,234 attempts abandoned at the cut-off)'
+        'chain configurations (this configuration: 0.000862 s simulated, 1,234 attempts abandoned at the cut-off)'
         >>> progress_text(SimpleNamespace(cutoff_s=None), 2 * 10**12, None)
-        'chain configurations (2 s simulated)'
+        'chain configurations (this configuration: 2 s simulated)'
     """
-    text = f"{ps_to_seconds(time_ps):.3g} s simulated"
+    text = f"this configuration: {ps_to_seconds(time_ps):.3g} s simulated"  # each starts at 0 (not time backwards)
     if section.cutoff_s is not None and abandoned is not None:
         text += f", {abandoned:,} attempts abandoned at the cut-off"
     return f"chain configurations ({text})"
