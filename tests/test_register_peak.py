@@ -1,5 +1,5 @@
 """The register ``dqsim check`` prices a networked run with is never smaller than the run's
-(``register_qubits``): :func:`dqsim.scenarios.register_peak.network_qubits_bound` over the run's plan, for the
+(``register_qubits``): :func:`dqsim.circuit.register_peak.network_qubits_bound` over the run's plan, for the
 ``dqc``, ``trotter`` and ``cloud`` scenarios. Until 2026-12-07 (late afternoon) check counted one qubit more only
 where a node held two communication qubits at once, so nonlocal gates that ran at once between disjoint QPU pairs
 held more than it said (two TeleGates on 4 QPUs: run 11, check 10; ``jobs/ising_trotter_4qpu.toml``: run 11,
@@ -15,12 +15,13 @@ from dqsim import comm as comm_mod
 from dqsim.circuit.generators import random_circuit
 from dqsim.circuit.ir import Circuit
 from dqsim.errors import ResourceError
+from dqsim.circuit import register_peak
 from dqsim.cli import check
 from dqsim.jobs import load_job_text
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network
 from dqsim.network.node import NodeSpec
-from dqsim.scenarios import cloud, dqc, register_peak, trotter
+from dqsim.scenarios import cloud, dqc, trotter
 
 from conftest import TEST_BACKEND
 from job_helpers import lossless_link
@@ -171,7 +172,7 @@ def test_the_sets_a_cloud_job_may_get():
 
 def test_without_scipy_networkx_gives_the_same_bound(monkeypatch):
     """SciPy is optional: networkx's flow gives the same bound, and a plan of more events than it is handed
-    (:data:`~dqsim.scenarios.register_peak.MAX_NETWORKX_EVENTS`) a larger one, never a smaller."""
+    (:data:`~dqsim.circuit.register_peak.MAX_NETWORKX_EVENTS`) a larger one, never a smaller."""
     prepared = dqc.plan_dqc(random_circuit(8, depth=6, seed=3), network(4, "all_to_all", 2),
                             assignment=[0, 0, 1, 1, 2, 2, 3, 3])
     with_scipy = dqc.extra_register_qubits(prepared)
