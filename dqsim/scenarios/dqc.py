@@ -62,7 +62,7 @@ from dqsim.protocols.ahead import AheadProgram, GateSide, PairPrefetch
 from dqsim.protocols.distributed import CommPool, NodeProgram, PairEnd, SwapLink, Swapper, stages_of
 from dqsim.rng import Stream, derived_seed
 from dqsim.scenarios.link_counts import LinkCounts
-from dqsim.scenarios.register_peak import network_qubits_bound
+from dqsim.circuit.register_peak import network_qubits_bound
 from dqsim.scenarios.output import (WRITING_RANK, ScenarioOutput, TableInPieces, add_node_names, circuit_attributes,
                                      record_table, standard_error)
 from dqsim.scenarios.circuit_run import build_circuit, common_tables, count_bitstrings, summary_lines
@@ -340,7 +340,7 @@ def extra_register_qubits(prepared: DqcPlan, entanglement: str = "on_demand", *,
     beyond the data qubits and :data:`INITIAL_SCRATCH_QUBITS`, at most, and whether every run adds exactly that
     many. The register holds the communication qubits that protocol steps couple to it at the moment (DESIGN.md
     invariant 2) and never shrinks, so this is the most network qubits in it at once
-    (:func:`dqsim.scenarios.register_peak.network_qubits_bound`: by the plan's causal order under
+    (:func:`dqsim.circuit.register_peak.network_qubits_bound`: by the plan's causal order under
     ``entanglement`` ``"on_demand"``, by the nodes' communication qubits under ``"ahead"``; ``routes_known``
     False: every pair may be routed, as a ``cloud`` user job's on a QPU set the queue picks) less the scratch
     bits. ``dqsim check`` counts memory with it.
