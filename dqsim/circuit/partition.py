@@ -145,7 +145,8 @@ def candidate_qpus(owner: np.ndarray, caps: Sequence[int]) -> np.ndarray:
         room.extend((np.flatnonzero(cap[start:start + _CHUNK] > 0)[:len(owner) + 1 - len(room)] + start).tolist())
         if len(room) > len(owner):
             break
-    return np.union1d(np.asarray(room, dtype=np.int64), np.asarray(owner, dtype=np.int64))
+    # (a set of at most 2n + 1: np.union1d would import numpy.ma, ~1 MB, on a run's first plan)
+    return np.asarray(sorted(set(room).union(int(q) for q in owner)), dtype=np.int64)
 
 
 #: QPUs :func:`candidate_qpus` looks at per NumPy pass.

@@ -282,7 +282,9 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
     :data:`SEVERAL_RANKS_BYTES_PER_NODE` a node, and on rank 0, which writes the run file, :func:`write_bytes`.
     Within 25 % of the measured peaks of ``dqc`` GHZ runs (checkpointed or not), ``trotter`` and ``cloud`` runs
     over lines, rings, stars and grids of 4,096 to 2^20 nodes on 1 and 2 ranks
-    (bench/results/check-memory-scale-vm-20261207.md).
+    (bench/results/check-memory-scale-vm-20261207.md); since the engine's rank tables shrank (2026-12-07 (late
+    afternoon)) a 2-rank ``dqc`` GHZ over a line peaks lower: 1.01-1.32 times the measured at 65,536 to 2^20 nodes
+    (bench/results/network-memory-vm-20261207q2.md).
 
     Examples:
         >>> from dqsim.jobs import load_job_text
