@@ -92,7 +92,7 @@ MPI_RSS_BYTES = 20e6
 #: above one rank's beyond :data:`MPI_RSS_BYTES` (4-qubit GHZ ``dqc`` over lines of 65,536, 262,144 and 2^20 nodes,
 #: checkpointed or not, 2026-12-07 (late afternoon); the rank distances by column, the engine's nearest-first order),
 #: and at 65,536 nodes the estimate needs 62-78 to reach rank 0's peak (one rank's estimate is ~1 MB short there):
-#: 112 keeps it at or above every peak measured (ratios 1.01, 1.08-1.15 and 1.32 at the three sizes;
+#: 112 keeps it at or above every peak measured (ratios 1.01-1.04, 1.09-1.15 and 1.30-1.32 at the three sizes;
 #: bench/results/network-memory-vm-20261207q2.md). It was 160 from 2-rank runs whose ranks kept the lookahead table
 #: as a list per node (150-170 bytes a node more than one rank's at 2^18 and 2^20;
 #: bench/results/check-memory-scale-vm-20261207.md).
