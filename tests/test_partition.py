@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from dqsim.circuit.ir import Circuit
-from dqsim.circuit.partition import contiguous_blocks, cut_size, nonlocal_gates, partition_qubits
+from dqsim.circuit.partition import (_refine, candidate_qpus, contiguous_blocks, cut_size, interaction_weights,
+                                     nonlocal_gates, partition_qubits, refine_on)
 from dqsim.errors import CircuitError
 
 
@@ -183,3 +185,44 @@ def test_larger_circuit_is_fast():
     owner = partition_qubits(c, [16, 16, 16, 16])
     assert time.perf_counter() - start < 10.0
     assert _edge_cut(c, owner) <= _edge_cut(c, contiguous_blocks(64, [16] * 4))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_refining_on_candidate_qpus_equals_refining_on_every_qpu(seed):
+    """The placement the planner keeps (refined on at most 2n + 1 QPUs) is the one Kernighan–Lin passes over every
+    QPU find: many QPUs of capacity 0, 1 or more (empty ones before, between and after the start's), any start."""
+    rng = np.random.default_rng(300 + seed)
+    n = int(rng.integers(2, 8))
+    num_qpus = int(rng.integers(n, 60))
+    cap = rng.choice([0, 1, 1, 2, 3], size=num_qpus, p=[0.3, 0.3, 0.2, 0.1, 0.1]).astype(np.int64)
+    while cap.sum() < n:
+        cap[int(rng.integers(num_qpus))] += 1
+    slots = np.repeat(np.arange(num_qpus), cap)
+    start = rng.permutation(slots)[:n].astype(np.int64)  # a random placement within the capacities
+    w = interaction_weights(_random_circuit(rng, n, int(rng.integers(1, 25)), three_qubit=bool(seed % 2)))
+    everywhere = refine_on(w, start, cap)
+    assert len(candidate_qpus(start, cap)) <= 2 * n + 1
+    assert _refine(w, start, cap).tolist() == everywhere.tolist()
+
+
+def test_refining_reaches_the_first_empty_qpu_past_the_qubits():
+    """Two coupled qubits on QPUs 0 and 1 of capacity 1: the pass moves one to QPU 2 (the first QPU they leave
+    empty, capacity 2; gain 0, moves before swaps) and the other after it, so both end on QPU 2 (n + 1 candidates)."""
+    w, cap, start = np.array([[0, 1], [1, 0]]), np.array([1, 1, 2, 1, 1]), np.array([0, 1])
+    assert refine_on(w, start, cap).tolist() == _refine(w, start, cap).tolist() == [2, 2]
+
+
+def test_partition_memory_does_not_grow_with_qpus_times_qubits():
+    """A 4-qubit GHZ over 2^15 one-qubit QPUs (a long line's planner): the traced peak stays under 64 bytes a QPU
+    (a qubits x QPUs int64 matrix per refinement step was ~200)."""
+    c = Circuit(4).gate("h", 0).gate("cx", 0, 1).gate("cx", 1, 2).gate("cx", 2, 3)
+    caps = [1] * 2**15
+    expected = partition_qubits(c, caps[:16])
+    tracemalloc.start()
+    try:
+        owner = partition_qubits(c, caps)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert owner == expected
+    assert peak < 64 * len(caps), peak / len(caps)

@@ -93,6 +93,8 @@ def contiguous_blocks(num_qubits: int, capacities: Sequence[int]) -> list[int]:
     caps = _check_capacities(capacities, num_qubits)
     owner: list[int] = []
     for i, c in enumerate(caps):
+        if len(owner) == num_qubits:
+            break
         owner.extend([i] * min(c, num_qubits - len(owner)))
     return owner
 
@@ -109,6 +111,7 @@ def _greedy_growth(w: np.ndarray, caps: list[int], order: Sequence[int]) -> np.n
     owner = np.full(n, -1, dtype=np.int64)
     unplaced = np.ones(n, dtype=bool)
     for part in order:
+        part = int(part)
         conn = np.zeros(n, dtype=np.int64)
         for _ in range(min(caps[part], int(unplaced.sum()))):
             # lexsort: last key is primary; -index keeps the lowest index first on ties.
@@ -123,8 +126,42 @@ def _greedy_growth(w: np.ndarray, caps: list[int], order: Sequence[int]) -> np.n
     return owner
 
 
-def _refine(w: np.ndarray, owner: np.ndarray, caps: list[int]) -> np.ndarray:
-    """Kernighan–Lin passes with moves and swaps, under the QPU capacities.
+def candidate_qpus(owner: np.ndarray, caps: Sequence[int]) -> np.ndarray:
+    """The QPUs :func:`_refine` can place a qubit on, in increasing index: those ``owner`` uses and the first
+    ``n + 1`` QPUs of nonzero capacity (``n = len(owner)``); at most ``2n + 1`` of them, however many QPUs.
+
+    Refining on these columns only (:func:`refine_on`) gives the placement refining on every QPU gives: an empty
+    QPU's gain for a qubit is the same for every empty QPU (no qubit there), so a pass's best move to an empty QPU
+    (lowest index first on ties) goes to the lowest-index empty QPU of nonzero capacity, which is among the first
+    ``n + 1`` of them (``n`` qubits leave one of those empty); by induction every QPU a qubit is on is a candidate.
+
+    Examples:
+        >>> candidate_qpus(np.array([7, 7]), [0, 2, 0, 1, 1, 1, 0, 2]).tolist()
+        [1, 3, 4, 7]
+    """
+    cap = np.asarray(caps, dtype=np.int64)
+    room: list[int] = []
+    for start in range(0, len(cap), _CHUNK):  # (in chunks: no index array over every QPU)
+        room.extend((np.flatnonzero(cap[start:start + _CHUNK] > 0)[:len(owner) + 1 - len(room)] + start).tolist())
+        if len(room) > len(owner):
+            break
+    # (a set of at most 2n + 1: np.union1d would import numpy.ma, ~1 MB, on a run's first plan)
+    return np.asarray(sorted(set(room).union(int(q) for q in owner)), dtype=np.int64)
+
+
+#: QPUs :func:`candidate_qpus` looks at per NumPy pass.
+_CHUNK = 4096
+
+
+def _refine(w: np.ndarray, owner: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """:func:`refine_on` the :func:`candidate_qpus` of ``owner``: the placement of Kernighan–Lin passes over every
+    QPU (``cap``: their capacities), in memory and time of the qubit count alone (not qubits × QPUs)."""
+    columns = candidate_qpus(owner, cap)
+    return columns[refine_on(w, np.searchsorted(columns, owner), cap[columns])]
+
+
+def refine_on(w: np.ndarray, owner: np.ndarray, caps: Sequence[int]) -> np.ndarray:
+    """Kernighan–Lin passes with moves and swaps, under the QPU capacities (``owner`` indexes ``caps``).
 
     One pass repeatedly applies the feasible operation of largest gain (moving
     an unlocked qubit to a QPU with room, or swapping two unlocked qubits on
@@ -218,7 +255,8 @@ def partition_qubits(circuit: Circuit, capacities: Sequence[int], *,
 
     The result's edge cut is never larger than that of the contiguous blocks.
     A refinement pass costs O(num_qubits³) array operations (about 3 s in all
-    for 200 qubits and 3000 gates).
+    for 200 qubits and 3000 gates), on at most ``2 * num_qubits + 1`` QPUs
+    (:func:`candidate_qpus`) however many the network has.
 
     Args:
         circuit: the circuit whose qubits are placed.
@@ -263,11 +301,13 @@ def partition_weights(w: np.ndarray, capacities: Sequence[int]) -> list[int]:
     blocks = np.asarray(contiguous_blocks(w.shape[0], caps), dtype=np.int64)
     if len(caps) == 1 or not w.any():
         return [int(o) for o in blocks]
-    by_size = sorted(range(len(caps)), key=lambda i: -caps[i])  # stable: ties keep QPU order
+    cap = np.asarray(caps, dtype=np.int64)
+    by_size = np.argsort(-cap, kind="stable")  # ties keep QPU order
     starts = [_greedy_growth(w, caps, by_size), _greedy_growth(w, caps, range(len(caps))), blocks]
+    del by_size
     best, best_cut = None, None
     for start in starts:
-        refined = _refine(w, start, caps)
+        refined = _refine(w, start, cap)
         cut = _edge_cut(w, refined)
         if best_cut is None or cut < best_cut:
             best, best_cut = refined, cut

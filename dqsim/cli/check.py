@@ -92,10 +92,15 @@ BASE_RSS_BYTES = IMPORTS_RSS_BYTES + SMALL_RUN_BYTES
 #: run's ranks on two ranks peak 13-21 MB above one rank's run, 2026-12-07 (morning)).
 MPI_RSS_BYTES = 20e6
 #: What each node of a run's network takes on each rank of a run on several ranks besides
-#: :func:`dqsim.network.topology.estimate_network_bytes`, bytes (not profiled): fitted to 2-rank ``dqc`` runs over
-#: lines, rings and grids of 65,536 to 2^20 nodes (150-170 bytes a node more than one rank's at 2^18 and 2^20;
+#: :func:`dqsim.network.topology.estimate_network_bytes`, bytes: a rank's peak on two ranks is 31-46 bytes a node
+#: above one rank's beyond :data:`MPI_RSS_BYTES` (4-qubit GHZ ``dqc`` over lines of 65,536, 262,144 and 2^20 nodes,
+#: checkpointed or not, 2026-12-07 (late afternoon); the rank distances by column, the engine's nearest-first order),
+#: and at 65,536 nodes the estimate needs 62-78 to reach rank 0's peak (one rank's estimate is ~1 MB short there):
+#: 112 keeps it at or above every peak measured (ratios 1.01-1.04, 1.09-1.15 and 1.30-1.32 at the three sizes;
+#: bench/results/network-memory-vm-20261207q2.md). It was 160 from 2-rank runs whose ranks kept the lookahead table
+#: as a list per node (150-170 bytes a node more than one rank's at 2^18 and 2^20;
 #: bench/results/check-memory-scale-vm-20261207.md).
-SEVERAL_RANKS_BYTES_PER_NODE = 160
+SEVERAL_RANKS_BYTES_PER_NODE = 112
 #: What each node of a ``cloud`` run's network takes on every rank besides
 #: :func:`dqsim.network.topology.estimate_network_bytes`, bytes: its QPU in the centre the scheduler keeps (the
 #: QPUs' names, data qubits and neighbours as Python lists, :class:`dqsim.scenarios.cloud_scheduler.Centre`). Fitted
@@ -281,7 +286,9 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
     :data:`SEVERAL_RANKS_BYTES_PER_NODE` a node, and on rank 0, which writes the run file, :func:`write_bytes`.
     Within 25 % of the measured peaks of ``dqc`` GHZ runs (checkpointed or not), ``trotter`` and ``cloud`` runs
     over lines, rings, stars and grids of 4,096 to 2^20 nodes on 1 and 2 ranks
-    (bench/results/check-memory-scale-vm-20261207.md).
+    (bench/results/check-memory-scale-vm-20261207.md); since the engine's rank tables shrank (2026-12-07 (late
+    afternoon)) a 2-rank ``dqc`` GHZ over a line peaks lower: 1.01-1.32 times the measured at 65,536 to 2^20 nodes
+    (bench/results/network-memory-vm-20261207q2.md).
 
     Examples:
         >>> from dqsim.jobs import load_job_text
@@ -290,7 +297,7 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
         ...                     'num_data_qubits = 1\\n[circuit]\\n'
         ...                     'generator = "ghz"\\nnum_qubits = 4\\n')
         >>> [round(peak / 1e6) for peak in network_peak_bytes(job, 2)]
-        [625, 601]
+        [575, 550]
     """
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
