@@ -7,6 +7,8 @@ the serial h5py of the main venv: both layouts read the same way.
 """
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import h5py
@@ -311,3 +313,27 @@ def test_repro_a_disk_that_fills_during_a_collective_write_ends_the_job_instead_
         return
     assert done.returncode != 0 and len(lines) == 1 and error in lines[0], done.stderr[-3000:]
     assert "parallel HDF5 cannot go on after a failed write" in lines[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_repro_a_disk_full_before_the_reservation_ends_the_job_in_one_line_instead_of_crashing(tmp_path):
+    """The disk fills between the free-space check and the block reservation (a 16 MiB tmpfs filled by rank 0,
+    ``fills_during_write.py before``): the reservation is refused, but the file's close then fails too (no block for
+    HDF5's metadata), and the next close of an HDF5 file crashed both ranks (SIGSEGV in ``H5F__close_cb``, as in the
+    fault harness's ``--mpio --fullafter`` bellslab trials). Now a failed close ends the job in one line."""
+    require_mpio()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        done = run_mpio(2, ["tests/mpi_scripts/fills_during_write.py", "before", "run", *DQC, "-o",
+                            str(disk / "out.h5"), "--quiet", "--set", "checkpoint.every_sim_s=0.0008", "--set",
+                            f"checkpoint.directory=\"{disk / 'ck'}\""], check=False, timeout_s=150,
+                        env={**child_env(), "DQSIM_COLLECTIVE_CLOSE_S": "10"})
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    assert "Segmentation" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], done.stderr[-3000:]
+    assert "then cannot close the file" in lines[0]

@@ -692,15 +692,17 @@ def _abandon_after_failed_write(comm, failure: BaseException | None, path: Path,
 
 
 class _closing_quietly_after_failure:
-    """``with h5:`` whose close, after an error inside the block, cannot replace that error.
+    """``with h5:`` for a collective file: its close watched, then a barrier; a failed close ends the job.
 
     When a write failed (a full disk), HDF5 fails again flushing the file's
-    cached data on close; that second error would hide the first, which
-    names the reason. HDF5 does not recover from it: the next close of any
+    cached data on close. HDF5 does not recover from it: the next close of any
     HDF5 file in the process crashed it (SIGSEGV in ``H5F__close_cb``; also
     after truncating the file to free its blocks), which is why
     :func:`_write_collective` checks the free space and reserves the blocks
-    before it writes.
+    before it writes, and why a close that raised on any rank (seen at one
+    ``allgather`` after the barrier) ends the job in one line
+    (:func:`abort_collective`, naming the error inside the block too), as does
+    a close or barrier not done within :func:`close_timeout_s` (a timer).
     """
 
     def __init__(self, h5: h5py.File, comm, path: Path, resume_hint: str):
@@ -720,17 +722,18 @@ class _closing_quietly_after_failure:
         watchdog.start()
         try:
             self.h5.close()
-        except Exception as failure:  # noqa: BLE001 - one line; after an error inside, that error is reported
-            if exc is None:  # HDF5 is left unusable (the next close crashes): the watchdog ends every rank
-                self.closed_badly = write_failure_reason(failure)
+        except Exception as failure:  # noqa: BLE001 - HDF5 is left unusable: the next close of a file crashes
+            self.closed_badly = write_failure_reason(failure)
         try:
             self.comm.barrier()  # every rank has closed the file (a rank stuck in the close: the watchdog ends all)
         finally:
             watchdog.cancel()
         bad = [why for why in self.comm.allgather(getattr(self, "closed_badly", None)) if why is not None]
-        if bad:
-            abort_collective(self.comm, self.path, f"cannot close the file ({bad[0]})", self.resume_hint,
-                             say=self.comm.rank == 0)
+        if bad:  # e.g. a reservation refused on a disk that filled since the free-space check: SIGSEGV later
+            why = f"cannot close the file ({bad[0]})"
+            if exc is not None:
+                why = f"{str(exc).removeprefix(f'{self.path}: ')}, then {why}"
+            abort_collective(self.comm, self.path, why, self.resume_hint, say=self.comm.rank == 0)
         return False
 
 

@@ -5,8 +5,9 @@ HOW is ``limit`` (every rank's per-file size limit, ``RLIMIT_FSIZE``, set to the
 are reserved: a write past them fails with ``EFBIG``; Python ignores ``SIGXFSZ``), ``nometa`` (the same, but HDF5's
 metadata's blocks are not reserved, as before 2026-12-07 (late afternoon): its write fails inside the file's close),
 ``nofallocate`` (the same with no block reserved at all, as on a file system without ``fallocate``: the amplitudes'
-write fails) or ``filler`` (the file system of the temporary file, a small tmpfs, filled by rank 0 with a filler file
-once the blocks are reserved: ``ENOSPC``). Each rank ends as ``python -m dqsim`` does."""
+write fails), ``filler`` (the file system of the temporary file, a small tmpfs, filled by rank 0 with a filler file
+once the blocks are reserved: ``ENOSPC``) or ``before`` (that tmpfs filled so before the reservation, after the
+free-space check). Each rank ends as ``python -m dqsim`` does."""
 
 import os
 import resource
@@ -35,7 +36,7 @@ def fill(tmp, how: str, rank: int) -> None:
 
 def main() -> int:
     how = sys.argv[1]
-    if how not in ("limit", "nometa", "nofallocate", "filler"):
+    if how not in ("limit", "nometa", "nofallocate", "filler", "before"):
         raise SystemExit(f"fills_during_write.py: HOW = {how!r}: must be limit, nometa, nofallocate or filler")
     if how == "nometa":
         sharded._reserve_metadata = lambda tmp, offset, end: None
@@ -45,6 +46,10 @@ def main() -> int:
     done = []
 
     def reserve_then_fill(comm, ds, tmp, *args, **kwargs):
+        if how == "before" and not done:
+            done.append(True)
+            fill(tmp, "filler", comm.rank)
+            comm.barrier()
         reserve(comm, ds, tmp, *args, **kwargs)
         if not done:
             done.append(True)
