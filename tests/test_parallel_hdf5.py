@@ -7,6 +7,8 @@ the serial h5py of the main venv: both layouts read the same way.
 """
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import h5py
@@ -15,7 +17,7 @@ import pytest
 
 from dqsim.errors import DqsimError
 from dqsim.io import open_run, verify_run_file
-from mpi_helper import run_here, run_mpi
+from mpi_helper import child_env, run_here, run_mpi
 from mpio_helper import mpio_skip_reason, require_mpio, run_mpio
 from run_files import checkpoints
 
@@ -281,3 +283,57 @@ def test_repro_a_file_size_limit_refuses_the_collective_state_in_one_line_instea
     assert warnings and all("RLIMIT_FSIZE" in line for line in warnings), lines
     assert len(lines) == len(warnings) + 1 and lines[-1].startswith("dqsim: error: "), lines
     assert "RLIMIT_FSIZE" in lines[-1]
+
+
+#: How tests/mpi_scripts/fills_during_write.py fills the disk during the first collective checkpoint, and the
+#: ``dqsim: error:`` line the job ends with (None: it goes on to its results).
+FILLS = [("limit", None), ("nometa", "did not close on every rank within 5 s"),
+         ("nofallocate", "the disk filled during a parallel write")]
+
+
+@pytest.mark.parametrize("how, error", FILLS)
+def test_repro_a_disk_that_fills_during_a_collective_write_ends_the_job_instead_of_hanging(tmp_path, how, error):
+    """A disk that fills after the free-space check and the amplitudes' reservation (the fault harness's ``--mpio
+    --fullafter`` trials of 2026-12-07: SIGSEGV in ``H5F__close_cb``, or a hang killed after 180 s): HDF5's metadata
+    written at the collective close failed on one rank, which left the cache's flush for the truncation
+    (``MPI_Bcast``) while the other waited in the flush's ``MPI_Barrier``. Now rank 0 reserves the metadata's blocks
+    too (``limit``: the run ends with its results); where they are not reserved (``nometa``) the close is watched
+    and the job aborted in one line after ``DQSIM_COLLECTIVE_CLOSE_S``; a failed write of amplitudes
+    (``nofallocate``: no block reserved) aborts it at once, the file not closed."""
+    require_mpio()
+    done = run_mpio(2, ["tests/mpi_scripts/fills_during_write.py", how, "run", *DQC, "-o", str(tmp_path / "out.h5"),
+                        "--quiet", "--set", "checkpoint.every_sim_s=0.0008", "--set",
+                        f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=150,
+                    env={**child_env(), "DQSIM_COLLECTIVE_CLOSE_S": "5"})
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    assert "Segmentation" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    if error is None:
+        assert done.returncode == 0 and lines == [], done.stderr[-3000:]
+        assert abs(open_run(tmp_path / "out.h5").attrs["fidelity"] - 1) < 1e-12
+        return
+    assert done.returncode != 0 and len(lines) == 1 and error in lines[0], done.stderr[-3000:]
+    assert "parallel HDF5 cannot go on after a failed write" in lines[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_repro_a_disk_full_before_the_reservation_ends_the_job_in_one_line_instead_of_crashing(tmp_path):
+    """The disk fills between the free-space check and the block reservation (a 16 MiB tmpfs filled by rank 0,
+    ``fills_during_write.py before``): the reservation is refused, but the file's close then fails too (no block for
+    HDF5's metadata), and the next close of an HDF5 file crashed both ranks (SIGSEGV in ``H5F__close_cb``, as in the
+    fault harness's ``--mpio --fullafter`` bellslab trials). Now a failed close ends the job in one line."""
+    require_mpio()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        done = run_mpio(2, ["tests/mpi_scripts/fills_during_write.py", "before", "run", *DQC, "-o",
+                            str(disk / "out.h5"), "--quiet", "--set", "checkpoint.every_sim_s=0.0008", "--set",
+                            f"checkpoint.directory=\"{disk / 'ck'}\""], check=False, timeout_s=150,
+                        env={**child_env(), "DQSIM_COLLECTIVE_CLOSE_S": "10"})
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    assert "Segmentation" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], done.stderr[-3000:]
+    assert "then cannot close the file" in lines[0]

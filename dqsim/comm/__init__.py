@@ -265,6 +265,12 @@ class SingleComm:
         """End the process with ``code``."""
         os._exit(code)
 
+    def abort_without_exit_handlers(self, code: int = 1) -> None:
+        """End the process with ``code`` (no exit handler runs)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
 
 class MPIComm:
     """A duplicated MPI communicator with the collectives dqsim needs."""
@@ -573,6 +579,30 @@ class MPIComm:
         sys.stdout.flush()
         sys.stderr.flush()
         self._comm.Abort(code)
+
+    def abort_without_exit_handlers(self, code: int = 1) -> None:
+        """:meth:`abort`, where no C exit handler registered before runs once ``MPI_Abort`` exits the process.
+
+        MPICH's ``MPI_Abort`` leaves through ``exit()``; parallel HDF5's handler then closes a file still open, a
+        collective close on an aborted job (MPICH: "Assertion failed in file src/binding/c/coll/barrier.c", and
+        the other ranks waited; 2026-12-07 (late afternoon)). glibc's ``on_exit(_exit)``, registered last, runs
+        first (``on_exit(3)``: in the reverse order of registration) and ends the process with the status given.
+        """
+        _exit_first()
+        self.abort(code)
+
+
+def _exit_first() -> None:
+    """Make ``_exit(status)`` the first handler ``exit()`` runs (glibc's ``on_exit``); nothing elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # noqa: PLC0415 - only on this rare path
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.on_exit(ctypes.cast(libc._exit, ctypes.c_void_p), None)
+    except (OSError, AttributeError):
+        pass
 
 
 class SharedSlots:

@@ -127,7 +127,7 @@ from dqsim import comm as comm_mod
 from dqsim.errors import DamagedFileError, DqsimError, count_of, toml_repr
 from dqsim.io import manifest, provenance
 from dqsim.io.atomic import temporary_path
-from dqsim.io.sharded import slab_path
+from dqsim.io.sharded import collective_wanted, slab_path
 from dqsim.units import PS_PER_S
 
 #: Exit status of a run that stopped after writing a checkpoint (EX_TEMPFAIL).
@@ -1046,7 +1046,17 @@ def write_state(state, base: Path, *, comm, cut_on: Callable[[], bool] | None = 
         # does not leave the others waiting in it
         state.canonicalize_()
         pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
-    return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype, cut_on=cut_on)
+    return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype, cut_on=cut_on,
+                                  resume_hint=_resume_hint(Path(f"{base}.h5")) if collective_wanted(comm) else "")
+
+
+def _resume_hint(path: Path) -> str:
+    """What a job ended while writing ``path`` resumes (:func:`dqsim.io.sharded.abort_collective`'s line): the
+    newest whole checkpoint of its job before ``path``, when ``path`` is a checkpoint and there is one; else ""."""
+    previous = previous_checkpoint(path)
+    if previous is None:
+        return ""
+    return f"the newest whole checkpoint: {previous}; once there is room: dqsim resume {previous}"
 
 
 def _replicated(state, comm) -> bool:

@@ -53,6 +53,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -205,7 +207,7 @@ def collective_wanted(comm) -> bool:
 
 
 def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any]], *, comm, slab_size: int,
-                        dtype: Any, cut_on: Callable[[], bool] | None = None) -> dict:
+                        dtype: Any, cut_on: Callable[[], bool] | None = None, resume_hint: str = "") -> dict:
     """Collective: write this rank's slab of a sharded state; return rank 0's ``write_run_file`` arguments.
 
     Rank ``r`` holds global amplitudes ``r*slab_size .. (r+1)*slab_size-1``.
@@ -226,6 +228,8 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
         cut_on: this rank's wish to stop (``dqsim run``: a stop signal came here), asked on every rank at the
             same looks (:func:`num_looks` of them, see the module docstring); the same (given or ``None``) on
             every rank. ``None``: no look, no collective besides the write's own.
+        resume_hint: what to resume, for the one line of a job ended by :func:`abort_collective` (e.g. the
+            newest whole checkpoint); collective path only.
 
     Returns:
         On rank 0 the keyword arguments for
@@ -261,7 +265,7 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
     looks = _Looks(comm, cut_on, num_looks(slab_size))
     if collective_wanted(comm):
         return _write_collective(base.with_name(base.name + ".h5"), pieces, comm=comm, slab_size=slab_size,
-                                 dtype=dtype, looks=looks)
+                                 dtype=dtype, looks=looks, resume_hint=resume_hint)
     return _write_slab_files(base, pieces, comm=comm, slab_size=slab_size, dtype=dtype, looks=looks)
 
 
@@ -486,7 +490,7 @@ def _size_limit_refusal(comm, path: Path, nbytes: int) -> str | None:
 
 
 def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dtype,
-                      looks: _Looks | None = None) -> dict:
+                      looks: _Looks | None = None, resume_hint: str = "") -> dict:
     """Collective: every rank writes its range of ``state`` into one temporary file (parallel HDF5).
 
     The free space is checked first (rank 0, ``statvfs``), and every rank's file size limit
@@ -496,8 +500,14 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     is refused before the file is opened, and then every rank reserves the
     blocks of its range (``fallocate``) before writing into them
     (:func:`_reserve_collectively`), which also catches quotas and disks
-    that filled since. Left: a file system without ``fallocate`` whose disk
-    fills during the write. ``looks``: between the pieces of the write and
+    that filled since; rank 0 also reserves the blocks of HDF5's metadata
+    (:func:`_reserve_metadata`). A disk that fills during the write
+    anyway (a file system without ``fallocate``) ends the job on every rank
+    in one line (:func:`abort_collective`, ``resume_hint`` in it): the file
+    is not closed after a failed write of amplitudes (every rank learns of
+    it at one ``allgather``), and a close that fails or does not end within
+    :func:`close_timeout_s` aborts too (since 2026-12-07 (late afternoon)).
+    ``looks``: between the pieces of the write and
     once it is written, before the read-back (whose looks it then takes in a
     row: ``crc_range`` reads the range at once).
     """
@@ -515,7 +525,7 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
         raise DqsimError(f"{path}: cannot write the file ({write_failure_reason(exc)})") from None
     checksums: list[str] = []
     try:
-        with _closing_quietly_after_failure(h5):
+        with _closing_quietly_after_failure(h5, comm, path, resume_hint):
             ds = h5.create_dataset(STATE_DATASET, shape=(total,), dtype=dtype, fill_time="never")
             _reserve_collectively(comm, ds, tmp, path, start, slab_size, dtype)
             checksum = failure = None
@@ -529,24 +539,24 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
             except _Abandoned:  # a stop, or another rank failed (its error comes with _agree)
                 pass
             except OSError as exc:  # a full disk or quota: MPI-IO's multi-line error stack, made one line
-                failure = DqsimError(f"{path}: cannot write the state ({write_failure_reason(exc)})")
+                failure = _WriteFailed(f"{path}: cannot write the state ({write_failure_reason(exc)})")
                 looks.failed()
             except Exception as exc:  # noqa: BLE001 - reported to every rank by _agree
                 failure = exc
                 looks.failed()
             if looks.verdict == _STOP:  # the same on every rank: the file is closed and removed below
                 raise StateWriteCut(f"{path}: the state's write was cut by a stop signal")
+            _abandon_after_failed_write(comm, failure, path, resume_hint)
             _agree(comm, failure, f"{path}: writing the state collectively")
             checksums = comm.allgather(checksum)
             encoding.encode_attrs(ds.attrs, {
                 **state_attrs(total), "layout": "collective", "num_slabs": comm.size,
                 "slab_size": slab_size, "slab_checksums": checksums}, where=STATE_DATASET)
-    except BaseException:
-        comm.barrier()  # every rank has closed the file
+    except BaseException:  # every rank has closed the file (the barrier of _closing_quietly_after_failure)
         if comm.rank == 0:
             tmp.unlink(missing_ok=True)
         raise
-    comm.barrier()  # every rank's data is in the file before rank 0 reopens it
+    # every rank's data is in the file before rank 0 reopens it: the barrier of _closing_quietly_after_failure
     if comm.rank != 0:
         return {}
     return {"collective_state": CollectiveState(tmp, slab_size, comm.size, dtype, checksums)}
@@ -583,7 +593,8 @@ _FALLOCATE = rawfile.linux_libc_function("fallocate", [ctypes.c_int, ctypes.c_in
 
 def _reserve_collectively(comm, ds: h5py.Dataset, tmp: Path, path: Path, start: int, slab_size: int,
                           dtype: np.dtype) -> None:
-    """Collective: every rank reserves its range's blocks in ``tmp``; if one cannot, raise on every rank.
+    """Collective: every rank reserves its range's blocks in ``tmp`` (rank 0 also HDF5's metadata's,
+    :func:`_reserve_metadata`); if one cannot, raise on every rank.
 
     The blocks some ranks got are given back first (rank 0 truncates the
     file to where the dataset starts), so that HDF5 finds room to close the
@@ -592,6 +603,8 @@ def _reserve_collectively(comm, ds: h5py.Dataset, tmp: Path, path: Path, start: 
     offset = ds.id.get_offset()  # parallel HDF5 allocates a contiguous dataset when it is created
     why = None if offset is None else reserve_blocks(tmp, offset + start * dtype.itemsize,
                                                      slab_size * dtype.itemsize)
+    if why is None and offset is not None and comm.rank == 0:
+        why = _reserve_metadata(tmp, offset, offset + comm.size * slab_size * dtype.itemsize)
     reasons = comm.allgather(why)
     failed = [(rank, reason) for rank, reason in enumerate(reasons) if reason is not None]
     if not failed:
@@ -611,31 +624,116 @@ def _reserve_collectively(comm, ds: h5py.Dataset, tmp: Path, path: Path, start: 
                      f"{slab_size * dtype.itemsize / 2**20:,.1f} MiB); free space there or write elsewhere")
 
 
+def _reserve_metadata(tmp: Path, offset: int, end: int) -> str | None:
+    """Rank 0: reserve the blocks HDF5's metadata goes into when the file is flushed and closed (the bytes
+    before the dataset at ``offset``, and :data:`COLLECTIVE_HEADROOM_BYTES` past its ``end``, where HDF5
+    allocates the checksum attributes); why not, or None.
+
+    Without them a disk that filled after the amplitudes' reservation failed the metadata's write inside
+    HDF5's collective close: one rank left the cache's flush for the file's truncation while the other
+    waited in the flush's barrier, and the job hung (``MPI_Bcast`` in ``H5FD_truncate`` against
+    ``MPI_Barrier`` in ``H5AC__run_sync_point``; gdb, 2026-12-07 (late afternoon),
+    ``tests/mpi_scripts/fills_during_write.py``). The blocks past the end are given back when rank 0 closes
+    the completed file (HDF5 truncates it to its end of allocation).
+    """
+    return reserve_blocks(tmp, 0, offset) or reserve_blocks(tmp, end, COLLECTIVE_HEADROOM_BYTES)
+
+
+#: Environment variable: seconds a collective state file's close may take before the job is aborted
+#: (:func:`close_timeout_s`).
+CLOSE_TIMEOUT_ENV = "DQSIM_COLLECTIVE_CLOSE_S"
+#: Default of :data:`CLOSE_TIMEOUT_ENV`, s: a close flushes a few KiB of metadata, once every rank is there.
+CLOSE_TIMEOUT_S = 120.0
+
+
+def close_timeout_s() -> float:
+    """Seconds a collective file's close may take (:data:`CLOSE_TIMEOUT_ENV`, else :data:`CLOSE_TIMEOUT_S`)."""
+    text = os.environ.get(CLOSE_TIMEOUT_ENV, "").strip()
+    try:
+        value = float(text) if text else CLOSE_TIMEOUT_S
+    except ValueError:
+        raise DqsimError(f"{CLOSE_TIMEOUT_ENV}={text!r}: must be a number of seconds > 0") from None
+    if not value > 0:
+        raise DqsimError(f"{CLOSE_TIMEOUT_ENV}={text!r}: must be a number of seconds > 0")
+    return value
+
+
+class _WriteFailed(DqsimError):
+    """A rank's write of its amplitudes into the collective file failed (a full disk): HDF5 cannot close it."""
+
+
+def abort_collective(comm, path: Path, why: str, resume_hint: str, *, say: bool = True) -> None:
+    """End every rank of the job (``comm.abort``, status 2) after one line on stderr: parallel HDF5 does not
+    recover from a failed write (the file's close hangs in a collective, or crashes in ``H5F__close_cb``), so
+    no HDF5 file is closed again in this process (nor by HDF5's exit handler). ``resume_hint``: what to resume
+    once there is room; ``say``: whether this rank writes the line (one rank of those that abort)."""
+    hint = resume_hint or "resume the run's newest whole checkpoint, if it wrote one, once there is room"
+    line = (f"dqsim: error: {path}: {why}; parallel HDF5 cannot go on after a failed write, "
+            f"so the job ends here; {hint}\n")
+    try:
+        if say:
+            os.write(sys.stderr.fileno(), line.encode())
+    except (OSError, ValueError):
+        pass
+    comm.abort_without_exit_handlers(2)
+
+
+def _abandon_after_failed_write(comm, failure: BaseException | None, path: Path, resume_hint: str) -> None:
+    """Collective: if any rank's write of amplitudes failed (:class:`_WriteFailed`), every rank learns it at this
+    one ``allgather``, before any close, and every rank ends the job (:func:`abort_collective`; the lowest such rank
+    says why: MPICH's ``MPI_Abort`` on one rank did not end the others, which waited)."""
+    failed = comm.allgather(str(failure) if isinstance(failure, _WriteFailed) else None)
+    first = next((rank for rank, why in enumerate(failed) if why is not None), None)
+    if first is None:
+        return
+    reason = failed[first].split(": ", 1)[-1]
+    abort_collective(comm, path, f"the disk filled during a parallel write (rank {first}: {reason})", resume_hint,
+                     say=comm.rank == first)
+
+
 class _closing_quietly_after_failure:
-    """``with h5:`` whose close, after an error inside the block, cannot replace that error.
+    """``with h5:`` for a collective file: its close watched, then a barrier; a failed close ends the job.
 
     When a write failed (a full disk), HDF5 fails again flushing the file's
-    cached data on close; that second error would hide the first, which
-    names the reason. HDF5 does not recover from it: the next close of any
+    cached data on close. HDF5 does not recover from it: the next close of any
     HDF5 file in the process crashed it (SIGSEGV in ``H5F__close_cb``; also
     after truncating the file to free its blocks), which is why
     :func:`_write_collective` checks the free space and reserves the blocks
-    before it writes.
+    before it writes, and why a close that raised on any rank (seen at one
+    ``allgather`` after the barrier) ends the job in one line
+    (:func:`abort_collective`, naming the error inside the block too), as does
+    a close or barrier not done within :func:`close_timeout_s` (a timer).
     """
 
-    def __init__(self, h5: h5py.File):
+    def __init__(self, h5: h5py.File, comm, path: Path, resume_hint: str):
         self.h5, self.filename = h5, h5.filename
+        self.comm, self.path, self.resume_hint = comm, path, resume_hint
 
     def __enter__(self) -> h5py.File:
         return self.h5
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        timeout_s = close_timeout_s()
+        watchdog = threading.Timer(timeout_s, abort_collective, args=(
+            self.comm, self.path, f"the parallel HDF5 file did not close on every rank within {timeout_s:g} s "
+            f"(its metadata's write failed on some rank: a disk that filled during the write?)", self.resume_hint),
+            kwargs={"say": self.comm.rank == 0})
+        watchdog.daemon = True
+        watchdog.start()
         try:
             self.h5.close()
-        except Exception as failure:  # noqa: BLE001 - one line; after an error inside, that error is reported
-            if exc is None:
-                raise DqsimError(f"{self.filename}: cannot write the state "
-                                 f"({write_failure_reason(failure)})") from None
+        except Exception as failure:  # noqa: BLE001 - HDF5 is left unusable: the next close of a file crashes
+            self.closed_badly = write_failure_reason(failure)
+        try:
+            self.comm.barrier()  # every rank has closed the file (a rank stuck in the close: the watchdog ends all)
+        finally:
+            watchdog.cancel()
+        bad = [why for why in self.comm.allgather(getattr(self, "closed_badly", None)) if why is not None]
+        if bad:  # e.g. a reservation refused on a disk that filled since the free-space check: SIGSEGV later
+            why = f"cannot close the file ({bad[0]})"
+            if exc is not None:
+                why = f"{str(exc).removeprefix(f'{self.path}: ')}, then {why}"
+            abort_collective(self.comm, self.path, why, self.resume_hint, say=self.comm.rank == 0)
         return False
 
 
