@@ -665,3 +665,20 @@ def test_repro_the_centre_table_is_made_on_the_writing_rank_alone(monkeypatch):
     monkeypatch.setattr(cloud, "centre_table", lambda run: made.append(run) or "centre")
     assert "centre" not in cloud.cloud_tables(run, WRITING_RANK + 1)[0] and made == []
     assert cloud.cloud_tables(run, WRITING_RANK)[0]["centre"] == "centre" and made == [run]
+
+
+def test_a_one_qpu_user_job_on_links_of_their_own_lengths_is_checked_and_run(tmp_path):
+    """An edges file whose links give their own lengths (K4, one of 10 km): ``dqsim check`` and the run
+    crashed with an IndexError where a user job got one QPU (its subnetwork had no link)."""
+    from dqsim.cli import check
+    (tmp_path / "k4.csv").write_text("source,target,distance_km\n" + "".join(
+        f"q{a},q{b},{10.0 if (a, b) == (1, 3) else 1.0}\n" for a in range(4) for b in range(a + 1, 4)))
+    jobs = ('[[user_jobs]]\nname = "small"\ngenerator = "ghz"\nnum_qubits = 2\nshots = 20\n'
+            '[[user_jobs]]\nname = "ghz6"\ngenerator = "ghz"\nnum_qubits = 6\nshots = 4\n')
+    (tmp_path / "c.toml").write_text(cloud_text(network='topology = "edges"\nedges_file = "k4.csv"', jobs=jobs,
+                                                link='scheme = "double_click"\ndark_count_rate_hz = 0.0\n'))
+    job = load_job(tmp_path / "c.toml")
+    assert any("user job ghz6's data register" in line for line in check.work_lines(job, 1))
+    out = cloud.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    jobs = out.tables["jobs"]
+    assert list(jobs["status"]) == ["done", "done"] and list(jobs["num_qpus"]) == [1, 3]

@@ -242,9 +242,9 @@ def test_repro_a_resume_of_a_checkpoint_recording_no_input_sha256_says_its_files
     assert "input_sha256" not in io.open_run(first).attrs
     assert "input_sha256" not in checkpoint.manifest_body(first)
     alt = tmp_path / "circuits" / "alt.qasm"
-    note = (f"dqsim: note: {first} records no SHA-256 of the files its job reads (written before 2026-12-06): {alt} "
-            "read as it is now, unchecked; if one changed since the checkpoint was written, the resumed run mixes "
-            "both contents (run the job again then)")
+    note = (f"dqsim: note: {first} records no SHA-256 of the files its job reads (written before 2026-12-06, "
+            f"evening): {alt} read as it is now, unchecked; if one changed since the checkpoint was written, the "
+            "resumed run mixes both contents (run the job again then)")
     done = run_here(["resume", str(first), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
     assert note in done.stderr.splitlines(), done.stderr
     same_tables(io.open_run(tmp_path / "out.h5"), io.open_run(tmp_path / "resumed.h5"), ["counts", "shots"])

@@ -455,3 +455,13 @@ def test_link_delays_read_one_by_one_stay_bounded_then_kept_as_one_array(monkeyp
     assert net._adjacent is None and isinstance(net._all_delays, array) and not net._read_delays
     assert read == net.link_delays_ps()[[*range(8), *range(39, -1, -1)]].tolist()
     assert all(type(delay) is int for delay in read)
+
+
+def test_a_subnetwork_of_one_node_of_links_with_their_own_lengths():
+    """Links of their own lengths (an edges file's ``distance_km``): a subnetwork without a link (one node, as a
+    ``cloud`` user job on one QPU gets) raised IndexError in :meth:`Network.link_delays_ps`."""
+    net = Network.from_pairs([NodeSpec(name=n) for n in "abc"], [(0, 1), (1, 2)], [LinkSpec(distance_km=1.0)] * 2,
+                             lengths_km=[1.0, 2.0])
+    alone = net.subnetwork((2,))
+    assert (alone.names, alone.num_links, alone.link_delays_ps().tolist()) == (("c",), 0, [])
+    assert alone.route(0, 0) == [0]

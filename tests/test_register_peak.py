@@ -3,7 +3,9 @@
 ``dqc``, ``trotter`` and ``cloud`` scenarios. Until 2026-12-07 (late afternoon) check counted one qubit more only
 where a node held two communication qubits at once, so nonlocal gates that ran at once between disjoint QPU pairs
 held more than it said (two TeleGates on 4 QPUs: run 11, check 10; ``jobs/ising_trotter_4qpu.toml``: run 11,
-check 10), and the ``cloud`` scenario's check gave no register size at all."""
+check 10), and the ``cloud`` scenario's check gave no register size at all (and, for a few hours, planned one
+QPU set per set of links, so links of their own lengths that routed a set through a relay held more than it said:
+:func:`test_cloud_sets_with_the_same_links_but_other_routes_are_planned_apart`)."""
 
 import re
 from pathlib import Path
@@ -157,17 +159,37 @@ def test_cloud_check_gives_the_largest_user_job_s_register():
         assert run_register(dqc.plan_dqc(user.circuit, net.subnetwork(qpus), scheme="telegate")) <= qubits
     qft8 = next(user for user in users if user.name == "qft8")
     centre = cloud.Centre.from_edges(net.num_nodes, net.links, data_qubits=2)
-    for qpus in cloud._set_shapes(centre, 4):
+    for qpus in cloud._set_shapes(centre, net, 4):
         assert run_register(dqc.plan_dqc(qft8.circuit, net.subnetwork(qpus), scheme="telegate")) <= qubits
 
 
 def test_the_sets_a_cloud_job_may_get():
     """One set of each shape of the connected sets of a size (a ring of 8: 8 sets of 4 QPUs, 4 shapes as the
-    sorted sets number their links); too many sets: ``None`` (the job's plan is then taken as routed anyhow)."""
-    ring = cloud.Centre.from_edges(8, [(i, (i + 1) % 8) for i in range(8)], data_qubits=2)
-    assert cloud._set_shapes(ring, 4) == [(0, 1, 2, 3), (0, 1, 2, 7), (0, 1, 6, 7), (0, 5, 6, 7)]
-    full = cloud.Centre.from_edges(10, [(i, j) for i in range(10) for j in range(i + 1, 10)], data_qubits=2)
-    assert cloud._set_shapes(full, 4) is None and cloud.MAX_REGISTER_SETS < 210
+    sorted sets number their routes); too many sets: ``None`` (the job's plan is then taken as routed anyhow)."""
+    ring = network(8, "line", 2)
+    ring = Network.from_links(list(ring.nodes), [(i, (i + 1) % 8, ring.distinct_link_specs[0]) for i in range(8)])
+    centre = cloud.Centre.from_edges(8, ring.links, data_qubits=2)
+    assert cloud._set_shapes(centre, ring, 4) == [(0, 1, 2, 3), (0, 1, 2, 7), (0, 1, 6, 7), (0, 5, 6, 7)]
+    full = network(10, "all_to_all", 2)
+    centre = cloud.Centre.from_edges(10, full.links, data_qubits=2)
+    assert cloud._set_shapes(centre, full, 4) is None and cloud.MAX_REGISTER_SETS < 210
+
+
+def test_cloud_sets_with_the_same_links_but_other_routes_are_planned_apart():
+    """K4 with one 10 km link (q1-q3): the sets (0, 1, 3) and (1, 2, 3) route q1-q3's gates through the
+    middle QPU and hold 9 qubits for a 6-qubit random circuit, (0, 1, 2) and (0, 2, 3) (same links: a triangle)
+    route each pair directly and hold 8. A shape was the links alone, so check planned one triangle, (0, 1, 2), and said
+    exactly 8 (as ``dqsim check`` of such a ``cloud`` job with links of their own lengths)."""
+    nodes = [NodeSpec(name=f"q{i}", num_data_qubits=2, num_comm_qubits=2) for i in range(4)]
+    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    link = network(2, "line", 2).distinct_link_specs[0]
+    net = Network.from_pairs(nodes, pairs, [link] * len(pairs), lengths_km=[1.0, 1.0, 1.0, 1.0, 10.0, 1.0])
+    circuit = random_circuit(6, depth=6, seed=3)
+    largest = cloud.largest_register([cloud.UserJob("r", circuit, 10, 0)], net, scheme="telegate")
+    held = {qpus: run_register(dqc.plan_dqc(circuit, net.subnetwork(qpus), scheme="telegate"))
+            for qpus in [(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)]}
+    assert held == {(0, 1, 2): 8, (0, 1, 3): 9, (0, 2, 3): 8, (1, 2, 3): 9}
+    assert (largest.num_qubits, largest.exact) == (9, False)
 
 
 def test_without_scipy_networkx_gives_the_same_bound(monkeypatch):

@@ -192,7 +192,7 @@ def test_rank_0_removes_every_rank_s_slab_on_a_second_ctrl_c_once_it_has_gathere
 
 def launch_second_sigint(tmp_path, who: str) -> subprocess.CompletedProcess:
     """``tests/mpi_scripts/second_sigint.py WHO`` on 2 ranks: :data:`SMALL` run with its checkpoints in ``tmp_path/ck``,
-    a stop, and a second Ctrl-C in the stop's write on rank 1 (``rank1``) or on every rank (``every``)."""
+    a stop, and a second Ctrl-C in the stop's write on rank 1 (``rank1``) or on every rank (``every``, ``gather``)."""
     launcher = mpiexec_path()
     if launcher is None:
         pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
@@ -225,4 +225,14 @@ def test_repro_a_second_ctrl_c_sent_to_the_ranks_in_the_stop_s_write_ends_them_a
     assert done.returncode == 130, done.stderr
     assert lines == ["dqsim: interrupted (a second Ctrl-C); this run wrote nothing more; no checkpoint of it to "
                      "resume: run the job again"], done.stderr
+    assert checkpoint_files_in(tmp_path / "ck") == []
+
+
+def test_rank_0_removes_every_slab_on_a_second_ctrl_c_before_its_gather_returns(tmp_path):
+    """Rank 1 has handed its records over (rank 0 decides), rank 0 takes a second Ctrl-C before its records'
+    gather returns: it removed rank 1's slab only once the gather had returned, so rank 1's slab stayed without a
+    manifest (status 130). Every slab is written and renamed once the exchange before the gather has returned:
+    rank 0 removes them all from then on, and no file of the checkpoint stays."""
+    done = launch_second_sigint(tmp_path, "gather")
+    assert done.returncode == 130, done.stderr
     assert checkpoint_files_in(tmp_path / "ck") == []

@@ -436,14 +436,16 @@ def _note_unchecked_inputs(attrs: dict, job, checkpoint_path) -> None:
     """Say so when a resumed checkpoint (root attributes ``attrs``) records no SHA-256 of the files its ``job`` reads
     (``input_sha256``: written before 2026-12-06 (evening)): they are read as they are now, unchecked, where any other
     checkpoint's are checked (:func:`_stored_job`); the resume's own checkpoints and output record them as read now.
-    Since 2026-12-07 (late afternoon); before, such a resume said nothing."""
+    Since 2026-12-07 (late afternoon); before, such a resume said nothing (the note's first version said "written
+    before 2026-12-06", though those written on 2026-12-06 before the evening record none either)."""
     recorded = attrs.get("input_sha256")
     if isinstance(recorded, dict) and recorded:
         return
     now = sorted(jobs.input_file_hashes(job))
     if now:
+        verb = "it is" if len(now) == 1 else "they are"
         print(f"dqsim: note: {checkpoint_path} records no SHA-256 of the files its job reads (written before "
-              f"2026-12-06): {', '.join(now)} read as {'it is' if len(now) == 1 else 'they are'} now, unchecked; "
+              f"2026-12-06, evening): {', '.join(now)} read as {verb} now, unchecked; "
               "if one changed since the checkpoint was written, the resumed run mixes both contents (run the job "
               "again then)", file=sys.stderr, flush=True)
 

@@ -544,8 +544,10 @@ class Checkpointer:
         #: the checkpoint whose records this rank has handed to rank 0 (``None``: none yet): rank 0 may complete it
         #: without this rank from then on, so a second Ctrl-C here keeps this rank's slab (:meth:`_interrupted`)
         self.handed_over: Path | None = None
-        #: rank 0: the checkpoint whose every part it has gathered (``None``: none): no other rank writes a file of
-        #: it from then on, so a second Ctrl-C here removes every rank's slab of it (:meth:`_interrupted`)
+        #: rank 0: the checkpoint whose every rank's slab is written and renamed (``None``: none; set once the
+        #: exchange that follows every rank's slab, :func:`_collectively` of the node records, has returned, before
+        #: the records' gather): no other rank writes a file of it from then on, so a second Ctrl-C here removes
+        #: every rank's slab of it (:meth:`_interrupted`; from the gather's return until 2026-12-07 (late afternoon))
         self.gathered: Path | None = None
         every = session.every_sim_s
         self.every_sim_ps = int(round(every * PS_PER_S)) if every else None
@@ -713,8 +715,9 @@ class Checkpointer:
         only the files it writes itself (:func:`_own_files`), never another rank's, which may still be writing or
         renaming them; a rank other than 0 keeps its slab once it has handed its records to rank 0
         (:attr:`handed_over`), which may write the manifest without it from then on (and, for a stop's checkpoint,
-        takes no second Ctrl-C from then on: :func:`request_stop`). Rank 0, once it has gathered every rank's part
-        (:attr:`gathered`: every slab written and renamed, the other ranks waiting for its manifest), removes every
+        takes no second Ctrl-C from then on: :func:`request_stop`). Rank 0, once every rank's slab is written and
+        renamed (:attr:`gathered`: from the exchange that follows the slabs, so also where its second Ctrl-C comes
+        before the records' gather returns, as another rank may have handed its records over), removes every
         rank's slab too (since 2026-12-07 (late afternoon)). What another rank's abort cut short before that stays
         (slab files without a manifest): the next run of the job removes them (:func:`prepare_directory`), ``dqsim
         clean`` too."""
@@ -747,6 +750,8 @@ class Checkpointer:
             shared_ids = _shared_ids(sim)  # (kept on sim: a network's shared objects may grow with its nodes)
             mine = _collectively(comm, lambda: [(index, _pickle(snapshot, sim, shared_ids))
                                                 for index, snapshot in sim.node_snapshots()])
+            if comm.rank == 0:  # (its allgather follows every rank's slab, written and renamed: none writes more)
+                self.gathered = path
         except DqsimError:  # a process that cannot be saved (on every rank): no slab of this checkpoint stays
             if comm.rank == 0:
                 _delete_checkpoint(path)
@@ -755,8 +760,6 @@ class Checkpointer:
         if stop and comm.rank != 0:  # from here rank 0 completes the stop's checkpoint or removes it and aborts
             _rank_0_decides(True)
         node_records = comm.gather(mine)
-        if comm.rank == 0:  # every rank's slab is written: the others wait for rank 0 from here
-            self.gathered = path
         shared = sim.global_snapshot()
         if state is not None:  # writing made the layout canonical: the run goes on with its own layout
             shared["register_layout"] = layout

@@ -770,6 +770,8 @@ class Network:
         in the order of :attr:`links` (int64; made on each call: the network keeps one per distinct spec, and
         where the links give their own lengths works each out from the link's length, as :attr:`LinkSpec.delay_ps`
         does, keeping them in the routes' adjacency only: :class:`_Adjacency`)."""
+        if self._lengths is not None and not len(self._lengths):  # (no link: a subnetwork of one node has no spec)
+            return np.zeros(0, dtype=np.int64)
         if self._lengths is not None:  # each link's delay_ps at its length: the same float operations, in one pass
             group_index = np.array([spec.group_index for spec in self._specs], dtype=np.float64)
             delays = propagation_delays_ps(self._lengths, group_index[self._spec_of] if len(self._specs) > 1

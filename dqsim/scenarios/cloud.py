@@ -1231,7 +1231,7 @@ def largest_register(user_jobs: Sequence[UserJob], network: Network, *, scheme: 
     :data:`~dqsim.scenarios.dqc.INITIAL_SCRATCH_QUBITS` and the most
     :func:`~dqsim.scenarios.dqc.extra_register_qubits` of its plans on the QPU sets the queue may give it (every
     QPU alike, so always as many QPUs, breadth-first: any connected set of that size; those of one shape, the
-    links between the set's QPUs in index order, share one plan); where there are more than
+    routes between the set's QPUs in index order and their qubits, share one plan); where there are more than
     :data:`MAX_REGISTER_SETS` of them, its plan on the set the idle centre gives it with every pair taken as
     possibly routed. ``None``: no job runs. ``dqsim check`` counts memory with it.
 
@@ -1255,7 +1255,7 @@ def largest_register(user_jobs: Sequence[UserJob], network: Network, *, scheme: 
         if idle is None:
             continue
         if len(idle) not in shapes:
-            shapes[len(idle)] = _set_shapes(centre, len(idle))
+            shapes[len(idle)] = _set_shapes(centre, network, len(idle))
         candidates = shapes[len(idle)] or [idle]
         bounds = []
         for qpus in candidates:
@@ -1275,10 +1275,14 @@ def largest_register(user_jobs: Sequence[UserJob], network: Network, *, scheme: 
     return largest
 
 
-def _set_shapes(centre: Centre, size: int) -> list[tuple[int, ...]] | None:
-    """One connected set of ``size`` QPUs of each shape (the links among its QPUs, by their positions in the
-    sorted set), or ``None`` where the centre has more than :data:`MAX_REGISTER_SETS` connected sets of that size
-    (enumerated as Wernicke's ESU does, Bioinformatics 22, 1152 (2006): each set once)."""
+def _set_shapes(centre: Centre, network: Network, size: int) -> list[tuple[int, ...]] | None:
+    """One connected set of ``size`` QPUs of each shape, or ``None`` where the centre has more than
+    :data:`MAX_REGISTER_SETS` connected sets of that size (enumerated as Wernicke's ESU does, Bioinformatics 22,
+    1152 (2006): each set once). A shape (:func:`_shape`) is all that :func:`~dqsim.scenarios.dqc.plan_dqc` reads
+    of the set's subnetwork: its nodes' qubits and the route between each pair of its QPUs (by their positions in
+    the sorted set); the routes follow the links' lengths, so sets with the same links may route differently
+    (until 2026-12-07 (late afternoon) a shape was the links alone, and check could count fewer qubits than the
+    run held)."""
     neighbours = centre.neighbours
     found: set[tuple[int, ...]] = set()
 
@@ -1300,10 +1304,26 @@ def _set_shapes(centre: Centre, size: int) -> list[tuple[int, ...]] | None:
             return None
     shapes = {}
     for qpus in sorted(found):
-        position = {q: i for i, q in enumerate(qpus)}
-        key = tuple(sorted((position[a], position[b]) for a in qpus for b in neighbours[a] if b in position and a < b))
-        shapes.setdefault(key, qpus)
+        shapes.setdefault(_shape(network.subnetwork(qpus)), qpus)
     return list(shapes.values())
+
+
+def _shape(induced: Network) -> tuple:
+    """What :func:`~dqsim.scenarios.dqc.plan_dqc` reads of ``induced`` (a QPU set's subnetwork), so sets of
+    one shape share one plan: each node's data and communication qubits, and the route between each pair of
+    nodes (node positions in ``induced``)."""
+    qubits = tuple((spec.num_data_qubits, spec.num_comm_qubits) for spec in induced.nodes)
+    count = induced.num_nodes
+    return qubits, tuple(_route_or_none(induced, a, b) for a in range(count) for b in range(a + 1, count))
+
+
+def _route_or_none(induced: Network, a: int, b: int) -> tuple[int, ...] | None:
+    """The route from ``a`` to ``b`` in ``induced``, or ``None`` where it has none (``routed=False`` and no
+    link: the plan refuses a gate between them alike on every such set)."""
+    try:
+        return tuple(induced.route(a, b))
+    except DqsimError:
+        return None
 
 
 def num_engine_runs(job, *, noisy: bool = True, user_jobs: Sequence[UserJob] | None = None) -> int:

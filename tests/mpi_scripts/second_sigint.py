@@ -4,7 +4,9 @@
 every rank at the first piece of gates asks for the stop's checkpoint; in its write, as each rank enters the
 run-file step (every rank's records gathered by rank 0; rank 0 then writes the run file and manifest, the others
 wait for it), rank 0 is held 1 s, and a second SIGINT is raised on rank 1 (``WHO`` = ``rank1``) or on every rank,
-rank 0 once its hold is over (``every``). Each rank ends as ``python -m dqsim`` does (:func:`dqsim.cli.exit_status`).
+rank 0 once its hold is over (``every``). With ``WHO`` = ``gather``, the second SIGINT comes as each rank enters the
+records' gather instead: rank 1 has handed its records over (rank 0 decides), rank 0 takes its own after 0.5 s,
+before its gather returns. Each rank ends as ``python -m dqsim`` does (:func:`dqsim.cli.exit_status`).
 """
 
 import signal
@@ -12,6 +14,7 @@ import sys
 import time
 
 from dqsim.cli import console_main, exit_status
+from dqsim.comm import MPIComm
 from dqsim.engine import checkpoint
 from dqsim.state.sharded import ShardedState
 
@@ -36,8 +39,27 @@ def main() -> int:
                 signal.raise_signal(signal.SIGINT)
         return run_file(self, *args, **kwargs)
 
+    collectively, gather, armed = checkpoint._collectively, MPIComm.gather, []
+
+    def collectively_and_arm(comm, read):  # (the stop's write: its records, then their gather)
+        result = collectively(comm, read)
+        if checkpoint.stop_requested():
+            armed.append(1)
+        return result
+
+    def gather_and_interrupt(self, obj, root=0):
+        if armed:
+            armed.clear()
+            if self.rank == 0:
+                time.sleep(0.5)
+            signal.raise_signal(signal.SIGINT)
+        return gather(self, obj, root)
+
     ShardedState.apply_ops = apply_and_interrupt
-    checkpoint.Checkpointer._write_run_file = write_run_file
+    if who == "gather":
+        checkpoint._collectively, MPIComm.gather = collectively_and_arm, gather_and_interrupt
+    else:
+        checkpoint.Checkpointer._write_run_file = write_run_file
     return exit_status(console_main(argv))
 
 
