@@ -890,6 +890,19 @@ def test_repro_a_bad_wait_spin_polls_is_one_line_naming_the_variable(tmp_path, c
     assert comm_mod.wait_spin_polls() == 200
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "inf"])
+def test_repro_a_bad_collective_close_timeout_is_refused_at_the_start(tmp_path, capsys, monkeypatch, value):
+    """``DQSIM_COLLECTIVE_CLOSE_S`` was read inside a parallel-HDF5 file's close (review of 2026-12-07 (late
+    afternoon)): a bad value left each checkpoint file open, tracebacks from h5py and exit status 1. Now a run
+    refuses it before it starts, in one line (status 2), as it does ``DQSIM_WAIT_SPIN_POLLS``."""
+    monkeypatch.setenv("DQSIM_COLLECTIVE_CLOSE_S", value)
+    code, err = cli(capsys, "run", ROOT / "jobs" / "quickstart.toml", "-o", tmp_path / "x.h5", "--quiet")
+    assert refused_in_one_line(code, err), err
+    assert err[0] == ("dqsim: error: environment variable DQSIM_COLLECTIVE_CLOSE_S must be a number of seconds > 0 "
+                      f"(how long a parallel-HDF5 file's close may take; unset: 120), got {value!r}")
+    assert not (tmp_path / "x.h5").exists()
+
+
 # ------------------------------------------------------------------ signals, leftovers
 
 def test_a_signal_stops_the_circuit_scenario_at_a_gate_boundary_with_a_checkpoint(tmp_path, capsys, monkeypatch):

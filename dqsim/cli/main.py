@@ -35,7 +35,7 @@ from dqsim import comm as comm_mod
 from dqsim import io
 from dqsim import jobs
 from dqsim.engine import checkpoint
-from dqsim.io import provenance
+from dqsim.io import provenance, sharded
 from dqsim.engine.checkpoint import EXIT_CHECKPOINTED, EXIT_STOPPED, CheckpointStop, RunStopped, StopNotCheckpointed
 from dqsim.errors import ConfigError, DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
@@ -90,9 +90,13 @@ def run_command(args) -> int:
 
 
 def _init_comm():
-    """The communicator, or ``None`` after printing why the launch is wrong (once per launch)."""
+    """The communicator, or ``None`` after printing why the launch is wrong (once per launch): a bad
+    ``DQSIM_COLLECTIVE_CLOSE_S`` too (:func:`dqsim.io.sharded.close_timeout_s`), here rather than at the first
+    parallel-HDF5 write, whose file it would leave open."""
     try:
-        return comm_mod.init()
+        comm = comm_mod.init()
+        sharded.close_timeout_s()
+        return comm
     except DqsimError as exc:
         if comm_mod.launcher_rank() == 0:  # srun's and mpiexec's copies would each print it
             print_error(str(exc))

@@ -512,6 +512,7 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     row: ``crc_range`` reads the range at once).
     """
     looks = looks or _Looks(comm, None, 0)
+    timeout_s = close_timeout_s()  # before the file opens: raised in __exit__ it left the file open (2026-12-07)
     total = slab_size * comm.size
     start = comm.rank * slab_size
     refusal = _room_for_collective(path, total * dtype.itemsize) if comm.rank == 0 else None
@@ -525,7 +526,7 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
         raise DqsimError(f"{path}: cannot write the file ({write_failure_reason(exc)})") from None
     checksums: list[str] = []
     try:
-        with _closing_quietly_after_failure(h5, comm, path, resume_hint):
+        with _closing_quietly_after_failure(h5, comm, path, resume_hint, timeout_s):
             ds = h5.create_dataset(STATE_DATASET, shape=(total,), dtype=dtype, fill_time="never")
             _reserve_collectively(comm, ds, tmp, path, start, slab_size, dtype)
             checksum = failure = None
@@ -649,12 +650,14 @@ CLOSE_TIMEOUT_S = 120.0
 def close_timeout_s() -> float:
     """Seconds a collective file's close may take (:data:`CLOSE_TIMEOUT_ENV`, else :data:`CLOSE_TIMEOUT_S`)."""
     text = os.environ.get(CLOSE_TIMEOUT_ENV, "").strip()
+    refusal = (f"environment variable {CLOSE_TIMEOUT_ENV} must be a number of seconds > 0 (how long a "
+               f"parallel-HDF5 file's close may take; unset: {CLOSE_TIMEOUT_S:g}), got {text!r}")
     try:
         value = float(text) if text else CLOSE_TIMEOUT_S
     except ValueError:
-        raise DqsimError(f"{CLOSE_TIMEOUT_ENV}={text!r}: must be a number of seconds > 0") from None
-    if not value > 0:
-        raise DqsimError(f"{CLOSE_TIMEOUT_ENV}={text!r}: must be a number of seconds > 0")
+        raise DqsimError(refusal) from None
+    if not 0 < value < float("inf"):
+        raise DqsimError(refusal)
     return value
 
 
@@ -705,15 +708,15 @@ class _closing_quietly_after_failure:
     a close or barrier not done within :func:`close_timeout_s` (a timer).
     """
 
-    def __init__(self, h5: h5py.File, comm, path: Path, resume_hint: str):
+    def __init__(self, h5: h5py.File, comm, path: Path, resume_hint: str, timeout_s: float):
         self.h5, self.filename = h5, h5.filename
-        self.comm, self.path, self.resume_hint = comm, path, resume_hint
+        self.comm, self.path, self.resume_hint, self.timeout_s = comm, path, resume_hint, timeout_s
 
     def __enter__(self) -> h5py.File:
         return self.h5
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        timeout_s = close_timeout_s()
+        timeout_s = self.timeout_s
         watchdog = threading.Timer(timeout_s, abort_collective, args=(
             self.comm, self.path, f"the parallel HDF5 file did not close on every rank within {timeout_s:g} s "
             f"(its metadata's write failed on some rank: a disk that filled during the write?)", self.resume_hint),
