@@ -430,3 +430,8 @@ def test_plot_refuses_a_missing_folder_and_run_notes_an_output_not_named_h5(tmp_
         f"dqsim: error: {missing / 'x.png'}: cannot write the image: its folder {missing} does not exist; make the "
         f"folder first (mkdir -p {missing}) or give -o an image file in a folder that exists\n"), plot.stderr
     assert not missing.exists()
+    for inside in (tmp_path / "r.h5", tmp_path / "r.h5" / "sub"):  # a file in the way: no mkdir -p advice (review2)
+        plot = run_here(["plot", tmp_path / "r.h5", "-o", inside / "x.png"], check=False)
+        assert plot.returncode == 2 and plot.stderr == (
+            f"dqsim: error: {inside / 'x.png'}: cannot write the image: {tmp_path / 'r.h5'} is a file, not a folder; "
+            "give -o an image file in a folder that exists\n"), plot.stderr

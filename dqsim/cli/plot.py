@@ -43,9 +43,12 @@ def _refuse_missing_folder(output: Path) -> None:
     folder = output.parent
     if folder.is_dir():
         return
-    why = "is a file, not a folder" if folder.exists() else "does not exist"
-    raise DqsimError(f"{output}: cannot write the image: its folder {folder} {why}; make the folder first "
-                     f"(mkdir -p {folder}) or give -o an image file in a folder that exists")
+    in_the_way = next((above for above in (folder, *folder.parents) if above.exists()), None)
+    if in_the_way is not None and not in_the_way.is_dir():  # no mkdir -p can make the folder there
+        raise DqsimError(f"{output}: cannot write the image: {in_the_way} is a file, not a folder; give -o an "
+                         f"image file in a folder that exists")
+    raise DqsimError(f"{output}: cannot write the image: its folder {folder} does not exist; make the folder "
+                     f"first (mkdir -p {folder}) or give -o an image file in a folder that exists")
 
 
 def plot_run(run, output: Path) -> str:
