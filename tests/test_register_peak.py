@@ -7,7 +7,10 @@ check 10), and the ``cloud`` scenario's check gave no register size at all (and,
 QPU set per set of links, so links of their own lengths that routed a set through a relay held more than it said:
 :func:`test_cloud_sets_with_the_same_links_but_other_routes_are_planned_apart`)."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +200,7 @@ def test_without_scipy_networkx_gives_the_same_bound(monkeypatch):
     (:data:`~dqsim.circuit.register_peak.MAX_NETWORKX_EVENTS`) a larger one, never a smaller."""
     prepared = dqc.plan_dqc(random_circuit(8, depth=6, seed=3), network(4, "all_to_all", 2),
                             assignment=[0, 0, 1, 1, 2, 2, 3, 3])
+    monkeypatch.setattr(register_peak, "NETWORKX_FIRST_EVENTS", 0)  # every graph to SciPy's flow
     with_scipy = dqc.extra_register_qubits(prepared)
 
     def missing(*_args):
@@ -206,3 +210,30 @@ def test_without_scipy_networkx_gives_the_same_bound(monkeypatch):
     assert dqc.extra_register_qubits(prepared) == with_scipy
     monkeypatch.setattr(register_peak, "MAX_NETWORKX_EVENTS", 0)
     assert dqc.extra_register_qubits(prepared)[0] >= with_scipy[0]
+
+
+def test_small_plans_take_networkx_flow_with_scipys_bound(monkeypatch):
+    """A plan's graphs of at most :data:`~dqsim.circuit.register_peak.NETWORKX_FIRST_EVENTS` events go to
+    networkx's flow (``dqsim check`` then does not import SciPy's sparse graphs, ~0.4 s), with SciPy's bound."""
+    prepared = dqc.plan_dqc(random_circuit(8, depth=6, seed=3), network(4, "all_to_all", 2),
+                            assignment=[0, 0, 1, 1, 2, 2, 3, 3])
+    monkeypatch.setattr(register_peak, "NETWORKX_FIRST_EVENTS", 0)
+    with_scipy = dqc.extra_register_qubits(prepared)
+    monkeypatch.undo()
+    calls = []
+    real = register_peak._scipy_flow
+    monkeypatch.setattr(register_peak, "_scipy_flow", lambda *args: calls.append(len(args[0])) or real(*args))
+    assert dqc.extra_register_qubits(prepared) == with_scipy
+    assert calls == []
+
+
+def test_check_of_an_example_trotter_job_imports_no_scipy_graphs():
+    """``dqsim check`` of the example trotter job plans small graphs only: it leaves ``scipy.sparse.csgraph``
+    unimported (importing it made check ~0.4 s slower, 2026-12-07 (late afternoon))."""
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from dqsim.cli import console_main; sys.argv = ['dqsim', 'check', "
+            "'jobs/ising_trotter_4qpu.toml', '--no-time']; code = console_main(); "
+            "print('csgraph' if 'scipy.sparse.csgraph' in sys.modules else 'none', code)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.stdout.strip().splitlines()[-1] in ("none 0", "none None")

@@ -264,34 +264,49 @@ class _EventGraph:
 
     def most(self) -> int | None:
         """The largest total weight of a down-closed set of events (0 for none): a maximum-weight closure, as
-        ``sum of positive weights - maximum flow`` (Picard 1976); ``None`` for a graph of more than
-        :data:`MAX_NETWORKX_EVENTS` events where SciPy is not installed (networkx's flow took ~4 s for 2,600)."""
+        ``sum of positive weights - maximum flow`` (Picard 1976). The flow is networkx's for a graph of at most
+        :data:`NETWORKX_FIRST_EVENTS` events (networkx is loaded anyway; importing SciPy's sparse graphs costs
+        more than such a flow), SciPy's for a larger one; ``None`` for a graph of more than
+        :data:`MAX_NETWORKX_EVENTS` events where SciPy is not installed (networkx's flow took ~4 s for 2,600).
+        Every maximum flow has the same value, so which one runs does not change the bound."""
         weights = self.weights
         positive = sum(weight for weight in weights if weight > 0)
         if positive == 0:
             return 0
-        try:
-            return positive - _scipy_flow(weights, self.edges, positive + 1)
-        except ImportError:
-            pass
-        if len(weights) > MAX_NETWORKX_EVENTS:
-            return None
-        graph = nx.DiGraph()
-        source, sink = len(weights), len(weights) + 1
-        graph.add_nodes_from((source, sink))
-        for event, weight in enumerate(weights):
-            if weight > 0:
-                graph.add_edge(source, event, capacity=weight)
-            elif weight < 0:
-                graph.add_edge(event, sink, capacity=-weight)
-        # an event in the set needs the events before it: an arc after -> before with no capacity (no cut
-        # crosses it)
-        graph.add_edges_from((after, before) for before, after in self.edges)
-        return positive - int(nx.maximum_flow_value(graph, source, sink, flow_func=boykov_kolmogorov))
+        if len(weights) > NETWORKX_FIRST_EVENTS:
+            try:
+                return positive - _scipy_flow(weights, self.edges, positive + 1)
+            except ImportError:
+                pass
+            if len(weights) > MAX_NETWORKX_EVENTS:
+                return None
+        return positive - _networkx_flow(weights, self.edges)
 
 
 #: The most events :meth:`_EventGraph.most` hands networkx's flow (pure Python) where SciPy is missing.
 MAX_NETWORKX_EVENTS = 2000
+
+#: The most events :meth:`_EventGraph.most` hands networkx's flow before SciPy's: ``dqsim check`` of the example
+#: trotter, dqc and cloud jobs plans graphs of at most 450 events, whose 22 flows took networkx ~0.1 s together,
+#: while importing ``scipy.sparse.csgraph`` took ~0.4 s (2-core shared VM, 2026-12-07 (late afternoon);
+#: ``bench/results/check-cost-vm-20261207q.md``).
+NETWORKX_FIRST_EVENTS = 600
+
+
+def _networkx_flow(weights: list[int], edges: list[tuple[int, int]]) -> int:
+    """The maximum flow of :meth:`_EventGraph.most`'s network by networkx's Boykov-Kolmogorov (pure Python)."""
+    graph = nx.DiGraph()
+    source, sink = len(weights), len(weights) + 1
+    graph.add_nodes_from((source, sink))
+    for event, weight in enumerate(weights):
+        if weight > 0:
+            graph.add_edge(source, event, capacity=weight)
+        elif weight < 0:
+            graph.add_edge(event, sink, capacity=-weight)
+    # an event in the set needs the events before it: an arc after -> before with no capacity (no cut
+    # crosses it)
+    graph.add_edges_from((after, before) for before, after in edges)
+    return int(nx.maximum_flow_value(graph, source, sink, flow_func=boykov_kolmogorov))
 
 
 def _scipy_flow(weights: list[int], edges: list[tuple[int, int]], infinite: int) -> int:
