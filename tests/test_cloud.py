@@ -12,7 +12,7 @@ from dqsim import backend as backend_mod
 from dqsim import comm as comm_mod
 from dqsim.circuit.generators import ghz, qft, random_circuit
 from dqsim.circuit.ir import Circuit
-from dqsim.errors import ConfigError
+from dqsim.errors import CircuitError, ConfigError
 from dqsim.jobs import JOB_MODELS, apply_overrides, load_job, load_job_text
 from dqsim.jobs.cloud import CloudJob
 from dqsim.network import topology
@@ -250,6 +250,17 @@ def test_a_user_job_with_more_classical_bits_than_a_shot_holds_is_rejected_with_
 # --------------------------------------------------------------------------
 # The job file
 # --------------------------------------------------------------------------
+
+def test_a_user_jobs_bad_qasm_file_is_named_with_its_user_job(tmp_path):
+    """A QASM file's error named the file alone ("bell_custom_gate.qasm line 1: ..."), not which ``[[user_jobs]]``
+    entry reads it (review of 2026-12-07 (late afternoon)): ``dqsim check`` and ``run`` now say whose it is."""
+    (tmp_path / "circuits").mkdir()
+    (tmp_path / "circuits" / "bell_custom_gate.qasm").write_text("OPENQASM 2.0;\nqreg q[2];\nfoo q[0];\n")
+    (tmp_path / "c.toml").write_text(JOB_FILE.read_text())
+    with pytest.raises(CircuitError) as refused:
+        cloud.user_jobs_of(load_job(tmp_path / "c.toml"))
+    assert str(refused.value) == "user job 'qasm_bell': bell_custom_gate.qasm line 3: undefined gate 'foo'"
+
 
 def test_example_job_file_runs_in_one_process(tmp_path):
     job = load_job(JOB_FILE)

@@ -93,7 +93,7 @@ from dqsim.circuit.ir import Circuit, Measure
 from dqsim.circuit.partition import interaction_weights, partition_weights
 from dqsim.engine import checkpoint
 from dqsim.engine.simulator import clock_refusal
-from dqsim.errors import ConfigError, DqsimError, count_of
+from dqsim.errors import CircuitError, ConfigError, DqsimError, count_of
 from dqsim.jobs.cloud import DEFAULT_CLOUD_TRAJECTORIES, MAX_CLOUD_QUEUE_PS, PER_SHOT
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network, clock_limit_allowed_by
@@ -948,8 +948,12 @@ def user_jobs_of(job) -> list[UserJob]:
 
     entries = []
     for section in job.user_jobs:
-        entries.append(UserJob(section.name, circuit_of(_recipe_of(section)), section.shots,
-                               seconds_to_ps(section.arrival_s), section.priority))
+        try:
+            circuit = circuit_of(_recipe_of(section))
+        except CircuitError as exc:  # a QASM file's error names the file alone: say whose it is
+            raise CircuitError(f"user job {section.name!r}: {exc}") from None
+        entries.append(UserJob(section.name, circuit, section.shots, seconds_to_ps(section.arrival_s),
+                               section.priority))
     arrivals = job.arrivals
     if arrivals is not None:
         rng = Stream(job.run.seed, node=0, purpose="cloud-arrivals").next_generator()
