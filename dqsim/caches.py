@@ -102,7 +102,7 @@ def cache_folder(environ=None) -> Path | None:
     """The folder dqsim keeps arrays in between runs (:func:`stored_arrays`); ``None`` where that is off.
 
     The first of: ``$DQSIM_CACHE_DIR`` (``off``: nothing kept, :data:`CACHE_OFF`); ``$NUMBA_CACHE_DIR/dqsim``, where
-    numba's cache was pointed somewhere (README "Install": a folder every node sees and the job's user can write, so
+    numba's cache was pointed somewhere (docs/install.md: a folder every node sees and the job's user can write, so
     the ranks on every node find what one process made); ``$XDG_CACHE_HOME/dqsim``; ``~/.cache/dqsim``.
 
     Examples:
