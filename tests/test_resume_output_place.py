@@ -7,6 +7,7 @@ import contextlib
 import io
 
 from dqsim.cli.main import main
+from dqsim.io import open_run
 from mpi_helper import ROOT
 from run_files import checkpoints
 
@@ -35,6 +36,12 @@ def test_a_resume_started_elsewhere_writes_beside_the_original_output_and_prints
     printed = dqsim_in(elsewhere, monkeypatch, ["resume", str(newest)])
     assert (project / "out.h5").is_file() and not (elsewhere / "out.h5").exists()
     assert f"wrote {project / 'out.h5'}" in printed, printed
+    # started where the run was: the job as stored, its overrides as the run's (the output as given, relative)
+    for name in ("out.h5", "out.h5.manifest.json"):
+        (project / name).unlink()
+    dqsim_in(project, monkeypatch, ["resume", str(newest), "--quiet"])
+    assert [item for item in open_run(project / "out.h5").attrs["overrides"] if "run.output" in item] == \
+        ['run.output="out.h5"']
     # -o still names the output, relative to where the resume starts (as dqsim run -o)
     dqsim_in(elsewhere, monkeypatch, ["resume", str(newest), "-o", "mine.h5", "--quiet"])
     assert (elsewhere / "mine.h5").is_file()

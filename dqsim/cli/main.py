@@ -281,8 +281,10 @@ def _resume_one(args, comm, checkpoint_path) -> int:
             hashed as they were read, differ from the manifest's (nothing was written; the run ends there).
     """
     attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
-    output = args.output or _original_output(checkpoint_path)
-    job = _stored_job(attrs, output, checkpoint_path, job_folder=args.job_folder)
+    job = _stored_job(attrs, args.output, checkpoint_path, job_folder=args.job_folder)
+    original = None if args.output else _original_output(checkpoint_path)
+    if original is not None and os.path.abspath(job.run.output) != original:  # started in another folder
+        job = _stored_job(attrs, original, checkpoint_path, job_folder=args.job_folder)
     _check_engine_run(job, resume, checkpoint_path)
     network = getattr(job, "network", None)
     placement = getattr(network, "placement", None)
@@ -307,7 +309,8 @@ def _original_output(checkpoint_path) -> str | None:
     checkpoint's folder as it is now, so a resume started in any folder writes beside the original output, as it
     writes its checkpoints beside the one it resumed (since 2026-12-07 (night); before, a relative output went to
     the folder ``dqsim resume`` was started in). ``None`` (older checkpoints, a run id as output): the stored
-    ``run.output`` as it is, relative to the current folder."""
+    ``run.output`` as it is, relative to the current folder. Where that is the same file (a resume started
+    where the run was), the stored job is kept as it is (its ``overrides`` as the uninterrupted run's)."""
     body = checkpoint.manifest_body(checkpoint_path) or {}
     relative = body.get("output_from_checkpoints")
     if not isinstance(relative, str) or not relative:
