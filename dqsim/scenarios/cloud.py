@@ -1263,8 +1263,8 @@ def largest_register(user_jobs: Sequence[UserJob], network: Network, *, scheme: 
         >>> largest_register([UserJob("a", ghz(4), 10, 0), UserJob("b", ghz(6), 10, 0)], net)
         LargestRegister(name='b', num_data_qubits=6, num_qubits=9, exact=False)
     """
-    centre = Centre.from_edges(network.num_nodes, network.links,
-                               data_qubits=[spec.num_data_qubits for spec in network.nodes])
+    centre = Centre.from_edges(network.num_nodes, network.link_ends(), data_qubits=node_qubits(network.nodes),
+                               names=network.names)  # (arrays, no tuples: dqsim check builds it at full size)
     largest, seen, shapes = None, set(), {}
     for job in user_jobs:
         circuit = job.circuit
