@@ -126,17 +126,35 @@ def test_warmup_builds_the_predicted_codes_without_running_a_block(folder, monke
     assert {how for _key, how, _s in warmup.build_ldpc_codes(job)} == {"loaded"}
 
 
-#: An entangled link whose receivers have afterpulses: the one case the closed form leaves to the pilot block.
-AFTERPULSED_PAIRS = ["jobs/bbm92_20km.toml", "qkd.link.afterpulse_probability=0.01"]
+#: An SPDC source's link whose receivers have afterpulses: the one case the closed form leaves to the pilot block
+#: (its two sides' raw clicks are correlated through the slot's pair number, so their receivers' states are too).
+AFTERPULSED_PAIRS = ["jobs/bbm92_20km.toml", "qkd.link.afterpulse_probability=0.01", "qkd.source.mean_pair_number=0.1"]
+#: One pair a slot behind receivers with a dead time (3 slots at 1 GHz) and afterpulses, on each side.
+DEAD_AND_AFTERPULSED = ["qkd.link.dead_time_ps=3000", "qkd.link.afterpulse_probability=0.05"]
 
 
 def test_a_job_the_closed_form_does_not_cover_gets_the_pilot(monkeypatch):
     job = _job(*AFTERPULSED_PAIRS[1:], path=AFTERPULSED_PAIRS[0])
     assert qkd_codes.predicted_codes(job) is None and "afterpulses" in qkd_codes.uncovered_reason(job)
-    assert "dead time" in qkd_codes.uncovered_reason(_job("qkd.link.dead_time_ps=5000", path="jobs/e91_chsh.toml"))
+    assert "SPDC" in qkd_codes.uncovered_reason(_job("qkd.link.dead_time_ps=5000", "qkd.source.mean_pair_number=0.1",
+                                                     path="jobs/e91_chsh.toml"))
     ran = []
     monkeypatch.setattr(warmup, "run_job", lambda pilot, **_kw: ran.append(pilot))
     assert warmup.build_ldpc_codes(job) == [] and ran and ran[0].qkd.pulses == ran[0].qkd.block_pulses
+
+
+@pytest.mark.parametrize("path", ["jobs/bbm92_20km.toml", "jobs/e91_chsh.toml"])
+def test_warmup_runs_no_pilot_for_one_pair_a_slot_behind_dead_time_and_afterpulses(path, monkeypatch):
+    """Since 2026-12-07 (night) the closed form covers a one-pair source's link whose receivers have a dead time and
+    afterpulses (:func:`entangled.expected_registered_coincidences`): ``dqsim warmup`` builds the predicted codes and
+    runs no block (it ran the pilot before: ``run_job`` called)."""
+    job = _job(*DEAD_AND_AFTERPULSED, path=path)
+    assert qkd_codes.uncovered_reason(job) is None
+    ran, built = [], []
+    monkeypatch.setattr(warmup, "run_job", lambda pilot, **_kw: ran.append(pilot))
+    monkeypatch.setattr(ldpc, "mother_code", lambda seed, num_bits, rate: built.append((num_bits, rate)))
+    warmup.build_ldpc_codes(job)
+    assert not ran and built == qkd_codes.predicted_codes(job) and built
 
 
 #: Example jobs and changes the closed form covers since 2026-12-07 (late afternoon): BBM92/E91 (one pair a slot,
@@ -144,7 +162,8 @@ def test_a_job_the_closed_form_does_not_cover_gets_the_pilot(monkeypatch):
 NEWLY_COVERED = [("jobs/bbm92_20km.toml", []), ("jobs/e91_chsh.toml", []), ("jobs/bbm92_eve_intercept.toml", []),
                  ("jobs/bb84_eve_intercept.toml", []),
                  ("jobs/bbm92_finite_key.toml", ["qkd.source.mean_pair_number=0.2"]),
-                 ("jobs/bb84_decoy_50km.toml", ["qkd.link.afterpulse_probability=0.05", "qkd.link.dead_time_ps=20000"])]
+                 ("jobs/bb84_decoy_50km.toml", ["qkd.link.afterpulse_probability=0.05", "qkd.link.dead_time_ps=20000"]),
+                 ("jobs/bbm92_20km.toml", DEAD_AND_AFTERPULSED), ("jobs/e91_chsh.toml", DEAD_AND_AFTERPULSED)]
 
 
 @pytest.mark.parametrize("path, changes", NEWLY_COVERED)
@@ -223,7 +242,7 @@ def test_check_names_the_codes_whether_cached_and_their_build_time(folder, monke
     assert f"{num_bits:,} bits rate {rate:g} (cached)" in line and f"{len(codes) - 1} codes not cached" in line
     cascade = check.check_job(args[0], args[1:-1], 1)
     assert not any("LDPC codes" in each for each in cascade)
-    pairs = _check_line([AFTERPULSED_PAIRS[0], *SMALL, AFTERPULSED_PAIRS[1]], monkeypatch, folder)
+    pairs = _check_line([AFTERPULSED_PAIRS[0], *SMALL, *AFTERPULSED_PAIRS[1:]], monkeypatch, folder)
     assert "not predicted (bbm92: dead time or afterpulses" in pairs and "dqsim warmup jobs/bbm92_20km.toml" in pairs
 
 

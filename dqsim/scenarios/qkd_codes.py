@@ -33,7 +33,11 @@ times each key setting pair's share, and the QBER is that of the Werner pairs th
 ``(1 - w·E'·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2`` per setting pair
 (:func:`dqsim.protocols.qkd.entangled.expected_pair_qbers`: E' the pair's correlation, ``1 - f/2`` of it with Eve intercepting a fraction f in a random basis, q and c each side's
 quantum-bit and click probabilities); the key is every sifted bit but a ``sample_fraction`` sample, and BBM92's
-finite key keeps the Z–Z bits and estimates on every X–X bit (m).
+finite key keeps the Z–Z bits and estimates on every X–X bit (m). Since 2026-12-07 (night) also with one pair a slot
+behind receivers with a dead time or afterpulses (:func:`dqsim.protocols.qkd.entangled.expected_registered_coincidences`:
+each side's receiver an independent renewal process, its registrations ``ρ = 1/(p_a(d + 1) + (1 - p_a)(d + 1/c))`` of
+the slots and ``g = 1 - p_a + p_a·c/2`` of them keeping the slot's bit; coincidences ``ρ_A·ρ_B`` of the slots and each
+setting pair's QBER ``(1 - g_A·g_B·(1 - 2E))/2``), where the pilot block ran before.
 
 The estimate spreads, and so do N and m: :func:`block_code_probabilities` gives each code's probability for one
 block, ``P(c) = Σ_m P(m) Σ_k P(k | m) Σ_N P(N) [block_code(N, (k + 1)/(m + 2)) = c]``, with
@@ -71,9 +75,11 @@ predicted 43 codes where its run builds 8 (``bench/results/qkd-codes-predicted-v
 lengths (``pulses`` not a multiple of ``block_pulses``: the last block is shorter) are predicted each.
 
 Not covered (:func:`uncovered_reason`, where ``dqsim warmup`` runs its pilot block instead,
-:func:`dqsim.scenarios.warmup.ldpc_pilot_job`): a BBM92/E91 link whose receivers have a dead time or afterpulses
-(each side's clicks then depend on its own earlier ones and those on the pairs both sides share: no closed form
-here). Until 2026-12-07 (late afternoon) BBM92/E91, Eve and afterpulses all ran the pilot.
+:func:`dqsim.scenarios.warmup.ldpc_pilot_job`): an SPDC source's BBM92/E91 link whose receivers have a dead time or
+afterpulses (the slot's pair number makes both sides' raw clicks correlated, so their receivers' states are too: the
+two renewal processes are not independent and their joint state has no closed form here). Until 2026-12-07 (late
+afternoon) BBM92/E91, Eve and afterpulses all ran the pilot; until 2026-12-07 (night) a one-pair source's link with a
+dead time or afterpulses did.
 """
 
 from __future__ import annotations
@@ -103,15 +109,16 @@ MANY_SAMPLED = 1000.0
 
 
 def uncovered_reason(job) -> str | None:
-    """Why the closed form does not predict the codes of ``job`` (a ``qkd`` job with LDPC), else ``None``: only a
-    BBM92/E91 link whose receivers have a dead time or afterpulses (both sides' receivers then couple the pair slots;
-    since 2026-12-07, late afternoon, BBM92/E91 otherwise, Eve and BB84's afterpulses are in it)."""
+    """Why the closed form does not predict the codes of ``job`` (a ``qkd`` job with LDPC), else ``None``: only an
+    SPDC source's BBM92/E91 link whose receivers have a dead time or afterpulses (module docstring; since 2026-12-07,
+    late afternoon, BBM92/E91 otherwise, Eve and BB84's afterpulses are in it, since 2026-12-07, night, one pair a slot
+    with a dead time or afterpulses)."""
     q = job.qkd
-    if q.protocol == "bb84_decoy":
+    if q.protocol == "bb84_decoy" or q.source.mean_pair_number is None:
         return None
     phys = qkd.link_physics(job, 0, 0, 1, q.link.distance_km)
     if phys.detector.dead_time_pulses > 0 or phys.detector.afterpulse_probability > 0.0:
-        return (f"{q.protocol}: dead time or afterpulses at both ends of an entangled link are not in the closed "
+        return (f"{q.protocol}: dead time or afterpulses at both ends of an SPDC source's link are not in the closed "
                 f"form")
     return None
 
@@ -167,7 +174,13 @@ def _entangled_block(job, distance_km: float, block_pulses: int) -> tuple[float,
                    dark_count_probability=phys.dark_count_probabilities())
     shares, qbers = entangled.expected_pair_qbers(source, protocol=q.protocol, eve=phys.eve,
                                                   misalignment=phys.detector.misalignment, **channel)
-    if source.mean_pair_number is None:
+    detector = phys.detector
+    if source.mean_pair_number is None and (detector.dead_time_pulses > 0 or detector.afterpulse_probability > 0.0):
+        coincidence, bit_factor = entangled.expected_registered_coincidences(
+            dead_time_pulses=detector.dead_time_pulses, afterpulse_probability=detector.afterpulse_probability,
+            **channel)
+        qbers = tuple(0.5 * (1.0 - bit_factor * (1.0 - 2.0 * qber)) for qber in qbers)
+    elif source.mean_pair_number is None:
         coincidence = entangled.expected_coincidence_probability(**channel)
     else:
         coincidence, qber = spdc.pair_statistics(source.mean_pair_number, misalignment=phys.detector.misalignment,
