@@ -153,8 +153,61 @@ def test_warmup_runs_no_pilot_for_one_pair_a_slot_behind_dead_time_and_afterpuls
     ran, built = [], []
     monkeypatch.setattr(warmup, "run_job", lambda pilot, **_kw: ran.append(pilot))
     monkeypatch.setattr(ldpc, "mother_code", lambda seed, num_bits, rate: built.append((num_bits, rate)))
+    monkeypatch.setattr(warmup, "should_draw", lambda _job, _predicted: False)     # the closed form's codes
     warmup.build_ldpc_codes(job)
     assert not ran and built == qkd_codes.predicted_codes(job) and built
+
+
+#: The far half of bb84_distance_sweep (one block a point; 2 million pulses: a few hundred to ~6,000 key bits).
+FAR_SWEEP = ['qkd.error_correction="ldpc"', "qkd.pulses=2000000", "qkd.batch_pulses=1000000",
+             "qkd.sweep.distances_km=[100, 150, 175, 200]"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_drawn_codes_are_those_the_run_builds(seed, monkeypatch):
+    """:func:`warmup.drawn_codes` (the run with its reconciliation left out) names exactly the codes a real run of
+    the same seed builds, where the closed form's can only hold every code some seed's run takes: here 3-4 a run
+    against its 15-16 (the estimates of 8-600 bits spread over many short codes)."""
+    monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
+    job = jobs.apply_overrides(jobs.load_job("jobs/bb84_distance_sweep.toml"), [*FAR_SWEEP, f"run.seed={seed}"])
+    drawn = warmup.drawn_codes(job)
+    built = _built_codes(job)
+    assert set(drawn) == built and len(drawn) == len(built), (drawn, built)
+    predicted = qkd_codes.predicted_codes(job)
+    assert built <= set(predicted) and len(predicted) >= 3 * len(built), (built, predicted)
+
+
+def test_warmup_builds_the_sweep_s_own_codes_and_keeps_them(folder, monkeypatch):
+    """bb84_distance_sweep with LDPC: the closed form predicts 30 codes (each some seed's run takes with probability
+    above 1 %), a run takes ~7.3; where their builds cost more than a draw (:func:`warmup.should_draw`: ~29 CPU s
+    expected wasted against ~2.4) ``dqsim warmup`` builds the run's own 8 (those bench/results/
+    qkd-codes-predicted-vm-20261207p.md's run of seed 1 built), keeps them, and a second warm-up and ``dqsim check``
+    find them without drawing again (until 2026-12-07, night: all 30 built)."""
+    monkeypatch.setenv("DQSIM_CACHE_DIR", str(folder))
+    job = jobs.apply_overrides(jobs.load_job("jobs/bb84_distance_sweep.toml"), ['qkd.error_correction="ldpc"'])
+    built = []
+
+    def record(_seed, num_bits, rate):
+        built.append((num_bits, rate))
+
+    record.cache_clear = lambda: None       # (the folder fixture clears the codes held in memory after the test)
+    monkeypatch.setattr(ldpc, "mother_code", record)
+    warmup.build_ldpc_codes(job)
+    assert built == [(65536, 0.85), (46341, 0.85), (16384, 0.85), (8192, 0.8), (2896, 0.75), (1024, 0.8),
+                     (256, 0.75), (256, 0.5)]
+    assert len(qkd_codes.predicted_codes(job)) == 30 and qkd_codes.kept_drawn_codes(job) == built
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the kept draw is loaded")
+
+    monkeypatch.setattr(warmup, "run_job", refuse)
+    again = built[:]
+    built.clear()
+    warmup.build_ldpc_codes(job)
+    assert built == again
+    line = check.ldpc_code_lines(job, "dqsim warmup J")[0]
+    assert line.startswith("LDPC codes (the run's own, drawn by `dqsim warmup J`): 65,536 bits rate 0.85")
+    assert line.count(" bits rate ") == 8
 
 
 #: Example jobs and changes the closed form covers since 2026-12-07 (late afternoon): BBM92/E91 (one pair a slot,

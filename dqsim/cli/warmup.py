@@ -27,7 +27,11 @@ does not cover the job (since 2026-12-07, night, an SPDC source's BBM92/E91 link
 afterpulses; before, any BBM92/E91 link with them, and until 2026-12-07, late afternoon, BBM92/E91, Eve and
 afterpulses at all) does its first key block of one link per distinct length run here to find them
 (:func:`dqsim.scenarios.warmup.build_ldpc_codes`; a block whose estimate crosses into a code the pilot did not take
-builds it at run time, then kept). Unlike numba's kernels they do not depend on the CPU.
+builds it at run time, then kept). Since 2026-12-07 (night), where building the predicted codes that the run would
+not take is expected to cost more than drawing the run (:func:`dqsim.scenarios.warmup.should_draw`), the job is run
+here with its reconciliation left out and exactly the codes its blocks take are built
+(:func:`dqsim.scenarios.warmup.drawn_codes`; kept in the cache, where a second warm-up and ``dqsim check`` find
+them): ``bb84_distance_sweep`` 8 codes for seed 1, where 30 are predicted. Unlike numba's kernels they do not depend on the CPU.
 
 Prints one line per group of kernels (what, CPU seconds, compiled or loaded)
 and a line naming numba's cache folder; then, for a job with LDPC codes, a line

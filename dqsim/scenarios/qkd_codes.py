@@ -74,6 +74,18 @@ a box of ±3 standard errors on each of k, N and m at once per block, which for 
 predicted 43 codes where its run builds 8 (``bench/results/qkd-codes-predicted-vm-20261207p.md``). Blocks of two
 lengths (``pulses`` not a multiple of ``block_pulses``: the last block is shorter) are predicted each.
 
+Why a sweep's prediction is wide (``jobs/bb84_distance_sweep.toml``: 30 codes, a run takes 7.3 on average): each
+of its 9 points is one block, whose code is one draw from a spread that the physics makes wide (the far points
+estimate their QBER from 8-80 bits, so one error more or less moves the rate over 4-6 mother codes; the near ones
+straddle the 0.875 rate at which frames go from 16,384 to 65,536 bits), and a set that holds every code a run of
+any seed takes with probability above 1 % is nearly the union over seeds: the codes of 1 / 3 / 5 / 10 / 100 seeds'
+runs number 7.3 / 13.5 / 16.8 / 21.0 / 31.6 on average (``1 - (1 - P)^S`` summed), and no seed-independent rule
+holds them with fewer (the smallest set a run leaves with probability at most 1 %, 2 %, 5 % has 34, 32, 29 codes).
+Only the draw itself narrows it: since 2026-12-07 (night) ``dqsim warmup`` runs the job with its reconciliation left
+out where that costs less than building the predicted codes the run would not take
+(:func:`dqsim.scenarios.warmup.should_draw`, :func:`dqsim.scenarios.warmup.drawn_codes`: the sweep's 45 million
+pulses in ~0.3-1 CPU s) and builds exactly the run's codes (8 for seed 1), kept as :data:`DRAWN_CODES_KIND`.
+
 Not covered (:func:`uncovered_reason`, where ``dqsim warmup`` runs its pilot block instead,
 :func:`dqsim.scenarios.warmup.ldpc_pilot_job`): an SPDC source's BBM92/E91 link whose receivers have a dead time or
 afterpulses (the slot's pair number makes both sides' raw clicks correlated, so their receivers' states are too: the
@@ -89,6 +101,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dqsim import caches
 from dqsim.protocols.qkd import entangled, entangled_block, ldpc, spdc
 from dqsim.protocols.qkd.bb84 import BASIS_X
 from dqsim.protocols.qkd.detections import (key_bits_per_detection, registered_clicks_per_pulse,
@@ -424,7 +437,7 @@ def block_code_probabilities(job, distance_km: float, block_pulses: int) -> dict
     return {_code_of_key(code): float(p) for code, p in zip(codes.tolist(), chances)}
 
 
-def _link_counts(job) -> dict[float, int]:
+def link_counts(job) -> dict[float, int]:
     """``{link length km: number of links of it}`` over every sweep point's (or the one run's) links."""
     q = job.qkd
     links: dict[float, int] = {}
@@ -436,7 +449,7 @@ def _link_counts(job) -> dict[float, int]:
 
 def num_link_lengths(job) -> int:
     """How many distinct link lengths the run of ``job`` has (every sweep point's links)."""
-    return len(_link_counts(job))
+    return len(link_counts(job))
 
 
 def spread_lengths(lengths, most: int) -> list[float]:
@@ -458,7 +471,7 @@ def _block_groups(job, most_lengths: int | None = None) -> dict[tuple[float, int
     run's) links, each :func:`block_lengths` length times the blocks of it a link has; ``most_lengths``: only
     that many link lengths (:func:`spread_lengths`), ``None`` all."""
     q = job.qkd
-    links = _link_counts(job)
+    links = link_counts(job)
     if most_lengths is not None:
         links = {length: links[length] for length in spread_lengths(links, most_lengths)}
     block = min(q.block_pulses, q.pulses)
@@ -501,3 +514,24 @@ def predicted_codes(job, most_lengths: int | None = None) -> list[tuple[int, flo
     chances = code_probabilities(job, most_lengths)
     kept = [code for code, p in chances.items() if p > BUILD_PROBABILITY]
     return sorted(kept, key=lambda code: (-round(chances[code], 12), -code[0], -code[1]))
+
+
+#: The kind of :func:`dqsim.caches.stored_arrays` entry that keeps a job's codes drawn by ``dqsim warmup``
+#: (:func:`dqsim.scenarios.warmup.drawn_codes`: the run's own codes, exactly).
+DRAWN_CODES_KIND = "ldpc_drawn_codes"
+
+
+def drawn_key(job) -> dict:
+    """Everything the codes a run of ``job`` takes depend on (:data:`DRAWN_CODES_KIND`'s key): its ``[qkd]``
+    section and seed, dqsim's version and the codes' construction."""
+    from dqsim import __version__
+    return {"qkd": repr(job.qkd), "seed": job.run.seed, "dqsim": __version__, "construction": ldpc.CODE_CONSTRUCTION}
+
+
+def kept_drawn_codes(job) -> list[tuple[int, float]] | None:
+    """The codes ``dqsim warmup`` drew for ``job`` and kept in dqsim's disk cache (longest first), ``None`` where
+    there are none (:func:`dqsim.caches.kept_arrays`)."""
+    found = caches.kept_arrays(DRAWN_CODES_KIND, drawn_key(job))
+    if found is None:
+        return None
+    return [(int(bits), float(rate)) for bits, rate in zip(found["bits"].tolist(), found["rates"].tolist())]
