@@ -124,17 +124,22 @@ def warm(way: str, args, folder: str) -> tuple[float, int, int]:
     return float(out[0]), int(out[1]), int(out[2])
 
 
-def warmup_times(repeats: int, names=WARMUP_JOBS) -> None:
-    print("| job | way | repeat | cold CPU s (codes, built) | warm CPU s (codes, built) |")
-    print("|---|---|---|---|---|")
+def warmup_times(repeats: int, names=WARMUP_JOBS, ways=("pilot", "predicted")) -> None:
+    """The code step of each job cold then warm, the two ``ways`` (:data:`CHILD`'s first argument; ``"drawn"`` is
+    this tree's own, ``"predicted"``) alternated, with the cold one's wall time and the load after it."""
+    print("| job | way | repeat | cold CPU s (codes, built) | warm CPU s (codes, built) | wall s cold | load |")
+    print("|---|---|---|---|---|---|---|")
     for repeat in range(repeats):
         for name in names:
-            for way in ("pilot", "predicted") if repeat % 2 == 0 else ("predicted", "pilot"):
+            for way in ways if repeat % 2 == 0 else ways[::-1]:
+                child = "predicted" if way == "drawn" else way
                 with tempfile.TemporaryDirectory() as folder:
-                    cold = warm(way, JOBS[name], folder)
-                    hot = warm(way, JOBS[name], folder)
+                    start = time.perf_counter()
+                    cold = warm(child, JOBS[name], folder)
+                    wall = time.perf_counter() - start
+                    hot = warm(child, JOBS[name], folder)
                 print(f"| {name} | {way} | {repeat} | {cold[0]:.2f} ({cold[1]}, {cold[2]}) | "
-                      f"{hot[0]:.2f} ({hot[1]}, {hot[2]}) |", flush=True)
+                      f"{hot[0]:.2f} ({hot[1]}, {hot[2]}) | {wall:.0f} | {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 def box_warmup_times(repeats: int, revision: str) -> None:
@@ -185,23 +190,6 @@ def seeds_compare(seeds: int, names=("sweep",)) -> int:
     return wrong
 
 
-def draw_warmup_times(repeats: int, names) -> None:
-    """``dqsim warmup``'s code step, cold then warm: the closed form's codes (before 2026-12-07, night) against this
-    branch's (the run's own codes drawn where :func:`dqsim.scenarios.warmup.should_draw` finds it pays), alternated."""
-    print("| job | way | repeat | cold CPU s (codes, built) | warm CPU s (codes, built) | wall s cold | load |")
-    print("|---|---|---|---|---|---|---|")
-    for repeat in range(repeats):
-        for name in names:
-            for way in ("closed-form", "drawn") if repeat % 2 == 0 else ("drawn", "closed-form"):
-                with tempfile.TemporaryDirectory() as folder:
-                    start = time.perf_counter()
-                    cold = warm("predicted" if way == "drawn" else way, JOBS[name], folder)
-                    wall = time.perf_counter() - start
-                    hot = warm("predicted" if way == "drawn" else way, JOBS[name], folder)
-                print(f"| {name} | {way} | {repeat} | {cold[0]:.2f} ({cold[1]}, {cold[2]}) | "
-                      f"{hot[0]:.2f} ({hot[1]}, {hot[2]}) | {wall:.0f} | {os.getloadavg()[0]:.1f} |", flush=True)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", nargs="*", metavar="JOB", help=f"jobs to compare (default: all of {list(JOBS)})")
@@ -227,7 +215,7 @@ def main() -> int:
     if args.seeds:
         missed += seeds_compare(args.seeds, args.seed_jobs)
     if args.draw_warmup is not None:
-        draw_warmup_times(args.repeats, args.draw_warmup or ["sweep", "50km"])
+        warmup_times(args.repeats, args.draw_warmup or ["sweep", "50km"], ("closed-form", "drawn"))
     return 1 if missed else 0
 
 
