@@ -3,8 +3,11 @@
 The code :func:`ldpc.block_code` names is the one :func:`ldpc.reconciler`'s run takes; the codes predicted for the
 example job (and a 4-link chain of it, whose links' first blocks take two codes where its one-link pilot took one)
 hold every code its run builds, and so do those of BBM92/E91, Eve and afterpulses (since 2026-12-07, late
-afternoon); ``dqsim warmup`` builds the predicted codes without running a block, and runs the pilot only where the
-closed form does not cover the job (an entangled link's receivers with a dead time or afterpulses); ``dqsim check``
+afternoon), and of a one-pair BBM92/E91 link behind receivers with a dead time and afterpulses (since 2026-12-07,
+night); ``dqsim warmup`` builds the predicted codes without running a block, or, where that pays, the run's own codes
+drawn (the run with its reconciliation left out: exactly those a real run of the seed builds), and runs the pilot
+only where the closed form does not cover the job (an SPDC source's link whose receivers have a dead time or
+afterpulses); ``dqsim check``
 names the codes, whether each is in the disk cache and its build time; :func:`caches.recorded_stores` keeps nothing outside its block.
 """
 
