@@ -843,7 +843,8 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     its build will take (:func:`dqsim.protocols.qkd.ldpc.build_seconds`, at a run's first block that takes it, on
     every rank), and ``command`` (``dqsim warmup JOB``), which builds them into the cache; where the codes are not
     predicted (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), why, and that warmup finds them with a pilot
-    block. A cache folder that cannot be written (:func:`dqsim.io.folder_problem`, found without making it) is named
+    block; since 2026-12-07 (night), where ``dqsim warmup`` drew the run's own codes
+    (:func:`dqsim.scenarios.qkd_codes.kept_drawn_codes`), those instead. A cache folder that cannot be written (:func:`dqsim.io.folder_problem`, found without making it) is named
     with its problem: every run then builds its codes and warmup fails. At most :data:`CHECK_LINK_LENGTHS` distinct
     link lengths are predicted from (the line says how many were left out)."""
     if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
@@ -856,7 +857,8 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     problem = None if folder is None else io.folder_problem(folder)  # (as warmup's, without making the folder)
     seed = job.run.seed
     parts, missing, seconds = [], 0, 0.0
-    for num_bits, rate in qkd_codes.predicted_codes(job, CHECK_LINK_LENGTHS):
+    drawn = None if problem is not None else qkd_codes.kept_drawn_codes(job)
+    for num_bits, rate in (drawn if drawn is not None else qkd_codes.predicted_codes(job, CHECK_LINK_LENGTHS)):
         held = problem is None and _cached(folder, ldpc.code_key(seed, num_bits, rate))
         build = ldpc.build_seconds(num_bits, rate)
         parts.append(f"{num_bits:,} bits rate {rate:g} " + ("(cached)" if held else f"(~{build:.0f} CPU s to build)"))
@@ -879,6 +881,8 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     partial = ("" if distinct <= CHECK_LINK_LENGTHS else
                f"; codes predicted for {CHECK_LINK_LENGTHS} of {distinct:,} distinct link lengths (evenly spread): "
                f"the others' are built by `{command}` or at run time")
+    if drawn is not None:
+        return [f"LDPC codes (the run's own, drawn by `{command}`): {', '.join(parts)}; {where}; {todo}"]
     return [f"LDPC codes (predicted from the links' physics: those some block takes with probability above "
             f"{qkd_codes.BUILD_PROBABILITY:.0%}, a rarer one is built by its block): {', '.join(parts)}; {where}; "
             f"{todo}{partial}"]
