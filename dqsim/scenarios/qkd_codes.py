@@ -101,6 +101,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+import dqsim
 from dqsim import caches
 from dqsim.protocols.qkd import entangled, entangled_block, ldpc, spdc
 from dqsim.protocols.qkd.bb84 import BASIS_X
@@ -524,8 +525,7 @@ DRAWN_CODES_KIND = "ldpc_drawn_codes"
 def drawn_key(job) -> dict:
     """Everything the codes a run of ``job`` takes depend on (:data:`DRAWN_CODES_KIND`'s key): its ``[qkd]``
     section and seed, dqsim's version and the codes' construction."""
-    from dqsim import __version__
-    return {"qkd": repr(job.qkd), "seed": job.run.seed, "dqsim": __version__, "construction": ldpc.CODE_CONSTRUCTION}
+    return {"qkd": repr(job.qkd), "seed": job.run.seed, "dqsim": dqsim.__version__, "construction": ldpc.CODE_CONSTRUCTION}
 
 
 def kept_drawn_codes(job) -> list[tuple[int, float]] | None:
