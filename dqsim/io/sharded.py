@@ -703,16 +703,21 @@ class _WriteFailed(DqsimError):
     """A rank's write of its amplitudes into the collective file failed (a full disk): HDF5 cannot close it."""
 
 
-def abort_collective(comm, path: Path, why: str, newest: str, *, say: bool = True, stalled: bool = False) -> None:
+def abort_collective(comm, path: Path, why: str, newest: str, *, say: bool = True, stalled: bool = False,
+                     agreed: bool = False) -> None:
     """End every rank of the job (``comm.abort``, status 2) after one line on stderr: parallel HDF5 does not
     recover from a failed write (the file's close hangs in a collective, or crashes in ``H5F__close_cb``), so
     no HDF5 file is closed again in this process (nor by HDF5's exit handler). ``newest``: the newest whole
     checkpoint, to resume once there is room (``stalled``: once the file system answers; ``""``: none known);
     ``say``: whether this rank writes the line (one rank of those that abort).
 
-    Through ``MPI_Abort``, so MPICH adds its own ``Abort(2) on node N ...`` line on each rank: the ranks cannot
-    end by agreement here, as a rank is stuck inside HDF5 (a stalled step) or HDF5 cannot close the file (a
-    failed write), and ending MPI normally needs every rank (``MPI_Finalize`` is collective)."""
+    ``agreed``: every rank calls this at the same point (each learnt of the failure at one ``allgather``): after a
+    barrier (the line is out) each ends itself with status 2 (``os._exit``: no exit handler, MPI not ended), and
+    MPICH prints nothing of its own (since 2026-12-07 (night); before, every rank's ``MPI_Abort`` added an
+    ``Abort(2) on node N ...`` line each). Else (a step's watchdog: another rank may be stuck inside HDF5 or MPI,
+    and cannot come to a barrier) through ``MPI_Abort`` on ``MPI_COMM_WORLD``, whose line MPICH adds: ending MPI
+    normally needs every rank (``MPI_Finalize`` is collective), and parallel HDF5's handler at ``MPI_Finalize``
+    would close the broken file."""
     after, when = ("a stalled collective step", "once the file system answers") if stalled else \
         ("a failed write", "once there is room")
     hint = (f"the newest whole checkpoint: {newest}; {when}: dqsim resume {newest}" if newest else
@@ -723,7 +728,16 @@ def abort_collective(comm, path: Path, why: str, newest: str, *, say: bool = Tru
             os.write(sys.stderr.fileno(), line.encode())
     except (OSError, ValueError):
         pass
-    comm.abort_without_exit_handlers(2)
+    if not agreed:
+        comm.abort_without_exit_handlers(2)
+        return
+    comm.barrier()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(2)
 
 
 def _abandon_after_failed_write(comm, failure: BaseException | None, path: Path, newest: str) -> None:
@@ -736,7 +750,7 @@ def _abandon_after_failed_write(comm, failure: BaseException | None, path: Path,
         return
     reason = failed[first].split(": ", 1)[-1]
     abort_collective(comm, path, f"the disk filled during a parallel write (rank {first}: {reason})", newest,
-                     say=comm.rank == first)
+                     say=comm.rank == first, agreed=True)
 
 
 class _StepWatch:
@@ -826,7 +840,7 @@ class _closing_quietly_after_failure:
             why = f"cannot close the file ({bad[0]})"
             if exc is not None:
                 why = f"{str(exc).removeprefix(f'{self.path}: ')}, then {why}"
-            abort_collective(self.comm, self.path, why, self.watch.newest, say=self.comm.rank == 0)
+            abort_collective(self.comm, self.path, why, self.watch.newest, say=self.comm.rank == 0, agreed=True)
         return False
 
 
