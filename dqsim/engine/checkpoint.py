@@ -158,7 +158,7 @@ def request_stop(signum=None, frame=None) -> None:
     if signum == signal.SIGINT and _STOP["requested"] and not _STOP["checkpointed"]:
         if _STOP["rank_0_decides"]:
             return
-        if _STOP["deferred"]:
+        if _STOP.get("deferred"):
             _STOP["again"] = True
             return
         raise KeyboardInterrupt
@@ -182,7 +182,7 @@ def _defer_second(deferring: bool) -> None:
 def second_signal_noted() -> bool:
     """Whether a second Ctrl-C came to this rank while it was deferred (:func:`_defer_second`): the ``cut_on`` of a
     checkpoint's state write on several ranks (:func:`write_state`)."""
-    return _STOP["again"]
+    return bool(_STOP.get("again"))
 
 
 class SecondSignalAgreed(KeyboardInterrupt):
