@@ -82,9 +82,10 @@ def signals(trials: int) -> None:
                                                str(folder / "x.h5")], 240, SIGNAL=signal_name)
                 after = ckpt_files(folder)
                 whole = [name for name in complete(folder) if name != first]
+                lines = [line for line in err.splitlines() if line.startswith("dqsim")]
                 print(f"{signal_name} {who} #{trial}: {described(status, err, seconds)}; files: "
                       f"{len(after - before)} new ({len(whole)} whole checkpoint(s) among them), "
-                      f"{len(before - after)} gone; dqsim lines: {[l for l in err.splitlines() if l.startswith('dqsim')]}")
+                      f"{len(before - after)} gone; dqsim lines: {lines}")
     shutil.rmtree(work)
 
 
