@@ -363,6 +363,17 @@ def _compact_index(index: np.ndarray, num_values: int) -> np.ndarray:
     return compact
 
 
+def _index_code(num_nodes: int) -> str:
+    """The ``array`` typecode of node indices (and depths, subtree sizes) of ``num_nodes`` nodes: ``"i"`` (a C
+    int, 4 bytes) below 2^31 nodes, else ``"q"``.
+
+    Examples:
+        >>> _index_code(2**20), _index_code(2**31)
+        ('i', 'q')
+    """
+    return "i" if num_nodes < 2**31 and array("i").itemsize == 4 else "q"
+
+
 def _typed_array(values: np.ndarray, typecode: str) -> array:
     """``values`` as an :class:`array.array` of ``typecode`` (one copy from the NumPy buffer, none through bytes)."""
     out = array(typecode)
@@ -881,15 +892,17 @@ class Network:
     def _walked_forest(self) -> tuple | None:
         """:meth:`_rooted_forest` of any network: a walk of every tree from its lowest node (``None``: not a forest).
 
-        Each sequence an ``array("q")`` (8 bytes a node; lists, ~156 bytes a node in all, before 2026-12-07), the
-        delays from the roots a list if one passes 2^63 ps.
+        The delays from the roots an ``array("q")`` (8 bytes a node; a list if one passes 2^63 ps), the node
+        indices and depths ``array("i")`` (4 bytes a node each, :func:`_index_code`; ``array("q")`` until
+        2026-12-07 (night), 24 bytes a node more; lists, ~156 bytes a node in all, before 2026-12-07).
         """
         num_nodes = len(self.names)
-        parent, root = array("q", [-1]) * num_nodes, array("q", [-1]) * num_nodes
-        depth = array("q", bytes(8 * num_nodes))
+        code = _index_code(num_nodes)
+        parent, root = array(code, [-1]) * num_nodes, array(code, [-1]) * num_nodes
+        depth = array(code, [0]) * num_nodes
         from_root: Sequence[int] = array("q", bytes(8 * num_nodes))
         adjacent = self._adjacency()
-        order = array("q")
+        order = array(code)
         for start in range(num_nodes):
             if root[start] != -1:
                 continue
@@ -909,17 +922,17 @@ class Network:
         # a forest has one link fewer than nodes per tree (nx.is_forest's test, 3 ms of a 1,024-node chain)
         if self.num_links != num_nodes - sum(1 for v in range(num_nodes) if root[v] == v):
             return None
-        size = array("q", [1]) * num_nodes
+        size = array(code, [1]) * num_nodes
         for node in reversed(order):
             above = parent[node]
             if above != -1:
                 size[above] += size[node]
-        first = array("q", bytes(8 * num_nodes))
+        first = array(code, [0]) * num_nodes
         for position, node in enumerate(order):
             first[node] = position
         #: Per node: its position in ``_preorder``, and the end of its subtree's run there.
         self._preorder, self._first = order, first
-        self._subtree_end = array("q", map(operator.add, first, size))
+        self._subtree_end = array(code, map(operator.add, first, size))
         return parent, depth, root, from_root, []  # (the ancestor table: see _lowest_common_ancestor)
 
     def _adjacency(self) -> _Adjacency:
@@ -943,7 +956,7 @@ class Network:
         node by node (:meth:`_walked_rank_distances`); both the same integers (tested).
         """
         depth = self._tree[1]
-        num_levels = int(np.max(np.asarray(depth, dtype=np.int64), initial=0))
+        num_levels = int(np.max(np.asarray(depth), initial=0))
         from_root = self._tree[3]
         if num_levels * NODES_PER_FOREST_LEVEL <= len(depth) and max(from_root, default=0) < UNREACHABLE_PS:
             return self._level_rank_distances(num_levels)
@@ -980,8 +993,7 @@ class Network:
         passes of int64 arrays per rank (a 2^20-node star: two). The delays from the roots are below
         :data:`UNREACHABLE_PS`, so no sum passes int64."""
         parent, depth, _root, from_root, _ancestors = self._tree
-        parent = np.asarray(parent, dtype=np.int64)
-        depth = np.asarray(depth, dtype=np.int64)
+        parent, depth = np.asarray(parent), np.asarray(depth)  # (views of the walk's arrays: no copy)
         from_root = np.asarray(from_root, dtype=np.int64)
         children = np.flatnonzero(parent >= 0)
         children = children[np.argsort(depth[children], kind="stable")]  # by depth: level d is one run
@@ -1033,10 +1045,11 @@ class Network:
             return b
         parent, depth, _root, _from_root, ancestors = self._tree
         if not ancestors:  # built once, in place (binary lifting: the 2^k-th ancestor of every node)
-            ancestors.append(array("q", (p if p != -1 else v for v, p in enumerate(parent))))
+            code = _index_code(len(parent))
+            ancestors.append(array(code, (p if p != -1 else v for v, p in enumerate(parent))))
             while (1 << len(ancestors)) <= max(depth):
                 previous = ancestors[-1]
-                ancestors.append(array("q", map(previous.__getitem__, previous)))
+                ancestors.append(array(code, map(previous.__getitem__, previous)))
         if depth[a] < depth[b]:
             a, b = b, a
         for level in range(len(ancestors) - 1, -1, -1):
@@ -1352,7 +1365,13 @@ class Network:
     @property
     def boundary_nodes(self) -> frozenset[int]:
         """Nodes with a link to a node on another rank (a protocol there may touch a far node's qubit)."""
-        return frozenset(np.unique(self._ends[self._crossing()]).tolist())
+        return frozenset(self.boundary_node_indices().tolist())
+
+    def boundary_node_indices(self) -> np.ndarray:
+        """:attr:`boundary_nodes` as a sorted int64 array (8 bytes a node, what the engine reads: the set of a
+        2^18-node star on 2 ranks, half its nodes, held ~12 MB more at the engine's start until 2026-12-07
+        (night))."""
+        return np.unique(self._ends[self._crossing()])
 
     @property
     def lookahead_ps(self) -> float:
