@@ -1368,9 +1368,9 @@ class Network:
         return frozenset(self.boundary_node_indices().tolist())
 
     def boundary_node_indices(self) -> np.ndarray:
-        """:attr:`boundary_nodes` as a sorted int64 array (8 bytes a node, what the engine reads: the set of a
-        2^18-node star on 2 ranks, half its nodes, held ~12 MB more at the engine's start until 2026-12-07
-        (night))."""
+        """:attr:`boundary_nodes` as a sorted integer array (the links' ends' type), what the engine reads: the
+        set of a 2^18-node star on 2 ranks, half its nodes, held ~12 MB more at the engine's start until 2026-12-07
+        (night)."""
         return np.unique(self._ends[self._crossing()])
 
     @property
