@@ -99,8 +99,9 @@ MPI_RSS_BYTES = 27e6
 #: ``dqc`` over lines, rings, stars and grids, 2026-12-07 (night), bench/results/netscale-vm-20261207r.md). With
 #: :data:`MPI_RSS_BYTES` 27 MB, 70 keeps the estimate at or above every two-rank peak measured since 2026-12-07
 #: (late afternoon) (rank 0 of a 65,536-node line peaked at 280 MB, checkpointed;
-#: bench/results/network-memory-vm-20261207q2.md) and within 1.3 of the night's (1.03-1.29). It was 112 (with 20 MB) until then, when one rank's per-node figure
-#: erred ~1 MB low at 65,536 nodes and the two-rank estimate of a 2^20-node grid was 1.45 times rank 1's peak;
+#: bench/results/network-memory-vm-20261207q2.md) and within 1.3 of the night's (1.03-1.30). It was 112 (with 20
+#: MB) until then, when one rank's per-node figure erred ~1 MB low at 65,536 nodes and the two-rank estimate of a
+#: 2^20-node grid was 1.45 times rank 1's peak;
 #: 160 before 2026-12-07 (late afternoon), from 2-rank runs whose ranks kept the lookahead table as a list per node
 #: (150-170 bytes a node more than one rank's at 2^18 and 2^20; bench/results/check-memory-scale-vm-20261207.md).
 SEVERAL_RANKS_BYTES_PER_NODE = 70
@@ -293,7 +294,7 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
     (bench/results/check-memory-scale-vm-20261207.md); since the engine's rank tables shrank (2026-12-07 (late
     afternoon)) a 2-rank ``dqc`` GHZ over a line peaks lower: 1.01-1.32 times the measured at 65,536 to 2^20 nodes
     (bench/results/network-memory-vm-20261207q2.md); with a line's, ring's, star's and grid's own bytes a node
-    (:data:`dqsim.network.topology.BYTES_PER_NODE_OF`, 2026-12-07 (night)) 1.00-1.09 of one rank's peak and 1.03-1.29
+    (:data:`dqsim.network.topology.BYTES_PER_NODE_OF`, 2026-12-07 (night)) 1.00-1.10 of one rank's peak and 1.03-1.30
     of each rank's on two over the four at 65,536 to 2^20 nodes (bench/results/netscale-vm-20261207r.md).
 
     Examples:
@@ -303,7 +304,7 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
         ...                     'num_data_qubits = 1\\n[circuit]\\n'
         ...                     'generator = "ghz"\\nnum_qubits = 4\\n')
         >>> [round(peak / 1e6) for peak in network_peak_bytes(job, 2)]
-        [498, 474]
+        [515, 490]
     """
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()

@@ -97,10 +97,11 @@ BYTES_PER_FOREST_NODE = 150
 #: the base and the output's write (:func:`dqsim.cli.check.network_peak_bytes`), the least that reaches every peak:
 #: 62-107 bytes a node measured for a line (its forest written down, no adjacency), 92-133 for a ring and 107-137
 #: for a star (their adjacency; a star's walked forest), 90-117 for a grid (two links a node), the most at 2^18
-#: (2^16 for a grid); estimates 1.00-1.09 of the peaks (bench/results/netscale-vm-20261207r.md). The 150 of
+#: (2^16 for a grid), and an 8-site ``trotter`` run over a 65,536-node line 121 (its peak 253 MB against the
+#: ``dqc`` run's 249); estimates 1.00-1.10 of the peaks (bench/results/netscale-vm-20261207r.md). The 150 of
 #: :data:`BYTES_PER_NODE` erred ~15 % high at 2^20 for a line and ~8 % for a grid then. ``all_to_all`` and
 #: ``edges`` keep :data:`BYTES_PER_NODE` and :data:`BYTES_PER_FOREST_NODE`.
-BYTES_PER_NODE_OF = {"line": 112, "ring": 140, "star": 140, "grid": 125}
+BYTES_PER_NODE_OF = {"line": 128, "ring": 140, "star": 140, "grid": 125}
 
 
 def _quote_names(names: Iterable[str]) -> str:
@@ -418,7 +419,7 @@ def bytes_per_node(num_nodes: int, num_links: int, kind: str | None = None) -> i
 
     Examples:
         >>> bytes_per_node(1000, 999), bytes_per_node(1000, 1000), bytes_per_node(1000, 999, "line")
-        (150, 150, 112)
+        (150, 150, 128)
     """
     if kind in BYTES_PER_NODE_OF:
         return BYTES_PER_NODE_OF[kind]
