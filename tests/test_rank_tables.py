@@ -61,13 +61,18 @@ def test_a_rank_keeps_8_bytes_a_node_and_rank_for_the_lookahead_table():
     nodes = 2**14
     net = Network(topology.line(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]), num_ranks=2)
     net._adjacency()  # (what a run has built already)
+    held, _peak = _traced(net.rank_distance_columns)
+    assert held < 24 * nodes, held
+
+
+def _traced(make) -> tuple[int, int]:
+    """The bytes tracemalloc sees held after ``make()`` and its peak inside it."""
     tracemalloc.start()
     try:
-        net.rank_distance_columns()
-        held = tracemalloc.get_traced_memory()[0]
+        make()
+        return tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert held < 24 * nodes, held
 
 
 def test_nearest_first_is_the_sorted_order_of_distance_and_index():
@@ -236,12 +241,7 @@ def test_a_star_s_rank_distances_peak_under_80_bytes_a_node():
     net = Network(topology.star(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]),
                   num_ranks=2)
     net._tree, net._adjacency()  # (what a run has built already)
-    tracemalloc.start()
-    try:
-        net.rank_distance_columns()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = _traced(net.rank_distance_columns)[1]
     assert peak < 80 * nodes, peak
 
 
@@ -282,10 +282,5 @@ def test_a_ring_s_rank_distances_peak_under_40_bytes_a_node():
     net = Network(topology.ring(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]),
                   num_ranks=2)
     net._adjacency()  # (what a run has built already)
-    tracemalloc.start()
-    try:
-        net.rank_distance_columns()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = _traced(net.rank_distance_columns)[1]
     assert peak < 40 * nodes, peak

@@ -381,6 +381,23 @@ def _typed_array(values: np.ndarray, typecode: str) -> array:
     return out
 
 
+def _settle(adjacent: "_Adjacency", best, frontier: list) -> None:
+    """Dijkstra's search in place: pop ``(delay, node)`` from the heap ``frontier`` (ps), relax each link of the
+    node (``adjacent[node]``), lowering ``best[other]`` (a list or ``array("q")``, indexed by node) and pushing
+    each node reached sooner, until the heap is empty; then ``best`` holds each node's least delay from the sources
+    (a node's is final once popped)."""
+    heappop, heappush = heapq.heappop, heapq.heappush
+    while frontier:
+        distance, node = heappop(frontier)
+        if distance > best[node]:
+            continue
+        for other, delay in adjacent[node]:
+            reach = distance + delay
+            if reach < best[other]:
+                best[other] = reach
+                heappush(frontier, (reach, other))
+
+
 class _Adjacency:
     """Every node's links as compact arrays (compressed sparse rows): what routes and latencies walk and look up.
 
@@ -1438,7 +1455,6 @@ class Network:
         adjacent = self._adjacency()
         placement = np.asarray(self.placement)
         crossing = self._ends[self._crossing()]
-        heappop, heappush = heapq.heappop, heapq.heappush
         columns = []
         for rank in range(self.num_ranks):
             best = _typed_array(np.where(placement == rank, 0, UNREACHABLE_PS), "q")
@@ -1449,15 +1465,7 @@ class Network:
                         best[other] = delay
                         frontier.append((delay, other))
             heapq.heapify(frontier)
-            while frontier:
-                distance, node = heappop(frontier)
-                if distance > best[node]:
-                    continue
-                for other, delay in adjacent[node]:
-                    reach = distance + delay
-                    if reach < best[other]:
-                        best[other] = reach
-                        heappush(frontier, (reach, other))
+            _settle(adjacent, best, frontier)
             columns.append(best)  # (each node's best is final once popped; unreached: unreachable)
         return tuple(columns)
 
@@ -1776,16 +1784,7 @@ class Network:
         adjacent = self._adjacency()
         best = [UNREACHABLE_PS] * len(self.names)
         best[a] = 0
-        frontier = [(0, a)]
-        while frontier:
-            length, node = heapq.heappop(frontier)
-            if length > best[node]:
-                continue
-            for other, delay in adjacent[node]:
-                reach = length + delay
-                if reach < best[other]:
-                    best[other] = reach
-                    heapq.heappush(frontier, (reach, other))
+        _settle(adjacent, best, [(0, a)])
         return best
 
     def least_delay_column(self, a: int) -> array:
