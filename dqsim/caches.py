@@ -278,6 +278,24 @@ def stored_arrays(kind: str, key: dict, make: Callable[[], dict], environ=None) 
     return made
 
 
+def kept_arrays(kind: str, key: dict, environ=None) -> dict | None:
+    """The arrays :func:`stored_arrays` keeps for ``key`` where a whole entry of it is in :func:`cache_folder`, else
+    ``None`` (nothing made, written or warned: a damaged entry reads as none).
+
+    Examples:
+        >>> import tempfile; folder = {"DQSIM_CACHE_DIR": tempfile.mkdtemp()}
+        >>> kept_arrays("demo", {"n": 4}, folder) is None
+        True
+        >>> made = stored_arrays("demo", {"n": 4}, lambda: {"a": np.arange(4)}, folder)
+        >>> kept_arrays("demo", {"n": 4}, folder)["a"].tolist()
+        [0, 1, 2, 3]
+    """
+    folder = cache_folder(environ)
+    if folder is None:
+        return None
+    return _load(entry_path(folder, kind, key), _key_text(key))[0]
+
+
 def folder_problem(environ=None) -> str | None:
     """One line when :func:`cache_folder` is set but cannot be written (made where missing), else ``None``."""
     folder = cache_folder(environ)

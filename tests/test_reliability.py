@@ -899,7 +899,8 @@ def test_repro_a_bad_collective_close_timeout_is_refused_at_the_start(tmp_path, 
     code, err = cli(capsys, "run", ROOT / "jobs" / "quickstart.toml", "-o", tmp_path / "x.h5", "--quiet")
     assert refused_in_one_line(code, err), err
     assert err[0] == ("dqsim: error: environment variable DQSIM_COLLECTIVE_CLOSE_S must be a number of seconds > 0 "
-                      f"(how long a parallel-HDF5 file's close may take; unset: 120), got {value!r}")
+                      f"(how long a parallel-HDF5 file's close or another step of its write may take; unset: 120), "
+                      f"got {value!r}")
     assert not (tmp_path / "x.h5").exists()
 
 
