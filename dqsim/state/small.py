@@ -84,10 +84,24 @@ def op_matrix(op: GateOp) -> tuple[np.ndarray, tuple[int, ...]]:
     qubits = tuple(op.targets) + tuple(op.controls)
     if not op.controls:
         return np.asarray(u, dtype=np.complex128), qubits
+    key = (u.dtype.str, u.shape[0], u.tobytes(), len(op.controls))
+    full = _CONTROLLED.get(key)
+    if full is not None:
+        return full, qubits
     k = u.shape[0]
     full = np.eye(k << len(op.controls), dtype=np.complex128)
     full[-k:, -k:] = u
+    full.flags.writeable = False  # shared by every later gate with this matrix: never changed in place
+    if len(_CONTROLLED) >= _CONTROLLED_MAX:
+        _CONTROLLED.clear()
+    _CONTROLLED[key] = full
     return full, qubits
+
+
+#: Full matrices of controlled gates (read only), keyed by the target matrix's dtype, size and bytes and the
+#: number of controls: a run's CNOTs build theirs once.
+_CONTROLLED: dict[tuple, np.ndarray] = {}
+_CONTROLLED_MAX = 256
 
 
 #: Per ``(k, positions)``: how :func:`_left` lays out a ``k``-qubit ρ for one matrix product.
@@ -159,19 +173,52 @@ def partial_trace(rho: np.ndarray, k: int, position: int) -> np.ndarray:
 
 
 def depolarizing_mix(rho: np.ndarray, k: int, positions: Sequence[int], weight: float) -> np.ndarray:
-    """``(1 − w) ρ + w · (I/2^m ⊗ Tr_positions ρ)``: replace qubits by the maximally mixed state with weight w."""
+    """``(1 − w) ρ + w · (I/2^m ⊗ Tr_positions ρ)``: replace qubits by the maximally mixed state with weight w.
+
+    The qubits are traced out one after another in the order of ``positions``, each as the sum of its two
+    diagonal blocks times 1/2 (the I/2 it leaves), and only the diagonal blocks of the traced qubits receive
+    ``w`` times that: the same sums and products, element for element, as tracing each qubit with
+    ``ndarray.trace`` and putting ``I/2`` back with ``np.multiply.outer`` (before 2026-12-07 (night): three
+    times slower on a 16x16 ρ; :func:`_mix_plan`).
+    """
     if weight == 0:
         return rho
-    tensor = rho.reshape((2,) * (2 * k))
-    mixed = tensor
+    plan = _MIX_PLANS.get((k, tuple(positions))) or _mix_plan(k, tuple(positions))
+    shape, pairs, blocks = plan
+    tensor = rho.reshape(shape)
+    traced = tensor
+    for zero, one in pairs:
+        traced = (traced[zero] + traced[one]) * 0.5
+    out = (1.0 - weight) * tensor
+    share = weight * traced
+    for block in blocks:
+        out[block] += share
+    return out.reshape(rho.shape)
+
+
+#: Per ``(k, positions)``: the index tuples :func:`depolarizing_mix` uses (:func:`_mix_plan`).
+_MIX_PLANS: dict = {}
+
+
+def _mix_plan(k: int, positions: tuple[int, ...]) -> tuple:
+    """ρ's tensor shape (2,)*2k, per position its two diagonal blocks (kept as axes of length 1), and every
+    diagonal block of all the positions together (the places of ``I/2^m ⊗ Tr ρ``), computed once."""
+    pairs = []
     for p in positions:
-        a = k - 1 - p
-        traced = mixed.trace(axis1=a, axis2=k + a)
-        eye = np.eye(2, dtype=rho.dtype) / 2.0
-        mixed = np.multiply.outer(traced, eye)
-        # the new row/col axes are the last two; move them back to a and k + a
-        mixed = np.moveaxis(mixed, [2 * k - 2, 2 * k - 1], [a, k + a])
-    return (1.0 - weight) * rho + weight * mixed.reshape(rho.shape)
+        a = k - 1 - p  # tensor axis of the row bit of p; its column bit is k + a
+        zero, one = [slice(None)] * (2 * k), [slice(None)] * (2 * k)
+        zero[a] = zero[k + a] = slice(0, 1)
+        one[a] = one[k + a] = slice(1, 2)
+        pairs.append((tuple(zero), tuple(one)))
+    blocks = []
+    for bits in range(1 << len(positions)):
+        block = [slice(None)] * (2 * k)
+        for j, p in enumerate(positions):
+            b = (bits >> j) & 1
+            block[k - 1 - p] = block[2 * k - 1 - p] = slice(b, b + 1)
+        blocks.append(tuple(block))
+    plan = _MIX_PLANS[(k, positions)] = ((2,) * (2 * k), tuple(pairs), tuple(blocks))
+    return plan
 
 
 def damp(rho: np.ndarray, k: int, position: int, gamma: float, dephase_p: float) -> np.ndarray:
