@@ -285,3 +285,70 @@ def test_finish_dephases_held_pairs_by_t2_and_skips_qubits_in_no_small_state(mon
     assert memory.bell_fidelity(None, 0, 2) == pytest.approx((1 + werner * (1 + 2 * decay)) / 4, abs=1e-12)
     for q in (1, 3, 4, 5):
         assert memory.small.group_of(q) is None
+
+
+def _random_rho(rng, k, zeros):
+    """A random k-qubit density matrix; ``zeros``: with small entries set to exactly 0 (as pairs have)."""
+    d = 1 << k
+    a = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    rho = a @ a.conj().T
+    rho /= np.trace(rho)
+    if zeros:
+        rho[np.abs(rho) < 0.05] = 0
+    return rho
+
+
+def _mix_by_trace_and_outer(rho, k, positions, weight):
+    """The depolarizing mix as the engine computed it before 2026-12-07 (night): per qubit ``ndarray.trace``,
+    ``I/2`` put back by ``np.multiply.outer`` and ``np.moveaxis``."""
+    mixed = rho.reshape((2,) * (2 * k))
+    for p in positions:
+        a = k - 1 - p
+        traced = mixed.trace(axis1=a, axis2=k + a)
+        mixed = np.moveaxis(np.multiply.outer(traced, np.eye(2, dtype=rho.dtype) / 2.0),
+                            [2 * k - 2, 2 * k - 1], [a, k + a])
+    return (1.0 - weight) * rho + weight * mixed.reshape(rho.shape)
+
+
+def _damp_by_blocks(rho, k, position, gamma, dephase_p):
+    """T1/T2 damping as the engine computed it before 2026-12-07 (night): each block of the qubit scaled in
+    place."""
+    out = rho.copy()
+    v = out.reshape(1 << (k - 1 - position), 2, 1 << position, 1 << (k - 1 - position), 2, 1 << position)
+    b00, b11, b01, b10 = v[:, 0, :, :, 0, :], v[:, 1, :, :, 1, :], v[:, 0, :, :, 1, :], v[:, 1, :, :, 0, :]
+    b00 += gamma * b11
+    b11 *= 1.0 - gamma
+    b01 *= math.sqrt(1.0 - gamma) * (1.0 - 2.0 * dephase_p)
+    b10 *= math.sqrt(1.0 - gamma) * (1.0 - 2.0 * dephase_p)
+    return out
+
+
+def test_depolarizing_and_damping_are_the_same_operations_as_before_bit_for_bit():
+    """The depolarizing mix by diagonal blocks and the damping by a kept mask (2026-12-07 (night)) give every
+    element bit for bit as the trace/outer and in-place block formulations did, on 1-5 qubits, every position
+    (and ordered pair of positions), with exact zeros in ρ and γ = 0: a noisy chain's results did not move."""
+    from dqsim.state.small import damp, depolarizing_mix
+
+    rng = np.random.default_rng(11)
+    for k in range(1, 6):
+        for zeros in (False, True):
+            rho = _random_rho(rng, k, zeros)
+            for p in range(k):
+                for gamma in (0.0, 0.13):
+                    assert np.array_equal(damp(rho, k, p, gamma, 0.21), _damp_by_blocks(rho, k, p, gamma, 0.21))
+                positions_list = [[p]] + [[p, q] for q in range(k) if q != p]
+                for positions in positions_list:
+                    weight = float(rng.random())
+                    assert np.array_equal(depolarizing_mix(rho, k, positions, weight),
+                                          _mix_by_trace_and_outer(rho, k, positions, weight)), (k, positions)
+
+
+def test_a_controlled_gates_full_matrix_is_built_once_and_read_only():
+    """Every CNOT of a run shares one read-only 4x4 (``op_matrix`` keeps it by the target matrix's bytes);
+    another controlled gate gets its own."""
+    first, qubits = op_matrix(gate_op("cx", [3, 5]))
+    again, _ = op_matrix(gate_op("cx", [5, 3]))
+    assert again is first and not first.flags.writeable and qubits == (5, 3)
+    assert np.array_equal(first, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
+    cz, _ = op_matrix(gate_op("cz", [0, 1]))
+    assert cz is not first and np.array_equal(cz, np.diag([1, 1, 1, -1]))
