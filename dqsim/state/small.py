@@ -146,9 +146,50 @@ def _left(rho: np.ndarray, k: int, matrix: np.ndarray, positions: Sequence[int])
 
 
 def conjugate(rho: np.ndarray, k: int, matrix: np.ndarray, positions: Sequence[int]) -> np.ndarray:
-    """``M ρ M†`` for a Hermitian ``ρ`` of ``k`` qubits, ``M`` on bits ``positions``."""
+    """``M ρ M†`` for a Hermitian ``ρ`` of ``k`` qubits, ``M`` on bits ``positions``.
+
+    Computed as ``M (M ρ)†``. A read-only ``M`` that permutes basis states (a CNOT's kept full matrix,
+    :func:`op_matrix`) takes ρ's elements in one gather: ``conj(ρ[π(j), π(i)])``, which is what the two
+    products give element for element (every other term is an exact 0), without them.
+    """
+    if not matrix.flags.writeable:
+        index = _permutation_index(matrix, k, tuple(positions))
+        if index is not None:
+            return rho.take(index).conj()
     half = _left(rho, k, matrix, positions)
     return _left(half.conj().T, k, matrix, positions)
+
+
+#: ``(id(M), k, positions)`` -> ``(M, flat index or None)`` for read-only gate matrices (:func:`conjugate`);
+#: holding ``M`` keeps its id from being reused while the entry lives.
+_PERMUTATIONS: dict[tuple, tuple] = {}
+_PERMUTATIONS_MAX = 1024
+
+
+def _permutation_index(matrix: np.ndarray, k: int, positions: tuple[int, ...]):
+    """The flat indices ``π(j)·2^k + π(i)`` of ρ that give ``(M ρ M†)[i, j]`` conjugated, when ``M`` (on bits
+    ``positions``, little-endian) has a single exact 1 in each row and 0 elsewhere; else ``None``. Kept."""
+    key = (id(matrix), k, positions)
+    entry = _PERMUTATIONS.get(key)
+    if entry is not None and entry[0] is matrix:
+        return entry[1]
+    index = None
+    ones = matrix == 1
+    if np.all(ones | (matrix == 0)) and np.all(ones.sum(axis=1) == 1) and np.all(ones.sum(axis=0) == 1):
+        source = ones.argmax(axis=1)  # row s of M takes basis state source[s]
+        rows = np.arange(1 << k)
+        sub = np.zeros_like(rows)
+        for b, p in enumerate(positions):
+            sub |= ((rows >> p) & 1) << b
+        moved = rows.copy()
+        for b, p in enumerate(positions):
+            moved &= ~(1 << p)
+            moved |= ((source[sub] >> b) & 1) << p
+        index = moved[None, :] * (1 << k) + moved[:, None]
+    if len(_PERMUTATIONS) >= _PERMUTATIONS_MAX:
+        _PERMUTATIONS.clear()
+    _PERMUTATIONS[key] = (matrix, index)
+    return index
 
 
 def _kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
