@@ -270,16 +270,17 @@ def test_finish_dephases_held_pairs_by_t2_and_skips_qubits_in_no_small_state(mon
     coherence exp(-t/T2) per qubit), so its Phi+ weight is (1 + w + 2 w exp(-2t/T2)) / 4, while qubits in
     no small state here (fresh, or held by another rank) only have their last touch moved: their damping
     and dephasing are never worked out."""
+    from dqsim.engine import quantum
     from dqsim.engine.quantum import QuantumMemory
 
     t2_s, end_ps, werner = 0.5, 200_000_000_000, 0.9   # 0.2 s of idling
     memory = QuantumMemory([0, 0, 1, 1, 2, 2], [math.inf] * 3, [t2_s] * 3, seed=1, num_data_qubits=0)
     memory.small.werner_pair(0, 2, werner)             # qubits 1, 3, 4, 5: no small state here
     worked_out = []
-    real = noise.idle_parameters
-    monkeypatch.setattr(noise, "idle_parameters", lambda *args: worked_out.append(args) or real(*args))
+    real = quantum._idle_channel                       # (the wait's γ and p, kept per wait since 2026-12-07 (night))
+    monkeypatch.setattr(quantum, "_idle_channel", lambda *args: worked_out.append(args) or real(*args))
     memory.finish(None, end_ps)
-    assert len(worked_out) == 2                        # qubits 0 and 2 only
+    assert worked_out == [(end_ps, math.inf, t2_s)] * 2  # qubits 0 and 2 only
     assert list(memory.last_touch_ps) == [end_ps] * 6
     decay = math.exp(-2 * 0.2 / t2_s)                  # coherence factor of both qubits together
     assert memory.bell_fidelity(None, 0, 2) == pytest.approx((1 + werner * (1 + 2 * decay)) / 4, abs=1e-12)
@@ -341,6 +342,38 @@ def test_depolarizing_and_damping_are_the_same_operations_as_before_bit_for_bit(
                     weight = float(rng.random())
                     assert np.array_equal(depolarizing_mix(rho, k, positions, weight),
                                           _mix_by_trace_and_outer(rho, k, positions, weight)), (k, positions)
+
+
+def _conjugate_by_products(rho, k, matrix, positions):
+    """``M (M ρ)†`` by two tensor contractions (``np.tensordot``), as the engine computes a gate."""
+    m = len(positions)
+    axes = [k - 1 - positions[m - 1 - i] for i in range(m)]
+
+    def left(r):
+        out = np.tensordot(matrix.reshape((2,) * (2 * m)), r.reshape((2,) * k + (1 << k,)),
+                           axes=(list(range(m, 2 * m)), axes))
+        return np.moveaxis(out, list(range(m)), axes).reshape(r.shape)
+
+    return left(left(rho).conj().T)
+
+
+def test_a_cnot_conjugates_rho_by_one_gather_the_same_as_its_products_bit_for_bit():
+    """The kept CNOT (and Toffoli) matrix permutes basis states: ρ's elements are gathered (2026-12-07
+    (night)), every element bit for bit what the two products give, also for a ρ that is not exactly
+    Hermitian; a CZ (a -1) takes the products."""
+    from dqsim.state.small import _permutation_index, conjugate
+
+    rng = np.random.default_rng(12)
+    cx, ccx, cz = (op_matrix(gate_op(name, list(range(n))))[0] for name, n in (("cx", 2), ("ccx", 3), ("cz", 2)))
+    assert _permutation_index(cz, 2, (0, 1)) is None
+    for matrix in (cx, ccx, cz):
+        m = matrix.shape[0].bit_length() - 1
+        for k in range(m, 5):
+            for zeros in (False, True):
+                rho = _random_rho(rng, k, zeros) + 1e-17 * rng.normal(size=(1 << k, 1 << k))
+                for positions in ([0, k - 1, 1][:m] if k > 2 else [0, 1, 2][:m], list(range(k))[::-1][:m]):
+                    assert np.array_equal(conjugate(rho, k, matrix, positions),
+                                          _conjugate_by_products(rho, k, matrix, positions)), (k, positions)
 
 
 def test_a_controlled_gates_full_matrix_is_built_once_and_read_only():
