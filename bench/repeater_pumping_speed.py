@@ -11,7 +11,8 @@ Each measurement is one child process (``OMP_NUM_THREADS=1``) with ``PYTHONPATH`
   7.5, 8.5 attempt periods under ``cutoff_policy = "link"``; ``pairs`` pairs, 150 in the test; seed 7) and
 * ``job``: ``dqsim run`` of :data:`JOB` (2 and 3 links with that noise and one round, 30 pairs, seed 3),
 
-and reports the child's CPU seconds (user + system, from ``resource.getrusage``; imports included) and a
+and reports the child's CPU seconds (user + system, from ``resource.getrusage``; imports included; for the
+chains also the process time of ``run_chain`` alone) and a
 SHA-256 of every pair's fields and the records (``repr``: floats bit for bit) or of the job's tables. Old and new
 alternate within each repeat, so both see the same load; the last column is old/new of the median.
 """
@@ -26,7 +27,7 @@ import sys
 import tempfile
 
 CHAIN = r'''
-import hashlib, sys
+import hashlib, sys, time
 from dqsim import backend as backend_mod, comm as comm_mod
 from dqsim.jobs import load_job_text
 from dqsim.scenarios import repeater
@@ -39,8 +40,10 @@ section = load_job_text(text + tail).chain
 link = section.link_spec(links, 10.0 * links)
 cutoff_s = (section._least_swap_age_ps(link, links) + spare * link.attempt_period_ps) * 1e-12
 job = load_job_text(text + f'cutoff_s = {cutoff_s!r}\ncutoff_policy = "link"\n' + tail)
+start = time.process_time()
 out = repeater.run_chain(repeater.chain_spec(job, links, 10.0 * links), comm=comm_mod.SingleComm(),
                          backend=backend_mod.select("numpy"), seed=7)
+print(time.process_time() - start)
 print(hashlib.sha256("\n".join([*map(repr, out.pairs), repr(out.records)]).encode()).hexdigest())
 '''
 
@@ -84,14 +87,15 @@ print(digest.hexdigest())
 SPARES = {2: 4.5, 3: 7.5, 4: 8.5}
 
 
-def child(tree: str, args: list[str]) -> tuple[float, str]:
-    """(CPU seconds, last line of stdout) of ``python args`` with ``PYTHONPATH=tree``."""
+def child(tree: str, args: list[str]) -> tuple[float, str, list[str]]:
+    """(CPU seconds, last line of stdout, its other lines) of ``python args`` with ``PYTHONPATH=tree``."""
     env = dict(os.environ, PYTHONPATH=tree, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, *args], env=env, cwd=tree, capture_output=True, text=True, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return cpu, done.stdout.strip().splitlines()[-1]
+    lines = done.stdout.strip().splitlines()
+    return cpu, lines[-1], lines[:-1]
 
 
 def job_case(tree: str, folder: str, tag: str) -> tuple[float, str]:
@@ -101,8 +105,8 @@ def job_case(tree: str, folder: str, tag: str) -> tuple[float, str]:
     out = os.path.join(folder, f"{tag}.h5")
     if os.path.exists(out):
         os.remove(out)
-    cpu, _ = child(tree, ["-m", "dqsim", "run", path, "-o", out])
-    return cpu, child(tree, ["-c", TABLES, out])[1]
+    cpu, _, _ = child(tree, ["-m", "dqsim", "run", path, "-o", out])
+    return cpu, child(tree, ["-c", TABLES, out])[1], None
 
 
 def main() -> None:
@@ -111,6 +115,7 @@ def main() -> None:
     pairs = sys.argv[4] if len(sys.argv) > 4 else "150"
     cases = [f"chain {links}" for links in SPARES] + ["job"]
     times: dict = {(case, tree): [] for case in cases for tree in (old, new)}
+    runs: dict = {(case, tree): [] for case in cases for tree in (old, new)}
     digests: dict = {}
     with tempfile.TemporaryDirectory() as folder:
         for repeat in range(repeats):
@@ -119,19 +124,27 @@ def main() -> None:
                 for tree in order:
                     tag = "old" if tree == old else "new"
                     if case == "job":
-                        cpu, digest = job_case(tree, folder, tag)
+                        cpu, digest, run_cpu = job_case(tree, folder, tag)
                     else:
                         links = int(case.split()[1])
-                        cpu, digest = child(tree, ["-c", CHAIN, str(links), str(SPARES[links]), pairs])
+                        cpu, digest, lines = child(tree, ["-c", CHAIN, str(links), str(SPARES[links]), pairs])
+                        run_cpu = float(lines[-1])
+                        runs[(case, tree)].append(run_cpu)
                     times[(case, tree)].append(cpu)
                     digests.setdefault((case, tag), set()).add(digest)
-                    print(f"# repeat {repeat} {case} {tag}: {cpu:.2f} s CPU, {digest[:12]}", flush=True)
-    print(f"\n| case | old CPU s (median of {repeats}) | new CPU s | old/new | same results |")
-    print("|---|---|---|---|---|")
+                    inside = "" if run_cpu is None else f" ({run_cpu:.2f} s in run_chain)"
+                    print(f"# repeat {repeat} {case} {tag}: {cpu:.2f} s CPU{inside}, {digest[:12]}", flush=True)
+    print(f"\n| case | old CPU s (median of {repeats}) | new CPU s | old/new | in run_chain old | new | old/new "
+          "| same results |")
+    print("|---|---|---|---|---|---|---|---|")
     for case in cases:
         a, b = statistics.median(times[(case, old)]), statistics.median(times[(case, new)])
         same = digests[(case, "old")] == digests[(case, "new")] and len(digests[(case, "old")]) == 1
-        print(f"| {case} | {a:.2f} | {b:.2f} | {a / b:.2f} | {'yes' if same else 'NO'} |")
+        inner = "| – | – | –"
+        if runs[(case, old)]:
+            c, d = statistics.median(runs[(case, old)]), statistics.median(runs[(case, new)])
+            inner = f"| {c:.2f} | {d:.2f} | {c / d:.2f}"
+        print(f"| {case} | {a:.2f} | {b:.2f} | {a / b:.2f} {inner} | {'yes' if same else 'NO'} |")
 
 
 if __name__ == "__main__":
