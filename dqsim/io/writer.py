@@ -35,7 +35,7 @@ import dqsim
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, provenance, slabs
 from dqsim.io.atomic import atomic_h5_write
-from dqsim.io.manifest import file_entry, run_manifest_path, write_run_manifest
+from dqsim.io.manifest import file_entry, parts_digests, parts_entry, run_manifest_path, write_run_manifest
 from dqsim.io.sharded import CollectiveState, complete_collective
 from dqsim.io.units import table_units
 
@@ -76,6 +76,40 @@ def _in_pieces(table) -> bool:
     """Whether ``table`` is a table made piece by piece (``table_rows(start, stop)``, ``dtype``, ``shape``,
     ``nbytes``: :class:`dqsim.scenarios.output.TableInPieces`), not an array."""
     return not isinstance(table, np.ndarray) and callable(getattr(table, "table_rows", None))
+
+
+def _entry_around_state(tmp: Path, state: np.ndarray, placed: Mapping[str, Any],
+                        each_block: Callable[[int, memoryview], None]) -> dict[str, Any] | None:
+    """The run file's manifest entry in three parts, its gathered ``state``'s bytes not read again; or ``None``.
+
+    The state was hashed in memory while it was written (``placed``: its
+    ``checksum`` and the ``offset`` HDF5 gave its bytes). When the closed
+    file ``tmp`` holds it there as one plain block (contiguous, unfiltered,
+    little-endian, the first and last :data:`~dqsim.io.slabs.PLACEMENT_AMPLITUDES`
+    amplitudes as written), the entry is HDF5's bytes before it and after it,
+    read and hashed here, and the state's own digest: the same entry a hash
+    of the whole file in three parts gives, without hashing the state twice
+    (as :func:`dqsim.io.sharded.write_sharded_state` does for slab files).
+    ``None`` (the caller hashes the whole file) for a state laid out otherwise.
+    """
+    start, nbytes = placed.get("offset"), state.nbytes
+    algorithm, _, digest = placed.get("checksum", "").partition(":")
+    if start is None or not digest:
+        return None
+    ends = slabs.PLACEMENT_AMPLITUDES
+    with h5py.File(tmp, "r") as h5:
+        ds = h5["state"]
+        plain = (ds.id.get_offset() == start and ds.chunks is None and not ds.id.get_create_plist().get_nfilters()
+                 and ds.dtype.str == state.dtype.newbyteorder("<").str and ds.shape == state.shape)
+        if not (plain and np.array_equal(ds[:ends], state[:ends], equal_nan=True)
+                and np.array_equal(ds[-ends:], state[-ends:], equal_nan=True)):
+            return None
+    lengths = [start, nbytes, tmp.stat().st_size - start - nbytes]
+    if lengths[2] < 0:
+        return None
+    digests = parts_digests(tmp, algorithm, lengths, skip={1}, each_block=each_block)
+    digests[1] = digest
+    return parts_entry(tmp.name, algorithm, list(zip(lengths, digests)))
 
 
 def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
@@ -225,9 +259,10 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                 piece = state[start:start + STATE_PIECE_AMPLITUDES]
                 checksum.update(piece)
                 ds.write_direct(np.ascontiguousarray(piece), dest_sel=np.s_[start:start + piece.shape[0]])
+            placed.update(offset=ds.id.get_offset(), checksum=checksum.hexdigest())
             encoding.encode_attrs(ds.attrs, {
                 **slabs.state_attrs(state.shape[0]), "layout": "contiguous",
-                "checksum": checksum.hexdigest(), **(state_attrs or {})}, where="state")
+                "checksum": placed["checksum"], **(state_attrs or {})}, where="state")
         if state_slabs is not None:
             slabs.link_into(h5, path.parent, state_slabs, attrs=state_attrs)
         if collective_state is not None:
@@ -238,7 +273,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             target = h5[key] if key in h5 else h5.require_group(key)
             encoding.encode_attrs(target.attrs, values, where=key)
 
-    run_entry = {}
+    run_entry: dict[str, Any] = {}
+    placed: dict[str, Any] = {}  # a gathered state's offset in the file and checksum (taken in memory)
 
     def hash_closed(tmp: Path) -> None:  # the manifest's entry of the run file: its bytes before the rename
         looked = [0]
@@ -248,7 +284,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                 looked[0] += 1
                 between()
 
-        run_entry.update(file_entry(tmp, each_block=each_block), name=path.name)
+        entry = _entry_around_state(tmp, state, placed, each_block) if state is not None else None
+        run_entry.update(entry or file_entry(tmp, each_block=each_block), name=path.name)
 
     def needs_bytes() -> int:  # at least: the state's and the uncompressed tables' bytes
         tables_bytes = [array.nbytes if _in_pieces(array) else np.asarray(array).nbytes for array in tables.values()]
