@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import h5py
 import numpy as np
@@ -76,6 +76,14 @@ def _in_pieces(table) -> bool:
     """Whether ``table`` is a table made piece by piece (``table_rows(start, stop)``, ``dtype``, ``shape``,
     ``nbytes``: :class:`dqsim.scenarios.output.TableInPieces`), not an array."""
     return not isinstance(table, np.ndarray) and callable(getattr(table, "table_rows", None))
+
+
+def _state_pieces(state: np.ndarray, between: Optional[Callable[[], None]]) -> Iterator[tuple[int, np.ndarray]]:
+    """A gathered state's pieces of :data:`STATE_PIECE_AMPLITUDES`, ``between`` called before each but the first."""
+    for start in range(0, state.shape[0], STATE_PIECE_AMPLITUDES):
+        if start and between is not None:
+            between()
+        yield start, state[start:start + STATE_PIECE_AMPLITUDES]
 
 
 def _entry_around_state(tmp: Path, state: np.ndarray, placed: Mapping[str, Any],
@@ -142,7 +150,11 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             is not a table becomes an (empty) group. A record table's
             ``units`` (column -> unit) adds to the units its column names carry.
         state: the gathered final state, 1-D complex64/complex128 of length
-            2**num_qubits (little-endian qubit order, as in qiskit).
+            2**num_qubits (little-endian qubit order, as in qiskit). Written as
+            a slab's amplitudes are (:func:`dqsim.io.slabs.write_pieces_at`: one
+            block HDF5 places, each 64 MiB piece ``pwrite`` from the array with
+            its writeback started, hashed on a helper thread meanwhile); with
+            ``manifest`` its bytes are not hashed again (:func:`_entry_around_state`).
         state_attrs: extra attributes of ``state`` (either layout).
         state_slabs: instead of ``state``: per-rank slab files written by
             :func:`dqsim.io.slabs.write_state_slab`, linked as a virtual
@@ -208,7 +220,7 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
     record_tables = {name.strip("/") for name, array in tables.items()
                      if (array.dtype if _in_pieces(array) else np.asarray(array).dtype).names}
 
-    def fill(h5: h5py.File) -> None:
+    def fill(h5: h5py.File, fd: int) -> None:
         root_attrs = {
             "schema_version": dqsim.SCHEMA_VERSION,
             "dqsim_version": dqsim.__version__,
@@ -251,15 +263,12 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         if between is not None:
             between()
         if state is not None:
-            ds = h5.create_dataset("state", shape=state.shape, dtype=state.dtype, track_order=True)
-            checksum = encoding.Checksum(background=True)  # each piece hashed while the next is written
-            for start in range(0, state.shape[0], STATE_PIECE_AMPLITUDES):
-                if start and between is not None:
-                    between()
-                piece = state[start:start + STATE_PIECE_AMPLITUDES]
-                checksum.update(piece)
-                ds.write_direct(np.ascontiguousarray(piece), dest_sel=np.s_[start:start + piece.shape[0]])
-            placed.update(offset=ds.id.get_offset(), checksum=checksum.hexdigest())
+            stored = state.dtype.newbyteorder("<")
+            ds, offset = slabs.allocate_contiguous(h5, "state", state.shape[0], stored, f"{path}: state",
+                                                   track_order=True)
+            checksum = encoding.Checksum(background=True)  # each piece hashed while it is written
+            slabs.write_pieces_at(fd, offset, _state_pieces(state, between), stored, checksum)
+            placed.update(offset=offset, checksum=checksum.hexdigest())
             encoding.encode_attrs(ds.attrs, {
                 **slabs.state_attrs(state.shape[0]), "layout": "contiguous",
                 "checksum": placed["checksum"], **(state_attrs or {})}, where="state")
@@ -294,7 +303,7 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
 
     written = atomic_h5_write(path, fill, started=collective_state.tmp_path if collective_state is not None else None,
                               stale=[run_manifest_path(path)] if manifest else [], between=between,
-                              closed=hash_closed if manifest else None, needs_bytes=needs_bytes)
+                              closed=hash_closed if manifest else None, needs_bytes=needs_bytes, with_fd=True)
     if manifest:
         try:
             if state_slabs is not None and state_slabs.file_entries:  # hashed by the ranks that wrote them
