@@ -64,7 +64,8 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(worker(args.worker, Path(args.folder))), flush=True)
         return 0
     variants = {"after": str(ROOT)} if args.before is None else {"before": args.before, "after": str(ROOT)}
-    print("| amplitudes | checksum | variant | raw early-writeback/write | write CPU s | load |\n|---|---|---|---|---|---|")
+    print("| amplitudes | checksum | variant | raw early-writeback/write | write CPU s | load |\n"
+          "|---|---|---|---|---|---|")
     for algorithm in args.checksum:
         for n in args.qubits:
             for round_index in range(args.rounds):
