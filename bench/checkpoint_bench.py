@@ -13,6 +13,9 @@ rank count it times, on every rank at once:
   (``manifest=True``, as a checkpoint writes one): one slab file per rank
   behind a virtual dataset with the serial h5py, one file written by all
   ranks with a parallel h5py;
+* on one rank, the same bytes as a gathered state inside the run file
+  (``write_run_file(state=..., manifest=True)``, as a checkpoint of a small
+  replicated register writes it), against the early-writeback raw write;
 * the raw read of the raw file (``readinto`` the state's own array: no
   fresh memory to fault in) and dqsim's read as a resume does it: each
   rank checks its share of the manifest's files (:func:`dqsim.io.manifest.verify_files`),
@@ -32,6 +35,7 @@ variant, and writes ``bench/results/checkpoint_bench-<label>-<date>.json``.
 
     .venv/bin/python bench/checkpoint_bench.py --qubits 22 24 26 --ranks 1 2 4
     .venv/bin/python bench/checkpoint_bench.py --qubits 25 26 27 --ranks 1 2 --rounds 2 --before /tmp/base
+    .venv/bin/python bench/checkpoint_bench.py --qubits 24 26 --ranks 1 --checksum sha256 xxh3_128 --before /tmp/base
     # the parallel-HDF5 path (scripts/mpio_env.sh):
     .venv/bin/python bench/checkpoint_bench.py --python .venv-mpio/bin/python --launcher mpiexec.mpich
 """
@@ -157,11 +161,19 @@ def worker(n: int, folder: Path) -> dict:
     read_s = comm.allreduce_max(time.perf_counter() - t)
     checksum = run.attrs_of("state").get("slab_checksums", [""])[0].partition(":")[0]
     total = nbytes * comm.size
+    gathered_s = float("nan")
+    if comm.size == 1:  # the same bytes as a gathered state inside the run file (a small replicated register's)
+        os.sync()
+        t = time.perf_counter()
+        io.write_run_file(folder / "gathered.h5", attrs={"bench": True}, tables={}, manifest=True,
+                          state=state.amplitudes)
+        gathered_s = time.perf_counter() - t
     return {"qubits": n, "ranks": comm.size, "layout": layout, "checksum": checksum, "bytes": total,
             "raw_write_s": raw_s, "raw_early_write_s": raw_early_s, "write_s": write_s, "raw_read_s": raw_read_s, "verify_s": verify_s,
             "read_s": read_s, "raw_write_gb_s": total / raw_s / 1e9, "write_gb_s": total / write_s / 1e9,
             "write_ratio": raw_s / write_s, "write_ratio_early": raw_early_s / write_s,
             "raw_early_write_gb_s": total / raw_early_s / 1e9, "resume_read_ratio": raw_read_s / (verify_s + read_s),
+            "gathered_write_s": gathered_s, "gathered_ratio_early": raw_early_s / gathered_s,
             "load_1min": os.getloadavg()[0]}
 
 
@@ -188,6 +200,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
                         help="a further variant: PATH put before this checkout on PYTHONPATH (e.g. a folder with "
                              "xxhash installed: pip install --target DIR xxhash)")
+    parser.add_argument("--checksum", nargs="+", default=[""], metavar="ALGORITHM",
+                        help="DQSIM_CHECKSUM of the writes (sha256, xxh3_128; default: dqsim's default), each a case")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--label", default=socket.gethostname())
@@ -205,38 +219,42 @@ def main(argv=None) -> int:
         name, _, extra = item.partition("=")
         variants[name] = f"{ROOT}{os.pathsep}{extra}"
     rows = []
-    for ranks in args.ranks:
-        for n in args.qubits:
-            for round_index in range(args.rounds):
-                order = list(variants) if round_index % 2 == 0 else list(variants)[::-1]  # ABBA, ABCCBA
-                for variant in order:
-                    row = run_case(args, ranks, n, variants[variant], env)
-                    if row is None:
-                        continue
-                    row.update(variant=variant, round=round_index)
-                    rows.append(row)
-                    print(f"ranks {ranks} n {n} {variant:12s} ({row['layout']}, {row['checksum']}): raw write "
-                          f"{row['raw_write_gb_s']:.2f} GB/s, raw early-writeback write "
-                          f"{row['raw_early_write_gb_s']:.2f} GB/s, write {row['write_gb_s']:.2f} GB/s (ratio "
-                          f"{row['write_ratio']:.2f}, to the early-writeback one {row['write_ratio_early']:.2f}); "
-                          f"resume read {row['verify_s'] + row['read_s']:.2f} s "
-                          f"(manifest {row['verify_s']:.2f} s + state {row['read_s']:.2f} s) against raw read "
-                          f"{row['raw_read_s']:.2f} s (ratio {row['resume_read_ratio']:.2f}); load "
-                          f"{row['load_1min']:.2f}", flush=True)
+    cases = [(ranks, n, algorithm) for algorithm in args.checksum for ranks in args.ranks for n in args.qubits]
+    for ranks, n, algorithm in cases:
+        for round_index in range(args.rounds):
+            order = list(variants) if round_index % 2 == 0 else list(variants)[::-1]  # ABBA, ABCCBA
+            for variant in order:
+                row = run_case(args, ranks, n, variants[variant],
+                               dict(env, DQSIM_CHECKSUM=algorithm) if algorithm else env)
+                if row is None:
+                    continue
+                row.update(variant=variant, round=round_index)
+                rows.append(row)
+                print(f"ranks {ranks} n {n} {variant:12s} ({row['layout']}, {row['checksum']}): raw write "
+                      f"{row['raw_write_gb_s']:.2f} GB/s, raw early-writeback write "
+                      f"{row['raw_early_write_gb_s']:.2f} GB/s, write {row['write_gb_s']:.2f} GB/s (ratio "
+                      f"{row['write_ratio']:.2f}, to the early-writeback one {row['write_ratio_early']:.2f}); "
+                      f"resume read {row['verify_s'] + row['read_s']:.2f} s "
+                      f"(manifest {row['verify_s']:.2f} s + state {row['read_s']:.2f} s) against raw read "
+                      f"{row['raw_read_s']:.2f} s (ratio {row['resume_read_ratio']:.2f}); gathered state in the "
+                      f"run file: to the early-writeback write {row['gathered_ratio_early']:.2f}; load "
+                      f"{row['load_1min']:.2f}", flush=True)
     print("\n| ranks | amplitudes | variant | checksum | write/raw (each run) | median | write/raw early-writeback "
-          "(each run) | resume read/raw read (each run) | median | load |\n|---|---|---|---|---|---|---|---|---|---|")
-    for ranks in args.ranks:
-        for n in args.qubits:
-            for variant in variants:
-                mine = [r for r in rows if r["ranks"] == ranks and r["qubits"] == n and r["variant"] == variant]
-                if mine:
-                    w, rd = [r["write_ratio"] for r in mine], [r["resume_read_ratio"] for r in mine]
-                    early = [r["write_ratio_early"] for r in mine]
-                    print(f"| {ranks} | 2^{n} | {variant} | {mine[0]['checksum']} | "
-                          f"{', '.join(f'{x:.2f}' for x in w)} | {statistics.median(w):.2f} | "
-                          f"{', '.join(f'{x:.2f}' for x in early)} | "
-                          f"{', '.join(f'{x:.2f}' for x in rd)} | {statistics.median(rd):.2f} | "
-                          f"{', '.join(f'{load:.1f}' for load in (r['load_1min'] for r in mine))} |")
+          "(each run) | gathered in run file/raw early-writeback (each run) | resume read/raw read (each run) | "
+          "median | load |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    for ranks, n, algorithm in cases:
+        for variant in variants:
+            mine = [r for r in rows if r["ranks"] == ranks and r["qubits"] == n and r["variant"] == variant
+                    and (not algorithm or r["checksum"] == algorithm)]
+            if mine:
+                w, rd = [r["write_ratio"] for r in mine], [r["resume_read_ratio"] for r in mine]
+                early = [r["write_ratio_early"] for r in mine]
+                gathered = [r.get("gathered_ratio_early", float("nan")) for r in mine]
+                print(f"| {ranks} | 2^{n} | {variant} | {mine[0]['checksum']} | "
+                      f"{', '.join(f'{x:.2f}' for x in w)} | {statistics.median(w):.2f} | "
+                      f"{', '.join(f'{x:.2f}' for x in early)} | {', '.join(f'{x:.2f}' for x in gathered)} | "
+                      f"{', '.join(f'{x:.2f}' for x in rd)} | {statistics.median(rd):.2f} | "
+                      f"{', '.join(f'{load:.1f}' for load in (r['load_1min'] for r in mine))} |")
     date = datetime.datetime.now(datetime.timezone.utc)
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())

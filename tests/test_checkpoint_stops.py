@@ -769,9 +769,10 @@ def test_a_sigterm_to_rank_0_while_it_hashes_the_run_file_for_its_manifest_cuts_
 def test_a_stop_in_the_run_file_s_hash_for_its_manifest_cuts_the_write_between_pieces(tmp_path, monkeypatch,
                                                                                     saved_full):
     """One rank, the state gathered into the run file (32 KiB): the signal as the closed file's hash starts is
-    taken at its next look (every 1 KiB): no output, no temporary file; the resume writes the whole file."""
+    taken at its next look (every 1 KiB): no output, no temporary file; the resume writes the whole file. (The
+    hash reads HDF5's bytes around the state, whose digest was taken as it was written: ``parts_digests``.)"""
     monkeypatch.setattr(writer, "HASH_LOOK_BYTES", 1024)
-    ended = sigterm_during(monkeypatch, writer, "file_entry")
+    ended = sigterm_during(monkeypatch, writer, "parts_digests")
     original, looks = cli_main._cut_on_stop, []
     monkeypatch.setattr(cli_main, "_cut_on_stop", lambda task: (looks.append(len(ended)), original(task)))
     ckpt, resumed = stopped_then_resumed(tmp_path, SAVED)

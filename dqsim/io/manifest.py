@@ -323,10 +323,12 @@ def damaged_line(path: str | os.PathLike, algorithm: str) -> str:
 
 
 def parts_digests(path: str | os.PathLike, algorithm: str, lengths: Sequence[int], *,
-                  skip: Iterable[int] = ()) -> list[str | None]:
+                  skip: Iterable[int] = (),
+                  each_block: Callable[[int, memoryview], None] | None = None) -> list[str | None]:
     """Hex digests of consecutive parts of a file, of ``lengths`` bytes, in one sequential read.
 
-    ``skip``: indices of parts passed over unread (their digest ``None``).
+    ``skip``: indices of parts passed over unread (their digest ``None``). ``each_block``: as for
+    :func:`file_digest` (blocks of the parts read; a skipped part's bytes are not seen).
 
     Raises:
         OSError: the file cannot be read, or ends before the parts do.
@@ -346,6 +348,8 @@ def parts_digests(path: str | os.PathLike, algorithm: str, lengths: Sequence[int
                 if not count:
                     raise OSError(f"{path}: shorter than its manifest says")
                 digest.update(memoryview(buffer)[:count])
+                if each_block is not None:
+                    each_block(fh.tell() - count, memoryview(buffer)[:count])
                 left -= count
             digests.append(digest.hexdigest())
     return digests

@@ -221,22 +221,10 @@ def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np
     found: dict[str, Any] = {}
 
     def fill(h5: h5py.File, fd: int) -> None:
-        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # a place in the file now, never filled by HDF5
-        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
-        ds = h5.create_dataset(SLAB_DATASET, shape=(slab_size,), dtype=stored, dcpl=dcpl)
-        offset = ds.id.get_offset()
-        if offset is None:  # not seen with HDF5 1.10-1.14; refused rather than written where HDF5 does not look
-            raise DqsimError(f"{slab_path}: HDF5 gave the state slab no place in the file")
+        _, offset = allocate_contiguous(h5, SLAB_DATASET, slab_size, stored, f"{slab_path}: state slab")
         found["end"] = offset + slab_size * stored.itemsize  # the file's size at least (a file size limit's message)
-        head = tail = np.empty(0, dtype=stored)
-        for position, piece in host_pieces(pieces, slab_size=slab_size, dtype=dtype):
-            piece = np.ascontiguousarray(piece, dtype=stored)
-            checksum.update(piece)  # hashed on a helper thread while the piece is written
-            rawfile.write_at(fd, piece, offset + position * stored.itemsize)
-            if position < PLACEMENT_AMPLITUDES:
-                head = np.concatenate([head, piece[:PLACEMENT_AMPLITUDES - position]])
-            tail = np.concatenate([tail, piece[-PLACEMENT_AMPLITUDES:]])[-PLACEMENT_AMPLITUDES:]
+        head, tail = write_pieces_at(fd, offset, host_pieces(pieces, slab_size=slab_size, dtype=dtype), stored,
+                                     checksum)
         found.update(offset=offset, head=head, tail=tail)
         encoding.encode_attrs(h5.attrs, {
             "dqsim_file": "state-slab", "schema_version": dqsim.SCHEMA_VERSION,
@@ -247,6 +235,46 @@ def write_slab_file(slab_path: str | os.PathLike, pieces: Iterable[tuple[int, np
                     needs_bytes=lambda: found.get("end", slab_size * stored.itemsize))
     return WrittenSlab(checksum.hexdigest(), found["offset"], slab_size * stored.itemsize, found["head"],
                        found["tail"])
+
+
+def allocate_contiguous(h5: h5py.File, name: str, size: int, stored: np.dtype, what: str, *,
+                        track_order: Optional[bool] = None) -> tuple[h5py.Dataset, int]:
+    """Create the 1-D dataset ``name`` of ``size`` amplitudes of ``stored`` as one block HDF5 places now and
+    never fills (contiguous, unfiltered, allocated early); return it and its bytes' offset in the file.
+
+    Its amplitudes are then written beside HDF5 (:func:`write_pieces_at`).
+
+    Raises:
+        DqsimError: HDF5 gave the dataset no offset (``what`` names it).
+    """
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # a place in the file now, never filled by HDF5
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+    ds = h5.create_dataset(name, shape=(size,), dtype=stored, dcpl=dcpl, track_order=track_order)
+    offset = ds.id.get_offset()
+    if offset is None:  # not seen with HDF5 1.10-1.14; refused rather than written where HDF5 does not look
+        raise DqsimError(f"{what}: HDF5 gave it no place in the file")
+    return ds, offset
+
+
+def write_pieces_at(fd: int, offset: int, pieces: Iterable[tuple[int, np.ndarray]], stored: np.dtype,
+                    checksum: encoding.Checksum) -> tuple[np.ndarray, np.ndarray]:
+    """Write ``(position, array)`` pieces (checked, in order: :func:`host_pieces`) at byte ``offset`` of ``fd``
+    (+ ``position`` amplitudes), each from its own buffer (:func:`dqsim.io.rawfile.write_at`: ``pwrite``, then
+    its writeback started), fed to ``checksum`` first (hashed on its helper thread while the piece is written).
+
+    Returns:
+        The first and last :data:`PLACEMENT_AMPLITUDES` amplitudes written (the read-back's check of placement).
+    """
+    head = tail = np.empty(0, dtype=stored)
+    for position, piece in pieces:
+        piece = np.ascontiguousarray(piece, dtype=stored)
+        checksum.update(piece)  # hashed on a helper thread while the piece is written
+        rawfile.write_at(fd, piece, offset + position * stored.itemsize)
+        if position < PLACEMENT_AMPLITUDES:
+            head = np.concatenate([head, piece[:PLACEMENT_AMPLITUDES - position]])
+        tail = np.concatenate([tail, piece[-PLACEMENT_AMPLITUDES:]])[-PLACEMENT_AMPLITUDES:]
+    return head, tail
 
 
 @dataclass(frozen=True)

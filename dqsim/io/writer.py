@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import h5py
 import numpy as np
@@ -35,7 +35,7 @@ import dqsim
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, provenance, slabs
 from dqsim.io.atomic import atomic_h5_write
-from dqsim.io.manifest import file_entry, run_manifest_path, write_run_manifest
+from dqsim.io.manifest import file_entry, parts_digests, parts_entry, run_manifest_path, write_run_manifest
 from dqsim.io.sharded import CollectiveState, complete_collective
 from dqsim.io.units import table_units
 
@@ -78,6 +78,48 @@ def _in_pieces(table) -> bool:
     return not isinstance(table, np.ndarray) and callable(getattr(table, "table_rows", None))
 
 
+def _state_pieces(state: np.ndarray, between: Optional[Callable[[], None]]) -> Iterator[tuple[int, np.ndarray]]:
+    """A gathered state's pieces of :data:`STATE_PIECE_AMPLITUDES`, ``between`` called before each but the first."""
+    for start in range(0, state.shape[0], STATE_PIECE_AMPLITUDES):
+        if start and between is not None:
+            between()
+        yield start, state[start:start + STATE_PIECE_AMPLITUDES]
+
+
+def _entry_around_state(tmp: Path, state: np.ndarray, placed: Mapping[str, Any],
+                        each_block: Callable[[int, memoryview], None]) -> dict[str, Any] | None:
+    """The run file's manifest entry in three parts, its gathered ``state``'s bytes not read again; or ``None``.
+
+    The state was hashed in memory while it was written (``placed``: its
+    ``checksum`` and the ``offset`` HDF5 gave its bytes). When the closed
+    file ``tmp`` holds it there as one plain block (contiguous, unfiltered,
+    little-endian, the first and last :data:`~dqsim.io.slabs.PLACEMENT_AMPLITUDES`
+    amplitudes as written), the entry is HDF5's bytes before it and after it,
+    read and hashed here, and the state's own digest: the same entry a hash
+    of the whole file in three parts gives, without hashing the state twice
+    (as :func:`dqsim.io.sharded.write_sharded_state` does for slab files).
+    ``None`` (the caller hashes the whole file) for a state laid out otherwise.
+    """
+    start, nbytes = placed.get("offset"), state.nbytes
+    algorithm, _, digest = placed.get("checksum", "").partition(":")
+    if start is None or not digest:
+        return None
+    ends = slabs.PLACEMENT_AMPLITUDES
+    with h5py.File(tmp, "r") as h5:
+        ds = h5["state"]
+        plain = (ds.id.get_offset() == start and ds.chunks is None and not ds.id.get_create_plist().get_nfilters()
+                 and ds.dtype.str == state.dtype.newbyteorder("<").str and ds.shape == state.shape)
+        if not (plain and np.array_equal(ds[:ends], state[:ends], equal_nan=True)
+                and np.array_equal(ds[-ends:], state[-ends:], equal_nan=True)):
+            return None
+    lengths = [start, nbytes, tmp.stat().st_size - start - nbytes]
+    if lengths[2] < 0:
+        return None
+    digests = parts_digests(tmp, algorithm, lengths, skip={1}, each_block=each_block)
+    digests[1] = digest
+    return parts_entry(tmp.name, algorithm, list(zip(lengths, digests)))
+
+
 def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                    tables: Mapping[str, np.ndarray],
                    groups_attrs: Optional[Mapping[str, Mapping[str, Any]]] = None,
@@ -108,7 +150,11 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             is not a table becomes an (empty) group. A record table's
             ``units`` (column -> unit) adds to the units its column names carry.
         state: the gathered final state, 1-D complex64/complex128 of length
-            2**num_qubits (little-endian qubit order, as in qiskit).
+            2**num_qubits (little-endian qubit order, as in qiskit). Written as
+            a slab's amplitudes are (:func:`dqsim.io.slabs.write_pieces_at`: one
+            block HDF5 places, each 64 MiB piece ``pwrite`` from the array with
+            its writeback started, hashed on a helper thread meanwhile); with
+            ``manifest`` its bytes are not hashed again (:func:`_entry_around_state`).
         state_attrs: extra attributes of ``state`` (either layout).
         state_slabs: instead of ``state``: per-rank slab files written by
             :func:`dqsim.io.slabs.write_state_slab`, linked as a virtual
@@ -174,7 +220,7 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
     record_tables = {name.strip("/") for name, array in tables.items()
                      if (array.dtype if _in_pieces(array) else np.asarray(array).dtype).names}
 
-    def fill(h5: h5py.File) -> None:
+    def fill(h5: h5py.File, fd: int) -> None:
         root_attrs = {
             "schema_version": dqsim.SCHEMA_VERSION,
             "dqsim_version": dqsim.__version__,
@@ -217,17 +263,15 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
         if between is not None:
             between()
         if state is not None:
-            ds = h5.create_dataset("state", shape=state.shape, dtype=state.dtype, track_order=True)
-            checksum = encoding.Checksum(background=True)  # each piece hashed while the next is written
-            for start in range(0, state.shape[0], STATE_PIECE_AMPLITUDES):
-                if start and between is not None:
-                    between()
-                piece = state[start:start + STATE_PIECE_AMPLITUDES]
-                checksum.update(piece)
-                ds.write_direct(np.ascontiguousarray(piece), dest_sel=np.s_[start:start + piece.shape[0]])
+            stored = state.dtype.newbyteorder("<")
+            ds, offset = slabs.allocate_contiguous(h5, "state", state.shape[0], stored, f"{path}: state",
+                                                   track_order=True)
+            checksum = encoding.Checksum(background=True)  # each piece hashed while it is written
+            slabs.write_pieces_at(fd, offset, _state_pieces(state, between), stored, checksum)
+            placed.update(offset=offset, checksum=checksum.hexdigest())
             encoding.encode_attrs(ds.attrs, {
                 **slabs.state_attrs(state.shape[0]), "layout": "contiguous",
-                "checksum": checksum.hexdigest(), **(state_attrs or {})}, where="state")
+                "checksum": placed["checksum"], **(state_attrs or {})}, where="state")
         if state_slabs is not None:
             slabs.link_into(h5, path.parent, state_slabs, attrs=state_attrs)
         if collective_state is not None:
@@ -238,7 +282,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
             target = h5[key] if key in h5 else h5.require_group(key)
             encoding.encode_attrs(target.attrs, values, where=key)
 
-    run_entry = {}
+    run_entry: dict[str, Any] = {}
+    placed: dict[str, Any] = {}  # a gathered state's offset in the file and checksum (taken in memory)
 
     def hash_closed(tmp: Path) -> None:  # the manifest's entry of the run file: its bytes before the rename
         looked = [0]
@@ -248,7 +293,8 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
                 looked[0] += 1
                 between()
 
-        run_entry.update(file_entry(tmp, each_block=each_block), name=path.name)
+        entry = _entry_around_state(tmp, state, placed, each_block) if state is not None else None
+        run_entry.update(entry or file_entry(tmp, each_block=each_block), name=path.name)
 
     def needs_bytes() -> int:  # at least: the state's and the uncompressed tables' bytes
         tables_bytes = [array.nbytes if _in_pieces(array) else np.asarray(array).nbytes for array in tables.values()]
@@ -257,7 +303,7 @@ def write_run_file(path: str | os.PathLike, *, attrs: Mapping[str, Any],
 
     written = atomic_h5_write(path, fill, started=collective_state.tmp_path if collective_state is not None else None,
                               stale=[run_manifest_path(path)] if manifest else [], between=between,
-                              closed=hash_closed if manifest else None, needs_bytes=needs_bytes)
+                              closed=hash_closed if manifest else None, needs_bytes=needs_bytes, with_fd=True)
     if manifest:
         try:
             if state_slabs is not None and state_slabs.file_entries:  # hashed by the ranks that wrote them
