@@ -398,6 +398,34 @@ def _settle(adjacent: "_Adjacency", best, frontier: list) -> None:
                 heappush(frontier, (reach, other))
 
 
+#: Sums of link delays (ps) below this are exact in float64 (2^53): SciPy's search, in floats, gives the integers.
+EXACT_FLOAT_PS = 1 << 53
+
+
+def _scipy_least_delays(adjacent: "_Adjacency", sources: Sequence[int], num_nodes: int) -> np.ndarray | None:
+    """Least summed link delay (ps, whole float64s; ``UNREACHABLE_PS``: none) from the nearest of ``sources`` to every node,
+    by SciPy's Dijkstra (``scipy.sparse.csgraph.dijkstra``, compiled); ``None`` where SciPy is missing (an
+    optional extra) or the delays of all links together reach 2^53 ps (~2.5 h of fibre: float64 sums no longer
+    exact), for :func:`_settle` to search instead. The same integers as the Python search (tested): every sum
+    of delays below 2^53 is exact in float64, as is 2^62. Zero-delay links are links (explicit zeros of the matrix)."""
+    try:
+        from scipy.sparse import csr_matrix  # noqa: PLC0415 (optional: the Python search where it is missing)
+        from scipy.sparse.csgraph import dijkstra  # noqa: PLC0415
+    except ImportError:
+        return None
+    if not len(sources):
+        return np.full(num_nodes, float(UNREACHABLE_PS))
+    if adjacent.longest_delay() * len(adjacent.neighbours) >= EXACT_FLOAT_PS:  # (bounds every route's sum)
+        return None
+    indptr = np.frombuffer(adjacent.start, dtype=np.int64)
+    graph = csr_matrix((adjacent.entry_delays(np.float64), np.frombuffer(adjacent.neighbours, dtype=np.int32),
+                        indptr), shape=(num_nodes, num_nodes))
+    reach = dijkstra(graph, directed=True, indices=np.asarray(sources, dtype=np.int64), min_only=True)
+    del graph
+    reach[np.isinf(reach)] = UNREACHABLE_PS  # (2^62: exact in float64)
+    return reach
+
+
 class _Adjacency:
     """Every node's links as compact arrays (compressed sparse rows): what routes and latencies walk and look up.
 
@@ -466,6 +494,22 @@ class _Adjacency:
         if self._code_delays is None:  # the delays themselves
             return self._codes[lo:hi]
         return map(self._code_delays.__getitem__, self._codes[lo:hi])
+
+    def entry_delays(self, dtype=np.int64) -> np.ndarray:
+        """The delay (ps) of every entry in entry order, as ``dtype`` (8 bytes an entry, built on each call)."""
+        num_entries = len(self.neighbours)
+        if self._codes is None:
+            return np.full(num_entries, self._delay, dtype=dtype)
+        codes = np.frombuffer(self._codes, dtype=np.dtype(self._codes.typecode)) if num_entries else np.zeros(0, int)
+        if self._code_delays is None:
+            return codes.astype(dtype)
+        return np.asarray(self._code_delays, dtype=dtype)[codes]
+
+    def longest_delay(self) -> int:
+        """The largest delay (ps) of any entry (0: no entry)."""
+        if self._codes is None:
+            return self._delay if len(self.neighbours) else 0
+        return int(max(self._codes if self._code_delays is None else self._code_delays, default=0))
 
     def link_delay(self, node: int, link: int) -> int:
         """The delay (ps) of link ``link`` (an index of :attr:`Network.links`), one of whose ends is ``node``: its
@@ -1454,6 +1498,16 @@ class Network:
         """
         adjacent = self._adjacency()
         placement = np.asarray(self.placement)
+        searched = []  # SciPy's compiled search from the rank's nodes, where it is installed and exact
+        for rank in range(self.num_ranks if self.num_ranks > 1 else 0):
+            column = _scipy_least_delays(adjacent, np.flatnonzero(placement == rank), len(placement))
+            if column is None:
+                break
+            searched.append(_typed_array(column, "q"))
+            del column
+        if searched and len(searched) == self.num_ranks:
+            return tuple(searched)
+        del searched
         crossing = self._ends[self._crossing()]
         columns = []
         for rank in range(self.num_ranks):
@@ -1803,7 +1857,41 @@ class Network:
         if self._is_path and self._tree is not None and self._tree[3][-1] < UNREACHABLE_PS:
             from_root = np.asarray(self._tree[3], dtype=np.int64)
             return _typed_array(np.abs(from_root - from_root[a]), "q")
+        if self._tree is not None and isinstance(self._tree[3], array) \
+                and 2 * int(np.frombuffer(self._tree[3], dtype=np.int64).max(initial=0)) < UNREACHABLE_PS:
+            return _typed_array(self._forest_least_delays(a), "q")
+        if self._tree is None:
+            searched = _scipy_least_delays(self._adjacency(), [a], len(self.names))
+            if searched is not None:
+                return _typed_array(searched, "q")
         return array("q", self.least_delays_from(a))
+
+    def _forest_least_delays(self, a: int) -> np.ndarray:
+        """:meth:`least_delays_from` on a forest (int64): ``D[n] + D[a] − 2·D[lca(a, n)]`` for every node ``n`` of
+        ``a``'s tree (``D`` the delay from the root), ``UNREACHABLE_PS`` elsewhere, in NumPy slices of the walk's
+        order: each ancestor ``x`` of ``a`` is the lowest common ancestor of the nodes of its subtree's run less
+        its child's (towards ``a``) run, so one pass up ``a``'s ancestors fills ``D[a] − 2·D[x]`` run by run.
+        Depth(a) + 1 steps and O(n) element work, no Python int per node (the search of a 2^20-node star took
+        ~1.5 s a call on the engine's lookahead, 2026-12-07 (night)). The delays from the roots are below 2^61
+        (checked by the caller), so no sum passes int64."""
+        parent, _depth, _root, from_root, _ancestors = self._tree
+        first, end, order = self._first, self._subtree_end, self._preorder
+        delays = np.frombuffer(from_root, dtype=np.int64)
+        here = delays[a]
+        by_position = np.full(len(self.names), UNREACHABLE_PS, dtype=np.int64)
+        by_position[first[a]:end[a]] = -here
+        child, above = a, parent[a]
+        while above != -1:
+            mark = here - 2 * delays[above]
+            by_position[first[above]:first[child]] = mark
+            by_position[end[child]:end[above]] = mark
+            child, above = above, parent[above]
+        lo, hi = first[child], end[child]  # (child: a's root)
+        walk = np.asarray(order[lo:hi], dtype=np.int64)
+        by_position[lo:hi] += delays[walk]
+        out = np.full(len(self.names), UNREACHABLE_PS, dtype=np.int64)
+        out[walk] = by_position[lo:hi]
+        return out
 
     def _dijkstra_fibre(self, a: int, fibre: list) -> list[int]:
         """:meth:`latencies_from` on a graph with cycles: fill ``fibre`` (the summed link delays), ps.
