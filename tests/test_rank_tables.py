@@ -386,3 +386,36 @@ def test_a_star_s_least_delay_column_holds_no_python_int_per_node():
     column = net.least_delay_column(5)
     assert column[5] == 0 and column[6] == 2 * column[0] > 0 and isinstance(column, array)
     assert peak < 32 * nodes, peak
+
+
+def _walked_node_by_node(net: Network) -> list | None:
+    """:meth:`Network._walked_forest`'s sequences from its walk node by node (the level walk declined)."""
+    net._level_walked_forest, walked = lambda: NotImplemented, None
+    try:
+        walked = net._walked_forest()
+        return None if walked is None else [list(x) for x in (*walked, net._preorder, net._first, net._subtree_end)]
+    finally:
+        del net._level_walked_forest
+
+
+def test_the_level_walk_of_a_forest_is_the_walk_node_by_node():
+    """Stars, shuffled chains and random trees (some cut in two, zero-length links) and graphs with cycles: the
+    NumPy walk a level at a time (2026-12-07 (night)) gives the parents, depths, roots, delays, walk order,
+    positions and subtree ends of the walk node by node, or ``None`` for both (not a forest)."""
+    rng = random.Random(41)
+    taken = 0
+    for trial in range(150):
+        net = _random_forest(rng, rng.randint(1, 60), 2) if trial % 3 else _random_graph_with_cycles(rng)
+        levelled = net._level_walked_forest()
+        if levelled is NotImplemented:
+            continue
+        taken += 1
+        got = None if levelled is None else [list(x) for x in (*levelled, net._preorder, net._first,
+                                                                 net._subtree_end)]
+        assert got == _walked_node_by_node(net), trial
+    assert taken > 80
+    specs = NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(4096)])
+    order = [0, 2, 1, *range(3, 4096)]  # 4,095 levels deep: node by node
+    assert Network.from_pairs(specs, list(zip(order, order[1:])), [LinkSpec(distance_km=1.0)] * 4095
+                              )._level_walked_forest() is NotImplemented
+    assert Network(topology.star(4096), specs)._level_walked_forest() is not NotImplemented

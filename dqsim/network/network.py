@@ -67,6 +67,9 @@ SPEC_CHUNK = 4096
 #: level at a time in NumPy (each level a few array operations, ~20 us, against ~0.5 us a node for a pass in
 #: Python): a star of 2^20 nodes has one level, a chain in another order than its indices 2^20.
 NODES_PER_FOREST_LEVEL = 32
+#: Most trees a forest's walk takes a level at a time in NumPy (:meth:`Network._level_walked_forest`): each tree
+#: costs a few NumPy calls and a scan for its lowest node, so a forest of many small trees is walked node by node.
+FOREST_LEVEL_TREES = 64
 
 
 def _specs_at(bases: Sequence[LinkSpec], lengths: Sequence[float]) -> Iterable[LinkSpec]:
@@ -504,6 +507,13 @@ class _Adjacency:
         if self._code_delays is None:
             return codes.astype(dtype)
         return np.asarray(self._code_delays, dtype=dtype)[codes]
+
+    def entry_delays_at(self, entries: np.ndarray) -> np.ndarray | int:
+        """The delays (ps, int64) of entries ``entries`` (an integer array; one int where every link has one)."""
+        if self._codes is None:
+            return self._delay
+        codes = np.frombuffer(self._codes, dtype=np.dtype(self._codes.typecode))[entries]
+        return codes.astype(np.int64) if self._code_delays is None else np.asarray(self._code_delays, np.int64)[codes]
 
     def longest_delay(self) -> int:
         """The largest delay (ps) of any entry (0: no entry)."""
@@ -957,6 +967,9 @@ class Network:
         indices and depths ``array("i")`` (4 bytes a node each, :func:`_index_code`; ``array("q")`` until
         2026-12-07 (night), 24 bytes a node more; lists, ~156 bytes a node in all, before 2026-12-07).
         """
+        levelled = self._level_walked_forest()
+        if levelled is not NotImplemented:
+            return levelled
         num_nodes = len(self.names)
         code = _index_code(num_nodes)
         parent, root = array(code, [-1]) * num_nodes, array(code, [-1]) * num_nodes
@@ -995,6 +1008,84 @@ class Network:
         self._preorder, self._first = order, first
         self._subtree_end = array(code, map(operator.add, first, size))
         return parent, depth, root, from_root, []  # (the ancestor table: see _lowest_common_ancestor)
+
+    def _level_walked_forest(self):
+        """:meth:`_walked_forest` a depth level at a time in NumPy: the same sequences (tested), or ``NotImplemented``
+        where the walk node by node is the better way: more than :data:`FOREST_LEVEL_TREES` trees, more levels
+        than one a :data:`NODES_PER_FOREST_LEVEL` nodes (a deep tree), or links whose delays together could pass
+        int64.
+
+        Each level's children are the unvisited ends of its parents' entries, in entry order (a tree's only
+        path reaches each node once; a network with cycles is told by its link count after, as the walk does).
+        The walk node by node pops a node and pushes its links' ends in entry order, so it visits a node's
+        children last entry first and each subtree as one run: a child's position is its parent's plus one plus
+        the sizes of the children of later entries (suffix sums, per level). A 2^20-node star's walk took ~2 s of
+        Python until 2026-12-07 (night)."""
+        num_nodes = len(self.names)
+        adjacent = self._adjacency()
+        if adjacent.longest_delay() * len(adjacent.neighbours) >= UNREACHABLE_PS:
+            return NotImplemented
+        starts = np.frombuffer(adjacent.start, dtype=np.int64)
+        ends = np.frombuffer(adjacent.neighbours, dtype=np.dtype(adjacent.neighbours.typecode))
+        index = np.int32 if _index_code(num_nodes) == "i" else np.int64
+        parent, root = np.full(num_nodes, -1, dtype=index), np.full(num_nodes, -1, dtype=index)
+        depth, from_root = np.zeros(num_nodes, dtype=index), np.zeros(num_nodes, dtype=np.int64)
+        levels, budget, tops = [], num_nodes // NODES_PER_FOREST_LEVEL + 2 * FOREST_LEVEL_TREES, []
+        unvisited = 0
+        while num_nodes:
+            unvisited += int(np.argmax(root[unvisited:] == -1))
+            if root[unvisited] != -1:
+                break
+            if len(tops) == FOREST_LEVEL_TREES:
+                return NotImplemented
+            top, frontier = unvisited, np.array([unvisited], dtype=index)
+            root[top] = top
+            tops.append(top)
+            while frontier.size:
+                budget -= 1
+                if budget < 0:
+                    return NotImplemented
+                counts = starts[frontier + 1] - starts[frontier]
+                above = np.repeat(frontier, counts)
+                entry = np.arange(len(above), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+                entry += np.repeat(starts[frontier], counts)
+                below = ends[entry]
+                new = root[below] == -1
+                above, entry, below = above[new], entry[new], below[new]
+                parent[below] = above
+                once = parent[below] == above  # (a node reached twice: not a forest, told by the link count)
+                if not once.all():
+                    above, entry, below = above[once], entry[once], below[once]
+                root[below], depth[below] = top, depth[above] + 1
+                from_root[below] = from_root[above] + adjacent.entry_delays_at(entry)
+                if len(below):
+                    levels.append((below, above))
+                frontier = below
+        if self.num_links != num_nodes - len(tops):
+            return None
+        size = np.ones(num_nodes, dtype=index)
+        for below, above in reversed(levels):  # (a broad level counted in one pass over every node)
+            if len(below) * NODES_PER_FOREST_LEVEL >= num_nodes:
+                size += np.bincount(above, weights=size[below], minlength=num_nodes).astype(index)
+            else:
+                np.add.at(size, above, size[below])
+        first = np.zeros(num_nodes, dtype=index)
+        first[tops] = np.cumsum(size[tops]) - size[tops]
+        for below, above in levels:  # grouped by parent (contiguous), in entry order within each
+            sizes = size[below].astype(np.int64)
+            group = np.flatnonzero(np.r_[True, above[1:] != above[:-1]])
+            totals = np.add.reduceat(sizes, group)
+            within = np.cumsum(sizes)
+            within -= np.repeat(within[group] - sizes[group], np.diff(np.r_[group, len(below)]))
+            first[below] = first[above] + 1 + np.repeat(totals, np.diff(np.r_[group, len(below)])) - within
+        del levels
+        order = np.empty(num_nodes, dtype=index)
+        order[first] = np.arange(num_nodes, dtype=index)
+        code = _index_code(num_nodes)
+        self._preorder, self._first = _typed_array(order, code), _typed_array(first, code)
+        self._subtree_end = _typed_array(first + size, code)
+        return (_typed_array(parent, code), _typed_array(depth, code), _typed_array(root, code),
+                _typed_array(from_root, "q"), [])
 
     def _adjacency(self) -> _Adjacency:
         """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`
