@@ -347,6 +347,7 @@ def test_scipy_s_search_gives_networkx_s_least_delays_and_rank_distances(monkeyp
     node and from each rank's nodes gives networkx's integers, with no Python search (SciPy is installed in the
     test environment: ``pyproject.toml``'s ``test`` extra)."""
     pytest.importorskip("scipy")
+    monkeypatch.setattr(network_module, "SCIPY_SEARCH_NODES", 0)  # (small graphs: SciPy's search all the same)
     rng = random.Random(23)
     graphs = [net for net in (_random_graph_with_cycles(rng) for _ in range(80)) if net._tree is None]
     assert len(graphs) > 40
@@ -370,6 +371,7 @@ def test_without_scipy_or_past_2_to_53_ps_the_python_search_gives_the_same_integ
         assert all(list(net.least_delay_column(a)) == _searched_from(net, a) for a in range(net.num_nodes)), trial
         assert [list(c) for c in net.rank_distance_columns()] == _searched_columns(net), trial
     monkeypatch.undo()
+    monkeypatch.setattr(network_module, "SCIPY_SEARCH_NODES", 0)
     ring = Network(topology.ring(4), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(4)]))
     monkeypatch.setattr(network_module, "EXACT_FLOAT_PS", ring.link_delay_ps(0, 1))  # (as if the sums were past 2^53)
     assert network_module._scipy_least_delays(ring._adjacency(), [0], 4) is None

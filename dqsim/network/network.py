@@ -403,14 +403,20 @@ def _settle(adjacent: "_Adjacency", best, frontier: list) -> None:
 
 #: Sums of link delays (ps) below this are exact in float64 (2^53): SciPy's search, in floats, gives the integers.
 EXACT_FLOAT_PS = 1 << 53
+#: Fewest nodes for which a search goes to SciPy (:func:`_scipy_least_delays`): importing ``scipy.sparse.csgraph``
+#: adds ~5 MB to a rank's RSS, and below this the Python search takes a few milliseconds.
+SCIPY_SEARCH_NODES = 1 << 14
 
 
 def _scipy_least_delays(adjacent: "_Adjacency", sources: Sequence[int], num_nodes: int) -> np.ndarray | None:
-    """Least summed link delay (ps, whole float64s; ``UNREACHABLE_PS``: none) from the nearest of ``sources`` to every node,
-    by SciPy's Dijkstra (``scipy.sparse.csgraph.dijkstra``, compiled); ``None`` where SciPy is missing (an
-    optional extra) or the delays of all links together reach 2^53 ps (~2.5 h of fibre: float64 sums no longer
-    exact), for :func:`_settle` to search instead. The same integers as the Python search (tested): every sum
-    of delays below 2^53 is exact in float64, as is 2^62. Zero-delay links are links (explicit zeros of the matrix)."""
+    """Least summed link delay (ps, whole float64s; ``UNREACHABLE_PS``: none) from the nearest of ``sources``
+    to every node, by SciPy's Dijkstra (``scipy.sparse.csgraph.dijkstra``, compiled); ``None`` where SciPy is
+    missing (an optional extra), the network has under :data:`SCIPY_SEARCH_NODES` nodes or the delays of all
+    links together reach 2^53 ps (~2.5 h of fibre: float64 sums no longer exact), for :func:`_settle` to search
+    instead. The same integers as the Python search (tested): every sum of delays below 2^53 is exact in
+    float64, as is 2^62. Zero-delay links are links (explicit zeros of the matrix)."""
+    if num_nodes < SCIPY_SEARCH_NODES:
+        return None
     try:
         from scipy.sparse import csr_matrix  # noqa: PLC0415 (optional: the Python search where it is missing)
         from scipy.sparse.csgraph import dijkstra  # noqa: PLC0415
