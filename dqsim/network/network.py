@@ -416,8 +416,9 @@ def _settle(adjacent: "_Adjacency", best, frontier: list) -> None:
 #: Sums of link delays (ps) below this are exact in float64 (2^53): SciPy's search, in floats, gives the integers.
 EXACT_FLOAT_PS = 1 << 53
 #: Fewest nodes for which a search goes to SciPy (:func:`_scipy_least_delays`): importing ``scipy.sparse.csgraph``
-#: adds ~5 MB to a rank's RSS, and below this the Python search takes a few milliseconds.
-SCIPY_SEARCH_NODES = 1 << 14
+#: added 5-7 MB to a rank's peak RSS at 2^14-2^18 nodes (``bench/results/netcpu-vm-20261207r.md``) and saved no
+#: CPU at 2^14; at 2^18 ~0.4-1 s a rank.
+SCIPY_SEARCH_NODES = 1 << 17
 
 
 def _scipy_least_delays(adjacent: "_Adjacency", sources: Sequence[int], num_nodes: int) -> np.ndarray | None:
