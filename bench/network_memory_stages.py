@@ -7,7 +7,7 @@ Slow (tracemalloc roughly doubles the run's time).
 
 ``--network-ranks P`` instead builds the job's network for P ranks in this process (no run) and traces what each
 rank then builds of it, step by step (``dqc.job_network``, the rooted forest, the lookahead's rank distances, the
-boundary nodes, the routes and latencies among the first four nodes): held after each, peak inside it, per node,
+boundary nodes, a blocked node's least delays, the routes and latencies among the first four nodes): held after each, peak inside it, per node,
 and its CPU seconds.
 
     PYTHONPATH=$PWD .venv/bin/python bench/network_memory_stages.py JOB.toml
@@ -83,6 +83,7 @@ def network_steps(job_file: str, num_ranks: int) -> None:
     step("rooted forest", lambda: network._tree)
     step("rank distances", network.rank_distance_columns)
     step("boundary nodes", network.boundary_node_indices)
+    step("least delays from 3", lambda: network.least_delay_column(min(3, num_nodes - 1)))  # (a blocked node's)
     pairs = [(a, b) for a in range(min(4, num_nodes)) for b in range(min(4, num_nodes)) if a != b]
     step("routes 0-3", lambda: [network.route(a, b) for a, b in pairs])
     step("latencies 0-3", lambda: [network.latency_ps(a, b) for a, b in pairs])

@@ -8,10 +8,12 @@ from array import array
 
 import networkx as nx
 import numpy as np
+import pytest
 
 from dqsim import comm as comm_mod
 from dqsim.engine.quantum import QuantumMemory, _decaying_qubits
 from dqsim.engine.simulator import Simulator, _nearest_first
+from dqsim.network import network as network_module
 from dqsim.network import topology
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import UNREACHABLE_PS, Network
@@ -66,7 +68,11 @@ def test_a_rank_keeps_8_bytes_a_node_and_rank_for_the_lookahead_table():
 
 
 def _traced(make) -> tuple[int, int]:
-    """The bytes tracemalloc sees held after ``make()`` and its peak inside it."""
+    """The bytes tracemalloc sees held after ``make()`` and its peak inside it (SciPy's search imported first)."""
+    try:
+        import scipy.sparse.csgraph  # noqa: F401 (its import's bytes are not the search's)
+    except ImportError:
+        pass
     tracemalloc.start()
     try:
         make()
@@ -274,13 +280,147 @@ def test_a_network_with_cycles_searches_from_each_rank_s_edge_to_the_searched_in
         assert [list(c) for c in columns] == _searched_columns(net), (trial, kind)
 
 
-def test_a_ring_s_rank_distances_peak_under_40_bytes_a_node():
+def test_a_ring_s_rank_distances_peak_under_56_bytes_a_node(monkeypatch):
     """A 2^14-node ring on 2 ranks: every node of a rank pushed on the search's heap and each column a list of
     Python ints peaked at ~110 bytes a node until 2026-12-07 (night); from the ranks' edges into array columns
-    ~20."""
+    ~20; SciPy's compiled search (float64 link delays per entry, its distances, since 2026-12-07 (night)) ~48."""
     nodes = 2**14
     net = Network(topology.ring(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]),
                   num_ranks=2)
     net._adjacency()  # (what a run has built already)
-    peak = _traced(net.rank_distance_columns)[1]
-    assert peak < 40 * nodes, peak
+    for smallest in (0, nodes + 1):  # SciPy's search, the Python one
+        monkeypatch.setattr(network_module, "SCIPY_SEARCH_NODES", smallest)
+        net._rank_distances = None
+        peak = _traced(net.rank_distance_columns)[1]
+        assert peak < 56 * nodes, (smallest, peak)
+
+
+def _searched_from(net: Network, a: int) -> list[int]:
+    """networkx's Dijkstra from node ``a`` (integer delays, exact), ``UNREACHABLE_PS`` where it reaches nothing."""
+    graph = nx.Graph()
+    graph.add_nodes_from(range(net.num_nodes))
+    graph.add_weighted_edges_from((x, y, net.link_delay_ps(x, y)) for x, y in net.links)
+    reach = nx.single_source_dijkstra_path_length(graph, a)
+    return [reach.get(n, UNREACHABLE_PS) for n in range(net.num_nodes)]
+
+
+def _no_python_search(monkeypatch):
+    """Make the Python search (:func:`_settle`) fail: what must not run."""
+    def refuse(*args):
+        raise AssertionError("the Python search ran")
+    monkeypatch.setattr(network_module, "_settle", refuse)
+
+
+def test_a_forest_s_least_delay_column_is_networkx_s_dijkstra_without_a_search(monkeypatch):
+    """Stars, shuffled chains and random trees (some cut in two, zero-length links): the NumPy slices of the
+    walk's order (2026-12-07 (night); a Python search before) give networkx's least delays from every node."""
+    rng = random.Random(17)
+    forests = [_random_forest(rng, rng.randint(1, 40), 1) for _ in range(60)]
+    assert all(net._tree is not None for net in forests)
+    _no_python_search(monkeypatch)
+    for trial, net in enumerate(forests):
+        for a in range(net.num_nodes):
+            column = net.least_delay_column(a)
+            assert isinstance(column, array) and column.typecode == "q"
+            assert list(column) == _searched_from(net, a), (trial, a)
+
+
+def _random_graph_with_cycles(rng: random.Random) -> Network:
+    """A ring, a grid or a random graph (maybe in two parts) with links of 0-4 km, on 1-5 ranks."""
+    size = rng.randint(3, 30)
+    kind = rng.choice(["ring", "grid", "random"])
+    if kind == "ring":
+        pairs = [(j, (j + 1) % size) for j in range(size)]
+    elif kind == "grid":
+        cols = rng.randint(2, 6)
+        size = cols * rng.randint(2, 6)
+        pairs = [(j, j + 1) for j in range(size) if (j + 1) % cols] + [(j, j + cols) for j in range(size - cols)]
+    else:
+        pairs = sorted({tuple(sorted(rng.sample(range(size), 2))) for _ in range(size + 3)})
+    num_ranks = rng.choice([1, 2, 3, 5])
+    placement = [rng.randrange(num_ranks) for _ in range(size)]
+    specs = [LinkSpec(distance_km=rng.choice([0.0, 1.0, 2.5] if placement[a] == placement[b] else [1.0, 4.0]))
+             for a, b in pairs]
+    return Network.from_pairs([NodeSpec(name=f"n{j}") for j in range(size)], pairs, specs, num_ranks=num_ranks,
+                              placement=placement)
+
+
+def test_scipy_s_search_gives_networkx_s_least_delays_and_rank_distances(monkeypatch):
+    """Graphs with cycles (zero-length links, two parts, ranks without nodes): SciPy's compiled search from one
+    node and from each rank's nodes gives networkx's integers, with no Python search (SciPy is installed in the
+    test environment: ``pyproject.toml``'s ``test`` extra)."""
+    pytest.importorskip("scipy")
+    monkeypatch.setattr(network_module, "SCIPY_SEARCH_NODES", 0)  # (small graphs: SciPy's search all the same)
+    rng = random.Random(23)
+    graphs = [net for net in (_random_graph_with_cycles(rng) for _ in range(80)) if net._tree is None]
+    assert len(graphs) > 40
+    _no_python_search(monkeypatch)
+    for trial, net in enumerate(graphs):
+        for a in range(net.num_nodes):
+            assert list(net.least_delay_column(a)) == _searched_from(net, a), (trial, a)
+        if net.num_ranks > 1:
+            columns = net.rank_distance_columns()
+            assert all(isinstance(c, array) and c.typecode == "q" for c in columns)
+            assert [list(c) for c in columns] == _searched_columns(net), trial
+
+
+def test_without_scipy_or_past_2_to_53_ps_the_python_search_gives_the_same_integers(monkeypatch):
+    """Where SciPy is missing (an optional extra) or float64 sums could round, the Python search runs: the same
+    least delays and rank distances."""
+    rng = random.Random(29)
+    graphs = [net for net in (_random_graph_with_cycles(rng) for _ in range(40)) if net._tree is None]
+    monkeypatch.setattr(network_module, "_scipy_least_delays", lambda *args: None)
+    for trial, net in enumerate(graphs):
+        assert all(list(net.least_delay_column(a)) == _searched_from(net, a) for a in range(net.num_nodes)), trial
+        assert [list(c) for c in net.rank_distance_columns()] == _searched_columns(net), trial
+    monkeypatch.undo()
+    monkeypatch.setattr(network_module, "SCIPY_SEARCH_NODES", 0)
+    ring = Network(topology.ring(4), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(4)]))
+    monkeypatch.setattr(network_module, "EXACT_FLOAT_PS", ring.link_delay_ps(0, 1))  # (as if the sums were past 2^53)
+    assert network_module._scipy_least_delays(ring._adjacency(), [0], 4) is None
+    assert list(ring.least_delay_column(0)) == _searched_from(ring, 0)
+
+
+def test_a_star_s_least_delay_column_holds_no_python_int_per_node():
+    """The engine's lookahead keeps one per blocked node; a 2^14-node star's search built a list of Python ints
+    and a heap (~100 bytes a node) until 2026-12-07 (night); the NumPy slices ~24."""
+    nodes = 2**14
+    net = Network(topology.star(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]))
+    net._tree, net._adjacency()  # (what a run has built already)
+    peak = _traced(lambda: net.least_delay_column(5))[1]
+    column = net.least_delay_column(5)
+    assert column[5] == 0 and column[6] == 2 * column[0] > 0 and isinstance(column, array)
+    assert peak < 32 * nodes, peak
+
+
+def _walked_node_by_node(net: Network) -> list | None:
+    """:meth:`Network._walked_forest`'s sequences from its walk node by node (the level walk declined)."""
+    net._level_walked_forest, walked = lambda: NotImplemented, None
+    try:
+        walked = net._walked_forest()
+        return None if walked is None else [list(x) for x in (*walked, net._preorder, net._first, net._subtree_end)]
+    finally:
+        del net._level_walked_forest
+
+
+def test_the_level_walk_of_a_forest_is_the_walk_node_by_node():
+    """Stars, shuffled chains and random trees (some cut in two, zero-length links) and graphs with cycles: the
+    NumPy walk a level at a time (2026-12-07 (night)) gives the parents, depths, roots, delays, walk order,
+    positions and subtree ends of the walk node by node, or ``None`` for both (not a forest)."""
+    rng = random.Random(41)
+    taken = 0
+    for trial in range(150):
+        net = _random_forest(rng, rng.randint(1, 60), 2) if trial % 3 else _random_graph_with_cycles(rng)
+        levelled = net._level_walked_forest()
+        if levelled is NotImplemented:
+            continue
+        taken += 1
+        got = None if levelled is None else [list(x) for x in (*levelled, net._preorder, net._first,
+                                                                 net._subtree_end)]
+        assert got == _walked_node_by_node(net), trial
+    assert taken > 80
+    specs = NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(4096)])
+    order = [0, 2, 1, *range(3, 4096)]  # 4,095 levels deep: node by node
+    assert Network.from_pairs(specs, list(zip(order, order[1:])), [LinkSpec(distance_km=1.0)] * 4095
+                              )._level_walked_forest() is NotImplemented
+    assert Network(topology.star(4096), specs)._level_walked_forest() is not NotImplemented

@@ -67,6 +67,9 @@ SPEC_CHUNK = 4096
 #: level at a time in NumPy (each level a few array operations, ~20 us, against ~0.5 us a node for a pass in
 #: Python): a star of 2^20 nodes has one level, a chain in another order than its indices 2^20.
 NODES_PER_FOREST_LEVEL = 32
+#: Most trees a forest's walk takes a level at a time in NumPy (:meth:`Network._level_walked_forest`): each tree
+#: costs a few NumPy calls and a scan for its lowest node, so a forest of many small trees is walked node by node.
+FOREST_LEVEL_TREES = 64
 
 
 def _specs_at(bases: Sequence[LinkSpec], lengths: Sequence[float]) -> Iterable[LinkSpec]:
@@ -257,6 +260,18 @@ def _all_of_length(items: list, length: int) -> bool:
         return False
 
 
+def _all_distinct(keys: np.ndarray) -> bool:
+    """Whether no two of ``keys`` (int64) are equal: a stable sort (timsort: near-linear on the nearly sorted keys
+    of a topology's links, 3 ms for a 2^20-node ring's) and one comparison of neighbours. ``np.unique`` took
+    1.3 s on that ring (NumPy 2's hashing) until 2026-12-07 (night).
+
+        >>> _all_distinct(np.array([5, 1, 3])), _all_distinct(np.array([5, 1, 5]))
+        (True, False)
+    """
+    ordered = np.sort(keys, kind="stable")
+    return bool(np.all(ordered[1:] != ordered[:-1]))
+
+
 def _edges_in_graph_order(pairs: Sequence, num_nodes: int) -> tuple[np.ndarray, np.ndarray | None]:
     """The links of :meth:`Network.from_links` (node index pairs, ``pairs[i]`` joined by link ``i``) as
     ``(a, b)`` with ``a < b``, in the order networkx's ``Graph.edges`` reports a graph's edges when added in this
@@ -286,7 +301,7 @@ def _edges_in_graph_order(pairs: Sequence, num_nodes: int) -> tuple[np.ndarray, 
         fine = not np.any(lows == highs) and (not len(ends) or (lows.min() >= 0 and highs.max() < num_nodes))
         if fine:  # no pair twice: keys rising already (a topology's edges), else their sort
             keys = lows * num_nodes + highs
-            fine = bool(np.all(keys[1:] > keys[:-1])) or np.unique(keys).size == len(ends)
+            fine = bool(np.all(keys[1:] > keys[:-1])) or _all_distinct(keys)
             del keys
     if not fine:  # one link at a time: the first bad one raises
         given: set[tuple[int, int]] = set()
@@ -398,6 +413,41 @@ def _settle(adjacent: "_Adjacency", best, frontier: list) -> None:
                 heappush(frontier, (reach, other))
 
 
+#: Sums of link delays (ps) below this are exact in float64 (2^53): SciPy's search, in floats, gives the integers.
+EXACT_FLOAT_PS = 1 << 53
+#: Fewest nodes for which a search goes to SciPy (:func:`_scipy_least_delays`): importing ``scipy.sparse.csgraph``
+#: added 5-7 MB to a rank's peak RSS at 2^14-2^18 nodes (``bench/results/netcpu-vm-20261207r.md``) and saved no
+#: CPU at 2^14; at 2^18 ~0.4-1 s a rank.
+SCIPY_SEARCH_NODES = 1 << 17
+
+
+def _scipy_least_delays(adjacent: "_Adjacency", sources: Sequence[int], num_nodes: int) -> np.ndarray | None:
+    """Least summed link delay (ps, whole float64s; ``UNREACHABLE_PS``: none) from the nearest of ``sources``
+    to every node, by SciPy's Dijkstra (``scipy.sparse.csgraph.dijkstra``, compiled); ``None`` where SciPy is
+    missing (an optional extra), the network has under :data:`SCIPY_SEARCH_NODES` nodes or the delays of all
+    links together reach 2^53 ps (~2.5 h of fibre: float64 sums no longer exact), for :func:`_settle` to search
+    instead. The same integers as the Python search (tested): every sum of delays below 2^53 is exact in
+    float64, as is 2^62. Zero-delay links are links (explicit zeros of the matrix)."""
+    if num_nodes < SCIPY_SEARCH_NODES:
+        return None
+    try:
+        from scipy.sparse import csr_matrix  # noqa: PLC0415 (optional: the Python search where it is missing)
+        from scipy.sparse.csgraph import dijkstra  # noqa: PLC0415
+    except ImportError:
+        return None
+    if not len(sources):
+        return np.full(num_nodes, float(UNREACHABLE_PS))
+    if adjacent.longest_delay() * len(adjacent.neighbours) >= EXACT_FLOAT_PS:  # (bounds every route's sum)
+        return None
+    indptr = np.frombuffer(adjacent.start, dtype=np.int64)
+    graph = csr_matrix((adjacent.entry_delays(np.float64), np.frombuffer(adjacent.neighbours, dtype=np.int32),
+                        indptr), shape=(num_nodes, num_nodes))
+    reach = dijkstra(graph, directed=True, indices=np.asarray(sources, dtype=np.int64), min_only=True)
+    del graph
+    reach[np.isinf(reach)] = UNREACHABLE_PS  # (2^62: exact in float64)
+    return reach
+
+
 class _Adjacency:
     """Every node's links as compact arrays (compressed sparse rows): what routes and latencies walk and look up.
 
@@ -466,6 +516,29 @@ class _Adjacency:
         if self._code_delays is None:  # the delays themselves
             return self._codes[lo:hi]
         return map(self._code_delays.__getitem__, self._codes[lo:hi])
+
+    def entry_delays(self, dtype=np.int64) -> np.ndarray:
+        """The delay (ps) of every entry in entry order, as ``dtype`` (8 bytes an entry, built on each call)."""
+        num_entries = len(self.neighbours)
+        if self._codes is None:
+            return np.full(num_entries, self._delay, dtype=dtype)
+        codes = np.frombuffer(self._codes, dtype=np.dtype(self._codes.typecode)) if num_entries else np.zeros(0, int)
+        if self._code_delays is None:
+            return codes.astype(dtype)
+        return np.asarray(self._code_delays, dtype=dtype)[codes]
+
+    def entry_delays_at(self, entries: np.ndarray) -> np.ndarray | int:
+        """The delays (ps, int64) of entries ``entries`` (an integer array; one int where every link has one)."""
+        if self._codes is None:
+            return self._delay
+        codes = np.frombuffer(self._codes, dtype=np.dtype(self._codes.typecode))[entries]
+        return codes.astype(np.int64) if self._code_delays is None else np.asarray(self._code_delays, np.int64)[codes]
+
+    def longest_delay(self) -> int:
+        """The largest delay (ps) of any entry (0: no entry)."""
+        if self._codes is None:
+            return self._delay if len(self.neighbours) else 0
+        return int(max(self._codes if self._code_delays is None else self._code_delays, default=0))
 
     def link_delay(self, node: int, link: int) -> int:
         """The delay (ps) of link ``link`` (an index of :attr:`Network.links`), one of whose ends is ``node``: its
@@ -913,6 +986,9 @@ class Network:
         indices and depths ``array("i")`` (4 bytes a node each, :func:`_index_code`; ``array("q")`` until
         2026-12-07 (night), 24 bytes a node more; lists, ~156 bytes a node in all, before 2026-12-07).
         """
+        levelled = self._level_walked_forest()
+        if levelled is not NotImplemented:
+            return levelled
         num_nodes = len(self.names)
         code = _index_code(num_nodes)
         parent, root = array(code, [-1]) * num_nodes, array(code, [-1]) * num_nodes
@@ -951,6 +1027,84 @@ class Network:
         self._preorder, self._first = order, first
         self._subtree_end = array(code, map(operator.add, first, size))
         return parent, depth, root, from_root, []  # (the ancestor table: see _lowest_common_ancestor)
+
+    def _level_walked_forest(self):
+        """:meth:`_walked_forest` a depth level at a time in NumPy: the same sequences (tested), or ``NotImplemented``
+        where the walk node by node is the better way: more than :data:`FOREST_LEVEL_TREES` trees, more levels
+        than one a :data:`NODES_PER_FOREST_LEVEL` nodes (a deep tree), or links whose delays together could pass
+        int64.
+
+        Each level's children are the unvisited ends of its parents' entries, in entry order (a tree's only
+        path reaches each node once; a network with cycles is told by its link count after, as the walk does).
+        The walk node by node pops a node and pushes its links' ends in entry order, so it visits a node's
+        children last entry first and each subtree as one run: a child's position is its parent's plus one plus
+        the sizes of the children of later entries (suffix sums, per level). A 2^20-node star's walk took ~2 s of
+        Python until 2026-12-07 (night)."""
+        num_nodes = len(self.names)
+        adjacent = self._adjacency()
+        if adjacent.longest_delay() * len(adjacent.neighbours) >= UNREACHABLE_PS:
+            return NotImplemented
+        starts = np.frombuffer(adjacent.start, dtype=np.int64)
+        ends = np.frombuffer(adjacent.neighbours, dtype=np.dtype(adjacent.neighbours.typecode))
+        index = np.int32 if _index_code(num_nodes) == "i" else np.int64
+        parent, root = np.full(num_nodes, -1, dtype=index), np.full(num_nodes, -1, dtype=index)
+        depth, from_root = np.zeros(num_nodes, dtype=index), np.zeros(num_nodes, dtype=np.int64)
+        levels, budget, tops = [], num_nodes // NODES_PER_FOREST_LEVEL + 2 * FOREST_LEVEL_TREES, []
+        unvisited = 0
+        while num_nodes:
+            unvisited += int(np.argmax(root[unvisited:] == -1))
+            if root[unvisited] != -1:
+                break
+            if len(tops) == FOREST_LEVEL_TREES:
+                return NotImplemented
+            top, frontier = unvisited, np.array([unvisited], dtype=index)
+            root[top] = top
+            tops.append(top)
+            while frontier.size:
+                budget -= 1
+                if budget < 0:
+                    return NotImplemented
+                counts = starts[frontier + 1] - starts[frontier]
+                above = np.repeat(frontier, counts)
+                entry = np.arange(len(above), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+                entry += np.repeat(starts[frontier], counts)
+                below = ends[entry]
+                new = root[below] == -1
+                above, entry, below = above[new], entry[new], below[new]
+                parent[below] = above
+                once = parent[below] == above  # (a node reached twice: not a forest, told by the link count)
+                if not once.all():
+                    above, entry, below = above[once], entry[once], below[once]
+                root[below], depth[below] = top, depth[above] + 1
+                from_root[below] = from_root[above] + adjacent.entry_delays_at(entry)
+                if len(below):
+                    levels.append((below, above))
+                frontier = below
+        if self.num_links != num_nodes - len(tops):
+            return None
+        size = np.ones(num_nodes, dtype=index)
+        for below, above in reversed(levels):  # (a broad level counted in one pass over every node)
+            if len(below) * NODES_PER_FOREST_LEVEL >= num_nodes:
+                size += np.bincount(above, weights=size[below], minlength=num_nodes).astype(index)
+            else:
+                np.add.at(size, above, size[below])
+        first = np.zeros(num_nodes, dtype=index)
+        first[tops] = np.cumsum(size[tops]) - size[tops]
+        for below, above in levels:  # grouped by parent (contiguous), in entry order within each
+            sizes = size[below].astype(np.int64)
+            group = np.flatnonzero(np.r_[True, above[1:] != above[:-1]])
+            totals = np.add.reduceat(sizes, group)
+            within = np.cumsum(sizes)
+            within -= np.repeat(within[group] - sizes[group], np.diff(np.r_[group, len(below)]))
+            first[below] = first[above] + 1 + np.repeat(totals, np.diff(np.r_[group, len(below)])) - within
+        del levels
+        order = np.empty(num_nodes, dtype=index)
+        order[first] = np.arange(num_nodes, dtype=index)
+        code = _index_code(num_nodes)
+        self._preorder, self._first = _typed_array(order, code), _typed_array(first, code)
+        self._subtree_end = _typed_array(first + size, code)
+        return (_typed_array(parent, code), _typed_array(depth, code), _typed_array(root, code),
+                _typed_array(from_root, "q"), [])
 
     def _adjacency(self) -> _Adjacency:
         """Per node, ``(neighbour, link delay in ps)`` of each of its links, in the order of :attr:`links`
@@ -1454,6 +1608,16 @@ class Network:
         """
         adjacent = self._adjacency()
         placement = np.asarray(self.placement)
+        searched = []  # SciPy's compiled search from the rank's nodes, where it is installed and exact
+        for rank in range(self.num_ranks if self.num_ranks > 1 else 0):
+            column = _scipy_least_delays(adjacent, np.flatnonzero(placement == rank), len(placement))
+            if column is None:
+                break
+            searched.append(_typed_array(column, "q"))
+            del column
+        if searched and len(searched) == self.num_ranks:
+            return tuple(searched)
+        del searched
         crossing = self._ends[self._crossing()]
         columns = []
         for rank in range(self.num_ranks):
@@ -1805,7 +1969,41 @@ class Network:
         if self._is_path and self._tree is not None and self._tree[3][-1] < UNREACHABLE_PS:
             from_root = np.asarray(self._tree[3], dtype=np.int64)
             return _typed_array(np.abs(from_root - from_root[a]), "q")
+        if self._tree is not None and isinstance(self._tree[3], array) \
+                and 2 * int(np.frombuffer(self._tree[3], dtype=np.int64).max(initial=0)) < UNREACHABLE_PS:
+            return _typed_array(self._forest_least_delays(a), "q")
+        if self._tree is None:
+            searched = _scipy_least_delays(self._adjacency(), [a], len(self.names))
+            if searched is not None:
+                return _typed_array(searched, "q")
         return array("q", self.least_delays_from(a))
+
+    def _forest_least_delays(self, a: int) -> np.ndarray:
+        """:meth:`least_delays_from` on a forest (int64): ``D[n] + D[a] − 2·D[lca(a, n)]`` for every node ``n`` of
+        ``a``'s tree (``D`` the delay from the root), ``UNREACHABLE_PS`` elsewhere, in NumPy slices of the walk's
+        order: each ancestor ``x`` of ``a`` is the lowest common ancestor of the nodes of its subtree's run less
+        its child's (towards ``a``) run, so one pass up ``a``'s ancestors fills ``D[a] − 2·D[x]`` run by run.
+        Depth(a) + 1 steps and O(n) element work, no Python int per node (the search of a 2^20-node star took
+        ~1.5 s a call on the engine's lookahead, 2026-12-07 (night)). The delays from the roots are below 2^61
+        (checked by the caller), so no sum passes int64."""
+        parent, _depth, _root, from_root, _ancestors = self._tree
+        first, end, order = self._first, self._subtree_end, self._preorder
+        delays = np.frombuffer(from_root, dtype=np.int64)
+        here = delays[a]
+        by_position = np.full(len(self.names), UNREACHABLE_PS, dtype=np.int64)
+        by_position[first[a]:end[a]] = -here
+        child, above = a, parent[a]
+        while above != -1:
+            mark = here - 2 * delays[above]
+            by_position[first[above]:first[child]] = mark
+            by_position[end[child]:end[above]] = mark
+            child, above = above, parent[above]
+        lo, hi = first[child], end[child]  # (child: a's root)
+        walk = np.asarray(order[lo:hi], dtype=np.int64)
+        by_position[lo:hi] += delays[walk]
+        out = np.full(len(self.names), UNREACHABLE_PS, dtype=np.int64)
+        out[walk] = by_position[lo:hi]
+        return out
 
     def _dijkstra_fibre(self, a: int, fibre: list) -> list[int]:
         """:meth:`latencies_from` on a graph with cycles: fill ``fibre`` (the summed link delays), ps.
