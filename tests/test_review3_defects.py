@@ -1,0 +1,50 @@
+"""Defects found by the review3 reading of 2026-12-07 (night): each test fails on main as of 6b25de0.
+
+* a quoted number with an exponent (``"1e6"``) gets the unit hint ``write 1 without "e6"``: 10^6 off;
+* :func:`dqsim.protocols.pumping_odds.mean_pumping` cuts the spare pair's geometric attempts at
+  :data:`~dqsim.protocols.pumping_odds.MEAN_PUMPING_MAX_ATTEMPTS` and renormalises, so where the cut-off lets a
+  round have more attempts than that and ``1/p`` is comparable, the kept pair's mean wait, and the odds, are too
+  good.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dqsim.jobs.errors import unit_hint
+from dqsim.protocols import pumping_odds as po
+
+
+@pytest.mark.parametrize("text", ["1e6", "2.5E3", "1e-3"])
+def test_a_quoted_number_with_an_exponent_is_not_read_as_a_number_and_a_unit(text):
+    assert "without \"e" not in unit_hint(text).lower(), unit_hint(text)
+
+
+def _werner(fidelity: float) -> np.ndarray:
+    w = (4 * fidelity - 1) / 3
+    rho = (1 - w) / 4 * np.eye(4, dtype=complex)
+    for i in (0, 3):
+        for j in (0, 3):
+            rho[i, j] += w / 2
+    return rho
+
+
+def test_mean_pumping_averages_over_every_attempt_the_cut_off_allows():
+    """Pure dephasing (T1 infinite): the kept pair's coherence falls as exp(-2t/T2), so its fidelity is affine in
+    that factor, and a BBPSSW round (a twirl first) is affine in the fidelity: the exact odds are the round's on the
+    Werner pair of the mean fidelity over the geometric wait t = w0 + (N - 1)·T, whose mean factor is
+    exp(-2·w0/T2)·p/(1 - q·exp(-2T/T2))."""
+    p, period_ps, t2_s, first_ps, spare_ps = 1e-6, 1_000_000, 1.0, 1000, 100
+    noise = po.PumpingNoise("bbpssw", t1_s=math.inf, t2_s=t2_s)
+    start = 0.95
+    odds, _fidelities = po.mean_pumping(_werner(start), noise, 1, success_probability=p, attempt_period_ps=period_ps,
+                                        first_waits_ps=(first_ps,), spare_ps=spare_ps, max_attempts=10**8)
+    factor = math.exp(-2 * first_ps * 1e-12 / t2_s) * p / (1 - (1 - p) * math.exp(-2 * period_ps * 1e-12 / t2_s))
+    w = (4 * start - 1) / 3
+    mean_fidelity = (1 - w) / 4 + w / 2 * (1 + factor)       # diagonal (1 - w)/4 + w/2, coherence w/2 · factor
+    spare = po.idle_pair(_werner(start), spare_ps, spare_ps, math.inf, t2_s)
+    exact, _kept = po.pumping_round(_werner(mean_fidelity), spare, noise)
+    assert odds[0] == pytest.approx(exact, abs=1e-3), (odds[0], exact)
