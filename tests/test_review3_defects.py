@@ -48,3 +48,18 @@ def test_mean_pumping_averages_over_every_attempt_the_cut_off_allows():
     spare = po.idle_pair(_werner(start), spare_ps, spare_ps, math.inf, t2_s)
     exact, _kept = po.pumping_round(_werner(mean_fidelity), spare, noise)
     assert odds[0] == pytest.approx(exact, abs=1e-3), (odds[0], exact)
+
+
+def test_the_codes_of_an_entangled_sweep_are_predicted_without_a_link_distance():
+    """A BBM92 job with [qkd.sweep] and LDPC has no [qkd.link].distance_km: qkd_codes.uncovered_reason read it
+    (None), so dqsim check refused the job (status 2) and dqsim warmup ended in a traceback (status 1), though
+    dqsim run runs it."""
+    from dqsim import jobs
+    from dqsim.scenarios import qkd_codes
+
+    job = jobs.load_job_text('[run]\nname = "s"\nscenario = "qkd"\n[qkd]\nprotocol = "bbm92"\npulses = 400000\n'
+                             'batch_pulses = 200000\nblock_pulses = 200000\nerror_correction = "ldpc"\n'
+                             '[qkd.source]\nwerner = 0.98\n[qkd.link]\ndetector_efficiency = 0.8\n'
+                             '[qkd.sweep]\ndistances_km = [5.0, 20.0]\n')
+    assert qkd_codes.uncovered_reason(job) is None
+    assert qkd_codes.predicted_codes(job)
