@@ -1,4 +1,6 @@
-"""Defects found by the review3 reading of 2026-12-07 (night): each test fails on main as of 6b25de0.
+"""Defects found by the review3 reading of 2026-12-07 (night): each test fails on main as of 6b25de0, and is
+marked ``xfail(strict=True)`` so that the suite stays green until the fix, which must then drop the mark (a strict
+xfail that passes fails the suite).
 
 * a quoted number with an exponent (``"1e6"``) gets the unit hint ``write 1 without "e6"``: 10^6 off;
 * :func:`dqsim.protocols.pumping_odds.mean_pumping` cuts the spare pair's geometric attempts at
@@ -18,6 +20,7 @@ from dqsim.jobs.errors import unit_hint
 from dqsim.protocols import pumping_odds as po
 
 
+@pytest.mark.xfail(strict=True, reason="review3: unit_hint reads 1e6 as 1 and the unit e6")
 @pytest.mark.parametrize("text", ["1e6", "2.5E3", "1e-3"])
 def test_a_quoted_number_with_an_exponent_is_not_read_as_a_number_and_a_unit(text):
     assert "without \"e" not in unit_hint(text).lower(), unit_hint(text)
@@ -32,6 +35,7 @@ def _werner(fidelity: float) -> np.ndarray:
     return rho
 
 
+@pytest.mark.xfail(strict=True, reason="review3: mean_pumping cuts the attempts at 200,000 and renormalises")
 def test_mean_pumping_averages_over_every_attempt_the_cut_off_allows():
     """Pure dephasing (T1 infinite): the kept pair's coherence falls as exp(-2t/T2), so its fidelity is affine in
     that factor, and a BBPSSW round (a twirl first) is affine in the fidelity: the exact odds are the round's on the
@@ -50,6 +54,7 @@ def test_mean_pumping_averages_over_every_attempt_the_cut_off_allows():
     assert odds[0] == pytest.approx(exact, abs=1e-3), (odds[0], exact)
 
 
+@pytest.mark.xfail(strict=True, reason="review3: uncovered_reason reads [qkd.link].distance_km (None)")
 def test_the_codes_of_an_entangled_sweep_are_predicted_without_a_link_distance():
     """A BBM92 job with [qkd.sweep] and LDPC has no [qkd.link].distance_km: qkd_codes.uncovered_reason read it
     (None), so dqsim check refused the job (status 2) and dqsim warmup ended in a traceback (status 1), though
