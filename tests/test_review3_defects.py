@@ -68,3 +68,16 @@ def test_the_codes_of_an_entangled_sweep_are_predicted_without_a_link_distance()
                              '[qkd.sweep]\ndistances_km = [5.0, 20.0]\n')
     assert qkd_codes.uncovered_reason(job) is None
     assert qkd_codes.predicted_codes(job)
+
+
+@pytest.mark.xfail(strict=True, reason="review3: cutoff_pass_probability's sum stops at CUTOFF_PASS_MAX_TERMS")
+def test_a_cut_off_far_above_the_pumping_s_attempts_passes_almost_every_attempt():
+    """One link of 300 km (p = 4.05e-7 an attempt), two pumping rounds: the two spare pairs take ~4.9e6 failed
+    attempts on average, so with 1e9 spare attempts allowed nearly every attempt passes. The sum stopped at
+    CUTOFF_PASS_MAX_TERMS = 4e6 terms and gave 0.48 for every m above it (its docstring says the attempts beyond
+    count as always enough), and ChainSection._half_cutoff_ps, which doubles m until the estimate reaches 1/2,
+    never ended: dqsim check jobs/repeater_chain.toml --set chain.purification_rounds=2 --set 'chain.num_links=[1]'
+    --set 'chain.total_distance_km=[300.0]' ran until killed."""
+    from dqsim.network.entanglement import cutoff_pass_probability
+
+    assert cutoff_pass_probability(4.05e-7, 10**9, 0, 2) > 0.99
