@@ -5,7 +5,7 @@ classical message of a key block on the link's FIFO channel (2026-12-07, evening
 estimation messages take their bits, ``bench/results/qkd-channel-speed-vm-20261207.md``), which changes simulated
 times only; the question is whether the engine's pulses per CPU second moved.
 
-Each round runs ``bench/qkd_bench.py --skip-sequence`` (the README's QKD row: BB84, μ = 0.1, 80 MHz, η 0.8,
+Each round runs ``bench/qkd_bench.py --skip-sequence`` (docs/performance.md, "QKD": BB84, μ = 0.1, 80 MHz, η 0.8,
 10 and 50 km, 2e7 pulses in batches of 1e6, the scenario once to warm up, then timed) with the old tree's code,
 then the new tree's (``PYTHONPATH=TREE``, each its own ``bench/qkd_bench.py``), in separate processes, and prints
 each run's engine pulses per CPU second and per wall second and, per distance, the ratio new / old of each

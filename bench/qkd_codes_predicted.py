@@ -16,6 +16,15 @@ cold cache (a new temporary folder) then a warm one (the same folder again), alt
     .venv/bin/python bench/qkd_codes_predicted.py --warmup --repeats 2
     .venv/bin/python bench/qkd_codes_predicted.py --warmup --warmup-jobs bbm92 e91 bbm92-eve bb84-eve --repeats 1
     .venv/bin/python bench/qkd_codes_predicted.py --box-warmup --repeats 1
+
+``--seeds N`` (since 2026-12-07, night): seeds 1..N of ``--seed-jobs`` (the sweep by default): the closed form's
+predicted codes, the codes ``dqsim warmup`` draws (the run with its reconciliation left out,
+:func:`dqsim.scenarios.warmup.drawn_codes`) and those a real run builds. ``--draw-warmup [JOB ...]``: the code
+step cold then warm, the closed form's codes (``should_draw`` patched to never: the code before) against this
+branch's, alternated, a fresh process and a new temporary cache folder each.
+
+    .venv/bin/python bench/qkd_codes_predicted.py --seeds 3
+    .venv/bin/python bench/qkd_codes_predicted.py --draw-warmup sweep 50km --repeats 2
 """
 
 from __future__ import annotations
@@ -92,6 +101,8 @@ from dqsim import jobs
 from dqsim.scenarios import qkd_codes, warmup
 if sys.argv[1] == "pilot":
     qkd_codes.predicted_codes = lambda job: None          # the code before: the pilot block always
+elif sys.argv[1] == "closed-form":                        # before 2026-12-07 (night): the predicted codes, never drawn
+    warmup.should_draw = lambda job, predicted: False
 elif sys.argv[1].startswith("box="):                      # the box of ±3σ: an older qkd_codes.py, loaded
     import importlib.util
     spec = importlib.util.spec_from_file_location("box_codes", sys.argv[1][4:])
@@ -113,17 +124,22 @@ def warm(way: str, args, folder: str) -> tuple[float, int, int]:
     return float(out[0]), int(out[1]), int(out[2])
 
 
-def warmup_times(repeats: int, names=WARMUP_JOBS) -> None:
-    print("| job | way | repeat | cold CPU s (codes, built) | warm CPU s (codes, built) |")
-    print("|---|---|---|---|---|")
+def warmup_times(repeats: int, names=WARMUP_JOBS, ways=("pilot", "predicted")) -> None:
+    """The code step of each job cold then warm, the two ``ways`` (:data:`CHILD`'s first argument; ``"drawn"`` is
+    this tree's own, ``"predicted"``) alternated, with the cold one's wall time and the load after it."""
+    print("| job | way | repeat | cold CPU s (codes, built) | warm CPU s (codes, built) | wall s cold | load |")
+    print("|---|---|---|---|---|---|---|")
     for repeat in range(repeats):
         for name in names:
-            for way in ("pilot", "predicted") if repeat % 2 == 0 else ("predicted", "pilot"):
+            for way in ways if repeat % 2 == 0 else ways[::-1]:
+                child = "predicted" if way == "drawn" else way
                 with tempfile.TemporaryDirectory() as folder:
-                    cold = warm(way, JOBS[name], folder)
-                    hot = warm(way, JOBS[name], folder)
+                    start = time.perf_counter()
+                    cold = warm(child, JOBS[name], folder)
+                    wall = time.perf_counter() - start
+                    hot = warm(child, JOBS[name], folder)
                 print(f"| {name} | {way} | {repeat} | {cold[0]:.2f} ({cold[1]}, {cold[2]}) | "
-                      f"{hot[0]:.2f} ({hot[1]}, {hot[2]}) |", flush=True)
+                      f"{hot[0]:.2f} ({hot[1]}, {hot[2]}) | {wall:.0f} | {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 def box_warmup_times(repeats: int, revision: str) -> None:
@@ -147,6 +163,33 @@ def box_warmup_times(repeats: int, revision: str) -> None:
                       f"{time.perf_counter() - start:.1f} |", flush=True)
 
 
+def seeds_compare(seeds: int, names=("sweep",)) -> int:
+    """Per seed: the closed form's predicted codes, the codes drawn (``scenarios.warmup.drawn_codes``: the run with
+    its reconciliation left out) and those a real run builds (``DQSIM_CACHE_DIR=off``)."""
+    from dqsim import jobs
+    from dqsim.scenarios import qkd_codes, warmup
+    os.environ["DQSIM_CACHE_DIR"] = "off"
+    wrong = 0
+    print("| job | seed | predicted (closed form) | drawn (CPU s) | run built (CPU s) | drawn = built | built ⊆ predicted |")
+    print("|---|---|---|---|---|---|---|")
+    for name in names:
+        for seed in range(1, seeds + 1):
+            args = [*JOBS[name], "--set", f"run.seed={seed}"]
+            job = _job(args)
+            predicted = qkd_codes.predicted_codes(job)
+            start = time.process_time()
+            drawn = warmup.drawn_codes(job)
+            drew = time.process_time() - start
+            start = time.process_time()
+            built = actual_codes(args)
+            ran = time.process_time() - start
+            same, inside = set(drawn) == set(built), set(built) <= set(predicted)
+            wrong += not same
+            print(f"| {name} | {seed} | {len(predicted)} | {len(drawn)} ({drew:.2f}) | {len(built)} ({ran:.1f}): "
+                  f"{built} | {'yes' if same else 'NO'} | {'yes' if inside else 'no'} |", flush=True)
+    return wrong
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", nargs="*", metavar="JOB", help=f"jobs to compare (default: all of {list(JOBS)})")
@@ -156,6 +199,10 @@ def main() -> int:
     parser.add_argument("--box-warmup", action="store_true")
     parser.add_argument("--box-from", default="main", help="git revision of the box's qkd_codes.py (default main)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=0, help="--seeds N: seeds 1..N of --seed-jobs, drawn against built")
+    parser.add_argument("--seed-jobs", nargs="*", default=["sweep"], choices=list(JOBS))
+    parser.add_argument("--draw-warmup", nargs="*", choices=list(JOBS), metavar="JOB",
+                        help="warm-up's code step, closed form against drawn (default: sweep and 50km)")
     args = parser.parse_args()
     print(f"# load average {os.getloadavg()[0]:.1f}", flush=True)
     missed = 0
@@ -165,6 +212,10 @@ def main() -> int:
         warmup_times(args.repeats, args.warmup_jobs)
     if args.box_warmup:
         box_warmup_times(args.repeats, args.box_from)
+    if args.seeds:
+        missed += seeds_compare(args.seeds, args.seed_jobs)
+    if args.draw_warmup is not None:
+        warmup_times(args.repeats, args.draw_warmup or ["sweep", "50km"], ("closed-form", "drawn"))
     return 1 if missed else 0
 
 

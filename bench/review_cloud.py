@@ -2,7 +2,7 @@
 
 Each check writes a job file, runs it with ``dqsim run`` as a user would (in this process through
 ``dqsim.cli.main.main``, or under ``mpiexec`` for the rank check), reads the output's tables with h5py and
-compares them with what README "Quantum cloud" and docs/outputs.md "cloud" promise, recomputed here without
+compares them with what docs/running.md "Quantum cloud" and docs/outputs.md "cloud" promise, recomputed here without
 dqsim: the scheduler's rules (a second implementation of the documented selection, FIFO, SJF and EASY
 backfilling, replayed job by job on the tables' arrivals, estimates and durations), queueing theory, and the
 user jobs' circuits (a numpy state vector and a density matrix of this file's own).
@@ -57,7 +57,7 @@ from review_runner import parse_args  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 C_KM_PER_S = 299_792.458
-GROUP_INDEX = 1.468          # [network.link].group_index default (README)
+GROUP_INDEX = 1.468          # [network.link].group_index default (docs/running.md)
 Z_MAX = 3.0
 EXACT_REL = 1e-9
 PS = 1e12
@@ -194,7 +194,7 @@ start_s = {start}
 
 # ----------------------------------------------------------------------------- the documented rules, again
 def select(need: int, free: set, neighbours: list, capacity: list):
-    """README/cloud_scheduler docstring: breadth-first from the lowest free index (neighbours ascending, free
+    """docs/running.md/cloud_scheduler docstring: breadth-first from the lowest free index (neighbours ascending, free
     QPUs only), adding each visited QPU until the data qubits reach ``need``; else from the lowest free index of
     the next connected group of free QPUs; None if none holds enough."""
     tried = set()
@@ -319,7 +319,7 @@ def replay_tables(label: str, t: dict, policy: str, topology: str) -> None:
     waited = int(np.sum(np.nan_to_num(jobs_t["wait_s"]) > 0))
     verdict(f"{label}: start time and QPU set of every job = the documented {policy} rule replayed",
             not bad, f"{len(jobs)} jobs ({waited} waited), {len(bad)} differ" + (f", first {bad[0]}" if bad else ""),
-            "README 'Quantum cloud', cloud_scheduler docstring")
+            "docs/running.md 'Quantum cloud', cloud_scheduler docstring")
 
 
 # ----------------------------------------------------------------------------- checks on any run's tables
@@ -369,14 +369,14 @@ def bookkeeping(label: str, t: dict, submitted: int, *, latency_ps: int = 0, set
     nq = a["num_qpus"]
     waits = (st - sub)[started]
     record(f"{label}: makespan_s = last end − first submission", a["makespan_s"], None, makespan / PS,
-           "README 'Quantum cloud'")
+           "docs/running.md 'Quantum cloud'")
     record(f"{label}: utilisation = Σ QPUs×(end−start) / (QPUs × makespan)", a["utilisation"], None,
-           busy / (nq * makespan), "README 'Quantum cloud'")
+           busy / (nq * makespan), "docs/running.md 'Quantum cloud'")
     record(f"{label}: throughput_jobs_per_s = done / makespan", a["throughput_jobs_per_s"], None,
-           done.sum() / (makespan / PS), "README 'Quantum cloud'")
-    record(f"{label}: mean_wait_s", a["mean_wait_s"], None, waits.mean() / PS, "README 'Quantum cloud'")
-    record(f"{label}: median_wait_s", a["median_wait_s"], None, float(np.median(waits)) / PS, "README")
-    record(f"{label}: max_wait_s", a["max_wait_s"], None, waits.max() / PS, "README")
+           done.sum() / (makespan / PS), "docs/running.md 'Quantum cloud'")
+    record(f"{label}: mean_wait_s", a["mean_wait_s"], None, waits.mean() / PS, "docs/running.md 'Quantum cloud'")
+    record(f"{label}: median_wait_s", a["median_wait_s"], None, float(np.median(waits)) / PS, "docs/running.md")
+    record(f"{label}: max_wait_s", a["max_wait_s"], None, waits.max() / PS, "docs/running.md")
     record(f"{label}: total_epr_pairs = Σ epr_pairs", a["total_epr_pairs"], None, float(j["epr_pairs"].sum()),
            "docs/outputs.md attributes")
     # centre table
@@ -449,7 +449,7 @@ def check_arrivals():
            chi.pvalue if chi.pvalue > 1e-3 else 1.0, "uniform")
     ghz = np.mean([c.startswith("ghz") for c in j["circuit"]])
     record("arrivals: share of ghz with generators = [ghz, qft, ghz] (repeats weigh)", ghz,
-           math.sqrt(2 / 9 / n), 2 / 3, "README [arrivals]")
+           math.sqrt(2 / 9 / n), 2 / 3, "docs/running.md [arrivals]")
     names = list(j["name"])
     order_ok = names == [f"poisson{i}" for i in range(n)]
     verdict("arrivals: named poisson0, poisson1, ... in arrival order", order_ok, "", "dqsim.jobs.cloud docstring")
@@ -516,7 +516,7 @@ def check_mg1():
     record(f"mg1: mean wait vs Pollaczek–Khinchine λE[S²]/(2(1−ρ)), ρ = {rho:.3f}", waits.mean(), batch_se(waits),
            wq, "Pollaczek 1930, Khinchine 1932")
     record("mg1: EPR pairs = 1 per Bell job (lossless heralds counted once)", float(j["epr_pairs"].sum()), None,
-           float(n), "README: a TeleGate uses one EPR pair")
+           float(n), "docs/running.md: a TeleGate uses one EPR pair")
 
 
 def check_mdc():
@@ -560,7 +560,7 @@ def check_policies():
         t = runs[policy] = tables(run_job(f"pol_{policy}", policy_job(policy, n)))
         latency = int(round(GROUP_INDEX * 3.0 / C_KM_PER_S * PS))
         record(f"{policy}: user_latency_ps = n_g L / c for 3 km", float(t["attrs"]["user_latency_ps"]), None,
-               float(latency), "README [user]", tol=1.0)
+               float(latency), "docs/running.md [user]", tol=1.0)
         bookkeeping(policy, t, n + 6, latency_ps=int(t["attrs"]["user_latency_ps"]), reset_ps=2_000_000)
         replay_tables(policy, t, policy, "ring")
         j = t["jobs"]
@@ -572,11 +572,11 @@ def check_policies():
                    if key(a) < key(b) and j["submit_s"][a] <= j["start_s"][b] and j["start_s"][a] > j["start_s"][b]]
             verdict(f"{policy}: no job starts before one ahead of it in the {policy} order that was waiting "
                     "(blocking)", not bad, f"{len(bad)} pairs" + (f", first {bad[0]}" if bad else ""),
-                    "README: the first that does not fit blocks the ones behind it")
+                    "docs/running.md: the first that does not fit blocks the ones behind it")
         rejected = [j["name"][i] for i in range(len(j["id"])) if j["status"][i] == "rejected"]
         verdict(f"{policy}: the 14-qubit job (12 data qubits in the centre) is rejected with a reason",
                 rejected == ["L3"] and "12" in j["reason"][list(j["name"]).index("L3")], str(rejected),
-                "README: rejected when it arrives")
+                "docs/running.md: rejected when it arrives")
         # estimates: jobs of one circuit on the idle centre: (estimate − latency − overhead) / N is one number
         per_circuit = {}
         for i in started:
@@ -585,7 +585,7 @@ def check_policies():
             per_circuit.setdefault(j["circuit"][i], []).append(one)
         spread = max(max(v) - min(v) for v in per_circuit.values())
         record(f"{policy}: estimate_s = N × one execution's estimate + overheads + latency (spread per circuit, ps)",
-               float(spread), None, 0.0, "README: the estimate counts N executions", tol=1.0)
+               float(spread), None, 0.0, "docs/running.md: the estimate counts N executions", tol=1.0)
     shape_invariance(runs)
 
 
@@ -596,8 +596,8 @@ def _shape(qpus: str, names: list, neighbours: list) -> tuple:
 
 
 def shape_invariance(runs: dict) -> None:
-    """README/cloud.py: a job's counts, fidelity, time and pairs depend on its circuit, name, the seed and the shape
-    of its QPU set only, not on which other jobs ran or when: the same job under two policies on sets of one
+    """docs/running.md, cloud.py: a job's counts, fidelity, time and pairs depend on its circuit, name, the seed and
+    the shape of its QPU set only, not on which other jobs ran or when: the same job under two policies on sets of one
     shape gives the same results."""
     compared, bad = 0, []
     cols = ("dqc_s", "epr_pairs", "nonlocal_gates", "fidelity", "engine_runs")
@@ -618,13 +618,13 @@ def shape_invariance(runs: dict) -> None:
     verdict("policies: a job on QPU sets of one shape under two policies: same counts, fidelity, dqc_s, pairs",
             compared > 0 and not bad, f"{compared} pairs compared, {len(bad)} differ" + (f", first {bad[0]}" if bad
                                                                                         else ""),
-            "cloud.py docstring; README 'Jobs on disjoint sets do not interact'")
+            "cloud.py docstring; docs/running.md 'Jobs on disjoint sets do not interact'")
 
 
 def check_timing():
     """A Bell job on two QPUs over a lossless 1 km direct link, zero gate times: one execution is a TeleGate,
-    6 one-way delays d = n_g L / c (README), N executions N × 6d, and the estimate the same; a GHZ-2 on one QPU
-    with gate times: h + cx + measurement."""
+    6 one-way delays d = n_g L / c (docs/running.md), N executions N × 6d, and the estimate the same; a GHZ-2 on
+    one QPU with gate times: h + cx + measurement."""
     d = GROUP_INDEX * 1.0 / C_KM_PER_S
     text = (header("timing", 2) + network(2, data=1, comm=1, durations=False)
             + '[scheduler]\npolicy = "fifo"\n'
@@ -633,14 +633,14 @@ def check_timing():
     j = t["jobs"]
     d_ps = round(d * PS)  # the link's delay on the integer ps clock
     record("timing: one TeleGate execution on a lossless link = 6d, d = n_g L / c in whole ps",
-           float(ps(j["execution_s"][0])), None, 6 * d_ps, "README: a TeleGate ends at 6d", tol=0.5)
+           float(ps(j["execution_s"][0])), None, 6 * d_ps, "docs/running.md: a TeleGate ends at 6d", tol=0.5)
     record("timing: the job's estimate = 10 × 6d (lossless link: the estimate is exact) (ps)",
-           float(ps(j["estimate_s"][0])), None, 60 * d_ps, "README: the estimate", tol=0.5)
+           float(ps(j["estimate_s"][0])), None, 60 * d_ps, "docs/running.md: the estimate", tol=0.5)
     text = (header("timing_local", 2) + network(2, data=2) + '[scheduler]\npolicy = "fifo"\n'
             + '[[user_jobs]]\nname = "g"\ngenerator = "ghz"\nnum_qubits = 2\nshots = 3\n')
     t = tables(run_job("timing_local", text))
     record("timing: a local GHZ-2 execution = h + cx + measurement (ps)", float(ps(t["jobs"]["execution_s"][0])),
-           None, 50_000 + 200_000 + 1_000_000, "README [network.node] durations", tol=0.5)
+           None, 50_000 + 200_000 + 1_000_000, "docs/running.md [network.node] durations", tol=0.5)
 
 
 def check_failures():
@@ -662,7 +662,7 @@ def check_failures():
             status == {"q6": "failed", "bits": "rejected", "g2": "done", "g8": "done"}
             and "classical" in j["reason"][list(j["name"]).index("bits")]
             and "num_comm_qubits" in j["reason"][list(j["name"]).index("q6")], str(status),
-            "README: rejected on arrival; docs/outputs.md status")
+            "docs/running.md: rejected on arrival; docs/outputs.md status")
     i = list(j["name"]).index("q6")
     verdict("failures: the failed job holds its QPUs for no time (end = start)", j["end_s"][i] == j["start_s"][i],
             f"start {j['start_s'][i]}, end {j['end_s'][i]}", "cloud_scheduler: released at once")
@@ -710,7 +710,7 @@ def check_fuzz():
     late = _exact_estimates(rng, cases)
     verdict("fuzz: backfill with exact estimates and one priority: every head starts by each of its shadow times",
             not late, f"{cases} streams, {len(late)} late" + (f", first {late[0]}" if late else ""),
-            "README/cloud_scheduler: with exact estimates the head starts at its shadow time or earlier")
+            "docs/running.md/cloud_scheduler: with exact estimates the head starts at its shadow time or earlier")
     verdict("fuzz: simulate_queue = the documented rules replayed (fifo, sjf, backfill)", not bad,
             f"{cases} random centres and streams × 3 policies, {len(bad)} differ"
             + (f", first {bad[:3]}" if bad else ""), "cloud_scheduler docstring")
@@ -878,12 +878,12 @@ def check_results():
                    float(j["nonlocal_gates"][i]), None, float(cut), "triangle: every pair adjacent")
             record(f"results {scheme}: job {j['name'][i]} epr_pairs = shots × cut × {per_gate}",
                    float(j["epr_pairs"][i]), None, float(shots * cut * per_gate),
-                   "README: a TeleGate uses one pair, TeleData two")
+                   "docs/running.md: a TeleGate uses one pair, TeleData two")
         z = 2
         verdict(f"results {scheme}: shots = 0 → 1 execution, no counts, a fidelity",
                 j["executions"][z] == 1 and not _counts_of(t, z) and abs(j["fidelity"][z] - 1) < 1e-9
                 and j["epr_pairs"][z] == 3 * per_gate, f"executions {j['executions'][z]}, epr {j['epr_pairs'][z]}",
-                "README: shots = 0 counts as one execution with no counts")
+                "docs/running.md: shots = 0 counts as one execution with no counts")
 
 
 def check_noisy():
@@ -907,7 +907,7 @@ def check_noisy():
            p if p > 1e-3 else 1.0, "this file's density matrix")
     verdict("noisy: per_shot sampling = one engine run per shot", j["engine_runs"][0] == shots
             and j["sampling"][0] == "per-shot", f"{j['engine_runs'][0]} runs, {j['sampling'][0]}",
-            "README: one engine run per shot")
+            "docs/running.md: one engine run per shot")
 
 
 def check_units():
@@ -971,7 +971,7 @@ def check_ranks():
             "QPU (no link, ideal nodes) one run, final-state",
             [(str(a), int(b)) for a, b in zip(j["sampling"], j["engine_runs"])] == expected
             and all(math.isfinite(j["fidelity_stderr"][i]) == (expected[i][1] > 1) for i in range(len(j["id"]))),
-            f"engine_runs {[int(x) for x in j['engine_runs']]}", "README: depends on the QPUs the job gets")
+            f"engine_runs {[int(x) for x in j['engine_runs']]}", "docs/running.md: depends on the QPUs the job gets")
     for r in ((2,) if QUICK else (2, 4)):
         other = tables(run_job(f"ranks{r}", text, ranks=r))
         diff = _same(base, other)
@@ -1011,7 +1011,7 @@ def check_resume():
         diff = _same(full, tables(out)) if code == 0 else ["exit code"]
         verdict(f"resume: from checkpoint {os.path.basename(path)} (engine run {engine_run} of "
                 f"{full['attrs']['total_engine_runs']}) on {ranks} rank(s) → identical tables", not diff,
-                ", ".join(diff) or "same", "DESIGN invariant 6; README checkpoints")
+                ", ".join(diff) or "same", "DESIGN invariant 6; docs/checkpoints.md")
     shutil.rmtree(folder, ignore_errors=True)
 
 

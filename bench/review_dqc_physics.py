@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from review_runner import parse_args  # noqa: E402  (bench/, no dqsim)
 
 C_KM_PER_S = 299_792.458
-GROUP_INDEX = 1.468          # dqsim's documented default (README, [network.link])
+GROUP_INDEX = 1.468          # dqsim's documented default (docs/running.md, [network.link])
 DETECTOR_EFFICIENCY = 0.9    # dqsim's documented default
 Z_MAX = 3.0
 WORK = tempfile.mkdtemp(prefix="review-dqc-")

@@ -5,7 +5,7 @@ Each check writes a job as a user would (TOML text), runs it through dqsim's job
 HDF5 file), and compares the tables with references this script builds itself from the
 literature with numpy/scipy only (nothing of ``dqsim.circuit.hamiltonians`` is imported):
 
-* the Hamiltonians as written in README/``[model]``: TFIM ``H = −J Σ Z_i Z_j − h Σ X_i``, XXZ
+* the Hamiltonians as written in docs/running.md/``[model]``: TFIM ``H = −J Σ Z_i Z_j − h Σ X_i``, XXZ
   ``H = J Σ (X X + Y Y + Δ Z Z) + h Σ Z_i`` (Pauli matrices), dense, evolved by ``scipy.linalg.expm``;
 * the product formulas: Lie–Trotter and Strang over the documented term groups (Suzuki, J. Math.
   Phys. 32, 400 (1991)), each group's exponential by ``expm``; the commutator error bounds of
@@ -163,8 +163,9 @@ def groups(kind, n, boundary, J, h, delta=1.0) -> list[np.ndarray]:
 
 
 def bond_groups(n, boundary, J, h, delta, cut=(), order=1) -> tuple[list[np.ndarray], list[list[tuple[int, int]]]]:
-    """``[evolution].grouping = "bond"`` as README/``[evolution]`` describe it: each bond's J (XX + YY + ΔZZ) one block,
-    the bonds in layers of disjoint bonds (even ``(i, i+1)``, odd, and an odd ring's closing bond alone), the field a
+    """``[evolution].grouping = "bond"`` as docs/running.md, ``[evolution]``, describe it: each bond's J
+    (XX + YY + ΔZZ) one block, the bonds in layers of disjoint bonds (even ``(i, i+1)``, odd, and an odd ring's
+    closing bond alone), the field a
     layer of its own: ``[even, (closing,) field, odd]``; under order 2 with bonds between QPUs (``cut``) the bond
     layers in the order that applies the cut bonds least (first ``n + 1`` times in ``n`` steps, middle ``2n``, last
     ``n``: the least ``cut_first + 2·cut_middle + cut_last``, then ``cut_first``; the default order on a tie).
@@ -247,7 +248,7 @@ def initial_bits(n, initial):
 
 
 def observables(psi, n, boundary, ham, psi0) -> dict:
-    """The five observables as README/``[simulation]`` define them, of the pure state ``psi``."""
+    """The five observables as docs/running.md/``[simulation]`` define them, of the pure state ``psi``."""
     z = [float(np.real(psi.conj() @ site_op("Z", [q], n) @ psi)) for q in range(n)]
     b = bonds(n, boundary)
     return {"magnetization": sum(z) / n, "staggered_magnetization": sum((-1) ** q * v for q, v in enumerate(z)) / n,
@@ -368,7 +369,7 @@ def check_exact():
                                          abs(r["trotter"] - ref_t["sites"][r["site"]]))
             fid = abs(np.vdot(exact, trot)) ** 2
             worst["fid"] = max(worst["fid"], abs(out.tables["network"][k]["trotter_fidelity_to_exact"] - fid))
-        src = "expm of the README Hamiltonian, Suzuki product (own)"
+        src = "expm of the docs/running.md Hamiltonian, Suzuki product (own)"
         record(f"exact column, 5 observables × {points + 1} times: {name}", worst["exact"], 0.0, source=src)
         record(f"trotter column vs own product formula: {name}", worst["trotter"], 0.0, source=src)
         record(f"networked (ideal links) vs own product formula: {name}", worst["networked"], 0.0, source=src)
@@ -408,7 +409,7 @@ def check_scaling():
                 record_bound(f"{kind} N={n} {boundary} order {order}, {s} steps: |⟨H⟩_trotter − E0| <= 2‖H‖·bound",
                              energy_err[-1], 2 * spectral(ham) * bound, "Childs et al. 2021; |⟨A⟩−⟨B⟩| <= 2‖O‖‖U−V‖")
             if kind == "tfim" and order == 1:
-                # README/docs/outputs.md: from a computational basis state (an eigenstate of the ZZ bonds) the
+                # docs/running.md, docs/outputs.md: from a computational basis state (an eigenstate of the ZZ bonds) the
                 # first-order TFIM errs in ⟨Z⟩, ⟨ZZ⟩ and the Loschmidt echo as O(dt²), like second order
                 diag_err = []
                 for s in step_list[-2:]:
@@ -481,7 +482,7 @@ def check_bond_grouping():
              ("periodic", 5, 0.8, -0.3, 0.5, "neel")]
     if not QUICK:
         cases.append(("open", 5, 1.0, 0.6, 0.0, "neel"))
-    T, points, steps = 2.0, 4, 2  # dt = 0.25: the drift the Pauli grouping shows (README)
+    T, points, steps = 2.0, 4, 2  # dt = 0.25: the drift the Pauli grouping shows (docs/running.md)
     for boundary, n, J, h, delta, initial in cases:
         ham = sum(bond_groups(n, boundary, J, h, delta)[0])
         psi0 = basis_state(initial_bits(n, initial))
@@ -615,7 +616,7 @@ def check_closed_forms():
     record(f"open TFIM N={n_big}, order 1: networked ⟨ZZ⟩, ⟨H⟩ vs Gaussian product", worst_n, 0.0, source=src)
     record(f"open TFIM N={n_big}, exact off: trotter_fidelity_to_exact and the exact column NaN",
            float(np.all(np.isnan(out.tables["network"]["trotter_fidelity_to_exact"]))
-                 and np.all(np.isnan(out.tables["observables"]["exact"]))), 1.0, tol=0, source="README")
+                 and np.all(np.isnan(out.tables["observables"]["exact"]))), 1.0, tol=0, source="docs/running.md")
 
 
 def check_noise():

@@ -102,7 +102,7 @@ def cache_folder(environ=None) -> Path | None:
     """The folder dqsim keeps arrays in between runs (:func:`stored_arrays`); ``None`` where that is off.
 
     The first of: ``$DQSIM_CACHE_DIR`` (``off``: nothing kept, :data:`CACHE_OFF`); ``$NUMBA_CACHE_DIR/dqsim``, where
-    numba's cache was pointed somewhere (README "Install": a folder every node sees and the job's user can write, so
+    numba's cache was pointed somewhere (docs/install.md: a folder every node sees and the job's user can write, so
     the ranks on every node find what one process made); ``$XDG_CACHE_HOME/dqsim``; ``~/.cache/dqsim``.
 
     Examples:
@@ -276,6 +276,24 @@ def stored_arrays(kind: str, key: dict, make: Callable[[], dict], environ=None) 
         _warn(f"cannot keep {kind} in the cache folder {folder} ({problem}): each run makes them again; point "
               f"DQSIM_CACHE_DIR at a folder you can write (or set it to {CACHE_OFF})")
     return made
+
+
+def kept_arrays(kind: str, key: dict, environ=None) -> dict | None:
+    """The arrays :func:`stored_arrays` keeps for ``key`` where a whole entry of it is in :func:`cache_folder`, else
+    ``None`` (nothing made, written or warned: a damaged entry reads as none).
+
+    Examples:
+        >>> import tempfile; folder = {"DQSIM_CACHE_DIR": tempfile.mkdtemp()}
+        >>> kept_arrays("demo", {"n": 4}, folder) is None
+        True
+        >>> made = stored_arrays("demo", {"n": 4}, lambda: {"a": np.arange(4)}, folder)
+        >>> kept_arrays("demo", {"n": 4}, folder)["a"].tolist()
+        [0, 1, 2, 3]
+    """
+    folder = cache_folder(environ)
+    if folder is None:
+        return None
+    return _load(entry_path(folder, kind, key), _key_text(key))[0]
 
 
 def folder_problem(environ=None) -> str | None:

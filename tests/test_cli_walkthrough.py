@@ -170,7 +170,7 @@ def test_repro_resume_of_a_mistyped_path_says_it_does_not_exist(tmp_path):
 
 
 def test_repro_inspect_table_state_says_how_to_read_the_state(tmp_path):
-    """``dqsim inspect OUT --table state`` (the README's ``save_state``) said only 'no table'."""
+    """``dqsim inspect OUT --table state`` (``save_state``, docs/running.md) said only 'no table'."""
     out = tmp_path / "qft.h5"
     run_here(["run", "jobs/qft_20q.toml", "-o", out, "--quiet", "--set", "circuit.num_qubits=4",
               "--set", "simulation.observables=[]", "--set", "simulation.shots=10"])

@@ -1,6 +1,6 @@
 """Every key of every job-file section is documented in its section's docstring, with the range the code enforces.
 
-README.md ("Running jobs") sends users to these docstrings for each key's
+docs/running.md ("Every key of a job file") sends users to these docstrings for each key's
 range and default; a key added without a line there, or a bound changed in
 one place only, is caught here.
 """

@@ -1,4 +1,4 @@
-"""The run file's ``links`` table made a piece at a time (docs/architecture.md, "Networks at scale").
+"""The run file's ``links`` table made a piece at a time (docs/not-done-history.md, "Networks at scale").
 
 Until 2026-12-06 the rank that writes a ``dqc`` run's file built the whole table (a row per link of the
 network, 88 bytes a row with 7-character names: 184 MB for an ``all_to_all`` of 2,048 nodes) before its

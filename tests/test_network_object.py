@@ -291,6 +291,26 @@ def test_boundary_nodes_are_the_ends_of_cross_rank_links():
     assert net.placement.tolist() == [0, 0, 1, 1, 2, 2]
     assert net.cross_rank_links == [(1, 2), (3, 4)]
     assert net.boundary_nodes == {1, 2, 3, 4}
+    indices = net.boundary_node_indices()
+    assert indices.dtype.kind == "i" and indices.tolist() == [1, 2, 3, 4]
+
+
+def test_a_walked_forest_keeps_node_indices_in_4_bytes_and_gives_the_same_routes():
+    """A star's and a random tree's walk: parent, depth, root, walk order, positions and subtree ends as
+    ``array("i")`` (``"q"`` until 2026-12-07 (night)); the routes those of networkx's search."""
+    rng = random.Random(7)
+    star = Network.from_pairs(nodes(12), [(0, j) for j in range(1, 12)], [LinkSpec(distance_km=1.0)] * 11)
+    tree = Network.from_pairs(nodes(12), [(j, rng.randrange(j)) for j in range(1, 12)],
+                              [LinkSpec(distance_km=1.0)] * 11)
+    for net in (star, tree):
+        parent, depth, root, from_root, _ancestors = net._tree
+        assert [x.typecode for x in (parent, depth, root, net._preorder, net._first, net._subtree_end)] == ["i"] * 6
+        assert from_root.typecode == "q"
+        graph = nx.Graph(net.links)
+        for a in range(12):
+            for b in range(12):
+                assert net.route(a, b) == nx.shortest_path(graph, a, b)
+        assert _ancestors and all(level.typecode == "i" for level in _ancestors)  # (built by the routes)
 
 
 class FourRanksOneProcess(comm_mod.SingleComm):

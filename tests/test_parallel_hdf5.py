@@ -313,6 +313,9 @@ def test_repro_a_disk_that_fills_during_a_collective_write_ends_the_job_instead_
         return
     assert done.returncode != 0 and len(lines) == 1 and error in lines[0], done.stderr[-3000:]
     assert "parallel HDF5 cannot go on after a failed write" in lines[0]
+    # every rank learnt of a failed write at one allgather: each ends itself (since 2026-12-07 (night)), and MPICH
+    # adds no "Abort(2) on node N" line of its own; a close not done in time ends the job through MPI_Abort
+    assert ("Abort(2)" in done.stderr) == (how == "nometa"), done.stderr[-3000:]
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a tmpfs needs root")
@@ -336,4 +339,32 @@ def test_repro_a_disk_full_before_the_reservation_ends_the_job_in_one_line_inste
     lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
     assert "Segmentation" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.returncode == 2 and len(lines) == 1 and "No space left on device" in lines[0], done.stderr[-3000:]
-    assert "then cannot close the file" in lines[0]
+    assert "then cannot close the file" in lines[0] and "Abort(2)" not in done.stderr
+
+
+#: Where tests/mpi_scripts/stalls_in_write.py stalls rank 1 in the second collective checkpoint, and the step the
+#: one line names: rank 0's, which waits for rank 1 there (HDF5 creates a dataset without waiting for every rank: in
+#: the blocks' reservation that follows, an allgather).
+STALLS = [("open", "file's open"), ("create", "file's block reservation"), ("write", "file's write")]
+
+
+@pytest.mark.parametrize("step, named", STALLS)
+def test_repro_a_rank_stalled_in_a_collective_checkpoint_write_ends_the_job_in_one_line(tmp_path, step, named):
+    """A rank that stalls inside a collective checkpoint write (a file system that stopped answering) before the
+    file's close: the other rank waited for it in HDF5's collective open, the dataset's creation, or the agreement
+    after the write, and the job hung, as the watchdog of 2026-12-07 (late afternoon) watched the close alone. Now
+    each step is watched (``DQSIM_COLLECTIVE_CLOSE_S`` for each), and the job ends in one line that names the step and
+    the newest whole checkpoint, which is the run's first (written before the stall) and nothing of the second."""
+    require_mpio()
+    done = run_mpio(2, ["tests/mpi_scripts/stalls_in_write.py", step, "run", *DQC, "-o", str(tmp_path / "out.h5"),
+                        "--quiet", "--set", "checkpoint.every_sim_s=0.0008", "--set",
+                        f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=150,
+                    env={**child_env(), "DQSIM_COLLECTIVE_CLOSE_S": "5"})
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    assert "Segmentation" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    (first,) = checkpoints(tmp_path / "ck")
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert f"the parallel HDF5 {named} did not end on every rank within 5 s" in lines[0], lines
+    assert lines[0].endswith(f"parallel HDF5 cannot go on after a stalled collective step, so the job ends here; "
+                             f"the newest whole checkpoint: {first}; once the file system answers: "
+                             f"dqsim resume {first}"), lines

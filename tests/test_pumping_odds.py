@@ -54,18 +54,44 @@ def test_noise_lowers_a_rounds_success_and_its_output():
     assert pumping_round(decayed, werner(0.9), PumpingNoise())[0] < ideal[0] - 0.03
 
 
-def test_the_averaged_wait_is_the_engines_channel_averaged():
-    """``_mean_idle`` (one map for a distribution of waits) against the engine's channel (``small.damp``) applied
-    at each wait and averaged, on a state that is not Bell diagonal, the responder's half held later."""
+@pytest.mark.parametrize("t1_s, t2_s, attempts", [(2e-3, 1e-3, 30), (2e-3, 1e-3, None), (math.inf, 1e-3, 7),
+                                                   (1e-3, 2e-3, None)])
+def test_the_averaged_wait_is_the_engines_channel_averaged(t1_s, t2_s, attempts):
+    """``_mean_idle`` (one map for a geometric wait, summed exactly) against the engine's channel (``small.damp``)
+    applied at each wait and averaged term by term, on a state that is not Bell diagonal, the responder's half held
+    later; truncated and whole tails, T2 alone and T2 = 2·T1 (relaxation alone)."""
     rng = np.random.default_rng(3)
     root = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
     rho = root @ root.conj().T
     rho /= rho.trace()
-    noise = PumpingNoise(t1_s=2e-3, t2_s=1e-3)
-    weights, waits = np.array([0.2, 0.5, 0.3]), np.array([1e8, 4e8, 9e8])
-    averaged = pumping_odds._mean_idle(rho, weights, waits, 5e7, noise)
-    expected = sum(w * idle_pair(rho, t, t - 5e7, noise.t1_s, noise.t2_s) for w, t in zip(weights, waits))
-    assert np.abs(averaged - expected).max() < 1e-15
+    noise = PumpingNoise(t1_s=t1_s, t2_s=t2_s)
+    p, first, period, late = 0.3, 1e8, 6e7, 5e7
+    terms = attempts or 120  # (0.7^120: 3e-19 of the whole left out)
+    weights = p * (1 - p) ** np.arange(terms)
+    weights /= weights.sum()
+    expected = sum(w * idle_pair(rho, first + n * period, first + n * period - late, t1_s, t2_s)
+                   for n, w in enumerate(weights))
+    averaged = pumping_odds._mean_idle(rho, noise, first_ps=first, late_ps=late, success_probability=p,
+                                       period_ps=period, attempts=attempts)
+    assert np.abs(averaged - expected).max() < 1e-14
+
+
+def test_a_rare_links_averaged_wait_keeps_the_whole_geometric_tail():
+    """A link of success probability 1e-6 without a cut-off waits 1e6 attempts on average: the kept |Φ+⟩ under T2
+    alone keeps ``(1 + E[e^(−(2W − late)/T2)])/2``, the expectation summed in closed form here (0.5997). The earlier
+    sum over at most 200,000 attempts (18 % of the tail), renormalised, kept too much: ``mean_pumping``'s round odds
+    were 0.898 there against 0.733 now (a spare pair held as long)."""
+    p, period, first, late, t2 = 1e-6, 1e5, 1e8, 5e7, 0.05  # (ps; T2 in s: the mean wait is 0.1 s)
+    phi = np.zeros((4, 4), dtype=complex)
+    phi[0, 0] = phi[0, 3] = phi[3, 0] = phi[3, 3] = 0.5
+    noise = PumpingNoise(t2_s=t2)
+    out = pumping_odds._mean_idle(phi, noise, first_ps=first, late_ps=late, success_probability=p, period_ps=period,
+                                  attempts=None)
+    decay = 2 / t2 * 1e-12  # (per ps, both memories)
+    ratio = (1 - p) * math.exp(-decay * period)
+    mean = p * math.exp(-(2 * first - late) / t2 * 1e-12) / (1 - ratio)
+    assert abs(bell_fidelity_of(out) - (1 + mean) / 2) < 1e-10
+    assert bell_fidelity_of(out) < 0.6
 
 
 @pytest.mark.parametrize("variant", ["bbpssw", "dejmps"])

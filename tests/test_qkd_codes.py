@@ -3,8 +3,11 @@
 The code :func:`ldpc.block_code` names is the one :func:`ldpc.reconciler`'s run takes; the codes predicted for the
 example job (and a 4-link chain of it, whose links' first blocks take two codes where its one-link pilot took one)
 hold every code its run builds, and so do those of BBM92/E91, Eve and afterpulses (since 2026-12-07, late
-afternoon); ``dqsim warmup`` builds the predicted codes without running a block, and runs the pilot only where the
-closed form does not cover the job (an entangled link's receivers with a dead time or afterpulses); ``dqsim check``
+afternoon), and of a one-pair BBM92/E91 link behind receivers with a dead time and afterpulses (since 2026-12-07,
+night); ``dqsim warmup`` builds the predicted codes without running a block, or, where that pays, the run's own codes
+drawn (the run with its reconciliation left out: exactly those a real run of the seed builds), and runs the pilot
+only where the closed form does not cover the job (an SPDC source's link whose receivers have a dead time or
+afterpulses); ``dqsim check``
 names the codes, whether each is in the disk cache and its build time; :func:`caches.recorded_stores` keeps nothing outside its block.
 """
 
@@ -126,17 +129,88 @@ def test_warmup_builds_the_predicted_codes_without_running_a_block(folder, monke
     assert {how for _key, how, _s in warmup.build_ldpc_codes(job)} == {"loaded"}
 
 
-#: An entangled link whose receivers have afterpulses: the one case the closed form leaves to the pilot block.
-AFTERPULSED_PAIRS = ["jobs/bbm92_20km.toml", "qkd.link.afterpulse_probability=0.01"]
+#: An SPDC source's link whose receivers have afterpulses: the one case the closed form leaves to the pilot block
+#: (its two sides' raw clicks are correlated through the slot's pair number, so their receivers' states are too).
+AFTERPULSED_PAIRS = ["jobs/bbm92_20km.toml", "qkd.link.afterpulse_probability=0.01", "qkd.source.mean_pair_number=0.1"]
+#: One pair a slot behind receivers with a dead time (3 slots at 1 GHz) and afterpulses, on each side.
+DEAD_AND_AFTERPULSED = ["qkd.link.dead_time_ps=3000", "qkd.link.afterpulse_probability=0.05"]
 
 
 def test_a_job_the_closed_form_does_not_cover_gets_the_pilot(monkeypatch):
     job = _job(*AFTERPULSED_PAIRS[1:], path=AFTERPULSED_PAIRS[0])
     assert qkd_codes.predicted_codes(job) is None and "afterpulses" in qkd_codes.uncovered_reason(job)
-    assert "dead time" in qkd_codes.uncovered_reason(_job("qkd.link.dead_time_ps=5000", path="jobs/e91_chsh.toml"))
+    assert "SPDC" in qkd_codes.uncovered_reason(_job("qkd.link.dead_time_ps=5000", "qkd.source.mean_pair_number=0.1",
+                                                     path="jobs/e91_chsh.toml"))
     ran = []
     monkeypatch.setattr(warmup, "run_job", lambda pilot, **_kw: ran.append(pilot))
     assert warmup.build_ldpc_codes(job) == [] and ran and ran[0].qkd.pulses == ran[0].qkd.block_pulses
+
+
+@pytest.mark.parametrize("path", ["jobs/bbm92_20km.toml", "jobs/e91_chsh.toml"])
+def test_warmup_runs_no_pilot_for_one_pair_a_slot_behind_dead_time_and_afterpulses(path, monkeypatch):
+    """Since 2026-12-07 (night) the closed form covers a one-pair source's link whose receivers have a dead time and
+    afterpulses (:func:`entangled.expected_registered_coincidences`): ``dqsim warmup`` builds the predicted codes and
+    runs no block (it ran the pilot before: ``run_job`` called)."""
+    job = _job(*DEAD_AND_AFTERPULSED, path=path)
+    assert qkd_codes.uncovered_reason(job) is None
+    ran, built = [], []
+    monkeypatch.setattr(warmup, "run_job", lambda pilot, **_kw: ran.append(pilot))
+    monkeypatch.setattr(ldpc, "mother_code", lambda seed, num_bits, rate: built.append((num_bits, rate)))
+    monkeypatch.setattr(warmup, "should_draw", lambda _job, _predicted: False)     # the closed form's codes
+    warmup.build_ldpc_codes(job)
+    assert not ran and built == qkd_codes.predicted_codes(job) and built
+
+
+#: The far half of bb84_distance_sweep (one block a point; 2 million pulses: a few hundred to ~6,000 key bits).
+FAR_SWEEP = ['qkd.error_correction="ldpc"', "qkd.pulses=2000000", "qkd.batch_pulses=1000000",
+             "qkd.sweep.distances_km=[100, 150, 175, 200]"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_drawn_codes_are_those_the_run_builds(seed, monkeypatch):
+    """:func:`warmup.drawn_codes` (the run with its reconciliation left out) names exactly the codes a real run of
+    the same seed builds, where the closed form's can only hold every code some seed's run takes: here 3-4 a run
+    against its 15-16 (the estimates of 8-600 bits spread over many short codes)."""
+    monkeypatch.setenv("DQSIM_CACHE_DIR", caches.CACHE_OFF)
+    job = jobs.apply_overrides(jobs.load_job("jobs/bb84_distance_sweep.toml"), [*FAR_SWEEP, f"run.seed={seed}"])
+    drawn = warmup.drawn_codes(job)
+    built = _built_codes(job)
+    assert set(drawn) == built and len(drawn) == len(built), (drawn, built)
+    predicted = qkd_codes.predicted_codes(job)
+    assert built <= set(predicted) and len(predicted) >= 3 * len(built), (built, predicted)
+
+
+def test_warmup_builds_the_sweep_s_own_codes_and_keeps_them(folder, monkeypatch):
+    """bb84_distance_sweep with LDPC: the closed form predicts 30 codes (each some seed's run takes with probability
+    above 1 %), a run takes ~7.3; where their builds cost more than a draw (:func:`warmup.should_draw`: ~29 CPU s
+    expected wasted against ~2.4) ``dqsim warmup`` builds the run's own 8 (those bench/results/
+    qkd-codes-predicted-vm-20261207p.md's run of seed 1 built), keeps them, and a second warm-up and ``dqsim check``
+    find them without drawing again (until 2026-12-07, night: all 30 built)."""
+    monkeypatch.setenv("DQSIM_CACHE_DIR", str(folder))
+    job = jobs.apply_overrides(jobs.load_job("jobs/bb84_distance_sweep.toml"), ['qkd.error_correction="ldpc"'])
+    built = []
+
+    def record(_seed, num_bits, rate):
+        built.append((num_bits, rate))
+
+    record.cache_clear = lambda: None       # (the folder fixture clears the codes held in memory after the test)
+    monkeypatch.setattr(ldpc, "mother_code", record)
+    warmup.build_ldpc_codes(job)
+    assert built == [(65536, 0.85), (46341, 0.85), (16384, 0.85), (8192, 0.8), (2896, 0.75), (1024, 0.8),
+                     (256, 0.75), (256, 0.5)]
+    assert len(qkd_codes.predicted_codes(job)) == 30 and qkd_codes.kept_drawn_codes(job) == built
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the kept draw is loaded")
+
+    monkeypatch.setattr(warmup, "run_job", refuse)
+    again = built[:]
+    built.clear()
+    warmup.build_ldpc_codes(job)
+    assert built == again
+    line = check.ldpc_code_lines(job, "dqsim warmup J")[0]
+    assert line.startswith("LDPC codes (the run's own, drawn by `dqsim warmup J`): 65,536 bits rate 0.85")
+    assert line.count(" bits rate ") == 8
 
 
 #: Example jobs and changes the closed form covers since 2026-12-07 (late afternoon): BBM92/E91 (one pair a slot,
@@ -144,7 +218,8 @@ def test_a_job_the_closed_form_does_not_cover_gets_the_pilot(monkeypatch):
 NEWLY_COVERED = [("jobs/bbm92_20km.toml", []), ("jobs/e91_chsh.toml", []), ("jobs/bbm92_eve_intercept.toml", []),
                  ("jobs/bb84_eve_intercept.toml", []),
                  ("jobs/bbm92_finite_key.toml", ["qkd.source.mean_pair_number=0.2"]),
-                 ("jobs/bb84_decoy_50km.toml", ["qkd.link.afterpulse_probability=0.05", "qkd.link.dead_time_ps=20000"])]
+                 ("jobs/bb84_decoy_50km.toml", ["qkd.link.afterpulse_probability=0.05", "qkd.link.dead_time_ps=20000"]),
+                 ("jobs/bbm92_20km.toml", DEAD_AND_AFTERPULSED), ("jobs/e91_chsh.toml", DEAD_AND_AFTERPULSED)]
 
 
 @pytest.mark.parametrize("path, changes", NEWLY_COVERED)
@@ -223,7 +298,7 @@ def test_check_names_the_codes_whether_cached_and_their_build_time(folder, monke
     assert f"{num_bits:,} bits rate {rate:g} (cached)" in line and f"{len(codes) - 1} codes not cached" in line
     cascade = check.check_job(args[0], args[1:-1], 1)
     assert not any("LDPC codes" in each for each in cascade)
-    pairs = _check_line([AFTERPULSED_PAIRS[0], *SMALL, AFTERPULSED_PAIRS[1]], monkeypatch, folder)
+    pairs = _check_line([AFTERPULSED_PAIRS[0], *SMALL, *AFTERPULSED_PAIRS[1:]], monkeypatch, folder)
     assert "not predicted (bbm92: dead time or afterpulses" in pairs and "dqsim warmup jobs/bbm92_20km.toml" in pairs
 
 

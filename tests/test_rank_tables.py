@@ -6,6 +6,7 @@ import random
 import tracemalloc
 from array import array
 
+import networkx as nx
 import numpy as np
 
 from dqsim import comm as comm_mod
@@ -60,13 +61,18 @@ def test_a_rank_keeps_8_bytes_a_node_and_rank_for_the_lookahead_table():
     nodes = 2**14
     net = Network(topology.line(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]), num_ranks=2)
     net._adjacency()  # (what a run has built already)
+    held, _peak = _traced(net.rank_distance_columns)
+    assert held < 24 * nodes, held
+
+
+def _traced(make) -> tuple[int, int]:
+    """The bytes tracemalloc sees held after ``make()`` and its peak inside it."""
     tracemalloc.start()
     try:
-        net.rank_distance_columns()
-        held = tracemalloc.get_traced_memory()[0]
+        make()
+        return tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert held < 24 * nodes, held
 
 
 def test_nearest_first_is_the_sorted_order_of_distance_and_index():
@@ -163,3 +169,118 @@ def test_a_chains_least_delay_column_holds_no_python_int_per_node():
     finally:
         tracemalloc.stop()
     assert column[0] == column[2 * (nodes // 3)] > 0 and peak < 28 * nodes, peak
+
+
+def _random_forest(rng: random.Random, size: int, num_ranks: int) -> Network:
+    """A random forest of ``size`` nodes: a star, a shuffled chain or a random tree, whole or cut in two, with
+    a random placement (some ranks may hold no node) and links of 0-7 km (0 only within a rank)."""
+    kind = rng.choice(["star", "chain", "tree"])
+    labels = list(range(size))
+    rng.shuffle(labels)
+    if kind == "star":
+        pairs = [(labels[0], labels[j]) for j in range(1, size)]
+    elif kind == "chain":
+        pairs = [(labels[j], labels[j + 1]) for j in range(size - 1)]
+    else:
+        pairs = [(labels[j], labels[rng.randrange(j)]) for j in range(1, size)]
+    if size > 3 and rng.random() < 0.3:
+        del pairs[rng.randrange(len(pairs))]  # two trees
+    placement = [rng.randrange(num_ranks) for _ in range(size)]
+    specs = [LinkSpec(distance_km=rng.choice([0.0, 1.0, 2.5, 7.0] if placement[a] == placement[b] else [1.0, 4.0]))
+             for a, b in pairs]  # (a zero-length link joins nodes of one rank)
+    return Network.from_pairs([NodeSpec(name=f"n{j}") for j in range(size)], pairs, specs, num_ranks=num_ranks,
+                              placement=placement)
+
+
+def _searched_columns(net: Network) -> list[list[int]]:
+    """Each rank's column by networkx's multi-source Dijkstra from that rank's nodes (integer delays, exact)."""
+    graph = nx.Graph()
+    graph.add_nodes_from(range(net.num_nodes))
+    graph.add_weighted_edges_from((a, b, net.link_delay_ps(a, b)) for a, b in net.links)
+    columns = []
+    for rank in range(net.num_ranks):
+        sources = [n for n in range(net.num_nodes) if net.placement[n] == rank]
+        reach = nx.multi_source_dijkstra_path_length(graph, sources) if sources else {}
+        columns.append([reach.get(n, UNREACHABLE_PS) for n in range(net.num_nodes)])
+    return columns
+
+
+def test_a_forest_s_two_ways_to_its_rank_distances_give_the_searched_integers():
+    """A level at a time in NumPy and node by node in Python: the least delays a search finds, on stars, shuffled
+    chains and random trees (some cut in two, zero-length links, ranks without nodes)."""
+    rng = random.Random(11)
+    for trial in range(60):
+        net = _random_forest(rng, rng.randint(1, 40), rng.choice([1, 2, 3, 5]))
+        assert net._tree is not None, trial
+        expected = _searched_columns(net)
+        levels = int(max(net._tree[1], default=0))
+        assert [list(c) for c in net._level_rank_distances(levels)] == expected, trial
+        assert [list(c) for c in net._walked_rank_distances()] == expected, trial
+        columns = net.rank_distance_columns()
+        assert all(isinstance(c, array) and c.typecode == "q" for c in columns)
+        assert [list(c) for c in columns] == expected, trial
+
+
+def test_a_star_s_rank_distances_take_the_levels_and_a_shuffled_chain_the_walk(monkeypatch):
+    specs = NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(64)])
+    star = Network(topology.star(64), specs, num_ranks=2)
+    order = [0, 2, 1, *range(3, 64)]  # a chain, not in index order: 63 levels deep
+    chain = Network.from_pairs(specs, list(zip(order, order[1:])), [LinkSpec(distance_km=1.0)] * 63, num_ranks=2)
+    assert not chain._is_path and chain._tree is not None
+    taken = []
+    monkeypatch.setattr(Network, "_level_rank_distances", lambda self, levels: taken.append("levels") or ())
+    monkeypatch.setattr(Network, "_walked_rank_distances", lambda self: taken.append("walk") or ())
+    star.rank_distance_columns(), chain.rank_distance_columns()
+    assert taken == ["levels", "walk"]
+
+
+def test_a_star_s_rank_distances_peak_under_80_bytes_a_node():
+    """A 2^14-node star on 2 ranks: a tuple per node and a list of Python ints per rank peaked at ~300 bytes a
+    node (2^18 nodes: 55 MB above the network) until 2026-12-07 (night); the NumPy levels ~60."""
+    nodes = 2**14
+    net = Network(topology.star(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]),
+                  num_ranks=2)
+    net._tree, net._adjacency()  # (what a run has built already)
+    peak = _traced(net.rank_distance_columns)[1]
+    assert peak < 80 * nodes, peak
+
+
+def test_a_network_with_cycles_searches_from_each_rank_s_edge_to_the_searched_integers():
+    """Rings, grids and random graphs with cycles (some in two parts, links of unequal lengths, ranks without
+    nodes): the search from the nodes at each rank's edge finds the least delays networkx's multi-source search
+    from all the rank's nodes finds."""
+    rng = random.Random(3)
+    for trial in range(60):
+        size = rng.randint(3, 36)
+        kind = rng.choice(["ring", "grid", "random"])
+        if kind == "ring":
+            pairs = [(j, (j + 1) % size) for j in range(size)]
+        elif kind == "grid":
+            cols = rng.randint(2, 6)
+            size = cols * rng.randint(2, 6)
+            pairs = [(j, j + 1) for j in range(size) if (j + 1) % cols] + [(j, j + cols) for j in range(size - cols)]
+        else:
+            pairs = sorted({tuple(sorted(rng.sample(range(size), 2))) for _ in range(2 * size)})
+        num_ranks = rng.choice([1, 2, 3, 5])
+        placement = [rng.randrange(num_ranks) for _ in range(size)]
+        specs = [LinkSpec(distance_km=rng.choice([0.0, 1.0, 2.5] if placement[a] == placement[b] else [1.0, 4.0]))
+                 for a, b in pairs]
+        net = Network.from_pairs([NodeSpec(name=f"n{j}") for j in range(size)], pairs, specs, num_ranks=num_ranks,
+                                 placement=placement)
+        if net._tree is not None:  # (a random graph may be a forest: searched all the same)
+            continue
+        columns = net.rank_distance_columns()
+        assert all(isinstance(c, array) and c.typecode == "q" for c in columns)
+        assert [list(c) for c in columns] == _searched_columns(net), (trial, kind)
+
+
+def test_a_ring_s_rank_distances_peak_under_40_bytes_a_node():
+    """A 2^14-node ring on 2 ranks: every node of a rank pushed on the search's heap and each column a list of
+    Python ints peaked at ~110 bytes a node until 2026-12-07 (night); from the ranks' edges into array columns
+    ~20."""
+    nodes = 2**14
+    net = Network(topology.ring(nodes), NodeSpecs(NodeSpec(name="n"), [f"node{i}" for i in range(nodes)]),
+                  num_ranks=2)
+    net._adjacency()  # (what a run has built already)
+    peak = _traced(net.rank_distance_columns)[1]
+    assert peak < 40 * nodes, peak

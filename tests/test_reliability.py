@@ -43,8 +43,8 @@ DQC = ["--set", "simulation.store_shots=true", "--set", "circuit.generator=\"ran
        "--set", "distribution.assignment=[0, 0, 1, 1, 2, 2, 3, 3]"]
 BB84 = ["--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=250000", "--set", "qkd.block_pulses=500000"]
 
-#: Fuzz sizes: enough to touch every file and both kinds of damage in seconds (the README's
-#: figures come from a run with larger DQSIM_FUZZ_FLIPS / _TRUNCATIONS / _MUTANTS).
+#: Fuzz sizes: enough to touch every file and both kinds of damage in seconds (the figures of
+#: docs/checkpoints.md, "Reliability", come from a run with larger DQSIM_FUZZ_FLIPS / _TRUNCATIONS / _MUTANTS).
 NUM_FLIPS = int(os.environ.get("DQSIM_FUZZ_FLIPS", "240"))
 NUM_TRUNCATIONS = int(os.environ.get("DQSIM_FUZZ_TRUNCATIONS", "60"))
 NUM_JOB_MUTANTS = int(os.environ.get("DQSIM_FUZZ_MUTANTS", "150"))
@@ -899,7 +899,8 @@ def test_repro_a_bad_collective_close_timeout_is_refused_at_the_start(tmp_path, 
     code, err = cli(capsys, "run", ROOT / "jobs" / "quickstart.toml", "-o", tmp_path / "x.h5", "--quiet")
     assert refused_in_one_line(code, err), err
     assert err[0] == ("dqsim: error: environment variable DQSIM_COLLECTIVE_CLOSE_S must be a number of seconds > 0 "
-                      f"(how long a parallel-HDF5 file's close may take; unset: 120), got {value!r}")
+                      f"(how long a parallel-HDF5 file's close or another step of its write may take; unset: 120), "
+                      f"got {value!r}")
     assert not (tmp_path / "x.h5").exists()
 
 

@@ -1,7 +1,8 @@
-"""README's time model of a repeater chain (section "Repeater chains"), checked on one link.
+"""The time model of a repeater chain (docs/running.md, "Repeater chains"; README until 2026-12-07 (night)),
+checked on one link.
 
 A research review (docs/review-research-20261206.md) could not reconstruct a chain's rate or its memories'
-decoherence from README alone; README now says when a pair exists and what a pumping round costs. These
+decoherence from README alone; the docs now say when a pair exists and what a pumping round costs. These
 tests hold the sentences to the runs: the delivery time of a 20 km link with one DEJMPS round, and the
 dephasing of a delivered pair's two memories over one attempt period (exp(-t/T2) per memory).
 """

@@ -8,6 +8,7 @@ its garbage collections (seconds on a loaded node between the stop's line and th
 """
 
 import gc
+import shutil
 import signal
 import subprocess
 import sys
@@ -190,16 +191,19 @@ def test_rank_0_removes_every_rank_s_slab_on_a_second_ctrl_c_once_it_has_gathere
     assert not list(tmp_path.iterdir())
 
 
-def launch_second_sigint(tmp_path, who: str) -> subprocess.CompletedProcess:
-    """``tests/mpi_scripts/second_sigint.py WHO`` on 2 ranks: :data:`SMALL` run with its checkpoints in ``tmp_path/ck``,
-    a stop, and a second Ctrl-C in the stop's write on rank 1 (``rank1``) or on every rank (``every``, ``gather``)."""
+def launch_second_sigint(tmp_path, who: str, command=None, env=None) -> subprocess.CompletedProcess:
+    """``tests/mpi_scripts/second_sigint.py WHO`` on 2 ranks: :data:`SMALL` run with its checkpoints in ``tmp_path/ck``
+    (or ``command``, a ``dqsim`` command line), a stop, and a second Ctrl-C in the stop's write on rank 1 (``rank1``),
+    on every rank (``every``, ``gather``), on one rank in its slab's write (``slab0``, ``slab1``) or none (``none``);
+    ``env``: set in the ranks' environment too."""
     launcher = mpiexec_path()
     if launcher is None:
         pytest.skip("no mpiexec beside this Python; install the 'mpi' extra")
     script = ROOT / "tests" / "mpi_scripts" / "second_sigint.py"
-    return subprocess.run([launcher, "-n", "2", sys.executable, "-m", "mpi4py", str(script), who, "run", *SMALL,
-                           "-o", str(tmp_path / "x.h5"), "--set", f'checkpoint.directory="{tmp_path / "ck"}"'],
-                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=240)
+    command = command or ["run", *SMALL, "-o", str(tmp_path / "x.h5"), "--set",
+                          f'checkpoint.directory="{tmp_path / "ck"}"']
+    return subprocess.run([launcher, "-n", "2", sys.executable, "-m", "mpi4py", str(script), who, *command],
+                          cwd=ROOT, env={**child_env(), **(env or {})}, capture_output=True, text=True, timeout=240)
 
 
 def checkpoint_files_in(folder):
@@ -236,3 +240,38 @@ def test_rank_0_removes_every_slab_on_a_second_ctrl_c_before_its_gather_returns(
     done = launch_second_sigint(tmp_path, "gather")
     assert done.returncode == 130, done.stderr
     assert checkpoint_files_in(tmp_path / "ck") == []
+
+
+@pytest.fixture(scope="module")
+def stopped_on_two_ranks(tmp_path_factory):
+    """A checkpoint of :data:`SMALL` on 2 ranks (a stop, no second signal): ``(its folder, the checkpoint)``."""
+    folder = tmp_path_factory.mktemp("stopped")
+    done = launch_second_sigint(folder, "none")
+    assert done.returncode == 75, done.stderr
+    (written,) = checkpoints(folder / "ck")
+    return folder, written
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_repro_a_second_ctrl_c_to_one_rank_while_the_ranks_write_their_slabs_ends_every_rank_alike(
+        tmp_path, stopped_on_two_ranks, rank):
+    """A second Ctrl-C sent to one rank (srun, ``scancel --signal=INT``) while the ranks write their slabs of the
+    stop's checkpoint, the other rank's slab written and renamed by then. Before 2026-12-07 (night) that rank ended
+    every rank from there (``MPI_Abort``): the other rank's slab stayed without a manifest, and MPICH added its own
+    ``Abort(130)`` lines. Now the rank notes it, the ranks agree at the write's next look, every rank leaves no
+    slab of it and ends with 130, rank 0 alone saying so in one line that names the checkpoint the run resumed
+    (the newest whole one), which still resumes."""
+    folder, first = stopped_on_two_ranks
+    copied = tmp_path / "ck"
+    shutil.copytree(folder / "ck", copied)
+    first = copied / first.name
+    before = checkpoint_files_in(copied)
+    done = launch_second_sigint(tmp_path, f"slab{rank}", ["resume", str(first), "-o", str(tmp_path / "x.h5")])
+    assert checkpoint_files_in(copied) == before, done.stderr
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"dqsim: interrupted (a second Ctrl-C); this run wrote nothing more; its last checkpoint continues it: "
+        f"dqsim resume {first}"], done.stderr
+    if rank == 1:
+        run_here(["resume", str(first), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
+        assert (tmp_path / "resumed.h5").is_file()

@@ -118,7 +118,8 @@ def test_bond_circuit_is_the_product_formula_of_the_layers(num_sites, boundary, 
 @pytest.mark.parametrize("order", [1, 2])
 def test_bond_grouping_conserves_total_sz_where_pauli_grouping_drifts(model, initial, order):
     """The brief's case (a 4-site ring from ``up``, dt = 0.25, order 2, to t = 2) drifted by 0.056 with the Pauli
-    grouping (docs/architecture.md); the bond grouping stays at the initial value to 1e-12 at every time."""
+    grouping (docs/not-done-history.md, "Trotter physics review of 2026-12-07"); the bond grouping stays at the
+    initial value to 1e-12 at every time."""
     n = model.num_sites
     m0 = total_sz(initial_state(model, initial), n)
     drift = {}

@@ -145,7 +145,7 @@ ONE_NODE = JOB.replace("num_data_qubits = 2", "num_data_qubits = 4\n[distributio
 def test_first_order_energy_error_is_first_order_where_the_magnetisation_is_second():
     """⟨H⟩ is not diagonal: the ZZ phase that separates Lie–Trotter from Strang shifts it by O(dt) (the
     commutator of the bonds with the field), so the `energy` rows show the first order too, while ⟨Z⟩ errs as
-    O(dt²) (README, docs/outputs.md; bench/review_trotter_physics.py, check ``scaling``). Doubling the steps
+    O(dt²) (docs/running.md, docs/outputs.md; bench/review_trotter_physics.py, check ``scaling``). Doubling the steps
     halves the energy's error (its dt² part still shows at 32 → 64 steps: a ratio near 2.2) and quarters ⟨Z⟩'s."""
     errors = {}
     for steps in (32, 64):

@@ -72,12 +72,13 @@ def test_check_prints_the_resolved_job_memory_and_work():
 
 
 def test_readme_check_example_is_the_commands_output():
-    """README's ``dqsim check ... | tail -N`` block shows the last N lines the command prints (it showed
-    ``tail -2`` with the work and memory lines, which were no longer the last two)."""
-    readme = (ROOT / "README.md").read_text().splitlines()
-    start = next(i for i, line in enumerate(readme) if line.startswith("$ dqsim check jobs/quickstart.toml -n 8"))
-    command, tail = readme[start].split(" | tail -")
-    shown = readme[start + 1:start + 1 + int(tail)]
+    """docs/running.md's (README's until 2026-12-07 (night)) ``dqsim check ... | tail -N`` block shows the last N
+    lines the command prints (it showed ``tail -2`` with the work and memory lines, which were no longer the last
+    two)."""
+    page = (ROOT / "docs" / "running.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(page) if line.startswith("$ dqsim check jobs/quickstart.toml -n 8"))
+    command, tail = page[start].split(" | tail -")
+    shown = page[start + 1:start + 1 + int(tail)]
     proc = run_here(command.removeprefix("$ dqsim ").split())
     assert proc.stdout.splitlines()[-int(tail):] == shown
 
@@ -221,7 +222,7 @@ def test_repro_check_refuses_checkpoints_in_the_circuit_scenario_as_run_does(tmp
 
 
 def test_repro_inspect_piped_into_head_and_plot_to_an_unwritable_file(tmp_path, small_sweep):
-    """``dqsim inspect F --table T --csv | head`` (as the README shows) said the file was damaged (exit 2)
+    """``dqsim inspect F --table T --csv | head`` (as docs/running.md shows) said the file was damaged (exit 2)
     when head stopped reading; ``dqsim plot -o`` into a missing folder gave a traceback."""
     out = tmp_path / "big.h5"
     rows = np.zeros(200_000, dtype=[("time_ps", "i8"), ("value", "f8")])

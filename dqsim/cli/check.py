@@ -89,18 +89,22 @@ SMALL_RUN_BYTES = 40e6
 #: above runs whose base had grown erred about twice high at 2^20 nodes.
 BASE_RSS_BYTES = IMPORTS_RSS_BYTES + SMALL_RUN_BYTES
 #: What each rank of a run on several ranks takes besides, bytes: MPI's libraries and buffers (an 8-node ``dqc``
-#: run's ranks on two ranks peak 13-21 MB above one rank's run, 2026-12-07 (morning)).
-MPI_RSS_BYTES = 20e6
+#: run's ranks on two ranks peak 13-21 MB above one rank's run, 2026-12-07 (morning); rank 0 of a 65,536-node
+#: line, ring, star or grid 23-24 MB, 2026-12-07 (night)). Fitted with :data:`SEVERAL_RANKS_BYTES_PER_NODE`; 20 MB
+#: until then.
+MPI_RSS_BYTES = 27e6
 #: What each node of a run's network takes on each rank of a run on several ranks besides
-#: :func:`dqsim.network.topology.estimate_network_bytes`, bytes: a rank's peak on two ranks is 31-46 bytes a node
-#: above one rank's beyond :data:`MPI_RSS_BYTES` (4-qubit GHZ ``dqc`` over lines of 65,536, 262,144 and 2^20 nodes,
-#: checkpointed or not, 2026-12-07 (late afternoon); the rank distances by column, the engine's nearest-first order),
-#: and at 65,536 nodes the estimate needs 62-78 to reach rank 0's peak (one rank's estimate is ~1 MB short there):
-#: 112 keeps it at or above every peak measured (ratios 1.01-1.04, 1.09-1.15 and 1.30-1.32 at the three sizes;
-#: bench/results/network-memory-vm-20261207q2.md). It was 160 from 2-rank runs whose ranks kept the lookahead table
-#: as a list per node (150-170 bytes a node more than one rank's at 2^18 and 2^20;
-#: bench/results/check-memory-scale-vm-20261207.md).
-SEVERAL_RANKS_BYTES_PER_NODE = 112
+#: :func:`dqsim.network.topology.estimate_network_bytes`, bytes: on two ranks a rank peaks 23-28 MB above one
+#: rank's run at 65,536 and 262,144 nodes and rank 0 54 MB at 2^20 (~30 bytes a node beyond 23 MB; 4-qubit GHZ
+#: ``dqc`` over lines, rings, stars and grids, 2026-12-07 (night), bench/results/netscale-vm-20261207r.md). With
+#: :data:`MPI_RSS_BYTES` 27 MB, 70 keeps the estimate at or above every two-rank peak measured since 2026-12-07
+#: (late afternoon) (rank 0 of a 65,536-node line peaked at 280 MB, checkpointed;
+#: bench/results/network-memory-vm-20261207q2.md) and within 1.3 of the night's (1.03-1.30). It was 112 (with 20
+#: MB) until then, when one rank's per-node figure erred ~1 MB low at 65,536 nodes and the two-rank estimate of a
+#: 2^20-node grid was 1.45 times rank 1's peak;
+#: 160 before 2026-12-07 (late afternoon), from 2-rank runs whose ranks kept the lookahead table as a list per node
+#: (150-170 bytes a node more than one rank's at 2^18 and 2^20; bench/results/check-memory-scale-vm-20261207.md).
+SEVERAL_RANKS_BYTES_PER_NODE = 70
 #: What each node of a ``cloud`` run's network takes on every rank besides
 #: :func:`dqsim.network.topology.estimate_network_bytes`, bytes: its QPU in the centre the scheduler keeps (the
 #: QPUs' names, data qubits and neighbours as Python lists, :class:`dqsim.scenarios.cloud_scheduler.Centre`). Fitted
@@ -274,7 +278,8 @@ def _network_bytes(job) -> int:
     :data:`CLOUD_BYTES_PER_NODE` a node more."""
     section = job.network
     num_nodes = section.resolved_num_nodes()
-    need = topology.estimate_network_bytes(num_nodes, section.num_links(), section.num_links_of_unequal_lengths())
+    need = topology.estimate_network_bytes(num_nodes, section.num_links(), section.num_links_of_unequal_lengths(),
+                                           section.topology)
     return need + (CLOUD_BYTES_PER_NODE * num_nodes if job.scenario == "cloud" else 0)
 
 
@@ -288,7 +293,9 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
     over lines, rings, stars and grids of 4,096 to 2^20 nodes on 1 and 2 ranks
     (bench/results/check-memory-scale-vm-20261207.md); since the engine's rank tables shrank (2026-12-07 (late
     afternoon)) a 2-rank ``dqc`` GHZ over a line peaks lower: 1.01-1.32 times the measured at 65,536 to 2^20 nodes
-    (bench/results/network-memory-vm-20261207q2.md).
+    (bench/results/network-memory-vm-20261207q2.md); with a line's, ring's, star's and grid's own bytes a node
+    (:data:`dqsim.network.topology.BYTES_PER_NODE_OF`, 2026-12-07 (night)) 1.00-1.10 of one rank's peak and 1.03-1.30
+    of each rank's on two over the four at 65,536 to 2^20 nodes (bench/results/netscale-vm-20261207r.md).
 
     Examples:
         >>> from dqsim.jobs import load_job_text
@@ -297,7 +304,7 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
         ...                     'num_data_qubits = 1\\n[circuit]\\n'
         ...                     'generator = "ghz"\\nnum_qubits = 4\\n')
         >>> [round(peak / 1e6) for peak in network_peak_bytes(job, 2)]
-        [575, 550]
+        [515, 490]
     """
     section = job.network
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
@@ -315,7 +322,7 @@ def _network_lines(job, num_ranks: int) -> list[str]:
     num_nodes, num_links = section.resolved_num_nodes(), section.num_links()
     lengths = section.num_links_of_unequal_lengths()
     need = _network_bytes(job)
-    per_node = topology.bytes_per_node(num_nodes, num_links)
+    per_node = topology.bytes_per_node(num_nodes, num_links, section.topology)
     if job.scenario == "cloud":
         per_node += CLOUD_BYTES_PER_NODE
     peaks = network_peak_bytes(job, num_ranks)
@@ -843,7 +850,8 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     its build will take (:func:`dqsim.protocols.qkd.ldpc.build_seconds`, at a run's first block that takes it, on
     every rank), and ``command`` (``dqsim warmup JOB``), which builds them into the cache; where the codes are not
     predicted (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), why, and that warmup finds them with a pilot
-    block. A cache folder that cannot be written (:func:`dqsim.io.folder_problem`, found without making it) is named
+    block; since 2026-12-07 (night), where ``dqsim warmup`` drew the run's own codes
+    (:func:`dqsim.scenarios.qkd_codes.kept_drawn_codes`), those instead. A cache folder that cannot be written (:func:`dqsim.io.folder_problem`, found without making it) is named
     with its problem: every run then builds its codes and warmup fails. At most :data:`CHECK_LINK_LENGTHS` distinct
     link lengths are predicted from (the line says how many were left out)."""
     if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
@@ -856,7 +864,8 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     problem = None if folder is None else io.folder_problem(folder)  # (as warmup's, without making the folder)
     seed = job.run.seed
     parts, missing, seconds = [], 0, 0.0
-    for num_bits, rate in qkd_codes.predicted_codes(job, CHECK_LINK_LENGTHS):
+    drawn = None if problem is not None else qkd_codes.kept_drawn_codes(job)
+    for num_bits, rate in (drawn if drawn is not None else qkd_codes.predicted_codes(job, CHECK_LINK_LENGTHS)):
         held = problem is None and _cached(folder, ldpc.code_key(seed, num_bits, rate))
         build = ldpc.build_seconds(num_bits, rate)
         parts.append(f"{num_bits:,} bits rate {rate:g} " + ("(cached)" if held else f"(~{build:.0f} CPU s to build)"))
@@ -879,6 +888,8 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     partial = ("" if distinct <= CHECK_LINK_LENGTHS else
                f"; codes predicted for {CHECK_LINK_LENGTHS} of {distinct:,} distinct link lengths (evenly spread): "
                f"the others' are built by `{command}` or at run time")
+    if drawn is not None:
+        return [f"LDPC codes (the run's own, drawn by `{command}`): {', '.join(parts)}; {where}; {todo}"]
     return [f"LDPC codes (predicted from the links' physics: those some block takes with probability above "
             f"{qkd_codes.BUILD_PROBABILITY:.0%}, a rarer one is built by its block): {', '.join(parts)}; {where}; "
             f"{todo}{partial}"]

@@ -121,7 +121,7 @@ PILOT_WALL_S = 3.0
 OVERRUN = 2.0
 #: A pilot run longer than this is abandoned (SIGALRM), seconds: the job gets a lower bound, not an estimate.
 PILOT_ABANDON_S = 10.0
-#: ... the first run: it may compile the numba kernels into a cold cache, up to a minute (README, `dqsim warmup`).
+#: ... the first run: it may compile the numba kernels into a cold cache, up to a minute (docs/install.md, warmup).
 FIRST_ABANDON_S = 120.0
 #: The range around the central figure where the pilot ran part of the work: central / f .. central x f.
 EXTRAPOLATION_FACTOR = 2.0

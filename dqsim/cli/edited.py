@@ -22,8 +22,8 @@ apart and are still taken for the job's own. Reads only the manifests of the job
 (names first: :func:`dqsim.engine.checkpoint.tagged_checkpoints`), once per run's start, per ``dqsim check`` and
 per ``dqsim clean JOB``.
 
-What is done with them (:func:`note_line`, :func:`refusal_line`, the choice documented in the README's
-"Checkpoints"):
+What is done with them (:func:`note_line`, :func:`refusal_line`, the choice documented in docs/checkpoints.md,
+"A job whose files or text changed"):
 
 * ``dqsim run`` and ``dqsim check`` say so in one line (the file that changed, the newest checkpoint with when it
   was written, its engine run and simulated time) and the run starts from the start, leaving them: ``dqsim run``

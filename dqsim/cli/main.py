@@ -487,17 +487,31 @@ def guarded(comm, work) -> int:
     except BrokenPipeError:  # stdout piped into a program that stopped reading: main() handles it
         raise
     except KeyboardInterrupt as interrupt:  # a second Ctrl-C (the first asks for a checkpoint-and-stop): stop now
+        return _interrupted(comm, interrupt)
+    except Exception:  # noqa: BLE001 - print, then end every rank
+        return _fail(comm, traceback.format_exc().rstrip(), EXIT_INTERNAL, prefix="internal error")
+
+
+def _interrupted(comm, interrupt: KeyboardInterrupt) -> int:
+    """A second Ctrl-C ended the run (:func:`guarded`): its one line and :data:`EXIT_INTERRUPTED`.
+
+    Where every rank raised it alike (:class:`~dqsim.engine.checkpoint.SecondSignalAgreed`: the ranks agreed on
+    it during a checkpoint's write) rank 0 alone says it and every rank ends MPI and returns (since 2026-12-07
+    (night)); else the rank that took it says it and ends the others through ``MPI_Abort``, as they may wait for
+    it in a collective (MPICH then adds an ``Abort(130)`` line of its own on each rank)."""
+    agreed = isinstance(interrupt, checkpoint.SecondSignalAgreed)
+    if not agreed or comm.rank == 0:
         where = "" if comm.rank == 0 else f" on rank {comm.rank}"
-        resumable = getattr(interrupt, "resumable", False)  # (False: before the run, nothing known of its checkpoints)
+        resumable = getattr(interrupt, "resumable", False)  # (False: before the run, nothing known of checkpoints)
         way_on = ("" if resumable is False else "; no checkpoint of it to resume: run the job again"
                   if resumable is None else f"; its last checkpoint continues it: dqsim resume {resumable}")
         print(f"dqsim: interrupted{where} (a second Ctrl-C); this run wrote nothing more{way_on}", file=sys.stderr,
               flush=True)
-        if comm.size > 1:  # the other ranks may wait for this one in a collective
-            comm.abort(EXIT_INTERRUPTED)
-        return EXIT_INTERRUPTED
-    except Exception:  # noqa: BLE001 - print, then end every rank
-        return _fail(comm, traceback.format_exc().rstrip(), EXIT_INTERNAL, prefix="internal error")
+    if agreed:  # every rank is here: MPI ends normally, so mpi4py's runner does not turn the 130 into MPI_Abort
+        comm_mod.finalize()
+    elif comm.size > 1:  # the other ranks may wait for this one in a collective
+        comm.abort(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
 
 
 def _fail(comm, message: str, code: int, prefix: str = "error") -> int:

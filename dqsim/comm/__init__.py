@@ -575,10 +575,15 @@ class MPIComm:
                         status=self._MPI.Status())
 
     def abort(self, code: int = 1) -> None:
-        """End every rank of the job with ``code`` (``MPI_Abort``)."""
+        """End every rank of the job with ``code`` (``MPI_Abort`` on ``MPI_COMM_WORLD``).
+
+        On ``MPI_COMM_WORLD``, not this communicator (a duplicate): MPICH 4's ``MPI_Abort`` on another
+        communicator ended the calling process alone, and the others ran on, or waited for it in a collective
+        (2026-12-07 (night): a rank whose watchdog aborted a parallel-HDF5 write left the other rank to its own
+        watchdog's line 5 s later; a test script: rank 1 alive 15 s after rank 0's ``Abort``, until its own end)."""
         sys.stdout.flush()
         sys.stderr.flush()
-        self._comm.Abort(code)
+        self._MPI.COMM_WORLD.Abort(code)
 
     def abort_without_exit_handlers(self, code: int = 1) -> None:
         """:meth:`abort`, where no C exit handler registered before runs once ``MPI_Abort`` exits the process.

@@ -127,7 +127,7 @@ from dqsim import comm as comm_mod
 from dqsim.errors import DamagedFileError, DqsimError, count_of, toml_repr
 from dqsim.io import manifest, provenance
 from dqsim.io.atomic import temporary_path
-from dqsim.io.sharded import collective_wanted, slab_path
+from dqsim.io.sharded import StateWriteCut, collective_wanted, slab_path
 from dqsim.units import PS_PER_S
 
 #: Exit status of a run that stopped after writing a checkpoint (EX_TEMPFAIL).
@@ -138,7 +138,7 @@ EXIT_CHECKPOINTED = 75
 #: written; run the job again (128 + SIGTERM, as a shell reports it).
 EXIT_STOPPED = 143
 
-_STOP = {"requested": False, "checkpointed": False, "rank_0_decides": False}
+_STOP = {"requested": False, "checkpointed": False, "rank_0_decides": False, "deferred": False, "again": False}
 
 
 def request_stop(signum=None, frame=None) -> None:
@@ -149,9 +149,17 @@ def request_stop(signum=None, frame=None) -> None:
     A rank other than 0 that has handed its part of the stop's checkpoint to rank 0 (:func:`_rank_0_decides`)
     takes no second Ctrl-C (since 2026-12-07 (late afternoon)): rank 0 alone then either completes the checkpoint
     (every rank ends with 75) or, taking one itself, removes it and ends every rank (130). Before, such a rank,
-    waiting for rank 0's manifest, ended every rank with 130 where rank 0 would have completed the checkpoint."""
+    waiting for rank 0's manifest, ended every rank with 130 where rank 0 would have completed the checkpoint.
+
+    While the ranks write their slabs of a checkpoint (:func:`_defer_second`) a second Ctrl-C is only noted
+    (:func:`second_signal_noted`): the ranks agree on it at the write's next collective look and every rank
+    ends alike, no file of that checkpoint left (since 2026-12-07 (night); before, the rank that took it ended
+    every rank from there, and the others' slabs stayed without a manifest)."""
     if signum == signal.SIGINT and _STOP["requested"] and not _STOP["checkpointed"]:
         if _STOP["rank_0_decides"]:
+            return
+        if _STOP.get("deferred"):
+            _STOP["again"] = True
             return
         raise KeyboardInterrupt
     _STOP["requested"] = True
@@ -161,6 +169,26 @@ def _rank_0_decides(deciding: bool) -> None:
     """From now on (``deciding``) until the write ends, a second Ctrl-C on this rank (not rank 0) is left to rank 0
     (:func:`request_stop`)."""
     _STOP["rank_0_decides"] = deciding
+
+
+def _defer_second(deferring: bool) -> None:
+    """From now on (``deferring``) a second Ctrl-C on this rank is noted, not raised (:func:`request_stop`), for
+    the ranks to agree on (:func:`second_signal_noted`); off: raised again, and any noted one forgotten."""
+    _STOP["deferred"] = deferring
+    if not deferring:
+        _STOP["again"] = False
+
+
+def second_signal_noted() -> bool:
+    """Whether a second Ctrl-C came to this rank while it was deferred (:func:`_defer_second`): the ``cut_on`` of a
+    checkpoint's state write on several ranks (:func:`write_state`)."""
+    return bool(_STOP.get("again"))
+
+
+class SecondSignalAgreed(KeyboardInterrupt):
+    """A second Ctrl-C during a checkpoint's write on several ranks, raised on every rank alike once they agreed
+    on it (:meth:`Checkpointer.write`): no file of that checkpoint is left, and every rank can end normally (130)
+    rather than through ``MPI_Abort`` (:func:`dqsim.cli.main.guarded`)."""
 
 
 def stop_checkpointed() -> None:
@@ -205,6 +233,7 @@ def forget_stop() -> None:
     _STOP["requested"] = False
     _STOP["checkpointed"] = False
     _STOP["rank_0_decides"] = False
+    _defer_second(False)
 
 
 def stop_agreed(comm) -> bool:
@@ -656,7 +685,20 @@ class Checkpointer:
         Raises:
             DqsimError: on every rank, for a process or its data that cannot be saved.
             StopNotCheckpointed: on every rank, for a failed write with ``stop``.
+            SecondSignalAgreed: on every rank, for a second Ctrl-C that came to a rank while the ranks wrote
+                their slabs (several ranks; no file of the checkpoint left) or to rank 0 while it wrote the run file.
         """
+        if self.comm.size > 1:  # a second Ctrl-C from here is noted, for the ranks to agree on (request_stop)
+            _defer_second(True)
+        try:
+            return self._write(sim, window_end_ps, stop=stop)
+        finally:
+            _rank_0_decides(False)
+            _defer_second(False)
+            self.gathered = None
+
+    def _write(self, sim, window_end_ps: int, *, stop: bool) -> Path | None:
+        """:meth:`write`'s work (a second Ctrl-C noted on several ranks, not raised: :func:`_defer_second`)."""
         session, comm = self.session, self.comm
         directory = Path(session.directory)
         base = directory / checkpoint_stem(session.prefix, self.engine_run, window_end_ps)
@@ -700,12 +742,11 @@ class Checkpointer:
             return path
         try:
             return self._write_new(sim, base, path, window_end_ps, failure, stop=stop)
+        except SecondSignalAgreed:  # every rank alike: the checkpoint's files are removed already
+            raise
         except KeyboardInterrupt:  # a second Ctrl-C (one rank: a second one to mpiexec ends the ranks itself)
             self._interrupted(path)
             raise
-        finally:
-            _rank_0_decides(False)
-            self.gathered = None
 
     def _interrupted(self, path: Path) -> None:
         """A second Ctrl-C cut the write of checkpoint ``path`` short: none of its files stays, unless it is
@@ -756,9 +797,11 @@ class Checkpointer:
             if comm.rank == 0:
                 _delete_checkpoint(path)
             raise
+        if comm.size > 1:
+            self._agree_on_second_signal(path)
         self.handed_over = path  # before the gather: kept from when rank 0 may have them (a leftover at worst)
-        if stop and comm.rank != 0:  # from here rank 0 completes the stop's checkpoint or removes it and aborts
-            _rank_0_decides(True)
+        if comm.rank != 0:  # from here rank 0 completes the checkpoint or removes it (since 2026-12-07 (night)
+            _rank_0_decides(True)  # for periodic checkpoints too; before, for a stop's alone)
         node_records = comm.gather(mine)
         shared = sim.global_snapshot()
         if state is not None:  # writing made the layout canonical: the run goes on with its own layout
@@ -794,12 +837,39 @@ class Checkpointer:
         comm.barrier()
         return path
 
+    def _agree_on_second_signal(self, path: Path) -> None:
+        """Collective, on several ranks, once every rank's slab of checkpoint ``path`` is written and renamed and
+        before any rank hands its records to rank 0: whether a second Ctrl-C came to any rank since the slabs'
+        last look (:func:`second_signal_noted`; one before it cut the slabs' write there, :meth:`_write_state`).
+        If so every rank removes its own slab, rank 0 every file of the checkpoint, and every rank raises
+        :class:`SecondSignalAgreed`. From here the other ranks leave a second Ctrl-C to rank 0
+        (:func:`_rank_0_decides`), which notes one until its run file's write, then takes it at once
+        (:meth:`_write_run_file`)."""
+        agreed = self.comm.allreduce_max(int(second_signal_noted()))
+        if not agreed:
+            return
+        for target in _own_files(path, self.comm.rank)[:2]:  # its slab file and that file's temporary
+            try:
+                os.remove(target)
+            except OSError:
+                pass
+        if self.comm.rank == 0:
+            _delete_checkpoint(path)
+        raise SecondSignalAgreed
+
     def _write_state(self, state, base: Path) -> tuple[str | None, dict]:
         """Collective: the register's slabs of a checkpoint (:func:`write_state`): ``(failure, state_kwargs)``,
-        the failure's one line (rank 0's words, on every rank) or ``None``."""
+        the failure's one line (rank 0's words, on every rank) or ``None``.
+
+        On several ranks the write looks for a second Ctrl-C noted on any rank (:func:`second_signal_noted`)
+        between its 64 MiB pieces and at each slab file's close, sync and rename (since 2026-12-07 (night)): one
+        found cuts it there on every rank, leaving no slab of it, and raises :class:`SecondSignalAgreed`."""
         failure, state_kwargs = None, {}
+        cut_on = second_signal_noted if self.comm.size > 1 else None
         try:
-            state_kwargs = write_state(state, base, comm=self.comm)
+            state_kwargs = write_state(state, base, comm=self.comm, cut_on=cut_on)
+        except StateWriteCut:  # on every rank, no slab of it left (write_sharded_state)
+            raise SecondSignalAgreed from None
         except (DqsimError, OSError) as exc:  # raised on every rank (write_sharded_state agrees)
             failure = _one_line(exc)
         return self.comm.bcast(failure), state_kwargs  # rank 0's words for it: the same line everywhere
@@ -816,14 +886,18 @@ class Checkpointer:
             DqsimError: on every rank, for ``fatal``.
             Exception: on rank 0 an unexpected error of the write itself (the others raise a DqsimError).
         """
-        comm, unexpected = self.comm, None
+        comm, unexpected, interrupted = self.comm, None, False
         if comm.rank == 0:
             slabs = state_kwargs.get("state_slabs")  # each slab hashed by the rank that wrote it
             slab_entries = list(slabs.file_entries) if slabs is not None else []
-            if failure is None and fatal is None:
+            interrupted = second_signal_noted()  # (a slab write tried again after making room: its last look on)
+            _defer_second(False)  # a second Ctrl-C cuts the run file's write at once
+            if failure is None and fatal is None and not interrupted:
                 try:
                     self._write_rank0(sim, path, sim.state is not None, state_kwargs, blobs, shared, window_end_ps,
                                       slab_entries)
+                except KeyboardInterrupt:  # a second Ctrl-C: every rank ends alike (130), no file of it left
+                    interrupted = True
                 except (DqsimError, OSError) as exc:
                     failure = _one_line(exc)
                 except Exception as exc:  # noqa: BLE001 - raised on every rank below, so none waits for rank 0
@@ -833,9 +907,13 @@ class Checkpointer:
                 except BaseException:
                     _delete_checkpoint(path)
                     raise
-            if failure is not None or fatal is not None:
+            if failure is not None or fatal is not None or interrupted:
                 _delete_checkpoint(path)
-        fatal, failure = comm.bcast((fatal, failure))  # every rank: written or not
+            if comm.size > 1:  # noted from here to the write's end: the others learn of this write below
+                _defer_second(True)
+        fatal, failure, interrupted = comm.bcast((fatal, failure, interrupted))  # every rank: written or not
+        if interrupted:
+            raise SecondSignalAgreed
         if unexpected is not None:  # rank 0: the error itself (an internal error, with its traceback)
             raise unexpected
         if fatal is not None:
@@ -1050,16 +1128,14 @@ def write_state(state, base: Path, *, comm, cut_on: Callable[[], bool] | None = 
         state.canonicalize_()
         pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
     return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype, cut_on=cut_on,
-                                  resume_hint=_resume_hint(Path(f"{base}.h5")) if collective_wanted(comm) else "")
+                                  newest=_newest_whole(Path(f"{base}.h5")) if collective_wanted(comm) else "")
 
 
-def _resume_hint(path: Path) -> str:
+def _newest_whole(path: Path) -> str:
     """What a job ended while writing ``path`` resumes (:func:`dqsim.io.sharded.abort_collective`'s line): the
     newest whole checkpoint of its job before ``path``, when ``path`` is a checkpoint and there is one; else ""."""
     previous = previous_checkpoint(path)
-    if previous is None:
-        return ""
-    return f"the newest whole checkpoint: {previous}; once there is room: dqsim resume {previous}"
+    return "" if previous is None else str(previous)
 
 
 def _replicated(state, comm) -> bool:

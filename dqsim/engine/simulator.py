@@ -1163,7 +1163,7 @@ class Simulator:
         # per node first, then per qubit in C-level passes (every rank builds these for every qubit)
         node_rank = network.placement.astype(np.int32)  # (NumPy passes: no Python int per node or qubit)
         if comm.size > 1:
-            node_rank[np.fromiter(network.boundary_nodes, dtype=np.int64)] = -1
+            node_rank[network.boundary_node_indices()] = -1
         of_qubit = np.frombuffer(owners, dtype=np.int64) if len(owners) else np.zeros(0, dtype=np.int64)
         #: Rank of each qubit's node, or -1 when the node is a boundary node (never local).
         self._rank_of_qubit = array("i", node_rank[of_qubit].tobytes())

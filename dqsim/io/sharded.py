@@ -55,6 +55,7 @@ import errno
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -207,7 +208,7 @@ def collective_wanted(comm) -> bool:
 
 
 def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any]], *, comm, slab_size: int,
-                        dtype: Any, cut_on: Callable[[], bool] | None = None, resume_hint: str = "") -> dict:
+                        dtype: Any, cut_on: Callable[[], bool] | None = None, newest: str = "") -> dict:
     """Collective: write this rank's slab of a sharded state; return rank 0's ``write_run_file`` arguments.
 
     Rank ``r`` holds global amplitudes ``r*slab_size .. (r+1)*slab_size-1``.
@@ -228,8 +229,8 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
         cut_on: this rank's wish to stop (``dqsim run``: a stop signal came here), asked on every rank at the
             same looks (:func:`num_looks` of them, see the module docstring); the same (given or ``None``) on
             every rank. ``None``: no look, no collective besides the write's own.
-        resume_hint: what to resume, for the one line of a job ended by :func:`abort_collective` (e.g. the
-            newest whole checkpoint); collective path only.
+        newest: the newest whole checkpoint to resume, for the one line of a job ended by
+            :func:`abort_collective` (``""``: none known); collective path only.
 
     Returns:
         On rank 0 the keyword arguments for
@@ -265,7 +266,7 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
     looks = _Looks(comm, cut_on, num_looks(slab_size))
     if collective_wanted(comm):
         return _write_collective(base.with_name(base.name + ".h5"), pieces, comm=comm, slab_size=slab_size,
-                                 dtype=dtype, looks=looks, resume_hint=resume_hint)
+                                 dtype=dtype, looks=looks, newest=newest)
     return _write_slab_files(base, pieces, comm=comm, slab_size=slab_size, dtype=dtype, looks=looks)
 
 
@@ -432,13 +433,28 @@ def _compare(read_back: int, written: int, label: str) -> None:
                          f"written {written:08x}")
 
 
-def _fill_range(ds: h5py.Dataset, start: int, pieces, slab_size: int, dtype: np.dtype) -> encoding.Checksum:
-    """Write this rank's pieces at ``start + offset`` (independent I/O); return their checksum."""
+def _fill_range(ds: h5py.Dataset, start: int, pieces, slab_size: int, dtype: np.dtype, *,
+                watch: "_StepWatch | None" = None) -> encoding.Checksum:
+    """Write this rank's pieces at ``start + offset`` (independent I/O); return their checksum. ``watch``: each
+    piece's write watched (:meth:`_StepWatch.step`, its time from its 64 MiB pieces)."""
     checksum = encoding.Checksum(background=True, crc=True)  # hashes each piece while it is written
     for position, piece in host_pieces(pieces, slab_size=slab_size, dtype=dtype):
+        if watch is not None:
+            watch.step("write", _pieces_of(piece.shape[0]))
         checksum.update(piece)
         ds.write_direct(piece, dest_sel=np.s_[start + position:start + position + piece.shape[0]])
     return checksum
+
+
+def _pieces_of(amplitudes: int) -> int:
+    """How many pieces of :data:`~dqsim.io.slabs.STATE_PIECE_AMPLITUDES` (64 MiB of ``complex128``) ``amplitudes``
+    take, at least 1: what a watched step of the write or read-back of them may take is that many timeouts.
+
+    Examples:
+        >>> _pieces_of(1), _pieces_of(STATE_PIECE_AMPLITUDES), _pieces_of(STATE_PIECE_AMPLITUDES + 1)
+        (1, 1, 2)
+    """
+    return max(1, -(-amplitudes // STATE_PIECE_AMPLITUDES))
 
 
 #: Bytes besides the amplitudes that a collective state file needs free before it is written (HDF5's
@@ -490,7 +506,7 @@ def _size_limit_refusal(comm, path: Path, nbytes: int) -> str | None:
 
 
 def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dtype,
-                      looks: _Looks | None = None, resume_hint: str = "") -> dict:
+                      looks: _Looks | None = None, newest: str = "") -> dict:
     """Collective: every rank writes its range of ``state`` into one temporary file (parallel HDF5).
 
     The free space is checked first (rank 0, ``statvfs``), and every rank's file size limit
@@ -503,10 +519,13 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     that filled since; rank 0 also reserves the blocks of HDF5's metadata
     (:func:`_reserve_metadata`). A disk that fills during the write
     anyway (a file system without ``fallocate``) ends the job on every rank
-    in one line (:func:`abort_collective`, ``resume_hint`` in it): the file
+    in one line (:func:`abort_collective`, naming ``newest``): the file
     is not closed after a failed write of amplitudes (every rank learns of
-    it at one ``allgather``), and a close that fails or does not end within
-    :func:`close_timeout_s` aborts too (since 2026-12-07 (late afternoon)).
+    it at one ``allgather``), and a close that fails aborts too (since 2026-12-07 (late afternoon)).
+    Every collective step, from the file's open (its creation, the dataset's, the reservation, the
+    write, its read-back, the ranks' agreement, the checksums' attributes) to its close, is watched
+    (:class:`_StepWatch`, since 2026-12-07 (night); before, the close alone): one not done on a rank within
+    :func:`close_timeout_s` (for each 64 MiB of the write and of the read-back) ends the job in one line.
     ``looks``: between the pieces of the write and
     once it is written, before the read-back (whose looks it then takes in a
     row: ``crc_range`` reads the range at once).
@@ -520,20 +539,35 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     if refusal is not None:
         raise DqsimError(refusal)
     tmp = Path(comm.bcast(str(temporary_path(path)) if comm.rank == 0 else None))
+    watch = _StepWatch(comm, path, newest, timeout_s)
+    try:
+        return _write_watched(watch, path, tmp, pieces, comm=comm, slab_size=slab_size, dtype=dtype, looks=looks)
+    finally:
+        watch.stop()
+
+
+def _write_watched(watch: "_StepWatch", path: Path, tmp: Path, pieces, *, comm, slab_size: int, dtype: np.dtype,
+                   looks: _Looks) -> dict:
+    """Collective: :func:`_write_collective`'s write into the temporary file ``tmp``, each step watched (``watch``)."""
+    total, start, newest = slab_size * comm.size, comm.rank * slab_size, watch.newest
+    watch.step("open")
     try:
         h5 = h5py.File(tmp, "w", driver="mpio", comm=comm.mpi_comm, track_order=True)
     except OSError as exc:
         raise DqsimError(f"{path}: cannot write the file ({write_failure_reason(exc)})") from None
     checksums: list[str] = []
     try:
-        with _closing_quietly_after_failure(h5, comm, path, resume_hint, timeout_s):
+        with _closing_quietly_after_failure(h5, comm, path, watch):
+            watch.step("state dataset's creation")
             ds = h5.create_dataset(STATE_DATASET, shape=(total,), dtype=dtype, fill_time="never")
+            watch.step("block reservation")
             _reserve_collectively(comm, ds, tmp, path, start, slab_size, dtype)
             checksum = failure = None
             try:
-                written = _fill_range(ds, start, looks.pieces(pieces), slab_size, dtype)
+                written = _fill_range(ds, start, looks.pieces(pieces), slab_size, dtype, watch=watch)
                 looks.look()  # written; its read-back next
                 checksum = written.hexdigest()
+                watch.step("read-back", _pieces_of(slab_size))
                 _compare(crc_range(ds, start, start + slab_size, dtype), written.crc32,
                          f"{tmp}: state slab {comm.rank} of {comm.size}")
                 looks.finish()
@@ -547,9 +581,11 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
                 looks.failed()
             if looks.verdict == _STOP:  # the same on every rank: the file is closed and removed below
                 raise StateWriteCut(f"{path}: the state's write was cut by a stop signal")
-            _abandon_after_failed_write(comm, failure, path, resume_hint)
+            watch.step("ranks' agreement on the write")
+            _abandon_after_failed_write(comm, failure, path, newest)
             _agree(comm, failure, f"{path}: writing the state collectively")
             checksums = comm.allgather(checksum)
+            watch.step("checksums' attributes")
             encoding.encode_attrs(ds.attrs, {
                 **state_attrs(total), "layout": "collective", "num_slabs": comm.size,
                 "slab_size": slab_size, "slab_checksums": checksums}, where=STATE_DATASET)
@@ -640,18 +676,20 @@ def _reserve_metadata(tmp: Path, offset: int, end: int) -> str | None:
     return reserve_blocks(tmp, 0, offset) or reserve_blocks(tmp, end, COLLECTIVE_HEADROOM_BYTES)
 
 
-#: Environment variable: seconds a collective state file's close may take before the job is aborted
-#: (:func:`close_timeout_s`).
+#: Environment variable: seconds a collective state file's close, or any other collective step of its write, may
+#: take on a rank before the job is aborted (:func:`close_timeout_s`; the write and its read-back: for each 64 MiB).
 CLOSE_TIMEOUT_ENV = "DQSIM_COLLECTIVE_CLOSE_S"
 #: Default of :data:`CLOSE_TIMEOUT_ENV`, s: a close flushes a few KiB of metadata, once every rank is there.
 CLOSE_TIMEOUT_S = 120.0
 
 
 def close_timeout_s() -> float:
-    """Seconds a collective file's close may take (:data:`CLOSE_TIMEOUT_ENV`, else :data:`CLOSE_TIMEOUT_S`)."""
+    """Seconds a collective file's close, or another collective step of its write, may take
+    (:data:`CLOSE_TIMEOUT_ENV`, else :data:`CLOSE_TIMEOUT_S`)."""
     text = os.environ.get(CLOSE_TIMEOUT_ENV, "").strip()
     refusal = (f"environment variable {CLOSE_TIMEOUT_ENV} must be a number of seconds > 0 (how long a "
-               f"parallel-HDF5 file's close may take; unset: {CLOSE_TIMEOUT_S:g}), got {text!r}")
+               f"parallel-HDF5 file's close or another step of its write may take; unset: {CLOSE_TIMEOUT_S:g}), "
+               f"got {text!r}")
     try:
         value = float(text) if text else CLOSE_TIMEOUT_S
     except ValueError:
@@ -665,23 +703,44 @@ class _WriteFailed(DqsimError):
     """A rank's write of its amplitudes into the collective file failed (a full disk): HDF5 cannot close it."""
 
 
-def abort_collective(comm, path: Path, why: str, resume_hint: str, *, say: bool = True) -> None:
+def abort_collective(comm, path: Path, why: str, newest: str, *, say: bool = True, stalled: bool = False,
+                     agreed: bool = False) -> None:
     """End every rank of the job (``comm.abort``, status 2) after one line on stderr: parallel HDF5 does not
     recover from a failed write (the file's close hangs in a collective, or crashes in ``H5F__close_cb``), so
-    no HDF5 file is closed again in this process (nor by HDF5's exit handler). ``resume_hint``: what to resume
-    once there is room; ``say``: whether this rank writes the line (one rank of those that abort)."""
-    hint = resume_hint or "resume the run's newest whole checkpoint, if it wrote one, once there is room"
-    line = (f"dqsim: error: {path}: {why}; parallel HDF5 cannot go on after a failed write, "
-            f"so the job ends here; {hint}\n")
+    no HDF5 file is closed again in this process (nor by HDF5's exit handler). ``newest``: the newest whole
+    checkpoint, to resume once there is room (``stalled``: once the file system answers; ``""``: none known);
+    ``say``: whether this rank writes the line (one rank of those that abort).
+
+    ``agreed``: every rank calls this at the same point (each learnt of the failure at one ``allgather``): after a
+    barrier (the line is out) each ends itself with status 2 (``os._exit``: no exit handler, MPI not ended), and
+    MPICH prints nothing of its own (since 2026-12-07 (night); before, every rank's ``MPI_Abort`` added an
+    ``Abort(2) on node N ...`` line each). Else (a step's watchdog: another rank may be stuck inside HDF5 or MPI,
+    and cannot come to a barrier) through ``MPI_Abort`` on ``MPI_COMM_WORLD``, whose line MPICH adds: ending MPI
+    normally needs every rank (``MPI_Finalize`` is collective), and parallel HDF5's handler at ``MPI_Finalize``
+    would close the broken file."""
+    after, when = ("a stalled collective step", "once the file system answers") if stalled else \
+        ("a failed write", "once there is room")
+    hint = (f"the newest whole checkpoint: {newest}; {when}: dqsim resume {newest}" if newest else
+            f"resume the run's newest whole checkpoint, if it wrote one, {when}")
+    line = f"dqsim: error: {path}: {why}; parallel HDF5 cannot go on after {after}, so the job ends here; {hint}\n"
     try:
         if say:
             os.write(sys.stderr.fileno(), line.encode())
     except (OSError, ValueError):
         pass
-    comm.abort_without_exit_handlers(2)
+    if not agreed:
+        comm.abort_without_exit_handlers(2)
+        return
+    comm.barrier()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(2)
 
 
-def _abandon_after_failed_write(comm, failure: BaseException | None, path: Path, resume_hint: str) -> None:
+def _abandon_after_failed_write(comm, failure: BaseException | None, path: Path, newest: str) -> None:
     """Collective: if any rank's write of amplitudes failed (:class:`_WriteFailed`), every rank learns it at this
     one ``allgather``, before any close, and every rank ends the job (:func:`abort_collective`; the lowest such rank
     says why: MPICH's ``MPI_Abort`` on one rank did not end the others, which waited)."""
@@ -690,8 +749,61 @@ def _abandon_after_failed_write(comm, failure: BaseException | None, path: Path,
     if first is None:
         return
     reason = failed[first].split(": ", 1)[-1]
-    abort_collective(comm, path, f"the disk filled during a parallel write (rank {first}: {reason})", resume_hint,
-                     say=comm.rank == first)
+    abort_collective(comm, path, f"the disk filled during a parallel write (rank {first}: {reason})", newest,
+                     say=comm.rank == first, agreed=True)
+
+
+class _StepWatch:
+    """The collective steps of one parallel-HDF5 state write, watched by a thread of their own: a step not done on
+    this rank within its time ends the job in one line (:func:`abort_collective`).
+
+    One HDF5 call or MPI collective of the write can wait forever for a rank that does not come: a rank stuck in
+    a file system that stopped answering, or HDF5's metadata write failing inside the collective close on one rank
+    (then the ranks wait in two different MPI calls: 2026-12-07 (late afternoon), ``fills_during_write.py``).
+    Each step (:meth:`step`) may take :func:`close_timeout_s` seconds, times its 64 MiB pieces for the write and
+    its read-back; ranks other than 0 wait as long again, so that rank 0, where its thread runs, says it (one
+    line: ``MPI_Abort`` from rank 0 ends the others; with 2 s more, not always before their own thread's line, on
+    the loaded dev VM), and another rank says it where rank 0's cannot. Since 2026-12-07 (night); before, a timer watched
+    the close alone (``DQSIM_COLLECTIVE_CLOSE_S``, since 2026-12-07 (late afternoon)).
+    """
+
+    #: What the line says of a close not done in time (the known cause: a metadata write that failed).
+    CLOSE_WHY = "the parallel HDF5 file did not close on every rank within {s:g} s (its metadata's write failed on " \
+                "some rank: a disk that filled during the write?)"
+    #: What it says of another step.
+    STEP_WHY = "the parallel HDF5 file's {step} did not end on every rank within {s:g} s (a rank stalled in it or " \
+               "before it: a file system that stopped answering?)"
+
+    def __init__(self, comm, path: Path, newest: str, timeout_s: float):
+        self.comm, self.path, self.newest, self.timeout_s = comm, path, newest, timeout_s
+        self.grace_s = 0.0 if comm.rank == 0 else timeout_s
+        self._cond = threading.Condition()
+        self._step, self._allowed, self._deadline, self._done = "", timeout_s, float("inf"), False
+        threading.Thread(target=self._watch, name="dqsim-collective-watch", daemon=True).start()
+
+    def step(self, what: str, pieces: int = 1) -> None:
+        """This rank enters step ``what`` (``"close"``, ``"write"``, ...), which may take ``pieces`` timeouts."""
+        with self._cond:
+            self._step, self._allowed = what, self.timeout_s * pieces
+            self._deadline = time.monotonic() + self._allowed + self.grace_s
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """The write is over on this rank (written, cut, or failed): nothing more is watched."""
+        with self._cond:
+            self._done = True
+            self._cond.notify()
+
+    def _watch(self) -> None:
+        with self._cond:
+            while not self._done and time.monotonic() < self._deadline:
+                self._cond.wait(min(self._deadline - time.monotonic(), 3600.0))
+            if self._done:
+                return
+            step, allowed = self._step, self._allowed
+        why = (self.CLOSE_WHY.format(s=allowed) if step == "close" else
+               self.STEP_WHY.format(step=step, s=allowed))
+        abort_collective(self.comm, self.path, why, self.newest, stalled=step != "close")
 
 
 class _closing_quietly_after_failure:
@@ -705,38 +817,30 @@ class _closing_quietly_after_failure:
     before it writes, and why a close that raised on any rank (seen at one
     ``allgather`` after the barrier) ends the job in one line
     (:func:`abort_collective`, naming the error inside the block too), as does
-    a close or barrier not done within :func:`close_timeout_s` (a timer).
+    a close or barrier not done within :func:`close_timeout_s` (``watch``'s step ``"close"``).
     """
 
-    def __init__(self, h5: h5py.File, comm, path: Path, resume_hint: str, timeout_s: float):
+    def __init__(self, h5: h5py.File, comm, path: Path, watch: _StepWatch):
         self.h5, self.filename = h5, h5.filename
-        self.comm, self.path, self.resume_hint, self.timeout_s = comm, path, resume_hint, timeout_s
+        self.comm, self.path, self.watch = comm, path, watch
 
     def __enter__(self) -> h5py.File:
         return self.h5
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        timeout_s = self.timeout_s
-        watchdog = threading.Timer(timeout_s, abort_collective, args=(
-            self.comm, self.path, f"the parallel HDF5 file did not close on every rank within {timeout_s:g} s "
-            f"(its metadata's write failed on some rank: a disk that filled during the write?)", self.resume_hint),
-            kwargs={"say": self.comm.rank == 0})
-        watchdog.daemon = True
-        watchdog.start()
+        self.watch.step("close")
         try:
             self.h5.close()
         except Exception as failure:  # noqa: BLE001 - HDF5 is left unusable: the next close of a file crashes
             self.closed_badly = write_failure_reason(failure)
-        try:
-            self.comm.barrier()  # every rank has closed the file (a rank stuck in the close: the watchdog ends all)
-        finally:
-            watchdog.cancel()
+        self.comm.barrier()  # every rank has closed the file (a rank stuck in the close: the watch ends all)
         bad = [why for why in self.comm.allgather(getattr(self, "closed_badly", None)) if why is not None]
+        self.watch.stop()
         if bad:  # e.g. a reservation refused on a disk that filled since the free-space check: SIGSEGV later
             why = f"cannot close the file ({bad[0]})"
             if exc is not None:
                 why = f"{str(exc).removeprefix(f'{self.path}: ')}, then {why}"
-            abort_collective(self.comm, self.path, why, self.resume_hint, say=self.comm.rank == 0)
+            abort_collective(self.comm, self.path, why, self.watch.newest, say=self.comm.rank == 0, agreed=True)
         return False
 
 

@@ -16,6 +16,8 @@ allowed (:class:`dqsim.jobs.network.NetworkSection` words it as a job error of `
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import io
 import itertools
 import math
@@ -25,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dqsim.jobs.edges_scan import is_header, scan_edges
+from dqsim.jobs.edges_scan import is_header, line_pieces, scan_edges, scan_pieces
+from dqsim.jobs import file_hash
 from dqsim.jobs.file_hash import known_sha256, read_hashed
 from dqsim.network.node import PackedNames
 
@@ -121,27 +124,35 @@ def parse_edges_text(text: str) -> EdgeList:
         body = text.removeprefix("\ufeff").encode()
     except UnicodeEncodeError:  # (a lone surrogate: the line-by-line parse reads it as it did)
         body = None
-    edges = None if body is None else _scanned(body, lambda: text)
-    return edges if edges is not None else _parse_lines(io.StringIO(text), lambda: text)
+
+    def line_text(number: int) -> str:
+        return _line_of(io.StringIO(text.removeprefix("\ufeff")), number)
+
+    edges = None if body is None else _scanned(scan_edges(body), line_text)
+    return edges if edges is not None else _parse_lines(io.StringIO(text), line_text)
 
 
-def _scanned(body: bytes, whole_text: typing.Callable[[], str]) -> EdgeList | None:
-    """The links of an edge list's UTF-8 ``body`` (its first byte-order mark removed) as
-    :func:`dqsim.jobs.edges_scan.scan_edges` reads them, the repeated links refused as :func:`_parse_lines` refuses
-    them; ``None``: a text the scan leaves to :func:`_parse_lines` (which words its refusals)."""
-    scanned = scan_edges(body)
+def _line_of(lines: typing.Iterable[str], number: int) -> str:
+    """Line ``number`` (from 1) of ``lines``."""
+    return next(itertools.islice(lines, number - 1, None))
+
+
+def _scanned(scanned: tuple | None, line_text: typing.Callable[[int], str]) -> EdgeList | None:
+    """The links :func:`dqsim.jobs.edges_scan.scan_pieces` read (``scanned``) as an :class:`EdgeList`, the repeated
+    links refused as :func:`_parse_lines` refuses them; ``None`` where ``scanned`` is (a text the scan leaves to
+    :func:`_parse_lines`, which words its refusals)."""
     if scanned is None:
         return None
     blob, offsets, order, pairs, lines, lengths = scanned
-    _refuse_repeats(pairs, lines, whole_text)
+    _refuse_repeats(pairs, lines, line_text)
     return EdgeList(names=PackedNames.from_parts(blob, offsets, order), ends=pairs, distances_km=lengths)
 
 
-def _parse_lines(lines: typing.Iterable[str], whole_text: typing.Callable[[], str]) -> EdgeList:
+def _parse_lines(lines: typing.Iterable[str], line_text: typing.Callable[[int], str]) -> EdgeList:
     """:func:`parse_edges_text` of a file's ``lines`` (each with its ``\\n``), read one at a time: no list of every
     line, no copy of the whole text (a :class:`io.StringIO` of it held 4 bytes a character, 110 MB for the 27.6 MB
     edge list of 2^20 nodes), the lengths in two arrays (a dictionary by link until 2026-12-07 (later), ~100 bytes
-    a length). ``whole_text()`` gives the text where a refusal quotes a line found after the read."""
+    a length). ``line_text(number)`` gives the text of a line a refusal found after the read quotes."""
     index: dict[str, int] = {}
     ends = array("q")  # (8 bytes an end, where a list held an int object of 28 more for each)
     line_of = array("q")
@@ -174,7 +185,7 @@ def _parse_lines(lines: typing.Iterable[str], whole_text: typing.Callable[[], st
                                 "nodes and a link")
     pairs = np.frombuffer(ends, dtype=np.int64).astype(np.int32 if len(index) < 2**31 else np.int64).reshape(-1, 2)
     del ends
-    _refuse_repeats(pairs, line_of, whole_text)
+    _refuse_repeats(pairs, line_of, line_text)
     lengths = None
     if own_lengths:
         lengths = np.full(len(pairs), np.nan)
@@ -184,31 +195,41 @@ def _parse_lines(lines: typing.Iterable[str], whole_text: typing.Callable[[], st
     return EdgeList(names=names, ends=pairs, distances_km=lengths)
 
 
-def _refuse_repeats(pairs: np.ndarray, lines: array | np.ndarray, whole_text: typing.Callable[[], str]) -> None:
+def _refuse_repeats(pairs: np.ndarray, lines: array | np.ndarray, line_text: typing.Callable[[int], str]) -> None:
     """Refuse a link given twice (either way round), naming the later line and the first one.
 
-    One stable sort of the links' keys (``low·(n + 1) + high``): a link repeats the one before it in that order
-    where their keys are equal, and the first of each run of equal keys is the earliest line. ~24 bytes a link at
-    the peak (~60 with NumPy's ``unique`` and its inverse until 2026-12-07 (later)).
+    The links' keys (``low·(n + 1) + high``) sorted in place: where none equals the next, no link repeats (~13
+    bytes a link at the peak: the keys, a temporary int32 column, the comparison's booleans; 24 with the stable
+    sort's order until 2026-12-07 (night), ~60 with NumPy's ``unique`` and its inverse until 2026-12-07 (later)).
+    Otherwise a stable sort of the keys finds the first repeat in file order: a link repeats the one before it in
+    that order where their keys are equal, and the first of each run of equal keys is the earliest line.
 
     Raises:
         EdgesFileError: the first repeated link, in file order.
     """
-    keys = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
-    keys *= int(pairs.max(initial=0)) + 1
-    keys += np.maximum(pairs[:, 0], pairs[:, 1])
+    keys = _link_keys(pairs)
+    keys.sort()
+    if not bool((keys[1:] == keys[:-1]).any()):
+        return
+    keys = _link_keys(pairs)
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
     again = np.flatnonzero(keys[1:] == keys[:-1]) + 1  # places in the sorted order that repeat the one before
-    if again.size:
-        at = int(again[np.argmin(order[again])])  # the repeat on the earliest line
-        later = int(order[at])
-        earlier = int(order[np.searchsorted(keys, keys[at])])
-        line, first = int(lines[later]), int(lines[earlier])
-        raw = next(itertools.islice(io.StringIO(whole_text().removeprefix("\ufeff")), line - 1, None))  # (lines
-        # split at \n only, as they are numbered: str.splitlines also splits at \f, \v, \x1c-\x1e, \x85, \u2028)
-        raise EdgesFileError(line, f"{_shown(raw)}: repeats the link of line {first} "
-                                           "(a link joins two nodes once)")
+    at = int(again[np.argmin(order[again])])  # the repeat on the earliest line
+    later = int(order[at])
+    earlier = int(order[np.searchsorted(keys, keys[at])])
+    line, first = int(lines[later]), int(lines[earlier])
+    raise EdgesFileError(line, f"{_shown(line_text(line))}: repeats the link of line {first} "
+                               "(a link joins two nodes once)")
+
+
+def _link_keys(pairs: np.ndarray) -> np.ndarray:
+    """Each link's key ``low·(n + 1) + high`` (int64; ``n``: the largest node index), equal for a link given
+    either way round."""
+    keys = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    keys *= int(pairs.max(initial=0)) + 1
+    keys += np.maximum(pairs[:, 0], pairs[:, 1])
+    return keys
 
 
 #: The last file read by :func:`read_edges_file`: ``(SHA-256, its EdgeList)`` (one kept: a run reads one file).
@@ -217,32 +238,126 @@ _LAST_READ: tuple[str, EdgeList] | None = None
 
 def read_edges_file(path: str) -> EdgeList:
     """The links of the edge-list file at ``path`` (:func:`parse_edges_text`): read once per process while the file
-    keeps its SHA-256 (a run validates its job again after ``--set`` and ``-o``), the one read serving both the hash
-    (:func:`dqsim.jobs.file_hash.read_hashed`, which :func:`~dqsim.jobs.file_hash.file_sha256` then answers from)
-    and the parse, line by line (until 2026-12-07 (later) the file was read once to hash it and again to parse it,
-    and its text copied whole). The whole file is still decoded once, and the text dropped, to check that it is
-    UTF-8 before the parse (a refusal then names the line of the first bad byte): a transient copy of the text
-    (a string as long as the file, ASCII), beside the bytes read.
+    keeps its SHA-256 (a run validates its job again after ``--set`` and ``-o``), in two passes of
+    :data:`dqsim.jobs.file_hash.READ_BYTES` at a time, so that only a piece of the file is held beside the arrays
+    it gives: the first hashes it (:func:`dqsim.jobs.file_hash.read_hashed`, which
+    :func:`~dqsim.jobs.file_hash.file_sha256` then answers from), checks that it is UTF-8 (a refusal names the line
+    of the first bad byte) and counts its lines (the room for its links); the second reads its lines
+    (:func:`dqsim.jobs.edges_scan.scan_pieces`, or the line-by-line parse where the scan declines) and hashes them
+    again, a file changed between the passes refused. Until 2026-12-07 (night) the file's bytes and one decoded
+    copy of its text were held whole while it was read (55 MB at 2^20 nodes).
 
     Raises:
-        EdgesFileError: a line that cannot be read; a file that is not UTF-8 text (line 0).
+        EdgesFileError: a line that cannot be read; a file that is not UTF-8 text; a file changed while read.
         ConfigError: the file cannot be read.
     """
     global _LAST_READ
     known = known_sha256(path)
     if _LAST_READ is not None and known is not None and _LAST_READ[0] == known:
         return _LAST_READ[1]
-    data, sha256 = read_hashed(path)
+    survey = _Survey(_starts_with_bom(path))
+    sha256 = read_hashed(path, survey.add)
+    survey.finish()
     if _LAST_READ is not None and _LAST_READ[0] == sha256:
         return _LAST_READ[1]
-    try:
-        len(data.decode("utf-8-sig"))  # (checked whole first: a refusal names the line of the first bad byte)
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise EdgesFileError(line, f"not UTF-8 text (byte {exc.start}); an edge list is text") from None
-    edges = _scanned(data.removeprefix(b"\xef\xbb\xbf"), lambda: data.decode("utf-8-sig"))
+    edges = _read_scanned(path, survey, sha256)
     if edges is None:
-        lines = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="\n")  # (as StringIO splits them)
-        edges = _parse_lines(lines, lambda: data.decode("utf-8-sig"))
+        with open(path, encoding="utf-8-sig", newline="\n") as lines:  # (split at \n alone, as StringIO splits)
+            edges = _parse_lines(lines, lambda number: _file_line(path, number))
     _LAST_READ = (sha256, edges)
     return edges
+
+
+_BOM = "\ufeff".encode()
+
+
+def _starts_with_bom(path: str) -> bool:
+    """Whether the file at ``path`` starts with a UTF-8 byte-order mark (``False`` where it cannot be read: the
+    read that follows says why)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(_BOM)) == _BOM
+    except OSError:
+        return False
+
+
+def _file_line(path: str, number: int) -> str:
+    """Line ``number`` (from 1) of the edge-list file at ``path``, read up to it."""
+    with open(path, encoding="utf-8-sig", newline="\n") as lines:
+        return _line_of(lines, number)
+
+
+class _Survey:
+    """The first pass over a file's bytes (:meth:`add`, a piece at a time): its lines counted and its UTF-8 checked
+    piece by piece (an incremental decoder, whose text is dropped), after a byte-order mark (``bom``)."""
+
+    def __init__(self, bom: bool):
+        self.bom = bom
+        self.skip = len(_BOM) if bom else 0  # (bytes of the mark not yet passed)
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.done = 0  # (bytes decoded, the mark's excluded)
+        self.newlines = 0
+
+    def add(self, piece: bytes) -> None:
+        """Take the next ``piece`` of the file.
+
+        Raises:
+            EdgesFileError: a byte that is not UTF-8 (naming its line and offset after the mark).
+        """
+        if self.skip:
+            piece, self.skip = piece[self.skip:], max(self.skip - len(piece), 0)
+        self._decode(piece, final=False)
+        self.newlines += piece.count(b"\n")
+        self.done += len(piece)
+
+    def finish(self) -> None:
+        """The end of the file.
+
+        Raises:
+            EdgesFileError: the file ends inside a character.
+        """
+        self._decode(b"", final=True)
+
+    @property
+    def lines(self) -> int:
+        """The file's lines (a last one without its ``\\n`` counted)."""
+        return self.newlines + 1
+
+    def _decode(self, piece: bytes, final: bool) -> None:
+        held = self.decoder.getstate()[0]  # (the start of a character the last piece cut; no \n in it)
+        try:
+            self.decoder.decode(piece, final=final)
+        except UnicodeDecodeError as exc:
+            line = self.newlines + (held + piece)[:exc.start].count(b"\n") + 1
+            byte = self.done - len(held) + exc.start
+            raise EdgesFileError(line, f"not UTF-8 text (byte {byte}); an edge list is text") from None
+
+
+def _read_scanned(path: str, survey: _Survey, sha256: str) -> EdgeList | None:
+    """The second pass: :func:`_scanned` of the file's lines as :func:`dqsim.jobs.edges_scan.scan_pieces` reads
+    them (``None``: a file it declines), checked against the first pass's ``sha256``.
+
+    Raises:
+        EdgesFileError: a repeated link; a file that is not what the first pass read (changed since).
+    """
+    digest = hashlib.sha256()
+
+    def chunks() -> typing.Iterator[bytes]:
+        skip = len(_BOM) if survey.bom else 0
+        with open(path, "rb") as handle:
+            while piece := handle.read(file_hash.READ_BYTES):
+                digest.update(piece)
+                if skip:
+                    piece, skip = piece[skip:], max(skip - len(piece), 0)
+                if piece:
+                    yield piece
+
+    changed = EdgesFileError(0, "changed while it was read (its lines or bytes differ between two passes); "
+                                "run again once it is written")
+    try:
+        scanned = scan_pieces(line_pieces(chunks()), survey.lines)
+    except (ValueError, OSError):  # (more lines than counted, bytes no longer UTF-8, or gone)
+        raise changed from None
+    if scanned is not None and digest.hexdigest() != sha256:
+        raise changed
+    return _scanned(scanned, lambda number: _file_line(path, number))

@@ -1,7 +1,8 @@
 """An edge-list file read with NumPy passes over its bytes: its names kept as one sorted byte-string array.
 
 :func:`scan_edges` reads the text :mod:`dqsim.jobs.edges_file` describes a piece (:data:`PIECE_BYTES`) at a
-time: the words of each piece from a table of separator bytes, each line's two names and its length, and the
+time (:func:`scan_pieces`: a text given as pieces, as :func:`dqsim.jobs.edges_file.read_edges_file` reads a file,
+so that only a piece of the text is held at once): the words of each piece from a table of separator bytes, each line's two names and its length, and the
 names told apart by a sorted NumPy ``S`` array of the distinct names with their indices (:class:`NameTable`),
 merged piece by piece. No Python string or dictionary entry per name: the line-by-line parse
 (:func:`dqsim.jobs.edges_file.parse_lines`) held ~100 bytes a name while it ran (a ``str`` and its dictionary
@@ -17,17 +18,22 @@ than two nodes, a NUL byte, a non-ASCII whitespace character (``str.split`` spli
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 
 from dqsim.jobs.errors import reads_as_number
 
-__all__ = ["NameTable", "scan_edges", "is_header", "HEADER_WORDS", "PIECE_BYTES", "MAX_NAME_BYTES"]
+__all__ = ["NameTable", "scan_edges", "scan_pieces", "line_pieces", "plain", "is_header", "HEADER_WORDS", "PIECE_BYTES", "MAX_NAME_BYTES"]
 
 #: First two words of a header line (lower case).
 HEADER_WORDS = {("source", "target"), ("from", "to"), ("src", "dst")}
 
 #: Bytes of text read in one NumPy pass (a piece ends at a line's end): the pass's arrays take ~10 bytes a byte.
 PIECE_BYTES = 1 << 18
+
+#: Names packed at a time by :meth:`NameTable.packed`.
+PACK_NAMES = 1 << 16
 
 #: Longest name read here, bytes: the table pads every name to the longest (longer: the line-by-line parse).
 MAX_NAME_BYTES = 64
@@ -37,10 +43,10 @@ _SEPARATOR = np.zeros(256, dtype=bool)
 _SEPARATOR[np.frombuffer(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f,", dtype=np.uint8)] = True
 
 #: The non-ASCII characters ``str.split`` splits at, in UTF-8 (``chr(c).isspace()`` for ``c >= 0x80``).
-UNICODE_SPACES = tuple(chr(c).encode() for c in (0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
+UNICODE_SPACES = tuple(chr(c) for c in (0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
                                                  0x202F, 0x205F, 0x3000))
 
-_NEWLINE, _HASH, _BOM = 10, 35, "\ufeff".encode()
+_NEWLINE, _HASH = 10, 35
 
 
 def is_header(fields: list[str]) -> bool:
@@ -98,20 +104,30 @@ class NameTable:
 
     def packed(self) -> tuple[bytes, np.ndarray, np.ndarray]:
         """The names as :class:`~dqsim.network.node.PackedNames` holds them: the UTF-8 bytes of every name in index
-        order, joined; their offsets (int64, one more than the names); the indices in sorted-name order (int32)."""
-        by_index = np.empty_like(self.names)
-        by_index[self.indices] = self.names
-        lengths = np.char.str_len(by_index).astype(np.int64)
-        width = by_index.dtype.itemsize
-        grid = by_index.view(np.uint8).reshape(len(by_index), width)
-        blob = grid[np.arange(width) < lengths[:, None]].tobytes()
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return blob, offsets, self.indices
+        order, joined; their offsets (int64, one more than the names); the indices in sorted-name order (int32).
+
+        Made :data:`PACK_NAMES` names at a time: beside the table and what it gives, a name's place (4 bytes) and
+        one group's padded rows (until 2026-12-07 (night) every name's padded row, twice, its length as int64 and
+        a byte's mask: ~4 times the table).
+        """
+        num, width = len(self.names), self.names.dtype.itemsize
+        place = np.empty(num, dtype=np.int32)  # (each index's row in the sorted table)
+        place[self.indices] = np.arange(num, dtype=np.int32)
+        offsets = np.zeros(num + 1, dtype=np.int64)
+        parts = []
+        for start in range(0, num, PACK_NAMES):
+            rows = self.names[place[start:start + PACK_NAMES]]
+            grid = rows.view(np.uint8).reshape(len(rows), width)
+            filled = grid != 0  # (an S array pads with NUL, which no scanned name holds)
+            offsets[start + 1:start + 1 + len(rows)] = filled.sum(axis=1)
+            parts.append(grid[filled].tobytes())
+        np.cumsum(offsets, out=offsets)
+        return b"".join(parts), offsets, self.indices
 
 
 class _Links:
-    """The links read so far, in file order: the two names' indices, the line, and the lengths given."""
+    """The links read so far, in file order: the two names' indices, the line, and the lengths given; room for
+    ``most`` links (the file's lines: a first pass counts them, so that no array grows and is copied)."""
 
     def __init__(self, most: int):
         self.ends = np.empty((most, 2), dtype=np.int32)
@@ -156,12 +172,15 @@ def _lengths_of(piece: bytes, starts: np.ndarray, stops: np.ndarray) -> np.ndarr
     return lengths if bool(np.all((lengths > 0) & (lengths < np.inf))) else None
 
 
-def _scan_piece(body: bytes, begin: int, end: int, first_line: int, header: list, names: NameTable,
-                links: _Links) -> bool:
-    """Read the lines of ``body[begin:end]`` (the first numbered ``first_line``) into ``names`` and ``links``;
-    ``header``: ``[None]`` until the first line with words is seen, then ``[whether it was a header]``.
-    ``False``: a line this reader leaves to the line-by-line parse."""
-    raw = np.frombuffer(body, dtype=np.uint8, count=end - begin, offset=begin)
+def _scan_piece(body: bytes, first_line: int, header: list, names: NameTable, links: _Links) -> bool:
+    """Read the lines of ``body`` (a piece ending at a line's end, its first line numbered ``first_line``) into
+    ``names`` and ``links``; ``header``: ``[None]`` until the first line with words is seen, then ``[whether it
+    was a header]``. ``False``: a line this reader leaves to the line-by-line parse.
+
+    Raises:
+        ValueError: more links than ``links`` has room for (the file grew after its lines were counted).
+    """
+    raw = np.frombuffer(body, dtype=np.uint8)
     piece = _blank_comments(raw)
     word = ~_SEPARATOR[piece]
     change = np.diff(word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
@@ -191,6 +210,8 @@ def _scan_piece(body: bytes, begin: int, end: int, first_line: int, header: list
     if bool(np.any(index[:, 0] == index[:, 1])):
         return False
     at = links.count
+    if at + len(index) > len(links.ends):
+        raise ValueError(f"more links than the {len(links.ends)} lines counted")
     links.ends[at:at + len(index)] = index
     links.lines[at:at + len(index)] = lines[opens] + first_line
     third = np.flatnonzero(counts == 3)
@@ -204,12 +225,43 @@ def _scan_piece(body: bytes, begin: int, end: int, first_line: int, header: list
     return True
 
 
-def _plain(body: bytes) -> bool:
-    """Whether ``body`` holds nothing that makes the scan's words differ from ``str.split``'s: no NUL, no second
-    byte-order mark, no non-ASCII whitespace."""
-    if b"\x00" in body or body.startswith(_BOM):
+def plain(text: str, first: bool = True) -> bool:
+    """Whether ``text`` (a file's text after its byte-order mark, or a later part of it: ``first`` false) holds
+    nothing that makes the scan's words differ from ``str.split``'s: no NUL, no second byte-order mark at its start,
+    no non-ASCII whitespace.
+
+    Examples:
+        >>> plain("a,b\\n"), plain("\\ufeffa,b"), plain("\\ufeffa,b", first=False), plain("a\\u00a0b", first=False)
+        (True, False, True, False)
+    """
+    if "\x00" in text or (first and text.startswith("\ufeff")):
         return False
-    return body.isascii() or not any(space in body for space in UNICODE_SPACES)
+    return text.isascii() or not any(space in text for space in UNICODE_SPACES)
+
+
+def line_pieces(chunks: typing.Iterable[bytes]) -> typing.Iterator[bytes]:
+    """``chunks`` (a text's bytes in order) regrouped into pieces that end at a line's end (the last piece: at the
+    text's end), each at most one chunk and one line longer than a chunk.
+
+    Examples:
+        >>> list(line_pieces([b"a,b\\nb,", b"c\\nc", b",d", b"\\n", b"d,e"]))
+        [b'a,b\\n', b'b,c\\n', b'c,d\\n', b'd,e']
+    """
+    carry: list[bytes] = []
+    for chunk in chunks:
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            carry.append(chunk)
+            continue
+        yield b"".join((*carry, chunk[:cut])) if carry else chunk[:cut]
+        carry = [chunk[cut:]] if cut < len(chunk) else []
+    if carry:
+        yield b"".join(carry)
+
+
+def body_pieces(body: bytes) -> typing.Iterator[bytes]:
+    """``body`` in pieces of about :data:`PIECE_BYTES` that end at a line's end (:func:`line_pieces`)."""
+    return line_pieces(body[begin:begin + PIECE_BYTES] for begin in range(0, len(body), PIECE_BYTES))
 
 
 def scan_edges(body: bytes) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None:
@@ -228,20 +280,24 @@ def scan_edges(body: bytes) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray, 
         >>> scan_edges(b"a,b\\nb,b\\n") is None  # (a link to itself: the line-by-line parse words it)
         True
     """
-    if not _plain(body):
-        return None
-    names, links, header = NameTable(), _Links(body.count(b"\n") + 1), [None]
-    begin, first_line = 0, 1
-    while begin < len(body):
-        end = body.rfind(b"\n", begin, begin + PIECE_BYTES) + 1
-        if end <= begin:
-            end = body.find(b"\n", begin + PIECE_BYTES) + 1 or len(body)
-        if begin + PIECE_BYTES >= len(body):
-            end = len(body)
-        if not _scan_piece(body, begin, end, first_line, header, names, links):
+    return scan_pieces(body_pieces(body), body.count(b"\n") + 1)
+
+
+def scan_pieces(pieces: typing.Iterable[bytes], most: int) -> tuple | None:
+    """:func:`scan_edges` of a text given as ``pieces`` that each end at a line's end (:func:`line_pieces`; the
+    byte-order mark removed, UTF-8) of at most ``most`` lines: only the piece being read is held, beside the names
+    and links read so far. ``None`` where a piece is not :func:`plain`, as for a line the scan declines.
+
+    Raises:
+        ValueError: more than ``most`` lines; a piece that is not UTF-8 (``UnicodeDecodeError``).
+    """
+    names, links, header = NameTable(), _Links(most), [None]
+    first_line = 1
+    for piece in pieces:
+        if not plain(piece.decode(), first=first_line == 1) or not _scan_piece(piece, first_line, header, names,
+                                                                              links):
             return None
-        first_line += body.count(b"\n", begin, end)
-        begin = end
+        first_line += piece.count(b"\n")
     if len(names) < 2:
         return None
     ends, lines = links.ends, links.lines

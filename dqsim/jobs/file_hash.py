@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import typing
 from pathlib import Path
 
 from dqsim.errors import ConfigError
@@ -36,7 +37,7 @@ def file_sha256(path: str | os.PathLike) -> str:
         ConfigError: the file cannot be read (one line naming it).
     """
     known = known_sha256(path)
-    return known if known is not None else read_hashed(path)[1]
+    return known if known is not None else read_hashed(path, lambda piece: None)
 
 
 def known_sha256(path: str | os.PathLike) -> str | None:
@@ -53,10 +54,15 @@ def known_sha256(path: str | os.PathLike) -> str | None:
     return None
 
 
-def read_hashed(path: str | os.PathLike) -> tuple[bytes, str]:
-    """The bytes of the file at ``path`` and their SHA-256 (hex), read once, the hash kept for :func:`file_sha256`:
-    a reader that needs both (an edge list, :func:`dqsim.jobs.edges_file.read_edges_file`) reads the file once
-    (twice until 2026-12-07 (later)).
+#: Bytes read at a time by :func:`read_hashed`.
+READ_BYTES = 1 << 20
+
+
+def read_hashed(path: str | os.PathLike, each: typing.Callable[[bytes], None]) -> str:
+    """The SHA-256 (hex) of the file at ``path``, read :data:`READ_BYTES` at a time, each piece passed to ``each``
+    as it is read; the hash kept for :func:`file_sha256`: a reader that needs both (an edge list,
+    :func:`dqsim.jobs.edges_file.read_edges_file`) reads the file once for both (twice until 2026-12-07 (later)),
+    holding a piece, not the file (until 2026-12-07 (night) its whole bytes were returned).
 
     Raises:
         ConfigError: the file cannot be read (one line naming it).
@@ -64,13 +70,16 @@ def read_hashed(path: str | os.PathLike) -> tuple[bytes, str]:
     path = str(path)
     key = _key(path)
     hashed_ns = time.time_ns()
+    digest = hashlib.sha256()
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            while piece := handle.read(READ_BYTES):
+                digest.update(piece)
+                each(piece)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    digest = hashlib.sha256(data).hexdigest()
-    _SHA256_OF[key] = (digest, hashed_ns)
-    return data, digest
+    _SHA256_OF[key] = (digest.hexdigest(), hashed_ns)
+    return digest.hexdigest()
 
 
 def _key(path: str) -> tuple[str, int, int, int]:

@@ -63,6 +63,11 @@ READ_DELAYS_KEPT = 4096
 #: Lengths per :meth:`LinkSpec.with_lengths` call where links are made at their own lengths (:func:`_specs_at`).
 SPEC_CHUNK = 4096
 
+#: Nodes a forest has at least per level of depth for :meth:`Network._forest_rank_distances` to take its passes a
+#: level at a time in NumPy (each level a few array operations, ~20 us, against ~0.5 us a node for a pass in
+#: Python): a star of 2^20 nodes has one level, a chain in another order than its indices 2^20.
+NODES_PER_FOREST_LEVEL = 32
+
 
 def _specs_at(bases: Sequence[LinkSpec], lengths: Sequence[float]) -> Iterable[LinkSpec]:
     """Each ``bases[i]`` at ``lengths[i]``, made a chunk of :data:`SPEC_CHUNK` at a time: one
@@ -358,11 +363,39 @@ def _compact_index(index: np.ndarray, num_values: int) -> np.ndarray:
     return compact
 
 
+def _index_code(num_nodes: int) -> str:
+    """The ``array`` typecode of node indices (and depths, subtree sizes) of ``num_nodes`` nodes: ``"i"`` (a C
+    int, 4 bytes) below 2^31 nodes, else ``"q"``.
+
+    Examples:
+        >>> _index_code(2**20), _index_code(2**31)
+        ('i', 'q')
+    """
+    return "i" if num_nodes < 2**31 and array("i").itemsize == 4 else "q"
+
+
 def _typed_array(values: np.ndarray, typecode: str) -> array:
     """``values`` as an :class:`array.array` of ``typecode`` (one copy from the NumPy buffer, none through bytes)."""
     out = array(typecode)
     out.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.dtype(typecode))).cast("B"))
     return out
+
+
+def _settle(adjacent: "_Adjacency", best, frontier: list) -> None:
+    """Dijkstra's search in place: pop ``(delay, node)`` from the heap ``frontier`` (ps), relax each link of the
+    node (``adjacent[node]``), lowering ``best[other]`` (a list or ``array("q")``, indexed by node) and pushing
+    each node reached sooner, until the heap is empty; then ``best`` holds each node's least delay from the sources
+    (a node's is final once popped)."""
+    heappop, heappush = heapq.heappop, heapq.heappush
+    while frontier:
+        distance, node = heappop(frontier)
+        if distance > best[node]:
+            continue
+        for other, delay in adjacent[node]:
+            reach = distance + delay
+            if reach < best[other]:
+                best[other] = reach
+                heappush(frontier, (reach, other))
 
 
 class _Adjacency:
@@ -876,15 +909,17 @@ class Network:
     def _walked_forest(self) -> tuple | None:
         """:meth:`_rooted_forest` of any network: a walk of every tree from its lowest node (``None``: not a forest).
 
-        Each sequence an ``array("q")`` (8 bytes a node; lists, ~156 bytes a node in all, before 2026-12-07), the
-        delays from the roots a list if one passes 2^63 ps.
+        The delays from the roots an ``array("q")`` (8 bytes a node; a list if one passes 2^63 ps), the node
+        indices and depths ``array("i")`` (4 bytes a node each, :func:`_index_code`; ``array("q")`` until
+        2026-12-07 (night), 24 bytes a node more; lists, ~156 bytes a node in all, before 2026-12-07).
         """
         num_nodes = len(self.names)
-        parent, root = array("q", [-1]) * num_nodes, array("q", [-1]) * num_nodes
-        depth = array("q", bytes(8 * num_nodes))
+        code = _index_code(num_nodes)
+        parent, root = array(code, [-1]) * num_nodes, array(code, [-1]) * num_nodes
+        depth = array(code, [0]) * num_nodes
         from_root: Sequence[int] = array("q", bytes(8 * num_nodes))
         adjacent = self._adjacency()
-        order = array("q")
+        order = array(code)
         for start in range(num_nodes):
             if root[start] != -1:
                 continue
@@ -904,17 +939,17 @@ class Network:
         # a forest has one link fewer than nodes per tree (nx.is_forest's test, 3 ms of a 1,024-node chain)
         if self.num_links != num_nodes - sum(1 for v in range(num_nodes) if root[v] == v):
             return None
-        size = array("q", [1]) * num_nodes
+        size = array(code, [1]) * num_nodes
         for node in reversed(order):
             above = parent[node]
             if above != -1:
                 size[above] += size[node]
-        first = array("q", bytes(8 * num_nodes))
+        first = array(code, [0]) * num_nodes
         for position, node in enumerate(order):
             first[node] = position
         #: Per node: its position in ``_preorder``, and the end of its subtree's run there.
         self._preorder, self._first = order, first
-        self._subtree_end = array("q", map(operator.add, first, size))
+        self._subtree_end = array(code, map(operator.add, first, size))
         return parent, depth, root, from_root, []  # (the ancestor table: see _lowest_common_ancestor)
 
     def _adjacency(self) -> _Adjacency:
@@ -933,25 +968,65 @@ class Network:
         each tree (children before parents: the nearest in every subtree) and
         then down (parents before children: the nearest anywhere). The same
         table as the Dijkstra search, in about half its time on a 1,024-node
-        chain.
+        chain. A shallow forest (at most one level a :data:`NODES_PER_FOREST_LEVEL` nodes: a star, a
+        broad tree) takes the passes a level at a time in NumPy (:meth:`_level_rank_distances`), a deep one
+        node by node (:meth:`_walked_rank_distances`); both the same integers (tested).
         """
+        depth = self._tree[1]
+        num_levels = int(np.max(np.asarray(depth), initial=0))
+        from_root = self._tree[3]
+        if num_levels * NODES_PER_FOREST_LEVEL <= len(depth) and max(from_root, default=0) < UNREACHABLE_PS:
+            return self._level_rank_distances(num_levels)
+        return self._walked_rank_distances()
+
+    def _walked_rank_distances(self) -> tuple[array, ...]:
+        """:meth:`_forest_rank_distances` node by node along the walk's order, each column an ``array("q")`` as it
+        is built (8 bytes a node and rank; until 2026-12-07 (night) a tuple per node for the passes and a list of
+        Python ints per rank: ~300 bytes a node at its peak on a 2^18-node star)."""
         parent, _depth, _root, from_root, _ancestors = self._tree
         order = self._preorder  # parents before children
-        # (node, its parent, the link delay between them), children before parents
-        up = [(v, parent[v], from_root[v] - from_root[parent[v]]) for v in reversed(order) if parent[v] != -1]
-        down = up[::-1]
+        placement = np.asarray(self.placement)
         columns = []
         for rank in range(self.num_ranks):
-            best = np.where(self.placement == rank, 0, UNREACHABLE_PS).tolist()
-            for node, above, delay in up:
-                reach = best[node] + delay
-                if reach < best[above]:
-                    best[above] = reach
-            for node, above, delay in down:
-                reach = best[above] + delay
-                if reach < best[node]:
-                    best[node] = reach
-            columns.append(array("q", best))
+            best = _typed_array(np.where(placement == rank, 0, UNREACHABLE_PS), "q")
+            for node in reversed(order):  # up: children before parents
+                above = parent[node]
+                if above != -1:
+                    reach = best[node] + from_root[node] - from_root[above]
+                    if reach < best[above]:
+                        best[above] = reach
+            for node in order:  # down: parents before children
+                above = parent[node]
+                if above != -1:
+                    reach = best[above] + from_root[node] - from_root[above]
+                    if reach < best[node]:
+                        best[node] = reach
+            columns.append(best)
+        return tuple(columns)
+
+    def _level_rank_distances(self, num_levels: int) -> tuple[array, ...]:
+        """:meth:`_forest_rank_distances` a depth at a time in NumPy: up from the deepest level (each node's least
+        distance passed to its parent, ``np.minimum.at``), then down from the roots' children; ``2 * num_levels``
+        passes of int64 arrays per rank (a 2^20-node star: two). The delays from the roots are below
+        :data:`UNREACHABLE_PS`, so no sum passes int64."""
+        parent, depth, _root, from_root, _ancestors = self._tree
+        parent, depth = np.asarray(parent), np.asarray(depth)  # (views of the walk's arrays: no copy)
+        from_root = np.asarray(from_root, dtype=np.int64)
+        children = np.flatnonzero(parent >= 0)
+        children = children[np.argsort(depth[children], kind="stable")]  # by depth: level d is one run
+        bounds = np.searchsorted(depth[children], np.arange(1, num_levels + 2))
+        levels = [children[bounds[d - 1]:bounds[d]] for d in range(1, num_levels + 1)]
+        del children
+        delay = from_root - from_root[np.maximum(parent, 0)]  # (each node's link to its parent; a root's: none)
+        placement = np.asarray(self.placement)
+        columns = []
+        for rank in range(self.num_ranks):
+            best = np.where(placement == rank, 0, UNREACHABLE_PS).astype(np.int64)
+            for level in reversed(levels):  # up: children before parents
+                np.minimum.at(best, parent[level], best[level] + delay[level])
+            for level in levels:  # down: parents before children
+                best[level] = np.minimum(best[level], best[parent[level]] + delay[level])
+            columns.append(_typed_array(best, "q"))
         return tuple(columns)
 
     def _path_rank_distances(self) -> tuple[array, ...]:
@@ -987,10 +1062,11 @@ class Network:
             return b
         parent, depth, _root, _from_root, ancestors = self._tree
         if not ancestors:  # built once, in place (binary lifting: the 2^k-th ancestor of every node)
-            ancestors.append(array("q", (p if p != -1 else v for v, p in enumerate(parent))))
+            code = _index_code(len(parent))
+            ancestors.append(array(code, (p if p != -1 else v for v, p in enumerate(parent))))
             while (1 << len(ancestors)) <= max(depth):
                 previous = ancestors[-1]
-                ancestors.append(array("q", map(previous.__getitem__, previous)))
+                ancestors.append(array(code, map(previous.__getitem__, previous)))
         if depth[a] < depth[b]:
             a, b = b, a
         for level in range(len(ancestors) - 1, -1, -1):
@@ -1306,7 +1382,13 @@ class Network:
     @property
     def boundary_nodes(self) -> frozenset[int]:
         """Nodes with a link to a node on another rank (a protocol there may touch a far node's qubit)."""
-        return frozenset(np.unique(self._ends[self._crossing()]).tolist())
+        return frozenset(self.boundary_node_indices().tolist())
+
+    def boundary_node_indices(self) -> np.ndarray:
+        """:attr:`boundary_nodes` as a sorted integer array (the links' ends' type), what the engine reads: the
+        set of a 2^18-node star on 2 ranks, half its nodes, held ~12 MB more at the engine's start until 2026-12-07
+        (night)."""
+        return np.unique(self._ends[self._crossing()])
 
     @property
     def lookahead_ps(self) -> float:
@@ -1357,24 +1439,35 @@ class Network:
             self._rank_distances = (self._path_rank_distances() if self._is_path and self._tree[3][-1] < UNREACHABLE_PS
                                     else self._forest_rank_distances())
         if self._rank_distances is None:
-            adjacent = self._adjacency()
-            columns = []
-            heappop, heappush = heapq.heappop, heapq.heappush
-            for rank in range(self.num_ranks):
-                best = np.where(self.placement == rank, 0, UNREACHABLE_PS).tolist()
-                frontier = [(0, n) for n in np.flatnonzero(self.placement == rank).tolist()]  # sorted: a heap
-                while frontier:
-                    distance, node = heappop(frontier)
-                    if distance > best[node]:
-                        continue
-                    for other, delay in adjacent[node]:
-                        reach = distance + delay
-                        if reach < best[other]:
-                            best[other] = reach
-                            heappush(frontier, (reach, other))
-                columns.append(array("q", best))  # (each node's best is final once popped; unreached: unreachable)
-            self._rank_distances = tuple(columns)
+            self._rank_distances = self._searched_rank_distances()
         return self._rank_distances
+
+    def _searched_rank_distances(self) -> tuple[array, ...]:
+        """:meth:`rank_distance_columns` by a search per rank (Dijkstra's, from all the rank's nodes at once), for
+        networks with cycles (a ring, a grid, ``all_to_all``, ``edges``).
+
+        Every node of rank ``r`` is at 0 and its links to nodes of ``r`` reach nothing nearer, so the search
+        starts from the nodes of ``r`` with a link off it (their neighbours elsewhere at their link's delay),
+        the same least delays as one that pops every node of ``r`` first (until 2026-12-07 (night), with the
+        column a list of Python ints: ~110 bytes a node at its peak on a 2^18-node ring on 2 ranks). Each column
+        is an ``array("q")`` as it is searched (8 bytes a node and rank).
+        """
+        adjacent = self._adjacency()
+        placement = np.asarray(self.placement)
+        crossing = self._ends[self._crossing()]
+        columns = []
+        for rank in range(self.num_ranks):
+            best = _typed_array(np.where(placement == rank, 0, UNREACHABLE_PS), "q")
+            frontier = []
+            for node in np.unique(crossing[placement[crossing] == rank]).tolist():  # the rank's nodes at its edge
+                for other, delay in adjacent[node]:
+                    if delay < best[other]:
+                        best[other] = delay
+                        frontier.append((delay, other))
+            heapq.heapify(frontier)
+            _settle(adjacent, best, frontier)
+            columns.append(best)  # (each node's best is final once popped; unreached: unreachable)
+        return tuple(columns)
 
     def check_pairing_horizon(self, source: str = "") -> None:
         """Refuse, before any work, a link whose pairs take longer than a run can simulate.
@@ -1691,16 +1784,7 @@ class Network:
         adjacent = self._adjacency()
         best = [UNREACHABLE_PS] * len(self.names)
         best[a] = 0
-        frontier = [(0, a)]
-        while frontier:
-            length, node = heapq.heappop(frontier)
-            if length > best[node]:
-                continue
-            for other, delay in adjacent[node]:
-                reach = length + delay
-                if reach < best[other]:
-                    best[other] = reach
-                    heapq.heappush(frontier, (reach, other))
+        _settle(adjacent, best, [(0, a)])
         return best
 
     def least_delay_column(self, a: int) -> array:

@@ -91,6 +91,18 @@ BYTES_PER_NODE = 150
 #: :data:`BYTES_PER_NODE`), 800 before, 1,500 before that.
 BYTES_PER_FOREST_NODE = 150
 
+#: Host memory each node of a job's ``line``, ``ring``, ``star`` or ``grid`` takes on every rank, bytes, besides its
+#: links' (:data:`BYTES_PER_LINK`), in place of :data:`BYTES_PER_NODE` / :data:`BYTES_PER_FOREST_NODE`: fitted on
+#: 2026-12-07 (night) to the peaks of 4-qubit GHZ ``dqc`` runs over 65,536, 262,144 and 2^20 nodes on one rank above
+#: the base and the output's write (:func:`dqsim.cli.check.network_peak_bytes`), the least that reaches every peak:
+#: 62-107 bytes a node measured for a line (its forest written down, no adjacency), 92-133 for a ring and 107-137
+#: for a star (their adjacency; a star's walked forest), 90-117 for a grid (two links a node), the most at 2^18
+#: (2^16 for a grid), and an 8-site ``trotter`` run over a 65,536-node line 121 (its peak 253 MB against the
+#: ``dqc`` run's 249); estimates 1.00-1.10 of the peaks (bench/results/netscale-vm-20261207r.md). The 150 of
+#: :data:`BYTES_PER_NODE` erred ~15 % high at 2^20 for a line and ~8 % for a grid then. ``all_to_all`` and
+#: ``edges`` keep :data:`BYTES_PER_NODE` and :data:`BYTES_PER_FOREST_NODE`.
+BYTES_PER_NODE_OF = {"line": 128, "ring": 140, "star": 140, "grid": 125}
+
 
 def _quote_names(names: Iterable[str]) -> str:
     names = list(names)
@@ -400,32 +412,36 @@ def num_links_of(kind: str, num_nodes: int) -> int:
     raise ConfigError(f"num_links_of: kind must be line, ring, star or all_to_all, got {kind!r}")
 
 
-def bytes_per_node(num_nodes: int, num_links: int) -> int:
-    """The bytes per node :func:`estimate_network_bytes` counts: :data:`BYTES_PER_FOREST_NODE` for a network of
-    fewer links than nodes (connected, as a job's is: a tree), else :data:`BYTES_PER_NODE`.
+def bytes_per_node(num_nodes: int, num_links: int, kind: str | None = None) -> int:
+    """The bytes per node :func:`estimate_network_bytes` counts: a ``line``'s, ``ring``'s, ``star``'s or
+    ``grid``'s own (``kind``, :data:`BYTES_PER_NODE_OF`), else :data:`BYTES_PER_FOREST_NODE` for a network of
+    fewer links than nodes (connected, as a job's is: a tree) and :data:`BYTES_PER_NODE` for one with cycles.
 
     Examples:
-        >>> bytes_per_node(1000, 999), bytes_per_node(1000, 1000)
-        (150, 150)
+        >>> bytes_per_node(1000, 999), bytes_per_node(1000, 1000), bytes_per_node(1000, 999, "line")
+        (150, 150, 128)
     """
+    if kind in BYTES_PER_NODE_OF:
+        return BYTES_PER_NODE_OF[kind]
     return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
 
 
-def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0) -> int:
+def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0, kind: str | None = None) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes:
-    :func:`bytes_per_node` (:data:`BYTES_PER_NODE`, or :data:`BYTES_PER_FOREST_NODE` for a tree) and
+    :func:`bytes_per_node` (a ``line``'s, ``ring``'s, ``star``'s or ``grid``'s own, ``kind``; else
+    :data:`BYTES_PER_NODE`, or :data:`BYTES_PER_FOREST_NODE` for a tree) and
     :data:`BYTES_PER_LINK`, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths`` links that pay for
     lengths (every link of an ``"edges"`` network whose lengths are not all equal; distinct lengths until 2026-12-07
-    (later)), measured (not a bound). A rank's peak adds the run's imports, MPI's share on several ranks and, on the writing rank, the output's write (:func:`dqsim.cli.check.network_peak_bytes`, within 25 % of
-    ``dqc``, ``trotter`` and ``cloud`` runs' peaks over lines, rings, stars and grids of 4,096 to 2^20 nodes on 1
-    and 2 ranks; bench/results/check-memory-scale-vm-20261207.md). Until 2026-12-07 (morning) it also held the
+    (later)), measured (not a bound). A rank's peak adds the run's imports, MPI's share on several ranks and, on
+    the writing rank, the output's write (:func:`dqsim.cli.check.network_peak_bytes`; bench/results/
+    netscale-vm-20261207r.md). Until 2026-12-07 (morning) it also held the
     ``links`` table's write from 100,000 links (40 MB, ``LINKS_TABLE_BYTES``), now the writing rank's alone.
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
         18.132
     """
-    return (num_nodes * bytes_per_node(num_nodes, num_links) + num_links * BYTES_PER_LINK
+    return (num_nodes * bytes_per_node(num_nodes, num_links, kind) + num_links * BYTES_PER_LINK
             + num_lengths * BYTES_PER_LINK_LENGTH)
 
 

@@ -223,39 +223,55 @@ class PumpingOdds:
         return odds
 
 
-def _idle_superoperators(waits_ps: np.ndarray, t1_s: float, t2_s: float) -> np.ndarray:
-    """The idle channel of one qubit after each of ``waits_ps``, as ``(n, 4, 4)`` maps of ``(ρ00, ρ01, ρ10, ρ11)``:
-    populations ``ρ00 + γ·ρ11``, ``(1 − γ)·ρ11``, coherences times ``√(1 − γ)·(1 − 2p)`` (γ, p of
-    :func:`dqsim.state.noise.idle_parameters`; :func:`dqsim.state.small.damp`'s channel, which
+def _idle_components(t1_s: float, t2_s: float) -> tuple:
+    """The idle channel of one qubit after ``t`` seconds as ``Σ_k M_k·e^(−μ_k·t)``: ``((μ_k in 1/s, M_k), ...)``,
+    ``M_k`` maps of ``(ρ00, ρ01, ρ10, ρ11)`` (4×4, out × in). Populations ``ρ00 + γ·ρ11``, ``(1 − γ)·ρ11`` with
+    ``1 − γ = e^(−t/T1)``; coherences times ``√(1 − γ)·(1 − 2p) = e^(−t/(2·T1))·e^(−t·max(1/T2 − 1/(2·T1), 0))``
+    (γ, p of :func:`dqsim.state.noise.idle_parameters`; :func:`dqsim.state.small.damp`'s channel, which
     ``tests/test_pumping_odds.py`` checks this against)."""
-    seconds = waits_ps * 1e-12
-    gamma = np.zeros_like(seconds) if math.isinf(t1_s) else -np.expm1(-seconds / t1_s)
-    rate = (0.0 if math.isinf(t2_s) else 1.0 / t2_s) - (0.0 if math.isinf(t1_s) else 0.5 / t1_s)
-    coherence = np.sqrt(1.0 - gamma) * np.exp(-seconds * max(rate, 0.0))
-    out = np.zeros((len(seconds), 4, 4))
-    out[:, 0, 0] = 1.0
-    out[:, 0, 3] = gamma
-    out[:, 1, 1] = out[:, 2, 2] = coherence
-    out[:, 3, 3] = 1.0 - gamma
-    return out
+    relax = 0.0 if math.isinf(t1_s) else 1.0 / t1_s
+    rate = (0.0 if math.isinf(t2_s) else 1.0 / t2_s) - relax / 2
+    kept, decayed, coherent = np.zeros((4, 4)), np.zeros((4, 4)), np.zeros((4, 4))
+    kept[0, 0] = kept[0, 3] = 1.0  # (γ = 1 − e^(−t/T1): ρ00 gains ρ11, less its decaying part below)
+    decayed[0, 3], decayed[3, 3] = -1.0, 1.0
+    coherent[1, 1] = coherent[2, 2] = 1.0
+    return (0.0, kept), (relax, decayed), (relax / 2 + max(rate, 0.0), coherent)
 
 
-def _mean_idle(rho: np.ndarray, weights: np.ndarray, waits_ps: np.ndarray, late_ps: int, noise: PumpingNoise):
-    """``Σ_n weights[n]·idle(ρ, w_n, w_n − late)``: the pair after a random wait, exactly (the two qubits' maps
-    averaged together, as they wait alike)."""
-    initiator = _idle_superoperators(waits_ps, noise.t1_s, noise.t2_s)
-    responder = _idle_superoperators(np.maximum(waits_ps - late_ps, 0), noise.t1_s, noise.t2_s)
-    n = len(weights)
-    joint = ((weights[:, None] * initiator.reshape(n, 16)).T @ responder.reshape(n, 16)).reshape(4, 4, 4, 4)
-    joint = joint.transpose(0, 2, 1, 3)  # (a out, b out, a in, b in)
+def _geometric_mean_exp(rate_per_s: float, first_ps: float, late_ps: float, success_probability: float,
+                        period_ps: float, attempts: int | None) -> float:
+    """``E[e^(−μ·(W − late))]`` for ``W = first + (N − 1)·period`` (ps), ``N`` geometric with ``success_probability``,
+    at most ``attempts`` (renormalised; ``None``: all): ``p·e^(−μ·(first − late))·(1 − r^K)/((1 − r)·(1 − q^K))``
+    with ``q = 1 − p``, ``r = q·e^(−μ·period)`` (the geometric series, summed exactly)."""
+    head = math.exp(-rate_per_s * (first_ps - late_ps) * 1e-12)
+    if success_probability >= 1.0:
+        return head
+    log_q = math.log1p(-success_probability)
+    log_r = log_q - rate_per_s * period_ps * 1e-12
+    tail = 1.0 if attempts is None else -math.expm1(attempts * log_r)
+    norm = 1.0 if attempts is None else -math.expm1(attempts * log_q)
+    return head * success_probability * tail / (-math.expm1(log_r) * norm)
+
+
+def _mean_idle(rho: np.ndarray, noise: PumpingNoise, *, first_ps: float, late_ps: float, success_probability: float,
+               period_ps: float, attempts: int | None) -> np.ndarray:
+    """The pair after the random wait ``W`` of :func:`_geometric_mean_exp` (the initiator's memory ``W``, the
+    responder's ``W − late``; ``first >= late``), averaged exactly: each channel is a sum of exponentials of its wait
+    (:func:`_idle_components`), so the joint map's mean is theirs times :func:`_geometric_mean_exp` (since
+    2026-12-07 (night); before, a sum over at most 200,000 attempts, renormalised, which left out the tail of a link
+    whose success probability is below about 1e-5 and so kept too much of the pair)."""
+    components = _idle_components(noise.t1_s, noise.t2_s)
+    joint = np.zeros((16, 16))
+    for rate_a, map_a in components:
+        for rate_b, map_b in components:
+            total = rate_a + rate_b  # (e^(−μa·W − μb·(W − late)) = e^(−(μa + μb)·(W − μb·late/(μa + μb))))
+            shift = rate_b * late_ps / total if total else 0.0
+            mean = _geometric_mean_exp(total, first_ps, shift, success_probability, period_ps, attempts)
+            joint += mean * np.outer(map_a.ravel(), map_b.ravel())
+    joint = joint.reshape(4, 4, 4, 4).transpose(0, 2, 1, 3)  # (a out, b out, a in, b in)
     vector = rho.reshape(2, 2, 2, 2).transpose(1, 3, 0, 2).reshape(4, 4)  # ρ[(b, a), (b', a')] -> [(a, a'), (b, b')]
     out = np.einsum("ikjl,jl->ik", joint, vector)
     return out.reshape(2, 2, 2, 2).transpose(2, 0, 3, 1).reshape(4, 4)
-
-
-#: Most spare-pair attempt counts :func:`mean_pumping` sums over (the rest of the geometric tail, and the tail
-#: below 1e-13, left out).
-MEAN_PUMPING_MAX_ATTEMPTS = 200_000
 
 
 def mean_pumping(pair: np.ndarray, noise: PumpingNoise, rounds: int, *, success_probability: float,
@@ -264,7 +280,8 @@ def mean_pumping(pair: np.ndarray, noise: PumpingNoise, rounds: int, *, success_
     """Each pumping round's success probability given the rounds before succeeded, and the kept pair's fidelity
     after it, averaged over the spare pairs' attempts: round ``j``'s kept pair waits ``first_waits_ps[j − 1] +
     (N − 1)·T`` (``N`` geometric with ``success_probability``, at most ``max_attempts``: the attempts a cut-off
-    lets a round have, renormalised; ``None``: all), each round's independently. Exact for independent waits, as
+    lets a round have, renormalised; ``None``: all, the whole geometric tail, :func:`_mean_idle`), each round's
+    independently. Exact for independent waits, as
     a round is linear in its kept pair (module docstring): ``P(rounds 1..j succeed)`` is the trace after ``j``.
 
     Examples:
@@ -276,19 +293,12 @@ def mean_pumping(pair: np.ndarray, noise: PumpingNoise, rounds: int, *, success_
         >>> [round(x, 4) for x in odds + fidelities]
         [0.8756, 0.8908, 0.9264, 0.9369]
     """
-    q = 1.0 - success_probability
-    count = min(max_attempts or MEAN_PUMPING_MAX_ATTEMPTS, MEAN_PUMPING_MAX_ATTEMPTS)
-    if q > 0:  # (the geometric tail below 1e-13 of the whole is left out)
-        count = min(count, math.ceil(math.log(1e-13) / math.log(q)) + 1)
-    attempts = np.arange(count, dtype=np.float64)
-    weights = success_probability * q ** attempts
-    weights /= weights.sum()
     spare = idle_pair(np.asarray(pair, dtype=np.complex128), spare_ps, max(spare_ps - arrival_ps, 0), noise.t1_s,
                       noise.t2_s)
     kept, trace, odds, fidelities = np.asarray(pair, dtype=np.complex128), 1.0, [], []
     for index in range(rounds):
-        waits = first_waits_ps[index] + attempts * attempt_period_ps
-        kept = _mean_idle(kept, weights, waits, arrival_ps if index == 0 else 0, noise)
+        kept = _mean_idle(kept, noise, first_ps=first_waits_ps[index], late_ps=arrival_ps if index == 0 else 0,
+                          success_probability=success_probability, period_ps=attempt_period_ps, attempts=max_attempts)
         success, kept = _round(kept, spare, noise)
         odds.append(success / trace if trace > 0 else 0.0)
         fidelities.append(bell_fidelity_of(kept) if success > 0 else 0.25)

@@ -81,6 +81,7 @@ from __future__ import annotations
 
 import math
 import time
+from array import array
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -97,12 +98,12 @@ from dqsim.errors import CircuitError, ConfigError, DqsimError, count_of
 from dqsim.jobs.cloud import DEFAULT_CLOUD_TRAJECTORIES, MAX_CLOUD_QUEUE_PS, PER_SHOT
 from dqsim.network.link import LinkSpec
 from dqsim.network.network import Network, clock_limit_allowed_by
-from dqsim.network.node import NodeSpec, longest_name, names_at
+from dqsim.network.node import NodeSpec, NodeSpecs, RepeatedValue, longest_name, names_at
 from dqsim.rng import Stream
 from dqsim.scenarios.output import (WRITING_RANK, ScenarioOutput, TableInPieces, add_node_names, record_table,
                                     standard_error)
 from dqsim.scenarios.cloud_scheduler import (Centre, JobFailed, JobRecord, QueueClockPassed, QueuedJob,
-                                             queue_metrics, simulate_queue)
+                                             qubit_column, queue_metrics, simulate_queue)
 from dqsim.scenarios.circuit_run import clbits_refusal
 from dqsim.scenarios.dqc import (INITIAL_SCRATCH_QUBITS, extra_register_qubits, is_noisy, job_network, plan_dqc,
                                  run_dqc, shot_share, trajectory_seed, with_teleported_gates)
@@ -740,6 +741,21 @@ def _stored_job(checkpointing, runs: int, sampling: str) -> tuple | None:
     return folded
 
 
+def node_qubits(nodes: Sequence[NodeSpec]) -> Sequence[int]:
+    """Every node's data qubits for the :class:`Centre`: one :class:`~dqsim.network.node.RepeatedValue` where
+    ``nodes`` is a :class:`~dqsim.network.node.NodeSpecs` (one spec, no node's copy made), else an ``array("q")``
+    (a list of every node's until 2026-12-07 (night), made through a copy of each node's spec).
+
+    Examples:
+        >>> node_qubits(NodeSpecs(NodeSpec(name="n", num_data_qubits=3), ("a", "b"))), node_qubits(
+        ...     [NodeSpec(name="a", num_data_qubits=1), NodeSpec(name="b", num_data_qubits=2)])
+        ([3, 3], array('q', [1, 2]))
+    """
+    if isinstance(nodes, NodeSpecs):
+        return RepeatedValue(int(nodes.spec.num_data_qubits), len(nodes))
+    return array("q", (spec.num_data_qubits for spec in nodes))
+
+
 def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, policy: str = "fifo", seed: int = 0, user_latency_ps: int = 0,
               scheme: str = "telegate", precision: str = "complex128",
               trajectories: int | str = DEFAULT_CLOUD_TRAJECTORIES,
@@ -796,8 +812,8 @@ def run_cloud(user_jobs: Sequence[UserJob], *, comm, backend, network: Network, 
             raise ValueError(f"run_cloud: {name} = {value}; must be >= 0")
     started = time.perf_counter()
     node_names, node_specs = network.names, network.nodes
-    centre = Centre.from_edges(len(node_names), network.links,  # (the network's links: no networkx graph)
-                               data_qubits=[spec.num_data_qubits for spec in node_specs], names=node_names)
+    centre = Centre.from_edges(len(node_names), network.link_ends(),  # (the network's link arrays, no tuples)
+                               data_qubits=node_qubits(node_specs), names=node_names)
     queued = queued_jobs(user_jobs, network, centre, scheme=scheme, user_latency_ps=user_latency_ps,
                          job_setup_ps=job_setup_ps, shot_reset_ps=shot_reset_ps)
     results: dict[int, JobResult] = {}
@@ -1101,14 +1117,14 @@ def centre_table(run: CloudRun) -> TableInPieces:
             for qpu in record.qpus:
                 held[qpu] += 1
                 busy_ps[qpu] += record.end_ps - record.start_ps
-    data_qubits = np.array(run.centre.data_qubits, dtype=np.int64)
+    data_qubits = run.centre.data_qubits
     dtype = np.dtype([("qpu", f"U{max(longest_name(names), 1)}"), ("data_qubits", "i8"), ("num_jobs", "i8"),
                       ("busy_s", "f8"), ("utilisation", "f8")])
 
     def rows(start: int, stop: int) -> np.ndarray:
         piece = np.empty(stop - start, dtype=dtype)
         piece["qpu"] = names_at(names, np.arange(start, stop))
-        piece["data_qubits"], piece["num_jobs"] = data_qubits[start:stop], held[start:stop]
+        piece["data_qubits"], piece["num_jobs"] = qubit_column(data_qubits[start:stop]), held[start:stop]
         piece["busy_s"] = busy_ps[start:stop] / PS_PER_S
         piece["utilisation"] = busy_ps[start:stop] / makespan if makespan > 0 else math.nan
         return piece
@@ -1125,7 +1141,7 @@ def cloud_attrs(run: CloudRun) -> dict:
     return {
         "policy": run.policy,
         "num_qpus": run.centre.num_qpus,
-        "qpu_data_qubits": np.array(run.centre.data_qubits, dtype=np.int64),
+        "qpu_data_qubits": qubit_column(run.centre.data_qubits),
         "user_latency_ps": int(run.user_latency_ps),
         "job_setup_ps": int(run.job_setup_ps),
         "shot_reset_ps": int(run.shot_reset_ps),
@@ -1247,8 +1263,8 @@ def largest_register(user_jobs: Sequence[UserJob], network: Network, *, scheme: 
         >>> largest_register([UserJob("a", ghz(4), 10, 0), UserJob("b", ghz(6), 10, 0)], net)
         LargestRegister(name='b', num_data_qubits=6, num_qubits=9, exact=False)
     """
-    centre = Centre.from_edges(network.num_nodes, network.links,
-                               data_qubits=[spec.num_data_qubits for spec in network.nodes])
+    centre = Centre.from_edges(network.num_nodes, network.link_ends(), data_qubits=node_qubits(network.nodes),
+                               names=network.names)  # (arrays, no tuples: dqsim check builds it at full size)
     largest, seen, shapes = None, set(), {}
     for job in user_jobs:
         circuit = job.circuit

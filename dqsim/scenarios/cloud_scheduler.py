@@ -75,11 +75,16 @@ import bisect
 import heapq
 import math
 from abc import ABC, abstractmethod
+from array import array
+from collections.abc import Sequence as SequenceABC
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Collection, Iterable, Iterator, NamedTuple, Sequence
 
+import numpy as np
+
 from dqsim.errors import count_of
+from dqsim.network.node import ComputedSequence, RepeatedValue
 from dqsim.scenarios.cloud_waiting import BackfillLimits, WaitingJobs
 
 __all__ = [
@@ -182,12 +187,93 @@ class JobRecord:
         return None if self.start_ps is None else self.start_ps - self.job.submit_ps
 
 
+def qubit_table(data_qubits: int | Sequence[int], num: int) -> Sequence[int]:
+    """Every QPU's data qubits held compactly: a :class:`~dqsim.network.node.RepeatedValue` for one integer (or a
+    :class:`~dqsim.network.node.RepeatedValue` given), else an ``array("q")`` (8 bytes a QPU; a tuple of every
+    QPU's until 2026-12-07 (night)).
+
+    Examples:
+        >>> qubit_table(2, 3), qubit_table([2, 4], 2)
+        ([2, 2, 2], array('q', [2, 4]))
+    """
+    if isinstance(data_qubits, RepeatedValue):
+        return data_qubits
+    if isinstance(data_qubits, (int, np.integer)):
+        return RepeatedValue(int(data_qubits), num)
+    return array("q", map(int, data_qubits))
+
+
+def least_qubits(values: Sequence[int]) -> int:
+    """The fewest data qubits of a table of :func:`qubit_table` (0 for none)."""
+    if isinstance(values, RepeatedValue):
+        return values.value if len(values) else 0
+    return min(values, default=0)
+
+
+def total_qubits(values: Sequence[int]) -> int:
+    """The data qubits of every QPU of a table of :func:`qubit_table`, together."""
+    return values.value * len(values) if isinstance(values, RepeatedValue) else sum(values)
+
+
+def qubit_column(values: Sequence[int]) -> np.ndarray:
+    """A table of :func:`qubit_table` as an int64 array (a view of an ``array("q")``, no copy)."""
+    if isinstance(values, RepeatedValue):
+        return np.full(len(values), values.value, dtype=np.int64)
+    if isinstance(values, array) and values.typecode == "q":
+        return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, dtype=np.int64)
+    return np.array(values, dtype=np.int64).reshape(-1)
+
+
+class LinkedQpus(SequenceABC):
+    """Each QPU's linked QPUs, sorted, as compressed sparse rows: QPU ``q``'s are ``far[start[q]:start[q + 1]]``
+    (``start`` int64, ``far`` int32: ~16 bytes a link), made from the links' ends with NumPy. Until 2026-12-07
+    (night) a centre held a tuple of every QPU's (~80 bytes a QPU of two links), made through a set per QPU
+    (~220 bytes) from the network's links as tuples (~64 bytes a link).
+
+    Examples:
+        >>> linked = LinkedQpus(4, np.array([[0, 1], [2, 1], [1, 0]]))
+        >>> len(linked), [list(n) for n in linked]
+        (4, [[1], [0, 2], [1], []])
+
+    Raises:
+        ValueError: a link out of range or from a QPU to itself (naming the first).
+    """
+
+    __slots__ = ("start", "far")
+
+    def __init__(self, num_qpus: int, ends: np.ndarray):
+        ends = np.asarray(ends, dtype=np.int64).reshape(-1, 2)
+        bad = np.flatnonzero((ends.min(axis=1, initial=0) < 0) | (ends.max(axis=1, initial=0) >= num_qpus)
+                             | (ends[:, 0] == ends[:, 1])) if len(ends) else np.zeros(0, dtype=np.int64)
+        if bad.size:
+            q, n = ends[int(bad[0])].tolist()
+            raise ValueError(f"Centre: link {q}-{n} is out of range, a self-loop or one-sided")
+        keys = np.concatenate((ends[:, 0] * num_qpus + ends[:, 1], ends[:, 1] * num_qpus + ends[:, 0]))
+        keys = np.unique(keys)  # (sorted by QPU, then neighbour; a link given twice kept once)
+        owner, far = np.divmod(keys, num_qpus)
+        del keys
+        self.start, self.far = array("q"), array("i")
+        self.start.frombytes(np.concatenate(([0], np.cumsum(np.bincount(owner, minlength=num_qpus)))).astype(
+            np.int64).tobytes())
+        self.far.frombytes(far.astype(np.int32).tobytes())
+
+    def __len__(self) -> int:
+        return len(self.start) - 1
+
+    def __getitem__(self, qpu: int) -> array:
+        if not 0 <= qpu < len(self):
+            raise IndexError("LinkedQpus index out of range")
+        return self.far[self.start[qpu]:self.start[qpu + 1]]
+
+
 class Centre:
     """The QPUs of a centre: links between them and their data qubits.
 
     Args:
-        neighbours: for each QPU index, the indices it is linked to (symmetric).
-        data_qubits: data qubits of each QPU, >= 0; one integer means every QPU.
+        neighbours: for each QPU index, the indices it is linked to (symmetric), or a :class:`LinkedQpus`
+            (:meth:`from_edges`), kept as it is.
+        data_qubits: data qubits of each QPU, >= 0; one integer (or a :class:`~dqsim.network.node.RepeatedValue`)
+            means every QPU; held as :func:`qubit_table` holds it.
         names: QPU names (default ``qpu0``, ``qpu1``, ...).
 
     Raises:
@@ -204,30 +290,35 @@ class Centre:
         num = len(neighbours)
         if num < 1:
             raise ValueError("Centre: needs at least one QPU")
-        self.neighbours: tuple[tuple[int, ...], ...] = tuple(tuple(sorted(set(n))) for n in neighbours)
-        if isinstance(data_qubits, int):
-            data_qubits = [data_qubits] * num
-        self.data_qubits: tuple[int, ...] = tuple(int(c) for c in data_qubits)
-        self.names: tuple[str, ...] = tuple(names) if names is not None else tuple(f"qpu{i}" for i in range(num))
+        linked = isinstance(neighbours, LinkedQpus)  # (made from links: sorted, symmetric, in range, checked)
+        self.neighbours: Sequence[Sequence[int]] = (
+            neighbours if linked else tuple(tuple(sorted(set(n))) for n in neighbours))
+        self.data_qubits: Sequence[int] = qubit_table(data_qubits, num)
+        self.names: Sequence[str] = (names if isinstance(names, (tuple, ComputedSequence)) else tuple(names)
+                                     if names is not None else tuple(f"qpu{i}" for i in range(num)))
         if len(self.data_qubits) != num or len(self.names) != num:
             raise ValueError(f"Centre: {count_of(num, 'QPU')} but {len(self.data_qubits)} capacities and "
                              f"{len(self.names)} names")
-        if any(c < 0 for c in self.data_qubits):
+        if least_qubits(self.data_qubits) < 0:
             raise ValueError(f"Centre: data_qubits must be >= 0, got {list(self.data_qubits)}")
+        if linked:
+            return
         for q, ns in enumerate(self.neighbours):
             for n in ns:
                 if not 0 <= n < num or n == q or q not in self.neighbours[n]:
                     raise ValueError(f"Centre: link {q}-{n} is out of range, a self-loop or one-sided")
 
     @classmethod
-    def from_edges(cls, num_qpus: int, edges: Iterable[tuple[int, int]], *, data_qubits: int | Sequence[int],
-                   names: Sequence[str] | None = None) -> "Centre":
-        """A centre of ``num_qpus`` QPUs linked by ``edges`` (index pairs)."""
-        neighbours: list[set[int]] = [set() for _ in range(num_qpus)]
-        for a, b in edges:
-            neighbours[a].add(b)
-            neighbours[b].add(a)
-        return cls(neighbours, data_qubits, names)
+    def from_edges(cls, num_qpus: int, edges: Iterable[tuple[int, int]] | np.ndarray, *,
+                   data_qubits: int | Sequence[int], names: Sequence[str] | None = None) -> "Centre":
+        """A centre of ``num_qpus`` QPUs linked by ``edges`` (index pairs, or an ``(m, 2)`` array of them, as
+        :meth:`dqsim.network.network.Network.link_ends` gives): their neighbours as :class:`LinkedQpus` arrays.
+
+        Raises:
+            ValueError: a link out of range or from a QPU to itself.
+        """
+        ends = edges if isinstance(edges, np.ndarray) else np.array(list(edges), dtype=np.int64)
+        return cls(LinkedQpus(num_qpus, ends.reshape(-1, 2)), data_qubits, names)
 
     @classmethod
     def from_graph(cls, graph, node_names: Sequence[str], data_qubits: int | Sequence[int]) -> "Centre":
@@ -283,6 +374,10 @@ class Centre:
 
     def qpus_needed(self, num_qubits: int) -> int:
         """Fewest QPUs whose data qubits add up to ``num_qubits`` (``ceil(n / c)`` for equal capacities)."""
+        if isinstance(self.data_qubits, RepeatedValue):  # (one capacity: no sorted list of every QPU's)
+            each = self.data_qubits.value
+            count = 1 if num_qubits <= each else self.num_qpus + 1 if each == 0 else -(-num_qubits // each)
+            return min(count, self.num_qpus + 1)
         total = 0
         for count, capacity in enumerate(sorted(self.data_qubits, reverse=True), start=1):
             total += capacity
@@ -292,9 +387,10 @@ class Centre:
 
     def rejection(self, num_qubits: int) -> str | None:
         """Why a job of ``num_qubits`` can never run on this centre, or ``None`` if it can."""
-        total = sum(self.data_qubits)
+        total = total_qubits(self.data_qubits)
         if num_qubits > total:
-            capacities = set(self.data_qubits)
+            capacities = {self.data_qubits.value} if isinstance(self.data_qubits, RepeatedValue) else set(
+                self.data_qubits)
             qpus = count_of(self.num_qpus, "QPU")
             how = f"{qpus} × {self.data_qubits[0]}" if len(capacities) == 1 else f"all {qpus} together"
             return f"needs {num_qubits} data qubits; the centre has {total} ({how})"

@@ -33,7 +33,11 @@ times each key setting pair's share, and the QBER is that of the Werner pairs th
 ``(1 - w·E'·(1 - 2e_d)²·q_a·q_b/(c_a·c_b))/2`` per setting pair
 (:func:`dqsim.protocols.qkd.entangled.expected_pair_qbers`: E' the pair's correlation, ``1 - f/2`` of it with Eve intercepting a fraction f in a random basis, q and c each side's
 quantum-bit and click probabilities); the key is every sifted bit but a ``sample_fraction`` sample, and BBM92's
-finite key keeps the Z–Z bits and estimates on every X–X bit (m).
+finite key keeps the Z–Z bits and estimates on every X–X bit (m). Since 2026-12-07 (night) also with one pair a slot
+behind receivers with a dead time or afterpulses (:func:`dqsim.protocols.qkd.entangled.expected_registered_coincidences`:
+each side's receiver an independent renewal process, its registrations ``ρ = 1/(p_a(d + 1) + (1 - p_a)(d + 1/c))`` of
+the slots and ``g = 1 - p_a + p_a·c/2`` of them keeping the slot's bit; coincidences ``ρ_A·ρ_B`` of the slots and each
+setting pair's QBER ``(1 - g_A·g_B·(1 - 2E))/2``), where the pilot block ran before.
 
 The estimate spreads, and so do N and m: :func:`block_code_probabilities` gives each code's probability for one
 block, ``P(c) = Σ_m P(m) Σ_k P(k | m) Σ_N P(N) [block_code(N, (k + 1)/(m + 2)) = c]``, with
@@ -70,10 +74,24 @@ a box of ±3 standard errors on each of k, N and m at once per block, which for 
 predicted 43 codes where its run builds 8 (``bench/results/qkd-codes-predicted-vm-20261207p.md``). Blocks of two
 lengths (``pulses`` not a multiple of ``block_pulses``: the last block is shorter) are predicted each.
 
+Why a sweep's prediction is wide (``jobs/bb84_distance_sweep.toml``: 30 codes, a run takes 7.3 on average): each
+of its 9 points is one block, whose code is one draw from a spread that the physics makes wide (the far points
+estimate their QBER from 8-80 bits, so one error more or less moves the rate over 4-6 mother codes; the near ones
+straddle the 0.875 rate at which frames go from 16,384 to 65,536 bits), and a set that holds every code a run of
+any seed takes with probability above 1 % is nearly the union over seeds: the codes of 1 / 3 / 5 / 10 / 100 seeds'
+runs number 7.3 / 13.5 / 16.8 / 21.0 / 31.6 on average (``1 - (1 - P)^S`` summed), and no seed-independent rule
+holds them with fewer (the smallest set a run leaves with probability at most 1 %, 2 %, 5 % has 34, 32, 29 codes).
+Only the draw itself narrows it: since 2026-12-07 (night) ``dqsim warmup`` runs the job with its reconciliation left
+out where that costs less than building the predicted codes the run would not take
+(:func:`dqsim.scenarios.warmup.should_draw`, :func:`dqsim.scenarios.warmup.drawn_codes`: the sweep's 45 million
+pulses in ~0.3-1 CPU s) and builds exactly the run's codes (8 for seed 1), kept as :data:`DRAWN_CODES_KIND`.
+
 Not covered (:func:`uncovered_reason`, where ``dqsim warmup`` runs its pilot block instead,
-:func:`dqsim.scenarios.warmup.ldpc_pilot_job`): a BBM92/E91 link whose receivers have a dead time or afterpulses
-(each side's clicks then depend on its own earlier ones and those on the pairs both sides share: no closed form
-here). Until 2026-12-07 (late afternoon) BBM92/E91, Eve and afterpulses all ran the pilot.
+:func:`dqsim.scenarios.warmup.ldpc_pilot_job`): an SPDC source's BBM92/E91 link whose receivers have a dead time or
+afterpulses (the slot's pair number makes both sides' raw clicks correlated, so their receivers' states are too: the
+two renewal processes are not independent and their joint state has no closed form here). Until 2026-12-07 (late
+afternoon) BBM92/E91, Eve and afterpulses all ran the pilot; until 2026-12-07 (night) a one-pair source's link with a
+dead time or afterpulses did.
 """
 
 from __future__ import annotations
@@ -83,6 +101,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+import dqsim
+from dqsim import caches
 from dqsim.protocols.qkd import entangled, entangled_block, ldpc, spdc
 from dqsim.protocols.qkd.bb84 import BASIS_X
 from dqsim.protocols.qkd.detections import (key_bits_per_detection, registered_clicks_per_pulse,
@@ -103,15 +123,16 @@ MANY_SAMPLED = 1000.0
 
 
 def uncovered_reason(job) -> str | None:
-    """Why the closed form does not predict the codes of ``job`` (a ``qkd`` job with LDPC), else ``None``: only a
-    BBM92/E91 link whose receivers have a dead time or afterpulses (both sides' receivers then couple the pair slots;
-    since 2026-12-07, late afternoon, BBM92/E91 otherwise, Eve and BB84's afterpulses are in it)."""
+    """Why the closed form does not predict the codes of ``job`` (a ``qkd`` job with LDPC), else ``None``: only an
+    SPDC source's BBM92/E91 link whose receivers have a dead time or afterpulses (module docstring; since 2026-12-07,
+    late afternoon, BBM92/E91 otherwise, Eve and BB84's afterpulses are in it, since 2026-12-07, night, one pair a slot
+    with a dead time or afterpulses)."""
     q = job.qkd
-    if q.protocol == "bb84_decoy":
+    if q.protocol == "bb84_decoy" or q.source.mean_pair_number is None:
         return None
     phys = qkd.link_physics(job, 0, 0, 1, q.link.distance_km)
     if phys.detector.dead_time_pulses > 0 or phys.detector.afterpulse_probability > 0.0:
-        return (f"{q.protocol}: dead time or afterpulses at both ends of an entangled link are not in the closed "
+        return (f"{q.protocol}: dead time or afterpulses at both ends of an SPDC source's link are not in the closed "
                 f"form")
     return None
 
@@ -167,7 +188,13 @@ def _entangled_block(job, distance_km: float, block_pulses: int) -> tuple[float,
                    dark_count_probability=phys.dark_count_probabilities())
     shares, qbers = entangled.expected_pair_qbers(source, protocol=q.protocol, eve=phys.eve,
                                                   misalignment=phys.detector.misalignment, **channel)
-    if source.mean_pair_number is None:
+    detector = phys.detector
+    if source.mean_pair_number is None and (detector.dead_time_pulses > 0 or detector.afterpulse_probability > 0.0):
+        coincidence, bit_factor = entangled.expected_registered_coincidences(
+            dead_time_pulses=detector.dead_time_pulses, afterpulse_probability=detector.afterpulse_probability,
+            **channel)
+        qbers = tuple(0.5 * (1.0 - bit_factor * (1.0 - 2.0 * qber)) for qber in qbers)
+    elif source.mean_pair_number is None:
         coincidence = entangled.expected_coincidence_probability(**channel)
     else:
         coincidence, qber = spdc.pair_statistics(source.mean_pair_number, misalignment=phys.detector.misalignment,
@@ -411,7 +438,7 @@ def block_code_probabilities(job, distance_km: float, block_pulses: int) -> dict
     return {_code_of_key(code): float(p) for code, p in zip(codes.tolist(), chances)}
 
 
-def _link_counts(job) -> dict[float, int]:
+def link_counts(job) -> dict[float, int]:
     """``{link length km: number of links of it}`` over every sweep point's (or the one run's) links."""
     q = job.qkd
     links: dict[float, int] = {}
@@ -423,7 +450,7 @@ def _link_counts(job) -> dict[float, int]:
 
 def num_link_lengths(job) -> int:
     """How many distinct link lengths the run of ``job`` has (every sweep point's links)."""
-    return len(_link_counts(job))
+    return len(link_counts(job))
 
 
 def spread_lengths(lengths, most: int) -> list[float]:
@@ -445,7 +472,7 @@ def _block_groups(job, most_lengths: int | None = None) -> dict[tuple[float, int
     run's) links, each :func:`block_lengths` length times the blocks of it a link has; ``most_lengths``: only
     that many link lengths (:func:`spread_lengths`), ``None`` all."""
     q = job.qkd
-    links = _link_counts(job)
+    links = link_counts(job)
     if most_lengths is not None:
         links = {length: links[length] for length in spread_lengths(links, most_lengths)}
     block = min(q.block_pulses, q.pulses)
@@ -488,3 +515,23 @@ def predicted_codes(job, most_lengths: int | None = None) -> list[tuple[int, flo
     chances = code_probabilities(job, most_lengths)
     kept = [code for code, p in chances.items() if p > BUILD_PROBABILITY]
     return sorted(kept, key=lambda code: (-round(chances[code], 12), -code[0], -code[1]))
+
+
+#: The kind of :func:`dqsim.caches.stored_arrays` entry that keeps a job's codes drawn by ``dqsim warmup``
+#: (:func:`dqsim.scenarios.warmup.drawn_codes`: the run's own codes, exactly).
+DRAWN_CODES_KIND = "ldpc_drawn_codes"
+
+
+def drawn_key(job) -> dict:
+    """Everything the codes a run of ``job`` takes depend on (:data:`DRAWN_CODES_KIND`'s key): its ``[qkd]``
+    section and seed, dqsim's version and the codes' construction."""
+    return {"qkd": repr(job.qkd), "seed": job.run.seed, "dqsim": dqsim.__version__, "construction": ldpc.CODE_CONSTRUCTION}
+
+
+def kept_drawn_codes(job) -> list[tuple[int, float]] | None:
+    """The codes ``dqsim warmup`` drew for ``job`` and kept in dqsim's disk cache (longest first), ``None`` where
+    there are none (:func:`dqsim.caches.kept_arrays`)."""
+    found = caches.kept_arrays(DRAWN_CODES_KIND, drawn_key(job))
+    if found is None:
+        return None
+    return [(int(bits), float(rate)) for bits, rate in zip(found["bits"].tolist(), found["rates"].tolist())]

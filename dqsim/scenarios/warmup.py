@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from dqsim import backend as backend_mod
 from dqsim import caches
 from dqsim import comm as comm_mod
@@ -198,10 +200,62 @@ def _toml_list(values: list[float]) -> str:
     return "[" + ", ".join(repr(v) for v in values) + "]"
 
 
+#: CPU seconds a run of a ``qkd`` job with its reconciliation left out (:func:`drawn_codes`) takes per pulse (pair
+#: slot) of each link, BB84 with decoys and BBM92/E91, and once (:func:`draw_seconds`): dev VM at a load of ~12,
+#: 2026-12-07 (night), the densest BB84 link (0 km, 1.3 clicks in 10 pulses: 0.12-0.13 s for 5 million pulses; a
+#: 200 km one took 0.007 s) and bbm92_20km (3.8 s for 10 million pair slots); bench/results/qkdent2-vm-20261207r.md.
+DRAW_SECONDS_PER_PULSE = {"bb84_decoy": 3e-8, "entangled": 4e-7}
+#: CPU seconds of a draw beside its pulses (the scenario's imports and kernels' loading: ~0.7 s).
+DRAW_FIXED_SECONDS = 1.0
+
+
+def draw_seconds(job) -> float:
+    """Estimated CPU seconds of :func:`drawn_codes` for ``job``: its pulses times its links, every sweep point's
+    (:data:`DRAW_SECONDS_PER_PULSE`), plus :data:`DRAW_FIXED_SECONDS`."""
+    per_pulse = DRAW_SECONDS_PER_PULSE["bb84_decoy" if job.qkd.protocol == "bb84_decoy" else "entangled"]
+    return DRAW_FIXED_SECONDS + per_pulse * job.qkd.pulses * sum(qkd_codes.link_counts(job).values())
+
+
+def drawn_codes(job) -> list[tuple[int, float]]:
+    """The LDPC mother codes a run of ``job`` takes, exactly: the job run on this process with every block's
+    reconciliation left out (:func:`dqsim.protocols.qkd.ldpc.recorded_choices`: a block's key bits, sample and
+    estimate are the run's, drawn from the same streams, and its code is the one the reconciler would take;
+    nothing written), longest first; kept in dqsim's disk cache
+    (:data:`dqsim.scenarios.qkd_codes.DRAWN_CODES_KIND`, keyed by :func:`dqsim.scenarios.qkd_codes.drawn_key`),
+    where a second warm-up and ``dqsim check`` find them."""
+    def draw() -> dict:
+        with ldpc.recorded_choices() as chosen:
+            run_job(job, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
+        codes = sorted(set(chosen), reverse=True)
+        return {"bits": np.array([bits for bits, _r in codes], dtype=np.int64),
+                "rates": np.array([rate for _b, rate in codes], dtype=float)}
+    found = caches.stored_arrays(qkd_codes.DRAWN_CODES_KIND, qkd_codes.drawn_key(job), draw)
+    return [(int(bits), float(rate)) for bits, rate in zip(found["bits"].tolist(), found["rates"].tolist())]
+
+
+def should_draw(job, predicted) -> bool:
+    """Whether :func:`build_ldpc_codes` draws ``job``'s codes (:func:`drawn_codes`) rather than build the
+    ``predicted`` ones: where they are already kept, or where the builds of the predicted codes not yet cached that
+    the run would not take are expected to cost more than the draw, ``Σ build_seconds(c)·(1 - P(c)) > draw_seconds``
+    (P from :func:`dqsim.scenarios.qkd_codes.code_probabilities`, :func:`dqsim.protocols.qkd.ldpc.build_seconds`,
+    :func:`draw_seconds`). ``bb84_distance_sweep``: ~29 CPU s of such builds against a draw of ~2.4 (0.34
+    measured)."""
+    if qkd_codes.kept_drawn_codes(job) is not None:
+        return True
+    folder = caches.cache_folder()
+    chances = qkd_codes.code_probabilities(job)
+    waste = sum(ldpc.build_seconds(bits, rate) * (1.0 - chances[(bits, rate)]) for bits, rate in predicted
+                if folder is None or not caches.entry_path(folder, ldpc.CODE_CACHE_KIND,
+                                                           ldpc.code_key(job.run.seed, bits, rate)).is_file())
+    return waste > draw_seconds(job)
+
+
 def build_ldpc_codes(job) -> list[tuple[dict, str, float]]:
     """Build (or load) the LDPC mother codes of ``job`` into dqsim's disk cache (:func:`dqsim.caches.stored_arrays`):
     those predicted from its links' physics (:func:`dqsim.scenarios.qkd_codes.predicted_codes`, since 2026-12-07,
-    afternoon: nothing is simulated), or, where the closed form does not cover the job
+    afternoon: nothing is simulated), or, since 2026-12-07 (night), where :func:`should_draw` finds the predicted
+    codes that the run would not take dearer to build than the run's own draws, the run's codes exactly
+    (:func:`drawn_codes`: its blocks drawn, none reconciled); where the closed form does not cover the job
     (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), those of :func:`ldpc_pilot_job` run on this process
     (nothing else is written); ``[(code key, "made" | "loaded", CPU seconds)]`` of each code not already built in
     this process (:func:`dqsim.protocols.qkd.ldpc.code_key`). Empty for a job without LDPC."""
@@ -213,6 +267,6 @@ def build_ldpc_codes(job) -> list[tuple[dict, str, float]]:
         if predicted is None:
             run_job(pilot, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
         else:
-            for num_bits, rate in predicted:
+            for num_bits, rate in (drawn_codes(job) if should_draw(job, predicted) else predicted):
                 ldpc.mother_code(job.run.seed, num_bits, rate)
     return [(key, how, seconds) for kind, key, how, seconds in done if kind == ldpc.CODE_CACHE_KIND]

@@ -6,9 +6,13 @@ run-file step (every rank's records gathered by rank 0; rank 0 then writes the r
 wait for it), rank 0 is held 1 s, and a second SIGINT is raised on rank 1 (``WHO`` = ``rank1``) or on every rank,
 rank 0 once its hold is over (``every``). With ``WHO`` = ``gather``, the second SIGINT comes as each rank enters the
 records' gather instead: rank 1 has handed its records over (rank 0 decides), rank 0 takes its own after 0.5 s,
-before its gather returns. Each rank ends as ``python -m dqsim`` does (:func:`dqsim.cli.exit_status`).
+before its gather returns. With ``WHO`` = ``slab0`` or ``slab1`` it comes to that rank alone while it writes its
+state slab of the stop's checkpoint (once it has its first piece, 0.5 s on: the other rank's slab is written by
+then); ``none`` sends no second one. ``SIGNAL`` in the environment (``SIGTERM``) sends that instead of SIGINT as the
+second signal. Each rank ends as ``python -m dqsim`` does (:func:`dqsim.cli.exit_status`).
 """
 
+import os
 import signal
 import sys
 import time
@@ -16,6 +20,7 @@ import time
 from dqsim.cli import console_main, exit_status
 from dqsim.comm import MPIComm
 from dqsim.engine import checkpoint
+from dqsim.io import sharded
 from dqsim.state.sharded import ShardedState
 
 
@@ -55,10 +60,27 @@ def main() -> int:
             signal.raise_signal(signal.SIGINT)
         return gather(self, obj, root)
 
+    write_slab, second = sharded.write_slab_file, getattr(signal, os.environ.get("SIGNAL", "SIGINT"))
+
+    def interrupted_pieces(pieces):
+        for count, piece in enumerate(pieces):
+            if count == 0:
+                time.sleep(0.5)
+                signal.raise_signal(second)
+            yield piece
+
+    def write_slab_file(path, pieces, **kwargs):  # (the stop's write: this rank's slab, mid-write)
+        rank = int(str(path).rsplit(".slab", 1)[1][:4])
+        if checkpoint.stop_requested() and who == f"slab{rank}":
+            pieces = interrupted_pieces(pieces)
+        return write_slab(path, pieces, **kwargs)
+
     ShardedState.apply_ops = apply_and_interrupt
-    if who == "gather":
+    if who.startswith("slab"):
+        sharded.write_slab_file = write_slab_file
+    elif who == "gather":
         checkpoint._collectively, MPIComm.gather = collectively_and_arm, gather_and_interrupt
-    else:
+    elif who != "none":
         checkpoint.Checkpointer._write_run_file = write_run_file
     return exit_status(console_main(argv))
 

@@ -1381,6 +1381,63 @@ def expected_coincidence_probability(
     return _side_probabilities(t_a * eta, dark[0])[0] * _side_probabilities(t_b * eta, dark[1])[0]
 
 
+def registered_side(click_probability: float, dead_time_pulses: int, afterpulse_probability: float
+                    ) -> tuple[float, float]:
+    """``(ρ, g)`` of one side's receiver behind one pair a slot: the probability that a slot is registered and the
+    share of its registered clicks that keep the slot's own bit, in the steady state of :func:`_receiver`'s rule
+    (:func:`dqsim.protocols.qkd.bb84.register_clicks`).
+
+    The slots' raw clicks (photon or dark, probability c = ``click_probability``) are independent of each other and
+    of the other side's (one uniform of the side's own per slot), so the side's registrations are a renewal process
+    (D. R. Cox, *Renewal Theory*, Methuen 1962, ch. 1; the discrete form of the non-paralysable dead time,
+    G. F. Knoll, *Radiation Detection and Measurement*, 4th ed., Wiley 2010, ch. 4 sec. VII): after a registration
+    the receiver is blind for d = ``dead_time_pulses`` slots, then with p_a = ``afterpulse_probability`` the next
+    slot is registered whatever it holds (the afterpulse), else the first slot with a raw click is. A cycle lasts
+    ``p_a(d + 1) + (1 - p_a)(d + 1/c)`` slots on average, so ``ρ = 1/(p_a(d + 1) + (1 - p_a)(d + 1/c))`` (the
+    elementary renewal theorem). A registration that is no afterpulse is a raw click (its bit the slot's own); an
+    afterpulse adds a click on a random detector to the slot's raw ones, which keeps the slot's bit only where the
+    slot had a single raw click on that same detector (c/2 of them, a double click's bit being random otherwise
+    too): ``g = 1 - p_a + p_a·c/2``. ``(c, 1)`` without dead time and afterpulses; ``(0, 1)`` where c = 0.
+
+    Examples:
+        >>> registered_side(0.5, 0, 0.0), registered_side(0.5, 1, 0.0), registered_side(0.5, 0, 0.5)
+        ((0.5, 1.0), (0.3333333333333333, 1.0), (0.6666666666666666, 0.625))
+    """
+    if click_probability <= 0.0:
+        return 0.0, 1.0
+    p_a = afterpulse_probability
+    cycle = p_a * (dead_time_pulses + 1) + (1.0 - p_a) * (dead_time_pulses + 1.0 / click_probability)
+    return 1.0 / cycle, 1.0 - p_a + p_a * click_probability / 2.0
+
+
+def expected_registered_coincidences(*, transmittance_alice: float, transmittance_bob: float, efficiency: float,
+                                     dark_count_probability, dead_time_pulses: int, afterpulse_probability: float
+                                     ) -> tuple[float, float]:
+    """``(coincidence probability per pair slot, bit factor G)`` of one pair a slot whose receivers (both sides,
+    the same rule) have a dead time of ``dead_time_pulses`` slots and afterpulses of ``afterpulse_probability``:
+    ``ρ_A·ρ_B`` and ``G = g_A·g_B`` of :func:`registered_side` (the two sides' receivers are independent renewal
+    processes: their raw clicks are, one pair a slot). A key setting pair of QBER E without them
+    (:func:`expected_pair_qbers`) has ``(1 - G·(1 - 2E))/2`` with them: a bit that is not the slot's own is a
+    random bit. The steady state: the first slots of a run (about a cycle, ``1/ρ``) register more.
+    tests/test_qkd_codes.py checks both against drawn links.
+
+    Examples:
+        >>> channel = dict(transmittance_alice=1.0, transmittance_bob=0.5, efficiency=1.0, dark_count_probability=0.0)
+        >>> expected_registered_coincidences(dead_time_pulses=0, afterpulse_probability=0.0, **channel)
+        (0.5, 1.0)
+        >>> expected_registered_coincidences(dead_time_pulses=1, afterpulse_probability=0.0, **channel)
+        (0.16666666666666666, 1.0)
+    """
+    where = "expected_registered_coincidences"
+    t_a, t_b, eta, dark = _check_channel(where, transmittance_alice, transmittance_bob, efficiency,
+                                         dark_count_probability)
+    dead = check_int(where, "dead_time_pulses", dead_time_pulses, 0)
+    p_a = check_real(where, "afterpulse_probability", afterpulse_probability, 0.0, 1.0, high_open=True)
+    (rate_a, bit_a), (rate_b, bit_b) = (registered_side(_side_probabilities(t * eta, d)[0], dead, p_a)
+                                        for t, d in ((t_a, dark[0]), (t_b, dark[1])))
+    return rate_a * rate_b, bit_a * bit_b
+
+
 def _setting_probabilities(protocol: str, z_basis_probability: float) -> tuple[np.ndarray, np.ndarray]:
     """Probability of each of Alice's and of Bob's settings."""
     if protocol == "bbm92":

@@ -143,6 +143,7 @@ which then discards the block, as with Cascade.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import dataclass, field
@@ -1160,10 +1161,52 @@ def reconciler(seed: int, efficiency: float, *, sample_fraction: float = 0.0, fr
         Alice's punctured bits, where the block's plan punctures.
     """
     def run(alice, bob, qber_estimate, rng):
+        if _CHOICES:
+            return _chosen_only(alice, qber_estimate, efficiency, sample_fraction, frame_bits, mode)
         qber, target, estimate = _block_settings(int(np.size(alice)), qber_estimate, efficiency, sample_fraction)
         return reconcile(alice, bob, qber, seed=seed, efficiency=target, mode=mode, start_qber=estimate,
                          frame_bits=frame_bits, rng=rng)
     return run
+
+
+#: The lists :func:`recorded_choices` is filling (innermost last); empty: :func:`reconciler` reconciles.
+_CHOICES: list[list] = []
+
+
+@contextlib.contextmanager
+def recorded_choices():
+    """Within it, :func:`reconciler`'s run decodes nothing: it appends ``(code length, mother rate)`` of each block's
+    code (:func:`block_code`, what it would take; nothing for an empty key) to the list it yields and returns a
+    block whose frames all decoded to Alice's key with nothing disclosed. What ``dqsim warmup`` draws a job's codes
+    with (:func:`dqsim.scenarios.qkd_codes.drawn_codes`): the blocks, samples and estimates are the run's, the
+    rest of the post-processing is not.
+
+    Examples:
+        >>> with recorded_choices() as chosen:
+        ...     done = reconciler(1, 1.16, sample_fraction=0.1, mode="blind")(np.zeros(3000, np.uint8), None, 0.02,
+        ...                                                                    None)
+        >>> chosen, done.leakage_bits, bool(done.kept.all())
+        ([(4096, 0.8)], 0, True)
+    """
+    chosen: list = []
+    _CHOICES.append(chosen)
+    try:
+        yield chosen
+    finally:
+        _CHOICES.remove(chosen)
+
+
+def _chosen_only(alice, qber_estimate, efficiency, sample_fraction, frame_bits, mode) -> LdpcResult:
+    """:func:`recorded_choices`' stand-in for a block's reconciliation: its code recorded, Alice's key returned."""
+    num = int(np.size(alice))
+    code = block_code(num, qber_estimate, efficiency, sample_fraction=sample_fraction, frame_bits=frame_bits,
+                      mode=mode)
+    if code is not None:
+        _CHOICES[-1].append(code)
+    bits, rate = code if code is not None else (0, 0.0)
+    return LdpcResult(corrected=np.asarray(alice, dtype=np.uint8).copy(), kept=np.ones(num, dtype=bool),
+                      leakage_bits=0, discarded_bits=0, rounds=0, message_bits=0, num_frames=0, frame_errors=0,
+                      code_rate=1.0, mother_rate=rate, code_bits=bits, iterations=0)
 
 
 def _block_settings(num_key_bits: int, qber_estimate: float, efficiency: float, sample_fraction: float

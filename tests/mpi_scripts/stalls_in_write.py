@@ -1,0 +1,52 @@
+"""``python stalls_in_write.py STEP ARGS...``: ``dqsim ARGS...`` on every rank of the launch, whose rank 1 stalls (sleeps
+10 minutes) in the second collective state write (parallel HDF5, ``.venv-mpio``) at STEP: ``open`` (before the file's
+collective open), ``create`` (before the state dataset's creation) or ``write`` (before its range's write), as on a
+file system that stopped answering; the other ranks go on into the step and wait there for it. Each rank ends as
+``python -m dqsim`` does."""
+
+import sys
+import time
+
+import h5py
+from mpi4py import MPI
+
+from dqsim.cli import console_main, exit_status
+from dqsim.io import sharded
+
+STEPS = ("open", "create", "write")
+
+
+def main() -> int:
+    step = sys.argv[1]
+    if step not in STEPS:
+        raise SystemExit(f"stalls_in_write.py: STEP = {step!r}: must be one of {', '.join(STEPS)}")
+    rank, calls = MPI.COMM_WORLD.Get_rank(), {name: 0 for name in STEPS}
+
+    def stall(name: str) -> None:
+        calls[name] += 1
+        if name == step and rank == 1 and calls[name] == 2:
+            time.sleep(600)
+
+    class StallingFile(h5py.File):
+        def __init__(self, *args, **kwargs):
+            if kwargs.get("driver") == "mpio":
+                stall("open")
+            super().__init__(*args, **kwargs)
+
+    create_dataset, fill_range = h5py.Group.create_dataset, sharded._fill_range
+
+    def create_then_stall(self, name, *args, **kwargs):
+        if self.file.driver == "mpio" and name == sharded.STATE_DATASET:
+            stall("create")
+        return create_dataset(self, name, *args, **kwargs)
+
+    def fill_then_stall(*args, **kwargs):
+        stall("write")
+        return fill_range(*args, **kwargs)
+
+    h5py.File, h5py.Group.create_dataset, sharded._fill_range = StallingFile, create_then_stall, fill_then_stall
+    return exit_status(console_main(sys.argv[2:]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
