@@ -120,6 +120,21 @@ def _spare_attempts(cutoff_ps: int, least_ps: int, period_ps: int) -> int:
     return max(-1, math.ceil((cutoff_ps - least_ps) / period_ps) - 1)
 
 
+def _half_cutoff_phrase(cutoff_ps: int | None) -> str:
+    """The end of a cut-off warning: where :meth:`ChainSection._half_cutoff_ps` found half passing, or that even the
+    longest cut-off allowed does not (its ``None``).
+
+    Examples:
+        >>> _half_cutoff_phrase(2_500_000_000)
+        'with cutoff_s > 0.0025 s'
+        >>> _half_cutoff_phrase(None)
+        'with no cutoff_s up to the longest allowed, 1e+06 s (leave cutoff_s out for no cut-off)'
+    """
+    if cutoff_ps is None:
+        return f"with no cutoff_s up to the longest allowed, {MAX_CUTOFF_S:.3g} s (leave cutoff_s out for no cut-off)"
+    return f"with cutoff_s > {ps_to_seconds(cutoff_ps):.3g} s"
+
+
 def _number_list(value: Any, *, integer: bool, low: float, high: float | None = None,
                  low_open: bool = False) -> list:
     """A number or an array of numbers as a list, each checked; errors name the entry when an array."""
@@ -700,7 +715,7 @@ class ChainSection(Section):
         makings, keep, links, total = worst
         link = self.link_spec(links, total)
         keeps = self._keep_estimator(link, links)
-        needed_s = ps_to_seconds(self._half_cutoff_ps(link, links, lambda cutoff_ps: keeps(cutoff_ps)[0]))
+        needed = _half_cutoff_phrase(self._half_cutoff_ps(link, links, lambda cutoff_ps: keeps(cutoff_ps)[0]))
         share = 1 - 1 / makings  # (the pairs made per delivered pair that were not delivered)
         policy = "cutoff_policy" if self.cutoff_policy == "link" else "pumping_cutoff"
         return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g} with {policy} = \"link\": over links of "
@@ -708,7 +723,7 @@ class ChainSection(Section):
                 f"made about {makings:.3g} times per delivered pair (the run stops with an error once one node cuts "
                 f"more than max_restarts = {self.max_restarts:,} pairs for one pair); by the closed form, which "
                 f"leaves out segments discarded through swapped repeaters, a link's pair is swapped before its "
-                f"cut-off with probability about {keep:.2g} and half are with cutoff_s > {needed_s:.3g} s")
+                f"cut-off with probability about {keep:.2g} and half are {needed}")
 
     def _sampled_makings(self, ranked: list, cutoff_ps: int, budget: EventBudget, least: list,
                          equal: bool = True) -> list[tuple[float, int, bool]]:
@@ -728,14 +743,19 @@ class ChainSection(Section):
             results.append((makings, share, links > 1 and budget.spent - before >= share))
         return results
 
-    def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate: Callable[[int], float]) -> int:
+    def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate: Callable[[int], float]) -> int | None:
         """The least cut-off ``a + m·T`` (``a`` the least swap age) at which ``estimate(cutoff_ps)``
         (:meth:`_pass_estimator`'s, or the first of :meth:`_keep_estimator`'s) reaches 1/2 just above it:
-        doubling, then bisection."""
+        doubling, then bisection; ``None`` where even :data:`MAX_CUTOFF_S` does not reach it (since 2026-12-07
+        (night) the doubling stops there: before, an estimate that never reached 1/2 looped for ever, in
+        ``dqsim run`` while the stop signals were held, review3 D1)."""
         least_ps, period_ps = self._least_swap_age_ps(link, links), link.attempt_period_ps
+        longest = (seconds_to_ps(MAX_CUTOFF_S) - least_ps) // period_ps
+        if longest < 0 or estimate(least_ps + longest * period_ps + 1) < 0.5:
+            return None
         low, high = 0, 1
-        while estimate(least_ps + high * period_ps + 1) < 0.5:
-            low, high = high, 2 * high
+        while high < longest and estimate(least_ps + high * period_ps + 1) < 0.5:
+            low, high = high, min(2 * high, longest)
         while low < high:
             middle = (low + high) // 2
             low, high = (middle + 1, high) if estimate(least_ps + middle * period_ps + 1) < 0.5 else (low, middle)
@@ -789,7 +809,7 @@ class ChainSection(Section):
         link = self.link_spec(links, total)
         p, period_ps = link.success_probability, link.attempt_period_ps
         least_ps = self._least_swap_age_ps(link, links)
-        needed_s = ps_to_seconds(self._half_cutoff_ps(link, links, self._pass_estimator(link, links)))
+        needed = _half_cutoff_phrase(self._half_cutoff_ps(link, links, self._pass_estimator(link, links)))
         per_pair = f"about {1 / passing:.3g}" if passing > 0 else "more than 1e300"
         pumping = f" and {rounds} pumping round(s)" if rounds else ""
         if links == 1:
@@ -806,7 +826,7 @@ class ChainSection(Section):
         return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g}: {held} with probability about {passing:.2g}: "
                 f"most attempts will be abandoned ({per_pair} per pair; the run stops with an error once one pair "
                 f"passes max_restarts = {self.max_restarts:,}) and grows slow and large meanwhile; half the attempts pass "
-                f"with cutoff_s > {needed_s:.3g} s")
+                f"{needed}")
 
     def coherence_warning(self, source: str) -> str | None:
         """One line where the cut-off is more than :data:`COHERENCE_WARN_FACTOR` times the memories' shorter
