@@ -53,6 +53,16 @@ def test_mean_pumping_averages_over_every_attempt_the_cut_off_allows():
     assert odds[0] == pytest.approx(exact, abs=1e-3), (odds[0], exact)
 
 
+
+@pytest.mark.parametrize("probability", [0.0, -0.1, 1.5, math.nan])
+def test_mean_pumping_refuses_a_success_probability_outside_its_range(probability):
+    """success_probability = 0 ended in a ZeroDivisionError (log q = 0): now one DqsimError naming it."""
+    from dqsim.errors import DqsimError
+
+    with pytest.raises(DqsimError, match="success_probability"):
+        po.mean_pumping(_werner(0.95), po.PumpingNoise("bbpssw", t1_s=math.inf, t2_s=1.0), 1,
+                        success_probability=probability, attempt_period_ps=1000, first_waits_ps=(10,), spare_ps=10)
+
 @pytest.mark.parametrize("source", ["werner = 0.98", "mean_pair_number = 0.1"])
 def test_the_codes_of_an_entangled_sweep_are_predicted_without_a_link_distance(source):
     """A BBM92 job with [qkd.sweep] and LDPC has no [qkd.link].distance_km: qkd_codes.uncovered_reason read it
