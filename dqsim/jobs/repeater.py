@@ -41,7 +41,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dqsim.errors import ConfigError, toml_repr
 from dqsim.jobs.base import JobConfig
-from dqsim.jobs.errors import job_error
+from dqsim.jobs.errors import check_no_repeats, job_error, unit_hint
 from dqsim.jobs.network import LINK_FIELDS, LINK_FLOAT_FIELDS, NODE_FLOAT_FIELDS, checked_spec_parameters
 from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network.entanglement import cutoff_pass_probability, least_mean_attempts
@@ -137,7 +137,9 @@ def _half_cutoff_phrase(cutoff_ps: int | None) -> str:
 
 def _number_list(value: Any, *, integer: bool, low: float, high: float | None = None,
                  low_open: bool = False) -> list:
-    """A number or an array of numbers as a list, each checked; errors name the entry when an array."""
+    """A number or an array of numbers as a list, each checked; errors name the entry when an array, with
+    :func:`~dqsim.jobs.errors.unit_hint`'s hint for a quoted one (since 2026-12-07 (night)), and refuse an entry
+    repeating an earlier one (a sweep would run it twice: review3 D6)."""
     is_list = isinstance(value, list)
     items = value if is_list else [value]
     what = "an integer" if integer else "a number"
@@ -149,7 +151,7 @@ def _number_list(value: Any, *, integer: bool, low: float, high: float | None = 
         key = (index,) if is_list else ()
         numeric = isinstance(item, (int, float)) and not isinstance(item, bool)
         if not numeric or (integer and not isinstance(item, int)):
-            raise job_error(f"expected {what} or an array of them, got {toml_repr(item)}", key=key)
+            raise job_error(f"expected {what} or an array of them, got {toml_repr(item)}{unit_hint(item)}", key=key)
         if not math.isfinite(item):
             raise job_error("must be finite", key=key, value=item, has_value=True)
         if integer:
@@ -165,6 +167,8 @@ def _number_list(value: Any, *, integer: bool, low: float, high: float | None = 
                 raise job_error(f"must be in {'(' if low_open else '['}{low:g}, inf)", key=key, value=item,
                                 has_value=True)
             out.append(float(item))
+    if is_list:
+        check_no_repeats(out)
     return out
 
 
