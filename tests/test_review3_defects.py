@@ -162,3 +162,38 @@ def test_the_half_cut_off_search_ends_where_no_allowed_cut_off_reaches_half():
     assert len(calls) < 100
     assert "longest allowed" in _half_cutoff_phrase(None)
     [line] = [w for w in job.warnings() if "cutoff_s > " in w]   # the real estimate reaches 1/2 (about 6e3 s)
+
+
+def test_a_range_whose_infinite_end_is_accepted_is_written_closed():
+    """t1_s = inf is accepted (no decay), so the message says (0, inf], not (0, inf)."""
+    from dqsim.errors import ConfigError
+    from dqsim.jobs import load_job_text
+
+    with pytest.raises(ConfigError, match=r"t1_s = -1(\.0)?: must be in \(0, inf\]"):
+        load_job_text(REPEATER + "num_links = [1]\ntotal_distance_km = [50.0]\n[chain.node]\nt1_s = -1.0\n")
+    load_job_text(REPEATER + "num_links = [1]\ntotal_distance_km = [50.0]\n[chain.node]\nt1_s = inf\n")
+
+
+def test_dark_counts_that_make_links_useless_are_named_not_the_distance():
+    """dark_count_rate_hz = 1e12 (a dark count in every gate) was reported as `[chain].total_distance_km[0] = 100.0:
+    links of 100 km ... too long to simulate`: now the error names dark_count_rate_hz."""
+    from dqsim.errors import ConfigError
+    from dqsim.jobs import load_job_text
+
+    with pytest.raises(ConfigError, match=r"\[chain\.link\]\.dark_count_rate_hz = 1e\+?12|dark_count_rate_hz = "
+                                          r"1000000000000(\.0)?: a dark count in 1 of the detection gates") as caught:
+        load_job_text(REPEATER + "num_links = [1]\ntotal_distance_km = [100.0]\n[chain.link]\n"
+                      "dark_count_rate_hz = 1e12\n")
+    assert "total_distance_km" not in str(caught.value) and "lower dark_count_rate_hz" in str(caught.value)
+
+
+def test_links_whose_pairs_are_not_entangled_are_warned_of():
+    """1 km links with dark_count_rate_hz = 1e9 deliver fidelity 0.39 (< 1/2: no entanglement) and nothing warned."""
+    from dqsim.jobs import load_job_text
+
+    job = load_job_text(REPEATER + "num_links = [1, 2]\ntotal_distance_km = [1.0]\n[chain.link]\n"
+                        "dark_count_rate_hz = 1e9\n")
+    [line] = [w for w in job.warnings() if "at most 1/2" in w]
+    assert "links of 1 km (1 link(s)) deliver pairs of fidelity 0.39" in line and "dark_count_rate_hz = 1e+09" in line
+    clean = load_job_text(REPEATER + "num_links = [1, 2]\ntotal_distance_km = [1.0]\n")
+    assert not [w for w in clean.warnings() if "at most 1/2" in w]

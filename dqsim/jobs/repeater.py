@@ -33,6 +33,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Optional
@@ -118,6 +119,19 @@ def _spare_attempts(cutoff_ps: int, least_ps: int, period_ps: int) -> int:
         (2, 1, -1)
     """
     return max(-1, math.ceil((cutoff_ps - least_ps) / period_ps) - 1)
+
+
+def _without_dark_counts(link: LinkSpec) -> LinkSpec:
+    """``link`` with ``dark_count_rate_hz = 0``."""
+    return dataclasses.replace(link, dark_count_rate_hz=0.0)
+
+
+def _dark_counts_matter(link: LinkSpec) -> bool:
+    """Whether ``link``'s dark counts, not its length, put its success probability below
+    :data:`MIN_SUCCESS_PROBABILITY`: without them it would be above (review3 D5: a dark count in nearly every gate
+    was reported as links too long)."""
+    return (link.dark_count_probability > 0.0
+            and _without_dark_counts(link).success_probability >= MIN_SUCCESS_PROBABILITY)
 
 
 def _half_cutoff_phrase(cutoff_ps: int | None) -> str:
@@ -292,6 +306,13 @@ class ChainSection(Section):
                                     key=_entry_key("total_distance_km", self.total_distance_km, index),
                                     value=total, has_value=True) from None
                 probability = link.success_probability
+                if probability < MIN_SUCCESS_PROBABILITY and _dark_counts_matter(link):
+                    raise job_error(
+                        f"a dark count in {link.dark_count_probability:.3g} of the detection gates (gate_width_ps = "
+                        f"{link.gate_width_ps}) makes links of {total / links:g} km ({links} link(s)) succeed with "
+                        f"probability {probability:.3g} per attempt, below {MIN_SUCCESS_PROBABILITY:g} (without dark "
+                        f"counts {_without_dark_counts(link).success_probability:.3g}); lower dark_count_rate_hz",
+                        key=("link", "dark_count_rate_hz"), value=link.dark_count_rate_hz, has_value=True)
                 if probability < MIN_SUCCESS_PROBABILITY:
                     raise job_error(
                         f"links of {total / links:g} km ({links} link(s)) succeed with probability "
@@ -832,6 +853,28 @@ class ChainSection(Section):
                 f"passes max_restarts = {self.max_restarts:,}) and grows slow and large meanwhile; half the attempts pass "
                 f"{needed}")
 
+    def fidelity_warning(self, source: str) -> str | None:
+        """One line where a link of some configuration delivers pairs of fidelity at most 1/2 (a Bell-diagonal pair
+        that is not entangled: no swapping or pumping makes an entangled end-to-end pair of them; Bennett et al.,
+        Phys. Rev. A 54, 3824 (1996)), naming the worst, else ``None``: a warning (since 2026-12-07 (night); review3
+        D5: 1 km links with dark_count_rate_hz = 1e9 delivered 0.39 and nothing said so). The link's
+        ``delivered_fidelity`` is its closed form (no simulation); the end-to-end pair is lower still."""
+        worst = None
+        for links, total in self.configurations():
+            link = self.link_spec(links, total)
+            fidelity = link.delivered_fidelity
+            if fidelity <= 0.5 and (worst is None or fidelity < worst[0]):
+                worst = (fidelity, links, total, link)
+        if worst is None:
+            return None
+        fidelity, links, total, link = worst
+        cause = (f"a dark count in {link.dark_count_probability:.3g} of the detection gates ([chain.link]."
+                 f"dark_count_rate_hz = {link.dark_count_rate_hz:g}; without dark counts "
+                 f"{_without_dark_counts(link).delivered_fidelity:.3g})" if link.dark_count_probability > 0.0
+                 else f"[chain.link].source_fidelity = {link.source_fidelity:g}")
+        return (f"{source}: links of {total / links:g} km ({links} link(s)) deliver pairs of fidelity "
+                f"{fidelity:.3g}, at most 1/2: not entangled, so no end-to-end pair is ({cause})")
+
     def coherence_warning(self, source: str) -> str | None:
         """One line where the cut-off is more than :data:`COHERENCE_WARN_FACTOR` times the memories' shorter
         coherence time min(T1, T2), else ``None`` (a warning, not a refusal; a new user's walk of 2026-12-07 gave
@@ -898,8 +941,9 @@ class RepeaterJob(JobConfig):
     chain: ChainSection
 
     def warnings(self) -> list[str]:
-        """Lines on what the job allows but will likely regret (:meth:`ChainSection.coherence_warning`,
-        :meth:`ChainSection.cutoff_warning`)."""
-        lines = (self.chain.coherence_warning(self.source), self.chain.cutoff_warning(self.source))
+        """Lines on what the job allows but will likely regret (:meth:`ChainSection.fidelity_warning`,
+        :meth:`ChainSection.coherence_warning`, :meth:`ChainSection.cutoff_warning`)."""
+        lines = (self.chain.fidelity_warning(self.source), self.chain.coherence_warning(self.source),
+                 self.chain.cutoff_warning(self.source))
         return [line for line in lines if line]
 
