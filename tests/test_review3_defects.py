@@ -1,12 +1,19 @@
-"""Defects found by the review3 reading of 2026-12-07 (night): each test fails on main as of 6b25de0, and is
-marked ``xfail(strict=True)`` so that the suite stays green until the fix, which must then drop the mark (a strict
-xfail that passes fails the suite).
+"""Defects found by the review3 reading of 2026-12-07 (night), each test failing on main as of 6b25de0 (they were
+strict xfails until the fixes of branch fix3, 2026-12-07 (night), which dropped the marks and added the tests below
+the review's):
 
-* a quoted number with an exponent (``"1e6"``) gets the unit hint ``write 1 without "e6"``: 10^6 off;
-* :func:`dqsim.protocols.pumping_odds.mean_pumping` cuts the spare pair's geometric attempts at
-  :data:`~dqsim.protocols.pumping_odds.MEAN_PUMPING_MAX_ATTEMPTS` and renormalises, so where the cut-off lets a
-  round have more attempts than that and ``1/p`` is comparable, the kept pair's mean wait, and the odds, are too
-  good.
+* D1: ``cutoff_pass_probability`` dropped the spare attempts past ``CUTOFF_PASS_MAX_TERMS``, stayed below 1/2, and
+  ``ChainSection._half_cutoff_ps`` looped for ever in ``dqsim check`` and ``dqsim run``;
+* D2: an entangled (SPDC) sweep's LDPC codes read ``[qkd.link].distance_km`` (None);
+* D3: a quoted number with an exponent (``"1e6"``) got the unit hint ``write 1 without "e6"``: 10^6 off;
+* D4: :func:`dqsim.protocols.pumping_odds.mean_pumping` cut the spare pair's geometric attempts (fixed on main by
+  reppump3) and divided by zero at ``success_probability = 0``;
+* D5: dark counts blamed on the distance; links delivering unentangled pairs accepted silently;
+* D6: repeated sweep entries ran twice;
+* D8: ``(0, inf)`` written where inf is accepted.
+
+(D7, ``dqsim clean --other-configs``, is in ``tests/test_clean.py``; D8's Ctrl-C line and ``plot -o FOLDER`` in
+``tests/test_cli.py``, its seed-only merge in ``tests/test_plot_merged.py``.)
 """
 
 from __future__ import annotations

@@ -710,13 +710,19 @@ def least_mean_attempts(success_probability: float, num_links: int = 1) -> float
 
 
 #: Most terms of the sums in :func:`cutoff_pass_probability`: the negative binomial CDF is summed term by term up to
-#: it and in closed form beyond (:func:`negative_binomial_cdf`); the link-difference sum over ``k`` takes bins of
-#: equal width beyond it, each weighted exactly (since 2026-12-07 (night); before, the attempts beyond it were
-#: dropped, so the probability stayed below 1/2 for ever and ``dqsim check`` looped, review3 D1).
+#: it (where its closed form, :func:`negative_binomial_cdf`, is too small to trust) and in closed form beyond; the
+#: link-difference sum over ``k`` takes :data:`CUTOFF_PASS_BINS` bins of equal width beyond it, each weighted
+#: exactly (since 2026-12-07 (night); before, the attempts beyond it were dropped, so the probability stayed below
+#: 1/2 for ever and ``dqsim check`` looped, review3 D1).
 CUTOFF_PASS_MAX_TERMS = 4_000_000
 
 #: ``q^k`` below ``e^-CUTOFF_PASS_TAIL_LOG`` (about 4e-18) is left out of the link-difference sum.
 CUTOFF_PASS_TAIL_LOG = 40.0
+
+#: Bins of the link-difference sum where it runs past :data:`CUTOFF_PASS_MAX_TERMS` terms: each at least
+#: ``CUTOFF_PASS_TAIL_LOG/(p·CUTOFF_PASS_BINS)`` (about 6e-4/p) wide, where ``P(Y <= y)`` changes on a scale of
+#: ``1/p``, so the midpoint rule errs by about 1e-7 relative; fewer points than summing term by term costs.
+CUTOFF_PASS_BINS = 65_536
 
 
 def negative_binomial_cdf(success_probability: float, successes: int, failures) -> np.ndarray:
@@ -765,24 +771,36 @@ def _negative_binomial_table(p: float, j: int, largest: int):
     return np.minimum(np.cumsum(failures), 1.0)
 
 
+#: A closed-form ``P(Y <= y)`` (:func:`negative_binomial_cdf`) at least this large is taken as it is (relative error
+#: about 1e-10); a smaller one below :data:`CUTOFF_PASS_MAX_TERMS` is summed term by term.
+CLOSED_FORM_LEAST = 1e-6
+
+
 def _negative_binomial_at(p: float, j: int, ys: np.ndarray) -> np.ndarray:
-    """``P(Y <= y)`` at each of ``ys`` (non-negative integers): by the term-by-term table where they all lie
-    below :data:`CUTOFF_PASS_MAX_TERMS` (exact where the result is small), else :func:`negative_binomial_cdf`."""
-    largest = int(np.max(ys)) if np.size(ys) else 0
+    """``P(Y <= y)`` at each of ``ys`` (non-negative integers): one ``y`` by :func:`negative_binomial_cdf` where that
+    is at least :data:`CLOSED_FORM_LEAST` (summing millions of terms for each of the hundreds of calls of a cut-off
+    search cost seconds); else by the term-by-term table where they all lie below :data:`CUTOFF_PASS_MAX_TERMS`
+    (exact where the result is small), else :func:`negative_binomial_cdf`."""
+    ys = np.asarray(ys)
+    largest = int(np.max(ys)) if ys.size else 0
+    if ys.size == 1:
+        closed = negative_binomial_cdf(p, j, ys)
+        if closed[0] >= CLOSED_FORM_LEAST or largest >= CUTOFF_PASS_MAX_TERMS:
+            return closed
     if largest < CUTOFF_PASS_MAX_TERMS:
-        return _negative_binomial_table(p, j, largest)[np.asarray(ys, dtype=np.int64)]
+        return _negative_binomial_table(p, j, largest)[ys.astype(np.int64)]
     return negative_binomial_cdf(p, j, ys)
 
 
 def _difference_bins(p: float, m: int) -> tuple[np.ndarray, np.ndarray]:
     """``(k, weight)``: points ``k`` in ``0..m`` of ``|N1 - N2|`` and the probability of each one's bin, the bins
-    of equal width covering ``k <= min(m, K)`` (``q^K`` below ``e^-CUTOFF_PASS_TAIL_LOG``) in at most
-    :data:`CUTOFF_PASS_MAX_TERMS` bins (width 1, exact, wherever that is enough). ``P(|N1 - N2| = k)`` is
+    of equal width covering ``k <= min(m, K)`` (``q^K`` below ``e^-CUTOFF_PASS_TAIL_LOG``): width 1 (exact) below
+    :data:`CUTOFF_PASS_MAX_TERMS` terms, else :data:`CUTOFF_PASS_BINS` bins. ``P(|N1 - N2| = k)`` is
     ``p/(1 + q)`` at 0 and ``2p·q^k/(1 + q)`` above, so a bin ``[a, b)`` with ``a >= 1`` weighs
     ``2(q^a - q^b)/(1 + q)``; its point is its middle."""
     q = 1.0 - p
     tail = m if q == 0.0 else min(m, math.ceil(CUTOFF_PASS_TAIL_LOG / -math.log(q)))
-    width = max(1, -(-tail // (CUTOFF_PASS_MAX_TERMS - 1)))
+    width = 1 if tail < CUTOFF_PASS_MAX_TERMS else -(-tail // CUTOFF_PASS_BINS)
     starts = np.arange(1, tail + 1, width, dtype=np.float64)
     ends = np.minimum(starts + width, tail + 1)
     log_q = math.log(q) if q > 0.0 else -math.inf
