@@ -40,24 +40,31 @@ def check_real(
     ``high_open``. NaN is always refused; infinity only with ``allow_inf``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise error(f"{where}: {name} must be a real number in {_real_interval(low, high, low_open, high_open)}, "
+        raise error(f"{where}: {name} must be a real number in {_real_interval(low, high, low_open, high_open, allow_inf)}, "
                     f"got {value!r}")
     number = float(value)
     if math.isnan(number) or (math.isinf(number) and not allow_inf):
-        raise error(f"{where}: {name} must be a finite number in {_real_interval(low, high, low_open, high_open)}, "
+        raise error(f"{where}: {name} must be a finite number in {_real_interval(low, high, low_open, high_open, allow_inf)}, "
                     f"got {value!r}")
     below = number <= low if low_open else number < low
     above = number >= high if high_open else number > high
     if below or above:
-        raise error(f"{where}: {name} must be in {_real_interval(low, high, low_open, high_open)}, got {value!r}")
+        raise error(f"{where}: {name} must be in {_real_interval(low, high, low_open, high_open, allow_inf)}, got {value!r}")
     return number
 
 
-def _real_interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
+def _real_interval(low: float, high: float, low_open: bool, high_open: bool, allow_inf: bool = False) -> str:
     """The interval of :func:`check_real` as its messages write it, e.g. ``[0, 1)`` (formatted only for an error:
-    the checks run per batch in the QKD sampler, where formatting it every time cost more than the check)."""
-    lo_bracket = "(" if low_open or low == -math.inf else "["
-    hi_bracket = ")" if high_open or high == math.inf else "]"
+    the checks run per batch in the QKD sampler, where formatting it every time cost more than the check); an
+    infinite bound is closed where ``allow_inf`` takes it (``(0, inf]``: since 2026-12-07 (night), before ``(0,
+    inf)`` where ``t1_s = inf`` was accepted).
+
+    Examples:
+        >>> _real_interval(0.0, math.inf, True, False), _real_interval(0.0, math.inf, True, False, allow_inf=True)
+        ('(0, inf)', '(0, inf]')
+    """
+    lo_bracket = "(" if low_open or (low == -math.inf and not allow_inf) else "["
+    hi_bracket = ")" if high_open or (high == math.inf and not allow_inf) else "]"
     return f"{lo_bracket}{_fmt_bound(low)}, {_fmt_bound(high)}{hi_bracket}"
 
 

@@ -119,9 +119,11 @@ def test_repro_clean_removes_the_checkpoints_a_finished_run_kept(finished, tmp_p
                      "stopped; never resumable)", dry
     assert dry[4].startswith(f"  would remove 1 checkpoint in {ck}/dqsim-0.0.1/ (") and "of dqsim 0.0.1" in dry[4]
     # another job's of the same [run].name (another configuration tag) stays, named (since 2026-12-07 (late afternoon))
+    # (an unfinished run's since 2026-12-07 (night): --other-configs alone keeps it, review3 D7)
     assert dry[5] == (f"  kept 1 checkpoint in {ck}/ (0.0 KiB) (the newest: {OTHER}.h5): of [run].name "
                       "'bb84_distance_sweep' under another configuration (bb84_distance_sweep.00000000: the job or its "
-                      "--set differ from this one's); --other-configs removes them"), dry
+                      f"--set differ from this one's), of an unfinished run (dqsim resume {ck / OTHER}.h5 goes on "
+                      "from it); --other-configs --all removes them"), dry
     assert dry[6].startswith("  --dry-run: would remove 5 checkpoints (") and "keep 1 (0.0 KiB); nothing removed" \
         in dry[6] and len(dry) == 7, dry
     done = run_here(["clean", *args]).stdout.splitlines()
@@ -156,7 +158,7 @@ def test_an_unfinished_runs_checkpoints_are_kept_unless_all(finished, tmp_path):
                              f"{tmp_path / 'unfinished' / 'out.h5'} is not whole: not finished; dqsim resume goes on "
                              "from the newest; --all removes them"), lines
     assert lines[3].endswith("is not whole: not finished; dqsim 0.0.1 can resume them; --all removes them"), lines
-    assert lines[4].endswith("--other-configs removes them") and \
+    assert lines[4].endswith("--other-configs --all removes them") and \
         lines[5].startswith("  removed 0 checkpoints (0.0 KiB freed), kept 5 ("), lines
     everything = run_here(["clean", *args, "--all"]).stdout.splitlines()
     assert everything[2].endswith("is not whole: not finished (--all)") and \
@@ -254,14 +256,15 @@ def test_checkpoints_of_the_same_name_from_another_configuration_are_noted_and_r
     command = shlex.join(["dqsim", "clean", SWEEP[0], *(word for each in sets for word in ("--set", each)),
                           "--other-configs"])
     expected = (f"{ck} holds 3 checkpoints of [run].name 'bb84_distance_sweep' from another configuration ({tag}: "
-                f"the job or its --set differ from this one's; the newest {earlier[-1].name}); this job does not "
-                f"resume them (dqsim resume CHECKPOINT continues that run); to remove them: {command}")
+                f"the job or its --set differ from this one's; the newest {earlier[-1].name}), of 1 finished run; "
+                f"this job does not resume them; to remove them: {command}")
     check = run_here(["check", *edited]).stdout
     assert f"# note: {expected}" in check, check
     listed = run_here(["clean", *edited, "--dry-run"]).stdout.splitlines()
     assert listed[2].startswith(f"  kept 3 checkpoints in {ck}/ (") and listed[2].endswith(
         f"of [run].name 'bb84_distance_sweep' under another configuration ({tag}: the job or its --set differ "
-        "from this one's); --other-configs removes them"), listed
+        f"from this one's), of a finished run (its output {finished / 'out.h5'} is whole); --other-configs removes "
+        "them"), listed
     run = run_here(["run", *edited, "--quiet"])
     assert f"dqsim: note: {expected}" in run.stderr, run.stderr
     assert set(earlier) <= set(checkpoints(ck))  # the run leaves them
@@ -269,4 +272,28 @@ def test_checkpoints_of_the_same_name_from_another_configuration_are_noted_and_r
     done = run_here(["clean", *edited, "--other-configs"]).stdout.splitlines()
     assert any(line.startswith(f"  removed 3 checkpoints in {ck}/ (") and line.endswith("; --other-configs")
                for line in done), done
+    assert not set(earlier) & set(checkpoints(ck))
+
+
+def test_an_unfinished_runs_checkpoints_of_another_configuration_stay_unless_all(finished, tmp_path):
+    """review3 D7: `--other-configs` removed a stopped (resumable) run's checkpoints of another configuration without
+    saying so, and the note of dqsim check did not tell finished from unfinished: now the note counts the unfinished
+    run, `--other-configs` keeps its checkpoints (naming the resume) and `--other-configs --all` removes them."""
+    ck = tmp_path / "ck"
+    shutil.copytree(finished / "ck", ck)
+    earlier = checkpoints(ck)
+    for path in earlier:  # another run id than the whole output records: a run stopped before its end
+        edit_manifest(checkpoint.manifest_path(path), run_id="f" * 32)
+    edited = [*SWEEP, "--set", "qkd.link.misalignment=0.02", "--set", f'checkpoint.directory="{ck}"',
+              "-o", str(tmp_path / "edited.h5")]
+    check = run_here(["check", *edited]).stdout
+    assert "of 1 unfinished run (" in check and "--other-configs keeps it); this job does not resume them; to " \
+        "remove them, ending that run: dqsim clean" in check and check.count("--other-configs --all") == 1, check
+    kept = run_here(["clean", *edited, "--other-configs"]).stdout.splitlines()
+    assert any(line.startswith(f"  kept 3 checkpoints in {ck}/ (") and f"of an unfinished run (dqsim resume "
+               f"{earlier[-1]} goes on from it); --other-configs --all removes them" in line for line in kept), kept
+    assert set(earlier) <= set(checkpoints(ck))
+    gone = run_here(["clean", *edited, "--other-configs", "--all"]).stdout.splitlines()
+    assert any(line.startswith(f"  removed 3 checkpoints in {ck}/ (") and line.endswith("; --other-configs --all")
+               for line in gone), gone
     assert not set(earlier) & set(checkpoints(ck))

@@ -251,6 +251,28 @@ def test_repro_ctrl_c_while_the_command_still_loads_is_one_line(monkeypatch, cap
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # Ctrl-C is not left held here
 
 
+
+@pytest.mark.parametrize("command, module", [(["check", "jobs/quickstart.toml"], "dqsim.cli.check"),
+                                             (["inspect", "x.h5"], "dqsim.cli.files")])
+def test_ctrl_c_while_a_command_that_runs_nothing_loads_gets_a_neutral_line(monkeypatch, capsys, command, module):
+    """review3 D8: inspect, check, plot, merge and clean printed the run's line ("before the first gate or event ...
+    (no checkpoint either)") after a Ctrl-C while loading."""
+    from dqsim.cli import parser
+
+    target = parser.HANDLERS[command[0]].split(":")[0]
+    assert target == module
+
+    class CtrlC(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == module:
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.setattr(sys, "meta_path", [CtrlC(), *sys.meta_path])
+    assert cli.console_main(command) == 130
+    assert capsys.readouterr().err == "dqsim: interrupted while starting: nothing was done; run the command again\n"
+
 def test_run_here_sets_back_a_ctrl_c_that_main_left_held(monkeypatch):
     """A ``main()`` that returns between ``hold_ctrl_c`` and ``release_ctrl_c`` left SIGINT blocked in the
     pytest worker's main thread after :func:`mpi_helper.run_here` (it set back the handlers, not the mask):
@@ -435,3 +457,6 @@ def test_plot_refuses_a_missing_folder_and_run_notes_an_output_not_named_h5(tmp_
         assert plot.returncode == 2 and plot.stderr == (
             f"dqsim: error: {inside / 'x.png'}: cannot write the image: {tmp_path / 'r.h5'} is a file, not a folder; "
             "give -o an image file in a folder that exists\n"), plot.stderr
+    plot = run_here(["plot", tmp_path / "r.h5", "-o", f"{tmp_path}/"], check=False)  # a folder (review3 D8)
+    assert plot.returncode == 2 and plot.stderr == (
+        f"dqsim: error: {tmp_path}: is a folder; give -o an image file, e.g. {tmp_path / 'figure.png'}\n"), plot.stderr

@@ -248,7 +248,8 @@ def test_bad_edges(edges, match):
 
 @pytest.mark.parametrize("link, match", [
     ("distance_km = -1.0", r"\[network\.link\]\.distance_km = -1\.0: must be in \[0, inf\)$"),
-    ("distance_km = \"10\"", r"\[network\.link\]\.distance_km = \"10\": must be a real number in \[0, inf\)$"),
+    ("distance_km = \"10\"", r"\[network\.link\]\.distance_km = \"10\": must be a real number in \[0, inf\) "
+     r"\(write 10 without quotes: a TOML number\)$"),
     ("distance_km = 1\nattenuation_db_per_km = -0.2", r"\[network\.link\]\.attenuation_db_per_km = -0\.2: must be in"),
     ("distance_km = 1\ngroup_index = 0.5", r"\[network\.link\]\.group_index = 0\.5: must be in \[1, inf\)"),
     ("distance_km = 1\ndetector_efficiency = 0", r"\[network\.link\]\.detector_efficiency = 0\.0: must be in \(0, 1\]"),
@@ -287,7 +288,7 @@ def test_missing_link_section_needs_distance():
     ("num_data_qubits = 4\nnum_comm_qubits = 1_000_000_000_000_000_000",
      r"\[network\.node\]\.num_comm_qubits = 1000000000000000000: must be an integer in \[1, 1024\]$"),
     ("num_data_qubits = 1025", r"\[network\.node\]\.num_data_qubits = 1025: must be an integer in \[0, 1024\]$"),
-    ("num_data_qubits = 4\nt1_s = 0", r"\[network\.node\]\.t1_s = 0\.0: must be in \(0, inf\)"),
+    ("num_data_qubits = 4\nt1_s = 0", r"\[network\.node\]\.t1_s = 0\.0: must be in \(0, inf\]"),
     ("num_data_qubits = 4\nt1_s = 1.0\nt2_s = 3.0",
      r"\[network\.node\]\.t2_s = 3\.0: must be at most 2\*t1_s = 2 \(T2 <= 2\*T1\)$"),
     ("num_data_qubits = 4\nt1_s = 1.0",
@@ -388,7 +389,7 @@ def test_overrides_with_nested_tables():
     ("network.link.distance_km=-5", r"\(with --set network\.link\.distance_km=-5\): "
                                     r"\[network\.link\]\.distance_km = -5\.0: must be in \[0, inf\)"),
     ("network.link.distanc_km=5", r"unknown key \[network\.link\]\.distanc_km; .*did you mean distance_km\?"),
-    ("network.node.t2_s=0", r"\[network\.node\]\.t2_s = 0\.0: must be in \(0, inf\)$"),
+    ("network.node.t2_s=0", r"\[network\.node\]\.t2_s = 0\.0: must be in \(0, inf\]$"),
     ("network.node.num_data_qubits=1", r"\[circuit\]\.num_qubits = 8 exceeds the network's capacity of 4"),
     ("network.link.distance_km.x=1", r"\[network\.link\]\.distance_km is 10\.0, not a table"),
     ("distribution.assignment=[0, 9]", r"\[distribution\]\.assignment = \[0, 9\]: lists 2 qubits"),

@@ -198,7 +198,8 @@ def test_scenario_sections():
     ("f_ec = inf", r"\[qkd\]\.f_ec = inf: must be a finite number in \[1, 2\]$"),
     ("qber_threshold = 0.6", r"\[qkd\]\.qber_threshold = 0\.6: must be in \[0, 0\.5\]$"),
     ("sample_fraction = 0", r"\[qkd\]\.sample_fraction = 0\.0: must be in \(0, 0\.5\]$"),
-    ('sample_fraction = "0.1"', r"\[qkd\]\.sample_fraction: expected a number, got \"0\.1\"$"),
+    ('sample_fraction = "0.1"',
+     r"\[qkd\]\.sample_fraction: expected a number, got \"0\.1\" \(write 0\.1 without quotes: a TOML number\)$"),
     ('authentication = "sometimes"',
      r"\[qkd\]\.authentication = \"sometimes\": must be one of \"per_block\", \"per_message\", \"none\"$"),
     ("eps_auth = 0", r"\[qkd\]\.eps_auth = 0(\.0)?: must be in \(0, 1\)$"),
@@ -259,7 +260,7 @@ def test_bad_source(protocol, source, match):
 @pytest.mark.parametrize("link, match", [
     ("distance_km = -1.0", r"\[qkd\.link\]\.distance_km = -1\.0: must be in \[0, inf\)$"),
     ("distance_km = nan", r"\[qkd\.link\]\.distance_km = nan: must be a finite number in \[0, inf\)$"),
-    ('distance_km = "10"', r"\[qkd\.link\]\.distance_km: expected a number, got \"10\"$"),
+    ('distance_km = "10"', r"\[qkd\.link\]\.distance_km: expected a number, got \"10\" \(write 10 without quotes: a TOML number\)$"),
     ("distance_km = 1\nattenuation_db_per_km = -0.2", r"\[qkd\.link\]\.attenuation_db_per_km = -0\.2: must be in \[0, inf\)"),
     ("distance_km = 1\ncoupling_loss_db = -1", r"\[qkd\.link\]\.coupling_loss_db = -1\.0: must be in \[0, inf\)"),
     ("distance_km = 1\ngroup_index = 0.5", r"\[qkd\.link\]\.group_index = 0\.5: must be in \[1, inf\)$"),

@@ -168,7 +168,7 @@ def test_merged_finite_key_runs_of_two_block_sizes_are_two_curves(tmp_path, axes
     assert all(len(line.get_xdata()) == 2 for line in axes.lines if "Lim" in line.get_label())
 
 
-def _single_distance_run(path, distance, rate, misalignment=0.01):
+def _single_distance_run(path, distance, rate, misalignment=0.01, more=()):
     """A ``qkd`` run of one distance (its ``links`` table, the fields the plot and examples/analyse_sweep.py read),
     as ``dqsim run --set qkd.link.distance_km=D`` writes it: no ``sweep`` table."""
     links = np.array([(0, distance, rate, 1.0 / (1 + distance), 1e3 * rate, 0.01, 1e9 * rate)],
@@ -178,7 +178,7 @@ def _single_distance_run(path, distance, rate, misalignment=0.01):
     units = {"distance_km": "km", "key_rate_bits_per_s": "bit/s"}
     return write_run_file(path, attrs={"scenario": "qkd", "job_name": "one", "seed": 1, "protocol": "bb84_decoy",
                                        "overrides": [f"qkd.link.distance_km={distance}",
-                                                     f"qkd.link.misalignment={misalignment}"]},
+                                                     f"qkd.link.misalignment={misalignment}", *more]},
                           tables={"links": links}, groups_attrs={"links": {"units": units}})
 
 
@@ -216,3 +216,17 @@ def test_a_merge_of_single_distance_qkd_runs_is_drawn_and_analysed_from_its_link
         proc = subprocess.run([*script, str(path)], env=child_env(), capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
         assert proc.stderr.startswith(f"analyse_sweep.py: error: {path}: no key rates against distance to analyse")
+
+
+def test_a_merge_of_tasks_differing_only_in_the_seed_is_drawn_per_task_not_against_the_seed(tmp_path):
+    """review3 D8: tasks that differ only in run.seed (repetitions) were drawn as "key rate vs run.seed", the seed
+    as a physical axis."""
+    pytest.importorskip("matplotlib")
+    from dqsim.cli.plot import plot_run
+
+    tasks = []
+    for seed, rate in ((1, 1e-3), (2, 1.1e-3), (3, 0.9e-3)):
+        tasks.append(_single_distance_run(tmp_path / f"s{seed}.h5", 50.0, rate, more=[f"run.seed={seed}"]))
+    merge_files(tasks, tmp_path / "seeds.h5")
+    drawn = plot_run(open_run(tmp_path / "seeds.h5"), tmp_path / "s.png")
+    assert drawn.startswith("key rate per task") and "only run.seed differs" in drawn, drawn

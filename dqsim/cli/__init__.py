@@ -28,6 +28,9 @@ STOPPABLE_COMMANDS = ("run", "resume")
 #: the run takes no checkpoint then, there is nothing to keep.
 INTERRUPTED_AT_START = ("dqsim: interrupted while starting, before the first gate or event: nothing was run or "
                         "written (no checkpoint either); run the command again")
+#: The line of a Ctrl-C while another command (inspect, check, plot, merge, clean, ...) still loads: it runs no gate
+#: or event and takes no checkpoint (since 2026-12-07 (night); before, every command printed the run's line).
+INTERRUPTED_WHILE_LOADING = "dqsim: interrupted while starting: nothing was done; run the command again"
 
 _EARLY_STOPS: list[int] = []
 
@@ -219,7 +222,7 @@ def console_main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if held:
             forget_held_ctrl_c()
-        print(INTERRUPTED_AT_START, file=sys.stderr, flush=True)
+        print(INTERRUPTED_AT_START if held else INTERRUPTED_WHILE_LOADING, file=sys.stderr, flush=True)
         skip_exit_collections()
         return EXIT_INTERRUPTED
     status = call_handler(command, args)

@@ -64,8 +64,9 @@ whose lock another run holds (a resume of the old contents, the file restored), 
 
 With ``JOB``, the checkpoints of its ``[run].name`` under another configuration tag (the job or its ``--set`` edited
 since they were written, or another job of that name; :func:`dqsim.cli.edited.other_configurations`, which ``dqsim
-run`` and ``dqsim check`` name in a note) are listed as kept, and ``--other-configs`` removes them, finished or not,
-but those whose tag's lock another run holds (since 2026-12-07 (late afternoon); before, ``dqsim clean JOB`` did not
+run`` and ``dqsim check`` name in a note) are listed as kept, and ``--other-configs`` removes those of finished runs,
+with ``--all`` also those of unfinished ones (since 2026-12-07 (night); before, it removed a resumable run's without
+saying so), but those whose tag's lock another run holds (since 2026-12-07 (late afternoon); before, ``dqsim clean JOB`` did not
 see them).
 """
 
@@ -169,8 +170,8 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_to
         groups = _groups(found, judge, directory, everything=everything)
         groups.update(_edited_groups(olds, edited_at, judge.finished, directory, remove=edited_too))
         taken = {prefix, names.former_prefix, *(run.prefix for run in runs)}
-        groups.update(_other_configuration_groups(every, job.run.name, taken, found + olds, locks,
-                                                  remove=other_configs))
+        groups.update(_other_configuration_groups(every, job.run.name, taken, found + olds, locks, directory,
+                                                  remove=other_configs, everything=everything))
         if not groups:
             return [head, f"  output: {state.words}", "  no checkpoint of this job there: nothing to remove"]
         left = []
@@ -267,25 +268,39 @@ def _edited_groups(olds: list, edited_at: dict, finished: dict[str, str], direct
     return groups
 
 
-def _other_configuration_groups(every: list, job_name: str, taken: set[str], seen: list, locks: "_Locks", *,
-                                remove: bool) -> dict:
+def _other_configuration_groups(every: list, job_name: str, taken: set[str], seen: list, locks: "_Locks",
+                                directory: Path, *, remove: bool, everything: bool = False) -> dict:
     """The checkpoints in ``every`` (:func:`dqsim.engine.checkpoint.stored_checkpoints`) of ``job_name`` under a
     configuration tag not in ``taken`` (the job's own, its former name's, its files' other contents') and not
     ``seen`` already: the job (or its ``--set``) as it was before an edit, or another job of that name. Those of a
-    tag whose lock another run holds where they are are left out. By ``(folder, removed, why)``, removed with
-    ``remove`` (``--other-configs``), else kept and named (before 2026-12-07 (late afternoon) ``dqsim clean JOB``
-    said "no checkpoint of this job there" beside them)."""
+    tag whose lock another run holds where they are are left out. By ``(folder, removed, why)``: those of a run
+    whose output is whole and records its id (:class:`_Judge`) removed with ``remove`` (``--other-configs``), those
+    of an unfinished run (a resume's only way on) only with ``everything`` too (``--all``; since 2026-12-07 (night):
+    before, ``--other-configs`` removed them without saying so, review3 D7), else kept and named (before
+    2026-12-07 (late afternoon) ``dqsim clean JOB`` said "no checkpoint of this job there" beside them)."""
     groups: dict = defaultdict(list)
     seen_paths = {each.path for each in seen}
+    others = []
     for stored in every:
         named = checkpoint.parse_checkpoint_name(stored.path)
         if (named["job_name"] != job_name or named["config"] is None or named["prefix"] in taken
                 or stored.path in seen_paths or locks.holder(stored.path.parent, named["prefix"]) is not None):
             continue
-        why = (f"of [run].name {job_name!r} under another configuration ({named['prefix']}: the job or its --set "
+        others.append((stored, named["prefix"]))
+    judge = _Judge(directory, None, [stored for stored, _ in others])
+    newest = {prefix: stored.path for stored, prefix in others if stored.complete}
+    for stored, prefix in others:
+        why = (f"of [run].name {job_name!r} under another configuration ({prefix}: the job or its --set "
                f"differ from this one's)")
-        groups[(stored.path.parent, remove, f"{why}; --other-configs" if remove
-                else f"{why}; --other-configs removes them")].append(stored)
+        if stored.run_id in judge.finished:
+            why, gone = f"{why}, of a finished run (its output {judge.finished[stored.run_id]} is whole)", remove
+            why += "; --other-configs" if gone else "; --other-configs removes them"
+        else:
+            gone = remove and everything
+            resume = f"dqsim resume {newest[prefix]} goes on from it" if prefix in newest else "none complete"
+            why = f"{why}, of an unfinished run ({resume})"
+            why += "; --other-configs --all" if gone else "; --other-configs --all removes them"
+        groups[(stored.path.parent, gone, why)].append(stored)
     return dict(groups)
 
 
@@ -449,16 +464,9 @@ class _Judge:
         return self.damaged[output]
 
     def outputs_of(self, stored) -> list[str]:
-        """Where the output of ``stored``'s run is: its path relative to the checkpoint folder (``dqsim clean``'s,
-        then the checkpoint's own: a project folder moved or copied elsewhere), then its absolute path, as its
-        manifest records them (none: ``[]``)."""
-        places = []
-        if stored.output_from_checkpoints is not None:
-            places += [os.path.normpath(os.path.join(os.path.abspath(folder), stored.output_from_checkpoints))
-                       for folder in (self.directory, stored.path.parent)]
-        if stored.output is not None:
-            places.append(stored.output)
-        return list(dict.fromkeys(places))
+        """Where the output of ``stored``'s run is (:func:`dqsim.cli.edited.output_places`, from
+        ``dqsim clean``'s folder)."""
+        return edited.output_places(stored, self.directory)
 
     def __call__(self, stored) -> tuple[bool, str, bool]:
         """``(remove, why, resumable)``: resumable: the checkpoint is kept for a resume (the line says how)."""

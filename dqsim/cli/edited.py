@@ -252,15 +252,56 @@ def other_configurations(job, directory: str | os.PathLike, names: CheckpointNam
             if prefix not in mine}
 
 
+def output_places(stored, directory: str | os.PathLike) -> list[str]:
+    """Where the output of ``stored``'s run (:class:`dqsim.engine.checkpoint.StoredCheckpoint`) is: its path
+    relative to the checkpoint folder (``directory``, then the checkpoint's own: a project folder moved or copied
+    elsewhere), then its absolute path, as its manifest records them (none: ``[]``)."""
+    places = []
+    if stored.output_from_checkpoints is not None:
+        places += [os.path.normpath(os.path.join(os.path.abspath(folder), stored.output_from_checkpoints))
+                   for folder in (directory, stored.path.parent)]
+    if stored.output is not None:
+        places.append(stored.output)
+    return list(dict.fromkeys(places))
+
+
+def unfinished_configurations(others: dict[str, list[Path]], directory: str | os.PathLike) -> list[str]:
+    """The prefixes of ``others`` (:func:`other_configurations`) whose run did not finish: no output of theirs
+    (:func:`output_places`) is whole and records one of their run ids, so their checkpoints are that run's only
+    way on (``dqsim resume``; review3 D7, 2026-12-07 (night)). Checkpoints without a run id count as unfinished."""
+    paths = {path for run_files in others.values() for path in run_files}
+    finished: set[str] = set()
+    for stored in checkpoint.stored_checkpoints(directory):
+        if stored.path not in paths or stored.run_id is None:
+            continue
+        if any(whole_output_run_id(where) == stored.run_id for where in output_places(stored, directory)):
+            finished.add(checkpoint.parse_checkpoint_name(stored.path)["prefix"])
+    return [prefix for prefix in others if prefix not in finished]
+
+
 def other_configurations_line(others: dict[str, list[Path]], directory: str | os.PathLike, job) -> str:
-    """The note of ``dqsim run`` and ``dqsim check`` (without ``dqsim: note:``) on :func:`other_configurations`."""
+    """The note of ``dqsim run`` and ``dqsim check`` (without ``dqsim: note:``) on :func:`other_configurations`:
+    how many of those configurations' runs finished and how many did not (resumable: ``--other-configs`` keeps
+    them unless ``--all`` is given too, since 2026-12-07 (night))."""
     total = sum(len(paths) for paths in others.values())
     newest = max((paths[-1] for paths in others.values()), key=lambda path: path.stat().st_mtime
                  if path.exists() else 0.0)
+    unfinished = unfinished_configurations(others, directory)
+    done = len(others) - len(unfinished)
+    states = [count_of(done, "finished run")] if done else []
+    if unfinished:
+        states.append(f"{count_of(len(unfinished), 'unfinished run')} ({', '.join(unfinished)}: dqsim resume "
+                      f"CHECKPOINT continues it; --other-configs keeps it)")
+    if not unfinished:
+        remove = f"to remove them: {clean_command(job, '--other-configs')}"
+    elif done:
+        remove = (f"to remove the finished runs': {clean_command(job, '--other-configs')} (add --all to remove the "
+                  f"unfinished too)")
+    else:
+        remove = f"to remove them, ending that run: {clean_command(job, '--other-configs')} --all"
     return (f"{directory} holds {count_of(total, 'checkpoint')} of [run].name {job.run.name!r} from another "
             f"configuration ({', '.join(others)}: the job or its --set differ from this one's; the newest "
-            f"{newest.name}); this job does not resume them (dqsim resume CHECKPOINT continues that run); to remove "
-            f"them: {clean_command(job, '--other-configs')}")
+            f"{newest.name}), of {' and '.join(states)}; this job does not resume them; {remove}")
 
 
 def note_line(found: list[EditedRun], directory: str | os.PathLike, job) -> str:

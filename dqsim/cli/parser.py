@@ -103,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "as they are now")
     clean.add_argument("--other-configs", action="store_true",
                        help="with JOB: also remove the checkpoints of its [run].name under another configuration (the "
-                            "job or its --set edited since they were written), finished or not; none another run "
-                            "is using")
+                            "job or its --set edited since they were written) of finished runs, with --all also of "
+                            "unfinished ones (their only way to resume); none another run is using")
     warm = sub.add_parser("warmup", help="compile the CPU kernels into numba's cache once, before the ranks of a "
                                          "first job each compile them (on the kind of node the ranks run on); "
                                          "build a QKD job's LDPC codes into dqsim's cache")

@@ -59,6 +59,8 @@ def plot_run(run, output: Path) -> str:
             a folder that does not exist, or a file that cannot be written.
     """
     plt = _pyplot()
+    if output.is_dir():  # (before 2026-12-07 (night): "it has no suffix", review3 D8)
+        raise DqsimError(f"{output}: is a folder; give -o an image file, e.g. {output / 'figure.png'}")
     _refuse_missing_folder(output)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     formats = fig.canvas.get_supported_filetypes()

@@ -13,7 +13,8 @@
 * else a merge of single-distance runs (each task's rates in its ``links``
   rows): key rate against distance as for a ``sweep`` table where the tasks
   span several distances, else against the tasks' one numeric swept key
-  (:func:`merged_links_key`).
+  (:func:`merged_links_key`), else, where only ``run.seed`` differs
+  (repetitions), one point per task (not against the seed).
 
 The bounds are black; in a file of ``dqsim merge`` whose tasks' bounds differ
 at a distance (tasks that differ in fibre loss), each task's are drawn in its
@@ -125,10 +126,16 @@ def _draw_block_size(run, ax) -> str:
     return "key rate vs block size" + (", one series per task of the merged file" if len(series) > 1 else "")
 
 
+#: Swept keys that repeat a configuration rather than change it: a merge of tasks differing only in them is drawn
+#: per task (``"task"``), not against them (since 2026-12-07 (night); before, "key rate vs run.seed", review3 D8).
+REPETITION_KEYS = ("run.seed",)
+
+
 def merged_links_key(run) -> str | None:
     """What a merge of single-distance runs (each task's key rate in its ``links`` rows, no ``sweep`` table) is
     drawn against: ``"distance_km"`` where its links span two distances or more (a distance sweep split into
-    tasks), else its one numeric swept key (a column of ``tasks``) that takes two values or more; ``None``: no
+    tasks), else its one numeric swept key (a column of ``tasks``) that takes two values or more, not counting
+    :data:`REPETITION_KEYS`; ``"task"`` where only those differ (repetitions: one point per task); ``None``: no
     such file, or nothing to draw it against."""
     if "tasks" not in run.tables or "links" not in run.tables:
         return None
@@ -141,7 +148,10 @@ def merged_links_key(run) -> str | None:
     tasks = run.table("tasks")
     numeric = [name for name in tasks.dtype.names if "." in name and tasks.dtype[name].kind in "iuf"
                and len(np.unique(tasks[name])) > 1]
-    return numeric[0] if len(numeric) == 1 else None
+    physical = [name for name in numeric if name not in REPETITION_KEYS]
+    if not physical and numeric:
+        return "task"  # repetitions of one configuration: not drawn against the seed
+    return physical[0] if len(physical) == 1 else None
 
 
 def _draw_swept_key(run, ax, key: str) -> str:
@@ -158,9 +168,13 @@ def _draw_swept_key(run, ax, key: str) -> str:
         ax.plot(xs, ys, f"C{number % 10}o-", label=f"link {int(link)} ({distance:g} km): simulated")
     if np.any(rate > 0):
         ax.set_yscale("log")
-    ax.set_xlabel(key)
     ax.set_ylabel("secret key rate (bits per pulse)")
     ax.legend(fontsize=7)
+    if key == "task":
+        ax.set_xlabel(f"task (repetitions: only {', '.join(REPETITION_KEYS)} differs)")
+        return (f"key rate per task, one point per task of the merged file (repetitions: only "
+                f"{', '.join(REPETITION_KEYS)} differs between them)")
+    ax.set_xlabel(key)
     return f"key rate vs {key}, one point per task of the merged file"
 
 

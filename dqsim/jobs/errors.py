@@ -226,15 +226,41 @@ def _allowed_range(low: Any, high: Any) -> str:
 _NUMBER_WITH_UNIT = re.compile(r"\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\W\d_][\w/µ^.-]*)\s*")
 
 
+def check_no_repeats(values: Sequence[Any], key: Sequence[str | int] = ()) -> None:
+    """Raise a :func:`job_error` at ``key + (index,)`` for the first entry of a sweep's ``values`` repeating an earlier
+    one: a sweep would run that configuration twice, with identical rows (review3 D6, 2026-12-07 (night)).
+
+    Examples:
+        >>> check_no_repeats([1.0, 2.0, 3.0])
+        >>> check_no_repeats([1, 2, 1])
+        Traceback (most recent call last):
+        ...
+        pydantic_core._pydantic_core.PydanticCustomError: repeats entry [0] (each configuration runs once: leave it out)
+    """
+    seen: dict[Any, int] = {}
+    for index, value in enumerate(values):
+        if value in seen:
+            raise job_error(f"repeats entry [{seen[value]}] (each configuration runs once: leave it out)",
+                            key=(*key, index), value=value, has_value=True)
+        seen[value] = index
+
+
 def unit_hint(value: Any) -> str:
     """`` (write 10 without "km": the key's name carries its unit)`` for a string such as ``"10km"``, else ``""``.
+
+    A string that reads as a number whole (``"1e6"``, ``"10"``) is a quoted number, not a number and a unit: before
+    2026-12-07 (night) ``"1e6"`` got ``write 1 without "e6"`` (10^6 off, review3 D3).
 
     Examples:
         >>> print(unit_hint("10km"))
          (write 10 without "km": the key's name carries its unit)
+        >>> print(unit_hint("1e6"))
+         (write 1e6 without quotes: a TOML number)
         >>> unit_hint("ten"), unit_hint(10)
         ('', '')
     """
+    if isinstance(value, str) and value.strip() and reads_as_number(value):
+        return f" (write {value.strip()} without quotes: a TOML number)"
     match = _NUMBER_WITH_UNIT.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         return ""

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dqsim.errors import ConfigError, toml_repr
 from dqsim.jobs.base import JobConfig
-from dqsim.jobs.errors import job_error
+from dqsim.jobs.errors import check_no_repeats, job_error
 from dqsim.jobs.schema import Section, bounded_int, bounded_real, format_number
 from dqsim.network.fibre import DEFAULT_ATTENUATION_DB_PER_KM, DEFAULT_GROUP_INDEX
 from dqsim.network.link import DEFAULT_DARK_COUNT_RATE_HZ, DEFAULT_DETECTOR_EFFICIENCY, DEFAULT_GATE_WIDTH_PS
@@ -288,6 +288,7 @@ class SweepSection(Section):
         if not 1 <= len(distances_km) <= MAX_SWEEP_POINTS:
             raise job_error(f"must list 1..{MAX_SWEEP_POINTS} distances, got {len(distances_km)}",
                             value=distances_km, has_value=True)
+        check_no_repeats(distances_km)
         return distances_km
 
 

@@ -33,6 +33,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Optional
@@ -41,7 +42,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dqsim.errors import ConfigError, toml_repr
 from dqsim.jobs.base import JobConfig
-from dqsim.jobs.errors import job_error
+from dqsim.jobs.errors import check_no_repeats, job_error, unit_hint
 from dqsim.jobs.network import LINK_FIELDS, LINK_FLOAT_FIELDS, NODE_FLOAT_FIELDS, checked_spec_parameters
 from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network.entanglement import cutoff_pass_probability, least_mean_attempts
@@ -120,9 +121,39 @@ def _spare_attempts(cutoff_ps: int, least_ps: int, period_ps: int) -> int:
     return max(-1, math.ceil((cutoff_ps - least_ps) / period_ps) - 1)
 
 
+def _without_dark_counts(link: LinkSpec) -> LinkSpec:
+    """``link`` with ``dark_count_rate_hz = 0``."""
+    return dataclasses.replace(link, dark_count_rate_hz=0.0)
+
+
+def _dark_counts_matter(link: LinkSpec) -> bool:
+    """Whether ``link``'s dark counts, not its length, put its success probability below
+    :data:`MIN_SUCCESS_PROBABILITY`: without them it would be above (review3 D5: a dark count in nearly every gate
+    was reported as links too long)."""
+    return (link.dark_count_probability > 0.0
+            and _without_dark_counts(link).success_probability >= MIN_SUCCESS_PROBABILITY)
+
+
+def _half_cutoff_phrase(cutoff_ps: int | None) -> str:
+    """The end of a cut-off warning: where :meth:`ChainSection._half_cutoff_ps` found half passing, or that even the
+    longest cut-off allowed does not (its ``None``).
+
+    Examples:
+        >>> _half_cutoff_phrase(2_500_000_000)
+        'with cutoff_s > 0.0025 s'
+        >>> _half_cutoff_phrase(None)
+        'with no cutoff_s up to the longest allowed, 1e+06 s (leave cutoff_s out for no cut-off)'
+    """
+    if cutoff_ps is None:
+        return f"with no cutoff_s up to the longest allowed, {MAX_CUTOFF_S:.3g} s (leave cutoff_s out for no cut-off)"
+    return f"with cutoff_s > {ps_to_seconds(cutoff_ps):.3g} s"
+
+
 def _number_list(value: Any, *, integer: bool, low: float, high: float | None = None,
                  low_open: bool = False) -> list:
-    """A number or an array of numbers as a list, each checked; errors name the entry when an array."""
+    """A number or an array of numbers as a list, each checked; errors name the entry when an array, with
+    :func:`~dqsim.jobs.errors.unit_hint`'s hint for a quoted one (since 2026-12-07 (night)), and refuse an entry
+    repeating an earlier one (a sweep would run it twice: review3 D6)."""
     is_list = isinstance(value, list)
     items = value if is_list else [value]
     what = "an integer" if integer else "a number"
@@ -134,7 +165,7 @@ def _number_list(value: Any, *, integer: bool, low: float, high: float | None = 
         key = (index,) if is_list else ()
         numeric = isinstance(item, (int, float)) and not isinstance(item, bool)
         if not numeric or (integer and not isinstance(item, int)):
-            raise job_error(f"expected {what} or an array of them, got {toml_repr(item)}", key=key)
+            raise job_error(f"expected {what} or an array of them, got {toml_repr(item)}{unit_hint(item)}", key=key)
         if not math.isfinite(item):
             raise job_error("must be finite", key=key, value=item, has_value=True)
         if integer:
@@ -150,6 +181,8 @@ def _number_list(value: Any, *, integer: bool, low: float, high: float | None = 
                 raise job_error(f"must be in {'(' if low_open else '['}{low:g}, inf)", key=key, value=item,
                                 has_value=True)
             out.append(float(item))
+    if is_list:
+        check_no_repeats(out)
     return out
 
 
@@ -273,6 +306,13 @@ class ChainSection(Section):
                                     key=_entry_key("total_distance_km", self.total_distance_km, index),
                                     value=total, has_value=True) from None
                 probability = link.success_probability
+                if probability < MIN_SUCCESS_PROBABILITY and _dark_counts_matter(link):
+                    raise job_error(
+                        f"a dark count in {link.dark_count_probability:.3g} of the detection gates (gate_width_ps = "
+                        f"{link.gate_width_ps}) makes links of {total / links:g} km ({links} link(s)) succeed with "
+                        f"probability {probability:.3g} per attempt, below {MIN_SUCCESS_PROBABILITY:g} (without dark "
+                        f"counts {_without_dark_counts(link).success_probability:.3g}); lower dark_count_rate_hz",
+                        key=("link", "dark_count_rate_hz"), value=link.dark_count_rate_hz, has_value=True)
                 if probability < MIN_SUCCESS_PROBABILITY:
                     raise job_error(
                         f"links of {total / links:g} km ({links} link(s)) succeed with probability "
@@ -700,7 +740,7 @@ class ChainSection(Section):
         makings, keep, links, total = worst
         link = self.link_spec(links, total)
         keeps = self._keep_estimator(link, links)
-        needed_s = ps_to_seconds(self._half_cutoff_ps(link, links, lambda cutoff_ps: keeps(cutoff_ps)[0]))
+        needed = _half_cutoff_phrase(self._half_cutoff_ps(link, links, lambda cutoff_ps: keeps(cutoff_ps)[0]))
         share = 1 - 1 / makings  # (the pairs made per delivered pair that were not delivered)
         policy = "cutoff_policy" if self.cutoff_policy == "link" else "pumping_cutoff"
         return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g} with {policy} = \"link\": over links of "
@@ -708,7 +748,7 @@ class ChainSection(Section):
                 f"made about {makings:.3g} times per delivered pair (the run stops with an error once one node cuts "
                 f"more than max_restarts = {self.max_restarts:,} pairs for one pair); by the closed form, which "
                 f"leaves out segments discarded through swapped repeaters, a link's pair is swapped before its "
-                f"cut-off with probability about {keep:.2g} and half are with cutoff_s > {needed_s:.3g} s")
+                f"cut-off with probability about {keep:.2g} and half are {needed}")
 
     def _sampled_makings(self, ranked: list, cutoff_ps: int, budget: EventBudget, least: list,
                          equal: bool = True) -> list[tuple[float, int, bool]]:
@@ -728,14 +768,19 @@ class ChainSection(Section):
             results.append((makings, share, links > 1 and budget.spent - before >= share))
         return results
 
-    def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate: Callable[[int], float]) -> int:
+    def _half_cutoff_ps(self, link: LinkSpec, links: int, estimate: Callable[[int], float]) -> int | None:
         """The least cut-off ``a + m·T`` (``a`` the least swap age) at which ``estimate(cutoff_ps)``
         (:meth:`_pass_estimator`'s, or the first of :meth:`_keep_estimator`'s) reaches 1/2 just above it:
-        doubling, then bisection."""
+        doubling, then bisection; ``None`` where even :data:`MAX_CUTOFF_S` does not reach it (since 2026-12-07
+        (night) the doubling stops there: before, an estimate that never reached 1/2 looped for ever, in
+        ``dqsim run`` while the stop signals were held, review3 D1)."""
         least_ps, period_ps = self._least_swap_age_ps(link, links), link.attempt_period_ps
+        longest = (seconds_to_ps(MAX_CUTOFF_S) - least_ps) // period_ps
+        if longest < 0 or estimate(least_ps + longest * period_ps + 1) < 0.5:
+            return None
         low, high = 0, 1
-        while estimate(least_ps + high * period_ps + 1) < 0.5:
-            low, high = high, 2 * high
+        while high < longest and estimate(least_ps + high * period_ps + 1) < 0.5:
+            low, high = high, min(2 * high, longest)
         while low < high:
             middle = (low + high) // 2
             low, high = (middle + 1, high) if estimate(least_ps + middle * period_ps + 1) < 0.5 else (low, middle)
@@ -789,7 +834,7 @@ class ChainSection(Section):
         link = self.link_spec(links, total)
         p, period_ps = link.success_probability, link.attempt_period_ps
         least_ps = self._least_swap_age_ps(link, links)
-        needed_s = ps_to_seconds(self._half_cutoff_ps(link, links, self._pass_estimator(link, links)))
+        needed = _half_cutoff_phrase(self._half_cutoff_ps(link, links, self._pass_estimator(link, links)))
         per_pair = f"about {1 / passing:.3g}" if passing > 0 else "more than 1e300"
         pumping = f" and {rounds} pumping round(s)" if rounds else ""
         if links == 1:
@@ -806,7 +851,29 @@ class ChainSection(Section):
         return (f"{source}: [chain].cutoff_s = {self.cutoff_s:g}: {held} with probability about {passing:.2g}: "
                 f"most attempts will be abandoned ({per_pair} per pair; the run stops with an error once one pair "
                 f"passes max_restarts = {self.max_restarts:,}) and grows slow and large meanwhile; half the attempts pass "
-                f"with cutoff_s > {needed_s:.3g} s")
+                f"{needed}")
+
+    def fidelity_warning(self, source: str) -> str | None:
+        """One line where a link of some configuration delivers pairs of fidelity at most 1/2 (a Bell-diagonal pair
+        that is not entangled: no swapping or pumping makes an entangled end-to-end pair of them; Bennett et al.,
+        Phys. Rev. A 54, 3824 (1996)), naming the worst, else ``None``: a warning (since 2026-12-07 (night); review3
+        D5: 1 km links with dark_count_rate_hz = 1e9 delivered 0.39 and nothing said so). The link's
+        ``delivered_fidelity`` is its closed form (no simulation); the end-to-end pair is lower still."""
+        worst = None
+        for links, total in self.configurations():
+            link = self.link_spec(links, total)
+            fidelity = link.delivered_fidelity
+            if fidelity <= 0.5 and (worst is None or fidelity < worst[0]):
+                worst = (fidelity, links, total, link)
+        if worst is None:
+            return None
+        fidelity, links, total, link = worst
+        cause = (f"a dark count in {link.dark_count_probability:.3g} of the detection gates ([chain.link]."
+                 f"dark_count_rate_hz = {link.dark_count_rate_hz:g}; without dark counts "
+                 f"{_without_dark_counts(link).delivered_fidelity:.3g})" if link.dark_count_probability > 0.0
+                 else f"[chain.link].source_fidelity = {link.source_fidelity:g}")
+        return (f"{source}: links of {total / links:g} km ({links} link(s)) deliver pairs of fidelity "
+                f"{fidelity:.3g}, at most 1/2: not entangled, so no end-to-end pair is ({cause})")
 
     def coherence_warning(self, source: str) -> str | None:
         """One line where the cut-off is more than :data:`COHERENCE_WARN_FACTOR` times the memories' shorter
@@ -874,8 +941,9 @@ class RepeaterJob(JobConfig):
     chain: ChainSection
 
     def warnings(self) -> list[str]:
-        """Lines on what the job allows but will likely regret (:meth:`ChainSection.coherence_warning`,
-        :meth:`ChainSection.cutoff_warning`)."""
-        lines = (self.chain.coherence_warning(self.source), self.chain.cutoff_warning(self.source))
+        """Lines on what the job allows but will likely regret (:meth:`ChainSection.fidelity_warning`,
+        :meth:`ChainSection.coherence_warning`, :meth:`ChainSection.cutoff_warning`)."""
+        lines = (self.chain.fidelity_warning(self.source), self.chain.coherence_warning(self.source),
+                 self.chain.cutoff_warning(self.source))
         return [line for line in lines if line]
 

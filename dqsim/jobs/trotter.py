@@ -52,7 +52,7 @@ from pydantic import Field, field_validator, model_validator
 from dqsim.circuit.hamiltonians import MAX_EXACT_SITES, MIN_RING_SITES, SpinModel
 from dqsim.errors import toml_repr
 from dqsim.jobs.base import JobConfig
-from dqsim.jobs.errors import job_error
+from dqsim.jobs.errors import check_no_repeats, job_error
 from dqsim.jobs.network import DistributionSection, NetworkSection, check_assignment
 from dqsim.jobs.schema import Section, bounded_int, bounded_real
 from dqsim.network import topology as net_topology
@@ -248,6 +248,7 @@ class TrotterSweepSection(Section):
                 interval = f"[{low:g}, {high:g}]" if high < float("inf") else f"[{low:g}, inf)"
                 raise job_error(f"must be in {interval} (parameter = {toml_repr(self.parameter)})",
                                 key=("values", index), value=value, has_value=True)
+        check_no_repeats(self.values, ("values",))
         return self
 
 

@@ -37,6 +37,7 @@ from typing import Sequence
 
 import numpy as np
 
+from dqsim.checks import check_real
 from dqsim.protocols.purify import TWIRL_SIZE, twirl_rotation
 from dqsim.state.gates import gate_op
 from dqsim.state.noise import idle_parameters
@@ -292,7 +293,12 @@ def mean_pumping(pair: np.ndarray, noise: PumpingNoise, rounds: int, *, success_
         ...                                 first_waits_ps=(100, 100), spare_ps=20)
         >>> [round(x, 4) for x in odds + fidelities]
         [0.8756, 0.8908, 0.9264, 0.9369]
+
+    Raises:
+        DqsimError: ``success_probability`` outside (0, 1] (0: no spare pair ever comes; before 2026-12-07 (night)
+            a ZeroDivisionError).
     """
+    check_real("mean_pumping", "success_probability", success_probability, 0.0, 1.0, low_open=True)
     spare = idle_pair(np.asarray(pair, dtype=np.complex128), spare_ps, max(spare_ps - arrival_ps, 0), noise.t1_s,
                       noise.t2_s)
     kept, trace, odds, fidelities = np.asarray(pair, dtype=np.complex128), 1.0, [], []

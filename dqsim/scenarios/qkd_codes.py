@@ -130,7 +130,10 @@ def uncovered_reason(job) -> str | None:
     q = job.qkd
     if q.protocol == "bb84_decoy" or q.source.mean_pair_number is None:
         return None
-    phys = qkd.link_physics(job, 0, 0, 1, q.link.distance_km)
+    # (only the receivers are read, which do not depend on the length: a [qkd.sweep] or [qkd.network] job has no
+    # [qkd.link].distance_km, whose None made dqsim check refuse and dqsim warmup fail before 2026-12-07 (night))
+    distance_km = q.link.distance_km if q.link.distance_km is not None else 0.0
+    phys = qkd.link_physics(job, 0, 0, 1, distance_km)
     if phys.detector.dead_time_pulses > 0 or phys.detector.afterpulse_probability > 0.0:
         return (f"{q.protocol}: dead time or afterpulses at both ends of an SPDC source's link are not in the closed "
                 f"form")
