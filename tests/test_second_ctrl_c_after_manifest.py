@@ -15,8 +15,8 @@ from run_files import checkpoints
 from test_stop_signals_twice import SMALL, ctrl_c, first_ctrl_c_at_first_piece  # noqa: F401 - a fixture
 
 
-@pytest.mark.xfail(strict=True, reason="review4: _write_run_file removes a complete checkpoint on a second Ctrl-C in the "
-                                       "manifest's folder sync (Checkpointer._write_run_file)")
+@pytest.mark.xfail(strict=True, reason="review4: a second Ctrl-C in the manifest's folder sync removes the complete "
+                                       "checkpoint (Checkpointer._write_run_file)")
 def test_a_second_ctrl_c_once_the_manifest_is_written_keeps_the_checkpoint_and_names_it(tmp_path, monkeypatch,
                                                                                            ctrl_c):  # noqa: F811
     first_ctrl_c_at_first_piece(monkeypatch)
