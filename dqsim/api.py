@@ -18,12 +18,16 @@ and by calling methods that return at once:
 
 * ``ctx.send(dest, tag, payload=None, *, extra_delay_ps=0)``: a classical
   message to node ``dest``; it arrives after ``Network.latency_ps`` (the
-  link delays along the route, plus ``dest``'s processing delay; plus
-  ``extra_delay_ps``), at the time returned;
+  link's delay plus ``dest``'s processing delay; plus ``extra_delay_ps``),
+  at the time returned. Under :func:`run_node_programs` ``dest`` must be
+  joined to this node by a link (messages are not routed: a message to
+  another node is refused in one line; add the link to ``links=``, or relay
+  it with a program on a node linked to both); the built-in scenarios' networks
+  route a message along the links of least fibre length;
 * ``ctx.send_over_link(dest, tag, payload=None, *, extra_delay_ps=0)``: the
   same along the link joining this node and ``dest`` (what a heralding
-  station on that link sends), even where a route through other nodes is
-  shorter; :func:`epr_initiator` sends the responder's herald so;
+  station on that link sends), even where, on a routed network, a route
+  through other nodes is shorter; :func:`epr_initiator` sends the responder's herald so;
 * ``ctx.broadcast(dests, tag, payload=None, *, quiet_until_ps=0)``: the same
   message to each node of ``dests`` in turn (as many ``send`` calls, made in
   one loop); ``quiet_until_ps``: the protocol's promise that a receiver's
@@ -45,9 +49,10 @@ and by calling methods that return at once:
 * ``ctx.reset(qubits)``: qubits back to ``|0>`` (no outcome, no blocking);
 * ``ctx.probe_bell_fidelity(qubit_a, qubit_b, key)``: read ``<Phi+|rho|Phi+>``
   of two qubits at this time without changing them; the value is in
-  ``Simulator.gather_probes()[key]`` after the run;
+  ``run.probes[key]`` of the :class:`ProgramRun` that :func:`run_node_programs`
+  returns (on every rank; ``key`` unique in the run);
   ``ctx.probe_bell_diagonal(qubit_a, qubit_b, key)`` reads the four Bell
-  weights ``(Phi+, Phi-, Psi+, Psi-)`` the same way;
+  weights ``(Phi+, Phi-, Psi+, Psi-)`` the same way (``examples/probe_memory.py``);
 * ``ctx.spawn(program, *args)``: another process on this node, now;
 * ``ctx.stream(purpose)``: this node's counter-based random stream for a
   protocol decision (``.uniform()``, ``.geometric(p)``,
@@ -58,8 +63,9 @@ and by calling methods that return at once:
   ``ctx.record(read, *args)`` (so that a process restored from a checkpoint
   can be re-executed, :mod:`dqsim.engine.process`);
 * ``ctx.log(kind, detail)``: a line of the run's timeline;
-* ``ctx.count(key, amount=1)``: add to a statistic, summed over ranks at the
-  end (``ProgramRun.statistics.counters``);
+* ``ctx.count(key, amount=1)``: add an integer to a statistic, summed over ranks
+  at the end (``ProgramRun.statistics.counters``, :func:`counter`); a float is
+  refused (count in integer units, e.g. ps; a fidelity: ``probe_bell_fidelity``);
 * ``ctx.node``, ``ctx.name``, ``ctx.now_ps``: the node's index, name and clock;
   ``ctx.processing_delay_ps``: its ``NodeSpec.classical_processing_delay_ps``,
   which every message to it already takes (add it where the node learns

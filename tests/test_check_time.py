@@ -369,3 +369,13 @@ def test_a_qkd_star_pilot_says_its_pairs_of_leaves_are_not_counted():
     chain = jobs.load_job(REPO / "jobs" / "qkd_trusted_chain.toml", ["qkd.network.num_nodes=201",
                                                                     f"qkd.network.distances_km={[10.0] * 200}"])
     assert "not counted" not in check_time._PLANS["qkd"](chain).note
+
+
+def test_the_time_line_names_the_register_at_its_start_and_the_memory_line_its_peak():
+    """userwalk2 D10: "a data register of 6 qubits replicated" beside "memory per rank: ... at most 7 qubits" read as
+    two answers; the register is 6 at the start (where the run decides replication) and 7 at its peak."""
+    job = jobs.load_job(ROOT / "jobs" / "dqc_ghz_4qpu.toml")
+    note = check_ranks.split(job, 2).note
+    start = job.circuit.num_qubits + 2
+    assert note.startswith(f"a data register of {start} qubits at its start (data + 2 scratch; the memory line: "
+                           "its peak) replicated"), note

@@ -185,12 +185,14 @@ def test_scenario_selection():
     ('topology = "ring"\nnum_nodes = 2', r"\[network\]\.num_nodes = 2: must be >= 3 for topology = \"ring\""),
     ('topology = "line"\nnum_nodes = 4.0', r"\[network\]\.num_nodes: expected an integer, got 4\.0"),
     ('topology = "line"\nnum_nodes = 4\nnum_rows = 2',
-     r"\[network\]\.num_rows = 2: only used with topology = \"grid\" \(here topology = \"line\"\)"),
+     r"\[network\]\.num_rows = 2: only used with topology = \"grid\" \(here topology = \"line\", sized by "
+     r"num_nodes\)$"),
     ('topology = "all_to_all"\nnum_nodes = 2\nedges = [["node0", "node1"]]',
      r"\[network\]\.edges = .*: only used with topology = \"edges\""),
     ('topology = "grid"\nnum_rows = 2', r"missing key \[network\]\.num_cols \(1\.\.1_048_576; required with topology = \"grid\"\)"),
     ('topology = "grid"\nnum_rows = 2\nnum_cols = 2\nnum_nodes = 4',
-     r"\[network\]\.num_nodes = 4: only used with topology = \"line\" or \"ring\" or \"star\" or \"all_to_all\""),
+     r"\[network\]\.num_nodes = 4: only used with topology = \"line\" or \"ring\" or \"star\" or \"all_to_all\" "
+     r"\(here topology = \"grid\", sized by num_rows and num_cols \(num_rows × num_cols nodes\)\)$"),
     ('topology = "grid"\nnum_rows = 1048577\nnum_cols = 1',
      r"\[network\]\.num_rows = 1048577: must be <= 1048576 \(allowed 1\.\.1048576\)"),
     ('topology = "grid"\nnum_rows = 1024\nnum_cols = 1025', r"\[network\]\.num_cols = 1025: the grid would have num_rows × "

@@ -243,3 +243,21 @@ def test_an_existing_run_file_as_output_is_refused_unless_force_but_an_earlier_m
     args.force = True
     assert cmd_merge(args) == 0
     assert open_run(q1).attrs["num_tasks"] == 1
+
+
+CHAIN_JOB = ('[run]\nname = "c"\nscenario = "repeater"\n[chain]\nnum_links = [1]\ntotal_distance_km = [10.0]\n'
+             'num_pairs = 5\n[chain.node]\nt2_s = 0.1\n')
+
+
+def test_a_task_without_the_swept_set_gets_its_jobs_own_value_and_the_column_stays_typed(tmp_path):
+    """userwalk2 D1: a baseline run (no ``--set``) beside its variants made the swept column text with ''."""
+    base = {"job_text": CHAIN_JOB}
+    a = write(tmp_path / "a.h5", attrs={**base, "overrides": ["chain.node.t2_s=0.01"]})
+    b = write(tmp_path / "b.h5", attrs={**base, "overrides": []})
+    c = write(tmp_path / "c.h5", attrs={**base, "overrides": ["chain.max_restarts=5"]})
+    merge_files([a, b, c], tmp_path / "m.h5")
+    tasks = open_run(tmp_path / "m.h5").table("tasks")
+    assert tasks["chain.node.t2_s"].dtype == np.float64
+    assert tasks["chain.node.t2_s"].tolist() == [0.01, 0.1, 0.1]  # b's from the job text
+    assert tasks["chain.max_restarts"].dtype.kind == "i"  # a and b: the job's default, filled in
+    assert tasks["chain.max_restarts"].tolist() == [10000, 10000, 5]

@@ -10,11 +10,12 @@ import math
 import pytest
 
 from dqsim import comm as comm_mod
-from dqsim.api import LinkSpec, run_node_programs
-from dqsim.errors import ResourceError
+from dqsim.api import LinkSpec, counter, run_node_programs
+from dqsim.errors import DqsimError, ResourceError
 from mpi_helper import ROOT, run_mpi
 
 EXAMPLE = "examples/distillation.py"
+PROBE_EXAMPLE = "examples/probe_memory.py"
 
 
 def distill(num_ranks: int, rounds: int) -> dict:
@@ -64,9 +65,55 @@ def test_messages_need_a_link_and_nodes_need_ranks():
 
     link = LinkSpec(distance_km=1.0)
     comm = comm_mod.init()
-    with pytest.raises(ResourceError, match="node a sent to c, but no link joins them"):
+    with pytest.raises(ResourceError, match="node a sent to c, but no link joins them") as info:
         run_node_programs({0: [(talk, (2,))]}, node_names=["a", "b", "c"], links={(0, 1): link},
                           qubits_per_node=1, comm=comm)
+    # userwalk2 D9: the line says how to fix it
+    assert "add a link between them, or relay the message through a node linked to both" in str(info.value)
     with pytest.raises(ResourceError, match=r"placement \[0\] must give each of 2 nodes a rank"):
         run_node_programs({}, node_names=["a", "b"], links={(0, 1): link}, qubits_per_node=1, comm=comm,
                           placement=[0])
+
+
+def probe_example(num_ranks: int) -> dict:
+    """The line examples/probe_memory.py prints (T2 = 10 ms, probes 2 ms apart)."""
+    if num_ranks == 1:
+        spec = importlib.util.spec_from_file_location("probe_memory", ROOT / PROBE_EXAMPLE)
+        example = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(example)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return example.main(0.01, 0.002)
+    proc = run_mpi(num_ranks, [PROBE_EXAMPLE, "0.01", "0.002"], timeout_s=240)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_probes_are_returned_by_the_run_and_follow_dephasing_theory():
+    """userwalk2 D2: ctx.probe_bell_* values are in run.probes (they were dropped with the simulator)."""
+    result = probe_example(1)
+    # pure dephasing: 2F - 1 shrinks by exp(-2 t / T2) while both halves wait (Nielsen & Chuang 8.3.6)
+    assert result["coherence_ratio"] == pytest.approx(result["coherence_ratio_theory"], rel=1e-6)
+    herald, later = result["bell_weights_at_herald"], result["bell_weights_later"]
+    assert herald[0] == result["fidelity_at_herald"] and later[0] == result["fidelity_later"]
+    assert herald[0] + herald[1] == pytest.approx(later[0] + later[1], abs=1e-12)  # Phi+ -> Phi- only
+
+
+def test_probes_are_the_same_on_two_ranks():
+    one, two = probe_example(1), probe_example(2)
+    assert two.pop("ranks") == 2 and one.pop("ranks") == 1
+    assert json.loads(json.dumps(one)) == two
+
+
+def test_count_takes_integers_and_refuses_a_float_in_one_line():
+    """userwalk2 D3: a float amount was summed and counter() truncated it (0.97 + 0.5 -> 1)."""
+    def tally(ctx, amount):
+        ctx.count("x", 2)
+        ctx.count("x", amount)
+        yield ctx.wait(1)
+
+    link = LinkSpec(distance_km=1.0)
+    run = run_node_programs({0: [(tally, (3,))]}, node_names=["a", "b"], links={(0, 1): link},
+                            qubits_per_node=1, comm=comm_mod.init())
+    assert counter(run, "x") == 5
+    with pytest.raises(DqsimError, match=r"node a: ctx.count\('x', 0.5\): the amount must be an integer"):
+        run_node_programs({0: [(tally, (0.5,))]}, node_names=["a", "b"], links={(0, 1): link},
+                          qubits_per_node=1, comm=comm_mod.init())

@@ -1152,3 +1152,15 @@ def test_a_link_pumping_cutoff_is_bounded_by_max_restarts():
     with pytest.raises(DqsimError, match=r"pair \d+: node 1 cut kept pairs while pumped 2 times at the memory "
                                          r"cut-off \([0-9.e-]+ s\); raise the cut-off or max_restarts"):
         run(chain, seed=3)
+
+
+def test_pairs_of_one_state_have_a_fidelity_stderr_of_exactly_zero():
+    """userwalk2 D4: 30 pairs of one fidelity (1 link, pure source, dephasing only over the same wait) gave
+    fidelity_stderr 2.06e-17 (np.std of equal values), while docs/outputs.md says 0."""
+    job = load_job_text('[run]\nname = "one"\nscenario = "repeater"\nseed = 7\n[chain]\nnum_links = [1]\n'
+                        'total_distance_km = [40.0]\ncutoff_s = 0.05\nnum_pairs = 30\n[chain.link]\n'
+                        'scheme = "double_click"\nsource_fidelity = 1.0\n[chain.node]\nt1_s = 1000.0\nt2_s = 0.01\n')
+    out = repeater.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND)
+    fidelities = out.tables["pairs"]["fidelity"]
+    assert np.ptp(fidelities) == 0.0 and fidelities.mean() != fidelities[0]  # the case np.std gets wrong
+    assert out.tables["summary"]["fidelity_stderr"].tolist() == [0.0]

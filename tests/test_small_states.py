@@ -270,18 +270,118 @@ def test_finish_dephases_held_pairs_by_t2_and_skips_qubits_in_no_small_state(mon
     coherence exp(-t/T2) per qubit), so its Phi+ weight is (1 + w + 2 w exp(-2t/T2)) / 4, while qubits in
     no small state here (fresh, or held by another rank) only have their last touch moved: their damping
     and dephasing are never worked out."""
+    from dqsim.engine import quantum
     from dqsim.engine.quantum import QuantumMemory
 
     t2_s, end_ps, werner = 0.5, 200_000_000_000, 0.9   # 0.2 s of idling
     memory = QuantumMemory([0, 0, 1, 1, 2, 2], [math.inf] * 3, [t2_s] * 3, seed=1, num_data_qubits=0)
     memory.small.werner_pair(0, 2, werner)             # qubits 1, 3, 4, 5: no small state here
     worked_out = []
-    real = noise.idle_parameters
-    monkeypatch.setattr(noise, "idle_parameters", lambda *args: worked_out.append(args) or real(*args))
+    real = quantum._idle_channel                       # (the wait's γ and p, kept per wait since 2026-12-07 (night))
+    monkeypatch.setattr(quantum, "_idle_channel", lambda *args: worked_out.append(args) or real(*args))
     memory.finish(None, end_ps)
-    assert len(worked_out) == 2                        # qubits 0 and 2 only
+    assert worked_out == [(end_ps, math.inf, t2_s)] * 2  # qubits 0 and 2 only
     assert list(memory.last_touch_ps) == [end_ps] * 6
     decay = math.exp(-2 * 0.2 / t2_s)                  # coherence factor of both qubits together
     assert memory.bell_fidelity(None, 0, 2) == pytest.approx((1 + werner * (1 + 2 * decay)) / 4, abs=1e-12)
     for q in (1, 3, 4, 5):
         assert memory.small.group_of(q) is None
+
+
+def _random_rho(rng, k, zeros):
+    """A random k-qubit density matrix; ``zeros``: with small entries set to exactly 0 (as pairs have)."""
+    d = 1 << k
+    a = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    rho = a @ a.conj().T
+    rho /= np.trace(rho)
+    if zeros:
+        rho[np.abs(rho) < 0.05] = 0
+    return rho
+
+
+def _mix_by_trace_and_outer(rho, k, positions, weight):
+    """The depolarizing mix as the engine computed it before 2026-12-07 (night): per qubit ``ndarray.trace``,
+    ``I/2`` put back by ``np.multiply.outer`` and ``np.moveaxis``."""
+    mixed = rho.reshape((2,) * (2 * k))
+    for p in positions:
+        a = k - 1 - p
+        traced = mixed.trace(axis1=a, axis2=k + a)
+        mixed = np.moveaxis(np.multiply.outer(traced, np.eye(2, dtype=rho.dtype) / 2.0),
+                            [2 * k - 2, 2 * k - 1], [a, k + a])
+    return (1.0 - weight) * rho + weight * mixed.reshape(rho.shape)
+
+
+def _damp_by_blocks(rho, k, position, gamma, dephase_p):
+    """T1/T2 damping as the engine computed it before 2026-12-07 (night): each block of the qubit scaled in
+    place."""
+    out = rho.copy()
+    v = out.reshape(1 << (k - 1 - position), 2, 1 << position, 1 << (k - 1 - position), 2, 1 << position)
+    b00, b11, b01, b10 = v[:, 0, :, :, 0, :], v[:, 1, :, :, 1, :], v[:, 0, :, :, 1, :], v[:, 1, :, :, 0, :]
+    b00 += gamma * b11
+    b11 *= 1.0 - gamma
+    b01 *= math.sqrt(1.0 - gamma) * (1.0 - 2.0 * dephase_p)
+    b10 *= math.sqrt(1.0 - gamma) * (1.0 - 2.0 * dephase_p)
+    return out
+
+
+def test_depolarizing_and_damping_are_the_same_operations_as_before_bit_for_bit():
+    """The depolarizing mix by diagonal blocks and the damping by a kept mask (2026-12-07 (night)) give every
+    element bit for bit as the trace/outer and in-place block formulations did, on 1-5 qubits, every position
+    (and ordered pair of positions), with exact zeros in ρ and γ = 0: a noisy chain's results did not move."""
+    from dqsim.state.small import damp, depolarizing_mix
+
+    rng = np.random.default_rng(11)
+    for k in range(1, 6):
+        for zeros in (False, True):
+            rho = _random_rho(rng, k, zeros)
+            for p in range(k):
+                for gamma in (0.0, 0.13):
+                    assert np.array_equal(damp(rho, k, p, gamma, 0.21), _damp_by_blocks(rho, k, p, gamma, 0.21))
+                positions_list = [[p]] + [[p, q] for q in range(k) if q != p]
+                for positions in positions_list:
+                    weight = float(rng.random())
+                    assert np.array_equal(depolarizing_mix(rho, k, positions, weight),
+                                          _mix_by_trace_and_outer(rho, k, positions, weight)), (k, positions)
+
+
+def _conjugate_by_products(rho, k, matrix, positions):
+    """``M (M ρ)†`` by two tensor contractions (``np.tensordot``), as the engine computes a gate."""
+    m = len(positions)
+    axes = [k - 1 - positions[m - 1 - i] for i in range(m)]
+
+    def left(r):
+        out = np.tensordot(matrix.reshape((2,) * (2 * m)), r.reshape((2,) * k + (1 << k,)),
+                           axes=(list(range(m, 2 * m)), axes))
+        return np.moveaxis(out, list(range(m)), axes).reshape(r.shape)
+
+    return left(left(rho).conj().T)
+
+
+def test_a_cnot_conjugates_rho_by_one_gather_the_same_as_its_products_bit_for_bit():
+    """The kept CNOT (and Toffoli) matrix permutes basis states: ρ's elements are gathered (2026-12-07
+    (night)), every element bit for bit what the two products give, also for a ρ that is not exactly
+    Hermitian; a CZ (a -1) takes the products."""
+    from dqsim.state.small import _permutation_index, conjugate
+
+    rng = np.random.default_rng(12)
+    cx, ccx, cz = (op_matrix(gate_op(name, list(range(n))))[0] for name, n in (("cx", 2), ("ccx", 3), ("cz", 2)))
+    assert _permutation_index(cz, 2, (0, 1)) is None
+    for matrix in (cx, ccx, cz):
+        m = matrix.shape[0].bit_length() - 1
+        for k in range(m, 5):
+            for zeros in (False, True):
+                rho = _random_rho(rng, k, zeros) + 1e-17 * rng.normal(size=(1 << k, 1 << k))
+                for positions in ([0, k - 1, 1][:m] if k > 2 else [0, 1, 2][:m], list(range(k))[::-1][:m]):
+                    assert np.array_equal(conjugate(rho, k, matrix, positions),
+                                          _conjugate_by_products(rho, k, matrix, positions)), (k, positions)
+
+
+def test_a_controlled_gates_full_matrix_is_built_once_and_read_only():
+    """Every CNOT of a run shares one read-only 4x4 (``op_matrix`` keeps it by the target matrix's bytes);
+    another controlled gate gets its own."""
+    first, qubits = op_matrix(gate_op("cx", [3, 5]))
+    again, _ = op_matrix(gate_op("cx", [5, 3]))
+    assert again is first and not first.flags.writeable and qubits == (5, 3)
+    assert np.array_equal(first, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
+    cz, _ = op_matrix(gate_op("cz", [0, 1]))
+    assert cz is not first and np.array_equal(cz, np.diag([1, 1, 1, -1]))

@@ -146,10 +146,16 @@ def _repeater(job, num_ranks: int) -> Split:
 
 
 def _register(num_qubits: int, num_ranks: int, what: str) -> Split:
+    """How a network run's register of ``num_qubits`` at its start (data + scratch) divides: the run decides
+    replication at the start, so this line names the start; the communication qubits the register takes on later
+    are in the memory line, which counts its peak (so "6 qubits at its start" here, "at most 7" there; until
+    2026-12-07 (night) this line said "of 6 qubits" without "at its start", userwalk2 D10)."""
+    size = (f"{what} of {num_qubits} qubits at its start (data + {INITIAL_SCRATCH_QUBITS} scratch; "
+            "the memory line: its peak)")
     if replicates(num_ranks, num_qubits):
-        return Split(1.0, float(num_ranks), True, f"{what} of {num_qubits} qubits replicated: every rank applies "
+        return Split(1.0, float(num_ranks), True, f"{size} replicated: every rank applies "
                      "every gate (only the node programs divide)")
-    return Split(1.0 / num_ranks, 1.0, True, f"{what} of {num_qubits} qubits sharded over the ranks")
+    return Split(1.0 / num_ranks, 1.0, True, f"{size} sharded over the ranks")
 
 
 def _dqc(job, num_ranks: int) -> Split:

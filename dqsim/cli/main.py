@@ -282,6 +282,9 @@ def _resume_one(args, comm, checkpoint_path) -> int:
     """
     attrs, resume = checkpoint.read_checkpoint(checkpoint_path, comm)
     job = _stored_job(attrs, args.output, checkpoint_path, job_folder=args.job_folder)
+    original = None if args.output else _original_output(checkpoint_path)
+    if original is not None and os.path.abspath(job.run.output) != original:  # started in another folder
+        job = _stored_job(attrs, original, checkpoint_path, job_folder=args.job_folder)
     _check_engine_run(job, resume, checkpoint_path)
     network = getattr(job, "network", None)
     placement = getattr(network, "placement", None)
@@ -298,6 +301,21 @@ def _resume_one(args, comm, checkpoint_path) -> int:
             comm, resume)))
     except RankCountError as exc:  # raised on every rank as the register is built, before any work
         raise DqsimError(_resume_rank_counts(checkpoint_path, resume, exc)) from None
+
+
+def _original_output(checkpoint_path) -> str | None:
+    """Where the run that wrote ``checkpoint_path`` was to write its output, as an absolute path: the manifest's
+    ``output_from_checkpoints`` (the output relative to the checkpoint's folder, since 2026-12-07) taken from the
+    checkpoint's folder as it is now, so a resume started in any folder writes beside the original output, as it
+    writes its checkpoints beside the one it resumed (since 2026-12-07 (night); before, a relative output went to
+    the folder ``dqsim resume`` was started in). ``None`` (older checkpoints, a run id as output): the stored
+    ``run.output`` as it is, relative to the current folder. Where that is the same file (a resume started
+    where the run was), the stored job is kept as it is (its ``overrides`` as the uninterrupted run's)."""
+    body = checkpoint.manifest_body(checkpoint_path) or {}
+    relative = body.get("output_from_checkpoints")
+    if not isinstance(relative, str) or not relative:
+        return None
+    return os.path.normpath(os.path.join(os.path.abspath(Path(checkpoint_path).parent), relative))
 
 
 def _stored_job(attrs: dict, output: str | None, checkpoint_path, *, job_folder: str | None = None):

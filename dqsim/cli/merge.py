@@ -24,7 +24,9 @@ and :func:`dqsim.io.open_run` read it) laid out as follows:
   value of that type, else ``str``: strings as they are, other values as
   JSON text, a missing value as ``""``; then one column per key that the
   runs' ``--set`` assignments (attribute ``overrides``) set to different
-  values (the swept keys), named by the key (``qkd.sweep.distances_km``) and typed the same way, a one-element
+  values (the swept keys; a run that did not ``--set`` the key has its job's own value, read from the job
+  text it stores, since 2026-12-07 (night): before, ``""``), named by the key (``qkd.sweep.distances_km``)
+  and typed the same way, a one-element
   list (a sweep task's ``distances_km=[25]``) as its element; ``run.output`` and ``[checkpoint]`` keys are
   where a task writes, not what it computes (the configuration hash leaves them out too), so they are no
   swept keys (they stay in the ``overrides`` column);
@@ -60,6 +62,7 @@ import json
 import os
 import re
 import sys
+import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -404,9 +407,42 @@ def _column(values: list) -> np.ndarray:
     return np.array(texts, dtype=str)
 
 
+def _one_value(value: Any) -> Any:
+    """A one-element list (a sweep task's ``distances_km=[25]``) as its element; None as missing."""
+    if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
+        value = value[0]
+    return _MISSING if value is None else value
+
+
+def _resolved_job(run) -> dict | None:
+    """The run's job as resolved (defaults filled in) from its stored ``job_text``, or None where the file
+    has no job text or it no longer validates (then only the raw TOML, or nothing)."""
+    text = run.attrs.get("job_text")
+    if not isinstance(text, str):
+        return None
+    try:
+        return jobs.load_job_text(text, source=str(run.path)).model_dump()
+    except (DqsimError, ValueError):
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return None
+
+
+def _job_value(job: dict | None, key: str) -> Any:
+    """The value of dotted ``key`` in a resolved job (``_MISSING`` where it has none)."""
+    node: Any = job
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return _one_value(node)
+
+
 def _swept_keys(runs: list) -> dict[str, list]:
-    """Key -> its value in each run (``_MISSING`` where not set), for every key the runs' ``overrides``
-    set to values that are not the same in all of them."""
+    """Key -> its value in each run, for every key the runs' ``overrides`` set to values that are not the
+    same in all of them. A run that did not ``--set`` the key has its job's own value (from the job text
+    it stores, defaults filled in; ``_MISSING`` where the file has no job text)."""
     per_run = []
     for run in runs:
         values: dict[str, Any] = {}
@@ -417,14 +453,15 @@ def _swept_keys(runs: list) -> dict[str, list]:
                 continue  # not an assignment dqsim run took; it stays in the overrides column
             if key.startswith(_NOT_SWEPT):
                 continue
-            if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
-                value = value[0]
-            values[key] = _MISSING if value is None else value
+            values[key] = _one_value(value)
         per_run.append(values)
     keys: list[str] = []
     for values in per_run:
         keys += [key for key in values if key not in keys]
-    columns = {key: [values.get(key, _MISSING) for values in per_run] for key in keys}
+    resolved = [_resolved_job(run) if any(key not in values for key in keys) else None
+                for run, values in zip(runs, per_run)]
+    columns = {key: [values[key] if key in values else _job_value(job, key)
+                     for values, job in zip(per_run, resolved)] for key in keys}
     return {key: values for key, values in columns.items() if not _agreeing(values)}
 
 

@@ -244,6 +244,13 @@ def ops_from_wire(rows: list[tuple]) -> list[QOp]:
     return ops
 
 
+@functools.lru_cache(maxsize=4096)
+def _idle_channel(waited_ps: int, t1_s: float, t2_s: float) -> tuple[float, float]:
+    """:func:`dqsim.state.noise.idle_parameters` of a wait of ``waited_ps`` picoseconds, kept: a chain's memories
+    wait the same few durations (attempt periods, round trips) again and again."""
+    return noise.idle_parameters(ps_to_seconds(waited_ps), t1_s, t2_s)
+
+
 def _decaying_qubits(owner: Sequence[int], t1_s: Sequence[float], t2_s: Sequence[float]) -> bytearray:
     """Per qubit, 1 where its node's (``owner[q]``) memory decays (``t1_s`` or ``t2_s`` finite), else 0.
 
@@ -374,7 +381,7 @@ class QuantumMemory:
                            t2_s=self.t2_s[node], stream=self.stream(node, "decoherence"))
             elif group_of(q) is not None:
                 node = self.owner[q]
-                gamma, p = noise.idle_parameters(ps_to_seconds(waited), self.t1_s[node], self.t2_s[node])
+                gamma, p = _idle_channel(waited, self.t1_s[node], self.t2_s[node])
                 self.small.idle(q, gamma, p)
 
     def finish(self, state, end_ps: int) -> None:
@@ -571,8 +578,12 @@ class QuantumMemory:
             return None
         if kind == "gate":
             small.apply(payload)
-            self._gate_noise(qubits, error_probability, lambda q: small.depolarize([q], error_probability),
-                             lambda a, b: small.depolarize([a, b], error_probability))
+            if error_probability > 0:  # (:meth:`_gate_noise`, without its two closures per gate)
+                if len(qubits) == 2:
+                    small.depolarize(qubits, error_probability)
+                else:
+                    for q in qubits:
+                        small.depolarize((q,), error_probability)
             return None
         raise ValueError(f"unknown quantum operation kind {kind!r}")
 

@@ -36,6 +36,7 @@ import gc
 import heapq
 from heapq import heappop, heappush, heapreplace
 import math
+import numbers
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -730,7 +731,13 @@ class NodeContext:
         return current is not None and current._records is not None  # ProcessHandle.reexecuting, inlined
 
     def send(self, dest: int, tag, payload=None, *, extra_delay_ps: int = 0) -> int:
-        """Send a classical message; returns its arrival time (ps)."""
+        """Send a classical message to node ``dest``; returns its arrival time (ps).
+
+        It takes :meth:`~dqsim.network.network.Network.latency_ps`: on a routed network the route of least
+        fibre length, on one built with ``routed=False`` (:func:`~dqsim.scenarios.programs.run_node_programs`)
+        the link joining the two nodes, where a message to a node with no link is refused
+        (:class:`~dqsim.errors.ResourceError`).
+        """
         sim = self._sim
         current = sim._current
         if current is not None and current._records is not None:  # self._muted, inlined
@@ -925,7 +932,15 @@ class NodeContext:
             self._sim.timeline.append((self._node.now_ps, self._node.index, kind, detail))
 
     def count(self, key, amount: int = 1) -> None:
-        """Add to a named statistic of this rank (summed over ranks at the end)."""
+        """Add an integer to a named statistic of this rank (summed over ranks at the end).
+
+        Integers only, so that the sum over ranks is exact on any number of ranks (DESIGN.md invariant 5):
+        a float (a fidelity, an age in s) is refused in one line; count it in integer units (ps) or probe it
+        (:meth:`probe_bell_fidelity`). Until 2026-12-07 (night) a float was added and ``counter`` truncated it.
+        """
+        if amount.__class__ is not int and not isinstance(amount, numbers.Integral):
+            raise DqsimError(f"node {self._node.name}: ctx.count({key!r}, {amount!r}): the amount must be an integer "
+                             f"(counts are summed exactly over ranks); count in integer units, e.g. ps")
         sim = self._sim
         current = sim._current
         if current is None or current._records is None:  # not self._muted, inlined

@@ -41,6 +41,11 @@ _TOPOLOGY_KEYS: dict[str, tuple[str, ...]] = {
     "all_to_all": ("num_nodes",), "grid": ("num_rows", "num_cols"),
     "edges": ("node_names", "edges", "edges_file"),
 }
+#: What sizes each topology, as an error that refuses another topology's key says it (userwalk2 D8: a grid's
+#: ``num_nodes`` was refused without naming ``num_rows`` and ``num_cols``).
+_SIZED_BY: dict[str, str] = {**{t: "num_nodes" for t in ("line", "ring", "star", "all_to_all")},
+                             "grid": "num_rows and num_cols (num_rows × num_cols nodes)",
+                             "edges": "its edges or edges_file"}
 
 #: The node cap every topology had until :data:`MAX_SPARSE_NETWORK_NODES` (2026-12-06) and ``topology = "edges"``
 #: until :data:`MAX_EDGES_NETWORK_NODES` (2026-12-07 (morning)); what an ``all_to_all``'s search for its largest size
@@ -335,8 +340,8 @@ class NetworkSection(Section):
             if key not in used and value is not None:
                 users = [t for t, keys in _TOPOLOGY_KEYS.items() if key in keys]
                 raise job_error(f"only used with topology = {' or '.join(toml_repr(t) for t in users)} "
-                                f"(here topology = {toml_repr(self.topology)})",
-                                key=(key,), value=value, has_value=True)
+                                f"(here topology = {toml_repr(self.topology)}, sized by "
+                                f"{_SIZED_BY[self.topology]})", key=(key,), value=value, has_value=True)
         if self.topology != "edges":
             pass
         elif self.edges is None and self.edges_file is None:

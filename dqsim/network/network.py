@@ -1511,7 +1511,9 @@ class Network:
                 route = [lo]
             elif not self.routed:
                 if self._link_index(lo, hi) < 0:
-                    raise ResourceError(f"node {self.names[a]} sent to {self.names[b]}, but no link joins them")
+                    raise ResourceError(f"node {self.names[a]} sent to {self.names[b]}, but no link joins them (messages "
+                                        f"here go over one link only): add a link between them, or relay the "
+                                        f"message through a node linked to both")
                 route = [lo, hi]
             elif self._tree is not None:  # the only simple path: what Dijkstra would find
                 route = self._tree_route(lo, hi)

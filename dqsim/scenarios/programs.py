@@ -15,7 +15,7 @@ links and runs to the end. Results do not depend on the number of ranks
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from dqsim.engine import RunStatistics, Simulator
@@ -36,12 +36,16 @@ class ProgramRun:
         placement: the rank of each node.
         timeline: ``(time_ps, node, kind, detail)`` of every ``ctx.log`` on
             rank 0 when ``timeline`` was asked for (``None`` on other ranks).
+        probes: ``key`` -> the value of every ``ctx.probe_bell_fidelity`` (a float) and
+            ``ctx.probe_bell_diagonal`` (the four Bell weights) of the run, from all ranks, on every rank
+            (``Simulator.gather_probes``; since 2026-12-07 (night): before, a run's probes could not be read).
     """
 
     statistics: RunStatistics
     end_time_ps: int
     placement: list[int]
     timeline: list | None
+    probes: dict = field(default_factory=dict)
 
 
 def qubit_of(node: int, slot: int, qubits_per_node: int) -> int:
@@ -101,7 +105,7 @@ def run_node_programs(programs: Mapping[int, Sequence[tuple[Callable, tuple]]], 
             sim.spawn(node, program, *args)
     statistics = sim.run()
     gathered = sim.gather_timeline() if timeline else None
-    return ProgramRun(statistics, statistics.end_time_ps, network.placement.tolist(), gathered)
+    return ProgramRun(statistics, statistics.end_time_ps, network.placement.tolist(), gathered, sim.gather_probes())
 
 
 def counter(run: ProgramRun, key: Any) -> int:

@@ -43,7 +43,7 @@ from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, enta
 from dqsim.protocols.qkd.finite_key import ChshFiniteKeyResult, EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
 from dqsim.scenarios import qkd_auth, qkd_relay
-from dqsim.scenarios.output import WRITING_RANK, ScenarioOutput, format_stderr, record_table
+from dqsim.scenarios.output import WRITING_RANK, ScenarioOutput, format_stderr, record_table, standard_error
 from dqsim.units import PS_PER_S, db_to_transmittance
 
 
@@ -399,9 +399,7 @@ def _rate_standard_error(blocks) -> float:
     blocks; the last may be shorter); NaN with one block (no spread to measure).
     """
     rates = [row[7].secret_key_bits / row[7].num_pulses_sent for row in blocks if row[7].num_pulses_sent]
-    if len(rates) < 2:
-        return float("nan")
-    return float(np.std(rates, ddof=1) / math.sqrt(len(rates)))
+    return standard_error(rates)
 
 
 def _nan(value: float | None) -> float:
@@ -660,7 +658,7 @@ def _output_of(job, run, engine, distances, timeline, started, block_rows, sweep
                        f"{total_auth:,} key bits; net key {attrs['total_net_key_bits']:,} bits; pre-shared key "
                        f"needed {preshared:,} bits (the most of a link)")
     reasons = _no_key_reasons(block_rows)
-    for r in sweep_rows[:12]:
+    for r in sweep_rows[:SUMMARY_LINKS]:
         qber = f"QBER {r[9]:.4f} ± {format_stderr(r[14])}" if r[9] == r[9] else "QBER n/a (no sifted bit)"
         if r[9] == 0.0:  # no error seen: its plug-in s.e. is 0, the one-sided 95 % upper limit says more
             qber = f"QBER 0 (no error seen; < {r[21]:.2g} at 95 %)"
@@ -679,12 +677,17 @@ def _output_of(job, run, engine, distances, timeline, started, block_rows, sweep
     if chsh is not None and not math.isnan(chsh[0]):
         last = " (the last row; every row's in column chsh_value)" if len(sweep_rows) > 1 else ""
         summary.append(f"  CHSH S = {chsh[0]:.4f} ± {chsh[1]:.4f}{last}")
-    summary += [f"  WARNING: {w}" for w in warnings[:4]]
-    for r in end_rows[:4]:
+    summary += _links_not_shown(sweep_rows, reasons, "sweep" if q.sweep is not None else "links")
+    summary += [f"  WARNING: {w}" for w in warnings[:SUMMARY_WARNINGS]]
+    if len(warnings) > SUMMARY_WARNINGS:
+        summary.append(f"  ... and {len(warnings) - SUMMARY_WARNINGS:,} more warnings (attribute warnings)")
+    for r in end_rows[:SUMMARY_ENDS]:
         if len(run["links"]) > 1:
             net = f", {r[7]:,} net of authentication" if q.authentication != "none" else ""
             summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s){net}, at "
                            f"both ends at {r[5] / 1e9:.4g} ms")
+    if len(run["links"]) > 1 and len(end_rows) > SUMMARY_ENDS:
+        summary.append(f"  ... and {len(end_rows) - SUMMARY_ENDS:,} more end-to-end keys (table end_to_end)")
     return tables, attrs, summary
 
 
@@ -782,6 +785,29 @@ def _loss_hint(distance_km: float, transmittance: float, pulses: int) -> str:
     metres = "; distances are in km, not m" if distance_km >= METRES_HINT_KM else ""
     return (f" (fewer than one photon expected through {distance_km:g} km of fibre in {pulses:,} pulses: "
             f"transmittance {transmittance:.1e}{metres})".replace("transmittance 0.0e+00", "transmittance 0"))
+
+
+#: The links the summary shows one by one, the warnings and end-to-end pairs it prints, the links without key
+#: beyond those it names with their reason and those it names by number (:func:`_links_not_shown`).
+SUMMARY_LINKS, SUMMARY_WARNINGS, SUMMARY_ENDS, SUMMARY_NO_KEY_LINES, SUMMARY_NO_KEY_NAMED = 12, 4, 4, 4, 20
+
+
+def _links_not_shown(sweep_rows, reasons: dict, table: str) -> list[str]:
+    """Summary lines for the links past the first :data:`SUMMARY_LINKS`: how many, and the ones without key (they
+    decide an end-to-end key): the first few with their ``no key:`` reason, then the others by number, capped.
+    Until 2026-12-07 (night) a network of more links left them out without a word."""
+    rest = sweep_rows[SUMMARY_LINKS:]
+    if not rest:
+        return []
+    lines = [f"  ... and {len(rest):,} more links (table {table})"]
+    no_key = [r for r in rest if (r[0], r[1]) in reasons]
+    lines += [f"  {r[0]:7.1f} km link {r[1]}: no key: {reasons[r[0], r[1]]}" for r in no_key[:SUMMARY_NO_KEY_LINES]]
+    others = no_key[SUMMARY_NO_KEY_LINES:]
+    if others:
+        named = ", ".join(str(r[1]) for r in others[:SUMMARY_NO_KEY_NAMED])
+        more = f" and {len(others) - SUMMARY_NO_KEY_NAMED:,} more" if len(others) > SUMMARY_NO_KEY_NAMED else ""
+        lines.append(f"  no key on {len(others):,} more links: {named}{more} (table blocks, column no_key_reason)")
+    return lines
 
 
 def _no_key_reasons(block_rows) -> dict:

@@ -68,7 +68,7 @@ from dqsim.network.fibre import fibre_transmittance
 from dqsim.network.link import LinkSpec
 from dqsim.network.werner import bell_diagonal_hashing_yield, bell_diagonal_key_fraction, plob_bound
 from dqsim.protocols.repeater import Alarm, ChainNode, ChainRecords, ChainSpec, LinkSide, setup_node_data
-from dqsim.scenarios.output import ScenarioOutput, format_stderr, record_table
+from dqsim.scenarios.output import ScenarioOutput, format_stderr, record_table, standard_error
 from dqsim.units import PS_PER_S, ps_to_seconds, seconds_to_ps
 
 #: Channel uses per second of direct transmission when the job gives neither
@@ -412,7 +412,7 @@ def _summary_row(index: int, run: ChainRun, total_km: float, reference_rate_hz: 
     compare = comparison(link, total_km, reference_rate_hz)
     fidelities = run.fidelities
     mean = float(fidelities.mean())
-    stderr = float(np.std(fidelities, ddof=1) / math.sqrt(len(fidelities))) if len(fidelities) > 1 else math.nan
+    stderr = standard_error(fidelities)
     weights = run.mean_bell_weights
     hashing, key = bell_diagonal_hashing_yield(weights), bell_diagonal_key_fraction(weights)
     waits = [p.delivery_ps - p.round_start_ps for p in run.pairs]
