@@ -1,12 +1,10 @@
 """A second Ctrl-C that comes once a stop's checkpoint has its manifest (in the folder's sync that follows it):
-``Checkpointer._interrupted`` says such a complete checkpoint stays and becomes the run's newest, but
-``_write_run_file`` takes the Ctrl-C (before 2026-12-07 (night) through ``except BaseException``, since then as
-"interrupted") and removes the checkpoint whole, manifest included, and the line says there is none to resume
-(review4: a defect older than ckpt3, the same at 6b25de0; strict xfail until fixed)."""
+such a complete checkpoint stays and becomes the run's newest, which the line of the 130 names. Until 2026-12-07
+(night) ``_write_run_file`` took the Ctrl-C (through ``except BaseException``, later as "interrupted") and removed
+the checkpoint whole, manifest included, and the line said there was none to resume (review4: a defect older than
+ckpt3, the same at 6b25de0)."""
 
 import signal
-
-import pytest
 
 from dqsim.engine import checkpoint
 from dqsim.io import manifest
@@ -15,8 +13,6 @@ from run_files import checkpoints
 from test_stop_signals_twice import SMALL, ctrl_c, first_ctrl_c_at_first_piece  # noqa: F401 - a fixture
 
 
-@pytest.mark.xfail(strict=True, reason="review4: a second Ctrl-C in the manifest's folder sync removes the complete "
-                                       "checkpoint (Checkpointer._write_run_file)")
 def test_a_second_ctrl_c_once_the_manifest_is_written_keeps_the_checkpoint_and_names_it(tmp_path, monkeypatch,
                                                                                            ctrl_c):  # noqa: F811
     first_ctrl_c_at_first_piece(monkeypatch)
