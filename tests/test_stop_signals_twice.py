@@ -275,3 +275,21 @@ def test_repro_a_second_ctrl_c_to_one_rank_while_the_ranks_write_their_slabs_end
     if rank == 1:
         run_here(["resume", str(first), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
         assert (tmp_path / "resumed.h5").is_file()
+
+
+def test_a_second_ctrl_c_on_rank_0_once_a_periodic_checkpoint_is_complete_ends_every_rank_naming_it(tmp_path):
+    """A first Ctrl-C sent to the ranks as a periodic checkpoint's write starts, and a second to rank 0 once its run
+    file and manifest are written (as it removes older checkpoints, before the write's last collective): rank 0
+    noted it there and forgot it at the write's end, so the run went on to the stop's checkpoint and 75 (review4;
+    until 2026-12-07 (night)). Now every rank ends with 130, rank 0 alone saying so in one line that names that
+    checkpoint, complete, which resumes."""
+    done = launch_second_sigint(tmp_path, "late", ["run", *SMALL, "-o", str(tmp_path / "x.h5"), "--set",
+                                                   f'checkpoint.directory="{tmp_path / "ck"}"', "--set",
+                                                   "checkpoint.every_wall_s=0.000001"])
+    assert done.returncode == 130, done.stderr
+    written = [path for path in checkpoints(tmp_path / "ck") if checkpoint.manifest_path(path).is_file()]
+    assert written and done.stderr.strip().splitlines() == [
+        "dqsim: interrupted (a second Ctrl-C); this run wrote nothing more; its last checkpoint continues it: "
+        f"dqsim resume {written[-1]}"], done.stderr
+    run_here(["resume", str(written[-1]), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
+    assert (tmp_path / "resumed.h5").is_file()

@@ -122,6 +122,11 @@ def compile_kernels(names) -> int | None:
     return None
 
 
+def _note(line: str) -> None:
+    """A note of the code builds (a draw that failed: :func:`dqsim.scenarios.warmup.build_ldpc_codes`)."""
+    print(f"dqsim warmup: note: {line}", flush=True)
+
+
 def build_codes(loaded, paths) -> int | None:
     """Build the LDPC codes of the ``loaded`` jobs (files ``paths``) into dqsim's cache, a line a code;
     ``EXIT_BAD_INPUT`` where that cache cannot be written, else ``None``."""
@@ -143,7 +148,7 @@ def build_codes(loaded, paths) -> int | None:
         how = ("predicted from its links' physics" if reason is None
                else f"{reason}: its first key block of one link per distinct length run")
         print(f"dqsim warmup: LDPC codes of {path} ({how}) ...", flush=True)
-        for key, how, seconds in warmup.build_ldpc_codes(job):
+        for key, how, seconds in warmup.build_ldpc_codes(job, _note):
             count += 1
             print(f"dqsim warmup:   {key['num_bits']:,} bits, rate {key['rate']:g}, seed {key['seed']}: "
                   f"{'built' if how == 'made' else 'loaded from the cache'} in {seconds:.1f} s CPU", flush=True)

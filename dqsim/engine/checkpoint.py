@@ -154,7 +154,10 @@ def request_stop(signum=None, frame=None) -> None:
     While the ranks write their slabs of a checkpoint (:func:`_defer_second`) a second Ctrl-C is only noted
     (:func:`second_signal_noted`): the ranks agree on it at the write's next collective look and every rank
     ends alike, no file of that checkpoint left (since 2026-12-07 (night); before, the rank that took it ended
-    every rank from there, and the others' slabs stayed without a manifest)."""
+    every rank from there, and the others' slabs stayed without a manifest). One that rank 0 takes once its run
+    file is written (as it removes older checkpoints, or at the write's last collective) is noted too, and at the
+    write's end every rank ends with 130, naming that checkpoint, complete (since 2026-12-07 (night); before, it
+    was forgotten there, and a periodic checkpoint's run went on to its stop and 75)."""
     if signum == signal.SIGINT and _STOP["requested"] and not _STOP["checkpointed"]:
         if _STOP["rank_0_decides"]:
             return
@@ -179,6 +182,19 @@ def _defer_second(deferring: bool) -> None:
         _STOP["again"] = False
 
 
+def _take_deferred() -> None:
+    """End the deferral (:func:`_defer_second`) and raise a second Ctrl-C noted during it, as one outside a
+    checkpoint's write raises: nothing noted is lost between the look and the end (the deferral ends first).
+
+    Raises:
+        KeyboardInterrupt: a second Ctrl-C was noted.
+    """
+    _STOP["deferred"] = False
+    if _STOP.get("again"):
+        _STOP["again"] = False
+        raise KeyboardInterrupt
+
+
 def second_signal_noted() -> bool:
     """Whether a second Ctrl-C came to this rank while it was deferred (:func:`_defer_second`): the ``cut_on`` of a
     checkpoint's state write on several ranks (:func:`write_state`)."""
@@ -193,8 +209,10 @@ class SecondSignalAgreed(KeyboardInterrupt):
 
 def stop_checkpointed() -> None:
     """The checkpoint a stop asked for is complete (its manifest written and synced): from now on a second
-    Ctrl-C has nothing left to cut short, and :func:`request_stop` lets the run end as a stop (status 75)."""
+    Ctrl-C has nothing left to cut short, and :func:`request_stop` lets the run end as a stop (status 75); one
+    noted since the ranks' last look (:func:`second_signal_noted`, on rank 0 after its run file) is forgotten."""
     _STOP["checkpointed"] = True
+    _STOP["again"] = False
 
 
 def takes_signals() -> bool:
@@ -691,11 +709,15 @@ class Checkpointer:
         if self.comm.size > 1:  # a second Ctrl-C from here is noted, for the ranks to agree on (request_stop)
             _defer_second(True)
         try:
-            return self._write(sim, window_end_ps, stop=stop)
+            path = self._write(sim, window_end_ps, stop=stop)
+        except BaseException:
+            _defer_second(False)  # (one noted meanwhile is forgotten: the write ends as it raised)
+            raise
         finally:
             _rank_0_decides(False)
-            _defer_second(False)
             self.gathered = None
+        _take_deferred()  # one noted after the ranks' last look (a few lines before): taken now, as outside a write
+        return path
 
     def _write(self, sim, window_end_ps: int, *, stop: bool) -> Path | None:
         """:meth:`write`'s work (a second Ctrl-C noted on several ranks, not raised: :func:`_defer_second`)."""
@@ -834,7 +856,10 @@ class Checkpointer:
                 session.warn(room.written_line(path))
             while len(session.written) > session.keep:
                 _delete_checkpoint(session.written.pop(0))
-        comm.barrier()
+        # (in place of a barrier) a second Ctrl-C rank 0 noted since its run file: the checkpoint is complete, and
+        # every rank ends with 130 naming it (since 2026-12-07 (night); before, it was forgotten at the write's end)
+        if comm.bcast(second_signal_noted()):
+            raise SecondSignalAgreed
         return path
 
     def _agree_on_second_signal(self, path: Path) -> None:
@@ -844,7 +869,8 @@ class Checkpointer:
         If so every rank removes its own slab, rank 0 every file of the checkpoint, and every rank raises
         :class:`SecondSignalAgreed`. From here the other ranks leave a second Ctrl-C to rank 0
         (:func:`_rank_0_decides`), which notes one until its run file's write, then takes it at once
-        (:meth:`_write_run_file`)."""
+        (:meth:`_write_run_file`), and once that is written notes one again for the write's end
+        (:meth:`_write_new`: every rank ends with 130, the checkpoint complete)."""
         agreed = self.comm.allreduce_max(int(second_signal_noted()))
         if not agreed:
             return
@@ -882,11 +908,17 @@ class Checkpointer:
         Returns:
             The failure's one line (on every rank), or ``None`` once the checkpoint is whole.
 
+        A second Ctrl-C on rank 0 during the write ends every rank with 130 (:class:`SecondSignalAgreed`) and
+        removes the checkpoint, unless its manifest is written by then (the Ctrl-C came in the folder's sync after
+        the manifest's rename): that checkpoint is complete, stays, and is counted as written
+        (:attr:`CheckpointSession.written`), the newest one the line of the 130 names.
+
         Raises:
             DqsimError: on every rank, for ``fatal``.
             Exception: on rank 0 an unexpected error of the write itself (the others raise a DqsimError).
+            SecondSignalAgreed: on every rank, for a second Ctrl-C on rank 0 during the write.
         """
-        comm, unexpected, interrupted = self.comm, None, False
+        comm, unexpected, interrupted, kept = self.comm, None, False, False
         if comm.rank == 0:
             slabs = state_kwargs.get("state_slabs")  # each slab hashed by the rank that wrote it
             slab_entries = list(slabs.file_entries) if slabs is not None else []
@@ -896,8 +928,9 @@ class Checkpointer:
                 try:
                     self._write_rank0(sim, path, sim.state is not None, state_kwargs, blobs, shared, window_end_ps,
                                       slab_entries)
-                except KeyboardInterrupt:  # a second Ctrl-C: every rank ends alike (130), no file of it left
-                    interrupted = True
+                except KeyboardInterrupt:  # a second Ctrl-C: every rank ends alike (130), no file of it left,
+                    interrupted = True  # unless its manifest is written (in the folder's sync after its rename)
+                    kept = manifest_path(path).is_file()
                 except (DqsimError, OSError) as exc:
                     failure = _one_line(exc)
                 except Exception as exc:  # noqa: BLE001 - raised on every rank below, so none waits for rank 0
@@ -907,7 +940,9 @@ class Checkpointer:
                 except BaseException:
                     _delete_checkpoint(path)
                     raise
-            if failure is not None or fatal is not None or interrupted:
+            if kept:  # complete: the run's newest checkpoint, which the line of the 130 names (since 2026-12-07
+                self.session.written.append(path)  # (night); before, it was removed whole)
+            elif failure is not None or fatal is not None or interrupted:
                 _delete_checkpoint(path)
             if comm.size > 1:  # noted from here to the write's end: the others learn of this write below
                 _defer_second(True)

@@ -262,8 +262,7 @@ def read_edges_file(path: str) -> EdgeList:
         return _LAST_READ[1]
     edges = _read_scanned(path, survey, sha256)
     if edges is None:
-        with open(path, encoding="utf-8-sig", newline="\n") as lines:  # (split at \n alone, as StringIO splits)
-            edges = _parse_lines(lines, lambda number: _file_line(path, number))
+        edges = _read_parsed(path, sha256)
     _LAST_READ = (sha256, edges)
     return edges
 
@@ -352,12 +351,65 @@ def _read_scanned(path: str, survey: _Survey, sha256: str) -> EdgeList | None:
                 if piece:
                     yield piece
 
-    changed = EdgesFileError(0, "changed while it was read (its lines or bytes differ between two passes); "
-                                "run again once it is written")
     try:
         scanned = scan_pieces(line_pieces(chunks()), survey.lines)
     except (ValueError, OSError):  # (more lines than counted, bytes no longer UTF-8, or gone)
-        raise changed from None
+        raise _changed() from None
     if scanned is not None and digest.hexdigest() != sha256:
-        raise changed
+        raise _changed()
     return _scanned(scanned, lambda number: _file_line(path, number))
+
+
+def _changed() -> EdgesFileError:
+    """The refusal of a file whose second pass did not read what its first pass hashed."""
+    return EdgesFileError(0, "changed while it was read (its lines or bytes differ between two passes); "
+                             "run again once it is written")
+
+
+class _HashedReader(io.RawIOBase):
+    """The bytes of an open binary file (``handle``), each also fed to ``digest`` as it is read."""
+
+    def __init__(self, handle: typing.BinaryIO, digest):
+        super().__init__()
+        self.handle, self.digest = handle, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.handle.readinto(buffer)
+        if count:
+            self.digest.update(memoryview(buffer)[:count])
+        return count
+
+
+def _read_parsed(path: str, sha256: str) -> EdgeList:
+    """The second pass where the scan declines the file: :func:`_parse_lines` of its lines, the bytes it reads
+    hashed on the way and checked against the first pass's ``sha256`` (since 2026-12-07 (night); before, a file
+    changed between the passes was parsed as it then was, and kept under the first pass's hash). A refusal of a
+    line is checked too: the rest of the file is hashed, and a changed file is refused as changed instead.
+
+    Raises:
+        EdgesFileError: a line that cannot be read; a file that is not what the first pass read (changed since).
+    """
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            raw = _HashedReader(handle, digest)
+            lines = io.TextIOWrapper(io.BufferedReader(raw, file_hash.READ_BYTES), encoding="utf-8-sig",
+                                     newline="\n")  # (split at \n alone, as StringIO splits)
+            try:
+                edges = _parse_lines(lines, lambda number: _file_line(path, number))
+            except EdgesFileError:
+                while raw.read(file_hash.READ_BYTES):  # (the rest hashed: a refusal of the file as it was read)
+                    pass
+                if digest.hexdigest() != sha256:
+                    raise _changed() from None
+                raise
+    except EdgesFileError:
+        raise
+    except (ValueError, OSError):  # (bytes no longer UTF-8, or the file gone)
+        raise _changed() from None
+    if digest.hexdigest() != sha256:
+        raise _changed()
+    return edges

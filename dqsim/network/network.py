@@ -947,8 +947,8 @@ class Network:
 
     def _rooted_forest(self) -> tuple | None:
         """Parent, depth, root, delay from the root and ancestor table of every node of a forest (else ``None``):
-        integer sequences indexed by node (``range``, ``array("q")``: 24-56 bytes a node, see :meth:`_path_forest`
-        and :meth:`_walked_forest`).
+        integer sequences indexed by node (``range``, ``array("i")`` of 4-byte indices, ``array("q")`` of delays:
+        24-32 bytes a node, see :meth:`_path_forest` and :meth:`_walked_forest`).
 
         On a forest the route between two nodes is the only path, found
         without a search; its delay is ``D[a] + D[b] − 2·D[lca]`` with ``D``

@@ -85,8 +85,8 @@ BYTES_PER_NODE = 150
 
 #: Host memory each node of a network whose links make a tree (fewer links than nodes in a connected network: a
 #: line, a star, an ``edges`` tree) takes on every rank, bytes, besides its link: as :data:`BYTES_PER_NODE`, with
-#: its rooted forest in ``array("q")`` and ``range`` sequences (24-56 bytes a node) in place of the route
-#: search's arrays. Fitted with :data:`BYTES_PER_NODE`, to which lines and stars came as close as rings and
+#: its rooted forest in ``array("i")``, ``array("q")`` and ``range`` sequences (24-32 bytes a node) in place of
+#: the route search's arrays. Fitted with :data:`BYTES_PER_NODE`, to which lines and stars came as close as rings and
 #: grids (bench/results/check-memory-scale-vm-20261207.md). 700 until 2026-12-07 (morning) (see
 #: :data:`BYTES_PER_NODE`), 800 before, 1,500 before that.
 BYTES_PER_FOREST_NODE = 150

@@ -96,7 +96,9 @@ dead time or afterpulses did.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -525,10 +527,38 @@ def predicted_codes(job, most_lengths: int | None = None) -> list[tuple[int, flo
 DRAWN_CODES_KIND = "ldpc_drawn_codes"
 
 
+#: The sources (globs under the ``dqsim`` package) whose code decides which codes a run's blocks take: QKD's
+#: physics, sampling and reconciliation, the ``qkd`` scenario that runs them, the draw itself and the links'
+#: fibre, detector and Raman models (:func:`drawn_key`).
+DRAW_SOURCES = ("protocols/qkd/*.py", "scenarios/qkd*.py", "scenarios/warmup.py", "network/fibre.py",
+                "network/detectors.py", "network/raman.py")
+_SOURCES_SHA256: dict[tuple, str] = {}
+
+
+def draw_sources_sha256(root: Path | None = None) -> str:
+    """The SHA-256 (hex) of the :data:`DRAW_SOURCES` under ``root`` (``None``: this ``dqsim`` package's folder),
+    each file's name relative to it and its bytes, in name order; once per process and ``root`` (~0.75 MB read)."""
+    root = Path(dqsim.__file__).resolve().parent if root is None else Path(root)
+    key = (str(root), DRAW_SOURCES)
+    if key not in _SOURCES_SHA256:
+        digest = hashlib.sha256()
+        for path in sorted({path for pattern in DRAW_SOURCES for path in root.glob(pattern)}):
+            data = path.read_bytes()
+            digest.update(f"{path.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+            digest.update(data)
+        _SOURCES_SHA256[key] = digest.hexdigest()
+    return _SOURCES_SHA256[key]
+
+
 def drawn_key(job) -> dict:
     """Everything the codes a run of ``job`` takes depend on (:data:`DRAWN_CODES_KIND`'s key): its ``[qkd]``
-    section and seed, dqsim's version and the codes' construction."""
-    return {"qkd": repr(job.qkd), "seed": job.run.seed, "dqsim": dqsim.__version__, "construction": ldpc.CODE_CONSTRUCTION}
+    section and seed, dqsim's version, the codes' construction and, since 2026-12-07 (night), the hash of the
+    sources that decide the draws (:func:`draw_sources_sha256`): before, a change to QKD's physics, sampling or
+    streams kept ``dqsim.__version__`` ("0.1.0") and so the key, and a kept draw went stale (``dqsim check`` named
+    codes the run would not take; the run then built its own). A change outside :data:`DRAW_SOURCES` that moved
+    the draws (the engine's, say) still leaves the key as it was: slower, not wrong (the run builds its codes)."""
+    return {"qkd": repr(job.qkd), "seed": job.run.seed, "dqsim": dqsim.__version__,
+            "construction": ldpc.CODE_CONSTRUCTION, "sources": draw_sources_sha256()}
 
 
 def kept_drawn_codes(job) -> list[tuple[int, float]] | None:

@@ -15,6 +15,7 @@ cache): ``bench/results/warmup-vm-20261205.md``.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -207,13 +208,22 @@ def _toml_list(values: list[float]) -> str:
 DRAW_SECONDS_PER_PULSE = {"bb84_decoy": 3e-8, "entangled": 4e-7}
 #: CPU seconds of a draw beside its pulses (the scenario's imports and kernels' loading: ~0.7 s).
 DRAW_FIXED_SECONDS = 1.0
+#: CPU seconds of a draw a link (each sweep point's), beside its pulses: the network's nodes, processes, events and
+#: tables of each link. A ``[qkd.network]`` BB84 chain with LDPC, 1,000 pulses a link, 5-44 km: 2,048 nodes took
+#: 17.2 CPU s and 329 MB RSS (review4, dev VM at load ~8; 1.06 s estimated without this term), 0.55, 2.15 and
+#: 5.86 CPU s at 64, 512 and 2,048 nodes in one run at load ~10 (0.0027 s a link,
+#: ``bench/results/draw_cost_per_link-vm-20261207r.md``); the dearer figure is taken, as an estimate too low
+#: draws where building the predicted codes was cheaper.
+DRAW_SECONDS_PER_LINK = 0.008
 
 
 def draw_seconds(job) -> float:
-    """Estimated CPU seconds of :func:`drawn_codes` for ``job``: its pulses times its links, every sweep point's
-    (:data:`DRAW_SECONDS_PER_PULSE`), plus :data:`DRAW_FIXED_SECONDS`."""
+    """Estimated CPU seconds of :func:`drawn_codes` for ``job``: its links, every sweep point's, each
+    :data:`DRAW_SECONDS_PER_LINK` (since 2026-12-07 (night)) plus its pulses times
+    :data:`DRAW_SECONDS_PER_PULSE`, and :data:`DRAW_FIXED_SECONDS`."""
     per_pulse = DRAW_SECONDS_PER_PULSE["bb84_decoy" if job.qkd.protocol == "bb84_decoy" else "entangled"]
-    return DRAW_FIXED_SECONDS + per_pulse * job.qkd.pulses * sum(qkd_codes.link_counts(job).values())
+    links = sum(qkd_codes.link_counts(job).values())
+    return DRAW_FIXED_SECONDS + (DRAW_SECONDS_PER_LINK + per_pulse * job.qkd.pulses) * links
 
 
 def drawn_codes(job) -> list[tuple[int, float]]:
@@ -250,7 +260,7 @@ def should_draw(job, predicted) -> bool:
     return waste > draw_seconds(job)
 
 
-def build_ldpc_codes(job) -> list[tuple[dict, str, float]]:
+def build_ldpc_codes(job, note: Callable[[str], None] | None = None) -> list[tuple[dict, str, float]]:
     """Build (or load) the LDPC mother codes of ``job`` into dqsim's disk cache (:func:`dqsim.caches.stored_arrays`):
     those predicted from its links' physics (:func:`dqsim.scenarios.qkd_codes.predicted_codes`, since 2026-12-07,
     afternoon: nothing is simulated), or, since 2026-12-07 (night), where :func:`should_draw` finds the predicted
@@ -258,7 +268,9 @@ def build_ldpc_codes(job) -> list[tuple[dict, str, float]]:
     (:func:`drawn_codes`: its blocks drawn, none reconciled); where the closed form does not cover the job
     (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), those of :func:`ldpc_pilot_job` run on this process
     (nothing else is written); ``[(code key, "made" | "loaded", CPU seconds)]`` of each code not already built in
-    this process (:func:`dqsim.protocols.qkd.ldpc.code_key`). Empty for a job without LDPC."""
+    this process (:func:`dqsim.protocols.qkd.ldpc.code_key`). Empty for a job without LDPC. A draw that raises
+    (an error the run itself would give, or lack of memory) leaves the predicted codes to build, with one line to
+    ``note`` (``None``: standard error) saying why (since 2026-12-07 (night); before, the warm-up failed)."""
     pilot = ldpc_pilot_job(job)
     if pilot is None:
         return []
@@ -267,6 +279,22 @@ def build_ldpc_codes(job) -> list[tuple[dict, str, float]]:
         if predicted is None:
             run_job(pilot, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
         else:
-            for num_bits, rate in (drawn_codes(job) if should_draw(job, predicted) else predicted):
+            for num_bits, rate in (_drawn_or_predicted(job, predicted, note) if should_draw(job, predicted)
+                                   else predicted):
                 ldpc.mother_code(job.run.seed, num_bits, rate)
     return [(key, how, seconds) for kind, key, how, seconds in done if kind == ldpc.CODE_CACHE_KIND]
+
+
+def _drawn_or_predicted(job, predicted: list, note: Callable[[str], None] | None) -> list:
+    """:func:`drawn_codes` of ``job``, or the ``predicted`` codes where the draw raises (its one line to ``note``)."""
+    try:
+        return drawn_codes(job)
+    except Exception as exc:  # noqa: BLE001 - the run gives its own error; the warm-up builds what it can
+        text = " ".join(str(exc).split()) or "no message"
+        line = (f"drawing the run's own LDPC codes of {job.run.name} failed ({type(exc).__name__}: {text}); "
+                f"building the {len(predicted)} predicted from its links' physics instead")
+        if note is None:
+            print(f"dqsim: note: {line}", file=sys.stderr, flush=True)
+        else:
+            note(line)
+        return predicted

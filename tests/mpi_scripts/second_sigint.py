@@ -8,7 +8,10 @@ rank 0 once its hold is over (``every``). With ``WHO`` = ``gather``, the second 
 records' gather instead: rank 1 has handed its records over (rank 0 decides), rank 0 takes its own after 0.5 s,
 before its gather returns. With ``WHO`` = ``slab0`` or ``slab1`` it comes to that rank alone while it writes its
 state slab of the stop's checkpoint (once it has its first piece, 0.5 s on: the other rank's slab is written by
-then); ``none`` sends no second one. ``SIGNAL`` in the environment (``SIGTERM``) sends that instead of SIGINT as the
+then); ``none`` sends no second one. With ``WHO`` = ``late`` the first SIGINT comes to every rank as the first
+periodic checkpoint's write starts (a job with ``[checkpoint].every_wall_s``), and the second to rank 0 alone once
+its run file and manifest of that checkpoint are written (as it removes older ones, before the write's last
+collective). ``SIGNAL`` in the environment (``SIGTERM``) sends that instead of SIGINT as the
 second signal. Each rank ends as ``python -m dqsim`` does (:func:`dqsim.cli.exit_status`).
 """
 
@@ -75,6 +78,24 @@ def main() -> int:
             pieces = interrupted_pieces(pieces)
         return write_slab(path, pieces, **kwargs)
 
+    write, late = checkpoint.Checkpointer.write, []
+
+    def periodic_write(self, sim, window_end_ps, *, stop=False):
+        if not stop and not late:  # the first SIGINT, as the first periodic checkpoint's write starts
+            late.append("first")
+            signal.raise_signal(signal.SIGINT)
+        return write(self, sim, window_end_ps, stop=stop)
+
+    def run_file_then_interrupt(self, *args, **kwargs):
+        failure = run_file(self, *args, **kwargs)
+        if late == ["first"] and self.comm.rank == 0:  # the second, on rank 0 once the checkpoint is complete
+            late.append("second")
+            signal.raise_signal(signal.SIGINT)
+        return failure
+
+    if who == "late":
+        checkpoint.Checkpointer.write, checkpoint.Checkpointer._write_run_file = periodic_write, run_file_then_interrupt
+        return exit_status(console_main(argv))
     ShardedState.apply_ops = apply_and_interrupt
     if who.startswith("slab"):
         sharded.write_slab_file = write_slab_file
