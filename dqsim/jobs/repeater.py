@@ -854,11 +854,14 @@ class ChainSection(Section):
                 f"{needed}")
 
     def fidelity_warning(self, source: str) -> str | None:
-        """One line where a link of some configuration delivers pairs of fidelity at most 1/2 (a Bell-diagonal pair
-        that is not entangled: no swapping or pumping makes an entangled end-to-end pair of them; Bennett et al.,
-        Phys. Rev. A 54, 3824 (1996)), naming the worst, else ``None``: a warning (since 2026-12-07 (night); review3
-        D5: 1 km links with dark_count_rate_hz = 1e9 delivered 0.39 and nothing said so). The link's
-        ``delivered_fidelity`` is its closed form (no simulation); the end-to-end pair is lower still."""
+        """One line where a link of some configuration delivers pairs of fidelity at most 1/2, naming the worst,
+        else ``None``: a warning (since 2026-12-07 (night); review3 D5: 1 km links with dark_count_rate_hz = 1e9
+        delivered 0.39 and nothing said so). It says "not entangled" only where the pair's partial transpose is
+        positive (:attr:`~dqsim.network.link.LinkSpec.delivered_entangled`; a Bell-diagonal pair of fidelity at most
+        1/2 is separable, and no swapping or pumping makes an entangled end-to-end pair of separable ones: Bennett
+        et al., Phys. Rev. A 54, 3824 (1996)); a single-click pair is not Bell-diagonal and can be entangled below
+        1/2 (review5). The link's ``delivered_fidelity`` is its closed form (no simulation); the end-to-end pair is
+        lower still."""
         worst = None
         for links, total in self.configurations():
             link = self.link_spec(links, total)
@@ -872,8 +875,10 @@ class ChainSection(Section):
                  f"dark_count_rate_hz = {link.dark_count_rate_hz:g}; without dark counts "
                  f"{_without_dark_counts(link).delivered_fidelity:.3g})" if link.dark_count_probability > 0.0
                  else f"[chain.link].source_fidelity = {link.source_fidelity:g}")
+        verdict = ("still entangled (a negative partial transpose), but no closer to a Bell pair than a separable "
+                   "state can be" if link.delivered_entangled else "not entangled, so no end-to-end pair is")
         return (f"{source}: links of {total / links:g} km ({links} link(s)) deliver pairs of fidelity "
-                f"{fidelity:.3g}, at most 1/2: not entangled, so no end-to-end pair is ({cause})")
+                f"{fidelity:.3g}, at most 1/2: {verdict} ({cause})")
 
     def coherence_warning(self, source: str) -> str | None:
         """One line where the cut-off is more than :data:`COHERENCE_WARN_FACTOR` times the memories' shorter

@@ -257,6 +257,16 @@ class LinkSpec:
             source_fidelity=self.source_fidelity, arm_transmittance=self.arm_transmittance,
             dark_count_probability=self.dark_count_probability)
 
+    @functools.cached_property  # frozen: computed once per link
+    def delivered_entangled(self) -> bool:
+        """Whether a heralded pair is entangled (:func:`dqsim.network.entanglement.is_entangled_two_qubit` of
+        :func:`dqsim.network.entanglement.delivered_state`): a single-click pair is not Bell-diagonal, so a
+        fidelity at most 1/2 does not make it separable."""
+        return entanglement.is_entangled_two_qubit(entanglement.delivered_state(
+            self.scheme, bright_state_alpha=self.bright_state_alpha,
+            source_fidelity=self.source_fidelity, arm_transmittance=self.arm_transmittance,
+            dark_count_probability=self.dark_count_probability))
+
     @property
     def fidelity_depends_on_length(self) -> bool:
         """Whether :attr:`delivered_fidelity` depends on ``distance_km``: ``"single_click"`` always, the other
