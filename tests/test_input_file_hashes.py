@@ -10,23 +10,24 @@ is hashed again at each look, and an edited file (another size or time) is hashe
 import os
 import shutil
 import time
-from pathlib import Path
 
 from dqsim import jobs
+from dqsim.jobs import file_hash
 from dqsim.cli.finished import checkpoint_names, run_identity
 from mpi_helper import ROOT
 
 
 def counting_reads(monkeypatch, watched):
-    """Count the reads of the file ``watched`` through :meth:`pathlib.Path.read_bytes` (how the hash reads it)."""
-    reads, original = [], Path.read_bytes
+    """Count the reads of the file ``watched`` through :func:`dqsim.jobs.file_hash.read_hashed` (how the hash reads
+    it since 2026-12-07 (night), a piece at a time; :meth:`pathlib.Path.read_bytes` before)."""
+    reads, original = [], file_hash.read_hashed
 
-    def read_bytes(path):
+    def read_hashed(path, each):
         if os.path.abspath(path) == str(watched):
             reads.append(1)
-        return original(path)
+        return original(path, each)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(file_hash, "read_hashed", read_hashed)
     return reads
 
 

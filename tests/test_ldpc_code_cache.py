@@ -295,7 +295,7 @@ def _ldpc_job(*changes):
     (['qkd.network={topology="chain", num_nodes=64}'], [(50.0,)]),
     (['qkd.network={topology="star", num_nodes=6}', "qkd.network.distances_km=[10, 20, 10, 10, 20]"],
      [(10.0, 20.0)]),
-    (["qkd.sweep.distances_km=[10, 20, 10, 30]"], [(10.0, 20.0, 30.0)]),
+    (["qkd.sweep.distances_km=[10, 20, 30]"], [(10.0, 20.0, 30.0)]),  # a repeated entry is refused since 2026-12-07
     ([], [(50.0,)]),
 ])
 def test_the_ldpc_pilot_runs_one_first_block_a_distinct_distance(changes, links):
