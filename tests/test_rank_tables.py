@@ -257,27 +257,12 @@ def test_a_network_with_cycles_searches_from_each_rank_s_edge_to_the_searched_in
     from all the rank's nodes finds."""
     rng = random.Random(3)
     for trial in range(60):
-        size = rng.randint(3, 36)
-        kind = rng.choice(["ring", "grid", "random"])
-        if kind == "ring":
-            pairs = [(j, (j + 1) % size) for j in range(size)]
-        elif kind == "grid":
-            cols = rng.randint(2, 6)
-            size = cols * rng.randint(2, 6)
-            pairs = [(j, j + 1) for j in range(size) if (j + 1) % cols] + [(j, j + cols) for j in range(size - cols)]
-        else:
-            pairs = sorted({tuple(sorted(rng.sample(range(size), 2))) for _ in range(2 * size)})
-        num_ranks = rng.choice([1, 2, 3, 5])
-        placement = [rng.randrange(num_ranks) for _ in range(size)]
-        specs = [LinkSpec(distance_km=rng.choice([0.0, 1.0, 2.5] if placement[a] == placement[b] else [1.0, 4.0]))
-                 for a, b in pairs]
-        net = Network.from_pairs([NodeSpec(name=f"n{j}") for j in range(size)], pairs, specs, num_ranks=num_ranks,
-                                 placement=placement)
+        net = _random_graph_with_cycles(rng, max_size=36, random_links=lambda size: 2 * size)
         if net._tree is not None:  # (a random graph may be a forest: searched all the same)
             continue
         columns = net.rank_distance_columns()
         assert all(isinstance(c, array) and c.typecode == "q" for c in columns)
-        assert [list(c) for c in columns] == _searched_columns(net), (trial, kind)
+        assert [list(c) for c in columns] == _searched_columns(net), (trial, net.num_nodes)
 
 
 def test_a_ring_s_rank_distances_peak_under_56_bytes_a_node(monkeypatch):
@@ -325,9 +310,10 @@ def test_a_forest_s_least_delay_column_is_networkx_s_dijkstra_without_a_search(m
             assert list(column) == _searched_from(net, a), (trial, a)
 
 
-def _random_graph_with_cycles(rng: random.Random) -> Network:
-    """A ring, a grid or a random graph (maybe in two parts) with links of 0-4 km, on 1-5 ranks."""
-    size = rng.randint(3, 30)
+def _random_graph_with_cycles(rng: random.Random, max_size: int = 30, random_links=lambda size: size + 3) -> Network:
+    """A ring, a grid or a random graph (maybe in two parts; ``random_links(size)`` draws of a link) with links of
+    0-4 km, on 1-5 ranks; ``max_size`` nodes at most, except a grid (up to 36)."""
+    size = rng.randint(3, max_size)
     kind = rng.choice(["ring", "grid", "random"])
     if kind == "ring":
         pairs = [(j, (j + 1) % size) for j in range(size)]
@@ -336,7 +322,7 @@ def _random_graph_with_cycles(rng: random.Random) -> Network:
         size = cols * rng.randint(2, 6)
         pairs = [(j, j + 1) for j in range(size) if (j + 1) % cols] + [(j, j + cols) for j in range(size - cols)]
     else:
-        pairs = sorted({tuple(sorted(rng.sample(range(size), 2))) for _ in range(size + 3)})
+        pairs = sorted({tuple(sorted(rng.sample(range(size), 2))) for _ in range(random_links(size))})
     num_ranks = rng.choice([1, 2, 3, 5])
     placement = [rng.randrange(num_ranks) for _ in range(size)]
     specs = [LinkSpec(distance_km=rng.choice([0.0, 1.0, 2.5] if placement[a] == placement[b] else [1.0, 4.0]))
