@@ -65,17 +65,22 @@ def test_a_repeated_link_quotes_its_line_read_again_from_the_file(tmp_path):
                                                         "nodes once)")
 
 
-def test_a_file_changed_between_the_passes_is_refused(tmp_path, monkeypatch):
-    path = _file(tmp_path, b"a,b\nb,c\n")
+def _edited_after_the_first_pass(monkeypatch, mode: str, data: bytes) -> None:
+    """The edge list's first pass (its hash) reads the file, then ``data`` is written to it (``mode`` "ab" or "wb")."""
     hashed = edges_file.read_hashed
 
     def hashed_then_edited(name, each):
         digest = hashed(name, each)
-        with open(name, "a") as handle:
-            handle.write("c,d\nd,e\n")
+        with open(name, mode) as handle:
+            handle.write(data)
         return digest
 
     monkeypatch.setattr(edges_file, "read_hashed", hashed_then_edited)
+
+
+def test_a_file_changed_between_the_passes_is_refused(tmp_path, monkeypatch):
+    path = _file(tmp_path, b"a,b\nb,c\n")
+    _edited_after_the_first_pass(monkeypatch, "ab", b"c,d\nd,e\n")
     with pytest.raises(EdgesFileError, match=r"^changed while it was read \(its lines or bytes differ between two "
                                              r"passes\); run again once it is written$") as info:
         read_edges_file(path)
@@ -84,15 +89,7 @@ def test_a_file_changed_between_the_passes_is_refused(tmp_path, monkeypatch):
 
 def test_a_same_length_edit_between_the_passes_is_refused_by_its_hash(tmp_path, monkeypatch):
     path = _file(tmp_path, b"a,b\nb,c\n")
-    hashed = edges_file.read_hashed
-
-    def hashed_then_edited(name, each):
-        digest = hashed(name, each)
-        with open(name, "wb") as handle:
-            handle.write(b"a,b\nb,d\n")
-        return digest
-
-    monkeypatch.setattr(edges_file, "read_hashed", hashed_then_edited)
+    _edited_after_the_first_pass(monkeypatch, "wb", b"a,b\nb,d\n")
     with pytest.raises(EdgesFileError, match=r"^changed while it was read"):
         read_edges_file(path)
 
