@@ -1,12 +1,16 @@
 """Defects found by the independent review of the ``cloud`` scenario (``bench/review_cloud.py``,
 ``bench/results/review-cloud-vm-20261207.md``)."""
 
+import math
+
+import numpy as np
 import pytest
 
 from dqsim.cli.main import main
 from dqsim.errors import ConfigError
 from dqsim.jobs import load_job_text
-from dqsim.jobs.cloud import MAX_CLOUD_QUEUE_PS
+from dqsim.jobs.cloud import MAX_ARRIVAL_RATE_HZ, MAX_CLOUD_QUEUE_PS
+from dqsim.units import seconds_to_ps
 from dqsim.scenarios import cloud
 from test_cloud import cloud_text
 
@@ -39,6 +43,39 @@ def test_poisson_arrivals_inside_the_clock_are_kept():
     jobs = cloud.user_jobs_of(load_job_text(LATE_ARRIVAL.replace("seed = 5", "seed = 1")))
     assert [j.name for j in jobs] == ["early", "poisson0"]
     assert jobs[1].submit_ps <= MAX_CLOUD_QUEUE_PS
+
+
+def fast_stream(rate_hz: float, start_s: float, num_jobs: int = 3000) -> str:
+    """A cloud job of ``num_jobs`` Poisson jobs at ``rate_hz`` from ``start_s`` (one circuit kind: cheap to list)."""
+    return cloud_text(jobs="", network='topology = "line"\nnum_nodes = 2', extra=(
+        f'[arrivals]\nrate_hz = {rate_hz!r}\nnum_jobs = {num_jobs}\nnum_qubits = [2, 2]\ngenerators = ["ghz"]\n'
+        f'shots = 1\nstart_s = {start_s!r}\n'))
+
+
+@pytest.mark.parametrize("start_s", [0.0, 5e5])
+def test_fast_poisson_gaps_keep_the_exponential_law_far_from_t0(start_s):
+    """review6 R6-1: the arrival clock ran in float seconds, whose step near 5·10**5 s is 2**-34 s (58 ps), so at
+    10**11 Hz (mean gap 10 ps) 95 % of the gaps were 0 and their mean 3.2 ps. Now the clock counts whole ps:
+    each gap is an exponential of mean μ = 10 ps rounded to whole ps, whatever ``start_s``, so a gap is 0 with
+    probability 1 - e**(-1/(2μ)) (4.88 %) and the mean gap is 1/(2 sinh(1/(2μ))) = 9.9958 ps
+    (:data:`~dqsim.jobs.cloud.MAX_ARRIVAL_RATE_HZ`); both within 4 standard errors (3,000 gaps, seed 3)."""
+    jobs = cloud.user_jobs_of(load_job_text(fast_stream(MAX_ARRIVAL_RATE_HZ, start_s)))
+    gaps = np.diff([seconds_to_ps(start_s)] + [job.submit_ps for job in jobs])
+    mu = 1e12 / MAX_ARRIVAL_RATE_HZ
+    p_zero = 1.0 - math.exp(-0.5 / mu)
+    zero_sigma = math.sqrt(p_zero * (1.0 - p_zero) / gaps.size)
+    assert abs(np.mean(gaps == 0) - p_zero) < 4 * zero_sigma, np.mean(gaps == 0)
+    mean = 1.0 / (2.0 * math.sinh(0.5 / mu))
+    assert abs(gaps.mean() - mean) < 4 * math.sqrt(mu * mu + 1 / 6) / math.sqrt(gaps.size), gaps.mean()
+
+
+def test_a_rate_whose_whole_ps_gaps_would_distort_the_law_is_refused():
+    """Past 10**11 Hz (mean gap under 10 ps) the rounding of each gap to whole ps moves its mean and spread by more
+    than 10**-3: refused at load, in one line naming the key and the allowed range."""
+    with pytest.raises(ConfigError, match=r"^<string>: \[arrivals\]\.rate_hz = 200000000000\.0: must be in "
+                                          r"\(0, 100_000_000_000\]$"):
+        load_job_text(fast_stream(2e11, 0.0))
+    assert load_job_text(fast_stream(1e11, 0.0)).arrivals.rate_hz == 1e11
 
 
 #: A job whose run fails (node1 would swap entanglement with one communication qubit), a job of no simulated time

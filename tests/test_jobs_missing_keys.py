@@ -32,7 +32,7 @@ def without(job: str, header: str, key: str, extra: str = "") -> str:
 @pytest.mark.parametrize("job, header, key, message", [
     ("ising_trotter_4qpu.toml", "[model]", "num_sites", "missing key [model].num_sites (2..24)"),
     ("ising_trotter_4qpu.toml", "[evolution]", "total_time", "missing key [evolution].total_time (> 0)"),
-    ("cloud_queue.toml", "[arrivals]", "rate_hz", "missing key [arrivals].rate_hz (Hz, > 0)"),
+    ("cloud_queue.toml", "[arrivals]", "rate_hz", "missing key [arrivals].rate_hz (Hz, in (0, 100_000_000_000])"),
     ("cloud_queue.toml", "[arrivals]", "num_jobs", "missing key [arrivals].num_jobs (1..1_000_000)"),
     ("cloud_queue.toml", "[network.link]", "distance_km",
      'missing key [network.link].distance_km (km; required unless every edge of topology = "edges" gives its '

@@ -980,6 +980,11 @@ class ProcessStream:
         """The generator of one event, without advancing the counter."""
         return self._stream.generator(event)
 
+    def next_transient_generator(self) -> np.random.Generator:
+        """The generator of the next event, shared by all streams (:meth:`~dqsim.rng.Stream.transient_generator`:
+        draw from it at once, before any other stream draws); advances the counter by one."""
+        return self._stream.transient_generator(self._next_event())
+
     def uniform(self, size: int | None = None):
         """Uniform draws in [0, 1) from the next event."""
         return self._stream.transient_generator(self._next_event()).random(size)

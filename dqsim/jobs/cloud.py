@@ -92,6 +92,13 @@ MAX_CLOUD_TRAJECTORIES = MAX_CLOUD_SHOTS
 PER_SHOT = "per_shot"
 #: Name prefix of Poisson jobs: ``poisson0``, ``poisson1``, ...
 POISSON_PREFIX = "poisson"
+#: Highest ``[arrivals].rate_hz``, Hz: a mean gap of 10 ps. The queue's clock counts whole ps, so each drawn gap
+#: ``X`` (exponential of mean ``μ = 10**12 / rate_hz`` ps) becomes ``Y = round(X)``, whose mean is
+#: ``Σ_{k>=1} P(X >= k - 1/2) = 1 / (2 sinh(1/(2μ))) = μ(1 - 1/(24μ²) + ...)`` and whose variance is
+#: ``μ² + 1/6 + O(1/μ²)`` (summed over the rounded law). At ``μ >= 10`` ps both the mean and the standard
+#: deviation of the rounded gaps are within 10**-3 of the exponential law's (9.9958 and 10.0083 ps at 10 ps); at
+#: 1 ps they are 4 % and 7.5 % off and 39 % of the gaps are 0.
+MAX_ARRIVAL_RATE_HZ = 1e11
 
 
 class SchedulerSection(Section):
@@ -153,7 +160,8 @@ class ArrivalsSection(Section):
 
     Attributes:
         process: ``"poisson"`` (the only one).
-        rate_hz: mean arrivals per second, > 0; ``start_s + num_jobs / rate_hz`` at most 10**6 s (a drawn
+        rate_hz: mean arrivals per second, in (0, 10**11] (a mean gap of at least 10 ps: the gaps are
+            rounded to whole ps, :data:`MAX_ARRIVAL_RATE_HZ`); ``start_s + num_jobs / rate_hz`` at most 10**6 s (a drawn
             arrival whose job would end past the queue's clock limit, 2**61 ps, is refused before any job runs:
             :func:`dqsim.scenarios.cloud.user_jobs_of`).
         num_jobs: how many jobs arrive, 1..10**6 (with ``[[user_jobs]]``, at most 10**6 in all).
@@ -168,7 +176,7 @@ class ArrivalsSection(Section):
     """
 
     process: Literal["poisson"] = "poisson"
-    rate_hz: bounded_real(0.0, low_open=True)
+    rate_hz: bounded_real(0.0, MAX_ARRIVAL_RATE_HZ, low_open=True)
     num_jobs: bounded_int(1, MAX_CLOUD_JOBS)
     generators: list[Literal["ghz", "qft", "random"]] = Field(default_factory=lambda: ["ghz", "qft", "random"])
     num_qubits: list[bounded_int(1, MAX_GENERATOR_QUBITS)]
@@ -342,11 +350,11 @@ class CloudJob(JobConfig):
         self._check_queue_clock()
         return self
 
-    def least_end_ps(self, arrival_s: float, shots: int) -> int:
-        """The earliest a user job arriving at ``arrival_s`` with ``shots`` can end, ps: its arrival, the QPUs'
+    def least_end_ps(self, arrival_ps: int, shots: int) -> int:
+        """The earliest a user job arriving at ``arrival_ps`` (ps) with ``shots`` can end, ps: its arrival, the QPUs'
         set-up and resets (``job_setup_s + (max(shots, 1) - 1) * shot_reset_s``) and the users' latency, its
         executions taken as instant (:func:`dqsim.scenarios.cloud.overhead_ps`)."""
-        return (seconds_to_ps(arrival_s) + seconds_to_ps(self.scheduler.job_setup_s)
+        return (arrival_ps + seconds_to_ps(self.scheduler.job_setup_s)
                 + (max(shots, 1) - 1) * seconds_to_ps(self.scheduler.shot_reset_s) + self.user_latency_ps())
 
     def _check_queue_clock(self) -> None:
@@ -357,7 +365,7 @@ class CloudJob(JobConfig):
         if self.arrivals is not None:
             entries.append((("arrivals", "shots"), self.arrivals.start_s, self.arrivals.shots, "[arrivals]"))
         for key, arrival_s, shots, where in entries:
-            end_ps = self.least_end_ps(arrival_s, shots)
+            end_ps = self.least_end_ps(seconds_to_ps(arrival_s), shots)
             if end_ps > MAX_CLOUD_QUEUE_PS:
                 limit = clock_limit_allowed_by("the run's clock")
                 raise job_error(

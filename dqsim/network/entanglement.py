@@ -522,8 +522,10 @@ def photons_per_attempt(scheme: str, *, bright_state_alpha: float = DEFAULT_BRIG
 
     * ``"single_click"``: ``2α``: each node sends one optical pulse, which
       holds a photon only when the spin is in its bright state (population
-      α; Humphreys et al. 2018), so the count over ``n`` attempts is
-      binomial with ``2n`` trials of probability α.
+      α; Humphreys et al. 2018). Over ``n`` attempts without regard to their
+      outcomes the count is binomial with ``2n`` trials of probability α;
+      a pair's ``n - 1`` failed attempts and its heralding one follow the
+      conditional laws of :func:`single_click_photon_laws`.
     * ``"double_click"``: 2: a node emits only from its bright state and the
       spin flip between the two rounds swaps bright and dark, so each node
       emits exactly one photon per attempt (Barrett and Kok 2005).
@@ -549,6 +551,57 @@ def photons_per_attempt(scheme: str, *, bright_state_alpha: float = DEFAULT_BRIG
     if scheme == "single_click":
         return 2.0 * alpha
     return {"double_click": 2, "direct": 1}[scheme]
+
+
+def single_click_photon_laws(alpha: float, eta: float, p_dark: float) -> tuple[tuple[float, float, float],
+                                                                                   tuple[float, float, float]]:
+    """``(failed, heralded)``: the laws of the photons ``n = 0, 1, 2`` the two nodes send in a single-click attempt
+    that fails and in one that heralds.
+
+    Each node's pulse holds a photon with probability α, independently:
+    ``π_n = C(2, n) α^n (1 − α)^(2−n)``. The herald ("exactly one detector
+    clicks", module docstring) depends on the photons only through how many
+    arrive (one photon takes one detector, two bunch into one): when at
+    least one arrives it heralds unless the other detector dark-counts
+    (``q = 1 − p_d``), when none does it needs one dark count alone
+    (``2p_d·q``). So ``n`` sent photons herald with probability
+
+        h_n = q·[1 − (1 − η)^n (1 − 2p_d)],
+
+    ``Σ π_n h_n = q[s + 2p_d(1 − s)]``, :func:`success_probability`'s ``P``
+    (``Σ π_n (1 − η)^n = (1 − αη)²``). By Bayes' rule a failed attempt sent
+    ``n`` with probability ``π_n (1 − h_n)/(1 − P)`` and a heralding one
+    ``π_n h_n / P``. Attempts are independent, so a pair's ``N − 1`` failed
+    attempts are independent draws of the first law and its last one a draw
+    of the second; the mean over pairs is still ``2α·E[N]`` (Wald's
+    identity), but a pair's count is not ``Binomial(2N, α)``: without dark
+    counts its heralding attempt sent at least one photon.
+
+    Args:
+        alpha: bright-state population α in (0, 1/2].
+        eta: arm transmittance η in [0, 1].
+        p_dark: dark-count probability per detector and gate, in [0, 1].
+
+    Returns:
+        Two ``(P(0), P(1), P(2))`` tuples, each summing to 1 (``heralded``: ``π`` itself when ``P = 0``).
+
+    Examples:
+        >>> failed, heralded = single_click_photon_laws(0.1, 1.0, 0.0)  # lossless, no dark counts: P = 0.19
+        >>> [round(x, 12) for x in failed], [round(x, 12) for x in heralded]
+        ([1.0, 0.0, 0.0], [0.0, 0.947368421053, 0.052631578947])
+    """
+    alpha = check_real("single_click_photon_laws", "alpha", alpha, 0.0, 0.5, low_open=True)
+    eta = check_real("single_click_photon_laws", "eta", eta, 0.0, 1.0)
+    p_dark = check_real("single_click_photon_laws", "p_dark", p_dark, 0.0, 1.0)
+    q = 1.0 - p_dark
+    prior = ((1.0 - alpha) ** 2, 2.0 * alpha * (1.0 - alpha), alpha * alpha)
+    heralds = [q * (1.0 - (1.0 - eta) ** n * (1.0 - 2.0 * p_dark)) for n in range(3)]
+    joint_h = [prior[n] * heralds[n] for n in range(3)]
+    joint_f = [prior[n] * (1.0 - heralds[n]) for n in range(3)]
+    total_h, total_f = sum(joint_h), sum(joint_f)
+    failed = tuple(x / total_f for x in joint_f)
+    heralded = tuple(x / total_h for x in joint_h) if total_h > 0.0 else prior
+    return failed, heralded
 
 
 def herald_delay_ps(

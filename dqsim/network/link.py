@@ -212,6 +212,13 @@ class LinkSpec:
         return entanglement.photons_per_attempt(self.scheme, bright_state_alpha=self.bright_state_alpha)
 
     @functools.cached_property  # frozen: computed once per link
+    def single_click_photon_laws(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """``(failed, heralded)``: the laws of the photons (0, 1, 2) sent in a failed and in the heralding
+        single-click attempt (:func:`dqsim.network.entanglement.single_click_photon_laws`)."""
+        return entanglement.single_click_photon_laws(self.bright_state_alpha, self.arm_transmittance,
+                                                     self.dark_count_probability)
+
+    @functools.cached_property  # frozen: computed once per link
     def dark_count_probability(self) -> float:
         """Probability of a dark count in one detection gate."""
         return dark_count_probability(self.dark_count_rate_hz, self.gate_width_ps)

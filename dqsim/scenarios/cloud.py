@@ -944,7 +944,10 @@ def user_jobs_of(job) -> list[UserJob]:
     """The user jobs of a :class:`~dqsim.jobs.cloud.CloudJob`, by arrival (ties: listed, then Poisson order).
 
     Poisson jobs: exponential inter-arrival times of mean ``1/rate_hz`` from
-    ``start_s``, a generator drawn uniformly from ``generators``, a qubit count
+    ``start_s``, each rounded to whole ps and added to a clock kept in integer ps (exact at any ``start_s``: a
+    clock in float seconds has steps of 2**-34 s, about 58 ps, near 5·10**5 s, which swallowed or rounded the gaps
+    of a fast stream; the rounding to ps is why ``rate_hz`` is at most
+    :data:`~dqsim.jobs.cloud.MAX_ARRIVAL_RATE_HZ`), a generator drawn uniformly from ``generators``, a qubit count
     uniformly from ``num_qubits``, all from one event of the stream
     ``(seed, node 0, "cloud-arrivals")``; random circuits get a drawn seed. A Poisson job whose drawn arrival
     (with the QPUs' overheads and the users' latency) passes the queue's clock limit is refused here, before any
@@ -974,22 +977,22 @@ def user_jobs_of(job) -> list[UserJob]:
     if arrivals is not None:
         rng = Stream(job.run.seed, node=0, purpose="cloud-arrivals").next_generator()
         low, high = arrivals.num_qubits
-        now_s = arrivals.start_s
+        now_ps = seconds_to_ps(arrivals.start_s)
         for name in arrivals.names():
-            now_s += float(rng.exponential(1.0 / arrivals.rate_hz))
+            now_ps += seconds_to_ps(float(rng.exponential(1.0 / arrivals.rate_hz)))
             kind = arrivals.generators[int(rng.integers(len(arrivals.generators)))]
             num_qubits = int(rng.integers(low, high + 1))
             circuit_seed = int(rng.integers(0, 2**31))
             recipe = (("random", num_qubits, arrivals.depth, circuit_seed, True) if kind == "random"
                       else (kind, num_qubits, True))
-            _check_arrival(job, name, now_s)
-            entries.append(UserJob(name, circuit_of(recipe), arrivals.shots, seconds_to_ps(now_s),
+            _check_arrival(job, name, now_ps)
+            entries.append(UserJob(name, circuit_of(recipe), arrivals.shots, now_ps,
                                    arrivals.priority))
     order = sorted(range(len(entries)), key=lambda i: (entries[i].submit_ps, i))
     return [entries[i] for i in order]
 
 
-def _check_arrival(job, name: str, arrival_s: float) -> None:
+def _check_arrival(job, name: str, arrival_ps: int) -> None:
     """Refuse a Poisson job whose drawn arrival, with the QPUs' set-up and resets and the users' latency, passes
     the queue's clock limit (:data:`~dqsim.jobs.cloud.MAX_CLOUD_QUEUE_PS`, 2**61 ps), before any job runs: the
     load check (:meth:`~dqsim.jobs.cloud.CloudJob.least_end_ps`) sees ``[arrivals].start_s`` and the mean span
@@ -999,10 +1002,11 @@ def _check_arrival(job, name: str, arrival_s: float) -> None:
     Raises:
         ConfigError: one line naming ``[arrivals].rate_hz``, the job, its arrival and the limit.
     """
-    end_ps = job.least_end_ps(arrival_s, job.arrivals.shots)
+    end_ps = job.least_end_ps(arrival_ps, job.arrivals.shots)
     if end_ps <= MAX_CLOUD_QUEUE_PS:
         return
     prefix, limit = f"{job.source}: " if job.source else "", clock_limit_allowed_by("the run's clock")
+    arrival_s = ps_to_seconds(arrival_ps)
     raise ConfigError(
         f"{prefix}[arrivals].rate_hz = {job.arrivals.rate_hz:g}: the Poisson job {name!r} arrives at {arrival_s:.4g} s "
         f"(drawn with [run].seed = {job.run.seed}) and holds its QPUs until at least {ps_to_seconds(end_ps):.4g} s "

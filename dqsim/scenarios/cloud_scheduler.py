@@ -42,6 +42,12 @@ first), then:
   exact estimates the head starts at its shadow time or earlier; a job that
   runs longer than its estimate is not stopped and may delay the head.
 
+No policy ages a job: under a sustained load a long job (``"sjf"``) or a
+low-priority one (any policy) can wait without bound. Within the highest
+waiting priority ``"fifo"`` starves none (the first waiting job blocks the
+rest and starts once enough running jobs end), nor does ``"backfill"`` while
+no job overruns its estimate; jobs that do can delay the head again and again.
+
 :func:`simulate_queue` runs the queue as a discrete-event simulation in
 integer picoseconds: at each event time, jobs that end are released first,
 then arriving jobs join the queue (or are rejected), then the policy picks
