@@ -62,7 +62,7 @@ MORE_JOBS = ["circuit"]
 
 IGNORE_ATTRS = {"created_utc", "wall_time_s", "job_path", "job_text", "overrides", "overrides_from_job", "num_ranks",
                 "rank_of_node", "device", "exchange_path", "compiled_kernels", "dqsim_version", "placement",
-                "num_exchanges", "bytes_exchanged_per_rank"}
+                "num_exchanges", "bytes_exchanged_per_rank", "dqsim_commit"}
 #: What of a ``circuit`` run may differ within 1e-12 ("close") without counting as a mismatch: its expectation
 #: values are sums over the amplitudes, added up by shards and then reduced over the ranks, and its state's gates
 #: are fused into blocks planned around the rank bits, so the products differ between rank counts (DESIGN.md
@@ -165,7 +165,8 @@ def qkd_raman_eve(r, job):
         q["block_pulses"] = q["batch_pulses"]
     distances = None
     if r.random() < 0.25:
-        distances = [r.choice([2.0, 5.0, 10.0, 15.0]) for _ in range(r.choice([2, 3]))]
+        # a sweep's distances once each (a repeated one is refused); the same draws as before the refusal
+        distances = list(dict.fromkeys(r.choice([2.0, 5.0, 10.0, 15.0]) for _ in range(r.choice([2, 3]))))
         q["sweep"] = {"distances_km": distances}
         q.pop("network", None)
         q["link"]["distance_km"] = 10.0
