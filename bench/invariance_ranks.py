@@ -297,7 +297,8 @@ def make(jobname, r):
         ch = job["chain"]
         k = r.choice([1, 2])
         ch["num_links"] = r.sample([1, 2, 4], k)
-        ch["total_distance_km"] = [r.choice([20.0, 50.0, 100.0]) for _ in range(k)]
+        # every num_links with every distance: each distance once (a repeated one is refused); the same draws
+        ch["total_distance_km"] = list(dict.fromkeys(r.choice([20.0, 50.0, 100.0]) for _ in range(k)))
         ch["num_pairs"] = r.choice([5, 10, 20])
         ch["swapping"] = r.choice(["swap_asap", "nested"])
         ch["purification_rounds"] = r.choice([0, 0, 1])
