@@ -48,7 +48,7 @@ ON_THREE = {
     "repeater": ["jobs/repeater_chain.toml", *sets("chain.num_links=[3, 5]", "chain.total_distance_km=[60.0, 100.0]",
                                                    "chain.num_pairs=3", "chain.purification_rounds=1",
                                                    "chain.link.dark_count_rate_hz=100.0")],
-    "dqc": ["jobs/dqc_ghz_4qpu.toml", *sets("simulation.shots=50", "simulation.trajectories=2"), *NOISY_NETWORK],
+    "dqc": ["jobs/dqc_ghz_4qpu.toml", *sets("simulation.shots=20", "simulation.trajectories=2"), *NOISY_NETWORK],
     "trotter": ["jobs/ising_trotter_4qpu.toml", *sets("model.num_sites=4", "distribution.assignment=[0, 1, 2, 3]",
                                                       "evolution.num_points=2", "evolution.steps_per_point=1",
                                                       "evolution.exact=false", "simulation.trajectories=2"),
@@ -100,7 +100,7 @@ ON_TWO = {
     "chain": ["jobs/repeater_chain.toml", *sets("chain.num_links=[8]", "chain.total_distance_km=[80.0]",
                                                 "chain.num_pairs=6", "chain.link.dark_count_rate_hz=100.0")],
     "circuit": ["jobs/random_circuit.toml", *sets(
-        "circuit.num_qubits=8", "circuit.depth=6", "simulation.shots=30", "simulation.save_state=true",
+        "circuit.num_qubits=8", "circuit.depth=6", "simulation.shots=12", "simulation.save_state=true",
         'simulation.observables=["Z0 Z7", "X3", "0.5*Y1 Y2 - 0.25*Z5"]', "noise.depolarizing_2q=0.02",
         "noise.amplitude_damping=0.01", "noise.readout_error=0.01")],
 }
@@ -110,10 +110,10 @@ EVERY_SIM_S = {"line": 8e-5, "chain": 8e-4}
 
 
 def cloud_job(folder: Path) -> Path:
-    """``jobs/cloud_queue.toml`` with two small user jobs (GHZ 4 and random 5 qubits; 3 shots each)."""
+    """``jobs/cloud_queue.toml`` with two small user jobs (GHZ 4 and QFT 3 qubits; 2 shots each)."""
     text = (ROOT / "jobs" / "cloud_queue.toml").read_text().split("[[user_jobs]]")[0]
-    for name, generator, qubits, arrival in [("g4", "ghz", 4, 0.0), ("r5", "random", 5, 1e-5)]:
-        text += (f'[[user_jobs]]\nname = "{name}"\ngenerator = "{generator}"\nnum_qubits = {qubits}\nshots = 3\n'
+    for name, generator, qubits, arrival in [("g4", "ghz", 4, 0.0), ("q3", "qft", 3, 1e-5)]:
+        text += (f'[[user_jobs]]\nname = "{name}"\ngenerator = "{generator}"\nnum_qubits = {qubits}\nshots = 2\n'
                  f"arrival_s = {arrival}\n\n")
     path = folder / "cloud.toml"
     path.write_text(text)
