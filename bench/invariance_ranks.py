@@ -212,7 +212,7 @@ def circuit_job(r, job):
     job["simulation"] = {"shots": r.choice([20, 50]), "save_state": True,
                          "observables": [f"Z0 Z{n - 1}", f"X{n // 2}", "0.5*Y1 Y2 - 0.25*Z3"]}
     if r.random() < 0.6:
-        job["noise"] = {"depolarizing_2q": r.choice([0.0, 0.01, 0.05]), "amplitude_damping": r.choice([0.0, 0.01]),
+        job["noise"] = {"depolarizing_2q": r.choice([0.01, 0.05]), "amplitude_damping": r.choice([0.0, 0.01]),
                         "readout_error": r.choice([0.0, 0.02])}
     return job
 
