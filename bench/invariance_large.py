@@ -5,7 +5,7 @@ Not a test and not a benchmark (it asserts nothing in CI and measures no speed):
 ``tests/test_invariance_three_ranks.py``, whose jobs are seconds. The jobs (sizes from the options):
 
 * ``line``: a noisy 4-qubit GHZ ``dqc`` over an N-node line (``--nodes``; the data qubits on nodes 0, N/3, 2N/3 and
-  N-1, source fidelity 0.95, 100 Hz dark counts, T1 0.1 s, T2 10 ms, 2 trajectories);
+  N-1, source fidelity 0.95, 100 Hz dark counts, T1 0.1 s, T2 10 ms, 2 trajectories: the test's ``LINE`` job);
 * ``chain``: ``jobs/repeater_chain.toml`` as one chain of L links of 10 km (``--links``; 100 Hz dark counts,
   6 pairs) and, on 1 and 3 ranks only, the job's own three chains;
 * ``qkd``: a BB84-decoy trusted chain of Q nodes (``--qkd-nodes``; links of 5, 10 and 20 km in turn, Cascade).
@@ -28,42 +28,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import invariance_ranks as ir  # noqa: E402
 from invariance_ranks import WT, command, compare, checkpoints, simulated_end_ps  # noqa: E402
 
-LINE = """[run]
-name = "line_ghz"
-scenario = "dqc"
-seed = 3
-[network]
-topology = "line"
-num_nodes = {nodes}
-[network.link]
-distance_km = 1.0
-source_fidelity = 0.95
-dark_count_rate_hz = 100.0
-[network.node]
-num_data_qubits = 1
-num_comm_qubits = 2
-t1_s = 0.1
-t2_s = 0.01
-[circuit]
-generator = "ghz"
-num_qubits = 4
-[distribution]
-assignment = [0, {third}, {two_thirds}, {last}]
-[simulation]
-shots = 100
-trajectories = 2
-"""
+sys.path.insert(0, str(WT / "tests"))
+from test_invariance_three_ranks import LINE  # noqa: E402  (its 24-node line, here N nodes)
 
 
 def jobs(folder: Path, nodes: int, links: int, qkd_nodes: int) -> dict:
     """``{name: dqsim run arguments}`` of the jobs (the line's job file written into ``folder``)."""
     line = folder / "line.toml"
-    line.write_text(LINE.format(nodes=nodes, third=nodes // 3, two_thirds=2 * nodes // 3, last=nodes - 1))
+    line.write_text(LINE)
     distances = ", ".join(str((5.0, 10.0, 20.0)[i % 3]) for i in range(qkd_nodes - 1))
     sets = lambda *pairs: [arg for pair in pairs for arg in ("--set", pair)]  # noqa: E731
     repeater = str(WT / "jobs" / "repeater_chain.toml")
     return {
-        "line": [str(line)],
+        "line": [str(line), *sets(f"network.num_nodes={nodes}",
+                                  f"distribution.assignment=[0, {nodes // 3}, {2 * nodes // 3}, {nodes - 1}]")],
         "chain": [repeater, *sets(f"chain.num_links=[{links}]", f"chain.total_distance_km=[{10.0 * links}]",
                                   "chain.num_pairs=6", "chain.link.dark_count_rate_hz=100.0")],
         "chains": [repeater, *sets("chain.num_pairs=10", "chain.link.dark_count_rate_hz=100.0")],

@@ -12,7 +12,8 @@ power-of-two number of ranks, so it is refused on 3 (one line naming 2 or 4; tes
 
 The 2-rank launch also runs a DQC GHZ over a 24-node line and an 8-link repeater chain with a checkpoint every few
 windows; several of their checkpoints are resumed on 1 rank and must give the uninterrupted 1-rank run's output.
-``bench/invariance_ranks.py --ranks 3`` varies such jobs at random (``bench/results/inv3-vm-20261207s.md``).
+``bench/invariance_ranks.py --ranks 3`` varies such jobs at random, ``bench/invariance_large.py`` runs larger ones
+(``bench/results/inv3-vm-20261207s.md``).
 """
 
 from pathlib import Path
