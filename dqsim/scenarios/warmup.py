@@ -265,23 +265,19 @@ def build_ldpc_codes(job, note: Callable[[str], None] | None = None) -> list[tup
     those predicted from its links' physics (:func:`dqsim.scenarios.qkd_codes.predicted_codes`, since 2026-12-07,
     afternoon: nothing is simulated), or, since 2026-12-07 (night), where :func:`should_draw` finds the predicted
     codes that the run would not take dearer to build than the run's own draws, the run's codes exactly
-    (:func:`drawn_codes`: its blocks drawn, none reconciled); where the closed form does not cover the job
-    (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), those of :func:`ldpc_pilot_job` run on this process
-    (nothing else is written); ``[(code key, "made" | "loaded", CPU seconds)]`` of each code not already built in
-    this process (:func:`dqsim.protocols.qkd.ldpc.code_key`). Empty for a job without LDPC. A draw that raises
+    (:func:`drawn_codes`: its blocks drawn, none reconciled); until 2026-12-07 (late night), where the closed form
+    did not cover the job (an SPDC source's BBM92/E91 link with a dead time or afterpulses, the last case), those of
+    :func:`ldpc_pilot_job` ran on this process; ``[(code key, "made" | "loaded", CPU seconds)]`` of each code not
+    already built in this process (:func:`dqsim.protocols.qkd.ldpc.code_key`). Empty for a job without LDPC. A draw that raises
     (an error the run itself would give, or lack of memory) leaves the predicted codes to build, with one line to
     ``note`` (``None``: standard error) saying why (since 2026-12-07 (night); before, the warm-up failed)."""
-    pilot = ldpc_pilot_job(job)
-    if pilot is None:
-        return []
     predicted = qkd_codes.predicted_codes(job)
+    if predicted is None:                                       # (no LDPC)
+        return []
     with caches.recorded_stores() as done:
-        if predicted is None:
-            run_job(pilot, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
-        else:
-            for num_bits, rate in (_drawn_or_predicted(job, predicted, note) if should_draw(job, predicted)
-                                   else predicted):
-                ldpc.mother_code(job.run.seed, num_bits, rate)
+        for num_bits, rate in (_drawn_or_predicted(job, predicted, note) if should_draw(job, predicted)
+                               else predicted):
+            ldpc.mother_code(job.run.seed, num_bits, rate)
     return [(key, how, seconds) for kind, key, how, seconds in done if kind == ldpc.CODE_CACHE_KIND]
 
 
