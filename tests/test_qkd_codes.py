@@ -210,7 +210,8 @@ def test_warmup_builds_the_sweep_s_own_codes_and_keeps_them(folder, monkeypatch)
 
 #: Example jobs and changes the closed form covers since 2026-12-07 (late afternoon): BBM92/E91 (one pair a slot,
 #: an SPDC source), Eve on BB84 and BBM92, BB84's afterpulses with a dead time; BBM92/E91 behind a dead time and
-#: afterpulses (:data:`DEAD_LINKS`: one pair a slot since 2026-12-07, night, an SPDC source since 2026-12-07, late night).
+#: afterpulses (:data:`DEAD_LINKS`: one pair a slot since 2026-12-07, night, an SPDC source since 2026-12-07, late
+#: night).
 NEWLY_COVERED = [("jobs/bbm92_20km.toml", []), ("jobs/e91_chsh.toml", []), ("jobs/bbm92_eve_intercept.toml", []),
                  ("jobs/bb84_eve_intercept.toml", []),
                  ("jobs/bbm92_finite_key.toml", ["qkd.source.mean_pair_number=0.2"]),

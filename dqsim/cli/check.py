@@ -850,10 +850,11 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     its build will take (:func:`dqsim.protocols.qkd.ldpc.build_seconds`, at a run's first block that takes it, on
     every rank), and ``command`` (``dqsim warmup JOB``), which builds them into the cache (until 2026-12-07, late
     night, an SPDC source's BBM92/E91 link with a dead time or afterpulses was not predicted: the line said why and
-    that warmup found them with a pilot block); since 2026-12-07 (night), where ``dqsim warmup`` drew the run's own codes
-    (:func:`dqsim.scenarios.qkd_codes.kept_drawn_codes`), those instead. A cache folder that cannot be written (:func:`dqsim.io.folder_problem`, found without making it) is named
-    with its problem: every run then builds its codes and warmup fails. At most :data:`CHECK_LINK_LENGTHS` distinct
-    link lengths are predicted from (the line says how many were left out)."""
+    that warmup found them with a pilot block); since 2026-12-07 (night), where ``dqsim warmup`` drew the run's own
+    codes (:func:`dqsim.scenarios.qkd_codes.kept_drawn_codes`), those instead. A cache folder that cannot be
+    written (:func:`dqsim.io.folder_problem`, found without making it) is named with its problem: every run then
+    builds its codes and warmup fails. At most :data:`CHECK_LINK_LENGTHS` distinct link lengths are predicted from
+    (the line says how many were left out)."""
     if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
         return []
     folder = caches.cache_folder()

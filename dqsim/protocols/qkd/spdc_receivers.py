@@ -50,9 +50,11 @@ slot's 16 click patterns (:func:`dqsim.protocols.qkd.spdc.pattern_probabilities`
 ``κ_A - P_k·g·c_B``, 0 there.
 
 Exact for the simulator's model in its steady state (the first slots of a run, about ``d + 1/c``, register more:
-fresh receivers are ready); tests/test_spdc_receivers.py checks it against the full joint chain iterated slot by
-slot and against drawn links, bench/spdc_dead_time.py against 10^6-slot draws
-(bench/results/qkdspdc-vm-20261207s.md).
+fresh receivers are ready). Where both sides click in most awake slots (μ ≳ 1 on short arms), two receivers that fall
+out of step stay so for long stretches (each registers within a slot or two of waking), so a block's coincidences
+come in bursts and spread far wider than Poisson around this mean. tests/test_spdc_receivers.py checks it against
+the full joint chain (all its states, solved densely) and against drawn links, bench/spdc_dead_time.py against
+10^6-slot draws (bench/results/qkdspdc-vm-20261207s.md).
 """
 
 from __future__ import annotations
