@@ -166,8 +166,11 @@ def _entangled_block(job, distance_km: float, block_pulses: int) -> tuple[float,
     pair's share and QBER, one pair a slot (:func:`dqsim.protocols.qkd.entangled.expected_coincidence_probability`,
     :func:`dqsim.protocols.qkd.entangled.expected_pair_qbers`, with Eve) or the squeezed vacuum of an SPDC source
     (:func:`dqsim.protocols.qkd.spdc.pair_statistics`, Ma, Fung and Lo, Phys. Rev. A 76, 012307 (2007), exact for
-    the simulator's model: every key pair is at relative angle 0). BBM92's finite key keeps the Z–Z bits and
-    estimates on every X–X bit; otherwise the key is every sifted bit but a ``sample_fraction`` sample."""
+    the simulator's model: every key pair is at relative angle 0); behind receivers with a dead time or afterpulses
+    :func:`dqsim.protocols.qkd.entangled.expected_registered_coincidences` (one pair) or, since 2026-12-07 (late
+    night), :func:`dqsim.protocols.qkd.spdc_receivers.registered_pair_statistics` (SPDC). BBM92's finite key keeps
+    the Z–Z bits and estimates on every X–X bit; otherwise the key is every sifted bit but a ``sample_fraction``
+    sample."""
     q = job.qkd
     source = qkd.build_plan(job).entangled_source
     phys = qkd.link_physics(job, 0, 0, 1, distance_km)
