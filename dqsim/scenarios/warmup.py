@@ -261,7 +261,7 @@ def draw_memory_bytes(job) -> int:
 
 
 #: Share of the host's available memory (:func:`dqsim.backend.host_available_bytes`) a draw may be expected to take
-#: (:func:`should_draw`): the rest is left to the code builds and to other processes.
+#: (:func:`_draw_fits`): the rest is left to the code builds and to other processes.
 DRAW_MEMORY_SHARE = 0.5
 
 
