@@ -49,7 +49,7 @@ from dqsim.backend import fast
 from dqsim.backend import warmup as backend_warmup
 from dqsim.cli import print_error
 from dqsim.errors import DqsimError, count_of
-from dqsim.scenarios import qkd_codes, warmup
+from dqsim.scenarios import warmup
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
