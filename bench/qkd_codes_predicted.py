@@ -99,8 +99,17 @@ CHILD = """
 import sys, time
 from dqsim import jobs
 from dqsim.scenarios import qkd_codes, warmup
-if sys.argv[1] == "pilot":
-    qkd_codes.predicted_codes = lambda job: None          # the code before: the pilot block always
+if sys.argv[1] == "pilot":          # the code before: the pilot block always (build_ldpc_codes ran it until 2026-12-07)
+    from dqsim import caches, comm
+    from dqsim.backend import select
+    from dqsim.protocols.qkd import ldpc
+    from dqsim.scenarios.registry import run_job
+
+    def pilot_codes(job, _note=None):
+        with caches.recorded_stores() as done:
+            run_job(warmup.ldpc_pilot_job(job), comm=comm.SingleComm(), backend=select("numpy"))
+        return [(key, how, s) for kind, key, how, s in done if kind == ldpc.CODE_CACHE_KIND]
+    warmup.build_ldpc_codes = pilot_codes
 elif sys.argv[1] == "closed-form":                        # before 2026-12-07 (night): the predicted codes, never drawn
     warmup.should_draw = lambda job, predicted: False
 elif sys.argv[1].startswith("box="):                      # the box of ±3σ: an older qkd_codes.py, loaded

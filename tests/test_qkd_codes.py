@@ -3,11 +3,10 @@
 The code :func:`ldpc.block_code` names is the one :func:`ldpc.reconciler`'s run takes; the codes predicted for the
 example job (and a 4-link chain of it, whose links' first blocks take two codes where its one-link pilot took one)
 hold every code its run builds, and so do those of BBM92/E91, Eve and afterpulses (since 2026-12-07, late
-afternoon), and of a one-pair BBM92/E91 link behind receivers with a dead time and afterpulses (since 2026-12-07,
-night); ``dqsim warmup`` builds the predicted codes without running a block, or, where that pays, the run's own codes
-drawn (the run with its reconciliation left out: exactly those a real run of the seed builds), and runs the pilot
-only where the closed form does not cover the job (an SPDC source's link whose receivers have a dead time or
-afterpulses); ``dqsim check``
+afternoon), and of a BBM92/E91 link behind receivers with a dead time and afterpulses (one pair a slot since
+2026-12-07, night, an SPDC source since 2026-12-07, late night: until then its pilot block ran); ``dqsim warmup`` builds
+the predicted codes without running a block, or, where that pays, the run's own codes drawn (the run with its
+reconciliation left out: exactly those a real run of the seed builds); ``dqsim check``
 names the codes, whether each is in the disk cache and its build time; :func:`caches.recorded_stores` keeps nothing outside its block.
 """
 
@@ -129,30 +128,26 @@ def test_warmup_builds_the_predicted_codes_without_running_a_block(folder, monke
     assert {how for _key, how, _s in warmup.build_ldpc_codes(job)} == {"loaded"}
 
 
-#: An SPDC source's link whose receivers have afterpulses: the one case the closed form leaves to the pilot block
-#: (its two sides' raw clicks are correlated through the slot's pair number, so their receivers' states are too).
-AFTERPULSED_PAIRS = ["jobs/bbm92_20km.toml", "qkd.link.afterpulse_probability=0.01", "qkd.source.mean_pair_number=0.1"]
 #: One pair a slot behind receivers with a dead time (3 slots at 1 GHz) and afterpulses, on each side.
 DEAD_AND_AFTERPULSED = ["qkd.link.dead_time_ps=3000", "qkd.link.afterpulse_probability=0.05"]
+#: An SPDC source (μ = 0.5) behind receivers with a dead time of 20 slots and 3 % afterpulses: its two sides' raw
+#: clicks are correlated through the slot's pair number, so their receivers' states are too.
+SPDC_DEAD_AND_AFTERPULSED = ["qkd.link.dead_time_ps=20000", "qkd.link.afterpulse_probability=0.03",
+                             "qkd.source.mean_pair_number=0.5"]
+#: Links behind receivers with a dead time or afterpulses (one pair a slot, SPDC, SPDC with afterpulses alone).
+DEAD_LINKS = [("jobs/bbm92_20km.toml", DEAD_AND_AFTERPULSED), ("jobs/e91_chsh.toml", DEAD_AND_AFTERPULSED),
+              ("jobs/bbm92_20km.toml", SPDC_DEAD_AND_AFTERPULSED), ("jobs/e91_chsh.toml", SPDC_DEAD_AND_AFTERPULSED),
+              ("jobs/bbm92_finite_key.toml", ["qkd.link.afterpulse_probability=0.01",
+                                              "qkd.source.mean_pair_number=0.1"])]
 
 
-def test_a_job_the_closed_form_does_not_cover_gets_the_pilot(monkeypatch):
-    job = _job(*AFTERPULSED_PAIRS[1:], path=AFTERPULSED_PAIRS[0])
-    assert qkd_codes.predicted_codes(job) is None and "afterpulses" in qkd_codes.uncovered_reason(job)
-    assert "SPDC" in qkd_codes.uncovered_reason(_job("qkd.link.dead_time_ps=5000", "qkd.source.mean_pair_number=0.1",
-                                                     path="jobs/e91_chsh.toml"))
-    ran = []
-    monkeypatch.setattr(warmup, "run_job", lambda pilot, **_kw: ran.append(pilot))
-    assert warmup.build_ldpc_codes(job) == [] and ran and ran[0].qkd.pulses == ran[0].qkd.block_pulses
-
-
-@pytest.mark.parametrize("path", ["jobs/bbm92_20km.toml", "jobs/e91_chsh.toml"])
-def test_warmup_runs_no_pilot_for_one_pair_a_slot_behind_dead_time_and_afterpulses(path, monkeypatch):
+@pytest.mark.parametrize("path, changes", DEAD_LINKS)
+def test_warmup_runs_no_pilot_for_links_behind_dead_time_and_afterpulses(path, changes, monkeypatch):
     """Since 2026-12-07 (night) the closed form covers a one-pair source's link whose receivers have a dead time and
-    afterpulses (:func:`entangled.expected_registered_coincidences`): ``dqsim warmup`` builds the predicted codes and
-    runs no block (it ran the pilot before: ``run_job`` called)."""
-    job = _job(*DEAD_AND_AFTERPULSED, path=path)
-    assert qkd_codes.uncovered_reason(job) is None
+    afterpulses (:func:`entangled.expected_registered_coincidences`), since 2026-12-07 (late night) an SPDC source's
+    (:func:`dqsim.protocols.qkd.spdc_receivers.registered_pair_statistics`): ``dqsim warmup`` builds the predicted
+    codes and runs no block (it ran the pilot before: ``run_job`` called, no code predicted)."""
+    job = _job(*changes, path=path)
     ran, built = [], []
     monkeypatch.setattr(warmup, "run_job", lambda pilot, **_kw: ran.append(pilot))
     monkeypatch.setattr(ldpc, "mother_code", lambda seed, num_bits, rate: built.append((num_bits, rate)))
@@ -214,12 +209,14 @@ def test_warmup_builds_the_sweep_s_own_codes_and_keeps_them(folder, monkeypatch)
 
 
 #: Example jobs and changes the closed form covers since 2026-12-07 (late afternoon): BBM92/E91 (one pair a slot,
-#: an SPDC source), Eve on BB84 and BBM92, BB84's afterpulses with a dead time.
+#: an SPDC source), Eve on BB84 and BBM92, BB84's afterpulses with a dead time; BBM92/E91 behind a dead time and
+#: afterpulses (:data:`DEAD_LINKS`: one pair a slot since 2026-12-07, night, an SPDC source since 2026-12-07, late
+#: night).
 NEWLY_COVERED = [("jobs/bbm92_20km.toml", []), ("jobs/e91_chsh.toml", []), ("jobs/bbm92_eve_intercept.toml", []),
                  ("jobs/bb84_eve_intercept.toml", []),
                  ("jobs/bbm92_finite_key.toml", ["qkd.source.mean_pair_number=0.2"]),
                  ("jobs/bb84_decoy_50km.toml", ["qkd.link.afterpulse_probability=0.05", "qkd.link.dead_time_ps=20000"]),
-                 ("jobs/bbm92_20km.toml", DEAD_AND_AFTERPULSED), ("jobs/e91_chsh.toml", DEAD_AND_AFTERPULSED)]
+                 *DEAD_LINKS]
 
 
 @pytest.mark.parametrize("path, changes", NEWLY_COVERED)
@@ -298,8 +295,10 @@ def test_check_names_the_codes_whether_cached_and_their_build_time(folder, monke
     assert f"{num_bits:,} bits rate {rate:g} (cached)" in line and f"{len(codes) - 1} codes not cached" in line
     cascade = check.check_job(args[0], args[1:-1], 1)
     assert not any("LDPC codes" in each for each in cascade)
-    pairs = _check_line([AFTERPULSED_PAIRS[0], *SMALL, *AFTERPULSED_PAIRS[1:]], monkeypatch, folder)
-    assert "not predicted (bbm92: dead time or afterpulses" in pairs and "dqsim warmup jobs/bbm92_20km.toml" in pairs
+    pairs = _check_line(["jobs/bbm92_20km.toml", *SMALL, *SPDC_DEAD_AND_AFTERPULSED], monkeypatch, folder)
+    spdc_codes = qkd_codes.predicted_codes(_job(*SPDC_DEAD_AND_AFTERPULSED, path="jobs/bbm92_20km.toml"))
+    assert "not predicted" not in pairs and f"{len(spdc_codes)} codes not cached" in pairs     # (until 2026-12-07,
+    assert "dqsim warmup jobs/bbm92_20km.toml" in pairs                                    # late night: not predicted)
 
 
 def test_the_store_records_nothing_outside_a_recording(monkeypatch):

@@ -848,18 +848,15 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     (:func:`dqsim.scenarios.qkd_codes.predicted_codes`: from its links' physics, those some block of the run takes
     with probability above :data:`dqsim.scenarios.qkd_codes.BUILD_PROBABILITY`), each with whether dqsim's disk cache holds it (:func:`dqsim.caches.cache_folder`) or the CPU seconds
     its build will take (:func:`dqsim.protocols.qkd.ldpc.build_seconds`, at a run's first block that takes it, on
-    every rank), and ``command`` (``dqsim warmup JOB``), which builds them into the cache; where the codes are not
-    predicted (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), why, and that warmup finds them with a pilot
-    block; since 2026-12-07 (night), where ``dqsim warmup`` drew the run's own codes
-    (:func:`dqsim.scenarios.qkd_codes.kept_drawn_codes`), those instead. A cache folder that cannot be written (:func:`dqsim.io.folder_problem`, found without making it) is named
-    with its problem: every run then builds its codes and warmup fails. At most :data:`CHECK_LINK_LENGTHS` distinct
-    link lengths are predicted from (the line says how many were left out)."""
+    every rank), and ``command`` (``dqsim warmup JOB``), which builds them into the cache (until 2026-12-07, late
+    night, an SPDC source's BBM92/E91 link with a dead time or afterpulses was not predicted: the line said why and
+    that warmup found them with a pilot block); since 2026-12-07 (night), where ``dqsim warmup`` drew the run's own
+    codes (:func:`dqsim.scenarios.qkd_codes.kept_drawn_codes`), those instead. A cache folder that cannot be
+    written (:func:`dqsim.io.folder_problem`, found without making it) is named with its problem: every run then
+    builds its codes and warmup fails. At most :data:`CHECK_LINK_LENGTHS` distinct link lengths are predicted from
+    (the line says how many were left out)."""
     if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
         return []
-    reason = qkd_codes.uncovered_reason(job)
-    if reason is not None:
-        return [f"LDPC codes: not predicted ({reason}); `{command}` builds them into dqsim's cache by running its "
-                "first key block of one link per distinct length"]
     folder = caches.cache_folder()
     problem = None if folder is None else io.folder_problem(folder)  # (as warmup's, without making the folder)
     seed = job.run.seed

@@ -22,12 +22,11 @@ else ``$NUMBA_CACHE_DIR/dqsim``, else ``~/.cache/dqsim``), where the ranks load 
 since 2026-12-07 (afternoon) the codes are predicted from the job's links' physics without simulating
 (:func:`dqsim.scenarios.qkd_codes.predicted_codes`: each block's expected key bits and QBER, and the codes that
 some block of the run takes with probability above 1 % given the spread of its key bits and QBER estimate, since
-2026-12-07 (afternoon); a rarer code is built by the block that takes it, then kept), and only where that closed form
-does not cover the job (since 2026-12-07, night, an SPDC source's BBM92/E91 link whose receivers have a dead time or
-afterpulses; before, any BBM92/E91 link with them, and until 2026-12-07, late afternoon, BBM92/E91, Eve and
-afterpulses at all) does its first key block of one link per distinct length run here to find them
-(:func:`dqsim.scenarios.warmup.build_ldpc_codes`; a block whose estimate crosses into a code the pilot did not take
-builds it at run time, then kept). Since 2026-12-07 (night), where building the predicted codes that the run would
+2026-12-07 (afternoon); a rarer code is built by the block that takes it, then kept); since 2026-12-07 (late night)
+the closed form covers every ``qkd`` job with LDPC (until then an SPDC source's BBM92/E91 link whose receivers have
+a dead time or afterpulses, before 2026-12-07, night, any BBM92/E91 link with them, and until 2026-12-07, late
+afternoon, BBM92/E91, Eve and afterpulses at all, ran its first key block of one link per distinct length here to
+find them). Since 2026-12-07 (night), where building the predicted codes that the run would
 not take is expected to cost more than drawing the run (:func:`dqsim.scenarios.warmup.should_draw`), the job is run
 here with its reconciliation left out and exactly the codes its blocks take are built
 (:func:`dqsim.scenarios.warmup.drawn_codes`; kept in the cache, where a second warm-up and ``dqsim check`` find
@@ -50,7 +49,7 @@ from dqsim.backend import fast
 from dqsim.backend import warmup as backend_warmup
 from dqsim.cli import print_error
 from dqsim.errors import DqsimError, count_of
-from dqsim.scenarios import qkd_codes, warmup
+from dqsim.scenarios import warmup
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
@@ -144,10 +143,7 @@ def build_codes(loaded, paths) -> int | None:
         return EXIT_BAD_INPUT
     count = 0
     for job, path in with_codes:
-        reason = qkd_codes.uncovered_reason(job)
-        how = ("predicted from its links' physics" if reason is None
-               else f"{reason}: its first key block of one link per distinct length run")
-        print(f"dqsim warmup: LDPC codes of {path} ({how}) ...", flush=True)
+        print(f"dqsim warmup: LDPC codes of {path} (predicted from its links' physics) ...", flush=True)
         for key, how, seconds in warmup.build_ldpc_codes(job, _note):
             count += 1
             print(f"dqsim warmup:   {key['num_bits']:,} bits, rate {key['rate']:g}, seed {key['seed']}: "

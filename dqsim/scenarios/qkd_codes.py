@@ -37,7 +37,10 @@ finite key keeps the Z–Z bits and estimates on every X–X bit (m). Since 2026
 behind receivers with a dead time or afterpulses (:func:`dqsim.protocols.qkd.entangled.expected_registered_coincidences`:
 each side's receiver an independent renewal process, its registrations ``ρ = 1/(p_a(d + 1) + (1 - p_a)(d + 1/c))`` of
 the slots and ``g = 1 - p_a + p_a·c/2`` of them keeping the slot's bit; coincidences ``ρ_A·ρ_B`` of the slots and each
-setting pair's QBER ``(1 - g_A·g_B·(1 - 2E))/2``), where the pilot block ran before.
+setting pair's QBER ``(1 - g_A·g_B·(1 - 2E))/2``), where the pilot block ran before; since 2026-12-07 (late night) an
+SPDC source's too (:func:`dqsim.protocols.qkd.spdc_receivers.registered_pair_statistics`: the slot's pair number
+makes both sides' raw clicks correlated, so their receivers' states are too, and the two receivers' joint chain is
+solved, O(d) for a dead time of d slots; ``bench/results/qkdspdc-vm-20261207s.md``).
 
 The estimate spreads, and so do N and m: :func:`block_code_probabilities` gives each code's probability for one
 block, ``P(c) = Σ_m P(m) Σ_k P(k | m) Σ_N P(N) [block_code(N, (k + 1)/(m + 2)) = c]``, with
@@ -86,12 +89,10 @@ out where that costs less than building the predicted codes the run would not ta
 (:func:`dqsim.scenarios.warmup.should_draw`, :func:`dqsim.scenarios.warmup.drawn_codes`: the sweep's 45 million
 pulses in ~0.3-1 CPU s) and builds exactly the run's codes (8 for seed 1), kept as :data:`DRAWN_CODES_KIND`.
 
-Not covered (:func:`uncovered_reason`, where ``dqsim warmup`` runs its pilot block instead,
-:func:`dqsim.scenarios.warmup.ldpc_pilot_job`): an SPDC source's BBM92/E91 link whose receivers have a dead time or
-afterpulses (the slot's pair number makes both sides' raw clicks correlated, so their receivers' states are too: the
-two renewal processes are not independent and their joint state has no closed form here). Until 2026-12-07 (late
-afternoon) BBM92/E91, Eve and afterpulses all ran the pilot; until 2026-12-07 (night) a one-pair source's link with a
-dead time or afterpulses did.
+Every ``qkd`` job with LDPC is covered since 2026-12-07 (late night). Until then ``dqsim warmup`` ran a pilot block
+(:func:`dqsim.scenarios.warmup.ldpc_pilot_job`) where the closed form did not cover the job: until 2026-12-07 (late
+afternoon) BBM92/E91, Eve and afterpulses, until 2026-12-07 (night) a one-pair source's link with a dead time or
+afterpulses, until 2026-12-07 (late night) an SPDC source's.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ import numpy as np
 
 import dqsim
 from dqsim import caches
-from dqsim.protocols.qkd import entangled, entangled_block, ldpc, spdc
+from dqsim.protocols.qkd import entangled, entangled_block, ldpc, spdc_receivers
 from dqsim.protocols.qkd.bb84 import BASIS_X
 from dqsim.protocols.qkd.detections import (key_bits_per_detection, registered_clicks_per_pulse,
                                             sifted_errors_per_detection)
@@ -122,24 +123,6 @@ EXACT_COUNTS = 61
 NORMAL_POINTS = 9
 #: Sample size m from which its spread is left out (its expected value): module docstring.
 MANY_SAMPLED = 1000.0
-
-
-def uncovered_reason(job) -> str | None:
-    """Why the closed form does not predict the codes of ``job`` (a ``qkd`` job with LDPC), else ``None``: only an
-    SPDC source's BBM92/E91 link whose receivers have a dead time or afterpulses (module docstring; since 2026-12-07,
-    late afternoon, BBM92/E91 otherwise, Eve and BB84's afterpulses are in it, since 2026-12-07, night, one pair a slot
-    with a dead time or afterpulses)."""
-    q = job.qkd
-    if q.protocol == "bb84_decoy" or q.source.mean_pair_number is None:
-        return None
-    # (only the receivers are read, which do not depend on the length: a [qkd.sweep] or [qkd.network] job has no
-    # [qkd.link].distance_km, whose None made dqsim check refuse and dqsim warmup fail before 2026-12-07 (night))
-    distance_km = q.link.distance_km if q.link.distance_km is not None else 0.0
-    phys = qkd.link_physics(job, 0, 0, 1, distance_km)
-    if phys.detector.dead_time_pulses > 0 or phys.detector.afterpulse_probability > 0.0:
-        return (f"{q.protocol}: dead time or afterpulses at both ends of an SPDC source's link are not in the closed "
-                f"form")
-    return None
 
 
 def block_lengths(job) -> list[int]:
@@ -183,8 +166,11 @@ def _entangled_block(job, distance_km: float, block_pulses: int) -> tuple[float,
     pair's share and QBER, one pair a slot (:func:`dqsim.protocols.qkd.entangled.expected_coincidence_probability`,
     :func:`dqsim.protocols.qkd.entangled.expected_pair_qbers`, with Eve) or the squeezed vacuum of an SPDC source
     (:func:`dqsim.protocols.qkd.spdc.pair_statistics`, Ma, Fung and Lo, Phys. Rev. A 76, 012307 (2007), exact for
-    the simulator's model: every key pair is at relative angle 0). BBM92's finite key keeps the Z–Z bits and
-    estimates on every X–X bit; otherwise the key is every sifted bit but a ``sample_fraction`` sample."""
+    the simulator's model: every key pair is at relative angle 0); behind receivers with a dead time or afterpulses
+    :func:`dqsim.protocols.qkd.entangled.expected_registered_coincidences` (one pair) or, since 2026-12-07 (late
+    night), :func:`dqsim.protocols.qkd.spdc_receivers.registered_pair_statistics` (SPDC). BBM92's finite key keeps
+    the Z–Z bits and estimates on every X–X bit; otherwise the key is every sifted bit but a ``sample_fraction``
+    sample."""
     q = job.qkd
     source = qkd.build_plan(job).entangled_source
     phys = qkd.link_physics(job, 0, 0, 1, distance_km)
@@ -194,16 +180,16 @@ def _entangled_block(job, distance_km: float, block_pulses: int) -> tuple[float,
     shares, qbers = entangled.expected_pair_qbers(source, protocol=q.protocol, eve=phys.eve,
                                                   misalignment=phys.detector.misalignment, **channel)
     detector = phys.detector
+    receivers = dict(dead_time_pulses=detector.dead_time_pulses, afterpulse_probability=detector.afterpulse_probability)
     if source.mean_pair_number is None and (detector.dead_time_pulses > 0 or detector.afterpulse_probability > 0.0):
-        coincidence, bit_factor = entangled.expected_registered_coincidences(
-            dead_time_pulses=detector.dead_time_pulses, afterpulse_probability=detector.afterpulse_probability,
-            **channel)
+        coincidence, bit_factor = entangled.expected_registered_coincidences(**receivers, **channel)
         qbers = tuple(0.5 * (1.0 - bit_factor * (1.0 - 2.0 * qber)) for qber in qbers)
     elif source.mean_pair_number is None:
         coincidence = entangled.expected_coincidence_probability(**channel)
     else:
-        coincidence, qber = spdc.pair_statistics(source.mean_pair_number, misalignment=phys.detector.misalignment,
-                                                 werner=source.werner, **channel)
+        coincidence, qber = spdc_receivers.registered_pair_statistics(
+            source.mean_pair_number, misalignment=phys.detector.misalignment, werner=source.werner, **receivers,
+            **channel)
         qbers = tuple(qber if coincidence > 0.0 else 0.5 for _pair in qbers)
     slots = block_pulses * coincidence
     if q.protocol == "bbm92" and q.security == "finite_key":
@@ -506,7 +492,9 @@ def predicted_codes(job, most_lengths: int | None = None) -> list[tuple[int, flo
     """The LDPC mother codes ``(length, rate)`` a run of ``job`` takes with probability above
     :data:`BUILD_PROBABILITY` (:func:`code_probabilities`, from its links' physics; ``most_lengths``: from only that
     many of its link lengths, as there), most probable first (then longest, highest rate); ``None`` where the job
-    does not reconcile with LDPC or the closed form does not cover it (:func:`uncovered_reason`).
+    does not reconcile with LDPC (since 2026-12-07, late night, the closed form covers every job that does: until
+    then an SPDC source's BBM92/E91 link with a dead time or afterpulses was not covered and ``dqsim warmup`` ran its
+    pilot block, :func:`dqsim.scenarios.warmup.ldpc_pilot_job`).
 
     Examples:
         >>> from dqsim import jobs
@@ -515,7 +503,7 @@ def predicted_codes(job, most_lengths: int | None = None) -> list[tuple[int, flo
         ([(16384, 0.85), (65536, 0.85)], {(16384, 0.8): 0.0, (16384, 0.85): 0.815, (65536, 0.85): 0.674, \
 (65536, 0.9): 0.001})
     """
-    if job.scenario != "qkd" or job.qkd.error_correction != "ldpc" or uncovered_reason(job) is not None:
+    if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
         return None
     chances = code_probabilities(job, most_lengths)
     kept = [code for code, p in chances.items() if p > BUILD_PROBABILITY]

@@ -226,6 +226,45 @@ def draw_seconds(job) -> float:
     return DRAW_FIXED_SECONDS + (DRAW_SECONDS_PER_LINK + per_pulse * job.qkd.pulses) * links
 
 
+#: Bytes a draw (:func:`drawn_codes`) holds per pulse (pair slot) of a batch, above the process after its imports:
+#: BB84 with decoys (its sampler works in chunks: 0.7, 1.0, 3.3 MB at batches of 0.25, 1 and 4 million pulses), one
+#: pair a slot (31 and 123 MB at 0.25 and 1 million) and an SPDC source (198 MB at 1 million: its 4 more uniforms a
+#: slot and the pair numbers); peak resident set's growth, dev VM, 2026-12-07 (late night),
+#: ``bench/results/qkdspdc-vm-20261207s.md`` (tracemalloc's peak 1-3 % below it).
+DRAW_BYTES_PER_BATCH_PULSE = {"bb84_decoy": 1.0, "one_pair": 125.0, "spdc": 200.0}
+#: Bytes a draw holds per link (each sweep point's), beside its pulses: a BB84 chain of 64 and 256 links, 20,000
+#: pulses each, grew the peak resident set by 4.5 and 15.4 MB (tracemalloc: 1.6 and 5.5 MB), ~57 KB a link.
+DRAW_BYTES_PER_LINK = 60_000.0
+#: Bytes of a draw beside its links and pulses (the smallest measured, 0.7 MB, rounded up).
+DRAW_FIXED_BYTES = 1_000_000.0
+
+
+def draw_memory_bytes(job) -> int:
+    """Estimated peak bytes :func:`drawn_codes` adds to this process for ``job`` (since 2026-12-07, late night): its
+    links (every sweep point's) times :data:`DRAW_BYTES_PER_LINK`, plus its batch's pulses
+    (``min(batch_pulses, pulses)``, one batch held at a time) times :data:`DRAW_BYTES_PER_BATCH_PULSE` of its
+    source, plus :data:`DRAW_FIXED_BYTES`: 1.01-1.11 times the measured growth of the peak resident set from 4 MB up
+    (BBM92 batches of 0.25-4 million pair slots, BB84 chains of 64-1,024 links), 1.5-2.1 times BB84's smaller ones
+    (``bench/draw_memory.py``); the key blocks' buffers (a few bytes a key bit) are left out.
+
+    Examples:
+        >>> job = jobs.apply_overrides(jobs.load_job("jobs/bbm92_20km.toml"), ['qkd.error_correction="ldpc"'])
+        >>> round(draw_memory_bytes(job) / 1e6)                        # batches of 1 million pair slots
+        126
+    """
+    q = job.qkd
+    kind = ("bb84_decoy" if q.protocol == "bb84_decoy" else "one_pair" if q.source.mean_pair_number is None
+            else "spdc")
+    links = sum(qkd_codes.link_counts(job).values())
+    return int(DRAW_FIXED_BYTES + DRAW_BYTES_PER_LINK * links
+               + DRAW_BYTES_PER_BATCH_PULSE[kind] * min(q.batch_pulses, q.pulses))
+
+
+#: Share of the host's available memory (:func:`dqsim.backend.host_available_bytes`) a draw may be expected to take
+#: (:func:`_draw_fits`): the rest is left to the code builds and to other processes.
+DRAW_MEMORY_SHARE = 0.5
+
+
 def drawn_codes(job) -> list[tuple[int, float]]:
     """The LDPC mother codes a run of ``job`` takes, exactly: the job run on this process with every block's
     reconciliation left out (:func:`dqsim.protocols.qkd.ldpc.recorded_choices`: a block's key bits, sample and
@@ -265,24 +304,46 @@ def build_ldpc_codes(job, note: Callable[[str], None] | None = None) -> list[tup
     those predicted from its links' physics (:func:`dqsim.scenarios.qkd_codes.predicted_codes`, since 2026-12-07,
     afternoon: nothing is simulated), or, since 2026-12-07 (night), where :func:`should_draw` finds the predicted
     codes that the run would not take dearer to build than the run's own draws, the run's codes exactly
-    (:func:`drawn_codes`: its blocks drawn, none reconciled); where the closed form does not cover the job
-    (:func:`dqsim.scenarios.qkd_codes.uncovered_reason`), those of :func:`ldpc_pilot_job` run on this process
-    (nothing else is written); ``[(code key, "made" | "loaded", CPU seconds)]`` of each code not already built in
-    this process (:func:`dqsim.protocols.qkd.ldpc.code_key`). Empty for a job without LDPC. A draw that raises
-    (an error the run itself would give, or lack of memory) leaves the predicted codes to build, with one line to
-    ``note`` (``None``: standard error) saying why (since 2026-12-07 (night); before, the warm-up failed)."""
-    pilot = ldpc_pilot_job(job)
-    if pilot is None:
-        return []
+    (:func:`drawn_codes`: its blocks drawn, none reconciled); until 2026-12-07 (late night), where the closed form
+    did not cover the job (an SPDC source's BBM92/E91 link with a dead time or afterpulses, the last case), those of
+    :func:`ldpc_pilot_job` ran on this process; ``[(code key, "made" | "loaded", CPU seconds)]`` of each code not
+    already built in this process (:func:`dqsim.protocols.qkd.ldpc.code_key`). Empty for a job without LDPC. A
+    draw that raises (an error the run itself would give, or lack of memory) leaves the predicted codes to build,
+    with one line to ``note`` (``None``: standard error) saying why (since 2026-12-07 (night); before, the warm-up
+    failed), and so, since 2026-12-07 (late night), does a draw whose memory is expected above
+    :data:`DRAW_MEMORY_SHARE` of the host's available memory (:func:`_draw_fits`, :func:`draw_memory_bytes`)."""
     predicted = qkd_codes.predicted_codes(job)
+    if predicted is None:                                       # (no LDPC)
+        return []
+    draw = should_draw(job, predicted) and _draw_fits(job, predicted, note)
     with caches.recorded_stores() as done:
-        if predicted is None:
-            run_job(pilot, comm=comm_mod.SingleComm(), backend=backend_mod.select("numpy"))
-        else:
-            for num_bits, rate in (_drawn_or_predicted(job, predicted, note) if should_draw(job, predicted)
-                                   else predicted):
-                ldpc.mother_code(job.run.seed, num_bits, rate)
+        for num_bits, rate in (_drawn_or_predicted(job, predicted, note) if draw else predicted):
+            ldpc.mother_code(job.run.seed, num_bits, rate)
     return [(key, how, seconds) for kind, key, how, seconds in done if kind == ldpc.CODE_CACHE_KIND]
+
+
+def _say(note: Callable[[str], None] | None, line: str) -> None:
+    """``line`` to ``note``, or as a note to standard error where ``note`` is ``None``."""
+    if note is None:
+        print(f"dqsim: note: {line}", file=sys.stderr, flush=True)
+    else:
+        note(line)
+
+
+def _draw_fits(job, predicted: list, note: Callable[[str], None] | None) -> bool:
+    """Whether the draw of ``job`` (:func:`drawn_codes`) is kept already or its memory
+    (:func:`draw_memory_bytes`) is expected within :data:`DRAW_MEMORY_SHARE` of the host's available memory; where
+    not, one line to ``note`` (since 2026-12-07, late night: before, a draw too large for the host was started and
+    ended in a ``MemoryError``, or the kernel's out-of-memory kill)."""
+    if qkd_codes.kept_drawn_codes(job) is not None:
+        return True
+    need, free = draw_memory_bytes(job), backend_mod.host_available_bytes()
+    if need <= DRAW_MEMORY_SHARE * free:
+        return True
+    _say(note, f"not drawing the run's own LDPC codes of {job.run.name}: its draw is expected to take "
+               f"~{need / 1e6:,.0f} MB, more than {DRAW_MEMORY_SHARE:.0%} of the {free / 1e6:,.0f} MB available; "
+               f"building the {len(predicted)} predicted from its links' physics instead")
+    return False
 
 
 def _drawn_or_predicted(job, predicted: list, note: Callable[[str], None] | None) -> list:
@@ -291,10 +352,6 @@ def _drawn_or_predicted(job, predicted: list, note: Callable[[str], None] | None
         return drawn_codes(job)
     except Exception as exc:  # noqa: BLE001 - the run gives its own error; the warm-up builds what it can
         text = " ".join(str(exc).split()) or "no message"
-        line = (f"drawing the run's own LDPC codes of {job.run.name} failed ({type(exc).__name__}: {text}); "
-                f"building the {len(predicted)} predicted from its links' physics instead")
-        if note is None:
-            print(f"dqsim: note: {line}", file=sys.stderr, flush=True)
-        else:
-            note(line)
+        _say(note, f"drawing the run's own LDPC codes of {job.run.name} failed ({type(exc).__name__}: {text}); "
+                   f"building the {len(predicted)} predicted from its links' physics instead")
         return predicted

@@ -116,26 +116,45 @@ def _check_mean_pair_number(where, mean_pair_number):
     return check_real(where, "mean_pair_number", mean_pair_number, 0.0, MAX_MEAN_PAIR_NUMBER, low_open=True)
 
 
-def _coincidences(silent_photons, dark) -> tuple[float, float]:
-    """(P_c, P_c·Q) of the 16 click patterns by inclusion-exclusion over F(S)·Π(1 - d_x)."""
+def pattern_probabilities(silent_photons, dark) -> list[list[float]]:
+    """``P[a][b]``: the probability that Alice's detectors click in pattern a and Bob's in pattern b (a, b: 0 none,
+    1 detector 0 alone, 2 detector 1 alone, 3 both), by inclusion-exclusion over ``F(S)·Π(1 - d_x)`` (module
+    docstring); ``silent_photons(S)`` is F(S) of a list S of ``(side, bit)`` detectors, ``dark`` (Alice's, Bob's)."""
 
     def silent(detectors) -> float:
         return silent_photons(detectors) * math.prod(1.0 - dark[side] for side, _bit in detectors)
 
-    coincidence = errors = 0.0
+    table = [[0.0] * 4 for _ in range(4)]
     for clicks in itertools.product((False, True), repeat=4):
         on = [det for det, c in zip(_DETECTORS, clicks) if c]
         off = [det for det, c in zip(_DETECTORS, clicks) if not c]
-        alice = [bit for side, bit in on if side == 0]
-        bob = [bit for side, bit in on if side == 1]
-        if not alice or not bob:
-            continue
-        prob = sum((-1) ** k * silent(off + list(extra)) for k in range(len(on) + 1)
-                   for extra in itertools.combinations(on, k))
-        alice_one = 0.5 if len(alice) == 2 else float(alice[0])
-        bob_one = 0.5 if len(bob) == 2 else float(bob[0])
-        coincidence += prob
-        errors += prob * (alice_one * (1.0 - bob_one) + (1.0 - alice_one) * bob_one)
+        table[clicks[0] + 2 * clicks[1]][clicks[2] + 2 * clicks[3]] = sum(
+            (-1) ** k * silent(off + list(extra)) for k in range(len(on) + 1)
+            for extra in itertools.combinations(on, k))
+    return table
+
+
+#: Probability that a side's bit is 1 given its click pattern (1: detector 0, 2: detector 1, 3: a double click,
+#: given a random bit); pattern 0 (no click) gives no bit.
+PATTERN_BIT_ONE = (math.nan, 0.0, 1.0, 0.5)
+
+
+def pattern_error(alice: int, bob: int) -> float:
+    """Probability that the bits of click patterns ``alice`` and ``bob`` (both clicked) differ.
+
+    Examples:
+        >>> pattern_error(1, 1), pattern_error(1, 2), pattern_error(3, 1)
+        (0.0, 1.0, 0.5)
+    """
+    one_a, one_b = PATTERN_BIT_ONE[alice], PATTERN_BIT_ONE[bob]
+    return one_a * (1.0 - one_b) + (1.0 - one_a) * one_b
+
+
+def _coincidences(silent_photons, dark) -> tuple[float, float]:
+    """(P_c, P_c·Q) of the 16 click patterns (:func:`pattern_probabilities`)."""
+    table = pattern_probabilities(silent_photons, dark)
+    coincidence = sum(table[a][b] for a in range(1, 4) for b in range(1, 4))
+    errors = sum(table[a][b] * pattern_error(a, b) for a in range(1, 4) for b in range(1, 4))
     return coincidence, errors
 
 
