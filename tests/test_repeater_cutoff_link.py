@@ -156,9 +156,10 @@ def sample_once(monkeypatch) -> None:
     a :class:`~dqsim.protocols.pumping_odds.PumpingOdds`, pickled as they are when it is called: it keeps the odds it
     computes) gets that call's result. The estimates these tests compare, the warning's (``_makings_estimate``) and
     ``relink_makings_per_pair``'s with its error, are one sample taken twice (0.1-0.6 CPU s of a test's 0.4-3.9
-    on the dev VM, 2026-12-07 (late night)); inputs that differ in anything (another seed, odds, cut-off, timing) are sampled anew, so the equality
-    still fails where the warning samples other inputs. (Not in the noisy-pumping test: there the warning passes
-    ``pumping`` as its odds' round count, the test the Werner odds, so no call repeats another.)"""
+    on the dev VM, 2026-12-07 (late night)); inputs that differ in anything (another seed, odds, cut-off, timing)
+    are sampled anew, so the equality still fails where the warning samples other inputs. (Not in the noisy-pumping
+    test: there the warning passes ``pumping`` as its odds' round count, the test the Werner odds, so no call
+    repeats another.)"""
     done, sample = {}, relink_estimate._sample
 
     def once(*args):
