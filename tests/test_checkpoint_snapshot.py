@@ -109,8 +109,14 @@ def test_a_sweep_resumes_in_its_last_distance_without_redoing_the_others(tmp_pat
 @pytest.mark.parametrize("postprocessing", [[], ["--set", 'qkd.error_correction="cascade"', "--set",
                                                  'qkd.security="finite_key"']], ids=["model", "cascade-finite-key"])
 def test_entanglement_based_qkd_resumes_to_the_same_key(tmp_path, job, postprocessing):
+    """Resumed from the middle checkpoint: with Cascade (its rounds' classical round trips are most of the simulated
+    time) a checkpoint every 1 ms, 17-24 of them, the middle one inside Cascade (every 0.2 ms: 83-100, ~1 s CPU
+    more each); without it every 0.2 ms (10-14)."""
     extra = ["--set", "qkd.pulses=1000000", "--set", "qkd.batch_pulses=100000", *postprocessing]
-    full, ckpts = run_with_checkpoints(tmp_path, job, extra, 0.0002)
+    full, ckpts = run_with_checkpoints(tmp_path, job, extra, 0.001 if postprocessing else 0.0002)
+    assert len(ckpts) >= 5, len(ckpts)
+    if postprocessing:
+        assert any(p.phase == "cascade" for p in saved_processes(ckpts[len(ckpts) // 2], node=1))
     resumed = resume(ckpts[len(ckpts) // 2], tmp_path / "resumed.h5")
     same_tables(open_run(full), resumed, ["blocks", "links"])
     assert open_run(full).attrs.get("chsh_s") == resumed.attrs.get("chsh_s")
@@ -263,20 +269,21 @@ def test_a_dqc_run_resumed_at_cuts_spread_over_it_ends_as_the_uninterrupted_run_
 @pytest.mark.parametrize("job, module, runner, tables, extra, every_s", [
     ("ising_trotter_4qpu.toml", "trotter", "run_dqc", ["observables", "network"],
      ["--set", "evolution.num_points=4", "--set", "simulation.trajectories=1", "--set", "simulation.shots=100"],
-     0.0005),
+     0.001),
     ("dqc_ghz_4qpu.toml", "dqc", "run_dqc", ["links", "counts"],
      ["--set", "simulation.trajectories=3", "--set", "simulation.shots=30"], 0.0001),
     ("cloud_queue.toml", "cloud", "run_dqc", ["jobs"], [], 0.0001),
     ("cloud_queue.toml", "cloud", "run_dqc", ["jobs", "counts"],
-     ["--set", "network.link.source_fidelity=0.9", "--set", "simulation.trajectories=3"], 0.0001),
-    ("repeater_chain.toml", "repeater", "run_chain", ["pairs", "summary"], ["--set", "chain.num_pairs=4"], 1.0),
+     ["--set", "network.link.source_fidelity=0.9", "--set", "simulation.trajectories=3"], 0.0002),
+    ("repeater_chain.toml", "repeater", "run_chain", ["pairs", "summary"], ["--set", "chain.num_pairs=4"], 2.0),
 ])
 def test_multi_run_scenarios_resume_without_redoing_finished_runs(tmp_path, monkeypatch, job, module, runner, tables,
                                                                  extra, every_s):
     """Trotter (an engine run per time point), dqc (per trajectory), cloud (per user job; on noisy links per
     trajectory of each user job), repeater (per configuration). Checkpoints every ``every_s`` of simulated
     time: a few in each engine run (the repeater's configurations run for seconds each; the trotter's points
-    for ~1 ms)."""
+    for ~1 ms): 15, 15 and 39 checkpoints for the trotter, noisy cloud and repeater runs (they were 30, 37 and 67,
+    at half the period: ~1 s CPU more each)."""
     import importlib
 
     scenario = importlib.import_module(f"dqsim.scenarios.{module}")
