@@ -20,6 +20,7 @@ from dqsim.io import open_run, verify_run_file
 from mpi_helper import child_env, run_here, run_mpi
 from mpio_helper import mpio_skip_reason, require_mpio, run_mpio
 from run_files import checkpoints
+from test_stop_signals_twice import SMALL
 
 pytestmark = pytest.mark.skipif(mpio_skip_reason() is not None, reason=str(mpio_skip_reason()))
 
@@ -368,3 +369,34 @@ def test_repro_a_rank_stalled_in_a_collective_checkpoint_write_ends_the_job_in_o
     assert lines[0].endswith(f"parallel HDF5 cannot go on after a stalled collective step, so the job ends here; "
                              f"the newest whole checkpoint: {first}; once the file system answers: "
                              f"dqsim resume {first}"), lines
+
+
+#: How tests/mpi_scripts/second_sigint.py cuts a stop's checkpoint written through parallel HDF5: (WHO, the second
+#: signal, the exit status every rank ends with).
+SECOND_SIGNALS = [("range1", "SIGINT", 130), ("complete", "SIGINT", 130), ("range0", "SIGTERM", 75)]
+
+
+@pytest.mark.parametrize("who, second, status", SECOND_SIGNALS)
+def test_a_second_signal_in_a_parallel_hdf5_checkpoint_write_ends_every_rank_alike(tmp_path, who, second, status):
+    """A second signal while the stop's checkpoint is written through parallel HDF5 (untested until 2026-12-07 (late
+    night); the slab files' cut is tests/test_stop_signals_twice.py's): a Ctrl-C to rank 1 alone while it writes its
+    range of the collective file (``range1``), or to rank 0 while it completes that file with the run's tables inside
+    HDF5 (``complete``), ends every rank with 130 and one line, no file of the checkpoint left (no temporary either),
+    no ``Abort`` line of MPICH's; a second SIGTERM is the stop asked again: the checkpoint completes (75), and resumes."""
+    require_mpio()
+    done = run_mpio(2, ["-m", "mpi4py", "tests/mpi_scripts/second_sigint.py", who, "run", *SMALL, "-o",
+                        str(tmp_path / "x.h5"), "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                    check=False, timeout_s=150, env={**child_env(), "SIGNAL": second})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == status and "Abort" not in done.stderr, done.stderr[-3000:]
+    if status == 130:
+        assert lines == ["dqsim: interrupted (a second Ctrl-C); this run wrote nothing more; no checkpoint of it to "
+                         "resume: run the job again"], done.stderr[-3000:]
+        assert sorted(path.name for path in (tmp_path / "ck").iterdir()) == []
+        return
+    (written,) = checkpoints(tmp_path / "ck")
+    assert lines == [f"dqsim: checkpoint written to {written}; continue with: dqsim resume {written}"], lines
+    with h5py.File(written) as h5:
+        assert h5["state"].attrs["layout"] == "collective"
+    run_here(["resume", str(written), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
+    assert (tmp_path / "resumed.h5").is_file()
