@@ -345,8 +345,10 @@ def test_repro_a_disk_full_before_the_reservation_ends_the_job_in_one_line_inste
 
 #: Where tests/mpi_scripts/stalls_in_write.py stalls rank 1 in the second collective checkpoint, and the step the
 #: one line names: rank 0's, which waits for rank 1 there (HDF5 creates a dataset without waiting for every rank: in
-#: the blocks' reservation that follows, an allgather).
-STALLS = [("open", "file's open"), ("create", "file's block reservation"), ("write", "file's write")]
+#: the blocks' reservation that follows, an allgather). ``room``: the collectives before the file's open (the free
+#: space and the ranks' file size limits), watched since 2026-12-07 (late night): until then the job hung there.
+STALLS = [("room", "file's room check (free space, file size limits)"), ("open", "file's open"),
+          ("create", "file's block reservation"), ("write", "file's write")]
 
 
 @pytest.mark.parametrize("step, named", STALLS)

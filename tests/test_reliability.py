@@ -899,9 +899,27 @@ def test_repro_a_bad_collective_close_timeout_is_refused_at_the_start(tmp_path, 
     code, err = cli(capsys, "run", ROOT / "jobs" / "quickstart.toml", "-o", tmp_path / "x.h5", "--quiet")
     assert refused_in_one_line(code, err), err
     assert err[0] == ("dqsim: error: environment variable DQSIM_COLLECTIVE_CLOSE_S must be a number of seconds > 0 "
-                      f"(how long a parallel-HDF5 file's close or another step of its write may take; unset: 120), "
-                      f"got {value!r}")
+                      f"(how long a parallel-HDF5 file's close or another step of a state's write on several ranks "
+                      f"may take; unset: 120), got {value!r}")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_repro_a_rank_stalled_in_its_slab_file_write_ends_the_job_in_one_line(tmp_path):
+    """A rank that stalls writing its state slab file of a checkpoint (a file system that stopped answering;
+    ``stalls_in_write.py slab``: rank 1, the second checkpoint): the other rank waited for it in the write's next
+    collective for ever (the watchdog watched parallel HDF5's writes alone). Now each step of the slab files' write
+    is watched too, and the job ends in one line (status 2) naming the newest whole checkpoint, the run's first."""
+    env = {"DQSIM_COLLECTIVE_CLOSE_S": "3", "DQSIM_PARALLEL_HDF5": "0"}
+    done = run_mpi(2, ["tests/mpi_scripts/stalls_in_write.py", "slab", "run", str(ROOT / "jobs" / "dqc_ghz_4qpu.toml"),
+                       *DQC, "-o", str(tmp_path / "out.h5"), "--quiet", "--set", "checkpoint.every_sim_s=0.0008",
+                       "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=120, env=env)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    (first,) = checkpoints(tmp_path / "ck")
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert "the state slab files' write did not end on every rank within 6 s" in lines[0], lines
+    assert lines[0].endswith(f"the ranks cannot go on while one of them waits, so the job ends here; the newest whole "
+                             f"checkpoint: {first}; once the file system answers: dqsim resume {first}"), lines
 
 
 # ------------------------------------------------------------------ signals, leftovers

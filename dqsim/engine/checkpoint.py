@@ -127,7 +127,7 @@ from dqsim import comm as comm_mod
 from dqsim.errors import DamagedFileError, DqsimError, count_of, toml_repr
 from dqsim.io import manifest, provenance
 from dqsim.io.atomic import temporary_path
-from dqsim.io.sharded import StateWriteCut, collective_wanted, slab_path
+from dqsim.io.sharded import StateWriteCut, slab_path
 from dqsim.units import PS_PER_S
 
 #: Exit status of a run that stopped after writing a checkpoint (EX_TEMPFAIL).
@@ -1163,7 +1163,7 @@ def write_state(state, base: Path, *, comm, cut_on: Callable[[], bool] | None = 
         state.canonicalize_()
         pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
     return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype, cut_on=cut_on,
-                                  newest=_newest_whole(Path(f"{base}.h5")) if collective_wanted(comm) else "")
+                                  newest=_newest_whole(Path(f"{base}.h5")) if comm.size > 1 else "")
 
 
 def _newest_whole(path: Path) -> str:
