@@ -384,7 +384,8 @@ def test_a_second_signal_in_a_parallel_hdf5_checkpoint_write_ends_every_rank_ali
     night); the slab files' cut is tests/test_stop_signals_twice.py's): a Ctrl-C to rank 1 alone while it writes its
     range of the collective file (``range1``), or to rank 0 while it completes that file with the run's tables inside
     HDF5 (``complete``), ends every rank with 130 and one line, no file of the checkpoint left (no temporary either),
-    no ``Abort`` line of MPICH's; a second SIGTERM is the stop asked again: the checkpoint completes (75), and resumes."""
+    no ``Abort`` line of MPICH's; a second SIGTERM is the stop asked again: the checkpoint completes (75), and
+    resumes."""
     require_mpio()
     done = run_mpio(2, ["-m", "mpi4py", "tests/mpi_scripts/second_sigint.py", who, "run", *SMALL, "-o",
                         str(tmp_path / "x.h5"), "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
@@ -402,3 +403,26 @@ def test_a_second_signal_in_a_parallel_hdf5_checkpoint_write_ends_every_rank_ali
         assert h5["state"].attrs["layout"] == "collective"
     run_here(["resume", str(written), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
     assert (tmp_path / "resumed.h5").is_file()
+
+
+def test_a_late_stop_cuts_the_output_s_parallel_hdf5_write_and_checkpoints_the_finished_engine_run(tmp_path):
+    """A SIGTERM to rank 1 alone after the engine's last step, as it starts writing its range of the output's state into
+    the collective file (untested until 2026-12-07 (late night); the slab files' cut:
+    tests/test_checkpoint_stops.py): both ranks take it at the write's next look, abandon the file (no output, no
+    temporary left) and checkpoint the finished engine run (status 75, one line); its resume writes the
+    uninterrupted run's shots and state."""
+    require_mpio()
+    job = [*DQC, "--set", "simulation.save_state=true", "--set", "simulation.max_gather_qubits=2", "--quiet"]
+    done = run_mpio(2, ["-m", "mpi4py", "tests/mpi_scripts/late_stop_collective.py", "1", "run", *job, "-o",
+                        str(tmp_path / "x.h5"), "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                    check=False, timeout_s=150)
+    (written,) = checkpoints(tmp_path / "ck")
+    assert done.returncode == 75 and "Abort" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines() == [f"dqsim: checkpoint written to {written}; continue with: dqsim resume "
+                                                f"{written}"], done.stderr[-3000:]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck"]
+    run_here(["resume", str(written), "-o", str(tmp_path / "resumed.h5")])
+    run_here(["run", *job, "-o", str(tmp_path / "full.h5")])
+    resumed, full = open_run(tmp_path / "resumed.h5"), open_run(tmp_path / "full.h5")
+    assert np.array_equal(resumed.table("shots"), full.table("shots"))
+    np.testing.assert_allclose(resumed.state(), full.state(), rtol=0, atol=1e-12)

@@ -9,12 +9,13 @@ records' gather instead: rank 1 has handed its records over (rank 0 decides), ra
 before its gather returns. With ``WHO`` = ``slab0`` or ``slab1`` it comes to that rank alone while it writes its
 state slab of the stop's checkpoint (once it has its first piece, 0.5 s on: the other rank's slab is written by
 then); with ``range0`` or ``range1`` (parallel HDF5, ``.venv-mpio``) to that rank alone while it writes its range of
-the stop's collective state file (once it has its first piece, 0.5 s on); with ``complete`` to rank 0 alone while
-it completes that file with the run's tables (inside HDF5's open file); ``none`` sends no second one. With ``WHO`` = ``late`` the first SIGINT comes to every rank as the first
-periodic checkpoint's write starts (a job with ``[checkpoint].every_wall_s``), and the second to rank 0 alone once
-its run file and manifest of that checkpoint are written (as it removes older ones, before the write's last
-collective). ``SIGNAL`` in the environment (``SIGTERM``) sends that instead of SIGINT as the
-second signal. Each rank ends as ``python -m dqsim`` does (:func:`dqsim.cli.exit_status`).
+the stop's collective state file (once it has its first piece, 0.5 s on); with ``complete`` to rank 0 alone while it
+completes that file with the run's tables (inside HDF5's open file); ``none`` sends no second one. With ``WHO`` =
+``late`` the first SIGINT comes to every rank as the first periodic checkpoint's write starts (a job with
+``[checkpoint].every_wall_s``), and the second to rank 0 alone once its run file and manifest of that checkpoint are
+written (as it removes older ones, before the write's last collective). ``SIGNAL`` in the environment (``SIGTERM``)
+sends that instead of SIGINT as the second signal. Each rank ends as ``python -m dqsim`` does
+(:func:`dqsim.cli.exit_status`).
 """
 
 import os
