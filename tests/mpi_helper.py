@@ -38,8 +38,8 @@ def child_env() -> dict:
 
 
 def run_mpi(num_ranks: int, args: list[str], *, timeout_s: float = 120, cwd=None,
-            check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``args`` (a Python command line without the interpreter) on ``num_ranks`` ranks.
+            check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``args`` (a Python command line without the interpreter) on ``num_ranks`` ranks (``env``: set too).
 
     With one rank the command runs as a plain process (no launcher), which is
     how users run dqsim without MPI.
@@ -50,7 +50,7 @@ def run_mpi(num_ranks: int, args: list[str], *, timeout_s: float = 120, cwd=None
     cmd = [sys.executable, *args]
     if num_ranks > 1:
         cmd = [launcher, "-n", str(num_ranks), *cmd]
-    return run_command(cmd, timeout_s=timeout_s, cwd=cwd, check=check)
+    return run_command(cmd, timeout_s=timeout_s, cwd=cwd, check=check, env=env)
 
 
 def run_mpi_arrays(num_ranks: int, script: str, path, *extra: str, timeout_s: float = 120) -> dict:

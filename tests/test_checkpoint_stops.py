@@ -832,9 +832,13 @@ def test_a_resume_of_an_older_checkpoint_names_the_later_ones_it_removes(tmp_pat
     assert stopped.stderr.splitlines()[0] == (
         f"dqsim: note: {tmp_path / 'ck'} holds {len(first) - 2} checkpoints of this job later than the one resumed "
         f"(up to {first[-1].name}); this run removes them when it writes its first checkpoint")
-    # stopped before any event: the resumed checkpoint stays as it is and stands for the run's first
-    assert stopped.stderr.strip().splitlines()[-1].startswith(f"dqsim: checkpoint written to {first[1]};")
+    # stopped before any event: the resumed checkpoint stays as it is and stands for the run's first; the line says
+    # that nothing new was written (until 2026-12-07 (late night) "checkpoint written to" the resumed one)
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        f"dqsim: stopped before the resumed run went past its checkpoint: no new checkpoint written; {first[1]} still "
+        f"continues it: dqsim resume {first[1]}")
     assert checkpoints(tmp_path / "ck") == first[:2]
+    assert checkpoint.kept_unwritten() is None  # forgotten once the command ended: the next run's stop is its own
 
 
 # ------------------------------------------------------------- one run of a job at a time in a folder

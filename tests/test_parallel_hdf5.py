@@ -20,6 +20,7 @@ from dqsim.io import open_run, verify_run_file
 from mpi_helper import child_env, run_here, run_mpi
 from mpio_helper import mpio_skip_reason, require_mpio, run_mpio
 from run_files import checkpoints
+from test_stop_signals_twice import SMALL
 
 pytestmark = pytest.mark.skipif(mpio_skip_reason() is not None, reason=str(mpio_skip_reason()))
 
@@ -345,8 +346,10 @@ def test_repro_a_disk_full_before_the_reservation_ends_the_job_in_one_line_inste
 
 #: Where tests/mpi_scripts/stalls_in_write.py stalls rank 1 in the second collective checkpoint, and the step the
 #: one line names: rank 0's, which waits for rank 1 there (HDF5 creates a dataset without waiting for every rank: in
-#: the blocks' reservation that follows, an allgather).
-STALLS = [("open", "file's open"), ("create", "file's block reservation"), ("write", "file's write")]
+#: the blocks' reservation that follows, an allgather). ``room``: the collectives before the file's open (the free
+#: space and the ranks' file size limits), watched since 2026-12-07 (late night): until then the job hung there.
+STALLS = [("room", "file's room check (free space, file size limits)"), ("open", "file's open"),
+          ("create", "file's block reservation"), ("write", "file's write")]
 
 
 @pytest.mark.parametrize("step, named", STALLS)
@@ -369,3 +372,58 @@ def test_repro_a_rank_stalled_in_a_collective_checkpoint_write_ends_the_job_in_o
     assert lines[0].endswith(f"parallel HDF5 cannot go on after a stalled collective step, so the job ends here; "
                              f"the newest whole checkpoint: {first}; once the file system answers: "
                              f"dqsim resume {first}"), lines
+
+
+#: How tests/mpi_scripts/second_sigint.py cuts a stop's checkpoint written through parallel HDF5: (WHO, the second
+#: signal, the exit status every rank ends with).
+SECOND_SIGNALS = [("range1", "SIGINT", 130), ("complete", "SIGINT", 130), ("range0", "SIGTERM", 75)]
+
+
+@pytest.mark.parametrize("who, second, status", SECOND_SIGNALS)
+def test_a_second_signal_in_a_parallel_hdf5_checkpoint_write_ends_every_rank_alike(tmp_path, who, second, status):
+    """A second signal while the stop's checkpoint is written through parallel HDF5 (untested until 2026-12-07 (late
+    night); the slab files' cut is tests/test_stop_signals_twice.py's): a Ctrl-C to rank 1 alone while it writes its
+    range of the collective file (``range1``), or to rank 0 while it completes that file with the run's tables inside
+    HDF5 (``complete``), ends every rank with 130 and one line, no file of the checkpoint left (no temporary either),
+    no ``Abort`` line of MPICH's; a second SIGTERM is the stop asked again: the checkpoint completes (75), and
+    resumes."""
+    require_mpio()
+    done = run_mpio(2, ["-m", "mpi4py", "tests/mpi_scripts/second_sigint.py", who, "run", *SMALL, "-o",
+                        str(tmp_path / "x.h5"), "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                    check=False, timeout_s=150, env={**child_env(), "SIGNAL": second})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == status and "Abort" not in done.stderr, done.stderr[-3000:]
+    if status == 130:
+        assert lines == ["dqsim: interrupted (a second Ctrl-C); this run wrote nothing more; no checkpoint of it to "
+                         "resume: run the job again"], done.stderr[-3000:]
+        assert sorted(path.name for path in (tmp_path / "ck").iterdir()) == []
+        return
+    (written,) = checkpoints(tmp_path / "ck")
+    assert lines == [f"dqsim: checkpoint written to {written}; continue with: dqsim resume {written}"], lines
+    with h5py.File(written) as h5:
+        assert h5["state"].attrs["layout"] == "collective"
+    run_here(["resume", str(written), "-o", str(tmp_path / "resumed.h5"), "--quiet"])
+    assert (tmp_path / "resumed.h5").is_file()
+
+
+def test_a_late_stop_cuts_the_output_s_parallel_hdf5_write_and_checkpoints_the_finished_engine_run(tmp_path):
+    """A SIGTERM to rank 1 alone after the engine's last step, as it starts writing its range of the output's state into
+    the collective file (untested until 2026-12-07 (late night); the slab files' cut:
+    tests/test_checkpoint_stops.py): both ranks take it at the write's next look, abandon the file (no output, no
+    temporary left) and checkpoint the finished engine run (status 75, one line); its resume writes the
+    uninterrupted run's shots and state."""
+    require_mpio()
+    job = [*DQC, "--set", "simulation.save_state=true", "--set", "simulation.max_gather_qubits=2", "--quiet"]
+    done = run_mpio(2, ["-m", "mpi4py", "tests/mpi_scripts/late_stop_collective.py", "1", "run", *job, "-o",
+                        str(tmp_path / "x.h5"), "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""],
+                    check=False, timeout_s=150)
+    (written,) = checkpoints(tmp_path / "ck")
+    assert done.returncode == 75 and "Abort" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines() == [f"dqsim: checkpoint written to {written}; continue with: dqsim resume "
+                                                f"{written}"], done.stderr[-3000:]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ck"]
+    run_here(["resume", str(written), "-o", str(tmp_path / "resumed.h5")])
+    run_here(["run", *job, "-o", str(tmp_path / "full.h5")])
+    resumed, full = open_run(tmp_path / "resumed.h5"), open_run(tmp_path / "full.h5")
+    assert np.array_equal(resumed.table("shots"), full.table("shots"))
+    np.testing.assert_allclose(resumed.state(), full.state(), rtol=0, atol=1e-12)

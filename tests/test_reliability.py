@@ -35,7 +35,7 @@ from dqsim.cli import set_signal_state, signal_state
 from dqsim.cli.main import main
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
-from dqsim.io import manifest, open_run, provenance
+from dqsim.io import manifest, open_run, probe, provenance
 from mpi_helper import ROOT, run_command, run_mpi
 from run_files import checkpoints, rewrite_node_records, same_tables
 
@@ -899,9 +899,27 @@ def test_repro_a_bad_collective_close_timeout_is_refused_at_the_start(tmp_path, 
     code, err = cli(capsys, "run", ROOT / "jobs" / "quickstart.toml", "-o", tmp_path / "x.h5", "--quiet")
     assert refused_in_one_line(code, err), err
     assert err[0] == ("dqsim: error: environment variable DQSIM_COLLECTIVE_CLOSE_S must be a number of seconds > 0 "
-                      f"(how long a parallel-HDF5 file's close or another step of its write may take; unset: 120), "
-                      f"got {value!r}")
+                      f"(how long a parallel-HDF5 file's close or another step of a state's write on several ranks "
+                      f"may take; unset: 120), got {value!r}")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_repro_a_rank_stalled_in_its_slab_file_write_ends_the_job_in_one_line(tmp_path):
+    """A rank that stalls writing its state slab file of a checkpoint (a file system that stopped answering;
+    ``stalls_in_write.py slab``: rank 1, the second checkpoint): the other rank waited for it in the write's next
+    collective for ever (the watchdog watched parallel HDF5's writes alone). Now each step of the slab files' write
+    is watched too, and the job ends in one line (status 2) naming the newest whole checkpoint, the run's first."""
+    env = {"DQSIM_COLLECTIVE_CLOSE_S": "3", "DQSIM_PARALLEL_HDF5": "0"}
+    done = run_mpi(2, ["tests/mpi_scripts/stalls_in_write.py", "slab", "run", str(ROOT / "jobs" / "dqc_ghz_4qpu.toml"),
+                       *DQC, "-o", str(tmp_path / "out.h5"), "--quiet", "--set", "checkpoint.every_sim_s=0.0008",
+                       "--set", f"checkpoint.directory=\"{tmp_path / 'ck'}\""], check=False, timeout_s=120, env=env)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    (first,) = checkpoints(tmp_path / "ck")
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert "the state slab files' write did not end on every rank within 6 s" in lines[0], lines
+    assert lines[0].endswith(f"the ranks cannot go on while one of them waits, so the job ends here; the newest whole "
+                             f"checkpoint: {first}; once the file system answers: dqsim resume {first}"), lines
 
 
 # ------------------------------------------------------------------ signals, leftovers
@@ -1103,6 +1121,36 @@ def test_repro_an_output_replaced_by_a_run_killed_before_its_manifest_is_not_rea
     code, err = cli(capsys, "inspect", out)
     assert code == 0 and err == [f"dqsim: note: {out} has no manifest (out.h5.manifest.json): not verified"], err
     assert open_run(out).attrs["overrides"][-2] == "qkd.block_pulses=250000"  # the new run's file, whole
+
+
+CRASHES = "import ctypes, sys\nsys.stdout.write(sys.argv[1])\nctypes.string_at(0)  # SIGSEGV, as HDF5 on damage\n"
+
+
+@pytest.mark.parametrize("command", ["inspect", "plot", "merge"])
+def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_one_line(tmp_path, capsys,
+                                                                                       monkeypatch, command):
+    """A run file without its manifest was opened by HDF5 unverified in the reading process, where damage that
+    crashes HDF5 ended ``dqsim inspect``, ``plot`` and ``merge`` by SIGSEGV. Now a child process walks it first, and
+    its crash (a child script that crashes as HDF5 would; the real one walks the file in the test above) refuses
+    the file in one line, status 2, before this process opens it; ``dqsim inspect --no-verify`` still reads it."""
+    out = tmp_path / "out.h5"
+    code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84)
+    assert code == 0, err
+    manifest.run_manifest_path(out).unlink()
+    crashes = tmp_path / "crashes.py"
+    crashes.write_text(CRASHES)
+    monkeypatch.setattr(probe, "CHILD", str(crashes))
+    opened = []
+    monkeypatch.setattr(dqsim.io, "open_run", lambda *args, **kwargs: opened.append(args))
+    args = {"inspect": [out], "plot": [out, "-o", tmp_path / "x.png"], "merge": [tmp_path / "m.h5", out]}[command]
+    code, err = cli(capsys, command, *args)
+    assert refused_in_one_line(code, err) and not opened, err
+    assert err[0] == (f"dqsim: error: {out}: has no manifest (out.h5.manifest.json) and is damaged: HDF5 crashed "
+                      "parsing it: SIGSEGV, in a separate process that walked it first; run the job again, or copy "
+                      "the file again with its manifest (dqsim inspect --no-verify reads it in its own process as "
+                      "it is)")
+    monkeypatch.undo()
+    assert cli(capsys, "inspect", out, "--no-verify")[0] == 0
 
 
 def test_repro_an_output_whose_manifest_cannot_be_written_is_kept_and_says_so(tmp_path, capsys, monkeypatch):

@@ -17,6 +17,7 @@ from dqsim.cli.plot import plot_run
 from dqsim.engine import checkpoint
 from dqsim.errors import DqsimError
 from dqsim.io import manifest
+from dqsim.io.probe import probe_unverified
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
@@ -24,10 +25,16 @@ EXIT_BAD_INPUT = 2
 
 def _verify_run_file(path: Path, skip: bool) -> bool:
     """Check a run file against its manifest before HDF5 parses it; False when it has none (the caller notes
-    it with :func:`_note_unverified` once the file opened: a file that is no run file at all gets one line)."""
+    it with :func:`_note_unverified` once the file opened: a file that is no run file at all gets one line).
+    One without a manifest is walked by HDF5 in a child process first (:func:`dqsim.io.probe.probe_unverified`,
+    since 2026-12-07 (late night)): damage that crashes HDF5 there is refused in one line. ``skip``
+    (``--no-verify``): neither."""
     if skip or not path.is_file():  # a missing file: open_run says so in one line
         return True
-    return io.verify_run_file(path)
+    if io.verify_run_file(path):
+        return True
+    probe_unverified(path)
+    return False
 
 
 def _identity(path: Path) -> dict:

@@ -479,6 +479,16 @@ def _resume_rank_counts(path, resume, exc: RankCountError) -> str:
             f"number of ranks (1, 2, 4, 8, ...); use {exc.below} or {exc.above}")
 
 
+def _stop_line(stop: CheckpointStop) -> str:
+    """The one line of a run stopped with a checkpoint: the checkpoint it wrote, or, for a stop right after a resume
+    (nothing run since), the resumed one, which it did not write (before 2026-12-07 (late night) that line said
+    "checkpoint written to" too)."""
+    if stop.written:
+        return f"dqsim: checkpoint written to {stop.path}; continue with: dqsim resume {stop.path}"
+    return (f"dqsim: stopped before the resumed run went past its checkpoint: no new checkpoint written; "
+            f"{stop.path} still continues it: dqsim resume {stop.path}")
+
+
 def guarded(comm, work) -> int:
     """Run ``work()`` on every rank; an error on any rank is printed once and ends the whole job.
 
@@ -493,8 +503,7 @@ def guarded(comm, work) -> int:
         return work()
     except CheckpointStop as stop:
         if comm.rank == 0:
-            print(f"dqsim: checkpoint written to {stop.path}; continue with: dqsim resume {stop.path}",
-                  file=sys.stderr, flush=True)
+            print(_stop_line(stop), file=sys.stderr, flush=True)
         return EXIT_CHECKPOINTED
     except RunStopped as stop:  # raised on every rank at the same gate boundary
         if comm.rank == 0:

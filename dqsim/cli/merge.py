@@ -73,6 +73,7 @@ import dqsim
 from dqsim import io, jobs
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, hashing, manifest, provenance
+from dqsim.io.probe import probe_unverified
 from dqsim.io.reader import NODE_NAMES
 
 #: Exit status for bad input (as every dqsim command).
@@ -148,7 +149,8 @@ def open_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list, list[str]]:
     runs, errors = [], []
     for path in inputs:
         try:
-            io.verify_run_file(path)  # sizes and SHA-256 against its manifest, when it has one
+            if not io.verify_run_file(path):  # sizes and SHA-256 against its manifest, when it has one;
+                probe_unverified(path)  # else HDF5 walks it in a child first (since 2026-12-07 (late night))
             runs.append(io.open_run(path))
         except DqsimError as exc:
             errors.append(str(exc))

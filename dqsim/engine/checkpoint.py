@@ -127,7 +127,7 @@ from dqsim import comm as comm_mod
 from dqsim.errors import DamagedFileError, DqsimError, count_of, toml_repr
 from dqsim.io import manifest, provenance
 from dqsim.io.atomic import temporary_path
-from dqsim.io.sharded import StateWriteCut, collective_wanted, slab_path
+from dqsim.io.sharded import StateWriteCut, slab_path
 from dqsim.units import PS_PER_S
 
 #: Exit status of a run that stopped after writing a checkpoint (EX_TEMPFAIL).
@@ -138,7 +138,8 @@ EXIT_CHECKPOINTED = 75
 #: written; run the job again (128 + SIGTERM, as a shell reports it).
 EXIT_STOPPED = 143
 
-_STOP = {"requested": False, "checkpointed": False, "rank_0_decides": False, "deferred": False, "again": False}
+_STOP = {"requested": False, "checkpointed": False, "rank_0_decides": False, "deferred": False, "again": False,
+         "kept": None}
 
 
 def request_stop(signum=None, frame=None) -> None:
@@ -251,6 +252,7 @@ def forget_stop() -> None:
     _STOP["requested"] = False
     _STOP["checkpointed"] = False
     _STOP["rank_0_decides"] = False
+    _STOP["kept"] = None
     _defer_second(False)
 
 
@@ -339,12 +341,23 @@ class StopNotCheckpointed(Exception):
 
 
 class CheckpointStop(Exception):
-    """Raised on every rank after the checkpoint a stop request asked for was written."""
+    """Raised on every rank after the checkpoint a stop request asked for was written.
+
+    ``written``: false where the last :meth:`Checkpointer.write` wrote nothing, a stop right after a resume keeping
+    the resumed checkpoint ``path`` as it is (:func:`kept_unwritten`), which the stop's line then says.
+    """
 
     def __init__(self, path: Path):
         super().__init__(f"stopped after writing checkpoint {path}")
         self.path = path
+        self.written = path is None or kept_unwritten() != path
         stop_checkpointed()  # (raised only once that checkpoint is complete, or kept as it was)
+
+
+def kept_unwritten() -> Path | None:
+    """The resumed checkpoint that this process's last :meth:`Checkpointer.write` returned without writing anything
+    (a stop right after the resume, nothing run since: it stands as it is), or ``None``."""
+    return _STOP.get("kept")
 
 
 @dataclass
@@ -706,6 +719,7 @@ class Checkpointer:
             SecondSignalAgreed: on every rank, for a second Ctrl-C that came to a rank while the ranks wrote
                 their slabs (several ranks; no file of the checkpoint left) or to rank 0 while it wrote the run file.
         """
+        _STOP["kept"] = None  # (set by _write where it keeps the resumed checkpoint as it is)
         if self.comm.size > 1:  # a second Ctrl-C from here is noted, for the ranks to agree on (request_stop)
             _defer_second(True)
         try:
@@ -732,6 +746,7 @@ class Checkpointer:
             if comm.rank == 0:
                 retire_superseded(session)
             session.last_wall = time.monotonic()
+            _STOP["kept"] = path  # written by the run resumed, not this one: a stop's line says so (CheckpointStop)
             return path
         failure, again = None, False
         if comm.rank == 0:
@@ -1163,7 +1178,7 @@ def write_state(state, base: Path, *, comm, cut_on: Callable[[], bool] | None = 
         state.canonicalize_()
         pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
     return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype, cut_on=cut_on,
-                                  newest=_newest_whole(Path(f"{base}.h5")) if collective_wanted(comm) else "")
+                                  newest=_newest_whole(Path(f"{base}.h5")) if comm.size > 1 else "")
 
 
 def _newest_whole(path: Path) -> str:

@@ -230,7 +230,8 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
             same looks (:func:`num_looks` of them, see the module docstring); the same (given or ``None``) on
             every rank. ``None``: no look, no collective besides the write's own.
         newest: the newest whole checkpoint to resume, for the one line of a job ended by
-            :func:`abort_collective` (``""``: none known); collective path only.
+            :func:`abort_collective` (``""``: none known); on several ranks (a stalled step of the slab files' write
+            too, since 2026-12-07 (late night)).
 
     Returns:
         On rank 0 the keyword arguments for
@@ -267,7 +268,7 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
     if collective_wanted(comm):
         return _write_collective(base.with_name(base.name + ".h5"), pieces, comm=comm, slab_size=slab_size,
                                  dtype=dtype, looks=looks, newest=newest)
-    return _write_slab_files(base, pieces, comm=comm, slab_size=slab_size, dtype=dtype, looks=looks)
+    return _write_slab_files(base, pieces, comm=comm, slab_size=slab_size, dtype=dtype, looks=looks, newest=newest)
 
 
 def slab_path(base: str | os.PathLike, rank: int) -> Path:
@@ -302,7 +303,7 @@ def _agree(comm, failure: BaseException | None, what: str) -> None:
 
 
 def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dtype,
-                      looks: _Looks | None = None) -> dict:
+                      looks: _Looks | None = None, newest: str = "") -> dict:
     """Collective: every rank writes ``<base>.slabNNNN.h5``; rank 0 gets ``state_slabs``.
 
     Every rank also makes its own slab file's entry of the run's manifest
@@ -310,9 +311,39 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     digest taken while writing them), so rank 0 does not read every rank's
     slab to write it; the entries reach rank 0 in the gather of the slabs'
     names (``StateSlabs.file_entries``).
+
+    On several ranks each step (the write, with its looks, closed, synced and renamed; the read-back; the ranks'
+    agreement and the gather) is watched as a collective file's are (:class:`_StepWatch`, ``slabs``): a rank stalled
+    in its slab's write (a file system that stopped answering) left the others waiting for it in a collective for
+    ever; one step not done on a rank within :func:`close_timeout_s` (for each 64 MiB of the write, and one more for
+    its sync) ends the job in one line naming ``newest`` (since 2026-12-07 (late night)).
     """
+    if comm.size == 1:  # no other rank waits for this one
+        return _write_slabs_watched(_Unwatched(), base, pieces, comm=comm, slab_size=slab_size, dtype=dtype,
+                                    looks=looks)
+    watch = _StepWatch(comm, base.with_name(base.name + ".h5"), newest, close_timeout_s(), slabs=True)
+    try:
+        return _write_slabs_watched(watch, base, pieces, comm=comm, slab_size=slab_size, dtype=dtype, looks=looks)
+    finally:
+        watch.stop()
+
+
+class _Unwatched:
+    """:class:`_StepWatch`'s stand-in for a write of one rank alone: no step is watched."""
+
+    def step(self, what: str, pieces: int = 1) -> None:
+        """Nothing: no other rank waits for this one."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+
+def _write_slabs_watched(watch: "_StepWatch | _Unwatched", base: Path, pieces, *, comm, slab_size: int,
+                         dtype: np.dtype, looks: _Looks | None = None) -> dict:
+    """:func:`_write_slab_files`'s work, each step watched (``watch``)."""
     looks = looks or _Looks(comm, None, 0)
     slab = slab_path(base, comm.rank)
+    watch.step("write", _pieces_of(slab_size) + 1)  # its pieces, then the file's sync
     commit = comm.bcast(provenance.code_commit() if comm.rank == 0 else None)  # git asked on one rank only
     checksum = entry = failure = None
     renamed = False  # whether this write's slab file replaced one of the name (an older output's)
@@ -323,6 +354,7 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
         renamed = True
         looks.look()  # written, closed, synced and renamed; its read-back next
         checksum = written.checksum
+        watch.step("read-back", _pieces_of(slab_size))
         entry = _read_back_and_hash(slab, slab_size, dtype, written, f"{slab}: state slab {comm.rank}")
         looks.finish()
     except _Abandoned:  # a stop, or another rank failed (its error comes with _agree)
@@ -336,6 +368,7 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     try:
         if looks.verdict == _STOP:  # the same verdict on every rank
             raise StateWriteCut(f"{base.name}: the state's write was cut by a stop signal")
+        watch.step("ranks' agreement on the write")
         _agree(comm, failure, f"{base.name}: writing the state slab files")
     except BaseException:
         if renamed:  # every rank removes its own: no slab outlives a failed or cut write (one cut or failed
@@ -522,7 +555,8 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     in one line (:func:`abort_collective`, naming ``newest``): the file
     is not closed after a failed write of amplitudes (every rank learns of
     it at one ``allgather``), and a close that fails aborts too (since 2026-12-07 (late afternoon)).
-    Every collective step, from the file's open (its creation, the dataset's, the reservation, the
+    Every collective step, from the room check before the file's open (since 2026-12-07 (late night)) and the
+    open (its creation, the dataset's, the reservation, the
     write, its read-back, the ranks' agreement, the checksums' attributes) to its close, is watched
     (:class:`_StepWatch`, since 2026-12-07 (night); before, the close alone): one not done on a rank within
     :func:`close_timeout_s` (for each 64 MiB of the write and of the read-back) ends the job in one line.
@@ -533,14 +567,14 @@ def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     looks = looks or _Looks(comm, None, 0)
     timeout_s = close_timeout_s()  # before the file opens: raised in __exit__ it left the file open (2026-12-07)
     total = slab_size * comm.size
-    start = comm.rank * slab_size
-    refusal = _room_for_collective(path, total * dtype.itemsize) if comm.rank == 0 else None
-    refusal = comm.bcast(refusal) or _size_limit_refusal(comm, path, total * dtype.itemsize)
-    if refusal is not None:
-        raise DqsimError(refusal)
-    tmp = Path(comm.bcast(str(temporary_path(path)) if comm.rank == 0 else None))
     watch = _StepWatch(comm, path, newest, timeout_s)
     try:
+        watch.step("room check (free space, file size limits)")  # collectives: watched since 2026-12-07 (late night)
+        refusal = _room_for_collective(path, total * dtype.itemsize) if comm.rank == 0 else None
+        refusal = comm.bcast(refusal) or _size_limit_refusal(comm, path, total * dtype.itemsize)
+        if refusal is not None:
+            raise DqsimError(refusal)
+        tmp = Path(comm.bcast(str(temporary_path(path)) if comm.rank == 0 else None))
         return _write_watched(watch, path, tmp, pieces, comm=comm, slab_size=slab_size, dtype=dtype, looks=looks)
     finally:
         watch.stop()
@@ -676,20 +710,21 @@ def _reserve_metadata(tmp: Path, offset: int, end: int) -> str | None:
     return reserve_blocks(tmp, 0, offset) or reserve_blocks(tmp, end, COLLECTIVE_HEADROOM_BYTES)
 
 
-#: Environment variable: seconds a collective state file's close, or any other collective step of its write, may
-#: take on a rank before the job is aborted (:func:`close_timeout_s`; the write and its read-back: for each 64 MiB).
+#: Environment variable: seconds a collective state file's close, or any other collective step of its write or of a
+#: write of slab files on several ranks, may take on a rank before the job is aborted (:func:`close_timeout_s`; the
+#: write and its read-back: for each 64 MiB).
 CLOSE_TIMEOUT_ENV = "DQSIM_COLLECTIVE_CLOSE_S"
 #: Default of :data:`CLOSE_TIMEOUT_ENV`, s: a close flushes a few KiB of metadata, once every rank is there.
 CLOSE_TIMEOUT_S = 120.0
 
 
 def close_timeout_s() -> float:
-    """Seconds a collective file's close, or another collective step of its write, may take
-    (:data:`CLOSE_TIMEOUT_ENV`, else :data:`CLOSE_TIMEOUT_S`)."""
+    """Seconds a collective file's close, or another collective step of its write or of a write of slab files on
+    several ranks, may take (:data:`CLOSE_TIMEOUT_ENV`, else :data:`CLOSE_TIMEOUT_S`)."""
     text = os.environ.get(CLOSE_TIMEOUT_ENV, "").strip()
     refusal = (f"environment variable {CLOSE_TIMEOUT_ENV} must be a number of seconds > 0 (how long a "
-               f"parallel-HDF5 file's close or another step of its write may take; unset: {CLOSE_TIMEOUT_S:g}), "
-               f"got {text!r}")
+               f"parallel-HDF5 file's close or another step of a state's write on several ranks may take; unset: "
+               f"{CLOSE_TIMEOUT_S:g}), got {text!r}")
     try:
         value = float(text) if text else CLOSE_TIMEOUT_S
     except ValueError:
@@ -704,7 +739,7 @@ class _WriteFailed(DqsimError):
 
 
 def abort_collective(comm, path: Path, why: str, newest: str, *, say: bool = True, stalled: bool = False,
-                     agreed: bool = False) -> None:
+                     agreed: bool = False, slabs: bool = False) -> None:
     """End every rank of the job (``comm.abort``, status 2) after one line on stderr: parallel HDF5 does not
     recover from a failed write (the file's close hangs in a collective, or crashes in ``H5F__close_cb``), so
     no HDF5 file is closed again in this process (nor by HDF5's exit handler). ``newest``: the newest whole
@@ -717,12 +752,17 @@ def abort_collective(comm, path: Path, why: str, newest: str, *, say: bool = Tru
     ``Abort(2) on node N ...`` line each). Else (a step's watchdog: another rank may be stuck inside HDF5 or MPI,
     and cannot come to a barrier) through ``MPI_Abort`` on ``MPI_COMM_WORLD``, whose line MPICH adds: ending MPI
     normally needs every rank (``MPI_Finalize`` is collective), and parallel HDF5's handler at ``MPI_Finalize``
-    would close the broken file."""
+    would close the broken file.
+
+    ``slabs``: a step of the state's slab files' write (:func:`_write_slab_files`, every rank its own file) stalled:
+    no HDF5 file is shared, but the other ranks wait for the stalled one in a collective of the write."""
     after, when = ("a stalled collective step", "once the file system answers") if stalled else \
         ("a failed write", "once there is room")
     hint = (f"the newest whole checkpoint: {newest}; {when}: dqsim resume {newest}" if newest else
             f"resume the run's newest whole checkpoint, if it wrote one, {when}")
-    line = f"dqsim: error: {path}: {why}; parallel HDF5 cannot go on after {after}, so the job ends here; {hint}\n"
+    cannot = ("the ranks cannot go on while one of them waits" if slabs else
+              f"parallel HDF5 cannot go on after {after}")
+    line = f"dqsim: error: {path}: {why}; {cannot}, so the job ends here; {hint}\n"
     try:
         if say:
             os.write(sys.stderr.fileno(), line.encode())
@@ -764,18 +804,21 @@ class _StepWatch:
     its read-back; ranks other than 0 wait as long again, so that rank 0, where its thread runs, says it (one
     line: ``MPI_Abort`` from rank 0 ends the others; with 2 s more, not always before their own thread's line, on
     the loaded dev VM), and another rank says it where rank 0's cannot. Since 2026-12-07 (night); before, a timer watched
-    the close alone (``DQSIM_COLLECTIVE_CLOSE_S``, since 2026-12-07 (late afternoon)).
+    the close alone (``DQSIM_COLLECTIVE_CLOSE_S``, since 2026-12-07 (late afternoon)). ``slabs``: the steps of a write
+    of slab files on several ranks (:func:`_write_slab_files`, since 2026-12-07 (late night)), named so in the line.
     """
 
     #: What the line says of a close not done in time (the known cause: a metadata write that failed).
     CLOSE_WHY = "the parallel HDF5 file did not close on every rank within {s:g} s (its metadata's write failed on " \
                 "some rank: a disk that filled during the write?)"
-    #: What it says of another step.
-    STEP_WHY = "the parallel HDF5 file's {step} did not end on every rank within {s:g} s (a rank stalled in it or " \
+    #: What it says of another step (``{files}``: :attr:`COLLECTIVE_FILES`, or :attr:`SLAB_FILES` with ``slabs``).
+    STEP_WHY = "{files} {step} did not end on every rank within {s:g} s (a rank stalled in it or " \
                "before it: a file system that stopped answering?)"
+    COLLECTIVE_FILES = "the parallel HDF5 file's"
+    SLAB_FILES = "the state slab files'"
 
-    def __init__(self, comm, path: Path, newest: str, timeout_s: float):
-        self.comm, self.path, self.newest, self.timeout_s = comm, path, newest, timeout_s
+    def __init__(self, comm, path: Path, newest: str, timeout_s: float, *, slabs: bool = False):
+        self.comm, self.path, self.newest, self.timeout_s, self.slabs = comm, path, newest, timeout_s, slabs
         self.grace_s = 0.0 if comm.rank == 0 else timeout_s
         self._cond = threading.Condition()
         self._step, self._allowed, self._deadline, self._done = "", timeout_s, float("inf"), False
@@ -802,8 +845,9 @@ class _StepWatch:
                 return
             step, allowed = self._step, self._allowed
         why = (self.CLOSE_WHY.format(s=allowed) if step == "close" else
-               self.STEP_WHY.format(step=step, s=allowed))
-        abort_collective(self.comm, self.path, why, self.newest, stalled=step != "close")
+               self.STEP_WHY.format(files=self.SLAB_FILES if self.slabs else self.COLLECTIVE_FILES, step=step,
+                                    s=allowed))
+        abort_collective(self.comm, self.path, why, self.newest, stalled=step != "close", slabs=self.slabs)
 
 
 class _closing_quietly_after_failure:

@@ -8,11 +8,14 @@ rank 0 once its hold is over (``every``). With ``WHO`` = ``gather``, the second 
 records' gather instead: rank 1 has handed its records over (rank 0 decides), rank 0 takes its own after 0.5 s,
 before its gather returns. With ``WHO`` = ``slab0`` or ``slab1`` it comes to that rank alone while it writes its
 state slab of the stop's checkpoint (once it has its first piece, 0.5 s on: the other rank's slab is written by
-then); ``none`` sends no second one. With ``WHO`` = ``late`` the first SIGINT comes to every rank as the first
-periodic checkpoint's write starts (a job with ``[checkpoint].every_wall_s``), and the second to rank 0 alone once
-its run file and manifest of that checkpoint are written (as it removes older ones, before the write's last
-collective). ``SIGNAL`` in the environment (``SIGTERM``) sends that instead of SIGINT as the
-second signal. Each rank ends as ``python -m dqsim`` does (:func:`dqsim.cli.exit_status`).
+then); with ``range0`` or ``range1`` (parallel HDF5, ``.venv-mpio``) to that rank alone while it writes its range of
+the stop's collective state file (once it has its first piece, 0.5 s on); with ``complete`` to rank 0 alone while it
+completes that file with the run's tables (inside HDF5's open file); ``none`` sends no second one. With ``WHO`` =
+``late`` the first SIGINT comes to every rank as the first periodic checkpoint's write starts (a job with
+``[checkpoint].every_wall_s``), and the second to rank 0 alone once its run file and manifest of that checkpoint are
+written (as it removes older ones, before the write's last collective). ``SIGNAL`` in the environment (``SIGTERM``)
+sends that instead of SIGINT as the second signal. Each rank ends as ``python -m dqsim`` does
+(:func:`dqsim.cli.exit_status`).
 """
 
 import os
@@ -23,7 +26,7 @@ import time
 from dqsim.cli import console_main, exit_status
 from dqsim.comm import MPIComm
 from dqsim.engine import checkpoint
-from dqsim.io import sharded
+from dqsim.io import sharded, writer
 from dqsim.state.sharded import ShardedState
 
 
@@ -78,6 +81,20 @@ def main() -> int:
             pieces = interrupted_pieces(pieces)
         return write_slab(path, pieces, **kwargs)
 
+    fill_range = sharded._fill_range
+
+    def fill_range_interrupted(ds, start, pieces, slab_size, *args, **kwargs):  # (collective: this rank's range)
+        if checkpoint.stop_requested() and who == f"range{start // slab_size}":
+            pieces = interrupted_pieces(pieces)
+        return fill_range(ds, start, pieces, slab_size, *args, **kwargs)
+
+    complete = writer.complete_collective
+
+    def complete_interrupted(*args, **kwargs):  # (rank 0: the collective file, open, gets the run's tables)
+        if checkpoint.stop_requested():
+            signal.raise_signal(second)
+        return complete(*args, **kwargs)
+
     write, late = checkpoint.Checkpointer.write, []
 
     def periodic_write(self, sim, window_end_ps, *, stop=False):
@@ -99,6 +116,10 @@ def main() -> int:
     ShardedState.apply_ops = apply_and_interrupt
     if who.startswith("slab"):
         sharded.write_slab_file = write_slab_file
+    elif who.startswith("range"):
+        sharded._fill_range = fill_range_interrupted
+    elif who == "complete":
+        writer.complete_collective = complete_interrupted
     elif who == "gather":
         checkpoint._collectively, MPIComm.gather = collectively_and_arm, gather_and_interrupt
     elif who != "none":

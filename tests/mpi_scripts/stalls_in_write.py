@@ -1,8 +1,10 @@
 """``python stalls_in_write.py STEP ARGS...``: ``dqsim ARGS...`` on every rank of the launch, whose rank 1 stalls (sleeps
-10 minutes) in the second collective state write (parallel HDF5, ``.venv-mpio``) at STEP: ``open`` (before the file's
-collective open), ``create`` (before the state dataset's creation) or ``write`` (before its range's write), as on a
-file system that stopped answering; the other ranks go on into the step and wait there for it. Each rank ends as
-``python -m dqsim`` does."""
+10 minutes) in the second collective state write (parallel HDF5, ``.venv-mpio``) at STEP: ``room`` (in its file size
+limit's look, before the room check's collective), ``open`` (before the file's collective open), ``create`` (before
+the state dataset's creation) or ``write`` (before its range's write); or in the second write of the state's slab
+files (serial h5py, or ``DQSIM_PARALLEL_HDF5=0``) at ``slab`` (before its slab file's write), as on a file system
+that stopped answering; the other ranks go on into the step and wait there for it. Each rank ends as ``python -m
+dqsim`` does."""
 
 import sys
 import time
@@ -13,7 +15,7 @@ from mpi4py import MPI
 from dqsim.cli import console_main, exit_status
 from dqsim.io import sharded
 
-STEPS = ("open", "create", "write")
+STEPS = ("room", "open", "create", "write", "slab")
 
 
 def main() -> int:
@@ -44,7 +46,18 @@ def main() -> int:
         stall("write")
         return fill_range(*args, **kwargs)
 
+    size_limit, write_slab_file = sharded.file_size_limit, sharded.write_slab_file
+
+    def size_limit_then_stall():
+        stall("room")
+        return size_limit()
+
+    def slab_then_stall(*args, **kwargs):
+        stall("slab")
+        return write_slab_file(*args, **kwargs)
+
     h5py.File, h5py.Group.create_dataset, sharded._fill_range = StallingFile, create_then_stall, fill_then_stall
+    sharded.file_size_limit, sharded.write_slab_file = size_limit_then_stall, slab_then_stall
     return exit_status(console_main(sys.argv[2:]))
 
 
