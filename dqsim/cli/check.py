@@ -42,7 +42,7 @@ from typing import Any
 
 from dqsim import backend as backend_mod
 from dqsim import caches, io, jobs
-from dqsim.cli import check_ranks, check_time, edited
+from dqsim.cli import check_ranks, check_time, edited, unfinished
 from dqsim.cli.finished import checkpoint_names
 from dqsim.engine import checkpoint
 from dqsim.io.writer import TABLE_PIECE_ROWS
@@ -951,6 +951,9 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     found = edited.edited_runs(job, job.checkpoint.directory, names, set_aside=True)  # dqsim-VERSION/ too
     if found:  # a file the job reads was edited in place since those were written
         files.append(f"note: {edited.check_line(found, job.checkpoint.directory, job)}")
+    resumable = unfinished.check_line(job, names)
+    if resumable is not None:  # dqsim run refuses to start over from them without --start-over
+        files.append(resumable)
     others = edited.other_configurations(job, job.checkpoint.directory, names, found)
     if others:  # the job (or its --set) edited since those were written, or another job of the same name
         files.append(f"note: {edited.other_configurations_line(others, job.checkpoint.directory, job)}")

@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop (exit 2, one line) instead of starting from the start where the checkpoint folder "
                           "holds an unfinished run of this job written when a file it reads (a QASM circuit) had "
                           "other contents: a requeued SLURM job (slurm/run_step.sh passes it on a restart)")
+    run.add_argument("--start-over", action="store_true",
+                     help="run from the start even where the checkpoint folder holds an unfinished run's "
+                          "checkpoints of this job (without it dqsim run refuses, naming the checkpoint to dqsim "
+                          "resume); this run removes them at its first checkpoint")
     resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
     resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
     resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")
