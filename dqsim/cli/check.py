@@ -430,8 +430,9 @@ def _links_alike(job, distance_km: float | None):
     would give."""
     last = None
     for i, (a, b, d) in enumerate(job.network_links(distance_km)):
-        yield i, d, (qkd.link_physics(job, i, a, b, d) if d != last else None)
-        last = d
+        kind = (d, job.qkd.eve_attacks(i))  # [qkd.eve].links: an attacked link differs from its like
+        yield i, d, (qkd.link_physics(job, i, a, b, d) if kind != last else None)
+        last = kind
 
 
 def _backlog_ps(job, rows=None) -> dict[int, int]:

@@ -147,7 +147,8 @@ def raman_noise_probability(job, distance_km: float, side: str = "bob") -> float
 
 
 def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhysics:
-    """Channel, detector, Eve and noise of one link from the job's ``[qkd.link]``."""
+    """Channel, detector, Eve and noise of link ``index`` from the job's ``[qkd.link]``; Eve only where
+    ``[qkd.eve]`` attacks that link (:meth:`dqsim.jobs.qkd.QkdSection.eve_attacks`: every link by default)."""
     link, source = job.qkd.link, job.qkd.source
     blind_pulses = dead_time_pulses(link.dead_time_ps, source.source_rate_hz)
     detector = DetectorModel(
@@ -158,7 +159,7 @@ def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhy
     channel = ChannelModel(fibre_transmittance=fibre_transmittance(distance_km, link.attenuation_db_per_km),
                            coupling_transmittance=db_to_transmittance(link.coupling_loss_db))
     eve = None
-    if job.qkd.eve is not None and job.qkd.eve.attack != "none":
+    if job.qkd.eve_attacks(index):
         tap_km = job.qkd.eve.distance_km  # BB84: from Alice; BBM92/E91: from the source, on Bob's arm
         if job.qkd.protocol != "bb84_decoy":
             tap_km += source.position * distance_km
@@ -178,16 +179,17 @@ def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhy
 
 
 def links_physics(job, links) -> list[LinkPhysics]:
-    """:func:`link_physics` of every link ``(a, b, distance_km)`` of ``links``, worked out once per distinct length:
-    the links of one length share its channel, detector and Eve (frozen), and each has its own indices only. Every
-    rank builds them all (the tables' rows); a 65,536-link chain of one length took ~0.4 kB and 90 µs of models a
-    link before 2026-12-07 (later that day)."""
-    alike: dict[float, LinkPhysics] = {}
+    """:func:`link_physics` of every link ``(a, b, distance_km)`` of ``links``, worked out once per distinct length
+    and Eve (attacked or not: ``[qkd.eve].links``): the links alike share their channel, detector and Eve (frozen),
+    and each has its own indices only. Every rank builds them all (the tables' rows); a 65,536-link chain of one
+    length took ~0.4 kB and 90 µs of models a link before 2026-12-07 (later that day)."""
+    alike: dict[tuple[float, bool], LinkPhysics] = {}
     physics = []
     for index, (a, b, distance_km) in enumerate(links):
-        model = alike.get(distance_km)
+        kind = (distance_km, job.qkd.eve_attacks(index))
+        model = alike.get(kind)
         if model is None:
-            model = alike[distance_km] = link_physics(job, index, a, b, distance_km)
+            model = alike[kind] = link_physics(job, index, a, b, distance_km)
         physics.append(dataclasses.replace(model, link_index=index, alice=a, bob=b))
     return physics
 
