@@ -202,6 +202,15 @@ def _tree_route(star: bool, a: int, b: int) -> list[int]:
     return [a, 0, b] if star else list(range(a, b + 1)) if a <= b else list(range(a, b - 1, -1))
 
 
+def _progress_units(job, num_distances: int) -> tuple[int, str]:
+    """What a ``qkd`` run's progress counts, ``(units per distance, label)``: for a ``[qkd.network]``, whose links
+    run at once, the pulses sent on each link (``pulses sent on each of 3 links (40%)``), else the distances. Before
+    2026-12-07 (late night) a network's lines read ``distances 1/1`` (userwalk3 D6)."""
+    if job.qkd.network is not None and num_distances == 1:
+        return job.qkd.pulses, f"pulses sent on each of {len(job.qkd.network_links())} links"
+    return 1, "distances"
+
+
 def run_network(job, *, comm, backend, distance_km: float | None = None, checkpointing=None,
                 on_window=None) -> dict:
     """Run every link of the job's network once (collective); returns per-link tallies (``"tallies"``) on the rank
@@ -502,11 +511,12 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     timeline = None
     engine = None
     emission_ps = q.pulses * PS_PER_S / q.source.source_rate_hz  # every link emits its pulses in this time
+    scale, stage = _progress_units(job, len(distances))
     for step, distance in enumerate(distances):
         def on_window(time_ps: int, _windows: int, _fraction, step=step) -> None:  # the fraction of pulses sent
             fraction = time_ps / emission_ps
             if 0 < fraction < 1:  # whole counts only when a distance is done, as before
-                on_progress(step + fraction, len(distances), "distances")
+                on_progress((step + fraction) * scale, len(distances) * scale, stage)
 
         run = run_network(job, comm=comm, backend=backend, distance_km=distance, checkpointing=checkpointing,
                           on_window=on_window if on_progress else None)
@@ -584,7 +594,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             spread_warnings += rows["spread_warnings"]
             auth_warnings += rows["auth_warnings"]
         if on_progress:
-            on_progress(step + 1, len(distances), "distances")
+            on_progress((step + 1) * scale, len(distances) * scale, stage)
 
     def output(look) -> tuple[tuple, tuple]:
         """The writer: the tables, and the attributes and summary every rank gets (``look``: its last stop point)."""
