@@ -376,6 +376,15 @@ finish_step() {
         what="dqsim ended with status $STATUS (no checkpoint of this stop: a rank still starting, ended by SLURM's SIGTERM)"
         STATUS=$EXIT_CHECKPOINTED
     fi
+    if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ] && [ -z "${SLURM_JOB_ID:-}" ]; then
+        # run by hand outside SLURM (DQSIM_LAUNCHER=mpiexec, a local test): nothing to requeue; before 2026-12-07
+        # (late night) `scontrol requeue ${SLURM_JOB_ID:?}` ended the script with a raw bash error and status 1
+        local newest
+        newest=$(newest_checkpoints "${CHECKPOINT_PREFIX:-}" | sed -n 1p) || true   # none: ls fails (pipefail)
+        echo "run_step.sh: $what; not under SLURM (no SLURM_JOB_ID): not requeued;" \
+             "${newest:+continue with: dqsim resume $newest}${newest:-no checkpoint to resume: run the job again}" >&2
+        exit "$STATUS"
+    fi
     if [ "$STATUS" -eq "$EXIT_CHECKPOINTED" ]; then
         if [ "$restarts" -lt "$DQSIM_MAX_RESTARTS" ]; then
             echo "run_step.sh: $what$preempted; requeueing job ${SLURM_JOB_ID:-?} (restart $((restarts + 1)) of at most $DQSIM_MAX_RESTARTS)"

@@ -332,6 +332,22 @@ def test_repro_version_and_help_import_no_command_module(args):
     assert proc.stdout.splitlines()[-1] == "[]", (proc.stdout, proc.stderr)
 
 
+@pytest.mark.parametrize("args, usage, hint", [
+    (["run", "jobs/quickstart.toml", "--output-file", "x.h5"], "usage: dqsim run ",
+     "dqsim run: error: unrecognized arguments: --output-file x.h5 (did you mean --output?)"),
+    (["check", "jobs/quickstart.toml", "--no-times"], "usage: dqsim check ",
+     "dqsim check: error: unrecognized arguments: --no-times (did you mean --no-time?)"),
+    (["inspect", "out.h5", "--zzz"], "usage: dqsim inspect ", "dqsim inspect: error: unrecognized arguments: --zzz"),
+])
+def test_repro_a_wrong_option_shows_its_command_s_usage_and_the_closest_option(args, usage, hint):
+    """userwalk3 D7: ``dqsim run --output-file`` printed the top-level usage (``dqsim [-h] [--version] {run,...}``)
+    and no hint. Now the command's usage and the closest of its options; status 2, nothing imported or run."""
+    proc = subprocess.run([sys.executable, "-m", "dqsim", *args], cwd=ROOT, env=child_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == "", (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith(usage) and proc.stderr.splitlines()[-1] == hint, proc.stderr
+
+
 def test_a_command_imports_the_module_it_needs():
     """``dqsim examples`` needs none of the heavy modules; ``inspect`` the reader, not the scenarios or MPI; ``run``
     not the QASM parser (pyqasm, ~0.2 CPU s of a process's start: only a job with a QASM file loads it, since

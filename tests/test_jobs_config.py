@@ -120,6 +120,25 @@ def test_toml_syntax_error_names_the_line():
     assert "column" in message
 
 
+@pytest.mark.parametrize("text, line", [
+    ('[run]\nname = "abc\nseed = 1\n', 'line 2: a string is not closed (name = "abc): add its closing quote; '
+                                        "Illegal character '\\n' (at line 2, column 12)"),
+    ("[run]\nname = 'abc\nseed = 1\n", "line 2: a string is not closed (name = 'abc): add its closing quote; "),
+    ('[run]\nname = "t" # it\'s\nseed = 1\nscenario = "circuit\n', "line 4: a string is not closed (scenario = "
+                                                                 '"circuit): add its closing quote; '),
+])
+def test_repro_an_unclosed_string_is_named_as_such(text, line):
+    """userwalk3 D8: an unclosed string read ``TOML syntax error: Illegal character '\\n' (at line 2, column 10)``,
+    which says nothing of a string."""
+    message = bad(text, r"TOML syntax error: ")
+    assert f"TOML syntax error: {line}" in message and "\n" not in message, message
+
+
+def test_a_syntax_error_that_is_no_open_string_gets_no_string_words():
+    message = bad('[run]\nname = "t"\nseed = = 3\n', r"TOML syntax error: ")
+    assert "not closed" not in message, message
+
+
 @pytest.mark.parametrize("text, match", [
     (with_circuit("generator = \"ghz\"\nnum_qubits = -3"),
      r"\[circuit\]\.num_qubits = -3: must be >= 1 \(allowed 1\.\.40\)$"),

@@ -321,7 +321,7 @@ def test_bad_classical_channels(channels, match):
      r"\[qkd\.sweep\]\.distances_km is 25\.0\)$"),
     ('attack = "intercept_resend"\ndistance_km = 30', {"network": 'topology = "chain"\nnum_nodes = 3\ndistances_km = [40, 20]'},
      r"\[qkd\.eve\]\.distance_km = 30\.0: must be in \[0, 20\] \(Eve taps the fibre; the shortest link of \[qkd\.network\]"),
-    ('attack = "intercept_resend"\nposition = 3', {}, r"unknown key \[qkd\.eve\]\.position; allowed keys: attack, fraction, basis, distance_km$"),
+    ('attack = "intercept_resend"\nposition = 3', {}, r"unknown key \[qkd\.eve\]\.position; allowed keys: attack, fraction, basis, distance_km, links$"),
 ])
 def test_bad_eve(eve, extra, match):
     bad(qkd(eve=eve, **extra), match)

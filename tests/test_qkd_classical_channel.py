@@ -381,7 +381,7 @@ def test_every_message_on_the_channel_gives_the_same_tables_on_1_2_4_ranks_and_a
 def test_the_tags_on_the_channel_are_the_tags_whose_key_is_counted():
     """``per_block``: the two tags on Alice's last message and Bob's acknowledgement are the block's two counted
     tags; ``per_message``: each message's tag on the channel is the one counted for it, the reports', sifting's
-    and estimation's included (untimed until 2026-12-07, evening)."""
+    and estimation's included (untimed until 2026-12-07)."""
     m = authentication.BlockMessages(report_bits=((200_000, 3),), sifting_bits=8_000, estimation_bits=300,
                                      key_message_bits=20_000, ec_rounds=12, ec_message_bits=20_000,
                                      ec_total_bits=20_000, ack_bits=1)

@@ -144,7 +144,7 @@ def test_repro_on_two_ranks_the_clock_s_end_is_the_same_one_line(tmp_path):
     "message ... would arrive at 4.7e18 ps, before inf ps" (an engine bug, it seemed). Then the Cascade check
     raised on Alice's rank alone and the run ended through ``MPI_Abort`` after its line; now the refusal goes
     through the engine's next exchange and both ranks leave with the one line, printed once. Since 2026-12-07
-    (evening) the first message past the clock at 1e-3 bit/s is Bob's first report (~150,000 bits), refused by
+    the first message past the clock at 1e-3 bit/s is Bob's first report (~150,000 bits), refused by
     the engine's line, which names the rate's key."""
     done = run_mpi(2, ["-m", "dqsim", "run", *BB84, *rate(1e-3), "-o", str(tmp_path / "x.h5"), "--quiet"],
                    check=False, timeout_s=180)

@@ -37,7 +37,7 @@ def test_block_duration_is_emission_plus_bobs_photon_flight_and_report(name, pos
     Before 2026-12-06: N·T + N·2L, sifting 0; and until later that day the link's simulated time was the sum of
     every block's four times (the source waited for each block's post-processing). The estimation phase is the
     sifting answer and the estimation message, a crossing and their bits each (one crossing each, untimed,
-    until 2026-12-07, evening); since 2026-12-07 (morning) the sifting also waits for the last report's own bits
+    until 2026-12-07); since 2026-12-07 (morning) the sifting also waits for the last report's own bits
     (his clicks' places and settings: Bob's process draws the pairs), and the sifting answer names which of his
     clicks are coincidences; at 1e12 bit/s, a ps a bit, so that the two blocks' messages do not meet on the channel
     (at 1 Gbit/s the reports, 1.5-2 bits a pair slot, outrun it, and E91's estimation message, ~1e5 bits of test

@@ -268,3 +268,21 @@ def test_repro_12_sample_fraction_is_spent_on_the_qber_estimate(job_name, pulses
             assert abs(m - fraction * n) <= 3 * math.sqrt(n * fraction * (1 - fraction)), (m, n)
         keys.append(int(block["secret_key_bits"]))
     assert keys[0] > 0 and keys[1] / keys[0] == pytest.approx(0.6 / 0.9, rel=0.05), keys
+
+
+def test_repro_a_network_s_progress_counts_pulses_on_its_links_not_distances():
+    """userwalk3 D6: a ``[qkd.network]`` run's progress read ``distances 1/1`` though it runs links (all at once)."""
+    job = apply_overrides(load_job(ROOT / "jobs" / "qkd_trusted_chain.toml"),
+                          ["qkd.pulses=400000", "qkd.batch_pulses=100000"])
+    seen = []
+    qkd_scenario.run_job(job, comm=comm_mod.SingleComm(), backend=BACKEND,
+                         on_progress=lambda done, total, what: seen.append((done, total, what)))
+    assert seen and {what for _done, _total, what in seen} == {"pulses sent on each of 2 links"}, seen
+    assert seen[-1][:2] == (400000, 400000) and all(total == 400000 for _done, total, _what in seen), seen
+    sweep = apply_overrides(load_job(ROOT / "jobs" / "bb84_distance_sweep.toml"),
+                            ["qkd.pulses=100000", "qkd.batch_pulses=100000", "qkd.block_pulses=100000",
+                             "qkd.sweep.distances_km=[10, 20]"])
+    seen.clear()
+    qkd_scenario.run_job(sweep, comm=comm_mod.SingleComm(), backend=BACKEND,
+                         on_progress=lambda done, total, what: seen.append((done, total, what)))
+    assert {what for _done, _total, what in seen} == {"distances"} and seen[-1][:2] == (2, 2), seen

@@ -667,6 +667,26 @@ def test_repro_a_usr1_before_dqsim_starts_requeues_the_job_instead_of_ending_the
     assert not out.exists() and not (tmp_path / "ck").exists()
 
 
+def test_repro_a_stop_outside_slurm_ends_with_one_line_and_status_75(tmp_path):
+    """userwalk3 D5: slurm/dqsim.sbatch run by hand outside SLURM (DQSIM_LAUNCHER=mpiexec, no SLURM_JOB_ID) ended its
+    checkpoint path with a raw bash error (``SLURM_JOB_ID: parameter null or not set``) and status 1, from
+    ``scontrol requeue ${SLURM_JOB_ID:?}``. Now it says it is not under SLURM, requeues nothing and ends with 75
+    (scontrol replaced by an echo that would show a requeue); the USR1 comes before dqsim starts, as in the test
+    above, so there is no checkpoint to name."""
+    out = tmp_path / "out.h5"
+    script = (f"set -euo pipefail; source slurm/run_step.sh; CHECKPOINT_DIR={tmp_path / 'ck'}; "
+              f"DQSIM_PYTHON={sys.executable}; DQSIM_LAUNCHER=mpiexec; unset SLURM_JOB_ID; SLURM_RESTART_COUNT=0; "
+              "scontrol() { echo \"SCONTROL $*\"; }; kill -USR1 $$; "
+              f"run_or_resume jobs/dqc_ghz_4qpu.toml -o {out} --quiet; finish_step")
+    env = {key: value for key, value in child_env().items() if key != "SLURM_JOB_ID"}
+    proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 75, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stdout.splitlines() == ["run_step.sh: USR1 before dqsim started: not starting it"], proc.stdout
+    assert proc.stderr.splitlines() == [
+        "run_step.sh: stopped before dqsim started; not under SLURM (no SLURM_JOB_ID): not requeued; no checkpoint "
+        "to resume: run the job again"], proc.stderr
+
+
 def test_readme_names_every_setting_of_the_scripts():
     """Every variable the SLURM scripts read with a default (``${NAME:-...}``), but SLURM's own and the ones the
     scripts set for each other, is named in docs/slurm.md (README's "## SLURM" section until 2026-12-07 (night);

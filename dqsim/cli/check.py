@@ -42,7 +42,7 @@ from typing import Any
 
 from dqsim import backend as backend_mod
 from dqsim import caches, io, jobs
-from dqsim.cli import check_ranks, check_time, edited
+from dqsim.cli import check_ranks, check_time, edited, unfinished
 from dqsim.cli.finished import checkpoint_names
 from dqsim.engine import checkpoint
 from dqsim.io.writer import TABLE_PIECE_ROWS
@@ -430,8 +430,9 @@ def _links_alike(job, distance_km: float | None):
     would give."""
     last = None
     for i, (a, b, d) in enumerate(job.network_links(distance_km)):
-        yield i, d, (qkd.link_physics(job, i, a, b, d) if d != last else None)
-        last = d
+        kind = (d, job.qkd.eve_attacks(i))  # [qkd.eve].links: an attacked link differs from its like
+        yield i, d, (qkd.link_physics(job, i, a, b, d) if kind != last else None)
+        last = kind
 
 
 def _backlog_ps(job, rows=None) -> dict[int, int]:
@@ -948,6 +949,9 @@ def check_job(path: str, overrides: list[str], num_ranks: int, output: str | Non
     found = edited.edited_runs(job, job.checkpoint.directory, names, set_aside=True)  # dqsim-VERSION/ too
     if found:  # a file the job reads was edited in place since those were written
         files.append(f"note: {edited.check_line(found, job.checkpoint.directory, job)}")
+    resumable = unfinished.check_line(job, names)
+    if resumable is not None:  # dqsim run refuses to start over from them without --start-over
+        files.append(resumable)
     others = edited.other_configurations(job, job.checkpoint.directory, names, found)
     if others:  # the job (or its --set) edited since those were written, or another job of the same name
         files.append(f"note: {edited.other_configurations_line(others, job.checkpoint.directory, job)}")

@@ -183,6 +183,15 @@ def clean_job(job, *, dry_run: bool = False, everything: bool = False, edited_to
     return [head, f"  output: {state.words}", *_lines(groups, dry_run=dry_run), *_failed(left)]
 
 
+def kept_to_resume(job, stored) -> bool:
+    """Whether ``dqsim clean JOB`` keeps ``job``'s complete checkpoint ``stored`` (a
+    :class:`dqsim.engine.checkpoint.StoredCheckpoint` in the job's folder) to resume from: its run did not finish (no
+    whole output records its run id; see :class:`_Judge`). ``dqsim run`` refuses to start over from such a run
+    (:mod:`dqsim.cli.unfinished`)."""
+    judge = _Judge(Path(job.checkpoint.directory), output_state(job), [stored], os.path.abspath(job.run.output))
+    return judge(stored)[2]
+
+
 def _edited_runs(job, directory: Path, names: CheckpointNames, locks: "_Locks", *, edited_too: bool) -> list:
     """The runs of ``job`` whose checkpoints in ``directory`` or its ``dqsim-VERSION/`` folders were written when a
     file it reads had other contents (:func:`dqsim.cli.edited.edited_runs`) but those of a tag whose lock another

@@ -41,7 +41,7 @@ from dqsim.errors import ConfigError, DqsimError, RankCountError, count_of
 from dqsim.cli import (EXIT_INTERRUPTED, call_handler, ctrl_c_held, drop_held_ctrl_c, hold_ctrl_c,  # (130)
                        INTERRUPTED_AT_START, print_error, release_ctrl_c, set_signal_state, signal_state,
                        take_held_stop_signal)
-from dqsim.cli import edited, moved
+from dqsim.cli import edited, moved, unfinished
 from dqsim.cli.finished import (CheckpointNames, changed_input, checkpoint_names, damaged_slab, output_state,
                                  run_identity)
 from dqsim.cli.parser import build_parser, handler
@@ -151,7 +151,7 @@ def cmd_run(args) -> int:
         names = checkpoint_names(job)  # two configuration hashes: the session's and the edited inputs' look
         return _run(job, comm, quiet=args.quiet, session=_session(job, run_id=checkpoint.start_run_id(comm),
                                                                   names=names),
-                    stop_if_edited=args.stop_if_edited, names=names)
+                    stop_if_edited=args.stop_if_edited, names=names, start_over=args.start_over)
 
     return guarded(comm, work)
 
@@ -254,7 +254,7 @@ def cmd_resume(args) -> int:
         if _interrupted_while_starting(comm):
             return EXIT_INTERRUPTED
         _take_stop_signals()  # before the checkpoint's bytes are checked (minutes for a large one)
-        checkpoint_path = args.checkpoint
+        checkpoint_path = _resume_target(args.checkpoint, comm)
         while True:
             try:
                 return _resume_one(args, comm, checkpoint_path)
@@ -270,6 +270,28 @@ def cmd_resume(args) -> int:
             checkpoint_path = refusal.previous
 
     return guarded(comm, work)
+
+
+def _resume_target(path: str, comm) -> str:
+    """Collective: the checkpoint ``dqsim resume PATH`` resumes (:func:`dqsim.cli.unfinished.resume_target`: a
+    checkpoint's slab file or manifest names it, with a note line; a job file is refused naming its newest).
+
+    Raises:
+        DqsimError: on every rank, one line: ``path`` is a job file.
+    """
+    answer = None
+    if comm.rank == 0:
+        try:
+            target, note = unfinished.resume_target(path)
+            if note is not None:
+                print(f"dqsim: note: {note}", file=sys.stderr, flush=True)
+            answer = (target, None)
+        except DqsimError as exc:
+            answer = (None, str(exc))
+    target, error = comm.bcast(answer)
+    if error is not None:
+        raise DqsimError(error)
+    return target
 
 
 def _resume_one(args, comm, checkpoint_path) -> int:
@@ -636,13 +658,14 @@ def _edited_inputs(job, names: CheckpointNames, session, comm, *, stop: bool) ->
 
 
 def _run(job, comm, *, quiet: bool, session=None, stop_if_edited: bool = False,
-         names: CheckpointNames | None = None) -> int:
+         names: CheckpointNames | None = None, start_over: bool = False) -> int:
     """Collective: run ``job`` (``session``: its checkpoints; ``names``: its checkpoint names, for a run from the
-    start: :func:`_edited_inputs` looks for checkpoints of its files' other contents first)."""
+    start: :func:`_edited_inputs` looks for checkpoints of its files' other contents first; ``start_over``: ``dqsim
+    run --start-over``, see :func:`_refuse_unfinished`)."""
     if session is not None and names is not None:
         _edited_inputs(job, names, session, comm, stop=stop_if_edited)
     try:
-        return _run_locked(job, comm, quiet=quiet, session=session)
+        return _run_locked(job, comm, quiet=quiet, session=session, start_over=start_over)
     except KeyboardInterrupt as interrupt:  # a second Ctrl-C: guarded() names what resumes the run
         interrupt.resumable = _resumable(session)
         raise
@@ -660,6 +683,24 @@ def _resumable(session) -> Path | None:
         return written[-1]
     resume = session.resume
     return Path(resume.path) if resume is not None and checkpoint.manifest_path(resume.path).is_file() else None
+
+
+def _refuse_unfinished(job, session, comm, *, start_over: bool) -> None:
+    """Collective, for a run from the start once its folder is locked: where the folder holds checkpoints of an
+    unfinished run of the job (:attr:`CheckpointSession.earlier`, :func:`dqsim.cli.unfinished.is_unfinished`), stop
+    before any work unless ``start_over`` (``dqsim run --start-over``), since 2026-12-07 (late night): before, the run
+    started from the start with one note line and removed them at its first checkpoint.
+
+    Raises:
+        DqsimError: on every rank, one line naming the newest checkpoint, ``dqsim resume`` and ``--start-over``.
+    """
+    refusal = None
+    if comm.rank == 0 and not start_over and session.earlier is not None \
+            and unfinished.is_unfinished(job, session.earlier):
+        refusal = unfinished.refusal_line(session.directory, session.earlier)
+    refusal = comm.bcast(refusal)
+    if refusal is not None:
+        raise DqsimError(refusal)
 
 
 def _note_superseded(session) -> None:
@@ -684,13 +725,14 @@ def _note_superseded(session) -> None:
               "first checkpoint", file=sys.stderr, flush=True)
 
 
-def _run_locked(job, comm, *, quiet: bool, session=None) -> int:
+def _run_locked(job, comm, *, quiet: bool, session=None, start_over: bool = False) -> int:
     started = time.perf_counter()
     output = Path(job.run.output)
     if session is not None:
         plan = job.checkpoint
         checkpoint.prepare_directory(session, comm, create=bool(plan.every_wall_s or plan.every_sim_s
                                                                 or session.resume is not None))
+        _refuse_unfinished(job, session, comm, start_over=start_over)
         _note_superseded(session)  # rank 0 only: the others know of none
     error = None
     # rank 0 alone; the others sleep between polls (a RootTask) rather than spin in a blocking bcast: the repeater

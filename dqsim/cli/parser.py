@@ -10,6 +10,7 @@ module of the command that runs (``dqsim examples`` needs none of them).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 from typing import Callable
 
@@ -35,9 +36,49 @@ DESCRIPTION = ("Simulate distributed quantum computing over optical networks: ch
                "file, clean its checkpoints; inspect, plot and merge the HDF5 files it writes.")
 
 
+class DqsimParser(argparse.ArgumentParser):
+    """An argparse parser whose unrecognized options are reported by the command they were given to: its usage,
+    and the closest of its options (``dqsim run --output-file``: "did you mean --output?"). Before 2026-12-07 (late
+    night) argparse printed the top-level usage and no hint (userwalk3 D7)."""
+
+    def parse_args(self, args=None, namespace=None):  # noqa: D102 (argparse's)
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._commands().get(getattr(parsed, "command", None), self)
+            command.error(f"unrecognized arguments: {' '.join(extras)}{closest_option(command, extras)}")
+        return parsed
+
+    def _commands(self) -> dict[str, argparse.ArgumentParser]:
+        """Each command's parser, by name (``{}`` for a parser without commands)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001 (argparse keeps them there)
+                return dict(action.choices)
+        return {}
+
+
+def closest_option(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """`` (did you mean --output?)`` for the first of ``extras`` that is an option close to one of ``parser``'s
+    (:func:`difflib.get_close_matches`), else ``""``.
+
+    Examples:
+        >>> run = build_parser()._commands()["run"]
+        >>> closest_option(run, ["--output-file", "x.h5"])
+        ' (did you mean --output?)'
+        >>> closest_option(run, ["x.h5"])
+        ''
+    """
+    known = [option for action in parser._actions for option in action.option_strings if option.startswith("--")]
+    for extra in extras:
+        if extra.startswith("--"):
+            found = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1, cutoff=0.6)
+            if found:
+                return f" (did you mean {found[0]}?)"
+    return ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the whole command line: ``args.command`` names the command (a key of :data:`HANDLERS`)."""
-    parser = argparse.ArgumentParser(prog="dqsim", description=DESCRIPTION)
+    parser = DqsimParser(prog="dqsim", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"dqsim {dqsim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a job file (under mpiexec/srun for several ranks)")
@@ -53,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop (exit 2, one line) instead of starting from the start where the checkpoint folder "
                           "holds an unfinished run of this job written when a file it reads (a QASM circuit) had "
                           "other contents: a requeued SLURM job (slurm/run_step.sh passes it on a restart)")
+    run.add_argument("--start-over", action="store_true",
+                     help="run from the start even where the checkpoint folder holds an unfinished run's "
+                          "checkpoints of this job (without it dqsim run refuses, naming the checkpoint to dqsim "
+                          "resume); this run removes them at its first checkpoint")
     resume = sub.add_parser("resume", help="continue a run from a checkpoint (any power-of-two rank count)")
     resume.add_argument("checkpoint", help="a checkpoint file, e.g. checkpoints/NAME.HHHHHHHH.ckpt000-....h5")
     resume.add_argument("--output", "-o", help="output HDF5 file (default: the job's)")

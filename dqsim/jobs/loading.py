@@ -83,6 +83,69 @@ def _check_default_scenario(data: dict, run: dict, source: str) -> None:
                       f"no section {sections}; these sections are those of scenario {one_of(fitting)}: {add}")
 
 
+#: tomllib's messages for a string that runs to the end of its line or of the file.
+_UNCLOSED_MESSAGES = ("Illegal character '\\n'", "Unterminated string", "Expected \"'\"", "Expected '\"'")
+
+
+def _unclosed_string_words(text: str, message: str) -> str:
+    """``line N: a string is not closed (NAME = "abc); `` where tomllib's ``message`` is one a string left open
+    gives (``Illegal character '\\n'``, which said nothing of a string before 2026-12-07 (late night): userwalk3 D8)
+    and :func:`unclosed_string_line` finds it; else ``""``.
+
+    Examples:
+        >>> _unclosed_string_words('name = "abc\\nseed = 1\\n', "Illegal character '\\\\n' (at line 1, column 12)")
+        'line 1: a string is not closed (name = "abc): add its closing quote; '
+    """
+    if not message.startswith(_UNCLOSED_MESSAGES):
+        return ""
+    found = unclosed_string_line(text)
+    if found is None:
+        return ""
+    number, line = found
+    return f"line {number}: a string is not closed ({line.strip()[:80]}): add its closing quote; "
+
+
+def unclosed_string_line(text: str) -> tuple[int, str] | None:
+    """``(line number, line)`` of the first string in TOML ``text`` that is not closed (a basic or literal string
+    that reaches the end of its line, a multi-line one the end of the text), or ``None``; comments skipped.
+
+    Examples:
+        >>> unclosed_string_line("a = 'x' # the 'x\\nb = 'y\\n")
+        (2, "b = 'y")
+        >>> unclosed_string_line("a = '''x\\n'y'\\n'''\\nb = 'z'\\n") is None
+        True
+    """
+    lines = text.split("\n")
+    open_multi: tuple[str, int] | None = None  # (delimiter, line it opened on)
+    for number, line in enumerate(lines, start=1):
+        i = 0
+        while i < len(line):
+            if open_multi is not None:
+                end = line.find(open_multi[0], i)
+                if end < 0:
+                    break
+                i, open_multi = end + 3, None
+                continue
+            char = line[i]
+            if char == "#":
+                break
+            if line.startswith(('"""', "'''"), i):
+                open_multi, i = (line[i:i + 3], number), i + 3
+                continue
+            if char in "\"'":
+                j = i + 1
+                while j < len(line) and line[j] != char:
+                    j += 2 if char == '"' and line[j] == "\\" else 1
+                if j >= len(line):
+                    return number, line
+                i = j + 1
+                continue
+            i += 1
+    if open_multi is not None:
+        return open_multi[1], lines[open_multi[1] - 1]
+    return None
+
+
 #: Deepest nesting of tables and arrays a job file may have (real jobs use 3 or 4).
 MAX_NESTING = 16
 
@@ -93,7 +156,7 @@ def _parse_toml(text: str, source: str) -> dict:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: TOML syntax error: {exc}") from None
+        raise ConfigError(f"{source}: TOML syntax error: {_unclosed_string_words(text, str(exc))}{exc}") from None
     except RecursionError:
         raise ConfigError(f"{source}: arrays or tables nested too deeply (at most {MAX_NESTING} levels)") from None
     _check_nesting(data, source)

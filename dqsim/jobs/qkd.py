@@ -255,13 +255,32 @@ class EveSection(Section):
             source, from 0 to that arm's length ``(1 - position)·L`` of the
             shortest link L; one pair per slot, her place changes no
             statistic (:mod:`dqsim.protocols.qkd.entangled`). In a network she
-            taps every link at this distance from its first node (its source).
+            taps each link she attacks (``links``) at this distance from its
+            first node (its source), so it is at most the shortest of those links.
+        links: ``[qkd.network]`` only: the indices of the links she attacks, in
+            :meth:`QkdNetworkSection.links` order (0-based, each once); default
+            every link. The others' pulses pass untouched (since 2026-12-07 (late
+            night); before, she attacked every link of a network).
     """
 
     attack: Literal["none", "intercept_resend", "beam_splitting"]
     fraction: bounded_real(0.0, 1.0) = 1.0
     basis: Literal["random", "Z", "X"] = "random"
     distance_km: bounded_real(0.0) = 0.0
+    links: Optional[list[bounded_int(0)]] = None
+
+    @field_validator("links")
+    @classmethod
+    def _check_links(cls, links: list[int] | None) -> list[int] | None:
+        if links is not None:
+            if not links:
+                raise job_error("must list at least one link index (leave the key out to attack every link)",
+                                value=links, has_value=True)
+            for i, index in enumerate(links):
+                if index in links[:i]:
+                    raise job_error(f"repeats entry [{links.index(index)}] (each link once)", key=(i,), value=index,
+                                    has_value=True)
+        return links
 
     @model_validator(mode="after")
     def _check_basis(self) -> "EveSection":
@@ -523,13 +542,15 @@ class QkdSection(Section):
         if self.link.distance_km is None and self.sweep is None and not network_distances:
             raise job_error("required unless [qkd.sweep] or [qkd.network].distances_km gives the distances",
                             key=("link", "distance_km"), missing=True)
+        if self.eve is not None:
+            self._check_eve_links()
         if self.eve is not None and self.protocol in _ENTANGLED_PROTOCOLS:
             self._check_entangled_eve()
         elif self.eve is not None:
-            shortest = min(self.distances_km())
+            shortest = min(self._attacked_distances_km())
             if self.eve.distance_km > shortest:
                 where = ("the shortest of [qkd.sweep].distances_km" if self.sweep is not None
-                         else "the shortest link of [qkd.network]" if self.network is not None
+                         else self._attacked_words() if self.network is not None
                          else "[qkd.link].distance_km")
                 raise job_error(f"must be in [0, {format_number(shortest)}] (Eve taps the fibre; "
                                 f"{where} is {toml_repr(shortest)})", key=("eve", "distance_km"),
@@ -564,6 +585,40 @@ class QkdSection(Section):
                             f"{MAX_QKD_FIBRE_DELAY_PS / PS_PER_S:.3g} s a run allows per crossing (its clock counts "
                             f"int64 picoseconds): at most {limit_km:.4g} km", key=key, value=longest, has_value=True)
 
+    def _check_eve_links(self) -> None:
+        """``[qkd.eve].links``: only with ``[qkd.network]``, each index one of its links."""
+        chosen = self.eve.links
+        if chosen is None:
+            return
+        if self.network is None:
+            raise job_error("only used with [qkd.network] (a single link or a sweep has one link: leave it out)",
+                            key=("eve", "links"), value=chosen, has_value=True)
+        count = self.network.num_nodes - 1
+        for i, index in enumerate(chosen):
+            if not 0 <= index < count:
+                raise job_error(f"must be a link index in [0, {count - 1}] (the {self.network.topology} of "
+                                f"{self.network.num_nodes} nodes has {count} links, 0-based in [qkd.network] order)",
+                                key=("eve", "links", i), value=index, has_value=True)
+
+    def eve_attacks(self, index: int) -> bool:
+        """Whether Eve (``[qkd.eve]``, an attack other than ``"none"``) attacks link ``index`` (0-based)."""
+        if self.eve is None or self.eve.attack == "none":
+            return False
+        return self.eve.links is None or index in self.eve.links
+
+    def _attacked_distances_km(self) -> list[float]:
+        """The lengths, km, of the links Eve attacks (every run distance without ``[qkd.eve].links``)."""
+        if self.eve is None or self.eve.links is None:
+            return self.distances_km()
+        lengths = self.distances_km()
+        return [lengths[index] for index in self.eve.links]
+
+    def _attacked_words(self) -> str:
+        """Which link bounds Eve's distance in a network, for an error line."""
+        if self.eve.links is None:
+            return "the shortest link of [qkd.network]"
+        return "the shortest link she attacks ([qkd.eve].links)"
+
     def _check_entangled_eve(self) -> None:
         """BBM92/E91: Eve intercepts and resends on Bob's arm; no beam splitting, no multi-pair source."""
         eve, protocol = self.eve, toml_repr(self.protocol)
@@ -575,7 +630,7 @@ class QkdSection(Section):
             raise job_error(f"with protocol = {protocol} is modelled for a one-pair source only: remove "
                             f"[qkd.source].mean_pair_number (= {toml_repr(self.source.mean_pair_number)})",
                             key=("eve", "attack"), value=eve.attack, has_value=True)
-        shortest = min(self.distances_km())
+        shortest = min(self._attacked_distances_km())
         arm = (1.0 - self.source.position) * shortest
         if eve.distance_km > arm:
             raise job_error(f"must be in [0, {format_number(arm)}] (with protocol = {protocol} Eve taps Bob's arm, "

@@ -899,8 +899,9 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
     (``shots // trajectories``, the first ``shots % trajectories`` one more),
     so the counts sample the mixture of trajectories. The fidelity and
     observables are means over trajectories, each with its standard error
-    (:func:`~dqsim.scenarios.output.standard_error`); link counts are summed; the state, timeline and engine
-    statistics are those of the last (timeline: first) trajectory. A resumed
+    (:func:`~dqsim.scenarios.output.standard_error`); link counts and the wall seconds of each stage
+    (``timing_s``, the ``timing`` table; since 2026-12-07 (late night), before the last trajectory's alone) are
+    summed; the state, timeline and engine statistics are those of the last (timeline: first) trajectory. A resumed
     job skips the trajectories that had finished (their summaries are stored
     in the checkpoints) and runs only the interrupted one and those after it.
 
@@ -921,7 +922,7 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
                            timeline and t == 0)
             summary = {"counts": last.counts, "shots": last.shots, "fidelity": last.fidelity,
                        "expectation": last.expectation, "links": last.links.sparse(), "end_time_ps": last.end_time_ps,
-                       "timeline": last.timeline, "peak": last.register_peak_qubits}
+                       "timeline": last.timeline, "peak": last.register_peak_qubits, "timing": dict(last.timing_s)}
             if checkpointing is not None:
                 checkpointing.store_last(summary)
         summaries.append(summary)
@@ -944,7 +945,22 @@ def run_trajectories(one_run: Callable[[int, int, bool], DqcRun], *, seed: int, 
         fidelity=float(fidelities.mean()), fidelity_stderr=standard_error(fidelities),
         expectation=expectation, expectation_stderr=[standard_error(v) for v in values], links=links, end_time_ps=max(summary["end_time_ps"] for summary in summaries),
         timeline=summaries[0]["timeline"], trajectories=trajectories,
-        register_peak_qubits=max(summary["peak"] for summary in summaries))
+        register_peak_qubits=max(summary["peak"] for summary in summaries), timing_s=summed_timing(summaries))
+
+
+def summed_timing(summaries: list[dict]) -> dict[str, float]:
+    """Each stage's wall seconds summed over the trajectories' ``summaries`` (:func:`run_trajectories`), in the
+    stages' order; a trajectory of a checkpoint written before 2026-12-07 (late night) records none and adds none.
+
+    Examples:
+        >>> summed_timing([{"timing": {"setup": 1.0, "network": 2.0}}, {"timing": {"setup": 0.5, "network": 1.0}}])
+        {'setup': 1.5, 'network': 3.0}
+    """
+    timing: dict[str, float] = {}
+    for summary in summaries:
+        for stage, seconds in summary.get("timing", {}).items():
+            timing[stage] = timing.get(stage, 0.0) + seconds
+    return timing
 
 
 #: The ``fidelity_note`` attribute of a dynamic circuit's run file.

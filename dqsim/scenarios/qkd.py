@@ -147,7 +147,8 @@ def raman_noise_probability(job, distance_km: float, side: str = "bob") -> float
 
 
 def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhysics:
-    """Channel, detector, Eve and noise of one link from the job's ``[qkd.link]``."""
+    """Channel, detector, Eve and noise of link ``index`` from the job's ``[qkd.link]``; Eve only where
+    ``[qkd.eve]`` attacks that link (:meth:`dqsim.jobs.qkd.QkdSection.eve_attacks`: every link by default)."""
     link, source = job.qkd.link, job.qkd.source
     blind_pulses = dead_time_pulses(link.dead_time_ps, source.source_rate_hz)
     detector = DetectorModel(
@@ -158,7 +159,7 @@ def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhy
     channel = ChannelModel(fibre_transmittance=fibre_transmittance(distance_km, link.attenuation_db_per_km),
                            coupling_transmittance=db_to_transmittance(link.coupling_loss_db))
     eve = None
-    if job.qkd.eve is not None and job.qkd.eve.attack != "none":
+    if job.qkd.eve_attacks(index):
         tap_km = job.qkd.eve.distance_km  # BB84: from Alice; BBM92/E91: from the source, on Bob's arm
         if job.qkd.protocol != "bb84_decoy":
             tap_km += source.position * distance_km
@@ -178,16 +179,17 @@ def link_physics(job, index: int, a: int, b: int, distance_km: float) -> LinkPhy
 
 
 def links_physics(job, links) -> list[LinkPhysics]:
-    """:func:`link_physics` of every link ``(a, b, distance_km)`` of ``links``, worked out once per distinct length:
-    the links of one length share its channel, detector and Eve (frozen), and each has its own indices only. Every
-    rank builds them all (the tables' rows); a 65,536-link chain of one length took ~0.4 kB and 90 µs of models a
-    link before 2026-12-07 (later that day)."""
-    alike: dict[float, LinkPhysics] = {}
+    """:func:`link_physics` of every link ``(a, b, distance_km)`` of ``links``, worked out once per distinct length
+    and Eve (attacked or not: ``[qkd.eve].links``): the links alike share their channel, detector and Eve (frozen),
+    and each has its own indices only. Every rank builds them all (the tables' rows); a 65,536-link chain of one
+    length took ~0.4 kB and 90 µs of models a link before 2026-12-07 (later that day)."""
+    alike: dict[tuple[float, bool], LinkPhysics] = {}
     physics = []
     for index, (a, b, distance_km) in enumerate(links):
-        model = alike.get(distance_km)
+        kind = (distance_km, job.qkd.eve_attacks(index))
+        model = alike.get(kind)
         if model is None:
-            model = alike[distance_km] = link_physics(job, index, a, b, distance_km)
+            model = alike[kind] = link_physics(job, index, a, b, distance_km)
         physics.append(dataclasses.replace(model, link_index=index, alice=a, bob=b))
     return physics
 
@@ -198,6 +200,15 @@ def _tree_route(star: bool, a: int, b: int) -> list[int]:
     two outer nodes of a star (through its centre, node 0): what networkx's ``shortest_path`` found on the
     network's graph until 2026-12-07, without the graph."""
     return [a, 0, b] if star else list(range(a, b + 1)) if a <= b else list(range(a, b - 1, -1))
+
+
+def _progress_units(job, num_distances: int) -> tuple[int, str]:
+    """What a ``qkd`` run's progress counts, ``(units per distance, label)``: for a ``[qkd.network]``, whose links
+    run at once, the pulses sent on each link (``pulses sent on each of 3 links (40%)``), else the distances. Before
+    2026-12-07 (late night) a network's lines read ``distances 1/1`` (userwalk3 D6)."""
+    if job.qkd.network is not None and num_distances == 1:
+        return job.qkd.pulses, f"pulses sent on each of {len(job.qkd.network_links())} links"
+    return 1, "distances"
 
 
 def run_network(job, *, comm, backend, distance_km: float | None = None, checkpointing=None,
@@ -500,11 +511,12 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     timeline = None
     engine = None
     emission_ps = q.pulses * PS_PER_S / q.source.source_rate_hz  # every link emits its pulses in this time
+    scale, stage = _progress_units(job, len(distances))
     for step, distance in enumerate(distances):
         def on_window(time_ps: int, _windows: int, _fraction, step=step) -> None:  # the fraction of pulses sent
             fraction = time_ps / emission_ps
             if 0 < fraction < 1:  # whole counts only when a distance is done, as before
-                on_progress(step + fraction, len(distances), "distances")
+                on_progress((step + fraction) * scale, len(distances) * scale, stage)
 
         run = run_network(job, comm=comm, backend=backend, distance_km=distance, checkpointing=checkpointing,
                           on_window=on_window if on_progress else None)
@@ -582,7 +594,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             spread_warnings += rows["spread_warnings"]
             auth_warnings += rows["auth_warnings"]
         if on_progress:
-            on_progress(step + 1, len(distances), "distances")
+            on_progress((step + 1) * scale, len(distances) * scale, stage)
 
     def output(look) -> tuple[tuple, tuple]:
         """The writer: the tables, and the attributes and summary every rank gets (``look``: its last stop point)."""
