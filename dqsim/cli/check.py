@@ -720,9 +720,13 @@ def qkd_network_bytes(job, num_links: int) -> float:
         ...                     '[qkd.network]\\ntopology = "star"\\nnum_nodes = 4')
         >>> qkd_network_bytes(job, 3) == 3 * QKD_BYTES_PER_LINK + 3 * QKD_BYTES_PER_STAR_PAIR
         True
+        >>> job = load_job_text('[run]\\nname = "s"\\nscenario = "qkd"\\n[qkd.link]\\ndistance_km = 5\\n'
+        ...                     '[qkd.network]\\ntopology = "star"\\nnum_nodes = 4\\nend_to_end_pairs = [[1, 3]]')
+        >>> qkd_network_bytes(job, 3) == 3 * QKD_BYTES_PER_LINK + QKD_BYTES_PER_STAR_PAIR
+        True
     """
     network = job.qkd.network
-    pairs = num_links * (num_links - 1) // 2 if network is not None and network.topology == "star" else 0
+    pairs = network.num_star_pairs() if network is not None else 0  # end_to_end_pairs: all, none or a list
     return num_links * QKD_BYTES_PER_LINK + pairs * QKD_BYTES_PER_STAR_PAIR
 
 
@@ -735,9 +739,10 @@ def _qkd_memory_line(job, num_links: int) -> str:
             f"which writes the run file, less on the others (each's tally, processes and table rows, "
             f"~{QKD_BYTES_PER_LINK / 1000:g} kB a link, measured")
     if q.network is not None and q.network.topology == "star":
-        pairs = num_links * (num_links - 1) // 2
-        line += (f"; and the end-to-end keys of its {pairs:,} pairs of leaves, ~{QKD_BYTES_PER_STAR_PAIR / 1000:g} kB"
-                 " a pair")
+        pairs = q.network.num_star_pairs()
+        chosen = "" if q.network.end_to_end_pairs == "all" else " (end_to_end_pairs)"
+        line += (f"; and the end-to-end keys of {pairs:,} pairs of leaves{chosen}, ~{QKD_BYTES_PER_STAR_PAIR / 1000:g}"
+                 " kB a pair")
     return line + f"), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python and its libraries"
 
 

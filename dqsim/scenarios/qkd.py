@@ -901,7 +901,9 @@ def _end_to_end(job, run, link_net_bits: dict) -> tuple[list[tuple], list[tuple]
     time: the smallest of the route's links' ``key_rate_bits_per_s`` (the links table's definition; the
     post-processing latency after the last pulse is not counted, as it is not for a link). In a star each
     pair of leaves is given the key it would get alone: pairs through one leaf's link share that link's
-    key (a one-time pad is used once), so together they get at most that link's key.
+    key (a one-time pad is used once), so together they get at most that link's key. A star's pairs are those its
+    ``[qkd.network].end_to_end_pairs`` chooses (:meth:`~dqsim.jobs.qkd.QkdNetworkSection.star_pairs`: every pair,
+    none or a list; since 2026-12-07, late night), each row the same whichever others are chosen.
 
     ``key_available_ps`` is when both end nodes hold the key (each trusted node announces the XOR of its two
     link keys over the next hop once both exist; :func:`~dqsim.scenarios.qkd_relay.relayed_key_time_ps`).
@@ -919,11 +921,8 @@ def _end_to_end(job, run, link_net_bits: dict) -> tuple[list[tuple], list[tuple]
     index = {(min(a, b), max(a, b)): i for i, (a, b, _) in enumerate(links)}
     seconds = job.qkd.pulses / job.qkd.source.source_rate_hz
     num_nodes = 1 + max(max(a, b) for a, b, _ in links)
-    if job.qkd.network is not None and job.qkd.network.topology == "star":
-        pairs = [(i, j) for i in range(1, num_nodes) for j in range(i + 1, num_nodes)]
-    else:
-        pairs = [(0, num_nodes - 1)]
     star = job.qkd.network is not None and job.qkd.network.topology == "star"
+    pairs = job.qkd.network.star_pairs() if star else [(0, num_nodes - 1)]  # a star's: its end_to_end_pairs
     length_of = {(min(a, b), max(a, b)): d for a, b, d in links}
     rows, relays = [], []
     for a, b in pairs:
