@@ -91,7 +91,7 @@ def _print_row(row: dict, topology: str) -> None:
     figures = ", ".join(f"{r['peak_rss_mb']:.0f} MB {r['user_s']:.2f} s" for r in row["ranks"])
     load = row["uptime"].split("load average:")[-1].strip()
     pairs = f" pairs {row['pairs']}" if row.get("pairs") else ""
-    print(f"{row['tree']:>5}{pairs} {topology} {row['nodes']:6d} nodes {row['ranks']} rank(s): {figures}  "
+    print(f"{row['tree']:>5}{pairs} {topology} {row['nodes']:6d} nodes {len(row['ranks'])} rank(s): {figures}  "
           f"rc={row['returncode']}  same={row.get('same')}  [{load}]", flush=True)
     if row["returncode"]:
         print(row["stderr"], file=sys.stderr)

@@ -742,7 +742,7 @@ def _qkd_memory_line(job, num_links: int) -> str:
         pairs = q.network.num_star_pairs()
         chosen = "" if q.network.end_to_end_pairs == "all" else " (end_to_end_pairs)"
         line += (f"; and the end-to-end keys of {pairs:,} pairs of leaves{chosen}, ~{QKD_BYTES_PER_STAR_PAIR / 1000:g}"
-                 " kB a pair")
+                 " kB a pair" if pairs else "; no pair of leaves' end-to-end key (end_to_end_pairs)")
     return line + f"), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python and its libraries"
 
 
