@@ -74,18 +74,22 @@ MAX_SWEEP_POINTS = 200
 MAX_QKD_NODES = 65536
 #: ... and of its star while every pair of its leaves gets an end-to-end row (``[qkd.network].end_to_end_pairs =
 #: "all"``, the default): 4,096, as before, since a star's ``end_to_end`` table has a row per pair of leaves (and
-#: ``relay_links`` two): 8.4 million at 4,096 nodes, ~1 kB a pair as the run builds them (a 1,024-node star peaked
-#: at 742 MB), so ~8 GB; ``dqsim check`` reports it. Making those rows a piece at a time would bound the memory but
+#: ``relay_links`` two): 8.4 million at 4,096 nodes, ~1 kB a pair as the run built them (a 1,024-node star peaked
+#: at 742 MB), so ~8 GB; ~0.35 kB since 2026-12-07 (late night), as arrays a piece at a time (~3 GB); ``dqsim
+#: check`` reports it. Making those rows a piece at a time would bound the memory but
 #: not the rest, which grows as the pairs do (2026-12-07, afternoon): the run file, 200 bytes a pair (a 72-byte
 #: ``end_to_end`` row and two 64-byte ``relay_links`` rows), is 1.7 GB at 4,096 nodes, 27 GB at 16,384 and 429 GB
 #: at 65,536; the rows' work, ~40 µs a pair (a 1,024-node star: 23.8 CPU s), ~6 min at 4,096, ~1.5 h at 16,384.
 #: A star whose ``end_to_end_pairs`` is ``"none"`` or a list takes :data:`MAX_QKD_NODES`, as a chain (since
-#: 2026-12-07, late night; bench/results/qkdstar-vm-20261207s.md).
+#: 2026-12-07, late night): 65,536 nodes of ``"none"`` (1,000 pulses a link, one rank) peaked at 1,459 MB and took
+#: 308 CPU s (16,384: 542 MB, 30.5 CPU s; load 11-19, bench/results/qkdstar-vm-20261207s.md). Its time grows
+#: faster than the links: the hub runs a process per link, and each one that ends is taken off the hub's list
+#: (``Simulator._forget``, ``list.remove``), m²/2 steps for m links (21.6 of a profiled 8,192-node run's 424 s).
 MAX_QKD_STAR_NODES = 4096
 #: Choices of ``[qkd.network].end_to_end_pairs`` besides a list of pairs of leaves.
 END_TO_END_PAIR_CHOICES = ("all", "none")
 #: Most pairs of leaves ``[qkd.network].end_to_end_pairs`` may list: each a row of ``end_to_end`` and two of
-#: ``relay_links`` (~1 kB a pair while the run builds them), 64 MB at most.
+#: ``relay_links`` (~0.35 kB a pair while the run builds them), ~23 MB at most.
 MAX_END_TO_END_PAIRS = 65_536
 #: Longest time a run may take to emit its pulses, ps: 1/16 of the engine's int64 picosecond clock
 #: (2**63 ps, about 107 days), about 6.7 days, the rest left for the post-processing's messages.
