@@ -135,9 +135,9 @@ QKD_BYTES_PER_LINK = 24_000
 #: ... and each pair of leaves of a ``qkd`` star that gets rows (``[qkd.network].end_to_end_pairs``: its
 #: ``end_to_end`` row and two ``relay_links`` rows, kept as structured arrays a piece at a time,
 #: :class:`dqsim.scenarios.output.RecordPieces`): a 512-node star of every pair (130,305) peaked 45 MB above the
-#: same star of none (267 against 222 MB, 345 bytes a pair; 2026-12-07, late night,
-#: bench/results/qkdstar-vm-20261207s.md). It was 1,000 while the rows were Python tuples until the tables were
-#: made whole (that star: 327 MB, 806 bytes a pair; a star of 1,024 nodes, 522,753 pairs, 742 MB).
+#: same star of none (267 against 222 MB, 345 bytes a pair; one of 1,024 nodes, 522,753 pairs, 413 MB, estimated
+#: 452; 2026-12-07, late night, bench/results/qkdstar-vm-20261207s.md). It was 1,000 while the rows were Python
+#: tuples until the tables were made whole (the 512-node star: 327 MB, 806 bytes a pair; the 1,024-node one 680 MB).
 QKD_BYTES_PER_STAR_PAIR = 400
 #: Share of this machine's memory above which the key blocks' pending detection reports draw a warning.
 PENDING_REPORTS_WARN_SHARE = 0.25
