@@ -6,10 +6,14 @@ Each run is ``dqsim run`` of decoy-state BB84 over ``[qkd.network]`` of N nodes,
 pulses per link in one batch and one block, on 1 or 2 ranks, every rank under ``/usr/bin/time`` (its own peak
 RSS, ``%M``, and user CPU seconds, ``%U``), with ``uptime`` printed before each run. Each run's tables (every one
 but ``timing``) are compared with those of the first run of the same size (``same``; read with this process's
-dqsim).
+dqsim). ``--pairs NAME=VALUE`` gives tree NAME's runs ``[qkd.network].end_to_end_pairs = VALUE`` (a TOML
+value; a tree from before 2026-12-07, late night, has no such key): its runs are compared with the first of their
+size and pairs.
 
     PYTHONPATH=$PWD .venv/bin/python bench/qkd_network_scale.py --tree base=/tmp/base --tree new=$PWD \\
         --nodes 4096 16384 --ranks 1 2
+    PYTHONPATH=$PWD .venv/bin/python bench/qkd_network_scale.py --tree new=$PWD --pairs 'new="none"' \\
+        --topology star --nodes 16384 65536 --ranks 1 2
 """
 
 import argparse
@@ -34,7 +38,7 @@ distance_km = 30.0
 [qkd.network]
 topology = "{topology}"
 num_nodes = {nodes}
-"""
+{pairs}"""
 
 
 def one_run(tree: Path, job: Path, ranks: int, folder: Path, timeout_s: float) -> dict:
@@ -74,10 +78,11 @@ def _compare_with_first(row: dict, firsts: dict) -> None:
     out = Path(row.pop("out"))
     if row["returncode"] != 0:
         return
-    if row["nodes"] in firsts:
-        row["same"] = same_tables(str(firsts[row["nodes"]]), str(out))
+    size = (row["nodes"], row.get("pairs", ""))
+    if size in firsts:
+        row["same"] = same_tables(str(firsts[size]), str(out))
     else:
-        firsts[row["nodes"]] = out.rename(out.with_name(f"first-{row['nodes']}.h5"))
+        firsts[size] = out.rename(out.with_name(f"first-{row['nodes']}-{len(firsts)}.h5"))
         row["same"] = True
 
 
@@ -85,7 +90,8 @@ def _print_row(row: dict, topology: str) -> None:
     """One line of a run's figures: each rank's peak RSS and user CPU, whether its tables match, the load."""
     figures = ", ".join(f"{r['peak_rss_mb']:.0f} MB {r['user_s']:.2f} s" for r in row["ranks"])
     load = row["uptime"].split("load average:")[-1].strip()
-    print(f"{row['tree']:>5} {topology} {row['nodes']:6d} nodes {row['ranks']} rank(s): {figures}  "
+    pairs = f" pairs {row['pairs']}" if row.get("pairs") else ""
+    print(f"{row['tree']:>5}{pairs} {topology} {row['nodes']:6d} nodes {len(row['ranks'])} rank(s): {figures}  "
           f"rc={row['returncode']}  same={row.get('same')}  [{load}]", flush=True)
     if row["returncode"]:
         print(row["stderr"], file=sys.stderr)
@@ -100,18 +106,21 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds a run may take")
     parser.add_argument("--json", default=None, help="write every run's figures here")
+    parser.add_argument("--pairs", action="append", default=[], help="NAME=VALUE: tree NAME's end_to_end_pairs")
     args = parser.parse_args()
     trees = [(name, Path(path).resolve()) for name, path in (tree.split("=", 1) for tree in args.tree)]
+    pairs_of = dict(pairs.split("=", 1) for pairs in args.pairs)
     rows, firsts = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for nodes in args.nodes:
-            job = folder / f"{args.topology}{nodes}.toml"
-            job.write_text(JOB.format(topology=args.topology, nodes=nodes, pulses=args.pulses))
             for ranks in args.ranks:
                 for name, tree in trees:
-                    row = {"tree": name, "nodes": nodes, "ranks": ranks, **one_run(tree, job, ranks, folder,
-                                                                                    args.timeout)}
+                    job = folder / f"{args.topology}{nodes}-{name}.toml"
+                    pairs = f"end_to_end_pairs = {pairs_of[name]}\n" if name in pairs_of else ""
+                    job.write_text(JOB.format(topology=args.topology, nodes=nodes, pulses=args.pulses, pairs=pairs))
+                    row = {"tree": name, "nodes": nodes, "ranks": ranks, "pairs": pairs_of.get(name, ""),
+                           **one_run(tree, job, ranks, folder, args.timeout)}
                     rows.append(row)
                     _compare_with_first(row, firsts)
                     _print_row(row, args.topology)

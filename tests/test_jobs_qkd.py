@@ -384,8 +384,10 @@ def test_bad_sweep(sweep, match):
     ('topology = "chain"\nnum_nodes = 1', r"\[qkd\.network\]\.num_nodes = 1: must be >= 2 \(allowed 2\.\.65536\)$"),
     ('topology = "chain"\nnum_nodes = 65537',
      r"\[qkd\.network\]\.num_nodes = 65537: must be <= 65536 \(allowed 2\.\.65536\)$"),
-    ('topology = "star"\nnum_nodes = 4097', r"\[qkd\.network\]\.num_nodes = 4097: must be <= 4,096 for a star \(its "
-     r"end_to_end table has a row per pair of leaves: 8,386,560 here; a chain takes up to 65,536 nodes\)$"),
+    ('topology = "star"\nnum_nodes = 4097', r"\[qkd\.network\]\.num_nodes = 4097: must be <= 4,096 for a star whose "
+     r"end_to_end_pairs is \"all\" \(its end_to_end table has a row per pair of leaves: 8,386,560 here\); choose the "
+     r"pairs, \[qkd\.network\]\.end_to_end_pairs = \"none\" or a list of \[leaf_a, leaf_b\] pairs, to take up to "
+     r"65,536 nodes$"),
     ('topology = "chain"\nnum_nodes = 3\ndistances_km = [20.0]',
      r"\[qkd\.network\]\.distances_km = \[20\.0\]: lists 1 distances but a chain of 3 nodes has 2 links$"),
     ('topology = "star"\nnum_nodes = 2\ndistances_km = [1, 2]',

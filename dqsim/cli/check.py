@@ -132,9 +132,13 @@ CHAIN_BYTES_PER_NODE = 22_000
 #: ranks: 1,182 and 901 MB, 1,182 and 1,158 before; bench/results/qkd-network-gather-vm-20261207p.md), and this
 #: stays the writer's bound.
 QKD_BYTES_PER_LINK = 24_000
-#: ... and each pair of leaves of a ``qkd`` star (its ``end_to_end`` row and two ``relay_links`` rows, as Python
-#: rows and then the tables): a star of 1,024 nodes (522,753 pairs) peaked at 742 MB (2026-12-07, later that day).
-QKD_BYTES_PER_STAR_PAIR = 1_000
+#: ... and each pair of leaves of a ``qkd`` star that gets rows (``[qkd.network].end_to_end_pairs``: its
+#: ``end_to_end`` row and two ``relay_links`` rows, kept as structured arrays a piece at a time,
+#: :class:`dqsim.scenarios.output.RecordPieces`): a 512-node star of every pair (130,305) peaked 45 MB above the
+#: same star of none (267 against 222 MB, 345 bytes a pair; one of 1,024 nodes, 522,753 pairs, 413 MB, estimated
+#: 452; 2026-12-07, late night, bench/results/qkdstar-vm-20261207s.md). It was 1,000 while the rows were Python
+#: tuples until the tables were made whole (the 512-node star: 327 MB, 806 bytes a pair; the 1,024-node one 680 MB).
+QKD_BYTES_PER_STAR_PAIR = 400
 #: Share of this machine's memory above which the key blocks' pending detection reports draw a warning.
 PENDING_REPORTS_WARN_SHARE = 0.25
 
@@ -721,9 +725,13 @@ def qkd_network_bytes(job, num_links: int) -> float:
         ...                     '[qkd.network]\\ntopology = "star"\\nnum_nodes = 4')
         >>> qkd_network_bytes(job, 3) == 3 * QKD_BYTES_PER_LINK + 3 * QKD_BYTES_PER_STAR_PAIR
         True
+        >>> job = load_job_text('[run]\\nname = "s"\\nscenario = "qkd"\\n[qkd.link]\\ndistance_km = 5\\n'
+        ...                     '[qkd.network]\\ntopology = "star"\\nnum_nodes = 4\\nend_to_end_pairs = [[1, 3]]')
+        >>> qkd_network_bytes(job, 3) == 3 * QKD_BYTES_PER_LINK + QKD_BYTES_PER_STAR_PAIR
+        True
     """
     network = job.qkd.network
-    pairs = num_links * (num_links - 1) // 2 if network is not None and network.topology == "star" else 0
+    pairs = network.num_star_pairs() if network is not None else 0  # end_to_end_pairs: all, none or a list
     return num_links * QKD_BYTES_PER_LINK + pairs * QKD_BYTES_PER_STAR_PAIR
 
 
@@ -736,9 +744,10 @@ def _qkd_memory_line(job, num_links: int) -> str:
             f"which writes the run file, less on the others (each's tally, processes and table rows, "
             f"~{QKD_BYTES_PER_LINK / 1000:g} kB a link, measured")
     if q.network is not None and q.network.topology == "star":
-        pairs = num_links * (num_links - 1) // 2
-        line += (f"; and the end-to-end keys of its {pairs:,} pairs of leaves, ~{QKD_BYTES_PER_STAR_PAIR / 1000:g} kB"
-                 " a pair")
+        pairs = q.network.num_star_pairs()
+        chosen = "" if q.network.end_to_end_pairs == "all" else " (end_to_end_pairs)"
+        line += (f"; and the end-to-end keys of {pairs:,} pairs of leaves{chosen}, ~{QKD_BYTES_PER_STAR_PAIR / 1000:g}"
+                 " kB a pair" if pairs else "; no pair of leaves' end-to-end key (end_to_end_pairs)")
     return line + f"), besides ~{BASE_RSS_BYTES / 1e6:.0f} MB of Python and its libraries"
 
 

@@ -277,6 +277,8 @@ def _qkd_plan(job) -> Plan:
         fewer = [f"qkd.network.num_nodes={pilot_links + 1}"]
         if q.network.distances_km is not None:
             fewer.append(f"qkd.network.distances_km={q.network.distances_km[:pilot_links]}")
+        if q.network.end_to_end_pairs != "all":  # a list may name leaves past the pilot's (none counted, below)
+            fewer.append("qkd.network.end_to_end_pairs=none")
 
     def make(pulses: int):
         if pulses >= q.pulses and not fewer:
@@ -293,10 +295,10 @@ def _qkd_plan(job) -> Plan:
 
     word = qkd.slot_word(q.protocol)
     piloted = f", piloted on the first {pilot_links}" if fewer else ""
-    if fewer and q.network.topology == "star":  # rows per pair of leaves: quadratic, not in a linear scaling
-        leaves = len(links)
-        piloted += (f"; not counted: the {leaves * (leaves - 1) // 2:,} pairs of leaves' end_to_end and relay_links "
-                    "rows, which grow with the square of the links")
+    pairs = q.network.num_star_pairs() if fewer else 0  # the star's rows per chosen pair of leaves (a chain: 0)
+    if pairs:  # all of them: quadratic in the links, not in a linear scaling
+        piloted += (f"; not counted: the {pairs:,} pairs of leaves' end_to_end and relay_links rows"
+                    + (", which grow with the square of the links" if q.network.end_to_end_pairs == "all" else ""))
     return Plan(f"link {word}s", len(links) * q.pulses, growing(20_000, q.pulses), make,
                 None if fewer else q.pulses,
                 f"{word}s, all links of a distance ({len(distances)} distance(s) x {len(links)} link(s) x "

@@ -9,7 +9,7 @@ Sections: ``[run]`` and ``[qkd]`` with ``[qkd.source]``, ``[qkd.link]``,
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal, Optional, Sequence
+from typing import Any, ClassVar, Iterator, Literal, Optional, Sequence
 
 from pydantic import Field, field_validator, model_validator
 
@@ -72,13 +72,25 @@ MAX_SWEEP_POINTS = 200
 #: reports with its memory. It was 64 until 2026-12-06 and 4,096 until 2026-12-07 (later that day), when the relay's
 #: announcements, taken one by one (m(m - 1)/2 for m links), took 5.9 CPU s at 4,096 nodes and ~25 min at 65,536.
 MAX_QKD_NODES = 65536
-#: ... and of its star: 4,096, as before, since a star's ``end_to_end`` table has a row per pair of leaves (and
-#: ``relay_links`` two): 8.4 million at 4,096 nodes, ~1 kB a pair as the run builds them (a 1,024-node star peaked
-#: at 742 MB), so ~8 GB; ``dqsim check`` reports it. Making those rows a piece at a time would bound the memory but
+#: ... and of its star while every pair of its leaves gets an end-to-end row (``[qkd.network].end_to_end_pairs =
+#: "all"``, the default): 4,096, as before, since a star's ``end_to_end`` table has a row per pair of leaves (and
+#: ``relay_links`` two): 8.4 million at 4,096 nodes, ~1 kB a pair as the run built them (a 1,024-node star peaked
+#: at 742 MB), so ~8 GB; ~0.35 kB since 2026-12-07 (late night), as arrays a piece at a time (~3 GB); ``dqsim
+#: check`` reports it. Making those rows a piece at a time would bound the memory but
 #: not the rest, which grows as the pairs do (2026-12-07, afternoon): the run file, 200 bytes a pair (a 72-byte
 #: ``end_to_end`` row and two 64-byte ``relay_links`` rows), is 1.7 GB at 4,096 nodes, 27 GB at 16,384 and 429 GB
 #: at 65,536; the rows' work, ~40 µs a pair (a 1,024-node star: 23.8 CPU s), ~6 min at 4,096, ~1.5 h at 16,384.
+#: A star whose ``end_to_end_pairs`` is ``"none"`` or a list takes :data:`MAX_QKD_NODES`, as a chain (since
+#: 2026-12-07, late night): 65,536 nodes of ``"none"`` (1,000 pulses a link, one rank) peaked at 1,459 MB and took
+#: 308 CPU s (16,384: 542 MB, 30.5 CPU s; load 11-19, bench/results/qkdstar-vm-20261207s.md). Its time grows
+#: faster than the links: the hub runs a process per link, and each one that ends is taken off the hub's list
+#: (``Simulator._forget``, ``list.remove``), m²/2 steps for m links (21.6 of a profiled 8,192-node run's 424 s).
 MAX_QKD_STAR_NODES = 4096
+#: Choices of ``[qkd.network].end_to_end_pairs`` besides a list of pairs of leaves.
+END_TO_END_PAIR_CHOICES = ("all", "none")
+#: Most pairs of leaves ``[qkd.network].end_to_end_pairs`` may list: each a row of ``end_to_end`` and two of
+#: ``relay_links`` (~0.35 kB a pair while the run builds them), ~23 MB at most.
+MAX_END_TO_END_PAIRS = 65_536
 #: Longest time a run may take to emit its pulses, ps: 1/16 of the engine's int64 picosecond clock
 #: (2**63 ps, about 107 days), about 6.7 days, the rest left for the post-processing's messages.
 MAX_QKD_EMISSION_PS = 2**63 // 16
@@ -317,28 +329,107 @@ class QkdNetworkSection(Section):
     Attributes:
         topology: ``"chain"`` (nodes 0, 1, ... in a line: links (i, i+1)) or
             ``"star"`` (node 0 the hub: links (0, i)).
-        num_nodes: nodes, 2..65536 (:data:`MAX_QKD_NODES`; a star 2..4096, :data:`MAX_QKD_STAR_NODES`).
+        num_nodes: nodes, 2..65536 (:data:`MAX_QKD_NODES`; a star whose ``end_to_end_pairs`` is ``"all"`` 2..4096,
+            :data:`MAX_QKD_STAR_NODES`).
         distances_km: length of each link in :meth:`links` order, km, each
             >= 0, ``num_nodes - 1`` entries; default: every link
             ``[qkd.link].distance_km``.
+        end_to_end_pairs: which pairs of a star's leaves get rows in the ``end_to_end`` and ``relay_links`` tables:
+            ``"all"`` (every pair, the default), ``"none"`` or a list of pairs ``[leaf_a, leaf_b]`` of leaves (nodes
+            1..``num_nodes - 1``; unordered, each pair once, at most :data:`MAX_END_TO_END_PAIRS`), whose rows are
+            those ``"all"`` gives them (``node_a`` the smaller, in ``"all"``'s order). A chain has one route, its
+            ends': ``"all"`` only. The ``links`` table has every link's key either way, from which any pair's
+            trusted-relay key follows (the smaller of its two links' keys).
     """
 
     topology: Literal["chain", "star"]
     num_nodes: bounded_int(2, MAX_QKD_NODES)
     distances_km: Optional[list[bounded_real(0.0)]] = None
+    end_to_end_pairs: Any = "all"
 
     @model_validator(mode="after")
     def _check_distances(self) -> "QkdNetworkSection":
-        if self.topology == "star" and self.num_nodes > MAX_QKD_STAR_NODES:
-            raise job_error(f"must be <= {MAX_QKD_STAR_NODES:,} for a star (its end_to_end table has a row per pair "
-                            f"of leaves: {(self.num_nodes - 1) * (self.num_nodes - 2) // 2:,} here; a chain takes up "
-                            f"to {MAX_QKD_NODES:,} nodes)", key=("num_nodes",), value=self.num_nodes, has_value=True)
+        self._check_pairs()
+        if self.topology == "star" and self.end_to_end_pairs == "all" and self.num_nodes > MAX_QKD_STAR_NODES:
+            pairs = (self.num_nodes - 1) * (self.num_nodes - 2) // 2
+            raise job_error(f"must be <= {MAX_QKD_STAR_NODES:,} for a star whose end_to_end_pairs is \"all\" (its "
+                            f"end_to_end table has a row per pair of leaves: {pairs:,} here); choose the pairs, "
+                            f"[qkd.network].end_to_end_pairs = \"none\" or a list of [leaf_a, leaf_b] pairs, to take "
+                            f"up to {MAX_QKD_NODES:,} nodes", key=("num_nodes",), value=self.num_nodes, has_value=True)
         num_links = self.num_nodes - 1
         if self.distances_km is not None and len(self.distances_km) != num_links:
             raise job_error(f"lists {len(self.distances_km)} distances but a {self.topology} of "
                             f"{self.num_nodes} nodes has {num_links} link{'s' if num_links != 1 else ''}",
                             key=("distances_km",), value=self.distances_km, has_value=True)
         return self
+
+    def _check_pairs(self) -> None:
+        """Refuse an ``end_to_end_pairs`` that is not ``"all"``, ``"none"`` or a list of distinct pairs of distinct
+        leaves of the star (a chain: ``"all"`` only)."""
+        pairs, key = self.end_to_end_pairs, ("end_to_end_pairs",)
+        if isinstance(pairs, str) and pairs in END_TO_END_PAIR_CHOICES:
+            if self.topology == "chain" and pairs != "all":
+                raise job_error("applies to a star only: a chain has one route, between its two ends (allowed: "
+                                "\"all\")", key=key, value=pairs, has_value=True)
+            return
+        leaves = f"leaves 1..{self.num_nodes - 1:,}" if self.num_nodes > 2 else "leaf 1"
+        if not isinstance(pairs, list):
+            raise job_error(f"must be \"all\", \"none\" or a list of [leaf_a, leaf_b] pairs ({leaves})", key=key,
+                            value=pairs, has_value=True)
+        if self.topology == "chain":
+            raise job_error("applies to a star only: a chain has one route, between its two ends (allowed: "
+                            "\"all\")", key=key, value=pairs, has_value=True)
+        if len(pairs) > MAX_END_TO_END_PAIRS:
+            raise job_error(f"lists {len(pairs):,} pairs, at most {MAX_END_TO_END_PAIRS:,} (\"all\" gives every pair "
+                            f"up to {MAX_QKD_STAR_NODES:,} nodes)", key=key, value=f"[{len(pairs):,} pairs]",
+                            has_value=True)
+        seen: dict[tuple[int, int], int] = {}
+        for index, pair in enumerate(pairs):
+            if not (isinstance(pair, list) and len(pair) == 2
+                    and all(isinstance(v, int) and not isinstance(v, bool) for v in pair)):
+                raise job_error(f"must be a pair [leaf_a, leaf_b] of {leaves}", key=(*key, index), value=pair,
+                                has_value=True)
+            if not all(1 <= v < self.num_nodes for v in pair):
+                raise job_error(f"names a node that is not a leaf of this star: {leaves} (0 is the hub)",
+                                key=(*key, index), value=pair, has_value=True)
+            if pair[0] == pair[1]:
+                raise job_error("names one leaf twice: a pair is two leaves", key=(*key, index), value=pair,
+                                has_value=True)
+            unordered = (min(pair), max(pair))
+            if unordered in seen:
+                raise job_error(f"repeats the pair of entry {seen[unordered]} (a pair is unordered)",
+                                key=(*key, index), value=pair, has_value=True)
+            seen[unordered] = index
+
+    def star_pairs(self) -> Iterator[tuple[int, int]]:
+        """The pairs of leaves ``(a, b)``, ``a < b``, whose end-to-end keys the run tabulates, in the order
+        ``"all"`` gives them (a chain: none; its one route is its ends').
+
+        Examples:
+            >>> list(QkdNetworkSection(topology="star", num_nodes=4).star_pairs())
+            [(1, 2), (1, 3), (2, 3)]
+            >>> list(QkdNetworkSection(topology="star", num_nodes=4, end_to_end_pairs=[[3, 1], [1, 2]]).star_pairs())
+            [(1, 2), (1, 3)]
+        """
+        pairs = self.end_to_end_pairs
+        if self.topology != "star" or pairs == "none":
+            return iter(())
+        if pairs == "all":
+            return ((i, j) for i in range(1, self.num_nodes) for j in range(i + 1, self.num_nodes))
+        return iter(sorted((min(a, b), max(a, b)) for a, b in pairs))
+
+    def num_star_pairs(self) -> int:
+        """How many pairs :meth:`star_pairs` gives.
+
+        Examples:
+            >>> QkdNetworkSection(topology="star", num_nodes=5000, end_to_end_pairs=[[1, 2]]).num_star_pairs()
+            1
+        """
+        if self.topology != "star" or self.end_to_end_pairs == "none":
+            return 0
+        if self.end_to_end_pairs == "all":
+            return (self.num_nodes - 1) * (self.num_nodes - 2) // 2
+        return len(self.end_to_end_pairs)
 
     def links(self) -> list[tuple[int, int]]:
         """The links as node pairs ``(a, b)``: chain ``(i, i+1)``, star ``(0, i)``.

@@ -10,8 +10,8 @@ import numpy as np
 
 from dqsim.network.node import longest_name, names_at
 
-__all__ = ["ScenarioOutput", "TableInPieces", "record_table", "circuit_attributes", "format_stderr", "standard_error",
-           "node_names_table", "add_node_names"]
+__all__ = ["ScenarioOutput", "TableInPieces", "RecordPieces", "record_table", "circuit_attributes", "format_stderr",
+           "standard_error", "node_names_table", "add_node_names"]
 
 #: The rank that writes the run file (:mod:`dqsim.cli.main`): a table only the write reads is made there alone.
 WRITING_RANK = 0
@@ -134,6 +134,95 @@ def format_stderr(value: float, decimals: int = 4) -> str:
     if value != 0.0 and abs(value) < 0.5 * 10.0 ** -decimals:
         return f"{value:.1e}"
     return f"{value:.{decimals}f}"
+
+
+#: Rows a :class:`RecordPieces` holds as Python tuples before it makes them a structured array.
+RECORD_PIECE_ROWS = 1 << 14
+
+
+class RecordPieces:
+    """The rows of a record table of numeric columns, made one by one and kept as structured arrays of at most
+    :data:`RECORD_PIECE_ROWS` rows: a row is a Python tuple only until its piece is full (a ``qkd`` star's
+    ``end_to_end`` row and its two ``relay_links`` rows take ~1 kB as tuples, 200 bytes as arrays; since
+    2026-12-07, late night). :meth:`table` is what :func:`record_table` of every row gives, the same dtype and
+    values, without the rows held whole as tuples.
+
+    Examples:
+        >>> rows = RecordPieces([("a", "i8"), ("b", "f8")], piece_rows=2)
+        >>> rows.extend([(1, 0.5), (2, 1.5), (3, 2.5)]); len(rows), rows.head(2)
+        (3, [(1, 0.5), (2, 1.5)])
+        >>> more = RecordPieces([("a", "i8"), ("b", "f8")]); more.append((4, 3.5)); rows.add(more)
+        >>> table = rows.table(); len(table), table["a"].tolist(), type(table).__name__
+        (4, [1, 2, 3, 4], 'TableInPieces')
+        >>> np.array_equal(np.asarray(table), record_table([(1, .5), (2, 1.5), (3, 2.5), (4, 3.5)],
+        ...                                                 [("a", "i8"), ("b", "f8")]))
+        True
+        >>> [row for row in rows.rows()] == np.asarray(table).tolist()
+        True
+    """
+
+    def __init__(self, fields: list[tuple[str, str]], piece_rows: int | None = None):
+        self.dtype, self.piece_rows = np.dtype(fields), piece_rows or RECORD_PIECE_ROWS
+        self._pieces: list[np.ndarray] = []
+        self._open: list[tuple] = []
+
+    def append(self, row: tuple) -> None:
+        """One more row (a tuple in the columns' order)."""
+        self._open.append(row)
+        if len(self._open) >= self.piece_rows:
+            self._close()
+
+    def extend(self, rows) -> None:
+        """More rows, in order."""
+        for row in rows:
+            self.append(row)
+
+    def add(self, other: "RecordPieces") -> None:
+        """``other``'s rows after these (its pieces taken over, not copied)."""
+        self._close()
+        other._close()
+        self._pieces += other._pieces
+
+    def _close(self) -> None:
+        if self._open:
+            self._pieces.append(np.array(self._open, dtype=self.dtype))
+            self._open = []
+
+    def __len__(self) -> int:
+        return sum(len(piece) for piece in self._pieces) + len(self._open)
+
+    def rows(self):
+        """The rows as tuples, in order, a piece at a time."""
+        for piece in self._pieces:
+            yield from piece.tolist()
+        yield from (np.array(self._open, dtype=self.dtype).tolist() if self._open else [])
+
+    def head(self, count: int) -> list[tuple]:
+        """The first ``count`` rows as tuples."""
+        first = []
+        for row in self.rows():
+            if len(first) >= count:
+                break
+            first.append(row)
+        return first
+
+    def table(self) -> "np.ndarray | TableInPieces":
+        """The table: the one piece itself, else a :class:`TableInPieces` over the pieces."""
+        self._close()
+        if len(self._pieces) <= 1:
+            return self._pieces[0] if self._pieces else np.array([], dtype=self.dtype)
+        starts = np.cumsum([0] + [len(piece) for piece in self._pieces])
+        pieces = self._pieces
+
+        def make(start: int, stop: int) -> np.ndarray:
+            first = int(np.searchsorted(starts, start, side="right")) - 1
+            parts = []
+            while first < len(pieces) and starts[first] < stop:
+                parts.append(pieces[first][max(0, start - starts[first]):stop - starts[first]])
+                first += 1
+            return np.concatenate(parts) if parts else np.array([], dtype=self.dtype)
+
+        return TableInPieces(self.dtype, int(starts[-1]), make)
 
 
 def record_table(rows: list[tuple], fields: list[tuple[str, str]]) -> np.ndarray:

@@ -43,7 +43,8 @@ from dqsim.protocols.qkd.entangled_block import entangled_finite_key_rates, enta
 from dqsim.protocols.qkd.finite_key import ChshFiniteKeyResult, EntangledFiniteKeyResult
 from dqsim.protocols.qkd.postprocess import finite_key_rates, no_key_reason
 from dqsim.scenarios import qkd_auth, qkd_relay
-from dqsim.scenarios.output import WRITING_RANK, ScenarioOutput, format_stderr, record_table, standard_error
+from dqsim.scenarios.output import (WRITING_RANK, RecordPieces, ScenarioOutput, format_stderr, record_table,
+                                    standard_error)
 from dqsim.units import PS_PER_S, db_to_transmittance
 
 
@@ -504,7 +505,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
     writer = comm.rank == WRITING_RANK  # (the rank the tallies are gathered on, run_network)
     q = job.qkd
     distances = job.distances_km() if q.sweep is not None else [None]
-    block_rows, sweep_rows, end_rows, relay_rows, size_rows = [], [], [], [], []
+    block_rows, sweep_rows, size_rows = [], [], []
+    end_rows, relay_rows = RecordPieces(END_TO_END_FIELDS), RecordPieces(RELAY_LINKS_FIELDS)  # a star's: many
     chsh = None
     chsh_warnings, spread_warnings, auth_warnings = [], [], []
     decoy_source = build_plan(job).source if q.protocol == "bb84_decoy" and q.security == "asymptotic" else None
@@ -528,7 +530,7 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
 
         def distance_rows(look, run=run, physics=physics) -> tuple[dict, None]:
             """The writer: this distance's rows and warnings (``look``: its stop points)."""
-            rows = {"block": [], "sweep": [], "end": [], "relay": [], "size": [], "chsh": None,
+            rows = {"block": [], "sweep": [], "size": [], "chsh": None,
                     "chsh_warnings": [], "spread_warnings": [], "auth_warnings": []}
             auth_of = {index: qkd_auth.link_authentication(q, tally) for index, tally in run["tallies"].items()}
             rows["block"] += _block_rows(run, q, auth_of)
@@ -574,11 +576,10 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
             ends, relays = _end_to_end(job, run, link_net)
             if len(run["links"]) > 1:
                 names = job.qkd.node_name_sequence()
-                for r in ends:
+                for r in ends.rows():
                     rows["auth_warnings"] += qkd_auth.short_route_warning(
                         f"end to end {names[r[1]]}–{names[r[2]]}", q.authentication, r[3], r[7])
-            rows["end"] += ends
-            rows["relay"] += relays
+            rows["end"], rows["relay"] = ends, relays
             look()
             return rows, None
 
@@ -586,8 +587,8 @@ def run_job(job, *, comm, backend, on_progress=None, checkpointing=None) -> Scen
         if writer:  # the writer alone tabulates (its tallies) while the others wait for it (RootTask)
             block_rows += rows["block"]
             sweep_rows += rows["sweep"]
-            end_rows += rows["end"]
-            relay_rows += rows["relay"]
+            end_rows.add(rows["end"])
+            relay_rows.add(rows["relay"])
             size_rows += rows["size"]
             chsh = rows["chsh"] if rows["chsh"] is not None else chsh
             chsh_warnings += rows["chsh_warnings"]
@@ -625,12 +626,8 @@ def _output_of(job, run, engine, distances, timeline, started, block_rows, sweep
             ("key_rate_standard_error_bits_per_pulse", "f8"), ("optimal_mean_pair_number", "f8"),
             ("optimal_theory_bits_per_pulse", "f8"), ("chsh_value", "f8"), ("chsh_standard_error", "f8"),
             ("qber_signal_upper_95", "f8"), *qkd_auth.LINK_AUTH_FIELDS]),
-        "end_to_end": record_table(end_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
-                                              ("secret_key_bits", "i8"), ("key_rate_bits_per_s", "f8"),
-                                              ("key_available_ps", "i8"), *qkd_auth.ROUTE_AUTH_FIELDS]),
-        "relay_links": record_table(relay_rows, [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"),
-                                                 ("hop", "i8"), ("link", "i8"), ("key_left_bits", "i8"),
-                                                 *qkd_auth.HOP_AUTH_FIELDS]),
+        "end_to_end": end_rows.table(),  # a piece at a time where many (a star's pairs of leaves)
+        "relay_links": relay_rows.table(),
         "timing": record_table([("run", time.perf_counter() - started)], [("stage", "U"), ("seconds", "f8")]),
     }
     if size_rows:
@@ -693,7 +690,7 @@ def _output_of(job, run, engine, distances, timeline, started, block_rows, sweep
     summary += [f"  WARNING: {w}" for w in warnings[:SUMMARY_WARNINGS]]
     if len(warnings) > SUMMARY_WARNINGS:
         summary.append(f"  ... and {len(warnings) - SUMMARY_WARNINGS:,} more warnings (attribute warnings)")
-    for r in end_rows[:SUMMARY_ENDS]:
+    for r in end_rows.head(SUMMARY_ENDS):
         if len(run["links"]) > 1:
             net = f", {r[7]:,} net of authentication" if q.authentication != "none" else ""
             summary.append(f"  end to end {names[r[1]]}–{names[r[2]]}: {r[3]:,} bits ({r[4]:.3e} bits/s){net}, at "
@@ -904,7 +901,15 @@ def _decoy_spread_warnings(tally, source, distance_km: float, link: int) -> list
     return lines
 
 
-def _end_to_end(job, run, link_net_bits: dict) -> tuple[list[tuple], list[tuple]]:
+#: Columns of the ``end_to_end`` table (:func:`_end_to_end`) ...
+END_TO_END_FIELDS = [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"), ("secret_key_bits", "i8"),
+                     ("key_rate_bits_per_s", "f8"), ("key_available_ps", "i8"), *qkd_auth.ROUTE_AUTH_FIELDS]
+#: ... and of the ``relay_links`` table.
+RELAY_LINKS_FIELDS = [("distance_km", "f8"), ("node_a", "i8"), ("node_b", "i8"), ("hop", "i8"), ("link", "i8"),
+                      ("key_left_bits", "i8"), *qkd_auth.HOP_AUTH_FIELDS]
+
+
+def _end_to_end(job, run, link_net_bits: dict) -> tuple[RecordPieces, RecordPieces]:
     """Trusted-relay keys: the smallest link key on the route between two end nodes.
 
     ``distance_km`` of a row is the route's fibre length, the sum of its links' lengths.
@@ -913,7 +918,9 @@ def _end_to_end(job, run, link_net_bits: dict) -> tuple[list[tuple], list[tuple]
     time: the smallest of the route's links' ``key_rate_bits_per_s`` (the links table's definition; the
     post-processing latency after the last pulse is not counted, as it is not for a link). In a star each
     pair of leaves is given the key it would get alone: pairs through one leaf's link share that link's
-    key (a one-time pad is used once), so together they get at most that link's key.
+    key (a one-time pad is used once), so together they get at most that link's key. A star's pairs are those its
+    ``[qkd.network].end_to_end_pairs`` chooses (:meth:`~dqsim.jobs.qkd.QkdNetworkSection.star_pairs`: every pair,
+    none or a list; since 2026-12-07, late night), each row the same whichever others are chosen.
 
     ``key_available_ps`` is when both end nodes hold the key (each trusted node announces the XOR of its two
     link keys over the next hop once both exist; :func:`~dqsim.scenarios.qkd_relay.relayed_key_time_ps`).
@@ -931,13 +938,10 @@ def _end_to_end(job, run, link_net_bits: dict) -> tuple[list[tuple], list[tuple]
     index = {(min(a, b), max(a, b)): i for i, (a, b, _) in enumerate(links)}
     seconds = job.qkd.pulses / job.qkd.source.source_rate_hz
     num_nodes = 1 + max(max(a, b) for a, b, _ in links)
-    if job.qkd.network is not None and job.qkd.network.topology == "star":
-        pairs = [(i, j) for i in range(1, num_nodes) for j in range(i + 1, num_nodes)]
-    else:
-        pairs = [(0, num_nodes - 1)]
     star = job.qkd.network is not None and job.qkd.network.topology == "star"
+    pairs = job.qkd.network.star_pairs() if star else [(0, num_nodes - 1)]  # a star's: its end_to_end_pairs
     length_of = {(min(a, b), max(a, b)): d for a, b, d in links}
-    rows, relays = [], []
+    rows, relays = RecordPieces(END_TO_END_FIELDS), RecordPieces(RELAY_LINKS_FIELDS)  # tuples a piece at a time
     for a, b in pairs:
         route = _tree_route(star, a, b)
         hops = list(zip(route, route[1:]))
@@ -954,6 +958,6 @@ def _end_to_end(job, run, link_net_bits: dict) -> tuple[list[tuple], list[tuple]
                                                  hop_tags_bits=qkd_auth.announcement_tags(job.qkd.authentication,
                                                                                           hop_auth))
         rows.append((length_km, a, b, bits, bits / seconds if seconds else float("nan"), ready_ps, *route_auth))
-        relays += [(length_km, a, b, hop, link, kept, *spent) for hop, (link, kept, spent)
-                   in enumerate(zip(on_route, left, hop_auth))]
+        relays.extend((length_km, a, b, hop, link, kept, *spent) for hop, (link, kept, spent)
+                      in enumerate(zip(on_route, left, hop_auth)))
     return rows, relays
