@@ -112,8 +112,12 @@ SEVERAL_RANKS_BYTES_PER_NODE = 70
 #: a node above a ``trotter`` run's estimate; one rank, 2026-12-07 (later),
 #: bench/results/output-names-vm-20261207.md). It was 650 (2026-12-07 (morning),
 #: bench/results/check-memory-scale-vm-20261207.md) while the output's ``centre`` table was built whole, a Python
-#: tuple per QPU, and its names listed twice in root attributes (469 and 1,168 MB for the same runs).
-CLOUD_BYTES_PER_NODE = 510
+#: tuple per QPU, and its names listed twice in root attributes (469 and 1,168 MB for the same runs). Refitted on
+#: 2026-12-07 (late night) from 510 to 540 to the same runs over lines of 2^16-2^20 QPUs on one and two ranks after
+#: the night's per-QPU arrays (bench/results/checkfit-vm-20261207s.md): 2^20 on one rank peaked at 971 MB, above
+#: 510's estimate (0.98; the peak grows faster than the QPUs from 2^19: 549 MB there); 540 gives 1.01-1.20 of every
+#: rank's peak.
+CLOUD_BYTES_PER_NODE = 540
 #: What the writing rank (rank 0) takes for the run file's ``links`` table and ``node_names`` dataset while they are
 #: written, per row of a piece (:data:`dqsim.io.writer.TABLE_PIECE_ROWS` rows at a time: each a Python string per
 #: name, an HDF5 copy, the piece's arrays), bytes: fitted to the peak above the RSS once the trajectories are run
