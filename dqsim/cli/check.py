@@ -336,7 +336,8 @@ def _network_lines(job, num_ranks: int) -> list[str]:
             if num_ranks > 1 else f"about {size_words(peaks[0])}")
     return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
             f"measured ~{per_node / 1000:g} kB per node and "
-            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{_lengths_words(lengths)}); peak RSS per rank {peak}, "
+            f"~{topology.bytes_per_link(section.topology) / 1000:g} kB per link{_lengths_words(lengths)}); peak RSS "
+            f"per rank {peak}, "
             f"with "
             f"~{BASE_RSS_BYTES / 1e6:.0f} MB for Python, its libraries and a small run{several} and the output's write "
             f"on rank 0 "

@@ -78,8 +78,12 @@ SCIPY_SEARCH_BYTES = 12_000_000
 #: 270-340 bytes a link (the network's build alone: ~46 bytes a link, 292 against 268 MB at 2^18; 2026-12-07
 #: (later), bench/results/network-memory-vm-20261207.md). It was 400 per distinct length until then, when each
 #: distinct length was a :class:`~dqsim.network.link.LinkSpec` on every rank (~1.2 kB with its properties cached:
-#: 1,060 against 338 MB at 2^18 on one rank).
-BYTES_PER_LINK_LENGTH = 300
+#: 1,060 against 338 MB at 2^18 on one rank). Refitted on 2026-12-07 (late night) with :data:`BYTES_PER_LINK_OF`'s
+#: ``edges`` to a ring file and a random graph file of 2^18-2^20 nodes with a length per link (1-50 km) against the
+#: same without: 305-422 bytes a link for the ring, 208-296 for the random graph (with lengths each rank's RSS also
+#: rises ~90 bytes a link after the trajectories, rank 1's too); 430 (300 before, 0.81 of the 2^20 ring's peak):
+#: 1.01-1.23 of one rank's peaks, 1.09-1.29 on two (bench/results/checkfit-vm-20261207s.md).
+BYTES_PER_LINK_LENGTH = 430
 
 #: Host memory each node of a run's network takes on every rank, bytes, besides its links'
 #: (:data:`BYTES_PER_LINK`), where the links have cycles (a ring, a grid, ``all_to_all``, ``edges``): the engine's
@@ -120,10 +124,19 @@ BYTES_PER_FOREST_NODE = 150
 #: (128 kept: the ``trotter`` run); an ``all_to_all`` of 512, 1,024 and 2,048 nodes (each rank's peak ~1 and 15 MB
 #: above the 0.15 kB of :data:`BYTES_PER_NODE` at 1,024 on one rank and at 2,048 on two: a search over its 2.1
 #: million links, by Python below :data:`SCIPY_SEARCH_NODES`) 9,000. Estimates 1.01-1.10 of one rank's peaks and
-#: 1.01-1.27 of each rank's on two at 2^16-2^20 nodes (2,048 for ``all_to_all``). ``edges`` keeps
-#: :data:`BYTES_PER_NODE` and :data:`BYTES_PER_FOREST_NODE`.
-BYTES_PER_NODE_OF = {"line": 128, "ring": 120, "star": 150, "grid": 130, "all_to_all": 9_000}
+#: 1.01-1.27 of each rank's on two at 2^16-2^20 nodes (2,048 for ``all_to_all``). ``edges`` 90, with its own
+#: bytes a link (:data:`BYTES_PER_LINK_OF`).
+BYTES_PER_NODE_OF = {"line": 128, "ring": 120, "star": 150, "grid": 130, "all_to_all": 9_000, "edges": 90}
 
+
+#: Host memory each link of an ``edges`` network takes on every rank, bytes, in place of :data:`BYTES_PER_LINK`,
+#: with :data:`BYTES_PER_NODE_OF`'s ``edges`` 90 a node: its file read (the names' table, each link's line), its
+#: names kept packed, the links' arrays. Fitted on 2026-12-07 (late night) to 4-qubit GHZ ``dqc`` runs over a ring
+#: file (a link a node) and a random graph file (a random tree and as many random pairs, ~2 links a node) of 2^18,
+#: 2^19 and 2^20 nodes on one and two ranks: 1.01-1.09 of one rank's peaks, 1.11-1.29 of each rank's on two (the
+#: 0.15 kB a node and 36 bytes a link before were 0.77 of a random graph's one-rank peak at 2^20: 487 against 635
+#: MB; the peaks grow faster than the nodes, a ring's 296 / 360 / 502 MB; bench/results/checkfit-vm-20261207s.md).
+BYTES_PER_LINK_OF = {"edges": 150}
 
 def _quote_names(names: Iterable[str]) -> str:
     names = list(names)
@@ -447,6 +460,17 @@ def bytes_per_node(num_nodes: int, num_links: int, kind: str | None = None) -> i
     return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
 
 
+def bytes_per_link(kind: str | None = None) -> int:
+    """The bytes per link :func:`estimate_network_bytes` counts: an ``edges`` network's own
+    (:data:`BYTES_PER_LINK_OF`), else :data:`BYTES_PER_LINK`.
+
+    Examples:
+        >>> bytes_per_link("ring") == BYTES_PER_LINK, bytes_per_link("edges") == BYTES_PER_LINK_OF["edges"]
+        (True, True)
+    """
+    return BYTES_PER_LINK_OF.get(kind, BYTES_PER_LINK)
+
+
 def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0, kind: str | None = None) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes:
     :func:`bytes_per_node` (a ``line``'s, ``ring``'s, ``star``'s or ``grid``'s own, ``kind``; else
@@ -465,7 +489,7 @@ def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0,
         18.132
     """
     searched = SCIPY_SEARCH_BYTES if num_links >= num_nodes >= SCIPY_SEARCH_NODES else 0
-    return (num_nodes * bytes_per_node(num_nodes, num_links, kind) + num_links * BYTES_PER_LINK
+    return (num_nodes * bytes_per_node(num_nodes, num_links, kind) + num_links * bytes_per_link(kind)
             + num_lengths * BYTES_PER_LINK_LENGTH + searched)
 
 
