@@ -299,7 +299,9 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
     afternoon)) a 2-rank ``dqc`` GHZ over a line peaks lower: 1.01-1.32 times the measured at 65,536 to 2^20 nodes
     (bench/results/network-memory-vm-20261207q2.md); with a line's, ring's, star's and grid's own bytes a node
     (:data:`dqsim.network.topology.BYTES_PER_NODE_OF`, 2026-12-07 (night)) 1.00-1.10 of one rank's peak and 1.03-1.30
-    of each rank's on two over the four at 65,536 to 2^20 nodes (bench/results/netscale-vm-20261207r.md).
+    of each rank's on two over the four at 65,536 to 2^20 nodes (bench/results/netscale-vm-20261207r.md); refitted
+    with SciPy's search, for ``all_to_all``, ``edges`` files and ``cloud`` (2026-12-07 (late night)): 1.00-1.23 and
+    1.01-1.29 (bench/results/checkfit-vm-20261207s.md).
 
     Examples:
         >>> from dqsim.jobs import load_job_text

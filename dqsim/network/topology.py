@@ -81,7 +81,7 @@ SCIPY_SEARCH_BYTES = 12_000_000
 #: 1,060 against 338 MB at 2^18 on one rank). Refitted on 2026-12-07 (late night) with :data:`BYTES_PER_LINK_OF`'s
 #: ``edges`` to a ring file and a random graph file of 2^18-2^20 nodes with a length per link (1-50 km) against the
 #: same without: 305-422 bytes a link for the ring, 208-296 for the random graph (with lengths each rank's RSS also
-#: rises ~90 bytes a link after the trajectories, rank 1's too); 430 (300 before, 0.81 of the 2^20 ring's peak):
+#: rises ~90 bytes a link after the trajectories, rank 1's too); 430 (300 before, 0.79 of the 2^20 ring's peak):
 #: 1.01-1.23 of one rank's peaks, 1.09-1.29 on two (bench/results/checkfit-vm-20261207s.md).
 BYTES_PER_LINK_LENGTH = 430
 
@@ -134,7 +134,7 @@ BYTES_PER_NODE_OF = {"line": 128, "ring": 120, "star": 150, "grid": 130, "all_to
 #: names kept packed, the links' arrays. Fitted on 2026-12-07 (late night) to 4-qubit GHZ ``dqc`` runs over a ring
 #: file (a link a node) and a random graph file (a random tree and as many random pairs, ~2 links a node) of 2^18,
 #: 2^19 and 2^20 nodes on one and two ranks: 1.01-1.09 of one rank's peaks, 1.11-1.29 of each rank's on two (the
-#: 0.15 kB a node and 36 bytes a link before were 0.77 of a random graph's one-rank peak at 2^20: 487 against 635
+#: 0.15 kB a node and 36 bytes a link before were 0.75 of a random graph's one-rank peak at 2^20: 475 against 635
 #: MB; the peaks grow faster than the nodes, a ring's 296 / 360 / 502 MB; bench/results/checkfit-vm-20261207s.md).
 BYTES_PER_LINK_OF = {"edges": 150}
 
