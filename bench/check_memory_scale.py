@@ -6,7 +6,8 @@ For each case (``--cases``: SCENARIO:TOPOLOGY:NODES:RANKS, a grid's NODES a squa
 ``dqc:line:4096:1``) it writes a job (``dqc``: network_memory_peak.py's 4-qubit GHZ, 1,000 shots, checkpointed
 every 30 us of simulated time with ``--checkpoint`` as network_mega's runs; ``trotter``: an 8-site Ising chain on
 the network's first 4 nodes, 2 time points; ``cloud``: two 4-qubit GHZ user jobs of 100 shots on a network of
-2-data-qubit QPUs), runs ``dqsim run`` on RANKS ranks with every rank under ``/usr/bin/time`` (its peak RSS,
+2-data-qubit QPUs; TOPOLOGY ``edges-ring`` or ``edges-random``, with ``+len`` each link its own length: ``dqc``
+over an edge-list file, :func:`write_edges`, kept in ``--edges-folder``), runs ``dqsim run`` on RANKS ranks with every rank under ``/usr/bin/time`` (its peak RSS,
 ``%M``) and prints ``dqsim check``'s estimate of each rank's peak (:func:`dqsim.cli.check.network_peak_bytes`,
 this process's dqsim) over the measured peak. ``--base`` first measures what the estimate's
 :data:`~dqsim.cli.check.IMPORTS_RSS_BYTES` stands for: the peak RSS of a process that imports every module an
@@ -50,8 +51,61 @@ TEMPLATES = {"dqc": DQC_JOB, "trotter": TROTTER_JOB, "cloud": CLOUD_JOB}
 CHECKPOINT_EVERY_S = 3e-5
 
 
+#: Where the edge-list files of ``edges-*`` cases are written once and kept (``--edges-folder``).
+EDGES_FOLDER = [Path("/tmp/check_memory_scale_edges")]
+
+
+def edge_pairs(shape: str, nodes: int):
+    """The links of an ``edges-ring`` (node i to i + 1, the last to the first) or ``edges-random`` network of
+    ``nodes`` nodes (a random recursive tree, each node i > 0 linked to a node below it, and ``nodes`` more links
+    between random pairs, repeats and loops dropped: about two links a node; NumPy, seed 1), as two int arrays."""
+    import numpy as np
+
+    if shape == "ring":
+        first = np.arange(nodes)
+        return first, (first + 1) % nodes
+    rng = np.random.default_rng(1)
+    child = np.arange(1, nodes)
+    parent = (rng.random(nodes - 1) * child).astype(np.int64)
+    a, b = rng.integers(0, nodes, nodes), rng.integers(0, nodes, nodes)
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    extra = np.unique(low[low != high] * nodes + high[low != high])
+    tree = np.minimum(parent, child) * nodes + np.maximum(parent, child)
+    extra = extra[~np.isin(extra, tree)]
+    return np.concatenate([parent, extra // nodes]), np.concatenate([child, extra % nodes])
+
+
+def write_edges(shape: str, nodes: int, lengths: bool) -> Path:
+    """The edge-list file of an ``edges-SHAPE`` case (``lengths``: each link a length drawn uniformly in 1-50 km,
+    seed 1, every one its own), written once into :data:`EDGES_FOLDER`; nodes named ``n0``, ``n1``, ..."""
+    import numpy as np
+
+    path = EDGES_FOLDER[0] / f"{shape}-{nodes}{'-len' if lengths else ''}.csv"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    first, second = edge_pairs(shape, nodes)
+    with open(path, "w") as out:
+        out.write("source,target,distance_km\n" if lengths else "source,target\n")
+        step = 1 << 16
+        drawn = np.random.default_rng(1).uniform(1.0, 50.0, len(first)) if lengths else None
+        for start in range(0, len(first), step):
+            rows = zip(first[start:start + step].tolist(), second[start:start + step].tolist())
+            if drawn is None:
+                out.writelines(f"n{a},n{b}\n" for a, b in rows)
+            else:
+                out.writelines(f"n{a},n{b},{x!r}\n" for (a, b), x in zip(rows, drawn[start:start + step].tolist()))
+    return path
+
+
 def job_text(scenario: str, topology: str, nodes: int) -> str:
-    """The job of ``scenario`` over ``topology`` of ``nodes`` nodes (a grid: a square of them)."""
+    """The job of ``scenario`` over ``topology`` of ``nodes`` nodes (a grid: a square of them; ``edges-SHAPE``,
+    ``edges-SHAPE+len``: over :func:`write_edges`'s file)."""
+    if topology.startswith("edges-"):
+        shape, _, lengths = topology[len("edges-"):].partition("+")
+        path = write_edges(shape, nodes, lengths == "len")
+        return TEMPLATES[scenario].format(topology="edges", nodes=nodes).replace(
+            f"num_nodes = {nodes}", f"edges_file = {json.dumps(str(path))}")
     text = TEMPLATES[scenario].format(topology=topology, nodes=nodes)
     if topology == "grid":
         side = math.isqrt(nodes)
@@ -217,10 +271,13 @@ def main() -> None:
     parser.add_argument("--cases", nargs="*", default=[], help="SCENARIO:TOPOLOGY:NODES:RANKS ...")
     parser.add_argument("--base", action="store_true", help="measure the base (the run's imports) first")
     parser.add_argument("--checkpoint", action="store_true", help="dqc cases checkpoint every 30 us (kept)")
+    parser.add_argument("--edges-folder", type=Path, default=EDGES_FOLDER[0],
+                        help="where the edges-* cases' files are written once and kept")
     parser.add_argument("--json", default=None, help="append every case's figures to this file (JSON lines)")
     parser.add_argument("--rescore", default=None, metavar="JSONL",
                         help="no runs: this dqsim's estimates against the peaks recorded in a --json file")
     args = parser.parse_args()
+    EDGES_FOLDER[0] = args.edges_folder
     from dqsim.cli import check
 
     if args.rescore:

@@ -169,7 +169,7 @@ def test_dqsim_check_shows_the_file_its_size_and_its_sha256(tmp_path, capsys):
     sha = hashlib.sha256(EDGES.encode()).hexdigest()
     assert f"# edges file: {tmp_path / 'net.csv'}: 6 nodes, 8 links (3 with their own distance_km), SHA-256 " \
            f"{sha[:16]}..." in out
-    assert "~300 bytes for each of the 8 links, whose lengths are not all equal" in out
+    assert "~430 bytes for each of the 8 links, whose lengths are not all equal" in out
 
 
 def test_inline_edges_and_the_same_edges_in_a_file_give_the_same_run(tmp_path):

@@ -112,8 +112,12 @@ SEVERAL_RANKS_BYTES_PER_NODE = 70
 #: a node above a ``trotter`` run's estimate; one rank, 2026-12-07 (later),
 #: bench/results/output-names-vm-20261207.md). It was 650 (2026-12-07 (morning),
 #: bench/results/check-memory-scale-vm-20261207.md) while the output's ``centre`` table was built whole, a Python
-#: tuple per QPU, and its names listed twice in root attributes (469 and 1,168 MB for the same runs).
-CLOUD_BYTES_PER_NODE = 510
+#: tuple per QPU, and its names listed twice in root attributes (469 and 1,168 MB for the same runs). Refitted on
+#: 2026-12-07 (late night) from 510 to 540 to the same runs over lines of 2^16-2^20 QPUs on one and two ranks after
+#: the night's per-QPU arrays (bench/results/checkfit-vm-20261207s.md): 2^20 on one rank peaked at 971 MB, above
+#: 510's estimate (0.98; the peak grows faster than the QPUs from 2^19: 549 MB there); 540 gives 1.01-1.20 of every
+#: rank's peak.
+CLOUD_BYTES_PER_NODE = 540
 #: What the writing rank (rank 0) takes for the run file's ``links`` table and ``node_names`` dataset while they are
 #: written, per row of a piece (:data:`dqsim.io.writer.TABLE_PIECE_ROWS` rows at a time: each a Python string per
 #: name, an HDF5 copy, the piece's arrays), bytes: fitted to the peak above the RSS once the trajectories are run
@@ -299,7 +303,9 @@ def network_peak_bytes(job, num_ranks: int) -> list[int]:
     afternoon)) a 2-rank ``dqc`` GHZ over a line peaks lower: 1.01-1.32 times the measured at 65,536 to 2^20 nodes
     (bench/results/network-memory-vm-20261207q2.md); with a line's, ring's, star's and grid's own bytes a node
     (:data:`dqsim.network.topology.BYTES_PER_NODE_OF`, 2026-12-07 (night)) 1.00-1.10 of one rank's peak and 1.03-1.30
-    of each rank's on two over the four at 65,536 to 2^20 nodes (bench/results/netscale-vm-20261207r.md).
+    of each rank's on two over the four at 65,536 to 2^20 nodes (bench/results/netscale-vm-20261207r.md); refitted
+    with SciPy's search, for ``all_to_all``, ``edges`` files and ``cloud`` (2026-12-07 (late night)): 1.00-1.23 and
+    1.01-1.29 (bench/results/checkfit-vm-20261207s.md).
 
     Examples:
         >>> from dqsim.jobs import load_job_text
@@ -336,7 +342,8 @@ def _network_lines(job, num_ranks: int) -> list[str]:
             if num_ranks > 1 else f"about {size_words(peaks[0])}")
     return [f"memory per rank for the network: about {size_words(need)} ({num_nodes:,} nodes, {num_links:,} links; "
             f"measured ~{per_node / 1000:g} kB per node and "
-            f"~{topology.BYTES_PER_LINK / 1000:g} kB per link{_lengths_words(lengths)}); peak RSS per rank {peak}, "
+            f"~{topology.bytes_per_link(section.topology) / 1000:g} kB per link{_lengths_words(lengths)}); peak RSS "
+            f"per rank {peak}, "
             f"with "
             f"~{BASE_RSS_BYTES / 1e6:.0f} MB for Python, its libraries and a small run{several} and the output's write "
             f"on rank 0 "

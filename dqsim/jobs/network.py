@@ -372,7 +372,7 @@ class NetworkSection(Section):
         if num_links <= MAX_NETWORK_LINKS:
             return
         need = net_topology.estimate_network_bytes(self.resolved_num_nodes(), num_links,
-                                                   self.num_links_of_unequal_lengths())
+                                                   self.num_links_of_unequal_lengths(), self.topology)
         if self.topology == "edges":
             raise job_error(f"lists {num_links:,} links, about {need / 1e9:.1f} GB on every rank; allowed at most "
                             f"{MAX_NETWORK_LINKS:,}", key=(self._edges_key(),))

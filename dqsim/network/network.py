@@ -41,7 +41,7 @@ from dqsim.units import ps_to_seconds
 from dqsim.network.fibre import propagation_delay_ps, propagation_delays_ps
 from dqsim.network.link import LinkSpec, check_pairing_horizon, pairing_horizon_holds_below
 from dqsim.network.node import IndexedNames, NodeSpec, NodeSpecs, node_values
-from dqsim.network.topology import place_nodes
+from dqsim.network.topology import SCIPY_SEARCH_NODES, place_nodes
 
 #: :meth:`Network.rank_distances_ps` of a rank no route reaches (larger than any simulated time).
 UNREACHABLE_PS = 1 << 62
@@ -415,10 +415,6 @@ def _settle(adjacent: "_Adjacency", best, frontier: list) -> None:
 
 #: Sums of link delays (ps) below this are exact in float64 (2^53): SciPy's search, in floats, gives the integers.
 EXACT_FLOAT_PS = 1 << 53
-#: Fewest nodes for which a search goes to SciPy (:func:`_scipy_least_delays`): importing ``scipy.sparse.csgraph``
-#: added 5-7 MB to a rank's peak RSS at 2^14-2^18 nodes (``bench/results/netcpu-vm-20261207r.md``) and saved no
-#: CPU at 2^14; at 2^18 ~0.4-1 s a rank.
-SCIPY_SEARCH_NODES = 1 << 17
 
 
 def _scipy_least_delays(adjacent: "_Adjacency", sources: Sequence[int], num_nodes: int) -> np.ndarray | None:

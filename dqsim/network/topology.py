@@ -54,6 +54,19 @@ _MAX_NAMES_IN_MESSAGE = 10
 #: ~1.6 kB before (docs/review-scale-20261206.md).
 BYTES_PER_LINK = 36
 
+#: Fewest nodes for which a search goes to SciPy (:func:`dqsim.network.network._scipy_least_delays`): importing
+#: ``scipy.sparse.csgraph`` added 5-7 MB to a rank's peak RSS at 2^14-2^18 nodes (``bench/results/
+#: netcpu-vm-20261207r.md``) and saved no CPU at 2^14; at 2^18 ~0.4-1 s a rank.
+SCIPY_SEARCH_NODES = 1 << 17
+
+#: What a rank takes besides its network's bytes a node and a link where its routes and lookahead are searched by
+#: SciPy (a network with cycles of at least :data:`SCIPY_SEARCH_NODES` nodes), bytes: ``scipy.sparse``'s and
+#: ``scipy.sparse.csgraph``'s import and the search's matrix. Fitted on 2026-12-07 (late night) with
+#: :data:`BYTES_PER_NODE_OF`'s ring to 4-qubit GHZ ``dqc`` runs over rings of 2^17-2^20 nodes on one rank (SciPy
+#: installed: 10-31 MB above a line of as many nodes, 2 MB at 2^16 without it; bench/results/
+#: checkfit-vm-20261207s.md). Counted whether or not SciPy is installed (not measured without it).
+SCIPY_SEARCH_BYTES = 12_000_000
+
 #: Bytes on every rank per link of an ``"edges"`` network whose links' lengths (an edge's own, else
 #: ``[network.link]``'s) are not all equal, in a run: every link then pays, not only those that give a length
 #: (:meth:`dqsim.jobs.network.NetworkSection.num_links_of_unequal_lengths`, since 2026-12-07 (later)): its length in
@@ -65,8 +78,12 @@ BYTES_PER_LINK = 36
 #: 270-340 bytes a link (the network's build alone: ~46 bytes a link, 292 against 268 MB at 2^18; 2026-12-07
 #: (later), bench/results/network-memory-vm-20261207.md). It was 400 per distinct length until then, when each
 #: distinct length was a :class:`~dqsim.network.link.LinkSpec` on every rank (~1.2 kB with its properties cached:
-#: 1,060 against 338 MB at 2^18 on one rank).
-BYTES_PER_LINK_LENGTH = 300
+#: 1,060 against 338 MB at 2^18 on one rank). Refitted on 2026-12-07 (late night) with :data:`BYTES_PER_LINK_OF`'s
+#: ``edges`` to a ring file and a random graph file of 2^18-2^20 nodes with a length per link (1-50 km) against the
+#: same without: 305-422 bytes a link for the ring, 208-296 for the random graph (with lengths each rank's RSS also
+#: rises ~90 bytes a link after the trajectories, rank 1's too); 430 (300 before, 0.79 of the 2^20 ring's peak):
+#: 1.01-1.23 of one rank's peaks, 1.09-1.29 on two (bench/results/checkfit-vm-20261207s.md).
+BYTES_PER_LINK_LENGTH = 430
 
 #: Host memory each node of a run's network takes on every rank, bytes, besides its links'
 #: (:data:`BYTES_PER_LINK`), where the links have cycles (a ring, a grid, ``all_to_all``, ``edges``): the engine's
@@ -91,18 +108,35 @@ BYTES_PER_NODE = 150
 #: :data:`BYTES_PER_NODE`), 800 before, 1,500 before that.
 BYTES_PER_FOREST_NODE = 150
 
-#: Host memory each node of a job's ``line``, ``ring``, ``star`` or ``grid`` takes on every rank, bytes, besides its
-#: links' (:data:`BYTES_PER_LINK`), in place of :data:`BYTES_PER_NODE` / :data:`BYTES_PER_FOREST_NODE`: fitted on
-#: 2026-12-07 (night) to the peaks of 4-qubit GHZ ``dqc`` runs over 65,536, 262,144 and 2^20 nodes on one rank above
-#: the base and the output's write (:func:`dqsim.cli.check.network_peak_bytes`), the least that reaches every peak:
-#: 62-107 bytes a node measured for a line (its forest written down, no adjacency), 92-133 for a ring and 107-137
-#: for a star (their adjacency; a star's walked forest), 90-117 for a grid (two links a node), the most at 2^18
-#: (2^16 for a grid), and an 8-site ``trotter`` run over a 65,536-node line 121 (its peak 253 MB against the
-#: ``dqc`` run's 249); estimates 1.00-1.10 of the peaks (bench/results/netscale-vm-20261207r.md). The 150 of
-#: :data:`BYTES_PER_NODE` erred ~15 % high at 2^20 for a line and ~8 % for a grid then. ``all_to_all`` and
-#: ``edges`` keep :data:`BYTES_PER_NODE` and :data:`BYTES_PER_FOREST_NODE`.
-BYTES_PER_NODE_OF = {"line": 128, "ring": 140, "star": 140, "grid": 125}
+#: Host memory each node of a job's ``line``, ``ring``, ``star``, ``grid`` or ``all_to_all`` takes on every rank,
+#: bytes, besides its links' (:data:`BYTES_PER_LINK`) and SciPy's search (:data:`SCIPY_SEARCH_BYTES`), in place of
+#: :data:`BYTES_PER_NODE` / :data:`BYTES_PER_FOREST_NODE`: fitted on 2026-12-07 (night) to the peaks of 4-qubit GHZ
+#: ``dqc`` runs over 65,536, 262,144 and 2^20 nodes on one rank above the base and the output's write
+#: (:func:`dqsim.cli.check.network_peak_bytes`), the least that reaches every peak: 62-107 bytes a node measured for a
+#: line (its forest written down, no adjacency), 92-133 for a ring and 107-137 for a star (their adjacency; a
+#: star's walked forest), 90-117 for a grid (two links a node), the most at 2^18 (2^16 for a grid), and an 8-site
+#: ``trotter`` run over a 65,536-node line 121 (its peak 253 MB against the ``dqc`` run's 249); estimates 1.00-1.10
+#: of the peaks (bench/results/netscale-vm-20261207r.md). Refitted on 2026-12-07 (late night) to the same runs at
+#: 2^17-2^20 nodes after the night's NumPy walk and SciPy search (SciPy installed; bench/results/
+#: checkfit-vm-20261207s.md): a ring 186 / 152 / 131 / 121 bytes a node at 2^17 / 2^18 / 2^19 / 2^20 (10-31 MB
+#: above a line; 120 with :data:`SCIPY_SEARCH_BYTES`, was 140 and 0.98 of its peak at 2^17), a star 138-141 (150,
+#: was 140 and 1.00 of two peaks), a grid of 362 x 362 nodes (no SciPy search) 125 (130, was 125), a line 91-113
+#: (128 kept: the ``trotter`` run); an ``all_to_all`` of 512, 1,024 and 2,048 nodes (each rank's peak ~1 and 15 MB
+#: above the 0.15 kB of :data:`BYTES_PER_NODE` at 1,024 on one rank and at 2,048 on two: a search over its 2.1
+#: million links, by Python below :data:`SCIPY_SEARCH_NODES`) 9,000. Estimates 1.01-1.10 of one rank's peaks and
+#: 1.01-1.27 of each rank's on two at 2^16-2^20 nodes (2,048 for ``all_to_all``). ``edges`` 90, with its own
+#: bytes a link (:data:`BYTES_PER_LINK_OF`).
+BYTES_PER_NODE_OF = {"line": 128, "ring": 120, "star": 150, "grid": 130, "all_to_all": 9_000, "edges": 90}
 
+
+#: Host memory each link of an ``edges`` network takes on every rank, bytes, in place of :data:`BYTES_PER_LINK`,
+#: with :data:`BYTES_PER_NODE_OF`'s ``edges`` 90 a node: its file read (the names' table, each link's line), its
+#: names kept packed, the links' arrays. Fitted on 2026-12-07 (late night) to 4-qubit GHZ ``dqc`` runs over a ring
+#: file (a link a node) and a random graph file (a random tree and as many random pairs, ~2 links a node) of 2^18,
+#: 2^19 and 2^20 nodes on one and two ranks: 1.01-1.09 of one rank's peaks, 1.11-1.29 of each rank's on two (the
+#: 0.15 kB a node and 36 bytes a link before were 0.75 of a random graph's one-rank peak at 2^20: 475 against 635
+#: MB; the peaks grow faster than the nodes, a ring's 296 / 360 / 502 MB; bench/results/checkfit-vm-20261207s.md).
+BYTES_PER_LINK_OF = {"edges": 150}
 
 def _quote_names(names: Iterable[str]) -> str:
     names = list(names)
@@ -426,23 +460,37 @@ def bytes_per_node(num_nodes: int, num_links: int, kind: str | None = None) -> i
     return BYTES_PER_FOREST_NODE if num_links < num_nodes else BYTES_PER_NODE
 
 
+def bytes_per_link(kind: str | None = None) -> int:
+    """The bytes per link :func:`estimate_network_bytes` counts: an ``edges`` network's own
+    (:data:`BYTES_PER_LINK_OF`), else :data:`BYTES_PER_LINK`.
+
+    Examples:
+        >>> bytes_per_link("ring") == BYTES_PER_LINK, bytes_per_link("edges") == BYTES_PER_LINK_OF["edges"]
+        (True, True)
+    """
+    return BYTES_PER_LINK_OF.get(kind, BYTES_PER_LINK)
+
+
 def estimate_network_bytes(num_nodes: int, num_links: int, num_lengths: int = 0, kind: str | None = None) -> int:
     """Host memory a run's network of ``num_nodes`` nodes and ``num_links`` links takes on every rank, bytes:
     :func:`bytes_per_node` (a ``line``'s, ``ring``'s, ``star``'s or ``grid``'s own, ``kind``; else
     :data:`BYTES_PER_NODE`, or :data:`BYTES_PER_FOREST_NODE` for a tree) and
     :data:`BYTES_PER_LINK`, and :data:`BYTES_PER_LINK_LENGTH` for each of the ``num_lengths`` links that pay for
     lengths (every link of an ``"edges"`` network whose lengths are not all equal; distinct lengths until 2026-12-07
-    (later)), measured (not a bound). A rank's peak adds the run's imports, MPI's share on several ranks and, on
-    the writing rank, the output's write (:func:`dqsim.cli.check.network_peak_bytes`; bench/results/
-    netscale-vm-20261207r.md). Until 2026-12-07 (morning) it also held the
+    (later)), and :data:`SCIPY_SEARCH_BYTES` for a network with cycles (as many links as nodes or more) of at least
+    :data:`SCIPY_SEARCH_NODES` nodes (since 2026-12-07 (late night)), measured (not a bound). A rank's peak adds
+    the run's imports, MPI's share on several ranks and, on the writing rank, the output's write
+    (:func:`dqsim.cli.check.network_peak_bytes`; bench/results/netscale-vm-20261207r.md,
+    bench/results/checkfit-vm-20261207s.md). Until 2026-12-07 (morning) it also held the
     ``links`` table's write from 100,000 links (40 MB, ``LINKS_TABLE_BYTES``), now the writing rank's alone.
 
     Examples:
         >>> estimate_network_bytes(1000, 499500) / 1e6
         18.132
     """
-    return (num_nodes * bytes_per_node(num_nodes, num_links, kind) + num_links * BYTES_PER_LINK
-            + num_lengths * BYTES_PER_LINK_LENGTH)
+    searched = SCIPY_SEARCH_BYTES if num_links >= num_nodes >= SCIPY_SEARCH_NODES else 0
+    return (num_nodes * bytes_per_node(num_nodes, num_links, kind) + num_links * bytes_per_link(kind)
+            + num_lengths * BYTES_PER_LINK_LENGTH + searched)
 
 
 def from_edges(names: Sequence[str], edges: Iterable[tuple], *,
