@@ -920,6 +920,26 @@ def test_repro_a_rank_stalled_in_its_slab_file_write_ends_the_job_in_one_line(tm
     assert "the state slab files' write did not end on every rank within 6 s" in lines[0], lines
     assert lines[0].endswith(f"the ranks cannot go on while one of them waits, so the job ends here; the newest whole "
                              f"checkpoint: {first}; once the file system answers: dqsim resume {first}"), lines
+    assert not list((tmp_path / "ck").rglob("*.tmp-*")), "the waiting rank's temporary slab file outlived the job"
+
+
+def test_repro_a_rank_slow_but_within_its_budget_in_its_output_slab_write_does_not_end_the_job(tmp_path):
+    """Review 7, R7-1: an output written without checkpoints (``cut_on=None``: no looks) on 2 ranks whose rank 1
+    took 5 s before its slab file's write (``slow_slab_write.py``), ``DQSIM_COLLECTIVE_CLOSE_S=3``: its own write
+    may take 6 s, but rank 0, done first, waited for it in the ranks' agreement, which had 3 s, and ended the job
+    (status 2, the output lost, rank 0's slab file left). Now the ranks take the looks all the same and stay in
+    step: the run ends with status 0 and its whole output."""
+    env = {"DQSIM_COLLECTIVE_CLOSE_S": "3", "DQSIM_PARALLEL_HDF5": "0"}
+    out = tmp_path / "out.h5"
+    done = run_mpi(2, ["tests/mpi_scripts/slow_slab_write.py", "5", "run", str(ROOT / "jobs" / "random_circuit.toml"),
+                       "--set", "circuit.num_qubits=8", "--set", "circuit.depth=4", "--set", "simulation.shots=10",
+                       "--set", "simulation.observables=[\"Z0 Z7\"]", "--set", "simulation.save_state=true",
+                       "--set", "simulation.max_gather_qubits=4",
+                       "-o", str(out), "--quiet"], check=False, timeout_s=120, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "out.h5", "out.h5.manifest.json", "out.slab0000.h5", "out.slab0001.h5"]
+    assert open_run(out).state().shape == (1 << 8,)
 
 
 # ------------------------------------------------------------------ signals, leftovers
