@@ -21,6 +21,7 @@ import pickle
 import random
 import shutil
 import signal
+import subprocess
 import sys
 
 import h5py
@@ -1171,6 +1172,39 @@ def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_on
                       "it is)")
     monkeypatch.undo()
     assert cli(capsys, "inspect", out, "--no-verify")[0] == 0
+
+
+def test_repro_a_run_file_not_probed_in_time_is_not_called_damaged(tmp_path):
+    """Review 7, R7-3: a child still walking a manifest-less run file after the probe's timeout (a healthy but large
+    file on a slow file system; here a child that sleeps) refused the file as "damaged". Now it says the file could
+    not be checked within the timeout, and names --no-verify."""
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"")
+    sleeps = tmp_path / "sleeps.py"
+    sleeps.write_text("import time\ntime.sleep(60)\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(probe, "CHILD", str(sleeps))
+        with pytest.raises(DqsimError) as refused:
+            probe.probe_unverified(out, timeout_s=0.5)
+    assert str(refused.value) == (
+        f"{out}: has no manifest (out.h5.manifest.json) and could not be checked within 0.5 s: HDF5 was still walking "
+        "it in a separate process (a large file on a slow or loaded file system?); try again later, or copy the file "
+        "again with its manifest (dqsim inspect --no-verify reads it in its own process as it is, unchecked)")
+
+
+def test_repro_the_probe_child_keeps_the_first_pythonpath_entry_under_pythonsafepath(tmp_path):
+    """Review 7, R7-4: the probe's child deleted ``sys.path[0]`` (meant: its own folder, dqsim/io); under
+    ``PYTHONSAFEPATH`` that is the first ``PYTHONPATH`` entry, where an HPC module may put h5py, and the child's
+    failed import passed the probe. Now it deletes only its own folder: an h5py found first on ``PYTHONPATH`` (here
+    one that exits with status 7 on import) is the one the child imports."""
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "h5py.py").write_text("raise SystemExit(7)\n")
+    env = {**os.environ, "PYTHONSAFEPATH": "1", "PYTHONPATH": os.pathsep.join([str(first), str(ROOT)])}
+    run = [sys.executable, probe.CHILD, str(tmp_path / "none.h5")]
+    assert subprocess.run(run, env=env, capture_output=True, timeout=60).returncode == 7
+    env.pop("PYTHONSAFEPATH")  # sys.path[0] is dqsim/io: removed; the first PYTHONPATH entry stays
+    assert subprocess.run(run, env=env, capture_output=True, timeout=60).returncode == 7
 
 
 def test_repro_an_output_whose_manifest_cannot_be_written_is_kept_and_says_so(tmp_path, capsys, monkeypatch):
