@@ -21,6 +21,7 @@ import pickle
 import random
 import shutil
 import signal
+import subprocess
 import sys
 
 import h5py
@@ -920,6 +921,26 @@ def test_repro_a_rank_stalled_in_its_slab_file_write_ends_the_job_in_one_line(tm
     assert "the state slab files' write did not end on every rank within 6 s" in lines[0], lines
     assert lines[0].endswith(f"the ranks cannot go on while one of them waits, so the job ends here; the newest whole "
                              f"checkpoint: {first}; once the file system answers: dqsim resume {first}"), lines
+    assert not list((tmp_path / "ck").rglob("*.tmp-*")), "the waiting rank's temporary slab file outlived the job"
+
+
+def test_repro_a_rank_slow_but_within_its_budget_in_its_output_slab_write_does_not_end_the_job(tmp_path):
+    """Review 7, R7-1: an output written without checkpoints (``cut_on=None``: no looks) on 2 ranks whose rank 1
+    took 5 s before its slab file's write (``slow_slab_write.py``), ``DQSIM_COLLECTIVE_CLOSE_S=3``: its own write
+    may take 6 s, but rank 0, done first, waited for it in the ranks' agreement, which had 3 s, and ended the job
+    (status 2, the output lost, rank 0's slab file left). Now the ranks take the looks all the same and stay in
+    step: the run ends with status 0 and its whole output."""
+    env = {"DQSIM_COLLECTIVE_CLOSE_S": "3", "DQSIM_PARALLEL_HDF5": "0"}
+    out = tmp_path / "out.h5"
+    done = run_mpi(2, ["tests/mpi_scripts/slow_slab_write.py", "5", "run", str(ROOT / "jobs" / "random_circuit.toml"),
+                       "--set", "circuit.num_qubits=8", "--set", "circuit.depth=4", "--set", "simulation.shots=10",
+                       "--set", "simulation.observables=[\"Z0 Z7\"]", "--set", "simulation.save_state=true",
+                       "--set", "simulation.max_gather_qubits=4",
+                       "-o", str(out), "--quiet"], check=False, timeout_s=120, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "out.h5", "out.h5.manifest.json", "out.slab0000.h5", "out.slab0001.h5"]
+    assert open_run(out).state().shape == (1 << 8,)
 
 
 # ------------------------------------------------------------------ signals, leftovers
@@ -1151,6 +1172,39 @@ def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_on
                       "it is)")
     monkeypatch.undo()
     assert cli(capsys, "inspect", out, "--no-verify")[0] == 0
+
+
+def test_repro_a_run_file_not_probed_in_time_is_not_called_damaged(tmp_path):
+    """Review 7, R7-3: a child still walking a manifest-less run file after the probe's timeout (a healthy but large
+    file on a slow file system; here a child that sleeps) refused the file as "damaged". Now it says the file could
+    not be checked within the timeout, and names --no-verify."""
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"")
+    sleeps = tmp_path / "sleeps.py"
+    sleeps.write_text("import time\ntime.sleep(60)\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(probe, "CHILD", str(sleeps))
+        with pytest.raises(DqsimError) as refused:
+            probe.probe_unverified(out, timeout_s=0.5)
+    assert str(refused.value) == (
+        f"{out}: has no manifest (out.h5.manifest.json) and could not be checked within 0.5 s: HDF5 was still walking "
+        "it in a separate process (a large file on a slow or loaded file system?); try again later, or copy the file "
+        "again with its manifest (dqsim inspect --no-verify reads it in its own process as it is, unchecked)")
+
+
+def test_repro_the_probe_child_keeps_the_first_pythonpath_entry_under_pythonsafepath(tmp_path):
+    """Review 7, R7-4: the probe's child deleted ``sys.path[0]`` (meant: its own folder, dqsim/io); under
+    ``PYTHONSAFEPATH`` that is the first ``PYTHONPATH`` entry, where an HPC module may put h5py, and the child's
+    failed import passed the probe. Now it deletes only its own folder: an h5py found first on ``PYTHONPATH`` (here
+    one that exits with status 7 on import) is the one the child imports."""
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "h5py.py").write_text("raise SystemExit(7)\n")
+    env = {**os.environ, "PYTHONSAFEPATH": "1", "PYTHONPATH": os.pathsep.join([str(first), str(ROOT)])}
+    run = [sys.executable, probe.CHILD, str(tmp_path / "none.h5")]
+    assert subprocess.run(run, env=env, capture_output=True, timeout=60).returncode == 7
+    env.pop("PYTHONSAFEPATH")  # sys.path[0] is dqsim/io: removed; the first PYTHONPATH entry stays
+    assert subprocess.run(run, env=env, capture_output=True, timeout=60).returncode == 7
 
 
 def test_repro_an_output_whose_manifest_cannot_be_written_is_kept_and_says_so(tmp_path, capsys, monkeypatch):

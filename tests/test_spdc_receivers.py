@@ -97,3 +97,28 @@ def test_the_closed_form_matches_a_drawn_link(protocol):
               * (1 - CHANNEL["dark_count_probability"]) ** 2 for side in (0, 1)]
     independent = math.prod(entangled.registered_side(c, dead, p)[0] for c in clicks)
     assert abs(independent - coincidence) > 20 * error
+
+
+@pytest.mark.parametrize("dead, p", [(1, 0.0), (3, 0.2), (12, 0.5)])
+def test_repro_a_dark_count_every_slot_gives_the_dense_chains_coincidences_and_a_qber_of_one_half(dead, p):
+    """Review 7, R7-2: a click probability of 1 was taken as ``1 - 1e-12``, where the sweep loses every digit: a
+    dark count probability of 1 gave ``(0.0, nan)``. Now it is taken as :func:`spdc_receivers.click_cap` (d), and the
+    coincidences are those of the full joint chain solved densely at that click probability (both sides click in
+    the same slots: ``c_AB = c_A = c_B``), within ``1e-5`` (the coincidences weigh the chain's states with the
+    click probabilities of 1); every registered slot holds double clicks, whose bits are random."""
+    p_c, q = spdc_receivers.registered_pair_statistics(
+        0.5, dead_time_pulses=dead, afterpulse_probability=p, transmittance_alice=0.5, transmittance_bob=0.5,
+        efficiency=1.0, dark_count_probability=1.0)
+    c = spdc_receivers.click_cap(dead)
+    rr, rf, fr, ff = _full_chain(c, c, c, dead, p)
+    assert p_c == pytest.approx(c * (rr + rf + fr) + ff, rel=1e-5)
+    assert q == pytest.approx(0.5, abs=1e-9)
+
+
+@pytest.mark.parametrize("dead, p", [(1, 0.05), (40, 0.5), (10_000, 0.05)])
+def test_at_the_click_cap_independent_sides_still_give_the_product_of_their_renewal_rates(dead, p):
+    """The closed form keeps its digits up to the cap it takes (``1 - 1e-6`` kept none left at d = 40)."""
+    c_a, c_b = spdc_receivers.click_cap(dead), 0.5
+    rr, rf, fr, ff = spdc_receivers.awake_probabilities(c_a, c_b, c_a * c_b, dead, p)
+    rates = entangled.registered_side(c_a, dead, p)[0] * entangled.registered_side(c_b, dead, p)[0]
+    assert c_a * c_b * rr + c_a * rf + c_b * fr + ff == pytest.approx(rates, rel=1e-6)

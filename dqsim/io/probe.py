@@ -6,10 +6,11 @@ without (written before manifests, copied without it, or whose run ended between
 nothing to check its bytes against: since 2026-12-07 (late night) ``dqsim inspect``, ``plot`` and ``merge`` have a
 child process walk it first (:func:`probe_unverified`): every group's and dataset's attributes, every dataset's
 layout, and the data of every dataset up to :data:`PROBE_READ_BYTES` (the first and last element of a larger one,
-which reach its chunk index), as the reading process will. A child ended by a signal, or still parsing after
-:data:`PROBE_TIMEOUT_S`, refuses the file in one line; an error HDF5 raises in the child is left to the reading
-process, which reports it in its own words (a file that is no HDF5 file, no run file). Before, HDF5 parsed such a
-file in the reading process, where damage to its metadata could crash it.
+which reach its chunk index), as the reading process will. A child ended by a signal refuses the file as damaged,
+in one line; one still parsing after :data:`PROBE_TIMEOUT_S` refuses it as not checked (a healthy file on a slow
+file system takes as long: review 7, R7-3), naming ``--no-verify``; an error HDF5 raises in the child is left to the
+reading process, which reports it in its own words (a file that is no HDF5 file, no run file). Before, HDF5 parsed
+such a file in the reading process, where damage to its metadata could crash it.
 
 This file also runs as a script (the child: ``python probe.py FILE``), with no import of dqsim (a quicker start).
 """
@@ -34,8 +35,9 @@ def probe_unverified(path: str | os.PathLike, *, timeout_s: float = PROBE_TIMEOU
     """Walk the run file ``path`` (no manifest) with HDF5 in a child process; refuse it where HDF5 did not survive.
 
     Raises:
-        DqsimError: one line: the child was ended by a signal (HDF5 crashed parsing the file) or did not finish
-            within ``timeout_s`` seconds; naming ``dqsim inspect --no-verify``, which reads the file as it is.
+        DqsimError: one line: the child was ended by a signal (HDF5 crashed parsing the file: damaged), or did not
+            finish within ``timeout_s`` seconds (not checked); naming ``dqsim inspect --no-verify``, which reads the
+            file as it is.
     """
     from dqsim.errors import DqsimError  # noqa: PLC0415 - not in the child
 
@@ -46,11 +48,13 @@ def probe_unverified(path: str | os.PathLike, *, timeout_s: float = PROBE_TIMEOU
         done = subprocess.run([sys.executable, CHILD, str(path)], capture_output=True, timeout=timeout_s,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        why = f"HDF5 had not parsed it after {timeout_s:g} s"
-    else:
-        if done.returncode >= 0:
-            return
-        why = f"HDF5 crashed parsing it: {_signal_name(-done.returncode)}"
+        raise DqsimError(f"{path}: has no manifest ({path.name}.manifest.json) and could not be checked within "
+                         f"{timeout_s:g} s: HDF5 was still walking it in a separate process (a large file on a slow "
+                         "or loaded file system?); try again later, or copy the file again with its manifest (dqsim "
+                         "inspect --no-verify reads it in its own process as it is, unchecked)") from None
+    if done.returncode >= 0:
+        return
+    why = f"HDF5 crashed parsing it: {_signal_name(-done.returncode)}"
     raise DqsimError(f"{path}: has no manifest ({path.name}.manifest.json) and is damaged: {why}, in a separate "
                      "process that walked it first; run the job again, or copy the file again with its manifest "
                      "(dqsim inspect --no-verify reads it in its own process as it is)")
@@ -94,8 +98,17 @@ def walk(path: str) -> None:
         h5.visititems(visit)
 
 
+def _own_folder_first(path: list[str]) -> bool:
+    """Whether ``path[0]`` (``sys.path``) is this script's folder, dqsim/io, as Python puts it there, unless
+    ``PYTHONSAFEPATH`` (or ``-P``) is set: then it is the first ``PYTHONPATH`` entry, where h5py may be (an HPC
+    module), which must stay (review 7, R7-4: deleted, the child's import of h5py failed, and the probe passed)."""
+    here = os.path.dirname(os.path.realpath(__file__))
+    return bool(path) and os.path.realpath(path[0] or os.curdir) == here
+
+
 if __name__ == "__main__":
-    del sys.path[0]  # this file's folder, dqsim/io: its modules' names (io, hashing, ...) must not shadow others
+    if _own_folder_first(sys.path):  # dqsim/io: its modules' names (io, hashing, ...) must not shadow others
+        del sys.path[0]
     try:
         walk(sys.argv[1])
     except Exception:  # noqa: BLE001 - HDF5's error on damage it survives: the reading process says it in its words

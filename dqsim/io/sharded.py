@@ -228,7 +228,8 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
         dtype: ``complex64`` or ``complex128``.
         cut_on: this rank's wish to stop (``dqsim run``: a stop signal came here), asked on every rank at the
             same looks (:func:`num_looks` of them, see the module docstring); the same (given or ``None``) on
-            every rank. ``None``: no look, no collective besides the write's own.
+            every rank. ``None``: never a stop; on one rank no look, on several the looks are taken all the
+            same (:func:`_never_stopped`), which keeps the ranks in step for the watched steps.
         newest: the newest whole checkpoint to resume, for the one line of a job ended by
             :func:`abort_collective` (``""``: none known); on several ranks (a stalled step of the slab files' write
             too, since 2026-12-07 (late night)).
@@ -264,11 +265,33 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
     if slab_size < 1:
         raise ValueError(f"slab_size = {slab_size}: must be >= 1")
     check_state_shape(slab_size * comm.size, dtype, what="sharded state")
+    if cut_on is None and comm.size > 1:
+        cut_on = _never_stopped
     looks = _Looks(comm, cut_on, num_looks(slab_size))
     if collective_wanted(comm):
         return _write_collective(base.with_name(base.name + ".h5"), pieces, comm=comm, slab_size=slab_size,
                                  dtype=dtype, looks=looks, newest=newest)
     return _write_slab_files(base, pieces, comm=comm, slab_size=slab_size, dtype=dtype, looks=looks, newest=newest)
+
+
+def _never_stopped() -> bool:
+    """``cut_on`` of a write on several ranks that nothing stops (``cut_on=None``: an output write without a
+    checkpoint session): its looks are taken all the same, so that the ranks stay in step.
+
+    Why (review 7, R7-1, 2026-12-07 (late night)): each step of a write on several ranks is watched against its
+    own budget (:class:`_StepWatch`: the write ``T*(pieces+1)``, the read-back ``T*pieces``, the ranks' agreement
+    ``T``, ``T`` = :func:`close_timeout_s`). Without looks the ranks met first at the agreement, so a rank done
+    early waited there, with ``T``, for a rank still in its write or read-back, legally up to ``T*(2*pieces+1)``:
+    a healthy job whose ranks' writes differed by more than ``T`` was ended, its output lost. With the looks (an
+    ``allreduce`` between 64 MiB pieces, after the close, the sync and the rename, and the rest after the
+    read-back, none left there for one piece of slab file) every rank leaves each look together, so a rank waiting
+    at a look waits, within its own step, only for the rest of the same step of a slower rank, which that rank's
+    own budget (the same) bounds; at the agreement (``T``) after a read-back not followed by a look it waits for
+    the rest of a read-back of one piece (budget ``T``), begun when its own began. So a slow rank within its budget
+    never ends the job, and a stalled one still does, at the look the others wait in (the step's line names it).
+    The cost: ``2*pieces+1`` allreduces of one integer per write.
+    """
+    return False
 
 
 def slab_path(base: str | os.PathLike, rank: int) -> Path:
@@ -316,7 +339,9 @@ def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dty
     agreement and the gather) is watched as a collective file's are (:class:`_StepWatch`, ``slabs``): a rank stalled
     in its slab's write (a file system that stopped answering) left the others waiting for it in a collective for
     ever; one step not done on a rank within :func:`close_timeout_s` (for each 64 MiB of the write, and one more for
-    its sync) ends the job in one line naming ``newest`` (since 2026-12-07 (late night)).
+    its sync) ends the job in one line naming ``newest`` (since 2026-12-07 (late night)), after removing this
+    rank's temporary slab file, or its slab file once this write renamed it (:meth:`_StepWatch.owns`). The ranks
+    stay in step at the looks, taken on several ranks even without ``cut_on`` (:func:`_never_stopped`).
     """
     if comm.size == 1:  # no other rank waits for this one
         return _write_slabs_watched(_Unwatched(), base, pieces, comm=comm, slab_size=slab_size, dtype=dtype,
@@ -337,12 +362,16 @@ class _Unwatched:
     def stop(self) -> None:
         """Nothing to stop."""
 
+    def owns(self, *paths: Path) -> None:
+        """Nothing: no step ends the job."""
+
 
 def _write_slabs_watched(watch: "_StepWatch | _Unwatched", base: Path, pieces, *, comm, slab_size: int,
                          dtype: np.dtype, looks: _Looks | None = None) -> dict:
     """:func:`_write_slab_files`'s work, each step watched (``watch``)."""
     looks = looks or _Looks(comm, None, 0)
     slab = slab_path(base, comm.rank)
+    watch.owns(temporary_path(slab))  # the slab of the name, not yet this write's, may be an older output's
     watch.step("write", _pieces_of(slab_size) + 1)  # its pieces, then the file's sync
     commit = comm.bcast(provenance.code_commit() if comm.rank == 0 else None)  # git asked on one rank only
     checksum = entry = failure = None
@@ -352,6 +381,7 @@ def _write_slabs_watched(watch: "_StepWatch | _Unwatched", base: Path, pieces, *
         written = write_slab_file(slab, looks.pieces(pieces), slab_size=slab_size, dtype=dtype,
                                   between=looks.look if looks.cut_on is not None else None, commit=commit)
         renamed = True
+        watch.owns(slab)
         looks.look()  # written, closed, synced and renamed; its read-back next
         checksum = written.checksum
         watch.step("read-back", _pieces_of(slab_size))
@@ -822,6 +852,7 @@ class _StepWatch:
         self.grace_s = 0.0 if comm.rank == 0 else timeout_s
         self._cond = threading.Condition()
         self._step, self._allowed, self._deadline, self._done = "", timeout_s, float("inf"), False
+        self._owned: tuple[Path, ...] = ()
         threading.Thread(target=self._watch, name="dqsim-collective-watch", daemon=True).start()
 
     def step(self, what: str, pieces: int = 1) -> None:
@@ -837,17 +868,40 @@ class _StepWatch:
             self._done = True
             self._cond.notify()
 
+    def owns(self, *paths: Path) -> None:
+        """This rank's files of the write so far (a slab file's temporary file, then the slab file once renamed):
+        removed before a stalled step ends the job (:func:`_remove_for_at_most`), so none outlives it."""
+        with self._cond:
+            self._owned = paths
+
     def _watch(self) -> None:
         with self._cond:
             while not self._done and time.monotonic() < self._deadline:
                 self._cond.wait(min(self._deadline - time.monotonic(), 3600.0))
             if self._done:
                 return
-            step, allowed = self._step, self._allowed
+            step, allowed, owned = self._step, self._allowed, self._owned
+        _remove_for_at_most(owned, min(1.0, self.timeout_s / 4))
         why = (self.CLOSE_WHY.format(s=allowed) if step == "close" else
                self.STEP_WHY.format(files=self.SLAB_FILES if self.slabs else self.COLLECTIVE_FILES, step=step,
                                     s=allowed))
         abort_collective(self.comm, self.path, why, self.newest, stalled=step != "close", slabs=self.slabs)
+
+
+def _remove_for_at_most(paths: Sequence[Path], wait_s: float) -> None:
+    """Remove ``paths`` (missing ones and errors ignored), waiting at most ``wait_s`` seconds: on a file system
+    that stopped answering (what a stalled step often is) an unlink may hang too, and the job must still end."""
+    def remove() -> None:
+        for path in paths:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    if paths:
+        remover = threading.Thread(target=remove, name="dqsim-remove-before-abort", daemon=True)
+        remover.start()
+        remover.join(wait_s)
 
 
 class _closing_quietly_after_failure:

@@ -46,8 +46,11 @@ coincidence probability per slot. d = 0 has no blind states: the four both-awake
 :func:`dqsim.protocols.qkd.spdc.pair_statistics`); one with an afterpulse on a side adds a click on a random
 detector of that side to the slot's own ones (a double click's bit is random), and its errors are summed over the
 slot's 16 click patterns (:func:`dqsim.protocols.qkd.spdc.pattern_probabilities`) at the key pairs' relative angle
-0. A click probability of 1 (a dark count every slot) is taken as ``1 - 1e-12``: the sweep divides by
-``κ_A - P_k·g·c_B``, 0 there.
+0. A click probability of 1 (a dark count every slot) is taken as ``1 - ε``, ``ε = 10⁻⁶·(d + 1)`` (at most 0.1:
+:func:`click_cap`): the sweep divides by ``κ_A - P_k·g·c_B``, 0 at 1, and its rounding grows as ε falls and d grows
+(review 7, R7-2: the ``1 - 10⁻¹²`` taken before gave coincidences of about 0 where the dense solve gives 0.25; with
+``10⁻⁶`` the chain still lost every digit at d = 40, and with ``10⁻⁴`` at d = 10⁴). A side's registered rate
+``1/(p(d + 1) + (1 - p)(d + 1/c))`` moves by about ``ε/(d + 1)`` of itself, ``10⁻⁶``, under that cap.
 
 Exact for the simulator's model in its steady state (the first slots of a run, about ``d + 1/c``, register more:
 fresh receivers are ready). Where both sides click in most awake slots (μ ≳ 1 on short arms), two receivers that fall
@@ -70,8 +73,15 @@ from dqsim.protocols.qkd.spdc import (_channel, _check_mean_pair_number, _silent
 
 __all__ = ["awake_probabilities", "registered_pair_statistics"]
 
-#: Largest click probability the chain takes (module docstring: 1 makes its sweep divide by 0).
-MAX_CLICK_PROBABILITY = 1.0 - 1e-12
+def click_cap(dead_time_pulses: int) -> float:
+    """Largest click probability the chain takes at a dead time of ``dead_time_pulses`` slots: ``1 - ε``,
+    ``ε = min(10⁻⁶·(d + 1), 0.1)`` (module docstring: 1 makes its sweep divide by 0).
+
+    Examples:
+        >>> click_cap(0), click_cap(9), click_cap(10**6)
+        (0.999999, 0.99999, 0.9)
+    """
+    return 1.0 - min(1e-6 * (dead_time_pulses + 1), 0.1)
 
 
 def _one_blind(c_a: float, c_b: float, dead: int, p: float, source: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,10 +151,10 @@ def awake_probabilities(c_a: float, c_b: float, c_ab: float, dead_time_pulses: i
         (0.333333333333, True)
     """
     where = "awake_probabilities"
-    c_a, c_b = (min(check_real(where, name, value, 0.0, 1.0), MAX_CLICK_PROBABILITY)
+    dead = check_int(where, "dead_time_pulses", dead_time_pulses, 0)
+    c_a, c_b = (min(check_real(where, name, value, 0.0, 1.0), click_cap(dead))
                 for name, value in (("c_a", c_a), ("c_b", c_b)))
     c_ab = min(max(check_real(where, "c_ab", c_ab, 0.0, 1.0), c_a + c_b - 1.0), c_a, c_b)
-    dead = check_int(where, "dead_time_pulses", dead_time_pulses, 0)
     p = check_real(where, "afterpulse_probability", afterpulse_probability, 0.0, 1.0, high_open=True)
     if dead == 0:
         return _awake_chain(c_a, c_b, c_ab, p)
