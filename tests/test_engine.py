@@ -256,7 +256,7 @@ def test_discard_drops_stale_messages_and_ends_the_processes_waiting_for_them():
     assert seen == [("after", [("new", 2)], [], 1), ("took", "kept")]
     assert closed == [("old", 0), ("old", 0)]
     node = sim.local[1]
-    assert list(node.mailbox) == [("old", 3)] and node.processes == []
+    assert list(node.mailbox) == [("old", 3)] and not node.processes
 
 
 def test_a_node_a_blocked_node_can_still_reach_earlier_is_behind_for_an_operation_run_ahead():
@@ -962,6 +962,60 @@ def test_an_ended_resumable_process_is_kept_only_if_its_class_says_so():
     sim.run()
     assert (kept.rang_ps, forgotten.rang_ps) == (5, 7)
     assert sim.processes() == [kept]
+
+
+def test_ended_processes_leave_their_node_in_o1_and_the_rest_keep_start_order(monkeypatch):
+    """A node's processes stay in start order when some end out of order, and ending one compares no handles (a
+    dict's removal, not a list's search, which was quadratic in a hub's processes: ``Simulator._forget``); a
+    checkpoint still saves them as a list in start order."""
+    from dqsim.engine.process import ProcessHandle
+
+    compared = []
+
+    def counting_eq(self, other):
+        compared.append((self, other))
+        return self is other
+
+    monkeypatch.setattr(ProcessHandle, "__eq__", counting_eq)  # identity, as before, but counted
+    sim, _state = make_sim(1, [0], names=("a",))
+    ended, order = [], []
+
+    def timer(ctx, name, delay_ps):
+        yield ctx.wait(delay_ps)
+        order.append([h.args[0] for h in ctx._node.processes])
+        ended.append(name)
+
+    delays = {"p0": 50, "p1": 10, "p2": 40, "p3": 20, "p4": 30}
+    for name, delay_ps in delays.items():
+        sim.spawn(0, timer, name, delay_ps)
+    node = sim.nodes[0]
+    assert [h.args[0] for h in sim.node_snapshot(0)["processes"]] == list(delays)
+    assert type(sim.node_snapshot(0)["processes"]) is list  # the saved format: a list, as before
+    sim.run()
+    assert ended == ["p1", "p3", "p4", "p2", "p0"]
+    assert order == [list(delays), ["p0", "p2", "p3", "p4"], ["p0", "p2", "p4"], ["p0", "p2"], ["p0"]]
+    assert not node.processes and compared == []
+
+
+def test_a_checkpoint_s_list_of_processes_resumes_and_its_processes_end():
+    """A saved node's processes are a list (every checkpoint's format, before and since 2026-12-07, late night):
+    a resume makes them the node's processes in that order, and each one that ends leaves them."""
+    sim, _state = make_sim(1, [0], names=("a",))
+    ended = []
+
+    def timer(ctx, name, delay_ps):
+        yield ctx.wait(delay_ps)
+        ended.append((name, ctx.now_ps))
+
+    for name, delay_ps in (("p0", 30), ("p1", 10), ("p2", 20)):
+        sim.spawn(0, timer, name, delay_ps)
+    nodes, shared = {0: sim.node_snapshot(0)}, {**sim.global_snapshot(), "loop": None}  # (no checkpointer to go on)
+    nodes[0]["processes"] = list(nodes[0]["processes"])  # as a checkpoint written before the dict holds them
+    resumed, _state = make_sim(1, [0], names=("a",))
+    resumed.load_snapshot(nodes, shared)
+    assert [h.args[0] for h in resumed.nodes[0].processes] == ["p0", "p1", "p2"]
+    resumed.run()
+    assert ended == [("p1", 10), ("p2", 20), ("p0", 30)] and not resumed.nodes[0].processes
 
 
 def test_a_flush_resolves_every_measurement_all_ranks_have_passed_in_key_order():

@@ -442,7 +442,8 @@ class _Node:
     counter: int = 0                                 # events and messages this node created
     seq: int = 0                                     # quantum operations this node issued
     stream_cache: dict = field(default_factory=dict)
-    processes: list = field(default_factory=list)    # handles: live processes, and ended resumable ones kept
+    processes: dict = field(default_factory=dict)    # handle -> None, in start order: live processes, ended resumable
+                                                     # ones kept (a dict: an ended one leaves in O(1), _forget)
     data: dict = field(default_factory=dict)         # node-wide protocol data (ctx.node_data)
 
 
@@ -1344,7 +1345,7 @@ class Simulator:
         else:
             handle = ProcessHandle(function=process_fn, args=args, context=context,
                                    log=self.checkpointer is not None)
-        node.processes.append(handle)
+        node.processes[handle] = None
         return handle
 
     def share(self, obj):
@@ -1810,10 +1811,15 @@ class Simulator:
 
     @staticmethod
     def _forget(node: _Node, process: ProcessHandle) -> None:
-        """``process`` has ended: done, and off its node's list unless its class keeps it (``kept_after_end``)."""
+        """``process`` has ended: done, and off its node's processes unless its class keeps it (``kept_after_end``).
+
+        The node's processes are a dict in start order (``_Node.processes``), so this takes O(1): a list's
+        ``remove`` searched it, quadratic in a node's processes (a 65,536-node ``[qkd.network]`` star's hub, one
+        process per link: 308 CPU s on one rank against a chain's 104-106, ``bench/results/qkdstar-vm-20261207s.md``).
+        """
         process.done = True
         if not process.resumable or not process.process.kept_after_end:
-            node.processes.remove(process)
+            del node.processes[process]
 
     def _end_process(self, node: _Node, process: ProcessHandle) -> None:
         """End a process that waits for a message (:meth:`NodeContext.discard`): as if it had returned."""
@@ -2671,7 +2677,9 @@ class Simulator:
         """The saved record of node ``index`` (:meth:`node_snapshot`), given its buffered operations and timeline
         entries."""
         n = self.nodes.get(index) or _Node(index, self.network.names[index])
-        return {**{name: getattr(n, name) for name in _SAVED_NODE_FIELDS}, "buffer": buffer, "timeline": timeline}
+        saved = {name: getattr(n, name) for name in _SAVED_NODE_FIELDS}
+        saved["processes"] = list(n.processes)  # saved as a list in start order, as before 2026-12-07 (late night)
+        return {**saved, "buffer": buffer, "timeline": timeline}
 
     def node_snapshots(self) -> list[tuple[int, dict]]:
         """``(index, node_snapshot)`` of every node of this rank that holds a record (:class:`_Records`), or has
@@ -2735,6 +2743,7 @@ class Simulator:
             node = self.nodes[index]
             for name in _SAVED_NODE_FIELDS:
                 setattr(node, name, data[name])
+            node.processes = dict.fromkeys(data["processes"])  # a saved list, in start order (_Node.processes)
             context = NodeContext(self, node)
 
             def set_time(time_ps: int, node=node) -> None:

@@ -82,9 +82,10 @@ MAX_QKD_NODES = 65536
 #: at 65,536; the rows' work, ~40 µs a pair (a 1,024-node star: 23.8 CPU s), ~6 min at 4,096, ~1.5 h at 16,384.
 #: A star whose ``end_to_end_pairs`` is ``"none"`` or a list takes :data:`MAX_QKD_NODES`, as a chain (since
 #: 2026-12-07, late night): 65,536 nodes of ``"none"`` (1,000 pulses a link, one rank) peaked at 1,459 MB and took
-#: 308 CPU s (16,384: 542 MB, 30.5 CPU s; load 11-19, bench/results/qkdstar-vm-20261207s.md). Its time grows
-#: faster than the links: the hub runs a process per link, and each one that ends is taken off the hub's list
-#: (``Simulator._forget``, ``list.remove``), m²/2 steps for m links (21.6 of a profiled 8,192-node run's 424 s).
+#: 308 CPU s (16,384: 542 MB, 30.5 CPU s; load 11-19, bench/results/qkdstar-vm-20261207s.md). Its hub runs a
+#: process per link; until 2026-12-07 (late night) each one that ended was taken off the hub's list
+#: (``Simulator._forget``, ``list.remove``), m²/2 steps for m links; now off a dict in O(1) (16,384 nodes, one rank:
+#: 22.4-26.0 CPU s against 30.3-37.2, bench/results/hubforget-vm-20261207s.md; 65,536 not rerun).
 MAX_QKD_STAR_NODES = 4096
 #: Choices of ``[qkd.network].end_to_end_pairs`` besides a list of pairs of leaves.
 END_TO_END_PAIR_CHOICES = ("all", "none")
