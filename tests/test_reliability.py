@@ -1168,16 +1168,43 @@ def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_on
     assert refused_in_one_line(code, err) and not opened, err
     assert err[0] == (f"dqsim: error: {out}: has no manifest (out.h5.manifest.json) and is damaged: HDF5 crashed "
                       "parsing it: SIGSEGV, in a separate process that walked it first; run the job again, or copy "
-                      "the file again with its manifest (dqsim inspect --no-verify reads it in its own process as "
+                      f"the file again with its manifest (dqsim {command} --no-verify reads it in its own process as "
                       "it is)")
     monkeypatch.undo()
     assert cli(capsys, "inspect", out, "--no-verify")[0] == 0
 
 
-def test_repro_a_run_file_not_probed_in_time_is_not_called_damaged(tmp_path):
+@pytest.mark.parametrize("command", ["plot", "merge"])
+def test_plot_and_merge_no_verify_read_a_run_file_without_a_manifest_unchecked(tmp_path, capsys, monkeypatch,
+                                                                                command):
+    """``dqsim merge`` and ``plot`` had no ``--no-verify``: a run file without a manifest whose walk in the child
+    process did not finish in time (a large file on a slow file system) could not be merged or drawn at all, and
+    the refusal named ``dqsim inspect --no-verify``. Now both take ``--no-verify`` as inspect does: no child is
+    started (here one that crashes: it would refuse the file), the file is read as it is, and one note line says
+    it was read unchecked."""
+    out = tmp_path / "out.h5"
+    code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84)
+    assert code == 0, err
+    manifest.run_manifest_path(out).unlink()
+    crashes = tmp_path / "crashes.py"
+    crashes.write_text(CRASHES)
+    monkeypatch.setattr(probe, "CHILD", str(crashes))
+    args = {"plot": [out, "-o", tmp_path / "x.png"], "merge": [tmp_path / "m.h5", out]}[command]
+    code, err = cli(capsys, command, *args, "--no-verify")
+    assert err[0].startswith("dqsim: note: --no-verify: ") and "read unchecked" in err[0], err
+    assert not any("has no manifest" in line for line in err), err
+    if command == "merge":
+        assert code == 0 and len(err) == 1 and (tmp_path / "m.h5").is_file(), err
+    else:  # the file was read: a 50 km point is no curve, which plot says in its own line
+        assert code == 2 and len(err) == 2 and "read it with dqsim inspect" in err[1], err
+
+
+@pytest.mark.parametrize("command", ["inspect", "plot", "merge"])
+def test_repro_a_run_file_not_probed_in_time_is_not_called_damaged(tmp_path, command):
     """Review 7, R7-3: a child still walking a manifest-less run file after the probe's timeout (a healthy but large
     file on a slow file system; here a child that sleeps) refused the file as "damaged". Now it says the file could
-    not be checked within the timeout, and names --no-verify."""
+    not be checked within the timeout, and names the --no-verify of the command that read it (since 2026-12-07 (late
+    night); before, always inspect's, which merge and plot lacked)."""
     out = tmp_path / "out.h5"
     out.write_bytes(b"")
     sleeps = tmp_path / "sleeps.py"
@@ -1185,11 +1212,11 @@ def test_repro_a_run_file_not_probed_in_time_is_not_called_damaged(tmp_path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(probe, "CHILD", str(sleeps))
         with pytest.raises(DqsimError) as refused:
-            probe.probe_unverified(out, timeout_s=0.5)
+            probe.probe_unverified(out, timeout_s=0.5, command=command)
     assert str(refused.value) == (
         f"{out}: has no manifest (out.h5.manifest.json) and could not be checked within 0.5 s: HDF5 was still walking "
         "it in a separate process (a large file on a slow or loaded file system?); try again later, or copy the file "
-        "again with its manifest (dqsim inspect --no-verify reads it in its own process as it is, unchecked)")
+        f"again with its manifest (dqsim {command} --no-verify reads it in its own process as it is, unchecked)")
 
 
 def test_repro_the_probe_child_keeps_the_first_pythonpath_entry_under_pythonsafepath(tmp_path):
