@@ -924,6 +924,25 @@ def test_repro_a_rank_stalled_in_its_slab_file_write_ends_the_job_in_one_line(tm
     assert not list((tmp_path / "ck").rglob("*.tmp-*")), "the waiting rank's temporary slab file outlived the job"
 
 
+def test_a_stalled_output_write_of_a_run_without_checkpoints_says_to_run_the_job_again(tmp_path):
+    """A ``circuit`` run without periodic checkpoints whose rank 1 stalls writing its slab file of the output
+    (``stalls_in_write.py slab:1``) ended in a line that said to "resume the run's newest whole checkpoint, if it
+    wrote one": it writes none. Now the line says there is none to resume, and to run the job again."""
+    env = {"DQSIM_COLLECTIVE_CLOSE_S": "3", "DQSIM_PARALLEL_HDF5": "0"}
+    job = str(ROOT / "jobs" / "random_circuit.toml")
+    done = run_mpi(2, ["tests/mpi_scripts/stalls_in_write.py", "slab:1", "run", job,
+                       "--set", "circuit.num_qubits=8", "--set", "circuit.depth=4", "--set", "simulation.shots=10",
+                       "--set", "simulation.observables=[\"Z0 Z7\"]", "--set", "simulation.save_state=true",
+                       "--set", "simulation.max_gather_qubits=4",
+                       "-o", str(tmp_path / "out.h5"), "--quiet"], check=False, timeout_s=120, env=env)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert "the state slab files' write did not end on every rank within" in lines[0], lines
+    assert lines[0].endswith("so the job ends here; the run writes no checkpoints, so there is none to resume; once "
+                             "the file system answers: run the job again"), lines
+
+
 def test_repro_a_rank_slow_but_within_its_budget_in_its_output_slab_write_does_not_end_the_job(tmp_path):
     """Review 7, R7-1: an output written without checkpoints (``cut_on=None``: no looks) on 2 ranks whose rank 1
     took 5 s before its slab file's write (``slow_slab_write.py``), ``DQSIM_COLLECTIVE_CLOSE_S=3``: its own write
