@@ -1166,13 +1166,9 @@ def test_repro_an_output_replaced_by_a_run_killed_before_its_manifest_is_not_rea
 CRASHES = "import ctypes, sys\nsys.stdout.write(sys.argv[1])\nctypes.string_at(0)  # SIGSEGV, as HDF5 on damage\n"
 
 
-@pytest.mark.parametrize("command", ["inspect", "plot", "merge"])
-def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_one_line(tmp_path, capsys,
-                                                                                       monkeypatch, command):
-    """A run file without its manifest was opened by HDF5 unverified in the reading process, where damage that
-    crashes HDF5 ended ``dqsim inspect``, ``plot`` and ``merge`` by SIGSEGV. Now a child process walks it first, and
-    its crash (a child script that crashes as HDF5 would; the real one walks the file in the test above) refuses
-    the file in one line, status 2, before this process opens it; ``dqsim inspect --no-verify`` still reads it."""
+def run_file_without_a_manifest_and_a_crashing_probe(tmp_path, capsys, monkeypatch):
+    """``tmp_path/out.h5``: a BB84 run's file, its manifest removed; the probe's child (:data:`probe.CHILD`) set to
+    a script that crashes as HDF5 would (undone with ``monkeypatch``)."""
     out = tmp_path / "out.h5"
     code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84)
     assert code == 0, err
@@ -1180,6 +1176,17 @@ def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_on
     crashes = tmp_path / "crashes.py"
     crashes.write_text(CRASHES)
     monkeypatch.setattr(probe, "CHILD", str(crashes))
+    return out
+
+
+@pytest.mark.parametrize("command", ["inspect", "plot", "merge"])
+def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_one_line(tmp_path, capsys,
+                                                                                       monkeypatch, command):
+    """A run file without its manifest was opened by HDF5 unverified in the reading process, where damage that
+    crashes HDF5 ended ``dqsim inspect``, ``plot`` and ``merge`` by SIGSEGV. Now a child process walks it first, and
+    its crash (a child script that crashes as HDF5 would; the real one walks the file in the test above) refuses
+    the file in one line, status 2, before this process opens it; ``dqsim inspect --no-verify`` still reads it."""
+    out = run_file_without_a_manifest_and_a_crashing_probe(tmp_path, capsys, monkeypatch)
     opened = []
     monkeypatch.setattr(dqsim.io, "open_run", lambda *args, **kwargs: opened.append(args))
     args = {"inspect": [out], "plot": [out, "-o", tmp_path / "x.png"], "merge": [tmp_path / "m.h5", out]}[command]
@@ -1201,13 +1208,7 @@ def test_plot_and_merge_no_verify_read_a_run_file_without_a_manifest_unchecked(t
     the refusal named ``dqsim inspect --no-verify``. Now both take ``--no-verify`` as inspect does: no child is
     started (here one that crashes: it would refuse the file), the file is read as it is, and one note line says
     it was read unchecked."""
-    out = tmp_path / "out.h5"
-    code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84)
-    assert code == 0, err
-    manifest.run_manifest_path(out).unlink()
-    crashes = tmp_path / "crashes.py"
-    crashes.write_text(CRASHES)
-    monkeypatch.setattr(probe, "CHILD", str(crashes))
+    out = run_file_without_a_manifest_and_a_crashing_probe(tmp_path, capsys, monkeypatch)
     args = {"plot": [out, "-o", tmp_path / "x.png"], "merge": [tmp_path / "m.h5", out]}[command]
     code, err = cli(capsys, command, *args, "--no-verify")
     assert err[0].startswith("dqsim: note: --no-verify: ") and "read unchecked" in err[0], err
