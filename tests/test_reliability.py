@@ -924,6 +924,25 @@ def test_repro_a_rank_stalled_in_its_slab_file_write_ends_the_job_in_one_line(tm
     assert not list((tmp_path / "ck").rglob("*.tmp-*")), "the waiting rank's temporary slab file outlived the job"
 
 
+def test_a_stalled_output_write_of_a_run_without_checkpoints_says_to_run_the_job_again(tmp_path):
+    """A ``circuit`` run without periodic checkpoints whose rank 1 stalls writing its slab file of the output
+    (``stalls_in_write.py slab:1``) ended in a line that said to "resume the run's newest whole checkpoint, if it
+    wrote one": it writes none. Now the line says there is none to resume, and to run the job again."""
+    env = {"DQSIM_COLLECTIVE_CLOSE_S": "3", "DQSIM_PARALLEL_HDF5": "0"}
+    job = str(ROOT / "jobs" / "random_circuit.toml")
+    done = run_mpi(2, ["tests/mpi_scripts/stalls_in_write.py", "slab:1", "run", job,
+                       "--set", "circuit.num_qubits=8", "--set", "circuit.depth=4", "--set", "simulation.shots=10",
+                       "--set", "simulation.observables=[\"Z0 Z7\"]", "--set", "simulation.save_state=true",
+                       "--set", "simulation.max_gather_qubits=4",
+                       "-o", str(tmp_path / "out.h5"), "--quiet"], check=False, timeout_s=120, env=env)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dqsim")]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert "the state slab files' write did not end on every rank within" in lines[0], lines
+    assert lines[0].endswith("so the job ends here; the run writes no checkpoints, so there is none to resume; once "
+                             "the file system answers: run the job again"), lines
+
+
 def test_repro_a_rank_slow_but_within_its_budget_in_its_output_slab_write_does_not_end_the_job(tmp_path):
     """Review 7, R7-1: an output written without checkpoints (``cut_on=None``: no looks) on 2 ranks whose rank 1
     took 5 s before its slab file's write (``slow_slab_write.py``), ``DQSIM_COLLECTIVE_CLOSE_S=3``: its own write
@@ -1147,13 +1166,9 @@ def test_repro_an_output_replaced_by_a_run_killed_before_its_manifest_is_not_rea
 CRASHES = "import ctypes, sys\nsys.stdout.write(sys.argv[1])\nctypes.string_at(0)  # SIGSEGV, as HDF5 on damage\n"
 
 
-@pytest.mark.parametrize("command", ["inspect", "plot", "merge"])
-def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_one_line(tmp_path, capsys,
-                                                                                       monkeypatch, command):
-    """A run file without its manifest was opened by HDF5 unverified in the reading process, where damage that
-    crashes HDF5 ended ``dqsim inspect``, ``plot`` and ``merge`` by SIGSEGV. Now a child process walks it first, and
-    its crash (a child script that crashes as HDF5 would; the real one walks the file in the test above) refuses
-    the file in one line, status 2, before this process opens it; ``dqsim inspect --no-verify`` still reads it."""
+def run_file_without_a_manifest_and_a_crashing_probe(tmp_path, capsys, monkeypatch):
+    """``tmp_path/out.h5``: a BB84 run's file, its manifest removed; the probe's child (:data:`probe.CHILD`) set to
+    a script that crashes as HDF5 would (undone with ``monkeypatch``)."""
     out = tmp_path / "out.h5"
     code, err = cli(capsys, "run", ROOT / "jobs" / "bb84_decoy_50km.toml", "-o", out, "--quiet", *BB84)
     assert code == 0, err
@@ -1161,6 +1176,17 @@ def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_on
     crashes = tmp_path / "crashes.py"
     crashes.write_text(CRASHES)
     monkeypatch.setattr(probe, "CHILD", str(crashes))
+    return out
+
+
+@pytest.mark.parametrize("command", ["inspect", "plot", "merge"])
+def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_one_line(tmp_path, capsys,
+                                                                                       monkeypatch, command):
+    """A run file without its manifest was opened by HDF5 unverified in the reading process, where damage that
+    crashes HDF5 ended ``dqsim inspect``, ``plot`` and ``merge`` by SIGSEGV. Now a child process walks it first, and
+    its crash (a child script that crashes as HDF5 would; the real one walks the file in the test above) refuses
+    the file in one line, status 2, before this process opens it; ``dqsim inspect --no-verify`` still reads it."""
+    out = run_file_without_a_manifest_and_a_crashing_probe(tmp_path, capsys, monkeypatch)
     opened = []
     monkeypatch.setattr(dqsim.io, "open_run", lambda *args, **kwargs: opened.append(args))
     args = {"inspect": [out], "plot": [out, "-o", tmp_path / "x.png"], "merge": [tmp_path / "m.h5", out]}[command]
@@ -1168,16 +1194,37 @@ def test_a_run_file_without_a_manifest_whose_parse_crashes_hdf5_is_refused_in_on
     assert refused_in_one_line(code, err) and not opened, err
     assert err[0] == (f"dqsim: error: {out}: has no manifest (out.h5.manifest.json) and is damaged: HDF5 crashed "
                       "parsing it: SIGSEGV, in a separate process that walked it first; run the job again, or copy "
-                      "the file again with its manifest (dqsim inspect --no-verify reads it in its own process as "
+                      f"the file again with its manifest (dqsim {command} --no-verify reads it in its own process as "
                       "it is)")
     monkeypatch.undo()
     assert cli(capsys, "inspect", out, "--no-verify")[0] == 0
 
 
-def test_repro_a_run_file_not_probed_in_time_is_not_called_damaged(tmp_path):
+@pytest.mark.parametrize("command", ["plot", "merge"])
+def test_plot_and_merge_no_verify_read_a_run_file_without_a_manifest_unchecked(tmp_path, capsys, monkeypatch,
+                                                                                command):
+    """``dqsim merge`` and ``plot`` had no ``--no-verify``: a run file without a manifest whose walk in the child
+    process did not finish in time (a large file on a slow file system) could not be merged or drawn at all, and
+    the refusal named ``dqsim inspect --no-verify``. Now both take ``--no-verify`` as inspect does: no child is
+    started (here one that crashes: it would refuse the file), the file is read as it is, and one note line says
+    it was read unchecked."""
+    out = run_file_without_a_manifest_and_a_crashing_probe(tmp_path, capsys, monkeypatch)
+    args = {"plot": [out, "-o", tmp_path / "x.png"], "merge": [tmp_path / "m.h5", out]}[command]
+    code, err = cli(capsys, command, *args, "--no-verify")
+    assert err[0].startswith("dqsim: note: --no-verify: ") and "read unchecked" in err[0], err
+    assert not any("has no manifest" in line for line in err), err
+    if command == "merge":
+        assert code == 0 and len(err) == 1 and (tmp_path / "m.h5").is_file(), err
+    else:  # the file was read: a 50 km point is no curve, which plot says in its own line
+        assert code == 2 and len(err) == 2 and "read it with dqsim inspect" in err[1], err
+
+
+@pytest.mark.parametrize("command", ["inspect", "plot", "merge"])
+def test_repro_a_run_file_not_probed_in_time_is_not_called_damaged(tmp_path, command):
     """Review 7, R7-3: a child still walking a manifest-less run file after the probe's timeout (a healthy but large
     file on a slow file system; here a child that sleeps) refused the file as "damaged". Now it says the file could
-    not be checked within the timeout, and names --no-verify."""
+    not be checked within the timeout, and names the --no-verify of the command that read it (since 2026-12-07 (late
+    night); before, always inspect's, which merge and plot lacked)."""
     out = tmp_path / "out.h5"
     out.write_bytes(b"")
     sleeps = tmp_path / "sleeps.py"
@@ -1185,11 +1232,11 @@ def test_repro_a_run_file_not_probed_in_time_is_not_called_damaged(tmp_path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(probe, "CHILD", str(sleeps))
         with pytest.raises(DqsimError) as refused:
-            probe.probe_unverified(out, timeout_s=0.5)
+            probe.probe_unverified(out, timeout_s=0.5, command=command)
     assert str(refused.value) == (
         f"{out}: has no manifest (out.h5.manifest.json) and could not be checked within 0.5 s: HDF5 was still walking "
         "it in a separate process (a large file on a slow or loaded file system?); try again later, or copy the file "
-        "again with its manifest (dqsim inspect --no-verify reads it in its own process as it is, unchecked)")
+        f"again with its manifest (dqsim {command} --no-verify reads it in its own process as it is, unchecked)")
 
 
 def test_repro_the_probe_child_keeps_the_first_pythonpath_entry_under_pythonsafepath(tmp_path):

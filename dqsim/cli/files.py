@@ -23,17 +23,17 @@ from dqsim.io.probe import probe_unverified
 EXIT_BAD_INPUT = 2
 
 
-def _verify_run_file(path: Path, skip: bool) -> bool:
+def _verify_run_file(path: Path, skip: bool, command: str) -> bool:
     """Check a run file against its manifest before HDF5 parses it; False when it has none (the caller notes
     it with :func:`_note_unverified` once the file opened: a file that is no run file at all gets one line).
     One without a manifest is walked by HDF5 in a child process first (:func:`dqsim.io.probe.probe_unverified`,
-    since 2026-12-07 (late night)): damage that crashes HDF5 there is refused in one line. ``skip``
-    (``--no-verify``): neither."""
+    since 2026-12-07 (late night)): damage that crashes HDF5 there is refused in one line, naming ``command``'s
+    ``--no-verify``. ``skip`` (``--no-verify``): neither."""
     if skip or not path.is_file():  # a missing file: open_run says so in one line
         return True
     if io.verify_run_file(path):
         return True
-    probe_unverified(path)
+    probe_unverified(path, command=command)
     return False
 
 
@@ -64,7 +64,7 @@ def cmd_inspect(args) -> int:
         if checkpoint.looks_like_checkpoint(path) or checkpoint.manifest_path(path).exists():
             checkpoint.verify_checkpoint(path)  # every byte, before HDF5 parses any
         else:
-            verified = _verify_run_file(path, args.no_verify)
+            verified = _verify_run_file(path, args.no_verify, "inspect")
         run = io.open_run(path)
         if not verified:
             _note_unverified(path)
@@ -96,10 +96,14 @@ def cmd_inspect(args) -> int:
 def cmd_plot(args) -> int:
     output = Path(args.output) if args.output else Path(args.file).with_suffix(".png")
     try:
-        verified = _verify_run_file(Path(args.file), False)
+        unchecked = getattr(args, "no_verify", False)
+        verified = _verify_run_file(Path(args.file), unchecked, "plot")
         run = io.open_run(args.file)
         if not verified:
             _note_unverified(Path(args.file))
+        if unchecked:
+            print(f"dqsim: note: --no-verify: {args.file} was read unchecked (not against its manifest, not walked "
+                  "in a separate process first)", file=sys.stderr)
         drawn = plot_run(run, output)
     except DqsimError as exc:
         print_error(str(exc))

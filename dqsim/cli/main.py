@@ -784,8 +784,11 @@ def _run_locked(job, comm, *, quiet: bool, session=None, start_over: bool = Fals
     # rank got and told it of (comm.RootTask), between tables, pieces of a gathered state and the steps of the
     # file's end (the temporary file goes; state slab files, every rank its own)
     cuttable = session is not None and session.finished_run is not None
+    # a job ended in the state's write says to run it again where the run writes no checkpoints (none to resume)
+    checkpointed = session is not None and bool(job.checkpoint.every_wall_s or job.checkpoint.every_sim_s
+                                                 or session.resume is not None)
     try:
-        state_kwargs = _state_for_output(job, comm, result.state, output,
+        state_kwargs = _state_for_output(job, comm, result.state, output, checkpointed=checkpointed,
                                          cut_on=checkpoint.stop_requested if cuttable else None)
     except io.StateWriteCut:  # on every rank, at the same look; no file of the write is left
         session.stop_point()  # every rank agrees, writes the checkpoint and stops
@@ -919,7 +922,7 @@ def _discard_state(job, comm, state, output: Path) -> None:
         io.discard_sharded_state(output.with_suffix(""), comm=comm)
 
 
-def _state_for_output(job, comm, state, output: Path, *, cut_on=None) -> dict:
+def _state_for_output(job, comm, state, output: Path, *, cut_on=None, checkpointed: bool = True) -> dict:
     """Collective: gather the final state, or write it sharded, when ``save_state``.
 
     Up to ``max_gather_qubits`` rank 0 gets the whole vector; above, every
@@ -927,7 +930,8 @@ def _state_for_output(job, comm, state, output: Path, *, cut_on=None) -> dict:
     (:func:`dqsim.engine.checkpoint.write_state`, :func:`dqsim.io.write_sharded_state`:
     one collective file with parallel HDF5, else ``<output stem>.slabNNNN.h5`` files),
     looking for a stop with ``cut_on`` (:func:`dqsim.engine.checkpoint.stop_requested`;
-    :class:`dqsim.io.StateWriteCut` on every rank when one came).
+    :class:`dqsim.io.StateWriteCut` on every rank when one came). ``checkpointed``: the run may have written
+    checkpoints (:func:`dqsim.engine.checkpoint.write_state`).
     Returns rank 0's extra ``write_run_file`` arguments.
     """
     simulation = getattr(job, "simulation", None)
@@ -938,7 +942,8 @@ def _state_for_output(job, comm, state, output: Path, *, cut_on=None) -> dict:
         return {"state": vector} if comm.rank == 0 else {}
     # (a register every rank holds whole, dqc.register_comm, is written once: each rank its 1/P of it)
     try:
-        return checkpoint.write_state(state, output.with_suffix(""), comm=comm, cut_on=cut_on)
+        return checkpoint.write_state(state, output.with_suffix(""), comm=comm, cut_on=cut_on,
+                                      checkpointed=checkpointed)
     except DqsimError as exc:  # on every rank
         raise DqsimError(_with_size_options(job, str(exc), gathered=False)) from None
 

@@ -139,8 +139,10 @@ def merge_files(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, 
     return merge_runs(runs, Path(output), force=force)
 
 
-def open_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list, list[str]]:
-    """Verify every input against its manifest (when it has one), then open it with :func:`dqsim.io.open_run`.
+def open_inputs(inputs: Iterable[str | os.PathLike], *, verify: bool = True) -> tuple[list, list[str]]:
+    """Verify every input against its manifest (when it has one; without one HDF5 walks it in a child process
+    first), then open it with :func:`dqsim.io.open_run`; ``verify=False`` (``dqsim merge --no-verify``): open it
+    unchecked.
 
     Returns:
         The :class:`~dqsim.io.RunFile` of each input that opened, and one
@@ -149,8 +151,10 @@ def open_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list, list[str]]:
     runs, errors = [], []
     for path in inputs:
         try:
-            if not io.verify_run_file(path):  # sizes and SHA-256 against its manifest, when it has one;
-                probe_unverified(path)  # else HDF5 walks it in a child first (since 2026-12-07 (late night))
+            # sizes and SHA-256 against its manifest, when it has one; else HDF5 walks it in a child first (since
+            # 2026-12-07 (late night)); neither with --no-verify
+            if verify and not io.verify_run_file(path):
+                probe_unverified(path, command="merge")
             runs.append(io.open_run(path))
         except DqsimError as exc:
             errors.append(str(exc))
@@ -538,8 +542,12 @@ def cmd_merge(args) -> int:
     """``dqsim merge OUT.h5 IN.h5 ...``: ``args.output``, ``args.inputs`` (files or glob patterns)."""
     files, errors = expand_inputs(args.inputs, args.output)
     runs, task_ids, missing = [], [], {}
+    verify = not getattr(args, "no_verify", False)
+    if not verify and files:
+        print(f"dqsim: note: --no-verify: the {len(files)} input(s) are read unchecked (not against their manifests, "
+              "not walked in a separate process first)", file=sys.stderr, flush=True)
     for task, path in enumerate(files):
-        opened, open_errors = open_inputs([path])
+        opened, open_errors = open_inputs([path], verify=verify)
         if opened:
             runs.append(opened[0])
             task_ids.append(task)

@@ -168,10 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--table", metavar="NAME", help="print every row of one table (with its units)")
     inspect.add_argument("--csv", action="store_true", help="with --table: print the table as CSV")
     inspect.add_argument("--no-verify", action="store_true",
-                         help="skip checking the file against its manifest (sizes and SHA-256)")
+                         help="skip checking the file against its manifest (sizes and SHA-256), or, without one, "
+                              "walking it in a separate process first: read it as it is")
     plot = sub.add_parser("plot", help="draw an output file (key rate vs distance, counts, ...) as a PNG")
     plot.add_argument("file", help="a file written by dqsim run")
     plot.add_argument("--output", "-o", help="image file (default: FILE with .png)")
+    plot.add_argument("--no-verify", action="store_true",
+                      help="skip checking the file against its manifest (sizes and SHA-256), or, without one, "
+                           "walking it in a separate process first: read it as it is")
     merge = sub.add_parser("merge", help="combine the run files of a sweep (one per task) into one file")
     merge.add_argument("output", help="the merged HDF5 file to write, e.g. out/sweep/merged.h5")
     merge.add_argument("inputs", nargs="+", metavar="input",
@@ -182,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--force", action="store_true",
                        help="replace the output also where it exists and is no earlier merge (a run's file); "
                             "an earlier merge's output is replaced without it")
+    merge.add_argument("--no-verify", action="store_true",
+                       help="skip checking the inputs against their manifests (sizes and SHA-256), or, without one, "
+                            "walking them in a separate process first: read them as they are")
     return parser
 
 

@@ -1141,7 +1141,8 @@ class Checkpointer:
         return resume.window_end_ps
 
 
-def write_state(state, base: Path, *, comm, cut_on: Callable[[], bool] | None = None) -> dict:
+def write_state(state, base: Path, *, comm, cut_on: Callable[[], bool] | None = None,
+                checkpointed: bool = True) -> dict:
     """Collective: write the register's slabs (or, on rank 0, keep a small replicated one for the run file).
 
     Every rank writes its part of ``state`` for the file ``<base>.h5``
@@ -1160,6 +1161,9 @@ def write_state(state, base: Path, *, comm, cut_on: Callable[[], bool] | None = 
     (:func:`dqsim.io.write_sharded_state`, which raises
     :class:`dqsim.io.StateWriteCut` on every rank and leaves no file of the
     write); ``None`` (checkpoints): no look.
+
+    ``checkpointed``: the run may have written checkpoints (False: a run's output where the run writes none, no
+    periodic checkpoints and no resume; a job ended in the write then says to run it again, not to resume).
     """
     if state is None:
         return {}
@@ -1178,7 +1182,16 @@ def write_state(state, base: Path, *, comm, cut_on: Callable[[], bool] | None = 
         state.canonicalize_()
         pieces, slab_size = state.logical_slab_pieces(), 1 << state.num_local_qubits
     return io.write_sharded_state(base, pieces, comm=comm, slab_size=slab_size, dtype=state.dtype, cut_on=cut_on,
-                                  newest=_newest_whole(Path(f"{base}.h5")) if comm.size > 1 else "")
+                                  newest=_newest_of_write(Path(f"{base}.h5"), comm, checkpointed))
+
+
+def _newest_of_write(path: Path, comm, checkpointed: bool) -> str | None:
+    """What the one line of a job ended while writing ``path`` on several ranks names (``newest`` of
+    :func:`dqsim.io.write_sharded_state`): ``None`` where the run writes no checkpoints (not ``checkpointed``),
+    else :func:`_newest_whole`; ``""`` on one rank (no step is watched)."""
+    if comm.size == 1:
+        return ""
+    return _newest_whole(path) if checkpointed else None
 
 
 def _newest_whole(path: Path) -> str:

@@ -8,8 +8,9 @@ child process walk it first (:func:`probe_unverified`): every group's and datase
 layout, and the data of every dataset up to :data:`PROBE_READ_BYTES` (the first and last element of a larger one,
 which reach its chunk index), as the reading process will. A child ended by a signal refuses the file as damaged,
 in one line; one still parsing after :data:`PROBE_TIMEOUT_S` refuses it as not checked (a healthy file on a slow
-file system takes as long: review 7, R7-3), naming ``--no-verify``; an error HDF5 raises in the child is left to the
-reading process, which reports it in its own words (a file that is no HDF5 file, no run file). Before, HDF5 parsed
+file system takes as long: review 7, R7-3); both lines name the reading command's ``--no-verify`` (``dqsim
+inspect``, ``plot`` or ``merge``'s, since 2026-12-07 (late night); before, always ``inspect``'s). An error HDF5
+raises in the child is left to the reading process, which reports it in its own words (a file that is no HDF5 file, no run file). Before, HDF5 parsed
 such a file in the reading process, where damage to its metadata could crash it.
 
 This file also runs as a script (the child: ``python probe.py FILE``), with no import of dqsim (a quicker start).
@@ -31,12 +32,16 @@ PROBE_TIMEOUT_S = 120.0
 CHILD = __file__
 
 
-def probe_unverified(path: str | os.PathLike, *, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+def probe_unverified(path: str | os.PathLike, *, timeout_s: float = PROBE_TIMEOUT_S,
+                     command: str = "inspect") -> None:
     """Walk the run file ``path`` (no manifest) with HDF5 in a child process; refuse it where HDF5 did not survive.
+
+    ``command`` is the dqsim command reading the file (``inspect``, ``plot``, ``merge``): the error names its
+    ``--no-verify``.
 
     Raises:
         DqsimError: one line: the child was ended by a signal (HDF5 crashed parsing the file: damaged), or did not
-            finish within ``timeout_s`` seconds (not checked); naming ``dqsim inspect --no-verify``, which reads the
+            finish within ``timeout_s`` seconds (not checked); naming ``dqsim COMMAND --no-verify``, which reads the
             file as it is.
     """
     from dqsim.errors import DqsimError  # noqa: PLC0415 - not in the child
@@ -51,13 +56,13 @@ def probe_unverified(path: str | os.PathLike, *, timeout_s: float = PROBE_TIMEOU
         raise DqsimError(f"{path}: has no manifest ({path.name}.manifest.json) and could not be checked within "
                          f"{timeout_s:g} s: HDF5 was still walking it in a separate process (a large file on a slow "
                          "or loaded file system?); try again later, or copy the file again with its manifest (dqsim "
-                         "inspect --no-verify reads it in its own process as it is, unchecked)") from None
+                         f"{command} --no-verify reads it in its own process as it is, unchecked)") from None
     if done.returncode >= 0:
         return
     why = f"HDF5 crashed parsing it: {_signal_name(-done.returncode)}"
     raise DqsimError(f"{path}: has no manifest ({path.name}.manifest.json) and is damaged: {why}, in a separate "
                      "process that walked it first; run the job again, or copy the file again with its manifest "
-                     "(dqsim inspect --no-verify reads it in its own process as it is)")
+                     f"(dqsim {command} --no-verify reads it in its own process as it is)")
 
 
 def _signal_name(number: int) -> str:

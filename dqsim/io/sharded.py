@@ -208,7 +208,7 @@ def collective_wanted(comm) -> bool:
 
 
 def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any]], *, comm, slab_size: int,
-                        dtype: Any, cut_on: Callable[[], bool] | None = None, newest: str = "") -> dict:
+                        dtype: Any, cut_on: Callable[[], bool] | None = None, newest: str | None = "") -> dict:
     """Collective: write this rank's slab of a sharded state; return rank 0's ``write_run_file`` arguments.
 
     Rank ``r`` holds global amplitudes ``r*slab_size .. (r+1)*slab_size-1``.
@@ -231,8 +231,8 @@ def write_sharded_state(base: str | os.PathLike, pieces: Iterable[tuple[int, Any
             every rank. ``None``: never a stop; on one rank no look, on several the looks are taken all the
             same (:func:`_never_stopped`), which keeps the ranks in step for the watched steps.
         newest: the newest whole checkpoint to resume, for the one line of a job ended by
-            :func:`abort_collective` (``""``: none known); on several ranks (a stalled step of the slab files' write
-            too, since 2026-12-07 (late night)).
+            :func:`abort_collective` (``""``: none known; ``None``: the run writes none, since 2026-12-07 (late
+            night)); on several ranks (a stalled step of the slab files' write too, since 2026-12-07 (late night)).
 
     Returns:
         On rank 0 the keyword arguments for
@@ -326,7 +326,7 @@ def _agree(comm, failure: BaseException | None, what: str) -> None:
 
 
 def _write_slab_files(base: Path, pieces, *, comm, slab_size: int, dtype: np.dtype,
-                      looks: _Looks | None = None, newest: str = "") -> dict:
+                      looks: _Looks | None = None, newest: str | None = "") -> dict:
     """Collective: every rank writes ``<base>.slabNNNN.h5``; rank 0 gets ``state_slabs``.
 
     Every rank also makes its own slab file's entry of the run's manifest
@@ -569,7 +569,7 @@ def _size_limit_refusal(comm, path: Path, nbytes: int) -> str | None:
 
 
 def _write_collective(path: Path, pieces, *, comm, slab_size: int, dtype: np.dtype,
-                      looks: _Looks | None = None, newest: str = "") -> dict:
+                      looks: _Looks | None = None, newest: str | None = "") -> dict:
     """Collective: every rank writes its range of ``state`` into one temporary file (parallel HDF5).
 
     The free space is checked first (rank 0, ``statvfs``), and every rank's file size limit
@@ -768,12 +768,13 @@ class _WriteFailed(DqsimError):
     """A rank's write of its amplitudes into the collective file failed (a full disk): HDF5 cannot close it."""
 
 
-def abort_collective(comm, path: Path, why: str, newest: str, *, say: bool = True, stalled: bool = False,
+def abort_collective(comm, path: Path, why: str, newest: str | None, *, say: bool = True, stalled: bool = False,
                      agreed: bool = False, slabs: bool = False) -> None:
     """End every rank of the job (``comm.abort``, status 2) after one line on stderr: parallel HDF5 does not
     recover from a failed write (the file's close hangs in a collective, or crashes in ``H5F__close_cb``), so
     no HDF5 file is closed again in this process (nor by HDF5's exit handler). ``newest``: the newest whole
-    checkpoint, to resume once there is room (``stalled``: once the file system answers; ``""``: none known);
+    checkpoint, to resume once there is room (``stalled``: once the file system answers; ``""``: none known;
+    ``None``: the run writes none, so the line says to run the job again, since 2026-12-07 (late night));
     ``say``: whether this rank writes the line (one rank of those that abort).
 
     ``agreed``: every rank calls this at the same point (each learnt of the failure at one ``allgather``): after a
@@ -788,8 +789,12 @@ def abort_collective(comm, path: Path, why: str, newest: str, *, say: bool = Tru
     no HDF5 file is shared, but the other ranks wait for the stalled one in a collective of the write."""
     after, when = ("a stalled collective step", "once the file system answers") if stalled else \
         ("a failed write", "once there is room")
-    hint = (f"the newest whole checkpoint: {newest}; {when}: dqsim resume {newest}" if newest else
-            f"resume the run's newest whole checkpoint, if it wrote one, {when}")
+    if newest is None:
+        hint = f"the run writes no checkpoints, so there is none to resume; {when}: run the job again"
+    elif newest:
+        hint = f"the newest whole checkpoint: {newest}; {when}: dqsim resume {newest}"
+    else:
+        hint = f"resume the run's newest whole checkpoint, if it wrote one, {when}"
     cannot = ("the ranks cannot go on while one of them waits" if slabs else
               f"parallel HDF5 cannot go on after {after}")
     line = f"dqsim: error: {path}: {why}; {cannot}, so the job ends here; {hint}\n"
@@ -810,7 +815,7 @@ def abort_collective(comm, path: Path, why: str, newest: str, *, say: bool = Tru
     os._exit(2)
 
 
-def _abandon_after_failed_write(comm, failure: BaseException | None, path: Path, newest: str) -> None:
+def _abandon_after_failed_write(comm, failure: BaseException | None, path: Path, newest: str | None) -> None:
     """Collective: if any rank's write of amplitudes failed (:class:`_WriteFailed`), every rank learns it at this
     one ``allgather``, before any close, and every rank ends the job (:func:`abort_collective`; the lowest such rank
     says why: MPICH's ``MPI_Abort`` on one rank did not end the others, which waited)."""
@@ -847,7 +852,7 @@ class _StepWatch:
     COLLECTIVE_FILES = "the parallel HDF5 file's"
     SLAB_FILES = "the state slab files'"
 
-    def __init__(self, comm, path: Path, newest: str, timeout_s: float, *, slabs: bool = False):
+    def __init__(self, comm, path: Path, newest: str | None, timeout_s: float, *, slabs: bool = False):
         self.comm, self.path, self.newest, self.timeout_s, self.slabs = comm, path, newest, timeout_s, slabs
         self.grace_s = 0.0 if comm.rank == 0 else timeout_s
         self._cond = threading.Condition()

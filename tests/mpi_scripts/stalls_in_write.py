@@ -3,7 +3,8 @@
 limit's look, before the room check's collective), ``open`` (before the file's collective open), ``create`` (before
 the state dataset's creation) or ``write`` (before its range's write); or in the second write of the state's slab
 files (serial h5py, or ``DQSIM_PARALLEL_HDF5=0``) at ``slab`` (before its slab file's write), as on a file system
-that stopped answering; the other ranks go on into the step and wait there for it. Each rank ends as ``python -m
+that stopped answering; the other ranks go on into the step and wait there for it. ``STEP:N`` stalls in the N-th
+write instead (``slab:1``: the first, a run's output where it writes no checkpoint). Each rank ends as ``python -m
 dqsim`` does."""
 
 import sys
@@ -19,14 +20,16 @@ STEPS = ("room", "open", "create", "write", "slab")
 
 
 def main() -> int:
-    step = sys.argv[1]
-    if step not in STEPS:
-        raise SystemExit(f"stalls_in_write.py: STEP = {step!r}: must be one of {', '.join(STEPS)}")
+    step, _, nth = sys.argv[1].partition(":")
+    if step not in STEPS or not (nth or "2").isdigit():
+        raise SystemExit(f"stalls_in_write.py: STEP = {sys.argv[1]!r}: must be one of {', '.join(STEPS)}, "
+                         "optionally with :N (the N-th write)")
+    nth = int(nth or "2")
     rank, calls = MPI.COMM_WORLD.Get_rank(), {name: 0 for name in STEPS}
 
     def stall(name: str) -> None:
         calls[name] += 1
-        if name == step and rank == 1 and calls[name] == 2:
+        if name == step and rank == 1 and calls[name] == nth:
             time.sleep(600)
 
     class StallingFile(h5py.File):
