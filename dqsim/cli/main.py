@@ -728,10 +728,12 @@ def _note_superseded(session) -> None:
 def _run_locked(job, comm, *, quiet: bool, session=None, start_over: bool = False) -> int:
     started = time.perf_counter()
     output = Path(job.run.output)
+    # the run may write checkpoints (its folder is made now): a job ended in the state's write says to run it again
+    # where it writes none (none to resume)
+    checkpointed = session is not None and bool(job.checkpoint.every_wall_s or job.checkpoint.every_sim_s
+                                                 or session.resume is not None)
     if session is not None:
-        plan = job.checkpoint
-        checkpoint.prepare_directory(session, comm, create=bool(plan.every_wall_s or plan.every_sim_s
-                                                                or session.resume is not None))
+        checkpoint.prepare_directory(session, comm, create=checkpointed)
         _refuse_unfinished(job, session, comm, start_over=start_over)
         _note_superseded(session)  # rank 0 only: the others know of none
     error = None
@@ -784,9 +786,6 @@ def _run_locked(job, comm, *, quiet: bool, session=None, start_over: bool = Fals
     # rank got and told it of (comm.RootTask), between tables, pieces of a gathered state and the steps of the
     # file's end (the temporary file goes; state slab files, every rank its own)
     cuttable = session is not None and session.finished_run is not None
-    # a job ended in the state's write says to run it again where the run writes no checkpoints (none to resume)
-    checkpointed = session is not None and bool(job.checkpoint.every_wall_s or job.checkpoint.every_sim_s
-                                                 or session.resume is not None)
     try:
         state_kwargs = _state_for_output(job, comm, result.state, output, checkpointed=checkpointed,
                                          cut_on=checkpoint.stop_requested if cuttable else None)
