@@ -147,7 +147,7 @@ def prepare_output(path: str | os.PathLike) -> None:
     remove_temporaries(path)
     # the manifest of an output this run replaces goes now, before the ranks replace its state slabs: it must
     # never describe the new files (the file it covered stays readable, with a note that it is unverified)
-    _unlink_quietly(run_manifest_path(path))
+    unlink_quietly(run_manifest_path(path))  # a folder that cannot be written: the probe below says so
     probe = temporary_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,10 +229,11 @@ def folder_error(exc: OSError) -> str:
     return write_failure_reason(exc)
 
 
-def _unlink_quietly(path: Path) -> None:
+def unlink_quietly(path: Path) -> None:
+    """Remove ``path`` where it can be; a missing file or an error (a folder that cannot be written) is ignored."""
     try:
         path.unlink(missing_ok=True)
-    except OSError:  # a folder that cannot be written: the probe below says so
+    except OSError:
         pass
 
 

@@ -65,7 +65,7 @@ import numpy as np
 
 from dqsim.errors import DqsimError
 from dqsim.io import encoding, manifest, provenance, rawfile
-from dqsim.io.atomic import folder_error, temporary_path, write_failure_reason
+from dqsim.io.atomic import folder_error, temporary_path, unlink_quietly, write_failure_reason
 from dqsim.io.limits import file_size_limit, file_too_large, too_large_words
 from dqsim.io.slabs import (READ_CHUNK_AMPLITUDES, SLAB_DATASET, STATE_PIECE_AMPLITUDES, StateSlabs, WrittenSlab,
                             check_state_shape, host_pieces, state_attrs, write_slab_file)
@@ -402,10 +402,7 @@ def _write_slabs_watched(watch: "_StepWatch | _Unwatched", base: Path, pieces, *
         _agree(comm, failure, f"{base.name}: writing the state slab files")
     except BaseException:
         if renamed:  # every rank removes its own: no slab outlives a failed or cut write (one cut or failed
-            try:     # before its rename left none, and an older output's slab file of the name as it was)
-                slab.unlink(missing_ok=True)
-            except OSError:
-                pass
+            unlink_quietly(slab)  # before its rename left none, and an older output's slab file of the name as it was)
         raise
     entries = comm.gather((str(slab), checksum, entry))
     if comm.rank != 0:
@@ -898,10 +895,7 @@ def _remove_for_at_most(paths: Sequence[Path], wait_s: float) -> None:
     that stopped answering (what a stalled step often is) an unlink may hang too, and the job must still end."""
     def remove() -> None:
         for path in paths:
-            try:
-                path.unlink(missing_ok=True)
-            except OSError:
-                pass
+            unlink_quietly(path)
 
     if paths:
         remover = threading.Thread(target=remove, name="dqsim-remove-before-abort", daemon=True)
