@@ -226,9 +226,11 @@ def _allowed_range(low: Any, high: Any) -> str:
 _NUMBER_WITH_UNIT = re.compile(r"\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\W\d_][\w/µ^.-]*)\s*")
 
 
-def check_no_repeats(values: Sequence[Any], key: Sequence[str | int] = ()) -> None:
-    """Raise a :func:`job_error` at ``key + (index,)`` for the first entry of a sweep's ``values`` repeating an earlier
-    one: a sweep would run that configuration twice, with identical rows (review3 D6, 2026-12-07 (night)).
+def check_no_repeats(values: Sequence[Any], key: Sequence[str | int] = (),
+                     why: str = "each configuration runs once: leave it out") -> None:
+    """Raise a :func:`job_error` at ``key + (index,)`` for the first entry of ``values`` repeating an earlier one,
+    saying ``why`` each entry may come once: by default a sweep's, which would run that configuration twice, with
+    identical rows (review3 D6, 2026-12-07 (night)).
 
     Examples:
         >>> check_no_repeats([1.0, 2.0, 3.0])
@@ -240,8 +242,7 @@ def check_no_repeats(values: Sequence[Any], key: Sequence[str | int] = ()) -> No
     seen: dict[Any, int] = {}
     for index, value in enumerate(values):
         if value in seen:
-            raise job_error(f"repeats entry [{seen[value]}] (each configuration runs once: leave it out)",
-                            key=(*key, index), value=value, has_value=True)
+            raise job_error(f"repeats entry [{seen[value]}] ({why})", key=(*key, index), value=value, has_value=True)
         seen[value] = index
 
 

@@ -289,10 +289,7 @@ class EveSection(Section):
             if not links:
                 raise job_error("must list at least one link index (leave the key out to attack every link)",
                                 value=links, has_value=True)
-            for i, index in enumerate(links):
-                if index in links[:i]:
-                    raise job_error(f"repeats entry [{links.index(index)}] (each link once)", key=(i,), value=index,
-                                    has_value=True)
+            check_no_repeats(links, why="each link once")
         return links
 
     @model_validator(mode="after")
@@ -368,18 +365,16 @@ class QkdNetworkSection(Section):
         """Refuse an ``end_to_end_pairs`` that is not ``"all"``, ``"none"`` or a list of distinct pairs of distinct
         leaves of the star (a chain: ``"all"`` only)."""
         pairs, key = self.end_to_end_pairs, ("end_to_end_pairs",)
-        if isinstance(pairs, str) and pairs in END_TO_END_PAIR_CHOICES:
-            if self.topology == "chain" and pairs != "all":
-                raise job_error("applies to a star only: a chain has one route, between its two ends (allowed: "
-                                "\"all\")", key=key, value=pairs, has_value=True)
-            return
+        choice = isinstance(pairs, str) and pairs in END_TO_END_PAIR_CHOICES
         leaves = f"leaves 1..{self.num_nodes - 1:,}" if self.num_nodes > 2 else "leaf 1"
-        if not isinstance(pairs, list):
+        if not choice and not isinstance(pairs, list):
             raise job_error(f"must be \"all\", \"none\" or a list of [leaf_a, leaf_b] pairs ({leaves})", key=key,
                             value=pairs, has_value=True)
-        if self.topology == "chain":
+        if self.topology == "chain" and pairs != "all":
             raise job_error("applies to a star only: a chain has one route, between its two ends (allowed: "
                             "\"all\")", key=key, value=pairs, has_value=True)
+        if choice:
+            return
         if len(pairs) > MAX_END_TO_END_PAIRS:
             raise job_error(f"lists {len(pairs):,} pairs, at most {MAX_END_TO_END_PAIRS:,} (\"all\" gives every pair "
                             f"up to {MAX_QKD_STAR_NODES:,} nodes)", key=key, value=f"[{len(pairs):,} pairs]",
