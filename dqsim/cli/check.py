@@ -872,7 +872,7 @@ def ldpc_code_lines(job, command: str) -> list[str]:
     written (:func:`dqsim.io.folder_problem`, found without making it) is named with its problem: every run then
     builds its codes and warmup fails. At most :data:`CHECK_LINK_LENGTHS` distinct link lengths are predicted from
     (the line says how many were left out)."""
-    if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
+    if not qkd_codes.reconciles_with_ldpc(job):
         return []
     folder = caches.cache_folder()
     problem = None if folder is None else io.folder_problem(folder)  # (as warmup's, without making the folder)

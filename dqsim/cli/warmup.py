@@ -49,7 +49,7 @@ from dqsim.backend import fast
 from dqsim.backend import warmup as backend_warmup
 from dqsim.cli import print_error
 from dqsim.errors import DqsimError, count_of
-from dqsim.scenarios import warmup
+from dqsim.scenarios import qkd_codes, warmup
 
 #: Exit status for bad input (as every dqsim command).
 EXIT_BAD_INPUT = 2
@@ -129,7 +129,7 @@ def _note(line: str) -> None:
 def build_codes(loaded, paths) -> int | None:
     """Build the LDPC codes of the ``loaded`` jobs (files ``paths``) into dqsim's cache, a line a code;
     ``EXIT_BAD_INPUT`` where that cache cannot be written, else ``None``."""
-    with_codes = [(job, path) for job, path in zip(loaded, paths) if warmup.ldpc_pilot_job(job) is not None]
+    with_codes = [(job, path) for job, path in zip(loaded, paths) if qkd_codes.reconciles_with_ldpc(job)]
     if not with_codes:
         return None
     folder = caches.cache_folder()

@@ -125,6 +125,12 @@ NORMAL_POINTS = 9
 MANY_SAMPLED = 1000.0
 
 
+def reconciles_with_ldpc(job) -> bool:
+    """Whether ``job`` is a ``qkd`` job that reconciles with LDPC (``[qkd].error_correction = "ldpc"``): the jobs
+    whose codes ``dqsim warmup`` builds and ``dqsim check`` names."""
+    return job.scenario == "qkd" and job.qkd.error_correction == "ldpc"
+
+
 def block_lengths(job) -> list[int]:
     """The distinct key block lengths of ``job``, pulses: ``block_pulses`` and, where ``pulses`` is not a multiple
     of it, the last block's (:meth:`dqsim.protocols.qkd.nodes.QkdPlan` cuts blocks at ``block_pulses``)."""
@@ -503,7 +509,7 @@ def predicted_codes(job, most_lengths: int | None = None) -> list[tuple[int, flo
         ([(16384, 0.85), (65536, 0.85)], {(16384, 0.8): 0.0, (16384, 0.85): 0.815, (65536, 0.85): 0.674, \
 (65536, 0.9): 0.001})
     """
-    if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
+    if not reconciles_with_ldpc(job):
         return None
     chances = code_probabilities(job, most_lengths)
     kept = [code for code, p in chances.items() if p > BUILD_PROBABILITY]

@@ -178,7 +178,7 @@ def ldpc_pilot_job(job):
         >>> pilot.topology, pilot.num_nodes, pilot.distances_km
         ('chain', 3, [10.0, 20.0])
     """
-    if job.scenario != "qkd" or job.qkd.error_correction != "ldpc":
+    if not qkd_codes.reconciles_with_ldpc(job):
         return None
     q = job.qkd
     block = min(q.block_pulses, q.pulses)
