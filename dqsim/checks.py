@@ -40,16 +40,17 @@ def check_real(
     ``high_open``. NaN is always refused; infinity only with ``allow_inf``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise error(f"{where}: {name} must be a real number in {_real_interval(low, high, low_open, high_open, allow_inf)}, "
-                    f"got {value!r}")
+        raise error(f"{where}: {name} must be a real number in "
+                    f"{_real_interval(low, high, low_open, high_open, allow_inf)}, got {value!r}")
     number = float(value)
     if math.isnan(number) or (math.isinf(number) and not allow_inf):
-        raise error(f"{where}: {name} must be a finite number in {_real_interval(low, high, low_open, high_open, allow_inf)}, "
-                    f"got {value!r}")
+        raise error(f"{where}: {name} must be a finite number in "
+                    f"{_real_interval(low, high, low_open, high_open, allow_inf)}, got {value!r}")
     below = number <= low if low_open else number < low
     above = number >= high if high_open else number > high
     if below or above:
-        raise error(f"{where}: {name} must be in {_real_interval(low, high, low_open, high_open, allow_inf)}, got {value!r}")
+        raise error(f"{where}: {name} must be in {_real_interval(low, high, low_open, high_open, allow_inf)}, "
+                    f"got {value!r}")
     return number
 
 

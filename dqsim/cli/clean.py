@@ -66,8 +66,8 @@ With ``JOB``, the checkpoints of its ``[run].name`` under another configuration 
 since they were written, or another job of that name; :func:`dqsim.cli.edited.other_configurations`, which ``dqsim
 run`` and ``dqsim check`` name in a note) are listed as kept, and ``--other-configs`` removes those of finished runs,
 with ``--all`` also those of unfinished ones (since 2026-12-07 (night); before, it removed a resumable run's without
-saying so), but those whose tag's lock another run holds (since 2026-12-07 (late afternoon); before, ``dqsim clean JOB`` did not
-see them).
+saying so), but those whose tag's lock another run holds (since 2026-12-07 (late afternoon); before, ``dqsim clean
+JOB`` did not see them).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ which reach its chunk index), as the reading process will. A child ended by a si
 in one line; one still parsing after :data:`PROBE_TIMEOUT_S` refuses it as not checked (a healthy file on a slow
 file system takes as long: review 7, R7-3); both lines name the reading command's ``--no-verify`` (``dqsim
 inspect``, ``plot`` or ``merge``'s, since 2026-12-07 (late night); before, always ``inspect``'s). An error HDF5
-raises in the child is left to the reading process, which reports it in its own words (a file that is no HDF5 file, no run file). Before, HDF5 parsed
-such a file in the reading process, where damage to its metadata could crash it.
+raises in the child is left to the reading process, which reports it in its own words (a file that is no HDF5 file,
+no run file). Before, HDF5 parsed such a file in the reading process, where damage to its metadata could crash it.
 
 This file also runs as a script (the child: ``python probe.py FILE``), with no import of dqsim (a quicker start).
 """

@@ -138,6 +138,7 @@ BYTES_PER_NODE_OF = {"line": 128, "ring": 120, "star": 150, "grid": 130, "all_to
 #: MB; the peaks grow faster than the nodes, a ring's 296 / 360 / 502 MB; bench/results/checkfit-vm-20261207s.md).
 BYTES_PER_LINK_OF = {"edges": 150}
 
+
 def _quote_names(names: Iterable[str]) -> str:
     names = list(names)
     shown = ", ".join(repr(n) for n in names[:_MAX_NAMES_IN_MESSAGE])

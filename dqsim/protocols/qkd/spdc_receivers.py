@@ -32,8 +32,8 @@ the other is blind) are the two-point boundary problem
     κ_A·a_k = (1 - c_A)·a_{k+1} + g·c_B·β_k + [k = d]·s_A,    a_{d+1} = 0,
     κ_B·β_k = (1 - c_B)·β_{k-1} + g·c_A·a_k + [k = 1]·s_B,    β_0 = 0,
 
-with ``s_A = c_{01}·π(RR) + (1 - c_A)·π(RF)`` and ``s_B = c_{10}·π(RR) + (1 - c_B)·π(FR)`` the flows into one side
-blind and the other ready; it is solved for unit sources by one forward and one backward sweep (Thomas' algorithm,
+with ``s_A = c_{01}·π(RR) + (1 - c_A)·π(RF)`` and ``s_B = c_{10}·π(RR) + (1 - c_B)·π(FR)`` the flows into one
+side blind and the other ready; it is solved for unit sources by one forward and one backward sweep (Thomas' algorithm,
 ``β_k = P_k·a_k + Q_k``: :func:`_one_blind`, O(d)); the four both-awake states close it:
 
     W = c_{11}·π(RR) + c_A·π(RF) + c_B·π(FR) + π(FF),
@@ -72,6 +72,7 @@ from dqsim.protocols.qkd.spdc import (_channel, _check_mean_pair_number, _silent
                                       pattern_error, pattern_probabilities)
 
 __all__ = ["awake_probabilities", "registered_pair_statistics"]
+
 
 def click_cap(dead_time_pulses: int) -> float:
     """Largest click probability the chain takes at a dead time of ``dead_time_pulses`` slots: ``1 - ε``,
